@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ar-text.h — text generation, the same for every text family.
+ *
+ * An ArTextModel is an immutable, refcounted loaded model of any text
+ * architecture (the file's `general.architecture` chooses the family); many
+ * ArTextGen streams can share one.  An ArTextGen owns one stream's state (the
+ * family's recurrent state or KV cache, the sampler, its RNG and the output
+ * filter) and turns tokens into text that is always valid UTF-8:
+ *
+ *   g_autoptr (ArTextModel) m = ar_text_model_new_from_file ("play.gguf", &error);
+ *   g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+ *   ar_text_gen_reset (gen, 7);
+ *   ar_text_gen_feed (gen, "ROMEO:", -1);
+ *   g_autoptr (GString) out = g_string_new (NULL);
+ *   for (int i = 0; i < 300 && !ar_text_gen_next (gen, out); i++) ;
+ *   ar_text_gen_finish (gen, out);
+ *
+ * Output filtering: bytes of an incomplete UTF-8 sequence are held back until
+ * the sequence completes; an invalid sequence becomes U+FFFD.  With a stop
+ * string set, bytes that could be the start of it are held back too; when the
+ * output reaches the stop string, generation stops and the stop string itself is
+ * not emitted. */
+#pragma once
+
+#include <glib.h>
+#include "../core/ar-error.h"
+#include "../core/ar-gguf.h"
+#include "../core/ar-sample.h"
+
+G_BEGIN_DECLS
+
+/* ---- vocabularies ------------------------------------------------------
+ * Stored in the model file as tokenizer.ggml.model ("char" or "byte"),
+ * tokenizer.ggml.tokens (string array: each token's bytes) and, optionally,
+ * tokenizer.ggml.bos_token_id (for our char models: the newline). */
+
+typedef enum
+{
+  AR_VOCAB_CHAR,                /* one token per Unicode character seen in training */
+  AR_VOCAB_BYTE,                /* 256 tokens, one per byte value */
+} ArVocabType;
+
+typedef struct _ArVocab ArVocab;
+
+ArVocab *ar_vocab_new_from_gguf (const ArGguf *gguf, GError **error);
+/* The sorted set of characters of @text (which must be valid UTF-8); the BOS
+ * token is "\n" when present. */
+ArVocab *ar_vocab_new_chars (const char *text, gsize len, GError **error);
+ArVocab *ar_vocab_new_bytes (void);
+void ar_vocab_free (ArVocab *v);
+ArVocabType ar_vocab_get_type (const ArVocab *v);
+guint ar_vocab_get_size (const ArVocab *v);
+gint ar_vocab_get_bos (const ArVocab *v);       /* -1 when none */
+const char *ar_vocab_token_bytes (const ArVocab *v, guint id, gsize *len);
+/* Appends the tokens of @text (gint32) to @ids; characters not in the
+ * vocabulary are skipped and counted in the return value. */
+guint ar_vocab_encode (const ArVocab *v, const char *text, gssize len, GArray *ids);
+void ar_vocab_write_gguf (const ArVocab *v, ArGgufWriter *w);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArVocab, ar_vocab_free)
+
+/* ---- models and families ---------------------------------------------- */
+
+/* What a text family provides.  forward() consumes one token and returns the
+ * logits (n_vocab) for the next one, valid until the next call on that state;
+ * it never allocates and cannot fail (sizes were checked at load). */
+typedef struct
+{
+  const char *architecture;     /* general.architecture, e.g. "rnn" */
+  gpointer (*load) (const ArGguf *gguf, GError **error);
+  void (*free) (gpointer model);
+  gpointer (*state_new) (gconstpointer model);
+  void (*state_free) (gpointer state);
+  void (*state_reset) (gconstpointer model, gpointer state);
+  const float *(*forward) (gconstpointer model, gpointer state, guint token);
+  /* Tokens of context the model can see; 0 = unbounded (a recurrent state). */
+  guint (*context_length) (gconstpointer model);
+} ArTextFamily;
+
+typedef struct _ArTextModel ArTextModel;
+
+ArTextModel *ar_text_model_new_from_file (const char *path, GError **error);
+ArTextModel *ar_text_model_new_from_bytes (GBytes *bytes, const char *name, GError **error);
+/* Fails with AR_ERROR_UNSUPPORTED naming the architecture when no text family runs it. */
+ArTextModel *ar_text_model_new_from_gguf (ArGguf *gguf, GError **error);
+ArTextModel *ar_text_model_ref (ArTextModel *m);
+void ar_text_model_unref (ArTextModel *m);
+const char *ar_text_model_get_name (const ArTextModel *m);
+const char *ar_text_model_get_architecture (const ArTextModel *m);
+const ArVocab *ar_text_model_get_vocab (const ArTextModel *m);
+const ArTextFamily *ar_text_model_get_family (const ArTextModel *m);
+gconstpointer ar_text_model_get_impl (const ArTextModel *m);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTextModel, ar_text_model_unref)
+
+/* ---- generation streams ----------------------------------------------- */
+
+typedef struct _ArTextGen ArTextGen;
+
+ArTextGen *ar_text_gen_new (ArTextModel *model);
+void ar_text_gen_free (ArTextGen *gen);
+/* Clears the state and output filter and reseeds; then feeds BOS if the
+ * vocabulary has one.  Keeps sampling settings and the stop string. */
+void ar_text_gen_reset (ArTextGen *gen, guint64 seed);
+void ar_text_gen_set_sampling (ArTextGen *gen, const ArSamplingParams *params);
+/* NULL or "" = no stop string. */
+void ar_text_gen_set_stop (ArTextGen *gen, const char *stop);
+/* Feeds a prompt; returns the number of characters skipped as not in the vocabulary. */
+guint ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len);
+/* Samples one token, feeds it back, and appends to @out whatever output became
+ * final (possibly nothing).  Returns TRUE when the stop string was reached (the
+ * token that completed it is consumed; nothing of the stop string is output). */
+gboolean ar_text_gen_next (ArTextGen *gen, GString *out);
+/* The token id that ar_text_gen_next() sampled last. */
+guint ar_text_gen_last_token (const ArTextGen *gen);
+/* Ends the stream's output: appends held-back bytes (an incomplete UTF-8 tail as
+ * U+FFFD, a partial stop-string match as itself). */
+void ar_text_gen_finish (ArTextGen *gen, GString *out);
+guint64 ar_text_gen_get_n_tokens (const ArTextGen *gen);        /* sampled since reset */
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTextGen, ar_text_gen_free)
+
+/* ---- the UTF-8 / stop-string output filter (exposed for tests) --------- */
+
+typedef struct _ArTextFilter ArTextFilter;
+ArTextFilter *ar_text_filter_new (void);
+void ar_text_filter_free (ArTextFilter *f);
+void ar_text_filter_reset (ArTextFilter *f);
+void ar_text_filter_set_stop (ArTextFilter *f, const char *stop);
+/* Pushes raw bytes; appends final valid UTF-8 to @out; TRUE when the stop string was reached. */
+gboolean ar_text_filter_push (ArTextFilter *f, const char *bytes, gsize len, GString *out);
+void ar_text_filter_finish (ArTextFilter *f, GString *out);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTextFilter, ar_text_filter_free)
+
+G_END_DECLS
