@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ar-kernels.c — run-time SIMD dispatch and the plain-C kernels.
+ *
+ * The plain-C kernels are the reference every SIMD level is tested against
+ * and the path used on CPUs without AVX2 and on non-x86 builds.  They sum each
+ * dot product strictly left to right in float, so they are easy to reason
+ * about; matvec interleaves four rows only to give the CPU four independent
+ * addition chains (the per-row order of operations is unchanged).
+ *
+ * The level is chosen once, on the first kernel call (g_once): the best the
+ * CPU supports, lowered by the AR_SIMD environment variable if set.  The
+ * kernels then cost one atomic pointer load of dispatch per call. */
+#include "ar-kernels.h"
+#include "ar-kernels-private.h"
+
+/* ---- plain C ---- */
+
+/* y (rows) = W (rows, cols) · x (cols) + add (rows, or NULL) */
+static void
+matvec_add_c (float *y, const float *W, const float *x, const float *add,
+    int rows, int cols)
+{
+  int r = 0, c;
+
+  for (; r + 4 <= rows; r += 4) {
+    const float *w0 = W + (gsize) r * cols;
+    const float *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+    float s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+
+    for (c = 0; c < cols; c++) {
+      float xc = x[c];
+
+      s0 += w0[c] * xc;
+      s1 += w1[c] * xc;
+      s2 += w2[c] * xc;
+      s3 += w3[c] * xc;
+    }
+    if (add) {
+      s0 += add[r];
+      s1 += add[r + 1];
+      s2 += add[r + 2];
+      s3 += add[r + 3];
+    }
+    y[r] = s0;
+    y[r + 1] = s1;
+    y[r + 2] = s2;
+    y[r + 3] = s3;
+  }
+
+  for (; r < rows; r++) {
+    const float *w = W + (gsize) r * cols;
+    float s = 0.0f;
+
+    for (c = 0; c < cols; c++)
+      s += w[c] * x[c];
+    y[r] = add ? s + add[r] : s;
+  }
+}
+
+/* Σ a (n) · b (n) */
+static float
+dot_c (const float *a, const float *b, int n)
+{
+  float s = 0.0f;
+  int i;
+
+  for (i = 0; i < n; i++)
+    s += a[i] * b[i];
+  return s;
+}
+
+const ArKernelTable ar_kernels_table_c = {
+  matvec_add_c,
+  dot_c,
+};
+
+/* ---- dispatch ---- */
+
+static const ArKernelTable *
+table_for_level (ArSimdLevel level)
+{
+  switch (level) {
+#if defined(__x86_64__) || defined(__i386__)
+    case AR_SIMD_AVX512:
+      return &ar_kernels_table_avx512;
+    case AR_SIMD_AVX2:
+      return &ar_kernels_table_avx2;
+#endif
+    case AR_SIMD_C:
+    default:
+      return &ar_kernels_table_c;
+  }
+}
+
+ArSimdLevel
+ar_simd_detect (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  /* GCC's and clang's cpu-support checks include the OS check (XGETBV), so
+   * a CPU whose kernel does not save the AVX/AVX-512 registers reports no
+   * support.  AVX-512 is only taken together with AVX2+FMA so that the levels
+   * stay ordered: each one implies the ones below it. */
+  gboolean avx2;
+
+  __builtin_cpu_init ();
+  avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+  if (avx2 && __builtin_cpu_supports ("avx512f"))
+    return AR_SIMD_AVX512;
+  if (avx2)
+    return AR_SIMD_AVX2;
+#endif
+  return AR_SIMD_C;
+}
+
+static const ArKernelTable *active_table;       /* atomic; set by get_table () */
+static gint active_level;       /* atomic; the ArSimdLevel of active_table */
+
+/* Chooses the level on first use.  An AR_SIMD value the CPU cannot run is
+ * lowered to the best level it can (never a crash), and an unknown value is
+ * ignored: libargen does not print, so the effective level is what
+ * ar_simd_get_level() reports. */
+static const ArKernelTable *
+get_table (void)
+{
+  static gsize initialised = 0;
+
+  if (g_once_init_enter (&initialised)) {
+    ArSimdLevel level = ar_simd_detect ();
+    const char *env = g_getenv ("AR_SIMD");
+
+    if (env != NULL) {
+      if (g_ascii_strcasecmp (env, "c") == 0)
+        level = AR_SIMD_C;
+      else if (g_ascii_strcasecmp (env, "avx2") == 0)
+        level = MIN (level, AR_SIMD_AVX2);
+      else if (g_ascii_strcasecmp (env, "avx512") == 0)
+        level = MIN (level, AR_SIMD_AVX512);
+    }
+    g_atomic_int_set (&active_level, level);
+    g_atomic_pointer_set (&active_table, table_for_level (level));
+    g_once_init_leave (&initialised, 1);
+  }
+  return g_atomic_pointer_get (&active_table);
+}
+
+ArSimdLevel
+ar_simd_get_level (void)
+{
+  get_table ();
+  return (ArSimdLevel) g_atomic_int_get (&active_level);
+}
+
+gboolean
+ar_simd_set_level (ArSimdLevel level)
+{
+  /* Initialise first, so a later first kernel call cannot override the
+   * choice made here. */
+  get_table ();
+
+  if (level < AR_SIMD_C || level > AR_SIMD_AVX512 || level > ar_simd_detect ())
+    return FALSE;
+
+  g_atomic_int_set (&active_level, level);
+  g_atomic_pointer_set (&active_table, table_for_level (level));
+  return TRUE;
+}
+
+const char *
+ar_simd_level_name (ArSimdLevel level)
+{
+  switch (level) {
+    case AR_SIMD_C:
+      return "c";
+    case AR_SIMD_AVX2:
+      return "avx2";
+    case AR_SIMD_AVX512:
+      return "avx512";
+    default:
+      return "unknown";
+  }
+}
+
+/* ---- public kernels ---- */
+
+void
+ar_matvec (float *y, const float *W, const float *x, const float *b,
+    int rows, int cols)
+{
+  g_return_if_fail (rows >= 0 && cols >= 0);
+  g_return_if_fail (rows == 0 || (y != NULL && (cols == 0 || (W != NULL
+                  && x != NULL))));
+
+  get_table ()->matvec_add (y, W, x, b, rows, cols);
+}
+
+void
+ar_matvec_acc (float *y, const float *W, const float *x, int rows, int cols)
+{
+  g_return_if_fail (rows >= 0 && cols >= 0);
+  g_return_if_fail (rows == 0 || (y != NULL && (cols == 0 || (W != NULL
+                  && x != NULL))));
+
+  get_table ()->matvec_add (y, W, x, y, rows, cols);
+}
+
+float
+ar_dot (const float *a, const float *b, int n)
+{
+  g_return_val_if_fail (n >= 0, 0.0f);
+  g_return_val_if_fail (n == 0 || (a != NULL && b != NULL), 0.0f);
+
+  return get_table ()->dot (a, b, n);
+}
