@@ -9,7 +9,10 @@
  *     return FALSE;
  *   const guint64 ne[2] = { hidden, 3 * hidden };
  *   const ArGgufTensor *w = ar_gguf_require_tensor (f, "blk.0.rnn_hh.weight",
- *       AR_TENSOR_F32, 2, ne, &error);
+ *       2, ne, &error);
+ *   if (!w)
+ *     return FALSE;
+ *   // w->type is F32, F16 or Q8_0: the caller accepts or converts it.
  *
  * The format (all integers little-endian; "string" = u64 length + bytes, no NUL):
  *
@@ -105,14 +108,16 @@ gboolean ar_gguf_has_key (const ArGguf *gguf, const char *key);
 gboolean ar_gguf_get_u32 (const ArGguf *gguf, const char *key, guint32 *out, GError **error);
 gboolean ar_gguf_get_i32 (const ArGguf *gguf, const char *key, gint32 *out, GError **error);
 gboolean ar_gguf_get_u64 (const ArGguf *gguf, const char *key, guint64 *out, GError **error);
-/* Accepts FLOAT32 or FLOAT64. */
+/* Accepts FLOAT32 or FLOAT64; a value that is not a finite float is an error. */
 gboolean ar_gguf_get_f32 (const ArGguf *gguf, const char *key, float *out, GError **error);
 gboolean ar_gguf_get_bool (const ArGguf *gguf, const char *key, gboolean *out, GError **error);
 /* The string stays valid as long as @gguf; it is NUL-terminated (a string that
  * contains a NUL byte is a format error). */
 gboolean ar_gguf_get_string (const ArGguf *gguf, const char *key, const char **out, GError **error);
 /* Arrays: the returned pointers stay valid as long as @gguf. Strings are
- * NUL-terminated; *lengths (may be NULL) gives their byte lengths. */
+ * NUL-terminated; *lengths (may be NULL) gives their byte lengths.  Unlike
+ * keys and string values, array strings may hold any bytes, NUL included (a
+ * byte vocabulary has the token "\0").  Element types must match exactly. */
 gboolean ar_gguf_get_string_array (const ArGguf *gguf, const char *key,
     const char *const **strings, const gsize **lengths, guint64 *n, GError **error);
 gboolean ar_gguf_get_f32_array (const ArGguf *gguf, const char *key,
@@ -126,9 +131,10 @@ gboolean ar_gguf_get_u64_array (const ArGguf *gguf, const char *key,
 guint ar_gguf_get_n_tensors (const ArGguf *gguf);
 const ArGgufTensor *ar_gguf_get_tensor (const ArGguf *gguf, guint i);
 const ArGgufTensor *ar_gguf_find_tensor (const ArGguf *gguf, const char *name);
-/* Looks up @name and checks its type (accepts F16 when @type is F32 is *not*
- * done here: callers that accept several types pass the one found) and shape;
- * for F32 and F16 tensors also checks every value is finite.  Errors name the
+/* Looks up @name and checks its shape (trailing dimensions of 1 are ignored:
+ * { 5 } matches { 5, 1 }) and that it is finite: every value of F32 and F16
+ * tensors, every block scale of Q8_0 ones.  The type is not checked: callers
+ * look at ->type and accept or convert it.  Errors (AR_ERROR_MODEL) name the
  * file and the tensor and give the expected and found shapes. */
 const ArGgufTensor *ar_gguf_require_tensor (const ArGguf *gguf, const char *name,
     guint n_dims, const guint64 *ne, GError **error);
