@@ -44,8 +44,10 @@ typedef struct _ArVocab ArVocab;
 
 ArVocab *ar_vocab_new_from_gguf (const ArGguf *gguf, GError **error);
 /* The sorted set of characters of @text (which must be valid UTF-8); the BOS
- * token is "\n" when present. */
+ * token is "\n" when present, else none. */
 ArVocab *ar_vocab_new_chars (const char *text, gsize len, GError **error);
+/* 256 tokens; BOS is "\n" (byte 10).  Stored in files as the model name
+ * alone (token 0 would be a NUL byte, which GGUF strings may not hold). */
 ArVocab *ar_vocab_new_bytes (void);
 void ar_vocab_free (ArVocab *v);
 ArVocabType ar_vocab_get_type (const ArVocab *v);
@@ -73,6 +75,8 @@ typedef struct
   void (*state_free) (gpointer state);
   void (*state_reset) (gconstpointer model, gpointer state);
   const float *(*forward) (gconstpointer model, gpointer state, guint token);
+  /* Size of the logits vector; must equal the vocabulary's size. */
+  guint (*n_vocab) (gconstpointer model);
   /* Tokens of context the model can see; 0 = unbounded (a recurrent state). */
   guint (*context_length) (gconstpointer model);
 } ArTextFamily;

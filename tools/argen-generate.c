@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* argen-generate.c — `argen generate MODEL`: text from a model file to
+ * standard output, with the same sampling controls as the elements. */
+#include "argen.h"
+#include "text/ar-text.h"
+
+#include <stdio.h>
+
+int
+argen_cmd_generate (int argc, char **argv)
+{
+  g_autofree char *prompt = NULL, *stop = NULL;
+  gint64 tokens = 200, seed = 0;
+  gdouble temperature = 0.8, top_p = 1.0;
+  gint top_k = 0;
+  GOptionEntry entries[] = {
+    { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "Text to continue", "TEXT" },
+    { "tokens", 'n', 0, G_OPTION_ARG_INT64, &tokens, "Tokens to generate (default 200)", "N" },
+    { "temperature", 't', 0, G_OPTION_ARG_DOUBLE, &temperature, "Sampling temperature, 0 = greedy (default 0.8)", "T" },
+    { "top-k", 0, 0, G_OPTION_ARG_INT, &top_k, "Keep the K most likely tokens, 0 = all (default 0)", "K" },
+    { "top-p", 0, 0, G_OPTION_ARG_DOUBLE, &top_p, "Nucleus sampling mass (default 1 = off)", "P" },
+    { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 0)", "N" },
+    { "stop", 0, 0, G_OPTION_ARG_STRING, &stop, "Stop when the output reaches this text", "TEXT" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("MODEL.gguf — generate text");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  GError *error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    fprintf (stderr, "argen generate: %s\n", error->message);
+    g_error_free (error);
+    return 2;
+  }
+  if (argc != 2 || tokens < 0 || !(temperature >= 0) || top_k < 0 || !(top_p > 0 && top_p <= 1)
+      || seed < 0 || (stop && !g_utf8_validate (stop, -1, NULL))) {
+    fprintf (stderr, "argen generate: usage: argen generate MODEL.gguf [--prompt TEXT] "
+        "[--tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed N] [--stop TEXT]\n");
+    return 2;
+  }
+  g_autoptr (ArTextModel) model = ar_text_model_new_from_file (argv[1], &error);
+  if (model == NULL) {
+    fprintf (stderr, "argen generate: %s\n", error->message);
+    g_error_free (error);
+    return 1;
+  }
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (model);
+  ArSamplingParams params = { temperature, top_k, top_p };
+  ar_text_gen_set_sampling (gen, &params);
+  ar_text_gen_set_stop (gen, stop);
+  ar_text_gen_reset (gen, seed);
+  if (prompt) {
+    guint skipped = ar_text_gen_feed (gen, prompt, -1);
+    if (skipped)
+      fprintf (stderr, "argen generate: %u prompt characters are not in the vocabulary\n",
+          skipped);
+  }
+  g_autoptr (GString) out = g_string_new (NULL);
+  for (gint64 i = 0; i < tokens; i++) {
+    gboolean stopped = ar_text_gen_next (gen, out);
+    fwrite (out->str, 1, out->len, stdout);
+    g_string_truncate (out, 0);
+    if (stopped)
+      break;
+  }
+  ar_text_gen_finish (gen, out);
+  fwrite (out->str, 1, out->len, stdout);
+  fflush (stdout);
+  return 0;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* argen.c — `argen`, the command-line tool: train models, evaluate them,
+ * inspect model files and generate from them. */
+#include "argen.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct
+{
+  const char *name;
+  int (*run) (int argc, char **argv);
+  const char *summary;
+} commands[] = {
+  { "train", argen_cmd_train, "train a model (argen train rnn --data FILE --out M.gguf)" },
+  { "eval", argen_cmd_eval, "held-out loss of a model on data (argen eval M.gguf --data FILE)" },
+  { "info", argen_cmd_info, "describe a model file (argen info M.gguf)" },
+  { "generate", argen_cmd_generate, "generate text from a model (argen generate M.gguf --prompt …)" },
+};
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: argen COMMAND [OPTION…]\n\nCommands:\n");
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf (out, "\nargen COMMAND --help shows a command's options.\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  setlocale (LC_ALL, "");
+  if (argc < 2 || strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0) {
+    usage (argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (strcmp (argv[1], "--version") == 0) {
+    printf ("argen %s\n", ARGEN_VERSION);
+    return 0;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].run (argc - 1, argv + 1);
+  fprintf (stderr, "argen: unknown command '%s'\n\n", argv[1]);
+  usage (stderr);
+  return 2;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* argen.h — the subcommands of the `argen` command-line tool.  Each takes the
+ * arguments after `argen` (argv[0] is the subcommand's name) and returns the
+ * process exit status. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+int argen_cmd_info (int argc, char **argv);
+int argen_cmd_train (int argc, char **argv);
+int argen_cmd_eval (int argc, char **argv);
+int argen_cmd_generate (int argc, char **argv);
+
+/* Draws the training curves of a CSV log written by `argen train` as a PNG
+ * (argen-plot.c). */
+gboolean argen_plot_training_log (const char *csv_path, const char *png_path,
+    const char *unit, GError **error);
+
+G_END_DECLS
