@@ -38,7 +38,7 @@ ar_f16_to_f32 (guint16 h)
   guint32 exp = (h >> 10) & 0x1fu;
   guint32 mant = h & 0x3ffu;
 
-  if (exp == 0x1f)              /* inf or NaN: keep the payload, top-aligned */
+  if (exp == 0x1f) /* inf or NaN: keep the payload, top-aligned */
     return bits_f32 (sign | 0x7f800000u | (mant << 13));
 
   if (exp == 0) {
@@ -57,11 +57,11 @@ ar_f32_to_f16 (float f)
 {
   guint32 u = f32_bits (f);
   guint16 sign = (guint16) ((u >> 16) & 0x8000u);
-  guint32 a = u & 0x7fffffffu;  /* |f| as bits; ordered like the values */
+  guint32 a = u & 0x7fffffffu; /* |f| as bits; ordered like the values */
 
   if (a >= 0x7f800000u) {
     if (a == 0x7f800000u)
-      return sign | 0x7c00u;    /* ±inf */
+      return sign | 0x7c00u; /* ±inf */
     /* NaN: keep the top payload bits and force the quiet bit so a signalling
      * NaN whose payload lives only in the low bits does not become inf. */
     return sign | 0x7e00u | (guint16) ((a >> 13) & 0x3ffu);
@@ -79,16 +79,16 @@ ar_f32_to_f16 (float f)
     if (a <= 0x33000000u)
       return sign;
 
-    guint32 e = a >> 23;        /* biased float exponent, 102..112 here */
-    guint32 m = (a & 0x7fffffu) | 0x800000u;    /* with the implicit bit */
+    guint32 e = a >> 23; /* biased float exponent, 102..112 here */
+    guint32 m = (a & 0x7fffffu) | 0x800000u; /* with the implicit bit */
     /* |f| = m × 2^(e - 150); in units of 2^-24 that is m × 2^(e - 126). */
-    guint32 shift = 126 - e;    /* 14..24 */
+    guint32 shift = 126 - e; /* 14..24 */
     guint32 h = m >> shift;
     guint32 rem = m & ((1u << shift) - 1);
     guint32 half = 1u << (shift - 1);
 
     if (rem > half || (rem == half && (h & 1)))
-      h++;                      /* may carry into 0x400, the smallest normal: correct */
+      h++; /* may carry into 0x400, the smallest normal: correct */
     return sign | (guint16) h;
   }
 

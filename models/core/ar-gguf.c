@@ -42,7 +42,7 @@
 /* Tensor data is handed out in place as float / f16 arrays. */
 G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
 
-#define HEADER_BYTES 24         /* magic, version, n_tensors, n_kv */
+#define HEADER_BYTES 24 /* magic, version, n_tensors, n_kv */
 /* The fewest bytes one key/value pair can take: key length, a 1-byte key,
  * the value type and a 1-byte value.  Bounds n_kv before we allocate. */
 #define MIN_KV_BYTES (8 + 1 + 4 + 1)
@@ -50,8 +50,8 @@ G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
  * name, n_dims, one dimension, the type and the offset. */
 #define MIN_TENSOR_BYTES (8 + 1 + 4 + 8 + 4 + 8)
 
-#define Q8_0_BLOCK 32           /* values per Q8_0 block */
-#define Q8_0_BLOCK_BYTES (2 + Q8_0_BLOCK)       /* f16 scale + 32 int8 */
+#define Q8_0_BLOCK 32                     /* values per Q8_0 block */
+#define Q8_0_BLOCK_BYTES (2 + Q8_0_BLOCK) /* f16 scale + 32 int8 */
 
 /* Tensor data pointers are aligned to MIN (general.alignment, this): memory
  * from GBytes that is not gets copied once into an allocation that is. */
@@ -65,40 +65,41 @@ typedef struct
 {
   char *key;
   ArGgufType type;
-  ArGgufType array_type;        /* ARRAY: element type */
-  guint64 n;                    /* ARRAY: element count */
-  gsize raw_offset;             /* the value's bytes in the file, after its type */
+  ArGgufType array_type; /* ARRAY: element type */
+  guint64 n;             /* ARRAY: element count */
+  gsize raw_offset;      /* the value's bytes in the file, after its type */
   gsize raw_len;
   union
   {
-    guint64 u;                  /* UINT*, BOOL */
-    gint64 i;                   /* INT* */
-    double f;                   /* FLOAT32, FLOAT64 */
+    guint64 u; /* UINT*, BOOL */
+    gint64 i;  /* INT* */
+    double f;  /* FLOAT32, FLOAT64 */
   } v;
-  char *str;                    /* STRING: NUL-terminated copy */
+  char *str; /* STRING: NUL-terminated copy */
   gsize str_len;
-  gpointer array;               /* numeric ARRAY: native copy (n elements);
-                                 * string ARRAY: char *[n] into strings_block */
-  gsize *lengths;               /* string ARRAY: byte length of each (n) */
-  char *strings_block;          /* string ARRAY: all strings, each NUL-terminated */
+  /* numeric ARRAY: native copy (n elements); string ARRAY: char *[n]
+   * pointing into strings_block */
+  gpointer array;
+  gsize *lengths;      /* string ARRAY: byte length of each (n) */
+  char *strings_block; /* string ARRAY: all strings, each NUL-terminated */
 } Kv;
 
 struct _ArGguf
 {
   gatomicrefcount ref;
-  char *name;                   /* file name or caller's name, for messages */
-  GBytes *bytes;                /* the whole file (mapping or memory) */
+  char *name;    /* file name or caller's name, for messages */
+  GBytes *bytes; /* the whole file (mapping or memory) */
   const guint8 *data;
   gsize size;
   guint32 alignment;
-  gsize data_offset;            /* start of the tensor data section */
-  Kv *kvs;                      /* (n_kv) in file order */
+  gsize data_offset; /* start of the tensor data section */
+  Kv *kvs;           /* (n_kv) in file order */
   guint n_kv;
-  ArGgufTensor *tensors;        /* (n_tensors) in file order */
-  guint64 *tensor_offsets;      /* (n_tensors) relative to data_offset */
+  ArGgufTensor *tensors;   /* (n_tensors) in file order */
+  guint64 *tensor_offsets; /* (n_tensors) relative to data_offset */
   guint n_tensors;
-  GHashTable *kv_index;         /* key -> index + 1 */
-  GHashTable *tensor_index;     /* name -> index + 1 */
+  GHashTable *kv_index;     /* key -> index + 1 */
+  GHashTable *tensor_index; /* name -> index + 1 */
 };
 
 /* ---- names ------------------------------------------------------------ */
@@ -123,10 +124,26 @@ static const char *
 ggml_type_name (guint32 type)
 {
   static const char *const names[] = {
-    [0] = "F32",[1] = "F16",[2] = "Q4_0",[3] = "Q4_1",[6] = "Q5_0",
-    [7] = "Q5_1",[8] = "Q8_0",[9] = "Q8_1",[10] = "Q2_K",[11] = "Q3_K",
-    [12] = "Q4_K",[13] = "Q5_K",[14] = "Q6_K",[15] = "Q8_K",[24] = "I8",
-    [25] = "I16",[26] = "I32",[27] = "I64",[28] = "F64",[30] = "BF16",
+    [0] = "F32",
+    [1] = "F16",
+    [2] = "Q4_0",
+    [3] = "Q4_1",
+    [6] = "Q5_0",
+    [7] = "Q5_1",
+    [8] = "Q8_0",
+    [9] = "Q8_1",
+    [10] = "Q2_K",
+    [11] = "Q3_K",
+    [12] = "Q4_K",
+    [13] = "Q5_K",
+    [14] = "Q6_K",
+    [15] = "Q8_K",
+    [24] = "I8",
+    [25] = "I16",
+    [26] = "I32",
+    [27] = "I64",
+    [28] = "F64",
+    [30] = "BF16",
   };
 
   if (type < G_N_ELEMENTS (names) && names[type])
@@ -252,7 +269,7 @@ typedef struct
 {
   const guint8 *data;
   gsize size;
-  gsize pos;                    /* invariant: pos <= size */
+  gsize pos; /* invariant: pos <= size */
 } Cursor;
 
 static gboolean
@@ -260,7 +277,8 @@ cursor_need (const Cursor *c, guint64 n, GError **error)
 {
   if (n > c->size - c->pos) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
-        "truncated at offset %zu (%" G_GUINT64_FORMAT " bytes needed, %zu left)",
+        "truncated at offset %zu (%" G_GUINT64_FORMAT
+        " bytes needed, %zu left)",
         c->pos, n, c->size - c->pos);
     return FALSE;
   }
@@ -304,7 +322,8 @@ cursor_string (Cursor *c, const char **s, gsize *len, GError **error)
   if (n > c->size - c->pos) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
         "string length %" G_GUINT64_FORMAT " at offset %zu runs past the end "
-        "of the file (%zu bytes left)", n, c->pos - 8, c->size - c->pos);
+        "of the file (%zu bytes left)",
+        n, c->pos - 8, c->size - c->pos);
     return FALSE;
   }
   *s = (const char *) c->data + c->pos;
@@ -330,7 +349,8 @@ check_text (const char *s, gsize len, gboolean allow_empty, const char *what,
     return FALSE;
   }
   if (!g_utf8_validate_len (s, len, NULL)) {
-    g_set_error (error, AR_ERROR, AR_ERROR_FORMAT, "%s is not valid UTF-8", what);
+    g_set_error (error, AR_ERROR, AR_ERROR_FORMAT, "%s is not valid UTF-8",
+        what);
     return FALSE;
   }
   return TRUE;
@@ -363,49 +383,49 @@ read_scalar (Cursor *c, Kv *kv, GError **error)
       }
       kv->v.u = p[0];
       break;
-    case AR_GGUF_TYPE_UINT16:{
+    case AR_GGUF_TYPE_UINT16: {
       guint16 v;
       memcpy (&v, p, 2);
       kv->v.u = GUINT16_FROM_LE (v);
       break;
     }
-    case AR_GGUF_TYPE_INT16:{
+    case AR_GGUF_TYPE_INT16: {
       gint16 v;
       memcpy (&v, p, 2);
       kv->v.i = GINT16_FROM_LE (v);
       break;
     }
-    case AR_GGUF_TYPE_UINT32:{
+    case AR_GGUF_TYPE_UINT32: {
       guint32 v;
       memcpy (&v, p, 4);
       kv->v.u = GUINT32_FROM_LE (v);
       break;
     }
-    case AR_GGUF_TYPE_INT32:{
+    case AR_GGUF_TYPE_INT32: {
       gint32 v;
       memcpy (&v, p, 4);
       kv->v.i = GINT32_FROM_LE (v);
       break;
     }
-    case AR_GGUF_TYPE_FLOAT32:{
+    case AR_GGUF_TYPE_FLOAT32: {
       float v;
       memcpy (&v, p, 4);
       kv->v.f = v;
       break;
     }
-    case AR_GGUF_TYPE_UINT64:{
+    case AR_GGUF_TYPE_UINT64: {
       guint64 v;
       memcpy (&v, p, 8);
       kv->v.u = GUINT64_FROM_LE (v);
       break;
     }
-    case AR_GGUF_TYPE_INT64:{
+    case AR_GGUF_TYPE_INT64: {
       gint64 v;
       memcpy (&v, p, 8);
       kv->v.i = GINT64_FROM_LE (v);
       break;
     }
-    case AR_GGUF_TYPE_FLOAT64:{
+    case AR_GGUF_TYPE_FLOAT64: {
       double v;
       memcpy (&v, p, 8);
       kv->v.f = v;
@@ -435,7 +455,7 @@ read_string_array (Cursor *c, Kv *kv, GError **error)
       g_prefix_error (error, "element %" G_GUINT64_FORMAT ": ", j);
       return FALSE;
     }
-    total += len + 1;           /* cannot overflow: len <= the file size */
+    total += len + 1; /* cannot overflow: len <= the file size */
   }
 
   c->pos = start;
@@ -473,7 +493,7 @@ read_array (Cursor *c, Kv *kv, GError **error)
     return FALSE;
   }
   if (elem_type == AR_GGUF_TYPE_STRING)
-    elem_size = 8;              /* at least the length of each string */
+    elem_size = 8; /* at least the length of each string */
   else if ((elem_size = scalar_size (elem_type)) == 0) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
         "array element type %u is unknown", elem_type);
@@ -485,8 +505,8 @@ read_array (Cursor *c, Kv *kv, GError **error)
   if (kv->n > (c->size - c->pos) / elem_size) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
         "array of %" G_GUINT64_FORMAT " %s elements does not fit in the %zu "
-        "bytes left in the file", kv->n, value_type_name (elem_type),
-        c->size - c->pos);
+        "bytes left in the file",
+        kv->n, value_type_name (elem_type), c->size - c->pos);
     return FALSE;
   }
 
@@ -505,7 +525,8 @@ read_array (Cursor *c, Kv *kv, GError **error)
     for (guint64 j = 0; j < kv->n; j++)
       if (b[j] > 1) {
         g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
-            "element %" G_GUINT64_FORMAT ": boolean value is %u (expected 0 or 1)",
+            "element %" G_GUINT64_FORMAT
+            ": boolean value is %u (expected 0 or 1)",
             j, b[j]);
         return FALSE;
       }
@@ -598,7 +619,8 @@ read_alignment (ArGguf *g, GError **error)
   if (kv->v.u < 8 || (kv->v.u & (kv->v.u - 1)) != 0) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
         "key 'general.alignment' is %" G_GUINT64_FORMAT
-        ", expected a power of two of at least 8", kv->v.u);
+        ", expected a power of two of at least 8",
+        kv->v.u);
     return FALSE;
   }
   g->alignment = (guint32) kv->v.u;
@@ -661,7 +683,8 @@ read_tensor_info (ArGguf *g, Cursor *c, guint i, GError **error)
 
   if (!cursor_u32 (c, &type, error))
     goto prefixed;
-  if (type != AR_TENSOR_F32 && type != AR_TENSOR_F16 && type != AR_TENSOR_Q8_0) {
+  if (type != AR_TENSOR_F32 && type != AR_TENSOR_F16 &&
+      type != AR_TENSOR_Q8_0) {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
         "tensor '%s' has type %s (%u); only F32, F16 and Q8_0 are supported",
         t->name, ggml_type_name (type), type);
@@ -671,7 +694,8 @@ read_tensor_info (ArGguf *g, Cursor *c, guint i, GError **error)
   if (type == AR_TENSOR_Q8_0 && t->ne[0] % Q8_0_BLOCK != 0) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
         "tensor '%s' is Q8_0 but ne[0] = %" G_GUINT64_FORMAT
-        " is not a multiple of %d", t->name, t->ne[0], Q8_0_BLOCK);
+        " is not a multiple of %d",
+        t->name, t->ne[0], Q8_0_BLOCK);
     return FALSE;
   }
   /* Bigger than any file we could map: the extent check would reject it,
@@ -689,8 +713,8 @@ read_tensor_info (ArGguf *g, Cursor *c, guint i, GError **error)
   if (g->tensor_offsets[i] % g->alignment != 0) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
         "tensor '%s' data offset %" G_GUINT64_FORMAT
-        " is not a multiple of the alignment (%u)", t->name,
-        g->tensor_offsets[i], g->alignment);
+        " is not a multiple of the alignment (%u)",
+        t->name, g->tensor_offsets[i], g->alignment);
     return FALSE;
   }
   return TRUE;
@@ -730,14 +754,15 @@ parse (ArGguf *g, GError **error)
     if (GUINT32_FROM_LE (magic) != AR_GGUF_MAGIC) {
       g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
           "not a GGUF file (it starts with the bytes %02x %02x %02x %02x, "
-          "expected 47 47 55 46, \"GGUF\")", g->data[0], g->data[1],
-          g->data[2], g->data[3]);
+          "expected 47 47 55 46, \"GGUF\")",
+          g->data[0], g->data[1], g->data[2], g->data[3]);
       return FALSE;
     }
   }
   if (g->size < HEADER_BYTES) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
-        "file is too small to be a GGUF file (%zu bytes; the header alone is %d)",
+        "file is too small to be a GGUF file (%zu bytes; the header alone is "
+        "%d)",
         g->size, HEADER_BYTES);
     return FALSE;
   }
@@ -748,7 +773,8 @@ parse (ArGguf *g, GError **error)
     if (version >= 0x10000 && (version & 0xffff) == 0)
       g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
           "GGUF version field is 0x%08x: a big-endian file, which is not "
-          "supported", version);
+          "supported",
+          version);
     else
       g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
           "GGUF version %u is not supported (only version %d)", version,
@@ -765,15 +791,19 @@ parse (ArGguf *g, GError **error)
   if (n_kv > remaining / MIN_KV_BYTES ||
       n_tensors > (remaining - n_kv * MIN_KV_BYTES) / MIN_TENSOR_BYTES) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
-        "header claims %" G_GUINT64_FORMAT " key-value pairs and %"
-        G_GUINT64_FORMAT " tensors, more than the remaining %" G_GUINT64_FORMAT
-        " bytes can hold", n_kv, n_tensors, remaining);
+        "header claims %" G_GUINT64_FORMAT
+        " key-value pairs and %" G_GUINT64_FORMAT
+        " tensors, more than the remaining %" G_GUINT64_FORMAT
+        " bytes can hold",
+        n_kv, n_tensors, remaining);
     return FALSE;
   }
   if (n_kv > G_MAXUINT || n_tensors > G_MAXUINT) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
-        "header claims %" G_GUINT64_FORMAT " key-value pairs and %"
-        G_GUINT64_FORMAT " tensors, more than supported", n_kv, n_tensors);
+        "header claims %" G_GUINT64_FORMAT
+        " key-value pairs and %" G_GUINT64_FORMAT
+        " tensors, more than supported",
+        n_kv, n_tensors);
     return FALSE;
   }
 
@@ -802,7 +832,8 @@ parse (ArGguf *g, GError **error)
       g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
           "tensor '%s' data (offset %" G_GUINT64_FORMAT ", %zu bytes, in the "
           "data section starting at %zu) extends past the end of the file "
-          "(%zu bytes)", t->name, start, t->nbytes, g->data_offset, g->size);
+          "(%zu bytes)",
+          t->name, start, t->nbytes, g->data_offset, g->size);
       return FALSE;
     }
   }
@@ -895,8 +926,8 @@ ar_gguf_new_from_file (const char *path, GError **error)
   }
   if (!S_ISREG (st.st_mode)) {
     g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: %s", path,
-        S_ISDIR (st.st_mode) ? "is a directory, not a model file" :
-        "is not a regular file");
+        S_ISDIR (st.st_mode) ? "is a directory, not a model file"
+                             : "is not a regular file");
     close (fd);
     return NULL;
   }
@@ -1019,7 +1050,7 @@ append_quoted (GString *out, const char *s, gsize len, gsize max)
     } else {
       gunichar u = g_utf8_get_char_validated (s + i, len - i);
 
-      if (u == (gunichar) - 1 || u == (gunichar) - 2) {
+      if (u == (gunichar) -1 || u == (gunichar) -2) {
         g_string_append_printf (out, "\\x%02x", ch);
       } else {
         gsize n = g_utf8_next_char (s + i) - (s + i);
@@ -1082,7 +1113,8 @@ append_element (GString *out, ArGgufType type, const Kv *kv, guint64 j)
           ((const guint64 *) a)[j]);
       break;
     case AR_GGUF_TYPE_INT64:
-      g_string_append_printf (out, "%" G_GINT64_FORMAT, ((const gint64 *) a)[j]);
+      g_string_append_printf (out, "%" G_GINT64_FORMAT,
+          ((const gint64 *) a)[j]);
       break;
     case AR_GGUF_TYPE_FLOAT32:
       append_float (out, ((const float *) a)[j], TRUE);
@@ -1139,7 +1171,8 @@ ar_gguf_format_value (const ArGguf *gguf, guint i)
     case AR_GGUF_TYPE_ARRAY:
       if (kv->n > FORMAT_MAX_ELEMENTS) {
         if (kv->array_type == AR_GGUF_TYPE_STRING)
-          g_string_append_printf (out, "[%" G_GUINT64_FORMAT " strings]", kv->n);
+          g_string_append_printf (out, "[%" G_GUINT64_FORMAT " strings]",
+              kv->n);
         else
           g_string_append_printf (out, "[%" G_GUINT64_FORMAT " %s values]",
               kv->n, value_type_name (kv->array_type));
@@ -1429,7 +1462,7 @@ static gint64
 find_non_finite (const ArGgufTensor *t, float *bad)
 {
   switch (t->type) {
-    case AR_TENSOR_F32:{
+    case AR_TENSOR_F32: {
       const float *x = t->data;
       for (guint64 j = 0; j < t->n_elements; j++)
         if (!isfinite (x[j])) {
@@ -1438,16 +1471,16 @@ find_non_finite (const ArGgufTensor *t, float *bad)
         }
       break;
     }
-    case AR_TENSOR_F16:{
+    case AR_TENSOR_F16: {
       const guint16 *h = t->data;
       for (guint64 j = 0; j < t->n_elements; j++)
-        if ((h[j] & 0x7c00u) == 0x7c00u) {      /* exponent all ones */
+        if ((h[j] & 0x7c00u) == 0x7c00u) { /* exponent all ones */
           *bad = ar_f16_to_f32 (h[j]);
           return (gint64) j;
         }
       break;
     }
-    case AR_TENSOR_Q8_0:{
+    case AR_TENSOR_Q8_0: {
       const guint8 *b = t->data;
       for (guint64 k = 0; k < t->n_elements / Q8_0_BLOCK; k++) {
         guint16 d;
@@ -1507,9 +1540,12 @@ ar_gguf_require_tensor (const ArGguf *gguf, const char *name, guint n_dims,
     where = format_shape (t->n_dims, idx);
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
         "%s: tensor '%s' has a non-finite %s (%s) at element %" G_GINT64_FORMAT
-        " (index %s)", gguf->name, name,
-        t->type == AR_TENSOR_Q8_0 ? "block scale" : "value",
-        isnan (bad) ? "nan" : bad > 0 ? "inf" : "-inf", bad_index, where);
+        " (index %s)",
+        gguf->name, name, t->type == AR_TENSOR_Q8_0 ? "block scale" : "value",
+        isnan (bad)   ? "nan"
+            : bad > 0 ? "inf"
+                      : "-inf",
+        bad_index, where);
     return NULL;
   }
   return t;
@@ -1524,13 +1560,13 @@ ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst)
     case AR_TENSOR_F32:
       memcpy (dst, tensor->data, tensor->n_elements * sizeof (float));
       break;
-    case AR_TENSOR_F16:{
+    case AR_TENSOR_F16: {
       const guint16 *h = tensor->data;
       for (guint64 j = 0; j < tensor->n_elements; j++)
         dst[j] = ar_f16_to_f32 (h[j]);
       break;
     }
-    case AR_TENSOR_Q8_0:{
+    case AR_TENSOR_Q8_0: {
       const guint8 *b = tensor->data;
       for (guint64 k = 0; k < tensor->n_elements / Q8_0_BLOCK; k++) {
         const guint8 *block = b + k * Q8_0_BLOCK_BYTES;
@@ -1554,7 +1590,7 @@ typedef struct
 {
   char *key;
   ArGgufType type;
-  GByteArray *value;            /* the value as serialized, after the type */
+  GByteArray *value; /* the value as serialized, after the type */
 } WKv;
 
 typedef struct
@@ -1563,16 +1599,16 @@ typedef struct
   ArTensorType type;
   guint n_dims;
   guint64 ne[AR_GGUF_MAX_DIMS];
-  guint8 *data;                 /* (nbytes) in the storage type */
+  guint8 *data; /* (nbytes) in the storage type */
   gsize nbytes;
 } WTensor;
 
 struct _ArGgufWriter
 {
-  GPtrArray *kvs;               /* WKv, in the order keys were first set */
-  GHashTable *kv_index;         /* key -> WKv */
-  GPtrArray *tensors;           /* WTensor, in the order added */
-  GHashTable *tensor_names;     /* set of names */
+  GPtrArray *kvs;           /* WKv, in the order keys were first set */
+  GHashTable *kv_index;     /* key -> WKv */
+  GPtrArray *tensors;       /* WTensor, in the order added */
+  GHashTable *tensor_names; /* set of names */
 };
 
 static void
@@ -1762,21 +1798,21 @@ ar_gguf_writer_set_string_array (ArGgufWriter *w, const char *key,
 }
 
 void
-ar_gguf_writer_set_f32_array (ArGgufWriter *w, const char *key,
-    const float *v, gsize n)
+ar_gguf_writer_set_f32_array (ArGgufWriter *w, const char *key, const float *v,
+    gsize n)
 {
   GByteArray *b;
 
   g_return_if_fail (w != NULL && valid_key (key));
   g_return_if_fail (v != NULL || n == 0);
   b = array_header (AR_GGUF_TYPE_FLOAT32, n);
-  g_byte_array_append (b, (const guint8 *) v, n * 4);   /* host is LE */
+  g_byte_array_append (b, (const guint8 *) v, n * 4); /* host is LE */
   writer_set (w, key, AR_GGUF_TYPE_ARRAY, b);
 }
 
 void
-ar_gguf_writer_set_i32_array (ArGgufWriter *w, const char *key,
-    const gint32 *v, gsize n)
+ar_gguf_writer_set_i32_array (ArGgufWriter *w, const char *key, const gint32 *v,
+    gsize n)
 {
   GByteArray *b;
 
@@ -1829,7 +1865,8 @@ check_new_tensor (ArGgufWriter *w, const char *name, ArTensorType type,
   g_return_val_if_fail (g_utf8_validate (name, -1, NULL), FALSE);
   g_return_val_if_fail (!g_hash_table_contains (w->tensor_names, name), FALSE);
   g_return_val_if_fail (type == AR_TENSOR_F32 || type == AR_TENSOR_F16 ||
-      type == AR_TENSOR_Q8_0, FALSE);
+          type == AR_TENSOR_Q8_0,
+      FALSE);
   g_return_val_if_fail (n_dims >= 1 && n_dims <= AR_GGUF_MAX_DIMS, FALSE);
   g_return_val_if_fail (ne != NULL, FALSE);
   for (guint d = 0; d < n_dims; d++) {
@@ -1843,8 +1880,8 @@ check_new_tensor (ArGgufWriter *w, const char *name, ArTensorType type,
 }
 
 static WTensor *
-add_tensor (ArGgufWriter *w, const char *name, ArTensorType type,
-    guint n_dims, const guint64 *ne, gsize nbytes)
+add_tensor (ArGgufWriter *w, const char *name, ArTensorType type, guint n_dims,
+    const guint64 *ne, gsize nbytes)
 {
   WTensor *t = g_new0 (WTensor, 1);
 
@@ -1905,7 +1942,7 @@ ar_gguf_writer_add_tensor_f32 (ArGgufWriter *w, const char *name,
     case AR_TENSOR_F32:
       memcpy (t->data, data, t->nbytes);
       break;
-    case AR_TENSOR_F16:{
+    case AR_TENSOR_F16: {
       guint16 *h = (guint16 *) t->data;
       for (guint64 j = 0; j < n; j++)
         h[j] = ar_f32_to_f16 (data[j]);
@@ -1986,8 +2023,9 @@ ar_gguf_writer_to_bytes (const ArGgufWriter *w)
 
   /* No padding after the last tensor (nor a data section without tensors):
    * then no proper prefix of a file we write is itself a valid file. */
-  data_offset = w->tensors->len ?
-      align_up (head->len, AR_GGUF_DEFAULT_ALIGNMENT) : head->len;
+  data_offset = w->tensors->len
+      ? align_up (head->len, AR_GGUF_DEFAULT_ALIGNMENT)
+      : head->len;
   total = data_offset + end;
 
   out = g_malloc0 (total);
@@ -2004,7 +2042,7 @@ ar_gguf_writer_to_bytes (const ArGgufWriter *w)
 
 /* write(2) all of @buf, retrying on EINTR and short writes. */
 static gboolean
-write_all (int fd, const guint8 * buf, gsize len, int *errsv)
+write_all (int fd, const guint8 *buf, gsize len, int *errsv)
 {
   while (len > 0) {
     gssize n = write (fd, buf, MIN (len, (gsize) G_MAXSSIZE));
@@ -2068,7 +2106,7 @@ ar_gguf_writer_write_file (const ArGgufWriter *w, const char *path,
     goto fail;
   }
   step = "close the temporary file";
-  if (close (fd) != 0) {        /* NFS reports write errors here */
+  if (close (fd) != 0) { /* NFS reports write errors here */
     errsv = errno;
     fd = -1;
     goto fail;
