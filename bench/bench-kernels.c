@@ -24,13 +24,13 @@ typedef struct
 /* Seconds per call of ar_matvec on (rows, cols), best of three windows of
  * about @window seconds each. */
 static double
-time_matvec (float *y, const float *W, const float *x, const float *b,
-    int rows, int cols, double window)
+time_matvec (float *y, const float *W, const float *x, const float *b, int rows,
+    int cols, double window)
 {
   double best = G_MAXDOUBLE;
   int rep, i;
 
-  for (i = 0; i < 3; i++)       /* warm the caches and the branch predictors */
+  for (i = 0; i < 3; i++) /* warm the caches and the branch predictors */
     ar_matvec (y, W, x, b, rows, cols);
 
   for (rep = 0; rep < 3; rep++) {
@@ -58,8 +58,8 @@ main (int argc, char **argv)
   guint s;
 
   if (!(window > 0.0 && window <= 10.0)) {
-    fprintf (stderr, "usage: %s [SECONDS]  (timing window, 0 < SECONDS <= 10)\n",
-        argv[0]);
+    fprintf (stderr,
+        "usage: %s [SECONDS]  (timing window, 0 < SECONDS <= 10)\n", argv[0]);
     return 2;
   }
 

@@ -67,34 +67,34 @@ test_known_answers (void)
     double uniform_double[3];
   } cases[] = {
     {
-      0,
-      { G_GUINT64_CONSTANT (0xe220a8397b1dcdaf),
-        G_GUINT64_CONSTANT (0x6e789e6aa1b965f4),
-        G_GUINT64_CONSTANT (0x06c45d188009454f),
-        G_GUINT64_CONSTANT (0xf88bb8a8724c81ec) },
-      { G_GUINT64_CONSTANT (0x99ec5f36cb75f2b4),
-        G_GUINT64_CONSTANT (0xbf6e1f784956452a),
-        G_GUINT64_CONSTANT (0x1a5f849d4933e6e0),
-        G_GUINT64_CONSTANT (0x6aa594f1262d2d2c),
-        G_GUINT64_CONSTANT (0xbba5ad4a1f842e59),
-        G_GUINT64_CONSTANT (0xffef8375d9ebcaca) },
-      { 0.6012629866600037f, 0.747774064540863f, 0.10301995277404785f },
-      { 0.6012629994179048, 0.7477740925472398, 0.10301998939503632 },
+        0,
+        { G_GUINT64_CONSTANT (0xe220a8397b1dcdaf),
+            G_GUINT64_CONSTANT (0x6e789e6aa1b965f4),
+            G_GUINT64_CONSTANT (0x06c45d188009454f),
+            G_GUINT64_CONSTANT (0xf88bb8a8724c81ec) },
+        { G_GUINT64_CONSTANT (0x99ec5f36cb75f2b4),
+            G_GUINT64_CONSTANT (0xbf6e1f784956452a),
+            G_GUINT64_CONSTANT (0x1a5f849d4933e6e0),
+            G_GUINT64_CONSTANT (0x6aa594f1262d2d2c),
+            G_GUINT64_CONSTANT (0xbba5ad4a1f842e59),
+            G_GUINT64_CONSTANT (0xffef8375d9ebcaca) },
+        { 0.6012629866600037f, 0.747774064540863f, 0.10301995277404785f },
+        { 0.6012629994179048, 0.7477740925472398, 0.10301998939503632 },
     },
     {
-      42,
-      { G_GUINT64_CONSTANT (0xbdd732262feb6e95),
-        G_GUINT64_CONSTANT (0x28efe333b266f103),
-        G_GUINT64_CONSTANT (0x47526757130f9f52),
-        G_GUINT64_CONSTANT (0x581ce1ff0e4ae394) },
-      { G_GUINT64_CONSTANT (0x15780b2e0c2ec716),
-        G_GUINT64_CONSTANT (0x6104d9866d113a7e),
-        G_GUINT64_CONSTANT (0xae17533239e499a1),
-        G_GUINT64_CONSTANT (0xecb8ad4703b360a1),
-        G_GUINT64_CONSTANT (0xfde6dc7fe2ec5e64),
-        G_GUINT64_CONSTANT (0xc50da53101795238) },
-      { 0.08386296033859253f, 0.37898021936416626f, 0.6800433993339539f },
-      { 0.08386297105988216, 0.3789802506626686, 0.6800434110281394 },
+        42,
+        { G_GUINT64_CONSTANT (0xbdd732262feb6e95),
+            G_GUINT64_CONSTANT (0x28efe333b266f103),
+            G_GUINT64_CONSTANT (0x47526757130f9f52),
+            G_GUINT64_CONSTANT (0x581ce1ff0e4ae394) },
+        { G_GUINT64_CONSTANT (0x15780b2e0c2ec716),
+            G_GUINT64_CONSTANT (0x6104d9866d113a7e),
+            G_GUINT64_CONSTANT (0xae17533239e499a1),
+            G_GUINT64_CONSTANT (0xecb8ad4703b360a1),
+            G_GUINT64_CONSTANT (0xfde6dc7fe2ec5e64),
+            G_GUINT64_CONSTANT (0xc50da53101795238) },
+        { 0.08386296033859253f, 0.37898021936416626f, 0.6800433993339539f },
+        { 0.08386297105988216, 0.3789802506626686, 0.6800434110281394 },
     },
   };
   guint c;
@@ -119,7 +119,8 @@ test_known_answers (void)
       g_assert_true (ar_rng_uniform (&rng) == cases[c].uniform[i]);
     ar_rng_init (&rng, cases[c].seed);
     for (i = 0; i < 3; i++)
-      g_assert_true (ar_rng_uniform_double (&rng) == cases[c].uniform_double[i]);
+      g_assert_true (ar_rng_uniform_double (&rng) ==
+          cases[c].uniform_double[i]);
   }
 }
 
@@ -153,7 +154,7 @@ static void
 test_extremes (void)
 {
   const guint64 s1_all_ones = G_GUINT64_CONSTANT (0x4fc71c71c71c71c7);
-  ArRng rng = { {0, s1_all_ones, 0, 0} };
+  ArRng rng = { { 0, s1_all_ones, 0, 0 } };
   ArRng start = rng;
   float z;
 
@@ -175,7 +176,7 @@ test_extremes (void)
   g_assert_true (isfinite (z));
   g_assert_cmpfloat (fabsf (z), <=, sqrtf (2.0f * 53.0f * (float) G_LN2));
 
-  rng = (ArRng) { {1, 0, 0, 0} };
+  rng = (ArRng){ { 1, 0, 0, 0 } };
   start = rng;
   g_assert_cmphex (ar_rng_next_u64 (&rng), ==, 0);
   rng = start;

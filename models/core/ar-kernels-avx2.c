@@ -21,7 +21,7 @@
 
 #include <immintrin.h>
 
-#define AR_TARGET_AVX2 __attribute__((target ("avx2,fma")))
+#define AR_TARGET_AVX2 __attribute__ ((target ("avx2,fma")))
 
 /* Σ a (n) · b (n); also the single-row case of matvec. */
 AR_TARGET_AVX2 static float
@@ -34,8 +34,7 @@ dot_avx2 (const float *a, const float *b, int n)
   int i = 0;
 
   for (; i + 32 <= n; i += 32) {
-    s0 = _mm256_fmadd_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i),
-        s0);
+    s0 = _mm256_fmadd_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i), s0);
     s1 = _mm256_fmadd_ps (_mm256_loadu_ps (a + i + 8),
         _mm256_loadu_ps (b + i + 8), s1);
     s2 = _mm256_fmadd_ps (_mm256_loadu_ps (a + i + 16),
@@ -44,8 +43,7 @@ dot_avx2 (const float *a, const float *b, int n)
         _mm256_loadu_ps (b + i + 24), s3);
   }
   for (; i + 8 <= n; i += 8)
-    s0 = _mm256_fmadd_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i),
-        s0);
+    s0 = _mm256_fmadd_ps (_mm256_loadu_ps (a + i), _mm256_loadu_ps (b + i), s0);
 
   s0 = _mm256_add_ps (_mm256_add_ps (s0, s1), _mm256_add_ps (s2, s3));
   h = _mm_add_ps (_mm256_castps256_ps128 (s0), _mm256_extractf128_ps (s0, 1));
@@ -117,8 +115,8 @@ matvec_add_avx2 (float *y, const float *W, const float *x, const float *add,
     t0 = _mm256_hadd_ps (a0, a1);
     t1 = _mm256_hadd_ps (a2, a3);
     t0 = _mm256_hadd_ps (t0, t1);
-    sum = _mm_add_ps (_mm256_castps256_ps128 (t0),
-        _mm256_extractf128_ps (t0, 1));
+    sum =
+        _mm_add_ps (_mm256_castps256_ps128 (t0), _mm256_extractf128_ps (t0, 1));
     sum = _mm_add_ps (sum, _mm_loadu_ps (tail));
     if (add)
       sum = _mm_add_ps (sum, _mm_loadu_ps (add + r));

@@ -14,7 +14,7 @@
 
 #include <immintrin.h>
 
-#define AR_TARGET_AVX512 __attribute__((target ("avx512f")))
+#define AR_TARGET_AVX512 __attribute__ ((target ("avx512f")))
 
 /* Lanes [0, n) set, 0 <= n <= 16. */
 AR_TARGET_AVX512 static inline __mmask16
@@ -43,8 +43,8 @@ dot_avx512 (const float *a, const float *b, int n)
 
 /* y (rows) = W (rows, cols) · x (cols) + add (rows, or NULL; may equal y) */
 AR_TARGET_AVX512 static void
-matvec_add_avx512 (float *y, const float *W, const float *x,
-    const float *add, int rows, int cols)
+matvec_add_avx512 (float *y, const float *W, const float *x, const float *add,
+    int rows, int cols)
 {
   int r = 0;
 

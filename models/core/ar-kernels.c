@@ -112,8 +112,8 @@ ar_simd_detect (void)
   return AR_SIMD_C;
 }
 
-static const ArKernelTable *active_table;       /* atomic; set by get_table () */
-static gint active_level;       /* atomic; the ArSimdLevel of active_table */
+static const ArKernelTable *active_table; /* atomic; set by get_table () */
+static gint active_level; /* atomic; the ArSimdLevel of active_table */
 
 /* Chooses the level on first use.  An AR_SIMD value the CPU cannot run is
  * lowered to the best level it can (never a crash), and an unknown value is
@@ -183,12 +183,12 @@ ar_simd_level_name (ArSimdLevel level)
 /* ---- public kernels ---- */
 
 void
-ar_matvec (float *y, const float *W, const float *x, const float *b,
-    int rows, int cols)
+ar_matvec (float *y, const float *W, const float *x, const float *b, int rows,
+    int cols)
 {
   g_return_if_fail (rows >= 0 && cols >= 0);
-  g_return_if_fail (rows == 0 || (y != NULL && (cols == 0 || (W != NULL
-                  && x != NULL))));
+  g_return_if_fail (rows == 0 ||
+      (y != NULL && (cols == 0 || (W != NULL && x != NULL))));
 
   get_table ()->matvec_add (y, W, x, b, rows, cols);
 }
@@ -197,8 +197,8 @@ void
 ar_matvec_acc (float *y, const float *W, const float *x, int rows, int cols)
 {
   g_return_if_fail (rows >= 0 && cols >= 0);
-  g_return_if_fail (rows == 0 || (y != NULL && (cols == 0 || (W != NULL
-                  && x != NULL))));
+  g_return_if_fail (rows == 0 ||
+      (y != NULL && (cols == 0 || (W != NULL && x != NULL))));
 
   get_table ()->matvec_add (y, W, x, y, rows, cols);
 }

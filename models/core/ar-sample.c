@@ -37,9 +37,9 @@
 struct _ArSampler
 {
   guint n_vocab;
-  float *e;                     /* (n_vocab) exp ((logit - max) / T), unnormalised */
-  guint *heap;                  /* (n_vocab) token ids arranged as a binary heap */
-  guint *kept;                  /* (n_vocab) kept token ids, most probable first */
+  float *e;    /* (n_vocab) exp ((logit - max) / T), unnormalised */
+  guint *heap; /* (n_vocab) token ids arranged as a binary heap */
+  guint *kept; /* (n_vocab) kept token ids, most probable first */
 };
 
 ArSampler *
@@ -188,11 +188,12 @@ sift_down (const float *logits, guint *h, guint size, guint i,
 
     if (c >= size)
       break;
-    if (c + 1 < size && (best_on_top ? ranks_before (logits, h[c + 1], h[c])
-            : ranks_before (logits, h[c], h[c + 1])))
+    if (c + 1 < size &&
+        (best_on_top ? ranks_before (logits, h[c + 1], h[c])
+                     : ranks_before (logits, h[c], h[c + 1])))
       c++;
     if (!(best_on_top ? ranks_before (logits, h[c], item)
-            : ranks_before (logits, item, h[c])))
+                      : ranks_before (logits, item, h[c])))
       break;
     h[i] = h[c];
     i = c;
@@ -263,7 +264,7 @@ float_bits (float e)
 static inline guint
 coarse_class (float e)
 {
-  guint biased = float_bits (e) >> 23;  /* e >= 0: no sign bit */
+  guint biased = float_bits (e) >> 23; /* e >= 0: no sign bit */
 
   return biased >= 127 ? 0 : MIN (127 - biased, N_COARSE - 1);
 }
@@ -380,7 +381,7 @@ build_distribution (ArSampler *s, const ArSamplingParams *params,
   guint k = params->top_k;
   float top_p = params->top_p;
   float T = params->temperature;
-  gboolean use_top_p = top_p < 1.0f;    /* NaN counts as 1: no limit */
+  gboolean use_top_p = top_p < 1.0f; /* NaN counts as 1: no limit */
   double total = 0.0;
   guint n_kept, j;
 
