@@ -263,13 +263,13 @@ test_matvec_real (void)
 }
 
 /* Degenerate shapes: no rows writes nothing; no columns gives the bias (or
- * leaves y for matvec_acc, or zero without a bias). */
+ * leaves y for matvec_acc, or zero without a bias).  The matrix and vector
+ * may then be NULL. */
 static void
 test_matvec_empty (void)
 {
   Buffer y = buffer_new (3);
   const float b[3] = { 1, 2, 3 };
-  const float dummy = 0.0f;
   int level, r;
 
   for (level = 0; level < n_levels (); level++) {
@@ -277,19 +277,21 @@ test_matvec_empty (void)
 
     for (r = 0; r < 3; r++)
       y.data[r] = GUARD_VALUE;
-    ar_matvec (y.data, &dummy, &dummy, b, 0, 5);
+    ar_matvec (y.data, NULL, NULL, b, 0, 5);
+    ar_matvec (NULL, NULL, NULL, NULL, 0, 0);
     for (r = 0; r < 3; r++)
       g_assert_cmpfloat (y.data[r], ==, GUARD_VALUE);
 
-    ar_matvec (y.data, &dummy, &dummy, b, 3, 0);
+    ar_matvec (y.data, NULL, NULL, b, 3, 0);
     for (r = 0; r < 3; r++)
       g_assert_cmpfloat (y.data[r], ==, b[r]);
-    ar_matvec_acc (y.data, &dummy, &dummy, 3, 0);
+    ar_matvec_acc (y.data, NULL, NULL, 3, 0);
     for (r = 0; r < 3; r++)
       g_assert_cmpfloat (y.data[r], ==, b[r]);
-    ar_matvec (y.data, &dummy, &dummy, NULL, 3, 0);
+    ar_matvec (y.data, NULL, NULL, NULL, 3, 0);
     for (r = 0; r < 3; r++)
       g_assert_cmpfloat (y.data[r], ==, 0.0f);
+    g_assert_cmpfloat (ar_dot (NULL, NULL, 0), ==, 0.0f);
 
     buffer_check_guards (&y);
   }

@@ -13,6 +13,8 @@
 #include "ar-kernels.h"
 #include "ar-kernels-private.h"
 
+#include <string.h>
+
 /* ---- plain C ---- */
 
 /* y (rows) = W (rows, cols) · x (cols) + add (rows, or NULL) */
@@ -182,13 +184,25 @@ ar_simd_level_name (ArSimdLevel level)
 
 /* ---- public kernels ---- */
 
+/* Empty shapes are settled here, so the kernels never see a NULL pointer
+ * (W and x may be NULL when cols == 0, everything when rows == 0). */
+
 void
 ar_matvec (float *y, const float *W, const float *x, const float *b, int rows,
     int cols)
 {
   g_return_if_fail (rows >= 0 && cols >= 0);
-  g_return_if_fail (rows == 0 ||
-      (y != NULL && (cols == 0 || (W != NULL && x != NULL))));
+  if (rows == 0)
+    return;
+  g_return_if_fail (y != NULL);
+  if (cols == 0) {
+    if (b)
+      memcpy (y, b, (gsize) rows * sizeof (float));
+    else
+      memset (y, 0, (gsize) rows * sizeof (float));
+    return;
+  }
+  g_return_if_fail (W != NULL && x != NULL);
 
   get_table ()->matvec_add (y, W, x, b, rows, cols);
 }
@@ -197,8 +211,9 @@ void
 ar_matvec_acc (float *y, const float *W, const float *x, int rows, int cols)
 {
   g_return_if_fail (rows >= 0 && cols >= 0);
-  g_return_if_fail (rows == 0 ||
-      (y != NULL && (cols == 0 || (W != NULL && x != NULL))));
+  if (rows == 0 || cols == 0)
+    return;
+  g_return_if_fail (y != NULL && W != NULL && x != NULL);
 
   get_table ()->matvec_add (y, W, x, y, rows, cols);
 }
@@ -207,7 +222,9 @@ float
 ar_dot (const float *a, const float *b, int n)
 {
   g_return_val_if_fail (n >= 0, 0.0f);
-  g_return_val_if_fail (n == 0 || (a != NULL && b != NULL), 0.0f);
+  if (n == 0)
+    return 0.0f;
+  g_return_val_if_fail (a != NULL && b != NULL, 0.0f);
 
   return get_table ()->dot (a, b, n);
 }

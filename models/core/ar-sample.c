@@ -39,7 +39,7 @@ struct _ArSampler
   guint n_vocab;
   float *e;    /* (n_vocab) exp ((logit - max) / T), unnormalised */
   guint *heap; /* (n_vocab) token ids arranged as a binary heap */
-  guint *kept; /* (n_vocab) kept token ids, most probable first */
+  guint *kept; /* (n_vocab) kept token ids (order: see select_*) */
 };
 
 ArSampler *
