@@ -217,16 +217,18 @@ ar_trainer_run (ArTrainer *tr, const char *checkpoint, ArTrainCallback callback,
     pr.units_per_s = pr.elapsed > 0 ? done * (double) tr->model.units_per_step / pr.elapsed : 0;
     pr.eta = done ? pr.elapsed / done * (o->steps - tr->step) : 0;
 
-    gboolean stopping = stop && *stop;
-    if (checkpoint && (last || stopping
-            || (o->checkpoint_every && tr->step % o->checkpoint_every == 0))) {
+    gboolean saved = FALSE;
+    if (checkpoint && (last || (o->checkpoint_every && tr->step % o->checkpoint_every == 0))) {
       if (!ar_trainer_save_checkpoint (tr, checkpoint, error))
         return FALSE;
       pr.checkpoint = checkpoint;
+      saved = TRUE;
     }
     if (callback)
       callback (&pr, user_data);
-    if (stopping) {
+    if (stop && *stop) {
+      if (checkpoint && !saved && !ar_trainer_save_checkpoint (tr, checkpoint, error))
+        return FALSE;
       g_set_error (error, AR_ERROR, AR_ERROR_CANCELLED,
           "interrupted after step %" G_GUINT64_FORMAT, tr->step);
       return FALSE;

@@ -83,7 +83,8 @@ gboolean ar_trainer_save_checkpoint (ArTrainer *tr, const char *path, GError **e
 gboolean ar_trainer_save_model (ArTrainer *tr, const char *path, GError **error);
 /* Runs to options->steps.  @checkpoint (may be NULL) is written every
  * checkpoint_every steps, at the end, and when *@stop becomes non-zero — then
- * it returns FALSE with AR_ERROR_CANCELLED.  The callback runs after every step. */
+ * it returns FALSE with AR_ERROR_CANCELLED.  The callback runs after every step,
+ * before the stop flag is read. */
 gboolean ar_trainer_run (ArTrainer *tr, const char *checkpoint, ArTrainCallback callback,
     gpointer user_data, const volatile gint *stop, GError **error);
 /* A string key written into every file this trainer saves (e.g. general.name,
