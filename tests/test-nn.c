@@ -555,6 +555,138 @@ test_recurrent_init (void)
   }
 }
 
+static double
+sigmoid_d (double x)
+{
+  return 1.0 / (1.0 + exp (-x));
+}
+
+/* One step of each cell in double, written straight from PyTorch's
+ * documentation of nn.RNNCell, nn.GRUCell and nn.LSTMCell (gate orders r, z, n
+ * and i, f, g, o), independently of the library's code. */
+static void
+reference_step (ArCellType cell, int H, const float *xproj, const float *w_hh,
+    const float *b_hh, const float *h, const float *c, double *h_out, double *c_out)
+{
+  int G = (int) ar_cell_n_gates (cell), r, k;
+  double *hp = g_new (double, G * H);
+
+  for (r = 0; r < G * H; r++) {
+    double s = b_hh[r];
+
+    for (k = 0; k < H; k++)
+      s += (double) w_hh[r * H + k] * h[k];
+    hp[r] = s;
+  }
+  for (k = 0; k < H; k++) {
+    const float *x = xproj;
+
+    switch (cell) {
+      case AR_CELL_RNN:
+        h_out[k] = tanh (x[k] + hp[k]);
+        break;
+      case AR_CELL_GRU:{
+        double rg = sigmoid_d (x[k] + hp[k]);
+        double zg = sigmoid_d (x[H + k] + hp[H + k]);
+        double ng = tanh (x[2 * H + k] + rg * hp[2 * H + k]);
+
+        h_out[k] = (1.0 - zg) * ng + zg * h[k];
+        break;
+      }
+      case AR_CELL_LSTM:{
+        double ig = sigmoid_d (x[k] + hp[k]);
+        double fg = sigmoid_d (x[H + k] + hp[H + k]);
+        double gg = tanh (x[2 * H + k] + hp[2 * H + k]);
+        double og = sigmoid_d (x[3 * H + k] + hp[3 * H + k]);
+
+        c_out[k] = fg * c[k] + ig * gg;
+        h_out[k] = og * tanh (c_out[k]);
+        break;
+      }
+    }
+  }
+  g_free (hp);
+}
+
+/* ar_cell_step against the double-precision reference, for every cell, over
+ * pre-activations from 1e-6 to 8 (random weights) */
+static void
+test_cell_reference (void)
+{
+  static const ArCellType cells[] = { AR_CELL_RNN, AR_CELL_GRU, AR_CELL_LSTM };
+  const int H = 37;
+  ArRng rng;
+  guint ci;
+  int rep, k;
+
+  ar_rng_init (&rng, 300);
+  for (ci = 0; ci < G_N_ELEMENTS (cells); ci++) {
+    ArCellType cell = cells[ci];
+    int GH = (int) ar_cell_n_gates (cell) * H;
+    float *w_hh = g_new (float, GH * H), *b_hh = g_new (float, GH);
+    float *xproj = g_new (float, GH), *scratch = g_new (float, GH);
+    float h[37], c[37], h_in[37], c_in[37];
+    double h_ref[37], c_ref[37], worst = 0.0;
+    ArCellWeights w = { cell, 1, H, NULL, w_hh, NULL, b_hh };
+
+    for (rep = 0; rep < 20; rep++) {
+      /* scales from 1e-6 to 8 so the small-argument and saturated regimes
+       * of the nonlinearities are both exercised */
+      float scale = (float) pow (10.0, -6.0 + 7.0 * rep / 19.0);
+
+      fill_uniform (w_hh, (gsize) GH * H, &rng, scale / sqrtf (H));
+      fill_uniform (b_hh, GH, &rng, scale);
+      fill_uniform (xproj, GH, &rng, scale);
+      fill_uniform (h_in, H, &rng, 1.0f);
+      fill_uniform (c_in, H, &rng, 2.0f);
+      memcpy (h, h_in, sizeof h);
+      memcpy (c, c_in, sizeof c);
+      ar_cell_step (&w, xproj, h, c, scratch);
+      reference_step (cell, H, xproj, w_hh, b_hh, h_in, c_in, h_ref, c_ref);
+      for (k = 0; k < H; k++) {
+        /* float products of length 37 and the library's tanh: 2e-6 relative
+         * plus 3e-7 absolute */
+        double tol = 2e-6 * fabs (h_ref[k]) + 3e-7;
+
+        if (!(fabs (h[k] - h_ref[k]) <= tol))
+          g_error ("%s step, scale %g, h[%d]: %.9g, reference %.9g", ar_cell_name (cell),
+              scale, k, h[k], h_ref[k]);
+        worst = MAX (worst, fabs (h[k] - h_ref[k]) / tol);
+        if (cell == AR_CELL_LSTM)
+          g_assert_cmpfloat (fabs (c[k] - c_ref[k]), <=, 2e-6 * fabs (c_ref[k]) + 3e-7);
+      }
+    }
+    g_test_message ("%s step vs double reference: worst %.3f of tolerance",
+        ar_cell_name (cell), worst);
+    g_free (w_hh);
+    g_free (b_hh);
+    g_free (xproj);
+    g_free (scratch);
+  }
+
+  /* The RNN cell with W_hh = 0, b_hh = 0 is tanh itself: a sweep of
+   * arguments from 1e-30 to 30, both signs, to 1e-6 relative. */
+  {
+    float zero_w = 0.0f, zero_b = 0.0f, x, hh, s;
+    ArCellWeights w = { AR_CELL_RNN, 1, 1, NULL, &zero_w, NULL, &zero_b };
+    double worst = 0.0;
+
+    for (x = 1e-30f; x < 30.0f; x *= 1.0137f) {
+      for (k = 0; k < 2; k++) {
+        float xs = k ? -x : x;
+        double t = tanh ((double) xs);
+
+        hh = 0.0f;
+        ar_cell_step (&w, &xs, &hh, NULL, &s);
+        if (!(fabs (hh - t) <= 1e-6 * fabs (t)))
+          g_error ("tanh(%.9g) = %.9g, expected %.9g", xs, hh, t);
+        worst = MAX (worst, fabs (hh - t) / fabs (t));
+      }
+    }
+    g_test_message ("tanh sweep: worst relative error %.3g", worst);
+  }
+}
+
 typedef struct
 {
   ArRecurrent *l;
@@ -817,6 +949,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nn/embedding/grad", test_embedding);
   g_test_add_func ("/nn/softmax-xent", test_xent);
   g_test_add_func ("/nn/cell/names", test_cell_names);
+  g_test_add_func ("/nn/cell/reference", test_cell_reference);
   g_test_add_func ("/nn/recurrent/init", test_recurrent_init);
   for (i = 0; i < G_N_ELEMENTS (cells); i++) {
     char *path = g_strdup_printf ("/nn/recurrent/%s/grad", ar_cell_name (cells[i]));
