@@ -275,14 +275,14 @@ test_f16_exhaustive (void)
 
     if (e == 0x1f && m != 0) {
       g_assert_true (isnan (f));
-      g_assert_cmphex (back, ==, h | 0x200);    /* quiet bit set */
+      g_assert_cmphex (back, ==, h | 0x200); /* quiet bit set */
       continue;
     }
     if (e == 0x1f) {
       g_assert_true (isinf (f));
     } else {
-      double ref = e ? ldexp (1.0 + m / 1024.0, (int) e - 15) :
-          ldexp (m / 1024.0, -14);
+      double ref =
+          e ? ldexp (1.0 + m / 1024.0, (int) e - 15) : ldexp (m / 1024.0, -14);
       g_assert_cmpfloat ((double) f, ==, s ? -ref : ref);
     }
     g_assert_true ((signbit (f) != 0) == (s != 0));
@@ -303,7 +303,7 @@ f16_reference (float x)
   if (a < 0x1p-14) {
     ulp = 0x1p-24;
   } else {
-    frexp (a, &e);              /* a = f 2^e, f in [0.5, 1) */
+    frexp (a, &e); /* a = f 2^e, f in [0.5, 1) */
     ulp = ldexp (1.0, e - 1 - 10);
   }
   q = rint (a / ulp) * ulp;
@@ -328,33 +328,28 @@ test_f16_rounding (void)
     float x;
     guint16 h;
   } cases[] = {
-    { 0.0f, 0x0000 },
-    { -0.0f, 0x8000 },
-    { 1.0f, 0x3c00 },
-    { -2.0f, 0xc000 },
-    { 65504.0f, 0x7bff },       /* largest half */
-    { 65519.99f, 0x7bff },      /* just below the tie: rounds down */
-    { 65520.0f, 0x7c00 },       /* the tie goes to even = 2^16 = inf */
-    { 1e9f, 0x7c00 },
-    { -INFINITY, 0xfc00 },
-    { 0x1p-14f, 0x0400 },       /* smallest normal */
-    { 0x1p-14f - 0x1p-25f, 0x0400 },    /* tie 0x3ff / 0x400: to even */
-    { 0x1p-24f, 0x0001 },       /* smallest subnormal */
-    { 0x1p-25f, 0x0000 },       /* tie 0 / 0x0001: to even = 0 */
-    { 0x1.000002p-25f, 0x0001 },        /* just above the tie */
-    { 1.5f * 0x1p-24f, 0x0002 },        /* tie 1 / 2: to even */
-    { 2.5f * 0x1p-24f, 0x0002 },        /* tie 2 / 3: to even */
-    { 1.0f + 0x1p-11f, 0x3c00 },        /* tie: to even */
-    { 1.0f + 3 * 0x1p-11f, 0x3c02 },    /* tie: to even (up) */
-    { 1.0f + 0x1p-11f + 0x1p-20f, 0x3c01 },     /* above the tie */
-    { 1.0f - 0x1p-12f, 0x3c00 },        /* tie, to even: carries into the exponent */
+    { 0.0f, 0x0000 }, { -0.0f, 0x8000 }, { 1.0f, 0x3c00 }, { -2.0f, 0xc000 },
+    { 65504.0f, 0x7bff },  /* largest half */
+    { 65519.99f, 0x7bff }, /* just below the tie: rounds down */
+    { 65520.0f, 0x7c00 },  /* the tie goes to even = 2^16 = inf */
+    { 1e9f, 0x7c00 }, { -INFINITY, 0xfc00 },
+    { 0x1p-14f, 0x0400 },                   /* smallest normal */
+    { 0x1p-14f - 0x1p-25f, 0x0400 },        /* tie 0x3ff / 0x400: to even */
+    { 0x1p-24f, 0x0001 },                   /* smallest subnormal */
+    { 0x1p-25f, 0x0000 },                   /* tie 0 / 0x0001: to even = 0 */
+    { 0x1.000002p-25f, 0x0001 },            /* just above the tie */
+    { 1.5f * 0x1p-24f, 0x0002 },            /* tie 1 / 2: to even */
+    { 2.5f * 0x1p-24f, 0x0002 },            /* tie 2 / 3: to even */
+    { 1.0f + 0x1p-11f, 0x3c00 },            /* tie: to even */
+    { 1.0f + 3 * 0x1p-11f, 0x3c02 },        /* tie: to even (up) */
+    { 1.0f + 0x1p-11f + 0x1p-20f, 0x3c01 }, /* above the tie */
+    { 1.0f - 0x1p-12f, 0x3c00 }, /* tie, to even: carries into the exponent */
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
     guint16 h = ar_f32_to_f16 (cases[i].x);
     if (h != cases[i].h)
-      g_error ("f16 (%a) = 0x%04x, expected 0x%04x", cases[i].x, h,
-          cases[i].h);
+      g_error ("f16 (%a) = 0x%04x, expected 0x%04x", cases[i].x, h, cases[i].h);
   }
   g_assert_true (isnan (ar_f16_to_f32 (ar_f32_to_f16 (NAN))));
 
@@ -452,7 +447,7 @@ test_roundtrip_values (void)
   g_assert_no_error (error);
 
   g_assert_true (ar_gguf_get_string_array (g, "tokenizer.ggml.tokens", &strs,
-          &lens, &n, &error));
+      &lens, &n, &error));
   g_assert_cmpuint (n, ==, 5);
   g_assert_cmpstr (strs[2], ==, "\n");
   g_assert_cmpstr (strs[3], ==, "é");
@@ -528,10 +523,10 @@ test_writer_keys (void)
   assert_format (g, "k.empty", "[]");
 
   g_assert_true (ar_gguf_get_string_array (g, "k.bytes", &strs, &lens, &n,
-          &error));
+      &error));
   g_assert_cmpuint (lens[0], ==, 1);
   g_assert_cmpuint (lens[1], ==, 3);
-  g_assert_cmpmem (strs[1], 4, "x\0y", 4);      /* with the terminator */
+  g_assert_cmpmem (strs[1], 4, "x\0y", 4); /* with the terminator */
 
   g_assert_false (ar_gguf_get_f32 (g, "k.nan", &f, &error));
   g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
@@ -566,17 +561,17 @@ make_all_types_file (void)
   b_u8 (b, 200);
   b_str (b, "t.i8");
   b_u32 (b, AR_GGUF_TYPE_INT8);
-  b_u8 (b, (guint8) - 100);
+  b_u8 (b, (guint8) -100);
   b_str (b, "t.u16");
   b_u32 (b, AR_GGUF_TYPE_UINT16);
   b_u16 (b, 60000);
   b_str (b, "t.i16");
   b_u32 (b, AR_GGUF_TYPE_INT16);
-  b_u16 (b, (guint16) - 30000);
+  b_u16 (b, (guint16) -30000);
   b_kv_u32 (b, "t.u32", 4000000000u);
   b_str (b, "t.i32");
   b_u32 (b, AR_GGUF_TYPE_INT32);
-  b_u32 (b, (guint32) - 2000000000);
+  b_u32 (b, (guint32) -2000000000);
   b_str (b, "t.f32");
   b_u32 (b, AR_GGUF_TYPE_FLOAT32);
   b_f32 (b, 1.5f);
@@ -645,16 +640,30 @@ test_all_value_types (void)
   {
     const char *key, *shown;
   } shown[] = {
-    { "t.u8", "200" }, { "t.i8", "-100" }, { "t.u16", "60000" },
-    { "t.i16", "-30000" }, { "t.u32", "4000000000" },
-    { "t.i32", "-2000000000" }, { "t.f32", "1.5" }, { "t.bool", "true" },
-    { "t.str", "\"héllo\"" }, { "t.u64", "9223372036854775813" },
-    { "t.i64", "-4611686018427387904" }, { "t.f64", "0.1" },
-    { "a.0", "[0, 255]" }, { "a.1", "[0, -1]" }, { "a.2", "[1, 65535]" },
-    { "a.3", "[1, -1]" }, { "a.4", "[2, 4294967295]" }, { "a.5", "[2, -1]" },
-    { "a.6", "[3, -0.25]" }, { "a.7", "[false, true]" },
-    { "a.8", "[\"x\", \"yz\"]" }, { "a.10", "[3, 18446744073709551615]" },
-    { "a.11", "[3, -1]" }, { "a.12", "[0.5, 1e+300]" },
+    { "t.u8", "200" },
+    { "t.i8", "-100" },
+    { "t.u16", "60000" },
+    { "t.i16", "-30000" },
+    { "t.u32", "4000000000" },
+    { "t.i32", "-2000000000" },
+    { "t.f32", "1.5" },
+    { "t.bool", "true" },
+    { "t.str", "\"héllo\"" },
+    { "t.u64", "9223372036854775813" },
+    { "t.i64", "-4611686018427387904" },
+    { "t.f64", "0.1" },
+    { "a.0", "[0, 255]" },
+    { "a.1", "[0, -1]" },
+    { "a.2", "[1, 65535]" },
+    { "a.3", "[1, -1]" },
+    { "a.4", "[2, 4294967295]" },
+    { "a.5", "[2, -1]" },
+    { "a.6", "[3, -0.25]" },
+    { "a.7", "[false, true]" },
+    { "a.8", "[\"x\", \"yz\"]" },
+    { "a.10", "[3, 18446744073709551615]" },
+    { "a.11", "[3, -1]" },
+    { "a.12", "[0.5, 1e+300]" },
   };
   g_autoptr (GBytes) bytes = make_all_types_file ();
   g_autoptr (ArGguf) g = load_bytes (bytes);
@@ -843,7 +852,7 @@ test_file_and_bytes (void)
   g_autoptr (GError) error = NULL;
 
   g_assert_true (g_file_set_contents (path, g_bytes_get_data (bytes, NULL),
-          g_bytes_get_size (bytes), NULL));
+      g_bytes_get_size (bytes), NULL));
   a = ar_gguf_new_from_file (path, &error);
   g_assert_no_error (error);
   b = load_bytes (bytes);
@@ -890,7 +899,7 @@ test_unaligned_bytes_and_refs (void)
   memcpy (buf + 1, g_bytes_get_data (bytes, NULL), size);
   odd = g_bytes_new_with_free_func (buf + 1, size, g_free, buf);
   g = load_bytes (odd);
-  g_bytes_unref (odd);          /* the model holds its own reference */
+  g_bytes_unref (odd); /* the model holds its own reference */
 
   g2 = ar_gguf_ref (g);
   ar_gguf_unref (g);
@@ -930,7 +939,7 @@ test_bad_header (void)
       "18446744073709551615 tensors, more than the remaining 0 bytes");
   b = b_new (3, 0, 3);
   b_kv_u32 (b, "a", 1);
-  b_zeros (b, 30);              /* room for 3 by the count, but not keys */
+  b_zeros (b, 30); /* room for 3 by the count, but not keys */
   expect_error (b_finish (b), AR_ERROR_FORMAT, "key 1:");
 
   /* The smallest valid file: a header and nothing else. */
@@ -951,13 +960,14 @@ test_bad_strings (void)
   b_u64 (b, G_GUINT64_CONSTANT (1) << 63);
   b_zeros (b, 16);
   expect_error (b_finish (b), AR_ERROR_FORMAT,
-      "key 0: string length 9223372036854775808 at offset 24 runs past the end");
+      "key 0: string length 9223372036854775808 at offset 24 runs past the "
+      "end");
 
   b = b_new (3, 0, 1);
   b_str (b, "");
   b_u32 (b, AR_GGUF_TYPE_UINT8);
   b_u8 (b, 0);
-  b_zeros (b, 8);               /* enough bytes to pass the count check */
+  b_zeros (b, 8); /* enough bytes to pass the count check */
   expect_error (b_finish (b), AR_ERROR_FORMAT, "key 0: name is empty");
 
   b = b_new (3, 0, 1);
@@ -971,7 +981,8 @@ test_bad_strings (void)
   b_str (b, "k\xff");
   b_u32 (b, AR_GGUF_TYPE_UINT8);
   b_u8 (b, 0);
-  expect_error (b_finish (b), AR_ERROR_FORMAT, "key 0: name is not valid UTF-8");
+  expect_error (b_finish (b), AR_ERROR_FORMAT,
+      "key 0: name is not valid UTF-8");
 
   b = b_new (3, 0, 1);
   b_str (b, "k");
@@ -1008,7 +1019,8 @@ test_bad_values (void)
   b_str (b, "k");
   b_u32 (b, 13);
   b_zeros (b, 8);
-  expect_error (b_finish (b), AR_ERROR_FORMAT, "key 'k': value type 13 is unknown");
+  expect_error (b_finish (b), AR_ERROR_FORMAT,
+      "key 'k': value type 13 is unknown");
 
   b = b_new (3, 0, 1);
   b_str (b, "k");
@@ -1020,7 +1032,7 @@ test_bad_values (void)
   b = b_new (3, 0, 1);
   b_str (b, "k");
   b_u32 (b, AR_GGUF_TYPE_UINT64);
-  b_u32 (b, 7);                 /* 4 of the 8 bytes */
+  b_u32 (b, 7); /* 4 of the 8 bytes */
   expect_error (b_finish (b), AR_ERROR_FORMAT,
       "key 'k': truncated at offset 37 (8 bytes needed, 4 left)");
 
@@ -1079,7 +1091,8 @@ test_bad_values (void)
   b = b_new (3, 0, 2);
   b_kv_u32 (b, "k", 1);
   b_kv_str (b, "k", "again");
-  expect_error (b_finish (b), AR_ERROR_FORMAT, "key 'k' appears more than once");
+  expect_error (b_finish (b), AR_ERROR_FORMAT,
+      "key 'k' appears more than once");
 }
 
 static void
@@ -1151,8 +1164,7 @@ test_bad_tensors (void)
   static const guint64 ne4[5] = { 2, 2, 2, 2, 2 };
   static const guint64 zero[2] = { 4, 0 };
   static const guint64 huge3[3] = { G_GUINT64_CONSTANT (1) << 32,
-    G_GUINT64_CONSTANT (1) << 32, G_GUINT64_CONSTANT (1) << 32
-  };
+    G_GUINT64_CONSTANT (1) << 32, G_GUINT64_CONSTANT (1) << 32 };
   static const guint64 huge1[1] = { G_GUINT64_CONSTANT (1) << 62 };
   static const guint64 big1[1] = { G_GUINT64_CONSTANT (1) << 40 };
   static const guint64 q48[2] = { 48, 2 };
@@ -1166,32 +1178,37 @@ test_bad_tensors (void)
   expect_error (one_tensor_file ("w", 2, zero, AR_TENSOR_F32, 0, 64),
       AR_ERROR_FORMAT, "tensor 'w': dimension 1 is 0");
   expect_error (one_tensor_file ("w", 3, huge3, AR_TENSOR_F32, 0, 64),
-      AR_ERROR_FORMAT, "tensor 'w': shape [4294967296, 4294967296, "
+      AR_ERROR_FORMAT,
+      "tensor 'w': shape [4294967296, 4294967296, "
       "4294967296] has too many elements");
   expect_error (one_tensor_file ("w", 1, huge1, AR_TENSOR_F32, 0, 64),
       AR_ERROR_FORMAT, "tensor 'w': shape [4611686018427387904] is too large");
   expect_error (one_tensor_file ("w", 1, big1, AR_TENSOR_F16, 0, 64),
       AR_ERROR_FORMAT, "tensor 'w' data (offset 0, 2199023255552 bytes");
-  expect_error (one_tensor_file ("w", 2, ne, 2, 0, 4096),
-      AR_ERROR_UNSUPPORTED, "tensor 'w' has type Q4_0 (2); only F32, F16 "
+  expect_error (one_tensor_file ("w", 2, ne, 2, 0, 4096), AR_ERROR_UNSUPPORTED,
+      "tensor 'w' has type Q4_0 (2); only F32, F16 "
       "and Q8_0 are supported");
-  expect_error (one_tensor_file ("w", 2, ne, 12, 0, 4096),
-      AR_ERROR_UNSUPPORTED, "type Q4_K (12)");
+  expect_error (one_tensor_file ("w", 2, ne, 12, 0, 4096), AR_ERROR_UNSUPPORTED,
+      "type Q4_K (12)");
   expect_error (one_tensor_file ("w", 2, ne, 1000, 0, 4096),
       AR_ERROR_UNSUPPORTED, "type unknown (1000)");
   expect_error (one_tensor_file ("w", 2, q48, AR_TENSOR_Q8_0, 0, 4096),
-      AR_ERROR_FORMAT, "tensor 'w' is Q8_0 but ne[0] = 48 is not a multiple "
+      AR_ERROR_FORMAT,
+      "tensor 'w' is Q8_0 but ne[0] = 48 is not a multiple "
       "of 32");
   expect_error (one_tensor_file ("w", 2, ne, AR_TENSOR_F32, 16, 8192),
-      AR_ERROR_FORMAT, "tensor 'w' data offset 16 is not a multiple of the "
+      AR_ERROR_FORMAT,
+      "tensor 'w' data offset 16 is not a multiple of the "
       "alignment (32)");
   /* 32 x 32 F32 = 4096 bytes at offset 96 of a data section at 96 (the
    * descriptor ends at 65), in a file of 96 + 3000 bytes. */
   expect_error (one_tensor_file ("w", 2, ne, AR_TENSOR_F32, 96, 3000),
-      AR_ERROR_FORMAT, "tensor 'w' data (offset 96, 4096 bytes, in the data "
+      AR_ERROR_FORMAT,
+      "tensor 'w' data (offset 96, 4096 bytes, in the data "
       "section starting at 96) extends past the end of the file (3096 bytes)");
-  expect_error (one_tensor_file ("w", 2, ne, AR_TENSOR_F32,
-          G_MAXUINT64 - 31, 4096), AR_ERROR_FORMAT, "extends past the end");
+  expect_error (one_tensor_file ("w", 2, ne, AR_TENSOR_F32, G_MAXUINT64 - 31,
+                    4096),
+      AR_ERROR_FORMAT, "extends past the end");
 
   b = b_new (3, 2, 0);
   b_tensor (b, "w", 2, ne, AR_TENSOR_F32, 0);
@@ -1300,11 +1317,11 @@ test_require_tensor (void)
     x[i] = i * 0.5f - 3.0f;
   ar_gguf_writer_add_tensor_f32 (w, "ok", AR_TENSOR_F32, 2, ne, x);
   ar_gguf_writer_add_tensor_f32 (w, "col", AR_TENSOR_F32, 2, col, x);
-  x[6] = NAN;                   /* index [2, 1] of a { 4, 3 } tensor */
+  x[6] = NAN; /* index [2, 1] of a { 4, 3 } tensor */
   ar_gguf_writer_add_tensor_f32 (w, "nan", AR_TENSOR_F32, 2, ne, x);
-  x[6] = 1e6f;                  /* finite in F32, inf in F16 */
+  x[6] = 1e6f; /* finite in F32, inf in F16 */
   ar_gguf_writer_add_tensor_f32 (w, "f16inf", AR_TENSOR_F16, 2, ne, x);
-  x[40] = 1e30f;                /* block 1's scale 1e30 / 127 > 65504 */
+  x[40] = 1e30f; /* block 1's scale 1e30 / 127 > 65504 */
   ar_gguf_writer_add_tensor_f32 (w, "q8big", AR_TENSOR_Q8_0, 2, ne_q, x);
   x[40] = -INFINITY;
   ar_gguf_writer_add_tensor_f32 (w, "q8inf", AR_TENSOR_Q8_0, 2, ne_q, x);
@@ -1320,7 +1337,8 @@ test_require_tensor (void)
 
   g_assert_null (ar_gguf_require_tensor (g, "missing", 2, ne, &error));
   g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
-  g_assert_cmpstr (error->message, ==, "test.gguf: tensor 'missing' is missing");
+  g_assert_cmpstr (error->message, ==,
+      "test.gguf: tensor 'missing' is missing");
   g_clear_error (&error);
 
   g_assert_null (ar_gguf_require_tensor (g, "ok", 2, ne_t, &error));
@@ -1336,7 +1354,8 @@ test_require_tensor (void)
 
   g_assert_null (ar_gguf_require_tensor (g, "nan", 2, ne, &error));
   g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
-  g_assert_cmpstr (error->message, ==, "test.gguf: tensor 'nan' has a "
+  g_assert_cmpstr (error->message, ==,
+      "test.gguf: tensor 'nan' has a "
       "non-finite value (nan) at element 6 (index [2, 1])");
   g_clear_error (&error);
 
@@ -1483,7 +1502,7 @@ test_atomic_write (void)
    * left. */
   g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &old_limit), ==, 0);
   limit = old_limit;
-  limit.rlim_cur = 8192;        /* the large model is 64 KB */
+  limit.rlim_cur = 8192; /* the large model is 64 KB */
   old_handler = signal (SIGXFSZ, SIG_IGN);
   g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &limit), ==, 0);
   g_assert_false (ar_gguf_writer_write_file (large, path, &error));

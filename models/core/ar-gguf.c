@@ -59,7 +59,7 @@ G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
 
 /* How long array and string renderings get in ar_gguf_format_value(). */
 #define FORMAT_MAX_ELEMENTS 8
-#define FORMAT_MAX_STRING 64
+#define FORMAT_MAX_STRING 256
 
 typedef struct
 {
