@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Recipe for the embedded default text model, plugin/defaults/rnn-shakespeare.gguf:
+# a 1-layer GRU-512 (embedding 64) trained by `argen train` on tiny-shakespeare
+# (first 90 % train, last 10 % held out), then scored on the held-out 10 %.
+#
+#   pipelines/recipes/train-default-rnn.sh [BUILD_DIR] [OUT_DIR]
+#
+# Takes about 25-40 minutes on two cores.  Interrupt it with Ctrl-C and run it
+# again: it resumes from its checkpoint.  Deterministic given the seed (same
+# machine, same number of BLAS threads).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${1:-$top/build}
+out=${2:-$top/build/recipes}
+data=${ARGEN_DATA:-$top/../shared/data}/tinyshakespeare.txt
+argen=$build/tools/argen
+mkdir -p "$out"
+
+resume=()
+[ -f "$out/rnn-shakespeare.ckpt" ] && resume=(--resume)
+
+"$argen" train rnn --data "$data" --out "$out/rnn-shakespeare.gguf" \
+  --cell gru --layers 1 --embedding 64 --hidden 512 --vocab char \
+  --seq 128 --batch 32 --steps 3000 --warmup 100 --lr 2e-3 --lr-min 1e-4 \
+  --weight-decay 0.01 --clip 1 --val-fraction 0.1 --eval-every 500 \
+  --checkpoint-every 100 --seed 1 \
+  --name "gst-argen default text model (GRU-512, tiny-shakespeare)" \
+  --description "Character-level GRU trained by pipelines/recipes/train-default-rnn.sh on tiny-shakespeare (Shakespeare's text is public domain; the tiny-shakespeare selection is from karpathy/char-rnn, MIT), first 90% for training, last 10% held out." \
+  "${resume[@]}"
+
+"$argen" eval "$out/rnn-shakespeare.gguf" --data "$data"
+"$argen" eval "$out/rnn-shakespeare.gguf" --data "$data" --window 128
+echo "to embed it: cp $out/rnn-shakespeare.gguf $top/plugin/defaults/"

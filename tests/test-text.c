@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-text.c — vocabularies, the UTF-8 / stop-string output filter and
+ * generation streams (determinism, greedy decoding, prompts). */
+#include <math.h>
+#include <string.h>
+#include "test-util.h"
+
+/* ---- filter ------------------------------------------------------------ */
+
+/* Pushes @bytes one byte at a time, returns everything output (finish included). */
+static char *
+filter_bytewise (const char *stop, const char *bytes, gsize len, gboolean *stopped)
+{
+  g_autoptr (ArTextFilter) f = ar_text_filter_new ();
+  ar_text_filter_set_stop (f, stop);
+  GString *out = g_string_new (NULL);
+  *stopped = FALSE;
+  for (gsize i = 0; i < len && !*stopped; i++) {
+    gsize before = out->len;
+    *stopped = ar_text_filter_push (f, bytes + i, 1, out);
+    g_assert_true (g_utf8_validate (out->str + before, out->len - before, NULL));
+  }
+  if (!*stopped)
+    ar_text_filter_finish (f, out);
+  return g_string_free (out, FALSE);
+}
+
+static void
+test_filter_utf8 (void)
+{
+  gboolean stopped;
+  /* complete multi-byte characters pass through, split byte by byte */
+  const char *ok = "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80!";
+  g_autofree char *a = filter_bytewise (NULL, ok, strlen (ok), &stopped);
+  g_assert_cmpstr (a, ==, ok);
+  g_assert_false (stopped);
+
+  /* a stray continuation byte, an overlong form, a surrogate and a NUL each
+   * become U+FFFD per byte; valid text around them is kept */
+  const char bad[] = "a\x80" "b\xc0\xaf" "c\xed\xa0\x80" "d\0e";
+  g_autofree char *b = filter_bytewise (NULL, bad, sizeof bad - 1, &stopped);
+  g_assert_cmpstr (b, ==, "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd"
+      "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" "d\xef\xbf\xbd" "e");
+
+  /* a sequence broken by an ASCII byte: the lead byte is replaced and the
+   * ASCII byte kept */
+  g_autofree char *c = filter_bytewise (NULL, "\xe2\x82x", 3, &stopped);
+  g_assert_cmpstr (c, ==, "\xef\xbf\xbd\xef\xbf\xbdx");
+
+  /* an incomplete tail is held back until finish, then replaced */
+  g_autoptr (ArTextFilter) f = ar_text_filter_new ();
+  g_autoptr (GString) out = g_string_new (NULL);
+  ar_text_filter_push (f, "ok\xe2\x82", 4, out);
+  g_assert_cmpstr (out->str, ==, "ok");
+  ar_text_filter_finish (f, out);
+  g_assert_cmpstr (out->str, ==, "ok\xef\xbf\xbd\xef\xbf\xbd");
+}
+
+static void
+test_filter_stop (void)
+{
+  gboolean stopped;
+  const char *text = "ROMEO: hello\n\nJULIET: no";
+  g_autofree char *a = filter_bytewise ("\n\n", text, strlen (text), &stopped);
+  g_assert_true (stopped);
+  g_assert_cmpstr (a, ==, "ROMEO: hello");
+
+  /* a partial match that fails is released in full */
+  g_autofree char *b = filter_bytewise ("END", "the ENd ENDING", 14, &stopped);
+  g_assert_true (stopped);
+  g_assert_cmpstr (b, ==, "the ENd ");
+
+  /* a partial match at the end of the stream is output by finish */
+  g_autofree char *c = filter_bytewise ("END", "fine EN", 7, &stopped);
+  g_assert_false (stopped);
+  g_assert_cmpstr (c, ==, "fine EN");
+
+  /* a multi-byte stop string split across pushes */
+  g_autofree char *d = filter_bytewise ("\xe2\x82\xac", "cost 5\xe2\x82\xac more", 13, &stopped);
+  g_assert_true (stopped);
+  g_assert_cmpstr (d, ==, "cost 5");
+
+  /* held-back output never exceeds what cannot yet be decided */
+  g_autoptr (ArTextFilter) f = ar_text_filter_new ();
+  ar_text_filter_set_stop (f, "abc");
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_assert_false (ar_text_filter_push (f, "xxab", 4, out));
+  g_assert_cmpstr (out->str, ==, "xx");
+  g_assert_false (ar_text_filter_push (f, "x", 1, out));
+  g_assert_cmpstr (out->str, ==, "xxabx");
+}
+
+/* ---- vocabularies ------------------------------------------------------ */
+
+static void
+test_vocab (void)
+{
+  g_autoptr (GError) error = NULL;
+  const char *text = "b a\nc\xc3\xa9 a";
+  g_autoptr (ArVocab) v = ar_vocab_new_chars (text, strlen (text), &error);
+  g_assert_no_error (error);
+  /* sorted code points: \n, space, a, b, c, é */
+  g_assert_cmpuint (ar_vocab_get_size (v), ==, 6);
+  g_assert_cmpint (ar_vocab_get_bos (v), ==, 0);
+  gsize len;
+  g_assert_cmpstr (ar_vocab_token_bytes (v, 5, &len), ==, "\xc3\xa9");
+  g_assert_cmpuint (len, ==, 2);
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_assert_cmpuint (ar_vocab_encode (v, "ab\xc3\xa9zq\xff", -1, ids), ==, 3);
+  g_assert_cmpuint (ids->len, ==, 3);
+  g_assert_cmpint (g_array_index (ids, gint32, 0), ==, 2);
+  g_assert_cmpint (g_array_index (ids, gint32, 2), ==, 5);
+
+  /* round trip through a file */
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  ar_vocab_write_gguf (v, w);
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, "vocab.gguf", &error);
+  g_assert_no_error (error);
+  g_autoptr (ArVocab) v2 = ar_vocab_new_from_gguf (g, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (ar_vocab_get_size (v2), ==, 6);
+  for (guint i = 0; i < 6; i++)
+    g_assert_cmpstr (ar_vocab_token_bytes (v2, i, NULL), ==, ar_vocab_token_bytes (v, i, NULL));
+
+  /* invalid text, duplicate and multi-character tokens */
+  g_autoptr (ArVocab) bad = ar_vocab_new_chars ("a\xff", 2, &error);
+  g_assert_null (bad);
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_clear_error (&error);
+  const char *dup[] = { "a", "b", "a" }, *multi[] = { "a", "bc" };
+  const char *const *cases[] = { dup, multi };
+  const gsize n[] = { 3, 2 };
+  for (guint i = 0; i < 2; i++) {
+    g_autoptr (ArGgufWriter) w2 = ar_gguf_writer_new ();
+    ar_gguf_writer_set_string (w2, "tokenizer.ggml.model", "char");
+    ar_gguf_writer_set_string_array (w2, "tokenizer.ggml.tokens", cases[i], NULL, n[i]);
+    g_autoptr (GBytes) b2 = ar_gguf_writer_to_bytes (w2);
+    g_autoptr (ArGguf) g2 = ar_gguf_new_from_bytes (b2, "tok.gguf", NULL);
+    g_autoptr (ArVocab) v3 = ar_vocab_new_from_gguf (g2, &error);
+    g_assert_null (v3);
+    g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+    g_assert_nonnull (strstr (error->message, "tok.gguf"));
+    g_clear_error (&error);
+  }
+
+  g_autoptr (ArVocab) bytes_v = ar_vocab_new_bytes ();
+  g_assert_cmpuint (ar_vocab_get_size (bytes_v), ==, 256);
+  g_array_set_size (ids, 0);
+  g_assert_cmpuint (ar_vocab_encode (bytes_v, "\xc3\xa9", -1, ids), ==, 0);
+  g_assert_cmpint (g_array_index (ids, gint32, 0), ==, 0xc3);
+}
+
+/* ---- generation ---------------------------------------------------------- */
+
+static char *
+generate (ArTextModel *m, guint64 seed, float temperature, const char *prompt, int n)
+{
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+  ArSamplingParams p = { temperature, 0, 1.0f };
+  ar_text_gen_set_sampling (gen, &p);
+  ar_text_gen_reset (gen, seed);
+  if (prompt)
+    ar_text_gen_feed (gen, prompt, -1);
+  GString *out = g_string_new (NULL);
+  for (int i = 0; i < n; i++)
+    g_assert_false (ar_text_gen_next (gen, out));
+  ar_text_gen_finish (gen, out);
+  g_assert_true (g_utf8_validate (out->str, out->len, NULL));
+  return g_string_free (out, FALSE);
+}
+
+static void
+test_generation (void)
+{
+  const char *alphabet = "abcdefghij \n\xc3\xa9\xe2\x82\xac";
+  g_autoptr (GBytes) bytes = test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 32, alphabet, 9);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArTextModel) m = ar_text_model_new_from_bytes (bytes, "m.gguf", &error);
+  g_assert_no_error (error);
+
+  g_autofree char *a = generate (m, 1, 1.0f, "abc", 200);
+  g_autofree char *b = generate (m, 1, 1.0f, "abc", 200);
+  g_autofree char *c = generate (m, 2, 1.0f, "abc", 200);
+  g_assert_cmpstr (a, ==, b);
+  g_assert_cmpstr (a, !=, c);
+  g_assert_cmpuint (g_utf8_strlen (a, -1), ==, 200);       /* one character a token */
+
+  /* temperature 0 is the argmax chain, computed here directly on the family */
+  g_autofree char *greedy = generate (m, 1, 0.0f, "abc", 50);
+  g_autofree char *greedy2 = generate (m, 99, 0.0f, "abc", 50);
+  g_assert_cmpstr (greedy, ==, greedy2);
+  const ArTextFamily *fam = ar_text_model_get_family (m);
+  gconstpointer impl = ar_text_model_get_impl (m);
+  const ArVocab *v = ar_text_model_get_vocab (m);
+  gpointer state = fam->state_new (impl);
+  fam->state_reset (impl, state);
+  const float *logits = fam->forward (impl, state, ar_vocab_get_bos (v));
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  ar_vocab_encode (v, "abc", -1, ids);
+  for (guint i = 0; i < ids->len; i++)
+    logits = fam->forward (impl, state, g_array_index (ids, gint32, i));
+  GString *want = g_string_new (NULL);
+  for (int i = 0; i < 50; i++) {
+    guint tok = ar_argmax (logits, ar_vocab_get_size (v));
+    g_string_append (want, ar_vocab_token_bytes (v, tok, NULL));
+    logits = fam->forward (impl, state, tok);
+  }
+  fam->state_free (state);
+  g_assert_cmpstr (greedy, ==, want->str);
+  g_string_free (want, TRUE);
+
+  /* unknown prompt characters are skipped and counted */
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+  ar_text_gen_reset (gen, 0);
+  g_assert_cmpuint (ar_text_gen_feed (gen, "aXbY", -1), ==, 2);
+}
+
+static void
+test_stop_in_generation (void)
+{
+  g_autoptr (GBytes) bytes = test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 32, "ab\n", 4);
+  g_autoptr (ArTextModel) m = ar_text_model_new_from_bytes (bytes, "m.gguf", NULL);
+  g_autofree char *free_run = generate (m, 5, 1.0f, NULL, 300);
+  const char *hit = strstr (free_run, "ab");
+  g_assert_nonnull (hit);       /* 300 random draws over 3 symbols */
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+  ar_text_gen_set_stop (gen, "ab");
+  ar_text_gen_reset (gen, 5);
+  g_autoptr (GString) out = g_string_new (NULL);
+  gboolean stopped = FALSE;
+  for (int i = 0; i < 300 && !stopped; i++)
+    stopped = ar_text_gen_next (gen, out);
+  g_assert_true (stopped);
+  g_autofree char *expect = g_strndup (free_run, hit - free_run);
+  g_assert_cmpstr (out->str, ==, expect);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/text/filter/utf8", test_filter_utf8);
+  g_test_add_func ("/text/filter/stop", test_filter_stop);
+  g_test_add_func ("/text/vocab", test_vocab);
+  g_test_add_func ("/text/generation", test_generation);
+  g_test_add_func ("/text/stop-in-generation", test_stop_in_generation);
+  return g_test_run ();
+}

@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-util.h — small models made on the spot for tests (header-only). */
+#pragma once
+
+#include "rnn/ar-rnn.h"
+
+/* A randomly initialised RNN text model over the characters of @alphabet,
+ * as the bytes of a GGUF file. */
+static inline GBytes *
+test_make_rnn_bytes (ArCellType cell, guint layers, guint embd, guint hidden,
+    const char *alphabet, guint64 seed)
+{
+  g_autoptr (ArVocab) vocab = ar_vocab_new_chars (alphabet, strlen (alphabet), NULL);
+  g_assert_nonnull (vocab);
+  ArRnnConfig config = { cell, layers, embd, hidden, ar_vocab_get_size (vocab) };
+  g_autoptr (ArRnnTrain) net = ar_rnn_train_new (&config, 4, 1);
+  ArRng rng;
+  ar_rng_init (&rng, seed);
+  ar_rnn_train_init (net, &rng);
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  ar_rnn_train_write (net, w);
+  ar_vocab_write_gguf (vocab, w);
+  return ar_gguf_writer_to_bytes (w);
+}
