@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gstargen-common.c — the properties, model loading and statistics shared by
+ * the text elements.  See gstargen-common.h. */
+
+#include "gstargen-common.h"
+
+#include <gio/gio.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (argen_common_debug);
+#define GST_CAT_DEFAULT argen_common_debug
+
+static void
+ensure_debug_category (void)
+{
+  static gsize init = 0;
+
+  if (g_once_init_enter (&init)) {
+    GST_DEBUG_CATEGORY_INIT (argen_common_debug, "argencommon", 0,
+        "argen shared element code");
+    g_once_init_leave (&init, 1);
+  }
+}
+
+void
+gst_argen_text_install_properties (GObjectClass * klass,
+    gint default_max_tokens)
+{
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Path of a GGUF text model file (NULL = the embedded default model); "
+          "takes effect when the element starts", GST_ARGEN_DEFAULT_MODEL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_MAX_TOKENS,
+      g_param_spec_int ("max-tokens", "Maximum tokens",
+          "Maximum number of tokens to generate (-1 = unlimited)",
+          -1, G_MAXINT, default_max_tokens,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_TEMPERATURE,
+      g_param_spec_float ("temperature", "Temperature",
+          "Sampling temperature: below 1 is more conservative, above 1 more "
+          "random (0 = greedy, always the most probable token)",
+          0.0f, GST_ARGEN_MAX_TEMPERATURE, GST_ARGEN_DEFAULT_TEMPERATURE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_TOP_K,
+      g_param_spec_uint ("top-k", "Top k",
+          "Sample only among the k most probable tokens (0 = no limit)",
+          0, G_MAXUINT, GST_ARGEN_DEFAULT_TOP_K,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_TOP_P,
+      g_param_spec_float ("top-p", "Top p",
+          "Nucleus sampling: sample only among the most probable tokens whose "
+          "probabilities add up to p (1 = no limit)",
+          0.0f, 1.0f, GST_ARGEN_DEFAULT_TOP_P,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_SEED,
+      g_param_spec_int64 ("seed", "Seed",
+          "Seed of the sampling random number generator; the same seed and "
+          "settings give the same text (-1 = a random seed)",
+          -1, G_MAXINT64, GST_ARGEN_DEFAULT_SEED,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_STOP,
+      g_param_spec_string ("stop", "Stop string",
+          "Generation ends when the output reaches this string, which is not "
+          "output; C escapes such as \\n are interpreted (NULL = none)",
+          GST_ARGEN_DEFAULT_STOP,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+}
+
+void
+gst_argen_text_settings_init (GstArgenTextSettings * s,
+    gint default_max_tokens)
+{
+  s->model = g_strdup (GST_ARGEN_DEFAULT_MODEL);
+  s->max_tokens = default_max_tokens;
+  s->temperature = GST_ARGEN_DEFAULT_TEMPERATURE;
+  s->top_k = GST_ARGEN_DEFAULT_TOP_K;
+  s->top_p = GST_ARGEN_DEFAULT_TOP_P;
+  s->seed = GST_ARGEN_DEFAULT_SEED;
+  s->stop = g_strdup (GST_ARGEN_DEFAULT_STOP);
+}
+
+void
+gst_argen_text_settings_clear (GstArgenTextSettings * s)
+{
+  g_clear_pointer (&s->model, g_free);
+  g_clear_pointer (&s->stop, g_free);
+}
+
+void
+gst_argen_text_settings_copy (GstArgenTextSettings * dest,
+    const GstArgenTextSettings * src)
+{
+  *dest = *src;
+  dest->model = g_strdup (src->model);
+  dest->stop = g_strdup (src->stop);
+}
+
+gboolean
+gst_argen_text_settings_set_property (GstElement * element,
+    GstArgenTextSettings * s, guint prop_id, const GValue * value)
+{
+  GST_OBJECT_LOCK (element);
+  switch (prop_id) {
+    case GST_ARGEN_TEXT_PROP_MODEL:
+      g_free (s->model);
+      s->model = g_value_dup_string (value);
+      if (GST_STATE (element) > GST_STATE_READY)
+        GST_CAT_INFO_OBJECT (argen_common_debug, element,
+            "model changed while running; takes effect at the next start");
+      break;
+    case GST_ARGEN_TEXT_PROP_MAX_TOKENS:
+      s->max_tokens = g_value_get_int (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_TEMPERATURE:
+      s->temperature = g_value_get_float (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_TOP_K:
+      s->top_k = g_value_get_uint (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_TOP_P:
+      s->top_p = g_value_get_float (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_SEED:
+      s->seed = g_value_get_int64 (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_STOP:
+      g_free (s->stop);
+      s->stop = g_value_dup_string (value);
+      break;
+    default:
+      GST_OBJECT_UNLOCK (element);
+      return FALSE;
+  }
+  GST_OBJECT_UNLOCK (element);
+  return TRUE;
+}
+
+gboolean
+gst_argen_text_settings_get_property (GstElement * element,
+    GstArgenTextSettings * s, guint prop_id, GValue * value)
+{
+  GST_OBJECT_LOCK (element);
+  switch (prop_id) {
+    case GST_ARGEN_TEXT_PROP_MODEL:
+      g_value_set_string (value, s->model);
+      break;
+    case GST_ARGEN_TEXT_PROP_MAX_TOKENS:
+      g_value_set_int (value, s->max_tokens);
+      break;
+    case GST_ARGEN_TEXT_PROP_TEMPERATURE:
+      g_value_set_float (value, s->temperature);
+      break;
+    case GST_ARGEN_TEXT_PROP_TOP_K:
+      g_value_set_uint (value, s->top_k);
+      break;
+    case GST_ARGEN_TEXT_PROP_TOP_P:
+      g_value_set_float (value, s->top_p);
+      break;
+    case GST_ARGEN_TEXT_PROP_SEED:
+      g_value_set_int64 (value, s->seed);
+      break;
+    case GST_ARGEN_TEXT_PROP_STOP:
+      g_value_set_string (value, s->stop);
+      break;
+    default:
+      GST_OBJECT_UNLOCK (element);
+      return FALSE;
+  }
+  GST_OBJECT_UNLOCK (element);
+  return TRUE;
+}
+
+void
+gst_argen_text_settings_get_sampling (const GstArgenTextSettings * s,
+    ArSamplingParams * params)
+{
+  params->temperature = s->temperature;
+  params->top_k = s->top_k;
+  /* The sampler wants top_p in (0, 1]; the property allows 0, which can only
+   * mean "keep as little as possible": the most probable token survives
+   * either way. */
+  params->top_p = MAX (s->top_p, 1e-6f);
+}
+
+gchar *
+gst_argen_text_settings_dup_stop (const GstArgenTextSettings * s)
+{
+  gchar *stop;
+
+  if (s->stop == NULL || s->stop[0] == '\0')
+    return NULL;
+  stop = g_strcompress (s->stop);
+  /* A lone trailing backslash would otherwise vanish; an escape cannot make
+   * the string invalid UTF-8 except through octal escapes, which the output
+   * (always valid UTF-8) could never match anyway. */
+  if (stop[0] == '\0')
+    g_clear_pointer (&stop, g_free);
+  return stop;
+}
+
+guint64
+gst_argen_text_settings_pick_seed (const GstArgenTextSettings * s)
+{
+  if (s->seed >= 0)
+    return (guint64) s->seed;
+  return ((guint64) g_random_int () << 32) | g_random_int ();
+}
+
+/* ---- models ------------------------------------------------------------ */
+
+/* The embedded default model, loaded on first use and shared; default_users
+ * counts the elements holding it so that it is freed when the last stops. */
+static GMutex default_lock;
+static ArTextModel *default_model = NULL;
+static guint default_users = 0;
+
+static ArTextModel *
+load_default_model (GError ** error)
+{
+  ArTextModel *model = NULL;
+  GBytes *bytes;
+
+  g_mutex_lock (&default_lock);
+  if (default_model == NULL) {
+    bytes = g_resources_lookup_data (GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE,
+        G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+    if (bytes != NULL) {
+      default_model = ar_text_model_new_from_bytes (bytes,
+          GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE, error);
+      g_bytes_unref (bytes);
+    }
+  }
+  if (default_model != NULL) {
+    default_users++;
+    model = ar_text_model_ref (default_model);
+  }
+  g_mutex_unlock (&default_lock);
+  return model;
+}
+
+ArTextModel *
+gst_argen_text_model_acquire (GstElement * element, const gchar * path)
+{
+  GError *error = NULL;
+  ArTextModel *model;
+  const gchar *name;
+  gchar *text;
+
+  ensure_debug_category ();
+
+  if (path == NULL || path[0] == '\0') {
+    name = "the embedded default text model";
+    model = load_default_model (&error);
+  } else {
+    name = path;
+    model = ar_text_model_new_from_file (path, &error);
+  }
+
+  if (model != NULL) {
+    GST_CAT_INFO_OBJECT (argen_common_debug, element,
+        "loaded %s (architecture %s, %u tokens)", name,
+        ar_text_model_get_architecture (model),
+        ar_vocab_get_size (ar_text_model_get_vocab (model)));
+    return model;
+  }
+
+  /* libargen's messages name the file; say it ourselves when one does not,
+   * so that the user always learns which file failed. */
+  if (path != NULL && path[0] != '\0' && strstr (error->message, path) == NULL)
+    text = g_strdup_printf ("%s: %s", path, error->message);
+  else
+    text = g_strdup (error->message);
+
+  if ((error->domain == AR_ERROR && error->code == AR_ERROR_IO) ||
+      error->domain == G_FILE_ERROR || error->domain == G_IO_ERROR) {
+    GST_ELEMENT_ERROR (element, RESOURCE, OPEN_READ, ("%s", text),
+        ("could not read %s", name));
+  } else if (error->domain == G_RESOURCE_ERROR) {
+    GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
+        ("The embedded default text model is missing from the plugin: %s",
+            text), ("resource %s", GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE));
+  } else {
+    GST_ELEMENT_ERROR (element, RESOURCE, FAILED, ("%s", text),
+        ("could not load %s as a text model", name));
+  }
+  g_free (text);
+  g_error_free (error);
+  return NULL;
+}
+
+void
+gst_argen_text_model_release (ArTextModel * model)
+{
+  ArTextModel *drop = NULL;
+
+  if (model == NULL)
+    return;
+
+  g_mutex_lock (&default_lock);
+  if (model == default_model) {
+    g_assert (default_users > 0);
+    if (--default_users == 0) {
+      drop = default_model;
+      default_model = NULL;
+    }
+  }
+  g_mutex_unlock (&default_lock);
+
+  /* Unref outside the lock: freeing a model may take a while. */
+  if (drop != NULL)
+    ar_text_model_unref (drop);
+  ar_text_model_unref (model);
+}
+
+/* ---- statistics -------------------------------------------------------- */
+
+void
+gst_argen_post_text_statistics (GstElement * element, guint64 tokens,
+    gdouble seconds)
+{
+  GstStructure *s;
+
+  s = gst_structure_new ("textgen-statistics",
+      "tokens", G_TYPE_UINT64, tokens,
+      "seconds", G_TYPE_DOUBLE, seconds,
+      "tokens-per-second", G_TYPE_DOUBLE,
+      seconds > 0.0 ? (gdouble) tokens / seconds : 0.0, NULL);
+  gst_element_post_message (element,
+      gst_message_new_element (GST_OBJECT (element), s));
+}

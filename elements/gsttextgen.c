@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gsttextgen.c — textgen, a filter that treats each line of its UTF-8 input
+ * as a prompt and outputs the model's continuation of it.
+ *
+ * A plain GstElement with a chain function: input bytes are accumulated
+ * until a newline completes a line; every complete line restarts the one
+ * ArTextGen stream (reset, feed the line, sample), and its continuation goes
+ * out as one buffer.  One input buffer can thus produce none, one or many
+ * output buffers; they share out the input buffer's time span. */
+
+/**
+ * SECTION:element-textgen
+ * @title: textgen
+ *
+ * textgen reads `text/x-raw, format=utf8` and, for each complete input line
+ * (the newline is not part of the prompt), generates a continuation with an
+ * autoregressive language model: up to #GstTextGen:max-tokens tokens, or until
+ * the output reaches the #GstTextGen:stop string.  Each continuation is
+ * pushed as one buffer followed by a newline, so with a newline as the stop
+ * string every input line gives exactly one output line.  A last line
+ * without a newline is a prompt too, at end of stream.
+ *
+ * The stop string understands C escapes (`\n`, `\t`, `\\`).  gst-launch-1.0
+ * removes one level of backslashes itself, so on its command line a newline
+ * is written `stop='\\n'` (or `stop="\\n"` in a pipeline description
+ * passed to gst_parse_launch()).
+ *
+ * Without the #GstTextGen:model property the model embedded in the plugin is
+ * used.  With a fixed #GstTextGen:seed the same prompt always gives the same
+ * continuation; with seed=-1 every prompt draws a fresh random seed.
+ *
+ * The outputs of one input buffer carry its timestamp; when it completes
+ * several lines, its duration is divided evenly among their outputs.  At the
+ * end of the stream the element posts an element message named
+ * `textgen-statistics` with the fields `tokens` (guint64), `seconds`
+ * (gdouble, wall time spent generating) and `tokens-per-second` (gdouble).
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 filesrc location=prompts.txt ! textgen stop='\\n' seed=1 ! filesink location=answers.txt
+ * ]| Answers every line of prompts.txt with one line.
+ * |[
+ * gst-launch-1.0 fdsrc ! textgen max-tokens=100 temperature=0.5 ! fdsink
+ * ]| Continues each line typed on standard input.
+ */
+
+#include "gsttextgen.h"
+#include "gstargen-common.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC (text_gen_debug);
+#define GST_CAT_DEFAULT text_gen_debug
+
+#define DEFAULT_MAX_TOKENS 200
+
+struct _GstTextGen
+{
+  GstElement parent;
+
+  GstPad *sinkpad, *srcpad;
+
+  /* Properties, under the object lock. */
+  GstArgenTextSettings settings;
+
+  /* Streaming state: set up on READY→PAUSED, used by the streaming thread. */
+  ArTextModel *model;
+  ArTextGen *gen;
+  GByteArray *pending;          /* input after the last newline: a partial line */
+  GString *out;                 /* the continuation being generated */
+  GstSegment segment;           /* the input (and output) TIME segment */
+  GstClockTime last_end;        /* where the last timestamped input ended */
+  guint64 n_tokens;             /* for the statistics */
+  gint64 generation_us;
+
+  gint flushing;                /* atomic: abandon the current generation */
+};
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+
+#define gst_text_gen_parent_class parent_class
+G_DEFINE_TYPE (GstTextGen, gst_text_gen, GST_TYPE_ELEMENT);
+
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (textgen, "textgen",
+    GST_RANK_NONE, GST_TYPE_TEXT_GEN,
+    GST_DEBUG_CATEGORY_INIT (text_gen_debug, "textgen", 0,
+        "text generation filter"));
+
+static void gst_text_gen_finalize (GObject * object);
+static void gst_text_gen_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_text_gen_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static GstStateChangeReturn gst_text_gen_change_state (GstElement * element,
+    GstStateChange transition);
+static GstFlowReturn gst_text_gen_chain (GstPad * pad, GstObject * parent,
+    GstBuffer * buf);
+static gboolean gst_text_gen_sink_event (GstPad * pad, GstObject * parent,
+    GstEvent * event);
+
+static void
+gst_text_gen_class_init (GstTextGenClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+
+  gobject_class->set_property = gst_text_gen_set_property;
+  gobject_class->get_property = gst_text_gen_get_property;
+  gobject_class->finalize = gst_text_gen_finalize;
+
+  gst_argen_text_install_properties (gobject_class, DEFAULT_MAX_TOKENS);
+
+  gst_element_class_add_static_pad_template (element_class, &sink_template);
+  gst_element_class_add_static_pad_template (element_class, &src_template);
+  gst_element_class_set_static_metadata (element_class,
+      "Text generator", "Filter/Text",
+      "Continues each input line with an autoregressive language model",
+      "gst-argen developers");
+
+  element_class->change_state = GST_DEBUG_FUNCPTR (gst_text_gen_change_state);
+}
+
+static void
+gst_text_gen_init (GstTextGen * self)
+{
+  self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
+  gst_pad_set_chain_function (self->sinkpad,
+      GST_DEBUG_FUNCPTR (gst_text_gen_chain));
+  gst_pad_set_event_function (self->sinkpad,
+      GST_DEBUG_FUNCPTR (gst_text_gen_sink_event));
+  gst_element_add_pad (GST_ELEMENT (self), self->sinkpad);
+
+  self->srcpad = gst_pad_new_from_static_template (&src_template, "src");
+  gst_pad_use_fixed_caps (self->srcpad);
+  gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
+
+  gst_argen_text_settings_init (&self->settings, DEFAULT_MAX_TOKENS);
+  self->pending = g_byte_array_new ();
+  self->out = g_string_new (NULL);
+  gst_segment_init (&self->segment, GST_FORMAT_TIME);
+  self->last_end = GST_CLOCK_TIME_NONE;
+}
+
+static void
+gst_text_gen_finalize (GObject * object)
+{
+  GstTextGen *self = GST_TEXT_GEN (object);
+
+  gst_argen_text_settings_clear (&self->settings);
+  g_byte_array_unref (self->pending);
+  g_string_free (self->out, TRUE);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_text_gen_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstTextGen *self = GST_TEXT_GEN (object);
+
+  if (!gst_argen_text_settings_set_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+}
+
+static void
+gst_text_gen_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstTextGen *self = GST_TEXT_GEN (object);
+
+  if (!gst_argen_text_settings_get_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+}
+
+static gboolean
+gst_text_gen_start (GstTextGen * self)
+{
+  gchar *path;
+
+  GST_OBJECT_LOCK (self);
+  path = g_strdup (self->settings.model);
+  GST_OBJECT_UNLOCK (self);
+
+  self->model = gst_argen_text_model_acquire (GST_ELEMENT (self), path);
+  g_free (path);
+  if (self->model == NULL)
+    return FALSE;
+
+  self->gen = ar_text_gen_new (self->model);
+  g_byte_array_set_size (self->pending, 0);
+  gst_segment_init (&self->segment, GST_FORMAT_TIME);
+  self->last_end = GST_CLOCK_TIME_NONE;
+  self->n_tokens = 0;
+  self->generation_us = 0;
+  g_atomic_int_set (&self->flushing, FALSE);
+  return TRUE;
+}
+
+static void
+gst_text_gen_stop (GstTextGen * self)
+{
+  g_clear_pointer (&self->gen, ar_text_gen_free);
+  g_clear_pointer (&self->model, gst_argen_text_model_release);
+  g_byte_array_set_size (self->pending, 0);
+}
+
+static GstStateChangeReturn
+gst_text_gen_change_state (GstElement * element, GstStateChange transition)
+{
+  GstTextGen *self = GST_TEXT_GEN (element);
+  GstStateChangeReturn ret;
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (!gst_text_gen_start (self))
+        return GST_STATE_CHANGE_FAILURE;
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      /* Deactivating the pads waits for the chain function; with
+       * max-tokens=-1 and no stop string it would never return by itself. */
+      g_atomic_int_set (&self->flushing, TRUE);
+      break;
+    default:
+      break;
+  }
+
+  ret = GST_ELEMENT_CLASS (parent_class)->change_state (element, transition);
+
+  switch (transition) {
+    case GST_STATE_CHANGE_READY_TO_PAUSED:
+      if (ret == GST_STATE_CHANGE_FAILURE)
+        gst_text_gen_stop (self);
+      break;
+    case GST_STATE_CHANGE_PAUSED_TO_READY:
+      gst_text_gen_stop (self);
+      break;
+    default:
+      break;
+  }
+  return ret;
+}
+
+/* Our output caps are fixed; they must reach downstream before the segment
+ * even when upstream (filesrc, fdsrc) sends no caps at all. */
+static void
+gst_text_gen_ensure_caps (GstTextGen * self)
+{
+  GstCaps *caps;
+
+  if (gst_pad_has_current_caps (self->srcpad))
+    return;
+  caps = gst_pad_get_pad_template_caps (self->srcpad);
+  gst_pad_push_event (self->srcpad, gst_event_new_caps (caps));
+  gst_caps_unref (caps);
+}
+
+/* Generates the continuation of @line (@len bytes, no newline) and pushes
+ * it, followed by a newline, as one buffer at @pts for @duration. */
+static GstFlowReturn
+gst_text_gen_continue_line (GstTextGen * self, const gchar * line, gsize len,
+    GstClockTime pts, GstClockTime duration)
+{
+  GstArgenTextSettings s = { 0, };
+  ArSamplingParams params;
+  GstClockTime running_time;
+  GstBuffer *buffer;
+  gchar *prompt, *stop;
+  guint64 seed;
+  guint skipped;
+  gint64 t0;
+  gint i;
+
+  if (GST_CLOCK_TIME_IS_VALID (pts)) {
+    running_time = gst_segment_to_running_time (&self->segment,
+        GST_FORMAT_TIME, pts);
+    if (GST_CLOCK_TIME_IS_VALID (running_time))
+      gst_object_sync_values (GST_OBJECT (self), running_time);
+  }
+
+  GST_OBJECT_LOCK (self);
+  gst_argen_text_settings_copy (&s, &self->settings);
+  GST_OBJECT_UNLOCK (self);
+
+  gst_argen_text_settings_get_sampling (&s, &params);
+  ar_text_gen_set_sampling (self->gen, &params);
+  stop = gst_argen_text_settings_dup_stop (&s);
+  ar_text_gen_set_stop (self->gen, stop);
+  g_free (stop);
+  seed = gst_argen_text_settings_pick_seed (&s);
+
+  /* Windows line ends: the carriage return is not part of the prompt. */
+  if (len > 0 && line[len - 1] == '\r')
+    len--;
+  /* Input text is not ours to trust: invalid bytes become U+FFFD. */
+  prompt = g_utf8_make_valid (line, len);
+
+  t0 = g_get_monotonic_time ();
+  ar_text_gen_reset (self->gen, seed);
+  skipped = ar_text_gen_feed (self->gen, prompt, -1);
+  if (skipped > 0)
+    GST_INFO_OBJECT (self, "%u characters of the prompt are not in the "
+        "model's vocabulary and were skipped", skipped);
+  GST_LOG_OBJECT (self, "prompt \"%s\", seed %" G_GUINT64_FORMAT, prompt,
+      seed);
+  g_free (prompt);
+
+  g_string_truncate (self->out, 0);
+  for (i = 0; s.max_tokens < 0 || i < s.max_tokens; i++) {
+    if (g_atomic_int_get (&self->flushing))
+      break;
+    if (ar_text_gen_next (self->gen, self->out))
+      break;
+  }
+  ar_text_gen_finish (self->gen, self->out);
+  self->n_tokens += ar_text_gen_get_n_tokens (self->gen);
+  self->generation_us += g_get_monotonic_time () - t0;
+  gst_argen_text_settings_clear (&s);
+
+  if (g_atomic_int_get (&self->flushing)) {
+    GST_DEBUG_OBJECT (self, "flushing, continuation dropped");
+    return GST_FLOW_FLUSHING;
+  }
+
+  g_string_append_c (self->out, '\n');
+  buffer = gst_buffer_new_memdup (self->out->str, self->out->len);
+  GST_BUFFER_PTS (buffer) = pts;
+  GST_BUFFER_DURATION (buffer) = duration;
+
+  gst_text_gen_ensure_caps (self);
+  return gst_pad_push (self->srcpad, buffer);
+}
+
+static GstFlowReturn
+gst_text_gen_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+{
+  GstTextGen *self = GST_TEXT_GEN (parent);
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstClockTime pts, duration;
+  GstMapInfo map;
+  const guint8 *data, *nl;
+  gsize start, len;
+  guint i, n_lines = 0;
+
+  if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
+    gst_buffer_unref (buf);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED, (NULL),
+        ("could not map an input buffer"));
+    return GST_FLOW_ERROR;
+  }
+  g_byte_array_append (self->pending, map.data, map.size);
+  gst_buffer_unmap (buf, &map);
+
+  pts = GST_BUFFER_PTS (buf);
+  duration = GST_BUFFER_DURATION (buf);
+  if (GST_CLOCK_TIME_IS_VALID (pts))
+    self->last_end = GST_CLOCK_TIME_IS_VALID (duration) ? pts + duration : pts;
+  gst_buffer_unref (buf);
+
+  data = self->pending->data;
+  len = self->pending->len;
+  for (nl = memchr (data, '\n', len); nl != NULL;
+      nl = memchr (nl + 1, '\n', len - (nl + 1 - data)))
+    n_lines++;
+
+  /* Line i of n gets [pts + i·dur/n, pts + (i+1)·dur/n): each boundary is
+   * scaled from the input's duration, so the pieces add up exactly. */
+  start = 0;
+  for (i = 0; i < n_lines && ret == GST_FLOW_OK; i++) {
+    GstClockTime out_pts = pts, out_duration = GST_CLOCK_TIME_NONE;
+    gsize end = (const guint8 *) memchr (data + start, '\n',
+        len - start) - data;
+
+    if (GST_CLOCK_TIME_IS_VALID (pts) && GST_CLOCK_TIME_IS_VALID (duration)) {
+      GstClockTime a = gst_util_uint64_scale (duration, i, n_lines);
+      GstClockTime b = gst_util_uint64_scale (duration, i + 1, n_lines);
+
+      out_pts = pts + a;
+      out_duration = b - a;
+    }
+    ret = gst_text_gen_continue_line (self, (const gchar *) data + start,
+        end - start, out_pts, out_duration);
+    start = end + 1;
+  }
+  g_byte_array_remove_range (self->pending, 0, start);
+
+  return ret;
+}
+
+static gboolean
+gst_text_gen_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  GstTextGen *self = GST_TEXT_GEN (parent);
+
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_CAPS:
+    {
+      /* Input caps were checked against the template; the output is always
+       * the same UTF-8 text caps. */
+      GstCaps *caps = gst_pad_get_pad_template_caps (self->srcpad);
+
+      gst_event_unref (event);
+      event = gst_event_new_caps (caps);
+      gst_caps_unref (caps);
+      return gst_pad_push_event (self->srcpad, event);
+    }
+    case GST_EVENT_SEGMENT:
+    {
+      const GstSegment *segment;
+
+      gst_event_parse_segment (event, &segment);
+      if (segment->format == GST_FORMAT_TIME) {
+        gst_segment_copy_into (segment, &self->segment);
+      } else {
+        /* A byte stream (filesrc) has no times; ours is a TIME stream
+         * without timestamps then, as parsers output. */
+        GST_DEBUG_OBJECT (self, "%s segment in, untimed TIME segment out",
+            gst_format_get_name (segment->format));
+        gst_segment_init (&self->segment, GST_FORMAT_TIME);
+        gst_event_unref (event);
+        event = gst_event_new_segment (&self->segment);
+      }
+      gst_text_gen_ensure_caps (self);
+      return gst_pad_push_event (self->srcpad, event);
+    }
+    case GST_EVENT_EOS:
+    {
+      /* A last line without a newline is a prompt too. */
+      if (self->pending->len > 0 && self->gen != NULL) {
+        GstFlowReturn ret;
+
+        ret = gst_text_gen_continue_line (self,
+            (const gchar *) self->pending->data, self->pending->len,
+            self->last_end, GST_CLOCK_TIME_NONE);
+        g_byte_array_set_size (self->pending, 0);
+        if (ret != GST_FLOW_OK)
+          GST_DEBUG_OBJECT (self, "pushing the last continuation: %s",
+              gst_flow_get_name (ret));
+      }
+      gst_argen_post_text_statistics (GST_ELEMENT (self), self->n_tokens,
+          self->generation_us / (gdouble) G_USEC_PER_SEC);
+      gst_text_gen_ensure_caps (self);
+      break;
+    }
+    case GST_EVENT_FLUSH_START:
+      g_atomic_int_set (&self->flushing, TRUE);
+      break;
+    case GST_EVENT_FLUSH_STOP:
+      /* The stream lock is held here: the chain function is not running. */
+      g_byte_array_set_size (self->pending, 0);
+      gst_segment_init (&self->segment, GST_FORMAT_TIME);
+      self->last_end = GST_CLOCK_TIME_NONE;
+      g_atomic_int_set (&self->flushing, FALSE);
+      break;
+    default:
+      break;
+  }
+  return gst_pad_event_default (pad, parent, event);
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-pipelines.c — runs every example of pipelines/ so that none can rot.
+ *
+ * Each *.launch file of pipelines/ holds one gst-launch-1.0 description; lines
+ * starting with '#' are comments, `$PIPELINES` stands for the pipelines
+ * source directory, and a comment `# expect-file: NAME` names a file the
+ * pipeline must write (non-empty).  The files are found at run time, one
+ * test case each, and run with gst_parse_launch() to EOS in a fresh
+ * temporary directory.  The example application textgen-app is run too.
+ *
+ * Environment (tests/meson.build): ARGEN_PIPELINES_DIR, ARGEN_TEXTGEN_APP,
+ * and the GStreamer plugin paths. */
+
+#include <gst/gst.h>
+#include <glib/gstdio.h>
+
+#include <string.h>
+
+#define PIPELINE_TIMEOUT (60 * GST_SECOND)
+
+typedef struct
+{
+  gchar *description;
+  GPtrArray *expect_files;
+} LaunchFile;
+
+static LaunchFile *
+launch_file_read (const gchar * path, const gchar * pipelines_dir)
+{
+  LaunchFile *lf = g_new0 (LaunchFile, 1);
+  GError *error = NULL;
+  GString *description = g_string_new (NULL);
+  gchar *contents, **lines;
+  guint i;
+
+  g_assert_true (g_file_get_contents (path, &contents, NULL, &error));
+  g_assert_no_error (error);
+  lf->expect_files = g_ptr_array_new_with_free_func (g_free);
+
+  lines = g_strsplit (contents, "\n", -1);
+  for (i = 0; lines[i] != NULL; i++) {
+    const gchar *line = g_strstrip (lines[i]);
+
+    if (g_str_has_prefix (line, "#")) {
+      const gchar *expect = strstr (line, "expect-file:");
+
+      if (expect != NULL)
+        g_ptr_array_add (lf->expect_files,
+            g_strstrip (g_strdup (expect + strlen ("expect-file:"))));
+      continue;
+    }
+    if (line[0] == '\0')
+      continue;
+    if (description->len > 0)
+      g_string_append_c (description, ' ');
+    g_string_append (description, line);
+  }
+  g_string_replace (description, "$PIPELINES", pipelines_dir, 0);
+  lf->description = g_string_free (description, FALSE);
+
+  g_strfreev (lines);
+  g_free (contents);
+  return lf;
+}
+
+static void
+launch_file_free (LaunchFile * lf)
+{
+  g_free (lf->description);
+  g_ptr_array_unref (lf->expect_files);
+  g_free (lf);
+}
+
+static void
+remove_tree (const gchar * dir)
+{
+  const gchar *name;
+  GDir *d = g_dir_open (dir, 0, NULL);
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)) != NULL) {
+    gchar *path = g_build_filename (dir, name, NULL);
+
+    g_assert_cmpint (g_unlink (path), ==, 0);
+    g_free (path);
+  }
+  g_dir_close (d);
+  g_assert_cmpint (g_rmdir (dir), ==, 0);
+}
+
+static void
+test_launch_file (gconstpointer data)
+{
+  const gchar *path = data;
+  gchar *pipelines_dir, *tmp, *cwd;
+  GError *error = NULL;
+  GstElement *pipeline;
+  GstMessage *msg;
+  LaunchFile *lf;
+  GstBus *bus;
+  guint i;
+
+  pipelines_dir = g_path_get_dirname (path);
+  lf = launch_file_read (path, pipelines_dir);
+  g_test_message ("%s", lf->description);
+
+  tmp = g_dir_make_tmp ("argen-pipeline-XXXXXX", &error);
+  g_assert_no_error (error);
+  cwd = g_get_current_dir ();
+  g_assert_cmpint (g_chdir (tmp), ==, 0);
+
+  pipeline = gst_parse_launch (lf->description, &error);
+  /* Also fails for an element that is not installed. */
+  g_assert_no_error (error);
+  g_assert_nonnull (pipeline);
+  bus = gst_element_get_bus (pipeline);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
+      GST_STATE_CHANGE_FAILURE);
+
+  msg = gst_bus_timed_pop_filtered (bus, PIPELINE_TIMEOUT,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR) {
+    gchar *debug = NULL;
+
+    gst_message_parse_error (msg, &error, &debug);
+    g_test_message ("error from %s: %s (%s)", GST_OBJECT_NAME (msg->src),
+        error->message, debug);
+    g_free (debug);
+  }
+  g_assert_no_error (error);
+  g_assert_cmpint (GST_MESSAGE_TYPE (msg), ==, GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+
+  for (i = 0; i < lf->expect_files->len; i++) {
+    const gchar *name = g_ptr_array_index (lf->expect_files, i);
+    GStatBuf st;
+
+    g_test_message ("expecting %s", name);
+    g_assert_cmpint (g_stat (name, &st), ==, 0);
+    g_assert_cmpint (st.st_size, >, 0);
+  }
+
+  g_assert_cmpint (g_chdir (cwd), ==, 0);
+  remove_tree (tmp);
+  g_free (cwd);
+  g_free (tmp);
+  launch_file_free (lf);
+  g_free (pipelines_dir);
+}
+
+static void
+test_textgen_app (void)
+{
+  const gchar *app = g_getenv ("ARGEN_TEXTGEN_APP");
+  const gchar *argv[] = { app, "--prompt", "ROMEO:", "--max-tokens", "40",
+    "--seed", "3", NULL
+  };
+  gchar *out = NULL, *err = NULL;
+  GError *error = NULL;
+  gint status;
+
+  g_assert_nonnull (app);
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv, NULL, G_SPAWN_DEFAULT,
+          NULL, NULL, &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("stdout:\n%s", out);
+  g_test_message ("stderr:\n%s", err);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  /* The first buffer at time 0 from token 0, and all 40 tokens counted. */
+  g_assert_nonnull (strstr (out, "0:00:00.000000000 +"));
+  g_assert_nonnull (strstr (out, "tokens 0-"));
+  g_assert_nonnull (strstr (out, "statistics: 40 tokens"));
+  g_assert_true (g_utf8_validate (out, -1, NULL));
+  g_free (out);
+  g_free (err);
+}
+
+static gint
+compare_paths (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const gchar * const *) a, *(const gchar * const *) b);
+}
+
+int
+main (int argc, char **argv)
+{
+  const gchar *dir, *name;
+  GPtrArray *paths;
+  GError *error = NULL;
+  GDir *d;
+  guint i;
+  int ret;
+
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+
+  dir = g_getenv ("ARGEN_PIPELINES_DIR");
+  g_assert_nonnull (dir);
+  d = g_dir_open (dir, 0, &error);
+  g_assert_no_error (error);
+  paths = g_ptr_array_new_with_free_func (g_free);
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_suffix (name, ".launch"))
+      g_ptr_array_add (paths, g_build_filename (dir, name, NULL));
+  g_dir_close (d);
+  /* A stable order, whatever the directory's. */
+  g_ptr_array_sort (paths, compare_paths);
+  g_assert_cmpuint (paths->len, >, 0);
+
+  for (i = 0; i < paths->len; i++) {
+    const gchar *path = g_ptr_array_index (paths, i);
+    gchar *base = g_path_get_basename (path);
+    gchar *test_path;
+
+    base[strlen (base) - strlen (".launch")] = '\0';
+    test_path = g_strdup_printf ("/pipelines/%s", base);
+    g_test_add_data_func (test_path, path, test_launch_file);
+    g_free (test_path);
+    g_free (base);
+  }
+  g_test_add_func ("/pipelines/textgen-app", test_textgen_app);
+
+  ret = g_test_run ();
+  g_ptr_array_unref (paths);
+  gst_deinit ();
+  return ret;
+}

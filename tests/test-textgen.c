@@ -1,0 +1,407 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-textgen.c — the textgen filter through GstHarness: properties, one
+ * output per input line with the input's time span shared out, equality
+ * with libargen continuing the same prompt, reproducibility, lines split
+ * across buffers, the unterminated last line at EOS, flushing, untimed input
+ * and the statistics message. */
+
+#include <gst/gst.h>
+#include <gst/check/gstharness.h>
+
+#include <string.h>
+
+#include "text/ar-text.h"
+
+#define TEXT_CAPS "text/x-raw, format=(string)utf8"
+
+static GstHarness *
+new_textgen (const gchar * first_property, ...) G_GNUC_NULL_TERMINATED;
+static GstHarness *
+new_textgen (const gchar * first_property, ...)
+{
+  GstHarness *h = gst_harness_new ("textgen");
+  va_list args;
+
+  va_start (args, first_property);
+  if (first_property != NULL)
+    g_object_set_valist (G_OBJECT (h->element), first_property, args);
+  va_end (args);
+  gst_harness_set_src_caps_str (h, TEXT_CAPS);
+  return h;
+}
+
+static GstBuffer *
+text_buffer (const gchar * text, GstClockTime pts, GstClockTime duration)
+{
+  GstBuffer *buf = gst_buffer_new_memdup (text, strlen (text));
+
+  GST_BUFFER_PTS (buf) = pts;
+  GST_BUFFER_DURATION (buf) = duration;
+  return buf;
+}
+
+/* A buffer's text, checked to be one valid UTF-8 line ending in '\n'. */
+static gchar *
+buffer_line (GstBuffer * buf)
+{
+  GstMapInfo map;
+  gchar *text;
+
+  g_assert_nonnull (buf);
+  g_assert_true (gst_buffer_map (buf, &map, GST_MAP_READ));
+  g_assert_cmpuint (map.size, >=, 1);
+  g_assert_true (g_utf8_validate_len ((const gchar *) map.data, map.size,
+          NULL));
+  g_assert_cmpint (map.data[map.size - 1], ==, '\n');
+  text = g_strndup ((const gchar *) map.data, map.size);
+  gst_buffer_unmap (buf, &map);
+  return text;
+}
+
+/* libargen continuing @prompt with @seed at @temperature for at most
+ * @max_tokens tokens or up to @stop, then the newline textgen adds. */
+static gchar *
+libargen_continuation (const gchar * prompt, guint64 seed, gfloat temperature,
+    guint max_tokens, const gchar * stop)
+{
+  const ArSamplingParams params = { temperature, 0, 1.0f };
+  GError *error = NULL;
+  ArTextModel *model;
+  ArTextGen *gen;
+  GString *out;
+  guint i;
+
+  model = ar_text_model_new_from_file (ARGEN_DEFAULT_TEXT_MODEL, &error);
+  g_assert_no_error (error);
+  gen = ar_text_gen_new (model);
+  ar_text_gen_set_sampling (gen, &params);
+  ar_text_gen_set_stop (gen, stop);
+  ar_text_gen_reset (gen, seed);
+  ar_text_gen_feed (gen, prompt, -1);
+  out = g_string_new (NULL);
+  for (i = 0; i < max_tokens; i++)
+    if (ar_text_gen_next (gen, out))
+      break;
+  ar_text_gen_finish (gen, out);
+  g_string_append_c (out, '\n');
+  ar_text_gen_free (gen);
+  ar_text_model_unref (model);
+  return g_string_free (out, FALSE);
+}
+
+static void
+test_properties (void)
+{
+  GstElement *e = gst_element_factory_make ("textgen", NULL);
+  GParamSpec **pspecs, *p;
+  GstElementClass *klass;
+  guint i, n;
+
+  g_assert_nonnull (e);
+  pspecs = g_object_class_list_properties (G_OBJECT_GET_CLASS (e), &n);
+  g_assert_cmpuint (n, >=, 7);
+  for (i = 0; i < n; i++) {
+    const gchar *blurb = g_param_spec_get_blurb (pspecs[i]);
+
+    g_assert_nonnull (blurb);
+    g_assert_cmpuint (strlen (blurb), >, 5);
+  }
+  g_free (pspecs);
+
+  p = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "max-tokens");
+  g_assert_nonnull (p);
+  g_assert_cmpint (G_PARAM_SPEC_INT (p)->default_value, ==, 200);
+  g_assert_cmpint (G_PARAM_SPEC_INT (p)->minimum, ==, -1);
+  p = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "temperature");
+  g_assert_nonnull (p);
+  g_assert_cmpfloat (G_PARAM_SPEC_FLOAT (p)->default_value, ==, 0.8f);
+  g_assert_true (p->flags & GST_PARAM_CONTROLLABLE);
+  p = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "seed");
+  g_assert_nonnull (p);
+  g_assert_cmpint (G_PARAM_SPEC_INT64 (p)->default_value, ==, -1);
+  g_assert_nonnull (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+          "model"));
+  g_assert_nonnull (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+          "top-k"));
+  g_assert_nonnull (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+          "top-p"));
+  g_assert_nonnull (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+          "stop"));
+  /* textgensrc's own properties are not textgen's. */
+  g_assert_null (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+          "prompt"));
+
+  klass = GST_ELEMENT_GET_CLASS (e);
+  g_assert_cmpstr (gst_element_class_get_metadata (klass,
+          GST_ELEMENT_METADATA_KLASS), ==, "Filter/Text");
+  gst_object_unref (e);
+}
+
+static void
+test_three_lines_one_buffer (void)
+{
+  const gchar *prompts[] = { "ROMEO:", "JULIET:", "First Citizen:" };
+  /* 1000 ns do not divide by 3: the pieces must still add up exactly. */
+  const GstClockTime pts = GST_SECOND, duration = 1000;
+  GstClockTime next = pts;
+  GstHarness *h;
+  GstCaps *caps, *expected;
+  guint i;
+
+  h = new_textgen ("seed", (gint64) 4, "max-tokens", 30, NULL);
+  g_assert_cmpint (gst_harness_push (h,
+          text_buffer ("ROMEO:\nJULIET:\nFirst Citizen:\n", pts, duration)),
+      ==, GST_FLOW_OK);
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 3);
+
+  for (i = 0; i < 3; i++) {
+    GstBuffer *buf = gst_harness_pull (h);
+    gchar *line = buffer_line (buf), *expected_line;
+
+    g_test_message ("%s -> %s", prompts[i], line);
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, next);
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), ==,
+        pts + gst_util_uint64_scale (duration, i, 3));
+    g_assert_true (GST_BUFFER_DURATION_IS_VALID (buf));
+    g_assert_cmpuint (GST_BUFFER_DURATION (buf), >=, 333);
+    g_assert_cmpuint (GST_BUFFER_DURATION (buf), <=, 334);
+    next = GST_BUFFER_PTS (buf) + GST_BUFFER_DURATION (buf);
+
+    /* Each is libargen continuing that line alone with the same seed. */
+    expected_line = libargen_continuation (prompts[i], 4, 0.8f, 30, NULL);
+    g_assert_cmpstr (line, ==, expected_line);
+    g_free (expected_line);
+    g_free (line);
+    gst_buffer_unref (buf);
+  }
+  g_assert_cmpuint (next, ==, pts + duration);
+
+  caps = gst_pad_get_current_caps (h->sinkpad);
+  expected = gst_caps_from_string (TEXT_CAPS);
+  g_assert_nonnull (caps);
+  g_assert_true (gst_caps_is_equal (caps, expected));
+  gst_caps_unref (caps);
+  gst_caps_unref (expected);
+  gst_harness_teardown (h);
+}
+
+static void
+test_fixed_seed_reproducible (void)
+{
+  GstHarness *h;
+  gchar *a, *b, *c, *d, *e, *f;
+
+  /* A fixed seed: the same prompt continues the same way every time. */
+  h = new_textgen ("seed", (gint64) 9, "max-tokens", 40, NULL);
+  gst_harness_push (h, text_buffer ("To be\nTo be\n", 0, GST_SECOND));
+  a = buffer_line (gst_harness_pull (h));
+  b = buffer_line (gst_harness_pull (h));
+  gst_harness_teardown (h);
+  g_assert_cmpstr (a, ==, b);
+
+  /* seed=-1: a fresh seed per prompt (at a temperature where two 40-token
+   * samples coincide with negligible probability). */
+  h = new_textgen ("max-tokens", 40, "temperature", 1.5f, NULL);
+  gst_harness_push (h, text_buffer ("To be\nTo be\n", 0, GST_SECOND));
+  c = buffer_line (gst_harness_pull (h));
+  d = buffer_line (gst_harness_pull (h));
+  gst_harness_teardown (h);
+  g_assert_cmpstr (c, !=, d);
+
+  /* A stop string of "\n" gives one line per prompt, each equal to
+   * libargen's continuation of it. */
+  h = new_textgen ("seed", (gint64) 9, "max-tokens", 200, "stop", "\\n",
+      NULL);
+  gst_harness_push (h, text_buffer ("To be\n", 0, GST_SECOND));
+  e = buffer_line (gst_harness_pull (h));
+  gst_harness_teardown (h);
+  g_assert_true (strchr (e, '\n') == e + strlen (e) - 1);
+  f = libargen_continuation ("To be", 9, 0.8f, 200, "\n");
+  g_assert_cmpstr (e, ==, f);
+
+  g_free (a);
+  g_free (b);
+  g_free (c);
+  g_free (d);
+  g_free (e);
+  g_free (f);
+}
+
+static void
+test_line_across_buffers (void)
+{
+  GstHarness *h;
+  GstBuffer *buf;
+  gchar *line, *expected;
+
+  h = new_textgen ("seed", (gint64) 2, "max-tokens", 25, NULL);
+  /* No newline yet: nothing out. */
+  gst_harness_push (h, text_buffer ("KING ", 0, GST_SECOND));
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+  /* The line completes in the second buffer and takes its timestamp;
+   * a Windows line end is not part of the prompt. */
+  gst_harness_push (h, text_buffer ("HENRY:\r\n", GST_SECOND, GST_SECOND));
+  buf = gst_harness_pull (h);
+  g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, GST_SECOND);
+  g_assert_cmpuint (GST_BUFFER_DURATION (buf), ==, GST_SECOND);
+  line = buffer_line (buf);
+  expected = libargen_continuation ("KING HENRY:", 2, 0.8f, 25, NULL);
+  g_assert_cmpstr (line, ==, expected);
+  g_free (line);
+  g_free (expected);
+  gst_buffer_unref (buf);
+  gst_harness_teardown (h);
+}
+
+static void
+test_eos_last_line (void)
+{
+  GstHarness *h;
+  GstBuffer *buf;
+  GstEvent *event;
+  gchar *first, *last, *expected;
+
+  h = new_textgen ("seed", (gint64) 6, "max-tokens", 20, NULL);
+  gst_harness_push (h, text_buffer ("MENENIUS:\nCORIOLANUS:", 0, GST_SECOND));
+  buf = gst_harness_pull (h);
+  first = buffer_line (buf);
+  gst_buffer_unref (buf);
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+
+  /* At EOS the unterminated line is a prompt too, then EOS follows. */
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  buf = gst_harness_pull (h);
+  last = buffer_line (buf);
+  /* It ended where the input ended. */
+  g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, GST_SECOND);
+  gst_buffer_unref (buf);
+  expected = libargen_continuation ("CORIOLANUS:", 6, 0.8f, 20, NULL);
+  g_assert_cmpstr (last, ==, expected);
+
+  while ((event = gst_harness_try_pull_event (h)) != NULL) {
+    gboolean eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
+
+    gst_event_unref (event);
+    if (eos)
+      break;
+  }
+  g_assert_nonnull (event);
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+
+  g_free (first);
+  g_free (last);
+  g_free (expected);
+  gst_harness_teardown (h);
+}
+
+static void
+test_flush_clears_partial_line (void)
+{
+  GstHarness *h;
+  gchar *line, *expected;
+
+  h = new_textgen ("seed", (gint64) 8, "max-tokens", 20, NULL);
+  gst_harness_push (h, text_buffer ("a partial line", 0, GST_SECOND));
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  /* A new segment after the flush, as upstream sends one. */
+  {
+    GstSegment segment;
+
+    gst_segment_init (&segment, GST_FORMAT_TIME);
+    g_assert_true (gst_harness_push_event (h,
+            gst_event_new_segment (&segment)));
+  }
+  gst_harness_push (h, text_buffer ("GLOUCESTER:\n", 0, GST_SECOND));
+  line = buffer_line (gst_harness_pull (h));
+  expected = libargen_continuation ("GLOUCESTER:", 8, 0.8f, 20, NULL);
+  g_assert_cmpstr (line, ==, expected);
+  g_free (line);
+  g_free (expected);
+  gst_harness_teardown (h);
+}
+
+static void
+test_untimed_input (void)
+{
+  GstHarness *h;
+  GstBuffer *buf;
+  guint i;
+
+  h = new_textgen ("seed", (gint64) 1, "max-tokens", 5, NULL);
+  gst_harness_push (h, text_buffer ("A\nB\n", GST_CLOCK_TIME_NONE,
+          GST_CLOCK_TIME_NONE));
+  for (i = 0; i < 2; i++) {
+    buf = gst_harness_pull (h);
+    g_assert_false (GST_BUFFER_PTS_IS_VALID (buf));
+    g_assert_false (GST_BUFFER_DURATION_IS_VALID (buf));
+    gst_buffer_unref (buf);
+  }
+  /* A timestamp without a duration: every output at that time. */
+  gst_harness_push (h, text_buffer ("C\nD\n", 5 * GST_SECOND,
+          GST_CLOCK_TIME_NONE));
+  for (i = 0; i < 2; i++) {
+    buf = gst_harness_pull (h);
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, 5 * GST_SECOND);
+    g_assert_false (GST_BUFFER_DURATION_IS_VALID (buf));
+    gst_buffer_unref (buf);
+  }
+  gst_harness_teardown (h);
+}
+
+static void
+test_statistics (void)
+{
+  GstHarness *h;
+  GstBus *bus;
+  GstMessage *msg;
+  const GstStructure *s;
+  guint64 tokens;
+  gdouble seconds;
+
+  h = new_textgen ("seed", (gint64) 3, "max-tokens", 15, NULL);
+  bus = gst_bus_new ();
+  gst_element_set_bus (h->element, bus);
+  gst_harness_push (h, text_buffer ("one\ntwo\n", 0, GST_SECOND));
+  gst_harness_push_event (h, gst_event_new_eos ());
+
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  g_assert_nonnull (msg);
+  g_assert_true (gst_message_has_name (msg, "textgen-statistics"));
+  s = gst_message_get_structure (msg);
+  g_assert_true (gst_structure_get_uint64 (s, "tokens", &tokens));
+  g_assert_true (gst_structure_get_double (s, "seconds", &seconds));
+  /* Two prompts of 15 tokens each (no stop string). */
+  g_assert_cmpuint (tokens, ==, 30);
+  g_assert_cmpfloat (seconds, >, 0.0);
+  gst_message_unref (msg);
+
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+int
+main (int argc, char **argv)
+{
+  int ret;
+
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/textgen/properties", test_properties);
+  g_test_add_func ("/textgen/three-lines-one-buffer",
+      test_three_lines_one_buffer);
+  g_test_add_func ("/textgen/fixed-seed-reproducible",
+      test_fixed_seed_reproducible);
+  g_test_add_func ("/textgen/line-across-buffers", test_line_across_buffers);
+  g_test_add_func ("/textgen/eos-last-line", test_eos_last_line);
+  g_test_add_func ("/textgen/flush-clears-partial-line",
+      test_flush_clears_partial_line);
+  g_test_add_func ("/textgen/untimed-input", test_untimed_input);
+  g_test_add_func ("/textgen/statistics", test_statistics);
+
+  ret = g_test_run ();
+  gst_deinit ();
+  return ret;
+}

@@ -1,0 +1,818 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-textgensrc.c — the textgensrc element through GstHarness and small
+ * pipelines: properties as gst-inspect shows them, output validity and
+ * reproducibility, agreement with libargen's own greedy generation, token
+ * counting, the stop string, timestamps, live operation, sampling changes
+ * while playing, statistics, and model loading errors (in-process and
+ * through gst-launch-1.0).
+ *
+ * Runs with the plugin of this build (GST_PLUGIN_PATH_1_0, tests/meson.build)
+ * and uses the default model both embedded (the element) and from its source
+ * file ARGEN_DEFAULT_TEXT_MODEL (libargen directly). */
+
+#include <gst/gst.h>
+#include <gst/check/gstharness.h>
+#include <gst/check/gsttestclock.h>
+#include <glib/gstdio.h>
+
+#include <string.h>
+
+#include "text/ar-text.h"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+/* Pulls every buffer up to EOS from a playing harness. */
+static GPtrArray *
+pull_until_eos (GstHarness * h)
+{
+  GPtrArray *buffers = g_ptr_array_new_with_free_func (
+      (GDestroyNotify) gst_buffer_unref);
+  GstBuffer *buf = NULL;
+
+  while (gst_harness_pull_until_eos (h, &buf)) {
+    if (buf == NULL)
+      return buffers;
+    g_ptr_array_add (buffers, buf);
+    buf = NULL;
+  }
+  g_error ("timed out waiting for EOS after %u buffers", buffers->len);
+  return NULL;
+}
+
+static gchar *
+buffers_text (GPtrArray * buffers)
+{
+  GString *s = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; i < buffers->len; i++) {
+    GstBuffer *buf = g_ptr_array_index (buffers, i);
+    GstMapInfo map;
+
+    g_assert_true (gst_buffer_map (buf, &map, GST_MAP_READ));
+    g_assert_cmpuint (map.size, >, 0);
+    /* Each buffer on its own is valid UTF-8, not just the whole. */
+    g_assert_true (g_utf8_validate_len ((const gchar *) map.data, map.size,
+            NULL));
+    g_string_append_len (s, (const gchar *) map.data, map.size);
+    gst_buffer_unmap (buf, &map);
+  }
+  return g_string_free (s, FALSE);
+}
+
+static GstHarness *
+new_src_valist (const gchar * first_property, va_list args)
+{
+  GstHarness *h = gst_harness_new ("textgensrc");
+
+  if (first_property != NULL)
+    g_object_set_valist (G_OBJECT (h->element), first_property, args);
+  return h;
+}
+
+/* Runs a textgensrc with the given properties to EOS; returns its buffers. */
+static GPtrArray *
+generate_buffers (const gchar * first_property, ...) G_GNUC_NULL_TERMINATED;
+static GPtrArray *
+generate_buffers (const gchar * first_property, ...)
+{
+  GPtrArray *buffers;
+  GstHarness *h;
+  va_list args;
+
+  va_start (args, first_property);
+  h = new_src_valist (first_property, args);
+  va_end (args);
+
+  gst_harness_play (h);
+  buffers = pull_until_eos (h);
+  gst_harness_teardown (h);
+  return buffers;
+}
+
+/* The same, as one string. */
+static gchar *
+generate_text (const gchar * first_property, ...) G_GNUC_NULL_TERMINATED;
+static gchar *
+generate_text (const gchar * first_property, ...)
+{
+  GPtrArray *buffers;
+  GstHarness *h;
+  va_list args;
+  gchar *text;
+
+  va_start (args, first_property);
+  h = new_src_valist (first_property, args);
+  va_end (args);
+
+  gst_harness_play (h);
+  buffers = pull_until_eos (h);
+  gst_harness_teardown (h);
+  text = buffers_text (buffers);
+  g_ptr_array_unref (buffers);
+  return text;
+}
+
+/* libargen's own greedy continuation of @prompt: @n_tokens tokens, from the
+ * default model's source file. */
+static gchar *
+libargen_greedy (const gchar * prompt, guint n_tokens)
+{
+  const ArSamplingParams greedy = { 0.0f, 0, 1.0f };
+  GError *error = NULL;
+  ArTextModel *model;
+  ArTextGen *gen;
+  GString *out;
+  guint i;
+
+  model = ar_text_model_new_from_file (ARGEN_DEFAULT_TEXT_MODEL, &error);
+  g_assert_no_error (error);
+  gen = ar_text_gen_new (model);
+  ar_text_gen_set_sampling (gen, &greedy);
+  ar_text_gen_reset (gen, 12345);
+  ar_text_gen_feed (gen, prompt, -1);
+  out = g_string_new (NULL);
+  for (i = 0; i < n_tokens; i++)
+    if (ar_text_gen_next (gen, out))
+      break;
+  ar_text_gen_finish (gen, out);
+  ar_text_gen_free (gen);
+  ar_text_model_unref (model);
+  return g_string_free (out, FALSE);
+}
+
+/* Runs @description until EOS or an error and returns that message; element
+ * messages on the way are added to @element_messages when it is not NULL. */
+static GstMessage *
+run_pipeline (const gchar * description, GPtrArray * element_messages)
+{
+  GError *error = NULL;
+  GstElement *pipeline;
+  GstMessage *msg;
+  GstBus *bus;
+
+  pipeline = gst_parse_launch (description, &error);
+  g_assert_no_error (error);
+  bus = gst_element_get_bus (pipeline);
+  /* Fails at once when the model cannot load; the error is on the bus. */
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  for (;;) {
+    msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT);
+    g_assert_nonnull (msg);
+    if (GST_MESSAGE_TYPE (msg) != GST_MESSAGE_ELEMENT)
+      break;
+    if (element_messages != NULL)
+      g_ptr_array_add (element_messages, msg);
+    else
+      gst_message_unref (msg);
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  return msg;
+}
+
+/* ---- properties -------------------------------------------------------- */
+
+static GParamSpec *
+find_property (GObject * object, const gchar * name, GType pspec_type)
+{
+  GParamSpec *pspec =
+      g_object_class_find_property (G_OBJECT_GET_CLASS (object), name);
+
+  g_assert_nonnull (pspec);
+  g_assert_true (G_TYPE_CHECK_INSTANCE_TYPE (pspec, pspec_type));
+  g_assert_true (pspec->flags & G_PARAM_READWRITE);
+  return pspec;
+}
+
+static void
+test_properties (void)
+{
+  GstElement *src = gst_element_factory_make ("textgensrc", NULL);
+  GParamSpec **pspecs, *p;
+  GParamSpecInt *pi;
+  GParamSpecUInt *pu;
+  GParamSpecInt64 *pi64;
+  GParamSpecFloat *pf;
+  GParamSpecDouble *pd;
+  GstElementClass *klass;
+  GstPadTemplate *templ;
+  GstCaps *caps, *expected;
+  guint i, n;
+
+  g_assert_nonnull (src);
+
+  /* As gst-inspect-1.0 shows them: every property explains itself. */
+  pspecs = g_object_class_list_properties (G_OBJECT_GET_CLASS (src), &n);
+  g_assert_cmpuint (n, >=, 11);
+  for (i = 0; i < n; i++) {
+    const gchar *blurb = g_param_spec_get_blurb (pspecs[i]);
+
+    g_test_message ("%s: %s", pspecs[i]->name, blurb);
+    g_assert_nonnull (blurb);
+    g_assert_cmpuint (strlen (blurb), >, 5);
+    g_assert_nonnull (g_param_spec_get_nick (pspecs[i]));
+  }
+  g_free (pspecs);
+
+  p = find_property (G_OBJECT (src), "model", G_TYPE_PARAM_STRING);
+  g_assert_null (G_PARAM_SPEC_STRING (p)->default_value);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
+
+  pi = G_PARAM_SPEC_INT (find_property (G_OBJECT (src), "max-tokens",
+          G_TYPE_PARAM_INT));
+  g_assert_cmpint (pi->minimum, ==, -1);
+  g_assert_cmpint (pi->maximum, ==, G_MAXINT);
+  g_assert_cmpint (pi->default_value, ==, 500);
+
+  p = find_property (G_OBJECT (src), "temperature", G_TYPE_PARAM_FLOAT);
+  pf = G_PARAM_SPEC_FLOAT (p);
+  g_assert_cmpfloat (pf->minimum, ==, 0.0f);
+  g_assert_cmpfloat (pf->maximum, ==, 10.0f);
+  g_assert_cmpfloat (pf->default_value, ==, 0.8f);
+  g_assert_true (p->flags & GST_PARAM_CONTROLLABLE);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
+
+  p = find_property (G_OBJECT (src), "top-k", G_TYPE_PARAM_UINT);
+  pu = G_PARAM_SPEC_UINT (p);
+  g_assert_cmpuint (pu->minimum, ==, 0);
+  g_assert_cmpuint (pu->default_value, ==, 0);
+  g_assert_true (p->flags & GST_PARAM_CONTROLLABLE);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
+
+  p = find_property (G_OBJECT (src), "top-p", G_TYPE_PARAM_FLOAT);
+  pf = G_PARAM_SPEC_FLOAT (p);
+  g_assert_cmpfloat (pf->minimum, ==, 0.0f);
+  g_assert_cmpfloat (pf->maximum, ==, 1.0f);
+  g_assert_cmpfloat (pf->default_value, ==, 1.0f);
+  g_assert_true (p->flags & GST_PARAM_CONTROLLABLE);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
+
+  pi64 = G_PARAM_SPEC_INT64 (find_property (G_OBJECT (src), "seed",
+          G_TYPE_PARAM_INT64));
+  g_assert_cmpint (pi64->minimum, ==, -1);
+  g_assert_cmpint (pi64->maximum, ==, G_MAXINT64);
+  g_assert_cmpint (pi64->default_value, ==, -1);
+
+  p = find_property (G_OBJECT (src), "stop", G_TYPE_PARAM_STRING);
+  g_assert_null (G_PARAM_SPEC_STRING (p)->default_value);
+
+  p = find_property (G_OBJECT (src), "prompt", G_TYPE_PARAM_STRING);
+  g_assert_cmpstr (G_PARAM_SPEC_STRING (p)->default_value, ==, "");
+
+  pu = G_PARAM_SPEC_UINT (find_property (G_OBJECT (src), "tokens-per-buffer",
+          G_TYPE_PARAM_UINT));
+  g_assert_cmpuint (pu->minimum, ==, 1);
+  g_assert_cmpuint (pu->maximum, ==, 65536);
+  g_assert_cmpuint (pu->default_value, ==, 64);
+
+  pd = G_PARAM_SPEC_DOUBLE (find_property (G_OBJECT (src),
+          "tokens-per-second", G_TYPE_PARAM_DOUBLE));
+  g_assert_cmpfloat (pd->minimum, >, 0.0);
+  g_assert_cmpfloat (pd->default_value, ==, 25.0);
+
+  p = find_property (G_OBJECT (src), "is-live", G_TYPE_PARAM_BOOLEAN);
+  g_assert_false (G_PARAM_SPEC_BOOLEAN (p)->default_value);
+
+  /* Values set are values read back. */
+  g_object_set (src, "temperature", 0.25f, "top-k", 40u, "stop", "\\n",
+      "seed", (gint64) 99, NULL);
+  {
+    gfloat t;
+    guint k;
+    gchar *stop;
+    gint64 seed;
+
+    g_object_get (src, "temperature", &t, "top-k", &k, "stop", &stop,
+        "seed", &seed, NULL);
+    g_assert_cmpfloat (t, ==, 0.25f);
+    g_assert_cmpuint (k, ==, 40);
+    g_assert_cmpstr (stop, ==, "\\n");
+    g_assert_cmpint (seed, ==, 99);
+    g_free (stop);
+  }
+
+  klass = GST_ELEMENT_GET_CLASS (src);
+  g_assert_cmpstr (gst_element_class_get_metadata (klass,
+          GST_ELEMENT_METADATA_KLASS), ==, "Source/Text");
+  templ = gst_element_class_get_pad_template (klass, "src");
+  g_assert_nonnull (templ);
+  caps = gst_pad_template_get_caps (templ);
+  expected = gst_caps_from_string ("text/x-raw, format=(string)utf8");
+  g_assert_true (gst_caps_is_equal (caps, expected));
+  gst_caps_unref (caps);
+  gst_caps_unref (expected);
+
+  gst_object_unref (src);
+}
+
+/* ---- output ------------------------------------------------------------ */
+
+static void
+test_valid_utf8 (void)
+{
+  GPtrArray *buffers;
+  gchar *text;
+
+  /* A high temperature reaches the unlikely tokens too. */
+  buffers = generate_buffers ("seed", (gint64) 1, "max-tokens", 300,
+      "temperature", 2.0f, NULL);
+  text = buffers_text (buffers);
+  g_assert_true (g_utf8_validate (text, -1, NULL));
+  g_assert_cmpuint (strlen (text), >, 0);
+  g_free (text);
+  g_ptr_array_unref (buffers);
+}
+
+static void
+test_same_seed_same_text (void)
+{
+  gchar *a, *b, *c;
+
+  a = generate_text ("prompt", "ROMEO:", "seed", (gint64) 7,
+      "max-tokens", 120, NULL);
+  b = generate_text ("prompt", "ROMEO:", "seed", (gint64) 7,
+      "max-tokens", 120, NULL);
+  c = generate_text ("prompt", "ROMEO:", "seed", (gint64) 8,
+      "max-tokens", 120, NULL);
+  g_test_message ("seed 7: %s", a);
+  g_test_message ("seed 8: %s", c);
+  g_assert_cmpstr (a, ==, b);
+  g_assert_cmpstr (a, !=, c);
+  g_free (a);
+  g_free (b);
+  g_free (c);
+}
+
+static void
+test_greedy_matches_libargen (void)
+{
+  gchar *element, *reference;
+
+  /* temperature 0 needs no seed: any two give the same text. */
+  element = generate_text ("prompt", "ROMEO:", "temperature", 0.0f,
+      "max-tokens", 150, "tokens-per-buffer", 7, NULL);
+  reference = libargen_greedy ("ROMEO:", 150);
+  g_test_message ("greedy: %s", element);
+  g_assert_cmpuint (strlen (element), >, 0);
+  g_assert_cmpstr (element, ==, reference);
+  g_free (element);
+  g_free (reference);
+}
+
+static void
+test_max_tokens_and_offsets (void)
+{
+  GPtrArray *buffers;
+  guint64 expected_offset = 0;
+  guint i;
+
+  buffers = generate_buffers ("seed", (gint64) 3, "max-tokens", 37,
+      "tokens-per-buffer", 5, NULL);
+  g_assert_cmpuint (buffers->len, >=, 37 / 5);
+  for (i = 0; i < buffers->len; i++) {
+    GstBuffer *buf = g_ptr_array_index (buffers, i);
+    guint64 n = GST_BUFFER_OFFSET_END (buf) - GST_BUFFER_OFFSET (buf);
+    GstMapInfo map;
+
+    g_assert_cmpuint (GST_BUFFER_OFFSET (buf), ==, expected_offset);
+    g_assert_cmpuint (n, >=, 1);
+    /* The default model emits whole characters, so nothing is held back
+     * and no buffer needs more than tokens-per-buffer tokens. */
+    g_assert_cmpuint (n, <=, 5);
+    /* A buffer ends after a newline, never holds one inside. */
+    g_assert_true (gst_buffer_map (buf, &map, GST_MAP_READ));
+    {
+      const guint8 *nl = memchr (map.data, '\n', map.size);
+
+      g_assert_true (nl == NULL || nl == map.data + map.size - 1);
+    }
+    gst_buffer_unmap (buf, &map);
+    expected_offset = GST_BUFFER_OFFSET_END (buf);
+  }
+  g_assert_cmpuint (expected_offset, ==, 37);
+  g_ptr_array_unref (buffers);
+
+  /* max-tokens=0: nothing at all, but a clean EOS. */
+  buffers = generate_buffers ("max-tokens", 0, NULL);
+  g_assert_cmpuint (buffers->len, ==, 0);
+  g_ptr_array_unref (buffers);
+}
+
+static void
+test_stop_string (void)
+{
+  GPtrArray *buffers;
+  gchar *full, *text, *stop, *found;
+  gsize at, i;
+  GstBuffer *last;
+
+  /* Greedy text without a stop string; then a piece of it as the stop
+   * string must cut the text right before its first occurrence. */
+  full = generate_text ("prompt", "ROMEO:", "temperature", 0.0f,
+      "max-tokens", 200, NULL);
+  g_assert_cmpuint (strlen (full), >, 80);
+  for (i = 40; full[i] != '\0'; i++)
+    if (g_ascii_isalpha (full[i]) && g_ascii_isalpha (full[i + 1]) &&
+        g_ascii_isalpha (full[i + 2]))
+      break;
+  g_assert_cmpuint (i + 3, <=, strlen (full));
+  stop = g_strndup (full + i, 3);
+  found = strstr (full, stop);
+  at = found - full;
+  g_test_message ("stop \"%s\" first at byte %" G_GSIZE_FORMAT, stop, at);
+
+  buffers = generate_buffers ("prompt", "ROMEO:", "temperature", 0.0f,
+      "max-tokens", 200, "stop", stop, NULL);
+  text = buffers_text (buffers);
+  g_assert_cmpuint (strlen (text), ==, at);
+  g_assert_true (strncmp (text, full, at) == 0);
+  g_assert_null (strstr (text, stop));
+  /* The stream ended early: fewer tokens than max-tokens. */
+  if (buffers->len > 0) {
+    last = g_ptr_array_index (buffers, buffers->len - 1);
+    g_assert_cmpuint (GST_BUFFER_OFFSET_END (last), <, 200);
+  }
+  g_free (text);
+  g_ptr_array_unref (buffers);
+  g_free (stop);
+
+  /* The stop string's C escapes: "\n" is a newline. */
+  found = strchr (full, '\n');
+  if (found != NULL) {
+    text = generate_text ("prompt", "ROMEO:", "temperature", 0.0f,
+        "max-tokens", 200, "stop", "\\n", NULL);
+    g_assert_cmpuint (strlen (text), ==, found - full);
+    g_assert_true (strncmp (text, full, found - full) == 0);
+    g_free (text);
+  } else {
+    g_test_message ("no newline in the greedy text: escape check skipped");
+  }
+  g_free (full);
+}
+
+static void
+check_timestamps (gdouble rate, GstClockTime (*expected_time) (guint64))
+{
+  GPtrArray *buffers;
+  GstClockTime next = 0;
+  guint i;
+
+  buffers = generate_buffers ("seed", (gint64) 5, "max-tokens", 90,
+      "tokens-per-buffer", 4, "tokens-per-second", rate, NULL);
+  g_assert_cmpuint (buffers->len, >=, 90 / 4);
+  for (i = 0; i < buffers->len; i++) {
+    GstBuffer *buf = g_ptr_array_index (buffers, i);
+
+    /* Contiguous from 0, and exactly the token counter scaled: no drift. */
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, next);
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), ==,
+        expected_time (GST_BUFFER_OFFSET (buf)));
+    g_assert_true (GST_BUFFER_DURATION_IS_VALID (buf));
+    g_assert_cmpuint (GST_BUFFER_PTS (buf) + GST_BUFFER_DURATION (buf), ==,
+        expected_time (GST_BUFFER_OFFSET_END (buf)));
+    next = GST_BUFFER_PTS (buf) + GST_BUFFER_DURATION (buf);
+  }
+  g_assert_cmpuint (next, ==, expected_time (90));
+  g_ptr_array_unref (buffers);
+}
+
+static GstClockTime
+tenth_seconds (guint64 n)
+{
+  return n * (GST_SECOND / 10);
+}
+
+static GstClockTime
+third_seconds (guint64 n)
+{
+  return gst_util_uint64_scale (n, GST_SECOND, 3);
+}
+
+static void
+test_timestamps (void)
+{
+  check_timestamps (10.0, tenth_seconds);
+  /* A rate whose token duration is not a whole number of nanoseconds. */
+  check_timestamps (3.0, third_seconds);
+}
+
+/* ---- live -------------------------------------------------------------- */
+
+static void
+test_live (void)
+{
+  GstHarness *h = gst_harness_new ("textgensrc");
+  GstClockTime min_latency, max_latency;
+  GstTestClock *clock;
+  GstBuffer *buf;
+  gboolean live;
+  GstQuery *query;
+  GstPad *srcpad;
+
+  g_object_set (h->element, "is-live", TRUE, "tokens-per-buffer", 10,
+      "tokens-per-second", 20.0, "seed", (gint64) 1, "max-tokens", 100, NULL);
+  gst_harness_play (h);
+
+  /* Allow one full buffer: 10 tokens at 20 per second. */
+  srcpad = gst_element_get_static_pad (h->element, "src");
+  query = gst_query_new_latency ();
+  g_assert_true (gst_pad_query (srcpad, query));
+  gst_query_parse_latency (query, &live, &min_latency, &max_latency);
+  g_assert_true (live);
+  g_assert_cmpuint (min_latency, ==, GST_SECOND / 2);
+  g_assert_cmpuint (max_latency, >=, min_latency);
+  gst_query_unref (query);
+  gst_object_unref (srcpad);
+
+  /* Each buffer waits for the clock to reach its timestamp. */
+  clock = gst_harness_get_testclock (h);
+  g_assert_true (gst_harness_crank_single_clock_wait (h));
+  buf = gst_harness_pull (h);
+  g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, 0);
+  gst_buffer_unref (buf);
+  g_assert_true (gst_harness_crank_single_clock_wait (h));
+  buf = gst_harness_pull (h);
+  g_assert_cmpuint (GST_BUFFER_PTS (buf), >, 0);
+  g_assert_cmpuint (gst_clock_get_time (GST_CLOCK (clock)), ==,
+      GST_BUFFER_PTS (buf));
+  gst_buffer_unref (buf);
+
+  gst_object_unref (clock);
+  gst_harness_teardown (h);
+
+  /* Not live: no latency of its own. */
+  h = gst_harness_new ("textgensrc");
+  srcpad = gst_element_get_static_pad (h->element, "src");
+  query = gst_query_new_latency ();
+  g_assert_true (gst_pad_query (srcpad, query));
+  gst_query_parse_latency (query, &live, &min_latency, NULL);
+  g_assert_false (live);
+  g_assert_cmpuint (min_latency, ==, 0);
+  gst_query_unref (query);
+  gst_object_unref (srcpad);
+  gst_harness_teardown (h);
+}
+
+/* ---- sampling changes while playing ------------------------------------ */
+
+static void
+test_temperature_while_playing (void)
+{
+  GString *before = g_string_new ("ROMEO:");
+  GPtrArray *rest;
+  GstHarness *h;
+  GstBuffer *buf;
+  guint64 done = 0, rest_tokens;
+  gchar *rest_text, *expected;
+  guint i;
+
+  h = gst_harness_new ("textgensrc");
+  g_object_set (h->element, "prompt", "ROMEO:", "seed", (gint64) 11,
+      "temperature", 1.2f, "tokens-per-buffer", 8, "max-tokens", 160, NULL);
+  /* The source may run only one buffer ahead of what the test pulled. */
+  gst_harness_set_blocking_push_mode (h);
+  gst_harness_play (h);
+
+  /* Four buffers sampled at temperature 1.2; the fifth may have been
+   * started before the change: all of it is the prompt of the reference. */
+  for (i = 0; i < 5; i++) {
+    GstMapInfo map;
+
+    if (i == 4)
+      g_object_set (h->element, "temperature", 0.0f, NULL);
+    buf = gst_harness_pull (h);
+    g_assert_nonnull (buf);
+    g_assert_true (gst_buffer_map (buf, &map, GST_MAP_READ));
+    g_string_append_len (before, (const gchar *) map.data, map.size);
+    gst_buffer_unmap (buf, &map);
+    done = GST_BUFFER_OFFSET_END (buf);
+    gst_buffer_unref (buf);
+  }
+  /* gst_harness_pull_until_eos() would not release a blocked push: pull
+   * until the last token, which ends the stream (there is no stop string). */
+  rest = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
+  while (done < 160) {
+    buf = gst_harness_pull (h);
+    g_assert_nonnull (buf);
+    g_assert_cmpuint (GST_BUFFER_OFFSET (buf), ==, done);
+    done = GST_BUFFER_OFFSET_END (buf);
+    g_ptr_array_add (rest, buf);
+  }
+  gst_harness_teardown (h);
+
+  /* From there on, greedy: libargen continuing everything so far. */
+  rest_tokens = 160 - GST_BUFFER_OFFSET ((GstBuffer *) rest->pdata[0]);
+  g_assert_cmpuint (rest->len, >, 0);
+  rest_text = buffers_text (rest);
+  expected = libargen_greedy (before->str, rest_tokens);
+  g_test_message ("after the change: %s", rest_text);
+  g_assert_cmpstr (rest_text, ==, expected);
+
+  g_free (rest_text);
+  g_free (expected);
+  g_ptr_array_unref (rest);
+  g_string_free (before, TRUE);
+}
+
+/* ---- bus messages ------------------------------------------------------ */
+
+static const GstStructure *
+find_statistics (GPtrArray * messages)
+{
+  const GstStructure *found = NULL;
+  guint i;
+
+  for (i = 0; i < messages->len; i++) {
+    GstMessage *msg = g_ptr_array_index (messages, i);
+
+    if (gst_message_has_name (msg, "textgen-statistics")) {
+      g_assert_null (found);
+      found = gst_message_get_structure (msg);
+    }
+  }
+  return found;
+}
+
+static void
+test_statistics (void)
+{
+  GPtrArray *messages =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_message_unref);
+  const GstStructure *s;
+  GstMessage *end;
+  guint64 tokens;
+  gdouble seconds, rate;
+
+  end = run_pipeline ("textgensrc max-tokens=60 seed=2 ! fakesink", messages);
+  g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_EOS);
+  gst_message_unref (end);
+
+  s = find_statistics (messages);
+  g_assert_nonnull (s);
+  g_assert_true (gst_structure_get_uint64 (s, "tokens", &tokens));
+  g_assert_true (gst_structure_get_double (s, "seconds", &seconds));
+  g_assert_true (gst_structure_get_double (s, "tokens-per-second", &rate));
+  g_assert_cmpuint (tokens, ==, 60);
+  g_assert_cmpfloat (seconds, >, 0.0);
+  g_assert_cmpfloat_with_epsilon (rate, tokens / seconds, 1e-6 * rate);
+  g_test_message ("%" G_GUINT64_FORMAT " tokens in %.4f s: %.0f tokens/s",
+      tokens, seconds, rate);
+
+  /* EOS from the base class (num-buffers) posts them too. */
+  g_ptr_array_set_size (messages, 0);
+  end = run_pipeline ("textgensrc num-buffers=3 tokens-per-buffer=4 seed=2 "
+      "! fakesink", messages);
+  g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_EOS);
+  gst_message_unref (end);
+  s = find_statistics (messages);
+  g_assert_nonnull (s);
+  g_assert_true (gst_structure_get_uint64 (s, "tokens", &tokens));
+  g_assert_cmpuint (tokens, >=, 3);
+  g_assert_cmpuint (tokens, <=, 12);
+  g_ptr_array_unref (messages);
+}
+
+static void
+test_num_buffers (void)
+{
+  GPtrArray *buffers;
+
+  buffers = generate_buffers ("num-buffers", 4, "max-tokens", -1, NULL);
+  g_assert_cmpuint (buffers->len, ==, 4);
+  g_ptr_array_unref (buffers);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* The error a pipeline with model=@path posts, checked to name @path. */
+static void
+check_error_in_process (const gchar * path)
+{
+  gchar *description, *debug = NULL;
+  GError *error = NULL;
+  GstMessage *end;
+
+  description = g_strdup_printf ("textgensrc model=\"%s\" ! fakesink", path);
+  end = run_pipeline (description, NULL);
+  g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_ERROR);
+  gst_message_parse_error (end, &error, &debug);
+  g_test_message ("error: %s (%s)", error->message, debug);
+  g_assert_true (error->domain == GST_RESOURCE_ERROR);
+  g_assert_nonnull (strstr (error->message, path));
+  g_clear_error (&error);
+  g_free (debug);
+  gst_message_unref (end);
+  g_free (description);
+
+  /* textgen loads the same way. */
+  description = g_strdup_printf ("fakesrc num-buffers=1 ! textgen "
+      "model=\"%s\" ! fakesink", path);
+  end = run_pipeline (description, NULL);
+  g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_ERROR);
+  gst_message_parse_error (end, &error, NULL);
+  g_assert_nonnull (strstr (error->message, path));
+  g_clear_error (&error);
+  gst_message_unref (end);
+  g_free (description);
+}
+
+/* gst-launch-1.0 itself, as a user runs it: non-zero exit, the file named. */
+static void
+check_error_gst_launch (const gchar * path)
+{
+  const gchar *launch = g_getenv ("GST_LAUNCH");
+  const gchar *preload = g_getenv ("ARGEN_CHILD_LD_PRELOAD");
+  gchar *model = g_strdup_printf ("model=%s", path);
+  const gchar *argv[] = { launch, "textgensrc", model, "!", "fakesink", NULL };
+  gchar *out = NULL, *err = NULL, **envp;
+  GError *error = NULL;
+  gint status;
+
+  g_assert_nonnull (launch);
+  envp = g_get_environ ();
+  if (preload != NULL && preload[0] != '\0') {
+    envp = g_environ_setenv (envp, "LD_PRELOAD", preload, TRUE);
+    envp = g_environ_setenv (envp, "ASAN_OPTIONS", "detect_leaks=0", TRUE);
+  }
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv, envp, G_SPAWN_DEFAULT,
+          NULL, NULL, &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("gst-launch-1.0 stderr: %s", err);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (err, path));
+
+  g_strfreev (envp);
+  g_free (out);
+  g_free (err);
+  g_free (model);
+}
+
+static void
+test_error_missing_file (void)
+{
+  const gchar *path = "/nonexistent.gguf";
+
+  check_error_in_process (path);
+  check_error_gst_launch (path);
+}
+
+static void
+test_error_truncated_file (void)
+{
+  GError *error = NULL;
+  gchar *contents, *dir, *path;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (ARGEN_DEFAULT_TEXT_MODEL, &contents,
+          &len, &error));
+  g_assert_no_error (error);
+  dir = g_dir_make_tmp ("argen-test-XXXXXX", &error);
+  g_assert_no_error (error);
+  path = g_build_filename (dir, "truncated.gguf", NULL);
+  /* Cut through the tensor data, past the header and metadata. */
+  g_assert_true (g_file_set_contents (path, contents, len / 2, &error));
+  g_assert_no_error (error);
+
+  check_error_in_process (path);
+  check_error_gst_launch (path);
+
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+  g_free (contents);
+}
+
+int
+main (int argc, char **argv)
+{
+  int ret;
+
+  gst_init (&argc, &argv);
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/textgensrc/properties", test_properties);
+  g_test_add_func ("/textgensrc/valid-utf8", test_valid_utf8);
+  g_test_add_func ("/textgensrc/same-seed-same-text", test_same_seed_same_text);
+  g_test_add_func ("/textgensrc/greedy-matches-libargen",
+      test_greedy_matches_libargen);
+  g_test_add_func ("/textgensrc/max-tokens-and-offsets",
+      test_max_tokens_and_offsets);
+  g_test_add_func ("/textgensrc/stop-string", test_stop_string);
+  g_test_add_func ("/textgensrc/timestamps", test_timestamps);
+  g_test_add_func ("/textgensrc/live", test_live);
+  g_test_add_func ("/textgensrc/temperature-while-playing",
+      test_temperature_while_playing);
+  g_test_add_func ("/textgensrc/statistics", test_statistics);
+  g_test_add_func ("/textgensrc/num-buffers", test_num_buffers);
+  g_test_add_func ("/textgensrc/error-missing-file", test_error_missing_file);
+  g_test_add_func ("/textgensrc/error-truncated-file",
+      test_error_truncated_file);
+
+  ret = g_test_run ();
+  gst_deinit ();
+  return ret;
+}
