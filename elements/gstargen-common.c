@@ -23,60 +23,59 @@ ensure_debug_category (void)
 }
 
 void
-gst_argen_text_install_properties (GObjectClass * klass,
-    gint default_max_tokens)
+gst_argen_text_install_properties (GObjectClass *klass, gint default_max_tokens)
 {
   g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "Path of a GGUF text model file (NULL = the embedded default model); "
-          "takes effect when the element starts", GST_ARGEN_DEFAULT_MODEL,
+          "takes effect when the element starts",
+          GST_ARGEN_DEFAULT_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+              GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_MAX_TOKENS,
       g_param_spec_int ("max-tokens", "Maximum tokens",
-          "Maximum number of tokens to generate (-1 = unlimited)",
-          -1, G_MAXINT, default_max_tokens,
+          "Maximum number of tokens to generate (-1 = unlimited)", -1, G_MAXINT,
+          default_max_tokens,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_PLAYING));
+              GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_TEMPERATURE,
       g_param_spec_float ("temperature", "Temperature",
           "Sampling temperature: below 1 is more conservative, above 1 more "
           "random (0 = greedy, always the most probable token)",
           0.0f, GST_ARGEN_MAX_TEMPERATURE, GST_ARGEN_DEFAULT_TEMPERATURE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
+              GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_TOP_K,
       g_param_spec_uint ("top-k", "Top k",
-          "Sample only among the k most probable tokens (0 = no limit)",
-          0, G_MAXUINT, GST_ARGEN_DEFAULT_TOP_K,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
+          "Sample only among the k most probable tokens (0 = no limit)", 0,
+          G_MAXUINT, GST_ARGEN_DEFAULT_TOP_K,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
+              GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_TOP_P,
       g_param_spec_float ("top-p", "Top p",
           "Nucleus sampling: sample only among the most probable tokens whose "
           "probabilities add up to p (1 = no limit)",
           0.0f, 1.0f, GST_ARGEN_DEFAULT_TOP_P,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING));
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
+              GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_SEED,
       g_param_spec_int64 ("seed", "Seed",
           "Seed of the sampling random number generator; the same seed and "
           "settings give the same text (-1 = a random seed)",
           -1, G_MAXINT64, GST_ARGEN_DEFAULT_SEED,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+              GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_STOP,
       g_param_spec_string ("stop", "Stop string",
           "Generation ends when the output reaches this string, which is not "
           "output; C escapes such as \\n are interpreted (NULL = none)",
           GST_ARGEN_DEFAULT_STOP,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+              GST_PARAM_MUTABLE_READY));
 }
 
 void
-gst_argen_text_settings_init (GstArgenTextSettings * s,
-    gint default_max_tokens)
+gst_argen_text_settings_init (GstArgenTextSettings *s, gint default_max_tokens)
 {
   s->model = g_strdup (GST_ARGEN_DEFAULT_MODEL);
   s->max_tokens = default_max_tokens;
@@ -88,15 +87,15 @@ gst_argen_text_settings_init (GstArgenTextSettings * s,
 }
 
 void
-gst_argen_text_settings_clear (GstArgenTextSettings * s)
+gst_argen_text_settings_clear (GstArgenTextSettings *s)
 {
   g_clear_pointer (&s->model, g_free);
   g_clear_pointer (&s->stop, g_free);
 }
 
 void
-gst_argen_text_settings_copy (GstArgenTextSettings * dest,
-    const GstArgenTextSettings * src)
+gst_argen_text_settings_copy (GstArgenTextSettings *dest,
+    const GstArgenTextSettings *src)
 {
   *dest = *src;
   dest->model = g_strdup (src->model);
@@ -104,8 +103,8 @@ gst_argen_text_settings_copy (GstArgenTextSettings * dest,
 }
 
 gboolean
-gst_argen_text_settings_set_property (GstElement * element,
-    GstArgenTextSettings * s, guint prop_id, const GValue * value)
+gst_argen_text_settings_set_property (GstElement *element,
+    GstArgenTextSettings *s, guint prop_id, const GValue *value)
 {
   GST_OBJECT_LOCK (element);
   switch (prop_id) {
@@ -144,8 +143,8 @@ gst_argen_text_settings_set_property (GstElement * element,
 }
 
 gboolean
-gst_argen_text_settings_get_property (GstElement * element,
-    GstArgenTextSettings * s, guint prop_id, GValue * value)
+gst_argen_text_settings_get_property (GstElement *element,
+    GstArgenTextSettings *s, guint prop_id, GValue *value)
 {
   GST_OBJECT_LOCK (element);
   switch (prop_id) {
@@ -179,8 +178,8 @@ gst_argen_text_settings_get_property (GstElement * element,
 }
 
 void
-gst_argen_text_settings_get_sampling (const GstArgenTextSettings * s,
-    ArSamplingParams * params)
+gst_argen_text_settings_get_sampling (const GstArgenTextSettings *s,
+    ArSamplingParams *params)
 {
   params->temperature = s->temperature;
   params->top_k = s->top_k;
@@ -191,7 +190,7 @@ gst_argen_text_settings_get_sampling (const GstArgenTextSettings * s,
 }
 
 gchar *
-gst_argen_text_settings_dup_stop (const GstArgenTextSettings * s)
+gst_argen_text_settings_dup_stop (const GstArgenTextSettings *s)
 {
   gchar *stop;
 
@@ -207,7 +206,7 @@ gst_argen_text_settings_dup_stop (const GstArgenTextSettings * s)
 }
 
 guint64
-gst_argen_text_settings_pick_seed (const GstArgenTextSettings * s)
+gst_argen_text_settings_pick_seed (const GstArgenTextSettings *s)
 {
   if (s->seed >= 0)
     return (guint64) s->seed;
@@ -223,7 +222,7 @@ static ArTextModel *default_model = NULL;
 static guint default_users = 0;
 
 static ArTextModel *
-load_default_model (GError ** error)
+load_default_model (GError **error)
 {
   ArTextModel *model = NULL;
   GBytes *bytes;
@@ -247,7 +246,7 @@ load_default_model (GError ** error)
 }
 
 ArTextModel *
-gst_argen_text_model_acquire (GstElement * element, const gchar * path)
+gst_argen_text_model_acquire (GstElement *element, const gchar *path)
 {
   GError *error = NULL;
   ArTextModel *model;
@@ -286,7 +285,8 @@ gst_argen_text_model_acquire (GstElement * element, const gchar * path)
   } else if (error->domain == G_RESOURCE_ERROR) {
     GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
         ("The embedded default text model is missing from the plugin: %s",
-            text), ("resource %s", GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE));
+            text),
+        ("resource %s", GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE));
   } else {
     GST_ELEMENT_ERROR (element, RESOURCE, FAILED, ("%s", text),
         ("could not load %s as a text model", name));
@@ -297,7 +297,7 @@ gst_argen_text_model_acquire (GstElement * element, const gchar * path)
 }
 
 void
-gst_argen_text_model_release (ArTextModel * model)
+gst_argen_text_model_release (ArTextModel *model)
 {
   ArTextModel *drop = NULL;
 
@@ -323,15 +323,13 @@ gst_argen_text_model_release (ArTextModel * model)
 /* ---- statistics -------------------------------------------------------- */
 
 void
-gst_argen_post_text_statistics (GstElement * element, guint64 tokens,
+gst_argen_post_text_statistics (GstElement *element, guint64 tokens,
     gdouble seconds)
 {
   GstStructure *s;
 
-  s = gst_structure_new ("textgen-statistics",
-      "tokens", G_TYPE_UINT64, tokens,
-      "seconds", G_TYPE_DOUBLE, seconds,
-      "tokens-per-second", G_TYPE_DOUBLE,
+  s = gst_structure_new ("textgen-statistics", "tokens", G_TYPE_UINT64, tokens,
+      "seconds", G_TYPE_DOUBLE, seconds, "tokens-per-second", G_TYPE_DOUBLE,
       seconds > 0.0 ? (gdouble) tokens / seconds : 0.0, NULL);
   gst_element_post_message (element,
       gst_message_new_element (GST_OBJECT (element), s));

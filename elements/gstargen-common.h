@@ -30,16 +30,16 @@ enum
   GST_ARGEN_TEXT_PROP_LAST
 };
 
-#define GST_ARGEN_DEFAULT_MODEL        NULL
-#define GST_ARGEN_DEFAULT_TEMPERATURE  0.8f
-#define GST_ARGEN_MAX_TEMPERATURE      10.0f
-#define GST_ARGEN_DEFAULT_TOP_K        0
-#define GST_ARGEN_DEFAULT_TOP_P        1.0f
-#define GST_ARGEN_DEFAULT_SEED         G_GINT64_CONSTANT (-1)
-#define GST_ARGEN_DEFAULT_STOP         NULL
+#define GST_ARGEN_DEFAULT_MODEL NULL
+#define GST_ARGEN_DEFAULT_TEMPERATURE 0.8f
+#define GST_ARGEN_MAX_TEMPERATURE 10.0f
+#define GST_ARGEN_DEFAULT_TOP_K 0
+#define GST_ARGEN_DEFAULT_TOP_P 1.0f
+#define GST_ARGEN_DEFAULT_SEED G_GINT64_CONSTANT (-1)
+#define GST_ARGEN_DEFAULT_STOP NULL
 
 /* The resource path of the embedded default text model (plugin/argen.gresource.xml). */
-#define GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE \
+#define GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE                                  \
   "/org/gstreamer/argen/defaults/rnn-shakespeare.gguf"
 
 /* The shared properties' values.  Fields are read and written under the
@@ -47,51 +47,51 @@ enum
  * gst_argen_text_settings_copy() at the start of each buffer. */
 typedef struct
 {
-  gchar *model;                 /* file path; NULL = embedded default */
-  gint max_tokens;              /* -1 = unlimited */
-  gfloat temperature;           /* [0, 10]; 0 = greedy */
-  guint top_k;                  /* 0 = off */
-  gfloat top_p;                 /* (0, 1]; 1 = off */
-  gint64 seed;                  /* -1 = random */
-  gchar *stop;                  /* as set, escapes not yet interpreted; NULL = none */
+  gchar *model;       /* file path; NULL = embedded default */
+  gint max_tokens;    /* -1 = unlimited */
+  gfloat temperature; /* [0, 10]; 0 = greedy */
+  guint top_k;        /* 0 = off */
+  gfloat top_p;       /* (0, 1]; 1 = off */
+  gint64 seed;        /* -1 = random */
+  gchar *stop;        /* as set, escapes not yet interpreted; NULL = none */
 } GstArgenTextSettings;
 
-void gst_argen_text_install_properties (GObjectClass * klass,
+void gst_argen_text_install_properties (GObjectClass *klass,
     gint default_max_tokens);
-void gst_argen_text_settings_init (GstArgenTextSettings * s,
+void gst_argen_text_settings_init (GstArgenTextSettings *s,
     gint default_max_tokens);
-void gst_argen_text_settings_clear (GstArgenTextSettings * s);
+void gst_argen_text_settings_clear (GstArgenTextSettings *s);
 /* Copies @src into @dest (which must be cleared or zeroed). */
-void gst_argen_text_settings_copy (GstArgenTextSettings * dest,
-    const GstArgenTextSettings * src);
+void gst_argen_text_settings_copy (GstArgenTextSettings *dest,
+    const GstArgenTextSettings *src);
 
 /* set_property/get_property for the shared ids; they take the object lock.
  * Return FALSE when @prop_id is not one of the shared properties. */
-gboolean gst_argen_text_settings_set_property (GstElement * element,
-    GstArgenTextSettings * s, guint prop_id, const GValue * value);
-gboolean gst_argen_text_settings_get_property (GstElement * element,
-    GstArgenTextSettings * s, guint prop_id, GValue * value);
+gboolean gst_argen_text_settings_set_property (GstElement *element,
+    GstArgenTextSettings *s, guint prop_id, const GValue *value);
+gboolean gst_argen_text_settings_get_property (GstElement *element,
+    GstArgenTextSettings *s, guint prop_id, GValue *value);
 
 /* The sampling part of @s for ar_text_gen_set_sampling(). */
-void gst_argen_text_settings_get_sampling (const GstArgenTextSettings * s,
-    ArSamplingParams * params);
+void gst_argen_text_settings_get_sampling (const GstArgenTextSettings *s,
+    ArSamplingParams *params);
 /* The stop string with C escapes (\n, \t, \\ …) interpreted, so that
  * gst-launch-1.0 users can write stop="\n"; NULL when none.  Free with g_free. */
-gchar *gst_argen_text_settings_dup_stop (const GstArgenTextSettings * s);
+gchar *gst_argen_text_settings_dup_stop (const GstArgenTextSettings *s);
 /* @s's seed, or a fresh random one when it is -1. */
-guint64 gst_argen_text_settings_pick_seed (const GstArgenTextSettings * s);
+guint64 gst_argen_text_settings_pick_seed (const GstArgenTextSettings *s);
 
 /* Loads the model at @path, or the shared embedded default when @path is
  * NULL or "".  On failure posts GST_ELEMENT_ERROR on @element carrying the
  * GError text (which names the file) and returns NULL.  Release with
  * gst_argen_text_model_release(). */
-ArTextModel *gst_argen_text_model_acquire (GstElement * element,
-    const gchar * path);
-void gst_argen_text_model_release (ArTextModel * model);
+ArTextModel *gst_argen_text_model_acquire (GstElement *element,
+    const gchar *path);
+void gst_argen_text_model_release (ArTextModel *model);
 
 /* Posts the element message "textgen-statistics" (tokens, seconds,
  * tokens-per-second) on @element's bus. */
-void gst_argen_post_text_statistics (GstElement * element, guint64 tokens,
+void gst_argen_post_text_statistics (GstElement *element, guint64 tokens,
     gdouble seconds);
 
 G_END_DECLS

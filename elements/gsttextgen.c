@@ -66,48 +66,46 @@ struct _GstTextGen
   /* Streaming state: set up on READY→PAUSED, used by the streaming thread. */
   ArTextModel *model;
   ArTextGen *gen;
-  GByteArray *pending;          /* input after the last newline: a partial line */
-  GString *out;                 /* the continuation being generated */
-  GstSegment segment;           /* the input (and output) TIME segment */
-  GstClockTime last_end;        /* where the last timestamped input ended */
-  guint64 n_tokens;             /* for the statistics */
+  GByteArray *pending;   /* input after the last newline: a partial line */
+  GString *out;          /* the continuation being generated */
+  GstSegment segment;    /* the input (and output) TIME segment */
+  GstClockTime last_end; /* where the last timestamped input ended */
+  guint64 n_tokens;      /* for the statistics */
   gint64 generation_us;
 
-  gint flushing;                /* atomic: abandon the current generation */
+  gint flushing; /* atomic: abandon the current generation */
 };
 
-static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
-    GST_PAD_SINK,
-    GST_PAD_ALWAYS,
-    GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+static GstStaticPadTemplate sink_template =
+    GST_STATIC_PAD_TEMPLATE ("sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+        GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC,
-    GST_PAD_ALWAYS,
-    GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+        GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
 
 #define gst_text_gen_parent_class parent_class
 G_DEFINE_TYPE (GstTextGen, gst_text_gen, GST_TYPE_ELEMENT);
 
-GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (textgen, "textgen",
-    GST_RANK_NONE, GST_TYPE_TEXT_GEN,
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (textgen, "textgen", GST_RANK_NONE,
+    GST_TYPE_TEXT_GEN,
     GST_DEBUG_CATEGORY_INIT (text_gen_debug, "textgen", 0,
         "text generation filter"));
 
-static void gst_text_gen_finalize (GObject * object);
-static void gst_text_gen_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec);
-static void gst_text_gen_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec);
-static GstStateChangeReturn gst_text_gen_change_state (GstElement * element,
+static void gst_text_gen_finalize (GObject *object);
+static void gst_text_gen_set_property (GObject *object, guint prop_id,
+    const GValue *value, GParamSpec *pspec);
+static void gst_text_gen_get_property (GObject *object, guint prop_id,
+    GValue *value, GParamSpec *pspec);
+static GstStateChangeReturn gst_text_gen_change_state (GstElement *element,
     GstStateChange transition);
-static GstFlowReturn gst_text_gen_chain (GstPad * pad, GstObject * parent,
-    GstBuffer * buf);
-static gboolean gst_text_gen_sink_event (GstPad * pad, GstObject * parent,
-    GstEvent * event);
+static GstFlowReturn gst_text_gen_chain (GstPad *pad, GstObject *parent,
+    GstBuffer *buf);
+static gboolean gst_text_gen_sink_event (GstPad *pad, GstObject *parent,
+    GstEvent *event);
 
 static void
-gst_text_gen_class_init (GstTextGenClass * klass)
+gst_text_gen_class_init (GstTextGenClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
@@ -120,8 +118,8 @@ gst_text_gen_class_init (GstTextGenClass * klass)
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
-  gst_element_class_set_static_metadata (element_class,
-      "Text generator", "Filter/Text",
+  gst_element_class_set_static_metadata (element_class, "Text generator",
+      "Filter/Text",
       "Continues each input line with an autoregressive language model",
       "gst-argen developers");
 
@@ -129,7 +127,7 @@ gst_text_gen_class_init (GstTextGenClass * klass)
 }
 
 static void
-gst_text_gen_init (GstTextGen * self)
+gst_text_gen_init (GstTextGen *self)
 {
   self->sinkpad = gst_pad_new_from_static_template (&sink_template, "sink");
   gst_pad_set_chain_function (self->sinkpad,
@@ -150,7 +148,7 @@ gst_text_gen_init (GstTextGen * self)
 }
 
 static void
-gst_text_gen_finalize (GObject * object)
+gst_text_gen_finalize (GObject *object)
 {
   GstTextGen *self = GST_TEXT_GEN (object);
 
@@ -162,8 +160,8 @@ gst_text_gen_finalize (GObject * object)
 }
 
 static void
-gst_text_gen_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
+gst_text_gen_set_property (GObject *object, guint prop_id, const GValue *value,
+    GParamSpec *pspec)
 {
   GstTextGen *self = GST_TEXT_GEN (object);
 
@@ -173,8 +171,8 @@ gst_text_gen_set_property (GObject * object, guint prop_id,
 }
 
 static void
-gst_text_gen_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec)
+gst_text_gen_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
 {
   GstTextGen *self = GST_TEXT_GEN (object);
 
@@ -184,7 +182,7 @@ gst_text_gen_get_property (GObject * object, guint prop_id,
 }
 
 static gboolean
-gst_text_gen_start (GstTextGen * self)
+gst_text_gen_start (GstTextGen *self)
 {
   gchar *path;
 
@@ -208,7 +206,7 @@ gst_text_gen_start (GstTextGen * self)
 }
 
 static void
-gst_text_gen_stop (GstTextGen * self)
+gst_text_gen_stop (GstTextGen *self)
 {
   g_clear_pointer (&self->gen, ar_text_gen_free);
   g_clear_pointer (&self->model, gst_argen_text_model_release);
@@ -216,7 +214,7 @@ gst_text_gen_stop (GstTextGen * self)
 }
 
 static GstStateChangeReturn
-gst_text_gen_change_state (GstElement * element, GstStateChange transition)
+gst_text_gen_change_state (GstElement *element, GstStateChange transition)
 {
   GstTextGen *self = GST_TEXT_GEN (element);
   GstStateChangeReturn ret;
@@ -254,7 +252,7 @@ gst_text_gen_change_state (GstElement * element, GstStateChange transition)
 /* Our output caps are fixed; they must reach downstream before the segment
  * even when upstream (filesrc, fdsrc) sends no caps at all. */
 static void
-gst_text_gen_ensure_caps (GstTextGen * self)
+gst_text_gen_ensure_caps (GstTextGen *self)
 {
   GstCaps *caps;
 
@@ -268,10 +266,12 @@ gst_text_gen_ensure_caps (GstTextGen * self)
 /* Generates the continuation of @line (@len bytes, no newline) and pushes
  * it, followed by a newline, as one buffer at @pts for @duration. */
 static GstFlowReturn
-gst_text_gen_continue_line (GstTextGen * self, const gchar * line, gsize len,
+gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
     GstClockTime pts, GstClockTime duration)
 {
-  GstArgenTextSettings s = { 0, };
+  GstArgenTextSettings s = {
+    0,
+  };
   ArSamplingParams params;
   GstClockTime running_time;
   GstBuffer *buffer;
@@ -282,8 +282,8 @@ gst_text_gen_continue_line (GstTextGen * self, const gchar * line, gsize len,
   gint i;
 
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
-    running_time = gst_segment_to_running_time (&self->segment,
-        GST_FORMAT_TIME, pts);
+    running_time =
+        gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts);
     if (GST_CLOCK_TIME_IS_VALID (running_time))
       gst_object_sync_values (GST_OBJECT (self), running_time);
   }
@@ -309,10 +309,11 @@ gst_text_gen_continue_line (GstTextGen * self, const gchar * line, gsize len,
   ar_text_gen_reset (self->gen, seed);
   skipped = ar_text_gen_feed (self->gen, prompt, -1);
   if (skipped > 0)
-    GST_INFO_OBJECT (self, "%u characters of the prompt are not in the "
-        "model's vocabulary and were skipped", skipped);
-  GST_LOG_OBJECT (self, "prompt \"%s\", seed %" G_GUINT64_FORMAT, prompt,
-      seed);
+    GST_INFO_OBJECT (self,
+        "%u characters of the prompt are not in the "
+        "model's vocabulary and were skipped",
+        skipped);
+  GST_LOG_OBJECT (self, "prompt \"%s\", seed %" G_GUINT64_FORMAT, prompt, seed);
   g_free (prompt);
 
   g_string_truncate (self->out, 0);
@@ -342,7 +343,7 @@ gst_text_gen_continue_line (GstTextGen * self, const gchar * line, gsize len,
 }
 
 static GstFlowReturn
-gst_text_gen_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+gst_text_gen_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
   GstTextGen *self = GST_TEXT_GEN (parent);
   GstFlowReturn ret = GST_FLOW_OK;
@@ -370,7 +371,7 @@ gst_text_gen_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   data = self->pending->data;
   len = self->pending->len;
   for (nl = memchr (data, '\n', len); nl != NULL;
-      nl = memchr (nl + 1, '\n', len - (nl + 1 - data)))
+       nl = memchr (nl + 1, '\n', len - (nl + 1 - data)))
     n_lines++;
 
   /* Line i of n gets [pts + i·dur/n, pts + (i+1)·dur/n): each boundary is
@@ -378,8 +379,8 @@ gst_text_gen_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
   start = 0;
   for (i = 0; i < n_lines && ret == GST_FLOW_OK; i++) {
     GstClockTime out_pts = pts, out_duration = GST_CLOCK_TIME_NONE;
-    gsize end = (const guint8 *) memchr (data + start, '\n',
-        len - start) - data;
+    gsize end =
+        (const guint8 *) memchr (data + start, '\n', len - start) - data;
 
     if (GST_CLOCK_TIME_IS_VALID (pts) && GST_CLOCK_TIME_IS_VALID (duration)) {
       GstClockTime a = gst_util_uint64_scale (duration, i, n_lines);
@@ -398,13 +399,12 @@ gst_text_gen_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
 }
 
 static gboolean
-gst_text_gen_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
+gst_text_gen_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
 {
   GstTextGen *self = GST_TEXT_GEN (parent);
 
   switch (GST_EVENT_TYPE (event)) {
-    case GST_EVENT_CAPS:
-    {
+    case GST_EVENT_CAPS: {
       /* Input caps were checked against the template; the output is always
        * the same UTF-8 text caps. */
       GstCaps *caps = gst_pad_get_pad_template_caps (self->srcpad);
@@ -414,8 +414,7 @@ gst_text_gen_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       gst_caps_unref (caps);
       return gst_pad_push_event (self->srcpad, event);
     }
-    case GST_EVENT_SEGMENT:
-    {
+    case GST_EVENT_SEGMENT: {
       const GstSegment *segment;
 
       gst_event_parse_segment (event, &segment);
@@ -433,8 +432,7 @@ gst_text_gen_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       gst_text_gen_ensure_caps (self);
       return gst_pad_push_event (self->srcpad, event);
     }
-    case GST_EVENT_EOS:
-    {
+    case GST_EVENT_EOS: {
       /* A last line without a newline is a prompt too. */
       if (self->pending->len > 0 && self->gen != NULL) {
         GstFlowReturn ret;

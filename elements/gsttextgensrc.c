@@ -50,12 +50,12 @@
 GST_DEBUG_CATEGORY_STATIC (text_gen_src_debug);
 #define GST_CAT_DEFAULT text_gen_src_debug
 
-#define DEFAULT_MAX_TOKENS        500
-#define DEFAULT_PROMPT            ""
+#define DEFAULT_MAX_TOKENS 500
+#define DEFAULT_PROMPT ""
 #define DEFAULT_TOKENS_PER_BUFFER 64
-#define MAX_TOKENS_PER_BUFFER     65536
+#define MAX_TOKENS_PER_BUFFER 65536
 #define DEFAULT_TOKENS_PER_SECOND 25.0
-#define DEFAULT_IS_LIVE           FALSE
+#define DEFAULT_IS_LIVE FALSE
 
 enum
 {
@@ -78,49 +78,48 @@ struct _GstTextGenSrc
   /* Streaming state, set up in start(), used by create() only. */
   ArTextModel *model;
   ArTextGen *gen;
-  GString *out;                 /* the next buffer's text */
-  gint rate_n, rate_d;          /* tokens-per-second as a fraction, fixed at start */
-  guint64 n_tokens;             /* tokens sampled so far: the next buffer's offset */
-  gboolean finished;            /* max-tokens or the stop string reached */
-  gint64 generation_us;         /* wall time spent in create() generating */
+  GString *out;         /* the next buffer's text */
+  gint rate_n, rate_d;  /* tokens-per-second as a fraction, fixed at start */
+  guint64 n_tokens;     /* tokens sampled so far: the next buffer's offset */
+  gboolean finished;    /* max-tokens or the stop string reached */
+  gint64 generation_us; /* wall time spent in create() generating */
   gboolean stats_posted;
 
-  gint flushing;                /* atomic: unlock() asks create() to return */
+  gint flushing; /* atomic: unlock() asks create() to return */
 };
 
-static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
-    GST_PAD_SRC,
-    GST_PAD_ALWAYS,
-    GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
+static GstStaticPadTemplate src_template =
+    GST_STATIC_PAD_TEMPLATE ("src", GST_PAD_SRC, GST_PAD_ALWAYS,
+        GST_STATIC_CAPS ("text/x-raw, format = (string) utf8"));
 
 #define gst_text_gen_src_parent_class parent_class
 G_DEFINE_TYPE (GstTextGenSrc, gst_text_gen_src, GST_TYPE_PUSH_SRC);
 
-GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (textgensrc, "textgensrc",
-    GST_RANK_NONE, GST_TYPE_TEXT_GEN_SRC,
+GST_ELEMENT_REGISTER_DEFINE_WITH_CODE (textgensrc, "textgensrc", GST_RANK_NONE,
+    GST_TYPE_TEXT_GEN_SRC,
     GST_DEBUG_CATEGORY_INIT (text_gen_src_debug, "textgensrc", 0,
         "text generation source"));
 
-static void gst_text_gen_src_finalize (GObject * object);
-static void gst_text_gen_src_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec);
-static void gst_text_gen_src_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec);
-static gboolean gst_text_gen_src_start (GstBaseSrc * bsrc);
-static gboolean gst_text_gen_src_stop (GstBaseSrc * bsrc);
-static gboolean gst_text_gen_src_unlock (GstBaseSrc * bsrc);
-static gboolean gst_text_gen_src_unlock_stop (GstBaseSrc * bsrc);
-static gboolean gst_text_gen_src_is_seekable (GstBaseSrc * bsrc);
-static gboolean gst_text_gen_src_query (GstBaseSrc * bsrc, GstQuery * query);
-static void gst_text_gen_src_get_times (GstBaseSrc * bsrc, GstBuffer * buffer,
-    GstClockTime * start, GstClockTime * end);
-static GstFlowReturn gst_text_gen_src_create (GstPushSrc * psrc,
-    GstBuffer ** buf);
-static GstPadProbeReturn gst_text_gen_src_eos_probe (GstPad * pad,
-    GstPadProbeInfo * info, gpointer user_data);
+static void gst_text_gen_src_finalize (GObject *object);
+static void gst_text_gen_src_set_property (GObject *object, guint prop_id,
+    const GValue *value, GParamSpec *pspec);
+static void gst_text_gen_src_get_property (GObject *object, guint prop_id,
+    GValue *value, GParamSpec *pspec);
+static gboolean gst_text_gen_src_start (GstBaseSrc *bsrc);
+static gboolean gst_text_gen_src_stop (GstBaseSrc *bsrc);
+static gboolean gst_text_gen_src_unlock (GstBaseSrc *bsrc);
+static gboolean gst_text_gen_src_unlock_stop (GstBaseSrc *bsrc);
+static gboolean gst_text_gen_src_is_seekable (GstBaseSrc *bsrc);
+static gboolean gst_text_gen_src_query (GstBaseSrc *bsrc, GstQuery *query);
+static void gst_text_gen_src_get_times (GstBaseSrc *bsrc, GstBuffer *buffer,
+    GstClockTime *start, GstClockTime *end);
+static GstFlowReturn gst_text_gen_src_create (GstPushSrc *psrc,
+    GstBuffer **buf);
+static GstPadProbeReturn gst_text_gen_src_eos_probe (GstPad *pad,
+    GstPadProbeInfo *info, gpointer user_data);
 
 static void
-gst_text_gen_src_class_init (GstTextGenSrcClass * klass)
+gst_text_gen_src_class_init (GstTextGenSrcClass *klass)
 {
   GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
   GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
@@ -138,30 +137,32 @@ gst_text_gen_src_class_init (GstTextGenSrcClass * klass)
           "Text the generation continues; it is not output itself",
           DEFAULT_PROMPT,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+              GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_TOKENS_PER_BUFFER,
       g_param_spec_uint ("tokens-per-buffer", "Tokens per buffer",
           "Maximum number of tokens in one buffer; a buffer also ends after "
-          "a newline", 1, MAX_TOKENS_PER_BUFFER, DEFAULT_TOKENS_PER_BUFFER,
+          "a newline",
+          1, MAX_TOKENS_PER_BUFFER, DEFAULT_TOKENS_PER_BUFFER,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_PLAYING));
+              GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_TOKENS_PER_SECOND,
       g_param_spec_double ("tokens-per-second", "Tokens per second",
           "Rate of the tokens in stream time: sets the buffer timestamps and, "
-          "when live, the pace of the output", 1e-3, 1e6,
-          DEFAULT_TOKENS_PER_SECOND,
+          "when live, the pace of the output",
+          1e-3, 1e6, DEFAULT_TOKENS_PER_SECOND,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+              GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Is live",
           "Whether to act as a live source, pushing text at "
-          "tokens-per-second in clock time", DEFAULT_IS_LIVE,
+          "tokens-per-second in clock time",
+          DEFAULT_IS_LIVE,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-          GST_PARAM_MUTABLE_READY));
+              GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template (element_class, &src_template);
-  gst_element_class_set_static_metadata (element_class,
-      "Text generator source", "Source/Text",
+  gst_element_class_set_static_metadata (element_class, "Text generator source",
+      "Source/Text",
       "Generates UTF-8 text with an autoregressive language model",
       "gst-argen developers");
 
@@ -176,7 +177,7 @@ gst_text_gen_src_class_init (GstTextGenSrcClass * klass)
 }
 
 static void
-gst_text_gen_src_init (GstTextGenSrc * self)
+gst_text_gen_src_init (GstTextGenSrc *self)
 {
   GstPad *srcpad = GST_BASE_SRC_PAD (self);
 
@@ -197,7 +198,7 @@ gst_text_gen_src_init (GstTextGenSrc * self)
 }
 
 static void
-gst_text_gen_src_finalize (GObject * object)
+gst_text_gen_src_finalize (GObject *object)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (object);
 
@@ -209,13 +210,13 @@ gst_text_gen_src_finalize (GObject * object)
 }
 
 static void
-gst_text_gen_src_set_property (GObject * object, guint prop_id,
-    const GValue * value, GParamSpec * pspec)
+gst_text_gen_src_set_property (GObject *object, guint prop_id,
+    const GValue *value, GParamSpec *pspec)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (object);
 
-  if (gst_argen_text_settings_set_property (GST_ELEMENT (self),
-          &self->settings, prop_id, value))
+  if (gst_argen_text_settings_set_property (GST_ELEMENT (self), &self->settings,
+          prop_id, value))
     return;
 
   switch (prop_id) {
@@ -248,13 +249,13 @@ gst_text_gen_src_set_property (GObject * object, guint prop_id,
 }
 
 static void
-gst_text_gen_src_get_property (GObject * object, guint prop_id,
-    GValue * value, GParamSpec * pspec)
+gst_text_gen_src_get_property (GObject *object, guint prop_id, GValue *value,
+    GParamSpec *pspec)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (object);
 
-  if (gst_argen_text_settings_get_property (GST_ELEMENT (self),
-          &self->settings, prop_id, value))
+  if (gst_argen_text_settings_get_property (GST_ELEMENT (self), &self->settings,
+          prop_id, value))
     return;
 
   switch (prop_id) {
@@ -283,10 +284,12 @@ gst_text_gen_src_get_property (GObject * object, guint prop_id,
 }
 
 static gboolean
-gst_text_gen_src_start (GstBaseSrc * bsrc)
+gst_text_gen_src_start (GstBaseSrc *bsrc)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (bsrc);
-  GstArgenTextSettings s = { 0, };
+  GstArgenTextSettings s = {
+    0,
+  };
   ArSamplingParams params;
   gchar *prompt, *stop;
   gdouble rate;
@@ -316,8 +319,10 @@ gst_text_gen_src_start (GstBaseSrc * bsrc)
   if (prompt != NULL && prompt[0] != '\0') {
     skipped = ar_text_gen_feed (self->gen, prompt, -1);
     if (skipped > 0)
-      GST_WARNING_OBJECT (self, "%u characters of the prompt are not in the "
-          "model's vocabulary and were skipped", skipped);
+      GST_WARNING_OBJECT (self,
+          "%u characters of the prompt are not in the "
+          "model's vocabulary and were skipped",
+          skipped);
   }
 
   /* A fraction lets the timestamps be exact integer scalings of the token
@@ -336,7 +341,7 @@ done:
 }
 
 static gboolean
-gst_text_gen_src_stop (GstBaseSrc * bsrc)
+gst_text_gen_src_stop (GstBaseSrc *bsrc)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (bsrc);
 
@@ -346,7 +351,7 @@ gst_text_gen_src_stop (GstBaseSrc * bsrc)
 }
 
 static gboolean
-gst_text_gen_src_unlock (GstBaseSrc * bsrc)
+gst_text_gen_src_unlock (GstBaseSrc *bsrc)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (bsrc);
 
@@ -355,7 +360,7 @@ gst_text_gen_src_unlock (GstBaseSrc * bsrc)
 }
 
 static gboolean
-gst_text_gen_src_unlock_stop (GstBaseSrc * bsrc)
+gst_text_gen_src_unlock_stop (GstBaseSrc *bsrc)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (bsrc);
 
@@ -364,7 +369,7 @@ gst_text_gen_src_unlock_stop (GstBaseSrc * bsrc)
 }
 
 static gboolean
-gst_text_gen_src_is_seekable (GstBaseSrc * bsrc)
+gst_text_gen_src_is_seekable (GstBaseSrc *bsrc)
 {
   /* Generated text cannot be skipped into without generating what lies
    * before, and a sampled stream cannot be rewound. */
@@ -373,20 +378,19 @@ gst_text_gen_src_is_seekable (GstBaseSrc * bsrc)
 
 /* Stream time of the start of token @n. */
 static GstClockTime
-token_time (GstTextGenSrc * self, guint64 n)
+token_time (GstTextGenSrc *self, guint64 n)
 {
   return gst_util_uint64_scale (n, GST_SECOND * (guint64) self->rate_d,
       (guint64) self->rate_n);
 }
 
 static gboolean
-gst_text_gen_src_query (GstBaseSrc * bsrc, GstQuery * query)
+gst_text_gen_src_query (GstBaseSrc *bsrc, GstQuery *query)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (bsrc);
 
   switch (GST_QUERY_TYPE (query)) {
-    case GST_QUERY_LATENCY:
-    {
+    case GST_QUERY_LATENCY: {
       GstClockTime latency;
       gint rate_n, rate_d;
 
@@ -414,8 +418,8 @@ gst_text_gen_src_query (GstBaseSrc * bsrc, GstQuery * query)
 }
 
 static void
-gst_text_gen_src_get_times (GstBaseSrc * bsrc, GstBuffer * buffer,
-    GstClockTime * start, GstClockTime * end)
+gst_text_gen_src_get_times (GstBaseSrc *bsrc, GstBuffer *buffer,
+    GstClockTime *start, GstClockTime *end)
 {
   /* Only a live source waits for the clock: at each buffer's timestamp. */
   *start = GST_CLOCK_TIME_NONE;
@@ -428,7 +432,7 @@ gst_text_gen_src_get_times (GstBaseSrc * bsrc, GstBuffer * buffer,
 }
 
 static GstFlowReturn
-gst_text_gen_src_create (GstPushSrc * psrc, GstBuffer ** buf)
+gst_text_gen_src_create (GstPushSrc *psrc, GstBuffer **buf)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (psrc);
   GstBaseSrc *bsrc = GST_BASE_SRC (psrc);
@@ -441,8 +445,8 @@ gst_text_gen_src_create (GstPushSrc * psrc, GstBuffer ** buf)
   gint64 t0;
 
   if (self->finished) {
-    GST_DEBUG_OBJECT (self, "end of stream after %" G_GUINT64_FORMAT
-        " tokens", self->n_tokens);
+    GST_DEBUG_OBJECT (self, "end of stream after %" G_GUINT64_FORMAT " tokens",
+        self->n_tokens);
     return GST_FLOW_EOS;
   }
 
@@ -450,8 +454,8 @@ gst_text_gen_src_create (GstPushSrc * psrc, GstBuffer ** buf)
    * binding: bring the controlled values to this buffer's running time, then
    * copy everything once so the whole buffer uses one consistent set. */
   pts = token_time (self, first);
-  running_time = gst_segment_to_running_time (&bsrc->segment, GST_FORMAT_TIME,
-      pts);
+  running_time =
+      gst_segment_to_running_time (&bsrc->segment, GST_FORMAT_TIME, pts);
   if (GST_CLOCK_TIME_IS_VALID (running_time))
     gst_object_sync_values (GST_OBJECT (self), running_time);
 
@@ -495,8 +499,10 @@ gst_text_gen_src_create (GstPushSrc * psrc, GstBuffer ** buf)
   self->generation_us += g_get_monotonic_time () - t0;
 
   if (self->out->len == 0) {
-    GST_DEBUG_OBJECT (self, "end of stream after %" G_GUINT64_FORMAT
-        " tokens, nothing left to output", self->n_tokens);
+    GST_DEBUG_OBJECT (self,
+        "end of stream after %" G_GUINT64_FORMAT
+        " tokens, nothing left to output",
+        self->n_tokens);
     return GST_FLOW_EOS;
   }
 
@@ -506,14 +512,16 @@ gst_text_gen_src_create (GstPushSrc * psrc, GstBuffer ** buf)
   GST_BUFFER_PTS (buffer) = pts;
   GST_BUFFER_DURATION (buffer) = token_time (self, self->n_tokens) - pts;
 
-  GST_LOG_OBJECT (self, "tokens %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT
-      ", %" G_GSIZE_FORMAT " bytes", first, self->n_tokens, self->out->len);
+  GST_LOG_OBJECT (self,
+      "tokens %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT ", %" G_GSIZE_FORMAT
+      " bytes",
+      first, self->n_tokens, self->out->len);
   *buf = buffer;
   return GST_FLOW_OK;
 }
 
 static GstPadProbeReturn
-gst_text_gen_src_eos_probe (GstPad * pad, GstPadProbeInfo * info,
+gst_text_gen_src_eos_probe (GstPad *pad, GstPadProbeInfo *info,
     gpointer user_data)
 {
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (user_data);

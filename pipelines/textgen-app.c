@@ -23,24 +23,24 @@ static gint64 opt_seed = -1;
 static gdouble opt_temperature = 0.8;
 
 static const GOptionEntry entries[] = {
-  {"prompt", 'p', 0, G_OPTION_ARG_STRING, &opt_prompt,
-      "Text to continue (not printed)", "TEXT"},
-  {"model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model,
-      "GGUF text model (default: the plugin's embedded model)", "FILE"},
-  {"max-tokens", 'n', 0, G_OPTION_ARG_INT, &opt_max_tokens,
-      "Number of tokens to generate (-1 = unlimited)", "N"},
-  {"seed", 's', 0, G_OPTION_ARG_INT64, &opt_seed,
-      "Random seed (-1 = random)", "SEED"},
-  {"temperature", 't', 0, G_OPTION_ARG_DOUBLE, &opt_temperature,
-      "Sampling temperature (0 = greedy)", "T"},
-  {NULL}
+  { "prompt", 'p', 0, G_OPTION_ARG_STRING, &opt_prompt,
+      "Text to continue (not printed)", "TEXT" },
+  { "model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model,
+      "GGUF text model (default: the plugin's embedded model)", "FILE" },
+  { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &opt_max_tokens,
+      "Number of tokens to generate (-1 = unlimited)", "N" },
+  { "seed", 's', 0, G_OPTION_ARG_INT64, &opt_seed, "Random seed (-1 = random)",
+      "SEED" },
+  { "temperature", 't', 0, G_OPTION_ARG_DOUBLE, &opt_temperature,
+      "Sampling temperature (0 = greedy)", "T" },
+  { NULL }
 };
 
 /* @text with newlines, tabs, quotes and backslashes escaped, to show a
  * buffer on one line; other characters, non-ASCII ones included, as they are
  * (g_strescape would turn UTF-8 into octal). */
 static gchar *
-escape_text (const gchar * text, gsize len)
+escape_text (const gchar *text, gsize len)
 {
   GString *s = g_string_sized_new (len + 8);
   gsize i;
@@ -69,7 +69,7 @@ escape_text (const gchar * text, gsize len)
 /* Prints the error or statistics messages waiting on @bus; returns FALSE if
  * there was an error. */
 static gboolean
-drain_bus (GstBus * bus)
+drain_bus (GstBus *bus)
 {
   gboolean ok = TRUE;
   GstMessage *msg;
@@ -96,7 +96,8 @@ drain_bus (GstBus * bus)
       gst_structure_get_double (s, "seconds", &seconds);
       gst_structure_get_double (s, "tokens-per-second", &rate);
       g_print ("statistics: %" G_GUINT64_FORMAT " tokens in %.3f s "
-          "(%.0f tokens/s)\n", tokens, seconds, rate);
+               "(%.0f tokens/s)\n",
+          tokens, seconds, rate);
     }
     gst_message_unref (msg);
   }
@@ -129,7 +130,7 @@ main (int argc, char **argv)
   sink = gst_element_factory_make ("appsink", NULL);
   if (src == NULL || sink == NULL) {
     g_printerr ("textgen-app: the textgensrc or appsink element is missing; "
-        "is GST_PLUGIN_PATH set to the argen plugin?\n");
+                "is GST_PLUGIN_PATH set to the argen plugin?\n");
     return EXIT_FAILURE;
   }
 
@@ -164,7 +165,7 @@ main (int argc, char **argv)
       gchar *escaped = escape_text ((const gchar *) map.data, map.size);
 
       g_print ("%" GST_TIME_FORMAT " +%" GST_TIME_FORMAT
-          "  tokens %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "  \"%s\"\n",
+               "  tokens %" G_GUINT64_FORMAT "-%" G_GUINT64_FORMAT "  \"%s\"\n",
           GST_TIME_ARGS (GST_BUFFER_PTS (buffer)),
           GST_TIME_ARGS (GST_BUFFER_DURATION (buffer)),
           GST_BUFFER_OFFSET (buffer), GST_BUFFER_OFFSET_END (buffer), escaped);

@@ -10,7 +10,7 @@
 #include "gsttextgen.h"
 
 static gboolean
-plugin_init (GstPlugin * plugin)
+plugin_init (GstPlugin *plugin)
 {
   gboolean ret = FALSE;
 
@@ -20,8 +20,6 @@ plugin_init (GstPlugin * plugin)
   return ret;
 }
 
-GST_PLUGIN_DEFINE (GST_VERSION_MAJOR,
-    GST_VERSION_MINOR,
-    argen,
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, argen,
     "Autoregressive generative models: text, audio and image generators",
     plugin_init, VERSION, "LGPL", PACKAGE_NAME, PACKAGE_ORIGIN)

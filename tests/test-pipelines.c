@@ -25,7 +25,7 @@ typedef struct
 } LaunchFile;
 
 static LaunchFile *
-launch_file_read (const gchar * path, const gchar * pipelines_dir)
+launch_file_read (const gchar *path, const gchar *pipelines_dir)
 {
   LaunchFile *lf = g_new0 (LaunchFile, 1);
   GError *error = NULL;
@@ -64,7 +64,7 @@ launch_file_read (const gchar * path, const gchar * pipelines_dir)
 }
 
 static void
-launch_file_free (LaunchFile * lf)
+launch_file_free (LaunchFile *lf)
 {
   g_free (lf->description);
   g_ptr_array_unref (lf->expect_files);
@@ -72,7 +72,7 @@ launch_file_free (LaunchFile * lf)
 }
 
 static void
-remove_tree (const gchar * dir)
+remove_tree (const gchar *dir)
 {
   const gchar *name;
   GDir *d = g_dir_open (dir, 0, NULL);
@@ -157,15 +157,14 @@ test_textgen_app (void)
 {
   const gchar *app = g_getenv ("ARGEN_TEXTGEN_APP");
   const gchar *argv[] = { app, "--prompt", "ROMEO:", "--max-tokens", "40",
-    "--seed", "3", NULL
-  };
+    "--seed", "3", NULL };
   gchar *out = NULL, *err = NULL;
   GError *error = NULL;
   gint status;
 
   g_assert_nonnull (app);
   g_assert_true (g_spawn_sync (NULL, (gchar **) argv, NULL, G_SPAWN_DEFAULT,
-          NULL, NULL, &out, &err, &status, &error));
+      NULL, NULL, &out, &err, &status, &error));
   g_assert_no_error (error);
   g_test_message ("stdout:\n%s", out);
   g_test_message ("stderr:\n%s", err);
@@ -182,7 +181,7 @@ test_textgen_app (void)
 static gint
 compare_paths (gconstpointer a, gconstpointer b)
 {
-  return strcmp (*(const gchar * const *) a, *(const gchar * const *) b);
+  return strcmp (*(const gchar *const *) a, *(const gchar *const *) b);
 }
 
 int

@@ -14,10 +14,10 @@
 
 #define TEXT_CAPS "text/x-raw, format=(string)utf8"
 
+static GstHarness *new_textgen (const gchar *first_property,
+    ...) G_GNUC_NULL_TERMINATED;
 static GstHarness *
-new_textgen (const gchar * first_property, ...) G_GNUC_NULL_TERMINATED;
-static GstHarness *
-new_textgen (const gchar * first_property, ...)
+new_textgen (const gchar *first_property, ...)
 {
   GstHarness *h = gst_harness_new ("textgen");
   va_list args;
@@ -31,7 +31,7 @@ new_textgen (const gchar * first_property, ...)
 }
 
 static GstBuffer *
-text_buffer (const gchar * text, GstClockTime pts, GstClockTime duration)
+text_buffer (const gchar *text, GstClockTime pts, GstClockTime duration)
 {
   GstBuffer *buf = gst_buffer_new_memdup (text, strlen (text));
 
@@ -42,7 +42,7 @@ text_buffer (const gchar * text, GstClockTime pts, GstClockTime duration)
 
 /* A buffer's text, checked to be one valid UTF-8 line ending in '\n'. */
 static gchar *
-buffer_line (GstBuffer * buf)
+buffer_line (GstBuffer *buf)
 {
   GstMapInfo map;
   gchar *text;
@@ -51,7 +51,7 @@ buffer_line (GstBuffer * buf)
   g_assert_true (gst_buffer_map (buf, &map, GST_MAP_READ));
   g_assert_cmpuint (map.size, >=, 1);
   g_assert_true (g_utf8_validate_len ((const gchar *) map.data, map.size,
-          NULL));
+      NULL));
   g_assert_cmpint (map.data[map.size - 1], ==, '\n');
   text = g_strndup ((const gchar *) map.data, map.size);
   gst_buffer_unmap (buf, &map);
@@ -61,8 +61,8 @@ buffer_line (GstBuffer * buf)
 /* libargen continuing @prompt with @seed at @temperature for at most
  * @max_tokens tokens or up to @stop, then the newline textgen adds. */
 static gchar *
-libargen_continuation (const gchar * prompt, guint64 seed, gfloat temperature,
-    guint max_tokens, const gchar * stop)
+libargen_continuation (const gchar *prompt, guint64 seed, gfloat temperature,
+    guint max_tokens, const gchar *stop)
 {
   const ArSamplingParams params = { temperature, 0, 1.0f };
   GError *error = NULL;
@@ -120,20 +120,21 @@ test_properties (void)
   g_assert_nonnull (p);
   g_assert_cmpint (G_PARAM_SPEC_INT64 (p)->default_value, ==, -1);
   g_assert_nonnull (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
-          "model"));
+      "model"));
   g_assert_nonnull (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
-          "top-k"));
+      "top-k"));
   g_assert_nonnull (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
-          "top-p"));
+      "top-p"));
   g_assert_nonnull (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
-          "stop"));
+      "stop"));
   /* textgensrc's own properties are not textgen's. */
   g_assert_null (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
-          "prompt"));
+      "prompt"));
 
   klass = GST_ELEMENT_GET_CLASS (e);
   g_assert_cmpstr (gst_element_class_get_metadata (klass,
-          GST_ELEMENT_METADATA_KLASS), ==, "Filter/Text");
+                       GST_ELEMENT_METADATA_KLASS),
+      ==, "Filter/Text");
   gst_object_unref (e);
 }
 
@@ -150,7 +151,8 @@ test_three_lines_one_buffer (void)
 
   h = new_textgen ("seed", (gint64) 4, "max-tokens", 30, NULL);
   g_assert_cmpint (gst_harness_push (h,
-          text_buffer ("ROMEO:\nJULIET:\nFirst Citizen:\n", pts, duration)),
+                       text_buffer ("ROMEO:\nJULIET:\nFirst Citizen:\n", pts,
+                           duration)),
       ==, GST_FLOW_OK);
   g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 3);
 
@@ -210,8 +212,7 @@ test_fixed_seed_reproducible (void)
 
   /* A stop string of "\n" gives one line per prompt, each equal to
    * libargen's continuation of it. */
-  h = new_textgen ("seed", (gint64) 9, "max-tokens", 200, "stop", "\\n",
-      NULL);
+  h = new_textgen ("seed", (gint64) 9, "max-tokens", 200, "stop", "\\n", NULL);
   gst_harness_push (h, text_buffer ("To be\n", 0, GST_SECOND));
   e = buffer_line (gst_harness_pull (h));
   gst_harness_teardown (h);
@@ -310,7 +311,7 @@ test_flush_clears_partial_line (void)
 
     gst_segment_init (&segment, GST_FORMAT_TIME);
     g_assert_true (gst_harness_push_event (h,
-            gst_event_new_segment (&segment)));
+        gst_event_new_segment (&segment)));
   }
   gst_harness_push (h, text_buffer ("GLOUCESTER:\n", 0, GST_SECOND));
   line = buffer_line (gst_harness_pull (h));
@@ -329,8 +330,8 @@ test_untimed_input (void)
   guint i;
 
   h = new_textgen ("seed", (gint64) 1, "max-tokens", 5, NULL);
-  gst_harness_push (h, text_buffer ("A\nB\n", GST_CLOCK_TIME_NONE,
-          GST_CLOCK_TIME_NONE));
+  gst_harness_push (h,
+      text_buffer ("A\nB\n", GST_CLOCK_TIME_NONE, GST_CLOCK_TIME_NONE));
   for (i = 0; i < 2; i++) {
     buf = gst_harness_pull (h);
     g_assert_false (GST_BUFFER_PTS_IS_VALID (buf));
@@ -338,8 +339,8 @@ test_untimed_input (void)
     gst_buffer_unref (buf);
   }
   /* A timestamp without a duration: every output at that time. */
-  gst_harness_push (h, text_buffer ("C\nD\n", 5 * GST_SECOND,
-          GST_CLOCK_TIME_NONE));
+  gst_harness_push (h,
+      text_buffer ("C\nD\n", 5 * GST_SECOND, GST_CLOCK_TIME_NONE));
   for (i = 0; i < 2; i++) {
     buf = gst_harness_pull (h);
     g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, 5 * GST_SECOND);

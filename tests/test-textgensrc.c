@@ -23,10 +23,10 @@
 
 /* Pulls every buffer up to EOS from a playing harness. */
 static GPtrArray *
-pull_until_eos (GstHarness * h)
+pull_until_eos (GstHarness *h)
 {
-  GPtrArray *buffers = g_ptr_array_new_with_free_func (
-      (GDestroyNotify) gst_buffer_unref);
+  GPtrArray *buffers =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
   GstBuffer *buf = NULL;
 
   while (gst_harness_pull_until_eos (h, &buf)) {
@@ -40,7 +40,7 @@ pull_until_eos (GstHarness * h)
 }
 
 static gchar *
-buffers_text (GPtrArray * buffers)
+buffers_text (GPtrArray *buffers)
 {
   GString *s = g_string_new (NULL);
   guint i;
@@ -53,7 +53,7 @@ buffers_text (GPtrArray * buffers)
     g_assert_cmpuint (map.size, >, 0);
     /* Each buffer on its own is valid UTF-8, not just the whole. */
     g_assert_true (g_utf8_validate_len ((const gchar *) map.data, map.size,
-            NULL));
+        NULL));
     g_string_append_len (s, (const gchar *) map.data, map.size);
     gst_buffer_unmap (buf, &map);
   }
@@ -61,7 +61,7 @@ buffers_text (GPtrArray * buffers)
 }
 
 static GstHarness *
-new_src_valist (const gchar * first_property, va_list args)
+new_src_valist (const gchar *first_property, va_list args)
 {
   GstHarness *h = gst_harness_new ("textgensrc");
 
@@ -71,10 +71,10 @@ new_src_valist (const gchar * first_property, va_list args)
 }
 
 /* Runs a textgensrc with the given properties to EOS; returns its buffers. */
+static GPtrArray *generate_buffers (const gchar *first_property,
+    ...) G_GNUC_NULL_TERMINATED;
 static GPtrArray *
-generate_buffers (const gchar * first_property, ...) G_GNUC_NULL_TERMINATED;
-static GPtrArray *
-generate_buffers (const gchar * first_property, ...)
+generate_buffers (const gchar *first_property, ...)
 {
   GPtrArray *buffers;
   GstHarness *h;
@@ -91,10 +91,10 @@ generate_buffers (const gchar * first_property, ...)
 }
 
 /* The same, as one string. */
+static gchar *generate_text (const gchar *first_property,
+    ...) G_GNUC_NULL_TERMINATED;
 static gchar *
-generate_text (const gchar * first_property, ...) G_GNUC_NULL_TERMINATED;
-static gchar *
-generate_text (const gchar * first_property, ...)
+generate_text (const gchar *first_property, ...)
 {
   GPtrArray *buffers;
   GstHarness *h;
@@ -116,7 +116,7 @@ generate_text (const gchar * first_property, ...)
 /* libargen's own greedy continuation of @prompt: @n_tokens tokens, from the
  * default model's source file. */
 static gchar *
-libargen_greedy (const gchar * prompt, guint n_tokens)
+libargen_greedy (const gchar *prompt, guint n_tokens)
 {
   const ArSamplingParams greedy = { 0.0f, 0, 1.0f };
   GError *error = NULL;
@@ -144,7 +144,7 @@ libargen_greedy (const gchar * prompt, guint n_tokens)
 /* Runs @description until EOS or an error and returns that message; element
  * messages on the way are added to @element_messages when it is not NULL. */
 static GstMessage *
-run_pipeline (const gchar * description, GPtrArray * element_messages)
+run_pipeline (const gchar *description, GPtrArray *element_messages)
 {
   GError *error = NULL;
   GstElement *pipeline;
@@ -176,7 +176,7 @@ run_pipeline (const gchar * description, GPtrArray * element_messages)
 /* ---- properties -------------------------------------------------------- */
 
 static GParamSpec *
-find_property (GObject * object, const gchar * name, GType pspec_type)
+find_property (GObject *object, const gchar *name, GType pspec_type)
 {
   GParamSpec *pspec =
       g_object_class_find_property (G_OBJECT_GET_CLASS (object), name);
@@ -222,7 +222,7 @@ test_properties (void)
   g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
 
   pi = G_PARAM_SPEC_INT (find_property (G_OBJECT (src), "max-tokens",
-          G_TYPE_PARAM_INT));
+      G_TYPE_PARAM_INT));
   g_assert_cmpint (pi->minimum, ==, -1);
   g_assert_cmpint (pi->maximum, ==, G_MAXINT);
   g_assert_cmpint (pi->default_value, ==, 500);
@@ -251,7 +251,7 @@ test_properties (void)
   g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
 
   pi64 = G_PARAM_SPEC_INT64 (find_property (G_OBJECT (src), "seed",
-          G_TYPE_PARAM_INT64));
+      G_TYPE_PARAM_INT64));
   g_assert_cmpint (pi64->minimum, ==, -1);
   g_assert_cmpint (pi64->maximum, ==, G_MAXINT64);
   g_assert_cmpint (pi64->default_value, ==, -1);
@@ -263,13 +263,13 @@ test_properties (void)
   g_assert_cmpstr (G_PARAM_SPEC_STRING (p)->default_value, ==, "");
 
   pu = G_PARAM_SPEC_UINT (find_property (G_OBJECT (src), "tokens-per-buffer",
-          G_TYPE_PARAM_UINT));
+      G_TYPE_PARAM_UINT));
   g_assert_cmpuint (pu->minimum, ==, 1);
   g_assert_cmpuint (pu->maximum, ==, 65536);
   g_assert_cmpuint (pu->default_value, ==, 64);
 
-  pd = G_PARAM_SPEC_DOUBLE (find_property (G_OBJECT (src),
-          "tokens-per-second", G_TYPE_PARAM_DOUBLE));
+  pd = G_PARAM_SPEC_DOUBLE (find_property (G_OBJECT (src), "tokens-per-second",
+      G_TYPE_PARAM_DOUBLE));
   g_assert_cmpfloat (pd->minimum, >, 0.0);
   g_assert_cmpfloat (pd->default_value, ==, 25.0);
 
@@ -277,16 +277,16 @@ test_properties (void)
   g_assert_false (G_PARAM_SPEC_BOOLEAN (p)->default_value);
 
   /* Values set are values read back. */
-  g_object_set (src, "temperature", 0.25f, "top-k", 40u, "stop", "\\n",
-      "seed", (gint64) 99, NULL);
+  g_object_set (src, "temperature", 0.25f, "top-k", 40u, "stop", "\\n", "seed",
+      (gint64) 99, NULL);
   {
     gfloat t;
     guint k;
     gchar *stop;
     gint64 seed;
 
-    g_object_get (src, "temperature", &t, "top-k", &k, "stop", &stop,
-        "seed", &seed, NULL);
+    g_object_get (src, "temperature", &t, "top-k", &k, "stop", &stop, "seed",
+        &seed, NULL);
     g_assert_cmpfloat (t, ==, 0.25f);
     g_assert_cmpuint (k, ==, 40);
     g_assert_cmpstr (stop, ==, "\\n");
@@ -296,7 +296,8 @@ test_properties (void)
 
   klass = GST_ELEMENT_GET_CLASS (src);
   g_assert_cmpstr (gst_element_class_get_metadata (klass,
-          GST_ELEMENT_METADATA_KLASS), ==, "Source/Text");
+                       GST_ELEMENT_METADATA_KLASS),
+      ==, "Source/Text");
   templ = gst_element_class_get_pad_template (klass, "src");
   g_assert_nonnull (templ);
   caps = gst_pad_template_get_caps (templ);
@@ -331,12 +332,12 @@ test_same_seed_same_text (void)
 {
   gchar *a, *b, *c;
 
-  a = generate_text ("prompt", "ROMEO:", "seed", (gint64) 7,
-      "max-tokens", 120, NULL);
-  b = generate_text ("prompt", "ROMEO:", "seed", (gint64) 7,
-      "max-tokens", 120, NULL);
-  c = generate_text ("prompt", "ROMEO:", "seed", (gint64) 8,
-      "max-tokens", 120, NULL);
+  a = generate_text ("prompt", "ROMEO:", "seed", (gint64) 7, "max-tokens", 120,
+      NULL);
+  b = generate_text ("prompt", "ROMEO:", "seed", (gint64) 7, "max-tokens", 120,
+      NULL);
+  c = generate_text ("prompt", "ROMEO:", "seed", (gint64) 8, "max-tokens", 120,
+      NULL);
   g_test_message ("seed 7: %s", a);
   g_test_message ("seed 8: %s", c);
   g_assert_cmpstr (a, ==, b);
@@ -411,8 +412,8 @@ test_stop_string (void)
 
   /* Greedy text without a stop string; then a piece of it as the stop
    * string must cut the text right before its first occurrence. */
-  full = generate_text ("prompt", "ROMEO:", "temperature", 0.0f,
-      "max-tokens", 200, NULL);
+  full = generate_text ("prompt", "ROMEO:", "temperature", 0.0f, "max-tokens",
+      200, NULL);
   g_assert_cmpuint (strlen (full), >, 80);
   for (i = 40; full[i] != '\0'; i++)
     if (g_ascii_isalpha (full[i]) && g_ascii_isalpha (full[i + 1]) &&
@@ -442,8 +443,8 @@ test_stop_string (void)
   /* The stop string's C escapes: "\n" is a newline. */
   found = strchr (full, '\n');
   if (found != NULL) {
-    text = generate_text ("prompt", "ROMEO:", "temperature", 0.0f,
-        "max-tokens", 200, "stop", "\\n", NULL);
+    text = generate_text ("prompt", "ROMEO:", "temperature", 0.0f, "max-tokens",
+        200, "stop", "\\n", NULL);
     g_assert_cmpuint (strlen (text), ==, found - full);
     g_assert_true (strncmp (text, full, found - full) == 0);
     g_free (text);
@@ -620,7 +621,7 @@ test_temperature_while_playing (void)
 /* ---- bus messages ------------------------------------------------------ */
 
 static const GstStructure *
-find_statistics (GPtrArray * messages)
+find_statistics (GPtrArray *messages)
 {
   const GstStructure *found = NULL;
   guint i;
@@ -664,7 +665,8 @@ test_statistics (void)
   /* EOS from the base class (num-buffers) posts them too. */
   g_ptr_array_set_size (messages, 0);
   end = run_pipeline ("textgensrc num-buffers=3 tokens-per-buffer=4 seed=2 "
-      "! fakesink", messages);
+                      "! fakesink",
+      messages);
   g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_EOS);
   gst_message_unref (end);
   s = find_statistics (messages);
@@ -689,7 +691,7 @@ test_num_buffers (void)
 
 /* The error a pipeline with model=@path posts, checked to name @path. */
 static void
-check_error_in_process (const gchar * path)
+check_error_in_process (const gchar *path)
 {
   gchar *description, *debug = NULL;
   GError *error = NULL;
@@ -709,7 +711,8 @@ check_error_in_process (const gchar * path)
 
   /* textgen loads the same way. */
   description = g_strdup_printf ("fakesrc num-buffers=1 ! textgen "
-      "model=\"%s\" ! fakesink", path);
+                                 "model=\"%s\" ! fakesink",
+      path);
   end = run_pipeline (description, NULL);
   g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_ERROR);
   gst_message_parse_error (end, &error, NULL);
@@ -721,7 +724,7 @@ check_error_in_process (const gchar * path)
 
 /* gst-launch-1.0 itself, as a user runs it: non-zero exit, the file named. */
 static void
-check_error_gst_launch (const gchar * path)
+check_error_gst_launch (const gchar *path)
 {
   const gchar *launch = g_getenv ("GST_LAUNCH");
   const gchar *preload = g_getenv ("ARGEN_CHILD_LD_PRELOAD");
@@ -738,7 +741,7 @@ check_error_gst_launch (const gchar * path)
     envp = g_environ_setenv (envp, "ASAN_OPTIONS", "detect_leaks=0", TRUE);
   }
   g_assert_true (g_spawn_sync (NULL, (gchar **) argv, envp, G_SPAWN_DEFAULT,
-          NULL, NULL, &out, &err, &status, &error));
+      NULL, NULL, &out, &err, &status, &error));
   g_assert_no_error (error);
   g_test_message ("gst-launch-1.0 stderr: %s", err);
   g_assert_false (g_spawn_check_wait_status (status, NULL));
@@ -766,8 +769,8 @@ test_error_truncated_file (void)
   gchar *contents, *dir, *path;
   gsize len;
 
-  g_assert_true (g_file_get_contents (ARGEN_DEFAULT_TEXT_MODEL, &contents,
-          &len, &error));
+  g_assert_true (g_file_get_contents (ARGEN_DEFAULT_TEXT_MODEL, &contents, &len,
+      &error));
   g_assert_no_error (error);
   dir = g_dir_make_tmp ("argen-test-XXXXXX", &error);
   g_assert_no_error (error);
