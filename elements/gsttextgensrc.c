@@ -488,6 +488,10 @@ gst_text_gen_src_create (GstPushSrc *psrc, GstBuffer **buf)
       self->finished = TRUE;
     self->n_tokens++;
     n++;
+    /* Ending here rather than at the next create() keeps the held-back tail
+     * in the buffer whose tokens produced it. */
+    if (max_tokens >= 0 && self->n_tokens >= (guint64) max_tokens)
+      self->finished = TRUE;
     if (self->finished)
       break;
     if (memchr (self->out->str + before, '\n', self->out->len - before))

@@ -13,6 +13,8 @@
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
 #include <gst/check/gsttestclock.h>
+#include <gst/controller/gstdirectcontrolbinding.h>
+#include <gst/controller/gstinterpolationcontrolsource.h>
 #include <glib/gstdio.h>
 
 #include <string.h>
@@ -618,6 +620,83 @@ test_temperature_while_playing (void)
   g_string_free (before, TRUE);
 }
 
+/* A control source drops the temperature to 0 at 1 s of stream time (token
+ * 100 at 100 tokens per second): the buffers from then on are greedy.  The
+ * element syncs the controlled values to each buffer's running time, so the
+ * switch falls exactly on a buffer boundary without any race. */
+static void
+test_temperature_controlled (void)
+{
+  GstControlSource *cs = gst_interpolation_control_source_new ();
+  GstTimedValueControlSource *tvcs = GST_TIMED_VALUE_CONTROL_SOURCE (cs);
+  GString *before = g_string_new ("JULIET:");
+  GPtrArray *buffers;
+  GstHarness *h;
+  gchar *after, *expected;
+  guint i, first_greedy = G_MAXUINT;
+  guint64 greedy_from = 0;
+
+  g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  gst_timed_value_control_source_set (tvcs, 0, 1.3);
+  gst_timed_value_control_source_set (tvcs, GST_SECOND, 0.0);
+
+  h = gst_harness_new ("textgensrc");
+  g_object_set (h->element, "prompt", "JULIET:", "seed", (gint64) 21,
+      "tokens-per-second", 100.0, "tokens-per-buffer", 8, "max-tokens", 180,
+      NULL);
+  gst_object_add_control_binding (GST_OBJECT (h->element),
+      gst_direct_control_binding_new_absolute (GST_OBJECT (h->element),
+          "temperature", cs));
+  gst_harness_play (h);
+  buffers = pull_until_eos (h);
+  gst_harness_teardown (h);
+
+  for (i = 0; i < buffers->len; i++) {
+    GstBuffer *buf = g_ptr_array_index (buffers, i);
+
+    if (GST_BUFFER_PTS (buf) >= GST_SECOND) {
+      first_greedy = i;
+      greedy_from = GST_BUFFER_OFFSET (buf);
+      break;
+    }
+  }
+  g_assert_cmpuint (first_greedy, <, buffers->len);
+  g_assert_cmpuint (greedy_from, >=, 100);
+
+  /* Split the text at that buffer and compare the rest with libargen. */
+  {
+    GPtrArray *head = g_ptr_array_new (), *tail = g_ptr_array_new ();
+    gchar *head_text;
+
+    for (i = 0; i < buffers->len; i++)
+      g_ptr_array_add (i < first_greedy ? head : tail,
+          g_ptr_array_index (buffers, i));
+    head_text = buffers_text (head);
+    g_string_append (before, head_text);
+    after = buffers_text (tail);
+    g_free (head_text);
+    g_ptr_array_unref (head);
+    g_ptr_array_unref (tail);
+  }
+  expected = libargen_greedy (before->str, 180 - greedy_from);
+  g_assert_cmpstr (after, ==, expected);
+
+  /* And the part before was sampled, not greedy (at 1.3 a 100-token sample
+   * equal to the greedy text has negligible probability). */
+  {
+    gchar *greedy_start = libargen_greedy ("JULIET:", greedy_from);
+
+    g_assert_cmpstr (before->str + strlen ("JULIET:"), !=, greedy_start);
+    g_free (greedy_start);
+  }
+
+  g_free (after);
+  g_free (expected);
+  g_ptr_array_unref (buffers);
+  g_string_free (before, TRUE);
+  gst_object_unref (cs);
+}
+
 /* ---- bus messages ------------------------------------------------------ */
 
 static const GstStructure *
@@ -809,6 +888,8 @@ main (int argc, char **argv)
   g_test_add_func ("/textgensrc/live", test_live);
   g_test_add_func ("/textgensrc/temperature-while-playing",
       test_temperature_while_playing);
+  g_test_add_func ("/textgensrc/temperature-controlled",
+      test_temperature_controlled);
   g_test_add_func ("/textgensrc/statistics", test_statistics);
   g_test_add_func ("/textgensrc/num-buffers", test_num_buffers);
   g_test_add_func ("/textgensrc/error-missing-file", test_error_missing_file);
