@@ -792,20 +792,24 @@ static void
 test_recurrent_step_oracle (gconstpointer data)
 {
   ArCellType cell = GPOINTER_TO_INT (data);
-  const int T = 6, n_in = 5, H = 37;
-  int B, G = (int) ar_cell_n_gates (cell);
+  /* (B, H): one stream, a few, and enough state per step (B * H >= 4096)
+   * for the element-wise work to be split over threads */
+  static const int sizes[][2] = { {1, 37}, {3, 37}, {32, 128} };
+  const int T = 6, n_in = 5;
+  int B, H, G = (int) ar_cell_n_gates (cell);
   ArRng rng;
-  int Bs[2] = { 1, 3 }, k, t, b, j;
+  int k, t, b, j;
 
   ar_rng_init (&rng, 200 + cell);
-  for (k = 0; k < 2; k++) {
+  for (k = 0; k < (int) G_N_ELEMENTS (sizes); k++) {
     ArRecurrent *l;
     ArCellWeights w;
     float *X, *Y, *h0, *c0, *h, *c, *xproj, *scratch;
     const float *fh, *fc;
     double worst = 0.0;
 
-    B = Bs[k];
+    B = sizes[k][0];
+    H = sizes[k][1];
     l = ar_recurrent_new (cell, n_in, H, "rec", T, B);
     ar_recurrent_init (l, &rng);
     X = new_uniform ((gsize) T * B * n_in, &rng, 1.0f);
@@ -846,8 +850,8 @@ test_recurrent_step_oracle (gconstpointer data)
         for (j = 0; j < H; j++)
           g_assert_cmpfloat_with_epsilon (fc[b * H + j], c[j], 2e-6f);
     }
-    g_test_message ("%s B=%d: forward vs ar_cell_step max |diff| %.3g",
-        ar_cell_name (cell), B, worst);
+    g_test_message ("%s B=%d H=%d: forward vs ar_cell_step max |diff| %.3g",
+        ar_cell_name (cell), B, H, worst);
 
     g_free (X);
     g_free (Y);
@@ -859,6 +863,90 @@ test_recurrent_step_oracle (gconstpointer data)
     g_free (scratch);
     ar_recurrent_free (l);
   }
+}
+
+/* A batch of 32 streams with H = 128 (its element-wise work is split over
+ * threads) against the same 32 streams run one at a time (B = 1, all in the
+ * calling thread): outputs, the accumulated parameter gradients and dX agree
+ * to float rounding (the sums run in a different order). */
+static void
+test_recurrent_batch_split (gconstpointer data)
+{
+  ArCellType cell = GPOINTER_TO_INT (data);
+  enum { T = 2, B = 32, H = 128, IN = 8 };
+  ArRecurrent *big = ar_recurrent_new (cell, IN, H, "big", T, B);
+  ArRecurrent *one = ar_recurrent_new (cell, IN, H, "one", T, 1);
+  ArRng rng;
+  float *X, *dY, *h0, *c0, *Y, *dX, *x1, *dy1, *y1, *dx1;
+  guint i;
+  int t, b;
+  gsize j;
+  double worst = 0.0;
+
+  ar_rng_init (&rng, 400 + cell);
+  ar_recurrent_init (big, &rng);
+  for (i = 0; i < 4; i++)
+    memcpy (ar_recurrent_get_param (one, i)->w, ar_recurrent_get_param (big, i)->w,
+        ar_recurrent_get_param (big, i)->n * sizeof (float));
+  X = new_uniform (T * B * IN, &rng, 1.0f);
+  dY = new_uniform (T * B * H, &rng, 1.0f);
+  h0 = new_uniform (B * H, &rng, 0.5f);
+  c0 = new_uniform (B * H, &rng, 0.5f);
+  Y = g_new (float, T * B * H);
+  dX = g_new (float, T * B * IN);
+  x1 = g_new (float, T * IN);
+  dy1 = g_new (float, T * H);
+  y1 = g_new (float, T * H);
+  dx1 = g_new (float, T * IN);
+
+  ar_recurrent_forward (big, X, h0, cell == AR_CELL_LSTM ? c0 : NULL, Y, T, B);
+  ar_recurrent_backward (big, X, dY, dX, T, B);
+
+  for (b = 0; b < B; b++) {
+    for (t = 0; t < T; t++) {
+      memcpy (x1 + t * IN, X + (t * B + b) * IN, IN * sizeof (float));
+      memcpy (dy1 + t * H, dY + (t * B + b) * H, H * sizeof (float));
+    }
+    ar_recurrent_forward (one, x1, h0 + b * H, cell == AR_CELL_LSTM ? c0 + b * H : NULL,
+        y1, T, 1);
+    /* parameter gradients accumulate over the 32 calls */
+    ar_recurrent_backward (one, x1, dy1, dx1, T, 1);
+    for (t = 0; t < T; t++) {
+      for (j = 0; j < H; j++)
+        g_assert_cmpfloat_with_epsilon (y1[t * H + j], Y[(t * B + b) * H + j], 1e-6f);
+      for (j = 0; j < IN; j++)
+        g_assert_cmpfloat_with_epsilon (dx1[t * IN + j], dX[(t * B + b) * IN + j],
+            1e-5f * (1.0f + fabsf (dX[(t * B + b) * IN + j])));
+    }
+  }
+  for (i = 0; i < 4; i++) {
+    const ArParam *pb = ar_recurrent_get_param (big, i);
+    const ArParam *p1 = ar_recurrent_get_param (one, i);
+
+    for (j = 0; j < pb->n; j++) {
+      double tol = 1e-5 * (1.0 + fabs (pb->g[j]));
+
+      if (!(fabs (pb->g[j] - p1->g[j]) <= tol))
+        g_error ("%s %s[%" G_GSIZE_FORMAT "]: batched %.7g, stream by stream %.7g",
+            ar_cell_name (cell), pb->name, j, pb->g[j], p1->g[j]);
+      worst = MAX (worst, fabs (pb->g[j] - p1->g[j]) / tol);
+    }
+  }
+  g_test_message ("%s: batched vs per-stream gradients, worst %.3f of tolerance",
+      ar_cell_name (cell), worst);
+
+  g_free (X);
+  g_free (dY);
+  g_free (h0);
+  g_free (c0);
+  g_free (Y);
+  g_free (dX);
+  g_free (x1);
+  g_free (dy1);
+  g_free (y1);
+  g_free (dx1);
+  ar_recurrent_free (big);
+  ar_recurrent_free (one);
 }
 
 /* ---- determinism ---------------------------------------------------------- */
@@ -958,6 +1046,9 @@ main (int argc, char **argv)
     g_free (path);
     path = g_strdup_printf ("/nn/recurrent/%s/step-oracle", ar_cell_name (cells[i]));
     g_test_add_data_func (path, GINT_TO_POINTER (cells[i]), test_recurrent_step_oracle);
+    g_free (path);
+    path = g_strdup_printf ("/nn/recurrent/%s/batch-split", ar_cell_name (cells[i]));
+    g_test_add_data_func (path, GINT_TO_POINTER (cells[i]), test_recurrent_batch_split);
     g_free (path);
   }
   g_test_add_func ("/nn/determinism", test_determinism);

@@ -22,6 +22,7 @@
  * that step's gate gradients once it has read them, so it needs no second
  * buffer of the same size (and can run once per forward). */
 #include "ar-nn.h"
+#include "ar-nn-private.h"
 #include "../core/ar-kernels.h"
 
 #include <cblas.h>
@@ -444,12 +445,99 @@ fill_rows (float *M, const float *v, gsize rows, gsize n)
     memcpy (M + i * n, v, n * sizeof (float));
 }
 
+/* The element-wise work of one time step over a range of streams [begin,
+ * end), in the form ar_nn_parallel_for wants.  Streams are independent, so
+ * the split does not change any result. */
+typedef struct
+{
+  ArRecurrent *l;
+  int t, B;
+  float *y_t;                   /* forward: Y_t (B, H) */
+  const float *dy_t;            /* backward: dY_t (B, H) */
+} StepRows;
+
+/* Below this many floats of state per step (B * H) the helper threads cost
+ * more than they save. */
+#define AR_PARALLEL_MIN_STATE 4096
+
+static void
+run_rows (const StepRows *s, ArNnRangeFunc fn)
+{
+  if ((gsize) s->B * s->l->n_hidden >= AR_PARALLEL_MIN_STATE)
+    ar_nn_parallel_for (s->B, fn, (gpointer) s);
+  else
+    fn ((gpointer) s, 0, s->B);
+}
+
+static void
+forward_rows (gpointer data, int begin, int end)
+{
+  const StepRows *s = data;
+  ArRecurrent *l = s->l;
+  int H = l->n_hidden, GH = l->n_gates * H, t = s->t, b;
+  gsize step = (gsize) s->B * H;
+  const float *h_prev = l->hs + t * step;
+  float *h_next = l->hs + (t + 1) * step;
+
+  for (b = begin; b < end; b++) {
+    gsize row = (gsize) t * s->B + b;
+    float *act = l->gates + row * GH;   /* W_ih x + b_ih in, activations out */
+    const float *hp = l->hp + (gsize) b * GH;
+    float *h_out = h_next + (gsize) b * H;
+
+    switch (l->cell) {
+      case AR_CELL_RNN:
+        rnn_gates (H, act, hp, h_out);
+        break;
+      case AR_CELL_GRU:
+        gru_gates (H, act, hp, h_prev + (gsize) b * H, h_out, act, l->aux + row * H);
+        break;
+      case AR_CELL_LSTM:
+        lstm_gates (H, act, hp, l->cs + t * step + (gsize) b * H,
+            l->cs + (t + 1) * step + (gsize) b * H, h_out, act, l->aux + row * H);
+        break;
+    }
+    memcpy (s->y_t + (gsize) b * H, h_out, H * sizeof (float));
+  }
+}
+
+static void
+backward_rows (gpointer data, int begin, int end)
+{
+  const StepRows *s = data;
+  ArRecurrent *l = s->l;
+  int H = l->n_hidden, GH = l->n_gates * H, t = s->t, b;
+  gsize step = (gsize) s->B * H;
+
+  for (b = begin; b < end; b++) {
+    gsize row = (gsize) t * s->B + b;
+    float *a = l->gates + row * GH;
+    float *dh = l->dh + (gsize) b * H;
+    const float *dy = s->dy_t + (gsize) b * H;
+
+    switch (l->cell) {
+      case AR_CELL_RNN:
+        rnn_gates_backward (H, l->hs + (t + 1) * step + (gsize) b * H, dy, dh, a);
+        break;
+      case AR_CELL_GRU:
+        gru_gates_backward (H, a, a + H, a + 2 * H, l->aux + row * H,
+            l->hs + t * step + (gsize) b * H, dy, dh);
+        break;
+      case AR_CELL_LSTM:
+        lstm_gates_backward (H, a, a + H, a + 2 * H, a + 3 * H, l->aux + row * H,
+            l->cs + t * step + (gsize) b * H, dy, dh, l->dc + (gsize) b * H);
+        break;
+    }
+  }
+}
+
 void
 ar_recurrent_forward (ArRecurrent *l, const float *X, const float *h0, const float *c0,
     float *Y, int T, int B)
 {
-  int H, GH, N, t, b;
+  int H, GH, N, t;
   gsize step;
+  StepRows rows = { l, 0, B, NULL, NULL };
 
   g_return_if_fail (l != NULL && X != NULL && Y != NULL);
   g_return_if_fail (T > 0 && T <= l->max_T && B > 0 && B <= l->max_B);
@@ -477,7 +565,6 @@ ar_recurrent_forward (ArRecurrent *l, const float *X, const float *h0, const flo
 
   for (t = 0; t < T; t++) {
     const float *h_prev = l->hs + t * step;
-    float *h_next = l->hs + (t + 1) * step;
 
     /* hp (B, G*H) = h_{t-1} (B, H) · W_hhᵀ + b_hh; a zero h_0 needs no product */
     fill_rows (l->hp, l->b_hh->w, B, GH);
@@ -485,27 +572,9 @@ ar_recurrent_forward (ArRecurrent *l, const float *X, const float *h0, const flo
       cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, B, GH, H,
           1.0f, h_prev, H, l->w_hh->w, H, 1.0f, l->hp, GH);
 
-    for (b = 0; b < B; b++) {
-      gsize row = (gsize) t * B + b;
-      float *act = l->gates + row * GH;
-      const float *hp = l->hp + (gsize) b * GH;
-
-      switch (l->cell) {
-        case AR_CELL_RNN:
-          rnn_gates (H, act, hp, h_next + (gsize) b * H);
-          break;
-        case AR_CELL_GRU:
-          gru_gates (H, act, hp, h_prev + (gsize) b * H, h_next + (gsize) b * H,
-              act, l->aux + row * H);
-          break;
-        case AR_CELL_LSTM:
-          lstm_gates (H, act, hp, l->cs + t * step + (gsize) b * H,
-              l->cs + (t + 1) * step + (gsize) b * H, h_next + (gsize) b * H,
-              act, l->aux + row * H);
-          break;
-      }
-    }
-    memcpy (Y + t * step, h_next, step * sizeof (float));
+    rows.t = t;
+    rows.y_t = Y + t * step;
+    run_rows (&rows, forward_rows);
   }
   l->T = T;
   l->B = B;
@@ -547,8 +616,9 @@ add_column_sums (float *restrict g, const float *restrict M, gsize rows, gsize n
 void
 ar_recurrent_backward (ArRecurrent *l, const float *X, const float *dY, float *dX, int T, int B)
 {
-  int H, GH, N, t, b;
+  int H, GH, N, t;
   gsize step;
+  StepRows rows = { l, 0, B, NULL, NULL };
 
   g_return_if_fail (l != NULL && X != NULL && dY != NULL);
   /* Backward consumes the cache of the forward just before it, with the same
@@ -565,28 +635,9 @@ ar_recurrent_backward (ArRecurrent *l, const float *X, const float *dY, float *d
     memset (l->dc, 0, step * sizeof (float));
 
   for (t = T - 1; t >= 0; t--) {
-    const float *dy_t = dY + t * step;
-
-    for (b = 0; b < B; b++) {
-      gsize row = (gsize) t * B + b;
-      float *a = l->gates + row * GH;
-      float *dh = l->dh + (gsize) b * H;
-      const float *dy = dy_t + (gsize) b * H;
-
-      switch (l->cell) {
-        case AR_CELL_RNN:
-          rnn_gates_backward (H, l->hs + (t + 1) * step + (gsize) b * H, dy, dh, a);
-          break;
-        case AR_CELL_GRU:
-          gru_gates_backward (H, a, a + H, a + 2 * H, l->aux + row * H,
-              l->hs + t * step + (gsize) b * H, dy, dh);
-          break;
-        case AR_CELL_LSTM:
-          lstm_gates_backward (H, a, a + H, a + 2 * H, a + 3 * H, l->aux + row * H,
-              l->cs + t * step + (gsize) b * H, dy, dh, l->dc + (gsize) b * H);
-          break;
-      }
-    }
+    rows.t = t;
+    rows.dy_t = dY + t * step;
+    run_rows (&rows, backward_rows);
 
     /* dh (B, H) [+]= dG_t (B, G*H) · W_hh (G*H, H); the GRU keeps its direct
      * z ⊙ d term, the others are overwritten.  Truncated at h_0. */
