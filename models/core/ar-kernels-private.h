@@ -9,6 +9,7 @@
 #pragma once
 
 #include <glib.h>
+#include "ar-kernels.h"
 
 G_BEGIN_DECLS
 
@@ -21,12 +22,24 @@ typedef struct
       const float *add, int rows, int cols);
   /* Σ a (n) · b (n) */
   float (*dot) (const float *a, const float *b, int n);
+  /* y (rows) = W (rows, cols) · x (cols), W in binary16; cols >= 1. */
+  void (*matvec_f16) (float *y, const guint16 *W, const float *x, int rows,
+      int cols);
+  /* y (rows) = W (rows, n_blocks Q8_0 blocks) · xq (n_blocks); n_blocks >= 1. */
+  void (*matvec_q8_0) (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq,
+      int rows, int n_blocks);
 } ArKernelTable;
 
 G_GNUC_INTERNAL extern const ArKernelTable ar_kernels_table_c;
 #if defined(__x86_64__) || defined(__i386__)
 G_GNUC_INTERNAL extern const ArKernelTable ar_kernels_table_avx2;
 G_GNUC_INTERNAL extern const ArKernelTable ar_kernels_table_avx512;
+/* The AVX2 quantised kernels, shared with the AVX-512 table (which has no
+ * versions of its own for them). */
+G_GNUC_INTERNAL void ar_matvec_f16_avx2 (float *y, const guint16 *W,
+    const float *x, int rows, int cols);
+G_GNUC_INTERNAL void ar_matvec_q8_0_avx2 (float *y, const ArBlockQ8_0 *W,
+    const ArBlockQ8_0 *xq, int rows, int n_blocks);
 #endif
 
 G_END_DECLS

@@ -12,8 +12,13 @@
  * kernels then cost one atomic pointer load of dispatch per call. */
 #include "ar-kernels.h"
 #include "ar-kernels-private.h"
+#include "ar-gguf.h"
 
+#include <math.h>
 #include <string.h>
+
+/* ArBlockQ8_0 must match ggml's on-disk block exactly (no padding). */
+G_STATIC_ASSERT (sizeof (ArBlockQ8_0) == 34);
 
 /* ---- plain C ---- */
 
@@ -71,9 +76,52 @@ dot_c (const float *a, const float *b, int n)
   return s;
 }
 
+/* y (rows) = W (rows, cols) · x (cols), W in binary16: each weight is
+ * widened exactly to float, then the same left-to-right sum as matvec. */
+static void
+matvec_f16_c (float *y, const guint16 *W, const float *x, int rows, int cols)
+{
+  int r, c;
+
+  for (r = 0; r < rows; r++) {
+    const guint16 *w = W + (gsize) r * cols;
+    float s = 0.0f;
+
+    for (c = 0; c < cols; c++)
+      s += ar_f16_to_f32 (w[c]) * x[c];
+    y[r] = s;
+  }
+}
+
+/* y (rows) = W (rows, n_blocks) · xq (n_blocks), Q8_0.  The integer dot of
+ * a block is exact (32 products of at most 128 * 127 fit an int easily); the
+ * blocks are summed left to right in float. */
+static void
+matvec_q8_0_c (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
+    int n_blocks)
+{
+  int r, b, i;
+
+  for (r = 0; r < rows; r++) {
+    const ArBlockQ8_0 *w = W + (gsize) r * n_blocks;
+    float s = 0.0f;
+
+    for (b = 0; b < n_blocks; b++) {
+      int sumi = 0;
+
+      for (i = 0; i < AR_Q8_0_BLOCK; i++)
+        sumi += w[b].qs[i] * xq[b].qs[i];
+      s += ar_f16_to_f32 (w[b].d) * ar_f16_to_f32 (xq[b].d) * (float) sumi;
+    }
+    y[r] = s;
+  }
+}
+
 const ArKernelTable ar_kernels_table_c = {
   matvec_add_c,
   dot_c,
+  matvec_f16_c,
+  matvec_q8_0_c,
 };
 
 /* ---- dispatch ---- */
@@ -105,7 +153,10 @@ ar_simd_detect (void)
   gboolean avx2;
 
   __builtin_cpu_init ();
-  avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma");
+  /* F16C (half-precision conversion) came with or before AVX2 on every
+   * Intel and AMD core; the f16 kernel of the AVX2 level needs it. */
+  avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") &&
+      __builtin_cpu_supports ("f16c");
   if (avx2 && __builtin_cpu_supports ("avx512f"))
     return AR_SIMD_AVX512;
   if (avx2)
@@ -227,4 +278,62 @@ ar_dot (const float *a, const float *b, int n)
   g_return_val_if_fail (a != NULL && b != NULL, 0.0f);
 
   return get_table ()->dot (a, b, n);
+}
+
+void
+ar_matvec_f16 (float *y, const guint16 *W, const float *x, int rows, int cols)
+{
+  g_return_if_fail (rows >= 0 && cols >= 0);
+  if (rows == 0)
+    return;
+  g_return_if_fail (y != NULL);
+  if (cols == 0) {
+    memset (y, 0, (gsize) rows * sizeof (float));
+    return;
+  }
+  g_return_if_fail (W != NULL && x != NULL);
+
+  get_table ()->matvec_f16 (y, W, x, rows, cols);
+}
+
+void
+ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n)
+{
+  int b, i;
+
+  g_return_if_fail (n >= 0 && n % AR_Q8_0_BLOCK == 0);
+  g_return_if_fail (n == 0 || (xq != NULL && x != NULL));
+
+  for (b = 0; b < n / AR_Q8_0_BLOCK; b++) {
+    const float *v = x + (gsize) b * AR_Q8_0_BLOCK;
+    float amax = 0.0f, d, id;
+
+    for (i = 0; i < AR_Q8_0_BLOCK; i++)
+      amax = MAX (amax, fabsf (v[i]));
+    /* As ggml: q is computed with the exact scale, the stored scale is its
+     * f16 rounding.  |v| / d <= 127 (up to rounding), so roundf stays in
+     * [-127, 127]. */
+    d = amax / 127.0f;
+    id = d != 0.0f ? 1.0f / d : 0.0f;
+    xq[b].d = ar_f32_to_f16 (d);
+    for (i = 0; i < AR_Q8_0_BLOCK; i++)
+      xq[b].qs[i] = (gint8) CLAMP (roundf (v[i] * id), -127.0f, 127.0f);
+  }
+}
+
+void
+ar_matvec_q8_0 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
+    int cols)
+{
+  g_return_if_fail (rows >= 0 && cols >= 0 && cols % AR_Q8_0_BLOCK == 0);
+  if (rows == 0)
+    return;
+  g_return_if_fail (y != NULL);
+  if (cols == 0) {
+    memset (y, 0, (gsize) rows * sizeof (float));
+    return;
+  }
+  g_return_if_fail (W != NULL && xq != NULL);
+
+  get_table ()->matvec_q8_0 (y, W, xq, rows, cols / AR_Q8_0_BLOCK);
 }

@@ -37,4 +37,31 @@ void ar_matvec (float *y, const float *W, const float *x, const float *b, int ro
 void ar_matvec_acc (float *y, const float *W, const float *x, int rows, int cols);
 float ar_dot (const float *a, const float *b, int n);
 
+/* ---- quantised and half-precision weights ----------------------------
+ * Kernels that read weights in their storage type straight from a GGUF
+ * mapping, so F16 and Q8_0 models need no F32 copy. */
+
+/* ggml's Q8_0 block: 32 consecutive values q[i] * d with one IEEE half scale
+ * d; 34 bytes, 2-byte aligned.  A row of C columns (C % 32 == 0) is C / 32
+ * blocks; a GGUF Q8_0 tensor is such rows back to back. */
+#define AR_Q8_0_BLOCK 32
+typedef struct
+{
+  guint16 d;                    /* the scale, IEEE binary16 */
+  gint8 qs[AR_Q8_0_BLOCK];
+} ArBlockQ8_0;
+
+/* y (rows) = W (rows, cols) · x (cols), W in IEEE binary16. */
+void ar_matvec_f16 (float *y, const guint16 *W, const float *x, int rows, int cols);
+/* Quantises x (n floats, n % 32 == 0) into xq (n / 32 blocks) as ggml does:
+ * per block d = max |x| / 127 (stored as f16), q = round (x / d) computed with
+ * the unrounded d, so |q| <= 127.  x must be finite. */
+void ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n);
+/* y (rows) = W (rows, cols) · xq (cols), both Q8_0, cols % 32 == 0: per block
+ * an exact integer dot product, scaled by d_W * d_x and summed in float.
+ * Weights may hold any int8 (-128 included); xq must come from
+ * ar_quantize_q8_0 (|q| <= 127). */
+void ar_matvec_q8_0 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
+    int cols);
+
 G_END_DECLS

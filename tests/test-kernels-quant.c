@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-kernels-quant.c — the F16 and Q8_0 kernels of ar-kernels.h: every SIMD
+ * level the CPU has against exact arithmetic and against each other.
+ *
+ * As in test-kernels.c, two kinds of data:
+ * - exact: weights and inputs chosen so that every partial sum is a float
+ *   computed without rounding in any order (multiples of 1/8 for F16; power
+ *   of two scales and small integers for Q8_0); each level must then equal
+ *   the double-precision reference bit for bit.
+ * - real: normal random values, compared with the forward error bound of a
+ *   sum of n terms, gamma_n * sum |term|, gamma_n = n u / (1 - n u).
+ * The quantiser is checked on hand-computed blocks, and a Q8_0 product is
+ * checked against the F32 one it approximates (normalised squared error).
+ * Pointers are deliberately misaligned and y has guard values around it. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/ar-gguf.h"
+#include "core/ar-kernels.h"
+#include "core/ar-rng.h"
+
+#define GUARD 4
+#define GUARD_VALUE 1234.5f
+
+static const int shapes[][2] = {
+  { 1, 1 },
+  { 1, 7 },
+  { 3, 8 },
+  { 4, 9 },
+  { 5, 16 },
+  { 7, 31 },
+  { 8, 33 },
+  { 9, 64 },
+  { 13, 100 },
+  { 64, 288 },
+  { 172, 64 },
+  { 33, 768 },
+};
+
+static const int q_shapes[][2] = {
+  { 1, 32 },
+  { 2, 32 },
+  { 3, 64 },
+  { 4, 96 },
+  { 5, 288 },
+  { 17, 64 },
+  { 64, 768 },
+};
+
+/* y with guards: data[-GUARD .. n + GUARD) */
+static float *
+guarded_new (int n, float **block)
+{
+  *block = g_new (float, n + 2 * GUARD);
+  for (int i = 0; i < n + 2 * GUARD; i++)
+    (*block)[i] = GUARD_VALUE;
+  return *block + GUARD;
+}
+
+static void
+guarded_check (const float *y, int n)
+{
+  for (int i = 1; i <= GUARD; i++) {
+    g_assert_cmpfloat (y[-i], ==, GUARD_VALUE);
+    g_assert_cmpfloat (y[n - 1 + i], ==, GUARD_VALUE);
+  }
+}
+
+static double
+gamma_n (int n)
+{
+  double u = FLT_EPSILON / 2;
+  return n * u / (1 - n * u);
+}
+
+/* ---- F16 ---- */
+
+/* Fills @rows x @cols binary16 weights and F32 copies of them; exact data
+ * are multiples of 1/8 in [-2, 2] (exact in binary16). */
+static void
+fill_f16 (guint16 *w16, float *w32, int n, gboolean exact, ArRng *rng)
+{
+  for (int i = 0; i < n; i++) {
+    float v = exact ? ((int) ar_rng_below (rng, 33) - 16) / 8.0f
+                    : ar_rng_normal (rng);
+    w16[i] = ar_f32_to_f16 (v);
+    w32[i] = ar_f16_to_f32 (w16[i]);
+  }
+}
+
+static void
+check_f16 (gboolean exact)
+{
+  ArRng rng;
+  ar_rng_init (&rng, exact ? 11 : 12);
+  for (guint s = 0; s < G_N_ELEMENTS (shapes); s++) {
+    int rows = shapes[s][0], cols = shapes[s][1];
+    gsize n = (gsize) rows * cols;
+    /* one element past the start: never 16- or 32-byte aligned */
+    g_autofree guint16 *w16_block = g_new (guint16, n + 1);
+    g_autofree float *w32 = g_new (float, n);
+    g_autofree float *x_block = g_new (float, cols + 1);
+    g_autofree float *ref = g_new (float, rows);
+    g_autofree float *bound = g_new (float, rows);
+    float *y_block, *y = guarded_new (rows, &y_block);
+    guint16 *w16 = w16_block + 1;
+    float *x = x_block + 1;
+
+    fill_f16 (w16, w32, n, exact, &rng);
+    for (int c = 0; c < cols; c++)
+      x[c] = exact ? ((int) ar_rng_below (&rng, 33) - 16) / 8.0f
+                   : ar_rng_normal (&rng);
+    for (int r = 0; r < rows; r++) {
+      double acc = 0, mag = 0;
+      for (int c = 0; c < cols; c++) {
+        acc += (double) w32[(gsize) r * cols + c] * x[c];
+        mag += fabs ((double) w32[(gsize) r * cols + c] * x[c]);
+      }
+      ref[r] = acc;
+      bound[r] = gamma_n (cols) * mag;
+    }
+
+    for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+      g_assert_true (ar_simd_set_level (level));
+      ar_matvec_f16 (y, w16, x, rows, cols);
+      guarded_check (y, rows);
+      for (int r = 0; r < rows; r++) {
+        if (exact)
+          g_assert_cmpfloat (y[r], ==, ref[r]);
+        else
+          g_assert_cmpfloat (fabsf (y[r] - ref[r]), <=, bound[r]);
+      }
+      /* the F16 kernel equals the F32 one on the widened weights, within
+       * the same bound (exactly, for exact data) */
+      g_autofree float *y32 = g_new (float, rows);
+      ar_matvec (y32, w32, x, NULL, rows, cols);
+      for (int r = 0; r < rows; r++) {
+        if (exact)
+          g_assert_cmpfloat (y[r], ==, y32[r]);
+        else
+          g_assert_cmpfloat (fabsf (y[r] - y32[r]), <=, 2 * bound[r]);
+      }
+    }
+    g_free (y_block);
+  }
+  ar_simd_set_level (ar_simd_detect ());
+}
+
+static void
+test_f16_exact (void)
+{
+  check_f16 (TRUE);
+}
+
+static void
+test_f16_real (void)
+{
+  check_f16 (FALSE);
+}
+
+/* ---- Q8_0 ---- */
+
+static void
+test_quantize (void)
+{
+  ArBlockQ8_0 q[2];
+  float x[64];
+
+  /* block 0: max |x| = 127, so d = 1 and q = round (x) with halves away
+   * from zero, as roundf does */
+  for (int i = 0; i < 32; i++)
+    x[i] = i - 16.5f;
+  x[0] = -127.0f;
+  x[1] = 126.5f;
+  x[2] = -0.5f;
+  x[3] = 0.49f;
+  /* block 1: all zero, d = 0 and q = 0 (no division by zero) */
+  for (int i = 32; i < 64; i++)
+    x[i] = 0.0f;
+  memset (q, 0x55, sizeof q);
+  ar_quantize_q8_0 (q, x, 64);
+
+  g_assert_cmpfloat (ar_f16_to_f32 (q[0].d), ==, 1.0f);
+  g_assert_cmpint (q[0].qs[0], ==, -127);
+  g_assert_cmpint (q[0].qs[1], ==, 127);
+  g_assert_cmpint (q[0].qs[2], ==, -1);
+  g_assert_cmpint (q[0].qs[3], ==, 0);
+  for (int i = 4; i < 32; i++)
+    g_assert_cmpint (q[0].qs[i], ==, (int) roundf (i - 16.5f));
+  g_assert_cmpfloat (ar_f16_to_f32 (q[1].d), ==, 0.0f);
+  for (int i = 0; i < 32; i++)
+    g_assert_cmpint (q[1].qs[i], ==, 0);
+
+  /* A scale that is not representable in binary16: q comes from the exact
+   * scale (amax maps to exactly ±127), d is stored rounded. */
+  for (int i = 0; i < 32; i++)
+    x[i] = (i % 2 ? 1.0f : -1.0f) * 0.001f * (i + 1);
+  ar_quantize_q8_0 (q, x, 32);
+  float d = (0.001f * 32) / 127.0f;
+  g_assert_cmpfloat (ar_f16_to_f32 (q[0].d), ==,
+      ar_f16_to_f32 (ar_f32_to_f16 (d)));
+  g_assert_cmpint (q[0].qs[31], ==, 127);
+  g_assert_cmpint (q[0].qs[30], ==, (int) roundf (-(0.001f * 31) / d));
+  /* every value is reproduced to within half a step of the stored scale */
+  for (int i = 0; i < 32; i++)
+    g_assert_cmpfloat (fabsf (q[0].qs[i] * ar_f16_to_f32 (q[0].d) - x[i]), <=,
+        0.5f * d + 127 * fabsf (ar_f16_to_f32 (q[0].d) - d));
+}
+
+/* Random blocks.  Exact data: scales in {1/2, 1, 2}; one side's integers
+ * span the whole range (-128 included for weights), the other's are small,
+ * so that every block product and every sum is exact in float. */
+static void
+fill_q8_0 (ArBlockQ8_0 *b, int n_blocks, int qmin, int qmax, ArRng *rng)
+{
+  static const float scales[] = { 0.5f, 1.0f, 2.0f };
+  for (int i = 0; i < n_blocks; i++) {
+    b[i].d = ar_f32_to_f16 (scales[ar_rng_below (rng, 3)]);
+    for (int j = 0; j < 32; j++)
+      b[i].qs[j] = (gint8) (qmin + (int) ar_rng_below (rng, qmax - qmin + 1));
+  }
+}
+
+/* reference: y_r = Σ_b d_w d_x Σ_i q_w q_x in double; *mag = Σ |terms| */
+static double
+q8_0_ref (const ArBlockQ8_0 *w, const ArBlockQ8_0 *x, int n_blocks, double *mag)
+{
+  double acc = 0;
+  *mag = 0;
+  for (int b = 0; b < n_blocks; b++) {
+    int sumi = 0;
+    for (int i = 0; i < 32; i++)
+      sumi += w[b].qs[i] * x[b].qs[i];
+    double t = (double) ar_f16_to_f32 (w[b].d) * ar_f16_to_f32 (x[b].d) * sumi;
+    acc += t;
+    *mag += fabs (t);
+  }
+  return acc;
+}
+
+/* mode 0: exact, full-range weights (-128 included) and small inputs;
+ * mode 1: exact, small weights and full-range inputs; mode 2: real data
+ * quantised by ar_quantize_q8_0. */
+static void
+check_q8_0 (int mode)
+{
+  ArRng rng;
+  ar_rng_init (&rng, 20 + mode);
+  for (guint s = 0; s < G_N_ELEMENTS (q_shapes); s++) {
+    int rows = q_shapes[s][0], cols = q_shapes[s][1], nb = cols / 32;
+    /* offset by one block: 34-byte blocks are then only 2-byte aligned */
+    g_autofree ArBlockQ8_0 *w_block =
+        g_new (ArBlockQ8_0, (gsize) rows * nb + 1);
+    g_autofree ArBlockQ8_0 *x_block = g_new (ArBlockQ8_0, nb + 1);
+    ArBlockQ8_0 *w = w_block + 1, *xq = x_block + 1;
+    g_autofree float *ref = g_new (float, rows);
+    g_autofree float *bound = g_new (float, rows);
+    float *y_block, *y = guarded_new (rows, &y_block);
+
+    if (mode == 0) {
+      fill_q8_0 (w, rows * nb, -128, 127, &rng);
+      fill_q8_0 (xq, nb, -4, 4, &rng);
+    } else if (mode == 1) {
+      fill_q8_0 (w, rows * nb, -4, 4, &rng);
+      fill_q8_0 (xq, nb, -127, 127, &rng);
+    } else {
+      g_autofree float *v = g_new (float, cols);
+      for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++)
+          v[c] = ar_rng_normal (&rng);
+        ar_quantize_q8_0 (w + (gsize) r * nb, v, cols);
+      }
+      for (int c = 0; c < cols; c++)
+        v[c] = ar_rng_normal (&rng) * 3;
+      ar_quantize_q8_0 (xq, v, cols);
+    }
+    for (int r = 0; r < rows; r++) {
+      double mag;
+      ref[r] = q8_0_ref (w + (gsize) r * nb, xq, nb, &mag);
+      /* per block: d_w * d_x rounded, times sumi rounded, then nb + 8
+       * additions at most (lanes, then the horizontal sum) */
+      bound[r] = gamma_n (nb + 10) * mag;
+    }
+
+    for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+      g_assert_true (ar_simd_set_level (level));
+      ar_matvec_q8_0 (y, w, xq, rows, cols);
+      guarded_check (y, rows);
+      for (int r = 0; r < rows; r++) {
+        if (mode < 2)
+          g_assert_cmpfloat (y[r], ==, ref[r]);
+        else
+          g_assert_cmpfloat (fabsf (y[r] - ref[r]), <=, bound[r]);
+      }
+    }
+    g_free (y_block);
+  }
+  ar_simd_set_level (ar_simd_detect ());
+}
+
+static void
+test_q8_0_exact_weights (void)
+{
+  check_q8_0 (0);
+}
+
+static void
+test_q8_0_exact_inputs (void)
+{
+  check_q8_0 (1);
+}
+
+static void
+test_q8_0_real (void)
+{
+  check_q8_0 (2);
+}
+
+/* The Q8_0 product approximates the F32 product of the unquantised input
+ * with the dequantised weights: an error of half a quantisation step per
+ * input value, about 1 / 254 relative, so a normalised squared error
+ * around 1e-5; 1e-4 leaves room, and a wrong scale or sign gives ~1. */
+static void
+test_q8_0_vs_f32 (void)
+{
+  const int rows = 96, cols = 768, nb = cols / 32;
+  ArRng rng;
+  ar_rng_init (&rng, 30);
+  g_autofree ArBlockQ8_0 *w = g_new (ArBlockQ8_0, rows * nb);
+  g_autofree ArBlockQ8_0 *xq = g_new (ArBlockQ8_0, nb);
+  g_autofree float *wf = g_new (float, rows *cols);
+  g_autofree float *x = g_new (float, cols);
+  g_autofree float *y = g_new (float, rows);
+  g_autofree float *y32 = g_new (float, rows);
+
+  for (int i = 0; i < rows * cols; i++)
+    wf[i] = ar_rng_normal (&rng);
+  for (int r = 0; r < rows; r++)
+    ar_quantize_q8_0 (w + r * nb, wf + r * cols, cols);
+  for (int r = 0; r < rows; r++)
+    for (int c = 0; c < cols; c++)
+      wf[r * cols + c] =
+          w[r * nb + c / 32].qs[c % 32] * ar_f16_to_f32 (w[r * nb + c / 32].d);
+  for (int c = 0; c < cols; c++)
+    x[c] = ar_rng_normal (&rng);
+  ar_quantize_q8_0 (xq, x, cols);
+
+  for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+    g_assert_true (ar_simd_set_level (level));
+    ar_matvec_q8_0 (y, w, xq, rows, cols);
+    ar_matvec (y32, wf, x, NULL, rows, cols);
+    double err = 0, sig = 0;
+    for (int r = 0; r < rows; r++) {
+      err += (double) (y[r] - y32[r]) * (y[r] - y32[r]);
+      sig += (double) y32[r] * y32[r];
+    }
+    g_assert_cmpfloat (err / sig, <, 1e-4);
+    g_assert_cmpfloat (err / sig, >, 0); /* x really was quantised */
+  }
+  ar_simd_set_level (ar_simd_detect ());
+}
+
+static void
+test_empty (void)
+{
+  float y[3] = { 1, 2, 3 };
+  ar_matvec_f16 (y, NULL, NULL, 3, 0);
+  g_assert_cmpfloat (y[0], ==, 0);
+  g_assert_cmpfloat (y[2], ==, 0);
+  y[1] = 5;
+  ar_matvec_q8_0 (y, NULL, NULL, 3, 0);
+  g_assert_cmpfloat (y[1], ==, 0);
+  ar_matvec_f16 (NULL, NULL, NULL, 0, 5);
+  ar_matvec_q8_0 (NULL, NULL, NULL, 0, 32);
+  ar_quantize_q8_0 (NULL, NULL, 0);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  for (int level = ar_simd_detect () + 1; level <= AR_SIMD_AVX512; level++)
+    g_test_message ("SIMD level %s not on this CPU: not tested",
+        ar_simd_level_name (level));
+  g_test_add_func ("/kernels-quant/f16/exact", test_f16_exact);
+  g_test_add_func ("/kernels-quant/f16/real", test_f16_real);
+  g_test_add_func ("/kernels-quant/q8_0/quantize", test_quantize);
+  g_test_add_func ("/kernels-quant/q8_0/exact-weights",
+      test_q8_0_exact_weights);
+  g_test_add_func ("/kernels-quant/q8_0/exact-inputs", test_q8_0_exact_inputs);
+  g_test_add_func ("/kernels-quant/q8_0/real", test_q8_0_real);
+  g_test_add_func ("/kernels-quant/q8_0/vs-f32", test_q8_0_vs_f32);
+  g_test_add_func ("/kernels-quant/empty", test_empty);
+  return g_test_run ();
+}
