@@ -8,11 +8,14 @@
  * is what the elements and `argen` drive, identically for every family. */
 #include "ar-text.h"
 #include "rnn/ar-rnn.h"
+#include "transformer/ar-transformer.h"
 
 #include <string.h>
 
 static const ArTextFamily *const families[] = {
   &ar_rnn_text_family,
+  &ar_transformer_llama_family,
+  &ar_transformer_gpt_family,
 };
 
 struct _ArTextModel
@@ -211,9 +214,13 @@ ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
   const ArTextFamily *fam = gen->model->family;
   g_array_set_size (gen->ids, 0);
   guint unknown = ar_vocab_encode (gen->model->vocab, text, len, gen->ids);
-  for (guint i = 0; i < gen->ids->len; i++)
-    gen->logits = fam->forward (gen->model->impl, gen->state,
-        g_array_index (gen->ids, gint32, i));
+  if (gen->ids->len > 0 && fam->forward_prompt)
+    gen->logits = fam->forward_prompt (gen->model->impl, gen->state,
+        (const gint32 *) gen->ids->data, gen->ids->len);
+  else
+    for (guint i = 0; i < gen->ids->len; i++)
+      gen->logits = fam->forward (gen->model->impl, gen->state,
+          g_array_index (gen->ids, gint32, i));
   return unknown;
 }
 

@@ -79,6 +79,11 @@ typedef struct
   guint (*n_vocab) (gconstpointer model);
   /* Tokens of context the model can see; 0 = unbounded (a recurrent state). */
   guint (*context_length) (gconstpointer model);
+  /* Optional (NULL: forward() per token): consumes tokens (n >= 1) and
+   * returns the logits after the last, as n forward() calls would, but may
+   * skip work only intermediate logits need. */
+  const float *(*forward_prompt) (gconstpointer model, gpointer state,
+      const gint32 *tokens, guint n);
 } ArTextFamily;
 
 typedef struct _ArTextModel ArTextModel;
