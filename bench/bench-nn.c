@@ -19,7 +19,22 @@
 #include "nn/ar-nn.h"
 #include "core/ar-rng.h"
 
-enum { V = 65, D = 64, T = 128, B = 32, N = T * B };
+enum
+{
+  V = 65,
+  D = 64,
+  T = 128,
+  B = 32,
+  N = T * B
+};
+
+/* new_floats (n), spelled as a function so that clang-format reads the
+ * size as an expression */
+static float *
+new_floats (gsize n)
+{
+  return g_new (float, n);
+}
 
 static double
 now (void)
@@ -77,14 +92,15 @@ main (int argc, char **argv)
   ids = g_new (gint32, N + 1);
   for (i = 0; i < N + 1; i++)
     ids[i] = (gint32) ar_rng_below (&rng, V);
-  emb = g_new (float, (gsize) N * D);
-  demb = g_new (float, (gsize) N * D);
-  hid = g_new (float, (gsize) N * H);
-  dhid = g_new (float, (gsize) N * H);
-  logits = g_new (float, (gsize) N * V);
+  emb = new_floats ((gsize) N * D);
+  demb = new_floats ((gsize) N * D);
+  hid = new_floats ((gsize) N * H);
+  dhid = new_floats ((gsize) N * H);
+  logits = new_floats ((gsize) N * V);
 
-  printf ("bench-nn: embedding(%d→%d) → %s-%d → linear(%d→%d), T=%d B=%d, %" G_GSIZE_FORMAT
-      " parameters\n", V, D, ar_cell_name (cell), H, H, V, T, B, ar_params_count (params));
+  printf ("bench-nn: embedding(%d→%d) → %s-%d → linear(%d→%d), T=%d B=%d, "
+          "%" G_GSIZE_FORMAT " parameters\n",
+      V, D, ar_cell_name (cell), H, H, V, T, B, ar_params_count (params));
 
   /* step 0 warms up (page faults, OpenBLAS threads) and is not timed */
   for (s = 0; s <= steps; s++) {
@@ -117,12 +133,17 @@ main (int argc, char **argv)
   }
   total = t_fwd + t_bwd + t_opt;
 
-  printf ("%d steps, %.1f ms/step, loss %.3f\n", steps, 1e3 * total / steps, loss);
+  printf ("%d steps, %.1f ms/step, loss %.3f\n", steps, 1e3 * total / steps,
+      loss);
   printf ("forward   %7.1f ms/step (%4.1f%%), of which %s %.1f ms\n",
-      1e3 * t_fwd / steps, 100 * t_fwd / total, ar_cell_name (cell), 1e3 * t_rfwd / steps);
-  printf ("backward  %7.1f ms/step (%4.1f%%), of which %s %.1f ms (clip included)\n",
-      1e3 * t_bwd / steps, 100 * t_bwd / total, ar_cell_name (cell), 1e3 * t_rbwd / steps);
-  printf ("optimiser %7.1f ms/step (%4.1f%%)\n", 1e3 * t_opt / steps, 100 * t_opt / total);
+      1e3 * t_fwd / steps, 100 * t_fwd / total, ar_cell_name (cell),
+      1e3 * t_rfwd / steps);
+  printf ("backward  %7.1f ms/step (%4.1f%%), of which %s %.1f ms (clip "
+          "included)\n",
+      1e3 * t_bwd / steps, 100 * t_bwd / total, ar_cell_name (cell),
+      1e3 * t_rbwd / steps);
+  printf ("optimiser %7.1f ms/step (%4.1f%%)\n", 1e3 * t_opt / steps,
+      100 * t_opt / total);
   printf ("%.0f chars/s\n", (double) steps * N / total);
 
   g_free (ids);

@@ -31,6 +31,14 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* new_floats (n), spelled as a function so that clang-format reads the
+ * size as an expression */
+static float *
+new_floats (gsize n)
+{
+  return g_new (float, n);
+}
+
 static void
 fill_uniform (float *x, gsize n, ArRng *rng, float a)
 {
@@ -43,7 +51,7 @@ fill_uniform (float *x, gsize n, ArRng *rng, float a)
 static float *
 new_uniform (gsize n, ArRng *rng, float a)
 {
-  float *x = g_new (float, n);
+  float *x = new_floats (n);
 
   fill_uniform (x, n, rng, a);
   return x;
@@ -64,7 +72,8 @@ project (const float *P, const float *Y, gsize n)
 /* Asserts analytic ≈ numeric element-wise; returns the largest error ratio
  * |a - n| / (FD_RTOL * max(|a|, |n|) + FD_ATOL) (must be <= 1). */
 static double
-check_close (const char *what, const float *analytic, const double *numeric, gsize n)
+check_close (const char *what, const float *analytic, const double *numeric,
+    gsize n)
 {
   double worst = 0.0;
   gsize i;
@@ -75,10 +84,13 @@ check_close (const char *what, const float *analytic, const double *numeric, gsi
     double ratio = fabs (a - d) / tol;
 
     if (!(ratio <= 1.0))
-      g_error ("%s[%" G_GSIZE_FORMAT "]: analytic %.7g, finite difference %.7g", what, i, a, d);
+      g_error ("%s[%" G_GSIZE_FORMAT "]: analytic %.7g, finite difference %.7g",
+          what, i, a, d);
     worst = MAX (worst, ratio);
   }
-  g_test_message ("%s: %" G_GSIZE_FORMAT " entries, worst error %.3f of tolerance", what, n, worst);
+  g_test_message ("%s: %" G_GSIZE_FORMAT
+                  " entries, worst error %.3f of tolerance",
+      what, n, worst);
   return worst;
 }
 
@@ -102,14 +114,15 @@ numeric_grad (float *x, gsize n, LossFunc loss, gpointer data)
     lm = loss (data);
     x[i] = saved;
     /* Divide by the step actually taken in float. */
-    num[i] = (lp - lm) / ((double) (saved + (float) EPS) - (double) (saved - (float) EPS));
+    num[i] = (lp - lm) /
+        ((double) (saved + (float) EPS) - (double) (saved - (float) EPS));
   }
   return num;
 }
 
 static void
-check_fd (const char *what, float *x, const float *analytic, gsize n, LossFunc loss,
-    gpointer data)
+check_fd (const char *what, float *x, const float *analytic, gsize n,
+    LossFunc loss, gpointer data)
 {
   double *num = numeric_grad (x, n, loss, data);
 
@@ -121,7 +134,7 @@ check_fd (const char *what, float *x, const float *analytic, gsize n, LossFunc l
 static float *
 minus (const float *g, gsize n, float offset)
 {
-  float *r = g_new (float, n);
+  float *r = new_floats (n);
   gsize i;
 
   for (i = 0; i < n; i++)
@@ -157,7 +170,8 @@ test_param_basics (void)
   g_assert_true (W->decay);
   g_assert_false (b->decay);
   for (i = 0; i < W->n; i++)
-    g_assert_true (W->w[i] == 0.0f && W->g[i] == 0.0f && W->m[i] == 0.0f && W->v[i] == 0.0f);
+    g_assert_true (W->w[i] == 0.0f && W->g[i] == 0.0f && W->m[i] == 0.0f &&
+        W->v[i] == 0.0f);
 
   g_ptr_array_add (params, W);
   g_ptr_array_add (params, b);
@@ -185,7 +199,8 @@ test_param_basics (void)
       sumsq += (double) Nrm->w[i] * Nrm->w[i];
     }
     g_assert_cmpfloat (fabs (sum / Nrm->n), <, 4 * 0.03 / sqrt (20000.0));
-    g_assert_cmpfloat (fabs (sqrt (sumsq / Nrm->n) - 0.03), <, 4 * 0.03 / sqrt (2 * 20000.0));
+    g_assert_cmpfloat (fabs (sqrt (sumsq / Nrm->n) - 0.03), <,
+        4 * 0.03 / sqrt (2 * 20000.0));
   }
 }
 
@@ -287,20 +302,24 @@ test_schedule (void)
 
   /* warm-up 10 steps, cosine until step 110 */
   g_assert_cmpfloat (ar_lr_warmup_cosine (0, 10, 110, mx, mn), ==, 0.0f);
-  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (5, 10, 110, mx, mn), 5e-4f, 1e-9f);
-  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (10, 10, 110, mx, mn), mx, 1e-9f);
+  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (5, 10, 110, mx, mn),
+      5e-4f, 1e-9f);
+  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (10, 10, 110, mx, mn), mx,
+      1e-9f);
   /* a quarter of the way: lr_min + (1 + cos(π/4)) / 2 · (lr_max - lr_min) */
   g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (35, 10, 110, mx, mn),
       8.681980515e-4f, 1e-9f);
   /* midpoint of the cosine: halfway between the two rates */
-  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (60, 10, 110, mx, mn), 5.5e-4f, 1e-9f);
+  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (60, 10, 110, mx, mn),
+      5.5e-4f, 1e-9f);
   /* one step before the end: lr_min + (1 + cos(0.99 π)) / 2 · (lr_max - lr_min) */
   g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (109, 10, 110, mx, mn),
       1.002220568e-4f, 1e-10f);
   g_assert_cmpfloat (ar_lr_warmup_cosine (110, 10, 110, mx, mn), ==, mn);
   g_assert_cmpfloat (ar_lr_warmup_cosine (1000, 10, 110, mx, mn), ==, mn);
   /* no warm-up: starts at lr_max */
-  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (0, 0, 100, mx, mn), mx, 1e-9f);
+  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (0, 0, 100, mx, mn), mx,
+      1e-9f);
 }
 
 /* ---- linear -------------------------------------------------------------- */
@@ -324,7 +343,12 @@ linear_loss (gpointer data)
 static void
 test_linear (void)
 {
-  enum { N = 6, IN = 5, OUT = 7 };
+  enum
+  {
+    N = 6,
+    IN = 5,
+    OUT = 7
+  };
   LinearCase c;
   ArRng rng;
   float *dX, *gw, *gb;
@@ -338,8 +362,8 @@ test_linear (void)
   fill_uniform (c.b->w, c.b->n, &rng, 0.5f);
   c.X = new_uniform (N * IN, &rng, 1.0f);
   c.P = new_uniform (N * OUT, &rng, 1.0f);
-  c.Y = g_new (float, N * OUT);
-  dX = g_new (float, N * IN);
+  c.Y = new_floats (N * OUT);
+  dX = new_floats (N * IN);
 
   /* forward against a direct double-precision sum */
   ar_nn_linear_forward (c.W, c.b, c.X, c.Y, N);
@@ -413,7 +437,12 @@ test_embedding (void)
 {
   /* id 2 three times, 4 twice, 0 and 5 never */
   static const gint32 ids[] = { 2, 4, 2, 1, 3, 2, 4 };
-  enum { N = G_N_ELEMENTS (ids), V = 6, D = 5 };
+  enum
+  {
+    N = G_N_ELEMENTS (ids),
+    V = 6,
+    D = 5
+  };
   EmbeddingCase c;
   ArRng rng;
   int i, j;
@@ -424,7 +453,7 @@ test_embedding (void)
   c.N = N;
   fill_uniform (c.E->w, c.E->n, &rng, 1.0f);
   c.P = new_uniform (N * D, &rng, 1.0f);
-  c.Y = g_new (float, N * D);
+  c.Y = new_floats (N * D);
 
   ar_nn_embedding_forward (c.E, ids, c.Y, N);
   for (i = 0; i < N; i++)
@@ -463,7 +492,11 @@ static void
 test_xent (void)
 {
   static const gint32 targets[] = { 0, 3, 3, 6, 1 };
-  enum { N = G_N_ELEMENTS (targets), V = 7 };
+  enum
+  {
+    N = G_N_ELEMENTS (targets),
+    V = 7
+  };
   XentCase c;
   ArRng rng;
   float *d, *alias;
@@ -477,14 +510,15 @@ test_xent (void)
   loss = ar_nn_softmax_xent (two, t2, d2, 2, 2);
   g_assert_cmpfloat_with_epsilon (loss, G_LN2, 1e-6);
   for (i = 0; i < 4; i++)
-    g_assert_cmpfloat_with_epsilon (d2[i], (i == 0 || i == 3) ? -0.25f : 0.25f, 1e-7f);
+    g_assert_cmpfloat_with_epsilon (d2[i], (i == 0 || i == 3) ? -0.25f : 0.25f,
+        1e-7f);
 
   ar_rng_init (&rng, 9);
   c.logits = new_uniform (N * V, &rng, 3.0f);
   c.targets = targets;
   c.N = N;
   c.V = V;
-  d = g_new (float, N * V);
+  d = new_floats (N * V);
 
   loss = ar_nn_softmax_xent (c.logits, targets, d, N, V);
   g_assert_cmpfloat_with_epsilon (loss, xent_loss (&c), 1e-7);
@@ -492,7 +526,8 @@ test_xent (void)
 
   /* dlogits may alias logits */
   alias = g_memdup2 (c.logits, N * V * sizeof (float));
-  g_assert_cmpfloat (ar_nn_softmax_xent (alias, targets, alias, N, V), ==, loss);
+  g_assert_cmpfloat (ar_nn_softmax_xent (alias, targets, alias, N, V), ==,
+      loss);
   g_assert_cmpmem (alias, N * V * sizeof (float), d, N * V * sizeof (float));
 
   g_free (alias);
@@ -521,7 +556,8 @@ test_cell_names (void)
 static void
 test_recurrent_init (void)
 {
-  g_autoptr (ArRecurrent) l = ar_recurrent_new (AR_CELL_LSTM, 3, 16, "blk.0", 2, 2);
+  g_autoptr (ArRecurrent) l =
+      ar_recurrent_new (AR_CELL_LSTM, 3, 16, "blk.0", 2, 2);
   g_autoptr (GPtrArray) params = g_ptr_array_new ();
   ArRng rng;
   guint i;
@@ -531,10 +567,14 @@ test_recurrent_init (void)
   ar_recurrent_init (l, &rng);
   ar_recurrent_add_params (l, params);
   g_assert_cmpuint (params->len, ==, 4);
-  g_assert_cmpstr (ar_recurrent_get_param (l, 0)->name, ==, "blk.0.rnn_ih.weight");
-  g_assert_cmpstr (ar_recurrent_get_param (l, 1)->name, ==, "blk.0.rnn_hh.weight");
-  g_assert_cmpstr (ar_recurrent_get_param (l, 2)->name, ==, "blk.0.rnn_ih.bias");
-  g_assert_cmpstr (ar_recurrent_get_param (l, 3)->name, ==, "blk.0.rnn_hh.bias");
+  g_assert_cmpstr (ar_recurrent_get_param (l, 0)->name, ==,
+      "blk.0.rnn_ih.weight");
+  g_assert_cmpstr (ar_recurrent_get_param (l, 1)->name, ==,
+      "blk.0.rnn_hh.weight");
+  g_assert_cmpstr (ar_recurrent_get_param (l, 2)->name, ==,
+      "blk.0.rnn_ih.bias");
+  g_assert_cmpstr (ar_recurrent_get_param (l, 3)->name, ==,
+      "blk.0.rnn_hh.bias");
   g_assert_cmpuint (ar_recurrent_get_param (l, 0)->ne[0], ==, 3);
   g_assert_cmpuint (ar_recurrent_get_param (l, 0)->ne[1], ==, 64);
   g_assert_cmpuint (ar_recurrent_get_param (l, 1)->ne[0], ==, 16);
@@ -566,10 +606,11 @@ sigmoid_d (double x)
  * and i, f, g, o), independently of the library's code. */
 static void
 reference_step (ArCellType cell, int H, const float *xproj, const float *w_hh,
-    const float *b_hh, const float *h, const float *c, double *h_out, double *c_out)
+    const float *b_hh, const float *h, const float *c, double *h_out,
+    double *c_out)
 {
   int G = (int) ar_cell_n_gates (cell), r, k;
-  double *hp = g_new (double, G * H);
+  double *hp = g_new (double, G *H);
 
   for (r = 0; r < G * H; r++) {
     double s = b_hh[r];
@@ -585,7 +626,7 @@ reference_step (ArCellType cell, int H, const float *xproj, const float *w_hh,
       case AR_CELL_RNN:
         h_out[k] = tanh (x[k] + hp[k]);
         break;
-      case AR_CELL_GRU:{
+      case AR_CELL_GRU: {
         double rg = sigmoid_d (x[k] + hp[k]);
         double zg = sigmoid_d (x[H + k] + hp[H + k]);
         double ng = tanh (x[2 * H + k] + rg * hp[2 * H + k]);
@@ -593,7 +634,7 @@ reference_step (ArCellType cell, int H, const float *xproj, const float *w_hh,
         h_out[k] = (1.0 - zg) * ng + zg * h[k];
         break;
       }
-      case AR_CELL_LSTM:{
+      case AR_CELL_LSTM: {
         double ig = sigmoid_d (x[k] + hp[k]);
         double fg = sigmoid_d (x[H + k] + hp[H + k]);
         double gg = tanh (x[2 * H + k] + hp[2 * H + k]);
@@ -623,8 +664,8 @@ test_cell_reference (void)
   for (ci = 0; ci < G_N_ELEMENTS (cells); ci++) {
     ArCellType cell = cells[ci];
     int GH = (int) ar_cell_n_gates (cell) * H;
-    float *w_hh = g_new (float, GH * H), *b_hh = g_new (float, GH);
-    float *xproj = g_new (float, GH), *scratch = g_new (float, GH);
+    float *w_hh = new_floats (GH * H), *b_hh = new_floats (GH);
+    float *xproj = new_floats (GH), *scratch = new_floats (GH);
     float h[37], c[37], h_in[37], c_in[37];
     double h_ref[37], c_ref[37], worst = 0.0;
     ArCellWeights w = { cell, 1, H, NULL, w_hh, NULL, b_hh };
@@ -649,11 +690,12 @@ test_cell_reference (void)
         double tol = 2e-6 * fabs (h_ref[k]) + 3e-7;
 
         if (!(fabs (h[k] - h_ref[k]) <= tol))
-          g_error ("%s step, scale %g, h[%d]: %.9g, reference %.9g", ar_cell_name (cell),
-              scale, k, h[k], h_ref[k]);
+          g_error ("%s step, scale %g, h[%d]: %.9g, reference %.9g",
+              ar_cell_name (cell), scale, k, h[k], h_ref[k]);
         worst = MAX (worst, fabs (h[k] - h_ref[k]) / tol);
         if (cell == AR_CELL_LSTM)
-          g_assert_cmpfloat (fabs (c[k] - c_ref[k]), <=, 2e-6 * fabs (c_ref[k]) + 3e-7);
+          g_assert_cmpfloat (fabs (c[k] - c_ref[k]), <=,
+              2e-6 * fabs (c_ref[k]) + 3e-7);
       }
     }
     g_test_message ("%s step vs double reference: worst %.3f of tolerance",
@@ -732,10 +774,11 @@ check_recurrent_grad (ArCellType cell, gboolean with_state)
   }
   c.X = new_uniform (nX, &rng, 1.0f);
   c.P = new_uniform (nY, &rng, 1.0f);
-  c.Y = g_new (float, nY);
+  c.Y = new_floats (nY);
   c.h0 = with_state ? new_uniform (nS, &rng, 0.9f) : NULL;
-  c.c0 = with_state && cell == AR_CELL_LSTM ? new_uniform (nS, &rng, 1.5f) : NULL;
-  dX = g_new (float, nX);
+  c.c0 =
+      with_state && cell == AR_CELL_LSTM ? new_uniform (nS, &rng, 1.5f) : NULL;
+  dX = new_floats (nX);
 
   /* analytic: parameter gradients pre-filled with 0.25 (they accumulate), dX
    * with garbage (it is overwritten) */
@@ -761,7 +804,8 @@ check_recurrent_grad (ArCellType cell, gboolean with_state)
     g_free (what);
   }
   {
-    char *what = g_strdup_printf ("%s%s dX", ar_cell_name (cell), with_state ? " (h0)" : "");
+    char *what = g_strdup_printf ("%s%s dX", ar_cell_name (cell),
+        with_state ? " (h0)" : "");
 
     check_fd (what, c.X, dX, nX, recurrent_loss, &c);
     g_free (what);
@@ -794,7 +838,7 @@ test_recurrent_step_oracle (gconstpointer data)
   ArCellType cell = GPOINTER_TO_INT (data);
   /* (B, H): one stream, a few, and enough state per step (B * H >= 4096)
    * for the element-wise work to be split over threads */
-  static const int sizes[][2] = { {1, 37}, {3, 37}, {32, 128} };
+  static const int sizes[][2] = { { 1, 37 }, { 3, 37 }, { 32, 128 } };
   const int T = 6, n_in = 5;
   int B, H, G = (int) ar_cell_n_gates (cell);
   ArRng rng;
@@ -815,11 +859,11 @@ test_recurrent_step_oracle (gconstpointer data)
     X = new_uniform ((gsize) T * B * n_in, &rng, 1.0f);
     h0 = new_uniform ((gsize) B * H, &rng, 0.5f);
     c0 = new_uniform ((gsize) B * H, &rng, 0.5f);
-    Y = g_new (float, (gsize) T * B * H);
-    h = g_new (float, H);
-    c = g_new (float, H);
-    xproj = g_new (float, G * H);
-    scratch = g_new (float, G * H);
+    Y = new_floats ((gsize) T * B * H);
+    h = new_floats (H);
+    c = new_floats (H);
+    xproj = new_floats (G * H);
+    scratch = new_floats (G * H);
 
     ar_recurrent_forward (l, X, h0, cell == AR_CELL_LSTM ? c0 : NULL, Y, T, B);
     fh = ar_recurrent_final_h (l);
@@ -834,7 +878,8 @@ test_recurrent_step_oracle (gconstpointer data)
       memcpy (h, h0 + b * H, H * sizeof (float));
       memcpy (c, c0 + b * H, H * sizeof (float));
       for (t = 0; t < T; t++) {
-        ar_matvec (xproj, w.w_ih, X + ((gsize) t * B + b) * n_in, w.b_ih, G * H, n_in);
+        ar_matvec (xproj, w.w_ih, X + ((gsize) t * B + b) * n_in, w.b_ih, G * H,
+            n_in);
         ar_cell_step (&w, xproj, h, c, scratch);
         for (j = 0; j < H; j++) {
           float y = Y[((gsize) t * B + b) * H + j];
@@ -844,8 +889,8 @@ test_recurrent_step_oracle (gconstpointer data)
         }
       }
       /* the final state is exactly the last output */
-      g_assert_cmpmem (fh + b * H, H * sizeof (float), Y + ((gsize) (T - 1) * B + b) * H,
-          H * sizeof (float));
+      g_assert_cmpmem (fh + b * H, H * sizeof (float),
+          Y + ((gsize) (T - 1) * B + b) * H, H * sizeof (float));
       if (fc != NULL)
         for (j = 0; j < H; j++)
           g_assert_cmpfloat_with_epsilon (fc[b * H + j], c[j], 2e-6f);
@@ -873,7 +918,13 @@ static void
 test_recurrent_batch_split (gconstpointer data)
 {
   ArCellType cell = GPOINTER_TO_INT (data);
-  enum { T = 2, B = 32, H = 128, IN = 8 };
+  enum
+  {
+    T = 2,
+    B = 32,
+    H = 128,
+    IN = 8
+  };
   ArRecurrent *big = ar_recurrent_new (cell, IN, H, "big", T, B);
   ArRecurrent *one = ar_recurrent_new (cell, IN, H, "one", T, 1);
   ArRng rng;
@@ -886,18 +937,19 @@ test_recurrent_batch_split (gconstpointer data)
   ar_rng_init (&rng, 400 + cell);
   ar_recurrent_init (big, &rng);
   for (i = 0; i < 4; i++)
-    memcpy (ar_recurrent_get_param (one, i)->w, ar_recurrent_get_param (big, i)->w,
+    memcpy (ar_recurrent_get_param (one, i)->w,
+        ar_recurrent_get_param (big, i)->w,
         ar_recurrent_get_param (big, i)->n * sizeof (float));
   X = new_uniform (T * B * IN, &rng, 1.0f);
   dY = new_uniform (T * B * H, &rng, 1.0f);
   h0 = new_uniform (B * H, &rng, 0.5f);
   c0 = new_uniform (B * H, &rng, 0.5f);
-  Y = g_new (float, T * B * H);
-  dX = g_new (float, T * B * IN);
-  x1 = g_new (float, T * IN);
-  dy1 = g_new (float, T * H);
-  y1 = g_new (float, T * H);
-  dx1 = g_new (float, T * IN);
+  Y = new_floats (T * B * H);
+  dX = new_floats (T * B * IN);
+  x1 = new_floats (T * IN);
+  dy1 = new_floats (T * H);
+  y1 = new_floats (T * H);
+  dx1 = new_floats (T * IN);
 
   ar_recurrent_forward (big, X, h0, cell == AR_CELL_LSTM ? c0 : NULL, Y, T, B);
   ar_recurrent_backward (big, X, dY, dX, T, B);
@@ -907,15 +959,17 @@ test_recurrent_batch_split (gconstpointer data)
       memcpy (x1 + t * IN, X + (t * B + b) * IN, IN * sizeof (float));
       memcpy (dy1 + t * H, dY + (t * B + b) * H, H * sizeof (float));
     }
-    ar_recurrent_forward (one, x1, h0 + b * H, cell == AR_CELL_LSTM ? c0 + b * H : NULL,
-        y1, T, 1);
+    ar_recurrent_forward (one, x1, h0 + b * H,
+        cell == AR_CELL_LSTM ? c0 + b * H : NULL, y1, T, 1);
     /* parameter gradients accumulate over the 32 calls */
     ar_recurrent_backward (one, x1, dy1, dx1, T, 1);
     for (t = 0; t < T; t++) {
       for (j = 0; j < H; j++)
-        g_assert_cmpfloat_with_epsilon (y1[t * H + j], Y[(t * B + b) * H + j], 1e-6f);
+        g_assert_cmpfloat_with_epsilon (y1[t * H + j], Y[(t * B + b) * H + j],
+            1e-6f);
       for (j = 0; j < IN; j++)
-        g_assert_cmpfloat_with_epsilon (dx1[t * IN + j], dX[(t * B + b) * IN + j],
+        g_assert_cmpfloat_with_epsilon (dx1[t * IN + j],
+            dX[(t * B + b) * IN + j],
             1e-5f * (1.0f + fabsf (dX[(t * B + b) * IN + j])));
     }
   }
@@ -927,12 +981,14 @@ test_recurrent_batch_split (gconstpointer data)
       double tol = 1e-5 * (1.0 + fabs (pb->g[j]));
 
       if (!(fabs (pb->g[j] - p1->g[j]) <= tol))
-        g_error ("%s %s[%" G_GSIZE_FORMAT "]: batched %.7g, stream by stream %.7g",
+        g_error ("%s %s[%" G_GSIZE_FORMAT
+                 "]: batched %.7g, stream by stream %.7g",
             ar_cell_name (cell), pb->name, j, pb->g[j], p1->g[j]);
       worst = MAX (worst, fabs (pb->g[j] - p1->g[j]) / tol);
     }
   }
-  g_test_message ("%s: batched vs per-stream gradients, worst %.3f of tolerance",
+  g_test_message ("%s: batched vs per-stream gradients, worst %.3f of "
+                  "tolerance",
       ar_cell_name (cell), worst);
 
   g_free (X);
@@ -956,12 +1012,21 @@ test_recurrent_batch_split (gconstpointer data)
 static float *
 train_tiny (guint64 seed, gsize *n_out)
 {
-  enum { V = 11, D = 6, H = 9, T = 5, B = 2, N = T * B };
+  enum
+  {
+    V = 11,
+    D = 6,
+    H = 9,
+    T = 5,
+    B = 2,
+    N = T * B
+  };
   ArRng rng;
   g_autoptr (ArParam) E = new_param ("tok_embd.weight", 2, D, V);
   g_autoptr (ArParam) Wo = new_param ("output.weight", 2, H, V);
   g_autoptr (ArParam) bo = new_param ("output.bias", 1, V, 0);
-  g_autoptr (ArRecurrent) gru = ar_recurrent_new (AR_CELL_GRU, D, H, "blk.0", T, B);
+  g_autoptr (ArRecurrent) gru =
+      ar_recurrent_new (AR_CELL_GRU, D, H, "blk.0", T, B);
   g_autoptr (GPtrArray) params = g_ptr_array_new ();
   ArAdamW opt = AR_ADAMW_INIT;
   gint32 ids[N + 1];
@@ -995,7 +1060,7 @@ train_tiny (guint64 seed, gsize *n_out)
   }
 
   *n_out = ar_params_count (params);
-  all = p = g_new (float, *n_out);
+  all = p = new_floats (*n_out);
   for (i = 0; i < params->len; i++) {
     ArParam *q = g_ptr_array_index (params, i);
 
@@ -1040,15 +1105,21 @@ main (int argc, char **argv)
   g_test_add_func ("/nn/cell/reference", test_cell_reference);
   g_test_add_func ("/nn/recurrent/init", test_recurrent_init);
   for (i = 0; i < G_N_ELEMENTS (cells); i++) {
-    char *path = g_strdup_printf ("/nn/recurrent/%s/grad", ar_cell_name (cells[i]));
+    char *path =
+        g_strdup_printf ("/nn/recurrent/%s/grad", ar_cell_name (cells[i]));
 
-    g_test_add_data_func (path, GINT_TO_POINTER (cells[i]), test_recurrent_grad);
+    g_test_add_data_func (path, GINT_TO_POINTER (cells[i]),
+        test_recurrent_grad);
     g_free (path);
-    path = g_strdup_printf ("/nn/recurrent/%s/step-oracle", ar_cell_name (cells[i]));
-    g_test_add_data_func (path, GINT_TO_POINTER (cells[i]), test_recurrent_step_oracle);
+    path = g_strdup_printf ("/nn/recurrent/%s/step-oracle",
+        ar_cell_name (cells[i]));
+    g_test_add_data_func (path, GINT_TO_POINTER (cells[i]),
+        test_recurrent_step_oracle);
     g_free (path);
-    path = g_strdup_printf ("/nn/recurrent/%s/batch-split", ar_cell_name (cells[i]));
-    g_test_add_data_func (path, GINT_TO_POINTER (cells[i]), test_recurrent_batch_split);
+    path = g_strdup_printf ("/nn/recurrent/%s/batch-split",
+        ar_cell_name (cells[i]));
+    g_test_add_data_func (path, GINT_TO_POINTER (cells[i]),
+        test_recurrent_batch_split);
     g_free (path);
   }
   g_test_add_func ("/nn/determinism", test_determinism);

@@ -23,7 +23,8 @@ linear_shapes_ok (const ArParam *W, const ArParam *b)
 }
 
 void
-ar_nn_linear_forward (const ArParam *W, const ArParam *b, const float *X, float *Y, int N)
+ar_nn_linear_forward (const ArParam *W, const ArParam *b, const float *X,
+    float *Y, int N)
 {
   int n_in, n_out, i;
 
@@ -39,8 +40,8 @@ ar_nn_linear_forward (const ArParam *W, const ArParam *b, const float *X, float 
     for (i = 0; i < N; i++)
       memcpy (Y + (gsize) i * n_out, b->w, n_out * sizeof (float));
   }
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, N, n_out, n_in,
-      1.0f, X, n_in, W->w, n_in, b != NULL ? 1.0f : 0.0f, Y, n_out);
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, N, n_out, n_in, 1.0f, X,
+      n_in, W->w, n_in, b != NULL ? 1.0f : 0.0f, Y, n_out);
 }
 
 /* g (n) += column sums of M (rows, n). */
@@ -71,8 +72,8 @@ ar_nn_linear_backward (ArParam *W, ArParam *b, const float *X, const float *dY,
     return;
 
   /* dW (out, in) += dYᵀ (out, N) · X (N, in) */
-  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, N,
-      1.0f, dY, n_out, X, n_in, 1.0f, W->g, n_in);
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, N, 1.0f,
+      dY, n_out, X, n_in, 1.0f, W->g, n_in);
   if (b != NULL)
     add_column_sums (b->g, dY, N, n_out);
   /* dX (N, in) = dY (N, out) · W (out, in) */
@@ -102,7 +103,8 @@ ar_nn_embedding_forward (const ArParam *E, const gint32 *ids, float *Y, int N)
   gsize D;
   int i;
 
-  g_return_if_fail (E != NULL && E->n_dims == 2 && ids != NULL && Y != NULL && N >= 0);
+  g_return_if_fail (E != NULL && E->n_dims == 2 && ids != NULL && Y != NULL &&
+      N >= 0);
   g_return_if_fail (ids_in_range (ids, N, E->ne[1]));
   D = E->ne[0];
 
@@ -116,7 +118,8 @@ ar_nn_embedding_backward (ArParam *E, const gint32 *ids, const float *dY, int N)
   gsize D, j;
   int i;
 
-  g_return_if_fail (E != NULL && E->n_dims == 2 && ids != NULL && dY != NULL && N >= 0);
+  g_return_if_fail (E != NULL && E->n_dims == 2 && ids != NULL && dY != NULL &&
+      N >= 0);
   g_return_if_fail (ids_in_range (ids, N, E->ne[1]));
   D = E->ne[0];
 
@@ -133,7 +136,8 @@ ar_nn_embedding_backward (ArParam *E, const gint32 *ids, const float *dY, int N)
 /* ---- softmax cross-entropy ------------------------------------------- */
 
 float
-ar_nn_softmax_xent (const float *logits, const gint32 *targets, float *dlogits, int N, int V)
+ar_nn_softmax_xent (const float *logits, const gint32 *targets, float *dlogits,
+    int N, int V)
 {
   double loss = 0.0;
   float inv_n;

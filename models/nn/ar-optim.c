@@ -60,7 +60,8 @@ ar_adamw_step (const ArAdamW *opt, GPtrArray *params, guint64 t, float lr)
 }
 
 float
-ar_lr_warmup_cosine (guint64 step, guint64 warmup, guint64 total, float lr_max, float lr_min)
+ar_lr_warmup_cosine (guint64 step, guint64 warmup, guint64 total, float lr_max,
+    float lr_min)
 {
   double progress;
 
@@ -70,5 +71,6 @@ ar_lr_warmup_cosine (guint64 step, guint64 warmup, guint64 total, float lr_max, 
     return lr_min;
   /* Here warmup <= step < total, so the denominator is at least one. */
   progress = (double) (step - warmup) / (double) (total - warmup);
-  return (float) (lr_min + 0.5 * (1.0 + cos (G_PI * progress)) * (lr_max - lr_min));
+  return (float) (lr_min +
+      0.5 * (1.0 + cos (G_PI * progress)) * (lr_max - lr_min));
 }

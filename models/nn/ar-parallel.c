@@ -15,24 +15,24 @@
 typedef struct
 {
   GMutex lock;
-  GCond start;                  /* generation changed: a job is posted */
-  GCond done;                   /* pending reached 0 */
+  GCond start; /* generation changed: a job is posted */
+  GCond done;  /* pending reached 0 */
   guint64 generation;
-  int pending;                  /* helper parts not yet finished */
+  int pending; /* helper parts not yet finished */
 
   /* the posted job */
   ArNnRangeFunc fn;
   gpointer data;
   int n, parts;
 
-  GMutex busy;                  /* held by the thread that posted the job */
+  GMutex busy; /* held by the thread that posted the job */
   int n_helpers;
 } Pool;
 
 typedef struct
 {
   Pool *pool;
-  int index;                    /* this helper runs part index (1 .. n_helpers) */
+  int index; /* this helper runs part index (1 .. n_helpers) */
 } Helper;
 
 static void
