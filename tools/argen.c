@@ -17,6 +17,7 @@ static const struct
   { "eval", argen_cmd_eval, "held-out loss of a model on data (argen eval M.gguf --data FILE)" },
   { "info", argen_cmd_info, "describe a model file (argen info M.gguf)" },
   { "generate", argen_cmd_generate, "generate text from a model (argen generate M.gguf --prompt …)" },
+  { "convert", argen_cmd_convert, "convert a model (argen convert llama2c M.bin TOK.bin OUT.gguf)" },
 };
 
 static void

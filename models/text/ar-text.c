@@ -147,6 +147,7 @@ struct _ArTextGen
   const float *logits;          /* (n_vocab) for the next token; into state or `uniform` */
   float *uniform;               /* (n_vocab) zeros: the start when there is no BOS or prompt */
   guint last_token;
+  gint prev_token;              /* the last token fed to the model, -1 none */
   guint64 n_tokens;
   GArray *ids;                  /* gint32 scratch for prompts */
 };
@@ -190,10 +191,13 @@ ar_text_gen_reset (ArTextGen *gen, guint64 seed)
   ar_text_filter_reset (gen->filter);
   gen->n_tokens = 0;
   gen->last_token = 0;
+  gen->prev_token = -1;
   gen->logits = gen->uniform;
   gint bos = ar_vocab_get_bos (gen->model->vocab);
-  if (bos >= 0)
+  if (bos >= 0) {
     gen->logits = fam->forward (gen->model->impl, gen->state, bos);
+    gen->prev_token = bos;
+  }
 }
 
 void
@@ -221,6 +225,8 @@ ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
     for (guint i = 0; i < gen->ids->len; i++)
       gen->logits = fam->forward (gen->model->impl, gen->state,
           g_array_index (gen->ids, gint32, i));
+  if (gen->ids->len > 0)
+    gen->prev_token = g_array_index (gen->ids, gint32, gen->ids->len - 1);
   return unknown;
 }
 
@@ -229,12 +235,17 @@ ar_text_gen_next (ArTextGen *gen, GString *out)
 {
   guint token = ar_sampler_sample (gen->sampler, &gen->params, &gen->rng, gen->logits);
   gsize len;
-  const char *bytes = ar_vocab_token_bytes (gen->model->vocab, token, &len);
   gen->last_token = token;
   gen->n_tokens++;
+  /* EOS ends the stream: it has no text, and feeding it would only start
+   * a new sequence the caller did not ask for */
+  if ((gint) token == ar_vocab_get_eos (gen->model->vocab))
+    return TRUE;
+  const char *bytes = ar_vocab_decode (gen->model->vocab, gen->prev_token, token, &len);
   if (ar_text_filter_push (gen->filter, bytes, len, out))
     return TRUE;
   gen->logits = gen->model->family->forward (gen->model->impl, gen->state, token);
+  gen->prev_token = token;
   return FALSE;
 }
 

@@ -30,14 +30,31 @@
 G_BEGIN_DECLS
 
 /* ---- vocabularies ------------------------------------------------------
- * Stored in the model file as tokenizer.ggml.model ("char" or "byte"),
- * tokenizer.ggml.tokens (string array: each token's bytes) and, optionally,
- * tokenizer.ggml.bos_token_id (for our char models: the newline). */
+ * Stored in the model file as tokenizer.ggml.model ("char", "byte" or
+ * "llama"), tokenizer.ggml.tokens (string array: each token's bytes) and,
+ * optionally, tokenizer.ggml.bos_token_id (for our char models: the newline)
+ * and tokenizer.ggml.eos_token_id (generation ends when it is sampled).
+ *
+ * "llama" is a SentencePiece-style vocabulary as llama.cpp stores it: pieces
+ * with U+2581 "▁" for a space, tokenizer.ggml.scores (f32 per token, the
+ * merge priority), tokenizer.ggml.token_type (i32 per token: 1 normal, 2
+ * unknown, 3 control, 4 user-defined, 5 unused, 6 byte; when absent, <0xNN>
+ * pieces are bytes, ids 0..2 <unk> <s> </s>, the rest normal), BOS default 1
+ * and EOS default 2.  Encoding is llama2.c's: a " " (▁) dummy prefix before
+ * non-empty text, each UTF-8 character as its token or else its bytes as
+ * <0xNN> byte tokens, then repeatedly merging the adjacent pair whose
+ * concatenation is a normal or user-defined token of highest score (the
+ * leftmost on ties).  Only normal and user-defined tokens take part in
+ * matching text (llama2.c would also match the literal text of its control
+ * pieces, e.g. "\n<s>\n"; that is the only difference).  Decoding maps ▁ to
+ * a space and <0xNN> to the byte, control and unknown tokens to nothing, and
+ * drops the leading space of the token right after BOS (ar_vocab_decode). */
 
 typedef enum
 {
   AR_VOCAB_CHAR,                /* one token per Unicode character seen in training */
   AR_VOCAB_BYTE,                /* 256 tokens, one per byte value */
+  AR_VOCAB_SPM,                 /* SentencePiece-style pieces with scores ("llama") */
 } ArVocabType;
 
 typedef struct _ArVocab ArVocab;
@@ -53,9 +70,22 @@ void ar_vocab_free (ArVocab *v);
 ArVocabType ar_vocab_get_type (const ArVocab *v);
 guint ar_vocab_get_size (const ArVocab *v);
 gint ar_vocab_get_bos (const ArVocab *v);       /* -1 when none */
+gint ar_vocab_get_eos (const ArVocab *v);       /* -1 when none */
+/* The bytes token @id stands for in output. */
 const char *ar_vocab_token_bytes (const ArVocab *v, guint id, gsize *len);
+/* The bytes to output for @id when it follows token @prev (-1: none): as
+ * ar_vocab_token_bytes(), except that an SPM token right after BOS loses
+ * its leading space (SentencePiece's dummy prefix), as llama2.c prints. */
+const char *ar_vocab_decode (const ArVocab *v, gint prev, guint id, gsize *len);
+/* SPM: each token's piece as stored (with ▁), its score and type; NULL / 0
+ * for other vocabularies. */
+const char *ar_vocab_token_piece (const ArVocab *v, guint id);
+float ar_vocab_token_score (const ArVocab *v, guint id);
 /* Appends the tokens of @text (gint32) to @ids; characters not in the
- * vocabulary are skipped and counted in the return value. */
+ * vocabulary are skipped and counted in the return value (SPM: bytes with
+ * no byte token).  Each call on an SPM vocabulary is one SentencePiece
+ * encoding: it starts with the dummy prefix (BOS is not added: streams feed
+ * it on reset). */
 guint ar_vocab_encode (const ArVocab *v, const char *text, gssize len, GArray *ids);
 void ar_vocab_write_gguf (const ArVocab *v, ArGgufWriter *w);
 
@@ -118,7 +148,9 @@ void ar_text_gen_set_stop (ArTextGen *gen, const char *stop);
 guint ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len);
 /* Samples one token, feeds it back, and appends to @out whatever output became
  * final (possibly nothing).  Returns TRUE when the stop string was reached (the
- * token that completed it is consumed; nothing of the stop string is output). */
+ * token that completed it is consumed; nothing of the stop string is output),
+ * or when the vocabulary's EOS token was sampled (nothing is output for it
+ * and it is not fed to the model; ar_text_gen_last_token() returns it). */
 gboolean ar_text_gen_next (ArTextGen *gen, GString *out);
 /* The token id that ar_text_gen_next() sampled last. */
 guint ar_text_gen_last_token (const ArTextGen *gen);

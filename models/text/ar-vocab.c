@@ -1,26 +1,57 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* ar-vocab.c — character and byte vocabularies for the text families.
+/* ar-vocab.c — character, byte and SentencePiece-style vocabularies for the
+ * text families.
  *
  * A character vocabulary is the sorted set of Unicode characters of the
  * training text, one token each, stored in the model file as
  * tokenizer.ggml.tokens.  A byte vocabulary is the 256 byte values; its tokens
  * are implicit.  Encoding maps characters (or bytes) to ids; characters the
  * vocabulary lacks are skipped and counted, so a prompt with a stray character
- * still works. */
+ * still works.
+ *
+ * An SPM vocabulary ("llama", see ar-text.h) keeps each piece as stored and
+ * its output bytes (▁ as a space, <0xNN> as the byte); a hash table from
+ * output text to id, over the normal and user-defined tokens, serves both
+ * the character lookup and the pair merges of the encoder. */
 #include "ar-text.h"
 
+#include <math.h>
 #include <string.h>
 
 #define AR_VOCAB_MAX_CHARS 65536
+
+#define AR_VOCAB_MAX_PIECES (1 << 22)
+
+/* llama.cpp's token types */
+enum
+{
+  SPM_NORMAL = 1,
+  SPM_UNKNOWN = 2,
+  SPM_CONTROL = 3,
+  SPM_USER_DEFINED = 4,
+  SPM_UNUSED = 5,
+  SPM_BYTE = 6,
+};
+
+/* "▁", SentencePiece's stand-in for a space */
+#define SPM_SPACE "\xe2\x96\x81"
 
 struct _ArVocab
 {
   ArVocabType type;
   guint n;
   gint bos;
-  char **tokens;                /* (n) NUL-terminated token bytes */
+  gint eos;
+  char **tokens;                /* (n) NUL-terminated token bytes, as output */
   gsize *lengths;               /* (n) */
   GHashTable *by_char;          /* gunichar → id + 1 (char vocabularies) */
+  /* SPM only */
+  char **pieces;                /* (n) as stored in the file */
+  gsize *piece_lengths;         /* (n) */
+  float *scores;                /* (n) */
+  gint32 *types;                /* (n) SPM_* */
+  GHashTable *by_text;          /* output text → id + 1, normal/user-defined */
+  gint byte_ids[256];           /* the <0xNN> token of each byte, or -1 */
 };
 
 static ArVocab *
@@ -30,6 +61,7 @@ vocab_alloc (ArVocabType type, guint n)
   v->type = type;
   v->n = n;
   v->bos = -1;
+  v->eos = -1;
   v->tokens = g_new0 (char *, n + 1);
   v->lengths = g_new0 (gsize, n);
   if (type == AR_VOCAB_CHAR)
@@ -46,6 +78,12 @@ ar_vocab_free (ArVocab *v)
   g_free (v->lengths);
   if (v->by_char)
     g_hash_table_unref (v->by_char);
+  g_strfreev (v->pieces);
+  g_free (v->piece_lengths);
+  g_free (v->scores);
+  g_free (v->types);
+  if (v->by_text)
+    g_hash_table_unref (v->by_text);
   g_free (v);
 }
 
@@ -119,6 +157,125 @@ ar_vocab_new_bytes (void)
   return v;
 }
 
+/* The byte of a "<0xNN>" piece, or -1. */
+static gint
+spm_byte_piece (const char *p, gsize len)
+{
+  if (len != 6 || strncmp (p, "<0x", 3) != 0 || p[5] != '>'
+      || !g_ascii_isxdigit (p[3]) || !g_ascii_isxdigit (p[4]))
+    return -1;
+  return g_ascii_xdigit_value (p[3]) * 16 + g_ascii_xdigit_value (p[4]);
+}
+
+/* The output text of a normal piece: every ▁ becomes a space. */
+static char *
+spm_piece_text (const char *p, gsize len, gsize *out_len)
+{
+  GString *s = g_string_sized_new (len);
+  for (gsize i = 0; i < len;) {
+    if (i + 3 <= len && memcmp (p + i, SPM_SPACE, 3) == 0) {
+      g_string_append_c (s, ' ');
+      i += 3;
+    } else {
+      g_string_append_c (s, p[i++]);
+    }
+  }
+  *out_len = s->len;
+  return g_string_free (s, FALSE);
+}
+
+static ArVocab *
+spm_new_from_gguf (const ArGguf *gguf, GError **error)
+{
+  const char *name = ar_gguf_get_name (gguf);
+  const char *const *pieces;
+  const gsize *lengths;
+  const float *scores;
+  const gint32 *types = NULL;
+  guint64 n, n_scores, n_types = 0;
+
+  if (!ar_gguf_get_string_array (gguf, "tokenizer.ggml.tokens", &pieces, &lengths, &n, error)
+      || !ar_gguf_get_f32_array (gguf, "tokenizer.ggml.scores", &scores, &n_scores, error))
+    return NULL;
+  if (ar_gguf_has_key (gguf, "tokenizer.ggml.token_type")
+      && !ar_gguf_get_i32_array (gguf, "tokenizer.ggml.token_type", &types, &n_types, error))
+    return NULL;
+  if (n == 0 || n > AR_VOCAB_MAX_PIECES) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: tokenizer.ggml.tokens has %" G_GUINT64_FORMAT " tokens, expected 1 to %u",
+        name, n, AR_VOCAB_MAX_PIECES);
+    return NULL;
+  }
+  if (n_scores != n || (types && n_types != n)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: %" G_GUINT64_FORMAT " tokens but %" G_GUINT64_FORMAT
+        " tokenizer.ggml.scores and %s%" G_GUINT64_FORMAT " tokenizer.ggml.token_type",
+        name, n, n_scores, types ? "" : "(absent) ", n_types);
+    return NULL;
+  }
+
+  ArVocab *v = vocab_alloc (AR_VOCAB_SPM, n);
+  v->pieces = g_new0 (char *, n + 1);
+  v->piece_lengths = g_new (gsize, n);
+  v->scores = g_new (float, n);
+  v->types = g_new (gint32, n);
+  v->by_text = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint b = 0; b < 256; b++)
+    v->byte_ids[b] = -1;
+  v->bos = n > 1 ? 1 : -1;
+  v->eos = n > 2 ? 2 : -1;
+
+  for (guint i = 0; i < n; i++) {
+    gint byte = spm_byte_piece (pieces[i], lengths[i]);
+    gint32 type;
+
+    if (types) {
+      type = types[i];
+    } else if (byte >= 0) {
+      type = SPM_BYTE;
+    } else if (i < 3) {
+      type = i == 0 ? SPM_UNKNOWN : SPM_CONTROL;
+    } else {
+      type = SPM_NORMAL;
+    }
+    if (type < SPM_NORMAL || type > SPM_BYTE || (type == SPM_BYTE && byte < 0)) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: token %u has type %d%s; expected 1 to 6, and 6 (byte) only for <0xNN> pieces",
+          name, i, type, type == SPM_BYTE ? " but is not <0xNN>" : "");
+      ar_vocab_free (v);
+      return NULL;
+    }
+    if (!isfinite (scores[i])) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: tokenizer.ggml.scores[%u] is not finite", name, i);
+      ar_vocab_free (v);
+      return NULL;
+    }
+    v->pieces[i] = g_memdup2 (pieces[i], lengths[i] + 1);
+    v->piece_lengths[i] = lengths[i];
+    v->scores[i] = scores[i];
+    v->types[i] = type;
+    if (type == SPM_BYTE) {
+      v->tokens[i] = g_malloc0 (2);
+      v->tokens[i][0] = (char) byte;
+      v->lengths[i] = 1;
+      if (v->byte_ids[byte] < 0)
+        v->byte_ids[byte] = i;
+    } else if (type == SPM_NORMAL || type == SPM_USER_DEFINED) {
+      v->tokens[i] = spm_piece_text (pieces[i], lengths[i], &v->lengths[i]);
+      /* text with a NUL cannot be matched (prompts are C strings), and the
+       * first of two equal pieces wins */
+      if (v->lengths[i] > 0 && strlen (v->tokens[i]) == v->lengths[i]
+          && !g_hash_table_contains (v->by_text, v->tokens[i]))
+        g_hash_table_insert (v->by_text, v->tokens[i], GUINT_TO_POINTER (i + 1));
+    } else {
+      v->tokens[i] = g_strdup ("");
+      v->lengths[i] = 0;
+    }
+  }
+  return v;
+}
+
 ArVocab *
 ar_vocab_new_from_gguf (const ArGguf *gguf, GError **error)
 {
@@ -162,9 +319,14 @@ ar_vocab_new_from_gguf (const ArGguf *gguf, GError **error)
       vocab_set_char (v, i, c);
     }
     v->bos = -1;
+  } else if (strcmp (model, "llama") == 0) {
+    v = spm_new_from_gguf (gguf, error);
+    if (v == NULL)
+      return NULL;
   } else {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-        "%s: tokenizer.ggml.model is \"%s\"; supported: \"char\", \"byte\"", name, model);
+        "%s: tokenizer.ggml.model is \"%s\"; supported: \"char\", \"byte\", \"llama\"",
+        name, model);
     return NULL;
   }
 
@@ -182,6 +344,21 @@ ar_vocab_new_from_gguf (const ArGguf *gguf, GError **error)
       return NULL;
     }
     v->bos = bos;
+  }
+  if (ar_gguf_has_key (gguf, "tokenizer.ggml.eos_token_id")) {
+    guint32 eos;
+    if (!ar_gguf_get_u32 (gguf, "tokenizer.ggml.eos_token_id", &eos, error)) {
+      ar_vocab_free (v);
+      return NULL;
+    }
+    if (eos >= v->n) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: tokenizer.ggml.eos_token_id is %u, the vocabulary has %u tokens",
+          name, eos, v->n);
+      ar_vocab_free (v);
+      return NULL;
+    }
+    v->eos = eos;
   }
   return v;
 }
@@ -204,6 +381,39 @@ ar_vocab_get_bos (const ArVocab *v)
   return v->bos;
 }
 
+gint
+ar_vocab_get_eos (const ArVocab *v)
+{
+  return v->eos;
+}
+
+const char *
+ar_vocab_decode (const ArVocab *v, gint prev, guint id, gsize *len)
+{
+  g_return_val_if_fail (id < v->n, NULL);
+  if (v->type == AR_VOCAB_SPM && prev >= 0 && prev == v->bos
+      && v->types[id] == SPM_NORMAL && v->tokens[id][0] == ' ') {
+    if (len)
+      *len = v->lengths[id] - 1;
+    return v->tokens[id] + 1;
+  }
+  return ar_vocab_token_bytes (v, id, len);
+}
+
+const char *
+ar_vocab_token_piece (const ArVocab *v, guint id)
+{
+  g_return_val_if_fail (id < v->n, NULL);
+  return v->pieces ? v->pieces[id] : NULL;
+}
+
+float
+ar_vocab_token_score (const ArVocab *v, guint id)
+{
+  g_return_val_if_fail (id < v->n, 0.0f);
+  return v->scores ? v->scores[id] : 0.0f;
+}
+
 const char *
 ar_vocab_token_bytes (const ArVocab *v, guint id, gsize *len)
 {
@@ -213,11 +423,94 @@ ar_vocab_token_bytes (const ArVocab *v, guint id, gsize *len)
   return v->tokens[id];
 }
 
+/* The id of output text @s (@len bytes) among the normal and user-defined
+ * tokens, or -1. */
+static gint
+spm_lookup (const ArVocab *v, const char *s, gsize len, GString *buf)
+{
+  gpointer hit;
+  g_string_truncate (buf, 0);
+  g_string_append_len (buf, s, len);
+  hit = g_hash_table_lookup (v->by_text, buf->str);
+  return hit ? (gint) GPOINTER_TO_UINT (hit) - 1 : -1;
+}
+
+static gboolean
+spm_mergeable (const ArVocab *v, gint32 id)
+{
+  return v->types[id] == SPM_NORMAL || v->types[id] == SPM_USER_DEFINED;
+}
+
+/* llama2.c's encoder (see ar-text.h), appending to @ids. */
+static guint
+spm_encode (const ArVocab *v, const char *text, gsize n, GArray *ids)
+{
+  g_autoptr (GString) buf = g_string_new (NULL);
+  g_autoptr (GString) pair = g_string_new (NULL);
+  guint start = ids->len, unknown = 0;
+
+  if (n == 0)
+    return 0;
+  gint space = spm_lookup (v, " ", 1, buf);
+  if (space >= 0)
+    g_array_append_val (ids, space);
+
+  /* one UTF-8 character at a time: a byte and the continuation bytes after
+   * it, at most 4 in all (llama2.c's grouping, valid or not) */
+  for (gsize i = 0; i < n;) {
+    gsize j = i + 1;
+    while (j < n && j - i < 4 && ((guchar) text[j] & 0xC0) == 0x80)
+      j++;
+    gint id = spm_lookup (v, text + i, j - i, buf);
+    if (id >= 0) {
+      g_array_append_val (ids, id);
+    } else {
+      for (gsize k = i; k < j; k++) {
+        gint32 b = v->byte_ids[(guchar) text[k]];
+        if (b >= 0)
+          g_array_append_val (ids, b);
+        else
+          unknown++;
+      }
+    }
+    i = j;
+  }
+
+  /* merge the best-scoring adjacent pair until none is a token */
+  for (;;) {
+    gint32 *t = &g_array_index (ids, gint32, 0);
+    float best_score = -G_MAXFLOAT;
+    gint best_id = -1;
+    guint best_at = 0;
+
+    for (guint i = start; i + 1 < ids->len; i++) {
+      if (!spm_mergeable (v, t[i]) || !spm_mergeable (v, t[i + 1]))
+        continue;
+      g_string_truncate (pair, 0);
+      g_string_append_len (pair, v->tokens[t[i]], v->lengths[t[i]]);
+      g_string_append_len (pair, v->tokens[t[i + 1]], v->lengths[t[i + 1]]);
+      gint id = spm_lookup (v, pair->str, pair->len, buf);
+      if (id >= 0 && (best_id < 0 || v->scores[id] > best_score)) {
+        best_score = v->scores[id];
+        best_id = id;
+        best_at = i;
+      }
+    }
+    if (best_id < 0)
+      break;
+    t[best_at] = best_id;
+    g_array_remove_index (ids, best_at + 1);
+  }
+  return unknown;
+}
+
 guint
 ar_vocab_encode (const ArVocab *v, const char *text, gssize len, GArray *ids)
 {
   gsize n = len < 0 ? strlen (text) : (gsize) len;
   guint unknown = 0;
+  if (v->type == AR_VOCAB_SPM)
+    return spm_encode (v, text, n, ids);
   if (v->type == AR_VOCAB_BYTE) {
     for (gsize i = 0; i < n; i++) {
       gint32 id = (guchar) text[i];
@@ -248,7 +541,13 @@ ar_vocab_encode (const ArVocab *v, const char *text, gssize len, GArray *ids)
 void
 ar_vocab_write_gguf (const ArVocab *v, ArGgufWriter *w)
 {
-  if (v->type == AR_VOCAB_BYTE) {
+  if (v->type == AR_VOCAB_SPM) {
+    ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "llama");
+    ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens",
+        (const char *const *) v->pieces, v->piece_lengths, v->n);
+    ar_gguf_writer_set_f32_array (w, "tokenizer.ggml.scores", v->scores, v->n);
+    ar_gguf_writer_set_i32_array (w, "tokenizer.ggml.token_type", v->types, v->n);
+  } else if (v->type == AR_VOCAB_BYTE) {
     ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "byte");
   } else {
     ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "char");
@@ -257,4 +556,6 @@ ar_vocab_write_gguf (const ArVocab *v, ArGgufWriter *w)
   }
   if (v->bos >= 0)
     ar_gguf_writer_set_u32 (w, "tokenizer.ggml.bos_token_id", v->bos);
+  if (v->eos >= 0)
+    ar_gguf_writer_set_u32 (w, "tokenizer.ggml.eos_token_id", v->eos);
 }

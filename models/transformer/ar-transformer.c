@@ -263,7 +263,6 @@ struct _ArTransformer
   guint kv_dim;               /* Hkv * hs */
   guint n_cache;              /* positions a state's cache holds */
   guint max_in;               /* widest matrix input, max (D, F) */
-  gboolean any_q8_0;          /* inputs must be quantised too */
   ArMatrix token_embd;        /* (V, D) */
   ArMatrix position_embd;     /* (C, D), gpt */
   Layer *layers;              /* (L) */
@@ -335,8 +334,6 @@ bind_matrix (ArTransformer *t, const ArGguf *gguf, const char *name, guint rows,
     g_ptr_array_add (t->owned, copy);
     m->data = copy;
   }
-  if (m->type == AR_TENSOR_Q8_0)
-    t->any_q8_0 = TRUE;
   return TRUE;
 }
 
@@ -518,6 +515,20 @@ ar_transformer_get_cache_length (const ArTransformer *t)
 }
 
 /* ---- building blocks -------------------------------------------------- */
+
+static inline gboolean
+is_q8_0 (const ArMatrix *m)
+{
+  return m->type == AR_TENSOR_Q8_0;
+}
+
+/* Whether the input of q, k and v must be quantised (each Q8_0 matrix needs
+ * its input as Q8_0 blocks; F32 and F16 ones read it as floats). */
+static inline gboolean
+qkv_q8_0 (const Layer *w)
+{
+  return is_q8_0 (&w->wq) || is_q8_0 (&w->wk) || is_q8_0 (&w->wv);
+}
 
 /* y (m->rows) = m (rows, cols) · x (cols) [+ bias (rows)].  @xq is x
  * quantised to Q8_0 (cols / 32 blocks), needed only by a Q8_0 matrix. */
@@ -727,7 +738,7 @@ feed_forward (const ArTransformer *t, const Layer *w, float *out,
   guint F = t->config.n_ff;
   const ArBlockQ8_0 *xnq = NULL, *hq = NULL;
 
-  if (t->any_q8_0) {
+  if (is_q8_0 (&w->w_up) || is_q8_0 (&w->w_gate)) {
     ar_quantize_q8_0 (xq, xn, t->config.n_embd);
     xnq = xq;
   }
@@ -740,7 +751,7 @@ feed_forward (const ArTransformer *t, const Layer *w, float *out,
     for (guint i = 0; i < F; i++)
       hb[i] = silu (hb2[i]) * hb[i];
   }
-  if (t->any_q8_0) {
+  if (is_q8_0 (&w->w_down)) {
     ar_quantize_q8_0 (xq, hb, F);
     hq = xq;
   }
@@ -889,7 +900,7 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
     const ArBlockQ8_0 *xq = NULL;
 
     norm (t, s->xb, x, w->attn_norm, w->attn_norm_b);
-    if (t->any_q8_0) {
+    if (qkv_q8_0 (w)) {
       ar_quantize_q8_0 (s->xq, s->xb, D);
       xq = s->xq;
     }
@@ -906,7 +917,7 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
 
     attention (t, s->xb, s->q, s->k_cache + layer_off, s->v_cache + layer_off,
         pos + 1, pos + 1, s->att);
-    if (t->any_q8_0) {
+    if (is_q8_0 (&w->wo)) {
       ar_quantize_q8_0 (s->xq, s->xb, D);
       xq = s->xq;
     }
@@ -1003,7 +1014,7 @@ ar_transformer_forward_full (const ArTransformer *t, const gint32 *tokens,
     for (guint p = 0; p < n; p++) {
       float *xn = XN + p * D;
       norm (t, xn, X + p * D, w->attn_norm, w->attn_norm_b);
-      if (t->any_q8_0)
+      if (qkv_q8_0 (w))
         ar_quantize_q8_0 (xq, xn, D);
       linear (Q + p * D, &w->wq, xn, xq, w->bq);
       linear (K + p * KV, &w->wk, xn, xq, w->bk);
@@ -1020,7 +1031,7 @@ ar_transformer_forward_full (const ArTransformer *t, const gint32 *tokens,
     /* residual, feed-forward, residual */
     for (guint p = 0; p < n; p++) {
       float *x = X + p * D, *xn = XN + p * D;
-      if (t->any_q8_0)
+      if (is_q8_0 (&w->wo))
         ar_quantize_q8_0 (xq, A + p * D, D);
       linear (xn, &w->wo, A + p * D, xq, w->bo);
       for (guint i = 0; i < D; i++)

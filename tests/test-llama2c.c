@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-llama2c.c — llama2.c interoperability on the stories260K checkpoint
+ * (../shared/data/stories260K, found through $AR_SHARED_DATA; the tests are
+ * skipped only when that directory is absent).
+ *
+ * - The public test vector: converted, run greedily with an empty prompt for
+ *   200 tokens, the model prints exactly expected_t0_n200_empty_prompt.txt
+ *   (llama2.c's own test), through the same ArTextGen the elements use.
+ * - Encoding equals llama2.c's for prompts that exercise merges, repeated
+ *   spaces, characters missing from the vocabulary (byte fallback) and
+ *   multi-byte UTF-8.  The expected ids were produced by an independent
+ *   re-implementation of llama2.c's encode() over tok512.bin, and the first
+ *   one checked by hand: " Once" " upon" " a" " time" are ids 403 407 261
+ *   378 and are also what the model generates first, which the next test
+ *   uses.
+ * - A prompt continues exactly like the tokens it encodes to.
+ * - EOS ends generation; F16 and Q8_0 conversions stay close to F32.
+ * - Malformed checkpoints and tokenizers give errors naming the file and
+ *   the expected versus found sizes. */
+#include <math.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "core/ar-gguf.h"
+#include "text/ar-text.h"
+#include "transformer/ar-llama2c.h"
+#include "transformer/ar-transformer.h"
+
+static char *model_path, *tokenizer_path, *expected_path;
+
+static gboolean
+have_data (void)
+{
+  if (model_path == NULL) {
+    g_test_skip ("AR_SHARED_DATA/stories260K is absent");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static GBytes *
+convert (ArTensorType type)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  GError *error = NULL;
+  g_assert_true (ar_llama2c_convert (model_path, tokenizer_path, type, w,
+      &error));
+  g_assert_no_error (error);
+  return ar_gguf_writer_to_bytes (w);
+}
+
+static ArTextModel *
+load (ArTensorType type)
+{
+  g_autoptr (GBytes) bytes = convert (type);
+  GError *error = NULL;
+  ArTextModel *m =
+      ar_text_model_new_from_bytes (bytes, "stories260K.gguf", &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+/* @n greedy tokens after @prompt (NULL: none), as text; the ids into @ids
+ * when not NULL. */
+static char *
+generate (ArTextModel *m, const char *prompt, guint n, GArray *ids)
+{
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+  ArSamplingParams greedy = { 0.0f, 0, 1.0f };
+  GString *out = g_string_new (NULL);
+
+  ar_text_gen_set_sampling (gen, &greedy);
+  ar_text_gen_reset (gen, 0);
+  if (prompt)
+    g_assert_cmpuint (ar_text_gen_feed (gen, prompt, -1), ==, 0);
+  for (guint i = 0; i < n; i++) {
+    g_assert_false (ar_text_gen_next (gen, out));
+    if (ids) {
+      gint32 id = ar_text_gen_last_token (gen);
+      g_array_append_val (ids, id);
+    }
+  }
+  ar_text_gen_finish (gen, out);
+  return g_string_free (out, FALSE);
+}
+
+static void
+test_vector (void)
+{
+  if (!have_data ())
+    return;
+  g_autoptr (ArTextModel) m = load (AR_TENSOR_F32);
+  g_autofree char *expected = NULL;
+  gsize expected_len;
+  g_assert_true (g_file_get_contents (expected_path, &expected, &expected_len,
+      NULL));
+  g_assert_cmpstr (ar_text_model_get_architecture (m), ==, "llama");
+  g_autofree char *out = generate (m, NULL, 200, NULL);
+  g_assert_cmpstr (out, ==, expected);
+}
+
+/* llama2.c's encodings (without its BOS, which streams feed on reset) */
+static const struct
+{
+  const char *text;
+  gint32 ids[24];
+} encodings[] = {
+  { "Once upon a time", { 403, 407, 261, 378, -1 } },
+  { "Hello, world! It's a sunny day.",
+      { 346, 306, 414, 432, 263, 304, 341, 443, 359, 413, 439, 419, 261, 262,
+          379, 416, 422, 328, 426, -1 } },
+  { "Lily's mom said: \"no\"",
+      { 317, 439, 419, 357, 336, 467, 313, 416, 414, 436, -1 } },
+  /* é is a token; ✓ and 日本 are not: their UTF-8 bytes + 3 */
+  { "h\xc3\xa9llo \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac",
+      { 270, 485, 306, 414, 410, 229, 159, 150, 410, 233, 154, 168, 233, 159,
+          175, -1 } },
+  { "  two  spaces",
+      { 410, 410, 259, 424, 414, 410, 262, 427, 412, 331, 419, -1 } },
+  { "a", { 261, -1 } },
+  { "", { -1 } },
+};
+
+static void
+test_encode (void)
+{
+  if (!have_data ())
+    return;
+  g_autoptr (ArTextModel) m = load (AR_TENSOR_F32);
+  const ArVocab *v = ar_text_model_get_vocab (m);
+
+  g_assert_cmpint (ar_vocab_get_type (v), ==, AR_VOCAB_SPM);
+  g_assert_cmpint (ar_vocab_get_bos (v), ==, 1);
+  g_assert_cmpint (ar_vocab_get_eos (v), ==, 2);
+  g_assert_cmpstr (ar_vocab_token_piece (v, 403), ==, "\xe2\x96\x81Once");
+  g_assert_cmpstr (ar_vocab_token_piece (v, 1), ==, "<s>");
+  g_assert_cmpstr (ar_vocab_token_piece (v, 13), ==, "<0x0A>");
+  for (guint p = 0; p < G_N_ELEMENTS (encodings); p++) {
+    g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+    const char *text = encodings[p].text;
+    guint n = 0;
+    while (encodings[p].ids[n] >= 0)
+      n++;
+    g_assert_cmpuint (ar_vocab_encode (v, text, -1, ids), ==, 0);
+    g_assert_cmpmem (ids->data, ids->len * sizeof (gint32), encodings[p].ids,
+        n * sizeof (gint32));
+    /* decoding after BOS gives the text back: the dummy prefix is dropped */
+    g_autoptr (GString) back = g_string_new (NULL);
+    gint prev = ar_vocab_get_bos (v);
+    for (guint i = 0; i < ids->len; i++) {
+      gsize len;
+      gint32 id = g_array_index (ids, gint32, i);
+      const char *bytes = ar_vocab_decode (v, prev, id, &len);
+      g_string_append_len (back, bytes, len);
+      prev = id;
+    }
+    g_assert_cmpstr (back->str, ==, text);
+  }
+}
+
+/* The empty-prompt output starts with the tokens "Once upon a time"
+ * encodes to, so with that prompt the stream must continue with exactly
+ * the rest of the test vector (this goes through the prompt path,
+ * ar_transformer_forward_prompt). */
+static void
+test_prompt_continues (void)
+{
+  if (!have_data ())
+    return;
+  g_autoptr (ArTextModel) m = load (AR_TENSOR_F32);
+  g_autoptr (GArray) first = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_autofree char *all = generate (m, NULL, 200, first);
+  g_assert_cmpint (g_array_index (first, gint32, 0), ==, 403);
+  g_assert_cmpint (g_array_index (first, gint32, 3), ==, 378);
+  g_assert_true (g_str_has_prefix (all, "Once upon a time"));
+  g_autofree char *rest = generate (m, "Once upon a time", 196, NULL);
+  g_assert_cmpstr (rest, ==, all + strlen ("Once upon a time"));
+}
+
+/* A copy of @src with tokenizer.ggml.eos_token_id set to @eos. */
+static GBytes *
+with_eos (GBytes *src, guint32 eos)
+{
+  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (src, "src", NULL);
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  ar_gguf_writer_copy_kv (w, g);
+  ar_gguf_writer_set_u32 (w, "tokenizer.ggml.eos_token_id", eos);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (g); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (g, i);
+    ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
+        t->data, t->nbytes);
+  }
+  return ar_gguf_writer_to_bytes (w);
+}
+
+/* With " upon" (407, the second greedy token) declared EOS, generation
+ * ends exactly there: "Once", then TRUE with nothing more. */
+static void
+test_eos (void)
+{
+  if (!have_data ())
+    return;
+  g_autoptr (GBytes) f32 = convert (AR_TENSOR_F32);
+  g_autoptr (GBytes) bytes = with_eos (f32, 407);
+  GError *error = NULL;
+  g_autoptr (ArTextModel) m =
+      ar_text_model_new_from_bytes (bytes, "eos", &error);
+  g_assert_no_error (error);
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+  ArSamplingParams greedy = { 0.0f, 0, 1.0f };
+  g_autoptr (GString) out = g_string_new (NULL);
+  ar_text_gen_set_sampling (gen, &greedy);
+  ar_text_gen_reset (gen, 0);
+  g_assert_false (ar_text_gen_next (gen, out));
+  g_assert_true (ar_text_gen_next (gen, out));
+  g_assert_cmpuint (ar_text_gen_last_token (gen), ==, 407);
+  ar_text_gen_finish (gen, out);
+  g_assert_cmpstr (out->str, ==, "Once");
+}
+
+/* F16 and Q8_0 conversions: the first logits stay within 1 % and 5 % of
+ * the F32 logits' scale; Q8_0 falls back to F16 for ffn_down, whose rows
+ * of 172 values are not whole Q8_0 blocks. */
+static void
+test_storage_types (void)
+{
+  if (!have_data ())
+    return;
+  const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_F16, AR_TENSOR_Q8_0 };
+  float *logits[3];
+  for (guint k = 0; k < 3; k++) {
+    g_autoptr (GBytes) bytes = convert (types[k]);
+    g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, "s.gguf", NULL);
+    GError *error = NULL;
+    g_autoptr (ArTransformer) t = ar_transformer_new_from_gguf (g, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (ar_gguf_find_tensor (g, "blk.0.attn_q.weight")->type, ==,
+        types[k]);
+    g_assert_cmpint (ar_gguf_find_tensor (g, "blk.4.ffn_down.weight")->type, ==,
+        types[k] == AR_TENSOR_Q8_0 ? AR_TENSOR_F16 : types[k]);
+    g_assert_cmpint (ar_gguf_find_tensor (g, "blk.0.attn_norm.weight")->type,
+        ==, AR_TENSOR_F32);
+    g_autoptr (ArTransformerState) s = ar_transformer_state_new (t);
+    gint32 prompt[] = { 1, 403, 407, 261, 378 };
+    logits[k] = g_memdup2 (ar_transformer_forward_prompt (t, s, prompt, 5),
+        512 * sizeof (float));
+  }
+  float scale = 1, d16 = 0, d8 = 0;
+  for (guint i = 0; i < 512; i++) {
+    scale = MAX (scale, fabsf (logits[0][i]));
+    d16 = MAX (d16, fabsf (logits[1][i] - logits[0][i]));
+    d8 = MAX (d8, fabsf (logits[2][i] - logits[0][i]));
+  }
+  g_assert_cmpfloat (d16, <=, 0.01f * scale);
+  g_assert_cmpfloat (d8, <=, 0.05f * scale);
+  g_assert_cmpfloat (d8, >, 0);
+  for (guint k = 0; k < 3; k++)
+    g_free (logits[k]);
+}
+
+/* ---- malformed inputs ------------------------------------------------- */
+
+static char *tmpdir;
+
+/* Writes @len bytes of @data (then @extra zero bytes) to a file in tmpdir. */
+static char *
+write_tmp (const char *name, const void *data, gsize len, gsize extra)
+{
+  char *path = g_build_filename (tmpdir, name, NULL);
+  g_autofree guint8 *buf = g_malloc0 (len + extra);
+  memcpy (buf, data, len);
+  g_assert_true (g_file_set_contents (path, (const char *) buf, len + extra,
+      NULL));
+  return path;
+}
+
+static void
+expect_convert_error (const char *model, const char *tok, const char *expect1,
+    const char *expect2)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  GError *error = NULL;
+  g_assert_false (ar_llama2c_convert (model, tok, AR_TENSOR_F32, w, &error));
+  g_assert_nonnull (error);
+  if (strstr (error->message, expect1) == NULL ||
+      (expect2 && strstr (error->message, expect2) == NULL))
+    g_error ("\"%s\" lacks \"%s\" / \"%s\"", error->message, expect1,
+        expect2 ? expect2 : "");
+  g_error_free (error);
+}
+
+static void
+test_errors (void)
+{
+  if (!have_data ())
+    return;
+  g_autofree char *m = NULL, *t = NULL;
+  gsize ml, tl;
+  g_assert_true (g_file_get_contents (model_path, &m, &ml, NULL));
+  g_assert_true (g_file_get_contents (tokenizer_path, &t, &tl, NULL));
+  tmpdir = g_dir_make_tmp ("test-llama2c-XXXXXX", NULL);
+  g_assert_nonnull (tmpdir);
+
+  g_autofree char *short_model = write_tmp ("short.bin", m, ml - 4, 0);
+  expect_convert_error (short_model, tokenizer_path, "short.bin",
+      "needs 1056540 bytes but the file has 1056536");
+  g_autofree char *long_model = write_tmp ("long.bin", m, ml, 4);
+  expect_convert_error (long_model, tokenizer_path, "long.bin",
+      "the file has 1056544");
+  g_autofree char *tiny = write_tmp ("tiny.bin", m, 10, 0);
+  expect_convert_error (tiny, tokenizer_path, "tiny.bin", "28-byte header");
+  /* dim 64 with 3 heads */
+  g_autofree char *bad_heads_data = g_memdup2 (m, ml);
+  ((gint32 *) bad_heads_data)[3] = 3;
+  g_autofree char *bad_heads = write_tmp ("heads.bin", bad_heads_data, ml, 0);
+  expect_convert_error (bad_heads, tokenizer_path, "heads.bin",
+      "3 attention heads");
+  ((gint32 *) bad_heads_data)[3] = 8;
+  ((gint32 *) bad_heads_data)[0] = 0;
+  g_autofree char *zero = write_tmp ("zero.bin", bad_heads_data, ml, 0);
+  expect_convert_error (zero, tokenizer_path, "zero.bin", "field 0 is 0");
+
+  g_autofree char *short_tok = write_tmp ("short-tok.bin", t, tl - 1, 0);
+  expect_convert_error (model_path, short_tok, "short-tok.bin", "token 511");
+  g_autofree char *long_tok = write_tmp ("long-tok.bin", t, tl, 3);
+  expect_convert_error (model_path, long_tok, "long-tok.bin",
+      "3 bytes after the 512 tokens");
+  g_autofree char *missing = g_build_filename (tmpdir, "missing.bin", NULL);
+  expect_convert_error (missing, tokenizer_path, "missing.bin", NULL);
+
+  const char *files[] = { short_model, long_model, tiny, bad_heads, zero,
+    short_tok, long_tok };
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    g_unlink (files[i]);
+  g_rmdir (tmpdir);
+  g_clear_pointer (&tmpdir, g_free);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  const char *shared = g_getenv ("AR_SHARED_DATA");
+  if (shared) {
+    g_autofree char *dir = g_build_filename (shared, "stories260K", NULL);
+    if (g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+      model_path = g_build_filename (dir, "stories260K.bin", NULL);
+      tokenizer_path = g_build_filename (dir, "tok512.bin", NULL);
+      expected_path =
+          g_build_filename (dir, "expected_t0_n200_empty_prompt.txt", NULL);
+    }
+  }
+  g_test_add_func ("/llama2c/test-vector", test_vector);
+  g_test_add_func ("/llama2c/encode", test_encode);
+  g_test_add_func ("/llama2c/prompt-continues", test_prompt_continues);
+  g_test_add_func ("/llama2c/eos", test_eos);
+  g_test_add_func ("/llama2c/storage-types", test_storage_types);
+  g_test_add_func ("/llama2c/errors", test_errors);
+  int ret = g_test_run ();
+  g_free (model_path);
+  g_free (tokenizer_path);
+  g_free (expected_path);
+  return ret;
+}
