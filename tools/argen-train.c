@@ -24,6 +24,10 @@ on_sigint (int sig)
 
 typedef struct
 {
+  ArTrainer *trainer;
+  const char *keep_best;        /* write the model here at each new best validation */
+  guint64 best_step;
+  GError *save_error;
   FILE *csv;
   gboolean tty;
   const char *unit;
@@ -55,6 +59,10 @@ report (const ArTrainProgress *p, gpointer user_data)
     fflush (r->csv);
   }
   gboolean val = !isnan (p->val_loss);
+  if (r->keep_best && p->val_best && r->save_error == NULL) {
+    if (ar_trainer_save_model (r->trainer, r->keep_best, &r->save_error))
+      r->best_step = p->step;
+  }
   if (!r->tty && !val && p->step % r->print_every != 0 && p->step != p->steps)
     return;
   char eta[32];
@@ -109,7 +117,7 @@ argen_cmd_train (int argc, char **argv)
   gint eval_window = 0;
   gint64 steps = 2000, warmup = 100, eval_every = 200, checkpoint_every = 200, seed = 1;
   gdouble lr = 2e-3, lr_min = 1e-4, weight_decay = 0.01, clip = 1.0, val_fraction = 0.1;
-  gboolean resume = FALSE;
+  gboolean resume = FALSE, keep_best = FALSE;
   GOptionEntry entries[] = {
     { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data, "Training text (UTF-8)", "FILE" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Model file to write", "M.gguf" },
@@ -132,6 +140,7 @@ argen_cmd_train (int argc, char **argv)
     { "checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint file (default OUT.ckpt)", "FILE" },
     { "checkpoint-every", 0, 0, G_OPTION_ARG_INT64, &checkpoint_every, "Steps between checkpoints (default 200)", "N" },
     { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from the checkpoint", NULL },
+    { "keep-best", 0, 0, G_OPTION_ARG_NONE, &keep_best, "Write OUT at each new lowest validation loss, so it ends as the best-validated model rather than the last", NULL },
     { "log", 0, 0, G_OPTION_ARG_FILENAME, &log, "CSV log (default OUT.csv)", "FILE" },
     { "plot", 0, 0, G_OPTION_ARG_FILENAME, &plot, "PNG plot of the curves (default OUT.png)", "FILE" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 1)", "N" },
@@ -244,6 +253,7 @@ argen_cmd_train (int argc, char **argv)
       text->n_train, text->n - text->n_train, config.n_vocab);
 
   Reporter reporter = {
+    .trainer = tr, .keep_best = keep_best ? out : NULL,
     .csv = csv, .tty = isatty (2), .unit = trainable->unit,
     .rate_name = trainable->units_per_s_name,
     .print_every = MAX (1, ar_trainer_get_options (tr)->steps / 100),
@@ -263,6 +273,11 @@ argen_cmd_train (int argc, char **argv)
     fprintf (stderr, "argen train: no plot: %s\n", plot_error->message);
     g_error_free (plot_error);
   }
+  if (ok && reporter.save_error) {
+    ok = FALSE;
+    error = g_steal_pointer (&reporter.save_error);
+  }
+  g_clear_error (&reporter.save_error);
   if (!ok) {
     if (g_error_matches (error, AR_ERROR, AR_ERROR_CANCELLED)) {
       fprintf (stderr, "\n%s; checkpoint saved to %s — continue with the same command "
@@ -272,8 +287,17 @@ argen_cmd_train (int argc, char **argv)
     }
     return fail (error);
   }
-  if (!ar_trainer_save_model (tr, out, &error))
+  if (keep_best && !isnan (ar_trainer_get_best_val (tr))) {
+    if (reporter.best_step)
+      fprintf (stderr, "%s is the model of step %" G_GUINT64_FORMAT
+          ", the lowest validation loss (%.4f %s)\n", out, reporter.best_step,
+          ar_trainer_get_best_val (tr), trainable->unit);
+    else
+      fprintf (stderr, "%s was written before this resumed run: no validation of this run "
+          "beat its %.4f %s\n", out, ar_trainer_get_best_val (tr), trainable->unit);
+  } else if (!ar_trainer_save_model (tr, out, &error)) {
     return fail (error);
+  }
   fprintf (stderr, "wrote %s (log %s, plot %s)\n", out, log, plot);
   return 0;
 }

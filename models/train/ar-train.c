@@ -16,6 +16,7 @@ struct _ArTrainer
   ArRng rng;                    /* batches: the only randomness after init */
   guint64 step;                 /* steps done */
   float loss_avg;
+  float best_val;                /* float: as stored in checkpoints */
   GPtrArray *meta_keys, *meta_values;
 };
 
@@ -32,6 +33,7 @@ ar_trainer_new (const ArTrainable *model, gpointer self, const ArTrainOptions *o
    * caller used, so both are functions of --seed alone. */
   ar_rng_init (&tr->rng, options->seed ^ G_GUINT64_CONSTANT (0x9e3779b97f4a7c15));
   tr->loss_avg = NAN;
+  tr->best_val = NAN;
   tr->meta_keys = g_ptr_array_new_with_free_func (g_free);
   tr->meta_values = g_ptr_array_new_with_free_func (g_free);
   return tr;
@@ -57,6 +59,12 @@ guint64
 ar_trainer_get_step (const ArTrainer *tr)
 {
   return tr->step;
+}
+
+double
+ar_trainer_get_best_val (const ArTrainer *tr)
+{
+  return tr->best_val;
 }
 
 void
@@ -98,6 +106,8 @@ ar_trainer_save_checkpoint (ArTrainer *tr, const char *path, GError **error)
   ar_gguf_writer_set_u64 (w, "train.step", tr->step);
   ar_gguf_writer_set_u64_array (w, "train.rng", tr->rng.s, 4);
   ar_gguf_writer_set_f32 (w, "train.loss_avg", tr->loss_avg);
+  if (!isnan (tr->best_val))
+    ar_gguf_writer_set_f32 (w, "train.best_val", tr->best_val);
   ar_gguf_writer_set_u64 (w, "train.steps", o->steps);
   ar_gguf_writer_set_u64 (w, "train.warmup", o->warmup);
   ar_gguf_writer_set_f32 (w, "train.lr", o->lr);
@@ -157,6 +167,10 @@ ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error)
       || !ar_gguf_get_u64 (g, "train.checkpoint_every", &o.checkpoint_every, error)
       || !ar_gguf_get_u64 (g, "train.seed", &o.seed, error))
     return FALSE;
+  float best_val = NAN;
+  if (ar_gguf_has_key (g, "train.best_val")
+      && !ar_gguf_get_f32 (g, "train.best_val", &best_val, error))
+    return FALSE;
   if (n_rng != 4) {
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
         "%s: train.rng has %" G_GUINT64_FORMAT " values, expected 4", checkpoint, n_rng);
@@ -176,6 +190,7 @@ ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error)
   memcpy (tr->rng.s, rng, sizeof tr->rng.s);
   tr->step = step;
   tr->loss_avg = loss_avg;
+  tr->best_val = best_val;
   return TRUE;
 }
 
@@ -212,6 +227,10 @@ ar_trainer_run (ArTrainer *tr, const char *checkpoint, ArTrainCallback callback,
     gboolean last = tr->step == o->steps;
     if (last || (o->eval_every && tr->step % o->eval_every == 0))
       pr.val_loss = tr->model.evaluate (tr->self);
+    if (!isnan (pr.val_loss) && (isnan (tr->best_val) || (float) pr.val_loss < tr->best_val)) {
+      tr->best_val = (float) pr.val_loss;
+      pr.val_best = TRUE;
+    }
     pr.elapsed = g_timer_elapsed (timer, NULL);
     guint64 done = tr->step - first;
     pr.units_per_s = pr.elapsed > 0 ? done * (double) tr->model.units_per_step / pr.elapsed : 0;

@@ -59,6 +59,7 @@ typedef struct
   float loss;                   /* this step's training loss */
   float loss_avg;               /* exponential moving average (0.98) */
   double val_loss;              /* NAN unless this step ran a validation */
+  gboolean val_best;            /* val_loss is the lowest of the run so far */
   float lr;
   float grad_norm;              /* before clipping */
   double units_per_s;           /* over this run (since start or resume) */
@@ -75,6 +76,8 @@ ArTrainer *ar_trainer_new (const ArTrainable *model, gpointer self, const ArTrai
 void ar_trainer_free (ArTrainer *tr);
 const ArTrainOptions *ar_trainer_get_options (const ArTrainer *tr);
 guint64 ar_trainer_get_step (const ArTrainer *tr);
+/* The lowest validation loss so far (kept in checkpoints); NAN before any. */
+double ar_trainer_get_best_val (const ArTrainer *tr);
 /* Restores weights, moments, step, RNG and options from a checkpoint written
  * by the same family and shape. */
 gboolean ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error);

@@ -3,6 +3,7 @@
 # Recipe for the embedded default text model, plugin/defaults/rnn-shakespeare.gguf:
 # a 1-layer GRU-512 (embedding 64) trained by `argen train` on tiny-shakespeare
 # (first 90 % train, last 10 % held out), then scored on the held-out 10 %.
+# The model kept is the one with the lowest validation loss (--keep-best).
 #
 #   pipelines/recipes/train-default-rnn.sh [BUILD_DIR] [OUT_DIR]
 #
@@ -25,7 +26,7 @@ resume=()
   --cell gru --layers 1 --embedding 64 --hidden 512 --vocab char \
   --seq 128 --batch 32 --steps 3000 --warmup 100 --lr 2e-3 --lr-min 1e-4 \
   --weight-decay 0.01 --clip 1 --val-fraction 0.1 --eval-every 500 \
-  --checkpoint-every 100 --seed 1 \
+  --checkpoint-every 100 --seed 1 --keep-best \
   --name "gst-argen default text model (GRU-512, tiny-shakespeare)" \
   --description "Character-level GRU trained by pipelines/recipes/train-default-rnn.sh on tiny-shakespeare (Shakespeare's text is public domain; the tiny-shakespeare selection is from karpathy/char-rnn, MIT), first 90% for training, last 10% held out." \
   "${resume[@]}"
