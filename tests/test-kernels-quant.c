@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* test-kernels-quant.c — the F16 and Q8_0 kernels of ar-kernels.h: every SIMD
- * level the CPU has against exact arithmetic and against each other.
+/* test-kernels-quant.c — the kernels of ar-kernels.h added for the
+ * Transformer: F16 and Q8_0 matrix-vector products, and attention's
+ * transposed product and exp-sum; every SIMD level the CPU has against
+ * exact arithmetic and against each other.
  *
  * As in test-kernels.c, two kinds of data:
  * - exact: weights and inputs chosen so that every partial sum is a float
@@ -361,6 +363,123 @@ test_q8_0_vs_f32 (void)
   ar_simd_set_level (ar_simd_detect ());
 }
 
+/* ---- attention helpers: transposed product and exp-sum ---- */
+
+/* ar_matvec_t: exact data (multiples of 1/8) must give the double
+ * reference bit for bit at every level, real data within the error bound
+ * of a sum over rows. */
+static void
+check_matvec_t (gboolean exact)
+{
+  static const int t_shapes[][2] = {
+    { 1, 1 },
+    { 1, 8 },
+    { 2, 8 },
+    { 3, 8 },
+    { 257, 8 },
+    { 5, 3 },
+    { 7, 13 },
+    { 9, 48 },
+    { 33, 64 },
+    { 100, 40 },
+    { 4, 100 },
+  };
+  ArRng rng;
+  ar_rng_init (&rng, exact ? 40 : 41);
+  for (guint s = 0; s < G_N_ELEMENTS (t_shapes); s++) {
+    int rows = t_shapes[s][0], cols = t_shapes[s][1];
+    g_autofree float *w_block = g_new (float, (gsize) rows *cols + 1);
+    g_autofree float *x_block = g_new (float, rows + 1);
+    g_autofree float *ref = g_new (float, cols);
+    g_autofree float *bound = g_new (float, cols);
+    float *w = w_block + 1, *x = x_block + 1;
+    float *y_block, *y = guarded_new (cols, &y_block);
+
+    for (int i = 0; i < rows * cols; i++)
+      w[i] = exact ? ((int) ar_rng_below (&rng, 33) - 16) / 8.0f
+                   : ar_rng_normal (&rng);
+    for (int r = 0; r < rows; r++)
+      x[r] = exact ? ((int) ar_rng_below (&rng, 33) - 16) / 8.0f
+                   : ar_rng_normal (&rng);
+    for (int c = 0; c < cols; c++) {
+      double acc = 0, mag = 0;
+      for (int r = 0; r < rows; r++) {
+        acc += (double) x[r] * w[(gsize) r * cols + c];
+        mag += fabs ((double) x[r] * w[(gsize) r * cols + c]);
+      }
+      ref[c] = acc;
+      bound[c] = gamma_n (rows + 1) * mag;
+    }
+    for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+      g_assert_true (ar_simd_set_level (level));
+      ar_matvec_t (y, w, x, rows, cols);
+      guarded_check (y, cols);
+      for (int c = 0; c < cols; c++) {
+        if (exact)
+          g_assert_cmpfloat (y[c], ==, ref[c]);
+        else
+          g_assert_cmpfloat (fabsf (y[c] - ref[c]), <=, bound[c]);
+      }
+    }
+    g_free (y_block);
+  }
+  ar_simd_set_level (ar_simd_detect ());
+}
+
+static void
+test_matvec_t_exact (void)
+{
+  check_matvec_t (TRUE);
+}
+
+static void
+test_matvec_t_real (void)
+{
+  check_matvec_t (FALSE);
+}
+
+/* ar_exp_shift_sum: every level within 2 ulp (relative 2.4e-7) of the
+ * double exp, 0 below the subnormal range, the sum within the bound of its
+ * terms; lengths around the vector widths, shifted arguments. */
+static void
+test_exp_shift_sum (void)
+{
+  static const int lengths[] = { 1, 2, 7, 8, 9, 15, 16, 17, 31, 100, 257 };
+  ArRng rng;
+  ar_rng_init (&rng, 50);
+  for (guint k = 0; k < G_N_ELEMENTS (lengths); k++) {
+    int n = lengths[k];
+    g_autofree float *src = g_new (float, n);
+    float *y_block, *y = guarded_new (n, &y_block);
+    float shift = 3.0f * ar_rng_normal (&rng);
+
+    /* arguments x - shift over [-90, 0]: the subnormal cut included */
+    for (int i = 0; i < n; i++)
+      src[i] = shift - 90.0f * ar_rng_uniform (&rng);
+    src[0] = shift; /* exp (0) = 1 exactly */
+    for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+      double sum_ref = 0;
+      g_assert_true (ar_simd_set_level (level));
+      memcpy (y, src, n * sizeof (float));
+      float sum = ar_exp_shift_sum (y, shift, n);
+      guarded_check (y, n);
+      g_assert_cmpfloat (y[0], ==, 1.0f);
+      for (int i = 0; i < n; i++) {
+        double arg = (double) (src[i] - shift); /* the float difference */
+        double e = exp (arg);
+        if (arg < -87.4)
+          g_assert_cmpfloat (y[i], <=, 1.2e-38); /* 0, or expf's tiny value */
+        else if (arg > -87.3)
+          g_assert_cmpfloat (fabs (y[i] - e), <=, 2.4e-7 * e);
+        sum_ref += y[i];
+      }
+      g_assert_cmpfloat (fabs (sum - sum_ref), <=, gamma_n (n + 8) * sum_ref);
+    }
+    g_free (y_block);
+  }
+  ar_simd_set_level (ar_simd_detect ());
+}
+
 static void
 test_empty (void)
 {
@@ -391,6 +510,9 @@ main (int argc, char **argv)
   g_test_add_func ("/kernels-quant/q8_0/exact-inputs", test_q8_0_exact_inputs);
   g_test_add_func ("/kernels-quant/q8_0/real", test_q8_0_real);
   g_test_add_func ("/kernels-quant/q8_0/vs-f32", test_q8_0_vs_f32);
+  g_test_add_func ("/kernels-quant/matvec-t/exact", test_matvec_t_exact);
+  g_test_add_func ("/kernels-quant/matvec-t/real", test_matvec_t_real);
+  g_test_add_func ("/kernels-quant/exp-shift-sum", test_exp_shift_sum);
   g_test_add_func ("/kernels-quant/empty", test_empty);
   return g_test_run ();
 }

@@ -24,6 +24,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
+#include <string.h>
 
 #define AR_TARGET_AVX2 __attribute__ ((target ("avx2,fma")))
 /* The half-precision kernels also need F16C (checked with AVX2, see
@@ -152,6 +153,130 @@ hsum_avx2 (__m256 v)
   return _mm_cvtss_f32 (h);
 }
 
+/* y (cols) = Σ_r x[r] W[r, :].  Columns in strips of 32 (four registers),
+ * then 8, then scalars; within a strip the rows are split in two
+ * interleaved halves with their own accumulators (even and odd rows), so
+ * two FMA chains run at once even when a strip is one register wide — the
+ * common case of an attention head of 8 values. */
+AR_TARGET_AVX2 void
+ar_matvec_t_avx2 (float *y, const float *W, const float *x, int rows, int cols)
+{
+  int c = 0;
+
+  for (; c + 32 <= cols; c += 32) {
+    __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+    __m256 a2 = _mm256_setzero_ps (), a3 = _mm256_setzero_ps ();
+
+    for (int r = 0; r < rows; r++) {
+      const float *w = W + (gsize) r * cols + c;
+      __m256 xr = _mm256_set1_ps (x[r]);
+
+      a0 = _mm256_fmadd_ps (xr, _mm256_loadu_ps (w), a0);
+      a1 = _mm256_fmadd_ps (xr, _mm256_loadu_ps (w + 8), a1);
+      a2 = _mm256_fmadd_ps (xr, _mm256_loadu_ps (w + 16), a2);
+      a3 = _mm256_fmadd_ps (xr, _mm256_loadu_ps (w + 24), a3);
+    }
+    _mm256_storeu_ps (y + c, a0);
+    _mm256_storeu_ps (y + c + 8, a1);
+    _mm256_storeu_ps (y + c + 16, a2);
+    _mm256_storeu_ps (y + c + 24, a3);
+  }
+  for (; c + 8 <= cols; c += 8) {
+    __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+    int r = 0;
+
+    for (; r + 2 <= rows; r += 2) {
+      const float *w = W + (gsize) r * cols + c;
+
+      a0 = _mm256_fmadd_ps (_mm256_set1_ps (x[r]), _mm256_loadu_ps (w), a0);
+      a1 = _mm256_fmadd_ps (_mm256_set1_ps (x[r + 1]),
+          _mm256_loadu_ps (w + cols), a1);
+    }
+    if (r < rows)
+      a0 = _mm256_fmadd_ps (_mm256_set1_ps (x[r]),
+          _mm256_loadu_ps (W + (gsize) r * cols + c), a0);
+    _mm256_storeu_ps (y + c, _mm256_add_ps (a0, a1));
+  }
+  for (; c < cols; c++) {
+    float s = 0.0f;
+
+    for (int r = 0; r < rows; r++)
+      s += x[r] * W[(gsize) r * cols + c];
+    y[c] = s;
+  }
+}
+
+/* exp (x) for x <= 88, 8 lanes: x = n ln2 + r with n = round (x / ln2) and
+ * |r| <= ln2 / 2 (ln2 split in two parts so r is exact to float
+ * precision), e^r by its Taylor polynomial to degree 6 (truncation below
+ * 1e-7 relative on that interval), times 2^n built in the exponent bits.
+ * Below -87.33 the result would be subnormal: it is returned as 0. */
+AR_TARGET_AVX2 static inline __m256
+exp_avx2 (__m256 x)
+{
+  const __m256 log2e = _mm256_set1_ps (1.44269504088896341f);
+  const __m256 ln2_hi = _mm256_set1_ps (0.693359375f);
+  const __m256 ln2_lo = _mm256_set1_ps (-2.12194440e-4f);
+  __m256 small = _mm256_cmp_ps (x, _mm256_set1_ps (-87.33f), _CMP_LT_OQ);
+  __m256 n, r, p;
+  __m256i e;
+
+  x = _mm256_max_ps (x, _mm256_set1_ps (-87.33f));
+  n = _mm256_round_ps (_mm256_mul_ps (x, log2e),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  r = _mm256_fnmadd_ps (n, ln2_hi, x);
+  r = _mm256_fnmadd_ps (n, ln2_lo, r);
+  p = _mm256_set1_ps (1.0f / 720);
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 120));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 24));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 6));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (0.5f));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f));
+  e = _mm256_slli_epi32 (_mm256_add_epi32 (_mm256_cvtps_epi32 (n),
+                             _mm256_set1_epi32 (127)),
+      23);
+  p = _mm256_mul_ps (p, _mm256_castsi256_ps (e));
+  return _mm256_andnot_ps (small, p);
+}
+
+/* x[i] = exp (x[i] - shift), returning the sum (two accumulators; the
+ * tail through a zero-padded buffer, so lanes past n never touch memory). */
+AR_TARGET_AVX2 float
+ar_exp_shift_sum_avx2 (float *x, float shift, int n)
+{
+  __m256 vs = _mm256_set1_ps (shift);
+  __m256 s0 = _mm256_setzero_ps (), s1 = _mm256_setzero_ps ();
+  float tail = 0.0f;
+  int i = 0;
+
+  for (; i + 16 <= n; i += 16) {
+    __m256 a = exp_avx2 (_mm256_sub_ps (_mm256_loadu_ps (x + i), vs));
+    __m256 b = exp_avx2 (_mm256_sub_ps (_mm256_loadu_ps (x + i + 8), vs));
+
+    _mm256_storeu_ps (x + i, a);
+    _mm256_storeu_ps (x + i + 8, b);
+    s0 = _mm256_add_ps (s0, a);
+    s1 = _mm256_add_ps (s1, b);
+  }
+  if (i < n) {
+    float buf[16] = { 0 };
+    int rest = n - i, k;
+    __m256 a, b;
+
+    memcpy (buf, x + i, rest * sizeof (float));
+    a = exp_avx2 (_mm256_sub_ps (_mm256_loadu_ps (buf), vs));
+    b = exp_avx2 (_mm256_sub_ps (_mm256_loadu_ps (buf + 8), vs));
+    _mm256_storeu_ps (buf, a);
+    _mm256_storeu_ps (buf + 8, b);
+    memcpy (x + i, buf, rest * sizeof (float));
+    /* padded lanes hold exp (0 - shift): leave them out of the sum */
+    for (k = 0; k < rest; k++)
+      tail += buf[k];
+  }
+  return hsum_avx2 (_mm256_add_ps (s0, s1)) + tail;
+}
+
 /* y (rows) = W (rows, cols) · x (cols), W in binary16.  As matvec_add_avx2,
  * four rows share each x load; F16C widens 8 halves to 8 floats exactly, so
  * the only difference from the F32 kernel is half the bytes to read. */
@@ -272,6 +397,8 @@ ar_matvec_q8_0_avx2 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq,
 const ArKernelTable ar_kernels_table_avx2 = {
   matvec_add_avx2,
   dot_avx2,
+  ar_matvec_t_avx2,
+  ar_exp_shift_sum_avx2,
   ar_matvec_f16_avx2,
   ar_matvec_q8_0_avx2,
 };

@@ -95,7 +95,9 @@ matvec_add_avx512 (float *y, const float *W, const float *x, const float *add,
 const ArKernelTable ar_kernels_table_avx512 = {
   matvec_add_avx512,
   dot_avx512,
-  ar_matvec_f16_avx2, /* no AVX-512 versions of these two yet */
+  ar_matvec_t_avx2, /* no AVX-512 versions of these four yet */
+  ar_exp_shift_sum_avx2,
+  ar_matvec_f16_avx2,
   ar_matvec_q8_0_avx2,
 };
 

@@ -22,6 +22,11 @@ typedef struct
       const float *add, int rows, int cols);
   /* Σ a (n) · b (n) */
   float (*dot) (const float *a, const float *b, int n);
+  /* y (cols) = Wᵀ (cols, rows) · x (rows); rows, cols >= 1. */
+  void (*matvec_t) (float *y, const float *W, const float *x, int rows,
+      int cols);
+  /* x[i] = exp (x[i] - shift), returns Σ; n >= 1. */
+  float (*exp_shift_sum) (float *x, float shift, int n);
   /* y (rows) = W (rows, cols) · x (cols), W in binary16; cols >= 1. */
   void (*matvec_f16) (float *y, const guint16 *W, const float *x, int rows,
       int cols);
@@ -34,8 +39,11 @@ G_GNUC_INTERNAL extern const ArKernelTable ar_kernels_table_c;
 #if defined(__x86_64__) || defined(__i386__)
 G_GNUC_INTERNAL extern const ArKernelTable ar_kernels_table_avx2;
 G_GNUC_INTERNAL extern const ArKernelTable ar_kernels_table_avx512;
-/* The AVX2 quantised kernels, shared with the AVX-512 table (which has no
- * versions of its own for them). */
+/* AVX2 kernels shared with the AVX-512 table (which has no versions of its
+ * own for them). */
+G_GNUC_INTERNAL void ar_matvec_t_avx2 (float *y, const float *W, const float *x,
+    int rows, int cols);
+G_GNUC_INTERNAL float ar_exp_shift_sum_avx2 (float *x, float shift, int n);
 G_GNUC_INTERNAL void ar_matvec_f16_avx2 (float *y, const guint16 *W,
     const float *x, int rows, int cols);
 G_GNUC_INTERNAL void ar_matvec_q8_0_avx2 (float *y, const ArBlockQ8_0 *W,

@@ -76,6 +76,36 @@ dot_c (const float *a, const float *b, int n)
   return s;
 }
 
+/* y (cols) = Σ_r x[r] W[r, :], rows in order. */
+static void
+matvec_t_c (float *y, const float *W, const float *x, int rows, int cols)
+{
+  int r, c;
+
+  memset (y, 0, (gsize) cols * sizeof (float));
+  for (r = 0; r < rows; r++) {
+    const float *w = W + (gsize) r * cols;
+    float xr = x[r];
+
+    for (c = 0; c < cols; c++)
+      y[c] += xr * w[c];
+  }
+}
+
+/* x[i] = expf (x[i] - shift), summed left to right. */
+static float
+exp_shift_sum_c (float *x, float shift, int n)
+{
+  float s = 0.0f;
+  int i;
+
+  for (i = 0; i < n; i++) {
+    x[i] = expf (x[i] - shift);
+    s += x[i];
+  }
+  return s;
+}
+
 /* y (rows) = W (rows, cols) · x (cols), W in binary16: each weight is
  * widened exactly to float, then the same left-to-right sum as matvec. */
 static void
@@ -120,6 +150,8 @@ matvec_q8_0_c (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
 const ArKernelTable ar_kernels_table_c = {
   matvec_add_c,
   dot_c,
+  matvec_t_c,
+  exp_shift_sum_c,
   matvec_f16_c,
   matvec_q8_0_c,
 };
@@ -336,4 +368,31 @@ ar_matvec_q8_0 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
   g_return_if_fail (W != NULL && xq != NULL);
 
   get_table ()->matvec_q8_0 (y, W, xq, rows, cols / AR_Q8_0_BLOCK);
+}
+
+void
+ar_matvec_t (float *y, const float *W, const float *x, int rows, int cols)
+{
+  g_return_if_fail (rows >= 0 && cols >= 0);
+  if (cols == 0)
+    return;
+  g_return_if_fail (y != NULL);
+  if (rows == 0) {
+    memset (y, 0, (gsize) cols * sizeof (float));
+    return;
+  }
+  g_return_if_fail (W != NULL && x != NULL);
+
+  get_table ()->matvec_t (y, W, x, rows, cols);
+}
+
+float
+ar_exp_shift_sum (float *x, float shift, int n)
+{
+  g_return_val_if_fail (n >= 0, 0.0f);
+  if (n == 0)
+    return 0.0f;
+  g_return_val_if_fail (x != NULL, 0.0f);
+
+  return get_table ()->exp_shift_sum (x, shift, n);
 }

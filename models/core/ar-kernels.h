@@ -36,6 +36,14 @@ void ar_matvec (float *y, const float *W, const float *x, const float *b, int ro
 /* y (rows) += W (rows, cols) · x (cols) */
 void ar_matvec_acc (float *y, const float *W, const float *x, int rows, int cols);
 float ar_dot (const float *a, const float *b, int n);
+/* y (cols) = Wᵀ x = Σ_r x[r] W[r, :], W (rows, cols), x (rows): the weighted
+ * sum of rows (attention's sum of values).  y must not overlap W or x. */
+void ar_matvec_t (float *y, const float *W, const float *x, int rows, int cols);
+/* x[i] = exp (x[i] - shift) for x (n), returning their sum: the heart of a
+ * softmax (shift = max x).  The plain-C level uses expf; SIMD levels a
+ * polynomial within 2 ulp of it for arguments in [-87, 0], exactly 0 below
+ * about -87.3.  Arguments must not exceed 88. */
+float ar_exp_shift_sum (float *x, float shift, int n);
 
 /* ---- quantised and half-precision weights ----------------------------
  * Kernels that read weights in their storage type straight from a GGUF

@@ -791,12 +791,13 @@ struct _ArTransformerState
   float *xb;                  /* (D) normalised input, then attention output */
   float *xb2;                 /* (D) a block's contribution to x */
   float *q;                   /* (D) the query */
+  float *k, *v;               /* (Hkv*hs) the new key and value */
   float *hb, *hb2;            /* (F) feed-forward activations */
   float *att;                 /* (n_cache) attention weights of one head */
   float *logits;              /* (V) */
   float *rope_cos, *rope_sin; /* (n_rot / 2) at the current position */
   ArBlockQ8_0 *xq;            /* (max_in / 32) a quantised input */
-  float *k_cache, *v_cache;   /* (L, n_cache, Hkv*hs) */
+  float *k_cache, *v_cache;   /* (L, Hkv, n_cache, hs) */
   gpointer mem;               /* the one allocation holding all of the above */
 };
 
@@ -819,13 +820,14 @@ ar_transformer_state_new (const ArTransformer *t)
   gsize o_tokens = carve (&o, C * sizeof (gint32));
   gsize o_x = carve (&o, D * f), o_xb = carve (&o, D * f);
   gsize o_xb2 = carve (&o, D * f), o_q = carve (&o, D * f);
+  gsize o_k = carve (&o, t->kv_dim * f), o_v = carve (&o, t->kv_dim * f);
   gsize o_hb = carve (&o, F * f), o_hb2 = carve (&o, F * f);
   gsize o_att = carve (&o, C * f), o_logits = carve (&o, c->n_vocab * f);
   gsize o_cos = carve (&o, (c->n_rot / 2 + 1) * f);
   gsize o_sin = carve (&o, (c->n_rot / 2 + 1) * f);
   gsize o_xq =
       carve (&o, (t->max_in / AR_Q8_0_BLOCK + 1) * sizeof (ArBlockQ8_0));
-  gsize o_k = carve (&o, cache), o_v = carve (&o, cache);
+  gsize o_kc = carve (&o, cache), o_vc = carve (&o, cache);
   ArTransformerState *s = g_new0 (ArTransformerState, 1);
   /* one allocation, zeroed so every byte is defined; 64 spare bytes let the
    * base be rounded up to a cache line */
@@ -838,6 +840,8 @@ ar_transformer_state_new (const ArTransformer *t)
   s->xb = (float *) (base + o_xb);
   s->xb2 = (float *) (base + o_xb2);
   s->q = (float *) (base + o_q);
+  s->k = (float *) (base + o_k);
+  s->v = (float *) (base + o_v);
   s->hb = (float *) (base + o_hb);
   s->hb2 = (float *) (base + o_hb2);
   s->att = (float *) (base + o_att);
@@ -845,8 +849,8 @@ ar_transformer_state_new (const ArTransformer *t)
   s->rope_cos = (float *) (base + o_cos);
   s->rope_sin = (float *) (base + o_sin);
   s->xq = (ArBlockQ8_0 *) (base + o_xq);
-  s->k_cache = (float *) (base + o_k);
-  s->v_cache = (float *) (base + o_v);
+  s->k_cache = (float *) (base + o_kc);
+  s->v_cache = (float *) (base + o_vc);
   s->mem = mem;
   return s;
 }
@@ -874,6 +878,37 @@ ar_transformer_state_get_tokens (const ArTransformerState *s, guint *n)
   return s->tokens;
 }
 
+/* xb (D) = attention of the query s->q over the first @n cached positions
+ * of block @l.  The cache holds each key/value head's positions
+ * contiguously, so per query head the scores are one matrix-vector product
+ * K_g (n, hs) · q_h and the output one transposed product V_gᵀ · att: both
+ * SIMD kernels, where a head of 8 values would leave scalar loops mostly
+ * idle.  Same formula as attention() (the oracle's). */
+static void
+attention_cached (const ArTransformer *t, ArTransformerState *s, guint l,
+    guint n)
+{
+  guint hs = t->head_size, group = t->config.n_head / t->config.n_head_kv;
+  float inv_scale = 1.0f / sqrtf ((float) hs);
+
+  /* scaling q once costs D multiplications instead of H n divisions */
+  for (guint i = 0; i < t->config.n_embd; i++)
+    s->q[i] *= inv_scale;
+  for (guint h = 0; h < t->config.n_head; h++) {
+    gsize at = ((gsize) l * t->config.n_head_kv + h / group) * t->n_cache * hs;
+    float max, inv;
+
+    ar_matvec (s->att, s->k_cache + at, s->q + (gsize) h * hs, NULL, n, hs);
+    max = s->att[0];
+    for (guint j = 1; j < n; j++)
+      max = MAX (max, s->att[j]);
+    inv = 1.0f / ar_exp_shift_sum (s->att, max, n);
+    for (guint j = 0; j < n; j++)
+      s->att[j] *= inv;
+    ar_matvec_t (s->xb + (gsize) h * hs, s->v_cache + at, s->att, n, hs);
+  }
+}
+
 /* Appends @token at position s->pos (the cache has room).  With
  * @want_logits FALSE the work that only this token's logits need is
  * skipped: the last block after its keys and values, and the classifier. */
@@ -882,7 +917,7 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
     gboolean want_logits)
 {
   const ArTransformerConfig *c = &t->config;
-  guint pos = s->pos, D = c->n_embd, kv_dim = t->kv_dim;
+  guint pos = s->pos, D = c->n_embd, hs = t->head_size;
   gboolean llama = c->arch == AR_TRANSFORMER_LLAMA;
   float *x = s->x;
 
@@ -894,9 +929,6 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
 
   for (guint l = 0; l < c->n_layers; l++) {
     const Layer *w = &t->layers[l];
-    gsize layer_off = (gsize) l * t->n_cache * kv_dim;
-    float *k_row = s->k_cache + layer_off + (gsize) pos * kv_dim;
-    float *v_row = s->v_cache + layer_off + (gsize) pos * kv_dim;
     const ArBlockQ8_0 *xq = NULL;
 
     norm (t, s->xb, x, w->attn_norm, w->attn_norm_b);
@@ -904,19 +936,23 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
       ar_quantize_q8_0 (s->xq, s->xb, D);
       xq = s->xq;
     }
-    /* the new key and value go straight into the cache */
-    linear (k_row, &w->wk, s->xb, xq, w->bk);
-    linear (v_row, &w->wv, s->xb, xq, w->bv);
+    linear (s->k, &w->wk, s->xb, xq, w->bk);
+    linear (s->v, &w->wv, s->xb, xq, w->bv);
     if (llama)
-      rope_apply (t, k_row, c->n_head_kv, s->rope_cos, s->rope_sin);
+      rope_apply (t, s->k, c->n_head_kv, s->rope_cos, s->rope_sin);
+    /* into the cache, head by head: (L, Hkv, n_cache, hs) */
+    for (guint g = 0; g < c->n_head_kv; g++) {
+      gsize at = (((gsize) l * c->n_head_kv + g) * t->n_cache + pos) * hs;
+      memcpy (s->k_cache + at, s->k + (gsize) g * hs, hs * sizeof (float));
+      memcpy (s->v_cache + at, s->v + (gsize) g * hs, hs * sizeof (float));
+    }
     if (!want_logits && l + 1 == c->n_layers)
       return;
     linear (s->q, &w->wq, s->xb, xq, w->bq);
     if (llama)
       rope_apply (t, s->q, c->n_head, s->rope_cos, s->rope_sin);
 
-    attention (t, s->xb, s->q, s->k_cache + layer_off, s->v_cache + layer_off,
-        pos + 1, pos + 1, s->att);
+    attention_cached (t, s, l, pos + 1);
     if (is_q8_0 (&w->wo)) {
       ar_quantize_q8_0 (s->xq, s->xb, D);
       xq = s->xq;

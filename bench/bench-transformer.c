@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* bench-transformer.c — Transformer generation speed at batch 1 on one
+ * thread, in tokens per second, for two models in F32, F16 and Q8_0, with
+ * and without the KV cache:
+ *   1. stories260K, converted from ../shared/data/stories260K (llama2.c's
+ *      260K-parameter TinyStories model: dim 64, 5 layers, 8 heads / 4 kv
+ *      heads, vocabulary 512);
+ *   2. the stories15M shape with random weights: dim 288, 6 layers, 6
+ *      heads, hidden 768, vocabulary 32000, context 256 (60 MB of F32
+ *      weights: memory bound).
+ * "cache": greedy generation from BOS for --steps positions, the way
+ * llama2.c's `run` generates; "no cache": every token recomputes the whole
+ * prefix (ar_transformer_forward_full), for --nocache-steps tokens.  Each
+ * figure is the best of --repeat runs (the machine is shared).
+ *
+ * With --llama2c RUN (a llama2.c `run` binary, e.g. built with `make
+ * runfast`), the same F32 models are written as llama2.c checkpoints and RUN
+ * is timed on them in the same process run (`RUN M.bin -z T.bin -t 0 -n
+ * STEPS`, its own "achieved tok/s" line, best of --repeat), and the ratio is
+ * printed.
+ *
+ * usage: bench-transformer [--shared DIR] [--llama2c RUN] [--steps 256]
+ *                          [--nocache-steps 32] [--repeat 3] */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "core/ar-kernels.h"
+#include "core/ar-rng.h"
+#include "core/ar-sample.h"
+#include "transformer/ar-llama2c.h"
+#include "transformer/ar-transformer.h"
+
+/* Writes a llama2.c checkpoint of the stories15M shape with N (0, 0.02)
+ * weights (norm weights 1) and a 32000-token tokenizer for it.  BOS and EOS
+ * get zero embedding rows, so with the tied classifier their logit is
+ * always 0 and greedy generation (llama2.c stops at BOS) practically never
+ * picks them. */
+static gboolean
+write_random_15m (const char *model_path, const char *tok_path, GError **error)
+{
+  const gint32 D = 288, F = 768, L = 6, H = 6, V = 32000, C = 256;
+  const gint32 header[7] = { D, F, L, H, H, V, C };
+  gsize hs = D / H;
+  gsize n = (gsize) V * D + 2 * L * D + 4 * (gsize) L * D * D +
+      3 * (gsize) L * D * F + D + 2 * (C * hs / 2);
+  g_autofree float *w = g_new (float, n);
+  ArRng rng;
+  gsize at = 0;
+
+  ar_rng_init (&rng, 15);
+  for (gsize i = 0; i < n; i++)
+    w[i] = 0.02f * ar_rng_normal (&rng);
+  memset (w + 1 * D, 0, 2 * D * sizeof (float)); /* BOS, EOS rows */
+  at = (gsize) V * D;
+  for (gsize i = 0; i < (gsize) L * D; i++)
+    w[at + i] = 1.0f; /* attention RMSNorm */
+  at += (gsize) L * D + 4 * (gsize) L * D * D;
+  for (gsize i = 0; i < (gsize) L * D; i++)
+    w[at + i] = 1.0f; /* FFN RMSNorm */
+  at += (gsize) L * D + 3 * (gsize) L * D * F;
+  for (gsize i = 0; i < (gsize) D; i++)
+    w[at + i] = 1.0f; /* final RMSNorm */
+
+  GString *m = g_string_new_len ((const char *) header, sizeof header);
+  g_string_append_len (m, (const char *) w, n * sizeof (float));
+  gboolean ok = g_file_set_contents (model_path, m->str, m->len, error);
+  g_string_free (m, TRUE);
+  if (!ok)
+    return FALSE;
+
+  GString *t = g_string_new (NULL);
+  guint32 max_len = 16;
+  g_string_append_len (t, (const char *) &max_len, 4);
+  for (gint32 i = 0; i < V; i++) {
+    char piece[16];
+    float score = -(float) i;
+    gint32 len;
+    if (i == 0)
+      g_strlcpy (piece, "<unk>", sizeof piece);
+    else if (i == 1)
+      g_strlcpy (piece, "\n<s>\n", sizeof piece);
+    else if (i == 2)
+      g_strlcpy (piece, "\n</s>\n", sizeof piece);
+    else if (i < 3 + 256)
+      g_snprintf (piece, sizeof piece, "<0x%02X>", i - 3);
+    else
+      g_snprintf (piece, sizeof piece, " t%d", i);
+    len = strlen (piece);
+    g_string_append_len (t, (const char *) &score, 4);
+    g_string_append_len (t, (const char *) &len, 4);
+    g_string_append_len (t, piece, len);
+  }
+  ok = g_file_set_contents (tok_path, t->str, t->len, error);
+  g_string_free (t, TRUE);
+  return ok;
+}
+
+/* Tokens per second of greedy generation from BOS for @steps positions. */
+static double
+rate_cached (const ArTransformer *t, ArTransformerState *s, guint steps)
+{
+  guint V = ar_transformer_get_config (t)->n_vocab, token = 1;
+  ar_transformer_state_reset (s);
+  gint64 t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < steps; i++)
+    token = ar_argmax (ar_transformer_forward (t, s, token), V);
+  double sec = (g_get_monotonic_time () - t0) / 1e6;
+  return steps / sec;
+}
+
+/* Tokens per second when each token recomputes its whole prefix. */
+static double
+rate_full (const ArTransformer *t, guint steps)
+{
+  guint V = ar_transformer_get_config (t)->n_vocab;
+  g_autofree gint32 *tokens = g_new (gint32, steps + 1);
+  g_autofree float *logits = g_new (float, V);
+  tokens[0] = 1;
+  gint64 t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < steps; i++) {
+    ar_transformer_forward_full (t, tokens, i + 1, logits);
+    tokens[i + 1] = ar_argmax (logits, V);
+  }
+  double sec = (g_get_monotonic_time () - t0) / 1e6;
+  return steps / sec;
+}
+
+/* llama2.c's "achieved tok/s" for @model / @tok, best of @repeat; 0 on
+ * failure (reported). */
+static double
+rate_llama2c (const char *run, const char *model, const char *tok, guint steps,
+    guint repeat)
+{
+  double best = 0;
+  g_autofree char *n = g_strdup_printf ("%u", steps);
+  const char *argv[] = { run, model, "-z", tok, "-t", "0", "-n", n, NULL };
+  for (guint r = 0; r < repeat; r++) {
+    g_autofree char *err = NULL;
+    gint status;
+    GError *error = NULL;
+    if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+            NULL, NULL, NULL, &err, &status, &error)) {
+      fprintf (stderr, "bench-transformer: %s: %s\n", run, error->message);
+      g_error_free (error);
+      return 0;
+    }
+    const char *line = err ? strstr (err, "achieved tok/s:") : NULL;
+    if (line == NULL) {
+      fprintf (stderr,
+          "bench-transformer: %s printed no \"achieved tok/s\" "
+          "line: %s\n",
+          run, err ? err : "");
+      return 0;
+    }
+    best = MAX (best, g_ascii_strtod (line + strlen ("achieved tok/s:"), NULL));
+  }
+  return best;
+}
+
+static void
+bench_model (const char *title, const char *model_bin, const char *tok_bin,
+    guint steps, guint nocache_steps, guint repeat, const char *llama2c)
+{
+  static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_F16,
+    AR_TENSOR_Q8_0 };
+  double ours_f32 = 0;
+
+  printf ("\n%s\n", title);
+  printf ("  %-6s %12s %14s  %s\n", "type", "cache tok/s", "no-cache tok/s",
+      "weights");
+  for (guint k = 0; k < G_N_ELEMENTS (types); k++) {
+    g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+    GError *error = NULL;
+    if (!ar_llama2c_convert (model_bin, tok_bin, types[k], w, &error)) {
+      fprintf (stderr, "bench-transformer: %s\n", error->message);
+      g_error_free (error);
+      return;
+    }
+    g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+    g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, title, &error);
+    g_assert_no_error (error);
+    g_autoptr (ArTransformer) t = ar_transformer_new_from_gguf (g, &error);
+    g_assert_no_error (error);
+    g_autoptr (ArTransformerState) s = ar_transformer_state_new (t);
+    guint n = MIN (steps, ar_transformer_get_cache_length (t));
+    double cached = 0, full = 0;
+    gsize weight_bytes = 0;
+
+    for (guint i = 0; i < ar_gguf_get_n_tensors (g); i++)
+      weight_bytes += ar_gguf_get_tensor (g, i)->nbytes;
+    rate_cached (t, s, MIN (n, 16)); /* warm-up: page in the weights */
+    for (guint r = 0; r < repeat; r++)
+      cached = MAX (cached, rate_cached (t, s, n));
+    for (guint r = 0; r < repeat; r++)
+      full = MAX (full, rate_full (t, MIN (nocache_steps, n)));
+    if (k == 0)
+      ours_f32 = cached;
+    printf ("  %-6s %12.0f %14.1f  %.1f MB\n", ar_tensor_type_name (types[k]),
+        cached, full, weight_bytes / 1e6);
+  }
+  printf ("  (cache: %u positions from BOS; no cache: %u tokens)\n", steps,
+      nocache_steps);
+  if (llama2c) {
+    double theirs = rate_llama2c (llama2c, model_bin, tok_bin, steps, repeat);
+    if (theirs > 0)
+      printf ("  llama2.c %s: %.0f tok/s (F32); ours F32 / llama2.c = %.2fx\n",
+          llama2c, theirs, ours_f32 / theirs);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *shared = NULL, *llama2c = NULL;
+  gint steps = 256, nocache_steps = 32, repeat = 3;
+  GOptionEntry entries[] = {
+    { "shared", 0, 0, G_OPTION_ARG_FILENAME, &shared,
+        "Shared data folder (default $AR_SHARED_DATA or ../shared/data)",
+        "DIR" },
+    { "llama2c", 0, 0, G_OPTION_ARG_FILENAME, &llama2c,
+        "A llama2.c run binary to time side by side", "RUN" },
+    { "steps", 0, 0, G_OPTION_ARG_INT, &steps,
+        "Positions generated with the cache (default 256)", "N" },
+    { "nocache-steps", 0, 0, G_OPTION_ARG_INT, &nocache_steps,
+        "Tokens generated without the cache (default 32)", "N" },
+    { "repeat", 0, 0, G_OPTION_ARG_INT, &repeat,
+        "Runs per figure, the best is kept (default 3)", "N" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("— Transformer "
+                                                         "generation speed");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  GError *error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error) || steps < 1 ||
+      nocache_steps < 1 || repeat < 1) {
+    fprintf (stderr, "bench-transformer: %s\n",
+        error ? error->message : "counts must be positive");
+    return 2;
+  }
+  if (shared == NULL)
+    shared = g_strdup (g_getenv ("AR_SHARED_DATA") ? g_getenv ("AR_SHARED_DATA")
+                                                   : "../shared/data");
+
+  printf ("bench-transformer: batch 1, one thread, SIMD level %s\n",
+      ar_simd_level_name (ar_simd_get_level ()));
+
+  g_autofree char *m260 =
+      g_build_filename (shared, "stories260K", "stories260K.bin", NULL);
+  g_autofree char *t260 =
+      g_build_filename (shared, "stories260K", "tok512.bin", NULL);
+  if (g_file_test (m260, G_FILE_TEST_EXISTS))
+    bench_model ("stories260K", m260, t260, steps, nocache_steps, repeat,
+        llama2c);
+  else
+    printf ("\nstories260K: %s not found, skipped\n", m260);
+
+  g_autofree char *dir = g_dir_make_tmp ("bench-transformer-XXXXXX", &error);
+  if (dir == NULL) {
+    fprintf (stderr, "bench-transformer: %s\n", error->message);
+    return 1;
+  }
+  g_autofree char *m15 = g_build_filename (dir, "random15M.bin", NULL);
+  g_autofree char *t15 = g_build_filename (dir, "tok32000.bin", NULL);
+  if (!write_random_15m (m15, t15, &error)) {
+    fprintf (stderr, "bench-transformer: %s\n", error->message);
+    return 1;
+  }
+  bench_model ("stories15M shape, random weights", m15, t15, steps,
+      nocache_steps, repeat, llama2c);
+  g_unlink (m15);
+  g_unlink (t15);
+  g_rmdir (dir);
+  return 0;
+}
