@@ -18,7 +18,8 @@ map_file (const char *path, GError **error)
   GError *local = NULL;
   GMappedFile *f = g_mapped_file_new (path, FALSE, &local);
   if (f == NULL) {
-    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: %s", path, local->message);
+    /* GLib's message already names the file */
+    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s", local->message);
     g_error_free (local);
   }
   return f;
@@ -228,8 +229,8 @@ ar_llama2c_convert (const char *model_path, const char *tokenizer_path,
   g_autofree char *base = g_path_get_basename (model_path);
   ar_transformer_config_write (&c, w);
   ar_gguf_writer_set_string (w, "general.name", base);
-  ar_gguf_writer_set_string (w, "general.source",
-      "llama2.c checkpoint, converted by argen convert llama2c");
+  ar_gguf_writer_set_string (w, "general.source.recipe",
+      "a llama2.c checkpoint converted by argen convert llama2c");
   add_matrix (w, "token_embd.weight", type, V, D, embd);
   for (guint l = 0; l < L; l++) {
     char n[64];
