@@ -18,10 +18,13 @@
  * results for a fixed seed. */
 #include <math.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <glib.h>
 
 #include "nn/ar-nn.h"
+#include "nn/ar-nn-private.h"
 #include "core/ar-kernels.h"
 #include "core/ar-rng.h"
 
@@ -1005,6 +1008,69 @@ test_recurrent_batch_split (gconstpointer data)
   ar_recurrent_free (one);
 }
 
+/* ---- the fork-join helper ------------------------------------------------ */
+
+static void
+count_visits (gpointer data, int begin, int end)
+{
+  int *visits = data, i;
+
+  for (i = begin; i < end; i++)
+    visits[i]++;
+}
+
+static void
+test_parallel_for (void)
+{
+  static const int sizes[] = { 0, 1, 2, 3, 7, 1000 };
+  guint k;
+  int i;
+
+  for (k = 0; k < G_N_ELEMENTS (sizes); k++) {
+    int n = sizes[k];
+    int *visits = g_new0 (int, MAX (n, 1));
+
+    ar_nn_parallel_for (n, count_visits, visits);
+    for (i = 0; i < n; i++)
+      g_assert_cmpint (visits[i], ==, 1);
+    g_free (visits);
+  }
+}
+
+/* A child forked after the helper threads started has none of them: the
+ * threaded forward must still finish there (in the calling thread). */
+static void
+test_parallel_fork (void)
+{
+  enum
+  {
+    T = 2,
+    B = 32,
+    H = 128,
+    IN = 4
+  };
+  ArRecurrent *l = ar_recurrent_new (AR_CELL_GRU, IN, H, "f", T, B);
+  float *X = g_new0 (float, T *B *IN), *Y = new_floats (T * B * H);
+  int status;
+  pid_t pid;
+
+  /* starts the helpers in this process */
+  ar_recurrent_forward (l, X, NULL, NULL, Y, T, B);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0) {
+    /* a hang would be killed by the alarm */
+    alarm (20);
+    ar_recurrent_forward (l, X, NULL, NULL, Y, T, B);
+    _exit (0);
+  }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  g_free (X);
+  g_free (Y);
+  ar_recurrent_free (l);
+}
+
 /* ---- determinism ---------------------------------------------------------- */
 
 /* A small model (embedding → GRU → linear → softmax xent), three training
@@ -1122,6 +1188,8 @@ main (int argc, char **argv)
         test_recurrent_batch_split);
     g_free (path);
   }
+  g_test_add_func ("/nn/parallel/for", test_parallel_for);
+  g_test_add_func ("/nn/parallel/fork", test_parallel_fork);
   g_test_add_func ("/nn/determinism", test_determinism);
 
   return g_test_run ();

@@ -12,6 +12,8 @@
  * resources besides their stacks. */
 #include "ar-nn-private.h"
 
+#include <unistd.h>
+
 typedef struct
 {
   GMutex lock;
@@ -27,6 +29,7 @@ typedef struct
 
   GMutex busy; /* held by the thread that posted the job */
   int n_helpers;
+  pid_t pid; /* of the process that started the helpers */
 } Pool;
 
 typedef struct
@@ -88,6 +91,7 @@ pool_create (gpointer unused)
   g_cond_init (&pool.start);
   g_cond_init (&pool.done);
   g_mutex_init (&pool.busy);
+  pool.pid = getpid ();
   pool.n_helpers = CLAMP (n_procs, 1, AR_NN_MAX_PARTS) - 1;
   for (i = 0; i < pool.n_helpers; i++) {
     Helper *h = g_new (Helper, 1);
@@ -120,7 +124,9 @@ ar_nn_parallel_for (int n, ArNnRangeFunc fn, gpointer data)
     return;
   pool = g_once (&once, pool_create, NULL);
   parts = MIN (pool->n_helpers + 1, n);
-  if (parts < 2 || !g_mutex_trylock (&pool->busy)) {
+  /* A forked child has none of its parent's threads: it must not wait for
+   * them. */
+  if (parts < 2 || getpid () != pool->pid || !g_mutex_trylock (&pool->busy)) {
     fn (data, 0, n);
     return;
   }
