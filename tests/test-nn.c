@@ -839,11 +839,11 @@ static void
 test_recurrent_step_oracle (gconstpointer data)
 {
   ArCellType cell = GPOINTER_TO_INT (data);
-  /* (B, H): one stream, a few, and enough state per step (B * H >= 4096)
+  /* (B, H, T): one stream, a few, and enough state per step (B * H >= 4096)
    * for the element-wise work to be split over threads */
-  static const int sizes[][2] = { { 1, 37 }, { 3, 37 }, { 32, 128 } };
-  const int T = 6, n_in = 5;
-  int B, H, G = (int) ar_cell_n_gates (cell);
+  static const int sizes[][3] = { { 1, 37, 6 }, { 3, 37, 6 }, { 32, 128, 2 } };
+  const int n_in = 5;
+  int B, H, T, G = (int) ar_cell_n_gates (cell);
   ArRng rng;
   int k, t, b, j;
 
@@ -857,6 +857,7 @@ test_recurrent_step_oracle (gconstpointer data)
 
     B = sizes[k][0];
     H = sizes[k][1];
+    T = sizes[k][2];
     l = ar_recurrent_new (cell, n_in, H, "rec", T, B);
     ar_recurrent_init (l, &rng);
     X = new_uniform ((gsize) T * B * n_in, &rng, 1.0f);
