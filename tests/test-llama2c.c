@@ -258,6 +258,137 @@ test_storage_types (void)
     g_free (logits[k]);
 }
 
+/* ---- a hand-made SentencePiece vocabulary (no shared data needed) ----- */
+
+static const char *const spm_pieces[] = {
+  "<unk>",
+  "<s>",
+  "</s>",
+  "<0x41>",
+  "\xe2\x96\x81",
+  "a",
+  "b",
+  "ab",
+  "\xe2\x96\x81"
+  "a",
+  "\xe2\x96\x81"
+  "ab",
+  "ba",
+};
+static const float spm_scores[] = { 0, 0, 0, 0, -1, -2, -3, -4, -5, -1, -0.5f };
+
+/* A vocabulary GGUF of spm_pieces; @types may be NULL (then inferred), and
+ * @n_scores lets a test give the wrong number of scores. */
+static ArVocab *
+spm_vocab (const gint32 *types, gsize n_scores, GError **error)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "llama");
+  ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens", spm_pieces, NULL,
+      G_N_ELEMENTS (spm_pieces));
+  ar_gguf_writer_set_f32_array (w, "tokenizer.ggml.scores", spm_scores,
+      n_scores);
+  if (types)
+    ar_gguf_writer_set_i32_array (w, "tokenizer.ggml.token_type", types,
+        G_N_ELEMENTS (spm_pieces));
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, "spm.gguf", NULL);
+  return ar_vocab_new_from_gguf (g, error);
+}
+
+/* encodes @text, expects @n ids and @unknown skipped bytes, and that the
+ * ids decode after BOS to @text minus the skipped bytes (@back) */
+static void
+check_spm (const ArVocab *v, const char *text, const gint32 *expect, guint n,
+    guint unknown, const char *back)
+{
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_assert_cmpuint (ar_vocab_encode (v, text, -1, ids), ==, unknown);
+  g_assert_cmpmem (ids->data, ids->len * sizeof (gint32), expect,
+      n * sizeof (gint32));
+  g_autoptr (GString) out = g_string_new (NULL);
+  gint prev = ar_vocab_get_bos (v);
+  for (guint i = 0; i < ids->len; i++) {
+    gsize len;
+    gint32 id = g_array_index (ids, gint32, i);
+    const char *b = ar_vocab_decode (v, prev, id, &len);
+    g_string_append_len (out, b, len);
+    prev = id;
+  }
+  g_assert_cmpstr (out->str, ==, back);
+}
+
+/* Worked by hand from the algorithm in ar-text.h:
+ *   "ab a": ▁ a b ▁ a → merge "ab" (-4, the best of ▁a -5, ab -4) → ▁ ab ▁ a
+ *           → "▁ab" (-1) → ▁ab ▁ a → "▁a" (-5) → ▁ab ▁a, nothing more;
+ *   "bab":  ▁ b a b → "ba" (-0.5) beats "ab" (-4) → ▁ ba b, nothing more;
+ *   "Ab":   A is not a normal token: its byte token <0x41>, which never
+ *           merges → ▁ <0x41> b;
+ *   "é":    neither the character nor its bytes are tokens → ▁, 2 unknown. */
+static void
+test_spm_vocab (void)
+{
+  GError *error = NULL;
+  g_autoptr (ArVocab) v = spm_vocab (NULL, G_N_ELEMENTS (spm_scores), &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (ar_vocab_get_type (v), ==, AR_VOCAB_SPM);
+  g_assert_cmpint (ar_vocab_get_bos (v), ==, 1);
+  g_assert_cmpint (ar_vocab_get_eos (v), ==, 2);
+  g_assert_cmpfloat (ar_vocab_token_score (v, 10), ==, -0.5f);
+  gsize len;
+  g_assert_cmpstr (ar_vocab_token_bytes (v, 3, &len), ==, "A");
+  g_assert_cmpstr (ar_vocab_token_bytes (v, 9, &len), ==, " ab");
+  g_assert_cmpuint (len, ==, 3);
+  g_assert_cmpstr (ar_vocab_token_bytes (v, 1, &len), ==, "");
+  /* the leading space goes only right after BOS */
+  g_assert_cmpstr (ar_vocab_decode (v, 1, 9, &len), ==, "ab");
+  g_assert_cmpstr (ar_vocab_decode (v, 5, 9, &len), ==, " ab");
+
+  check_spm (v, "ab a", (const gint32[]){ 9, 8 }, 2, 0, "ab a");
+  check_spm (v, "bab", (const gint32[]){ 4, 10, 6 }, 3, 0, "bab");
+  check_spm (v, "Ab", (const gint32[]){ 4, 3, 6 }, 3, 0, "Ab");
+  check_spm (v, "\xc3\xa9", (const gint32[]){ 4 }, 1, 2, "");
+  check_spm (v, "", NULL, 0, 0, "");
+
+  /* written back and read again: the same pieces, scores and types */
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  ar_vocab_write_gguf (v, w);
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, "again.gguf", NULL);
+  g_autoptr (ArVocab) again = ar_vocab_new_from_gguf (g, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (spm_pieces); i++) {
+    g_assert_cmpstr (ar_vocab_token_piece (again, i), ==, spm_pieces[i]);
+    g_assert_cmpfloat (ar_vocab_token_score (again, i), ==, spm_scores[i]);
+  }
+  check_spm (again, "ab a", (const gint32[]){ 9, 8 }, 2, 0, "ab a");
+
+  /* errors: a score per token, type 6 only for <0xNN> pieces */
+  g_assert_null (spm_vocab (NULL, 5, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "tokenizer.ggml.scores"));
+  g_clear_error (&error);
+  gint32 types[G_N_ELEMENTS (spm_pieces)];
+  for (guint i = 0; i < G_N_ELEMENTS (types); i++)
+    types[i] = 1;
+  types[7] = 6; /* "ab" as a byte */
+  g_assert_null (spm_vocab (types, G_N_ELEMENTS (spm_scores), &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "token 7 has type 6"));
+  g_clear_error (&error);
+  /* declared types win over the inferred ones: with "▁ab" unused, "ab a"
+   * stops at ▁ ab ▁a */
+  types[7] = 1;
+  types[9] = 5;
+  types[0] = 2;
+  types[1] = types[2] = 3;
+  types[3] = 6;
+  g_autoptr (ArVocab) typed =
+      spm_vocab (types, G_N_ELEMENTS (spm_scores), &error);
+  g_assert_no_error (error);
+  check_spm (typed, "ab a", (const gint32[]){ 4, 7, 8 }, 3, 0, "ab a");
+}
+
 /* ---- malformed inputs ------------------------------------------------- */
 
 static char *tmpdir;
@@ -350,6 +481,7 @@ main (int argc, char **argv)
           g_build_filename (dir, "expected_t0_n200_empty_prompt.txt", NULL);
     }
   }
+  g_test_add_func ("/llama2c/spm-vocab", test_spm_vocab);
   g_test_add_func ("/llama2c/test-vector", test_vector);
   g_test_add_func ("/llama2c/encode", test_encode);
   g_test_add_func ("/llama2c/prompt-continues", test_prompt_continues);
