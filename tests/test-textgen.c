@@ -58,6 +58,17 @@ buffer_line (GstBuffer *buf)
   return text;
 }
 
+/* The text of the next output buffer, which is released. */
+static gchar *
+pulled_line (GstHarness *h)
+{
+  GstBuffer *buf = gst_harness_pull (h);
+  gchar *text = buffer_line (buf);
+
+  gst_buffer_unref (buf);
+  return text;
+}
+
 /* libargen continuing @prompt with @seed at @temperature for at most
  * @max_tokens tokens or up to @stop, then the newline textgen adds. */
 static gchar *
@@ -196,8 +207,8 @@ test_fixed_seed_reproducible (void)
   /* A fixed seed: the same prompt continues the same way every time. */
   h = new_textgen ("seed", (gint64) 9, "max-tokens", 40, NULL);
   gst_harness_push (h, text_buffer ("To be\nTo be\n", 0, GST_SECOND));
-  a = buffer_line (gst_harness_pull (h));
-  b = buffer_line (gst_harness_pull (h));
+  a = pulled_line (h);
+  b = pulled_line (h);
   gst_harness_teardown (h);
   g_assert_cmpstr (a, ==, b);
 
@@ -205,8 +216,8 @@ test_fixed_seed_reproducible (void)
    * samples coincide with negligible probability). */
   h = new_textgen ("max-tokens", 40, "temperature", 1.5f, NULL);
   gst_harness_push (h, text_buffer ("To be\nTo be\n", 0, GST_SECOND));
-  c = buffer_line (gst_harness_pull (h));
-  d = buffer_line (gst_harness_pull (h));
+  c = pulled_line (h);
+  d = pulled_line (h);
   gst_harness_teardown (h);
   g_assert_cmpstr (c, !=, d);
 
@@ -214,7 +225,7 @@ test_fixed_seed_reproducible (void)
    * libargen's continuation of it. */
   h = new_textgen ("seed", (gint64) 9, "max-tokens", 200, "stop", "\\n", NULL);
   gst_harness_push (h, text_buffer ("To be\n", 0, GST_SECOND));
-  e = buffer_line (gst_harness_pull (h));
+  e = pulled_line (h);
   gst_harness_teardown (h);
   g_assert_true (strchr (e, '\n') == e + strlen (e) - 1);
   f = libargen_continuation ("To be", 9, 0.8f, 200, "\n");
@@ -314,7 +325,7 @@ test_flush_clears_partial_line (void)
         gst_event_new_segment (&segment)));
   }
   gst_harness_push (h, text_buffer ("GLOUCESTER:\n", 0, GST_SECOND));
-  line = buffer_line (gst_harness_pull (h));
+  line = pulled_line (h);
   expected = libargen_continuation ("GLOUCESTER:", 8, 0.8f, 20, NULL);
   g_assert_cmpstr (line, ==, expected);
   g_free (line);
