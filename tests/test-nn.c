@@ -914,10 +914,10 @@ test_recurrent_step_oracle (gconstpointer data)
   }
 }
 
-/* A batch of 32 streams with H = 128 (its element-wise work is split over
+/* A batch of 32 streams with H = 128 (its forward gate loops are split over
  * threads) against the same 32 streams run one at a time (B = 1, all in the
- * calling thread): outputs, the accumulated parameter gradients and dX agree
- * to float rounding (the sums run in a different order). */
+ * calling thread): outputs, the parameter gradients accumulated over the 32
+ * calls and dX agree to float rounding (the sums run in a different order). */
 static void
 test_recurrent_batch_split (gconstpointer data)
 {
