@@ -140,7 +140,79 @@ const float *ar_recurrent_final_c (const ArRecurrent *l);
  * NULL; accumulates parameter gradients. */
 void ar_recurrent_backward (ArRecurrent *l, const float *X, const float *dY, float *dX, int T, int B);
 
+/* ---- Transformer layers (ar-pointwise.c, ar-attention.c) -----------------
+ * All over rows of (N, n) or (T, B, n) batches as above; they run in the
+ * calling thread (the Transformer training graph parallelises by splitting
+ * the batch into shards, ar-transformer-train.h).  Checked by finite
+ * differences in tests/test-nn-attn.c. */
+
+/* RMSNorm of each row: Y (N, n) = w ⊙ X / sqrt (mean (X²) + eps), w (n);
+ * rstd (N) receives each row's 1 / sqrt (mean (X²) + eps).  Y may equal X.
+ * Same operations, in the same order, as the inference step. */
+void ar_nn_rmsnorm_forward (const ArParam *w, const float *X, float *Y, float *rstd, int N,
+    float eps);
+/* accumulates w->g; dX (N, n) overwritten (it may equal dY) */
+void ar_nn_rmsnorm_backward (ArParam *w, const float *X, const float *rstd, const float *dY,
+    float *dX, int N);
+/* LayerNorm of each row: Y (N, n) = (X - mean) / sqrt (var + eps) ⊙ w + b
+ * (biased variance, as PyTorch); mean, rstd (N) are kept for the backward
+ * pass.  Y may equal X. */
+void ar_nn_layernorm_forward (const ArParam *w, const ArParam *b, const float *X, float *Y,
+    float *mean, float *rstd, int N, float eps);
+/* accumulates w->g, b->g; dX (N, n) overwritten (it may equal dY) */
+void ar_nn_layernorm_backward (ArParam *w, ArParam *b, const float *X, const float *mean,
+    const float *rstd, const float *dY, float *dX, int N);
+
+/* GELU, GPT-2's tanh form: Y (n) = X/2 (1 + tanh (sqrt (2/π) (X + 0.044715 X³))).
+ * Y may equal X. */
+void ar_nn_gelu_forward (const float *X, float *Y, gsize n);
+/* dX (n) = dY ⊙ gelu' (X); dX may equal dY */
+void ar_nn_gelu_backward (const float *X, const float *dY, float *dX, gsize n);
+/* SwiGLU's gating: Y (n) = silu (G) ⊙ U, silu (g) = g σ(g).  Y may equal G or U. */
+void ar_nn_swiglu_forward (const float *G, const float *U, float *Y, gsize n);
+/* dG, dU (n) overwritten; either may equal dY. */
+void ar_nn_swiglu_backward (const float *G, const float *U, const float *dY, float *dG,
+    float *dU, gsize n);
+/* The residual connection Y += X (n).  Its backward pass is the same call:
+ * the gradient reaching the sum flows unchanged into both of its inputs, so
+ * a block adds the gradient of its output into the gradient of its input. */
+void ar_nn_add (float *Y, const float *X, gsize n);
+
+/* Rotary position embeddings, the inference step's convention: in each head
+ * of hs values the adjacent pairs (x[2i], x[2i+1]), i < n_rot / 2, turn by
+ * the angle t · θ_i, θ_i = freq_base^(-2i / n_rot), t the row's time index.
+ * cos_t, sin_t (T, n_rot / 2) hold the table for t < T, computed in float
+ * exactly as the inference step computes it. */
+void ar_nn_rope_table (float *cos_t, float *sin_t, int T, int n_rot, float freq_base);
+/* X (T, B, n_heads * hs) rotated in place. */
+void ar_nn_rope_forward (float *X, const float *cos_t, const float *sin_t, int T, int B,
+    int n_heads, int hs, int n_rot);
+/* dX rotated back in place (the transpose of the rotation is its inverse). */
+void ar_nn_rope_backward (float *dX, const float *cos_t, const float *sin_t, int T, int B,
+    int n_heads, int hs, int n_rot);
+
+/* Causal multi-head self-attention with grouped-query heads over B streams
+ * of T positions: query head h (of H) reads key/value head h / (H / Hkv);
+ * position t of a stream attends to positions 0 .. t of the same stream,
+ * O = softmax (Q Kᵀ / sqrt (hs)) V per (stream, head).  No parameters: the
+ * projections around it are linear layers.  The object holds what backward
+ * needs besides the inputs (each row's log-sum-exp, (B, H, T)) and its
+ * scratch, sized for up to max_T positions of max_B streams; backward
+ * recomputes the attention weights rather than keep B·H·T² of them. */
+typedef struct _ArAttention ArAttention;
+
+ArAttention *ar_attention_new (int n_head, int n_head_kv, int head_size, int max_T, int max_B);
+void ar_attention_free (ArAttention *a);
+/* Q (T, B, H * hs), K, V (T, B, Hkv * hs) → O (T, B, H * hs). */
+void ar_attention_forward (ArAttention *a, const float *Q, const float *K, const float *V,
+    float *O, int T, int B);
+/* After forward on the same Q, K, V, O: dQ (T, B, H * hs), dK, dV (T, B,
+ * Hkv * hs) overwritten from dO (T, B, H * hs). */
+void ar_attention_backward (ArAttention *a, const float *Q, const float *K, const float *V,
+    const float *O, const float *dO, float *dQ, float *dK, float *dV, int T, int B);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArParam, ar_param_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArRecurrent, ar_recurrent_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArAttention, ar_attention_free)
 
 G_END_DECLS
