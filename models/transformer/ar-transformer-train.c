@@ -1,0 +1,1066 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ar-transformer-train.c — the Transformer text family's training graph
+ * (token embedding → L pre-norm blocks of attention and feed-forward → final
+ * norm → classifier → softmax cross-entropy, forward and backward over (T, B)
+ * batches) and its training task over a text corpus.
+ *
+ * Organisation: the parameters live once, in slots (global ones, then
+ * B_COUNT per block).  The batch is split into shards of streams (see
+ * ar-transformer-train.h); each shard has its own activations, allocated once
+ * for (max_T, its share of max_B), and sees the parameters through its own
+ * array of slots: shard 0 through the parameters themselves, the others
+ * through copies of the ArParam structs that share the weights but point
+ * their gradient into the shard's own block.  The layer functions of
+ * ar-nn.h therefore run unchanged in every shard, and the gradients are
+ * added up in shard order once all shards are done.
+ *
+ * Where the time goes: the projections (q, k, v, attn_output, the
+ * feed-forward matrices, the classifier) are single sgemm calls over the
+ * shard's T · B_s rows, forward and backward — about 85 % of the arithmetic
+ * at the default shape; attention is ar_attention_*; the rest is the
+ * element-wise layers of ar-pointwise.c. */
+#include "ar-transformer-train.h"
+#include "nn/ar-nn-private.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* new_floats (n), spelled as a function so that clang-format reads the size
+ * as an expression */
+static float *
+new_floats (gsize n)
+{
+  return g_new (float, n);
+}
+
+/* Global parameter slots, then B_COUNT slots per block. */
+enum
+{
+  P_TOK_EMBD,   /* (V, D) */
+  P_POS_EMBD,   /* (C, D), gpt */
+  P_OUT_NORM,   /* (D) */
+  P_OUT_NORM_B, /* (D), gpt */
+  P_OUTPUT,     /* (V, D); the P_TOK_EMBD parameter when tied */
+  P_GLOBAL
+};
+
+enum
+{
+  B_ATTN_NORM,   /* (D) */
+  B_ATTN_NORM_B, /* (D), gpt */
+  B_Q,           /* (D, D) */
+  B_K,           /* (KV, D) */
+  B_V,           /* (KV, D) */
+  B_O,           /* (D, D) */
+  B_Q_B,         /* (D), gpt */
+  B_K_B,         /* (KV), gpt */
+  B_V_B,         /* (KV), gpt */
+  B_O_B,         /* (D), gpt */
+  B_FFN_NORM,    /* (D) */
+  B_FFN_NORM_B,  /* (D), gpt */
+  B_GATE,        /* (F, D), llama */
+  B_UP,          /* (F, D) */
+  B_DOWN,        /* (D, F) */
+  B_UP_B,        /* (F), gpt */
+  B_DOWN_B,      /* (D), gpt */
+  B_COUNT
+};
+
+#define BLK(l, j) (P_GLOBAL + (l) *B_COUNT + (j))
+
+/* One shard: streams [b0, b0 + nb) of a batch, its parameter views and its
+ * activations.  Per-layer buffers are (L, N_max, width) with N_max = max_T
+ * nb_max; within a call the first T · nb rows of each are used. */
+typedef struct
+{
+  int nb;          /* streams of the current call */
+  ArParam **p;     /* (n_slots) the parameters as this shard sees them */
+  ArParam *views;  /* (n_params) shards > 0: copies with their own gradient */
+  float *grad;     /* the views' gradients, one block */
+  gint32 *in, *tg; /* (T, nb) token ids */
+  float loss;      /* mean over this shard's targets */
+
+  /* forward, kept for backward */
+  float *
+      x; /* (L + 1, N, D) the residual stream entering each block, then the last */
+  float *xn1;           /* (L, N, D) attn_norm (x) */
+  float *q;             /* (L, N, D) queries, rotated (llama) */
+  float *k, *v;         /* (L, N, KV) keys (rotated), values */
+  float *att;           /* (L, N, D) attention output */
+  float *xm;            /* (L, N, D) the residual stream after attention */
+  float *xn2;           /* (L, N, D) ffn_norm (xm) */
+  float *ffg;           /* (L, N, F) gate pre-activation (llama) */
+  float *ffu;           /* (L, N, F) up pre-activation */
+  float *ffh;           /* (L, N, F) activation: silu (g) ⊙ u or gelu (u) */
+  float *mean1, *rstd1; /* (L, N) attn_norm statistics (mean: gpt) */
+  float *mean2, *rstd2; /* (L, N) ffn_norm statistics */
+  float *meanf, *rstdf; /* (N) output_norm statistics */
+  float *xf;            /* (N, D) output_norm (x_L) */
+  float *logits;        /* (N, V), then their gradient */
+  ArAttention **attn;   /* (L) */
+
+  /* backward scratch */
+  float *dx, *dxm, *dxn, *datt; /* (N, D) */
+  float *dq;                    /* (N, D) */
+  float *dk, *dv;               /* (N, KV) */
+  float *dh, *du;               /* (N, F) */
+} Shard;
+
+struct _ArTransformerTrain
+{
+  ArTransformerConfig config;
+  int max_T, max_B, nb_max;
+  int D, F, KV, V, L, H, Hkv, hs;
+  int n_shards;
+  int n_slots;
+  ArParam *
+      *p; /* (n_slots) the parameters; NULL where the architecture has none */
+  GPtrArray *params;          /* the distinct parameters, in slot order */
+  int *slot_param;            /* (n_slots) index into params, -1 for none */
+  float *rope_cos, *rope_sin; /* (max_T, n_rot / 2), llama */
+  Shard *shards;              /* (n_shards) */
+
+  /* the current call, for the shard workers */
+  const gint32 *inputs, *targets;
+  int T, B;
+  gboolean backward;
+  int N_total;
+};
+
+/* ---- checks and construction -------------------------------------------- */
+
+/* Floats of activations one stream of T positions needs (forward and
+ * backward), for the size check. */
+static double
+floats_per_stream (const ArTransformerConfig *c, int T)
+{
+  double D = c->n_embd, F = c->n_ff, hs = D / c->n_head;
+  double KV = c->n_head_kv * hs;
+
+  return (double) T *
+      (c->n_layers * (5 * D + 2 * KV + 3 * F + 4) + D * 6 + 2 * KV + 2 * F +
+          c->n_vocab + D);
+}
+
+gboolean
+ar_transformer_train_check (const ArTransformerConfig *config, int T, int B,
+    GError **error)
+{
+  g_return_val_if_fail (config != NULL, FALSE);
+
+  if (!ar_transformer_config_check (config, error))
+    return FALSE;
+  if (T < 1 || (guint) T > config->n_ctx) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "training windows of %d tokens; expected 1 to the context length %u", T,
+        config->n_ctx);
+    return FALSE;
+  }
+  if (B < 1 || B > 1 << 20) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "batch of %d windows; expected 1 to %d", B, 1 << 20);
+    return FALSE;
+  }
+  double bytes = floats_per_stream (config, T) * B * sizeof (float);
+  if (bytes > 16.0 * (1 << 30)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "activations for %d x %d tokens would take %.1f GiB; at most 16 GiB", T,
+        B, bytes / (1 << 30));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static ArParam *
+new_param (ArTransformerTrain *t, int slot, const char *name, guint64 ne0,
+    guint64 ne1)
+{
+  const guint64 ne[2] = { ne0, ne1 };
+  ArParam *p = ar_param_new (name, ne1 ? 2 : 1, ne);
+
+  t->p[slot] = p;
+  t->slot_param[slot] = (int) t->params->len;
+  g_ptr_array_add (t->params, p);
+  return p;
+}
+
+static void
+new_block_params (ArTransformerTrain *t, int l)
+{
+  gboolean gpt = t->config.arch == AR_TRANSFORMER_GPT;
+  guint64 D = t->D, F = t->F, KV = t->KV;
+  char n[96];
+
+#define NAME(what) (g_snprintf (n, sizeof n, "blk.%d." what, l), n)
+  new_param (t, BLK (l, B_ATTN_NORM), NAME ("attn_norm.weight"), D, 0);
+  if (gpt)
+    new_param (t, BLK (l, B_ATTN_NORM_B), NAME ("attn_norm.bias"), D, 0);
+  new_param (t, BLK (l, B_Q), NAME ("attn_q.weight"), D, D);
+  new_param (t, BLK (l, B_K), NAME ("attn_k.weight"), D, KV);
+  new_param (t, BLK (l, B_V), NAME ("attn_v.weight"), D, KV);
+  new_param (t, BLK (l, B_O), NAME ("attn_output.weight"), D, D);
+  if (gpt) {
+    new_param (t, BLK (l, B_Q_B), NAME ("attn_q.bias"), D, 0);
+    new_param (t, BLK (l, B_K_B), NAME ("attn_k.bias"), KV, 0);
+    new_param (t, BLK (l, B_V_B), NAME ("attn_v.bias"), KV, 0);
+    new_param (t, BLK (l, B_O_B), NAME ("attn_output.bias"), D, 0);
+  }
+  new_param (t, BLK (l, B_FFN_NORM), NAME ("ffn_norm.weight"), D, 0);
+  if (gpt)
+    new_param (t, BLK (l, B_FFN_NORM_B), NAME ("ffn_norm.bias"), D, 0);
+  if (!gpt)
+    new_param (t, BLK (l, B_GATE), NAME ("ffn_gate.weight"), D, F);
+  new_param (t, BLK (l, B_UP), NAME ("ffn_up.weight"), D, F);
+  new_param (t, BLK (l, B_DOWN), NAME ("ffn_down.weight"), F, D);
+  if (gpt) {
+    new_param (t, BLK (l, B_UP_B), NAME ("ffn_up.bias"), F, 0);
+    new_param (t, BLK (l, B_DOWN_B), NAME ("ffn_down.bias"), D, 0);
+  }
+#undef NAME
+}
+
+static void
+shard_init (ArTransformerTrain *t, Shard *sh, int index)
+{
+  gsize N = (gsize) t->max_T * t->nb_max, L = t->L;
+  gsize D = t->D, F = t->F, KV = t->KV;
+
+  sh->p = g_new0 (ArParam *, t->n_slots);
+  if (index == 0) {
+    memcpy (sh->p, t->p, t->n_slots * sizeof (ArParam *));
+  } else {
+    /* views: the parameter structs copied, each gradient moved into the
+     * shard's block; the moments are the trainer's business, not theirs */
+    gsize total = ar_params_count (t->params), at = 0;
+
+    sh->views = g_new0 (ArParam, t->params->len);
+    sh->grad = g_new0 (float, total);
+    for (guint i = 0; i < t->params->len; i++) {
+      ArParam *master = g_ptr_array_index (t->params, i);
+
+      sh->views[i] = *master;
+      sh->views[i].g = sh->grad + at;
+      sh->views[i].m = sh->views[i].v = NULL;
+      at += master->n;
+    }
+    for (int s = 0; s < t->n_slots; s++)
+      sh->p[s] = t->slot_param[s] >= 0 ? &sh->views[t->slot_param[s]] : NULL;
+  }
+
+  sh->in = g_new (gint32, N);
+  sh->tg = g_new (gint32, N);
+  sh->x = new_floats ((L + 1) * N * D);
+  sh->xn1 = new_floats (L * N * D);
+  sh->q = new_floats (L * N * D);
+  sh->k = new_floats (L * N * KV);
+  sh->v = new_floats (L * N * KV);
+  sh->att = new_floats (L * N * D);
+  sh->xm = new_floats (L * N * D);
+  sh->xn2 = new_floats (L * N * D);
+  if (t->config.arch == AR_TRANSFORMER_LLAMA)
+    sh->ffg = new_floats (L * N * F);
+  sh->ffu = new_floats (L * N * F);
+  sh->ffh = new_floats (L * N * F);
+  sh->mean1 = new_floats (L * N);
+  sh->rstd1 = new_floats (L * N);
+  sh->mean2 = new_floats (L * N);
+  sh->rstd2 = new_floats (L * N);
+  sh->meanf = new_floats (N);
+  sh->rstdf = new_floats (N);
+  sh->xf = new_floats (N * D);
+  sh->logits = new_floats (N * t->V);
+  sh->attn = g_new0 (ArAttention *, L);
+  for (gsize l = 0; l < L; l++)
+    sh->attn[l] = ar_attention_new (t->H, t->Hkv, t->hs, t->max_T, t->nb_max);
+  sh->dx = new_floats (N * D);
+  sh->dxm = new_floats (N * D);
+  sh->dxn = new_floats (N * D);
+  sh->datt = new_floats (N * D);
+  sh->dq = new_floats (N * D);
+  sh->dk = new_floats (N * KV);
+  sh->dv = new_floats (N * KV);
+  sh->dh = new_floats (N * F);
+  sh->du = new_floats (N * F);
+}
+
+static void
+shard_clear (ArTransformerTrain *t, Shard *sh)
+{
+  g_free (sh->p);
+  g_free (sh->views);
+  g_free (sh->grad);
+  g_free (sh->in);
+  g_free (sh->tg);
+  g_free (sh->x);
+  g_free (sh->xn1);
+  g_free (sh->q);
+  g_free (sh->k);
+  g_free (sh->v);
+  g_free (sh->att);
+  g_free (sh->xm);
+  g_free (sh->xn2);
+  g_free (sh->ffg);
+  g_free (sh->ffu);
+  g_free (sh->ffh);
+  g_free (sh->mean1);
+  g_free (sh->rstd1);
+  g_free (sh->mean2);
+  g_free (sh->rstd2);
+  g_free (sh->meanf);
+  g_free (sh->rstdf);
+  g_free (sh->xf);
+  g_free (sh->logits);
+  for (int l = 0; l < t->L; l++)
+    ar_attention_free (sh->attn[l]);
+  g_free (sh->attn);
+  g_free (sh->dx);
+  g_free (sh->dxm);
+  g_free (sh->dxn);
+  g_free (sh->datt);
+  g_free (sh->dq);
+  g_free (sh->dk);
+  g_free (sh->dv);
+  g_free (sh->dh);
+  g_free (sh->du);
+}
+
+ArTransformerTrain *
+ar_transformer_train_new (const ArTransformerConfig *config, int max_T,
+    int max_B, int n_shards)
+{
+  g_return_val_if_fail (ar_transformer_train_check (config, max_T, max_B, NULL),
+      NULL);
+  g_return_val_if_fail (n_shards >= 0 && n_shards <= AR_TRANSFORMER_MAX_SHARDS,
+      NULL);
+  const ArTransformerConfig *c = config;
+  ArTransformerTrain *t = g_new0 (ArTransformerTrain, 1);
+  gboolean gpt = c->arch == AR_TRANSFORMER_GPT;
+
+  t->config = *config;
+  t->max_T = max_T;
+  t->max_B = max_B;
+  t->D = c->n_embd;
+  t->F = c->n_ff;
+  t->H = c->n_head;
+  t->Hkv = c->n_head_kv;
+  t->hs = ar_transformer_config_head_size (c);
+  t->KV = t->Hkv * t->hs;
+  t->V = c->n_vocab;
+  t->L = c->n_layers;
+  if (n_shards == 0)
+    n_shards = MIN ((int) g_get_num_processors (), AR_TRANSFORMER_MAX_SHARDS);
+  t->n_shards = MIN (n_shards, max_B);
+  t->nb_max = (max_B + t->n_shards - 1) / t->n_shards;
+
+  t->n_slots = P_GLOBAL + t->L * B_COUNT;
+  t->p = g_new0 (ArParam *, t->n_slots);
+  t->slot_param = g_new (int, t->n_slots);
+  for (int s = 0; s < t->n_slots; s++)
+    t->slot_param[s] = -1;
+  t->params = g_ptr_array_new ();
+  new_param (t, P_TOK_EMBD, "token_embd.weight", t->D, t->V);
+  if (gpt)
+    new_param (t, P_POS_EMBD, "position_embd.weight", t->D, c->n_ctx);
+  for (int l = 0; l < t->L; l++)
+    new_block_params (t, l);
+  new_param (t, P_OUT_NORM, "output_norm.weight", t->D, 0);
+  if (gpt)
+    new_param (t, P_OUT_NORM_B, "output_norm.bias", t->D, 0);
+  if (c->tied_output) {
+    t->p[P_OUTPUT] = t->p[P_TOK_EMBD];
+    t->slot_param[P_OUTPUT] = t->slot_param[P_TOK_EMBD];
+  } else {
+    new_param (t, P_OUTPUT, "output.weight", t->D, t->V);
+  }
+
+  if (!gpt) {
+    int half = c->n_rot / 2;
+
+    t->rope_cos = new_floats ((gsize) max_T * half);
+    t->rope_sin = new_floats ((gsize) max_T * half);
+    ar_nn_rope_table (t->rope_cos, t->rope_sin, max_T, c->n_rot,
+        c->rope_freq_base);
+  }
+
+  t->shards = g_new0 (Shard, t->n_shards);
+  for (int s = 0; s < t->n_shards; s++)
+    shard_init (t, &t->shards[s], s);
+  return t;
+}
+
+void
+ar_transformer_train_free (ArTransformerTrain *t)
+{
+  if (t == NULL)
+    return;
+  for (int s = 0; s < t->n_shards; s++)
+    shard_clear (t, &t->shards[s]);
+  g_free (t->shards);
+  g_ptr_array_set_free_func (t->params, (GDestroyNotify) ar_param_free);
+  g_ptr_array_unref (t->params);
+  g_free (t->p);
+  g_free (t->slot_param);
+  g_free (t->rope_cos);
+  g_free (t->rope_sin);
+  g_free (t);
+}
+
+static void
+fill (ArParam *p, float value)
+{
+  if (p == NULL)
+    return;
+  for (gsize i = 0; i < p->n; i++)
+    p->w[i] = value;
+}
+
+void
+ar_transformer_train_init (ArTransformerTrain *t, ArRng *rng)
+{
+  const float std = 0.02f;
+  float std_res = std / sqrtf (2.0f * t->L);
+
+  g_return_if_fail (t != NULL && rng != NULL);
+
+  /* in parameter order, so that the draws are a function of the seed and
+   * the shape alone */
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *p = g_ptr_array_index (t->params, i);
+
+    if (p->n_dims == 1) {
+      /* norm weights 1; norm and linear biases 0 */
+      fill (p, g_str_has_suffix (p->name, "norm.weight") ? 1.0f : 0.0f);
+    } else if (g_str_has_suffix (p->name, "attn_output.weight") ||
+        g_str_has_suffix (p->name, "ffn_down.weight")) {
+      ar_param_init_normal (p, rng, std_res);
+    } else {
+      ar_param_init_normal (p, rng, std);
+    }
+  }
+}
+
+GPtrArray *
+ar_transformer_train_get_params (ArTransformerTrain *t)
+{
+  g_return_val_if_fail (t != NULL, NULL);
+  return t->params;
+}
+
+const ArTransformerConfig *
+ar_transformer_train_get_config (const ArTransformerTrain *t)
+{
+  g_return_val_if_fail (t != NULL, NULL);
+  return &t->config;
+}
+
+int
+ar_transformer_train_get_n_shards (const ArTransformerTrain *t)
+{
+  g_return_val_if_fail (t != NULL, 0);
+  return t->n_shards;
+}
+
+/* ---- forward and backward of one shard ---------------------------------- */
+
+static void
+norm_forward (const ArTransformerTrain *t, ArParam *w, ArParam *b,
+    const float *X, float *Y, float *mean, float *rstd, int N)
+{
+  if (t->config.arch == AR_TRANSFORMER_GPT)
+    ar_nn_layernorm_forward (w, b, X, Y, mean, rstd, N, t->config.norm_eps);
+  else
+    ar_nn_rmsnorm_forward (w, X, Y, rstd, N, t->config.norm_eps);
+}
+
+static void
+norm_backward (const ArTransformerTrain *t, ArParam *w, ArParam *b,
+    const float *X, const float *mean, const float *rstd, const float *dY,
+    float *dX, int N)
+{
+  if (t->config.arch == AR_TRANSFORMER_GPT)
+    ar_nn_layernorm_backward (w, b, X, mean, rstd, dY, dX, N);
+  else
+    ar_nn_rmsnorm_backward (w, X, rstd, dY, dX, N);
+}
+
+/* As ar_nn_linear_backward () but adding into dX (N, in) instead of
+ * overwriting it: the gradients of the q, k and v projections (and of gate
+ * and up) meet at their common input. */
+static void
+linear_backward_add (ArParam *W, ArParam *b, const float *X, const float *dY,
+    float *dX, int N)
+{
+  int n_in = (int) W->ne[0], n_out = (int) W->ne[1];
+
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, N, 1.0f,
+      dY, n_out, X, n_in, 1.0f, W->g, n_in);
+  if (b != NULL) {
+    for (int r = 0; r < N; r++)
+      ar_nn_add (b->g, dY + (gsize) r * n_out, n_out);
+  }
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n_in, n_out, 1.0f,
+      dY, n_out, W->w, n_in, 1.0f, dX, n_in);
+}
+
+/* The forward pass of shard @sh over its T x nb tokens (sh->in); with
+ * targets, sh->loss.  Keeps every activation backward needs. */
+static void
+shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
+    gboolean backward)
+{
+  ArParam **P = sh->p;
+  gboolean gpt = t->config.arch == AR_TRANSFORMER_GPT;
+  int nb = sh->nb, N = T * nb;
+  gsize D = t->D, F = t->F, KV = t->KV;
+  gsize Nm = (gsize) t->max_T * t->nb_max; /* rows per layer slab */
+
+  ar_nn_embedding_forward (P[P_TOK_EMBD], sh->in, sh->x, N);
+  if (gpt) {
+    for (int tt = 0; tt < T; tt++)
+      for (int j = 0; j < nb; j++)
+        ar_nn_add (sh->x + ((gsize) tt * nb + j) * D,
+            P[P_POS_EMBD]->w + (gsize) tt * D, D);
+  }
+
+  for (int l = 0; l < t->L; l++) {
+    ArParam **W = P + BLK (l, 0);
+    const float *x = sh->x + l * Nm * D;
+    float *xn1 = sh->xn1 + l * Nm * D, *q = sh->q + l * Nm * D;
+    float *k = sh->k + l * Nm * KV, *v = sh->v + l * Nm * KV;
+    float *att = sh->att + l * Nm * D, *xm = sh->xm + l * Nm * D;
+    float *xn2 = sh->xn2 + l * Nm * D, *xo = sh->x + (l + 1) * Nm * D;
+    float *ffu = sh->ffu + l * Nm * F, *ffh = sh->ffh + l * Nm * F;
+
+    /* attention half: xm = x + Wo · attn (q, k, v) (+ bo) */
+    norm_forward (t, W[B_ATTN_NORM], W[B_ATTN_NORM_B], x, xn1,
+        sh->mean1 + l * Nm, sh->rstd1 + l * Nm, N);
+    ar_nn_linear_forward (W[B_Q], W[B_Q_B], xn1, q, N);
+    ar_nn_linear_forward (W[B_K], W[B_K_B], xn1, k, N);
+    ar_nn_linear_forward (W[B_V], W[B_V_B], xn1, v, N);
+    if (!gpt) {
+      ar_nn_rope_forward (q, t->rope_cos, t->rope_sin, T, nb, t->H, t->hs,
+          t->config.n_rot);
+      ar_nn_rope_forward (k, t->rope_cos, t->rope_sin, T, nb, t->Hkv, t->hs,
+          t->config.n_rot);
+    }
+    ar_attention_forward (sh->attn[l], q, k, v, att, T, nb);
+    ar_nn_linear_forward (W[B_O], W[B_O_B], att, xm, N);
+    ar_nn_add (xm, x, (gsize) N * D);
+
+    /* feed-forward half: x' = xm + Wdown · act (...) (+ bdown) */
+    norm_forward (t, W[B_FFN_NORM], W[B_FFN_NORM_B], xm, xn2,
+        sh->mean2 + l * Nm, sh->rstd2 + l * Nm, N);
+    ar_nn_linear_forward (W[B_UP], W[B_UP_B], xn2, ffu, N);
+    if (gpt) {
+      ar_nn_gelu_forward (ffu, ffh, (gsize) N * F);
+    } else {
+      float *ffg = sh->ffg + l * Nm * F;
+
+      ar_nn_linear_forward (W[B_GATE], NULL, xn2, ffg, N);
+      ar_nn_swiglu_forward (ffg, ffu, ffh, (gsize) N * F);
+    }
+    ar_nn_linear_forward (W[B_DOWN], W[B_DOWN_B], ffh, xo, N);
+    ar_nn_add (xo, xm, (gsize) N * D);
+  }
+
+  norm_forward (t, P[P_OUT_NORM], P[P_OUT_NORM_B], sh->x + t->L * Nm * D,
+      sh->xf, sh->meanf, sh->rstdf, N);
+  ar_nn_linear_forward (P[P_OUTPUT], NULL, sh->xf, sh->logits, N);
+  if (with_loss)
+    sh->loss = ar_nn_softmax_xent (sh->logits, sh->tg,
+        backward ? sh->logits : NULL, N, t->V);
+}
+
+/* After shard_forward with backward: accumulates the shard's gradients
+ * (into its views).  @scale: this shard's share of the batch's targets,
+ * since the loss is the mean over all of them. */
+static void
+shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
+{
+  ArParam **P = sh->p;
+  gboolean gpt = t->config.arch == AR_TRANSFORMER_GPT;
+  int nb = sh->nb, N = T * nb;
+  gsize D = t->D, F = t->F, KV = t->KV;
+  gsize Nm = (gsize) t->max_T * t->nb_max;
+
+  if (scale != 1.0f) {
+    for (gsize i = 0; i < (gsize) N * t->V; i++)
+      sh->logits[i] *= scale;
+  }
+  /* classifier and final norm: dx = d loss / d x_L */
+  ar_nn_linear_backward (P[P_OUTPUT], NULL, sh->xf, sh->logits, sh->dxn, N);
+  norm_backward (t, P[P_OUT_NORM], P[P_OUT_NORM_B], sh->x + t->L * Nm * D,
+      sh->meanf, sh->rstdf, sh->dxn, sh->dx, N);
+
+  for (int l = t->L - 1; l >= 0; l--) {
+    ArParam **W = P + BLK (l, 0);
+    const float *x = sh->x + l * Nm * D;
+    const float *xn1 = sh->xn1 + l * Nm * D, *q = sh->q + l * Nm * D;
+    const float *k = sh->k + l * Nm * KV, *v = sh->v + l * Nm * KV;
+    const float *att = sh->att + l * Nm * D, *xm = sh->xm + l * Nm * D;
+    const float *xn2 = sh->xn2 + l * Nm * D;
+    const float *ffu = sh->ffu + l * Nm * F, *ffh = sh->ffh + l * Nm * F;
+
+    /* feed-forward half; dx holds d loss / d x_{l+1} */
+    ar_nn_linear_backward (W[B_DOWN], W[B_DOWN_B], ffh, sh->dx, sh->dh, N);
+    if (gpt) {
+      ar_nn_gelu_backward (ffu, sh->dh, sh->dh, (gsize) N * F);
+      ar_nn_linear_backward (W[B_UP], W[B_UP_B], xn2, sh->dh, sh->dxn, N);
+    } else {
+      const float *ffg = sh->ffg + l * Nm * F;
+
+      /* dh becomes d/d gate, du d/d up */
+      ar_nn_swiglu_backward (ffg, ffu, sh->dh, sh->dh, sh->du, (gsize) N * F);
+      ar_nn_linear_backward (W[B_GATE], NULL, xn2, sh->dh, sh->dxn, N);
+      linear_backward_add (W[B_UP], NULL, xn2, sh->du, sh->dxn, N);
+    }
+    norm_backward (t, W[B_FFN_NORM], W[B_FFN_NORM_B], xm, sh->mean2 + l * Nm,
+        sh->rstd2 + l * Nm, sh->dxn, sh->dxm, N);
+    ar_nn_add (sh->dxm, sh->dx, (gsize) N * D);
+
+    /* attention half; dxm holds d loss / d xm */
+    ar_nn_linear_backward (W[B_O], W[B_O_B], att, sh->dxm, sh->datt, N);
+    ar_attention_backward (sh->attn[l], q, k, v, att, sh->datt, sh->dq, sh->dk,
+        sh->dv, T, nb);
+    if (!gpt) {
+      ar_nn_rope_backward (sh->dq, t->rope_cos, t->rope_sin, T, nb, t->H, t->hs,
+          t->config.n_rot);
+      ar_nn_rope_backward (sh->dk, t->rope_cos, t->rope_sin, T, nb, t->Hkv,
+          t->hs, t->config.n_rot);
+    }
+    ar_nn_linear_backward (W[B_Q], W[B_Q_B], xn1, sh->dq, sh->dxn, N);
+    linear_backward_add (W[B_K], W[B_K_B], xn1, sh->dk, sh->dxn, N);
+    linear_backward_add (W[B_V], W[B_V_B], xn1, sh->dv, sh->dxn, N);
+    norm_backward (t, W[B_ATTN_NORM], W[B_ATTN_NORM_B], x, sh->mean1 + l * Nm,
+        sh->rstd1 + l * Nm, sh->dxn, sh->dx, N);
+    ar_nn_add (sh->dx, sh->dxm, (gsize) N * D);
+  }
+
+  ar_nn_embedding_backward (P[P_TOK_EMBD], sh->in, sh->dx, N);
+  if (gpt) {
+    for (int tt = 0; tt < T; tt++)
+      for (int j = 0; j < nb; j++)
+        ar_nn_add (P[P_POS_EMBD]->g + (gsize) tt * D,
+            sh->dx + ((gsize) tt * nb + j) * D, D);
+  }
+}
+
+/* ---- the batch over the shards -------------------------------------------- */
+
+/* Streams [b0, b0 + nb) of shard @s in a batch of B. */
+static void
+shard_range (const ArTransformerTrain *t, int s, int B, int *b0, int *nb)
+{
+  *b0 = (int) ((gint64) B * s / t->n_shards);
+  *nb = (int) ((gint64) B * (s + 1) / t->n_shards) - *b0;
+}
+
+static void
+run_shard (ArTransformerTrain *t, int s)
+{
+  Shard *sh = &t->shards[s];
+  int T = t->T, B = t->B, b0;
+
+  shard_range (t, s, B, &b0, &sh->nb);
+  if (sh->nb == 0)
+    return;
+  for (int tt = 0; tt < T; tt++)
+    for (int j = 0; j < sh->nb; j++) {
+      gsize from = (gsize) tt * B + b0 + j, to = (gsize) tt * sh->nb + j;
+
+      sh->in[to] = t->inputs[from];
+      if (t->targets != NULL)
+        sh->tg[to] = t->targets[from];
+    }
+  if (t->backward && s > 0)
+    memset (sh->grad, 0, ar_params_count (t->params) * sizeof (float));
+  shard_forward (t, sh, T, t->targets != NULL, t->backward);
+  if (t->backward)
+    shard_backward (t, sh, T, (float) (T * sh->nb) / t->N_total);
+}
+
+static void
+shards_range_fn (gpointer data, int begin, int end)
+{
+  for (int s = begin; s < end; s++)
+    run_shard (data, s);
+}
+
+/* Runs every shard on the call set up in @t, in parallel when there are
+ * several, and adds the shards' gradients into the parameters. */
+static void
+run_shards (ArTransformerTrain *t)
+{
+  if (t->n_shards == 1) {
+    run_shard (t, 0);
+    return;
+  }
+
+  /* Each shard's products are single-threaded: OpenBLAS's own threads
+   * would compete with the shards for the same processors. */
+  int blas_threads = openblas_get_num_threads ();
+  openblas_set_num_threads (1);
+  ar_nn_parallel_for (t->n_shards, shards_range_fn, t);
+  openblas_set_num_threads (blas_threads);
+
+  if (!t->backward)
+    return;
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *p = g_ptr_array_index (t->params, i);
+
+    for (int s = 1; s < t->n_shards; s++)
+      if (t->shards[s].nb > 0)
+        ar_nn_add (p->g, t->shards[s].views[i].g, p->n);
+  }
+}
+
+static gboolean
+ids_ok (const gint32 *ids, gsize n, int V)
+{
+  for (gsize i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= V)
+      return FALSE;
+  return TRUE;
+}
+
+float
+ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
+    const gint32 *targets, int T, int B, gboolean backward)
+{
+  g_return_val_if_fail (t != NULL && inputs != NULL && targets != NULL, NAN);
+  g_return_val_if_fail (T >= 1 && T <= t->max_T && B >= 1 && B <= t->max_B,
+      NAN);
+  g_return_val_if_fail (ids_ok (inputs, (gsize) T * B, t->V), NAN);
+  g_return_val_if_fail (ids_ok (targets, (gsize) T * B, t->V), NAN);
+
+  t->inputs = inputs;
+  t->targets = targets;
+  t->T = T;
+  t->B = B;
+  t->backward = backward;
+  t->N_total = T * B;
+  run_shards (t);
+
+  /* the mean over all targets, from the shards' means */
+  double loss = 0.0;
+  for (int s = 0; s < t->n_shards; s++)
+    if (t->shards[s].nb > 0)
+      loss += (double) t->shards[s].loss * t->shards[s].nb;
+  return (float) (loss / B);
+}
+
+void
+ar_transformer_train_logits (ArTransformerTrain *t, const gint32 *inputs, int T,
+    int B, float *logits)
+{
+  g_return_if_fail (t != NULL && inputs != NULL && logits != NULL);
+  g_return_if_fail (T >= 1 && T <= t->max_T && B >= 1 && B <= t->max_B);
+  g_return_if_fail (ids_ok (inputs, (gsize) T * B, t->V));
+  gsize V = t->V;
+
+  t->inputs = inputs;
+  t->targets = NULL;
+  t->T = T;
+  t->B = B;
+  t->backward = FALSE;
+  t->N_total = T * B;
+  run_shards (t);
+
+  for (int s = 0; s < t->n_shards; s++) {
+    const Shard *sh = &t->shards[s];
+    int b0, nb;
+
+    shard_range (t, s, B, &b0, &nb);
+    for (int tt = 0; tt < T; tt++)
+      for (int j = 0; j < nb; j++)
+        memcpy (logits + ((gsize) tt * B + b0 + j) * V,
+            sh->logits + ((gsize) tt * nb + j) * V, V * sizeof (float));
+  }
+}
+
+/* ---- model files ---------------------------------------------------------- */
+
+void
+ar_transformer_train_write (ArTransformerTrain *t, ArGgufWriter *w)
+{
+  g_return_if_fail (t != NULL && w != NULL);
+
+  ar_transformer_config_write (&t->config, w);
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *p = g_ptr_array_index (t->params, i);
+
+    ar_gguf_writer_add_tensor_f32 (w, p->name, AR_TENSOR_F32, p->n_dims, p->ne,
+        p->w);
+  }
+}
+
+/* Biases the inference decoder reads when present, absent meaning zero. */
+static const char *const optional_biases[] = {
+  "attn_q.bias",
+  "attn_k.bias",
+  "attn_v.bias",
+  "attn_output.bias",
+  "ffn_up.bias",
+  "ffn_down.bias",
+};
+
+gboolean
+ar_transformer_train_load_weights (ArTransformerTrain *t, const ArGguf *gguf,
+    GError **error)
+{
+  g_return_val_if_fail (t != NULL && gguf != NULL, FALSE);
+  const char *name = ar_gguf_get_name (gguf);
+
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *p = g_ptr_array_index (t->params, i);
+    gboolean optional = FALSE;
+
+    for (guint j = 0; j < G_N_ELEMENTS (optional_biases); j++)
+      if (g_str_has_suffix (p->name, optional_biases[j]))
+        optional = TRUE;
+    if (optional && ar_gguf_find_tensor (gguf, p->name) == NULL) {
+      memset (p->w, 0, p->n * sizeof (float));
+      continue;
+    }
+    const ArGgufTensor *tensor =
+        ar_gguf_require_tensor (gguf, p->name, p->n_dims, p->ne, error);
+    if (tensor == NULL)
+      return FALSE;
+    ar_gguf_tensor_to_f32 (tensor, p->w);
+  }
+
+  /* what the inference decoder would read but this graph cannot hold */
+  for (int l = 0; l < t->L; l++) {
+    char n[96];
+
+    g_snprintf (n, sizeof n, "blk.%d.attn_qkv.weight", l);
+    if (ar_gguf_find_tensor (gguf, n) != NULL) {
+      g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+          "%s: tensor '%s': the training graph has separate q, k, v "
+          "projections",
+          name, n);
+      return FALSE;
+    }
+    if (t->config.arch == AR_TRANSFORMER_LLAMA) {
+      for (guint j = 0; j < G_N_ELEMENTS (optional_biases); j++) {
+        g_snprintf (n, sizeof n, "blk.%d.%s", l, optional_biases[j]);
+        if (ar_gguf_find_tensor (gguf, n) != NULL) {
+          g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+              "%s: tensor '%s': the llama training graph has no biases", name,
+              n);
+          return FALSE;
+        }
+      }
+    }
+  }
+  return TRUE;
+}
+
+/* ---- the training task ------------------------------------------------------ */
+
+struct _ArTransformerTask
+{
+  ArTrainable trainable;
+  ArTransformerTrain *net;
+  const ArTextData *data;
+  int T, B;
+  ArTransformerEvalMode eval_mode;
+  gint32 *inputs, *targets; /* (T, B) */
+  float *logits;            /* (T, B, V), evaluation */
+};
+
+static float
+task_step (gpointer self, ArRng *rng)
+{
+  ArTransformerTask *task = self;
+
+  ar_text_data_sample (task->data, rng, task->T, task->B, task->inputs,
+      task->targets);
+  return ar_transformer_train_forward (task->net, task->inputs, task->targets,
+      task->T, task->B, TRUE);
+}
+
+static double
+task_evaluate (gpointer self)
+{
+  ArTransformerTask *task = self;
+
+  if (task->data->n - task->data->n_train < 2)
+    return NAN;
+  return ar_transformer_task_evaluate (task, task->data->n_train, task->data->n,
+      task->eval_mode, NULL);
+}
+
+static void
+task_write_model (gpointer self, ArGgufWriter *w)
+{
+  ArTransformerTask *task = self;
+
+  ar_transformer_train_write (task->net, w);
+  ar_vocab_write_gguf (task->data->vocab, w);
+}
+
+ArTransformerTask *
+ar_transformer_task_new (const ArTransformerConfig *config,
+    const ArTextData *data, int T, int B, int n_shards,
+    ArTransformerEvalMode eval_mode)
+{
+  g_return_val_if_fail (config != NULL && data != NULL, NULL);
+  g_return_val_if_fail (config->n_vocab == ar_vocab_get_size (data->vocab),
+      NULL);
+  g_return_val_if_fail (ar_transformer_train_check (config, T, B, NULL), NULL);
+  ArTransformerTask *task = g_new0 (ArTransformerTask, 1);
+
+  task->net = ar_transformer_train_new (config, T, B, n_shards);
+  task->data = data;
+  task->T = T;
+  task->B = B;
+  task->eval_mode = eval_mode;
+  task->inputs = g_new (gint32, (gsize) T * B);
+  task->targets = g_new (gint32, (gsize) T * B);
+  task->logits = new_floats ((gsize) T * B * config->n_vocab);
+  task->trainable = (ArTrainable){
+    .unit = "nats/char",
+    .units_per_s_name = "tokens/s",
+    .units_per_step = (guint64) T * B,
+    .params = ar_transformer_train_get_params (task->net),
+    .step = task_step,
+    .evaluate = task_evaluate,
+    .write_model = task_write_model,
+  };
+  if (ar_vocab_get_type (data->vocab) == AR_VOCAB_BYTE)
+    task->trainable.unit = "nats/byte";
+  return task;
+}
+
+void
+ar_transformer_task_free (ArTransformerTask *task)
+{
+  if (task == NULL)
+    return;
+  ar_transformer_train_free (task->net);
+  g_free (task->inputs);
+  g_free (task->targets);
+  g_free (task->logits);
+  g_free (task);
+}
+
+const ArTrainable *
+ar_transformer_task_get_trainable (ArTransformerTask *task)
+{
+  g_return_val_if_fail (task != NULL, NULL);
+  return &task->trainable;
+}
+
+ArTransformerTrain *
+ar_transformer_task_get_net (ArTransformerTask *task)
+{
+  g_return_val_if_fail (task != NULL, NULL);
+  return task->net;
+}
+
+/* -log softmax (l)[target] for logits l (V), in double. */
+static double
+nll (const float *l, int V, int target)
+{
+  float mx = l[0];
+  double s = 0.0;
+
+  for (int j = 1; j < V; j++)
+    mx = MAX (mx, l[j]);
+  for (int j = 0; j < V; j++)
+    s += exp ((double) l[j] - mx);
+  return log (s) + mx - l[target];
+}
+
+/* A window of the held-out text: targets [start, start + len) of the
+ * evaluated range (input i predicts target i, which is token i + 1), of
+ * which [score_from, len) are scored. */
+typedef struct
+{
+  gsize start;
+  int len, score_from;
+} Window;
+
+/* Runs up to B windows of the same length W (from ids + from), summing
+ * their scored losses. */
+static double
+eval_windows (ArTransformerTask *task, const gint32 *ids, const Window *win,
+    int nw, int W, guint64 *count)
+{
+  int V = task->net->V;
+  double total = 0.0;
+
+  for (int b = 0; b < nw; b++)
+    for (int i = 0; i < W; i++)
+      task->inputs[(gsize) i * nw + b] = ids[win[b].start + i];
+  ar_transformer_train_logits (task->net, task->inputs, W, nw, task->logits);
+  for (int b = 0; b < nw; b++)
+    for (int i = win[b].score_from; i < W; i++) {
+      total += nll (task->logits + ((gsize) i * nw + b) * V, V,
+          ids[win[b].start + i + 1]);
+      (*count)++;
+    }
+  return total;
+}
+
+double
+ar_transformer_task_evaluate (ArTransformerTask *task, gsize from, gsize to,
+    ArTransformerEvalMode mode, guint64 *n_predicted)
+{
+  g_return_val_if_fail (task != NULL, NAN);
+  g_return_val_if_fail (from + 2 <= to && to <= task->data->n, NAN);
+  const gint32 *ids = task->data->ids + from;
+  gsize n_t = to - from - 1; /* targets ids[1 .. n_t] of the range */
+  int T = task->T, B = task->B;
+  g_autofree Window *win = g_new (Window, B);
+  double total = 0.0;
+  guint64 count = 0;
+  int nw = 0;
+
+  if (n_t <= (gsize) T) {
+    /* shorter than one window: one window, everything scored */
+    win[0] = (Window){ 0, (int) n_t, 0 };
+    total = eval_windows (task, ids, win, 1, (int) n_t, &count);
+  } else if (mode == AR_TRANSFORMER_EVAL_WINDOWS) {
+    /* consecutive windows of T, the tail a shorter window of its own */
+    gsize n_full = n_t / T, tail = n_t - n_full * T;
+
+    for (gsize w = 0; w < n_full; w++) {
+      win[nw++] = (Window){ w * T, T, 0 };
+      if (nw == B || w + 1 == n_full) {
+        total += eval_windows (task, ids, win, nw, T, &count);
+        nw = 0;
+      }
+    }
+    if (tail > 0) {
+      win[0] = (Window){ n_full * T, (int) tail, 0 };
+      total += eval_windows (task, ids, win, 1, (int) tail, &count);
+    }
+  } else {
+    /* window k >= 1 scores targets [T + (k - 1) S, T + k S) with S = T / 2
+     * (the last one clipped at n_t) and ends at the last of them, so every
+     * scored target sees at least T - S positions before it */
+    int S = MAX (T / 2, 1);
+    gsize end = T;
+
+    win[nw++] = (Window){ 0, T, 0 };
+    while (TRUE) {
+      gboolean last = end >= n_t;
+
+      if (nw == B || last) {
+        total += eval_windows (task, ids, win, nw, T, &count);
+        nw = 0;
+      }
+      if (last)
+        break;
+      gsize next = MIN (end + S, n_t);
+      win[nw++] = (Window){ next - T, T, (int) (T - (next - end)) };
+      end = next;
+    }
+  }
+  if (n_predicted != NULL)
+    *n_predicted = count;
+  return count > 0 ? total / count : NAN;
+}

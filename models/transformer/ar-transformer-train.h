@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ar-transformer-train.h — training the Transformer text family: the
+ * decoder's forward and backward passes over (T, B) token batches, and a
+ * character- or byte-level training task for the shared trainer.
+ *
+ *   ArTransformerConfig c = { AR_TRANSFORMER_LLAMA, 4, 128, 384, 4, 4, 128, V,
+ *                             32, 10000.0f, 1e-5f, FALSE };
+ *   g_autoptr (ArTransformerTask) task = ar_transformer_task_new (&c, data, 128, 32, 0);
+ *   ar_transformer_train_init (ar_transformer_task_get_net (task), &rng);
+ *   g_autoptr (ArTrainer) tr = ar_trainer_new (ar_transformer_task_get_trainable (task),
+ *                                              task, &options);
+ *
+ * The graph is exactly the inference decoder of ar-transformer.h (same norms,
+ * rotary angles, GELU / SwiGLU, grouped-query attention), and its parameters
+ * carry the tensor names and shapes the inference loader binds, so
+ * ar_transformer_train_write () produces a file ar_transformer_new_from_gguf ()
+ * loads.  llama graphs have no biases; gpt graphs have a bias on every linear
+ * layer except the classifier (as GPT-2).  With tied_output the classifier is
+ * token_embd and no output.weight is written.
+ *
+ * Initialisation is GPT-2's (as nanoGPT and llama2.c do it): every matrix and
+ * embedding N(0, 0.02), the two residual projections of each block
+ * (attn_output, ffn_down) N(0, 0.02 / sqrt (2 L)), biases 0, norm weights 1.
+ *
+ * Threads.  The batch is split into n_shards shards of streams, processed in
+ * parallel (one helper thread per processor, OpenBLAS held to one thread
+ * meanwhile), each shard running the whole graph on its streams with its own
+ * activations and its own copy of the gradients, which are then added up in
+ * shard order.  Results therefore depend on n_shards but not on the number of
+ * processors or on scheduling: a run with the same n_shards is reproducible
+ * bit for bit on any machine with the same SIMD level.  n_shards = 1 runs in
+ * the calling thread and leaves OpenBLAS's threading as it is. */
+#pragma once
+
+#include <glib.h>
+#include "core/ar-gguf.h"
+#include "core/ar-rng.h"
+#include "nn/ar-nn.h"
+#include "text/ar-text-data.h"
+#include "train/ar-train.h"
+#include "transformer/ar-transformer.h"
+
+G_BEGIN_DECLS
+
+/* Most shards a graph splits its batch into. */
+#define AR_TRANSFORMER_MAX_SHARDS 16
+
+/* ---- the training graph ------------------------------------------------- */
+
+typedef struct _ArTransformerTrain ArTransformerTrain;
+
+/* Checks that @config can be trained on windows of @T tokens: the
+ * configuration itself (ar_transformer_config_check ()), 1 <= T <= n_ctx,
+ * and that the graph's activations for T x @B tokens stay below 16 GiB. */
+gboolean ar_transformer_train_check (const ArTransformerConfig *config, int T,
+    int B, GError **error);
+/* @config must pass ar_transformer_train_check () for max_T, max_B;
+ * @n_shards: 1 .. AR_TRANSFORMER_MAX_SHARDS, or 0 for the number of
+ * processors (capped at max_B).  Activations are allocated here, for up to
+ * max_T positions of max_B streams. */
+ArTransformerTrain *ar_transformer_train_new (const ArTransformerConfig *config,
+    int max_T, int max_B, int n_shards);
+void ar_transformer_train_free (ArTransformerTrain *t);
+/* GPT-2's initialisation (see above), drawn from @rng in parameter order. */
+void ar_transformer_train_init (ArTransformerTrain *t, ArRng *rng);
+GPtrArray *ar_transformer_train_get_params (ArTransformerTrain
+        *t); /* (element-type ArParam) not owned */
+const ArTransformerConfig *
+ar_transformer_train_get_config (const ArTransformerTrain *t);
+int ar_transformer_train_get_n_shards (const ArTransformerTrain *t);
+/* inputs, targets: (T, B) token ids, time outermost; every stream starts at
+ * position 0.  Returns the mean cross-entropy in nats over the T * B
+ * targets; with @backward, accumulates the parameter gradients. */
+float ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
+    const gint32 *targets, int T, int B, gboolean backward);
+/* The logits (T, B, V) for inputs (T, B): what the inference decoder gives
+ * after each token of each stream fed from an empty state. */
+void ar_transformer_train_logits (ArTransformerTrain *t, const gint32 *inputs,
+    int T, int B, float *logits);
+/* The model keys (ar_transformer_config_write ()) and weights, F32; not the
+ * vocabulary. */
+void ar_transformer_train_write (ArTransformerTrain *t, ArGgufWriter *w);
+/* Copies the weights of a model file with the same configuration (any
+ * storage type the loader reads).  Absent optional biases load as zeros; a
+ * tensor the graph cannot represent (a bias on a llama matrix, a fused
+ * attn_qkv) is an error. */
+gboolean ar_transformer_train_load_weights (ArTransformerTrain *t,
+    const ArGguf *gguf, GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTransformerTrain, ar_transformer_train_free)
+
+/* ---- a text training task ------------------------------------------------ */
+
+/* How the held-out text is scored (nats per predicted token):
+ *   WINDOWS: consecutive windows of T tokens, each run from an empty context
+ *     (as training windows are), every target scored once; the first
+ *     targets of each window see little context, so this is pessimistic.
+ *   SLIDING: windows of T tokens advancing by T / 2; each window scores only
+ *     the targets of its last T - T / 2 positions (the first window scores
+ *     all of its), so every target is scored exactly once with at least
+ *     T / 2 tokens of context — close to what generation with a full
+ *     context sees, at twice the cost. */
+typedef enum
+{
+  AR_TRANSFORMER_EVAL_WINDOWS,
+  AR_TRANSFORMER_EVAL_SLIDING,
+} ArTransformerEvalMode;
+
+/* Ties an ArTransformerTrain to a text corpus for the shared trainer
+ * (ar-train.h): each step draws B random windows of T tokens from the
+ * training part; validation scores the held-out part with @eval_mode. */
+typedef struct _ArTransformerTask ArTransformerTask;
+
+/* @data is borrowed and must outlive the task; config->n_vocab must be its
+ * vocabulary's size and (config, T, B) must pass ar_transformer_train_check. */
+ArTransformerTask *ar_transformer_task_new (const ArTransformerConfig *config,
+    const ArTextData *data, int T, int B, int n_shards,
+    ArTransformerEvalMode eval_mode);
+void ar_transformer_task_free (ArTransformerTask *task);
+const ArTrainable *ar_transformer_task_get_trainable (ArTransformerTask *task);
+ArTransformerTrain *ar_transformer_task_get_net (ArTransformerTask *task);
+/* Mean nats per predicted token over ids[from, to) of the task's data, to -
+ * from >= 2, in windows of T tokens evaluated B at a time; *n_predicted (may
+ * be NULL) receives the number of targets scored (to - from - 1). */
+double ar_transformer_task_evaluate (ArTransformerTask *task, gsize from,
+    gsize to, ArTransformerEvalMode mode, guint64 *n_predicted);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTransformerTask, ar_transformer_task_free)
+
+G_END_DECLS
