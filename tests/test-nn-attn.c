@@ -19,6 +19,7 @@
 #include <glib.h>
 
 #include "nn/ar-nn.h"
+#include "core/ar-kernels.h"
 #include "core/ar-rng.h"
 
 #define EPS 1e-2
@@ -316,6 +317,55 @@ test_activation (gconstpointer data)
   g_free (c.P);
   g_free (dG);
   g_free (dU);
+}
+
+/* The SIMD activations against the plain-C loops (their reference): every
+ * length up to a few registers, so each tail length is covered, with
+ * arguments up to the ranges where σ saturates. */
+static void
+test_activation_levels (void)
+{
+  ArSimdLevel best = ar_simd_detect ();
+  ArRng rng;
+
+  if (best == AR_SIMD_C) {
+    g_test_skip ("no SIMD level on this CPU");
+    return;
+  }
+  ar_rng_init (&rng, 9);
+  for (int n = 1; n <= 41; n += (n < 20 ? 1 : 7)) {
+    g_autofree float *G = new_uniform (n, &rng, 12.0f);
+    g_autofree float *U = new_uniform (n, &rng, 12.0f);
+    g_autofree float *D = new_uniform (n, &rng, 1.0f);
+    float *out[2][4];
+
+    G[0] = n % 2 ? -95.0f : 95.0f;
+    for (int lv = 0; lv < 2; lv++) {
+      g_assert_true (ar_simd_set_level (lv ? best : AR_SIMD_C));
+      for (int k = 0; k < 4; k++)
+        out[lv][k] = new_floats (n);
+      ar_nn_gelu_forward (G, out[lv][0], n);
+      ar_nn_gelu_backward (G, D, out[lv][1], n);
+      ar_nn_swiglu_forward (G, U, out[lv][2], n);
+      ar_nn_swiglu_backward (G, U, D, out[lv][3], out[lv][3], n);
+    }
+    for (int k = 0; k < 4; k++) {
+      for (int i = 0; i < n; i++) {
+        float c = out[0][k][i], v = out[1][k][i], g = G[i];
+        /* σ's argument u (GELU's 1.6 (x + 0.045 x³)) is rounded
+         * differently by FMA; e^-|u| then differs by |u| ulps */
+        float u = k < 2 ? 1.6f * (g + 0.045f * g * g * g) : g;
+        float rtol = 2e-6f + 1.2e-7f * MIN (fabsf (u), 88.0f);
+
+        if (!(fabsf (c - v) <= rtol * MAX (fabsf (c), fabsf (v)) + 1e-30f))
+          g_error ("output %d, n = %d, [%d]: plain C %.9g, %s %.9g", k, n, i, c,
+              ar_simd_level_name (best), v);
+      }
+      g_free (out[0][k]);
+      g_free (out[1][k]);
+    }
+  }
+  ar_simd_set_level (best);
 }
 
 static void
@@ -729,6 +779,7 @@ main (int argc, char **argv)
       test_activation);
   g_test_add_data_func ("/nn-attn/swiglu", GINT_TO_POINTER (TRUE),
       test_activation);
+  g_test_add_func ("/nn-attn/activations-simd", test_activation_levels);
   g_test_add_func ("/nn-attn/add", test_add);
   g_test_add_func ("/nn-attn/rope", test_rope);
   g_test_add_func ("/nn-attn/attention/forward", test_attention_forward);

@@ -8,12 +8,13 @@
  * same activations when it is loaded for generation.  The activations are
  * where a training step spends its time outside BLAS: a feed-forward layer
  * of F = 512 over 4096 rows evaluates two million GELUs per layer and step.
- * With no -ffast-math, tanhf and expf stay scalar library calls of 10-20 ns,
- * so both activations are written in terms of the logistic function
- * σ(u) = 1 / (1 + e^-u) (GELU's 1/2 (1 + tanh z) is σ(2z)) and the
- * exponentials go through ar_exp_shift_sum(), the SIMD kernel the softmax of
- * inference uses, on chunks of a small stack buffer. */
+ * Without -ffast-math, tanhf and expf stay scalar library calls and these
+ * loops do not vectorise, so both activations are written in terms of the
+ * logistic function σ(u) = 1 / (1 + e^-u) (GELU's 1/2 (1 + tanh z) is
+ * σ(2z)) and have AVX2+FMA versions (ar-pointwise-avx2.c) with the
+ * exponential in registers; the loops here are their plain-C reference. */
 #include "ar-nn.h"
+#include "ar-pointwise-simd.h"
 #include "../core/ar-kernels.h"
 
 #include <math.h>
@@ -140,100 +141,85 @@ ar_nn_layernorm_backward (ArParam *w, ArParam *b, const float *X,
 
 /* ---- activations ---------------------------------------------------------- */
 
-/* Elements per chunk: the exponentials of a chunk are one kernel call on a
- * buffer that stays in L1. */
-#define CHUNK 256
-
 #define GELU_K 0.7978845608028654f /* sqrt (2 / pi) */
 #define GELU_C 0.044715f
+
+static gboolean
+use_avx2 (void)
+{
+#ifdef AR_POINTWISE_HAVE_AVX2
+  return ar_simd_get_level () >= AR_SIMD_AVX2;
+#else
+  return FALSE;
+#endif
+}
+
+/* σ(u) from e = exp (-|u|), which cannot overflow: 1 / (1 + e) for u >= 0,
+ * e / (1 + e) below. */
+static inline float
+sigmoid (float u)
+{
+  float e = expf (-fabsf (u)), inv = 1.0f / (1.0f + e);
+
+  return u >= 0.0f ? inv : e * inv;
+}
 
 /* u = 2 sqrt (2/π) (x + 0.044715 x³): GELU is x σ(u) */
 static inline float
 gelu_arg (float x)
 {
-  return 2.0f * GELU_K * (x + GELU_C * x * x * x);
-}
-
-/* e (m) = exp (-|u|) for u (m), m <= CHUNK: arguments never positive, so the
- * kernel's polynomial is in its range and nothing overflows. */
-static void
-exp_neg_abs (float *e, const float *u, int m)
-{
-  for (int i = 0; i < m; i++)
-    e[i] = -fabsf (u[i]);
-  ar_exp_shift_sum (e, 0.0f, m);
-}
-
-/* σ(u) from e = exp (-|u|): 1 / (1 + e) for u >= 0, e / (1 + e) below. */
-static inline float
-sigmoid_from (float u, float e)
-{
-  float inv = 1.0f / (1.0f + e);
-
-  return u >= 0.0f ? inv : e * inv;
+  return (2.0f * GELU_K + 2.0f * GELU_K * GELU_C * (x * x)) * x;
 }
 
 void
 ar_nn_gelu_forward (const float *X, float *Y, gsize n)
 {
-  float u[CHUNK], e[CHUNK];
-
   g_return_if_fail (X != NULL && Y != NULL);
 
-  for (gsize c0 = 0; c0 < n; c0 += CHUNK) {
-    int m = (int) MIN ((gsize) CHUNK, n - c0);
-    const float *x = X + c0;
-    float *y = Y + c0;
-
-    for (int i = 0; i < m; i++)
-      u[i] = gelu_arg (x[i]);
-    exp_neg_abs (e, u, m);
-    for (int i = 0; i < m; i++)
-      y[i] = x[i] * sigmoid_from (u[i], e[i]);
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (use_avx2 ()) {
+    ar_nn_gelu_forward_avx2 (X, Y, n);
+    return;
   }
+#endif
+  for (gsize i = 0; i < n; i++)
+    Y[i] = X[i] * sigmoid (gelu_arg (X[i]));
 }
 
-/* d/dx x σ(u) = σ + x σ (1 - σ) du/dx,  du/dx = 2 sqrt (2/π) (1 + 3 · 0.044715 x²) */
+/* d/dx x σ(u) = σ + x σ (1 - σ) du/dx,
+ * du/dx = 2 sqrt (2/π) (1 + 3 · 0.044715 x²) */
 void
 ar_nn_gelu_backward (const float *X, const float *dY, float *dX, gsize n)
 {
-  float u[CHUNK], e[CHUNK];
-
   g_return_if_fail (X != NULL && dY != NULL && dX != NULL);
 
-  for (gsize c0 = 0; c0 < n; c0 += CHUNK) {
-    int m = (int) MIN ((gsize) CHUNK, n - c0);
-    const float *x = X + c0, *dy = dY + c0;
-    float *dx = dX + c0;
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (use_avx2 ()) {
+    ar_nn_gelu_backward_avx2 (X, dY, dX, n);
+    return;
+  }
+#endif
+  for (gsize i = 0; i < n; i++) {
+    float x = X[i], s = sigmoid (gelu_arg (x));
+    float du = 6.0f * GELU_K * GELU_C * (x * x) + 2.0f * GELU_K;
 
-    for (int i = 0; i < m; i++)
-      u[i] = gelu_arg (x[i]);
-    exp_neg_abs (e, u, m);
-    for (int i = 0; i < m; i++) {
-      float s = sigmoid_from (u[i], e[i]), xi = x[i];
-      float du = 2.0f * GELU_K * (1.0f + 3.0f * GELU_C * xi * xi);
-
-      dx[i] = dy[i] * (s + xi * s * (1.0f - s) * du);
-    }
+    dX[i] = dY[i] * (x * s * (1.0f - s) * du + s);
   }
 }
 
 void
 ar_nn_swiglu_forward (const float *G, const float *U, float *Y, gsize n)
 {
-  float e[CHUNK];
-
   g_return_if_fail (G != NULL && U != NULL && Y != NULL);
 
-  for (gsize c0 = 0; c0 < n; c0 += CHUNK) {
-    int m = (int) MIN ((gsize) CHUNK, n - c0);
-    const float *g = G + c0, *u = U + c0;
-    float *y = Y + c0;
-
-    exp_neg_abs (e, g, m);
-    for (int i = 0; i < m; i++)
-      y[i] = g[i] * sigmoid_from (g[i], e[i]) * u[i];
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (use_avx2 ()) {
+    ar_nn_swiglu_forward_avx2 (G, U, Y, n);
+    return;
   }
+#endif
+  for (gsize i = 0; i < n; i++)
+    Y[i] = G[i] * sigmoid (G[i]) * U[i];
 }
 
 /* silu' (g) = σ (1 + g (1 - σ)):  dG = dY U silu' (G),  dU = dY silu (G) */
@@ -241,24 +227,21 @@ void
 ar_nn_swiglu_backward (const float *G, const float *U, const float *dY,
     float *dG, float *dU, gsize n)
 {
-  float e[CHUNK];
-
   g_return_if_fail (G != NULL && U != NULL && dY != NULL && dG != NULL &&
       dU != NULL);
 
-  for (gsize c0 = 0; c0 < n; c0 += CHUNK) {
-    int m = (int) MIN ((gsize) CHUNK, n - c0);
-    const float *g = G + c0, *u = U + c0, *dy = dY + c0;
-    float *dg = dG + c0, *du = dU + c0;
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (use_avx2 ()) {
+    ar_nn_swiglu_backward_avx2 (G, U, dY, dG, dU, n);
+    return;
+  }
+#endif
+  for (gsize i = 0; i < n; i++) {
+    float g = G[i], u = U[i], d = dY[i], s = sigmoid (g);
 
-    exp_neg_abs (e, g, m);
-    for (int i = 0; i < m; i++) {
-      float s = sigmoid_from (g[i], e[i]), d = dy[i], gi = g[i], ui = u[i];
-
-      /* read everything before writing: dG or dU may be dY */
-      dg[i] = d * ui * s * (1.0f + gi * (1.0f - s));
-      du[i] = d * gi * s;
-    }
+    /* read everything before writing: dG or dU may be dY */
+    dG[i] = d * u * s * (g * (1.0f - s) + 1.0f);
+    dU[i] = d * (g * s);
   }
 }
 

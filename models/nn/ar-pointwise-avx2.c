@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ar-pointwise-avx2.c — AVX2+FMA versions of the activations of a
+ * Transformer block (GELU, SwiGLU) and their gradients, 8 floats per
+ * register.
+ *
+ * Both activations are a logistic function σ(u) = 1 / (1 + e^-u) of some u
+ * (GELU's tanh form is x σ(2 sqrt (2/π) (x + 0.044715 x³)), SiLU is g σ(g)),
+ * evaluated as e = exp (-|u|), which never overflows, then 1 / (1 + e) or
+ * e / (1 + e) by the sign of u.  The exponential is computed here in
+ * registers (range reduction to r in [-ln2/2, ln2/2], a degree-6 Taylor
+ * polynomial, 2^n put into the exponent bits), within a few ulp of expf;
+ * the plain-C loops of ar-pointwise.c call expf itself.  Arguments below
+ * -87 are clamped there, where e^-87 ≈ 1.6e-38 already makes σ 0 or 1 to
+ * float precision, so no subnormal is ever built.
+ *
+ * Compiled for any x86 target with per-function target attributes, called
+ * only after the CPU has been checked (ar_simd_get_level ()).  Tails shorter
+ * than a register go through a zero-padded buffer so every element is
+ * computed by the same instructions. */
+#include "ar-pointwise-simd.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+
+#include <immintrin.h>
+#include <string.h>
+
+#define AR_TARGET_AVX2 __attribute__ ((target ("avx2,fma")))
+
+#define GELU_K 0.7978845608028654f /* sqrt (2 / pi) */
+#define GELU_C 0.044715f
+
+/* exp (x) for x <= 0, 8 lanes */
+AR_TARGET_AVX2 static inline __m256
+exp_nonpositive (__m256 x)
+{
+  const __m256 ln2_hi = _mm256_set1_ps (0.693359375f);
+  const __m256 ln2_lo = _mm256_set1_ps (-2.12194440e-4f);
+  __m256 n, r, p;
+  __m256i bits;
+
+  x = _mm256_max_ps (x, _mm256_set1_ps (-87.0f));
+  n = _mm256_round_ps (_mm256_mul_ps (x, _mm256_set1_ps (1.44269504f)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  /* r = x - n ln2, with ln2 in two parts so that r keeps its low bits */
+  r = _mm256_fnmadd_ps (n, ln2_hi, x);
+  r = _mm256_fnmadd_ps (n, ln2_lo, r);
+  p = _mm256_set1_ps (1.0f / 720.0f);
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 120.0f));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 24.0f));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f / 6.0f));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (0.5f));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f));
+  p = _mm256_fmadd_ps (p, r, _mm256_set1_ps (1.0f));
+  bits = _mm256_slli_epi32 (_mm256_add_epi32 (_mm256_cvtps_epi32 (n),
+                                _mm256_set1_epi32 (127)),
+      23);
+  return _mm256_mul_ps (p, _mm256_castsi256_ps (bits));
+}
+
+/* σ(u), 8 lanes */
+AR_TARGET_AVX2 static inline __m256
+sigmoid (__m256 u)
+{
+  const __m256 sign = _mm256_set1_ps (-0.0f);
+  __m256 e = exp_nonpositive (_mm256_or_ps (u, sign)); /* exp (-|u|) */
+  __m256 inv = _mm256_div_ps (_mm256_set1_ps (1.0f),
+      _mm256_add_ps (_mm256_set1_ps (1.0f), e));
+
+  /* u < 0 (sign bit set): e / (1 + e) */
+  return _mm256_blendv_ps (inv, _mm256_mul_ps (e, inv), u);
+}
+
+/* GELU's u = 2 sqrt (2/π) (x + 0.044715 x³) */
+AR_TARGET_AVX2 static inline __m256
+gelu_arg (__m256 x)
+{
+  __m256 x2 = _mm256_mul_ps (x, x);
+  __m256 a = _mm256_fmadd_ps (_mm256_set1_ps (2.0f * GELU_K * GELU_C), x2,
+      _mm256_set1_ps (2.0f * GELU_K));
+
+  return _mm256_mul_ps (a, x);
+}
+
+/* The kernels on 8 elements: the loops below run them over whole
+ * registers, then once over a zero-padded copy of the tail. */
+
+AR_TARGET_AVX2 static inline void
+gelu8 (const float *x_, float *y_)
+{
+  __m256 x = _mm256_loadu_ps (x_);
+
+  _mm256_storeu_ps (y_, _mm256_mul_ps (x, sigmoid (gelu_arg (x))));
+}
+
+/* d/dx x σ(u) = σ + x σ (1 - σ) du/dx,
+ * du/dx = 2 sqrt (2/π) (1 + 3 · 0.044715 x²) */
+AR_TARGET_AVX2 static inline void
+gelu_grad8 (const float *x_, const float *dy_, float *dx_)
+{
+  __m256 x = _mm256_loadu_ps (x_), dy = _mm256_loadu_ps (dy_);
+  __m256 sg = sigmoid (gelu_arg (x));
+  __m256 du = _mm256_fmadd_ps (_mm256_set1_ps (6.0f * GELU_K * GELU_C),
+      _mm256_mul_ps (x, x), _mm256_set1_ps (2.0f * GELU_K));
+  __m256 xs = _mm256_mul_ps (_mm256_mul_ps (x, sg),
+      _mm256_sub_ps (_mm256_set1_ps (1.0f), sg));
+
+  _mm256_storeu_ps (dx_, _mm256_mul_ps (dy, _mm256_fmadd_ps (xs, du, sg)));
+}
+
+AR_TARGET_AVX2 static inline void
+swiglu8 (const float *g_, const float *u_, float *y_)
+{
+  __m256 g = _mm256_loadu_ps (g_), u = _mm256_loadu_ps (u_);
+
+  _mm256_storeu_ps (y_, _mm256_mul_ps (_mm256_mul_ps (g, sigmoid (g)), u));
+}
+
+/* silu' (g) = σ (1 + g (1 - σ)):  dG = dY U silu' (G),  dU = dY silu (G) */
+AR_TARGET_AVX2 static inline void
+swiglu_grad8 (const float *g_, const float *u_, const float *dy_, float *dg_,
+    float *du_)
+{
+  const __m256 one = _mm256_set1_ps (1.0f);
+  __m256 g = _mm256_loadu_ps (g_), u = _mm256_loadu_ps (u_);
+  __m256 dy = _mm256_loadu_ps (dy_), sg = sigmoid (g);
+  __m256 d = _mm256_mul_ps (_mm256_mul_ps (dy, u), sg);
+
+  /* everything is loaded before either store: dG or dU may be dY */
+  _mm256_storeu_ps (dg_,
+      _mm256_mul_ps (d, _mm256_fmadd_ps (g, _mm256_sub_ps (one, sg), one)));
+  _mm256_storeu_ps (du_, _mm256_mul_ps (dy, _mm256_mul_ps (g, sg)));
+}
+
+/* r (< 8) floats of src into a zeroed 8-float buffer */
+static inline void
+pad8 (float *buf, const float *src, gsize r)
+{
+  memset (buf, 0, 8 * sizeof (float));
+  memcpy (buf, src, r * sizeof (float));
+}
+
+AR_TARGET_AVX2 void
+ar_nn_gelu_forward_avx2 (const float *X, float *Y, gsize n)
+{
+  float tx[8], ty[8];
+  gsize i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    gelu8 (X + i, Y + i);
+  if (i < n) {
+    pad8 (tx, X + i, n - i);
+    gelu8 (tx, ty);
+    memcpy (Y + i, ty, (n - i) * sizeof (float));
+  }
+}
+
+AR_TARGET_AVX2 void
+ar_nn_gelu_backward_avx2 (const float *X, const float *dY, float *dX, gsize n)
+{
+  float tx[8], tdy[8], tdx[8];
+  gsize i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    gelu_grad8 (X + i, dY + i, dX + i);
+  if (i < n) {
+    pad8 (tx, X + i, n - i);
+    pad8 (tdy, dY + i, n - i);
+    gelu_grad8 (tx, tdy, tdx);
+    memcpy (dX + i, tdx, (n - i) * sizeof (float));
+  }
+}
+
+AR_TARGET_AVX2 void
+ar_nn_swiglu_forward_avx2 (const float *G, const float *U, float *Y, gsize n)
+{
+  float tg[8], tu[8], ty[8];
+  gsize i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    swiglu8 (G + i, U + i, Y + i);
+  if (i < n) {
+    pad8 (tg, G + i, n - i);
+    pad8 (tu, U + i, n - i);
+    swiglu8 (tg, tu, ty);
+    memcpy (Y + i, ty, (n - i) * sizeof (float));
+  }
+}
+
+AR_TARGET_AVX2 void
+ar_nn_swiglu_backward_avx2 (const float *G, const float *U, const float *dY,
+    float *dG, float *dU, gsize n)
+{
+  float tg[8], tu[8], tdy[8], tdg[8], tdu[8];
+  gsize i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    swiglu_grad8 (G + i, U + i, dY + i, dG + i, dU + i);
+  if (i < n) {
+    pad8 (tg, G + i, n - i);
+    pad8 (tu, U + i, n - i);
+    pad8 (tdy, dY + i, n - i);
+    swiglu_grad8 (tg, tu, tdy, tdg, tdu);
+    memcpy (dG + i, tdg, (n - i) * sizeof (float));
+    memcpy (dU + i, tdu, (n - i) * sizeof (float));
+  }
+}
+
+#endif
