@@ -122,7 +122,7 @@ fill (float *x, gsize n, float v)
 enum
 {
   NORM_N = 5, /* rows */
-  NORM_D = 7  /* features */
+  NORM_D = 29 /* features: 16 + 8 + 5 in the SIMD loops */
 };
 
 typedef struct
@@ -146,9 +146,9 @@ norm_loss (gpointer data)
 }
 
 static void
-test_norm (gconstpointer data)
+norm_case (gboolean layer)
 {
-  NormCase c = { GPOINTER_TO_INT (data) };
+  NormCase c = { layer };
   ArRng rng;
 
   ar_rng_init (&rng, 11);
@@ -235,6 +235,21 @@ test_norm (gconstpointer data)
   g_free (c.mean);
   g_free (c.rstd);
   g_free (dX);
+}
+
+/* Each SIMD level the CPU has, and plain C. */
+static void
+test_norm (gconstpointer data)
+{
+  ArSimdLevel best = ar_simd_get_level ();
+
+  for (int lv = AR_SIMD_C; lv <= (int) best; lv++) {
+    if (!ar_simd_set_level ((ArSimdLevel) lv))
+      continue;
+    g_test_message ("level %s", ar_simd_level_name ((ArSimdLevel) lv));
+    norm_case (GPOINTER_TO_INT (data));
+  }
+  ar_simd_set_level (best);
 }
 
 /* ---- activations ---------------------------------------------------------- */

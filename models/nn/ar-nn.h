@@ -112,6 +112,10 @@ typedef struct
  * h (H) updated in place; c (H) likewise for LSTM (ignored otherwise);
  * scratch: (G * H) floats.  Uses the SIMD kernels; never allocates. */
 void ar_cell_step (const ArCellWeights *w, const float *xproj, float *h, float *c, float *scratch);
+/* The gates of ar_cell_step alone, given hproj (G * H) = W_hh h + b_hh
+ * computed by the caller (the inference step splits it over threads). */
+void ar_cell_step_gates (const ArCellWeights *w, const float *xproj, const float *hproj,
+    float *h, float *c);
 
 /* A recurrent layer over whole sequences, for training. */
 typedef struct _ArRecurrent ArRecurrent;
@@ -148,7 +152,7 @@ void ar_recurrent_backward (ArRecurrent *l, const float *X, const float *dY, flo
 
 /* RMSNorm of each row: Y (N, n) = w ⊙ X / sqrt (mean (X²) + eps), w (n);
  * rstd (N) receives each row's 1 / sqrt (mean (X²) + eps).  Y may equal X.
- * Same operations, in the same order, as the inference step. */
+ * The inference step's formula (the SIMD version sums a row in 8 lanes). */
 void ar_nn_rmsnorm_forward (const ArParam *w, const float *X, float *Y, float *rstd, int N,
     float eps);
 /* accumulates w->g; dX (N, n) overwritten (it may equal dY) */

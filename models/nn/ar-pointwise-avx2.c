@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ar-pointwise-avx2.c — AVX2+FMA versions of the activations of a
- * Transformer block (GELU, SwiGLU) and their gradients, 8 floats per
- * register.
+ * Transformer block (GELU, SwiGLU) and of its norms (RMSNorm, LayerNorm),
+ * with their gradients, 8 floats per register.
  *
  * Both activations are a logistic function σ(u) = 1 / (1 + e^-u) of some u
  * (GELU's tanh form is x σ(2 sqrt (2/π) (x + 0.044715 x³)), SiLU is g σ(g)),
@@ -22,6 +22,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define AR_TARGET_AVX2 __attribute__ ((target ("avx2,fma")))
@@ -202,6 +203,218 @@ ar_nn_swiglu_backward_avx2 (const float *G, const float *U, const float *dY,
     swiglu_grad8 (tg, tu, tdy, tdg, tdu);
     memcpy (dG + i, tdg, (n - i) * sizeof (float));
     memcpy (dU + i, tdu, (n - i) * sizeof (float));
+  }
+}
+
+AR_TARGET_AVX2 void
+ar_nn_add_avx2 (float *Y, const float *X, gsize n)
+{
+  gsize i = 0;
+
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps (Y + i,
+        _mm256_add_ps (_mm256_loadu_ps (Y + i), _mm256_loadu_ps (X + i)));
+  for (; i < n; i++)
+    Y[i] += X[i];
+}
+
+/* ---- norms ------------------------------------------------------------------
+ * Row by row as the plain-C loops, with the sums over a row in 8 lanes (two
+ * accumulators where a loop has nothing else to hide the latency) added up
+ * at the end, then the few elements past the last full register in scalar
+ * code.  The sums therefore round differently from the plain-C and
+ * inference loops, by a few ulps of a row's sum. */
+
+AR_TARGET_AVX2 static inline float
+hsum (__m256 v)
+{
+  __m128 s =
+      _mm_add_ps (_mm256_castps256_ps128 (v), _mm256_extractf128_ps (v, 1));
+
+  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
+  s = _mm_add_ss (s, _mm_movehdup_ps (s));
+  return _mm_cvtss_f32 (s);
+}
+
+AR_TARGET_AVX2 void
+ar_nn_rmsnorm_forward_avx2 (const float *w, const float *X, float *Y,
+    float *rstd, int N, int n, float eps)
+{
+  int n8 = n & ~7;
+
+  for (int r = 0; r < N; r++) {
+    const float *x = X + (gsize) r * n;
+    float *y = Y + (gsize) r * n;
+    __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+    int i = 0;
+
+    for (; i + 16 <= n; i += 16) {
+      __m256 v0 = _mm256_loadu_ps (x + i), v1 = _mm256_loadu_ps (x + i + 8);
+
+      a0 = _mm256_fmadd_ps (v0, v0, a0);
+      a1 = _mm256_fmadd_ps (v1, v1, a1);
+    }
+    for (; i < n8; i += 8) {
+      __m256 v0 = _mm256_loadu_ps (x + i);
+
+      a0 = _mm256_fmadd_ps (v0, v0, a0);
+    }
+    float ss = hsum (_mm256_add_ps (a0, a1));
+    for (; i < n; i++)
+      ss += x[i] * x[i];
+    float s = 1.0f / sqrtf (ss / n + eps);
+    __m256 vs = _mm256_set1_ps (s);
+
+    rstd[r] = s;
+    for (i = 0; i < n8; i += 8)
+      _mm256_storeu_ps (y + i,
+          _mm256_mul_ps (_mm256_loadu_ps (w + i),
+              _mm256_mul_ps (vs, _mm256_loadu_ps (x + i))));
+    for (; i < n; i++)
+      y[i] = w[i] * (s * x[i]);
+  }
+}
+
+AR_TARGET_AVX2 void
+ar_nn_rmsnorm_backward_avx2 (const float *w, float *gw, const float *X,
+    const float *rstd, const float *dY, float *dX, int N, int n)
+{
+  int n8 = n & ~7;
+
+  for (int r = 0; r < N; r++) {
+    const float *x = X + (gsize) r * n, *dy = dY + (gsize) r * n;
+    float *dx = dX + (gsize) r * n;
+    float s = rstd[r];
+    __m256 vs = _mm256_set1_ps (s), acc = _mm256_setzero_ps ();
+    int i = 0;
+
+    for (; i < n8; i += 8) {
+      __m256 vx = _mm256_loadu_ps (x + i), vdy = _mm256_loadu_ps (dy + i);
+      __m256 dyx = _mm256_mul_ps (vdy, vx);
+
+      acc = _mm256_fmadd_ps (dyx, _mm256_loadu_ps (w + i), acc);
+      _mm256_storeu_ps (gw + i,
+          _mm256_fmadd_ps (dyx, vs, _mm256_loadu_ps (gw + i)));
+    }
+    float dot = hsum (acc);
+    for (; i < n; i++) {
+      dot += dy[i] * w[i] * x[i];
+      gw[i] += dy[i] * s * x[i];
+    }
+    float c = s * s * s * dot / n;
+    __m256 vc = _mm256_set1_ps (c);
+    for (i = 0; i < n8; i += 8) {
+      __m256 t = _mm256_mul_ps (vs,
+          _mm256_mul_ps (_mm256_loadu_ps (w + i), _mm256_loadu_ps (dy + i)));
+
+      _mm256_storeu_ps (dx + i,
+          _mm256_fnmadd_ps (vc, _mm256_loadu_ps (x + i), t));
+    }
+    for (; i < n; i++)
+      dx[i] = s * w[i] * dy[i] - c * x[i];
+  }
+}
+
+AR_TARGET_AVX2 void
+ar_nn_layernorm_forward_avx2 (const float *w, const float *b, const float *X,
+    float *Y, float *mean, float *rstd, int N, int n, float eps)
+{
+  int n8 = n & ~7;
+
+  for (int r = 0; r < N; r++) {
+    const float *x = X + (gsize) r * n;
+    float *y = Y + (gsize) r * n;
+    __m256 acc = _mm256_setzero_ps ();
+    int i = 0;
+
+    for (; i < n8; i += 8)
+      acc = _mm256_add_ps (acc, _mm256_loadu_ps (x + i));
+    float mu = hsum (acc);
+    for (; i < n; i++)
+      mu += x[i];
+    mu /= n;
+    __m256 vmu = _mm256_set1_ps (mu);
+    acc = _mm256_setzero_ps ();
+    for (i = 0; i < n8; i += 8) {
+      __m256 d = _mm256_sub_ps (_mm256_loadu_ps (x + i), vmu);
+
+      acc = _mm256_fmadd_ps (d, d, acc);
+    }
+    float var = hsum (acc);
+    for (; i < n; i++)
+      var += (x[i] - mu) * (x[i] - mu);
+    float s = 1.0f / sqrtf (var / n + eps);
+    __m256 vs = _mm256_set1_ps (s);
+
+    mean[r] = mu;
+    rstd[r] = s;
+    for (i = 0; i < n8; i += 8) {
+      __m256 xh =
+          _mm256_mul_ps (_mm256_sub_ps (_mm256_loadu_ps (x + i), vmu), vs);
+
+      _mm256_storeu_ps (y + i,
+          _mm256_fmadd_ps (xh, _mm256_loadu_ps (w + i),
+              _mm256_loadu_ps (b + i)));
+    }
+    for (; i < n; i++)
+      y[i] = (x[i] - mu) * s * w[i] + b[i];
+  }
+}
+
+AR_TARGET_AVX2 void
+ar_nn_layernorm_backward_avx2 (const float *w, float *gw, float *gb,
+    const float *X, const float *mean, const float *rstd, const float *dY,
+    float *dX, int N, int n)
+{
+  int n8 = n & ~7;
+
+  for (int r = 0; r < N; r++) {
+    const float *x = X + (gsize) r * n, *dy = dY + (gsize) r * n;
+    float *dx = dX + (gsize) r * n;
+    float mu = mean[r], s = rstd[r];
+    __m256 vmu = _mm256_set1_ps (mu), vs = _mm256_set1_ps (s);
+    __m256 ad = _mm256_setzero_ps (), adx = _mm256_setzero_ps ();
+    int i = 0;
+
+    for (; i < n8; i += 8) {
+      __m256 xh =
+          _mm256_mul_ps (_mm256_sub_ps (_mm256_loadu_ps (x + i), vmu), vs);
+      __m256 vdy = _mm256_loadu_ps (dy + i);
+      __m256 d = _mm256_mul_ps (vdy, _mm256_loadu_ps (w + i));
+
+      _mm256_storeu_ps (gw + i,
+          _mm256_fmadd_ps (vdy, xh, _mm256_loadu_ps (gw + i)));
+      _mm256_storeu_ps (gb + i, _mm256_add_ps (vdy, _mm256_loadu_ps (gb + i)));
+      ad = _mm256_add_ps (ad, d);
+      adx = _mm256_fmadd_ps (d, xh, adx);
+    }
+    float sum_d = hsum (ad), sum_dx = hsum (adx);
+    for (; i < n; i++) {
+      float xh = (x[i] - mu) * s, d = dy[i] * w[i];
+
+      gw[i] += dy[i] * xh;
+      gb[i] += dy[i];
+      sum_d += d;
+      sum_dx += d * xh;
+    }
+    sum_d /= n;
+    sum_dx /= n;
+    __m256 vd = _mm256_set1_ps (sum_d), vdx = _mm256_set1_ps (sum_dx);
+    for (i = 0; i < n8; i += 8) {
+      __m256 xh =
+          _mm256_mul_ps (_mm256_sub_ps (_mm256_loadu_ps (x + i), vmu), vs);
+      __m256 d =
+          _mm256_mul_ps (_mm256_loadu_ps (dy + i), _mm256_loadu_ps (w + i));
+
+      d = _mm256_sub_ps (d, vd);
+      _mm256_storeu_ps (dx + i,
+          _mm256_mul_ps (vs, _mm256_fnmadd_ps (xh, vdx, d)));
+    }
+    for (; i < n; i++) {
+      float xh = (x[i] - mu) * s;
+
+      dx[i] = s * (dy[i] * w[i] - sum_d - xh * sum_dx);
+    }
   }
 }
 

@@ -20,6 +20,20 @@ G_GNUC_INTERNAL void ar_nn_swiglu_forward_avx2 (const float *G, const float *U,
     float *Y, gsize n);
 G_GNUC_INTERNAL void ar_nn_swiglu_backward_avx2 (const float *G, const float *U,
     const float *dY, float *dG, float *dU, gsize n);
+G_GNUC_INTERNAL void ar_nn_add_avx2 (float *Y, const float *X, gsize n);
+/* The norms over N rows of n (ar-nn.h), with the parameters' values and
+ * gradients as arrays of n. */
+G_GNUC_INTERNAL void ar_nn_rmsnorm_forward_avx2 (const float *w, const float *X,
+    float *Y, float *rstd, int N, int n, float eps);
+G_GNUC_INTERNAL void ar_nn_rmsnorm_backward_avx2 (const float *w, float *gw,
+    const float *X, const float *rstd, const float *dY, float *dX, int N,
+    int n);
+G_GNUC_INTERNAL void ar_nn_layernorm_forward_avx2 (const float *w,
+    const float *b, const float *X, float *Y, float *mean, float *rstd, int N,
+    int n, float eps);
+G_GNUC_INTERNAL void ar_nn_layernorm_backward_avx2 (const float *w, float *gw,
+    float *gb, const float *X, const float *mean, const float *rstd,
+    const float *dY, float *dX, int N, int n);
 #endif
 
 G_END_DECLS

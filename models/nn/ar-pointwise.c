@@ -3,22 +3,32 @@
  * block, each with its backward pass: RMSNorm, LayerNorm, GELU (tanh form),
  * SwiGLU's gate and the residual add.
  *
- * The norms repeat the inference step's arithmetic operation for operation
- * (models/transformer/ar-transformer.c), so a trained model computes the
- * same activations when it is loaded for generation.  The activations are
- * where a training step spends its time outside BLAS: a feed-forward layer
- * of F = 512 over 4096 rows evaluates two million GELUs per layer and step.
- * Without -ffast-math, tanhf and expf stay scalar library calls and these
- * loops do not vectorise, so both activations are written in terms of the
- * logistic function σ(u) = 1 / (1 + e^-u) (GELU's 1/2 (1 + tanh z) is
- * σ(2z)) and have AVX2+FMA versions (ar-pointwise-avx2.c) with the
- * exponential in registers; the loops here are their plain-C reference. */
+ * The plain-C norms repeat the inference step's arithmetic operation for
+ * operation (models/transformer/ar-transformer.c).  These layers are where
+ * a training step spends its time outside BLAS — a feed-forward layer of
+ * F = 512 over 4096 rows evaluates two million GELUs per layer and step —
+ * and without -ffast-math neither expf nor the sums over a row vectorise.
+ * So every layer here has an AVX2+FMA version (ar-pointwise-avx2.c), used
+ * when the CPU has it, and the loops here are their reference: the
+ * activations are written in terms of the logistic function
+ * σ(u) = 1 / (1 + e^-u) (GELU's 1/2 (1 + tanh z) is σ(2z)) with the
+ * exponential in registers, and the norms' row sums are formed in 8 lanes
+ * (a few ulps from the sequential sums of inference). */
 #include "ar-nn.h"
 #include "ar-pointwise-simd.h"
 #include "../core/ar-kernels.h"
 
 #include <math.h>
 #include <string.h>
+
+#ifdef AR_POINTWISE_HAVE_AVX2
+/* this CPU runs the AVX2 versions (ar-pointwise-avx2.c) */
+static gboolean
+use_avx2 (void)
+{
+  return ar_simd_get_level () >= AR_SIMD_AVX2;
+}
+#endif
 
 /* ---- RMSNorm ------------------------------------------------------------ */
 
@@ -30,6 +40,12 @@ ar_nn_rmsnorm_forward (const ArParam *w, const float *X, float *Y, float *rstd,
   g_return_if_fail (N >= 0 && eps > 0.0f);
   gsize n = w->n;
 
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (use_avx2 ()) {
+    ar_nn_rmsnorm_forward_avx2 (w->w, X, Y, rstd, N, (int) n, eps);
+    return;
+  }
+#endif
   for (int r = 0; r < N; r++) {
     const float *x = X + (gsize) r * n;
     float *y = Y + (gsize) r * n;
@@ -55,6 +71,12 @@ ar_nn_rmsnorm_backward (ArParam *w, const float *X, const float *rstd,
       dX != NULL && N >= 0);
   gsize n = w->n;
 
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (use_avx2 ()) {
+    ar_nn_rmsnorm_backward_avx2 (w->w, w->g, X, rstd, dY, dX, N, (int) n);
+    return;
+  }
+#endif
   for (int r = 0; r < N; r++) {
     const float *x = X + (gsize) r * n;
     const float *dy = dY + (gsize) r * n;
@@ -83,6 +105,13 @@ ar_nn_layernorm_forward (const ArParam *w, const ArParam *b, const float *X,
   g_return_if_fail (N >= 0 && eps > 0.0f);
   gsize n = w->n;
 
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (use_avx2 ()) {
+    ar_nn_layernorm_forward_avx2 (w->w, b->w, X, Y, mean, rstd, N, (int) n,
+        eps);
+    return;
+  }
+#endif
   for (int r = 0; r < N; r++) {
     const float *x = X + (gsize) r * n;
     float *y = Y + (gsize) r * n;
@@ -114,6 +143,13 @@ ar_nn_layernorm_backward (ArParam *w, ArParam *b, const float *X,
       dX != NULL && N >= 0);
   gsize n = w->n;
 
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (use_avx2 ()) {
+    ar_nn_layernorm_backward_avx2 (w->w, w->g, b->g, X, mean, rstd, dY, dX, N,
+        (int) n);
+    return;
+  }
+#endif
   for (int r = 0; r < N; r++) {
     const float *x = X + (gsize) r * n;
     const float *dy = dY + (gsize) r * n;
@@ -143,16 +179,6 @@ ar_nn_layernorm_backward (ArParam *w, ArParam *b, const float *X,
 
 #define GELU_K 0.7978845608028654f /* sqrt (2 / pi) */
 #define GELU_C 0.044715f
-
-static gboolean
-use_avx2 (void)
-{
-#ifdef AR_POINTWISE_HAVE_AVX2
-  return ar_simd_get_level () >= AR_SIMD_AVX2;
-#else
-  return FALSE;
-#endif
-}
 
 /* σ(u) from e = exp (-|u|), which cannot overflow: 1 / (1 + e) for u >= 0,
  * e / (1 + e) below. */
@@ -246,10 +272,16 @@ ar_nn_swiglu_backward (const float *G, const float *U, const float *dY,
 }
 
 void
-ar_nn_add (float *Y, const float *X, gsize n)
+ar_nn_add (float *restrict Y, const float *restrict X, gsize n)
 {
   g_return_if_fail (Y != NULL && X != NULL);
 
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (use_avx2 ()) {
+    ar_nn_add_avx2 (Y, X, n);
+    return;
+  }
+#endif
   for (gsize i = 0; i < n; i++)
     Y[i] += X[i];
 }

@@ -484,9 +484,29 @@ norm_backward (const ArTransformerTrain *t, ArParam *w, ArParam *b,
     ar_nn_rmsnorm_backward (w, X, rstd, dY, dX, N);
 }
 
-/* As ar_nn_linear_backward () but adding into dX (N, in) instead of
- * overwriting it: the gradients of the q, k and v projections (and of gate
- * and up) meet at their common input. */
+/* b->g (out) += column sums of dY (N, out), row by row in order (as
+ * ar_nn_linear_backward () does, but with the SIMD add) */
+static void
+bias_backward (ArParam *b, const float *dY, int N)
+{
+  if (b == NULL)
+    return;
+  for (int r = 0; r < N; r++)
+    ar_nn_add (b->g, dY + (gsize) r * b->n, b->n);
+}
+
+/* ar_nn_linear_backward (), the bias gradient by bias_backward () */
+static void
+linear_backward (ArParam *W, ArParam *b, const float *X, const float *dY,
+    float *dX, int N)
+{
+  ar_nn_linear_backward (W, NULL, X, dY, dX, N);
+  bias_backward (b, dY, N);
+}
+
+/* As linear_backward () but adding into dX (N, in) instead of overwriting
+ * it: the gradients of the q, k and v projections (and of gate and up)
+ * meet at their common input. */
 static void
 linear_backward_add (ArParam *W, ArParam *b, const float *X, const float *dY,
     float *dX, int N)
@@ -495,12 +515,33 @@ linear_backward_add (ArParam *W, ArParam *b, const float *X, const float *dY,
 
   cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, N, 1.0f,
       dY, n_out, X, n_in, 1.0f, W->g, n_in);
-  if (b != NULL) {
-    for (int r = 0; r < N; r++)
-      ar_nn_add (b->g, dY + (gsize) r * n_out, n_out);
-  }
+  bias_backward (b, dY, N);
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n_in, n_out, 1.0f,
       dY, n_out, W->w, n_in, 1.0f, dX, n_in);
+}
+
+/* Y (N, out) = R (N, out) + X (N, in) · Wᵀ (+ b): a projection added to
+ * the residual stream.  Y starts as R (+ b), then one sgemm adds into it,
+ * which spares OpenBLAS's clearing of Y and a separate pass for the sum. */
+static void
+residual_linear_forward (const ArParam *W, const ArParam *b, const float *X,
+    const float *R, float *Y, int N)
+{
+  int n_in = (int) W->ne[0], n_out = (int) W->ne[1];
+
+  if (b != NULL) {
+    for (int r = 0; r < N; r++) {
+      const float *rr = R + (gsize) r * n_out;
+      float *y = Y + (gsize) r * n_out;
+
+      for (int i = 0; i < n_out; i++)
+        y[i] = rr[i] + b->w[i];
+    }
+  } else {
+    memcpy (Y, R, (gsize) N * n_out * sizeof (float));
+  }
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, N, n_out, n_in, 1.0f, X,
+      n_in, W->w, n_in, 1.0f, Y, n_out);
 }
 
 /* The forward pass of shard @sh over its T x nb tokens (sh->in); with
@@ -545,8 +586,7 @@ shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
           t->config.n_rot);
     }
     ar_attention_forward (sh->attn[l], q, k, v, att, T, nb);
-    ar_nn_linear_forward (W[B_O], W[B_O_B], att, xm, N);
-    ar_nn_add (xm, x, (gsize) N * D);
+    residual_linear_forward (W[B_O], W[B_O_B], att, x, xm, N);
 
     /* feed-forward half: x' = xm + Wdown · act (...) (+ bdown) */
     norm_forward (t, W[B_FFN_NORM], W[B_FFN_NORM_B], xm, xn2,
@@ -560,8 +600,7 @@ shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
       ar_nn_linear_forward (W[B_GATE], NULL, xn2, ffg, N);
       ar_nn_swiglu_forward (ffg, ffu, ffh, (gsize) N * F);
     }
-    ar_nn_linear_forward (W[B_DOWN], W[B_DOWN_B], ffh, xo, N);
-    ar_nn_add (xo, xm, (gsize) N * D);
+    residual_linear_forward (W[B_DOWN], W[B_DOWN_B], ffh, xm, xo, N);
   }
 
   norm_forward (t, P[P_OUT_NORM], P[P_OUT_NORM_B], sh->x + t->L * Nm * D,
@@ -589,7 +628,7 @@ shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
       sh->logits[i] *= scale;
   }
   /* classifier and final norm: dx = d loss / d x_L */
-  ar_nn_linear_backward (P[P_OUTPUT], NULL, sh->xf, sh->logits, sh->dxn, N);
+  linear_backward (P[P_OUTPUT], NULL, sh->xf, sh->logits, sh->dxn, N);
   norm_backward (t, P[P_OUT_NORM], P[P_OUT_NORM_B], sh->x + t->L * Nm * D,
       sh->meanf, sh->rstdf, sh->dxn, sh->dx, N);
 
@@ -603,16 +642,16 @@ shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
     const float *ffu = sh->ffu + l * Nm * F, *ffh = sh->ffh + l * Nm * F;
 
     /* feed-forward half; dx holds d loss / d x_{l+1} */
-    ar_nn_linear_backward (W[B_DOWN], W[B_DOWN_B], ffh, sh->dx, sh->dh, N);
+    linear_backward (W[B_DOWN], W[B_DOWN_B], ffh, sh->dx, sh->dh, N);
     if (gpt) {
       ar_nn_gelu_backward (ffu, sh->dh, sh->dh, (gsize) N * F);
-      ar_nn_linear_backward (W[B_UP], W[B_UP_B], xn2, sh->dh, sh->dxn, N);
+      linear_backward (W[B_UP], W[B_UP_B], xn2, sh->dh, sh->dxn, N);
     } else {
       const float *ffg = sh->ffg + l * Nm * F;
 
       /* dh becomes d/d gate, du d/d up */
       ar_nn_swiglu_backward (ffg, ffu, sh->dh, sh->dh, sh->du, (gsize) N * F);
-      ar_nn_linear_backward (W[B_GATE], NULL, xn2, sh->dh, sh->dxn, N);
+      linear_backward (W[B_GATE], NULL, xn2, sh->dh, sh->dxn, N);
       linear_backward_add (W[B_UP], NULL, xn2, sh->du, sh->dxn, N);
     }
     norm_backward (t, W[B_FFN_NORM], W[B_FFN_NORM_B], xm, sh->mean2 + l * Nm,
@@ -620,7 +659,7 @@ shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
     ar_nn_add (sh->dxm, sh->dx, (gsize) N * D);
 
     /* attention half; dxm holds d loss / d xm */
-    ar_nn_linear_backward (W[B_O], W[B_O_B], att, sh->dxm, sh->datt, N);
+    linear_backward (W[B_O], W[B_O_B], att, sh->dxm, sh->datt, N);
     ar_attention_backward (sh->attn[l], q, k, v, att, sh->datt, sh->dq, sh->dk,
         sh->dv, T, nb);
     if (!gpt) {
@@ -629,7 +668,7 @@ shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
       ar_nn_rope_backward (sh->dk, t->rope_cos, t->rope_sin, T, nb, t->Hkv,
           t->hs, t->config.n_rot);
     }
-    ar_nn_linear_backward (W[B_Q], W[B_Q_B], xn1, sh->dq, sh->dxn, N);
+    linear_backward (W[B_Q], W[B_Q_B], xn1, sh->dq, sh->dxn, N);
     linear_backward_add (W[B_K], W[B_K_B], xn1, sh->dk, sh->dxn, N);
     linear_backward_add (W[B_V], W[B_V_B], xn1, sh->dv, sh->dxn, N);
     norm_backward (t, W[B_ATTN_NORM], W[B_ATTN_NORM_B], x, sh->mean1 + l * Nm,
