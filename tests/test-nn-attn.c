@@ -417,8 +417,8 @@ rope_loss (gpointer data)
   RopeCase *c = data;
 
   memcpy (c->Y, c->X, ROPE_N * sizeof (float));
-  ar_nn_rope_forward (c->Y, c->cos_t, c->sin_t, ROPE_T, ROPE_B, ROPE_HEADS,
-      ROPE_HS, ROPE_ROT);
+  ar_nn_rope_forward (c->Y, ROPE_HEADS * ROPE_HS, c->cos_t, c->sin_t, ROPE_T,
+      ROPE_B, ROPE_HEADS, ROPE_HS, ROPE_ROT);
   return project (c->P, c->Y, ROPE_N);
 }
 
@@ -458,16 +458,16 @@ test_rope (void)
     }
 
   g_autofree float *dX = g_memdup2 (c.P, ROPE_N * sizeof (float));
-  ar_nn_rope_backward (dX, c.cos_t, c.sin_t, ROPE_T, ROPE_B, ROPE_HEADS,
-      ROPE_HS, ROPE_ROT);
+  ar_nn_rope_backward (dX, ROPE_HEADS * ROPE_HS, c.cos_t, c.sin_t, ROPE_T,
+      ROPE_B, ROPE_HEADS, ROPE_HS, ROPE_ROT);
   check_fd ("rope dX", c.X, dX, ROPE_N, rope_loss, &c);
 
   /* backward undoes forward (the rotation is orthogonal) */
   memcpy (c.Y, c.X, ROPE_N * sizeof (float));
-  ar_nn_rope_forward (c.Y, c.cos_t, c.sin_t, ROPE_T, ROPE_B, ROPE_HEADS,
-      ROPE_HS, ROPE_ROT);
-  ar_nn_rope_backward (c.Y, c.cos_t, c.sin_t, ROPE_T, ROPE_B, ROPE_HEADS,
-      ROPE_HS, ROPE_ROT);
+  ar_nn_rope_forward (c.Y, ROPE_HEADS * ROPE_HS, c.cos_t, c.sin_t, ROPE_T,
+      ROPE_B, ROPE_HEADS, ROPE_HS, ROPE_ROT);
+  ar_nn_rope_backward (c.Y, ROPE_HEADS * ROPE_HS, c.cos_t, c.sin_t, ROPE_T,
+      ROPE_B, ROPE_HEADS, ROPE_HS, ROPE_ROT);
   for (int i = 0; i < ROPE_N; i++)
     g_assert_cmpfloat_with_epsilon (c.Y[i], c.X[i], 1e-6);
 
@@ -504,7 +504,8 @@ attn_loss (gpointer data)
 {
   AttnCase *c = data;
 
-  ar_attention_forward (c->a, c->Q, c->K, c->V, c->O, c->T, c->B);
+  ar_attention_forward (c->a, c->Q, c->H * c->hs, c->K, c->V, c->Hkv * c->hs,
+      c->O, c->T, c->B);
   return project (c->P, c->O, attn_q_size (c));
 }
 
@@ -573,7 +574,8 @@ test_attention_forward (void)
 
   /* scores of a few units so the softmax is far from uniform */
   attn_case_init (&c, 70, 3, 4, 2, 16, 21, 2.0f);
-  ar_attention_forward (c.a, c.Q, c.K, c.V, c.O, c.T, c.B);
+  ar_attention_forward (c.a, c.Q, c.H * c.hs, c.K, c.V, c.Hkv * c.hs, c.O, c.T,
+      c.B);
   for (int t = 0; t < c.T; t++)
     for (int b = 0; b < c.B; b++)
       for (int h = 0; h < c.H; h++) {
@@ -593,7 +595,8 @@ test_attention_forward (void)
       c.K[i] += 1.0f;
       c.V[i] -= 1.0f;
     }
-    ar_attention_forward (c.a, c.Q, c.K, c.V, c.O, c.T, c.B);
+    ar_attention_forward (c.a, c.Q, c.H * c.hs, c.K, c.V, c.Hkv * c.hs, c.O,
+        c.T, c.B);
     g_assert_cmpmem (c.O, last_row * c.H * c.hs * sizeof (float), O1,
         last_row * c.H * c.hs * sizeof (float));
     g_assert_true (memcmp (c.O + last_row * c.H * c.hs,
@@ -614,7 +617,8 @@ test_attention_forward (void)
       memcpy (one.V + (gsize) t * 2 * 16, c.V + ((gsize) t * 3 + 1) * 2 * 16,
           2 * 16 * sizeof (float));
     }
-    ar_attention_forward (c.a, one.Q, one.K, one.V, one.O, T2, 1);
+    ar_attention_forward (c.a, one.Q, 4 * 16, one.K, one.V, 2 * 16, one.O, T2,
+        1);
     for (int t = 0; t < T2; t++)
       for (int h = 0; h < 4; h++) {
         attn_reference (&one, t, 0, h, ref);
@@ -643,7 +647,8 @@ test_attention_grad (gconstpointer data)
   fill (dQ, nq, 1e30f);
   fill (dK, nkv, 1e30f);
   fill (dV, nkv, 1e30f);
-  ar_attention_backward (c.a, c.Q, c.K, c.V, c.O, c.P, dQ, dK, dV, c.T, c.B);
+  ar_attention_backward (c.a, c.Q, c.H * c.hs, c.K, c.V, c.Hkv * c.hs, c.O, c.P,
+      dQ, dK, dV, c.T, c.B);
   check_fd ("attention dQ", c.Q, dQ, nq, attn_loss, &c);
   check_fd ("attention dK", c.K, dK, nkv, attn_loss, &c);
   check_fd ("attention dV", c.V, dV, nkv, attn_loss, &c);
@@ -651,6 +656,67 @@ test_attention_grad (gconstpointer data)
   g_free (dQ);
   g_free (dK);
   g_free (dV);
+  attn_case_clear (&c);
+}
+
+/* Q, K, V as the three parts of the rows of one buffer (the fused
+ * projection's layout), with rope applied in place there: the same outputs
+ * and gradients as separate buffers, and the parts of the gradient rows
+ * that belong to no input untouched. */
+static void
+test_attention_fused (void)
+{
+  AttnCase c;
+  const int H = 4, Hkv = 2, hs = 6, n_rot = 4;
+
+  attn_case_init (&c, 37, 3, H, Hkv, hs, 12, 1.5f);
+  int T = c.T, B = c.B, wq = H * hs, wkv = Hkv * hs;
+  int ld = wq + 2 * wkv + 5; /* and 5 floats of something else */
+  gsize rows = (gsize) T * B, nq = attn_q_size (&c), nkv = attn_kv_size (&c);
+  g_autofree float *cos_t = new_floats (T * n_rot / 2);
+  g_autofree float *sin_t = new_floats (T * n_rot / 2);
+  g_autofree float *F = new_floats (rows * ld);
+  g_autofree float *dF = new_floats (rows * ld);
+  g_autofree float *O2 = new_floats (nq);
+  g_autofree float *dQ = new_floats (nq), *dK = new_floats (nkv);
+  g_autofree float *dV = new_floats (nkv);
+
+  ar_nn_rope_table (cos_t, sin_t, T, n_rot, 10000.0f);
+  for (gsize r = 0; r < rows; r++) {
+    memcpy (F + r * ld, c.Q + r * wq, wq * sizeof (float));
+    memcpy (F + r * ld + wq, c.K + r * wkv, wkv * sizeof (float));
+    memcpy (F + r * ld + wq + wkv, c.V + r * wkv, wkv * sizeof (float));
+    for (int i = wq + 2 * wkv; i < ld; i++)
+      F[r * ld + i] = dF[r * ld + i] = 7.0f;
+  }
+  ar_nn_rope_forward (c.Q, wq, cos_t, sin_t, T, B, H, hs, n_rot);
+  ar_nn_rope_forward (c.K, wkv, cos_t, sin_t, T, B, Hkv, hs, n_rot);
+  ar_nn_rope_forward (F, ld, cos_t, sin_t, T, B, H, hs, n_rot);
+  ar_nn_rope_forward (F + wq, ld, cos_t, sin_t, T, B, Hkv, hs, n_rot);
+
+  ar_attention_forward (c.a, c.Q, wq, c.K, c.V, wkv, c.O, T, B);
+  ar_attention_backward (c.a, c.Q, wq, c.K, c.V, wkv, c.O, c.P, dQ, dK, dV, T,
+      B);
+  ar_attention_forward (c.a, F, ld, F + wq, F + wq + wkv, ld, O2, T, B);
+  ar_attention_backward (c.a, F, ld, F + wq, F + wq + wkv, ld, O2, c.P, dF,
+      dF + wq, dF + wq + wkv, T, B);
+  ar_nn_rope_backward (dQ, wq, cos_t, sin_t, T, B, H, hs, n_rot);
+  ar_nn_rope_backward (dF, ld, cos_t, sin_t, T, B, H, hs, n_rot);
+
+  for (gsize i = 0; i < nq; i++)
+    g_assert_cmpfloat_with_epsilon (O2[i], c.O[i], 1e-6);
+  for (gsize r = 0; r < rows; r++) {
+    const float *f = dF + r * ld;
+
+    for (int i = 0; i < wq; i++)
+      g_assert_cmpfloat_with_epsilon (f[i], dQ[r * wq + i], 1e-6);
+    for (int i = 0; i < wkv; i++) {
+      g_assert_cmpfloat_with_epsilon (f[wq + i], dK[r * wkv + i], 1e-6);
+      g_assert_cmpfloat_with_epsilon (f[wq + wkv + i], dV[r * wkv + i], 1e-6);
+    }
+    for (int i = wq + 2 * wkv; i < ld; i++)
+      g_assert_cmpfloat (f[i], ==, 7.0f);
+  }
   attn_case_clear (&c);
 }
 
@@ -685,11 +751,12 @@ block_loss (gpointer data)
   ar_nn_linear_forward (c->wq, NULL, c->n, c->q, BLK_N);
   ar_nn_linear_forward (c->wk, NULL, c->n, c->k, BLK_N);
   ar_nn_linear_forward (c->wv, NULL, c->n, c->v, BLK_N);
-  ar_nn_rope_forward (c->q, c->cos_t, c->sin_t, BLK_T, BLK_B, BLK_H, BLK_HS,
-      BLK_HS);
-  ar_nn_rope_forward (c->k, c->cos_t, c->sin_t, BLK_T, BLK_B, BLK_H, BLK_HS,
-      BLK_HS);
-  ar_attention_forward (c->a, c->q, c->k, c->v, c->att, BLK_T, BLK_B);
+  ar_nn_rope_forward (c->q, BLK_D, c->cos_t, c->sin_t, BLK_T, BLK_B, BLK_H,
+      BLK_HS, BLK_HS);
+  ar_nn_rope_forward (c->k, BLK_D, c->cos_t, c->sin_t, BLK_T, BLK_B, BLK_H,
+      BLK_HS, BLK_HS);
+  ar_attention_forward (c->a, c->q, BLK_D, c->k, c->v, BLK_D, c->att, BLK_T,
+      BLK_B);
   ar_nn_linear_forward (c->wo, NULL, c->att, c->y, BLK_N);
   ar_nn_add (c->y, c->x, BLK_N * BLK_D);
   return project (c->P, c->y, BLK_N * BLK_D);
@@ -737,11 +804,11 @@ test_block_grad (void)
   /* backward in the order the training graph runs it */
   block_loss (&c);
   ar_nn_linear_backward (c.wo, NULL, c.att, c.P, datt, BLK_N);
-  ar_attention_backward (c.a, c.q, c.k, c.v, c.att, datt, dq, dk, dv, BLK_T,
-      BLK_B);
-  ar_nn_rope_backward (dq, c.cos_t, c.sin_t, BLK_T, BLK_B, BLK_H, BLK_HS,
+  ar_attention_backward (c.a, c.q, BLK_D, c.k, c.v, BLK_D, c.att, datt, dq, dk,
+      dv, BLK_T, BLK_B);
+  ar_nn_rope_backward (dq, BLK_D, c.cos_t, c.sin_t, BLK_T, BLK_B, BLK_H, BLK_HS,
       BLK_HS);
-  ar_nn_rope_backward (dk, c.cos_t, c.sin_t, BLK_T, BLK_B, BLK_H, BLK_HS,
+  ar_nn_rope_backward (dk, BLK_D, c.cos_t, c.sin_t, BLK_T, BLK_B, BLK_H, BLK_HS,
       BLK_HS);
   ar_nn_linear_backward (c.wq, NULL, c.n, dq, dn, BLK_N);
   ar_nn_linear_backward (c.wk, NULL, c.n, dk, dx, BLK_N);
@@ -804,6 +871,7 @@ main (int argc, char **argv)
       test_attention_grad);
   g_test_add_data_func ("/nn-attn/attention/grad-mqa", GINT_TO_POINTER (1),
       test_attention_grad);
+  g_test_add_func ("/nn-attn/attention/fused-layout", test_attention_fused);
   g_test_add_func ("/nn-attn/block/grad", test_block_grad);
   return g_test_run ();
 }

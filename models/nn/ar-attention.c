@@ -3,9 +3,11 @@
  * over (T, B) batches, and rotary position embeddings, each with its
  * backward pass, for training.
  *
- * Layout: Q (T, B, H * hs), K and V (T, B, Hkv * hs), as the projections
- * write them, time outermost.  The T rows of one head of one stream are
- * therefore a strided matrix (leading dimension B * H * hs), which
+ * Layout: the T * B rows of Q (H * hs values), K and V (Hkv * hs), time
+ * outermost, each at a caller-given distance from the next — in the
+ * training graph they are the three parts of the rows of one fused q|k|v
+ * projection.  The T rows of one head of one stream are therefore a
+ * strided matrix (leading dimension B times the row distance), which
  * cblas_sgemm reads as it is: nothing is copied into a per-head layout.
  *
  * Where the time goes, per (stream, head), in row blocks of R = ATTN_BLOCK
@@ -64,11 +66,11 @@ ar_nn_rope_table (float *cos_t, float *sin_t, int T, int n_rot, float freq_base)
   }
 }
 
-/* Rotates every head of X (T, B, n_heads * hs) by +angle (sign 1) or
- * -angle (sign -1). */
+/* Rotates every head of the T * B rows of X (@ld apart) by +angle (sign 1)
+ * or -angle (sign -1). */
 static void
-rope_rotate (float *X, const float *cos_t, const float *sin_t, int T, int B,
-    int n_heads, int hs, int n_rot, float sign)
+rope_rotate (float *X, int ld, const float *cos_t, const float *sin_t, int T,
+    int B, int n_heads, int hs, int n_rot, float sign)
 {
   int half = n_rot / 2;
 
@@ -76,40 +78,41 @@ rope_rotate (float *X, const float *cos_t, const float *sin_t, int T, int B,
     const float *c = cos_t + (gsize) t * half;
     const float *s = sin_t + (gsize) t * half;
 
-    for (int r = 0; r < B * n_heads; r++) {
-      float *v = X + ((gsize) t * B * n_heads + r) * hs;
+    for (int b = 0; b < B; b++)
+      for (int h = 0; h < n_heads; h++) {
+        float *v = X + ((gsize) t * B + b) * ld + (gsize) h * hs;
 
-      for (int i = 0; i < half; i++) {
-        float v0 = v[2 * i], v1 = v[2 * i + 1], si = sign * s[i];
+        for (int i = 0; i < half; i++) {
+          float v0 = v[2 * i], v1 = v[2 * i + 1], si = sign * s[i];
 
-        v[2 * i] = v0 * c[i] - v1 * si;
-        v[2 * i + 1] = v0 * si + v1 * c[i];
+          v[2 * i] = v0 * c[i] - v1 * si;
+          v[2 * i + 1] = v0 * si + v1 * c[i];
+        }
       }
-    }
   }
 }
 
 void
-ar_nn_rope_forward (float *X, const float *cos_t, const float *sin_t, int T,
-    int B, int n_heads, int hs, int n_rot)
+ar_nn_rope_forward (float *X, int ld, const float *cos_t, const float *sin_t,
+    int T, int B, int n_heads, int hs, int n_rot)
 {
   g_return_if_fail (X != NULL && cos_t != NULL && sin_t != NULL);
-  g_return_if_fail (T >= 0 && B >= 0 && n_heads >= 1);
+  g_return_if_fail (T >= 0 && B >= 0 && n_heads >= 1 && ld >= n_heads * hs);
   g_return_if_fail (n_rot >= 2 && n_rot % 2 == 0 && n_rot <= hs);
 
-  rope_rotate (X, cos_t, sin_t, T, B, n_heads, hs, n_rot, 1.0f);
+  rope_rotate (X, ld, cos_t, sin_t, T, B, n_heads, hs, n_rot, 1.0f);
 }
 
 /* The rotation is orthogonal: its gradient is the rotation by -angle. */
 void
-ar_nn_rope_backward (float *dX, const float *cos_t, const float *sin_t, int T,
-    int B, int n_heads, int hs, int n_rot)
+ar_nn_rope_backward (float *dX, int ld, const float *cos_t, const float *sin_t,
+    int T, int B, int n_heads, int hs, int n_rot)
 {
   g_return_if_fail (dX != NULL && cos_t != NULL && sin_t != NULL);
-  g_return_if_fail (T >= 0 && B >= 0 && n_heads >= 1);
+  g_return_if_fail (T >= 0 && B >= 0 && n_heads >= 1 && ld >= n_heads * hs);
   g_return_if_fail (n_rot >= 2 && n_rot % 2 == 0 && n_rot <= hs);
 
-  rope_rotate (dX, cos_t, sin_t, T, B, n_heads, hs, n_rot, -1.0f);
+  rope_rotate (dX, ld, cos_t, sin_t, T, B, n_heads, hs, n_rot, -1.0f);
 }
 
 /* ---- attention -------------------------------------------------------------- */
@@ -164,25 +167,26 @@ ar_attention_free (ArAttention *a)
 typedef struct
 {
   int T, hs;
-  gsize ldq, ldkv;            /* B * H * hs, B * Hkv * hs */
+  gsize ldq, ldkv, ldo;       /* B * ld_q, B * ld_kv, B * H * hs */
   const float *q, *k, *v, *o; /* (T, hs) each, strided */
   float *lse;                 /* (T) */
 } HeadView;
 
 static HeadView
-head_view (const ArAttention *a, const float *Q, const float *K, const float *V,
-    const float *O, int T, int B, int b, int h)
+head_view (const ArAttention *a, const float *Q, int ld_q, const float *K,
+    const float *V, int ld_kv, const float *O, int T, int B, int b, int h)
 {
   int hs = a->head_size, g = h / (a->n_head / a->n_head_kv);
   HeadView v;
 
   v.T = T;
   v.hs = hs;
-  v.ldq = (gsize) B * a->n_head * hs;
-  v.ldkv = (gsize) B * a->n_head_kv * hs;
-  v.q = Q + ((gsize) b * a->n_head + h) * hs;
-  v.k = K + ((gsize) b * a->n_head_kv + g) * hs;
-  v.v = V + ((gsize) b * a->n_head_kv + g) * hs;
+  v.ldq = (gsize) B * ld_q;
+  v.ldkv = (gsize) B * ld_kv;
+  v.ldo = (gsize) B * a->n_head * hs;
+  v.q = Q + (gsize) b * ld_q + (gsize) h * hs;
+  v.k = K + (gsize) b * ld_kv + (gsize) g * hs;
+  v.v = V + (gsize) b * ld_kv + (gsize) g * hs;
   v.o = O + ((gsize) b * a->n_head + h) * hs;
   v.lse = a->lse + ((gsize) b * a->n_head + h) * T;
   return v;
@@ -222,39 +226,42 @@ head_forward (ArAttention *a, const HeadView *hv, float *o)
     }
     /* O_blk (m, hs) = P (m, r1) · V[0, r1) */
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hv->hs, r1, 1.0f,
-        a->S, a->max_T, hv->v, (int) hv->ldkv, 0.0f, o + (gsize) r0 * hv->ldq,
-        (int) hv->ldq);
+        a->S, a->max_T, hv->v, (int) hv->ldkv, 0.0f, o + (gsize) r0 * hv->ldo,
+        (int) hv->ldo);
   }
 }
 
 void
-ar_attention_forward (ArAttention *a, const float *Q, const float *K,
-    const float *V, float *O, int T, int B)
+ar_attention_forward (ArAttention *a, const float *Q, int ld_q, const float *K,
+    const float *V, int ld_kv, float *O, int T, int B)
 {
   g_return_if_fail (a != NULL && Q != NULL && K != NULL && V != NULL &&
       O != NULL);
   g_return_if_fail (T >= 1 && T <= a->max_T && B >= 1 && B <= a->max_B);
+  g_return_if_fail (ld_q >= a->n_head * a->head_size &&
+      ld_kv >= a->n_head_kv * a->head_size);
 
   for (int b = 0; b < B; b++)
     for (int h = 0; h < a->n_head; h++) {
-      HeadView hv = head_view (a, Q, K, V, O, T, B, b, h);
+      HeadView hv = head_view (a, Q, ld_q, K, V, ld_kv, O, T, B, b, h);
 
       head_forward (a, &hv, O + ((gsize) b * a->n_head + h) * a->head_size);
     }
 }
 
 /* Accumulates the head's share into dk, dv (its key/value head's rows,
- * strided as K) and writes its rows of dq. */
+ * strided as K) and writes its rows of dq (strided as Q). */
 static void
 head_backward (ArAttention *a, const HeadView *hv, const float *dO, float *dq,
     float *dk, float *dv)
 {
   int T = hv->T, hs = hv->hs;
-  int ldq = (int) hv->ldq, ldkv = (int) hv->ldkv, ldS = a->max_T;
+  int ldq = (int) hv->ldq, ldkv = (int) hv->ldkv, ldo = (int) hv->ldo;
+  int ldS = a->max_T;
 
   /* D_t = Σ_i dO_ti O_ti = Σ_j P_tj dP_tj, the softmax's correction term */
   for (int t = 0; t < T; t++) {
-    const float *d = dO + (gsize) t * hv->ldq, *o = hv->o + (gsize) t * hv->ldq;
+    const float *d = dO + (gsize) t * ldo, *o = hv->o + (gsize) t * ldo;
     float s = 0.0f;
 
     for (int i = 0; i < hs; i++)
@@ -264,7 +271,7 @@ head_backward (ArAttention *a, const HeadView *hv, const float *dO, float *dq,
 
   for (int r0 = 0; r0 < T; r0 += ATTN_BLOCK) {
     int m = MIN (ATTN_BLOCK, T - r0), r1 = r0 + m;
-    const float *dO_blk = dO + (gsize) r0 * hv->ldq;
+    const float *dO_blk = dO + (gsize) r0 * ldo;
 
     /* P again: exp (s - lse) is the normalised weight */
     scores (a, hv, r0, m, r1);
@@ -277,10 +284,10 @@ head_backward (ArAttention *a, const HeadView *hv, const float *dO, float *dq,
     }
     /* dP (m, r1) = dO_blk · V[0, r1)ᵀ */
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, m, r1, hs, 1.0f,
-        dO_blk, ldq, hv->v, ldkv, 0.0f, a->dP, ldS);
+        dO_blk, ldo, hv->v, ldkv, 0.0f, a->dP, ldS);
     /* dV[0, r1) += Pᵀ · dO_blk */
     cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, r1, hs, m, 1.0f, a->S,
-        ldS, dO_blk, ldq, 1.0f, dv, ldkv);
+        ldS, dO_blk, ldo, 1.0f, dv, ldkv);
     /* dS = P ⊙ (dP - D_t), in place of dP; zero where P is masked */
     for (int i = 0; i < m; i++) {
       const float *p = a->S + (gsize) i * ldS;
@@ -291,32 +298,37 @@ head_backward (ArAttention *a, const HeadView *hv, const float *dO, float *dq,
     }
     /* dQ_blk = scale · dS · K[0, r1);  dK[0, r1) += scale · dSᵀ · Q_blk */
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hs, r1, a->scale,
-        a->dP, ldS, hv->k, ldkv, 0.0f, dq + (gsize) r0 * hv->ldq, ldq);
+        a->dP, ldS, hv->k, ldkv, 0.0f, dq + (gsize) r0 * ldq, ldq);
     cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, r1, hs, m, a->scale,
-        a->dP, ldS, hv->q + (gsize) r0 * hv->ldq, ldq, 1.0f, dk, ldkv);
+        a->dP, ldS, hv->q + (gsize) r0 * ldq, ldq, 1.0f, dk, ldkv);
   }
 }
 
 void
-ar_attention_backward (ArAttention *a, const float *Q, const float *K,
-    const float *V, const float *O, const float *dO, float *dQ, float *dK,
-    float *dV, int T, int B)
+ar_attention_backward (ArAttention *a, const float *Q, int ld_q, const float *K,
+    const float *V, int ld_kv, const float *O, const float *dO, float *dQ,
+    float *dK, float *dV, int T, int B)
 {
   g_return_if_fail (a != NULL && Q != NULL && K != NULL && V != NULL &&
       O != NULL && dO != NULL && dQ != NULL && dK != NULL && dV != NULL);
   g_return_if_fail (T >= 1 && T <= a->max_T && B >= 1 && B <= a->max_B);
+  g_return_if_fail (ld_q >= a->n_head * a->head_size &&
+      ld_kv >= a->n_head_kv * a->head_size);
   int hs = a->head_size, H = a->n_head, Hkv = a->n_head_kv;
-  gsize kv_rows = (gsize) T * B, kv_width = (gsize) Hkv * hs;
+  gsize kv_width = (gsize) Hkv * hs;
 
   /* the heads of a group add into the same dK, dV */
-  memset (dK, 0, kv_rows * kv_width * sizeof (float));
-  memset (dV, 0, kv_rows * kv_width * sizeof (float));
+  for (gsize r = 0; r < (gsize) T * B; r++) {
+    memset (dK + r * ld_kv, 0, kv_width * sizeof (float));
+    memset (dV + r * ld_kv, 0, kv_width * sizeof (float));
+  }
   for (int b = 0; b < B; b++)
     for (int h = 0; h < H; h++) {
-      HeadView hv = head_view (a, Q, K, V, O, T, B, b, h);
-      gsize qo = ((gsize) b * H + h) * hs;
-      gsize kvo = ((gsize) b * Hkv + h / (H / Hkv)) * hs;
+      HeadView hv = head_view (a, Q, ld_q, K, V, ld_kv, O, T, B, b, h);
+      gsize qo = (gsize) b * ld_q + (gsize) h * hs;
+      gsize kvo = (gsize) b * ld_kv + (gsize) (h / (H / Hkv)) * hs;
+      gsize oo = ((gsize) b * H + h) * hs;
 
-      head_backward (a, &hv, dO + qo, dQ + qo, dK + kvo, dV + kvo);
+      head_backward (a, &hv, dO + oo, dQ + qo, dK + kvo, dV + kvo);
     }
 }

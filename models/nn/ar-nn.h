@@ -188,12 +188,14 @@ void ar_nn_add (float *Y, const float *X, gsize n);
  * cos_t, sin_t (T, n_rot / 2) hold the table for t < T, computed in float
  * exactly as the inference step computes it. */
 void ar_nn_rope_table (float *cos_t, float *sin_t, int T, int n_rot, float freq_base);
-/* X (T, B, n_heads * hs) rotated in place. */
-void ar_nn_rope_forward (float *X, const float *cos_t, const float *sin_t, int T, int B,
-    int n_heads, int hs, int n_rot);
+/* X: T * B rows (time outermost) of n_heads * hs values each, @ld floats
+ * apart (ld >= n_heads * hs: the rows may be part of wider ones, as a fused
+ * q|k|v projection writes them), rotated in place. */
+void ar_nn_rope_forward (float *X, int ld, const float *cos_t, const float *sin_t, int T,
+    int B, int n_heads, int hs, int n_rot);
 /* dX rotated back in place (the transpose of the rotation is its inverse). */
-void ar_nn_rope_backward (float *dX, const float *cos_t, const float *sin_t, int T, int B,
-    int n_heads, int hs, int n_rot);
+void ar_nn_rope_backward (float *dX, int ld, const float *cos_t, const float *sin_t, int T,
+    int B, int n_heads, int hs, int n_rot);
 
 /* Causal multi-head self-attention with grouped-query heads over B streams
  * of T positions: query head h (of H) reads key/value head h / (H / Hkv);
@@ -207,13 +209,18 @@ typedef struct _ArAttention ArAttention;
 
 ArAttention *ar_attention_new (int n_head, int n_head_kv, int head_size, int max_T, int max_B);
 void ar_attention_free (ArAttention *a);
-/* Q (T, B, H * hs), K, V (T, B, Hkv * hs) → O (T, B, H * hs). */
-void ar_attention_forward (ArAttention *a, const float *Q, const float *K, const float *V,
-    float *O, int T, int B);
-/* After forward on the same Q, K, V, O: dQ (T, B, H * hs), dK, dV (T, B,
- * Hkv * hs) overwritten from dO (T, B, H * hs). */
-void ar_attention_backward (ArAttention *a, const float *Q, const float *K, const float *V,
-    const float *O, const float *dO, float *dQ, float *dK, float *dV, int T, int B);
+/* Q: T * B rows (time outermost) of H * hs values, ld_q floats apart; K, V:
+ * T * B rows of Hkv * hs values, ld_kv floats apart (Q, K and V may be the
+ * three parts of the rows of one fused projection, ld_q = ld_kv = its
+ * width) → O (T, B, H * hs), contiguous. */
+void ar_attention_forward (ArAttention *a, const float *Q, int ld_q, const float *K,
+    const float *V, int ld_kv, float *O, int T, int B);
+/* After forward on the same Q, K, V, O: dQ (rows ld_q apart), dK, dV (rows
+ * ld_kv apart) overwritten from dO (T, B, H * hs); the parts of rows outside
+ * them are not touched. */
+void ar_attention_backward (ArAttention *a, const float *Q, int ld_q, const float *K,
+    const float *V, int ld_kv, const float *O, const float *dO, float *dQ, float *dK,
+    float *dV, int T, int B);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArParam, ar_param_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArRecurrent, ar_recurrent_free)

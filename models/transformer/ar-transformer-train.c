@@ -45,21 +45,24 @@ enum
   P_GLOBAL
 };
 
+/* A block's slots.  q, k, v (and their biases) are views of one fused
+ * matrix with rows q | k | v, and llama's gate and up of one with rows
+ * gate | up (see new_fused ()), so each fused projection is one sgemm. */
 enum
 {
   B_ATTN_NORM,   /* (D) */
   B_ATTN_NORM_B, /* (D), gpt */
-  B_Q,           /* (D, D) */
+  B_Q,           /* (D, D), first rows of the fused (D + 2 KV, D) */
   B_K,           /* (KV, D) */
   B_V,           /* (KV, D) */
   B_O,           /* (D, D) */
-  B_Q_B,         /* (D), gpt */
+  B_Q_B,         /* (D), gpt, first part of the fused (D + 2 KV) */
   B_K_B,         /* (KV), gpt */
   B_V_B,         /* (KV), gpt */
   B_O_B,         /* (D), gpt */
   B_FFN_NORM,    /* (D) */
   B_FFN_NORM_B,  /* (D), gpt */
-  B_GATE,        /* (F, D), llama */
+  B_GATE,        /* (F, D), llama, first rows of the fused (2 F, D) */
   B_UP,          /* (F, D) */
   B_DOWN,        /* (D, F) */
   B_UP_B,        /* (F), gpt */
@@ -67,11 +70,16 @@ enum
   B_COUNT
 };
 
-#define BLK(l, j) (P_GLOBAL + (l) *B_COUNT + (j))
+static inline int
+blk (int l, int j)
+{
+  return P_GLOBAL + l * B_COUNT + j;
+}
 
 /* One shard: streams [b0, b0 + nb) of a batch, its parameter views and its
  * activations.  Per-layer buffers are (L, N_max, width) with N_max = max_T
- * nb_max; within a call the first T · nb rows of each are used. */
+ * nb_max; within a call the first T · nb rows of each are used.  QKV is the
+ * width of a fused q|k|v row, D + 2 KV. */
 typedef struct
 {
   int nb;          /* streams of the current call */
@@ -82,17 +90,14 @@ typedef struct
   float loss;      /* mean over this shard's targets */
 
   /* forward, kept for backward */
-  float *
-      x; /* (L + 1, N, D) the residual stream entering each block, then the last */
+  float *x;             /* (L + 1, N, D) the residual stream into each block */
   float *xn1;           /* (L, N, D) attn_norm (x) */
-  float *q;             /* (L, N, D) queries, rotated (llama) */
-  float *k, *v;         /* (L, N, KV) keys (rotated), values */
+  float *qkv;           /* (L, N, QKV) queries, keys (rotated: llama), values */
   float *att;           /* (L, N, D) attention output */
   float *xm;            /* (L, N, D) the residual stream after attention */
   float *xn2;           /* (L, N, D) ffn_norm (xm) */
-  float *ffg;           /* (L, N, F) gate pre-activation (llama) */
-  float *ffu;           /* (L, N, F) up pre-activation */
-  float *ffh;           /* (L, N, F) activation: silu (g) ⊙ u or gelu (u) */
+  float *ffa;           /* (L, N, 2F) gate | up (llama); (L, N, F) up (gpt) */
+  float *ffh;           /* (L, N, F) silu (gate) ⊙ up, or gelu (up) */
   float *mean1, *rstd1; /* (L, N) attn_norm statistics (mean: gpt) */
   float *mean2, *rstd2; /* (L, N) ffn_norm statistics */
   float *meanf, *rstdf; /* (N) output_norm statistics */
@@ -102,22 +107,23 @@ typedef struct
 
   /* backward scratch */
   float *dx, *dxm, *dxn, *datt; /* (N, D) */
-  float *dq;                    /* (N, D) */
-  float *dk, *dv;               /* (N, KV) */
-  float *dh, *du;               /* (N, F) */
+  float *dqkv;                  /* (N, QKV) */
+  float *dh;                    /* (N, F) */
+  float *dga;                   /* (N, 2F) d gate | d up, llama */
 } Shard;
 
 struct _ArTransformerTrain
 {
   ArTransformerConfig config;
   int max_T, max_B, nb_max;
-  int D, F, KV, V, L, H, Hkv, hs;
+  int D, F, KV, QKV, V, L, H, Hkv, hs;
   int n_shards;
   int n_slots;
-  ArParam *
-      *p; /* (n_slots) the parameters; NULL where the architecture has none */
-  GPtrArray *params;          /* the distinct parameters, in slot order */
-  int *slot_param;            /* (n_slots) index into params, -1 for none */
+  ArParam **p;            /* (n_slots) NULL where the architecture has none */
+  GPtrArray *params;      /* the distinct parameters, in slot order */
+  int *slot_param;        /* (n_slots) index into params, -1 for none */
+  GPtrArray *owned;       /* what ar_param_new () made: plain and fused */
+  GPtrArray *fused_views; /* parameters that are parts of a fused one */
   float *rope_cos, *rope_sin; /* (max_T, n_rot / 2), llama */
   Shard *shards;              /* (n_shards) */
 
@@ -139,7 +145,7 @@ floats_per_stream (const ArTransformerConfig *c, int T)
   double KV = c->n_head_kv * hs;
 
   return (double) T *
-      (c->n_layers * (5 * D + 2 * KV + 3 * F + 4) + D * 6 + 2 * KV + 2 * F +
+      (c->n_layers * (6 * D + 2 * KV + 3 * F + 4) + D * 6 + 2 * KV + 3 * F +
           c->n_vocab + D);
 }
 
@@ -172,17 +178,72 @@ ar_transformer_train_check (const ArTransformerConfig *config, int T, int B,
   return TRUE;
 }
 
-static ArParam *
+static void
+add_param (ArTransformerTrain *t, int slot, ArParam *p)
+{
+  t->p[slot] = p;
+  t->slot_param[slot] = (int) t->params->len;
+  g_ptr_array_add (t->params, p);
+}
+
+static void
 new_param (ArTransformerTrain *t, int slot, const char *name, guint64 ne0,
     guint64 ne1)
 {
   const guint64 ne[2] = { ne0, ne1 };
   ArParam *p = ar_param_new (name, ne1 ? 2 : 1, ne);
 
-  t->p[slot] = p;
-  t->slot_param[slot] = (int) t->params->len;
-  g_ptr_array_add (t->params, p);
-  return p;
+  g_ptr_array_add (t->owned, p);
+  add_param (t, slot, p);
+}
+
+static void
+fused_view_free (gpointer data)
+{
+  ArParam *p = data;
+
+  g_free (p->name);
+  g_free (p);
+}
+
+/* @n parameters (slots[i], names[i], rows[i] rows of @cols, or vectors of
+ * rows[i] when cols is 0) stored as consecutive parts of one parameter:
+ * each is a view into the values, gradient and moments of the fused one,
+ * which the trainer never sees.  Views are added to the list in order, so
+ * that in any copy of the list whose gradients are laid out in list order
+ * (the shards') the parts stay contiguous too. */
+static void
+new_fused (ArTransformerTrain *t, int n, const int *slots,
+    const char *const *names, const guint64 *rows, guint64 cols)
+{
+  guint64 total = 0, ne[2];
+  gsize at = 0;
+
+  for (int i = 0; i < n; i++)
+    total += rows[i];
+  ne[0] = cols ? cols : total;
+  ne[1] = total;
+  ArParam *f = ar_param_new ("fused", cols ? 2 : 1, ne);
+  g_ptr_array_add (t->owned, f);
+
+  for (int i = 0; i < n; i++) {
+    ArParam *v = g_new0 (ArParam, 1);
+
+    v->name = g_strdup (names[i]);
+    v->n_dims = f->n_dims;
+    v->ne[0] = cols ? cols : rows[i];
+    v->ne[1] = cols ? rows[i] : 1;
+    v->ne[2] = v->ne[3] = 1;
+    v->n = v->ne[0] * v->ne[1];
+    v->decay = f->decay;
+    v->w = f->w + at;
+    v->g = f->g + at;
+    v->m = f->m + at;
+    v->v = f->v + at;
+    at += v->n;
+    g_ptr_array_add (t->fused_views, v);
+    add_param (t, slots[i], v);
+  }
 }
 
 static void
@@ -190,32 +251,41 @@ new_block_params (ArTransformerTrain *t, int l)
 {
   gboolean gpt = t->config.arch == AR_TRANSFORMER_GPT;
   guint64 D = t->D, F = t->F, KV = t->KV;
-  char n[96];
+  const guint64 qkv_rows[3] = { D, KV, KV }, ff_rows[2] = { F, F };
+  const int qkv[3] = { blk (l, B_Q), blk (l, B_K), blk (l, B_V) };
+  const int qkv_b[3] = { blk (l, B_Q_B), blk (l, B_K_B), blk (l, B_V_B) };
+  const int gate_up[2] = { blk (l, B_GATE), blk (l, B_UP) };
+  char n[8][64];
 
-#define NAME(what) (g_snprintf (n, sizeof n, "blk.%d." what, l), n)
-  new_param (t, BLK (l, B_ATTN_NORM), NAME ("attn_norm.weight"), D, 0);
+#define NAME(i, what) (g_snprintf (n[i], sizeof n[i], "blk.%d." what, l), n[i])
+  new_param (t, blk (l, B_ATTN_NORM), NAME (0, "attn_norm.weight"), D, 0);
   if (gpt)
-    new_param (t, BLK (l, B_ATTN_NORM_B), NAME ("attn_norm.bias"), D, 0);
-  new_param (t, BLK (l, B_Q), NAME ("attn_q.weight"), D, D);
-  new_param (t, BLK (l, B_K), NAME ("attn_k.weight"), D, KV);
-  new_param (t, BLK (l, B_V), NAME ("attn_v.weight"), D, KV);
-  new_param (t, BLK (l, B_O), NAME ("attn_output.weight"), D, D);
-  if (gpt) {
-    new_param (t, BLK (l, B_Q_B), NAME ("attn_q.bias"), D, 0);
-    new_param (t, BLK (l, B_K_B), NAME ("attn_k.bias"), KV, 0);
-    new_param (t, BLK (l, B_V_B), NAME ("attn_v.bias"), KV, 0);
-    new_param (t, BLK (l, B_O_B), NAME ("attn_output.bias"), D, 0);
+    new_param (t, blk (l, B_ATTN_NORM_B), NAME (0, "attn_norm.bias"), D, 0);
+  {
+    const char *const names[3] = { NAME (0, "attn_q.weight"),
+      NAME (1, "attn_k.weight"), NAME (2, "attn_v.weight") };
+    new_fused (t, 3, qkv, names, qkv_rows, D);
   }
-  new_param (t, BLK (l, B_FFN_NORM), NAME ("ffn_norm.weight"), D, 0);
-  if (gpt)
-    new_param (t, BLK (l, B_FFN_NORM_B), NAME ("ffn_norm.bias"), D, 0);
-  if (!gpt)
-    new_param (t, BLK (l, B_GATE), NAME ("ffn_gate.weight"), D, F);
-  new_param (t, BLK (l, B_UP), NAME ("ffn_up.weight"), D, F);
-  new_param (t, BLK (l, B_DOWN), NAME ("ffn_down.weight"), F, D);
+  new_param (t, blk (l, B_O), NAME (0, "attn_output.weight"), D, D);
   if (gpt) {
-    new_param (t, BLK (l, B_UP_B), NAME ("ffn_up.bias"), F, 0);
-    new_param (t, BLK (l, B_DOWN_B), NAME ("ffn_down.bias"), D, 0);
+    const char *const names[3] = { NAME (0, "attn_q.bias"),
+      NAME (1, "attn_k.bias"), NAME (2, "attn_v.bias") };
+    new_fused (t, 3, qkv_b, names, qkv_rows, 0);
+    new_param (t, blk (l, B_O_B), NAME (0, "attn_output.bias"), D, 0);
+  }
+  new_param (t, blk (l, B_FFN_NORM), NAME (0, "ffn_norm.weight"), D, 0);
+  if (gpt) {
+    new_param (t, blk (l, B_FFN_NORM_B), NAME (0, "ffn_norm.bias"), D, 0);
+    new_param (t, blk (l, B_UP), NAME (0, "ffn_up.weight"), D, F);
+  } else {
+    const char *const names[2] = { NAME (0, "ffn_gate.weight"),
+      NAME (1, "ffn_up.weight") };
+    new_fused (t, 2, gate_up, names, ff_rows, D);
+  }
+  new_param (t, blk (l, B_DOWN), NAME (0, "ffn_down.weight"), F, D);
+  if (gpt) {
+    new_param (t, blk (l, B_UP_B), NAME (0, "ffn_up.bias"), F, 0);
+    new_param (t, blk (l, B_DOWN_B), NAME (0, "ffn_down.bias"), D, 0);
   }
 #undef NAME
 }
@@ -224,14 +294,16 @@ static void
 shard_init (ArTransformerTrain *t, Shard *sh, int index)
 {
   gsize N = (gsize) t->max_T * t->nb_max, L = t->L;
-  gsize D = t->D, F = t->F, KV = t->KV;
+  gsize D = t->D, F = t->F, QKV = t->QKV;
+  gboolean llama = t->config.arch == AR_TRANSFORMER_LLAMA;
 
   sh->p = g_new0 (ArParam *, t->n_slots);
   if (index == 0) {
     memcpy (sh->p, t->p, t->n_slots * sizeof (ArParam *));
   } else {
     /* views: the parameter structs copied, each gradient moved into the
-     * shard's block; the moments are the trainer's business, not theirs */
+     * shard's block in list order; the moments are the trainer's business,
+     * not theirs */
     gsize total = ar_params_count (t->params), at = 0;
 
     sh->views = g_new0 (ArParam, t->params->len);
@@ -252,15 +324,11 @@ shard_init (ArTransformerTrain *t, Shard *sh, int index)
   sh->tg = g_new (gint32, N);
   sh->x = new_floats ((L + 1) * N * D);
   sh->xn1 = new_floats (L * N * D);
-  sh->q = new_floats (L * N * D);
-  sh->k = new_floats (L * N * KV);
-  sh->v = new_floats (L * N * KV);
+  sh->qkv = new_floats (L * N * QKV);
   sh->att = new_floats (L * N * D);
   sh->xm = new_floats (L * N * D);
   sh->xn2 = new_floats (L * N * D);
-  if (t->config.arch == AR_TRANSFORMER_LLAMA)
-    sh->ffg = new_floats (L * N * F);
-  sh->ffu = new_floats (L * N * F);
+  sh->ffa = new_floats (L * N * F * (llama ? 2 : 1));
   sh->ffh = new_floats (L * N * F);
   sh->mean1 = new_floats (L * N);
   sh->rstd1 = new_floats (L * N);
@@ -277,11 +345,10 @@ shard_init (ArTransformerTrain *t, Shard *sh, int index)
   sh->dxm = new_floats (N * D);
   sh->dxn = new_floats (N * D);
   sh->datt = new_floats (N * D);
-  sh->dq = new_floats (N * D);
-  sh->dk = new_floats (N * KV);
-  sh->dv = new_floats (N * KV);
+  sh->dqkv = new_floats (N * QKV);
   sh->dh = new_floats (N * F);
-  sh->du = new_floats (N * F);
+  if (llama)
+    sh->dga = new_floats (N * 2 * F);
 }
 
 static void
@@ -294,14 +361,11 @@ shard_clear (ArTransformerTrain *t, Shard *sh)
   g_free (sh->tg);
   g_free (sh->x);
   g_free (sh->xn1);
-  g_free (sh->q);
-  g_free (sh->k);
-  g_free (sh->v);
+  g_free (sh->qkv);
   g_free (sh->att);
   g_free (sh->xm);
   g_free (sh->xn2);
-  g_free (sh->ffg);
-  g_free (sh->ffu);
+  g_free (sh->ffa);
   g_free (sh->ffh);
   g_free (sh->mean1);
   g_free (sh->rstd1);
@@ -318,11 +382,9 @@ shard_clear (ArTransformerTrain *t, Shard *sh)
   g_free (sh->dxm);
   g_free (sh->dxn);
   g_free (sh->datt);
-  g_free (sh->dq);
-  g_free (sh->dk);
-  g_free (sh->dv);
+  g_free (sh->dqkv);
   g_free (sh->dh);
-  g_free (sh->du);
+  g_free (sh->dga);
 }
 
 ArTransformerTrain *
@@ -346,6 +408,7 @@ ar_transformer_train_new (const ArTransformerConfig *config, int max_T,
   t->Hkv = c->n_head_kv;
   t->hs = ar_transformer_config_head_size (c);
   t->KV = t->Hkv * t->hs;
+  t->QKV = t->D + 2 * t->KV;
   t->V = c->n_vocab;
   t->L = c->n_layers;
   if (n_shards == 0)
@@ -359,6 +422,8 @@ ar_transformer_train_new (const ArTransformerConfig *config, int max_T,
   for (int s = 0; s < t->n_slots; s++)
     t->slot_param[s] = -1;
   t->params = g_ptr_array_new ();
+  t->owned = g_ptr_array_new_with_free_func ((GDestroyNotify) ar_param_free);
+  t->fused_views = g_ptr_array_new_with_free_func (fused_view_free);
   new_param (t, P_TOK_EMBD, "token_embd.weight", t->D, t->V);
   if (gpt)
     new_param (t, P_POS_EMBD, "position_embd.weight", t->D, c->n_ctx);
@@ -397,8 +462,9 @@ ar_transformer_train_free (ArTransformerTrain *t)
   for (int s = 0; s < t->n_shards; s++)
     shard_clear (t, &t->shards[s]);
   g_free (t->shards);
-  g_ptr_array_set_free_func (t->params, (GDestroyNotify) ar_param_free);
   g_ptr_array_unref (t->params);
+  g_ptr_array_unref (t->fused_views);
+  g_ptr_array_unref (t->owned);
   g_free (t->p);
   g_free (t->slot_param);
   g_free (t->rope_cos);
@@ -504,20 +570,21 @@ linear_backward (ArParam *W, ArParam *b, const float *X, const float *dY,
   bias_backward (b, dY, N);
 }
 
-/* As linear_backward () but adding into dX (N, in) instead of overwriting
- * it: the gradients of the q, k and v projections (and of gate and up)
- * meet at their common input. */
-static void
-linear_backward_add (ArParam *W, ArParam *b, const float *X, const float *dY,
-    float *dX, int N)
+/* The fused parameter whose first part is @first (see new_fused ()): the
+ * matrix of @rows rows (or the vector of @rows values) that continues
+ * through the parts after it.  NULL for NULL. */
+static ArParam *
+fused (ArParam *f, const ArParam *first, guint64 rows)
 {
-  int n_in = (int) W->ne[0], n_out = (int) W->ne[1];
-
-  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, N, 1.0f,
-      dY, n_out, X, n_in, 1.0f, W->g, n_in);
-  bias_backward (b, dY, N);
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n_in, n_out, 1.0f,
-      dY, n_out, W->w, n_in, 1.0f, dX, n_in);
+  if (first == NULL)
+    return NULL;
+  *f = *first;
+  if (f->n_dims == 2)
+    f->ne[1] = rows;
+  else
+    f->ne[0] = rows;
+  f->n = f->ne[0] * f->ne[1];
+  return f;
 }
 
 /* Y (N, out) = R (N, out) + X (N, in) · Wᵀ (+ b): a projection added to
@@ -552,8 +619,8 @@ shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
 {
   ArParam **P = sh->p;
   gboolean gpt = t->config.arch == AR_TRANSFORMER_GPT;
-  int nb = sh->nb, N = T * nb;
-  gsize D = t->D, F = t->F, KV = t->KV;
+  int nb = sh->nb, N = T * nb, QKV = t->QKV;
+  gsize D = t->D, F = t->F, A = gpt ? F : 2 * F;
   gsize Nm = (gsize) t->max_T * t->nb_max; /* rows per layer slab */
 
   ar_nn_embedding_forward (P[P_TOK_EMBD], sh->in, sh->x, N);
@@ -565,40 +632,40 @@ shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
   }
 
   for (int l = 0; l < t->L; l++) {
-    ArParam **W = P + BLK (l, 0);
+    ArParam **W = P + blk (l, 0), wqkv, bqkv, wa;
     const float *x = sh->x + l * Nm * D;
-    float *xn1 = sh->xn1 + l * Nm * D, *q = sh->q + l * Nm * D;
-    float *k = sh->k + l * Nm * KV, *v = sh->v + l * Nm * KV;
+    float *xn1 = sh->xn1 + l * Nm * D, *qkv = sh->qkv + l * Nm * QKV;
     float *att = sh->att + l * Nm * D, *xm = sh->xm + l * Nm * D;
     float *xn2 = sh->xn2 + l * Nm * D, *xo = sh->x + (l + 1) * Nm * D;
-    float *ffu = sh->ffu + l * Nm * F, *ffh = sh->ffh + l * Nm * F;
+    float *ffa = sh->ffa + l * Nm * A, *ffh = sh->ffh + l * Nm * F;
 
-    /* attention half: xm = x + Wo · attn (q, k, v) (+ bo) */
+    /* attention half: xm = x + Wo · attn (q, k, v) (+ bo), with q | k | v
+     * one product into rows of QKV */
     norm_forward (t, W[B_ATTN_NORM], W[B_ATTN_NORM_B], x, xn1,
         sh->mean1 + l * Nm, sh->rstd1 + l * Nm, N);
-    ar_nn_linear_forward (W[B_Q], W[B_Q_B], xn1, q, N);
-    ar_nn_linear_forward (W[B_K], W[B_K_B], xn1, k, N);
-    ar_nn_linear_forward (W[B_V], W[B_V_B], xn1, v, N);
+    ar_nn_linear_forward (fused (&wqkv, W[B_Q], QKV),
+        fused (&bqkv, W[B_Q_B], QKV), xn1, qkv, N);
     if (!gpt) {
-      ar_nn_rope_forward (q, t->rope_cos, t->rope_sin, T, nb, t->H, t->hs,
-          t->config.n_rot);
-      ar_nn_rope_forward (k, t->rope_cos, t->rope_sin, T, nb, t->Hkv, t->hs,
-          t->config.n_rot);
+      ar_nn_rope_forward (qkv, QKV, t->rope_cos, t->rope_sin, T, nb, t->H,
+          t->hs, t->config.n_rot);
+      ar_nn_rope_forward (qkv + D, QKV, t->rope_cos, t->rope_sin, T, nb, t->Hkv,
+          t->hs, t->config.n_rot);
     }
-    ar_attention_forward (sh->attn[l], q, k, v, att, T, nb);
+    ar_attention_forward (sh->attn[l], qkv, QKV, qkv + D, qkv + D + t->KV, QKV,
+        att, T, nb);
     residual_linear_forward (W[B_O], W[B_O_B], att, x, xm, N);
 
     /* feed-forward half: x' = xm + Wdown · act (...) (+ bdown) */
     norm_forward (t, W[B_FFN_NORM], W[B_FFN_NORM_B], xm, xn2,
         sh->mean2 + l * Nm, sh->rstd2 + l * Nm, N);
-    ar_nn_linear_forward (W[B_UP], W[B_UP_B], xn2, ffu, N);
     if (gpt) {
-      ar_nn_gelu_forward (ffu, ffh, (gsize) N * F);
+      ar_nn_linear_forward (W[B_UP], W[B_UP_B], xn2, ffa, N);
+      ar_nn_gelu_forward (ffa, ffh, (gsize) N * F);
     } else {
-      float *ffg = sh->ffg + l * Nm * F;
-
-      ar_nn_linear_forward (W[B_GATE], NULL, xn2, ffg, N);
-      ar_nn_swiglu_forward (ffg, ffu, ffh, (gsize) N * F);
+      /* rows of gate | up */
+      ar_nn_linear_forward (fused (&wa, W[B_GATE], 2 * F), NULL, xn2, ffa, N);
+      for (int r = 0; r < N; r++)
+        ar_nn_swiglu_forward (ffa + r * A, ffa + r * A + F, ffh + r * F, F);
     }
     residual_linear_forward (W[B_DOWN], W[B_DOWN_B], ffh, xm, xo, N);
   }
@@ -619,9 +686,10 @@ shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
 {
   ArParam **P = sh->p;
   gboolean gpt = t->config.arch == AR_TRANSFORMER_GPT;
-  int nb = sh->nb, N = T * nb;
-  gsize D = t->D, F = t->F, KV = t->KV;
+  int nb = sh->nb, N = T * nb, QKV = t->QKV;
+  gsize D = t->D, F = t->F, A = gpt ? F : 2 * F;
   gsize Nm = (gsize) t->max_T * t->nb_max;
+  float *dqkv = sh->dqkv;
 
   if (scale != 1.0f) {
     for (gsize i = 0; i < (gsize) N * t->V; i++)
@@ -633,26 +701,24 @@ shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
       sh->meanf, sh->rstdf, sh->dxn, sh->dx, N);
 
   for (int l = t->L - 1; l >= 0; l--) {
-    ArParam **W = P + BLK (l, 0);
+    ArParam **W = P + blk (l, 0), wqkv, bqkv, wa;
     const float *x = sh->x + l * Nm * D;
-    const float *xn1 = sh->xn1 + l * Nm * D, *q = sh->q + l * Nm * D;
-    const float *k = sh->k + l * Nm * KV, *v = sh->v + l * Nm * KV;
+    const float *xn1 = sh->xn1 + l * Nm * D, *qkv = sh->qkv + l * Nm * QKV;
     const float *att = sh->att + l * Nm * D, *xm = sh->xm + l * Nm * D;
     const float *xn2 = sh->xn2 + l * Nm * D;
-    const float *ffu = sh->ffu + l * Nm * F, *ffh = sh->ffh + l * Nm * F;
+    const float *ffa = sh->ffa + l * Nm * A, *ffh = sh->ffh + l * Nm * F;
 
     /* feed-forward half; dx holds d loss / d x_{l+1} */
     linear_backward (W[B_DOWN], W[B_DOWN_B], ffh, sh->dx, sh->dh, N);
     if (gpt) {
-      ar_nn_gelu_backward (ffu, sh->dh, sh->dh, (gsize) N * F);
+      ar_nn_gelu_backward (ffa, sh->dh, sh->dh, (gsize) N * F);
       linear_backward (W[B_UP], W[B_UP_B], xn2, sh->dh, sh->dxn, N);
     } else {
-      const float *ffg = sh->ffg + l * Nm * F;
-
-      /* dh becomes d/d gate, du d/d up */
-      ar_nn_swiglu_backward (ffg, ffu, sh->dh, sh->dh, sh->du, (gsize) N * F);
-      linear_backward (W[B_GATE], NULL, xn2, sh->dh, sh->dxn, N);
-      linear_backward_add (W[B_UP], NULL, xn2, sh->du, sh->dxn, N);
+      for (int r = 0; r < N; r++)
+        ar_nn_swiglu_backward (ffa + r * A, ffa + r * A + F, sh->dh + r * F,
+            sh->dga + r * A, sh->dga + r * A + F, F);
+      linear_backward (fused (&wa, W[B_GATE], 2 * F), NULL, xn2, sh->dga,
+          sh->dxn, N);
     }
     norm_backward (t, W[B_FFN_NORM], W[B_FFN_NORM_B], xm, sh->mean2 + l * Nm,
         sh->rstd2 + l * Nm, sh->dxn, sh->dxm, N);
@@ -660,17 +726,16 @@ shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
 
     /* attention half; dxm holds d loss / d xm */
     linear_backward (W[B_O], W[B_O_B], att, sh->dxm, sh->datt, N);
-    ar_attention_backward (sh->attn[l], q, k, v, att, sh->datt, sh->dq, sh->dk,
-        sh->dv, T, nb);
+    ar_attention_backward (sh->attn[l], qkv, QKV, qkv + D, qkv + D + t->KV, QKV,
+        att, sh->datt, dqkv, dqkv + D, dqkv + D + t->KV, T, nb);
     if (!gpt) {
-      ar_nn_rope_backward (sh->dq, t->rope_cos, t->rope_sin, T, nb, t->H, t->hs,
-          t->config.n_rot);
-      ar_nn_rope_backward (sh->dk, t->rope_cos, t->rope_sin, T, nb, t->Hkv,
+      ar_nn_rope_backward (dqkv, QKV, t->rope_cos, t->rope_sin, T, nb, t->H,
           t->hs, t->config.n_rot);
+      ar_nn_rope_backward (dqkv + D, QKV, t->rope_cos, t->rope_sin, T, nb,
+          t->Hkv, t->hs, t->config.n_rot);
     }
-    linear_backward (W[B_Q], W[B_Q_B], xn1, sh->dq, sh->dxn, N);
-    linear_backward_add (W[B_K], W[B_K_B], xn1, sh->dk, sh->dxn, N);
-    linear_backward_add (W[B_V], W[B_V_B], xn1, sh->dv, sh->dxn, N);
+    linear_backward (fused (&wqkv, W[B_Q], QKV), fused (&bqkv, W[B_Q_B], QKV),
+        xn1, dqkv, sh->dxn, N);
     norm_backward (t, W[B_ATTN_NORM], W[B_ATTN_NORM_B], x, sh->mean1 + l * Nm,
         sh->rstd1 + l * Nm, sh->dxn, sh->dx, N);
     ar_nn_add (sh->dx, sh->dxm, (gsize) N * D);
