@@ -10,8 +10,12 @@
  *      weights: memory bound).
  * "cache": greedy generation from BOS for --steps positions, the way
  * llama2.c's `run` generates; "no cache": every token recomputes the whole
- * prefix (ar_transformer_forward_full), for --nocache-steps tokens.  Each
- * figure is the best of --repeat runs (the machine is shared).
+ * prefix (ar_transformer_forward_full), for --nocache-steps tokens;
+ * "prompt": one prompt of --steps tokens through
+ * ar_transformer_forward_prompt (batched: 32 tokens per pass); "threads":
+ * the cached generation again with the large matrix-vector products split
+ * over --threads threads (ar-threadpool.h; the other columns use one).
+ * Each figure is the best of --repeat runs (the machine is shared).
  *
  * With --llama2c RUN (a llama2.c `run` binary, e.g. built with `make
  * runfast`), the same F32 models are written as llama2.c checkpoints and RUN
@@ -20,7 +24,7 @@
  * printed.
  *
  * usage: bench-transformer [--shared DIR] [--llama2c RUN] [--steps 256]
- *                          [--nocache-steps 32] [--repeat 3] */
+ *                          [--nocache-steps 32] [--repeat 3] [--threads N] */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +33,7 @@
 #include "core/ar-kernels.h"
 #include "core/ar-rng.h"
 #include "core/ar-sample.h"
+#include "core/ar-threadpool.h"
 #include "transformer/ar-llama2c.h"
 #include "transformer/ar-transformer.h"
 
@@ -110,6 +115,26 @@ rate_cached (const ArTransformer *t, ArTransformerState *s, guint steps)
   return steps / sec;
 }
 
+/* Tokens per second of ar_transformer_forward_prompt over @n tokens (a
+ * fixed pseudo-random prompt starting with BOS) from an empty cache. */
+static double
+rate_prompt (const ArTransformer *t, ArTransformerState *s, guint n)
+{
+  guint V = ar_transformer_get_config (t)->n_vocab;
+  g_autofree gint32 *tokens = g_new (gint32, n);
+  ArRng rng;
+
+  ar_rng_init (&rng, 256);
+  tokens[0] = 1;
+  for (guint i = 1; i < n; i++)
+    tokens[i] = 3 + ar_rng_below (&rng, V - 3);
+  ar_transformer_state_reset (s);
+  gint64 t0 = g_get_monotonic_time ();
+  ar_transformer_forward_prompt (t, s, tokens, n);
+  double sec = (g_get_monotonic_time () - t0) / 1e6;
+  return n / sec;
+}
+
 /* Tokens per second when each token recomputes its whole prefix. */
 static double
 rate_full (const ArTransformer *t, guint steps)
@@ -161,15 +186,16 @@ rate_llama2c (const char *run, const char *model, const char *tok, guint steps,
 
 static void
 bench_model (const char *title, const char *model_bin, const char *tok_bin,
-    guint steps, guint nocache_steps, guint repeat, const char *llama2c)
+    guint steps, guint nocache_steps, guint repeat, guint threads,
+    const char *llama2c)
 {
   static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_F16,
     AR_TENSOR_Q8_0 };
   double ours_f32 = 0;
 
   printf ("\n%s\n", title);
-  printf ("  %-6s %12s %14s  %s\n", "type", "cache tok/s", "no-cache tok/s",
-      "weights");
+  printf ("  %-6s %12s %14s %13s %14s  %s\n", "type", "cache tok/s",
+      "no-cache tok/s", "prompt tok/s", "threads tok/s", "weights");
   for (guint k = 0; k < G_N_ELEMENTS (types); k++) {
     g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
     GError *error = NULL;
@@ -185,7 +211,8 @@ bench_model (const char *title, const char *model_bin, const char *tok_bin,
     g_assert_no_error (error);
     g_autoptr (ArTransformerState) s = ar_transformer_state_new (t);
     guint n = MIN (steps, ar_transformer_get_cache_length (t));
-    double cached = 0, full = 0;
+    double cached = 0, full = 0, prompt = 0, threaded = 0;
+    g_autoptr (ArThreadPool) pool = ar_threadpool_new (threads);
     gsize weight_bytes = 0;
 
     for (guint i = 0; i < ar_gguf_get_n_tensors (g); i++)
@@ -195,13 +222,22 @@ bench_model (const char *title, const char *model_bin, const char *tok_bin,
       cached = MAX (cached, rate_cached (t, s, n));
     for (guint r = 0; r < repeat; r++)
       full = MAX (full, rate_full (t, MIN (nocache_steps, n)));
+    for (guint r = 0; r < repeat; r++)
+      prompt = MAX (prompt, rate_prompt (t, s, n));
+    /* the cached rate again with large products split over the pool */
+    ar_transformer_state_set_threadpool (s, pool);
+    for (guint r = 0; r < repeat; r++)
+      threaded = MAX (threaded, rate_cached (t, s, n));
+    ar_transformer_state_set_threadpool (s, NULL);
     if (k == 0)
       ours_f32 = cached;
-    printf ("  %-6s %12.0f %14.1f  %.1f MB\n", ar_tensor_type_name (types[k]),
-        cached, full, weight_bytes / 1e6);
+    printf ("  %-6s %12.0f %14.1f %13.0f %14.0f  %.1f MB\n",
+        ar_tensor_type_name (types[k]), cached, full, prompt, threaded,
+        weight_bytes / 1e6);
   }
-  printf ("  (cache: %u positions from BOS; no cache: %u tokens)\n", steps,
-      nocache_steps);
+  printf ("  (cache: %u positions from BOS; no cache: %u tokens; prompt: one "
+          "%u-token prompt; threads: cache with %u threads)\n",
+      steps, nocache_steps, steps, threads);
   if (llama2c) {
     double theirs = rate_llama2c (llama2c, model_bin, tok_bin, steps, repeat);
     if (theirs > 0)
@@ -214,7 +250,7 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *shared = NULL, *llama2c = NULL;
-  gint steps = 256, nocache_steps = 32, repeat = 3;
+  gint steps = 256, nocache_steps = 32, repeat = 3, threads = 0;
   GOptionEntry entries[] = {
     { "shared", 0, 0, G_OPTION_ARG_FILENAME, &shared,
         "Shared data folder (default $AR_SHARED_DATA or ../shared/data)",
@@ -227,6 +263,8 @@ main (int argc, char **argv)
         "Tokens generated without the cache (default 32)", "N" },
     { "repeat", 0, 0, G_OPTION_ARG_INT, &repeat,
         "Runs per figure, the best is kept (default 3)", "N" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &threads,
+        "Threads of the threads column (default 0: every processor)", "N" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("— Transformer "
@@ -234,7 +272,7 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || steps < 1 ||
-      nocache_steps < 1 || repeat < 1) {
+      nocache_steps < 1 || repeat < 1 || threads < 0) {
     fprintf (stderr, "bench-transformer: %s\n",
         error ? error->message : "counts must be positive");
     return 2;
@@ -243,8 +281,11 @@ main (int argc, char **argv)
     shared = g_strdup (g_getenv ("AR_SHARED_DATA") ? g_getenv ("AR_SHARED_DATA")
                                                    : "../shared/data");
 
-  printf ("bench-transformer: batch 1, one thread, SIMD level %s\n",
-      ar_simd_level_name (ar_simd_get_level ()));
+  if (threads == 0)
+    threads = g_get_num_processors ();
+  printf ("bench-transformer: batch 1, one thread (but the threads column), "
+          "SIMD level %s, %u processors\n",
+      ar_simd_level_name (ar_simd_get_level ()), g_get_num_processors ());
 
   g_autofree char *m260 =
       g_build_filename (shared, "stories260K", "stories260K.bin", NULL);
@@ -252,7 +293,7 @@ main (int argc, char **argv)
       g_build_filename (shared, "stories260K", "tok512.bin", NULL);
   if (g_file_test (m260, G_FILE_TEST_EXISTS))
     bench_model ("stories260K", m260, t260, steps, nocache_steps, repeat,
-        llama2c);
+        threads, llama2c);
   else
     printf ("\nstories260K: %s not found, skipped\n", m260);
 
@@ -268,7 +309,7 @@ main (int argc, char **argv)
     return 1;
   }
   bench_model ("stories15M shape, random weights", m15, t15, steps,
-      nocache_steps, repeat, llama2c);
+      nocache_steps, repeat, threads, llama2c);
   g_unlink (m15);
   g_unlink (t15);
   g_rmdir (dir);

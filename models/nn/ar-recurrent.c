@@ -171,29 +171,38 @@ lstm_gates (int H, const float *xp, const float *hp, const float *c,
 }
 
 void
-ar_cell_step (const ArCellWeights *w, const float *xproj, float *h, float *c,
-    float *scratch)
+ar_cell_step_gates (const ArCellWeights *w, const float *xproj,
+    const float *hproj, float *h, float *c)
 {
-  int H, GH;
+  int H;
 
-  g_return_if_fail (w != NULL && xproj != NULL && h != NULL && scratch != NULL);
+  g_return_if_fail (w != NULL && xproj != NULL && hproj != NULL && h != NULL);
   g_return_if_fail (w->cell != AR_CELL_LSTM || c != NULL);
 
   H = w->n_hidden;
-  GH = (int) ar_cell_n_gates (w->cell) * H;
-  /* scratch (G*H) = W_hh h + b_hh */
-  ar_matvec (scratch, w->w_hh, h, w->b_hh, GH, H);
   switch (w->cell) {
     case AR_CELL_RNN:
-      rnn_gates (H, xproj, scratch, h);
+      rnn_gates (H, xproj, hproj, h);
       break;
     case AR_CELL_GRU:
-      gru_gates (H, xproj, scratch, h, h, NULL, NULL);
+      gru_gates (H, xproj, hproj, h, h, NULL, NULL);
       break;
     case AR_CELL_LSTM:
-      lstm_gates (H, xproj, scratch, c, c, h, NULL, NULL);
+      lstm_gates (H, xproj, hproj, c, c, h, NULL, NULL);
       break;
   }
+}
+
+void
+ar_cell_step (const ArCellWeights *w, const float *xproj, float *h, float *c,
+    float *scratch)
+{
+  g_return_if_fail (w != NULL && xproj != NULL && h != NULL && scratch != NULL);
+
+  /* scratch (G*H) = W_hh h + b_hh */
+  ar_matvec (scratch, w->w_hh, h, w->b_hh,
+      (int) ar_cell_n_gates (w->cell) * w->n_hidden, w->n_hidden);
+  ar_cell_step_gates (w, xproj, scratch, h, c);
 }
 
 /* ---- gate gradients (training only) ---------------------------------------

@@ -24,6 +24,7 @@
 #include <glib.h>
 #include "core/ar-gguf.h"
 #include "core/ar-rng.h"
+#include "core/ar-threadpool.h"
 #include "nn/ar-nn.h"
 #include "text/ar-text.h"
 #include "text/ar-text-data.h"
@@ -38,9 +39,9 @@ typedef struct
 {
   ArCellType cell;
   guint n_layers;
-  guint n_embd;                 /* E */
-  guint n_hidden;               /* H */
-  guint n_vocab;                /* V */
+  guint n_embd;   /* E */
+  guint n_hidden; /* H */
+  guint n_vocab;  /* V */
 } ArRnnConfig;
 
 /* The text family table entry (architecture "rnn"). */
@@ -58,6 +59,12 @@ const ArRnnConfig *ar_rnn_get_config (const ArRnn *rnn);
 ArRnnState *ar_rnn_state_new (const ArRnn *rnn);
 void ar_rnn_state_free (ArRnnState *s);
 void ar_rnn_state_reset (ArRnnState *s);
+/* Makes @dest (a state of the same model) continue exactly as @src would. */
+void ar_rnn_state_copy (ArRnnState *dest, const ArRnnState *src);
+/* Splits the products of matrices of at least AR_THREADPOOL_MIN_WEIGHTS
+ * weights (e.g. W_hh of a GRU of 512 units) over @pool's threads (NULL:
+ * none, the default); the logits are bit for bit the same.  Not owned. */
+void ar_rnn_state_set_threadpool (ArRnnState *s, ArThreadPool *pool);
 /* Consumes @token, returns logits (V) for the next one (owned by @s). */
 const float *ar_rnn_step (const ArRnn *rnn, ArRnnState *s, guint token);
 
@@ -74,22 +81,25 @@ gboolean ar_rnn_config_check (const ArRnnConfig *config, GError **error);
 ArRnnTrain *ar_rnn_train_new (const ArRnnConfig *config, int max_T, int max_B);
 void ar_rnn_train_free (ArRnnTrain *t);
 void ar_rnn_train_init (ArRnnTrain *t, ArRng *rng);
-GPtrArray *ar_rnn_train_get_params (ArRnnTrain *t);     /* (element-type ArParam) not owned */
+GPtrArray *
+ar_rnn_train_get_params (ArRnnTrain *t); /* (element-type ArParam) not owned */
 const ArRnnConfig *ar_rnn_train_get_config (const ArRnnTrain *t);
 /* inputs, targets: (T, B) token ids, time outermost.  h0: per layer (B, H)
  * initial states or NULL for zeros (for LSTM, c0 likewise).  Returns the mean
  * cross-entropy in nats; with @backward, accumulates parameter gradients. */
-float ar_rnn_train_forward (ArRnnTrain *t, const gint32 *inputs, const gint32 *targets,
-    int T, int B, gboolean backward);
+float ar_rnn_train_forward (ArRnnTrain *t, const gint32 *inputs,
+    const gint32 *targets, int T, int B, gboolean backward);
 /* Carry the final states of the last forward into the next one (stream
  * evaluation), or start from zeros. */
 void ar_rnn_train_set_carry (ArRnnTrain *t, gboolean carry);
 /* Model keys and weights (not optimiser state) into @w. */
 void ar_rnn_train_write (ArRnnTrain *t, ArGgufWriter *w);
 /* Copies weights from a model file of the same configuration. */
-gboolean ar_rnn_train_load_weights (ArRnnTrain *t, const ArGguf *gguf, GError **error);
+gboolean ar_rnn_train_load_weights (ArRnnTrain *t, const ArGguf *gguf,
+    GError **error);
 /* Reads the configuration of an "rnn" model file. */
-gboolean ar_rnn_config_from_gguf (ArRnnConfig *config, const ArGguf *gguf, GError **error);
+gboolean ar_rnn_config_from_gguf (ArRnnConfig *config, const ArGguf *gguf,
+    GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArRnnTrain, ar_rnn_train_free)
 
@@ -105,16 +115,16 @@ typedef struct _ArRnnTask ArRnnTask;
  * held-out text as B contiguous streams whose state carries across chunks (how
  * the elements generate); N > 0 evaluates windows of N characters, each from
  * a zero state. */
-ArRnnTask *ar_rnn_task_new (const ArRnnConfig *config, const ArTextData *data, int T, int B,
-    int eval_window);
+ArRnnTask *ar_rnn_task_new (const ArRnnConfig *config, const ArTextData *data,
+    int T, int B, int eval_window);
 void ar_rnn_task_free (ArRnnTask *task);
 const ArTrainable *ar_rnn_task_get_trainable (ArRnnTask *task);
 ArRnnTrain *ar_rnn_task_get_net (ArRnnTask *task);
 /* Mean nats per predicted token over ids[from, to) of the task's data (see
  * @eval_window above); *n_predicted (may be NULL) receives how many targets
  * were scored. */
-double ar_rnn_task_evaluate (ArRnnTask *task, gsize from, gsize to, int eval_window,
-    guint64 *n_predicted);
+double ar_rnn_task_evaluate (ArRnnTask *task, gsize from, gsize to,
+    int eval_window, guint64 *n_predicted);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArRnnTask, ar_rnn_task_free)
 

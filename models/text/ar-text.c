@@ -10,6 +10,8 @@
 #include "rnn/ar-rnn.h"
 #include "transformer/ar-transformer.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const ArTextFamily *const families[] = {
@@ -21,7 +23,7 @@ static const ArTextFamily *const families[] = {
 struct _ArTextModel
 {
   gint ref_count;
-  ArGguf *gguf;                 /* the weights may point into its mapping */
+  ArGguf *gguf; /* the weights may point into its mapping */
   ArVocab *vocab;
   const ArTextFamily *family;
   gpointer impl;
@@ -41,9 +43,11 @@ ar_text_model_new_from_gguf (ArGguf *gguf, GError **error)
   if (family == NULL) {
     GString *known = g_string_new (NULL);
     for (guint i = 0; i < G_N_ELEMENTS (families); i++)
-      g_string_append_printf (known, "%s\"%s\"", i ? ", " : "", families[i]->architecture);
+      g_string_append_printf (known, "%s\"%s\"", i ? ", " : "",
+          families[i]->architecture);
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-        "%s: architecture \"%s\" is not a text model this build can run (text architectures: %s)",
+        "%s: architecture \"%s\" is not a text model this build can run (text "
+        "architectures: %s)",
         name, arch, known->str);
     g_string_free (known, TRUE);
     return NULL;
@@ -57,8 +61,8 @@ ar_text_model_new_from_gguf (ArGguf *gguf, GError **error)
     return NULL;
   if (family->n_vocab (impl) != ar_vocab_get_size (vocab)) {
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
-        "%s: the model predicts %u tokens but the vocabulary has %u",
-        name, family->n_vocab (impl), ar_vocab_get_size (vocab));
+        "%s: the model predicts %u tokens but the vocabulary has %u", name,
+        family->n_vocab (impl), ar_vocab_get_size (vocab));
     family->free (impl);
     return NULL;
   }
@@ -136,21 +140,137 @@ ar_text_model_get_impl (const ArTextModel *m)
 
 /* ---- streams --------------------------------------------------------- */
 
+/* A beam search hypothesis: the tokens generated since the last reset (or
+ * feed) that are not output yet, its score, and the family state after all
+ * of its tokens.  A finished hypothesis (ended by EOS) keeps the state of
+ * its last token before EOS, so that the stream can go on from it. */
+typedef struct
+{
+  gpointer state;
+  const float *logits; /* (n_vocab) for its next token; into state */
+  double score;        /* Σ log p of its tokens */
+  guint n_tokens;      /* its length, for length normalisation */
+  GArray *pending;     /* gint32: its tokens not yet output */
+  gboolean eos;        /* finished: its last (unlisted) token is EOS */
+  float *saved;        /* (n_vocab) finished ones: the logits EOS was
+                                 * chosen from (their state's own are not
+                                 * reachable through the family interface) */
+} Hyp;
+
+/* An extension of hypothesis @beam by @token. */
+typedef struct
+{
+  double score, rank;
+  guint beam, token;
+} Candidate;
+
 struct _ArTextGen
 {
   ArTextModel *model;
-  gpointer state;
+  gpointer state; /* the stream's state; NULL while beams hold it */
   ArSampler *sampler;
   ArSamplingParams params;
   ArRng rng;
   ArTextFilter *filter;
-  const float *logits;          /* (n_vocab) for the next token; into state or `uniform` */
-  float *uniform;               /* (n_vocab) zeros: the start when there is no BOS or prompt */
+  const float
+      *logits; /* (n_vocab) for the next token; into state or `uniform` */
+  float
+      *uniform; /* (n_vocab) zeros: the start when there is no BOS or prompt */
   guint last_token;
-  gint prev_token;              /* the last token fed to the model, -1 none */
+  gint prev_token; /* the last token output (or fed), -1 none */
   guint64 n_tokens;
-  GArray *ids;                  /* gint32 scratch for prompts */
+  GArray *ids;        /* gint32 scratch for prompts */
+  ArThreadPool *pool; /* NULL: one thread */
+
+  /* beam search */
+  guint beam_width; /* as set: 0 = sampling */
+  float length_penalty;
+  guint width;           /* in use since the last reset */
+  gboolean searching;    /* the hypotheses hold the stream */
+  gboolean ended;        /* the search ended; next() returns TRUE */
+  Hyp *live, *next_live; /* (width) live hypotheses, best first */
+  guint n_live;
+  Hyp *done; /* (width) finished ones, best first */
+  guint n_done;
+  Candidate *cands; /* (width * width) */
+  GPtrArray *spare; /* family states not in use */
+  GString *held;    /* settled output not yet handed out */
+  double *topv;     /* (width) scratch: the best logits ... */
+  guint *topi;      /* (width) ... and their ids */
 };
+
+static gpointer
+take_state (ArTextGen *gen)
+{
+  const ArTextFamily *fam = gen->model->family;
+  gpointer state;
+
+  if (gen->spare->len > 0)
+    return g_ptr_array_steal_index_fast (gen->spare, gen->spare->len - 1);
+  state = fam->state_new (gen->model->impl);
+  if (fam->state_set_threadpool)
+    fam->state_set_threadpool (gen->model->impl, state, gen->pool);
+  return state;
+}
+
+static void
+give_state (ArTextGen *gen, gpointer state)
+{
+  if (state != NULL)
+    g_ptr_array_add (gen->spare, state);
+}
+
+static void
+free_state (gpointer state, gpointer gen)
+{
+  ((ArTextGen *) gen)->model->family->state_free (state);
+}
+
+/* Frees the beam arrays (their states go back to the spares). */
+static void
+beams_clear (ArTextGen *gen)
+{
+  for (guint i = 0; i < gen->n_live; i++)
+    give_state (gen, gen->live[i].state);
+  for (guint i = 0; i < gen->n_done; i++)
+    give_state (gen, gen->done[i].state);
+  for (guint i = 0; i < gen->width; i++) {
+    g_array_unref (gen->live[i].pending);
+    g_array_unref (gen->next_live[i].pending);
+    g_array_unref (gen->done[i].pending);
+    g_free (gen->done[i].saved);
+  }
+  g_clear_pointer (&gen->live, g_free);
+  g_clear_pointer (&gen->next_live, g_free);
+  g_clear_pointer (&gen->done, g_free);
+  g_clear_pointer (&gen->cands, g_free);
+  g_clear_pointer (&gen->topv, g_free);
+  g_clear_pointer (&gen->topi, g_free);
+  gen->n_live = gen->n_done = 0;
+  gen->width = 0;
+  gen->searching = FALSE;
+}
+
+static void
+beams_alloc (ArTextGen *gen, guint width)
+{
+  guint V = ar_vocab_get_size (gen->model->vocab);
+  gboolean has_eos = ar_vocab_get_eos (gen->model->vocab) >= 0;
+
+  gen->width = width;
+  gen->live = g_new0 (Hyp, width);
+  gen->next_live = g_new0 (Hyp, width);
+  gen->done = g_new0 (Hyp, width);
+  for (guint i = 0; i < width; i++) {
+    gen->live[i].pending = g_array_new (FALSE, FALSE, sizeof (gint32));
+    gen->next_live[i].pending = g_array_new (FALSE, FALSE, sizeof (gint32));
+    gen->done[i].pending = g_array_new (FALSE, FALSE, sizeof (gint32));
+    gen->done[i].saved = has_eos ? g_new (float, V) : NULL;
+  }
+  gen->cands = g_new (Candidate, (gsize) width * width);
+  gen->topv = g_new (double, width);
+  gen->topi = g_new (guint, width);
+}
 
 ArTextGen *
 ar_text_gen_new (ArTextModel *model)
@@ -164,6 +284,8 @@ ar_text_gen_new (ArTextModel *model)
   gen->filter = ar_text_filter_new ();
   gen->uniform = g_new0 (float, n_vocab);
   gen->ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gen->spare = g_ptr_array_new ();
+  gen->held = g_string_new (NULL);
   ar_text_gen_reset (gen, 0);
   return gen;
 }
@@ -173,11 +295,17 @@ ar_text_gen_free (ArTextGen *gen)
 {
   if (gen == NULL)
     return;
-  gen->model->family->state_free (gen->state);
+  beams_clear (gen);
+  if (gen->state)
+    gen->model->family->state_free (gen->state);
+  g_ptr_array_foreach (gen->spare, free_state, gen);
+  g_ptr_array_unref (gen->spare);
   ar_sampler_free (gen->sampler);
   ar_text_filter_free (gen->filter);
   g_free (gen->uniform);
   g_array_unref (gen->ids);
+  g_string_free (gen->held, TRUE);
+  ar_threadpool_free (gen->pool);
   ar_text_model_unref (gen->model);
   g_free (gen);
 }
@@ -186,6 +314,19 @@ void
 ar_text_gen_reset (ArTextGen *gen, guint64 seed)
 {
   const ArTextFamily *fam = gen->model->family;
+  guint width = fam->state_copy ? gen->beam_width : 0;
+
+  /* the stream's state back from the hypotheses, if a search was on */
+  if (gen->searching) {
+    gen->state = gen->live[0].state ? gen->live[0].state : take_state (gen);
+    gen->live[0].state = NULL;
+  }
+  beams_clear (gen);
+  if (width > 0)
+    beams_alloc (gen, width);
+  gen->ended = FALSE;
+  g_string_truncate (gen->held, 0);
+
   fam->state_reset (gen->model->impl, gen->state);
   ar_rng_init (&gen->rng, seed);
   ar_text_filter_reset (gen->filter);
@@ -212,10 +353,133 @@ ar_text_gen_set_stop (ArTextGen *gen, const char *stop)
   ar_text_filter_set_stop (gen->filter, stop);
 }
 
+void
+ar_text_gen_set_beam (ArTextGen *gen, guint width, float length_penalty)
+{
+  g_return_if_fail (width <= AR_TEXT_BEAM_MAX_WIDTH);
+  g_return_if_fail (length_penalty >= 0.0f && isfinite (length_penalty));
+  gen->beam_width = width;
+  gen->length_penalty = length_penalty;
+}
+
+static void
+set_pool (gpointer state, gpointer gen_)
+{
+  ArTextGen *gen = gen_;
+  const ArTextFamily *fam = gen->model->family;
+
+  if (state != NULL && fam->state_set_threadpool)
+    fam->state_set_threadpool (gen->model->impl, state, gen->pool);
+}
+
+void
+ar_text_gen_set_threads (ArTextGen *gen, guint n_threads)
+{
+  ArThreadPool *old = gen->pool;
+
+  if (n_threads == 0)
+    n_threads = g_get_num_processors ();
+  if (ar_threadpool_get_n_threads (old) ==
+      MIN (n_threads, AR_THREADPOOL_MAX_THREADS))
+    return;
+  gen->pool = n_threads > 1 ? ar_threadpool_new (n_threads) : NULL;
+  /* every state this stream owns, whatever its role */
+  set_pool (gen->state, gen);
+  for (guint i = 0; i < gen->n_live; i++)
+    set_pool (gen->live[i].state, gen);
+  for (guint i = 0; i < gen->n_done; i++)
+    set_pool (gen->done[i].state, gen);
+  g_ptr_array_foreach (gen->spare, set_pool, gen);
+  ar_threadpool_free (old);
+}
+
+/* Pushes token @id through the output filter into @out, as output after
+ * the previous one; TRUE when the stop string was reached. */
+static gboolean
+emit (ArTextGen *gen, guint id, GString *out)
+{
+  gsize len;
+  const char *bytes =
+      ar_vocab_decode (gen->model->vocab, gen->prev_token, id, &len);
+
+  gen->prev_token = id;
+  return ar_text_filter_push (gen->filter, bytes, len, out);
+}
+
+/* The rank of a hypothesis of @n tokens scoring @score. */
+static double
+beam_rank (const ArTextGen *gen, double score, guint n)
+{
+  if (gen->length_penalty == 0.0f || n == 0)
+    return score;
+  return score / pow (n, gen->length_penalty);
+}
+
+/* The best hypothesis, live or finished. */
+static Hyp *
+beam_best (ArTextGen *gen)
+{
+  Hyp *best = gen->n_live ? &gen->live[0] : NULL;
+
+  if (gen->n_done &&
+      (best == NULL ||
+          beam_rank (gen, gen->done[0].score, gen->done[0].n_tokens) >=
+              beam_rank (gen, best->score, best->n_tokens)))
+    best = &gen->done[0];
+  return best;
+}
+
+/* Ends the search on its best hypothesis: outputs its pending tokens into
+ * @out, makes its state the stream's, returns the others' states to the
+ * spares.  TRUE when the output reached the stop string. */
+static gboolean
+beam_settle (ArTextGen *gen, GString *out)
+{
+  Hyp *best = beam_best (gen);
+  gboolean stopped = FALSE;
+
+  if (best != NULL) {
+    for (guint i = 0; i < best->pending->len && !stopped; i++)
+      stopped = emit (gen, g_array_index (best->pending, gint32, i), out);
+    gen->last_token = best->eos ? (guint) ar_vocab_get_eos (gen->model->vocab)
+        : best->pending->len
+        ? (guint) g_array_index (best->pending, gint32, best->pending->len - 1)
+        : gen->last_token;
+    gen->state = best->state;
+    gen->logits = best->logits;
+    best->state = NULL;
+  } else {
+    gen->state = take_state (gen);
+    gen->model->family->state_reset (gen->model->impl, gen->state);
+    gen->logits = gen->uniform;
+  }
+  for (guint i = 0; i < gen->n_live; i++) {
+    give_state (gen, gen->live[i].state);
+    gen->live[i].state = NULL;
+    g_array_set_size (gen->live[i].pending, 0);
+  }
+  for (guint i = 0; i < gen->n_done; i++) {
+    give_state (gen, gen->done[i].state);
+    gen->done[i].state = NULL;
+    g_array_set_size (gen->done[i].pending, 0);
+  }
+  gen->n_live = gen->n_done = 0;
+  gen->searching = FALSE;
+  return stopped;
+}
+
 guint
 ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
 {
   const ArTextFamily *fam = gen->model->family;
+
+  /* a search in progress settles first: its text is handed out later */
+  if (gen->searching && !gen->ended)
+    beam_settle (gen, gen->held);
+  else if (gen->searching)
+    gen->searching = FALSE;
+  gen->ended = FALSE;
+
   g_array_set_size (gen->ids, 0);
   guint unknown = ar_vocab_encode (gen->model->vocab, text, len, gen->ids);
   if (gen->ids->len > 0 && fam->forward_prompt)
@@ -230,22 +494,299 @@ ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
   return unknown;
 }
 
+/* Orders candidates best first: by rank, then earlier hypothesis, then
+ * lower token id (a total order, so the search is deterministic). */
+static int
+cmp_candidates (gconstpointer pa, gconstpointer pb)
+{
+  const Candidate *a = pa, *b = pb;
+
+  if (a->rank != b->rank)
+    return a->rank > b->rank ? -1 : 1;
+  if (a->beam != b->beam)
+    return a->beam < b->beam ? -1 : 1;
+  return a->token < b->token ? -1 : a->token > b->token;
+}
+
+/* Appends to gen->cands hypothesis @b's extensions by its most probable
+ * tokens (up to width of them): log-probabilities from a log-softmax in
+ * double precision; non-finite logits are never candidates. */
+static guint
+beam_candidates (ArTextGen *gen, guint b, Candidate *out)
+{
+  const Hyp *h = &gen->live[b];
+  const float *l = h->logits;
+  guint V = ar_vocab_get_size (gen->model->vocab), k = 0;
+  double max = -INFINITY, sum = 0.0, lse;
+
+  for (guint i = 0; i < V; i++)
+    if (isfinite (l[i]) && l[i] > max)
+      max = l[i];
+  if (max == -INFINITY)
+    return 0;
+  for (guint i = 0; i < V; i++)
+    if (isfinite (l[i]))
+      sum += exp ((double) l[i] - max);
+  lse = max + log (sum);
+
+  /* the top `width` logits by insertion, ties keeping the lower id first */
+  for (guint i = 0; i < V; i++) {
+    guint j;
+    if (!isfinite (l[i]) || (k == gen->width && !(l[i] > gen->topv[k - 1])))
+      continue;
+    j = k < gen->width ? k++ : k - 1;
+    for (; j > 0 && l[i] > gen->topv[j - 1]; j--) {
+      gen->topv[j] = gen->topv[j - 1];
+      gen->topi[j] = gen->topi[j - 1];
+    }
+    gen->topv[j] = l[i];
+    gen->topi[j] = i;
+  }
+  for (guint j = 0; j < k; j++) {
+    out[j].beam = b;
+    out[j].token = gen->topi[j];
+    out[j].score = h->score + (gen->topv[j] - lse);
+    out[j].rank = beam_rank (gen, out[j].score, h->n_tokens + 1);
+  }
+  return k;
+}
+
+/* Offers a finished hypothesis (parent @p + EOS, scoring @score) to the
+ * finished list, best first, at most width long (1 with no length
+ * penalty: a worse finished one can never win). */
+static void
+beam_finish (ArTextGen *gen, const Hyp *p, double score)
+{
+  guint cap = gen->length_penalty == 0.0f ? 1 : gen->width;
+  double rank = beam_rank (gen, score, p->n_tokens + 1);
+  guint at = gen->n_done;
+  Hyp tmp;
+
+  while (at > 0 &&
+      rank >
+          beam_rank (gen, gen->done[at - 1].score, gen->done[at - 1].n_tokens))
+    at--;
+  if (at >= cap)
+    return;
+  if (gen->n_done == cap) {
+    /* the worst is dropped; its slot is reused */
+    give_state (gen, gen->done[cap - 1].state);
+    gen->done[cap - 1].state = NULL;
+  } else {
+    gen->n_done++;
+  }
+  tmp = gen->done[gen->n_done - 1];
+  memmove (gen->done + at + 1, gen->done + at,
+      (gen->n_done - 1 - at) * sizeof (Hyp));
+  gen->done[at] = tmp;
+  /* the state of its last token before EOS, so the stream can go on */
+  gen->done[at].state = take_state (gen);
+  gen->model->family->state_copy (gen->model->impl, gen->done[at].state,
+      p->state);
+  memcpy (gen->done[at].saved, p->logits,
+      ar_vocab_get_size (gen->model->vocab) * sizeof (float));
+  gen->done[at].logits = gen->done[at].saved;
+  gen->done[at].score = score;
+  gen->done[at].n_tokens = p->n_tokens + 1;
+  gen->done[at].eos = TRUE;
+  g_array_set_size (gen->done[at].pending, 0);
+  g_array_append_vals (gen->done[at].pending, p->pending->data,
+      p->pending->len);
+}
+
+/* Drops live hypothesis @i (its state to the spares). */
+static void
+beam_drop_live (ArTextGen *gen, guint i)
+{
+  Hyp tmp = gen->live[i];
+
+  give_state (gen, tmp.state);
+  tmp.state = NULL;
+  memmove (gen->live + i, gen->live + i + 1,
+      (gen->n_live - 1 - i) * sizeof (Hyp));
+  gen->live[--gen->n_live] = tmp;
+}
+
+/* Outputs what every hypothesis agrees on, after forcing out the oldest
+ * token of the best one when it lags AR_TEXT_BEAM_HORIZON tokens behind.
+ * TRUE when the output reached the stop string. */
+static gboolean
+beam_commit (ArTextGen *gen, GString *out)
+{
+  Hyp *best = beam_best (gen);
+  guint n;
+
+  if (best == NULL)
+    return FALSE;
+  if (best->pending->len >= AR_TEXT_BEAM_HORIZON) {
+    gint32 first = g_array_index (best->pending, gint32, 0);
+    for (guint i = gen->n_live; i-- > 0;)
+      if (g_array_index (gen->live[i].pending, gint32, 0) != first)
+        beam_drop_live (gen, i);
+    for (guint i = gen->n_done; i-- > 0;)
+      if (gen->done[i].pending->len == 0 ||
+          g_array_index (gen->done[i].pending, gint32, 0) != first) {
+        Hyp tmp = gen->done[i];
+        give_state (gen, tmp.state);
+        tmp.state = NULL;
+        memmove (gen->done + i, gen->done + i + 1,
+            (gen->n_done - 1 - i) * sizeof (Hyp));
+        gen->done[--gen->n_done] = tmp;
+      }
+    /* the drops moved the hypotheses: find the best again */
+    best = beam_best (gen);
+  }
+
+  /* the longest prefix common to every hypothesis */
+  n = best->pending->len;
+  for (guint i = 0; i < gen->n_live + gen->n_done; i++) {
+    const GArray *p = i < gen->n_live ? gen->live[i].pending
+                                      : gen->done[i - gen->n_live].pending;
+    guint k = 0;
+    n = MIN (n, p->len);
+    while (k < n &&
+        g_array_index (p, gint32, k) ==
+            g_array_index (best->pending, gint32, k))
+      k++;
+    n = k;
+  }
+  if (n == 0)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    if (emit (gen, g_array_index (best->pending, gint32, i), out))
+      return TRUE;
+  for (guint i = 0; i < gen->n_live; i++)
+    g_array_remove_range (gen->live[i].pending, 0, n);
+  for (guint i = 0; i < gen->n_done; i++)
+    g_array_remove_range (gen->done[i].pending, 0, n);
+  return FALSE;
+}
+
+/* One step of the beam search; TRUE when the stream ended. */
+static gboolean
+beam_next (ArTextGen *gen, GString *out)
+{
+  const ArTextFamily *fam = gen->model->family;
+  gint eos = ar_vocab_get_eos (gen->model->vocab);
+  guint n_cands = 0, n_next = 0;
+  /* per live hypothesis: 1 + the index of its first child, 0 if none */
+  guint first_child[AR_TEXT_BEAM_MAX_WIDTH];
+
+  if (!gen->searching) {
+    /* the stream's state becomes the one live hypothesis */
+    Hyp *h = &gen->live[0];
+    h->state = gen->state;
+    h->logits = gen->logits;
+    h->score = 0.0;
+    h->n_tokens = 0;
+    h->eos = FALSE;
+    g_array_set_size (h->pending, 0);
+    gen->state = NULL;
+    gen->n_live = 1;
+    gen->n_done = 0;
+    gen->searching = TRUE;
+  }
+
+  for (guint b = 0; b < gen->n_live; b++)
+    n_cands += beam_candidates (gen, b, gen->cands + n_cands);
+  qsort (gen->cands, n_cands, sizeof (Candidate), cmp_candidates);
+
+  /* the best candidates: EOS ones finish, the others become the next live
+   * hypotheses, up to width of them; a parent's state goes to its first
+   * child, copies to the others (made before any child runs a token) */
+  memset (first_child, 0, sizeof first_child);
+  for (guint c = 0; c < n_cands && n_next < gen->width; c++) {
+    const Candidate *cd = &gen->cands[c];
+    Hyp *p = &gen->live[cd->beam], *h;
+
+    if ((gint) cd->token == eos) {
+      beam_finish (gen, p, cd->score);
+      continue;
+    }
+    h = &gen->next_live[n_next++];
+    if (!first_child[cd->beam]) {
+      first_child[cd->beam] = n_next;
+      h->state = NULL; /* the parent's, moved below */
+    } else {
+      h->state = take_state (gen);
+      fam->state_copy (gen->model->impl, h->state, p->state);
+    }
+    h->score = cd->score;
+    h->n_tokens = p->n_tokens + 1;
+    h->eos = FALSE;
+    g_array_set_size (h->pending, 0);
+    g_array_append_vals (h->pending, p->pending->data, p->pending->len);
+    g_array_append_val (h->pending, cd->token);
+  }
+  /* the moves, and the states of parents without children to the spares */
+  for (guint b = 0; b < gen->n_live; b++) {
+    if (first_child[b])
+      gen->next_live[first_child[b] - 1].state = gen->live[b].state;
+    else
+      give_state (gen, gen->live[b].state);
+    gen->live[b].state = NULL;
+  }
+  {
+    Hyp *swap = gen->live;
+    gen->live = gen->next_live;
+    gen->next_live = swap;
+    gen->n_live = n_next;
+  }
+  /* every child runs its token */
+  for (guint i = 0; i < gen->n_live; i++) {
+    Hyp *h = &gen->live[i];
+    gint32 token = g_array_index (h->pending, gint32, h->pending->len - 1);
+    h->logits = fam->forward (gen->model->impl, h->state, token);
+  }
+
+  /* without length penalty, a live hypothesis scoring below the best
+   * finished one can never overtake it: scores only fall */
+  if (gen->length_penalty == 0.0f && gen->n_done > 0)
+    while (gen->n_live > 0 &&
+        gen->live[gen->n_live - 1].score <= gen->done[0].score)
+      beam_drop_live (gen, gen->n_live - 1);
+
+  if (gen->n_live > 0)
+    gen->last_token = g_array_index (gen->live[0].pending, gint32,
+        gen->live[0].pending->len - 1);
+  if (gen->n_live == 0 ||
+      (gen->length_penalty > 0.0f && gen->n_done >= gen->width)) {
+    gen->ended = TRUE;
+    beam_settle (gen, out);
+    return TRUE;
+  }
+  return beam_commit (gen, out);
+}
+
 gboolean
 ar_text_gen_next (ArTextGen *gen, GString *out)
 {
-  guint token = ar_sampler_sample (gen->sampler, &gen->params, &gen->rng, gen->logits);
-  gsize len;
-  gen->last_token = token;
+  if (gen->held->len > 0) {
+    g_string_append_len (out, gen->held->str, gen->held->len);
+    g_string_truncate (gen->held, 0);
+  }
+  if (gen->ended)
+    return TRUE;
   gen->n_tokens++;
+  if (gen->width > 0) {
+    if (beam_next (gen, out)) {
+      gen->ended = TRUE;
+      return TRUE;
+    }
+    return FALSE;
+  }
+
+  guint token =
+      ar_sampler_sample (gen->sampler, &gen->params, &gen->rng, gen->logits);
+  gen->last_token = token;
   /* EOS ends the stream: it has no text, and feeding it would only start
    * a new sequence the caller did not ask for */
   if ((gint) token == ar_vocab_get_eos (gen->model->vocab))
     return TRUE;
-  const char *bytes = ar_vocab_decode (gen->model->vocab, gen->prev_token, token, &len);
-  if (ar_text_filter_push (gen->filter, bytes, len, out))
+  if (emit (gen, token, out))
     return TRUE;
-  gen->logits = gen->model->family->forward (gen->model->impl, gen->state, token);
-  gen->prev_token = token;
+  gen->logits =
+      gen->model->family->forward (gen->model->impl, gen->state, token);
   return FALSE;
 }
 
@@ -258,6 +799,14 @@ ar_text_gen_last_token (const ArTextGen *gen)
 void
 ar_text_gen_finish (ArTextGen *gen, GString *out)
 {
+  if (gen->held->len > 0) {
+    g_string_append_len (out, gen->held->str, gen->held->len);
+    g_string_truncate (gen->held, 0);
+  }
+  if (gen->searching && !gen->ended) {
+    gen->ended = TRUE;
+    beam_settle (gen, out);
+  }
   ar_text_filter_finish (gen->filter, out);
 }
 

@@ -26,6 +26,7 @@
 #include "../core/ar-error.h"
 #include "../core/ar-gguf.h"
 #include "../core/ar-sample.h"
+#include "../core/ar-threadpool.h"
 
 G_BEGIN_DECLS
 
@@ -52,9 +53,9 @@ G_BEGIN_DECLS
 
 typedef enum
 {
-  AR_VOCAB_CHAR,                /* one token per Unicode character seen in training */
-  AR_VOCAB_BYTE,                /* 256 tokens, one per byte value */
-  AR_VOCAB_SPM,                 /* SentencePiece-style pieces with scores ("llama") */
+  AR_VOCAB_CHAR, /* one token per Unicode character seen in training */
+  AR_VOCAB_BYTE, /* 256 tokens, one per byte value */
+  AR_VOCAB_SPM,  /* SentencePiece-style pieces with scores ("llama") */
 } ArVocabType;
 
 typedef struct _ArVocab ArVocab;
@@ -69,8 +70,8 @@ ArVocab *ar_vocab_new_bytes (void);
 void ar_vocab_free (ArVocab *v);
 ArVocabType ar_vocab_get_type (const ArVocab *v);
 guint ar_vocab_get_size (const ArVocab *v);
-gint ar_vocab_get_bos (const ArVocab *v);       /* -1 when none */
-gint ar_vocab_get_eos (const ArVocab *v);       /* -1 when none */
+gint ar_vocab_get_bos (const ArVocab *v); /* -1 when none */
+gint ar_vocab_get_eos (const ArVocab *v); /* -1 when none */
 /* The bytes token @id stands for in output. */
 const char *ar_vocab_token_bytes (const ArVocab *v, guint id, gsize *len);
 /* The bytes to output for @id when it follows token @prev (-1: none): as
@@ -86,7 +87,8 @@ float ar_vocab_token_score (const ArVocab *v, guint id);
  * no byte token).  Each call on an SPM vocabulary is one SentencePiece
  * encoding: it starts with the dummy prefix (BOS is not added: streams feed
  * it on reset). */
-guint ar_vocab_encode (const ArVocab *v, const char *text, gssize len, GArray *ids);
+guint ar_vocab_encode (const ArVocab *v, const char *text, gssize len,
+    GArray *ids);
 void ar_vocab_write_gguf (const ArVocab *v, ArGgufWriter *w);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArVocab, ar_vocab_free)
@@ -98,7 +100,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArVocab, ar_vocab_free)
  * it never allocates and cannot fail (sizes were checked at load). */
 typedef struct
 {
-  const char *architecture;     /* general.architecture, e.g. "rnn" */
+  const char *architecture; /* general.architecture, e.g. "rnn" */
   gpointer (*load) (const ArGguf *gguf, GError **error);
   void (*free) (gpointer model);
   gpointer (*state_new) (gconstpointer model);
@@ -114,12 +116,21 @@ typedef struct
    * skip work only intermediate logits need. */
   const float *(*forward_prompt) (gconstpointer model, gpointer state,
       const gint32 *tokens, guint n);
+  /* Optional (NULL: no beam search for this family): makes @dest, a state
+   * of the same model, continue exactly as @src would. */
+  void (*state_copy) (gconstpointer model, gpointer dest, gconstpointer src);
+  /* Optional (NULL: one thread): splits the large products of @state over
+   * @pool's threads (NULL: none) without changing any result.  The pool is
+   * not owned. */
+  void (*state_set_threadpool) (gconstpointer model, gpointer state,
+      ArThreadPool *pool);
 } ArTextFamily;
 
 typedef struct _ArTextModel ArTextModel;
 
 ArTextModel *ar_text_model_new_from_file (const char *path, GError **error);
-ArTextModel *ar_text_model_new_from_bytes (GBytes *bytes, const char *name, GError **error);
+ArTextModel *ar_text_model_new_from_bytes (GBytes *bytes, const char *name,
+    GError **error);
 /* Fails with AR_ERROR_UNSUPPORTED naming the architecture when no text family runs it. */
 ArTextModel *ar_text_model_new_from_gguf (ArGguf *gguf, GError **error);
 ArTextModel *ar_text_model_ref (ArTextModel *m);
@@ -152,12 +163,67 @@ guint ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len);
  * or when the vocabulary's EOS token was sampled (nothing is output for it
  * and it is not fed to the model; ar_text_gen_last_token() returns it). */
 gboolean ar_text_gen_next (ArTextGen *gen, GString *out);
-/* The token id that ar_text_gen_next() sampled last. */
+/* The token id that ar_text_gen_next() sampled last (beam search: the
+ * last token of the best hypothesis, EOS when it ended with EOS). */
 guint ar_text_gen_last_token (const ArTextGen *gen);
 /* Ends the stream's output: appends held-back bytes (an incomplete UTF-8 tail as
- * U+FFFD, a partial stop-string match as itself). */
+ * U+FFFD, a partial stop-string match as itself); beam search first outputs
+ * the rest of its best hypothesis. */
 void ar_text_gen_finish (ArTextGen *gen, GString *out);
-guint64 ar_text_gen_get_n_tokens (const ArTextGen *gen);        /* sampled since reset */
+guint64
+ar_text_gen_get_n_tokens (const ArTextGen *gen); /* sampled since reset */
+
+/* Threads for the large matrix products of each token: 1 (the default) =
+ * the calling thread only, 0 = one per processor.  The stream's own pool;
+ * its workers start only when a product is large enough to profit
+ * (AR_THREADPOOL_MIN_WEIGHTS weights, ar-threadpool.h), so a small model
+ * runs in one thread whatever is asked.  Results are bit for bit the same
+ * for every value.  Takes effect at once. */
+void ar_text_gen_set_threads (ArTextGen *gen, guint n_threads);
+
+/* ---- beam search -------------------------------------------------------
+ * With a beam width W >= 1 set, ar_text_gen_next() no longer samples: the
+ * stream keeps W hypotheses, each with its own copy of the family state
+ * (ArTextFamily.state_copy), scored by their total log-probability Σ log p
+ * (natural log, temperature 1; the sampling parameters are ignored).  Each
+ * call extends every hypothesis by its W most probable tokens and keeps
+ * the W best of the candidates, ranked by score / n^α for a hypothesis of n
+ * tokens with α the length penalty (0: by the score itself; larger α
+ * favours longer hypotheses).  Ties rank the earlier hypothesis, then the
+ * lower token id, first, so W = 1 is exactly greedy decoding.
+ *
+ * EOS: a candidate ending with the vocabulary's EOS token is a finished
+ * hypothesis (EOS counts in its score and length; it is not output).  With
+ * α = 0 only the best finished one is kept, and the search ends as soon as
+ * it scores at least as well as every live one (their scores can only
+ * fall); with α > 0 it ends once W have finished.  It also ends when no
+ * live hypothesis is left.  ar_text_gen_next() then outputs the rest of the
+ * best hypothesis and returns TRUE.
+ *
+ * Streaming: output is final once every hypothesis agrees on it, so each
+ * call appends the tokens all hypotheses share beyond what is already out
+ * (through the UTF-8 / stop-string filter as usual; reaching the stop
+ * string ends the stream).  So that output never lags more than
+ * AR_TEXT_BEAM_HORIZON tokens behind and memory stays bounded on endless
+ * streams, when the best hypothesis has that many tokens not yet out, its
+ * oldest one is output and the hypotheses that disagree with it are
+ * dropped.  ar_text_gen_finish() (e.g. at max-tokens) outputs the rest of
+ * the best hypothesis; ar_text_gen_feed() during a search first settles on
+ * the best hypothesis, whose text is appended at the next call of next()
+ * or finish(), and feeds the prompt after it.
+ *
+ * Costs: per token W forward calls, W log-softmaxes and up to W - 1 state
+ * copies (a Transformer state copies its filled cache), and up to 3 W
+ * family states of memory. */
+
+#define AR_TEXT_BEAM_MAX_WIDTH 64
+#define AR_TEXT_BEAM_HORIZON 64
+
+/* @width 0: sampling (the default); 1 .. AR_TEXT_BEAM_MAX_WIDTH: beam
+ * search of that width.  @length_penalty α >= 0.  Takes effect at the next
+ * ar_text_gen_reset().  A family without state_copy samples whatever is
+ * asked. */
+void ar_text_gen_set_beam (ArTextGen *gen, guint width, float length_penalty);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTextGen, ar_text_gen_free)
 
@@ -169,7 +235,8 @@ void ar_text_filter_free (ArTextFilter *f);
 void ar_text_filter_reset (ArTextFilter *f);
 void ar_text_filter_set_stop (ArTextFilter *f, const char *stop);
 /* Pushes raw bytes; appends final valid UTF-8 to @out; TRUE when the stop string was reached. */
-gboolean ar_text_filter_push (ArTextFilter *f, const char *bytes, gsize len, GString *out);
+gboolean ar_text_filter_push (ArTextFilter *f, const char *bytes, gsize len,
+    GString *out);
 void ar_text_filter_finish (ArTextFilter *f, GString *out);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTextFilter, ar_text_filter_free)

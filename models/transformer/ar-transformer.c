@@ -11,6 +11,7 @@
  * costs as much as the weights. */
 #include "ar-transformer.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -531,21 +532,23 @@ qkv_q8_0 (const Layer *w)
 }
 
 /* y (m->rows) = m (rows, cols) · x (cols) [+ bias (rows)].  @xq is x
- * quantised to Q8_0 (cols / 32 blocks), needed only by a Q8_0 matrix. */
+ * quantised to Q8_0 (cols / 32 blocks), needed only by a Q8_0 matrix.
+ * Large matrices are split by rows over @pool's threads (NULL: none); the
+ * result is bit for bit the same (ar-threadpool.h). */
 static void
-linear (float *y, const ArMatrix *m, const float *x, const ArBlockQ8_0 *xq,
-    const float *bias)
+linear (ArThreadPool *pool, float *y, const ArMatrix *m, const float *x,
+    const ArBlockQ8_0 *xq, const float *bias)
 {
   switch (m->type) {
     case AR_TENSOR_F16:
-      ar_matvec_f16 (y, m->data, x, m->rows, m->cols);
+      ar_threadpool_matvec_f16 (pool, y, m->data, x, m->rows, m->cols);
       break;
     case AR_TENSOR_Q8_0:
-      ar_matvec_q8_0 (y, m->data, xq, m->rows, m->cols);
+      ar_threadpool_matvec_q8_0 (pool, y, m->data, xq, m->rows, m->cols);
       break;
     case AR_TENSOR_F32:
     default:
-      ar_matvec (y, m->data, x, bias, m->rows, m->cols);
+      ar_threadpool_matvec (pool, y, m->data, x, bias, m->rows, m->cols);
       return;
   }
   if (bias)
@@ -732,8 +735,8 @@ gelu (float x)
 /* The feed-forward half of block @w on the normalised input xn (D), into
  * out (D); hb, hb2: scratch (F); xq: scratch (max_in / 32). */
 static void
-feed_forward (const ArTransformer *t, const Layer *w, float *out,
-    const float *xn, float *hb, float *hb2, ArBlockQ8_0 *xq)
+feed_forward (const ArTransformer *t, ArThreadPool *pool, const Layer *w,
+    float *out, const float *xn, float *hb, float *hb2, ArBlockQ8_0 *xq)
 {
   guint F = t->config.n_ff;
   const ArBlockQ8_0 *xnq = NULL, *hq = NULL;
@@ -742,12 +745,12 @@ feed_forward (const ArTransformer *t, const Layer *w, float *out,
     ar_quantize_q8_0 (xq, xn, t->config.n_embd);
     xnq = xq;
   }
-  linear (hb, &w->w_up, xn, xnq, w->b_up);
+  linear (pool, hb, &w->w_up, xn, xnq, w->b_up);
   if (t->config.arch == AR_TRANSFORMER_GPT) {
     for (guint i = 0; i < F; i++)
       hb[i] = gelu (hb[i]);
   } else {
-    linear (hb2, &w->w_gate, xn, xnq, NULL);
+    linear (pool, hb2, &w->w_gate, xn, xnq, NULL);
     for (guint i = 0; i < F; i++)
       hb[i] = silu (hb2[i]) * hb[i];
   }
@@ -755,7 +758,7 @@ feed_forward (const ArTransformer *t, const Layer *w, float *out,
     ar_quantize_q8_0 (xq, hb, F);
     hq = xq;
   }
-  linear (out, &w->w_down, hb, hq, w->b_down);
+  linear (pool, out, &w->w_down, hb, hq, w->b_down);
 }
 
 /* x (D) = token embedding (+ position embedding for gpt). */
@@ -772,12 +775,99 @@ embed (const ArTransformer *t, float *x, guint token, guint pos, float *tmp)
 
 /* logits (V) = output · norm (x); x is overwritten. */
 static void
-classify (const ArTransformer *t, float *logits, float *x, ArBlockQ8_0 *xq)
+classify (const ArTransformer *t, ArThreadPool *pool, float *logits, float *x,
+    ArBlockQ8_0 *xq)
 {
   norm (t, x, x, t->output_norm, t->output_norm_b);
   if (t->output.type == AR_TENSOR_Q8_0)
     ar_quantize_q8_0 (xq, x, t->config.n_embd);
-  linear (logits, &t->output, x, xq, NULL);
+  linear (pool, logits, &t->output, x, xq, NULL);
+}
+
+/* ---- batched building blocks ------------------------------------------- */
+
+/* Most tokens of a prompt processed together: each projection then reads
+ * the weights once for all of them instead of once per token.  32 rows
+ * already make the products compute bound on these widths; more would only
+ * grow every state. */
+#define AR_TRANSFORMER_BATCH 32
+/* Rows of an F16 or Q8_0 matrix multiplied by every row of a batch before
+ * the next: 64 rows of up to a few thousand columns stay in the L2 cache
+ * while the batch's rows go by.  A multiple of 16, so the kernels' row
+ * groups (4 and 2) are the token path's. */
+#define ROW_BLOCK 64
+
+/* xq (T, n / 32 blocks) = X (T, n) quantised row by row, as the token path
+ * quantises its input. */
+static void
+quantize_rows (ArBlockQ8_0 *xq, const float *X, guint T, guint n)
+{
+  for (guint r = 0; r < T; r++)
+    ar_quantize_q8_0 (xq + (gsize) r * (n / AR_Q8_0_BLOCK), X + (gsize) r * n,
+        n);
+}
+
+/* A batched product of one F16 or Q8_0 matrix (see linear_batch). */
+typedef struct
+{
+  float *Y;
+  const ArMatrix *m;
+  const float *X;
+  const ArBlockQ8_0 *Xq;
+  guint T;
+} BatchJob;
+
+/* Rows [task * ROW_BLOCK, +ROW_BLOCK) of the matrix against every row of the
+ * batch, with the token path's kernels. */
+static void
+batch_rows (gpointer data, guint task)
+{
+  const BatchJob *j = data;
+  const ArMatrix *m = j->m;
+  guint r0 = task * ROW_BLOCK, n = MIN (ROW_BLOCK, m->rows - r0);
+  guint nb = m->cols / AR_Q8_0_BLOCK;
+
+  for (guint t = 0; t < j->T; t++) {
+    float *y = j->Y + (gsize) t * m->rows + r0;
+    if (m->type == AR_TENSOR_Q8_0)
+      ar_matvec_q8_0 (y, (const ArBlockQ8_0 *) m->data + (gsize) r0 * nb,
+          j->Xq + (gsize) t * nb, n, m->cols);
+    else
+      ar_matvec_f16 (y, (const guint16 *) m->data + (gsize) r0 * m->cols,
+          j->X + (gsize) t * m->cols, n, m->cols);
+  }
+}
+
+/* Y (T, m->rows) = X (T, cols) · mᵀ [+ bias (rows)], the batched linear().
+ * @Xq: X quantised (quantize_rows), read by a Q8_0 matrix only.  F32
+ * matrices go to cblas_sgemm, whose sums come out in another order than
+ * ar_matvec's: equal to float rounding.  F16 and Q8_0 ones run the token
+ * path's own kernels ROW_BLOCK rows at a time over every row of the batch,
+ * so that block is read from memory once for all T tokens and every output
+ * is bit for bit the token path's; the blocks are split over @pool's
+ * threads when the matrix is large (each row block is one task, written by
+ * one thread: the result does not depend on the split). */
+static void
+linear_batch (ArThreadPool *pool, float *Y, const ArMatrix *m, const float *X,
+    const ArBlockQ8_0 *Xq, const float *bias, guint T)
+{
+  guint rows = m->rows, cols = m->cols;
+
+  if (m->type == AR_TENSOR_F32) {
+    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, rows, cols, 1.0f,
+        X, cols, m->data, cols, 0.0f, Y, rows);
+  } else {
+    BatchJob j = { Y, m, X, Xq, T };
+    guint n_blocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
+
+    if ((gint64) rows * cols < AR_THREADPOOL_MIN_WEIGHTS)
+      pool = NULL;
+    ar_threadpool_run (pool, n_blocks, batch_rows, &j);
+  }
+  if (bias)
+    for (guint t = 0; t < T; t++)
+      for (guint r = 0; r < rows; r++)
+        Y[(gsize) t * rows + r] += bias[r];
 }
 
 /* ---- the cached step -------------------------------------------------- */
@@ -785,6 +875,7 @@ classify (const ArTransformer *t, float *logits, float *x, ArBlockQ8_0 *xq)
 struct _ArTransformerState
 {
   const ArTransformer *t;
+  ArThreadPool *pool;         /* splits large products; NULL: none */
   guint pos;                  /* positions filled: the next token's position */
   gint32 *tokens;             /* (n_cache) the token at each position */
   float *x;                   /* (D) the residual stream */
@@ -798,7 +889,19 @@ struct _ArTransformerState
   float *rope_cos, *rope_sin; /* (n_rot / 2) at the current position */
   ArBlockQ8_0 *xq;            /* (max_in / 32) a quantised input */
   float *k_cache, *v_cache;   /* (L, Hkv, n_cache, hs) */
-  gpointer mem;               /* the one allocation holding all of the above */
+
+  /* the batched path (step_batch), B = n_batch rows */
+  guint n_batch;      /* B = min (AR_TRANSFORMER_BATCH, n_cache) */
+  float *bx;          /* (B, D) residual streams */
+  float *bxn;         /* (B, D) normalised inputs, block outputs */
+  float *bq;          /* (B, D) queries */
+  float *ba;          /* (B, D) attention outputs, block outputs */
+  float *bk, *bv;     /* (B, Hkv*hs) new keys and values */
+  float *bhb, *bhb2;  /* (B, F) feed-forward activations */
+  ArBlockQ8_0 *bxq;   /* (B, max_in / 32) quantised inputs */
+  float *bcos, *bsin; /* (B, n_rot / 2) rotations of each row */
+
+  gpointer mem; /* the one allocation holding all of the above */
 };
 
 /* Reserves @bytes at *offset, 64-byte aligned; returns the offset. */
@@ -815,19 +918,27 @@ ar_transformer_state_new (const ArTransformer *t)
 {
   const ArTransformerConfig *c = &t->config;
   gsize D = c->n_embd, F = c->n_ff, C = t->n_cache, f = sizeof (float);
-  gsize cache = (gsize) c->n_layers * C * t->kv_dim * f;
+  gsize KV = t->kv_dim, half = c->n_rot / 2 + 1;
+  gsize B = MIN (AR_TRANSFORMER_BATCH, t->n_cache);
+  gsize cache = (gsize) c->n_layers * C * KV * f;
   gsize o = 0;
   gsize o_tokens = carve (&o, C * sizeof (gint32));
   gsize o_x = carve (&o, D * f), o_xb = carve (&o, D * f);
   gsize o_xb2 = carve (&o, D * f), o_q = carve (&o, D * f);
-  gsize o_k = carve (&o, t->kv_dim * f), o_v = carve (&o, t->kv_dim * f);
+  gsize o_k = carve (&o, KV * f), o_v = carve (&o, KV * f);
   gsize o_hb = carve (&o, F * f), o_hb2 = carve (&o, F * f);
   gsize o_att = carve (&o, C * f), o_logits = carve (&o, c->n_vocab * f);
-  gsize o_cos = carve (&o, (c->n_rot / 2 + 1) * f);
-  gsize o_sin = carve (&o, (c->n_rot / 2 + 1) * f);
+  gsize o_cos = carve (&o, half * f), o_sin = carve (&o, half * f);
   gsize o_xq =
       carve (&o, (t->max_in / AR_Q8_0_BLOCK + 1) * sizeof (ArBlockQ8_0));
   gsize o_kc = carve (&o, cache), o_vc = carve (&o, cache);
+  gsize o_bx = carve (&o, B * D * f), o_bxn = carve (&o, B * D * f);
+  gsize o_bq = carve (&o, B * D * f), o_ba = carve (&o, B * D * f);
+  gsize o_bk = carve (&o, B * KV * f), o_bv = carve (&o, B * KV * f);
+  gsize o_bhb = carve (&o, B * F * f), o_bhb2 = carve (&o, B * F * f);
+  gsize o_bxq =
+      carve (&o, B * (t->max_in / AR_Q8_0_BLOCK + 1) * sizeof (ArBlockQ8_0));
+  gsize o_bcos = carve (&o, B * half * f), o_bsin = carve (&o, B * half * f);
   ArTransformerState *s = g_new0 (ArTransformerState, 1);
   /* one allocation, zeroed so every byte is defined; 64 spare bytes let the
    * base be rounded up to a cache line */
@@ -851,6 +962,18 @@ ar_transformer_state_new (const ArTransformer *t)
   s->xq = (ArBlockQ8_0 *) (base + o_xq);
   s->k_cache = (float *) (base + o_kc);
   s->v_cache = (float *) (base + o_vc);
+  s->n_batch = B;
+  s->bx = (float *) (base + o_bx);
+  s->bxn = (float *) (base + o_bxn);
+  s->bq = (float *) (base + o_bq);
+  s->ba = (float *) (base + o_ba);
+  s->bk = (float *) (base + o_bk);
+  s->bv = (float *) (base + o_bv);
+  s->bhb = (float *) (base + o_bhb);
+  s->bhb2 = (float *) (base + o_bhb2);
+  s->bxq = (ArBlockQ8_0 *) (base + o_bxq);
+  s->bcos = (float *) (base + o_bcos);
+  s->bsin = (float *) (base + o_bsin);
   s->mem = mem;
   return s;
 }
@@ -871,6 +994,34 @@ ar_transformer_state_reset (ArTransformerState *s)
   s->pos = 0;
 }
 
+void
+ar_transformer_state_copy (ArTransformerState *dest,
+    const ArTransformerState *src)
+{
+  const ArTransformer *t = src->t;
+  const ArTransformerConfig *c = &t->config;
+  gsize filled = (gsize) src->pos * t->head_size * sizeof (float);
+
+  g_return_if_fail (dest->t == src->t);
+  if (dest == src)
+    return;
+  dest->pos = src->pos;
+  memcpy (dest->tokens, src->tokens, src->pos * sizeof (gint32));
+  /* only the filled positions of each (layer, head) run of the cache */
+  for (gsize lg = 0; lg < (gsize) c->n_layers * c->n_head_kv; lg++) {
+    gsize at = lg * t->n_cache * t->head_size;
+    memcpy (dest->k_cache + at, src->k_cache + at, filled);
+    memcpy (dest->v_cache + at, src->v_cache + at, filled);
+  }
+  memcpy (dest->logits, src->logits, c->n_vocab * sizeof (float));
+}
+
+void
+ar_transformer_state_set_threadpool (ArTransformerState *s, ArThreadPool *pool)
+{
+  s->pool = pool;
+}
+
 const gint32 *
 ar_transformer_state_get_tokens (const ArTransformerState *s, guint *n)
 {
@@ -878,34 +1029,50 @@ ar_transformer_state_get_tokens (const ArTransformerState *s, guint *n)
   return s->tokens;
 }
 
-/* xb (D) = attention of the query s->q over the first @n cached positions
- * of block @l.  The cache holds each key/value head's positions
- * contiguously, so per query head the scores are one matrix-vector product
- * K_g (n, hs) · q_h and the output one transposed product V_gᵀ · att: both
- * SIMD kernels, where a head of 8 values would leave scalar loops mostly
- * idle.  Same formula as attention() (the oracle's). */
+/* out (D) = attention of the query q (D) over the first @n cached positions
+ * of block @l; q is scaled in place.  The cache holds each key/value head's
+ * positions contiguously, so per query head the scores are one
+ * matrix-vector product K_g (n, hs) · q_h and the output one transposed
+ * product V_gᵀ · att: both SIMD kernels, where a head of 8 values would
+ * leave scalar loops mostly idle.  Same formula as attention() (the
+ * oracle's).  Scratch: s->att (n). */
 static void
-attention_cached (const ArTransformer *t, ArTransformerState *s, guint l,
-    guint n)
+attend (const ArTransformer *t, ArTransformerState *s, guint l, float *q,
+    float *out, guint n)
 {
   guint hs = t->head_size, group = t->config.n_head / t->config.n_head_kv;
   float inv_scale = 1.0f / sqrtf ((float) hs);
 
   /* scaling q once costs D multiplications instead of H n divisions */
   for (guint i = 0; i < t->config.n_embd; i++)
-    s->q[i] *= inv_scale;
+    q[i] *= inv_scale;
   for (guint h = 0; h < t->config.n_head; h++) {
     gsize at = ((gsize) l * t->config.n_head_kv + h / group) * t->n_cache * hs;
     float max, inv;
 
-    ar_matvec (s->att, s->k_cache + at, s->q + (gsize) h * hs, NULL, n, hs);
+    ar_matvec (s->att, s->k_cache + at, q + (gsize) h * hs, NULL, n, hs);
     max = s->att[0];
     for (guint j = 1; j < n; j++)
       max = MAX (max, s->att[j]);
     inv = 1.0f / ar_exp_shift_sum (s->att, max, n);
     for (guint j = 0; j < n; j++)
       s->att[j] *= inv;
-    ar_matvec_t (s->xb + (gsize) h * hs, s->v_cache + at, s->att, n, hs);
+    ar_matvec_t (out + (gsize) h * hs, s->v_cache + at, s->att, n, hs);
+  }
+}
+
+/* Stores key and value k, v (Hkv*hs) of block @l at position @pos of the
+ * cache, head by head: (L, Hkv, n_cache, hs). */
+static void
+cache_store (const ArTransformer *t, ArTransformerState *s, guint l, guint pos,
+    const float *k, const float *v)
+{
+  guint hs = t->head_size;
+
+  for (guint g = 0; g < t->config.n_head_kv; g++) {
+    gsize at = (((gsize) l * t->config.n_head_kv + g) * t->n_cache + pos) * hs;
+    memcpy (s->k_cache + at, k + (gsize) g * hs, hs * sizeof (float));
+    memcpy (s->v_cache + at, v + (gsize) g * hs, hs * sizeof (float));
   }
 }
 
@@ -917,8 +1084,9 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
     gboolean want_logits)
 {
   const ArTransformerConfig *c = &t->config;
-  guint pos = s->pos, D = c->n_embd, hs = t->head_size;
+  guint pos = s->pos, D = c->n_embd;
   gboolean llama = c->arch == AR_TRANSFORMER_LLAMA;
+  ArThreadPool *pool = s->pool;
   float *x = s->x;
 
   s->tokens[pos] = token;
@@ -936,42 +1104,151 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
       ar_quantize_q8_0 (s->xq, s->xb, D);
       xq = s->xq;
     }
-    linear (s->k, &w->wk, s->xb, xq, w->bk);
-    linear (s->v, &w->wv, s->xb, xq, w->bv);
+    linear (pool, s->k, &w->wk, s->xb, xq, w->bk);
+    linear (pool, s->v, &w->wv, s->xb, xq, w->bv);
     if (llama)
       rope_apply (t, s->k, c->n_head_kv, s->rope_cos, s->rope_sin);
-    /* into the cache, head by head: (L, Hkv, n_cache, hs) */
-    for (guint g = 0; g < c->n_head_kv; g++) {
-      gsize at = (((gsize) l * c->n_head_kv + g) * t->n_cache + pos) * hs;
-      memcpy (s->k_cache + at, s->k + (gsize) g * hs, hs * sizeof (float));
-      memcpy (s->v_cache + at, s->v + (gsize) g * hs, hs * sizeof (float));
-    }
+    cache_store (t, s, l, pos, s->k, s->v);
     if (!want_logits && l + 1 == c->n_layers)
       return;
-    linear (s->q, &w->wq, s->xb, xq, w->bq);
+    linear (pool, s->q, &w->wq, s->xb, xq, w->bq);
     if (llama)
       rope_apply (t, s->q, c->n_head, s->rope_cos, s->rope_sin);
 
-    attention_cached (t, s, l, pos + 1);
+    attend (t, s, l, s->q, s->xb, pos + 1);
     if (is_q8_0 (&w->wo)) {
       ar_quantize_q8_0 (s->xq, s->xb, D);
       xq = s->xq;
     }
-    linear (s->xb2, &w->wo, s->xb, xq, w->bo);
+    linear (pool, s->xb2, &w->wo, s->xb, xq, w->bo);
     for (guint i = 0; i < D; i++)
       x[i] += s->xb2[i];
 
     norm (t, s->xb, x, w->ffn_norm, w->ffn_norm_b);
-    feed_forward (t, w, s->xb2, s->xb, s->hb, s->hb2, s->xq);
+    feed_forward (t, pool, w, s->xb2, s->xb, s->hb, s->hb2, s->xq);
     for (guint i = 0; i < D; i++)
       x[i] += s->xb2[i];
   }
   if (want_logits)
-    classify (t, s->logits, x, s->xq);
+    classify (t, pool, s->logits, x, s->xq);
+}
+
+/* Appends tokens[0 .. T) at positions s->pos .. s->pos + T - 1 (2 <= T <=
+ * n_batch, the cache has room): step() for T tokens at once.  Every block
+ * runs on the T rows together, each projection one matrix-matrix product
+ * (linear_batch) that reads the weights once for all T tokens; norms,
+ * rotations, nonlinearities and attention are step()'s per-row code, row i
+ * attending over the cache up to its own position, which the earlier rows
+ * of the batch have just written.  The last block after its keys and values
+ * and the classifier run for the last row only when @want_logits (no one
+ * reads the others' logits), not at all otherwise.  @tokens may point into
+ * s->tokens at s->pos (the window slide does). */
+static void
+step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
+    guint T, gboolean want_logits)
+{
+  const ArTransformerConfig *c = &t->config;
+  guint p0 = s->pos, D = c->n_embd, F = c->n_ff, KV = t->kv_dim;
+  guint half = c->n_rot / 2 + 1;
+  gboolean llama = c->arch == AR_TRANSFORMER_LLAMA;
+  ArThreadPool *pool = s->pool;
+
+  memmove (s->tokens + p0, tokens, T * sizeof (gint32));
+  s->pos = p0 + T;
+  for (guint i = 0; i < T; i++) {
+    embed (t, s->bx + (gsize) i * D, s->tokens[p0 + i], p0 + i, s->xb);
+    if (llama)
+      rope_angles (t, p0 + i, s->bcos + i * half, s->bsin + i * half);
+  }
+
+  for (guint l = 0; l < c->n_layers; l++) {
+    const Layer *w = &t->layers[l];
+    guint first = 0, n;
+    float *x;
+
+    for (guint i = 0; i < T; i++)
+      norm (t, s->bxn + (gsize) i * D, s->bx + (gsize) i * D, w->attn_norm,
+          w->attn_norm_b);
+    if (qkv_q8_0 (w))
+      quantize_rows (s->bxq, s->bxn, T, D);
+    linear_batch (pool, s->bk, &w->wk, s->bxn, s->bxq, w->bk, T);
+    linear_batch (pool, s->bv, &w->wv, s->bxn, s->bxq, w->bv, T);
+    for (guint i = 0; i < T; i++) {
+      if (llama)
+        rope_apply (t, s->bk + (gsize) i * KV, c->n_head_kv, s->bcos + i * half,
+            s->bsin + i * half);
+      cache_store (t, s, l, p0 + i, s->bk + (gsize) i * KV,
+          s->bv + (gsize) i * KV);
+    }
+    if (l + 1 == c->n_layers) {
+      if (!want_logits)
+        return;
+      first = T - 1;
+    }
+
+    /* rows first .. T - 1 carry on, as rows 0 .. n - 1 of the scratch */
+    n = T - first;
+    x = s->bx + (gsize) first * D;
+    linear_batch (pool, s->bq, &w->wq, s->bxn + (gsize) first * D,
+        s->bxq + (gsize) first * (D / AR_Q8_0_BLOCK), w->bq, n);
+    for (guint j = 0; j < n; j++) {
+      guint i = first + j;
+      float *q = s->bq + (gsize) j * D;
+      if (llama)
+        rope_apply (t, q, c->n_head, s->bcos + i * half, s->bsin + i * half);
+      attend (t, s, l, q, s->ba + (gsize) j * D, p0 + i + 1);
+    }
+    if (is_q8_0 (&w->wo))
+      quantize_rows (s->bxq, s->ba, n, D);
+    linear_batch (pool, s->bxn, &w->wo, s->ba, s->bxq, w->bo, n);
+    for (gsize i = 0; i < (gsize) n * D; i++)
+      x[i] += s->bxn[i];
+
+    for (guint j = 0; j < n; j++)
+      norm (t, s->bxn + (gsize) j * D, x + (gsize) j * D, w->ffn_norm,
+          w->ffn_norm_b);
+    if (is_q8_0 (&w->w_up) || is_q8_0 (&w->w_gate))
+      quantize_rows (s->bxq, s->bxn, n, D);
+    linear_batch (pool, s->bhb, &w->w_up, s->bxn, s->bxq, w->b_up, n);
+    if (c->arch == AR_TRANSFORMER_GPT) {
+      for (gsize i = 0; i < (gsize) n * F; i++)
+        s->bhb[i] = gelu (s->bhb[i]);
+    } else {
+      linear_batch (pool, s->bhb2, &w->w_gate, s->bxn, s->bxq, NULL, n);
+      for (gsize i = 0; i < (gsize) n * F; i++)
+        s->bhb[i] = silu (s->bhb2[i]) * s->bhb[i];
+    }
+    if (is_q8_0 (&w->w_down))
+      quantize_rows (s->bxq, s->bhb, n, F);
+    linear_batch (pool, s->ba, &w->w_down, s->bhb, s->bxq, w->b_down, n);
+    for (gsize i = 0; i < (gsize) n * D; i++)
+      x[i] += s->ba[i];
+  }
+  if (want_logits)
+    classify (t, s->pool, s->logits, s->bx + (gsize) (T - 1) * D, s->xq);
+}
+
+/* Appends tokens[0 .. n) (the cache has room): in batches of up to
+ * n_batch rows, a lone token by step().  With @want_logits the logits
+ * after the last token are computed. */
+static void
+append (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
+    guint n, gboolean want_logits)
+{
+  for (guint i = 0; i < n;) {
+    guint T = MIN (n - i, s->n_batch);
+    gboolean last = want_logits && i + T == n;
+
+    if (T == 1)
+      step (t, s, tokens[i], last);
+    else
+      step_batch (t, s, tokens + i, T, last);
+    i += T;
+  }
 }
 
 /* The cache is full: keep the most recent n_cache / 2 tokens and recompute
- * their keys and values from position 0 (see the header). */
+ * their keys and values from position 0 (see the header), batched. */
 static void
 slide (const ArTransformer *t, ArTransformerState *s)
 {
@@ -979,8 +1256,7 @@ slide (const ArTransformer *t, ArTransformerState *s)
 
   memmove (s->tokens, s->tokens + (s->pos - keep), keep * sizeof (gint32));
   s->pos = 0;
-  for (guint i = 0; i < keep; i++)
-    step (t, s, s->tokens[i], FALSE);
+  append (t, s, s->tokens, keep, FALSE);
 }
 
 const float *
@@ -1005,10 +1281,14 @@ ar_transformer_forward_prompt (const ArTransformer *t, ArTransformerState *s,
             (guint) tokens[i] < t->config.n_vocab,
         s->logits);
 
-  for (guint i = 0; i < n; i++) {
+  for (guint i = 0; i < n;) {
+    guint T;
+
     if (s->pos == t->n_cache)
       slide (t, s);
-    step (t, s, tokens[i], i + 1 == n);
+    T = MIN (n - i, t->n_cache - s->pos);
+    append (t, s, tokens + i, T, i + T == n);
+    i += T;
   }
   return s->logits;
 }
@@ -1052,9 +1332,9 @@ ar_transformer_forward_full (const ArTransformer *t, const gint32 *tokens,
       norm (t, xn, X + p * D, w->attn_norm, w->attn_norm_b);
       if (qkv_q8_0 (w))
         ar_quantize_q8_0 (xq, xn, D);
-      linear (Q + p * D, &w->wq, xn, xq, w->bq);
-      linear (K + p * KV, &w->wk, xn, xq, w->bk);
-      linear (V + p * KV, &w->wv, xn, xq, w->bv);
+      linear (NULL, Q + p * D, &w->wq, xn, xq, w->bq);
+      linear (NULL, K + p * KV, &w->wk, xn, xq, w->bk);
+      linear (NULL, V + p * KV, &w->wv, xn, xq, w->bv);
       if (llama) {
         rope_angles (t, p, cos_a, sin_a);
         rope_apply (t, Q + p * D, c->n_head, cos_a, sin_a);
@@ -1069,16 +1349,16 @@ ar_transformer_forward_full (const ArTransformer *t, const gint32 *tokens,
       float *x = X + p * D, *xn = XN + p * D;
       if (is_q8_0 (&w->wo))
         ar_quantize_q8_0 (xq, A + p * D, D);
-      linear (xn, &w->wo, A + p * D, xq, w->bo);
+      linear (NULL, xn, &w->wo, A + p * D, xq, w->bo);
       for (guint i = 0; i < D; i++)
         x[i] += xn[i];
       norm (t, xn, x, w->ffn_norm, w->ffn_norm_b);
-      feed_forward (t, w, A + p * D, xn, hb, hb2, xq);
+      feed_forward (t, NULL, w, A + p * D, xn, hb, hb2, xq);
       for (guint i = 0; i < D; i++)
         x[i] += A[p * D + i];
     }
   }
-  classify (t, logits, X + (gsize) (n - 1) * D, xq);
+  classify (t, NULL, logits, X + (gsize) (n - 1) * D, xq);
 }
 
 /* ---- the text family entries ------------------------------------------ */
@@ -1126,6 +1406,19 @@ family_forward_prompt (gconstpointer model, gpointer state,
   return ar_transformer_forward_prompt (model, state, tokens, n);
 }
 
+static void
+family_state_copy (gconstpointer model, gpointer dest, gconstpointer src)
+{
+  ar_transformer_state_copy (dest, src);
+}
+
+static void
+family_state_set_threadpool (gconstpointer model, gpointer state,
+    ArThreadPool *pool)
+{
+  ar_transformer_state_set_threadpool (state, pool);
+}
+
 static guint
 family_n_vocab (gconstpointer model)
 {
@@ -1149,6 +1442,8 @@ const ArTextFamily ar_transformer_llama_family = {
   .n_vocab = family_n_vocab,
   .context_length = family_context_length,
   .forward_prompt = family_forward_prompt,
+  .state_copy = family_state_copy,
+  .state_set_threadpool = family_state_set_threadpool,
 };
 
 const ArTextFamily ar_transformer_gpt_family = {
@@ -1162,4 +1457,6 @@ const ArTextFamily ar_transformer_gpt_family = {
   .n_vocab = family_n_vocab,
   .context_length = family_context_length,
   .forward_prompt = family_forward_prompt,
+  .state_copy = family_state_copy,
+  .state_set_threadpool = family_state_set_threadpool,
 };

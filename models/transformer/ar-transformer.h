@@ -85,6 +85,7 @@
 #include <glib.h>
 #include "core/ar-gguf.h"
 #include "core/ar-kernels.h"
+#include "core/ar-threadpool.h"
 #include "text/ar-text.h"
 
 G_BEGIN_DECLS
@@ -163,11 +164,24 @@ const ArTransformerConfig *ar_transformer_get_config (const ArTransformer *t);
 /* Positions a state's KV cache holds: min (n_ctx, AR_TRANSFORMER_MAX_CONTEXT). */
 guint ar_transformer_get_cache_length (const ArTransformer *t);
 
-/* One allocation for the activations and the KV cache (2 L C Hkv hs floats). */
+/* One allocation for the activations and the KV cache (2 L C Hkv hs floats),
+ * plus min (32, C) rows of every activation for batched prompts. */
 ArTransformerState *ar_transformer_state_new (const ArTransformer *t);
 void ar_transformer_state_free (ArTransformerState *s);
 /* Empties the cache. */
 void ar_transformer_state_reset (ArTransformerState *s);
+/* Makes @dest (a state of the same model) continue exactly as @src would:
+ * the same window, cache contents and last logits.  Copies only the filled
+ * positions of the cache (beam search clones states every token).  @dest
+ * keeps its own thread pool. */
+void ar_transformer_state_copy (ArTransformerState *dest,
+    const ArTransformerState *src);
+/* Splits the matrix-vector products of matrices of at least
+ * AR_THREADPOOL_MIN_WEIGHTS weights over @pool's threads (NULL: none, the
+ * default).  The logits are bit for bit the same with any pool.  @pool is
+ * not owned and must outlive its use by @s. */
+void ar_transformer_state_set_threadpool (ArTransformerState *s,
+    ArThreadPool *pool);
 /* The tokens the next logits are conditioned on, oldest first (*n of them):
  * what the cache holds. */
 const gint32 *ar_transformer_state_get_tokens (const ArTransformerState *s,
@@ -178,8 +192,18 @@ const gint32 *ar_transformer_state_get_tokens (const ArTransformerState *s,
  * next call.  Never allocates. */
 const float *ar_transformer_forward (const ArTransformer *t,
     ArTransformerState *s, guint token);
-/* Appends @n >= 1 tokens; returns the logits after the last one.  Cheaper
- * than n forward calls: the classifier runs only for the last token. */
+/* Appends @n >= 1 tokens; returns the logits after the last one, as n
+ * forward calls would.  Much cheaper: up to 32 tokens at a time go through
+ * each block together, and every projection reads its weights once for all
+ * of them — F32 matrices in one cblas_sgemm (its sums come out in another
+ * order than the matrix-vector kernels': equal up to float rounding), F16
+ * and Q8_0 ones with the token path's own kernels 64 rows at a time over
+ * every token (bit for bit the token path's products, split over the
+ * state's thread pool when large).  Attention is causal within the batch
+ * and over the cache; the last block after its keys and values and the
+ * classifier run for the last token only.  The window slides as for
+ * forward(), and the slide's recomputation is batched the same way.  Never
+ * allocates. */
 const float *ar_transformer_forward_prompt (const ArTransformer *t,
     ArTransformerState *s, const gint32 *tokens, guint n);
 
