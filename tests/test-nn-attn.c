@@ -401,8 +401,8 @@ enum
   ROPE_T = 6,
   ROPE_B = 2,
   ROPE_HEADS = 3,
-  ROPE_HS = 8,
-  ROPE_ROT = 6, /* a partial rotation: the last 2 dims stay */
+  ROPE_HS = 16,
+  ROPE_ROT = 14, /* partial: the last 2 dims stay; 4 + 3 pairs in SIMD */
   ROPE_N = ROPE_T * ROPE_B * ROPE_HEADS * ROPE_HS
 };
 
@@ -423,7 +423,7 @@ rope_loss (gpointer data)
 }
 
 static void
-test_rope (void)
+rope_case (void)
 {
   RopeCase c;
   ArRng rng;
@@ -476,6 +476,21 @@ test_rope (void)
   g_free (c.P);
   g_free (c.cos_t);
   g_free (c.sin_t);
+}
+
+/* Each SIMD level the CPU has, and plain C. */
+static void
+test_rope (void)
+{
+  ArSimdLevel best = ar_simd_get_level ();
+
+  for (int lv = AR_SIMD_C; lv <= (int) best; lv++) {
+    if (!ar_simd_set_level ((ArSimdLevel) lv))
+      continue;
+    g_test_message ("level %s", ar_simd_level_name ((ArSimdLevel) lv));
+    rope_case ();
+  }
+  ar_simd_set_level (best);
 }
 
 /* ---- attention ------------------------------------------------------------ */

@@ -2,9 +2,16 @@
 /* argen-train.c — `argen train FAMILY`: trains a model with the shared
  * trainer and writes it as a GGUF file, with a CSV log, a PNG plot of the
  * curves and a checkpoint that `--resume` continues exactly.  Ctrl-C saves a
- * checkpoint and exits cleanly (a second Ctrl-C exits at once). */
+ * checkpoint and exits cleanly (a second Ctrl-C exits at once).
+ *
+ * The family comes first (`argen train transformer --data ...`); the options
+ * every family shares (data, schedule, checkpoints, log) are the main group,
+ * each family's hyper-parameters its own GOptionGroup (`--help-rnn`,
+ * `--help-transformer`).  A family builds its task (an ArTrainable) and the
+ * line recorded as general.source.recipe; run_training () does the rest. */
 #include "argen.h"
 #include "rnn/ar-rnn.h"
+#include "transformer/ar-transformer-train.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -21,6 +28,91 @@ on_sigint (int sig)
 {
   stop_requested = 1;
 }
+
+/* ---- options every family shares ---------------------------------------- */
+
+typedef struct
+{
+  char *data, *out, *checkpoint, *log, *plot, *vocab, *name, *description;
+  gint batch, threads;
+  gint64 steps, warmup, eval_every, checkpoint_every, seed;
+  gdouble lr, lr_min, weight_decay, clip, val_fraction;
+  gboolean resume, keep_best;
+} Common;
+
+static void
+common_clear (Common *c)
+{
+  g_free (c->data);
+  g_free (c->out);
+  g_free (c->checkpoint);
+  g_free (c->log);
+  g_free (c->plot);
+  g_free (c->vocab);
+  g_free (c->name);
+  g_free (c->description);
+}
+
+/* ---- the family-specific options ------------------------------------------ */
+
+typedef struct
+{
+  char *cell;
+  gint layers, embd, hidden, seq, eval_window;
+} RnnOptions;
+
+typedef struct
+{
+  char *arch, *eval;
+  gint layers, heads, kv_heads, dim, hidden, context;
+  gdouble rope_base;
+  gboolean tied;
+} TransformerOptions;
+
+static GOptionGroup *
+rnn_group (RnnOptions *o)
+{
+  GOptionEntry entries[] = {
+    { "cell", 0, 0, G_OPTION_ARG_STRING, &o->cell, "Recurrent cell: rnn, gru, lstm (default gru)", "CELL" },
+    { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers, "Recurrent layers (default 1)", "N" },
+    { "embedding", 0, 0, G_OPTION_ARG_INT, &o->embd, "Embedding size (default 64)", "N" },
+    { "hidden", 0, 0, G_OPTION_ARG_INT, &o->hidden, "Hidden size (default 512)", "N" },
+    { "seq", 0, 0, G_OPTION_ARG_INT, &o->seq, "Sequence length: steps of back-propagation through time (default 128)", "T" },
+    { "eval-window", 0, 0, G_OPTION_ARG_INT, &o->eval_window, "Validate in windows of N chars from a zero state; 0 = contiguous streams with carried state (default 0)", "N" },
+    { NULL }
+  };
+  GOptionGroup *g = g_option_group_new ("rnn", "Options of the rnn family:",
+      "Show the rnn family's options", NULL, NULL);
+
+  g_option_group_add_entries (g, entries);
+  return g;
+}
+
+static GOptionGroup *
+transformer_group (TransformerOptions *o)
+{
+  GOptionEntry entries[] = {
+    { "arch", 0, 0, G_OPTION_ARG_STRING, &o->arch, "llama (RMSNorm, rotary, SwiGLU) or gpt (LayerNorm, learned positions, GELU, biases) (default llama)", "ARCH" },
+    { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers, "Blocks (default 4)", "N" },
+    { "dim", 0, 0, G_OPTION_ARG_INT, &o->dim, "Embedding width (default 128)", "D" },
+    { "heads", 0, 0, G_OPTION_ARG_INT, &o->heads, "Attention heads, dividing the width (default 4)", "H" },
+    { "kv-heads", 0, 0, G_OPTION_ARG_INT, &o->kv_heads, "Key/value heads, dividing the heads (default: as many as heads)", "N" },
+    { "hidden", 0, 0, G_OPTION_ARG_INT, &o->hidden, "Feed-forward width (default: gpt 4 D; llama 2/3 of 4 D rounded up to a multiple of 32, as llama2.c)", "F" },
+    { "context", 0, 0, G_OPTION_ARG_INT, &o->context, "Context length: the training windows and the model's context (default 128)", "T" },
+    { "rope-base", 0, 0, G_OPTION_ARG_DOUBLE, &o->rope_base, "Rotary frequency base, llama (default 10000)", "F" },
+    { "tied", 0, 0, G_OPTION_ARG_NONE, &o->tied, "Use the token embedding as the classifier", NULL },
+    { "eval", 0, 0, G_OPTION_ARG_STRING, &o->eval, "Validation: windows (windows of the context, each from scratch) or sliding (windows advancing by half, scoring their second half; twice the cost) (default windows)", "MODE" },
+    { NULL }
+  };
+  GOptionGroup *g = g_option_group_new ("transformer",
+      "Options of the transformer family:",
+      "Show the transformer family's options", NULL, NULL);
+
+  g_option_group_add_entries (g, entries);
+  return g;
+}
+
+/* ---- the shared training run ------------------------------------------------ */
 
 typedef struct
 {
@@ -107,153 +199,64 @@ fail (GError *error)
   return 1;
 }
 
-int
-argen_cmd_train (int argc, char **argv)
+/* Trains @task (of @trainable) as the common options say; @recipe is the
+ * family's part of the command line, @what a description of the model for
+ * the first progress line. */
+static int
+run_training (Common *c, const ArTrainable *trainable, gpointer task,
+    const ArTextData *text, const char *recipe, const char *what)
 {
-  g_autofree char *data = NULL, *out = NULL, *checkpoint = NULL, *log = NULL, *plot = NULL;
-  g_autofree char *cell = g_strdup ("gru"), *vocab = g_strdup ("char"), *name = NULL;
-  g_autofree char *description = NULL;
-  gint layers = 1, embd = 64, hidden = 512, seq = 128, batch = 32, threads = 0;
-  gint eval_window = 0;
-  gint64 steps = 2000, warmup = 100, eval_every = 200, checkpoint_every = 200, seed = 1;
-  gdouble lr = 2e-3, lr_min = 1e-4, weight_decay = 0.01, clip = 1.0, val_fraction = 0.1;
-  gboolean resume = FALSE, keep_best = FALSE;
-  GOptionEntry entries[] = {
-    { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data, "Training text (UTF-8)", "FILE" },
-    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out, "Model file to write", "M.gguf" },
-    { "cell", 0, 0, G_OPTION_ARG_STRING, &cell, "Recurrent cell: rnn, gru, lstm (default gru)", "CELL" },
-    { "layers", 0, 0, G_OPTION_ARG_INT, &layers, "Recurrent layers (default 1)", "N" },
-    { "embedding", 0, 0, G_OPTION_ARG_INT, &embd, "Embedding size (default 64)", "N" },
-    { "hidden", 0, 0, G_OPTION_ARG_INT, &hidden, "Hidden size (default 512)", "N" },
-    { "vocab", 0, 0, G_OPTION_ARG_STRING, &vocab, "Vocabulary: char or byte (default char)", "TYPE" },
-    { "seq", 0, 0, G_OPTION_ARG_INT, &seq, "Sequence length: steps of back-propagation through time (default 128)", "T" },
-    { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Sequences per step (default 32)", "B" },
-    { "steps", 0, 0, G_OPTION_ARG_INT64, &steps, "Optimisation steps (default 2000)", "N" },
-    { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &lr, "Peak learning rate (default 2e-3)", "LR" },
-    { "lr-min", 0, 0, G_OPTION_ARG_DOUBLE, &lr_min, "Final learning rate of the cosine schedule (default 1e-4)", "LR" },
-    { "warmup", 0, 0, G_OPTION_ARG_INT64, &warmup, "Warm-up steps (default 100)", "N" },
-    { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &weight_decay, "AdamW weight decay (default 0.01)", "W" },
-    { "clip", 0, 0, G_OPTION_ARG_DOUBLE, &clip, "Gradient norm clipping, 0 = off (default 1)", "NORM" },
-    { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &val_fraction, "Held-out fraction at the end of the data (default 0.1)", "F" },
-    { "eval-every", 0, 0, G_OPTION_ARG_INT64, &eval_every, "Steps between validations (default 200)", "N" },
-    { "eval-window", 0, 0, G_OPTION_ARG_INT, &eval_window, "Validate in windows of N chars from a zero state; 0 = contiguous streams with carried state (default 0)", "N" },
-    { "checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &checkpoint, "Checkpoint file (default OUT.ckpt)", "FILE" },
-    { "checkpoint-every", 0, 0, G_OPTION_ARG_INT64, &checkpoint_every, "Steps between checkpoints (default 200)", "N" },
-    { "resume", 0, 0, G_OPTION_ARG_NONE, &resume, "Continue from the checkpoint", NULL },
-    { "keep-best", 0, 0, G_OPTION_ARG_NONE, &keep_best, "Write OUT at each new lowest validation loss, so it ends as the best-validated model rather than the last", NULL },
-    { "log", 0, 0, G_OPTION_ARG_FILENAME, &log, "CSV log (default OUT.csv)", "FILE" },
-    { "plot", 0, 0, G_OPTION_ARG_FILENAME, &plot, "PNG plot of the curves (default OUT.png)", "FILE" },
-    { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 1)", "N" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "BLAS threads, 0 = all cores (default 0)", "N" },
-    { "name", 0, 0, G_OPTION_ARG_STRING, &name, "general.name of the model", "TEXT" },
-    { "description", 0, 0, G_OPTION_ARG_STRING, &description, "general.description (data, licence, recipe)", "TEXT" },
-    { NULL }
-  };
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("FAMILY — train a model (families: rnn)");
-  g_option_context_add_main_entries (ctx, entries, NULL);
   GError *error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    return fail (error);
-  if (argc != 2 || strcmp (argv[1], "rnn") != 0) {
-    fprintf (stderr, "argen train: give one family; available: rnn\n");
-    return 2;
-  }
-  if (data == NULL || out == NULL) {
-    fprintf (stderr, "argen train: --data and --out are required\n");
-    return 2;
-  }
-  if (seq < 1 || batch < 1 || steps < 1 || warmup < 0 || eval_every < 0 || checkpoint_every < 0
-      || !(lr > 0) || !(lr_min >= 0) || !(weight_decay >= 0) || !(clip >= 0) || eval_window < 0
-      || seq > 100000 || batch > 100000 || seed < 0) {
-    fprintf (stderr, "argen train: an option is out of range (sizes and steps must be positive)\n");
-    return 2;
-  }
-  ArRnnConfig config = { .n_layers = layers, .n_embd = embd, .n_hidden = hidden };
-  if (!ar_cell_from_name (cell, &config.cell)) {
-    fprintf (stderr, "argen train: unknown cell '%s' (rnn, gru, lstm)\n", cell);
-    return 2;
-  }
-  ArVocabType vtype;
-  if (strcmp (vocab, "char") == 0)
-    vtype = AR_VOCAB_CHAR;
-  else if (strcmp (vocab, "byte") == 0)
-    vtype = AR_VOCAB_BYTE;
-  else {
-    fprintf (stderr, "argen train: unknown vocabulary '%s' (char, byte)\n", vocab);
-    return 2;
-  }
-  if (threads > 0)
-    openblas_set_num_threads (threads);
-
-  g_autoptr (ArTextData) text = ar_text_data_new_from_file (data, vtype, val_fraction, &error);
-  if (text == NULL)
-    return fail (error);
-  if (text->n_train <= (gsize) seq + 1) {
-    fprintf (stderr, "argen train: %s: %" G_GSIZE_FORMAT
-        " training tokens is too short for sequences of %d\n", data, text->n_train, seq);
-    return 1;
-  }
-  config.n_vocab = ar_vocab_get_size (text->vocab);
-  if (!ar_rnn_config_check (&config, &error))
-    return fail (error);
-
-  g_autoptr (ArRnnTask) task = ar_rnn_task_new (&config, text, seq, batch, eval_window);
-  ArRng init;
-  ar_rng_init (&init, seed);
-  ar_rnn_train_init (ar_rnn_task_get_net (task), &init);
-
   ArTrainOptions options = {
-    .steps = steps, .warmup = warmup, .lr = lr, .lr_min = lr_min,
-    .weight_decay = weight_decay, .grad_clip = clip, .eval_every = eval_every,
-    .checkpoint_every = checkpoint_every, .seed = seed,
+    .steps = c->steps, .warmup = c->warmup, .lr = c->lr, .lr_min = c->lr_min,
+    .weight_decay = c->weight_decay, .grad_clip = c->clip, .eval_every = c->eval_every,
+    .checkpoint_every = c->checkpoint_every, .seed = c->seed,
   };
-  const ArTrainable *trainable = ar_rnn_task_get_trainable (task);
   g_autoptr (ArTrainer) tr = ar_trainer_new (trainable, task, &options);
-  g_autofree char *base = g_str_has_suffix (out, ".gguf")
-      ? g_strndup (out, strlen (out) - 5) : g_strdup (out);
-  if (!checkpoint)
-    checkpoint = g_strconcat (base, ".ckpt", NULL);
-  if (!log)
-    log = g_strconcat (base, ".csv", NULL);
-  if (!plot)
-    plot = g_strconcat (base, ".png", NULL);
-  g_autofree char *data_base = g_path_get_basename (data);
-  ar_trainer_set_metadata (tr, "general.name", name ? name : data_base);
-  if (description)
-    ar_trainer_set_metadata (tr, "general.description", description);
-  g_autofree char *recipe = g_strdup_printf ("argen train rnn --cell %s --layers %d "
-      "--embedding %d --hidden %d --vocab %s --seq %d --batch %d --steps %" G_GINT64_FORMAT
-      " --lr %g --lr-min %g --warmup %" G_GINT64_FORMAT " --weight-decay %g --clip %g "
-      "--val-fraction %g --seed %" G_GINT64_FORMAT " --data %s",
-      cell, layers, embd, hidden, vocab, seq, batch, steps, lr, lr_min, warmup,
-      weight_decay, clip, val_fraction, seed, data_base);
-  ar_trainer_set_metadata (tr, "general.source.recipe", recipe);
+  g_autofree char *base = g_str_has_suffix (c->out, ".gguf")
+      ? g_strndup (c->out, strlen (c->out) - 5) : g_strdup (c->out);
+  if (!c->checkpoint)
+    c->checkpoint = g_strconcat (base, ".ckpt", NULL);
+  if (!c->log)
+    c->log = g_strconcat (base, ".csv", NULL);
+  if (!c->plot)
+    c->plot = g_strconcat (base, ".png", NULL);
+  g_autofree char *data_base = g_path_get_basename (c->data);
+  ar_trainer_set_metadata (tr, "general.name", c->name ? c->name : data_base);
+  if (c->description)
+    ar_trainer_set_metadata (tr, "general.description", c->description);
+  g_autofree char *full_recipe = g_strdup_printf ("%s --vocab %s --batch %d --steps %"
+      G_GINT64_FORMAT " --lr %g --lr-min %g --warmup %" G_GINT64_FORMAT
+      " --weight-decay %g --clip %g --val-fraction %g --seed %" G_GINT64_FORMAT " --data %s",
+      recipe, c->vocab, c->batch, c->steps, c->lr, c->lr_min, c->warmup,
+      c->weight_decay, c->clip, c->val_fraction, c->seed, data_base);
+  ar_trainer_set_metadata (tr, "general.source.recipe", full_recipe);
 
-  if (resume) {
-    if (!ar_trainer_resume (tr, checkpoint, &error))
+  if (c->resume) {
+    if (!ar_trainer_resume (tr, c->checkpoint, &error))
       return fail (error);
-    if (!trim_log (log, ar_trainer_get_step (tr), &error))
+    if (!trim_log (c->log, ar_trainer_get_step (tr), &error))
       return fail (error);
-    fprintf (stderr, "resuming from %s at step %" G_GUINT64_FORMAT "\n", checkpoint,
+    fprintf (stderr, "resuming from %s at step %" G_GUINT64_FORMAT "\n", c->checkpoint,
         ar_trainer_get_step (tr));
   }
 
-  FILE *csv = fopen (log, resume ? "a" : "w");
+  FILE *csv = fopen (c->log, c->resume ? "a" : "w");
   if (csv == NULL) {
-    fprintf (stderr, "argen train: cannot write %s: %s\n", log, g_strerror (errno));
+    fprintf (stderr, "argen train: cannot write %s: %s\n", c->log, g_strerror (errno));
     return 1;
   }
-  if (!resume)
+  if (!c->resume)
     fprintf (csv, "step,lr,loss,loss_avg,val_loss,grad_norm,elapsed_s,%s\n",
         trainable->units_per_s_name);
 
-  fprintf (stderr, "training %s-%u x%u (%" G_GSIZE_FORMAT " parameters) on %s: %"
+  fprintf (stderr, "training %s (%" G_GSIZE_FORMAT " parameters) on %s: %"
       G_GSIZE_FORMAT " training / %" G_GSIZE_FORMAT " held-out tokens, vocabulary %u\n",
-      cell, config.n_hidden, config.n_layers, ar_params_count (trainable->params), data,
-      text->n_train, text->n - text->n_train, config.n_vocab);
+      what, ar_params_count (trainable->params), c->data, text->n_train,
+      text->n - text->n_train, ar_vocab_get_size (text->vocab));
 
   Reporter reporter = {
-    .trainer = tr, .keep_best = keep_best ? out : NULL,
+    .trainer = tr, .keep_best = c->keep_best ? c->out : NULL,
     .csv = csv, .tty = isatty (2), .unit = trainable->unit,
     .rate_name = trainable->units_per_s_name,
     .print_every = MAX (1, ar_trainer_get_options (tr)->steps / 100),
@@ -264,12 +267,13 @@ argen_cmd_train (int argc, char **argv)
   sigaction (SIGINT, &sa, NULL);
   sigaction (SIGTERM, &sa, NULL);
 
-  gboolean ok = ar_trainer_run (tr, checkpoint, report, &reporter, &stop_requested, &error);
+  gboolean ok = ar_trainer_run (tr, c->checkpoint, report, &reporter, &stop_requested,
+      &error);
   fclose (csv);
   signal (SIGINT, SIG_DFL);
   signal (SIGTERM, SIG_DFL);
   GError *plot_error = NULL;
-  if (!argen_plot_training_log (log, plot, trainable->unit, &plot_error)) {
+  if (!argen_plot_training_log (c->log, c->plot, trainable->unit, &plot_error)) {
     fprintf (stderr, "argen train: no plot: %s\n", plot_error->message);
     g_error_free (plot_error);
   }
@@ -281,23 +285,257 @@ argen_cmd_train (int argc, char **argv)
   if (!ok) {
     if (g_error_matches (error, AR_ERROR, AR_ERROR_CANCELLED)) {
       fprintf (stderr, "\n%s; checkpoint saved to %s — continue with the same command "
-          "and --resume\n", error->message, checkpoint);
+          "and --resume\n", error->message, c->checkpoint);
       g_error_free (error);
       return 130;
     }
     return fail (error);
   }
-  if (keep_best && !isnan (ar_trainer_get_best_val (tr))) {
+  if (c->keep_best && !isnan (ar_trainer_get_best_val (tr))) {
     if (reporter.best_step)
       fprintf (stderr, "%s is the model of step %" G_GUINT64_FORMAT
-          ", the lowest validation loss (%.4f %s)\n", out, reporter.best_step,
+          ", the lowest validation loss (%.4f %s)\n", c->out, reporter.best_step,
           ar_trainer_get_best_val (tr), trainable->unit);
     else
       fprintf (stderr, "%s was written before this resumed run: no validation of this run "
-          "beat its %.4f %s\n", out, ar_trainer_get_best_val (tr), trainable->unit);
-  } else if (!ar_trainer_save_model (tr, out, &error)) {
+          "beat its %.4f %s\n", c->out, ar_trainer_get_best_val (tr), trainable->unit);
+  } else if (!ar_trainer_save_model (tr, c->out, &error)) {
     return fail (error);
   }
-  fprintf (stderr, "wrote %s (log %s, plot %s)\n", out, log, plot);
+  fprintf (stderr, "wrote %s (log %s, plot %s)\n", c->out, c->log, c->plot);
   return 0;
+}
+
+/* The corpus, split and tokenised; NULL after printing why. */
+static ArTextData *
+load_text (const Common *c, int T)
+{
+  GError *error = NULL;
+  ArVocabType vtype;
+
+  if (strcmp (c->vocab, "char") == 0) {
+    vtype = AR_VOCAB_CHAR;
+  } else if (strcmp (c->vocab, "byte") == 0) {
+    vtype = AR_VOCAB_BYTE;
+  } else {
+    fprintf (stderr, "argen train: unknown vocabulary '%s' (char, byte)\n", c->vocab);
+    return NULL;
+  }
+  ArTextData *text = ar_text_data_new_from_file (c->data, vtype, c->val_fraction, &error);
+  if (text == NULL) {
+    fail (error);
+    return NULL;
+  }
+  if (text->n_train <= (gsize) T + 1) {
+    fprintf (stderr, "argen train: %s: %" G_GSIZE_FORMAT
+        " training tokens is too short for sequences of %d\n", c->data, text->n_train, T);
+    ar_text_data_free (text);
+    return NULL;
+  }
+  return text;
+}
+
+/* ---- the families ------------------------------------------------------------ */
+
+static int
+train_rnn (Common *c, RnnOptions *o)
+{
+  GError *error = NULL;
+
+  if (o->seq < 1 || o->seq > 100000 || o->eval_window < 0) {
+    fprintf (stderr, "argen train: an option is out of range (sizes must be positive)\n");
+    return 2;
+  }
+  ArRnnConfig config = { .n_layers = o->layers, .n_embd = o->embd, .n_hidden = o->hidden };
+  if (!ar_cell_from_name (o->cell, &config.cell)) {
+    fprintf (stderr, "argen train: unknown cell '%s' (rnn, gru, lstm)\n", o->cell);
+    return 2;
+  }
+  if (c->threads > 0)
+    openblas_set_num_threads (c->threads);
+
+  g_autoptr (ArTextData) text = load_text (c, o->seq);
+  if (text == NULL)
+    return 1;
+  config.n_vocab = ar_vocab_get_size (text->vocab);
+  if (!ar_rnn_config_check (&config, &error))
+    return fail (error);
+
+  g_autoptr (ArRnnTask) task = ar_rnn_task_new (&config, text, o->seq, c->batch,
+      o->eval_window);
+  ArRng init;
+  ar_rng_init (&init, c->seed);
+  ar_rnn_train_init (ar_rnn_task_get_net (task), &init);
+
+  g_autofree char *recipe = g_strdup_printf ("argen train rnn --cell %s --layers %d "
+      "--embedding %d --hidden %d --seq %d", o->cell, o->layers, o->embd, o->hidden, o->seq);
+  g_autofree char *what = g_strdup_printf ("%s-%u x%u", o->cell, config.n_hidden,
+      config.n_layers);
+  return run_training (c, ar_rnn_task_get_trainable (task), task, text, recipe, what);
+}
+
+static int
+train_transformer (Common *c, TransformerOptions *o)
+{
+  GError *error = NULL;
+  ArTransformerConfig config = { 0 };
+  ArTransformerEvalMode eval_mode;
+
+  if (strcmp (o->arch, "llama") == 0) {
+    config.arch = AR_TRANSFORMER_LLAMA;
+  } else if (strcmp (o->arch, "gpt") == 0) {
+    config.arch = AR_TRANSFORMER_GPT;
+  } else {
+    fprintf (stderr, "argen train: unknown architecture '%s' (llama, gpt)\n", o->arch);
+    return 2;
+  }
+  if (strcmp (o->eval, "windows") == 0) {
+    eval_mode = AR_TRANSFORMER_EVAL_WINDOWS;
+  } else if (strcmp (o->eval, "sliding") == 0) {
+    eval_mode = AR_TRANSFORMER_EVAL_SLIDING;
+  } else {
+    fprintf (stderr, "argen train: unknown validation mode '%s' (windows, sliding)\n",
+        o->eval);
+    return 2;
+  }
+  if (o->layers < 1 || o->dim < 1 || o->heads < 1 || o->kv_heads < 0 || o->hidden < 0
+      || o->context < 1 || o->context > 100000 || c->threads > AR_TRANSFORMER_MAX_SHARDS
+      || !(o->rope_base > 0)) {
+    fprintf (stderr, "argen train: an option is out of range (sizes must be positive, "
+        "--threads at most %d)\n", AR_TRANSFORMER_MAX_SHARDS);
+    return 2;
+  }
+  config.n_layers = o->layers;
+  config.n_embd = o->dim;
+  config.n_head = o->heads;
+  config.n_head_kv = o->kv_heads ? o->kv_heads : o->heads;
+  config.n_ctx = o->context;
+  if (o->hidden)
+    config.n_ff = o->hidden;
+  else if (config.arch == AR_TRANSFORMER_GPT)
+    config.n_ff = 4 * o->dim;
+  else
+    config.n_ff = (2 * 4 * o->dim / 3 + 31) / 32 * 32;
+  config.n_rot = o->dim / o->heads;
+  config.rope_freq_base = o->rope_base;
+  config.norm_eps = 1e-5f;
+  config.tied_output = o->tied;
+
+  g_autoptr (ArTextData) text = load_text (c, o->context);
+  if (text == NULL)
+    return 1;
+  config.n_vocab = ar_vocab_get_size (text->vocab);
+  if (!ar_transformer_train_check (&config, o->context, c->batch, &error))
+    return fail (error);
+  if (c->threads == 1)
+    openblas_set_num_threads (1);
+
+  g_autoptr (ArTransformerTask) task = ar_transformer_task_new (&config, text, o->context,
+      c->batch, c->threads, eval_mode);
+  ArRng init;
+  ar_rng_init (&init, c->seed);
+  ar_transformer_train_init (ar_transformer_task_get_net (task), &init);
+
+  g_autofree char *rope = config.arch == AR_TRANSFORMER_LLAMA
+      ? g_strdup_printf (" --rope-base %g", o->rope_base) : g_strdup ("");
+  g_autofree char *recipe = g_strdup_printf ("argen train transformer --arch %s --layers %d "
+      "--dim %d --heads %d --kv-heads %u --hidden %u --context %d%s%s --eval %s",
+      o->arch, o->layers, o->dim, o->heads, config.n_head_kv, config.n_ff, o->context,
+      rope, o->tied ? " --tied" : "", o->eval);
+  g_autofree char *what = g_strdup_printf ("%s, %u blocks of width %u, %u heads (%u "
+      "key/value), feed-forward %u, context %u, %d threads", o->arch, config.n_layers,
+      config.n_embd, config.n_head, config.n_head_kv, config.n_ff, config.n_ctx,
+      ar_transformer_train_get_n_shards (ar_transformer_task_get_net (task)));
+  return run_training (c, ar_transformer_task_get_trainable (task), task, text, recipe,
+      what);
+}
+
+int
+argen_cmd_train (int argc, char **argv)
+{
+  Common c = {
+    .vocab = g_strdup ("char"), .batch = 32, .steps = 2000, .warmup = 100,
+    .eval_every = 200, .checkpoint_every = 200, .seed = 1, .lr = 2e-3, .lr_min = 1e-4,
+    .weight_decay = 0.01, .clip = 1.0, .val_fraction = 0.1,
+  };
+  RnnOptions rnn = { g_strdup ("gru"), 1, 64, 512, 128, 0 };
+  TransformerOptions tf = {
+    .arch = g_strdup ("llama"), .eval = g_strdup ("windows"), .layers = 4, .heads = 4,
+    .dim = 128, .context = 128, .rope_base = 10000.0,
+  };
+  GOptionEntry entries[] = {
+    { "data", 'd', 0, G_OPTION_ARG_FILENAME, &c.data, "Training text (UTF-8)", "FILE" },
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &c.out, "Model file to write", "M.gguf" },
+    { "vocab", 0, 0, G_OPTION_ARG_STRING, &c.vocab, "Vocabulary: char or byte (default char)", "TYPE" },
+    { "batch", 0, 0, G_OPTION_ARG_INT, &c.batch, "Sequences per step (default 32)", "B" },
+    { "steps", 0, 0, G_OPTION_ARG_INT64, &c.steps, "Optimisation steps (default 2000)", "N" },
+    { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr, "Peak learning rate (default 2e-3)", "LR" },
+    { "lr-min", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr_min, "Final learning rate of the cosine schedule (default 1e-4)", "LR" },
+    { "warmup", 0, 0, G_OPTION_ARG_INT64, &c.warmup, "Warm-up steps (default 100)", "N" },
+    { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &c.weight_decay, "AdamW weight decay (default 0.01)", "W" },
+    { "clip", 0, 0, G_OPTION_ARG_DOUBLE, &c.clip, "Gradient norm clipping, 0 = off (default 1)", "NORM" },
+    { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &c.val_fraction, "Held-out fraction at the end of the data (default 0.1)", "F" },
+    { "eval-every", 0, 0, G_OPTION_ARG_INT64, &c.eval_every, "Steps between validations (default 200)", "N" },
+    { "checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &c.checkpoint, "Checkpoint file (default OUT.ckpt)", "FILE" },
+    { "checkpoint-every", 0, 0, G_OPTION_ARG_INT64, &c.checkpoint_every, "Steps between checkpoints (default 200)", "N" },
+    { "resume", 0, 0, G_OPTION_ARG_NONE, &c.resume, "Continue from the checkpoint", NULL },
+    { "keep-best", 0, 0, G_OPTION_ARG_NONE, &c.keep_best, "Write OUT at each new lowest validation loss, so it ends as the best-validated model rather than the last", NULL },
+    { "log", 0, 0, G_OPTION_ARG_FILENAME, &c.log, "CSV log (default OUT.csv)", "FILE" },
+    { "plot", 0, 0, G_OPTION_ARG_FILENAME, &c.plot, "PNG plot of the curves (default OUT.png)", "FILE" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &c.seed, "Random seed (default 1)", "N" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &c.threads, "Threads, 0 = one per processor (default 0).  rnn: OpenBLAS's threads; transformer: the batch is split in this many shards computed in parallel, and results depend on it", "N" },
+    { "name", 0, 0, G_OPTION_ARG_STRING, &c.name, "general.name of the model", "TEXT" },
+    { "description", 0, 0, G_OPTION_ARG_STRING, &c.description, "general.description (data, licence, recipe)", "TEXT" },
+    { NULL }
+  };
+  static const char *const families[] = { "rnn", "transformer" };
+  const char *family = argc >= 2 && argv[1][0] != '-' ? argv[1] : NULL;
+  int ret = 2;
+
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("FAMILY — train a model");
+  g_option_context_set_summary (ctx, "FAMILY (first): rnn or transformer.  Each family's "
+      "options are listed by --help-rnn and --help-transformer.");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  /* Both families name some options alike (--layers, --hidden): only the
+   * chosen family's group takes part in parsing; without a family (for
+   * --help) both are listed. */
+  if (family == NULL || strcmp (family, "rnn") == 0)
+    g_option_context_add_group (ctx, rnn_group (&rnn));
+  if (family == NULL || strcmp (family, "transformer") == 0)
+    g_option_context_add_group (ctx, transformer_group (&tf));
+  GError *error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    ret = fail (error);
+    goto out;
+  }
+  if (family == NULL || argc != 2) {
+    fprintf (stderr, "argen train: give the family first, then options: argen train "
+        "%s|%s --data FILE --out M.gguf ...\n", families[0], families[1]);
+    goto out;
+  }
+  if (c.data == NULL || c.out == NULL) {
+    fprintf (stderr, "argen train: --data and --out are required\n");
+    goto out;
+  }
+  if (c.batch < 1 || c.batch > 100000 || c.steps < 1 || c.warmup < 0 || c.eval_every < 0
+      || c.checkpoint_every < 0 || !(c.lr > 0) || !(c.lr_min >= 0) || !(c.weight_decay >= 0)
+      || !(c.clip >= 0) || c.seed < 0 || c.threads < 0
+      || !(c.val_fraction >= 0 && c.val_fraction < 1)) {
+    fprintf (stderr, "argen train: an option is out of range (sizes and steps must be "
+        "positive)\n");
+    goto out;
+  }
+  if (strcmp (family, "rnn") == 0)
+    ret = train_rnn (&c, &rnn);
+  else if (strcmp (family, "transformer") == 0)
+    ret = train_transformer (&c, &tf);
+  else
+    fprintf (stderr, "argen train: unknown family '%s'; available: %s, %s\n", family,
+        families[0], families[1]);
+out:
+  common_clear (&c);
+  g_free (rnn.cell);
+  g_free (tf.arch);
+  g_free (tf.eval);
+  return ret;
 }

@@ -13,7 +13,7 @@ static const struct
   int (*run) (int argc, char **argv);
   const char *summary;
 } commands[] = {
-  { "train", argen_cmd_train, "train a model (argen train rnn --data FILE --out M.gguf)" },
+  { "train", argen_cmd_train, "train a model (argen train rnn|transformer --data FILE --out M.gguf)" },
   { "eval", argen_cmd_eval, "held-out loss of a model on data (argen eval M.gguf --data FILE)" },
   { "info", argen_cmd_info, "describe a model file (argen info M.gguf)" },
   { "generate", argen_cmd_generate, "generate text from a model (argen generate M.gguf --prompt …)" },

@@ -26,6 +26,7 @@
  * recomputing costs one sgemm of the five and the exponentials, which go
  * through the SIMD kernel of ar-kernels.h. */
 #include "ar-nn.h"
+#include "ar-pointwise-simd.h"
 #include "../core/ar-kernels.h"
 
 #include <cblas.h>
@@ -74,6 +75,13 @@ rope_rotate (float *X, int ld, const float *cos_t, const float *sin_t, int T,
 {
   int half = n_rot / 2;
 
+#ifdef AR_POINTWISE_HAVE_AVX2
+  if (ar_simd_get_level () >= AR_SIMD_AVX2) {
+    ar_nn_rope_rotate_avx2 (X, ld, cos_t, sin_t, T, B, n_heads, hs, n_rot,
+        sign);
+    return;
+  }
+#endif
   for (int t = 0; t < T; t++) {
     const float *c = cos_t + (gsize) t * half;
     const float *s = sin_t + (gsize) t * half;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ar-pointwise-avx2.c — AVX2+FMA versions of the activations of a
- * Transformer block (GELU, SwiGLU) and of its norms (RMSNorm, LayerNorm),
- * with their gradients, 8 floats per register.
+ * Transformer block (GELU, SwiGLU), of its norms (RMSNorm, LayerNorm) and
+ * of the rotary embeddings, with their gradients, 8 floats per register.
  *
  * Both activations are a logistic function σ(u) = 1 / (1 + e^-u) of some u
  * (GELU's tanh form is x σ(2 sqrt (2/π) (x + 0.044715 x³)), SiLU is g σ(g)),
@@ -216,6 +216,58 @@ ar_nn_add_avx2 (float *Y, const float *X, gsize n)
         _mm256_add_ps (_mm256_loadu_ps (Y + i), _mm256_loadu_ps (X + i)));
   for (; i < n; i++)
     Y[i] += X[i];
+}
+
+/* ---- rotary embeddings ---------------------------------------------------
+ * Four pairs per register: y = x ⊙ (c0 c0 c1 c1 ..) + swap (x) ⊙ (-s0 s0
+ * -s1 s1 ..), swap exchanging the two values of each pair; @sign -1 turns
+ * the other way (the backward pass).  The plain-C rotation rounds each of
+ * its two products separately, this one fuses one of them. */
+
+AR_TARGET_AVX2 void
+ar_nn_rope_rotate_avx2 (float *X, int ld, const float *cos_t,
+    const float *sin_t, int T, int B, int n_heads, int hs, int n_rot,
+    float sign)
+{
+  int half = n_rot / 2, half4 = half & ~3;
+  const __m256 alt =
+      _mm256_setr_ps (-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f);
+
+  for (int t = 0; t < T; t++) {
+    const float *c = cos_t + (gsize) t * half, *s = sin_t + (gsize) t * half;
+    float *row0 = X + (gsize) t * B * ld;
+
+    for (int i = 0; i < half4; i += 4) {
+      __m128 c4 = _mm_loadu_ps (c + i);
+      __m128 s4 = _mm_mul_ps (_mm_loadu_ps (s + i), _mm_set1_ps (sign));
+      __m256 c8 =
+          _mm256_set_m128 (_mm_unpackhi_ps (c4, c4), _mm_unpacklo_ps (c4, c4));
+      __m256 s8 = _mm256_xor_ps (_mm256_set_m128 (_mm_unpackhi_ps (s4, s4),
+                                     _mm_unpacklo_ps (s4, s4)),
+          alt);
+
+      for (int b = 0; b < B; b++)
+        for (int h = 0; h < n_heads; h++) {
+          float *v = row0 + (gsize) b * ld + (gsize) h * hs + 2 * i;
+          __m256 x = _mm256_loadu_ps (v);
+          __m256 sw = _mm256_permute_ps (x, 0xB1);
+
+          _mm256_storeu_ps (v, _mm256_fmadd_ps (x, c8, _mm256_mul_ps (sw, s8)));
+        }
+    }
+    for (int i = half4; i < half; i++) {
+      float ci = c[i], si = sign * s[i];
+
+      for (int b = 0; b < B; b++)
+        for (int h = 0; h < n_heads; h++) {
+          float *v = row0 + (gsize) b * ld + (gsize) h * hs + 2 * i;
+          float v0 = v[0], v1 = v[1];
+
+          v[0] = v0 * ci - v1 * si;
+          v[1] = v0 * si + v1 * ci;
+        }
+    }
+  }
 }
 
 /* ---- norms ------------------------------------------------------------------

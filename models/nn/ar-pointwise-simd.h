@@ -21,6 +21,10 @@ G_GNUC_INTERNAL void ar_nn_swiglu_forward_avx2 (const float *G, const float *U,
 G_GNUC_INTERNAL void ar_nn_swiglu_backward_avx2 (const float *G, const float *U,
     const float *dY, float *dG, float *dU, gsize n);
 G_GNUC_INTERNAL void ar_nn_add_avx2 (float *Y, const float *X, gsize n);
+/* rope_rotate () of ar-attention.c */
+G_GNUC_INTERNAL void ar_nn_rope_rotate_avx2 (float *X, int ld,
+    const float *cos_t, const float *sin_t, int T, int B, int n_heads, int hs,
+    int n_rot, float sign);
 /* The norms over N rows of n (ar-nn.h), with the parameters' values and
  * gradients as arrays of n. */
 G_GNUC_INTERNAL void ar_nn_rmsnorm_forward_avx2 (const float *w, const float *X,
