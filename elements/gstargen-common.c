@@ -72,6 +72,25 @@ gst_argen_text_install_properties (GObjectClass *klass, gint default_max_tokens)
           GST_ARGEN_DEFAULT_STOP,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_BEAM_WIDTH,
+      g_param_spec_uint ("beam-width", "Beam width",
+          "Beam search: keep this many hypotheses and output the most probable "
+          "continuation (their total log-probability); the text comes out as "
+          "soon as all hypotheses agree on it, at most 64 tokens late.  When "
+          "above 1, temperature, top-k, top-p and seed are ignored "
+          "(1 = no beam search: sample)",
+          1, GST_ARGEN_MAX_BEAM_WIDTH, GST_ARGEN_DEFAULT_BEAM_WIDTH,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_THREADS,
+      g_param_spec_uint ("threads", "Threads",
+          "Threads for the large matrix products of each token (0 = one per "
+          "processor).  Only matrices of 128K weights or more are split, so a "
+          "small model runs in one thread whatever is set; the output is the "
+          "same for every value",
+          0, 64, GST_ARGEN_DEFAULT_THREADS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
 }
 
 void
@@ -84,6 +103,8 @@ gst_argen_text_settings_init (GstArgenTextSettings *s, gint default_max_tokens)
   s->top_p = GST_ARGEN_DEFAULT_TOP_P;
   s->seed = GST_ARGEN_DEFAULT_SEED;
   s->stop = g_strdup (GST_ARGEN_DEFAULT_STOP);
+  s->beam_width = GST_ARGEN_DEFAULT_BEAM_WIDTH;
+  s->threads = GST_ARGEN_DEFAULT_THREADS;
 }
 
 void
@@ -134,6 +155,12 @@ gst_argen_text_settings_set_property (GstElement *element,
       g_free (s->stop);
       s->stop = g_value_dup_string (value);
       break;
+    case GST_ARGEN_TEXT_PROP_BEAM_WIDTH:
+      s->beam_width = g_value_get_uint (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_THREADS:
+      s->threads = g_value_get_uint (value);
+      break;
     default:
       GST_OBJECT_UNLOCK (element);
       return FALSE;
@@ -169,6 +196,12 @@ gst_argen_text_settings_get_property (GstElement *element,
     case GST_ARGEN_TEXT_PROP_STOP:
       g_value_set_string (value, s->stop);
       break;
+    case GST_ARGEN_TEXT_PROP_BEAM_WIDTH:
+      g_value_set_uint (value, s->beam_width);
+      break;
+    case GST_ARGEN_TEXT_PROP_THREADS:
+      g_value_set_uint (value, s->threads);
+      break;
     default:
       GST_OBJECT_UNLOCK (element);
       return FALSE;
@@ -187,6 +220,16 @@ gst_argen_text_settings_get_sampling (const GstArgenTextSettings *s,
    * mean "keep as little as possible": the most probable token survives
    * either way. */
   params->top_p = MAX (s->top_p, 1e-6f);
+}
+
+void
+gst_argen_text_settings_apply_search (const GstArgenTextSettings *s,
+    ArTextGen *gen)
+{
+  /* beam-width 1 means sampling, which with temperature 0 is exactly a beam
+   * of one: libargen's width 0 */
+  ar_text_gen_set_beam (gen, s->beam_width > 1 ? s->beam_width : 0, 0.0f);
+  ar_text_gen_set_threads (gen, s->threads);
 }
 
 gchar *

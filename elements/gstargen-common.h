@@ -2,7 +2,8 @@
 /* gstargen-common.h — code the text elements (textgensrc, textgen) share.
  *
  * Both elements expose the same generation properties (model, max-tokens,
- * temperature, top-k, top-p, seed, stop) with the same ranges and flags; this
+ * temperature, top-k, top-p, seed, stop, beam-width, threads) with the same
+ * ranges and flags; this
  * file installs them, stores them in a GstArgenTextSettings, and hands out the
  * loaded models.  The embedded default text model is loaded once and shared by
  * every element instance that uses it, and freed when the last one stops.
@@ -27,6 +28,8 @@ enum
   GST_ARGEN_TEXT_PROP_TOP_P,
   GST_ARGEN_TEXT_PROP_SEED,
   GST_ARGEN_TEXT_PROP_STOP,
+  GST_ARGEN_TEXT_PROP_BEAM_WIDTH,
+  GST_ARGEN_TEXT_PROP_THREADS,
   GST_ARGEN_TEXT_PROP_LAST
 };
 
@@ -37,6 +40,9 @@ enum
 #define GST_ARGEN_DEFAULT_TOP_P 1.0f
 #define GST_ARGEN_DEFAULT_SEED G_GINT64_CONSTANT (-1)
 #define GST_ARGEN_DEFAULT_STOP NULL
+#define GST_ARGEN_DEFAULT_BEAM_WIDTH 1
+#define GST_ARGEN_MAX_BEAM_WIDTH 64 /* AR_TEXT_BEAM_MAX_WIDTH */
+#define GST_ARGEN_DEFAULT_THREADS 0
 
 /* The resource path of the embedded default text model (plugin/argen.gresource.xml). */
 #define GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE                                  \
@@ -54,6 +60,8 @@ typedef struct
   gfloat top_p;       /* (0, 1]; 1 = off */
   gint64 seed;        /* -1 = random */
   gchar *stop;        /* as set, escapes not yet interpreted; NULL = none */
+  guint beam_width;   /* 1 = sampling; 2 .. 64 = beam search */
+  guint threads;      /* 0 = one per processor */
 } GstArgenTextSettings;
 
 void gst_argen_text_install_properties (GObjectClass *klass,
@@ -75,6 +83,10 @@ gboolean gst_argen_text_settings_get_property (GstElement *element,
 /* The sampling part of @s for ar_text_gen_set_sampling(). */
 void gst_argen_text_settings_get_sampling (const GstArgenTextSettings *s,
     ArSamplingParams *params);
+/* Applies @s's beam width (taking effect at the next ar_text_gen_reset())
+ * and thread count to @gen. */
+void gst_argen_text_settings_apply_search (const GstArgenTextSettings *s,
+    ArTextGen *gen);
 /* The stop string with C escapes (\n, \t, \\ …) interpreted, so that
  * gst-launch-1.0 users can write stop="\n"; NULL when none.  Free with g_free. */
 gchar *gst_argen_text_settings_dup_stop (const GstArgenTextSettings *s);

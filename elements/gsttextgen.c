@@ -27,7 +27,12 @@
  *
  * Without the #GstTextGen:model property the model embedded in the plugin is
  * used.  With a fixed #GstTextGen:seed the same prompt always gives the same
- * continuation; with seed=-1 every prompt draws a fresh random seed.
+ * continuation; with seed=-1 every prompt draws a fresh random seed.  With
+ * #GstTextGen:beam-width above 1 each continuation is instead the most
+ * probable one a beam search of that width finds (sampling settings and
+ * seed ignored), always the same for the same line.  #GstTextGen:threads
+ * splits the large matrix products over threads (0: one per processor;
+ * small models run in one thread regardless, with the same output).
  *
  * The outputs of one input buffer carry its timestamp; when it completes
  * several lines, its duration is divided evenly among their outputs.  At the
@@ -294,6 +299,7 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
 
   gst_argen_text_settings_get_sampling (&s, &params);
   ar_text_gen_set_sampling (self->gen, &params);
+  gst_argen_text_settings_apply_search (&s, self->gen);
   stop = gst_argen_text_settings_dup_stop (&s);
   ar_text_gen_set_stop (self->gen, stop);
   g_free (stop);

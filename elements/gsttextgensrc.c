@@ -27,6 +27,17 @@
  * named `textgen-statistics` with the fields `tokens` (guint64), `seconds`
  * (gdouble, wall time spent generating) and `tokens-per-second` (gdouble).
  *
+ * With #GstTextGenSrc:beam-width above 1 the element searches instead of
+ * sampling: it keeps that many hypotheses and outputs the continuation of
+ * highest total probability, a remedy for the drift of sampled text.  Text
+ * leaves the element once every hypothesis agrees on it (at most 64 tokens
+ * behind); at max-tokens the best hypothesis is output.  Temperature,
+ * top-k, top-p and seed are then ignored.  #GstTextGenSrc:threads splits
+ * the large matrix products of each token over that many threads (0, the
+ * default: one per processor); libargen splits only matrices of 128K
+ * weights or more, so small models (the embedded one among them, and
+ * stories260K) run in one thread, and the text is the same either way.
+ *
  * ## Example launch lines
  * |[
  * gst-launch-1.0 textgensrc prompt="ROMEO:" max-tokens=400 ! filesink location=play.txt
@@ -40,6 +51,10 @@
  * gst-launch-1.0 videotestsrc ! textoverlay name=o ! autovideosink \
  *     textgensrc tokens-per-second=10 is-live=true ! o.text_sink
  * ]| Subtitles a test video with text arriving at ten characters a second.
+ * |[
+ * gst-launch-1.0 textgensrc model=stories15M.gguf beam-width=4 max-tokens=256 ! fdsink
+ * ]| The most probable story a beam of four finds, its matrix products
+ * spread over every processor.
  */
 
 #include "gsttextgensrc.h"
@@ -309,6 +324,7 @@ gst_text_gen_src_start (GstBaseSrc *bsrc)
   self->gen = ar_text_gen_new (self->model);
   gst_argen_text_settings_get_sampling (&s, &params);
   ar_text_gen_set_sampling (self->gen, &params);
+  gst_argen_text_settings_apply_search (&s, self->gen);
   stop = gst_argen_text_settings_dup_stop (&s);
   ar_text_gen_set_stop (self->gen, stop);
   g_free (stop);

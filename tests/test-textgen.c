@@ -138,6 +138,12 @@ test_properties (void)
       "top-p"));
   g_assert_nonnull (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
       "stop"));
+  p = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "beam-width");
+  g_assert_nonnull (p);
+  g_assert_cmpuint (G_PARAM_SPEC_UINT (p)->default_value, ==, 1);
+  p = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "threads");
+  g_assert_nonnull (p);
+  g_assert_cmpuint (G_PARAM_SPEC_UINT (p)->default_value, ==, 0);
   /* textgensrc's own properties are not textgen's. */
   g_assert_null (g_object_class_find_property (G_OBJECT_GET_CLASS (e),
       "prompt"));
@@ -147,6 +153,50 @@ test_properties (void)
                        GST_ELEMENT_METADATA_KLASS),
       ==, "Filter/Text");
   gst_object_unref (e);
+}
+
+/* Each line's continuation by a beam of 4 is libargen's, whatever the seed
+ * and temperature, and the same line gives the same answer twice. */
+static void
+test_beam (void)
+{
+  const ArSamplingParams params = { 0.8f, 0, 1.0f };
+  GError *error = NULL;
+  ArTextModel *model;
+  ArTextGen *gen;
+  GstHarness *h;
+  GString *want;
+  gchar *line;
+  guint i;
+
+  model = ar_text_model_new_from_file (ARGEN_DEFAULT_TEXT_MODEL, &error);
+  g_assert_no_error (error);
+  gen = ar_text_gen_new (model);
+  ar_text_gen_set_sampling (gen, &params);
+  ar_text_gen_set_beam (gen, 4, 0.0f);
+  ar_text_gen_reset (gen, 77);
+  ar_text_gen_feed (gen, "JULIET:", -1);
+  want = g_string_new (NULL);
+  for (i = 0; i < 40; i++)
+    if (ar_text_gen_next (gen, want))
+      break;
+  ar_text_gen_finish (gen, want);
+  g_string_append_c (want, '\n');
+  ar_text_gen_free (gen);
+  ar_text_model_unref (model);
+
+  h = new_textgen ("beam-width", 4u, "max-tokens", 40, "threads", 2u, NULL);
+  g_assert_cmpint (gst_harness_push (h,
+                       text_buffer ("JULIET:\nJULIET:\n", GST_CLOCK_TIME_NONE,
+                           GST_CLOCK_TIME_NONE)),
+      ==, GST_FLOW_OK);
+  for (i = 0; i < 2; i++) {
+    line = pulled_line (h);
+    g_assert_cmpstr (line, ==, want->str);
+    g_free (line);
+  }
+  gst_harness_teardown (h);
+  g_string_free (want, TRUE);
 }
 
 static void
@@ -402,6 +452,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/textgen/properties", test_properties);
+  g_test_add_func ("/textgen/beam", test_beam);
   g_test_add_func ("/textgen/three-lines-one-buffer",
       test_three_lines_one_buffer);
   g_test_add_func ("/textgen/fixed-seed-reproducible",

@@ -115,6 +115,33 @@ generate_text (const gchar *first_property, ...)
   return text;
 }
 
+/* libargen's own beam search continuation of @prompt (width @width > 1):
+ * @n_tokens steps, from the default model's source file. */
+static gchar *
+libargen_beam (const gchar *prompt, guint n_tokens, guint width)
+{
+  GError *error = NULL;
+  ArTextModel *model;
+  ArTextGen *gen;
+  GString *out;
+  guint i;
+
+  model = ar_text_model_new_from_file (ARGEN_DEFAULT_TEXT_MODEL, &error);
+  g_assert_no_error (error);
+  gen = ar_text_gen_new (model);
+  ar_text_gen_set_beam (gen, width, 0.0f);
+  ar_text_gen_reset (gen, 1);
+  ar_text_gen_feed (gen, prompt, -1);
+  out = g_string_new (NULL);
+  for (i = 0; i < n_tokens; i++)
+    if (ar_text_gen_next (gen, out))
+      break;
+  ar_text_gen_finish (gen, out);
+  ar_text_gen_free (gen);
+  ar_text_model_unref (model);
+  return g_string_free (out, FALSE);
+}
+
 /* libargen's own greedy continuation of @prompt: @n_tokens tokens, from the
  * default model's source file. */
 static gchar *
@@ -278,6 +305,20 @@ test_properties (void)
   p = find_property (G_OBJECT (src), "is-live", G_TYPE_PARAM_BOOLEAN);
   g_assert_false (G_PARAM_SPEC_BOOLEAN (p)->default_value);
 
+  p = find_property (G_OBJECT (src), "beam-width", G_TYPE_PARAM_UINT);
+  pu = G_PARAM_SPEC_UINT (p);
+  g_assert_cmpuint (pu->minimum, ==, 1);
+  g_assert_cmpuint (pu->maximum, ==, AR_TEXT_BEAM_MAX_WIDTH);
+  g_assert_cmpuint (pu->default_value, ==, 1);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
+
+  p = find_property (G_OBJECT (src), "threads", G_TYPE_PARAM_UINT);
+  pu = G_PARAM_SPEC_UINT (p);
+  g_assert_cmpuint (pu->minimum, ==, 0);
+  g_assert_cmpuint (pu->maximum, ==, AR_THREADPOOL_MAX_THREADS);
+  g_assert_cmpuint (pu->default_value, ==, 0);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
+
   /* Values set are values read back. */
   g_object_set (src, "temperature", 0.25f, "top-k", 40u, "stop", "\\n", "seed",
       (gint64) 99, NULL);
@@ -363,6 +404,51 @@ test_greedy_matches_libargen (void)
   g_assert_cmpstr (element, ==, reference);
   g_free (element);
   g_free (reference);
+}
+
+/* A beam of 3: the element's text is libargen's beam search text (the
+ * sampling settings and the seed do not matter), in buffers whose offsets
+ * still count every step up to max-tokens. */
+static void
+test_beam_matches_libargen (void)
+{
+  GPtrArray *buffers;
+  gchar *element, *reference;
+  GstBuffer *last;
+
+  buffers = generate_buffers ("prompt", "ROMEO:", "beam-width", 3u,
+      "temperature", 1.5f, "seed", (gint64) 5, "max-tokens", 150,
+      "tokens-per-buffer", 7, NULL);
+  element = buffers_text (buffers);
+  last = g_ptr_array_index (buffers, buffers->len - 1);
+  g_assert_cmpuint (GST_BUFFER_OFFSET_END (last), ==, 150);
+  reference = libargen_beam ("ROMEO:", 150, 3);
+  g_test_message ("beam 3: %s", element);
+  g_assert_cmpuint (strlen (element), >, 0);
+  g_assert_cmpstr (element, ==, reference);
+  g_free (element);
+  g_free (reference);
+  g_ptr_array_unref (buffers);
+}
+
+/* The default model (a GRU of 512 units: W_hh has 786K weights) is large
+ * enough to be split: any thread count gives the same sampled bytes. */
+static void
+test_threads_same_text (void)
+{
+  gchar *one, *two, *all;
+
+  one = generate_text ("seed", (gint64) 8, "max-tokens", 120, "threads", 1u,
+      NULL);
+  two = generate_text ("seed", (gint64) 8, "max-tokens", 120, "threads", 2u,
+      NULL);
+  all = generate_text ("seed", (gint64) 8, "max-tokens", 120, NULL);
+  g_assert_cmpuint (strlen (one), >, 0);
+  g_assert_cmpstr (one, ==, two);
+  g_assert_cmpstr (one, ==, all);
+  g_free (one);
+  g_free (two);
+  g_free (all);
 }
 
 static void
@@ -881,6 +967,9 @@ main (int argc, char **argv)
   g_test_add_func ("/textgensrc/same-seed-same-text", test_same_seed_same_text);
   g_test_add_func ("/textgensrc/greedy-matches-libargen",
       test_greedy_matches_libargen);
+  g_test_add_func ("/textgensrc/beam-matches-libargen",
+      test_beam_matches_libargen);
+  g_test_add_func ("/textgensrc/threads-same-text", test_threads_same_text);
   g_test_add_func ("/textgensrc/max-tokens-and-offsets",
       test_max_tokens_and_offsets);
   g_test_add_func ("/textgensrc/stop-string", test_stop_string);

@@ -11,8 +11,9 @@
  *   multiples of the split granularity, above and below the size
  *   threshold.
  * - A Transformer's logits, cached steps and batched prompts alike, are
- *   bit for bit the same with 1, 2 and 5 threads, for F32, F16 and Q8_0
- *   storage; so are an RNN's through ArTextGen (ar_text_gen_set_threads). */
+ *   bit for bit the same with 1 and 3 threads, for F32 and Q8_0 storage; so are an RNN's through ArTextGen (ar_text_gen_set_threads),
+ *   with 1, 2 and all threads.  (Small models: the suite also runs under
+ *   valgrind.) */
 #include <math.h>
 #include <string.h>
 
@@ -70,7 +71,7 @@ test_pool (void)
   for (guint t = 0; t < G_N_ELEMENTS (threads); t++) {
     g_autoptr (ArThreadPool) pool = ar_threadpool_new (threads[t]);
     g_assert_cmpuint (ar_threadpool_get_n_threads (pool), ==, threads[t]);
-    check_pool (pool, 3000);
+    check_pool (pool, 1000);
   }
   g_autoptr (ArThreadPool) all = ar_threadpool_new (0);
   g_assert_cmpuint (ar_threadpool_get_n_threads (all), ==,
@@ -107,7 +108,7 @@ test_matvec (void)
   /* rows × cols: above the threshold with ragged row counts, and below */
   static const int shapes[][2] = { { 1001, 320 }, { 4099, 64 }, { 37, 96 },
     { 600, 224 } };
-  static const guint threads[] = { 1, 2, 3, 5 };
+  static const guint threads[] = { 1, 2, 5 };
   ArRng rng;
 
   ar_rng_init (&rng, 1);
@@ -143,7 +144,7 @@ test_matvec (void)
 
     for (guint t = 0; t < G_N_ELEMENTS (threads); t++) {
       g_autoptr (ArThreadPool) pool = ar_threadpool_new (threads[t]);
-      for (int rep = 0; rep < 3; rep++) {
+      for (int rep = 0; rep < 2; rep++) {
         memset (y, 0, rows * sizeof (float));
         ar_threadpool_matvec (pool, y, W, x, b, rows, cols);
         g_assert_cmpmem (y, rows * sizeof (float), ref, rows * sizeof (float));
@@ -161,13 +162,13 @@ test_matvec (void)
 
 /* ---- models ----------------------------------------------------------- */
 
-/* A random llama model whose classifier (V = 2304 by D = 64) and
- * feed-forward matrices (F = 2048 by 64) are above the split threshold. */
+/* A random one-block llama model whose classifier (V = 2048 by D = 64) and
+ * feed-forward matrices (F = 2048 by 64) are at the split threshold. */
 static GBytes *
 make_transformer (ArTensorType type)
 {
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
-  ArTransformerConfig c = { AR_TRANSFORMER_LLAMA, 2, 64, 2048, 4, 2, 64, 2304,
+  ArTransformerConfig c = { AR_TRANSFORMER_LLAMA, 1, 64, 2048, 4, 2, 64, 2048,
     16, 10000.0f, 1e-5f, FALSE };
   guint KV = 2 * 16;
   ArRng rng;
@@ -184,8 +185,8 @@ make_transformer (ArTensorType type)
     const guint64 ne2_[2] = { cols, rows };                                    \
     ar_gguf_writer_add_tensor_f32 (w, nm, t, (rows) == 1 ? 1 : 2, ne2_, v_);   \
   } while (0)
-  ADD ("token_embd.weight", type, 2304, 64, 0, 1);
-  for (guint l = 0; l < 2; l++) {
+  ADD ("token_embd.weight", type, 2048, 64, 0, 1);
+  for (guint l = 0; l < 1; l++) {
 #define BLK(what) (g_snprintf (name, sizeof name, "blk.%u." what, l), name)
     ADD (BLK ("attn_norm.weight"), AR_TENSOR_F32, 1, 64, 1, 0.1f);
     ADD (BLK ("ffn_norm.weight"), AR_TENSOR_F32, 1, 64, 1, 0.1f);
@@ -199,28 +200,28 @@ make_transformer (ArTensorType type)
 #undef BLK
   }
   ADD ("output_norm.weight", AR_TENSOR_F32, 1, 64, 1, 0.1f);
-  ADD ("output.weight", type, 2304, 64, 0, 0.125f);
+  ADD ("output.weight", type, 2048, 64, 0, 0.125f);
 #undef ADD
   return ar_gguf_writer_to_bytes (w);
 }
 
-/* The logits after each of 40 tokens (a 30-token prompt, then 10 single
- * steps), with a pool of @threads threads (0: no pool). */
+/* The logits after a 20-token prompt and after each of 2 more tokens, with
+ * a pool of @threads threads (0: no pool). */
 static float *
 transformer_logits (ArTransformer *t, guint threads)
 {
   const ArTransformerConfig *c = ar_transformer_get_config (t);
   g_autoptr (ArThreadPool) pool = threads ? ar_threadpool_new (threads) : NULL;
   g_autoptr (ArTransformerState) s = ar_transformer_state_new (t);
-  float *all = g_new (float, 11 * c->n_vocab);
-  gint32 prompt[30];
+  float *all = g_new (float, 3 * c->n_vocab);
+  gint32 prompt[20];
 
-  for (guint i = 0; i < 30; i++)
+  for (guint i = 0; i < 20; i++)
     prompt[i] = (i * 37 + 5) % c->n_vocab;
   ar_transformer_state_set_threadpool (s, pool);
-  memcpy (all, ar_transformer_forward_prompt (t, s, prompt, 30),
+  memcpy (all, ar_transformer_forward_prompt (t, s, prompt, 20),
       c->n_vocab * sizeof (float));
-  for (guint i = 1; i <= 10; i++)
+  for (guint i = 1; i <= 2; i++)
     memcpy (all + i * c->n_vocab,
         ar_transformer_forward (t, s, (i * 101) % c->n_vocab),
         c->n_vocab * sizeof (float));
@@ -231,8 +232,9 @@ transformer_logits (ArTransformer *t, guint threads)
 static void
 test_transformer (void)
 {
-  static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_F16,
-    AR_TENSOR_Q8_0 };
+  /* (F16 takes the same paths as Q8_0: the split kernels are compared on
+   * their own above) */
+  static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_Q8_0 };
 
   for (guint k = 0; k < G_N_ELEMENTS (types); k++) {
     g_autoptr (GBytes) bytes = make_transformer (types[k]);
@@ -241,18 +243,16 @@ test_transformer (void)
     g_assert_no_error (error);
     g_autoptr (ArTransformer) t = ar_transformer_new_from_gguf (g, &error);
     g_assert_no_error (error);
-    gsize size = 11 * 2304 * sizeof (float);
+    gsize size = 3 * 2048 * sizeof (float);
     g_autofree float *one = transformer_logits (t, 0);
-    g_autofree float *two = transformer_logits (t, 2);
-    g_autofree float *five = transformer_logits (t, 5);
-    g_assert_cmpmem (one, size, two, size);
-    g_assert_cmpmem (one, size, five, size);
-    for (guint i = 0; i < 11 * 2304; i++)
+    g_autofree float *three = transformer_logits (t, 3);
+    g_assert_cmpmem (one, size, three, size);
+    for (guint i = 0; i < 3 * 2048; i++)
       g_assert_true (isfinite (one[i]));
   }
 }
 
-/* An RNN big enough to split (GRU 256: W_hh is 768 × 256) through the text
+/* An RNN big enough to split (GRU 224: W_hh is 672 × 224) through the text
  * API: the same greedy text and the same sampled text for any thread
  * count. */
 static char *
@@ -266,7 +266,7 @@ rnn_text (ArTextModel *m, guint threads, float temperature)
   ar_text_gen_set_sampling (gen, &params);
   ar_text_gen_reset (gen, 42);
   ar_text_gen_feed (gen, "abc", -1);
-  for (guint i = 0; i < 60; i++)
+  for (guint i = 0; i < 15; i++)
     ar_text_gen_next (gen, out);
   ar_text_gen_finish (gen, out);
   return g_string_free (out, FALSE);
@@ -275,7 +275,7 @@ rnn_text (ArTextModel *m, guint threads, float temperature)
 static void
 test_rnn (void)
 {
-  g_autoptr (GBytes) bytes = test_make_rnn_bytes (AR_CELL_GRU, 2, 64, 256,
+  g_autoptr (GBytes) bytes = test_make_rnn_bytes (AR_CELL_GRU, 1, 64, 224,
       "abcdefghijklmnopqrstuvwxyz .,\n", 5);
   GError *error = NULL;
   g_autoptr (ArTextModel) m =

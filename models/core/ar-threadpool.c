@@ -17,9 +17,10 @@ struct _ArThreadPool
   pid_t pid;         /* the process that started them */
 
   GMutex lock;
-  GCond start;        /* generation changed or quit set */
-  GCond done;         /* the last task of a job finished */
-  guint32 generation; /* one per posted job, under lock */
+  GCond start;            /* generation changed or quit set */
+  GCond done;             /* the last task of a job finished */
+  guint32 generation;     /* one per posted job, under lock */
+  _Atomic guint32 posted; /* the same, readable without the lock */
   gboolean quit;
 
   /* the posted job, read under lock by each worker */
@@ -50,6 +51,7 @@ ar_threadpool_new (guint n_threads)
   g_mutex_init (&pool->busy);
   atomic_init (&pool->next, 0);
   atomic_init (&pool->n_done, 0);
+  atomic_init (&pool->posted, 0);
   return pool;
 }
 
@@ -87,6 +89,37 @@ work (ArThreadPool *pool, guint32 generation, ArThreadPoolFunc fn,
   }
 }
 
+/* How long a worker that has finished a job, or a caller waiting for its
+ * workers, polls before sleeping on the condition variable: the products of
+ * one token follow each other within tens of microseconds, and going
+ * through the kernel to sleep and to be woken costs about that much each
+ * time (measured on a 2-processor machine: with no polling, a GRU of 512
+ * units ran slower on two threads than on one). */
+#define SPIN_US 50
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#endif
+}
+
+/* Polls until the posted generation differs from @seen, for at most
+ * SPIN_US. */
+static void
+spin_for_job (ArThreadPool *pool, guint32 seen)
+{
+  gint64 until = g_get_monotonic_time () + SPIN_US;
+
+  while (atomic_load_explicit (&pool->posted, memory_order_relaxed) == seen) {
+    for (int i = 0; i < 64; i++)
+      cpu_relax ();
+    if (g_get_monotonic_time () > until)
+      return;
+  }
+}
+
 static gpointer
 worker_main (gpointer user_data)
 {
@@ -99,6 +132,9 @@ worker_main (gpointer user_data)
     gpointer data;
     guint n_tasks;
 
+    g_mutex_unlock (&pool->lock);
+    spin_for_job (pool, seen);
+    g_mutex_lock (&pool->lock);
     while (pool->generation == seen && !pool->quit)
       g_cond_wait (&pool->start, &pool->lock);
     if (pool->quit)
@@ -169,6 +205,7 @@ ar_threadpool_run (ArThreadPool *pool, guint n_tasks, ArThreadPoolFunc fn,
   atomic_store (&pool->n_done, 0);
   atomic_store (&pool->next, (guint64) generation << 32);
   pool->generation = generation;
+  atomic_store (&pool->posted, generation);
   g_cond_broadcast (&pool->start);
   g_mutex_unlock (&pool->lock);
 
@@ -177,6 +214,12 @@ ar_threadpool_run (ArThreadPool *pool, guint n_tasks, ArThreadPoolFunc fn,
    * be a whole time slice). */
   work (pool, generation, fn, data, n_tasks);
 
+  {
+    gint64 until = g_get_monotonic_time () + SPIN_US;
+    while (atomic_load (&pool->n_done) < n_tasks &&
+        g_get_monotonic_time () <= until)
+      cpu_relax ();
+  }
   g_mutex_lock (&pool->lock);
   while (atomic_load (&pool->n_done) < n_tasks)
     g_cond_wait (&pool->done, &pool->lock);
