@@ -466,6 +466,48 @@ test_feed_during_search (void)
   g_assert_cmpstr (a->str, ==, want);
 }
 
+/* The stop string ends a search like it ends sampling; the stream then
+ * takes a new prompt or a reset and goes on. */
+static void
+test_stop_then_continue (void)
+{
+  g_autoptr (GBytes) rb =
+      test_make_rnn_bytes (AR_CELL_GRU, 1, 16, 32, "abcdefgh \n", 8);
+  g_autoptr (ArTextModel) m = model_from (rb);
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+  g_autoptr (GString) out = g_string_new (NULL);
+  g_autofree char *free_run = run (m, 3, NULL, NULL, NULL, 40, NULL);
+  g_autofree char *stop = NULL;
+  gboolean stopped = FALSE;
+
+  g_assert_cmpint (strlen (free_run), >=, 12);
+  stop = g_strndup (free_run + 10, 2);
+  ar_text_gen_set_beam (gen, 3, 0.0f);
+  ar_text_gen_set_stop (gen, stop);
+  ar_text_gen_reset (gen, 0);
+  for (guint i = 0; i < 40 && !stopped; i++)
+    stopped = ar_text_gen_next (gen, out);
+  g_assert_true (stopped);
+  g_assert_true (ar_text_gen_next (gen, out)); /* stays ended */
+  ar_text_gen_finish (gen, out);
+  /* what came out was agreed by every hypothesis, so the search without a
+   * stop string output it too */
+  g_assert_true (g_str_has_prefix (free_run, out->str));
+  g_assert_null (strstr (out->str, stop));
+  /* a prompt after the stop: the stream goes on */
+  ar_text_gen_feed (gen, "ab", -1);
+  for (guint i = 0; i < 5; i++)
+    ar_text_gen_next (gen, out);
+  /* and after a reset, it is a fresh stream */
+  ar_text_gen_reset (gen, 0);
+  g_string_truncate (out, 0);
+  for (guint i = 0; i < 5; i++)
+    ar_text_gen_next (gen, out);
+  ar_text_gen_finish (gen, out);
+  g_autofree char *fresh = run (m, 3, NULL, NULL, stop, 5, NULL);
+  g_assert_cmpstr (out->str, ==, fresh);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -476,5 +518,6 @@ main (int argc, char **argv)
   g_test_add_func ("/beam/exact", test_exact);
   g_test_add_func ("/beam/streaming", test_streaming);
   g_test_add_func ("/beam/feed-during-search", test_feed_during_search);
+  g_test_add_func ("/beam/stop-then-continue", test_stop_then_continue);
   return g_test_run ();
 }

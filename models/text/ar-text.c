@@ -272,6 +272,8 @@ beams_alloc (ArTextGen *gen, guint width)
   gen->topi = g_new (guint, width);
 }
 
+static gboolean beam_settle (ArTextGen *gen, GString *out);
+
 ArTextGen *
 ar_text_gen_new (ArTextModel *model)
 {
@@ -317,10 +319,8 @@ ar_text_gen_reset (ArTextGen *gen, guint64 seed)
   guint width = fam->state_copy ? gen->beam_width : 0;
 
   /* the stream's state back from the hypotheses, if a search was on */
-  if (gen->searching) {
-    gen->state = gen->live[0].state ? gen->live[0].state : take_state (gen);
-    gen->live[0].state = NULL;
-  }
+  if (gen->searching)
+    beam_settle (gen, NULL);
   beams_clear (gen);
   if (width > 0)
     beams_alloc (gen, width);
@@ -430,8 +430,9 @@ beam_best (ArTextGen *gen)
 }
 
 /* Ends the search on its best hypothesis: outputs its pending tokens into
- * @out, makes its state the stream's, returns the others' states to the
- * spares.  TRUE when the output reached the stop string. */
+ * @out (NULL: abandons them, as after the stop string or on reset), makes
+ * its state the stream's, returns the others' states to the spares.  TRUE
+ * when the output reached the stop string. */
 static gboolean
 beam_settle (ArTextGen *gen, GString *out)
 {
@@ -439,7 +440,7 @@ beam_settle (ArTextGen *gen, GString *out)
   gboolean stopped = FALSE;
 
   if (best != NULL) {
-    for (guint i = 0; i < best->pending->len && !stopped; i++)
+    for (guint i = 0; out && i < best->pending->len && !stopped; i++)
       stopped = emit (gen, g_array_index (best->pending, gint32, i), out);
     gen->last_token = best->eos ? (guint) ar_vocab_get_eos (gen->model->vocab)
         : best->pending->len
@@ -473,11 +474,10 @@ ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
 {
   const ArTextFamily *fam = gen->model->family;
 
-  /* a search in progress settles first: its text is handed out later */
-  if (gen->searching && !gen->ended)
-    beam_settle (gen, gen->held);
-  else if (gen->searching)
-    gen->searching = FALSE;
+  /* a search in progress settles first: its text is handed out later (none
+   * when it had ended at the stop string) */
+  if (gen->searching)
+    beam_settle (gen, gen->ended ? NULL : gen->held);
   gen->ended = FALSE;
 
   g_array_set_size (gen->ids, 0);
