@@ -44,6 +44,21 @@ new_floats (gsize n)
 /* Query rows per block; see the top of the file. */
 #define ATTN_BLOCK 32
 
+/* C (m, n) = alpha op(A) op(B), what cblas_sgemm computes with beta = 0.
+ * For beta = 0 OpenBLAS clears C first with one scalar store per element,
+ * a noticeable share of these small products; clearing the rows with memset
+ * and adding into them (beta = 1) gives the same numbers sooner. */
+static void
+gemm_set (CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k,
+    float alpha, const float *A, int lda, const float *B, int ldb, float *C,
+    int ldc)
+{
+  for (int i = 0; i < m; i++)
+    memset (C + (gsize) i * ldc, 0, (gsize) n * sizeof (float));
+  cblas_sgemm (CblasRowMajor, ta, tb, m, n, k, alpha, A, lda, B, ldb, 1.0f, C,
+      ldc);
+}
+
 /* ---- rotary embeddings ---------------------------------------------------- */
 
 void
@@ -204,9 +219,9 @@ head_view (const ArAttention *a, const float *Q, int ld_q, const float *K,
 static void
 scores (const ArAttention *a, const HeadView *hv, int r0, int m, int r1)
 {
-  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, m, r1, hv->hs, a->scale,
-      hv->q + (gsize) r0 * hv->ldq, (int) hv->ldq, hv->k, (int) hv->ldkv, 0.0f,
-      a->S, a->max_T);
+  gemm_set (CblasNoTrans, CblasTrans, m, r1, hv->hs, a->scale,
+      hv->q + (gsize) r0 * hv->ldq, (int) hv->ldq, hv->k, (int) hv->ldkv, a->S,
+      a->max_T);
 }
 
 static void
@@ -233,9 +248,8 @@ head_forward (ArAttention *a, const HeadView *hv, float *o)
       memset (s + n, 0, (gsize) (r1 - n) * sizeof (float));
     }
     /* O_blk (m, hs) = P (m, r1) · V[0, r1) */
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hv->hs, r1, 1.0f,
-        a->S, a->max_T, hv->v, (int) hv->ldkv, 0.0f, o + (gsize) r0 * hv->ldo,
-        (int) hv->ldo);
+    gemm_set (CblasNoTrans, CblasNoTrans, m, hv->hs, r1, 1.0f, a->S, a->max_T,
+        hv->v, (int) hv->ldkv, o + (gsize) r0 * hv->ldo, (int) hv->ldo);
   }
 }
 
@@ -291,8 +305,8 @@ head_backward (ArAttention *a, const HeadView *hv, const float *dO, float *dq,
       memset (s + n, 0, (gsize) (r1 - n) * sizeof (float));
     }
     /* dP (m, r1) = dO_blk · V[0, r1)ᵀ */
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, m, r1, hs, 1.0f,
-        dO_blk, ldo, hv->v, ldkv, 0.0f, a->dP, ldS);
+    gemm_set (CblasNoTrans, CblasTrans, m, r1, hs, 1.0f, dO_blk, ldo, hv->v,
+        ldkv, a->dP, ldS);
     /* dV[0, r1) += Pᵀ · dO_blk */
     cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, r1, hs, m, 1.0f, a->S,
         ldS, dO_blk, ldo, 1.0f, dv, ldkv);
@@ -305,8 +319,8 @@ head_backward (ArAttention *a, const HeadView *hv, const float *dO, float *dq,
         d[j] = p[j] * (d[j] - Dt);
     }
     /* dQ_blk = scale · dS · K[0, r1);  dK[0, r1) += scale · dSᵀ · Q_blk */
-    cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hs, r1, a->scale,
-        a->dP, ldS, hv->k, ldkv, 0.0f, dq + (gsize) r0 * ldq, ldq);
+    gemm_set (CblasNoTrans, CblasNoTrans, m, hs, r1, a->scale, a->dP, ldS,
+        hv->k, ldkv, dq + (gsize) r0 * ldq, ldq);
     cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, r1, hs, m, a->scale,
         a->dP, ldS, hv->q + (gsize) r0 * ldq, ldq, 1.0f, dk, ldkv);
   }

@@ -561,13 +561,41 @@ bias_backward (ArParam *b, const float *dY, int N)
     ar_nn_add (b->g, dY + (gsize) r * b->n, b->n);
 }
 
-/* ar_nn_linear_backward (), the bias gradient by bias_backward () */
+/* The linear layer's products as ar_nn_linear_forward () and
+ * ar_nn_linear_backward () compute them, except that outputs are cleared
+ * with memset and added into (beta = 1): for beta = 0 OpenBLAS clears them
+ * with one scalar store per element, a few per cent of a training step.
+ * The numbers are the same. */
+static void
+linear_forward (const ArParam *W, const ArParam *b, const float *X, float *Y,
+    int N)
+{
+  int n_in = (int) W->ne[0], n_out = (int) W->ne[1];
+
+  if (b != NULL) {
+    /* starts from the bias rows: no clearing either */
+    ar_nn_linear_forward (W, b, X, Y, N);
+    return;
+  }
+  memset (Y, 0, (gsize) N * n_out * sizeof (float));
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, N, n_out, n_in, 1.0f, X,
+      n_in, W->w, n_in, 1.0f, Y, n_out);
+}
+
 static void
 linear_backward (ArParam *W, ArParam *b, const float *X, const float *dY,
     float *dX, int N)
 {
-  ar_nn_linear_backward (W, NULL, X, dY, dX, N);
+  int n_in = (int) W->ne[0], n_out = (int) W->ne[1];
+
+  /* dW (out, in) += dYᵀ (out, N) · X (N, in) */
+  cblas_sgemm (CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, N, 1.0f,
+      dY, n_out, X, n_in, 1.0f, W->g, n_in);
   bias_backward (b, dY, N);
+  /* dX (N, in) = dY (N, out) · W (out, in) */
+  memset (dX, 0, (gsize) N * n_in * sizeof (float));
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasNoTrans, N, n_in, n_out, 1.0f,
+      dY, n_out, W->w, n_in, 1.0f, dX, n_in);
 }
 
 /* The fused parameter whose first part is @first (see new_fused ()): the
@@ -643,8 +671,8 @@ shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
      * one product into rows of QKV */
     norm_forward (t, W[B_ATTN_NORM], W[B_ATTN_NORM_B], x, xn1,
         sh->mean1 + l * Nm, sh->rstd1 + l * Nm, N);
-    ar_nn_linear_forward (fused (&wqkv, W[B_Q], QKV),
-        fused (&bqkv, W[B_Q_B], QKV), xn1, qkv, N);
+    linear_forward (fused (&wqkv, W[B_Q], QKV), fused (&bqkv, W[B_Q_B], QKV),
+        xn1, qkv, N);
     if (!gpt) {
       ar_nn_rope_forward (qkv, QKV, t->rope_cos, t->rope_sin, T, nb, t->H,
           t->hs, t->config.n_rot);
@@ -659,11 +687,11 @@ shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
     norm_forward (t, W[B_FFN_NORM], W[B_FFN_NORM_B], xm, xn2,
         sh->mean2 + l * Nm, sh->rstd2 + l * Nm, N);
     if (gpt) {
-      ar_nn_linear_forward (W[B_UP], W[B_UP_B], xn2, ffa, N);
+      linear_forward (W[B_UP], W[B_UP_B], xn2, ffa, N);
       ar_nn_gelu_forward (ffa, ffh, (gsize) N * F);
     } else {
       /* rows of gate | up */
-      ar_nn_linear_forward (fused (&wa, W[B_GATE], 2 * F), NULL, xn2, ffa, N);
+      linear_forward (fused (&wa, W[B_GATE], 2 * F), NULL, xn2, ffa, N);
       for (int r = 0; r < N; r++)
         ar_nn_swiglu_forward (ffa + r * A, ffa + r * A + F, ffh + r * F, F);
     }
@@ -672,7 +700,7 @@ shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
 
   norm_forward (t, P[P_OUT_NORM], P[P_OUT_NORM_B], sh->x + t->L * Nm * D,
       sh->xf, sh->meanf, sh->rstdf, N);
-  ar_nn_linear_forward (P[P_OUTPUT], NULL, sh->xf, sh->logits, N);
+  linear_forward (P[P_OUTPUT], NULL, sh->xf, sh->logits, N);
   if (with_loss)
     sh->loss = ar_nn_softmax_xent (sh->logits, sh->tg,
         backward ? sh->logits : NULL, N, t->V);
