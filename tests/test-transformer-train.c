@@ -11,8 +11,9 @@
  *   - the whole backward pass against finite differences of the loss, for
  *     every parameter of a small model of each architecture (every element
  *     of the small ones, two dozen of the others);
- *   - shards: a batch split over 1, 2 or 3 shards gives the same loss and
- *     gradients (up to summation order);
+ *   - shards and micro-batches: a batch split over 1, 2 or 3 shards, in
+ *     micro-batches, gives the same loss, logits and gradients (up to
+ *     summation order);
  *   - the evaluation modes against the inference decoder window by window;
  *   - a tiny model learns a short text and then generates it greedily;
  *   - resuming through ArTrainer ends bit-identical to an uninterrupted run;
@@ -245,9 +246,16 @@ test_shards (void)
 {
   const guint V = 9;
   ArTransformerConfig c = llama_config (V);
-  const int T = 33, B = 5;
+  /* windows long enough that a micro-batch holds only a few streams
+   * (AR_TRANSFORMER_MICROBATCH_ROWS / 205: 2 for 512), so that every shard
+   * count below runs several micro-batches per shard, some shorter */
+  const int T = 205, B = 9;
+  c.n_ctx = 256;
+  g_assert_cmpint (AR_TRANSFORMER_MICROBATCH_ROWS / T, <, 3);
   g_autofree gint32 *inputs = g_new (gint32, T * B);
   g_autofree gint32 *targets = g_new (gint32, T * B);
+  g_autofree float *ref_logits = g_new (float, (gsize) T *B *V);
+  g_autofree float *logits = g_new (float, (gsize) T *B *V);
   g_autoptr (ArTransformerTrain) ref = ar_transformer_train_new (&c, T, B, 1);
   float ref_loss;
 
@@ -256,6 +264,14 @@ test_shards (void)
   randomise (ref, 2);
   ar_params_zero_grad (ar_transformer_train_get_params (ref));
   ref_loss = ar_transformer_train_forward (ref, inputs, targets, T, B, TRUE);
+  ar_transformer_train_logits (ref, inputs, T, B, ref_logits);
+  /* the logits are the ones the loss is computed from */
+  {
+    double sum = 0.0;
+    for (int i = 0; i < T * B; i++)
+      sum += nll (ref_logits + (gsize) i * V, V, targets[i]);
+    g_assert_cmpfloat (fabs (sum / (T * B) - ref_loss), <, 1e-5);
+  }
 
   for (int n_shards = 2; n_shards <= 3; n_shards++) {
     g_autoptr (ArTransformerTrain) t =
@@ -271,6 +287,9 @@ test_shards (void)
     ar_params_zero_grad (pb);
     float loss = ar_transformer_train_forward (t, inputs, targets, T, B, TRUE);
     g_assert_cmpfloat (fabs (loss - ref_loss), <, 1e-6);
+    ar_transformer_train_logits (t, inputs, T, B, logits);
+    for (gsize i = 0; i < (gsize) T * B * V; i++)
+      g_assert_cmpfloat (fabs (logits[i] - ref_logits[i]), <, 1e-5);
     for (guint i = 0; i < pa->len; i++) {
       ArParam *x = g_ptr_array_index (pa, i), *y = g_ptr_array_index (pb, i);
       double scale = 0.0;

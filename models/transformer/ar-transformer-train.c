@@ -76,13 +76,16 @@ blk (int l, int j)
   return P_GLOBAL + l * B_COUNT + j;
 }
 
-/* One shard: streams [b0, b0 + nb) of a batch, its parameter views and its
- * activations.  Per-layer buffers are (L, N_max, width) with N_max = max_T
- * nb_max; within a call the first T · nb rows of each are used.  QKV is the
- * width of a fused q|k|v row, D + 2 KV. */
+/* One shard: a range of streams of a batch, its parameter views and the
+ * activations of one micro-batch of nb of them.  Per-layer buffers are (L,
+ * N_max, width) with N_max = max_T nb_max; within a micro-batch the first
+ * T · nb rows of each are used.  QKV is the width of a fused q|k|v row,
+ * D + 2 KV. */
 typedef struct
 {
-  int nb;          /* streams of the current call */
+  int nb;          /* streams of the current micro-batch */
+  gboolean active; /* the current call gave this shard streams */
+  double loss_sum; /* Σ of the micro-batches' mean losses × their streams */
   ArParam **p;     /* (n_slots) the parameters as this shard sees them */
   ArParam *views;  /* (n_params) shards > 0: copies with their own gradient */
   float *grad;     /* the views' gradients, one block */
@@ -115,7 +118,8 @@ typedef struct
 struct _ArTransformerTrain
 {
   ArTransformerConfig config;
-  int max_T, max_B, nb_max;
+  int max_T, max_B;
+  int nb_max; /* streams per micro-batch (see run_shard ()) */
   int D, F, KV, QKV, V, L, H, Hkv, hs;
   int n_shards;
   int n_slots;
@@ -129,6 +133,7 @@ struct _ArTransformerTrain
 
   /* the current call, for the shard workers */
   const gint32 *inputs, *targets;
+  float *logits_out; /* (T, B, V) or NULL */
   int T, B;
   gboolean backward;
   int N_total;
@@ -168,11 +173,15 @@ ar_transformer_train_check (const ArTransformerConfig *config, int T, int B,
         "batch of %d windows; expected 1 to %d", B, 1 << 20);
     return FALSE;
   }
-  double bytes = floats_per_stream (config, T) * B * sizeof (float);
+  /* a micro-batch per shard, at most AR_TRANSFORMER_MAX_SHARDS of them */
+  int streams = MIN (B, MAX (1, AR_TRANSFORMER_MICROBATCH_ROWS / T));
+  double bytes = floats_per_stream (config, T) * streams *
+      AR_TRANSFORMER_MAX_SHARDS * sizeof (float);
   if (bytes > 16.0 * (1 << 30)) {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-        "activations for %d x %d tokens would take %.1f GiB; at most 16 GiB", T,
-        B, bytes / (1 << 30));
+        "activations for windows of %d tokens could take %.1f GiB; at most 16 "
+        "GiB",
+        T, bytes / (1 << 30));
     return FALSE;
   }
   return TRUE;
@@ -414,7 +423,8 @@ ar_transformer_train_new (const ArTransformerConfig *config, int max_T,
   if (n_shards == 0)
     n_shards = MIN ((int) g_get_num_processors (), AR_TRANSFORMER_MAX_SHARDS);
   t->n_shards = MIN (n_shards, max_B);
-  t->nb_max = (max_B + t->n_shards - 1) / t->n_shards;
+  t->nb_max = MIN ((max_B + t->n_shards - 1) / t->n_shards,
+      MAX (1, AR_TRANSFORMER_MICROBATCH_ROWS / max_T));
 
   t->n_slots = P_GLOBAL + t->L * B_COUNT;
   t->p = g_new0 (ArParam *, t->n_slots);
@@ -788,28 +798,48 @@ shard_range (const ArTransformerTrain *t, int s, int B, int *b0, int *nb)
   *nb = (int) ((gint64) B * (s + 1) / t->n_shards) - *b0;
 }
 
+/* Shard @s's part of the call: its streams in micro-batches of at most
+ * nb_max, each through forward (and backward, adding into the shard's
+ * gradients) before the next, so that the activations of one micro-batch
+ * — not of the whole shard — are what the products walk through: smaller,
+ * and nearer the caches. */
 static void
 run_shard (ArTransformerTrain *t, int s)
 {
   Shard *sh = &t->shards[s];
-  int T = t->T, B = t->B, b0;
+  int T = t->T, B = t->B, b0, n;
+  gsize V = t->V;
 
-  shard_range (t, s, B, &b0, &sh->nb);
-  if (sh->nb == 0)
+  shard_range (t, s, B, &b0, &n);
+  sh->active = n > 0;
+  sh->loss_sum = 0.0;
+  if (n == 0)
     return;
-  for (int tt = 0; tt < T; tt++)
-    for (int j = 0; j < sh->nb; j++) {
-      gsize from = (gsize) tt * B + b0 + j, to = (gsize) tt * sh->nb + j;
-
-      sh->in[to] = t->inputs[from];
-      if (t->targets != NULL)
-        sh->tg[to] = t->targets[from];
-    }
   if (t->backward && s > 0)
     memset (sh->grad, 0, ar_params_count (t->params) * sizeof (float));
-  shard_forward (t, sh, T, t->targets != NULL, t->backward);
-  if (t->backward)
-    shard_backward (t, sh, T, (float) (T * sh->nb) / t->N_total);
+  for (int c0 = 0; c0 < n; c0 += t->nb_max) {
+    int nb = MIN (t->nb_max, n - c0), first = b0 + c0;
+
+    sh->nb = nb;
+    for (int tt = 0; tt < T; tt++)
+      for (int j = 0; j < nb; j++) {
+        gsize from = (gsize) tt * B + first + j, to = (gsize) tt * nb + j;
+
+        sh->in[to] = t->inputs[from];
+        if (t->targets != NULL)
+          sh->tg[to] = t->targets[from];
+      }
+    shard_forward (t, sh, T, t->targets != NULL, t->backward);
+    if (t->targets != NULL)
+      sh->loss_sum += (double) sh->loss * nb;
+    if (t->backward)
+      shard_backward (t, sh, T, (float) (T * nb) / t->N_total);
+    if (t->logits_out != NULL) {
+      for (int tt = 0; tt < T; tt++)
+        memcpy (t->logits_out + ((gsize) tt * B + first) * V,
+            sh->logits + (gsize) tt * nb * V, nb * V * sizeof (float));
+    }
+  }
 }
 
 static void
@@ -842,7 +872,7 @@ run_shards (ArTransformerTrain *t)
     ArParam *p = g_ptr_array_index (t->params, i);
 
     for (int s = 1; s < t->n_shards; s++)
-      if (t->shards[s].nb > 0)
+      if (t->shards[s].active)
         ar_nn_add (p->g, t->shards[s].views[i].g, p->n);
   }
 }
@@ -868,17 +898,17 @@ ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
 
   t->inputs = inputs;
   t->targets = targets;
+  t->logits_out = NULL;
   t->T = T;
   t->B = B;
   t->backward = backward;
   t->N_total = T * B;
   run_shards (t);
 
-  /* the mean over all targets, from the shards' means */
+  /* the mean over all targets, from the micro-batches' means */
   double loss = 0.0;
   for (int s = 0; s < t->n_shards; s++)
-    if (t->shards[s].nb > 0)
-      loss += (double) t->shards[s].loss * t->shards[s].nb;
+    loss += t->shards[s].loss_sum;
   return (float) (loss / B);
 }
 
@@ -889,26 +919,16 @@ ar_transformer_train_logits (ArTransformerTrain *t, const gint32 *inputs, int T,
   g_return_if_fail (t != NULL && inputs != NULL && logits != NULL);
   g_return_if_fail (T >= 1 && T <= t->max_T && B >= 1 && B <= t->max_B);
   g_return_if_fail (ids_ok (inputs, (gsize) T * B, t->V));
-  gsize V = t->V;
 
   t->inputs = inputs;
   t->targets = NULL;
+  t->logits_out = logits;
   t->T = T;
   t->B = B;
   t->backward = FALSE;
   t->N_total = T * B;
   run_shards (t);
-
-  for (int s = 0; s < t->n_shards; s++) {
-    const Shard *sh = &t->shards[s];
-    int b0, nb;
-
-    shard_range (t, s, B, &b0, &nb);
-    for (int tt = 0; tt < T; tt++)
-      for (int j = 0; j < nb; j++)
-        memcpy (logits + ((gsize) tt * B + b0 + j) * V,
-            sh->logits + ((gsize) tt * nb + j) * V, V * sizeof (float));
-  }
+  t->logits_out = NULL;
 }
 
 /* ---- model files ---------------------------------------------------------- */

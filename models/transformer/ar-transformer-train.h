@@ -26,10 +26,13 @@
  * parallel (one helper thread per processor, OpenBLAS held to one thread
  * meanwhile), each shard running the whole graph on its streams with its own
  * activations and its own copy of the gradients, which are then added up in
- * shard order.  Results therefore depend on n_shards but not on the number of
- * processors or on scheduling: a run with the same n_shards is reproducible
- * bit for bit on any machine with the same SIMD level.  n_shards = 1 runs in
- * the calling thread and leaves OpenBLAS's threading as it is. */
+ * shard order.  Within a shard the streams go through in micro-batches of
+ * max (1, AR_TRANSFORMER_MICROBATCH_ROWS / max_T) streams, their gradients
+ * added in order.  Results therefore depend on n_shards and max_T but not on
+ * the number of processors or on scheduling: a run with the same n_shards is
+ * reproducible bit for bit on any machine with the same SIMD level.
+ * n_shards = 1 runs in the calling thread and leaves OpenBLAS's threading as
+ * it is. */
 #pragma once
 
 #include <glib.h>
@@ -44,14 +47,19 @@ G_BEGIN_DECLS
 
 /* Most shards a graph splits its batch into. */
 #define AR_TRANSFORMER_MAX_SHARDS 16
+/* A shard runs its streams in micro-batches of max (1, this / max_T)
+ * streams (forward and backward of one before the next): activations are
+ * allocated for one micro-batch, not for the batch. */
+#define AR_TRANSFORMER_MICROBATCH_ROWS 512
 
 /* ---- the training graph ------------------------------------------------- */
 
 typedef struct _ArTransformerTrain ArTransformerTrain;
 
-/* Checks that @config can be trained on windows of @T tokens: the
- * configuration itself (ar_transformer_config_check ()), 1 <= T <= n_ctx,
- * and that the graph's activations for T x @B tokens stay below 16 GiB. */
+/* Checks that @config can be trained on windows of @T tokens, @B at a time:
+ * the configuration itself (ar_transformer_config_check ()), 1 <= T <=
+ * n_ctx, and that the activations of the largest number of shards stay
+ * below 16 GiB. */
 gboolean ar_transformer_train_check (const ArTransformerConfig *config, int T,
     int B, GError **error);
 /* @config must pass ar_transformer_train_check () for max_T, max_B;
