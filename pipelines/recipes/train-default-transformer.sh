@@ -10,19 +10,23 @@
 #
 #   pipelines/recipes/train-default-transformer.sh [BUILD_DIR] [OUT_DIR] [STEPS]
 #
-# 6000 steps of 32 windows of 128 characters (24.6 M characters, about 24
-# passes over the training text).  At the ~15,000 characters/s the trainer
-# reaches on both cores of the 2-core development machine that is about 28
-# minutes (plus ~5 s per validation); it is several times slower when other
-# work shares the cores.  Interrupt it with Ctrl-C and run it again: it resumes
-# from its checkpoint.  Deterministic given the seed and --threads (the batch
-# is split into that many shards; results do not depend on the processors).
+# 8000 steps of 32 windows of 128 characters (32.8 M characters, about 33
+# passes over the training text).  bench-transformer-train measured this
+# shape at about 16,900 characters/s on both cores of the 2-core development
+# machine when nothing else ran: about 32 minutes, plus ~5 s for each of the
+# 16 validations; other work on the machine slows it by up to half.  (PyTorch
+# 1.13 trains the same-size GPT at ~15,000/s to 1.54 nats/char, 1.52 sliding,
+# in 20 minutes; a 600-step trial of this recipe, warm-up 100, was at 1.646
+# sliding, 2e-3 a little ahead of 4e-3.)  Interrupt it with Ctrl-C and run it again:
+# it resumes from its checkpoint.  Deterministic given the seed and --threads
+# (the batch is split into that many shards; results do not depend on the
+# number of processors).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
 out=${2:-$top/build/recipes}
-steps=${3:-6000}
+steps=${3:-8000}
 data=${ARGEN_DATA:-$top/../shared/data}/tinyshakespeare.txt
 argen=$build/tools/argen
 mkdir -p "$out"
@@ -34,7 +38,7 @@ resume=()
   --arch llama --layers 4 --dim 128 --heads 4 --kv-heads 4 --hidden 352 \
   --context 128 --vocab char --batch 32 --threads 2 \
   --steps "$steps" --warmup 200 --lr 2e-3 --lr-min 1e-4 --weight-decay 0.1 --clip 1 \
-  --val-fraction 0.1 --eval sliding --eval-every 250 --checkpoint-every 100 \
+  --val-fraction 0.1 --eval sliding --eval-every 500 --checkpoint-every 100 \
   --seed 1 --keep-best \
   --name "gst-argen default Transformer text model (Llama-style, 4x128, tiny-shakespeare)" \
   --description "Character-level Llama-style decoder trained by pipelines/recipes/train-default-transformer.sh on tiny-shakespeare (Shakespeare's text is public domain; the tiny-shakespeare selection is from karpathy/char-rnn, MIT), first 90% for training, last 10% held out." \
