@@ -453,15 +453,16 @@ train_transformer (Common *c, TransformerOptions *o)
 int
 argen_cmd_train (int argc, char **argv)
 {
+  /* string options stay NULL unless given (GOption does not free a default
+   * it replaces); their defaults are filled in after parsing */
   Common c = {
-    .vocab = g_strdup ("char"), .batch = 32, .steps = 2000, .warmup = 100,
-    .eval_every = 200, .checkpoint_every = 200, .seed = 1, .lr = 2e-3, .lr_min = 1e-4,
+    .batch = 32, .steps = 2000, .warmup = 100, .eval_every = 200,
+    .checkpoint_every = 200, .seed = 1, .lr = 2e-3, .lr_min = 1e-4,
     .weight_decay = 0.01, .clip = 1.0, .val_fraction = 0.1,
   };
-  RnnOptions rnn = { g_strdup ("gru"), 1, 64, 512, 128, 0 };
+  RnnOptions rnn = { NULL, 1, 64, 512, 128, 0 };
   TransformerOptions tf = {
-    .arch = g_strdup ("llama"), .eval = g_strdup ("windows"), .layers = 4, .heads = 4,
-    .dim = 128, .context = 128, .rope_base = 10000.0,
+    .layers = 4, .heads = 4, .dim = 128, .context = 128, .rope_base = 10000.0,
   };
   GOptionEntry entries[] = {
     { "data", 'd', 0, G_OPTION_ARG_FILENAME, &c.data, "Training text (UTF-8)", "FILE" },
@@ -508,6 +509,14 @@ argen_cmd_train (int argc, char **argv)
     ret = fail (error);
     goto out;
   }
+  if (c.vocab == NULL)
+    c.vocab = g_strdup ("char");
+  if (rnn.cell == NULL)
+    rnn.cell = g_strdup ("gru");
+  if (tf.arch == NULL)
+    tf.arch = g_strdup ("llama");
+  if (tf.eval == NULL)
+    tf.eval = g_strdup ("windows");
   if (family == NULL || argc != 2) {
     fprintf (stderr, "argen train: give the family first, then options: argen train "
         "%s|%s --data FILE --out M.gguf ...\n", families[0], families[1]);
