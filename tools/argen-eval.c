@@ -29,23 +29,25 @@ load_text (const EvalOptions *o, const ArGguf *gguf, GError **error)
 
   if (vocab == NULL || !g_file_get_contents (o->data, &contents, &len, error))
     return NULL;
-  return ar_text_data_new_with_vocab (contents, len, vocab, o->all ? 0 : o->val_fraction,
-      error);
+  return ar_text_data_new_with_vocab (contents, len, vocab,
+      o->all ? 0 : o->val_fraction, error);
 }
 
 static void
-print_result (const EvalOptions *o, const ArTextData *text, double nats, guint64 n,
-    const char *mode, double seconds)
+print_result (const EvalOptions *o, const ArTextData *text, double nats,
+    guint64 n, const char *mode, double seconds)
 {
   gsize from = o->all ? 0 : text->n_train;
-  const char *unit = ar_vocab_get_type (text->vocab) == AR_VOCAB_BYTE ? "byte" : "char";
+  const char *unit =
+      ar_vocab_get_type (text->vocab) == AR_VOCAB_BYTE ? "byte" : "char";
 
   if (ar_vocab_get_type (text->vocab) == AR_VOCAB_SPM)
     unit = "token";
   printf ("%s on %s (%s, %" G_GSIZE_FORMAT " tokens from %" G_GSIZE_FORMAT "): "
-      "%.4f nats/%s (%.4f bits/%s) over %" G_GUINT64_FORMAT " predictions, %s, %.1f s\n",
-      o->path, o->data, o->all ? "whole file" : "held-out end", text->n - from, from, nats,
-      unit, nats / G_LN2, unit, n, mode, seconds);
+          "%.4f nats/%s (%.4f bits/%s) over %" G_GUINT64_FORMAT
+          " predictions, %s, %.1f s\n",
+      o->path, o->data, o->all ? "whole file" : "held-out end", text->n - from,
+      from, nats, unit, nats / G_LN2, unit, n, mode, seconds);
 }
 
 static gboolean
@@ -56,21 +58,24 @@ evaluate_rnn (const EvalOptions *o, const ArGguf *gguf, GError **error)
 
   if (o->sliding) {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-        "%s: --sliding is for transformer models (an rnn carries its state instead)",
+        "%s: --sliding is for transformer models (an rnn carries its state "
+        "instead)",
         o->path);
     return FALSE;
   }
-  if (!ar_rnn_config_from_gguf (&config, gguf, error) || !(text = load_text (o, gguf, error)))
+  if (!ar_rnn_config_from_gguf (&config, gguf, error) ||
+      !(text = load_text (o, gguf, error)))
     return FALSE;
 
   int T = o->window > 0 ? o->window : 128;
-  g_autoptr (ArRnnTask) task = ar_rnn_task_new (&config, text, T, o->batch, o->window);
+  g_autoptr (ArRnnTask) task =
+      ar_rnn_task_new (&config, text, T, o->batch, o->window);
   if (!ar_rnn_train_load_weights (ar_rnn_task_get_net (task), gguf, error))
     return FALSE;
   guint64 n = 0;
   g_autoptr (GTimer) timer = g_timer_new ();
-  double nats = ar_rnn_task_evaluate (task, o->all ? 0 : text->n_train, text->n, o->window,
-      &n);
+  double nats = ar_rnn_task_evaluate (task, o->all ? 0 : text->n_train, text->n,
+      o->window, &n);
   g_autofree char *mode = o->window > 0
       ? g_strdup_printf ("windows of %d from a zero state", o->window)
       : g_strdup ("contiguous streams with carried state");
@@ -84,8 +89,8 @@ evaluate_transformer (const EvalOptions *o, const ArGguf *gguf, GError **error)
   ArTransformerConfig config;
   g_autoptr (ArTextData) text = NULL;
 
-  if (!ar_transformer_config_from_gguf (&config, gguf, error)
-      || !(text = load_text (o, gguf, error)))
+  if (!ar_transformer_config_from_gguf (&config, gguf, error) ||
+      !(text = load_text (o, gguf, error)))
     return FALSE;
   /* windows of the model's context unless asked for shorter ones; never
    * longer than the text */
@@ -94,18 +99,20 @@ evaluate_transformer (const EvalOptions *o, const ArGguf *gguf, GError **error)
   T = (int) MIN ((gsize) T, MAX (text->n - from, 2) - 1);
   if (!ar_transformer_train_check (&config, T, o->batch, error))
     return FALSE;
-  ArTransformerEvalMode mode = o->sliding ? AR_TRANSFORMER_EVAL_SLIDING
-      : AR_TRANSFORMER_EVAL_WINDOWS;
-  g_autoptr (ArTransformerTask) task = ar_transformer_task_new (&config, text, T, o->batch,
-      o->threads, mode);
-  if (!ar_transformer_train_load_weights (ar_transformer_task_get_net (task), gguf, error))
+  ArTransformerEvalMode mode =
+      o->sliding ? AR_TRANSFORMER_EVAL_SLIDING : AR_TRANSFORMER_EVAL_WINDOWS;
+  g_autoptr (ArTransformerTask) task =
+      ar_transformer_task_new (&config, text, T, o->batch, o->threads, mode);
+  if (!ar_transformer_train_load_weights (ar_transformer_task_get_net (task),
+          gguf, error))
     return FALSE;
   guint64 n = 0;
   g_autoptr (GTimer) timer = g_timer_new ();
   double nats = ar_transformer_task_evaluate (task, from, text->n, mode, &n);
   g_autofree char *desc = o->sliding
-      ? g_strdup_printf ("windows of %d advancing by %d, each scoring its last %d", T,
-          MAX (T / 2, 1), T - MAX (T / 2, 1))
+      ? g_strdup_printf ("windows of %d advancing by %d, each scoring its last "
+                         "%d",
+            T, MAX (T / 2, 1), T - MAX (T / 2, 1))
       : g_strdup_printf ("windows of %d, each from an empty context", T);
   print_result (o, text, nats, n, desc, g_timer_elapsed (timer, NULL));
   return TRUE;
@@ -117,14 +124,16 @@ evaluate (const EvalOptions *o, GError **error)
   g_autoptr (ArGguf) gguf = ar_gguf_new_from_file (o->path, error);
   const char *arch = NULL;
 
-  if (gguf == NULL || !ar_gguf_get_string (gguf, "general.architecture", &arch, error))
+  if (gguf == NULL ||
+      !ar_gguf_get_string (gguf, "general.architecture", &arch, error))
     return FALSE;
   if (strcmp (arch, "rnn") == 0)
     return evaluate_rnn (o, gguf, error);
   if (strcmp (arch, "llama") == 0 || strcmp (arch, "gpt") == 0)
     return evaluate_transformer (o, gguf, error);
   g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-      "%s: architecture \"%s\": argen eval handles rnn, llama and gpt models", o->path, arch);
+      "%s: architecture \"%s\": argen eval handles rnn, llama and gpt models",
+      o->path, arch);
   return FALSE;
 }
 
@@ -135,17 +144,29 @@ argen_cmd_eval (int argc, char **argv)
   gdouble val_fraction = 0.1;
   gint window = 0, batch = 32, threads = 0;
   gboolean all = FALSE, sliding = FALSE;
-  GOptionEntry entries[] = {
-    { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data, "Text file", "FILE" },
-    { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &val_fraction, "Held-out fraction at the end of the data (default 0.1)", "F" },
-    { "all", 0, 0, G_OPTION_ARG_NONE, &all, "Score the whole file instead of its held-out end", NULL },
-    { "window", 0, 0, G_OPTION_ARG_INT, &window, "rnn: score windows of N tokens, each from a zero state; 0 = contiguous streams with carried state (default 0).  transformer: windows of N tokens (default 0: the model's context)", "N" },
-    { "sliding", 0, 0, G_OPTION_ARG_NONE, &sliding, "transformer: windows advance by half their length and score only their second half, so every prediction sees at least half a window of context", NULL },
-    { "batch", 0, 0, G_OPTION_ARG_INT, &batch, "Streams or windows evaluated together (default 32)", "B" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "transformer: threads, 0 = one per processor (default 0)", "N" },
-    { NULL }
-  };
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("MODEL.gguf — held-out loss of a text model");
+  GOptionEntry entries[] = { { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data,
+                                 "Text file", "FILE" },
+    { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &val_fraction,
+        "Held-out fraction at the end of the data (default 0.1)", "F" },
+    { "all", 0, 0, G_OPTION_ARG_NONE, &all,
+        "Score the whole file instead of its held-out end", NULL },
+    { "window", 0, 0, G_OPTION_ARG_INT, &window,
+        "rnn: score windows of N tokens, each from a zero state; 0 = "
+        "contiguous streams with carried state (default 0).  transformer: "
+        "windows of N tokens (default 0: the model's context)",
+        "N" },
+    { "sliding", 0, 0, G_OPTION_ARG_NONE, &sliding,
+        "transformer: windows advance by half their length and score only "
+        "their second half, so every prediction sees at least half a window of "
+        "context",
+        NULL },
+    { "batch", 0, 0, G_OPTION_ARG_INT, &batch,
+        "Streams or windows evaluated together (default 32)", "B" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &threads,
+        "transformer: threads, 0 = one per processor (default 0)", "N" },
+    { NULL } };
+  g_autoptr (GOptionContext) ctx =
+      g_option_context_new ("MODEL.gguf — held-out loss of a text model");
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
@@ -153,13 +174,17 @@ argen_cmd_eval (int argc, char **argv)
     g_error_free (error);
     return 2;
   }
-  if (argc != 2 || data == NULL || window < 0 || batch < 1 || batch > 4096 || threads < 0
-      || threads > AR_TRANSFORMER_MAX_SHARDS || !(val_fraction > 0 && val_fraction < 1)) {
-    fprintf (stderr, "argen eval: usage: argen eval MODEL.gguf --data FILE "
-        "[--val-fraction F] [--window N] [--sliding] [--batch B] [--threads N]\n");
+  if (argc != 2 || data == NULL || window < 0 || batch < 1 || batch > 4096 ||
+      threads < 0 || threads > AR_TRANSFORMER_MAX_SHARDS ||
+      !(val_fraction > 0 && val_fraction < 1)) {
+    fprintf (stderr,
+        "argen eval: usage: argen eval MODEL.gguf --data FILE "
+        "[--val-fraction F] [--window N] [--sliding] [--batch B] [--threads "
+        "N]\n");
     return 2;
   }
-  EvalOptions o = { argv[1], data, val_fraction, all, sliding, window, batch, threads };
+  EvalOptions o = { argv[1], data, val_fraction, all, sliding, window, batch,
+    threads };
   if (!evaluate (&o, &error)) {
     fprintf (stderr, "argen eval: %s\n", error->message);
     g_error_free (error);

@@ -72,17 +72,26 @@ typedef struct
 static GOptionGroup *
 rnn_group (RnnOptions *o)
 {
-  GOptionEntry entries[] = {
-    { "cell", 0, 0, G_OPTION_ARG_STRING, &o->cell, "Recurrent cell: rnn, gru, lstm (default gru)", "CELL" },
-    { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers, "Recurrent layers (default 1)", "N" },
-    { "embedding", 0, 0, G_OPTION_ARG_INT, &o->embd, "Embedding size (default 64)", "N" },
-    { "hidden", 0, 0, G_OPTION_ARG_INT, &o->hidden, "Hidden size (default 512)", "N" },
-    { "seq", 0, 0, G_OPTION_ARG_INT, &o->seq, "Sequence length: steps of back-propagation through time (default 128)", "T" },
-    { "eval-window", 0, 0, G_OPTION_ARG_INT, &o->eval_window, "Validate in windows of N chars from a zero state; 0 = contiguous streams with carried state (default 0)", "N" },
-    { NULL }
-  };
-  GOptionGroup *g = g_option_group_new ("rnn", "Options of the rnn family:",
-      "Show the rnn family's options", NULL, NULL);
+  GOptionEntry entries[] = { { "cell", 0, 0, G_OPTION_ARG_STRING, &o->cell,
+                                 "Recurrent cell: rnn, gru, lstm (default gru)",
+                                 "CELL" },
+    { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers,
+        "Recurrent layers (default 1)", "N" },
+    { "embedding", 0, 0, G_OPTION_ARG_INT, &o->embd,
+        "Embedding size (default 64)", "N" },
+    { "hidden", 0, 0, G_OPTION_ARG_INT, &o->hidden, "Hidden size (default 512)",
+        "N" },
+    { "seq", 0, 0, G_OPTION_ARG_INT, &o->seq,
+        "Sequence length: steps of back-propagation through time (default 128)",
+        "T" },
+    { "eval-window", 0, 0, G_OPTION_ARG_INT, &o->eval_window,
+        "Validate in windows of N chars from a zero state; 0 = contiguous "
+        "streams with carried state (default 0)",
+        "N" },
+    { NULL } };
+  GOptionGroup *g = g_option_group_new ("rnn",
+      "Options of the rnn family:", "Show the rnn family's options", NULL,
+      NULL);
 
   g_option_group_add_entries (g, entries);
   return g;
@@ -92,21 +101,40 @@ static GOptionGroup *
 transformer_group (TransformerOptions *o)
 {
   GOptionEntry entries[] = {
-    { "arch", 0, 0, G_OPTION_ARG_STRING, &o->arch, "llama (RMSNorm, rotary, SwiGLU) or gpt (LayerNorm, learned positions, GELU, biases) (default llama)", "ARCH" },
+    { "arch", 0, 0, G_OPTION_ARG_STRING, &o->arch,
+        "llama (RMSNorm, rotary, SwiGLU) or gpt (LayerNorm, learned positions, "
+        "GELU, biases) (default llama)",
+        "ARCH" },
     { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers, "Blocks (default 4)", "N" },
-    { "dim", 0, 0, G_OPTION_ARG_INT, &o->dim, "Embedding width (default 128)", "D" },
-    { "heads", 0, 0, G_OPTION_ARG_INT, &o->heads, "Attention heads, dividing the width (default 4)", "H" },
-    { "kv-heads", 0, 0, G_OPTION_ARG_INT, &o->kv_heads, "Key/value heads, dividing the heads (default: as many as heads)", "N" },
-    { "hidden", 0, 0, G_OPTION_ARG_INT, &o->hidden, "Feed-forward width (default: gpt 4 D; llama 2/3 of 4 D rounded up to a multiple of 32, as llama2.c)", "F" },
-    { "context", 0, 0, G_OPTION_ARG_INT, &o->context, "Context length: the training windows and the model's context (default 128)", "T" },
-    { "rope-base", 0, 0, G_OPTION_ARG_DOUBLE, &o->rope_base, "Rotary frequency base, llama (default 10000)", "F" },
-    { "tied", 0, 0, G_OPTION_ARG_NONE, &o->tied, "Use the token embedding as the classifier", NULL },
-    { "eval", 0, 0, G_OPTION_ARG_STRING, &o->eval, "Validation: windows (windows of the context, each from scratch) or sliding (windows advancing by half, scoring their second half; twice the cost) (default windows)", "MODE" },
+    { "dim", 0, 0, G_OPTION_ARG_INT, &o->dim, "Embedding width (default 128)",
+        "D" },
+    { "heads", 0, 0, G_OPTION_ARG_INT, &o->heads,
+        "Attention heads, dividing the width (default 4)", "H" },
+    { "kv-heads", 0, 0, G_OPTION_ARG_INT, &o->kv_heads,
+        "Key/value heads, dividing the heads (default: as many as heads)",
+        "N" },
+    { "hidden", 0, 0, G_OPTION_ARG_INT, &o->hidden,
+        "Feed-forward width (default: gpt 4 D; llama 2/3 of 4 D rounded up to "
+        "a multiple of 32, as llama2.c)",
+        "F" },
+    { "context", 0, 0, G_OPTION_ARG_INT, &o->context,
+        "Context length: the training windows and the model's context (default "
+        "128)",
+        "T" },
+    { "rope-base", 0, 0, G_OPTION_ARG_DOUBLE, &o->rope_base,
+        "Rotary frequency base, llama (default 10000)", "F" },
+    { "tied", 0, 0, G_OPTION_ARG_NONE, &o->tied,
+        "Use the token embedding as the classifier", NULL },
+    { "eval", 0, 0, G_OPTION_ARG_STRING, &o->eval,
+        "Validation: windows (windows of the context, each from scratch) or "
+        "sliding (windows advancing by half, scoring their second half; twice "
+        "the cost) (default windows)",
+        "MODE" },
     { NULL }
   };
-  GOptionGroup *g = g_option_group_new ("transformer",
-      "Options of the transformer family:",
-      "Show the transformer family's options", NULL, NULL);
+  GOptionGroup *g =
+      g_option_group_new ("transformer", "Options of the transformer family:",
+          "Show the transformer family's options", NULL, NULL);
 
   g_option_group_add_entries (g, entries);
   return g;
@@ -117,7 +145,7 @@ transformer_group (TransformerOptions *o)
 typedef struct
 {
   ArTrainer *trainer;
-  const char *keep_best;        /* write the model here at each new best validation */
+  const char *keep_best; /* write the model here at each new best validation */
   guint64 best_step;
   GError *save_error;
   FILE *csv;
@@ -143,11 +171,12 @@ report (const ArTrainProgress *p, gpointer user_data)
 {
   Reporter *r = user_data;
   if (r->csv) {
-    fprintf (r->csv, "%" G_GUINT64_FORMAT ",%.6g,%.6f,%.6f,", p->step, p->lr, p->loss,
-        p->loss_avg);
+    fprintf (r->csv, "%" G_GUINT64_FORMAT ",%.6g,%.6f,%.6f,", p->step, p->lr,
+        p->loss, p->loss_avg);
     if (!isnan (p->val_loss))
       fprintf (r->csv, "%.6f", p->val_loss);
-    fprintf (r->csv, ",%.4f,%.3f,%.1f\n", p->grad_norm, p->elapsed, p->units_per_s);
+    fprintf (r->csv, ",%.4f,%.3f,%.1f\n", p->grad_norm, p->elapsed,
+        p->units_per_s);
     fflush (r->csv);
   }
   gboolean val = !isnan (p->val_loss);
@@ -161,7 +190,9 @@ report (const ArTrainProgress *p, gpointer user_data)
   format_duration (eta, sizeof eta, p->eta);
   if (r->tty)
     fputs ("\r\033[K", stderr);
-  fprintf (stderr, "step %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT "  loss %.4f  lr %.2e  %.0f %s  ETA %s",
+  fprintf (stderr,
+      "step %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+      "  loss %.4f  lr %.2e  %.0f %s  ETA %s",
       p->step, p->steps, p->loss_avg, p->lr, p->units_per_s, r->rate_name, eta);
   if (val)
     fprintf (stderr, "  validation %.4f %s", p->val_loss, r->unit);
@@ -208,13 +239,20 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
 {
   GError *error = NULL;
   ArTrainOptions options = {
-    .steps = c->steps, .warmup = c->warmup, .lr = c->lr, .lr_min = c->lr_min,
-    .weight_decay = c->weight_decay, .grad_clip = c->clip, .eval_every = c->eval_every,
-    .checkpoint_every = c->checkpoint_every, .seed = c->seed,
+    .steps = c->steps,
+    .warmup = c->warmup,
+    .lr = c->lr,
+    .lr_min = c->lr_min,
+    .weight_decay = c->weight_decay,
+    .grad_clip = c->clip,
+    .eval_every = c->eval_every,
+    .checkpoint_every = c->checkpoint_every,
+    .seed = c->seed,
   };
   g_autoptr (ArTrainer) tr = ar_trainer_new (trainable, task, &options);
   g_autofree char *base = g_str_has_suffix (c->out, ".gguf")
-      ? g_strndup (c->out, strlen (c->out) - 5) : g_strdup (c->out);
+      ? g_strndup (c->out, strlen (c->out) - 5)
+      : g_strdup (c->out);
   if (!c->checkpoint)
     c->checkpoint = g_strconcat (base, ".ckpt", NULL);
   if (!c->log)
@@ -225,11 +263,13 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   ar_trainer_set_metadata (tr, "general.name", c->name ? c->name : data_base);
   if (c->description)
     ar_trainer_set_metadata (tr, "general.description", c->description);
-  g_autofree char *full_recipe = g_strdup_printf ("%s --vocab %s --batch %d --steps %"
-      G_GINT64_FORMAT " --lr %g --lr-min %g --warmup %" G_GINT64_FORMAT
-      " --weight-decay %g --clip %g --val-fraction %g --seed %" G_GINT64_FORMAT " --data %s",
-      recipe, c->vocab, c->batch, c->steps, c->lr, c->lr_min, c->warmup,
-      c->weight_decay, c->clip, c->val_fraction, c->seed, data_base);
+  g_autofree char *full_recipe =
+      g_strdup_printf ("%s --vocab %s --batch %d --steps %" G_GINT64_FORMAT
+                       " --lr %g --lr-min %g --warmup %" G_GINT64_FORMAT
+                       " --weight-decay %g --clip %g --val-fraction %g --seed "
+                       "%" G_GINT64_FORMAT " --data %s",
+          recipe, c->vocab, c->batch, c->steps, c->lr, c->lr_min, c->warmup,
+          c->weight_decay, c->clip, c->val_fraction, c->seed, data_base);
   ar_trainer_set_metadata (tr, "general.source.recipe", full_recipe);
 
   if (c->resume) {
@@ -237,43 +277,49 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
       return fail (error);
     if (!trim_log (c->log, ar_trainer_get_step (tr), &error))
       return fail (error);
-    fprintf (stderr, "resuming from %s at step %" G_GUINT64_FORMAT "\n", c->checkpoint,
-        ar_trainer_get_step (tr));
+    fprintf (stderr, "resuming from %s at step %" G_GUINT64_FORMAT "\n",
+        c->checkpoint, ar_trainer_get_step (tr));
   }
 
   FILE *csv = fopen (c->log, c->resume ? "a" : "w");
   if (csv == NULL) {
-    fprintf (stderr, "argen train: cannot write %s: %s\n", c->log, g_strerror (errno));
+    fprintf (stderr, "argen train: cannot write %s: %s\n", c->log,
+        g_strerror (errno));
     return 1;
   }
   if (!c->resume)
     fprintf (csv, "step,lr,loss,loss_avg,val_loss,grad_norm,elapsed_s,%s\n",
         trainable->units_per_s_name);
 
-  fprintf (stderr, "training %s (%" G_GSIZE_FORMAT " parameters) on %s: %"
-      G_GSIZE_FORMAT " training / %" G_GSIZE_FORMAT " held-out tokens, vocabulary %u\n",
+  fprintf (stderr,
+      "training %s (%" G_GSIZE_FORMAT " parameters) on %s: %" G_GSIZE_FORMAT
+      " training / %" G_GSIZE_FORMAT " held-out tokens, vocabulary %u\n",
       what, ar_params_count (trainable->params), c->data, text->n_train,
       text->n - text->n_train, ar_vocab_get_size (text->vocab));
 
   Reporter reporter = {
-    .trainer = tr, .keep_best = c->keep_best ? c->out : NULL,
-    .csv = csv, .tty = isatty (2), .unit = trainable->unit,
+    .trainer = tr,
+    .keep_best = c->keep_best ? c->out : NULL,
+    .csv = csv,
+    .tty = isatty (2),
+    .unit = trainable->unit,
     .rate_name = trainable->units_per_s_name,
     .print_every = MAX (1, ar_trainer_get_options (tr)->steps / 100),
   };
   struct sigaction sa = { 0 };
   sa.sa_handler = on_sigint;
-  sa.sa_flags = SA_RESETHAND;   /* a second Ctrl-C kills at once */
+  sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills at once */
   sigaction (SIGINT, &sa, NULL);
   sigaction (SIGTERM, &sa, NULL);
 
-  gboolean ok = ar_trainer_run (tr, c->checkpoint, report, &reporter, &stop_requested,
-      &error);
+  gboolean ok = ar_trainer_run (tr, c->checkpoint, report, &reporter,
+      &stop_requested, &error);
   fclose (csv);
   signal (SIGINT, SIG_DFL);
   signal (SIGTERM, SIG_DFL);
   GError *plot_error = NULL;
-  if (!argen_plot_training_log (c->log, c->plot, trainable->unit, &plot_error)) {
+  if (!argen_plot_training_log (c->log, c->plot, trainable->unit,
+          &plot_error)) {
     fprintf (stderr, "argen train: no plot: %s\n", plot_error->message);
     g_error_free (plot_error);
   }
@@ -284,8 +330,10 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   g_clear_error (&reporter.save_error);
   if (!ok) {
     if (g_error_matches (error, AR_ERROR, AR_ERROR_CANCELLED)) {
-      fprintf (stderr, "\n%s; checkpoint saved to %s — continue with the same command "
-          "and --resume\n", error->message, c->checkpoint);
+      fprintf (stderr,
+          "\n%s; checkpoint saved to %s — continue with the same command "
+          "and --resume\n",
+          error->message, c->checkpoint);
       g_error_free (error);
       return 130;
     }
@@ -293,12 +341,16 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   }
   if (c->keep_best && !isnan (ar_trainer_get_best_val (tr))) {
     if (reporter.best_step)
-      fprintf (stderr, "%s is the model of step %" G_GUINT64_FORMAT
-          ", the lowest validation loss (%.4f %s)\n", c->out, reporter.best_step,
-          ar_trainer_get_best_val (tr), trainable->unit);
+      fprintf (stderr,
+          "%s is the model of step %" G_GUINT64_FORMAT
+          ", the lowest validation loss (%.4f %s)\n",
+          c->out, reporter.best_step, ar_trainer_get_best_val (tr),
+          trainable->unit);
     else
-      fprintf (stderr, "%s was written before this resumed run: no validation of this run "
-          "beat its %.4f %s\n", c->out, ar_trainer_get_best_val (tr), trainable->unit);
+      fprintf (stderr,
+          "%s was written before this resumed run: no validation of this run "
+          "beat its %.4f %s\n",
+          c->out, ar_trainer_get_best_val (tr), trainable->unit);
   } else if (!ar_trainer_save_model (tr, c->out, &error)) {
     return fail (error);
   }
@@ -318,17 +370,21 @@ load_text (const Common *c, int T)
   } else if (strcmp (c->vocab, "byte") == 0) {
     vtype = AR_VOCAB_BYTE;
   } else {
-    fprintf (stderr, "argen train: unknown vocabulary '%s' (char, byte)\n", c->vocab);
+    fprintf (stderr, "argen train: unknown vocabulary '%s' (char, byte)\n",
+        c->vocab);
     return NULL;
   }
-  ArTextData *text = ar_text_data_new_from_file (c->data, vtype, c->val_fraction, &error);
+  ArTextData *text =
+      ar_text_data_new_from_file (c->data, vtype, c->val_fraction, &error);
   if (text == NULL) {
     fail (error);
     return NULL;
   }
   if (text->n_train <= (gsize) T + 1) {
-    fprintf (stderr, "argen train: %s: %" G_GSIZE_FORMAT
-        " training tokens is too short for sequences of %d\n", c->data, text->n_train, T);
+    fprintf (stderr,
+        "argen train: %s: %" G_GSIZE_FORMAT
+        " training tokens is too short for sequences of %d\n",
+        c->data, text->n_train, T);
     ar_text_data_free (text);
     return NULL;
   }
@@ -343,12 +399,16 @@ train_rnn (Common *c, RnnOptions *o)
   GError *error = NULL;
 
   if (o->seq < 1 || o->seq > 100000 || o->eval_window < 0) {
-    fprintf (stderr, "argen train: an option is out of range (sizes must be positive)\n");
+    fprintf (stderr,
+        "argen train: an option is out of range (sizes must be positive)\n");
     return 2;
   }
-  ArRnnConfig config = { .n_layers = o->layers, .n_embd = o->embd, .n_hidden = o->hidden };
+  ArRnnConfig config = { .n_layers = o->layers,
+    .n_embd = o->embd,
+    .n_hidden = o->hidden };
   if (!ar_cell_from_name (o->cell, &config.cell)) {
-    fprintf (stderr, "argen train: unknown cell '%s' (rnn, gru, lstm)\n", o->cell);
+    fprintf (stderr, "argen train: unknown cell '%s' (rnn, gru, lstm)\n",
+        o->cell);
     return 2;
   }
   if (c->threads > 0)
@@ -361,17 +421,20 @@ train_rnn (Common *c, RnnOptions *o)
   if (!ar_rnn_config_check (&config, &error))
     return fail (error);
 
-  g_autoptr (ArRnnTask) task = ar_rnn_task_new (&config, text, o->seq, c->batch,
-      o->eval_window);
+  g_autoptr (ArRnnTask) task =
+      ar_rnn_task_new (&config, text, o->seq, c->batch, o->eval_window);
   ArRng init;
   ar_rng_init (&init, c->seed);
   ar_rnn_train_init (ar_rnn_task_get_net (task), &init);
 
-  g_autofree char *recipe = g_strdup_printf ("argen train rnn --cell %s --layers %d "
-      "--embedding %d --hidden %d --seq %d", o->cell, o->layers, o->embd, o->hidden, o->seq);
-  g_autofree char *what = g_strdup_printf ("%s-%u x%u", o->cell, config.n_hidden,
-      config.n_layers);
-  return run_training (c, ar_rnn_task_get_trainable (task), task, text, recipe, what);
+  g_autofree char *recipe =
+      g_strdup_printf ("argen train rnn --cell %s --layers %d "
+                       "--embedding %d --hidden %d --seq %d",
+          o->cell, o->layers, o->embd, o->hidden, o->seq);
+  g_autofree char *what =
+      g_strdup_printf ("%s-%u x%u", o->cell, config.n_hidden, config.n_layers);
+  return run_training (c, ar_rnn_task_get_trainable (task), task, text, recipe,
+      what);
 }
 
 static int
@@ -386,7 +449,8 @@ train_transformer (Common *c, TransformerOptions *o)
   } else if (strcmp (o->arch, "gpt") == 0) {
     config.arch = AR_TRANSFORMER_GPT;
   } else {
-    fprintf (stderr, "argen train: unknown architecture '%s' (llama, gpt)\n", o->arch);
+    fprintf (stderr, "argen train: unknown architecture '%s' (llama, gpt)\n",
+        o->arch);
     return 2;
   }
   if (strcmp (o->eval, "windows") == 0) {
@@ -394,15 +458,18 @@ train_transformer (Common *c, TransformerOptions *o)
   } else if (strcmp (o->eval, "sliding") == 0) {
     eval_mode = AR_TRANSFORMER_EVAL_SLIDING;
   } else {
-    fprintf (stderr, "argen train: unknown validation mode '%s' (windows, sliding)\n",
+    fprintf (stderr,
+        "argen train: unknown validation mode '%s' (windows, sliding)\n",
         o->eval);
     return 2;
   }
-  if (o->layers < 1 || o->dim < 1 || o->heads < 1 || o->kv_heads < 0 || o->hidden < 0
-      || o->context < 1 || o->context > 100000 || c->threads > AR_TRANSFORMER_MAX_SHARDS
-      || !(o->rope_base > 0)) {
-    fprintf (stderr, "argen train: an option is out of range (sizes must be positive, "
-        "--threads at most %d)\n", AR_TRANSFORMER_MAX_SHARDS);
+  if (o->layers < 1 || o->dim < 1 || o->heads < 1 || o->kv_heads < 0 ||
+      o->hidden < 0 || o->context < 1 || o->context > 100000 ||
+      c->threads > AR_TRANSFORMER_MAX_SHARDS || !(o->rope_base > 0)) {
+    fprintf (stderr,
+        "argen train: an option is out of range (sizes must be positive, "
+        "--threads at most %d)\n",
+        AR_TRANSFORMER_MAX_SHARDS);
     return 2;
   }
   config.n_layers = o->layers;
@@ -430,24 +497,29 @@ train_transformer (Common *c, TransformerOptions *o)
   if (c->threads == 1)
     openblas_set_num_threads (1);
 
-  g_autoptr (ArTransformerTask) task = ar_transformer_task_new (&config, text, o->context,
-      c->batch, c->threads, eval_mode);
+  g_autoptr (ArTransformerTask) task = ar_transformer_task_new (&config, text,
+      o->context, c->batch, c->threads, eval_mode);
   ArRng init;
   ar_rng_init (&init, c->seed);
   ar_transformer_train_init (ar_transformer_task_get_net (task), &init);
 
   g_autofree char *rope = config.arch == AR_TRANSFORMER_LLAMA
-      ? g_strdup_printf (" --rope-base %g", o->rope_base) : g_strdup ("");
-  g_autofree char *recipe = g_strdup_printf ("argen train transformer --arch %s --layers %d "
-      "--dim %d --heads %d --kv-heads %u --hidden %u --context %d%s%s --eval %s",
-      o->arch, o->layers, o->dim, o->heads, config.n_head_kv, config.n_ff, o->context,
-      rope, o->tied ? " --tied" : "", o->eval);
-  g_autofree char *what = g_strdup_printf ("%s, %u blocks of width %u, %u heads (%u "
-      "key/value), feed-forward %u, context %u, %d threads", o->arch, config.n_layers,
-      config.n_embd, config.n_head, config.n_head_kv, config.n_ff, config.n_ctx,
+      ? g_strdup_printf (" --rope-base %g", o->rope_base)
+      : g_strdup ("");
+  g_autofree char *recipe =
+      g_strdup_printf ("argen train transformer --arch %s --layers %d "
+                       "--dim %d --heads %d --kv-heads %u --hidden %u "
+                       "--context %d%s%s --eval %s",
+          o->arch, o->layers, o->dim, o->heads, config.n_head_kv, config.n_ff,
+          o->context, rope, o->tied ? " --tied" : "", o->eval);
+  g_autofree char *what = g_strdup_printf (
+      "%s, %u blocks of width %u, %u heads (%u "
+      "key/value), feed-forward %u, context %u, %d threads",
+      o->arch, config.n_layers, config.n_embd, config.n_head, config.n_head_kv,
+      config.n_ff, config.n_ctx,
       ar_transformer_train_get_n_shards (ar_transformer_task_get_net (task)));
-  return run_training (c, ar_transformer_task_get_trainable (task), task, text, recipe,
-      what);
+  return run_training (c, ar_transformer_task_get_trainable (task), task, text,
+      recipe, what);
 }
 
 int
@@ -456,45 +528,84 @@ argen_cmd_train (int argc, char **argv)
   /* string options stay NULL unless given (GOption does not free a default
    * it replaces); their defaults are filled in after parsing */
   Common c = {
-    .batch = 32, .steps = 2000, .warmup = 100, .eval_every = 200,
-    .checkpoint_every = 200, .seed = 1, .lr = 2e-3, .lr_min = 1e-4,
-    .weight_decay = 0.01, .clip = 1.0, .val_fraction = 0.1,
+    .batch = 32,
+    .steps = 2000,
+    .warmup = 100,
+    .eval_every = 200,
+    .checkpoint_every = 200,
+    .seed = 1,
+    .lr = 2e-3,
+    .lr_min = 1e-4,
+    .weight_decay = 0.01,
+    .clip = 1.0,
+    .val_fraction = 0.1,
   };
   RnnOptions rnn = { NULL, 1, 64, 512, 128, 0 };
   TransformerOptions tf = {
-    .layers = 4, .heads = 4, .dim = 128, .context = 128, .rope_base = 10000.0,
+    .layers = 4,
+    .heads = 4,
+    .dim = 128,
+    .context = 128,
+    .rope_base = 10000.0,
   };
-  GOptionEntry entries[] = {
-    { "data", 'd', 0, G_OPTION_ARG_FILENAME, &c.data, "Training text (UTF-8)", "FILE" },
-    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &c.out, "Model file to write", "M.gguf" },
-    { "vocab", 0, 0, G_OPTION_ARG_STRING, &c.vocab, "Vocabulary: char or byte (default char)", "TYPE" },
-    { "batch", 0, 0, G_OPTION_ARG_INT, &c.batch, "Sequences per step (default 32)", "B" },
-    { "steps", 0, 0, G_OPTION_ARG_INT64, &c.steps, "Optimisation steps (default 2000)", "N" },
-    { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr, "Peak learning rate (default 2e-3)", "LR" },
-    { "lr-min", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr_min, "Final learning rate of the cosine schedule (default 1e-4)", "LR" },
-    { "warmup", 0, 0, G_OPTION_ARG_INT64, &c.warmup, "Warm-up steps (default 100)", "N" },
-    { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &c.weight_decay, "AdamW weight decay (default 0.01)", "W" },
-    { "clip", 0, 0, G_OPTION_ARG_DOUBLE, &c.clip, "Gradient norm clipping, 0 = off (default 1)", "NORM" },
-    { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &c.val_fraction, "Held-out fraction at the end of the data (default 0.1)", "F" },
-    { "eval-every", 0, 0, G_OPTION_ARG_INT64, &c.eval_every, "Steps between validations (default 200)", "N" },
-    { "checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &c.checkpoint, "Checkpoint file (default OUT.ckpt)", "FILE" },
-    { "checkpoint-every", 0, 0, G_OPTION_ARG_INT64, &c.checkpoint_every, "Steps between checkpoints (default 200)", "N" },
-    { "resume", 0, 0, G_OPTION_ARG_NONE, &c.resume, "Continue from the checkpoint", NULL },
-    { "keep-best", 0, 0, G_OPTION_ARG_NONE, &c.keep_best, "Write OUT at each new lowest validation loss, so it ends as the best-validated model rather than the last", NULL },
-    { "log", 0, 0, G_OPTION_ARG_FILENAME, &c.log, "CSV log (default OUT.csv)", "FILE" },
-    { "plot", 0, 0, G_OPTION_ARG_FILENAME, &c.plot, "PNG plot of the curves (default OUT.png)", "FILE" },
-    { "seed", 0, 0, G_OPTION_ARG_INT64, &c.seed, "Random seed (default 1)", "N" },
-    { "threads", 0, 0, G_OPTION_ARG_INT, &c.threads, "Threads, 0 = one per processor (default 0).  rnn: OpenBLAS's threads; transformer: the batch is split in this many shards computed in parallel, and results depend on it", "N" },
-    { "name", 0, 0, G_OPTION_ARG_STRING, &c.name, "general.name of the model", "TEXT" },
-    { "description", 0, 0, G_OPTION_ARG_STRING, &c.description, "general.description (data, licence, recipe)", "TEXT" },
-    { NULL }
-  };
+  GOptionEntry entries[] = { { "data", 'd', 0, G_OPTION_ARG_FILENAME, &c.data,
+                                 "Training text (UTF-8)", "FILE" },
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &c.out, "Model file to write",
+        "M.gguf" },
+    { "vocab", 0, 0, G_OPTION_ARG_STRING, &c.vocab,
+        "Vocabulary: char or byte (default char)", "TYPE" },
+    { "batch", 0, 0, G_OPTION_ARG_INT, &c.batch,
+        "Sequences per step (default 32)", "B" },
+    { "steps", 0, 0, G_OPTION_ARG_INT64, &c.steps,
+        "Optimisation steps (default 2000)", "N" },
+    { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr,
+        "Peak learning rate (default 2e-3)", "LR" },
+    { "lr-min", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr_min,
+        "Final learning rate of the cosine schedule (default 1e-4)", "LR" },
+    { "warmup", 0, 0, G_OPTION_ARG_INT64, &c.warmup,
+        "Warm-up steps (default 100)", "N" },
+    { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &c.weight_decay,
+        "AdamW weight decay (default 0.01)", "W" },
+    { "clip", 0, 0, G_OPTION_ARG_DOUBLE, &c.clip,
+        "Gradient norm clipping, 0 = off (default 1)", "NORM" },
+    { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &c.val_fraction,
+        "Held-out fraction at the end of the data (default 0.1)", "F" },
+    { "eval-every", 0, 0, G_OPTION_ARG_INT64, &c.eval_every,
+        "Steps between validations (default 200)", "N" },
+    { "checkpoint", 0, 0, G_OPTION_ARG_FILENAME, &c.checkpoint,
+        "Checkpoint file (default OUT.ckpt)", "FILE" },
+    { "checkpoint-every", 0, 0, G_OPTION_ARG_INT64, &c.checkpoint_every,
+        "Steps between checkpoints (default 200)", "N" },
+    { "resume", 0, 0, G_OPTION_ARG_NONE, &c.resume,
+        "Continue from the checkpoint", NULL },
+    { "keep-best", 0, 0, G_OPTION_ARG_NONE, &c.keep_best,
+        "Write OUT at each new lowest validation loss, so it ends as the "
+        "best-validated model rather than the last",
+        NULL },
+    { "log", 0, 0, G_OPTION_ARG_FILENAME, &c.log, "CSV log (default OUT.csv)",
+        "FILE" },
+    { "plot", 0, 0, G_OPTION_ARG_FILENAME, &c.plot,
+        "PNG plot of the curves (default OUT.png)", "FILE" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &c.seed, "Random seed (default 1)",
+        "N" },
+    { "threads", 0, 0, G_OPTION_ARG_INT, &c.threads,
+        "Threads, 0 = one per processor (default 0).  rnn: OpenBLAS's threads; "
+        "transformer: the batch is split in this many shards computed in "
+        "parallel, and results depend on it",
+        "N" },
+    { "name", 0, 0, G_OPTION_ARG_STRING, &c.name, "general.name of the model",
+        "TEXT" },
+    { "description", 0, 0, G_OPTION_ARG_STRING, &c.description,
+        "general.description (data, licence, recipe)", "TEXT" },
+    { NULL } };
   static const char *const families[] = { "rnn", "transformer" };
   const char *family = argc >= 2 && argv[1][0] != '-' ? argv[1] : NULL;
   int ret = 2;
 
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("FAMILY — train a model");
-  g_option_context_set_summary (ctx, "FAMILY (first): rnn or transformer.  Each family's "
+  g_autoptr (GOptionContext) ctx =
+      g_option_context_new ("FAMILY — train a model");
+  g_option_context_set_summary (ctx,
+      "FAMILY (first): rnn or transformer.  Each family's "
       "options are listed by --help-rnn and --help-transformer.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   /* Both families name some options alike (--layers, --hidden): only the
@@ -518,19 +629,23 @@ argen_cmd_train (int argc, char **argv)
   if (tf.eval == NULL)
     tf.eval = g_strdup ("windows");
   if (family == NULL || argc != 2) {
-    fprintf (stderr, "argen train: give the family first, then options: argen train "
-        "%s|%s --data FILE --out M.gguf ...\n", families[0], families[1]);
+    fprintf (stderr,
+        "argen train: give the family first, then options: argen train "
+        "%s|%s --data FILE --out M.gguf ...\n",
+        families[0], families[1]);
     goto out;
   }
   if (c.data == NULL || c.out == NULL) {
     fprintf (stderr, "argen train: --data and --out are required\n");
     goto out;
   }
-  if (c.batch < 1 || c.batch > 100000 || c.steps < 1 || c.warmup < 0 || c.eval_every < 0
-      || c.checkpoint_every < 0 || !(c.lr > 0) || !(c.lr_min >= 0) || !(c.weight_decay >= 0)
-      || !(c.clip >= 0) || c.seed < 0 || c.threads < 0
-      || !(c.val_fraction >= 0 && c.val_fraction < 1)) {
-    fprintf (stderr, "argen train: an option is out of range (sizes and steps must be "
+  if (c.batch < 1 || c.batch > 100000 || c.steps < 1 || c.warmup < 0 ||
+      c.eval_every < 0 || c.checkpoint_every < 0 || !(c.lr > 0) ||
+      !(c.lr_min >= 0) || !(c.weight_decay >= 0) || !(c.clip >= 0) ||
+      c.seed < 0 || c.threads < 0 ||
+      !(c.val_fraction >= 0 && c.val_fraction < 1)) {
+    fprintf (stderr,
+        "argen train: an option is out of range (sizes and steps must be "
         "positive)\n");
     goto out;
   }
@@ -539,8 +654,8 @@ argen_cmd_train (int argc, char **argv)
   else if (strcmp (family, "transformer") == 0)
     ret = train_transformer (&c, &tf);
   else
-    fprintf (stderr, "argen train: unknown family '%s'; available: %s, %s\n", family,
-        families[0], families[1]);
+    fprintf (stderr, "argen train: unknown family '%s'; available: %s, %s\n",
+        family, families[0], families[1]);
 out:
   common_clear (&c);
   g_free (rnn.cell);
