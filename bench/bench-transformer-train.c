@@ -2,9 +2,7 @@
 /* bench-transformer-train.c — training throughput of the Transformer family:
  * tokens per second of `argen train transformer`'s loop (the real
  * ArTransformerTask + ArTrainer: batch sampling, forward, backward, clipping,
- * AdamW), GPT- and Llama-style, on every processor (the batch split into one
- * shard per processor) and on one (one shard, OpenBLAS on one thread), and
- * OpenBLAS's own threading with a single shard for comparison.
+ * AdamW), GPT- and Llama-style, on every processor and on one.
  *
  * The default shape is the issue's anchor: 4 layers, 4 heads, width 128,
  * context 128, batch 32, a 65-character vocabulary; feed-forward 512 for GPT
@@ -20,7 +18,6 @@
  *
  * usage: bench-transformer-train [--steps 6] [--layers 4] [--dim 128]
  *        [--heads 4] [--context 128] [--batch 32] [--arch gpt|llama|both] */
-#include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,11 +42,10 @@ on_step (const ArTrainProgress *p, gpointer user_data)
  * rate, *best the fastest step's. */
 static double
 train_rate (const ArTransformerConfig *c, const ArTextData *data, int T, int B,
-    int shards, int blas_threads, int steps, double *best)
+    int threads, int steps, double *best)
 {
-  openblas_set_num_threads (blas_threads);
   g_autoptr (ArTransformerTask) task = ar_transformer_task_new (c, data, T, B,
-      shards, AR_TRANSFORMER_EVAL_WINDOWS);
+      threads, AR_TRANSFORMER_EVAL_WINDOWS);
   ArRng rng;
   ar_rng_init (&rng, 1);
   ar_transformer_train_init (ar_transformer_task_get_net (task), &rng);
@@ -153,19 +149,18 @@ main (int argc, char **argv)
     struct
     {
       const char *what;
-      int shards, blas;
+      int threads;
     } cases[] = {
-      { "all processors, one shard each", procs, 1 },
-      { "one processor", 1, 1 },
-      { "one shard, OpenBLAS threads", 1, procs },
+      { "all processors", procs },
+      { "one processor", 1 },
     };
     for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
       double best, rate;
 
       if (i == 0 && procs == 1)
         continue;
-      rate = train_rate (&c, data, context, batch, cases[i].shards,
-          cases[i].blas, steps, &best);
+      rate =
+          train_rate (&c, data, context, batch, cases[i].threads, steps, &best);
       printf ("  %-32s %8.0f tokens/s (fastest step %.0f tokens/s)\n",
           cases[i].what, rate, best);
     }

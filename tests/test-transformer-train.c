@@ -11,9 +11,9 @@
  *   - the whole backward pass against finite differences of the loss, for
  *     every parameter of a small model of each architecture (every element
  *     of the small ones, two dozen of the others);
- *   - shards and micro-batches: a batch split over 1, 2 or 3 shards, in
- *     micro-batches, gives the same loss, logits and gradients (up to
- *     summation order);
+ *   - threads: 1, 2, 4 or 8 threads give the same loss, logits and
+ *     gradients bit for bit, and the batch's tasks and micro-batches add up
+ *     to the mean of one-stream batches;
  *   - the evaluation modes against the inference decoder window by window;
  *   - a tiny model learns a short text and then generates it greedily;
  *   - resuming through ArTrainer ends bit-identical to an uninterrupted run;
@@ -110,9 +110,9 @@ test_oracle (gconstpointer data)
   const int T = 40, B = 3;
   g_autoptr (GError) error = NULL;
 
-  /* three shards for three streams: each shard is one stream */
+  /* the three streams are one micro-batch, one task: one thread is used */
   g_autoptr (ArTransformerTrain) t = ar_transformer_train_new (&c, T, B, 3);
-  g_assert_cmpint (ar_transformer_train_get_n_shards (t), ==, 3);
+  g_assert_cmpint (ar_transformer_train_get_n_threads (t), ==, 1);
   randomise (t, 7);
   g_autoptr (GBytes) bytes = model_bytes (t, NULL);
   g_autoptr (ArGguf) gguf = ar_gguf_new_from_bytes (bytes, "oracle", &error);
@@ -242,27 +242,29 @@ test_grad (gconstpointer data)
 }
 
 static void
-test_shards (void)
+test_threads (void)
 {
   const guint V = 9;
   ArTransformerConfig c = llama_config (V);
   /* windows long enough that a micro-batch holds only a few streams
-   * (AR_TRANSFORMER_MICROBATCH_ROWS / 205: 2 for 512), so that every shard
-   * count below runs several micro-batches per shard, some shorter */
+   * (AR_TRANSFORMER_MICROBATCH_ROWS / 205: 2 for 512): the 9 streams make
+   * 5 tasks of 1 or 2 streams */
   const int T = 205, B = 9;
   c.n_ctx = 256;
   g_assert_cmpint (AR_TRANSFORMER_MICROBATCH_ROWS / T, <, 3);
+  gsize nl = (gsize) T * B * V;
   g_autofree gint32 *inputs = g_new (gint32, T * B);
   g_autofree gint32 *targets = g_new (gint32, T * B);
-  g_autofree float *ref_logits = g_new (float, (gsize) T *B *V);
-  g_autofree float *logits = g_new (float, (gsize) T *B *V);
+  g_autofree float *ref_logits = g_new (float, nl);
+  g_autofree float *logits = g_new (float, nl);
   g_autoptr (ArTransformerTrain) ref = ar_transformer_train_new (&c, T, B, 1);
+  GPtrArray *pa = ar_transformer_train_get_params (ref);
   float ref_loss;
 
   random_ids (inputs, T * B, V, 8);
   random_ids (targets, T * B, V, 9);
   randomise (ref, 2);
-  ar_params_zero_grad (ar_transformer_train_get_params (ref));
+  ar_params_zero_grad (pa);
   ref_loss = ar_transformer_train_forward (ref, inputs, targets, T, B, TRUE);
   ar_transformer_train_logits (ref, inputs, T, B, ref_logits);
   /* the logits are the ones the loss is computed from */
@@ -273,23 +275,50 @@ test_shards (void)
     g_assert_cmpfloat (fabs (sum / (T * B) - ref_loss), <, 1e-5);
   }
 
-  for (int n_shards = 2; n_shards <= 3; n_shards++) {
+  /* any number of threads: the same numbers, bit for bit */
+  for (int n_threads = 2; n_threads <= 8; n_threads *= 2) {
     g_autoptr (ArTransformerTrain) t =
-        ar_transformer_train_new (&c, T, B, n_shards);
-    GPtrArray *pa = ar_transformer_train_get_params (ref);
+        ar_transformer_train_new (&c, T, B, n_threads);
     GPtrArray *pb = ar_transformer_train_get_params (t);
-    double worst = 0.0;
 
+    g_assert_cmpint (ar_transformer_train_get_n_threads (t), ==,
+        MIN (n_threads, 5));
     randomise (t, 2);
     /* gradients from an earlier step were zeroed by the trainer; whatever
-     * the shards held before must not leak in */
+     * the tasks held before must not leak in */
     ar_transformer_train_forward (t, targets, inputs, T, B, TRUE);
     ar_params_zero_grad (pb);
     float loss = ar_transformer_train_forward (t, inputs, targets, T, B, TRUE);
-    g_assert_cmpfloat (fabs (loss - ref_loss), <, 1e-6);
+    g_assert_cmpfloat (loss, ==, ref_loss);
     ar_transformer_train_logits (t, inputs, T, B, logits);
-    for (gsize i = 0; i < (gsize) T * B * V; i++)
-      g_assert_cmpfloat (fabs (logits[i] - ref_logits[i]), <, 1e-5);
+    g_assert_cmpmem (logits, nl * sizeof (float), ref_logits,
+        nl * sizeof (float));
+    for (guint i = 0; i < pa->len; i++) {
+      ArParam *x = g_ptr_array_index (pa, i), *y = g_ptr_array_index (pb, i);
+      g_assert_cmpmem (x->g, x->n * sizeof (float), y->g,
+          y->n * sizeof (float));
+    }
+  }
+
+  /* the tasks and micro-batches add up to the batch's mean: the same as
+   * the mean of nine one-stream batches */
+  {
+    g_autoptr (ArTransformerTrain) one = ar_transformer_train_new (&c, T, 1, 1);
+    GPtrArray *pb = ar_transformer_train_get_params (one);
+    g_autofree gint32 *in1 = g_new (gint32, T);
+    g_autofree gint32 *tg1 = g_new (gint32, T);
+    double loss = 0.0, worst = 0.0;
+
+    randomise (one, 2);
+    ar_params_zero_grad (pb);
+    for (int b = 0; b < B; b++) {
+      for (int i = 0; i < T; i++) {
+        in1[i] = inputs[i * B + b];
+        tg1[i] = targets[i * B + b];
+      }
+      loss += ar_transformer_train_forward (one, in1, tg1, T, 1, TRUE);
+    }
+    g_assert_cmpfloat (fabs (loss / B - ref_loss), <, 1e-6);
     for (guint i = 0; i < pa->len; i++) {
       ArParam *x = g_ptr_array_index (pa, i), *y = g_ptr_array_index (pb, i);
       double scale = 0.0;
@@ -297,11 +326,11 @@ test_shards (void)
       for (gsize j = 0; j < x->n; j++)
         scale = MAX (scale, fabs (x->g[j]));
       for (gsize j = 0; j < x->n; j++)
-        worst = MAX (worst, fabs (x->g[j] - y->g[j]) / scale);
+        worst = MAX (worst, fabs (x->g[j] - y->g[j] / B) / scale);
     }
-    g_test_message ("%d shards: largest gradient difference %.3g of each "
-                    "parameter's largest",
-        n_shards, worst);
+    g_test_message ("against one-stream batches: largest gradient "
+                    "difference %.3g of each parameter's largest",
+        worst);
     g_assert_cmpfloat (worst, <, 1e-5);
   }
 }
@@ -421,7 +450,7 @@ typedef struct
 } Run;
 
 static void
-run_init (Run *r, guint64 steps, guint64 seed, int n_shards)
+run_init (Run *r, guint64 steps, guint64 seed, int n_threads)
 {
   g_autoptr (GString) text = g_string_new (NULL);
 
@@ -431,7 +460,7 @@ run_init (Run *r, guint64 steps, guint64 seed, int n_shards)
   g_assert_nonnull (r->data);
   ArTransformerConfig c = { AR_TRANSFORMER_LLAMA, 2, 32, 64, 2, 2, 32,
     ar_vocab_get_size (r->data->vocab), 16, 10000.0f, 1e-5f, FALSE };
-  r->task = ar_transformer_task_new (&c, r->data, 32, 8, n_shards,
+  r->task = ar_transformer_task_new (&c, r->data, 32, 8, n_threads,
       AR_TRANSFORMER_EVAL_WINDOWS);
   ArRng rng;
   ar_rng_init (&rng, seed);
@@ -716,7 +745,7 @@ main (int argc, char **argv)
       GINT_TO_POINTER (FALSE), test_grad);
   g_test_add_data_func ("/transformer-train/grad/gpt", GINT_TO_POINTER (TRUE),
       test_grad);
-  g_test_add_func ("/transformer-train/shards", test_shards);
+  g_test_add_func ("/transformer-train/threads", test_threads);
   g_test_add_func ("/transformer-train/evaluate", test_evaluate);
   g_test_add_func ("/transformer-train/check", test_check);
   g_test_add_func ("/transformer-train/init", test_init);

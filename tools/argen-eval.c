@@ -175,7 +175,7 @@ argen_cmd_eval (int argc, char **argv)
     return 2;
   }
   if (argc != 2 || data == NULL || window < 0 || batch < 1 || batch > 4096 ||
-      threads < 0 || threads > AR_TRANSFORMER_MAX_SHARDS ||
+      threads < 0 || threads > AR_TRANSFORMER_MAX_THREADS ||
       !(val_fraction > 0 && val_fraction < 1)) {
     fprintf (stderr,
         "argen eval: usage: argen eval MODEL.gguf --data FILE "

@@ -465,11 +465,11 @@ train_transformer (Common *c, TransformerOptions *o)
   }
   if (o->layers < 1 || o->dim < 1 || o->heads < 1 || o->kv_heads < 0 ||
       o->hidden < 0 || o->context < 1 || o->context > 100000 ||
-      c->threads > AR_TRANSFORMER_MAX_SHARDS || !(o->rope_base > 0)) {
+      c->threads > AR_TRANSFORMER_MAX_THREADS || !(o->rope_base > 0)) {
     fprintf (stderr,
         "argen train: an option is out of range (sizes must be positive, "
         "--threads at most %d)\n",
-        AR_TRANSFORMER_MAX_SHARDS);
+        AR_TRANSFORMER_MAX_THREADS);
     return 2;
   }
   config.n_layers = o->layers;
@@ -517,7 +517,7 @@ train_transformer (Common *c, TransformerOptions *o)
       "key/value), feed-forward %u, context %u, %d threads",
       o->arch, config.n_layers, config.n_embd, config.n_head, config.n_head_kv,
       config.n_ff, config.n_ctx,
-      ar_transformer_train_get_n_shards (ar_transformer_task_get_net (task)));
+      ar_transformer_train_get_n_threads (ar_transformer_task_get_net (task)));
   return run_training (c, ar_transformer_task_get_trainable (task), task, text,
       recipe, what);
 }
@@ -589,9 +589,9 @@ argen_cmd_train (int argc, char **argv)
     { "seed", 0, 0, G_OPTION_ARG_INT64, &c.seed, "Random seed (default 1)",
         "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &c.threads,
-        "Threads, 0 = one per processor (default 0).  rnn: OpenBLAS's threads; "
-        "transformer: the batch is split in this many shards computed in "
-        "parallel, and results depend on it",
+        "Threads, 0 = one per processor (default 0).  rnn: OpenBLAS's threads "
+        "(results depend on them); transformer: threads taking parts of each "
+        "batch (results do not depend on them)",
         "N" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &c.name, "general.name of the model",
         "TEXT" },

@@ -5,22 +5,24 @@
  * batches) and its training task over a text corpus.
  *
  * Organisation: the parameters live once, in slots (global ones, then
- * B_COUNT per block).  The batch is split into shards of streams (see
- * ar-transformer-train.h); each shard has its own activations, allocated once
- * for (max_T, its share of max_B), and sees the parameters through its own
- * array of slots: shard 0 through the parameters themselves, the others
- * through copies of the ArParam structs that share the weights but point
- * their gradient into the shard's own block.  The layer functions of
- * ar-nn.h therefore run unchanged in every shard, and the gradients are
- * added up in shard order once all shards are done.
+ * B_COUNT per block).  A batch is split into tasks of consecutive streams
+ * (see ar-transformer-train.h), handed out to the threads of a pool; a task
+ * runs its streams in micro-batches in the workspace (activations allocated
+ * once for one micro-batch of max_T positions) of the thread that took it,
+ * and sees the parameters through its own array of slots: task 0 through
+ * the parameters themselves, the others through copies of the ArParam
+ * structs that share the weights but point their gradient into the task's
+ * own block.  The layer functions of ar-nn.h therefore run unchanged in
+ * every task, and the gradients are added up in task order once all tasks
+ * are done.
  *
  * Where the time goes: the projections (q, k, v, attn_output, the
  * feed-forward matrices, the classifier) are single sgemm calls over the
- * shard's T · B_s rows, forward and backward — about 85 % of the arithmetic
+ * micro-batch's T · nb rows, forward and backward — about 85 % of the arithmetic
  * at the default shape; attention is ar_attention_*; the rest is the
  * element-wise layers of ar-pointwise.c. */
 #include "ar-transformer-train.h"
-#include "nn/ar-nn-private.h"
+#include "core/ar-threadpool.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -76,21 +78,30 @@ blk (int l, int j)
   return P_GLOBAL + l * B_COUNT + j;
 }
 
-/* One shard: a range of streams of a batch, its parameter views and the
- * activations of one micro-batch of nb of them.  Per-layer buffers are (L,
- * N_max, width) with N_max = max_T nb_max; within a micro-batch the first
- * T · nb rows of each are used.  QKV is the width of a fused q|k|v row,
- * D + 2 KV. */
+/* A task: a fixed range of the streams of a batch, which whichever thread
+ * takes it runs in micro-batches, with the parameters seen through its own
+ * slots: task 0 through the parameters themselves, the others through
+ * copies of the ArParam structs that share the values but point the
+ * gradient into the task's own block. */
 typedef struct
 {
-  int nb;          /* streams of the current micro-batch */
-  gboolean active; /* the current call gave this shard streams */
-  double loss_sum; /* Σ of the micro-batches' mean losses × their streams */
-  ArParam **p;     /* (n_slots) the parameters as this shard sees them */
-  ArParam *views;  /* (n_params) shards > 0: copies with their own gradient */
+  int b0, n;       /* streams [b0, b0 + n) of the current call */
+  double loss_sum; /* Σ of its micro-batches' mean losses × their streams */
+  ArParam **p;     /* (n_slots) the parameters as this task sees them */
+  ArParam *views;  /* (n_params) tasks > 0: copies with their own gradient */
   float *grad;     /* the views' gradients, one block */
+} Task;
+
+/* The activations of one micro-batch of nb streams, one workspace per
+ * thread (a running task holds one).  Per-layer buffers are (L, N_max,
+ * width) with N_max = max_T nb_max; a micro-batch uses the first T · nb
+ * rows of each.  QKV is the width of a fused q|k|v row, D + 2 KV. */
+typedef struct
+{
+  gboolean busy;   /* held by a running task (under ws_lock) */
+  int nb;          /* streams of the current micro-batch */
   gint32 *in, *tg; /* (T, nb) token ids */
-  float loss;      /* mean over this shard's targets */
+  float loss;      /* mean over the micro-batch's targets */
 
   /* forward, kept for backward */
   float *x;             /* (L + 1, N, D) the residual stream into each block */
@@ -113,15 +124,15 @@ typedef struct
   float *dqkv;                  /* (N, QKV) */
   float *dh;                    /* (N, F) */
   float *dga;                   /* (N, 2F) d gate | d up, llama */
-} Shard;
+} Workspace;
 
 struct _ArTransformerTrain
 {
   ArTransformerConfig config;
   int max_T, max_B;
-  int nb_max; /* streams per micro-batch (see run_shard ()) */
+  int nb_max; /* streams per micro-batch (see run_task ()) */
   int D, F, KV, QKV, V, L, H, Hkv, hs;
-  int n_shards;
+  int n_threads;
   int n_slots;
   ArParam **p;            /* (n_slots) NULL where the architecture has none */
   GPtrArray *params;      /* the distinct parameters, in slot order */
@@ -129,9 +140,15 @@ struct _ArTransformerTrain
   GPtrArray *owned;       /* what ar_param_new () made: plain and fused */
   GPtrArray *fused_views; /* parameters that are parts of a fused one */
   float *rope_cos, *rope_sin; /* (max_T, n_rot / 2), llama */
-  Shard *shards;              /* (n_shards) */
+  ArThreadPool *pool;         /* n_threads > 1 */
+  Task *tasks;                /* (n_tasks_max) */
+  int n_tasks_max;
+  Workspace *ws; /* (n_ws) */
+  int n_ws;
+  GMutex ws_lock;
 
-  /* the current call, for the shard workers */
+  /* the current call, for the tasks */
+  int n_tasks;
   const gint32 *inputs, *targets;
   float *logits_out; /* (T, B, V) or NULL */
   int T, B;
@@ -173,10 +190,10 @@ ar_transformer_train_check (const ArTransformerConfig *config, int T, int B,
         "batch of %d windows; expected 1 to %d", B, 1 << 20);
     return FALSE;
   }
-  /* a micro-batch per shard, at most AR_TRANSFORMER_MAX_SHARDS of them */
+  /* a micro-batch per thread, at most AR_TRANSFORMER_MAX_THREADS of them */
   int streams = MIN (B, MAX (1, AR_TRANSFORMER_MICROBATCH_ROWS / T));
   double bytes = floats_per_stream (config, T) * streams *
-      AR_TRANSFORMER_MAX_SHARDS * sizeof (float);
+      AR_TRANSFORMER_MAX_THREADS * sizeof (float);
   if (bytes > 16.0 * (1 << 30)) {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
         "activations for windows of %d tokens could take %.1f GiB; at most 16 "
@@ -220,7 +237,7 @@ fused_view_free (gpointer data)
  * each is a view into the values, gradient and moments of the fused one,
  * which the trainer never sees.  Views are added to the list in order, so
  * that in any copy of the list whose gradients are laid out in list order
- * (the shards') the parts stay contiguous too. */
+ * (the tasks') the parts stay contiguous too. */
 static void
 new_fused (ArTransformerTrain *t, int n, const int *slots,
     const char *const *names, const guint64 *rows, guint64 cols)
@@ -300,34 +317,46 @@ new_block_params (ArTransformerTrain *t, int l)
 }
 
 static void
-shard_init (ArTransformerTrain *t, Shard *sh, int index)
+task_init (ArTransformerTrain *t, Task *task, int index)
+{
+  task->p = g_new0 (ArParam *, t->n_slots);
+  if (index == 0) {
+    memcpy (task->p, t->p, t->n_slots * sizeof (ArParam *));
+    return;
+  }
+  /* views: the parameter structs copied, each gradient moved into the
+   * task's block in list order; the moments are the trainer's business,
+   * not theirs */
+  gsize total = ar_params_count (t->params), at = 0;
+
+  task->views = g_new0 (ArParam, t->params->len);
+  task->grad = g_new0 (float, total);
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *master = g_ptr_array_index (t->params, i);
+
+    task->views[i] = *master;
+    task->views[i].g = task->grad + at;
+    task->views[i].m = task->views[i].v = NULL;
+    at += master->n;
+  }
+  for (int s = 0; s < t->n_slots; s++)
+    task->p[s] = t->slot_param[s] >= 0 ? &task->views[t->slot_param[s]] : NULL;
+}
+
+static void
+task_clear (Task *task)
+{
+  g_free (task->p);
+  g_free (task->views);
+  g_free (task->grad);
+}
+
+static void
+ws_init (ArTransformerTrain *t, Workspace *sh)
 {
   gsize N = (gsize) t->max_T * t->nb_max, L = t->L;
   gsize D = t->D, F = t->F, QKV = t->QKV;
   gboolean llama = t->config.arch == AR_TRANSFORMER_LLAMA;
-
-  sh->p = g_new0 (ArParam *, t->n_slots);
-  if (index == 0) {
-    memcpy (sh->p, t->p, t->n_slots * sizeof (ArParam *));
-  } else {
-    /* views: the parameter structs copied, each gradient moved into the
-     * shard's block in list order; the moments are the trainer's business,
-     * not theirs */
-    gsize total = ar_params_count (t->params), at = 0;
-
-    sh->views = g_new0 (ArParam, t->params->len);
-    sh->grad = g_new0 (float, total);
-    for (guint i = 0; i < t->params->len; i++) {
-      ArParam *master = g_ptr_array_index (t->params, i);
-
-      sh->views[i] = *master;
-      sh->views[i].g = sh->grad + at;
-      sh->views[i].m = sh->views[i].v = NULL;
-      at += master->n;
-    }
-    for (int s = 0; s < t->n_slots; s++)
-      sh->p[s] = t->slot_param[s] >= 0 ? &sh->views[t->slot_param[s]] : NULL;
-  }
 
   sh->in = g_new (gint32, N);
   sh->tg = g_new (gint32, N);
@@ -361,11 +390,8 @@ shard_init (ArTransformerTrain *t, Shard *sh, int index)
 }
 
 static void
-shard_clear (ArTransformerTrain *t, Shard *sh)
+ws_clear (ArTransformerTrain *t, Workspace *sh)
 {
-  g_free (sh->p);
-  g_free (sh->views);
-  g_free (sh->grad);
   g_free (sh->in);
   g_free (sh->tg);
   g_free (sh->x);
@@ -398,11 +424,12 @@ shard_clear (ArTransformerTrain *t, Shard *sh)
 
 ArTransformerTrain *
 ar_transformer_train_new (const ArTransformerConfig *config, int max_T,
-    int max_B, int n_shards)
+    int max_B, int n_threads)
 {
   g_return_val_if_fail (ar_transformer_train_check (config, max_T, max_B, NULL),
       NULL);
-  g_return_val_if_fail (n_shards >= 0 && n_shards <= AR_TRANSFORMER_MAX_SHARDS,
+  g_return_val_if_fail (n_threads >= 0 &&
+          n_threads <= AR_TRANSFORMER_MAX_THREADS,
       NULL);
   const ArTransformerConfig *c = config;
   ArTransformerTrain *t = g_new0 (ArTransformerTrain, 1);
@@ -420,11 +447,13 @@ ar_transformer_train_new (const ArTransformerConfig *config, int max_T,
   t->QKV = t->D + 2 * t->KV;
   t->V = c->n_vocab;
   t->L = c->n_layers;
-  if (n_shards == 0)
-    n_shards = MIN ((int) g_get_num_processors (), AR_TRANSFORMER_MAX_SHARDS);
-  t->n_shards = MIN (n_shards, max_B);
-  t->nb_max = MIN ((max_B + t->n_shards - 1) / t->n_shards,
-      MAX (1, AR_TRANSFORMER_MICROBATCH_ROWS / max_T));
+  t->nb_max = MIN (max_B, MAX (1, AR_TRANSFORMER_MICROBATCH_ROWS / max_T));
+  t->n_tasks_max =
+      MIN (AR_TRANSFORMER_MAX_TASKS, (max_B + t->nb_max - 1) / t->nb_max);
+  if (n_threads == 0)
+    n_threads = MIN ((int) g_get_num_processors (), AR_TRANSFORMER_MAX_THREADS);
+  /* no more threads than tasks could use */
+  t->n_threads = MIN (n_threads, t->n_tasks_max);
 
   t->n_slots = P_GLOBAL + t->L * B_COUNT;
   t->p = g_new0 (ArParam *, t->n_slots);
@@ -458,9 +487,16 @@ ar_transformer_train_new (const ArTransformerConfig *config, int max_T,
         c->rope_freq_base);
   }
 
-  t->shards = g_new0 (Shard, t->n_shards);
-  for (int s = 0; s < t->n_shards; s++)
-    shard_init (t, &t->shards[s], s);
+  t->tasks = g_new0 (Task, t->n_tasks_max);
+  for (int k = 0; k < t->n_tasks_max; k++)
+    task_init (t, &t->tasks[k], k);
+  t->n_ws = t->n_threads;
+  t->ws = g_new0 (Workspace, t->n_ws);
+  for (int w = 0; w < t->n_ws; w++)
+    ws_init (t, &t->ws[w]);
+  g_mutex_init (&t->ws_lock);
+  if (t->n_threads > 1)
+    t->pool = ar_threadpool_new (t->n_threads);
   return t;
 }
 
@@ -469,9 +505,14 @@ ar_transformer_train_free (ArTransformerTrain *t)
 {
   if (t == NULL)
     return;
-  for (int s = 0; s < t->n_shards; s++)
-    shard_clear (t, &t->shards[s]);
-  g_free (t->shards);
+  ar_threadpool_free (t->pool);
+  for (int k = 0; k < t->n_tasks_max; k++)
+    task_clear (&t->tasks[k]);
+  g_free (t->tasks);
+  for (int w = 0; w < t->n_ws; w++)
+    ws_clear (t, &t->ws[w]);
+  g_free (t->ws);
+  g_mutex_clear (&t->ws_lock);
   g_ptr_array_unref (t->params);
   g_ptr_array_unref (t->fused_views);
   g_ptr_array_unref (t->owned);
@@ -531,13 +572,13 @@ ar_transformer_train_get_config (const ArTransformerTrain *t)
 }
 
 int
-ar_transformer_train_get_n_shards (const ArTransformerTrain *t)
+ar_transformer_train_get_n_threads (const ArTransformerTrain *t)
 {
   g_return_val_if_fail (t != NULL, 0);
-  return t->n_shards;
+  return t->n_threads;
 }
 
-/* ---- forward and backward of one shard ---------------------------------- */
+/* ---- forward and backward of one micro-batch ---------------------------- */
 
 static void
 norm_forward (const ArTransformerTrain *t, ArParam *w, ArParam *b,
@@ -649,13 +690,13 @@ residual_linear_forward (const ArParam *W, const ArParam *b, const float *X,
       n_in, W->w, n_in, 1.0f, Y, n_out);
 }
 
-/* The forward pass of shard @sh over its T x nb tokens (sh->in); with
- * targets, sh->loss.  Keeps every activation backward needs. */
+/* The forward pass of the micro-batch in @sh, T x nb tokens (sh->in), with
+ * the parameters @P; with targets, sh->loss.  Keeps every activation
+ * backward needs. */
 static void
-shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
-    gboolean backward)
+mb_forward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
+    gboolean with_loss, gboolean backward)
 {
-  ArParam **P = sh->p;
   gboolean gpt = t->config.arch == AR_TRANSFORMER_GPT;
   int nb = sh->nb, N = T * nb, QKV = t->QKV;
   gsize D = t->D, F = t->F, A = gpt ? F : 2 * F;
@@ -716,13 +757,13 @@ shard_forward (ArTransformerTrain *t, Shard *sh, int T, gboolean with_loss,
         backward ? sh->logits : NULL, N, t->V);
 }
 
-/* After shard_forward with backward: accumulates the shard's gradients
- * (into its views).  @scale: this shard's share of the batch's targets,
- * since the loss is the mean over all of them. */
+/* After mb_forward with backward: accumulates the gradients into @P's.
+ * @scale: the micro-batch's share of the batch's targets, since the loss
+ * is the mean over all of them. */
 static void
-shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
+mb_backward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
+    float scale)
 {
-  ArParam **P = sh->p;
   gboolean gpt = t->config.arch == AR_TRANSFORMER_GPT;
   int nb = sh->nb, N = T * nb, QKV = t->QKV;
   gsize D = t->D, F = t->F, A = gpt ? F : 2 * F;
@@ -788,37 +829,53 @@ shard_backward (ArTransformerTrain *t, Shard *sh, int T, float scale)
   }
 }
 
-/* ---- the batch over the shards -------------------------------------------- */
+/* ---- the batch over the tasks ------------------------------------------- */
 
-/* Streams [b0, b0 + nb) of shard @s in a batch of B. */
-static void
-shard_range (const ArTransformerTrain *t, int s, int B, int *b0, int *nb)
+/* Holds a free workspace: at most n_threads tasks run at once, and there is
+ * one workspace per thread. */
+static Workspace *
+ws_claim (ArTransformerTrain *t)
 {
-  *b0 = (int) ((gint64) B * s / t->n_shards);
-  *nb = (int) ((gint64) B * (s + 1) / t->n_shards) - *b0;
+  Workspace *w = NULL;
+
+  g_mutex_lock (&t->ws_lock);
+  for (int i = 0; i < t->n_ws && w == NULL; i++)
+    if (!t->ws[i].busy)
+      w = &t->ws[i];
+  g_assert (w != NULL);
+  w->busy = TRUE;
+  g_mutex_unlock (&t->ws_lock);
+  return w;
 }
 
-/* Shard @s's part of the call: its streams in micro-batches of at most
- * nb_max, each through forward (and backward, adding into the shard's
- * gradients) before the next, so that the activations of one micro-batch
- * — not of the whole shard — are what the products walk through: smaller,
- * and nearer the caches. */
 static void
-run_shard (ArTransformerTrain *t, int s)
+ws_release (ArTransformerTrain *t, Workspace *w)
 {
-  Shard *sh = &t->shards[s];
-  int T = t->T, B = t->B, b0, n;
-  gsize V = t->V;
+  g_mutex_lock (&t->ws_lock);
+  w->busy = FALSE;
+  g_mutex_unlock (&t->ws_lock);
+}
 
-  shard_range (t, s, B, &b0, &n);
-  sh->active = n > 0;
-  sh->loss_sum = 0.0;
-  if (n == 0)
-    return;
-  if (t->backward && s > 0)
-    memset (sh->grad, 0, ar_params_count (t->params) * sizeof (float));
-  for (int c0 = 0; c0 < n; c0 += t->nb_max) {
-    int nb = MIN (t->nb_max, n - c0), first = b0 + c0;
+/* Task @k of the call: its streams in micro-batches of at most nb_max, each
+ * through forward (and backward, adding into the task's gradients) before
+ * the next, so that the activations of one micro-batch — not of the whole
+ * batch — are what the products walk through: smaller, and nearer the
+ * caches.  Which thread runs it, and in which workspace, changes nothing in
+ * what it computes. */
+static void
+run_task (gpointer data, guint k)
+{
+  ArTransformerTrain *t = data;
+  Task *task = &t->tasks[k];
+  int T = t->T, B = t->B;
+  gsize V = t->V;
+  Workspace *sh = ws_claim (t);
+
+  task->loss_sum = 0.0;
+  if (t->backward && k > 0)
+    memset (task->grad, 0, ar_params_count (t->params) * sizeof (float));
+  for (int c0 = 0; c0 < task->n; c0 += t->nb_max) {
+    int nb = MIN (t->nb_max, task->n - c0), first = task->b0 + c0;
 
     sh->nb = nb;
     for (int tt = 0; tt < T; tt++)
@@ -829,52 +886,67 @@ run_shard (ArTransformerTrain *t, int s)
         if (t->targets != NULL)
           sh->tg[to] = t->targets[from];
       }
-    shard_forward (t, sh, T, t->targets != NULL, t->backward);
+    mb_forward (t, sh, task->p, T, t->targets != NULL, t->backward);
     if (t->targets != NULL)
-      sh->loss_sum += (double) sh->loss * nb;
+      task->loss_sum += (double) sh->loss * nb;
     if (t->backward)
-      shard_backward (t, sh, T, (float) (T * nb) / t->N_total);
+      mb_backward (t, sh, task->p, T, (float) (T * nb) / t->N_total);
     if (t->logits_out != NULL) {
       for (int tt = 0; tt < T; tt++)
         memcpy (t->logits_out + ((gsize) tt * B + first) * V,
             sh->logits + (gsize) tt * nb * V, nb * V * sizeof (float));
     }
   }
+  ws_release (t, sh);
 }
 
+/* Parameter @i's gradient += the other tasks', in task order. */
 static void
-shards_range_fn (gpointer data, int begin, int end)
+reduce_param (gpointer data, guint i)
 {
-  for (int s = begin; s < end; s++)
-    run_shard (data, s);
+  ArTransformerTrain *t = data;
+  ArParam *p = g_ptr_array_index (t->params, i);
+
+  for (int k = 1; k < t->n_tasks; k++)
+    ar_nn_add (p->g, t->tasks[k].views[i].g, p->n);
 }
 
-/* Runs every shard on the call set up in @t, in parallel when there are
- * several, and adds the shards' gradients into the parameters. */
+/* Runs the call set up in @t: the batch's B streams in n_tasks = min
+ * (AR_TRANSFORMER_MAX_TASKS, ⌈B / nb_max⌉) tasks of consecutive streams,
+ * handed out to the threads as they come free (a thread slowed down by
+ * other work on the machine takes fewer), then the tasks' gradients added
+ * up.  The tasks and the order of every sum depend on B and max_T only. */
 static void
-run_shards (ArTransformerTrain *t)
+run_tasks (ArTransformerTrain *t)
 {
-  if (t->n_shards == 1) {
-    run_shard (t, 0);
-    return;
+  int B = t->B;
+
+  t->n_tasks = MIN (t->n_tasks_max, (B + t->nb_max - 1) / t->nb_max);
+  for (int k = 0; k < t->n_tasks; k++) {
+    t->tasks[k].b0 = (int) ((gint64) B * k / t->n_tasks);
+    t->tasks[k].n = (int) ((gint64) B * (k + 1) / t->n_tasks) - t->tasks[k].b0;
   }
-
-  /* Each shard's products are single-threaded: OpenBLAS's own threads
-   * would compete with the shards for the same processors. */
+  /* Every product is single-threaded: OpenBLAS's own threads would compete
+   * with the tasks for the processors, and its split of a product changes
+   * the rounding, which would make results depend on its thread count. */
   int blas_threads = openblas_get_num_threads ();
-  openblas_set_num_threads (1);
-  ar_nn_parallel_for (t->n_shards, shards_range_fn, t);
-  openblas_set_num_threads (blas_threads);
-
-  if (!t->backward)
-    return;
-  for (guint i = 0; i < t->params->len; i++) {
-    ArParam *p = g_ptr_array_index (t->params, i);
-
-    for (int s = 1; s < t->n_shards; s++)
-      if (t->shards[s].active)
-        ar_nn_add (p->g, t->shards[s].views[i].g, p->n);
+  if (blas_threads != 1)
+    openblas_set_num_threads (1);
+  if (t->pool == NULL) {
+    for (int k = 0; k < t->n_tasks; k++)
+      run_task (t, k);
+  } else {
+    ar_threadpool_run (t->pool, t->n_tasks, run_task, t);
   }
+  if (t->backward && t->n_tasks > 1) {
+    if (t->pool != NULL)
+      ar_threadpool_run (t->pool, t->params->len, reduce_param, t);
+    else
+      for (guint i = 0; i < t->params->len; i++)
+        reduce_param (t, i);
+  }
+  if (blas_threads != 1)
+    openblas_set_num_threads (blas_threads);
 }
 
 static gboolean
@@ -903,12 +975,12 @@ ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
   t->B = B;
   t->backward = backward;
   t->N_total = T * B;
-  run_shards (t);
+  run_tasks (t);
 
   /* the mean over all targets, from the micro-batches' means */
   double loss = 0.0;
-  for (int s = 0; s < t->n_shards; s++)
-    loss += t->shards[s].loss_sum;
+  for (int k = 0; k < t->n_tasks; k++)
+    loss += t->tasks[k].loss_sum;
   return (float) (loss / B);
 }
 
@@ -927,7 +999,7 @@ ar_transformer_train_logits (ArTransformerTrain *t, const gint32 *inputs, int T,
   t->B = B;
   t->backward = FALSE;
   t->N_total = T * B;
-  run_shards (t);
+  run_tasks (t);
   t->logits_out = NULL;
 }
 
@@ -1055,7 +1127,7 @@ task_write_model (gpointer self, ArGgufWriter *w)
 
 ArTransformerTask *
 ar_transformer_task_new (const ArTransformerConfig *config,
-    const ArTextData *data, int T, int B, int n_shards,
+    const ArTextData *data, int T, int B, int n_threads,
     ArTransformerEvalMode eval_mode)
 {
   g_return_val_if_fail (config != NULL && data != NULL, NULL);
@@ -1064,7 +1136,7 @@ ar_transformer_task_new (const ArTransformerConfig *config,
   g_return_val_if_fail (ar_transformer_train_check (config, T, B, NULL), NULL);
   ArTransformerTask *task = g_new0 (ArTransformerTask, 1);
 
-  task->net = ar_transformer_train_new (config, T, B, n_shards);
+  task->net = ar_transformer_train_new (config, T, B, n_threads);
   task->data = data;
   task->T = T;
   task->B = B;

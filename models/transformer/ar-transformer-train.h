@@ -22,17 +22,20 @@
  * embedding N(0, 0.02), the two residual projections of each block
  * (attn_output, ffn_down) N(0, 0.02 / sqrt (2 L)), biases 0, norm weights 1.
  *
- * Threads.  The batch is split into n_shards shards of streams, processed in
- * parallel (one helper thread per processor, OpenBLAS held to one thread
- * meanwhile), each shard running the whole graph on its streams with its own
- * activations and its own copy of the gradients, which are then added up in
- * shard order.  Within a shard the streams go through in micro-batches of
- * max (1, AR_TRANSFORMER_MICROBATCH_ROWS / max_T) streams, their gradients
- * added in order.  Results therefore depend on n_shards and max_T but not on
- * the number of processors or on scheduling: a run with the same n_shards is
- * reproducible bit for bit on any machine with the same SIMD level.
- * n_shards = 1 runs in the calling thread and leaves OpenBLAS's threading as
- * it is. */
+ * Threads and determinism.  A batch of B streams is split into n_tasks =
+ * min (AR_TRANSFORMER_MAX_TASKS, ⌈B / nb⌉) tasks of consecutive streams, nb
+ * = max (1, AR_TRANSFORMER_MICROBATCH_ROWS / max_T) the micro-batch.  The
+ * threads of a pool take tasks as they come free (so one slowed down by
+ * other work on the machine simply takes fewer); OpenBLAS is held to one
+ * thread during the call (its threads would compete with ours, and how it
+ * splits a product changes the rounding).  A task runs its streams through forward and backward
+ * one micro-batch at a time, in the workspace of the thread running it,
+ * adding into its own copy of the gradients; the copies are then added up
+ * in task order.  Which thread ran what changes nothing: results depend on
+ * B and max_T, not on n_threads, the number of processors or scheduling, so
+ * a run is reproducible bit for bit on any machine with the same SIMD level
+ * and any thread count.  n_threads = 1 runs in the calling thread.
+ */
 #pragma once
 
 #include <glib.h>
@@ -45,11 +48,13 @@
 
 G_BEGIN_DECLS
 
-/* Most shards a graph splits its batch into. */
-#define AR_TRANSFORMER_MAX_SHARDS 16
-/* A shard runs its streams in micro-batches of max (1, this / max_T)
- * streams (forward and backward of one before the next): activations are
- * allocated for one micro-batch, not for the batch. */
+/* Most threads a graph uses. */
+#define AR_TRANSFORMER_MAX_THREADS 16
+/* Most tasks a batch is split into (each holds a copy of the gradients). */
+#define AR_TRANSFORMER_MAX_TASKS 8
+/* Streams go through in micro-batches of max (1, this / max_T) streams
+ * (forward and backward of one before the next): activations are allocated
+ * for one micro-batch per thread, not for the batch. */
 #define AR_TRANSFORMER_MICROBATCH_ROWS 512
 
 /* ---- the training graph ------------------------------------------------- */
@@ -58,16 +63,17 @@ typedef struct _ArTransformerTrain ArTransformerTrain;
 
 /* Checks that @config can be trained on windows of @T tokens, @B at a time:
  * the configuration itself (ar_transformer_config_check ()), 1 <= T <=
- * n_ctx, and that the activations of the largest number of shards stay
+ * n_ctx, and that the activations of the largest number of threads stay
  * below 16 GiB. */
 gboolean ar_transformer_train_check (const ArTransformerConfig *config, int T,
     int B, GError **error);
 /* @config must pass ar_transformer_train_check () for max_T, max_B;
- * @n_shards: 1 .. AR_TRANSFORMER_MAX_SHARDS, or 0 for the number of
- * processors (capped at max_B).  Activations are allocated here, for up to
- * max_T positions of max_B streams. */
+ * @n_threads: 1 .. AR_TRANSFORMER_MAX_THREADS, or 0 for the number of
+ * processors (either capped at the number of tasks a batch of max_B makes).
+ * Everything is allocated here: the activations of one micro-batch of up
+ * to max_T positions per thread, and a copy of the gradients per task. */
 ArTransformerTrain *ar_transformer_train_new (const ArTransformerConfig *config,
-    int max_T, int max_B, int n_shards);
+    int max_T, int max_B, int n_threads);
 void ar_transformer_train_free (ArTransformerTrain *t);
 /* GPT-2's initialisation (see above), drawn from @rng in parameter order. */
 void ar_transformer_train_init (ArTransformerTrain *t, ArRng *rng);
@@ -75,7 +81,7 @@ GPtrArray *ar_transformer_train_get_params (ArTransformerTrain
         *t); /* (element-type ArParam) not owned */
 const ArTransformerConfig *
 ar_transformer_train_get_config (const ArTransformerTrain *t);
-int ar_transformer_train_get_n_shards (const ArTransformerTrain *t);
+int ar_transformer_train_get_n_threads (const ArTransformerTrain *t);
 /* inputs, targets: (T, B) token ids, time outermost; every stream starts at
  * position 0.  Returns the mean cross-entropy in nats over the T * B
  * targets; with @backward, accumulates the parameter gradients. */
@@ -122,7 +128,7 @@ typedef struct _ArTransformerTask ArTransformerTask;
 /* @data is borrowed and must outlive the task; config->n_vocab must be its
  * vocabulary's size and (config, T, B) must pass ar_transformer_train_check. */
 ArTransformerTask *ar_transformer_task_new (const ArTransformerConfig *config,
-    const ArTextData *data, int T, int B, int n_shards,
+    const ArTextData *data, int T, int B, int n_threads,
     ArTransformerEvalMode eval_mode);
 void ar_transformer_task_free (ArTransformerTask *task);
 const ArTrainable *ar_transformer_task_get_trainable (ArTransformerTask *task);

@@ -18,9 +18,8 @@
 # 1.13 trains the same-size GPT at ~15,000/s to 1.54 nats/char, 1.52 sliding,
 # in 20 minutes; a 600-step trial of this recipe, warm-up 100, was at 1.646
 # sliding, 2e-3 a little ahead of 4e-3.)  Interrupt it with Ctrl-C and run it again:
-# it resumes from its checkpoint.  Deterministic given the seed and --threads
-# (the batch is split into that many shards; results do not depend on the
-# number of processors).
+# it resumes from its checkpoint.  Deterministic given the seed, whatever the
+# number of threads or processors.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -36,7 +35,7 @@ resume=()
 
 "$argen" train transformer --data "$data" --out "$out/transformer-shakespeare.gguf" \
   --arch llama --layers 4 --dim 128 --heads 4 --kv-heads 4 --hidden 352 \
-  --context 128 --vocab char --batch 32 --threads 2 \
+  --context 128 --vocab char --batch 32 \
   --steps "$steps" --warmup 200 --lr 2e-3 --lr-min 1e-4 --weight-decay 0.1 --clip 1 \
   --val-fraction 0.1 --eval sliding --eval-every 500 --checkpoint-every 100 \
   --seed 1 --keep-best \
