@@ -27,8 +27,11 @@ gst_argen_text_install_properties (GObjectClass *klass, gint default_max_tokens)
 {
   g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          "Path of a GGUF text model file (NULL = the embedded default model); "
-          "takes effect when the element starts",
+          "Path of a GGUF text model file, or resource:// and the path of a "
+          "model embedded in the plugin (NULL = the embedded default, the "
+          "GRU; resource://" GST_ARGEN_TRANSFORMER_TEXT_MODEL_RESOURCE
+          " is the embedded Transformer); takes effect when the element "
+          "starts",
           GST_ARGEN_DEFAULT_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
@@ -258,33 +261,54 @@ gst_argen_text_settings_pick_seed (const GstArgenTextSettings *s)
 
 /* ---- models ------------------------------------------------------------ */
 
-/* The embedded default model, loaded on first use and shared; default_users
- * counts the elements holding it so that it is freed when the last stops. */
-static GMutex default_lock;
-static ArTextModel *default_model = NULL;
-static guint default_users = 0;
+/* Models embedded in the plugin (plugin/argen.gresource.xml), loaded on first
+ * use and shared: each entry counts the elements holding it, so that it is
+ * freed when the last stops. */
+typedef struct
+{
+  ArTextModel *model;
+  guint users;
+} EmbeddedModel;
+
+static GMutex embedded_lock;
+static GHashTable *embedded = NULL;     /* resource path → EmbeddedModel */
+
+static void
+embedded_model_free (gpointer data)
+{
+  g_free (data);
+}
 
 static ArTextModel *
-load_default_model (GError **error)
+load_embedded_model (const gchar *resource, GError **error)
 {
+  EmbeddedModel *entry;
   ArTextModel *model = NULL;
   GBytes *bytes;
 
-  g_mutex_lock (&default_lock);
-  if (default_model == NULL) {
-    bytes = g_resources_lookup_data (GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE,
-        G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+  g_mutex_lock (&embedded_lock);
+  if (embedded == NULL)
+    embedded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+        embedded_model_free);
+  entry = g_hash_table_lookup (embedded, resource);
+  if (entry == NULL) {
+    bytes = g_resources_lookup_data (resource, G_RESOURCE_LOOKUP_FLAGS_NONE,
+        error);
     if (bytes != NULL) {
-      default_model = ar_text_model_new_from_bytes (bytes,
-          GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE, error);
+      model = ar_text_model_new_from_bytes (bytes, resource, error);
       g_bytes_unref (bytes);
     }
+    if (model != NULL) {
+      entry = g_new0 (EmbeddedModel, 1);
+      entry->model = model;
+      g_hash_table_insert (embedded, g_strdup (resource), entry);
+    }
   }
-  if (default_model != NULL) {
-    default_users++;
-    model = ar_text_model_ref (default_model);
+  if (entry != NULL) {
+    entry->users++;
+    model = ar_text_model_ref (entry->model);
   }
-  g_mutex_unlock (&default_lock);
+  g_mutex_unlock (&embedded_lock);
   return model;
 }
 
@@ -300,7 +324,11 @@ gst_argen_text_model_acquire (GstElement *element, const gchar *path)
 
   if (path == NULL || path[0] == '\0') {
     name = "the embedded default text model";
-    model = load_default_model (&error);
+    model = load_embedded_model (GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE, &error);
+  } else if (g_str_has_prefix (path, GST_ARGEN_RESOURCE_SCHEME)) {
+    name = path;
+    model = load_embedded_model (path + strlen (GST_ARGEN_RESOURCE_SCHEME),
+        &error);
   } else {
     name = path;
     model = ar_text_model_new_from_file (path, &error);
@@ -327,9 +355,8 @@ gst_argen_text_model_acquire (GstElement *element, const gchar *path)
         ("could not read %s", name));
   } else if (error->domain == G_RESOURCE_ERROR) {
     GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
-        ("The embedded default text model is missing from the plugin: %s",
-            text),
-        ("resource %s", GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE));
+        ("%s is not embedded in the plugin (%s)", name, error->message),
+        ("resource lookup failed"));
   } else {
     GST_ELEMENT_ERROR (element, RESOURCE, FAILED, ("%s", text),
         ("could not load %s as a text model", name));
@@ -342,20 +369,30 @@ gst_argen_text_model_acquire (GstElement *element, const gchar *path)
 void
 gst_argen_text_model_release (ArTextModel *model)
 {
+  GHashTableIter iter;
+  EmbeddedModel *entry;
   ArTextModel *drop = NULL;
 
   if (model == NULL)
     return;
 
-  g_mutex_lock (&default_lock);
-  if (model == default_model) {
-    g_assert (default_users > 0);
-    if (--default_users == 0) {
-      drop = default_model;
-      default_model = NULL;
+  g_mutex_lock (&embedded_lock);
+  if (embedded != NULL) {
+    g_hash_table_iter_init (&iter, embedded);
+    while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & entry)) {
+      if (entry->model != model)
+        continue;
+      g_assert (entry->users > 0);
+      if (--entry->users == 0) {
+        drop = entry->model;
+        g_hash_table_iter_remove (&iter);
+      }
+      break;
     }
+    if (g_hash_table_size (embedded) == 0)
+      g_clear_pointer (&embedded, g_hash_table_unref);
   }
-  g_mutex_unlock (&default_lock);
+  g_mutex_unlock (&embedded_lock);
 
   /* Unref outside the lock: freeing a model may take a while. */
   if (drop != NULL)

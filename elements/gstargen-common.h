@@ -44,9 +44,14 @@ enum
 #define GST_ARGEN_MAX_BEAM_WIDTH 64 /* AR_TEXT_BEAM_MAX_WIDTH */
 #define GST_ARGEN_DEFAULT_THREADS 0
 
-/* The resource path of the embedded default text model (plugin/argen.gresource.xml). */
+/* Resource paths of the text models embedded in the plugin
+ * (plugin/argen.gresource.xml): the default (the RNN) and the Transformer.
+ * The `model` property takes a file path or "resource://" + such a path. */
 #define GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE                                  \
   "/org/gstreamer/argen/defaults/rnn-shakespeare.gguf"
+#define GST_ARGEN_TRANSFORMER_TEXT_MODEL_RESOURCE                              \
+  "/org/gstreamer/argen/defaults/transformer-shakespeare.gguf"
+#define GST_ARGEN_RESOURCE_SCHEME "resource://"
 
 /* The shared properties' values.  Fields are read and written under the
  * owning element's GST_OBJECT_LOCK; the streaming thread copies them with

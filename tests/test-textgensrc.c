@@ -852,6 +852,38 @@ test_num_buffers (void)
   g_ptr_array_unref (buffers);
 }
 
+/* ---- embedded models ---------------------------------------------------- */
+
+#define EMBEDDED(path) "resource:///org/gstreamer/argen/defaults/" path
+
+static void
+test_embedded_models (void)
+{
+  gchar *unset, *by_uri, *transformer, *again;
+
+  /* the default named by its resource URI is the default */
+  unset = generate_text ("prompt", "ROMEO:", "seed", (gint64) 3, "max-tokens",
+      80, NULL);
+  by_uri = generate_text ("model", EMBEDDED ("rnn-shakespeare.gguf"), "prompt",
+      "ROMEO:", "seed", (gint64) 3, "max-tokens", 80, NULL);
+  g_assert_cmpstr (unset, ==, by_uri);
+
+  /* the embedded Transformer runs too, reproducibly, and differs */
+  transformer = generate_text ("model", EMBEDDED ("transformer-shakespeare.gguf"),
+      "prompt", "ROMEO:", "seed", (gint64) 3, "max-tokens", 80, NULL);
+  again = generate_text ("model", EMBEDDED ("transformer-shakespeare.gguf"),
+      "prompt", "ROMEO:", "seed", (gint64) 3, "max-tokens", 80, NULL);
+  g_test_message ("transformer: %s", transformer);
+  g_assert_true (g_utf8_validate (transformer, -1, NULL));
+  g_assert_cmpuint (strlen (transformer), >, 0);
+  g_assert_cmpstr (transformer, ==, again);
+  g_assert_cmpstr (transformer, !=, unset);
+  g_free (unset);
+  g_free (by_uri);
+  g_free (transformer);
+  g_free (again);
+}
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* The error a pipeline with model=@path posts, checked to name @path. */
@@ -928,6 +960,12 @@ test_error_missing_file (void)
 }
 
 static void
+test_error_missing_resource (void)
+{
+  check_error_in_process (EMBEDDED ("nope.gguf"));
+}
+
+static void
 test_error_truncated_file (void)
 {
   GError *error = NULL;
@@ -981,7 +1019,10 @@ main (int argc, char **argv)
       test_temperature_controlled);
   g_test_add_func ("/textgensrc/statistics", test_statistics);
   g_test_add_func ("/textgensrc/num-buffers", test_num_buffers);
+  g_test_add_func ("/textgensrc/embedded-models", test_embedded_models);
   g_test_add_func ("/textgensrc/error-missing-file", test_error_missing_file);
+  g_test_add_func ("/textgensrc/error-missing-resource",
+      test_error_missing_resource);
   g_test_add_func ("/textgensrc/error-truncated-file",
       test_error_truncated_file);
 
