@@ -3,9 +3,10 @@
  * decoder's forward and backward passes over (T, B) token batches, and a
  * character- or byte-level training task for the shared trainer.
  *
- *   ArTransformerConfig c = { AR_TRANSFORMER_LLAMA, 4, 128, 384, 4, 4, 128, V,
+ *   ArTransformerConfig c = { AR_TRANSFORMER_LLAMA, 4, 128, 352, 4, 4, 128, V,
  *                             32, 10000.0f, 1e-5f, FALSE };
- *   g_autoptr (ArTransformerTask) task = ar_transformer_task_new (&c, data, 128, 32, 0);
+ *   g_autoptr (ArTransformerTask) task = ar_transformer_task_new (&c, data, 128, 32,
+ *                                          0, AR_TRANSFORMER_EVAL_SLIDING);
  *   ar_transformer_train_init (ar_transformer_task_get_net (task), &rng);
  *   g_autoptr (ArTrainer) tr = ar_trainer_new (ar_transformer_task_get_trainable (task),
  *                                              task, &options);
@@ -28,10 +29,10 @@
  * threads of a pool take tasks as they come free (so one slowed down by
  * other work on the machine simply takes fewer); OpenBLAS is held to one
  * thread during the call (its threads would compete with ours, and how it
- * splits a product changes the rounding).  A task runs its streams through forward and backward
- * one micro-batch at a time, in the workspace of the thread running it,
- * adding into its own copy of the gradients; the copies are then added up
- * in task order.  Which thread ran what changes nothing: results depend on
+ * splits a product changes the rounding).  A task runs its streams through
+ * forward and backward one micro-batch at a time, in the workspace of the
+ * thread running it, adding into its own copy of the gradients; the copies
+ * are then added up in task order.  Which thread ran what changes nothing: results depend on
  * B and max_T, not on n_threads, the number of processors or scheduling, so
  * a run is reproducible bit for bit on any machine with the same SIMD level
  * and any thread count.  n_threads = 1 runs in the calling thread.
