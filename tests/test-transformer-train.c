@@ -11,7 +11,7 @@
  *   - the whole backward pass against finite differences of the loss, for
  *     every parameter of a small model of each architecture (every element
  *     of the small ones, two dozen of the others);
- *   - threads: 1, 2, 4 or 8 threads give the same loss, logits and
+ *   - threads: 1, 2 or 8 threads give the same loss, logits and
  *     gradients bit for bit, and the batch's tasks and micro-batches add up
  *     to the mean of one-stream batches;
  *   - the evaluation modes against the inference decoder window by window;
@@ -247,9 +247,9 @@ test_threads (void)
   const guint V = 9;
   ArTransformerConfig c = llama_config (V);
   /* windows long enough that a micro-batch holds only a few streams
-   * (AR_TRANSFORMER_MICROBATCH_ROWS / 205: 2 for 512): the 9 streams make
-   * 5 tasks of 1 or 2 streams */
-  const int T = 205, B = 9;
+   * (AR_TRANSFORMER_MICROBATCH_ROWS / 205: 2 for 512): the 5 streams make
+   * 3 tasks of 1 or 2 streams */
+  const int T = 205, B = 5;
   c.n_ctx = 256;
   g_assert_cmpint (AR_TRANSFORMER_MICROBATCH_ROWS / T, <, 3);
   gsize nl = (gsize) T * B * V;
@@ -276,13 +276,13 @@ test_threads (void)
   }
 
   /* any number of threads: the same numbers, bit for bit */
-  for (int n_threads = 2; n_threads <= 8; n_threads *= 2) {
+  for (int n_threads = 2; n_threads <= 8; n_threads += 6) {
     g_autoptr (ArTransformerTrain) t =
         ar_transformer_train_new (&c, T, B, n_threads);
     GPtrArray *pb = ar_transformer_train_get_params (t);
 
     g_assert_cmpint (ar_transformer_train_get_n_threads (t), ==,
-        MIN (n_threads, 5));
+        MIN (n_threads, 3));
     randomise (t, 2);
     /* gradients from an earlier step were zeroed by the trainer; whatever
      * the tasks held before must not leak in */
@@ -301,7 +301,7 @@ test_threads (void)
   }
 
   /* the tasks and micro-batches add up to the batch's mean: the same as
-   * the mean of nine one-stream batches */
+   * the mean of one-stream batches */
   {
     g_autoptr (ArTransformerTrain) one = ar_transformer_train_new (&c, T, 1, 1);
     GPtrArray *pb = ar_transformer_train_get_params (one);
