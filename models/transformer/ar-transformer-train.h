@@ -52,7 +52,7 @@ G_BEGIN_DECLS
 /* Most threads a graph uses. */
 #define AR_TRANSFORMER_MAX_THREADS 16
 /* Most tasks a batch is split into (each holds a copy of the gradients). */
-#define AR_TRANSFORMER_MAX_TASKS 8
+#define AR_TRANSFORMER_MAX_TASKS 4
 /* Streams go through in micro-batches of max (1, this / max_T) streams
  * (forward and backward of one before the next): activations are allocated
  * for one micro-batch per thread, not for the batch. */

@@ -12,8 +12,8 @@
 #
 # 8000 steps of 32 windows of 128 characters (32.8 M characters, about 33
 # passes over the training text).  bench-transformer-train measured this
-# shape at about 16,900 characters/s on both cores of the 2-core development
-# machine when nothing else ran: about 32 minutes, plus ~5 s for each of the
+# shape at about 15,500 characters/s on both cores of the 2-core development
+# machine when nothing else ran: about 35 minutes, plus ~5 s for each of the
 # 16 validations; other work on the machine slows it by up to half.  (PyTorch
 # 1.13 trains the same-size GPT at ~15,000/s to 1.54 nats/char, 1.52 sliding,
 # in 20 minutes; a 600-step trial of this recipe, warm-up 100, was at 1.646
