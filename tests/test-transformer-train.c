@@ -16,7 +16,8 @@
  *     to the mean of one-stream batches;
  *   - the evaluation modes against the inference decoder window by window;
  *   - a tiny model learns a short text and then generates it greedily;
- *   - resuming through ArTrainer ends bit-identical to an uninterrupted run;
+ *   - resuming through ArTrainer ends bit-identical to an uninterrupted run,
+ *     with dropout;
  *   - weights load back; what the graph cannot hold is an error. */
 #include <glib/gstdio.h>
 #include <math.h>
@@ -175,10 +176,12 @@ graph_loss (LossCase *c)
       FALSE);
 }
 
+/* data: bit 0 gpt (else llama), bit 1 with dropout */
 static void
 test_grad (gconstpointer data)
 {
-  gboolean gpt = GPOINTER_TO_INT (data);
+  gboolean gpt = GPOINTER_TO_INT (data) & 1;
+  gboolean dropout = GPOINTER_TO_INT (data) & 2;
   const guint V = 7;
   /* small: D = 8, 2 query heads of 4 sharing one key/value head (llama) */
   ArTransformerConfig c = gpt ? (ArTransformerConfig){ AR_TRANSFORMER_GPT, 2, 8,
@@ -199,6 +202,10 @@ test_grad (gconstpointer data)
   randomise (t, 1);
   random_ids (inputs, T * B, V, 5);
   random_ids (targets, T * B, V, 6);
+  /* the same masks in every forward below: the loss is a smooth function
+   * of the weights for a fixed seed */
+  if (dropout)
+    ar_transformer_train_set_dropout (t, 0.3f, 77);
   ar_params_zero_grad (params);
   ar_transformer_train_forward (t, inputs, targets, T, B, TRUE);
 
@@ -335,6 +342,58 @@ test_threads (void)
   }
 }
 
+/* Dropout: it changes the loss, reproducibly for a seed, the same with any
+ * number of threads; the logits (evaluation) never drop.  (The gradients
+ * with dropout are checked by finite differences in test_grad.) */
+static void
+test_dropout (void)
+{
+  const guint V = 9;
+  ArTransformerConfig c = gpt_config (V);
+  const int T = 40, B = 6;
+  gsize nl = (gsize) T * B * V;
+  g_autofree gint32 *inputs = g_new (gint32, T * B);
+  g_autofree gint32 *targets = g_new (gint32, T * B);
+  g_autofree float *l0 = g_new (float, nl), *l1 = g_new (float, nl);
+  g_autoptr (ArTransformerTrain) a = ar_transformer_train_new (&c, T, B, 1);
+  g_autoptr (ArTransformerTrain) b = ar_transformer_train_new (&c, T, B, 2);
+  GPtrArray *pa = ar_transformer_train_get_params (a);
+  GPtrArray *pb = ar_transformer_train_get_params (b);
+
+  random_ids (inputs, T * B, V, 1);
+  random_ids (targets, T * B, V, 2);
+  randomise (a, 3);
+  randomise (b, 3);
+  float plain = ar_transformer_train_forward (a, inputs, targets, T, B, FALSE);
+  ar_transformer_train_logits (a, inputs, T, B, l0);
+
+  ar_transformer_train_set_dropout (a, 0.5f, 11);
+  ar_transformer_train_set_dropout (b, 0.5f, 11);
+  ar_params_zero_grad (pa);
+  ar_params_zero_grad (pb);
+  float da = ar_transformer_train_forward (a, inputs, targets, T, B, TRUE);
+  float db = ar_transformer_train_forward (b, inputs, targets, T, B, TRUE);
+  g_assert_cmpfloat (da, !=, plain);
+  g_assert_cmpfloat (da, ==, db);
+  for (guint i = 0; i < pa->len; i++) {
+    ArParam *x = g_ptr_array_index (pa, i), *y = g_ptr_array_index (pb, i);
+    g_assert_cmpmem (x->g, x->n * sizeof (float), y->g, y->n * sizeof (float));
+  }
+  g_assert_cmpfloat (ar_transformer_train_forward (a, inputs, targets, T, B,
+                         FALSE),
+      ==, da);
+  ar_transformer_train_set_dropout (a, 0.5f, 12);
+  g_assert_cmpfloat (ar_transformer_train_forward (a, inputs, targets, T, B,
+                         FALSE),
+      !=, da);
+  ar_transformer_train_logits (a, inputs, T, B, l1);
+  g_assert_cmpmem (l0, nl * sizeof (float), l1, nl * sizeof (float));
+  ar_transformer_train_set_dropout (a, 0.0f, 0);
+  g_assert_cmpfloat (ar_transformer_train_forward (a, inputs, targets, T, B,
+                         FALSE),
+      ==, plain);
+}
+
 /* ---- evaluation -------------------------------------------------------- */
 
 /* The loss of windows scored as the header describes, by the inference
@@ -450,7 +509,7 @@ typedef struct
 } Run;
 
 static void
-run_init (Run *r, guint64 steps, guint64 seed, int n_threads)
+run_init (Run *r, guint64 steps, guint64 seed, int n_threads, float dropout)
 {
   g_autoptr (GString) text = g_string_new (NULL);
 
@@ -465,6 +524,7 @@ run_init (Run *r, guint64 steps, guint64 seed, int n_threads)
   ArRng rng;
   ar_rng_init (&rng, seed);
   ar_transformer_train_init (ar_transformer_task_get_net (r->task), &rng);
+  ar_transformer_task_set_dropout (r->task, dropout);
   ArTrainOptions o = AR_TRAIN_OPTIONS_INIT;
   o.steps = steps;
   o.warmup = 10;
@@ -500,7 +560,7 @@ test_learns_short_text (void)
   double val = NAN;
   Run r;
 
-  run_init (&r, 120, 7, 2);
+  run_init (&r, 120, 7, 2, 0.0f);
   g_assert_true (ar_trainer_run (r.trainer, NULL, record_val, &val, NULL,
       &error));
   g_assert_no_error (error);
@@ -562,14 +622,14 @@ test_resume_is_exact (void)
   g_autoptr (GError) error = NULL;
   Run straight, first, resumed;
 
-  run_init (&straight, 30, 3, 2);
+  run_init (&straight, 30, 3, 2, 0.1f);
   g_assert_true (ar_trainer_run (straight.trainer, NULL, NULL, NULL, NULL,
       &error));
   g_assert_no_error (error);
 
   /* stopped after step 17, then resumed by a trainer whose weights and seed
    * start out different */
-  run_init (&first, 30, 3, 2);
+  run_init (&first, 30, 3, 2, 0.1f);
   volatile gint stop = 0;
   g_assert_false (ar_trainer_run (first.trainer, ckpt, stop_at_17,
       (gpointer) &stop, &stop, &error));
@@ -580,7 +640,7 @@ test_resume_is_exact (void)
   g_autoptr (ArTextModel) m = ar_text_model_new_from_file (ckpt, &error);
   g_assert_no_error (error);
 
-  run_init (&resumed, 30, 99, 2);
+  run_init (&resumed, 30, 99, 2, 0.1f);
   g_assert_true (ar_trainer_resume (resumed.trainer, ckpt, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (ar_trainer_get_step (resumed.trainer), ==, 17);
@@ -741,10 +801,15 @@ main (int argc, char **argv)
       GINT_TO_POINTER (FALSE), test_oracle);
   g_test_add_data_func ("/transformer-train/oracle/gpt", GINT_TO_POINTER (TRUE),
       test_oracle);
-  g_test_add_data_func ("/transformer-train/grad/llama",
-      GINT_TO_POINTER (FALSE), test_grad);
-  g_test_add_data_func ("/transformer-train/grad/gpt", GINT_TO_POINTER (TRUE),
+  g_test_add_data_func ("/transformer-train/grad/llama", GINT_TO_POINTER (0),
       test_grad);
+  g_test_add_data_func ("/transformer-train/grad/gpt", GINT_TO_POINTER (1),
+      test_grad);
+  g_test_add_data_func ("/transformer-train/grad/llama-dropout",
+      GINT_TO_POINTER (2), test_grad);
+  g_test_add_data_func ("/transformer-train/grad/gpt-dropout",
+      GINT_TO_POINTER (3), test_grad);
+  g_test_add_func ("/transformer-train/dropout", test_dropout);
   g_test_add_func ("/transformer-train/threads", test_threads);
   g_test_add_func ("/transformer-train/evaluate", test_evaluate);
   g_test_add_func ("/transformer-train/check", test_check);

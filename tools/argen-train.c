@@ -65,7 +65,7 @@ typedef struct
 {
   char *arch, *eval;
   gint layers, heads, kv_heads, dim, hidden, context;
-  gdouble rope_base;
+  gdouble rope_base, dropout;
   gboolean tied;
 } TransformerOptions;
 
@@ -123,6 +123,10 @@ transformer_group (TransformerOptions *o)
         "T" },
     { "rope-base", 0, 0, G_OPTION_ARG_DOUBLE, &o->rope_base,
         "Rotary frequency base, llama (default 10000)", "F" },
+    { "dropout", 0, 0, G_OPTION_ARG_DOUBLE, &o->dropout,
+        "Dropout probability on the embedding and the blocks' residual "
+        "branches while training (default 0)",
+        "P" },
     { "tied", 0, 0, G_OPTION_ARG_NONE, &o->tied,
         "Use the token embedding as the classifier", NULL },
     { "eval", 0, 0, G_OPTION_ARG_STRING, &o->eval,
@@ -465,10 +469,11 @@ train_transformer (Common *c, TransformerOptions *o)
   }
   if (o->layers < 1 || o->dim < 1 || o->heads < 1 || o->kv_heads < 0 ||
       o->hidden < 0 || o->context < 1 || o->context > 100000 ||
-      c->threads > AR_TRANSFORMER_MAX_THREADS || !(o->rope_base > 0)) {
+      c->threads > AR_TRANSFORMER_MAX_THREADS || !(o->rope_base > 0) ||
+      !(o->dropout >= 0 && o->dropout < 1)) {
     fprintf (stderr,
         "argen train: an option is out of range (sizes must be positive, "
-        "--threads at most %d)\n",
+        "--threads at most %d, --dropout below 1)\n",
         AR_TRANSFORMER_MAX_THREADS);
     return 2;
   }
@@ -494,14 +499,12 @@ train_transformer (Common *c, TransformerOptions *o)
   config.n_vocab = ar_vocab_get_size (text->vocab);
   if (!ar_transformer_train_check (&config, o->context, c->batch, &error))
     return fail (error);
-  if (c->threads == 1)
-    openblas_set_num_threads (1);
-
   g_autoptr (ArTransformerTask) task = ar_transformer_task_new (&config, text,
       o->context, c->batch, c->threads, eval_mode);
   ArRng init;
   ar_rng_init (&init, c->seed);
   ar_transformer_train_init (ar_transformer_task_get_net (task), &init);
+  ar_transformer_task_set_dropout (task, o->dropout);
 
   g_autofree char *rope = config.arch == AR_TRANSFORMER_LLAMA
       ? g_strdup_printf (" --rope-base %g", o->rope_base)
@@ -509,9 +512,9 @@ train_transformer (Common *c, TransformerOptions *o)
   g_autofree char *recipe =
       g_strdup_printf ("argen train transformer --arch %s --layers %d "
                        "--dim %d --heads %d --kv-heads %u --hidden %u "
-                       "--context %d%s%s --eval %s",
+                       "--context %d%s%s --dropout %g --eval %s",
           o->arch, o->layers, o->dim, o->heads, config.n_head_kv, config.n_ff,
-          o->context, rope, o->tied ? " --tied" : "", o->eval);
+          o->context, rope, o->tied ? " --tied" : "", o->dropout, o->eval);
   g_autofree char *what = g_strdup_printf (
       "%s, %u blocks of width %u, %u heads (%u "
       "key/value), feed-forward %u, context %u, %d threads",

@@ -124,6 +124,8 @@ typedef struct
   float *dqkv;                  /* (N, QKV) */
   float *dh;                    /* (N, F) */
   float *dga;                   /* (N, 2F) d gate | d up, llama */
+  int first;    /* the micro-batch's first stream in the batch */
+  guint8 *keep; /* (1 + 2L, N, D) dropout masks, when dropping */
 } Workspace;
 
 struct _ArTransformerTrain
@@ -147,7 +149,11 @@ struct _ArTransformerTrain
   int n_ws;
   GMutex ws_lock;
 
+  float drop_p;      /* dropout probability; 0 = none */
+  guint64 drop_seed; /* of the masks */
+
   /* the current call, for the tasks */
+  gboolean dropping; /* drop_p > 0 and not an evaluation */
   int n_tasks;
   const gint32 *inputs, *targets;
   float *logits_out; /* (T, B, V) or NULL */
@@ -387,6 +393,7 @@ ws_init (ArTransformerTrain *t, Workspace *sh)
   sh->dh = new_floats (N * F);
   if (llama)
     sh->dga = new_floats (N * 2 * F);
+  sh->keep = g_new (guint8, (1 + 2 * L) * N * D);
 }
 
 static void
@@ -420,6 +427,7 @@ ws_clear (ArTransformerTrain *t, Workspace *sh)
   g_free (sh->dqkv);
   g_free (sh->dh);
   g_free (sh->dga);
+  g_free (sh->keep);
 }
 
 ArTransformerTrain *
@@ -578,6 +586,15 @@ ar_transformer_train_get_n_threads (const ArTransformerTrain *t)
   return t->n_threads;
 }
 
+void
+ar_transformer_train_set_dropout (ArTransformerTrain *t, float p, guint64 seed)
+{
+  g_return_if_fail (t != NULL && p >= 0.0f && p < 1.0f);
+
+  t->drop_p = p;
+  t->drop_seed = seed;
+}
+
 /* ---- forward and backward of one micro-batch ---------------------------- */
 
 static void
@@ -690,6 +707,70 @@ residual_linear_forward (const ArParam *W, const ArParam *b, const float *X,
       n_in, W->w, n_in, 1.0f, Y, n_out);
 }
 
+/* ---- dropout ---------------------------------------------------------------
+ * Site 0 is the embedding's output, sites 1 + 2 l and 2 + 2 l block l's
+ * attention and feed-forward branches.  Whether element (time t, stream b
+ * of the batch, feature i) of a site is kept is a hash of the seed, the
+ * site and that position, integers only: the same whichever task,
+ * micro-batch or thread computes it.  The micro-batch's masks are kept for
+ * its backward pass. */
+
+static inline gboolean
+drop_keep (guint64 seed, guint64 site, guint64 row, guint64 col,
+    guint64 threshold)
+{
+  /* splitmix64's finaliser over the position mixed into the seed */
+  guint64 x = seed + site * G_GUINT64_CONSTANT (0x9E3779B97F4A7C15) +
+      row * G_GUINT64_CONSTANT (0xD1B54A32D192ED03) +
+      col * G_GUINT64_CONSTANT (0xC2B2AE3D27D4EB4F);
+
+  x ^= x >> 30;
+  x *= G_GUINT64_CONSTANT (0xBF58476D1CE4E5B9);
+  x ^= x >> 27;
+  x *= G_GUINT64_CONSTANT (0x94D049BB133111EB);
+  x ^= x >> 31;
+  return (x >> 32) >= threshold;
+}
+
+/* Y (T * nb, D) of @site: each element zeroed with probability p, the rest
+ * scaled by 1 / (1 - p); the mask is kept in sh->keep. */
+static void
+dropout_forward (ArTransformerTrain *t, Workspace *sh, int site, float *Y,
+    int T)
+{
+  int nb = sh->nb, D = t->D;
+  gsize Nm = (gsize) t->max_T * t->nb_max;
+  guint8 *keep = sh->keep + site * Nm * D;
+  guint64 threshold = (guint64) ((double) t->drop_p * 4294967296.0);
+  float scale = 1.0f / (1.0f - t->drop_p);
+
+  for (int tt = 0; tt < T; tt++)
+    for (int j = 0; j < nb; j++) {
+      gsize r = (gsize) tt * nb + j;
+      guint64 row = (guint64) tt * t->B + sh->first + j;
+
+      for (int i = 0; i < D; i++) {
+        gboolean k = drop_keep (t->drop_seed, site, row, i, threshold);
+
+        keep[r * D + i] = k;
+        Y[r * D + i] = k ? Y[r * D + i] * scale : 0.0f;
+      }
+    }
+}
+
+/* dX (N, D) = dY ⊙ the mask of @site × 1 / (1 - p); dX may be dY. */
+static void
+dropout_backward (ArTransformerTrain *t, Workspace *sh, int site,
+    const float *dY, float *dX, int N)
+{
+  gsize n = (gsize) N * t->D;
+  const guint8 *keep = sh->keep + site * (gsize) t->max_T * t->nb_max * t->D;
+  float scale = 1.0f / (1.0f - t->drop_p);
+
+  for (gsize i = 0; i < n; i++)
+    dX[i] = keep[i] ? dY[i] * scale : 0.0f;
+}
+
 /* The forward pass of the micro-batch in @sh, T x nb tokens (sh->in), with
  * the parameters @P; with targets, sh->loss.  Keeps every activation
  * backward needs. */
@@ -709,6 +790,8 @@ mb_forward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
         ar_nn_add (sh->x + ((gsize) tt * nb + j) * D,
             P[P_POS_EMBD]->w + (gsize) tt * D, D);
   }
+  if (t->dropping)
+    dropout_forward (t, sh, 0, sh->x, T);
 
   for (int l = 0; l < t->L; l++) {
     ArParam **W = P + blk (l, 0), wqkv, bqkv, wa;
@@ -732,7 +815,13 @@ mb_forward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
     }
     ar_attention_forward (sh->attn[l], qkv, QKV, qkv + D, qkv + D + t->KV, QKV,
         att, T, nb);
-    residual_linear_forward (W[B_O], W[B_O_B], att, x, xm, N);
+    if (t->dropping) {
+      linear_forward (W[B_O], W[B_O_B], att, xm, N);
+      dropout_forward (t, sh, 1 + 2 * l, xm, T);
+      ar_nn_add (xm, x, (gsize) N * D);
+    } else {
+      residual_linear_forward (W[B_O], W[B_O_B], att, x, xm, N);
+    }
 
     /* feed-forward half: x' = xm + Wdown · act (...) (+ bdown) */
     norm_forward (t, W[B_FFN_NORM], W[B_FFN_NORM_B], xm, xn2,
@@ -746,7 +835,13 @@ mb_forward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
       for (int r = 0; r < N; r++)
         ar_nn_swiglu_forward (ffa + r * A, ffa + r * A + F, ffh + r * F, F);
     }
-    residual_linear_forward (W[B_DOWN], W[B_DOWN_B], ffh, xm, xo, N);
+    if (t->dropping) {
+      linear_forward (W[B_DOWN], W[B_DOWN_B], ffh, xo, N);
+      dropout_forward (t, sh, 2 + 2 * l, xo, T);
+      ar_nn_add (xo, xm, (gsize) N * D);
+    } else {
+      residual_linear_forward (W[B_DOWN], W[B_DOWN_B], ffh, xm, xo, N);
+    }
   }
 
   norm_forward (t, P[P_OUT_NORM], P[P_OUT_NORM_B], sh->x + t->L * Nm * D,
@@ -788,7 +883,12 @@ mb_backward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
     const float *ffa = sh->ffa + l * Nm * A, *ffh = sh->ffh + l * Nm * F;
 
     /* feed-forward half; dx holds d loss / d x_{l+1} */
-    linear_backward (W[B_DOWN], W[B_DOWN_B], ffh, sh->dx, sh->dh, N);
+    const float *dbranch = sh->dx;
+    if (t->dropping) {
+      dropout_backward (t, sh, 2 + 2 * l, sh->dx, sh->dxn, N);
+      dbranch = sh->dxn;
+    }
+    linear_backward (W[B_DOWN], W[B_DOWN_B], ffh, dbranch, sh->dh, N);
     if (gpt) {
       ar_nn_gelu_backward (ffa, sh->dh, sh->dh, (gsize) N * F);
       linear_backward (W[B_UP], W[B_UP_B], xn2, sh->dh, sh->dxn, N);
@@ -804,7 +904,12 @@ mb_backward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
     ar_nn_add (sh->dxm, sh->dx, (gsize) N * D);
 
     /* attention half; dxm holds d loss / d xm */
-    linear_backward (W[B_O], W[B_O_B], att, sh->dxm, sh->datt, N);
+    dbranch = sh->dxm;
+    if (t->dropping) {
+      dropout_backward (t, sh, 1 + 2 * l, sh->dxm, sh->dxn, N);
+      dbranch = sh->dxn;
+    }
+    linear_backward (W[B_O], W[B_O_B], att, dbranch, sh->datt, N);
     ar_attention_backward (sh->attn[l], qkv, QKV, qkv + D, qkv + D + t->KV, QKV,
         att, sh->datt, dqkv, dqkv + D, dqkv + D + t->KV, T, nb);
     if (!gpt) {
@@ -820,6 +925,8 @@ mb_backward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
     ar_nn_add (sh->dx, sh->dxm, (gsize) N * D);
   }
 
+  if (t->dropping)
+    dropout_backward (t, sh, 0, sh->dx, sh->dx, N);
   ar_nn_embedding_backward (P[P_TOK_EMBD], sh->in, sh->dx, N);
   if (gpt) {
     for (int tt = 0; tt < T; tt++)
@@ -878,6 +985,7 @@ run_task (gpointer data, guint k)
     int nb = MIN (t->nb_max, task->n - c0), first = task->b0 + c0;
 
     sh->nb = nb;
+    sh->first = first;
     for (int tt = 0; tt < T; tt++)
       for (int j = 0; j < nb; j++) {
         gsize from = (gsize) tt * B + first + j, to = (gsize) tt * nb + j;
@@ -971,6 +1079,7 @@ ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
   t->inputs = inputs;
   t->targets = targets;
   t->logits_out = NULL;
+  t->dropping = t->drop_p > 0.0f;
   t->T = T;
   t->B = B;
   t->backward = backward;
@@ -995,6 +1104,7 @@ ar_transformer_train_logits (ArTransformerTrain *t, const gint32 *inputs, int T,
   t->inputs = inputs;
   t->targets = NULL;
   t->logits_out = logits;
+  t->dropping = FALSE;
   t->T = T;
   t->B = B;
   t->backward = FALSE;
@@ -1090,6 +1200,7 @@ struct _ArTransformerTask
   const ArTextData *data;
   int T, B;
   ArTransformerEvalMode eval_mode;
+  float dropout;
   gint32 *inputs, *targets; /* (T, B) */
   float *logits;            /* (T, B, V), evaluation */
 };
@@ -1098,11 +1209,21 @@ static float
 task_step (gpointer self, ArRng *rng)
 {
   ArTransformerTask *task = self;
+  float loss;
 
   ar_text_data_sample (task->data, rng, task->T, task->B, task->inputs,
       task->targets);
-  return ar_transformer_train_forward (task->net, task->inputs, task->targets,
+  if (task->dropout == 0.0f)
+    return ar_transformer_train_forward (task->net, task->inputs, task->targets,
+        task->T, task->B, TRUE);
+  /* the masks' seed from the trainer's stream too, so that a resumed run
+   * drops what the uninterrupted one would have */
+  ar_transformer_train_set_dropout (task->net, task->dropout,
+      ar_rng_next_u64 (rng));
+  loss = ar_transformer_train_forward (task->net, task->inputs, task->targets,
       task->T, task->B, TRUE);
+  ar_transformer_train_set_dropout (task->net, 0.0f, 0);
+  return loss;
 }
 
 static double
@@ -1175,6 +1296,13 @@ ar_transformer_task_get_trainable (ArTransformerTask *task)
 {
   g_return_val_if_fail (task != NULL, NULL);
   return &task->trainable;
+}
+
+void
+ar_transformer_task_set_dropout (ArTransformerTask *task, float p)
+{
+  g_return_if_fail (task != NULL && p >= 0.0f && p < 1.0f);
+  task->dropout = p;
 }
 
 ArTransformerTrain *

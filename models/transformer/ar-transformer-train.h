@@ -88,6 +88,18 @@ int ar_transformer_train_get_n_threads (const ArTransformerTrain *t);
  * targets; with @backward, accumulates the parameter gradients. */
 float ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
     const gint32 *targets, int T, int B, gboolean backward);
+/* Dropout for training, 0 <= @p < 1 (0: none, the default): the output of
+ * the embedding and of each block's two branches (attention and
+ * feed-forward, before they are added to the residual stream) have each
+ * element zeroed with probability p and the others scaled by 1 / (1 - p),
+ * GPT-2's embedding and residual dropout (the attention weights are not
+ * dropped).  Whether an element is kept is a hash of @seed, the place in
+ * the graph and the element's position in the batch (time, stream,
+ * feature), so the masks do not depend on threads, tasks or micro-batches.
+ * Applies to ar_transformer_train_forward () until set back to 0, never to
+ * ar_transformer_train_logits (). */
+void ar_transformer_train_set_dropout (ArTransformerTrain *t, float p,
+    guint64 seed);
 /* The logits (T, B, V) for inputs (T, B): what the inference decoder gives
  * after each token of each stream fed from an empty state. */
 void ar_transformer_train_logits (ArTransformerTrain *t, const gint32 *inputs,
@@ -133,6 +145,10 @@ ArTransformerTask *ar_transformer_task_new (const ArTransformerConfig *config,
     ArTransformerEvalMode eval_mode);
 void ar_transformer_task_free (ArTransformerTask *task);
 const ArTrainable *ar_transformer_task_get_trainable (ArTransformerTask *task);
+/* Dropout probability of the training steps (default 0); each step draws
+ * its masks' seed from the trainer's random stream.  Validation never
+ * drops. */
+void ar_transformer_task_set_dropout (ArTransformerTask *task, float p);
 ArTransformerTrain *ar_transformer_task_get_net (ArTransformerTask *task);
 /* Mean nats per predicted token over ids[from, to) of the task's data, to -
  * from >= 2, in windows of T tokens evaluated B at a time; *n_predicted (may
