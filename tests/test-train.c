@@ -51,15 +51,8 @@ run_clear (Run *r)
 static void
 assert_same_params (Run *a, Run *b)
 {
-  GPtrArray *pa = ar_rnn_train_get_params (ar_rnn_task_get_net (a->task));
-  GPtrArray *pb = ar_rnn_train_get_params (ar_rnn_task_get_net (b->task));
-  g_assert_cmpuint (pa->len, ==, pb->len);
-  for (guint i = 0; i < pa->len; i++) {
-    ArParam *x = g_ptr_array_index (pa, i), *y = g_ptr_array_index (pb, i);
-    g_assert_cmpmem (x->w, x->n * sizeof (float), y->w, y->n * sizeof (float));
-    g_assert_cmpmem (x->m, x->n * sizeof (float), y->m, y->n * sizeof (float));
-    g_assert_cmpmem (x->v, x->n * sizeof (float), y->v, y->n * sizeof (float));
-  }
+  test_assert_same_params (ar_rnn_train_get_params (ar_rnn_task_get_net (a->task)),
+      ar_rnn_train_get_params (ar_rnn_task_get_net (b->task)));
 }
 
 static void

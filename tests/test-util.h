@@ -2,6 +2,7 @@
 /* test-util.h — small models made on the spot for tests (header-only). */
 #pragma once
 
+#include <string.h>
 #include "rnn/ar-rnn.h"
 
 /* A randomly initialised RNN text model over the characters of @alphabet,
@@ -21,4 +22,18 @@ test_make_rnn_bytes (ArCellType cell, guint layers, guint embd, guint hidden,
   ar_rnn_train_write (net, w);
   ar_vocab_write_gguf (vocab, w);
   return ar_gguf_writer_to_bytes (w);
+}
+
+/* Two parameter lists hold bit-identical weights and AdamW moments (the
+ * check that a resumed or re-run training ended where another did). */
+static inline void
+test_assert_same_params (GPtrArray *pa, GPtrArray *pb)
+{
+  g_assert_cmpuint (pa->len, ==, pb->len);
+  for (guint i = 0; i < pa->len; i++) {
+    ArParam *x = g_ptr_array_index (pa, i), *y = g_ptr_array_index (pb, i);
+    g_assert_cmpmem (x->w, x->n * sizeof (float), y->w, y->n * sizeof (float));
+    g_assert_cmpmem (x->m, x->n * sizeof (float), y->m, y->n * sizeof (float));
+    g_assert_cmpmem (x->v, x->n * sizeof (float), y->v, y->n * sizeof (float));
+  }
 }
