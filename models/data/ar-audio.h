@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ar-audio.h — audio files and sample coding for the WaveNet family.
+ *
+ * Reading goes through libsndfile (WAV, FLAC, OGG/Vorbis, AIFF, … — whatever
+ * the installed libsndfile reads), mixes every channel down to mono (the mean
+ * of the channels) and resamples to the rate the caller asks for with
+ * libsamplerate (SRC_SINC_MEDIUM_QUALITY).  Samples are floats in [-1, 1].
+ *
+ * Two µ-law codings exist and must not be confused:
+ *   - the model's: WaveNet's continuous companding with µ = 255,
+ *       y = sign (x) ln (1 + µ|x|) / ln (1 + µ),
+ *     quantised uniformly to 256 classes, class q ↔ y = (q + 0.5) / 128 - 1
+ *     (class 0 is the most negative value, 255 the most positive);
+ *   - ITU-T G.711 µ-law bytes, what `audio/x-mulaw` caps mean in GStreamer
+ *     (mulawenc / mulawdec): a piecewise-linear 8-segment approximation of the
+ *     same curve over 14-bit samples, stored bit-inverted.
+ * ar_mulaw_* is the model's coding; ar_g711_ulaw_* is G.711. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Reads the whole of @path as mono floats at @rate Hz (rate > 0).  *@samples
+ * is g_malloc'd (g_free it), *@n_samples its length (may be 0 for an empty
+ * file).  Errors (AR_ERROR): the file is missing or unreadable, libsndfile
+ * cannot decode it (its message is included), resampling fails. */
+gboolean ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
+    GError **error);
+
+/* Writes mono 16-bit PCM WAV (values clipped to [-1, 1]), atomically (a
+ * temporary file renamed into place). */
+gboolean ar_audio_write_wav (const char *path, const float *samples, gsize n_samples, int rate,
+    GError **error);
+
+/* The audio files named by @spec: a directory (every regular file in it, not
+ * recursive, whose extension libsndfile knows: wav, flac, ogg, oga, aiff,
+ * aif, au, snd, caf, w64), a glob pattern (`*`, `?` in the last path
+ * component), or one file.  Sorted by path (strcmp), so held-out splits are
+ * reproducible.  Returns a GPtrArray of g_malloc'd paths (free func set);
+ * an error when nothing matches. */
+GPtrArray *ar_audio_list_files (const char *spec, GError **error);
+
+/* Model µ-law, µ = 255, 256 classes (see above).  encode clips x to [-1, 1]. */
+guint8 ar_mulaw_encode (float x);
+float ar_mulaw_decode (guint8 q);
+
+/* G.711 µ-law byte <-> 16-bit linear sample. */
+guint8 ar_g711_ulaw_encode (gint16 x);
+gint16 ar_g711_ulaw_decode (guint8 b);
+
+G_END_DECLS

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ar-wavenet.h — the WaveNet audio family (van den Oord et al. 2016): sample
+ * by sample generation of 8-bit µ-law audio, unconditional, with a global
+ * condition (a speaker or class), or conditioned on log-mel frames (a neural
+ * vocoder).
+ *
+ *   g_autoptr (ArGguf) f = ar_gguf_new_from_file ("speech.gguf", &error);
+ *   g_autoptr (ArWaveNet) wn = ar_wavenet_new_from_gguf (f, &error);
+ *   g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (wn);
+ *   ar_wavenet_gen_reset (g, seed);
+ *   ar_wavenet_gen_generate (g, classes, n);      // n µ-law classes
+ *
+ * Network (R residual channels, G gate channels — the dilated convolution's
+ * outputs, split into a tanh half and a sigmoid half of G/2 each —, S skip
+ * channels, O output hidden channels, Q = 256 classes, K = 2 taps, layers
+ * l = 0 … stacks·layers_per_stack − 1 with dilation d_l = 2^(l mod
+ * layers_per_stack)).  x_t ∈ {0 … Q−1} is the µ-law class of sample t
+ * (ar_mulaw_encode); the network at time t sees x_0 … x_t and outputs the
+ * distribution of x_{t+1}:
+ *
+ *   h⁰_t = input.weight[x_{t−1}][0] + input.weight[x_t][1] + input.bias
+ *            (causal input convolution over one-hot inputs, x_{−1} = Q/2)
+ *   per layer l:
+ *     z_t = W_l · [h_{t−d}; h_t] + b_l + c_l(t) + g_l[class]     (G)
+ *            (h_{t−d} = 0 for t < d: the convolution is zero-padded)
+ *     u_t = tanh (z_t[0 … G/2−1]) ⊙ σ (z_t[G/2 … G−1])             (G/2)
+ *     skip += Ws_l · u_t + bs_l                                    (S)
+ *     h_{t} ← h_t + Wr_l · u_t + br_l                              (R)
+ *   logits_t = Wo2 · relu (Wo1 · relu (skip) + bo1) + bo2             (Q)
+ *
+ * Mel conditioning (vocoder): frames f (n_mels each, ar-mel.h framing: frame
+ * f centred on sample f·hop) go through a non-causal convolution over frames,
+ *   e_f = tanh (Wc · [m_{f−1}; m_f; m_{f+1}] + bc)                 (Cc)
+ * (m outside the signal = the log floor, i.e. silence), each layer projects
+ * e_f to p_{l,f} = Wcl_l · e_f (G), and c_l(t) interpolates linearly between
+ * the two frames around sample t+1 — the sample being predicted:
+ *   c_l(t) = (1 − a) p_{l,f} + a p_{l,f+1},  f = (t+1) / hop,  a = ((t+1) mod hop) / hop.
+ * Global conditioning: g_l[class] = column `class` of global.L.weight.
+ *
+ * Model file, general.architecture = "wavenet":
+ *   wavenet.sample_rate            u32   Hz
+ *   wavenet.quantization           u32   Q (256)
+ *   wavenet.residual_channels      u32   R
+ *   wavenet.gate_channels          u32   G (even)
+ *   wavenet.skip_channels          u32   S
+ *   wavenet.output_channels        u32   O
+ *   wavenet.stacks                 u32
+ *   wavenet.layers_per_stack       u32
+ *   wavenet.global.classes         u32   0 = no global condition
+ *   wavenet.global.names           [string] class names (optional; else "0", "1", …)
+ *   wavenet.cond_channels          u32   Cc; 0 = no mel conditioning
+ *   wavenet.mel.*                  the ArMelParams (ar_mel_params_write), when Cc > 0
+ * Tensors (ne innermost first, as GGUF writes them; a matrix { cols, rows }
+ * is row-major rows × cols; F32 or F16):
+ *   input.weight        { R, Q, 2 }       [tap][class][channel]
+ *   input.bias          { R }
+ *   layer.L.conv.weight { 2R, G }         row j = [tap 0 (h_{t−d}) R | tap 1 (h_t) R]
+ *   layer.L.conv.bias   { G }
+ *   layer.L.skip.weight { G/2, S }        layer.L.skip.bias { S }
+ *   layer.L.res.weight  { G/2, R }        layer.L.res.bias  { R }   (every layer but the last)
+ *   layer.L.cond.weight { Cc, G }         when Cc > 0
+ *   layer.L.global.weight { classes, G }  when classes > 0
+ *   cond.weight         { 3·n_mels, Cc }  cond.bias { Cc }  when Cc > 0
+ *                        columns [frame f−1 | f | f+1]
+ *   out1.weight { S, O }  out1.bias { O }  out2.weight { O, Q }  out2.bias { Q }
+ *
+ * An ArWaveNet is immutable once made and may be shared by any number of
+ * generators in any threads.  Errors are GErrors in the AR_ERROR domain naming
+ * the key or tensor and what was expected. */
+#pragma once
+
+#include <glib.h>
+#include "core/ar-gguf.h"
+#include "core/ar-threadpool.h"
+#include "data/ar-mel.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  int sample_rate;
+  int quantization;             /* Q */
+  int residual;                 /* R */
+  int gate;                     /* G */
+  int skip;                     /* S */
+  int output;                   /* O */
+  int stacks;
+  int layers_per_stack;
+  int global_classes;           /* 0 = none */
+  int cond_channels;            /* Cc; 0 = not a vocoder */
+  ArMelParams mel;              /* meaningful when cond_channels > 0 */
+} ArWaveNetConfig;
+
+/* The reference shape of the benchmarks: 2 stacks × 10 layers, R 64, G 128,
+ * S 128, O 128, 16 kHz (about 0.62 M multiply-adds per sample). */
+#define AR_WAVENET_CONFIG_REFERENCE { 16000, 256, 64, 128, 128, 128, 2, 10, 0, 0, AR_MEL_PARAMS_INIT }
+
+typedef struct _ArWaveNet ArWaveNet;
+
+ArWaveNet *ar_wavenet_new_from_gguf (ArGguf *gguf, GError **error);
+/* Random weights (N (0, 1/fan_in)), for tests and benchmarks; NULL + error
+ * when @config is out of range. */
+ArWaveNet *ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed, GError **error);
+ArWaveNet *ar_wavenet_ref (ArWaveNet *wn);
+void ar_wavenet_unref (ArWaveNet *wn);
+const ArWaveNetConfig *ar_wavenet_get_config (const ArWaveNet *wn);
+/* Class name @i (0 <= i < global_classes); index of @name or -1. */
+const char *ar_wavenet_get_class_name (const ArWaveNet *wn, int i);
+int ar_wavenet_find_class (const ArWaveNet *wn, const char *name);
+/* Samples of history one output depends on: 1 + stacks · (2^layers_per_stack − 1) + 1. */
+gsize ar_wavenet_receptive_field (const ArWaveNet *wn);
+/* Multiply-adds per generated sample (the matrix products). */
+guint64 ar_wavenet_macs_per_sample (const ArWaveNet *wn);
+/* Writes the keys and tensors (F32, or F16 matrices when @f16). */
+void ar_wavenet_write (const ArWaveNet *wn, ArGgufWriter *w, gboolean f16);
+/* A copy whose matrices are rounded to F16 (what generation with F16 weights
+ * computes), for tolerance tests and benchmarks. */
+ArWaveNet *ar_wavenet_to_f16 (const ArWaveNet *wn);
+
+/* The obviously-correct full causal forward (the oracle of the fast paths
+ * and of training): @x (n) classes, @mel (n_mel_frames, n_mels) or NULL,
+ * @global_class or -1 → @logits (n, Q), row t the distribution of x_{t+1}.
+ * n_mel_frames must be ar_mel_n_frames (n + 1) for a vocoder. */
+void ar_wavenet_forward_full (const ArWaveNet *wn, const guint8 *x, gsize n, const float *mel,
+    gsize n_mel_frames, int global_class, float *logits);
+
+/* ---- generation ---------------------------------------------------------- */
+
+/* Incremental generator: per-layer queues of past activations (Fast WaveNet,
+ * Paine et al. 2016), O(layers) work per sample, no allocation per sample. */
+typedef struct _ArWaveNetGen ArWaveNetGen;
+
+ArWaveNetGen *ar_wavenet_gen_new (ArWaveNet *wn);
+void ar_wavenet_gen_free (ArWaveNetGen *g);
+/* Empties the queues (silence history) and reseeds the sampler. */
+void ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed);
+/* 0 = greedy (argmax), 1 = the model's distribution. */
+void ar_wavenet_gen_set_temperature (ArWaveNetGen *g, float temperature);
+/* -1 = none; FALSE + error when out of range. */
+gboolean ar_wavenet_gen_set_global_class (ArWaveNetGen *g, int cls, GError **error);
+/* Splits each layer's channels across the pool's threads (NULL: one). */
+void ar_wavenet_gen_set_threadpool (ArWaveNetGen *g, ArThreadPool *pool);
+/* Generates @n samples as µ-law classes into @out.  Unconditional and
+ * globally conditioned models only (a vocoder needs ArWaveNetVocoder). */
+void ar_wavenet_gen_generate (ArWaveNetGen *g, guint8 *out, gsize n);
+/* Teacher forcing through the incremental path: feeds @x (n) as if it had
+ * been generated and writes the logits (n, Q) — what the tests compare with
+ * ar_wavenet_forward_full. */
+void ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n, float *logits);
+
+/* ---- vocoder stream ------------------------------------------------------ */
+
+/* Audio in (mono floats at the model's rate), log-mel analysis, mel-
+ * conditioned generation, audio out: output sample i is the resynthesis of
+ * input sample i.  Output lags input by ar_wavenet_vocoder_latency () samples
+ * until drained. */
+typedef struct _ArWaveNetVocoder ArWaveNetVocoder;
+
+/* NULL + error when @wn has no mel conditioning. */
+ArWaveNetVocoder *ar_wavenet_vocoder_new (ArWaveNet *wn, GError **error);
+void ar_wavenet_vocoder_free (ArWaveNetVocoder *v);
+void ar_wavenet_vocoder_reset (ArWaveNetVocoder *v, guint64 seed);
+void ar_wavenet_vocoder_set_temperature (ArWaveNetVocoder *v, float temperature);
+void ar_wavenet_vocoder_set_threadpool (ArWaveNetVocoder *v, ArThreadPool *pool);
+gsize ar_wavenet_vocoder_latency (const ArWaveNetVocoder *v);
+void ar_wavenet_vocoder_push (ArWaveNetVocoder *v, const float *in, gsize n);
+/* After the end of the input: pads with silence so every pushed sample can
+ * be resynthesised. */
+void ar_wavenet_vocoder_drain (ArWaveNetVocoder *v);
+/* Samples ready to pull. */
+gsize ar_wavenet_vocoder_available (const ArWaveNetVocoder *v);
+/* Generates and returns up to @max samples (floats in [-1, 1]). */
+gsize ar_wavenet_vocoder_pull (ArWaveNetVocoder *v, float *out, gsize max);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArWaveNet, ar_wavenet_unref)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArWaveNetGen, ar_wavenet_gen_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArWaveNetVocoder, ar_wavenet_vocoder_free)
+
+G_END_DECLS
