@@ -33,13 +33,24 @@ gboolean ar_audio_read (const char *path, int rate, float **samples, gsize *n_sa
 gboolean ar_audio_write_wav (const char *path, const float *samples, gsize n_samples, int rate,
     GError **error);
 
-/* The audio files named by @spec: a directory (every regular file in it, not
- * recursive, whose extension libsndfile knows: wav, flac, ogg, oga, aiff,
- * aif, au, snd, caf, w64), a glob pattern (`*`, `?` in the last path
- * component), or one file.  Sorted by path (strcmp), so held-out splits are
+/* The audio files named by @spec: a directory (every regular file under it,
+ * recursively — the asterisk prompts keep letters, digits, … in subfolders —
+ * whose extension, in any case, libsndfile knows: wav, flac, ogg, oga, aiff,
+ * aif, au, snd, caf, w64; names starting with '.' are skipped and symbolic
+ * links to directories are not followed), a glob pattern (`*`, `?` in the
+ * last path component; every regular file that matches, whatever its
+ * extension, names starting with '.' only when the pattern does), or one file.  Sorted by path (strcmp), so held-out splits are
  * reproducible.  Returns a GPtrArray of g_malloc'd paths (free func set);
  * an error when nothing matches. */
 GPtrArray *ar_audio_list_files (const char *spec, GError **error);
+
+/* The held-out split every trainer and baseline uses: file i of @files (the
+ * sorted list of ar_audio_list_files) is held out when i % @every ==
+ * @every - 1 (every = 20: files 19, 39, 59, … — 5 %); the others train.
+ * @every = 0 holds nothing out.  *@train and *@held are new arrays of copied
+ * paths (free func set), in the order of @files. */
+void ar_audio_split_holdout (GPtrArray *files, guint every, GPtrArray **train,
+    GPtrArray **held);
 
 /* Model µ-law, µ = 255, 256 classes (see above).  encode clips x to [-1, 1]. */
 guint8 ar_mulaw_encode (float x);

@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-audio.c — audio files (ar-audio.h): the two µ-law codings, WAV
+ * writing and reading, mixing to mono, resampling, error messages, lists of
+ * files and the held-out split.  Every file is made here, in a temporary
+ * directory (the asterisk prompts are never needed).
+ *
+ * Budgets:
+ * - model µ-law: decode (encode (x)) lies in the class of x, so its error is
+ *   at most the width of that class in x;
+ * - G.711: decode (encode (x)) is the middle of x's cell, at most half a step
+ *   (4 · 2^segment) from x, for |x| <= 32635 (the clip);
+ * - 16-bit WAV: read (write (x)) within 0.5 / 32768 (+ float rounding);
+ * - resampling a 1 kHz sine 16 → 8 kHz (libsamplerate's medium sinc, pass
+ *   band flat to well under 0.1 dB at 1 kHz): RMS within 1 % of the
+ *   input's, the DFT peak in the 1 kHz bin, 2 zero crossings per ms. */
+#include <math.h>
+#include <string.h>
+#include <sndfile.h>
+
+#include <glib/gstdio.h>
+
+#include "core/ar-error.h"
+#include "data/ar-audio.h"
+
+/* ---- model µ-law -------------------------------------------------------- */
+
+static void
+test_mulaw_round_trip (void)
+{
+  for (int q = 0; q < 256; q++)
+    g_assert_cmpint (ar_mulaw_encode (ar_mulaw_decode ((guint8) q)), ==, q);
+  /* The ends and the middle as the header defines them. */
+  g_assert_cmpint (ar_mulaw_encode (-1.0f), ==, 0);
+  g_assert_cmpint (ar_mulaw_encode (1.0f), ==, 255);
+  g_assert_cmpint (ar_mulaw_encode (-7.0f), ==, 0);
+  g_assert_cmpint (ar_mulaw_encode (7.0f), ==, 255);
+  g_assert_cmpint (ar_mulaw_encode (0.0f), ==, 128);
+  g_assert_cmpint (ar_mulaw_encode (-1e-7f), ==, 127);
+  g_assert_cmpint (ar_mulaw_encode (NAN), ==, 128);
+  /* decode is odd: class q and 255 - q mirror each other. */
+  for (int q = 0; q < 128; q++)
+    g_assert_cmpfloat (ar_mulaw_decode ((guint8) q), ==,
+        -ar_mulaw_decode ((guint8) (255 - q)));
+  /* The companding itself, at the centre of class 200: y = 200.5/128 - 1. */
+  double y = 200.5 / 128 - 1, x = (pow (256.0, y) - 1) / 255;
+  g_assert_cmpfloat_with_epsilon (ar_mulaw_decode (200), x, 1e-6);
+}
+
+static void
+test_mulaw_monotonic (void)
+{
+  /* encode is non-decreasing and hits every class; decode strictly increases;
+   * decode (encode (x)) stays within x's class. */
+  int last = -1, seen = 0;
+  for (int i = -200000; i <= 200000; i++) {
+    float x = i / 200000.0f;
+    int q = ar_mulaw_encode (x);
+    g_assert_cmpint (q, >=, last);
+    if (q != last)
+      seen++;
+    last = q;
+    /* The class edges, from the companding's inverse. */
+    double lo = q / 128.0 - 1, hi = (q + 1) / 128.0 - 1;
+    double xlo = copysign (expm1 (fabs (lo) * log (256.0)) / 255, lo);
+    double xhi = copysign (expm1 (fabs (hi) * log (256.0)) / 255, hi);
+    g_assert_cmpfloat (fabs (ar_mulaw_decode ((guint8) q) - x), <=,
+        xhi - xlo + 1e-6);
+  }
+  g_assert_cmpint (seen, ==, 256);
+  for (int q = 1; q < 256; q++)
+    g_assert_cmpfloat (ar_mulaw_decode ((guint8) q), >,
+        ar_mulaw_decode ((guint8) (q - 1)));
+}
+
+/* ---- G.711 -------------------------------------------------------------- */
+
+static int
+g711_segment (guint8 b)
+{
+  return ((guint8) ~b >> 4) & 7;
+}
+
+static void
+test_g711_known (void)
+{
+  /* Silence is all ones; the clip ends; -1 is "negative zero". */
+  g_assert_cmphex (ar_g711_ulaw_encode (0), ==, 0xFF);
+  g_assert_cmphex (ar_g711_ulaw_encode (-1), ==, 0x7F);
+  g_assert_cmphex (ar_g711_ulaw_encode (32767), ==, 0x80);
+  g_assert_cmphex (ar_g711_ulaw_encode (-32768), ==, 0x00);
+  g_assert_cmphex (ar_g711_ulaw_encode (32635), ==, 0x80);
+  g_assert_cmphex (ar_g711_ulaw_encode (1000), ==, 0xCE);
+  g_assert_cmphex (ar_g711_ulaw_encode (-1000), ==, 0x4E);
+  g_assert_cmpint (ar_g711_ulaw_decode (0xFF), ==, 0);
+  g_assert_cmpint (ar_g711_ulaw_decode (0x7F), ==, 0);
+  g_assert_cmpint (ar_g711_ulaw_decode (0x80), ==, 32124);
+  g_assert_cmpint (ar_g711_ulaw_decode (0x00), ==, -32124);
+  g_assert_cmpint (ar_g711_ulaw_decode (0xCE), ==, 988);
+
+  /* Segment boundaries: G.711's 14-bit thresholds 31, 95, 223, 479, 991,
+   * 2015, 4063 are, on 16-bit samples, the last values of segments 0 … 6
+   * (·4, minus the rounding of the bias): segment s starts at 2^(s+8) - 132. */
+  static const int first[8] = { 0, 124, 380, 892, 1916, 3964, 8060, 16252 };
+  for (int s = 0; s < 8; s++) {
+    g_assert_cmpint (g711_segment (ar_g711_ulaw_encode ((gint16) first[s])), ==,
+        s);
+    g_assert_cmpint (g711_segment (ar_g711_ulaw_encode ((gint16) (-first[s]))),
+        ==, s);
+    if (s > 0) {
+      g_assert_cmpint (g711_segment (ar_g711_ulaw_encode ((gint16) (first[s] -
+                           1))),
+          ==, s - 1);
+      g_assert_cmpint (g711_segment (ar_g711_ulaw_encode ((gint16) (1 -
+                           first[s]))),
+          ==, s - 1);
+    }
+  }
+}
+
+static void
+test_g711_round_trip (void)
+{
+  for (int x = -32768; x <= 32767; x++) {
+    guint8 b = ar_g711_ulaw_encode ((gint16) x);
+    int y = ar_g711_ulaw_decode (b), s = g711_segment (b);
+    int clipped = CLAMP (x, -32635, 32635);
+    g_assert_cmpint (abs (y - clipped), <=, 4 << s);
+    /* The sign survives (zero decodes to zero from either side). */
+    g_assert_true (y == 0 || (y > 0) == (x > 0));
+  }
+  /* Every byte but negative zero comes back from its own decoded value. */
+  for (int b = 0; b < 256; b++)
+    if (b != 0x7F)
+      g_assert_cmphex (ar_g711_ulaw_encode (ar_g711_ulaw_decode ((guint8) b)),
+          ==, b);
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+typedef struct
+{
+  char *dir;
+} TmpDir;
+
+static void
+tmp_setup (TmpDir *t, gconstpointer data)
+{
+  GError *error = NULL;
+  t->dir = g_dir_make_tmp ("test-audio-XXXXXX", &error);
+  g_assert_no_error (error);
+}
+
+static void
+remove_tree (const char *path)
+{
+  if (g_file_test (path, G_FILE_TEST_IS_DIR) &&
+      !g_file_test (path, G_FILE_TEST_IS_SYMLINK)) {
+    GDir *d = g_dir_open (path, 0, NULL);
+    const char *name;
+    while ((name = g_dir_read_name (d)) != NULL) {
+      g_autofree char *p = g_build_filename (path, name, NULL);
+      remove_tree (p);
+    }
+    g_dir_close (d);
+    g_rmdir (path);
+  } else {
+    g_unlink (path);
+  }
+}
+
+static void
+tmp_teardown (TmpDir *t, gconstpointer data)
+{
+  remove_tree (t->dir);
+  g_free (t->dir);
+}
+
+static guint
+count_entries (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  guint n = 0;
+  while (g_dir_read_name (d) != NULL)
+    n++;
+  g_dir_close (d);
+  return n;
+}
+
+static void
+test_wav_round_trip (TmpDir *t, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (t->dir, "x.wav", NULL);
+  enum
+  {
+    N = 3001
+  };
+  float *x = g_new (float, N);
+  for (int i = 0; i < N; i++)
+    x[i] = 0.9f * sinf (i * 0.05f) * cosf (i * 0.0013f);
+  x[10] = 1.5f; /* clipped */
+  x[11] = -3.0f;
+  GError *error = NULL;
+  g_assert_true (ar_audio_write_wav (path, x, N, 16000, &error));
+  g_assert_no_error (error);
+  /* Written through a temporary file, renamed: nothing else is left. */
+  g_assert_cmpuint (count_entries (t->dir), ==, 1);
+
+  float *y = NULL;
+  gsize n = 0;
+  g_assert_true (ar_audio_read (path, 16000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, N);
+  for (int i = 0; i < N; i++) {
+    float want = CLAMP (x[i], -1.0f, 32767.0f / 32768.0f);
+    g_assert_cmpfloat (fabsf (y[i] - want), <=, 0.5f / 32768 + 1e-7f);
+  }
+  g_free (y);
+
+  /* Overwrite in place; an empty file reads as no samples. */
+  g_assert_true (ar_audio_write_wav (path, NULL, 0, 8000, &error));
+  g_assert_true (ar_audio_read (path, 8000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 0);
+  g_assert_null (y);
+
+  /* A directory that does not exist: the error names the path. */
+  g_autofree char *bad =
+      g_build_filename (t->dir, "no", "such", "dir.wav", NULL);
+  g_assert_false (ar_audio_write_wav (bad, x, N, 8000, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, bad));
+  g_clear_error (&error);
+  g_free (x);
+}
+
+/* A WAV of @channels interleaved channels written with libsndfile directly. */
+static void
+write_raw_wav (const char *path, const float *x, gsize frames, int channels,
+    int rate)
+{
+  SF_INFO info = { .samplerate = rate,
+    .channels = channels,
+    .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT };
+  SNDFILE *sf = sf_open (path, SFM_WRITE, &info);
+  g_assert_nonnull (sf);
+  g_assert_cmpint (sf_writef_float (sf, x, (sf_count_t) frames), ==,
+      (sf_count_t) frames);
+  g_assert_cmpint (sf_close (sf), ==, 0);
+}
+
+static void
+test_stereo_mix (TmpDir *t, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (t->dir, "stereo.wav", NULL);
+  enum
+  {
+    N = 5000
+  };
+  float *x = g_new (float, 2 * N);
+  for (int i = 0; i < N; i++) {
+    x[2 * i] = 0.5f * sinf (i * 0.1f);
+    x[2 * i + 1] = -0.25f;
+  }
+  write_raw_wav (path, x, N, 2, 8000);
+  float *y = NULL;
+  gsize n = 0;
+  GError *error = NULL;
+  g_assert_true (ar_audio_read (path, 8000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, N);
+  for (int i = 0; i < N; i++)
+    g_assert_cmpfloat_with_epsilon (y[i], 0.5f * (x[2 * i] + x[2 * i + 1]),
+        1e-7);
+  g_free (y);
+  g_free (x);
+}
+
+static void
+test_resample (TmpDir *t, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (t->dir, "sine16k.flac", NULL);
+  enum
+  {
+    N = 16000
+  };
+  float *x = g_new (float, N);
+  for (int i = 0; i < N; i++)
+    x[i] = 0.5f * sinf (2 * G_PI * 1000.0 * i / 16000.0);
+  /* Through libsndfile's FLAC, 16-bit, at 16 kHz. */
+  SF_INFO info = { .samplerate = 16000,
+    .channels = 1,
+    .format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16 };
+  SNDFILE *sf = sf_open (path, SFM_WRITE, &info);
+  g_assert_nonnull (sf);
+  g_assert_cmpint (sf_writef_float (sf, x, N), ==, N);
+  sf_close (sf);
+
+  float *y = NULL;
+  gsize n = 0;
+  GError *error = NULL;
+  g_assert_true (ar_audio_read (path, 8000, &y, &n, &error));
+  g_assert_no_error (error);
+  /* Half as many samples (libsamplerate rounds the end to within a few). */
+  g_assert_cmpuint (n, >=, 7995);
+  g_assert_cmpuint (n, <=, 8005);
+
+  /* The middle half second, away from the converter's edge effects:
+   * 0.5 s of 1 kHz is 500 periods, 1000 zero crossings. */
+  int a = 2000, len = 4000, crossings = 0;
+  double ss = 0;
+  for (int i = a; i < a + len; i++) {
+    ss += (double) y[i] * y[i];
+    if (i > a && (y[i - 1] < 0) != (y[i] < 0))
+      crossings++;
+  }
+  double rms = sqrt (ss / len);
+  g_assert_cmpfloat (fabs (rms - 0.5 / sqrt (2)) / (0.5 / sqrt (2)), <, 0.01);
+  g_assert_cmpint (abs (crossings - 1000), <=, 1);
+  /* The DFT of those 4000 samples peaks in bin 1000 Hz · 4000 / 8000 = 500. */
+  int best = -1;
+  double best_mag = -1;
+  for (int k = 400; k <= 600; k++) {
+    double re = 0, im = 0;
+    for (int i = 0; i < len; i++) {
+      re += y[a + i] * cos (2 * G_PI * k * i / len);
+      im -= y[a + i] * sin (2 * G_PI * k * i / len);
+    }
+    double m = re * re + im * im;
+    if (m > best_mag) {
+      best_mag = m;
+      best = k;
+    }
+  }
+  g_assert_cmpint (best, ==, 500);
+  g_free (y);
+  g_free (x);
+}
+
+static void
+assert_read_fails (const char *path, int code)
+{
+  float *y = NULL;
+  gsize n = 7;
+  GError *error = NULL;
+  g_assert_false (ar_audio_read (path, 8000, &y, &n, &error));
+  g_assert_error (error, AR_ERROR, code);
+  g_assert_true (g_str_has_prefix (error->message, path));
+  g_assert_null (y);
+  g_assert_cmpuint (n, ==, 0);
+  g_test_message ("%s", error->message);
+  g_error_free (error);
+}
+
+static void
+test_read_errors (TmpDir *t, gconstpointer data)
+{
+  g_autofree char *missing = g_build_filename (t->dir, "missing.wav", NULL);
+  assert_read_fails (missing, AR_ERROR_IO);
+
+  /* Not audio at all. */
+  g_autofree char *junk = g_build_filename (t->dir, "junk.wav", NULL);
+  g_assert_true (g_file_set_contents (junk,
+      "this is not a RIFF file, just text\n", -1, NULL));
+  assert_read_fails (junk, AR_ERROR_FORMAT);
+
+  /* A real WAV cut inside its header. */
+  g_autofree char *good = g_build_filename (t->dir, "good.wav", NULL);
+  float x[400] = { 0 };
+  g_assert_true (ar_audio_write_wav (good, x, 400, 8000, NULL));
+  g_autofree char *bytes = NULL;
+  gsize len;
+  g_assert_true (g_file_get_contents (good, &bytes, &len, NULL));
+  g_autofree char *cut = g_build_filename (t->dir, "cut.wav", NULL);
+  g_assert_true (g_file_set_contents (cut, bytes, 24, NULL));
+  assert_read_fails (cut, AR_ERROR_FORMAT);
+
+  /* The same WAV cut inside its data still reads: what is there. */
+  g_assert_true (g_file_set_contents (cut, bytes, len - 200, NULL));
+  float *y = NULL;
+  gsize n = 0;
+  GError *error = NULL;
+  g_assert_true (ar_audio_read (cut, 8000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 300);
+  g_free (y);
+
+  /* A directory is not a file; a bad rate is the caller's error. */
+  assert_read_fails (t->dir, AR_ERROR_FORMAT);
+  g_assert_false (ar_audio_read (good, 0, &y, &n, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_clear_error (&error);
+}
+
+static void
+touch (const char *dir, const char *name)
+{
+  g_autofree char *p = g_build_filename (dir, name, NULL);
+  g_assert_true (g_file_set_contents (p, "", 0, NULL));
+}
+
+static void
+test_list_files (TmpDir *t, gconstpointer data)
+{
+  g_autofree char *sub = g_build_filename (t->dir, "sub", NULL);
+  g_assert_cmpint (g_mkdir (sub, 0755), ==, 0);
+  touch (t->dir, "b.wav");
+  touch (t->dir, "a.WAV");
+  touch (t->dir, "c.txt");
+  touch (t->dir, ".hidden.wav");
+  touch (t->dir, "d.flac");
+  touch (sub, "e.wav");
+  touch (sub, "f.ogg");
+
+  GError *error = NULL;
+  g_autoptr (GPtrArray) all = ar_audio_list_files (t->dir, &error);
+  g_assert_no_error (error);
+  static const char *const want_all[] = { "a.WAV", "b.wav", "d.flac",
+    "sub/e.wav", "sub/f.ogg" };
+  g_assert_cmpuint (all->len, ==, G_N_ELEMENTS (want_all));
+  for (guint i = 0; i < all->len; i++) {
+    g_autofree char *want = g_build_filename (t->dir, want_all[i], NULL);
+    g_assert_cmpstr (g_ptr_array_index (all, i), ==, want);
+  }
+
+  /* A glob: the pattern decides, not the extension; dot files only when
+   * the pattern asks. */
+  g_autofree char *glob = g_build_filename (t->dir, "*.wav", NULL);
+  g_autoptr (GPtrArray) wav = ar_audio_list_files (glob, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (wav->len, ==, 1);
+  g_assert_true (g_str_has_suffix (g_ptr_array_index (wav, 0), "/b.wav"));
+  g_autofree char *glob2 = g_build_filename (t->dir, "?.*", NULL);
+  g_autoptr (GPtrArray) any = ar_audio_list_files (glob2, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (any->len, ==, 4); /* a.WAV b.wav c.txt d.flac */
+  g_assert_true (g_str_has_suffix (g_ptr_array_index (any, 2), "/c.txt"));
+
+  /* One file. */
+  g_autofree char *one = g_build_filename (sub, "e.wav", NULL);
+  g_autoptr (GPtrArray) single = ar_audio_list_files (one, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (single->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (single, 0), ==, one);
+
+  /* Nothing there: errors naming the spec. */
+  g_autofree char *none = g_build_filename (t->dir, "*.aiff", NULL);
+  g_assert_null (ar_audio_list_files (none, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, none));
+  g_clear_error (&error);
+  g_autofree char *missing = g_build_filename (t->dir, "nope", NULL);
+  g_assert_null (ar_audio_list_files (missing, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_IO);
+  g_assert_nonnull (strstr (error->message, missing));
+  g_clear_error (&error);
+  g_autofree char *empty = g_build_filename (t->dir, "empty", NULL);
+  g_assert_cmpint (g_mkdir (empty, 0755), ==, 0);
+  g_assert_null (ar_audio_list_files (empty, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_IO);
+  g_clear_error (&error);
+}
+
+static void
+test_split_holdout (void)
+{
+  g_autoptr (GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
+  for (int i = 0; i < 45; i++)
+    g_ptr_array_add (files, g_strdup_printf ("f%02d.wav", i));
+  GPtrArray *train, *held;
+  ar_audio_split_holdout (files, 20, &train, &held);
+  g_assert_cmpuint (held->len, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (held, 0), ==, "f19.wav");
+  g_assert_cmpstr (g_ptr_array_index (held, 1), ==, "f39.wav");
+  g_assert_cmpuint (train->len, ==, 43);
+  g_assert_cmpstr (g_ptr_array_index (train, 19), ==, "f20.wav");
+  g_ptr_array_unref (train);
+  g_ptr_array_unref (held);
+
+  ar_audio_split_holdout (files, 0, &train, &held);
+  g_assert_cmpuint (held->len, ==, 0);
+  g_assert_cmpuint (train->len, ==, 45);
+  g_ptr_array_unref (train);
+  g_ptr_array_unref (held);
+  ar_audio_split_holdout (files, 1, &train, &held);
+  g_assert_cmpuint (held->len, ==, 45);
+  g_assert_cmpuint (train->len, ==, 0);
+  g_ptr_array_unref (train);
+  g_ptr_array_unref (held);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/audio/mulaw/round-trip", test_mulaw_round_trip);
+  g_test_add_func ("/audio/mulaw/monotonic", test_mulaw_monotonic);
+  g_test_add_func ("/audio/g711/known", test_g711_known);
+  g_test_add_func ("/audio/g711/round-trip", test_g711_round_trip);
+  g_test_add ("/audio/wav/round-trip", TmpDir, NULL, tmp_setup,
+      test_wav_round_trip, tmp_teardown);
+  g_test_add ("/audio/read/stereo", TmpDir, NULL, tmp_setup, test_stereo_mix,
+      tmp_teardown);
+  g_test_add ("/audio/read/resample", TmpDir, NULL, tmp_setup, test_resample,
+      tmp_teardown);
+  g_test_add ("/audio/read/errors", TmpDir, NULL, tmp_setup, test_read_errors,
+      tmp_teardown);
+  g_test_add ("/audio/list-files", TmpDir, NULL, tmp_setup, test_list_files,
+      tmp_teardown);
+  g_test_add_func ("/audio/split-holdout", test_split_holdout);
+  return g_test_run ();
+}
