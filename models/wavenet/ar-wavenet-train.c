@@ -1,0 +1,1411 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ar-wavenet-train.c — the WaveNet family's training graph (input
+ * convolution over one-hot µ-law classes → dilated gated layers with skip
+ * and residual projections → ReLU output stack → softmax cross-entropy,
+ * forward and backward over batches of windows), its audio corpus and its
+ * training task (see ar-wavenet-train.h).
+ *
+ * Organisation, as the Transformer's graph: the parameters live once, in
+ * slots (global ones, then L_COUNT per layer).  A batch is split into tasks
+ * of consecutive windows, handed out to the threads of a pool; a task runs
+ * its windows one at a time in the workspace of the thread that took it
+ * (the activations of one window, allocated once), and sees the parameters
+ * through its own slots: task 0 through the parameters themselves, the
+ * others through copies of the ArParam structs that share the weights but
+ * point their gradient into the task's own block, added up in task order
+ * at the end.
+ *
+ * Where the time goes: the sgemms of each layer (the (G, 2R) convolution,
+ * the (S, G/2) skip and (R, G/2) residual projections, forward, and twice
+ * that backward) and of the output stack (S → O → Q over the scored
+ * columns); then the gates' exponentials (ar_exp_shift_sum (), SIMD) and
+ * the softmax. */
+#include "ar-wavenet-train.h"
+#include "core/ar-error.h"
+#include "core/ar-kernels.h"
+#include "core/ar-threadpool.h"
+#include "data/ar-audio.h"
+#include "data/ar-mel.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+static float *
+new_floats (gsize n)
+{
+  return g_new (float, MAX (n, 1));
+}
+
+/* Global parameter slots, then L_COUNT slots per layer. */
+enum
+{
+  P_IN_W,   /* input.weight (2, Q, R) */
+  P_IN_B,   /* input.bias (R) */
+  P_COND_W, /* cond.weight (Cc, 3 n_mels), vocoders */
+  P_COND_B, /* cond.bias (Cc) */
+  P_OUT1_W, /* out1.weight (O, S) */
+  P_OUT1_B, /* out1.bias (O) */
+  P_OUT2_W, /* out2.weight (Q, O) */
+  P_OUT2_B, /* out2.bias (Q) */
+  P_GLOBAL
+};
+
+enum
+{
+  L_CONV_W,   /* (G, 2R): [tap 0 (h_{t−d}) | tap 1 (h_t)] */
+  L_CONV_B,   /* (G) */
+  L_SKIP_W,   /* (S, G/2) */
+  L_SKIP_B,   /* (S) */
+  L_RES_W,    /* (R, G/2), every layer but the last */
+  L_RES_B,    /* (R) */
+  L_COND_W,   /* (G, Cc), vocoders */
+  L_GLOBAL_W, /* (G, classes), global condition */
+  L_COUNT
+};
+
+static inline int
+lslot (int l, int j)
+{
+  return P_GLOBAL + l * L_COUNT + j;
+}
+
+/* A task: windows [w0, w0 + n) of the current call, run by whichever
+ * thread takes it. */
+typedef struct
+{
+  int w0, n;
+  double loss_sum; /* Σ over its windows of their summed nats */
+  guint64 n_scored;
+  ArParam **p;    /* (n_slots) the parameters as this task sees them */
+  ArParam *views; /* (n_params) tasks > 0: copies with their own gradient */
+  float *grad;    /* the views' gradients, one block */
+} Task;
+
+/* The activations of one window of up to max_T columns, one workspace per
+ * thread.  [channels, time] matrices have T (= max_T) columns; the output
+ * stack's matrices are compact over the window's ns scored columns. */
+typedef struct
+{
+  gboolean busy; /* held by a running task (under ws_lock) */
+  int *col;      /* (L + 1) first column each layer's input is needed at */
+  float *X;      /* (L, 2R, T) layer inputs: delayed rows, then h_l */
+  float *gate;   /* (L, G, T) tanh half, then sigmoid half */
+  float *u;      /* (H, T) tanh ⊙ sigmoid of the current layer */
+  float *tmp;    /* (G, T) the exponentials of the gates */
+  float *r1;     /* (S, ns) skip sum, then relu of it */
+  float *r2;     /* (O, ns) relu (out1) */
+  float *logits; /* (ns, Q), then their gradient */
+  float *dr2;    /* (O, ns) */
+  float *dskip;  /* (S, ns) */
+  float *dskip_sum; /* (S) row sums of dskip (the skip biases' gradient) */
+  float *du;     /* (H, T) */
+  float *dz;     /* (G, T) */
+  float *dX;     /* (2R, T) */
+  float *dh;     /* (R, T) gradient of the residual stream */
+  float *bsum;   /* (S) Σ of the layers' skip biases */
+  /* mel conditioning over the nF frames a window needs */
+  float *mc;   /* (3 n_mels, nF) cond convolution inputs */
+  float *e;    /* (Cc, nF) tanh (cond conv) */
+  float *pc;   /* (L, G, nF) per-layer projections */
+  float *dpc;  /* (G, nF) */
+  float *de;   /* (Cc, nF) */
+  int *fi;     /* (T) frame of each column, relative to the first */
+  int *fn;     /* (T) the frame after it (the last repeats), relative */
+  float *fa;   /* (T) interpolation weight of the next frame */
+} Workspace;
+
+struct _ArWaveNetTrain
+{
+  ArWaveNetConfig config;
+  int R, G, H, S, O, Q, L, Cc, M, C, hop;
+  int *dil; /* (L) */
+  gsize rf;
+  int max_T, max_B, nF_max;
+  int n_threads, n_slots, n_tasks_max;
+  ArParam **p;       /* (n_slots), NULL where the model has none */
+  int *slot_param;   /* (n_slots) index into params, -1 for none */
+  GPtrArray *params; /* owned */
+  ArThreadPool *pool;
+  Task *tasks;
+  Workspace *ws;
+  int n_ws;
+  GMutex ws_lock;
+  float log_floor; /* ln (mel.log_floor): a frame outside the file */
+
+  /* the current call */
+  const ArWaveNetWindow *win;
+  int T, B, n_tasks;
+  gboolean backward;
+  float scale; /* 1 / scored targets of the batch */
+};
+
+/* ---- checks and construction -------------------------------------------- */
+
+gsize
+ar_wavenet_train_receptive_field (const ArWaveNetConfig *c)
+{
+  g_return_val_if_fail (c != NULL && c->layers_per_stack >= 0 &&
+      c->layers_per_stack < 31, 0);
+  return 1 + (gsize) c->stacks * (((gsize) 1 << c->layers_per_stack) - 1) + 1;
+}
+
+/* Floats of one thread's workspace for windows of T. */
+static double
+workspace_floats (const ArWaveNetConfig *c, int T)
+{
+  double R = c->residual, G = c->gate, S = c->skip, O = c->output;
+  double L = (double) c->stacks * c->layers_per_stack, Q = c->quantization;
+  double nF = c->cond_channels > 0 ? T / (double) c->mel.hop + 4 : 0;
+
+  return T * (L * (2 * R + G) + 2.5 * G + 2 * G + 2 * S + 2 * O + Q + 3 * R +
+      2) + nF * (3 * c->mel.n_mels + 2 * c->cond_channels + (L + 1) * G);
+}
+
+gboolean
+ar_wavenet_train_check (const ArWaveNetConfig *c, int T, int B, GError **error)
+{
+  g_return_val_if_fail (c != NULL, FALSE);
+
+  if (c->quantization < 2 || c->quantization > 256 || c->residual < 1 ||
+      c->gate < 2 || c->gate % 2 != 0 || c->skip < 1 || c->output < 1 ||
+      c->stacks < 1 || c->layers_per_stack < 1 || c->layers_per_stack > 16 ||
+      c->stacks > 64 || c->global_classes < 0 || c->cond_channels < 0 ||
+      c->residual > 4096 || c->gate > 8192 || c->skip > 4096 ||
+      c->output > 4096 || c->global_classes > 65536 ||
+      c->cond_channels > 4096 || c->sample_rate < 1) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "wavenet configuration: quantization %d (2 … 256), residual %d, gate "
+        "%d (even), skip %d, output %d (1 … 4096), stacks %d (1 … 64), "
+        "layers per stack %d (1 … 16), classes %d, cond channels %d, sample "
+        "rate %d: a value is out of range",
+        c->quantization, c->residual, c->gate, c->skip, c->output, c->stacks,
+        c->layers_per_stack, c->global_classes, c->cond_channels,
+        c->sample_rate);
+    return FALSE;
+  }
+  if (c->cond_channels > 0) {
+    const ArMelParams *m = &c->mel;
+    if (m->n_mels < 1 || m->n_mels > 1024 || m->hop < 1 ||
+        m->sample_rate != c->sample_rate || !(m->log_floor > 0)) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "wavenet mel conditioning: %d mels (1 … 1024), hop %d (>= 1), mel "
+          "sample rate %d (expected the model's %d), log floor %g (> 0)",
+          m->n_mels, m->hop, m->sample_rate, c->sample_rate, m->log_floor);
+      return FALSE;
+    }
+  }
+  gsize rf = ar_wavenet_train_receptive_field (c);
+  if (T < 1 || (gsize) T < rf || T > 1 << 24) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "training windows of %d samples; expected at least the receptive "
+        "field, %" G_GSIZE_FORMAT " samples (and at most %d)",
+        T, rf, 1 << 24);
+    return FALSE;
+  }
+  if (B < 1 || B > 1 << 16) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "batch of %d windows; expected 1 to %d", B, 1 << 16);
+    return FALSE;
+  }
+  double bytes = workspace_floats (c, T) * AR_WAVENET_TRAIN_MAX_THREADS *
+      sizeof (float);
+  if (bytes > 16.0 * (1 << 30)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "activations for windows of %d samples could take %.1f GiB; at most 16 "
+        "GiB",
+        T, bytes / (1 << 30));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+new_param (ArWaveNetTrain *t, int slot, const char *name, guint n_dims,
+    guint64 ne0, guint64 ne1, guint64 ne2)
+{
+  const guint64 ne[3] = { ne0, ne1, ne2 };
+  ArParam *p = ar_param_new (name, n_dims, ne);
+
+  t->p[slot] = p;
+  t->slot_param[slot] = (int) t->params->len;
+  g_ptr_array_add (t->params, p);
+}
+
+static void
+task_init (ArWaveNetTrain *t, Task *task, int index)
+{
+  task->p = g_new0 (ArParam *, t->n_slots);
+  if (index == 0) {
+    memcpy (task->p, t->p, t->n_slots * sizeof (ArParam *));
+    return;
+  }
+  gsize total = ar_params_count (t->params), at = 0;
+
+  task->views = g_new0 (ArParam, t->params->len);
+  task->grad = g_new0 (float, total);
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *master = g_ptr_array_index (t->params, i);
+
+    task->views[i] = *master;
+    task->views[i].g = task->grad + at;
+    task->views[i].m = task->views[i].v = NULL;
+    at += master->n;
+  }
+  for (int s = 0; s < t->n_slots; s++)
+    task->p[s] = t->slot_param[s] >= 0 ? &task->views[t->slot_param[s]] : NULL;
+}
+
+static void
+ws_init (ArWaveNetTrain *t, Workspace *w)
+{
+  gsize T = t->max_T, L = t->L, R = t->R, G = t->G, H = t->H, S = t->S;
+  gsize O = t->O, nF = t->nF_max;
+
+  w->col = g_new (int, L + 1);
+  w->X = new_floats (L * 2 * R * T);
+  w->gate = new_floats (L * G * T);
+  w->u = new_floats (H * T);
+  w->tmp = new_floats (G * T);
+  w->r1 = new_floats (S * T);
+  w->r2 = new_floats (O * T);
+  w->logits = new_floats (T * t->Q);
+  w->dr2 = new_floats (O * T);
+  w->dskip = new_floats (S * T);
+  w->dskip_sum = new_floats (S);
+  w->du = new_floats (H * T);
+  w->dz = new_floats (G * T);
+  w->dX = new_floats (2 * R * T);
+  w->dh = new_floats (R * T);
+  w->bsum = new_floats (S);
+  if (t->Cc > 0) {
+    w->mc = new_floats (3 * (gsize) t->M * nF);
+    w->e = new_floats ((gsize) t->Cc * nF);
+    w->pc = new_floats (L * G * nF);
+    w->dpc = new_floats (G * nF);
+    w->de = new_floats ((gsize) t->Cc * nF);
+    w->fi = g_new (int, T);
+    w->fn = g_new (int, T);
+    w->fa = new_floats (T);
+  }
+}
+
+static void
+ws_clear (Workspace *w)
+{
+  g_free (w->col);
+  g_free (w->X);
+  g_free (w->gate);
+  g_free (w->u);
+  g_free (w->tmp);
+  g_free (w->r1);
+  g_free (w->r2);
+  g_free (w->logits);
+  g_free (w->dr2);
+  g_free (w->dskip);
+  g_free (w->dskip_sum);
+  g_free (w->du);
+  g_free (w->dz);
+  g_free (w->dX);
+  g_free (w->dh);
+  g_free (w->bsum);
+  g_free (w->mc);
+  g_free (w->e);
+  g_free (w->pc);
+  g_free (w->dpc);
+  g_free (w->de);
+  g_free (w->fi);
+  g_free (w->fn);
+  g_free (w->fa);
+}
+
+ArWaveNetTrain *
+ar_wavenet_train_new (const ArWaveNetConfig *config, int max_T, int max_B,
+    int n_threads)
+{
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail (ar_wavenet_train_check (config, max_T, max_B, NULL),
+      NULL);
+  g_return_val_if_fail (n_threads >= 0 &&
+      n_threads <= AR_WAVENET_TRAIN_MAX_THREADS, NULL);
+  ArWaveNetTrain *t = g_new0 (ArWaveNetTrain, 1);
+  const ArWaveNetConfig *c = &t->config;
+  char name[64];
+
+  t->config = *config;
+  t->R = c->residual;
+  t->G = c->gate;
+  t->H = c->gate / 2;
+  t->S = c->skip;
+  t->O = c->output;
+  t->Q = c->quantization;
+  t->L = c->stacks * c->layers_per_stack;
+  t->Cc = c->cond_channels;
+  t->C = c->global_classes;
+  t->M = t->Cc > 0 ? c->mel.n_mels : 0;
+  t->hop = t->Cc > 0 ? c->mel.hop : 1;
+  t->log_floor = t->Cc > 0 ? logf (c->mel.log_floor) : 0.0f;
+  t->rf = ar_wavenet_train_receptive_field (c);
+  t->max_T = max_T;
+  t->max_B = max_B;
+  t->nF_max = t->Cc > 0 ? max_T / t->hop + 4 : 0;
+  t->dil = g_new (int, t->L);
+  for (int l = 0; l < t->L; l++)
+    t->dil[l] = 1 << (l % c->layers_per_stack);
+
+  if (n_threads == 0)
+    n_threads = MIN ((int) g_get_num_processors (),
+        AR_WAVENET_TRAIN_MAX_THREADS);
+  t->n_tasks_max = MIN (AR_WAVENET_TRAIN_MAX_TASKS, max_B);
+  t->n_threads = MIN (n_threads, t->n_tasks_max);
+
+  t->n_slots = P_GLOBAL + t->L * L_COUNT;
+  t->p = g_new0 (ArParam *, t->n_slots);
+  t->slot_param = g_new (int, t->n_slots);
+  for (int s = 0; s < t->n_slots; s++)
+    t->slot_param[s] = -1;
+  t->params = g_ptr_array_new_with_free_func ((GDestroyNotify) ar_param_free);
+
+  /* in the order of the model file's description (ar-wavenet.h) */
+  new_param (t, P_IN_W, "input.weight", 3, t->R, t->Q, 2);
+  new_param (t, P_IN_B, "input.bias", 1, t->R, 0, 0);
+  for (int l = 0; l < t->L; l++) {
+#define NAME(what) (g_snprintf (name, sizeof name, "layer.%d." what, l), name)
+    new_param (t, lslot (l, L_CONV_W), NAME ("conv.weight"), 2, 2 * t->R,
+        t->G, 0);
+    new_param (t, lslot (l, L_CONV_B), NAME ("conv.bias"), 1, t->G, 0, 0);
+    new_param (t, lslot (l, L_SKIP_W), NAME ("skip.weight"), 2, t->H, t->S,
+        0);
+    new_param (t, lslot (l, L_SKIP_B), NAME ("skip.bias"), 1, t->S, 0, 0);
+    if (l < t->L - 1) {
+      new_param (t, lslot (l, L_RES_W), NAME ("res.weight"), 2, t->H, t->R,
+          0);
+      new_param (t, lslot (l, L_RES_B), NAME ("res.bias"), 1, t->R, 0, 0);
+    }
+    if (t->Cc > 0)
+      new_param (t, lslot (l, L_COND_W), NAME ("cond.weight"), 2, t->Cc,
+          t->G, 0);
+    if (t->C > 0)
+      new_param (t, lslot (l, L_GLOBAL_W), NAME ("global.weight"), 2, t->C,
+          t->G, 0);
+#undef NAME
+  }
+  if (t->Cc > 0) {
+    new_param (t, P_COND_W, "cond.weight", 2, 3 * (guint64) t->M, t->Cc, 0);
+    new_param (t, P_COND_B, "cond.bias", 1, t->Cc, 0, 0);
+  }
+  new_param (t, P_OUT1_W, "out1.weight", 2, t->S, t->O, 0);
+  new_param (t, P_OUT1_B, "out1.bias", 1, t->O, 0, 0);
+  new_param (t, P_OUT2_W, "out2.weight", 2, t->O, t->Q, 0);
+  new_param (t, P_OUT2_B, "out2.bias", 1, t->Q, 0, 0);
+  /* the input convolution is a lookup, not a product: no decay, as an
+   * embedding in the other families' graphs has none either */
+  t->p[P_IN_W]->decay = FALSE;
+
+  t->tasks = g_new0 (Task, t->n_tasks_max);
+  for (int k = 0; k < t->n_tasks_max; k++)
+    task_init (t, &t->tasks[k], k);
+  t->n_ws = t->n_threads;
+  t->ws = g_new0 (Workspace, t->n_ws);
+  for (int i = 0; i < t->n_ws; i++)
+    ws_init (t, &t->ws[i]);
+  g_mutex_init (&t->ws_lock);
+  if (t->n_threads > 1)
+    t->pool = ar_threadpool_new (t->n_threads);
+  return t;
+}
+
+void
+ar_wavenet_train_free (ArWaveNetTrain *t)
+{
+  if (t == NULL)
+    return;
+  ar_threadpool_free (t->pool);
+  for (int k = 0; k < t->n_tasks_max; k++) {
+    g_free (t->tasks[k].p);
+    g_free (t->tasks[k].views);
+    g_free (t->tasks[k].grad);
+  }
+  g_free (t->tasks);
+  for (int i = 0; i < t->n_ws; i++)
+    ws_clear (&t->ws[i]);
+  g_free (t->ws);
+  g_mutex_clear (&t->ws_lock);
+  g_ptr_array_unref (t->params);
+  g_free (t->p);
+  g_free (t->slot_param);
+  g_free (t->dil);
+  g_free (t);
+}
+
+void
+ar_wavenet_train_init (ArWaveNetTrain *t, ArRng *rng)
+{
+  g_return_if_fail (t != NULL && rng != NULL);
+
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *p = g_ptr_array_index (t->params, i);
+
+    if (p->n_dims == 1 || g_str_has_suffix (p->name, ".global.weight")) {
+      memset (p->w, 0, p->n * sizeof (float));
+    } else if (p == t->p[P_IN_W]) {
+      /* two one-hot taps: h⁰ is the sum of two rows */
+      ar_param_init_normal (p, rng, sqrtf (0.5f));
+    } else {
+      /* rows × ne[0] inputs */
+      ar_param_init_normal (p, rng, 1.0f / sqrtf ((float) p->ne[0]));
+    }
+  }
+}
+
+GPtrArray *
+ar_wavenet_train_get_params (ArWaveNetTrain *t)
+{
+  g_return_val_if_fail (t != NULL, NULL);
+  return t->params;
+}
+
+const ArWaveNetConfig *
+ar_wavenet_train_get_config (const ArWaveNetTrain *t)
+{
+  g_return_val_if_fail (t != NULL, NULL);
+  return &t->config;
+}
+
+int
+ar_wavenet_train_get_n_threads (const ArWaveNetTrain *t)
+{
+  g_return_val_if_fail (t != NULL, 0);
+  return t->n_threads;
+}
+
+int
+ar_wavenet_train_get_max_T (const ArWaveNetTrain *t)
+{
+  g_return_val_if_fail (t != NULL, 0);
+  return t->max_T;
+}
+
+/* ---- kernels ------------------------------------------------------------ */
+
+/* C (M, N) += op (A) · op (B), row-major, single precision.  Every product
+ * accumulates: outputs are initialised (with biases, or zeros) by the
+ * caller, which is also cheaper than OpenBLAS's beta = 0 path. */
+static void
+gemm (gboolean ta, gboolean tb, int M, int N, int K, const float *A, int lda,
+    const float *B, int ldb, float *C, int ldc)
+{
+  if (M <= 0 || N <= 0 || K <= 0)
+    return;
+  cblas_sgemm (CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+      tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C,
+      ldc);
+}
+
+/* Rows [0, rows) of a matrix with @ld columns, columns [c0, c1), set to v[r]
+ * (or 0 when v is NULL). */
+static void
+fill_rows (float *X, int ld, int rows, int c0, int c1, const float *v)
+{
+  for (int r = 0; r < rows; r++) {
+    float *x = X + (gsize) r * ld, val = v ? v[r] : 0.0f;
+
+    for (int q = c0; q < c1; q++)
+      x[q] = val;
+  }
+}
+
+/* s[r] += Σ_q X[r, q], q in [c0, c1); summed in float, in column order. */
+static void
+add_row_sums (float *s, const float *X, int ld, int rows, int c0, int c1)
+{
+  for (int r = 0; r < rows; r++) {
+    const float *x = X + (gsize) r * ld;
+    float acc = 0.0f;
+
+    for (int q = c0; q < c1; q++)
+      acc += x[q];
+    s[r] += acc;
+  }
+}
+
+/* The gates of one layer in place, columns [c0, c1) of z (G rows of ld
+ * columns): rows [0, H) become tanh (z), rows [H, G) σ (z); u (H rows of
+ * ld) their product.  tanh x = 1 − 2 / (1 + e^{2x}) and σ (x) = 1 / (1 +
+ * e^{−x}), with the exponentials from ar_exp_shift_sum () (SIMD) on
+ * arguments clamped to ±80, where both functions are flat to float
+ * precision. */
+static void
+gates_forward (float *z, float *u, float *tmp, int ld, int H, int c0, int c1)
+{
+  int n = c1 - c0;
+
+  if (n <= 0)
+    return;
+  for (int r = 0; r < 2 * H; r++) {
+    const float *zr = z + (gsize) r * ld + c0;
+    float *e = tmp + (gsize) r * n, k = r < H ? 2.0f : -1.0f;
+
+    for (int q = 0; q < n; q++)
+      e[q] = CLAMP (k * zr[q], -80.0f, 80.0f);
+  }
+  ar_exp_shift_sum (tmp, 0.0f, 2 * H * n);
+  for (int r = 0; r < 2 * H; r++) {
+    float *zr = z + (gsize) r * ld + c0;
+    const float *e = tmp + (gsize) r * n;
+
+    if (r < H)
+      for (int q = 0; q < n; q++)
+        zr[q] = 1.0f - 2.0f / (1.0f + e[q]);
+    else
+      for (int q = 0; q < n; q++)
+        zr[q] = 1.0f / (1.0f + e[q]);
+  }
+  for (int r = 0; r < H; r++) {
+    const float *a = z + (gsize) r * ld, *s = z + (gsize) (r + H) * ld;
+    float *ur = u + (gsize) r * ld;
+
+    for (int q = c0; q < c1; q++)
+      ur[q] = a[q] * s[q];
+  }
+}
+
+/* ---- one window ------------------------------------------------------------ */
+
+/* The mel conditioning of window @win: cond convolution over the frames its
+ * columns [c_first, p1) interpolate between, each layer's projection, and
+ * every column's frames and weight.  A column between the file's last frame
+ * and the one after it interpolates towards the last frame again, as
+ * ar_wavenet_forward_full () does. */
+static void
+mel_forward (ArWaveNetTrain *t, Workspace *w, ArParam **p,
+    const ArWaveNetWindow *win, int c_first, int p1, int *F0_out, int *nF_out)
+{
+  const int M = t->M, Cc = t->Cc, G = t->G, hop = t->hop;
+  gsize s = win->start;
+  /* column q predicts sample s + q + 1, between frames (s + q + 1) / hop and
+   * the one after */
+  gsize last = win->n_frames - 1;
+  int F0 = (int) ((s + c_first + 1) / hop);
+  int F1 = (int) MIN ((s + p1) / hop + 1, last);
+  int nF = F1 - F0 + 1;
+
+  g_assert (nF <= t->nF_max);
+  for (int q = c_first; q < p1; q++) {
+    gsize tau = s + q + 1, f = tau / hop;
+
+    w->fi[q] = (int) f - F0;
+    w->fn[q] = (int) MIN (f + 1, last) - F0;
+    w->fa[q] = (float) (tau % hop) / (float) hop;
+  }
+  /* mc rows [k · M + m]: mel m of frame f − 1 + k */
+  for (int k = 0; k < 3; k++)
+    for (int j = 0; j < nF; j++) {
+      gint64 f = (gint64) F0 + j - 1 + k;
+      gboolean in = f >= 0 && (guint64) f < win->n_frames;
+
+      for (int m = 0; m < M; m++)
+        w->mc[((gsize) k * M + m) * nF + j] =
+            in ? win->mel[(gsize) f * M + m] : t->log_floor;
+    }
+  fill_rows (w->e, nF, Cc, 0, nF, p[P_COND_B]->w);
+  gemm (FALSE, FALSE, Cc, nF, 3 * M, p[P_COND_W]->w, 3 * M, w->mc, nF, w->e,
+      nF);
+  for (gsize i = 0; i < (gsize) Cc * nF; i++)
+    w->e[i] = tanhf (w->e[i]);
+  for (int l = 0; l < t->L; l++) {
+    float *pc = w->pc + (gsize) l * G * nF;
+
+    memset (pc, 0, (gsize) G * nF * sizeof (float));
+    gemm (FALSE, FALSE, G, nF, Cc, p[lslot (l, L_COND_W)]->w, Cc, w->e, nF, pc,
+        nF);
+  }
+  *F0_out = F0;
+  *nF_out = nF;
+}
+
+/* Forward (and backward) of one window of T columns; returns the summed
+ * nats of its scored targets. */
+static double
+run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
+    const ArWaveNetWindow *win, int T, gboolean backward, float scale)
+{
+  const int R = t->R, G = t->G, H = t->H, S = t->S, O = t->O, Q = t->Q;
+  const int L = t->L, C = t->C;
+  const int p0 = win->score_from, p1 = win->score_to, ns = p1 - p0;
+  const gsize s = win->start;
+  const guint8 *x = win->x;
+  int *col = w->col, nF = 0, F0 = 0;
+  double loss = 0.0;
+
+  if (ns <= 0)
+    return 0.0;
+  /* layer l computes columns [col[l + 1], p1) from its input's [col[l], p1):
+   * the columns the scored ones depend on */
+  col[L] = p0;
+  for (int l = L - 1; l >= 0; l--)
+    col[l] = MAX (0, col[l + 1] - t->dil[l]);
+
+  /* input convolution over one-hot classes, into the undelayed rows of
+   * layer 0's input; x_{−1} is silence (Q/2) at the start of the file */
+  {
+    const float *W0 = p[P_IN_W]->w, *W1 = W0 + (gsize) Q * R;
+    const float *b = p[P_IN_B]->w;
+    float *h = w->X + (gsize) R * T;
+
+    for (int c = 0; c < R; c++) {
+      float *hr = h + (gsize) c * T;
+
+      for (int q = col[0]; q < p1; q++) {
+        gsize a = s + q;
+        int prev = a >= 1 ? x[a - 1] : Q / 2;
+
+        hr[q] = W0[(gsize) prev * R + c] + W1[(gsize) x[a] * R + c] + b[c];
+      }
+    }
+  }
+  if (t->Cc > 0)
+    mel_forward (t, w, p, win, col[1], p1, &F0, &nF);
+
+  /* the skip sum starts at the layers' summed biases */
+  memset (w->bsum, 0, S * sizeof (float));
+  for (int l = 0; l < L; l++)
+    ar_nn_add (w->bsum, p[lslot (l, L_SKIP_B)]->w, S);
+  fill_rows (w->r1, ns, S, 0, ns, w->bsum);
+
+  for (int l = 0; l < L; l++) {
+    const int d = t->dil[l], c0 = col[l + 1], n = p1 - c0;
+    float *X = w->X + (gsize) l * 2 * R * T;
+    float *z = w->gate + (gsize) l * G * T;
+    const float *b = p[lslot (l, L_CONV_B)]->w;
+
+    /* delayed rows: h_l (t − d), zero before the window's first column */
+    for (int c = 0; c < R; c++) {
+      float *dst = X + (gsize) c * T;
+      const float *src = X + (gsize) (R + c) * T;
+      int q = c0;
+
+      for (; q < MIN (p1, d); q++)
+        dst[q] = 0.0f;
+      if (q < p1)
+        memcpy (dst + q, src + q - d, (gsize) (p1 - q) * sizeof (float));
+    }
+    /* z = b + g[class] + c_l (t) + W · [h (t − d); h (t)] */
+    for (int j = 0; j < G; j++) {
+      float *zr = z + (gsize) j * T;
+      float bj = b[j];
+
+      if (C > 0)
+        bj += p[lslot (l, L_GLOBAL_W)]->w[(gsize) j * C + win->global_class];
+      for (int q = c0; q < p1; q++)
+        zr[q] = bj;
+      if (t->Cc > 0) {
+        const float *pr = w->pc + ((gsize) l * G + j) * nF;
+
+        for (int q = c0; q < p1; q++) {
+          float a = w->fa[q];
+
+          zr[q] += (1.0f - a) * pr[w->fi[q]] + a * pr[w->fn[q]];
+        }
+      }
+    }
+    gemm (FALSE, FALSE, G, n, 2 * R, p[lslot (l, L_CONV_W)]->w, 2 * R, X + c0,
+        T, z + c0, T);
+    gates_forward (z, w->u, w->tmp, T, H, c0, p1);
+    /* skip (S, ns) += Ws · u over the scored columns */
+    gemm (FALSE, FALSE, S, ns, H, p[lslot (l, L_SKIP_W)]->w, H, w->u + p0, T,
+        w->r1, ns);
+    if (l < L - 1) {
+      /* h_{l+1} = h_l + Wr · u + br, the next layer's undelayed rows */
+      float *hn = w->X + ((gsize) (l + 1) * 2 * R + R) * T;
+      const float *h = X + (gsize) R * T, *br = p[lslot (l, L_RES_B)]->w;
+
+      for (int c = 0; c < R; c++)
+        for (int q = c0; q < p1; q++)
+          hn[(gsize) c * T + q] = h[(gsize) c * T + q] + br[c];
+      gemm (FALSE, FALSE, R, n, H, p[lslot (l, L_RES_W)]->w, H, w->u + c0, T,
+          hn + c0, T);
+    }
+  }
+
+  /* output stack over the scored columns: r1 = relu (skip), r2 = relu
+   * (Wo1 r1 + bo1), logits (ns, Q) = r2ᵀ Wo2ᵀ + bo2 */
+  for (gsize i = 0; i < (gsize) S * ns; i++)
+    w->r1[i] = MAX (w->r1[i], 0.0f);
+  fill_rows (w->r2, ns, O, 0, ns, p[P_OUT1_B]->w);
+  gemm (FALSE, FALSE, O, ns, S, p[P_OUT1_W]->w, S, w->r1, ns, w->r2, ns);
+  for (gsize i = 0; i < (gsize) O * ns; i++)
+    w->r2[i] = MAX (w->r2[i], 0.0f);
+  for (int q = 0; q < ns; q++)
+    memcpy (w->logits + (gsize) q * Q, p[P_OUT2_B]->w, Q * sizeof (float));
+  gemm (TRUE, TRUE, ns, Q, O, w->r2, ns, p[P_OUT2_W]->w, O, w->logits, Q);
+
+  /* softmax cross-entropy; the logits become d (mean nats) / d logits */
+  for (int q = 0; q < ns; q++) {
+    float *l = w->logits + (gsize) q * Q, mx = l[0];
+    int target = x[s + p0 + q + 1];
+    float lt = l[target];
+
+    for (int j = 1; j < Q; j++)
+      mx = MAX (mx, l[j]);
+    float sum = ar_exp_shift_sum (l, mx, Q);
+    loss += log ((double) sum) + mx - lt;
+    if (backward) {
+      float k = scale / sum;
+
+      for (int j = 0; j < Q; j++)
+        l[j] *= k;
+      l[target] -= scale;
+    }
+  }
+  if (!backward)
+    return loss;
+
+  /* ---- backward ---- */
+  ArParam *Wo2 = p[P_OUT2_W], *Wo1 = p[P_OUT1_W];
+
+  /* dbo2 += Σ rows of dlogits; dWo2 (Q, O) += dlogitsᵀ r2ᵀ */
+  for (int q = 0; q < ns; q++)
+    ar_nn_add (p[P_OUT2_B]->g, w->logits + (gsize) q * Q, Q);
+  gemm (TRUE, TRUE, Q, O, ns, w->logits, Q, w->r2, ns, Wo2->g, O);
+  /* dr2 (O, ns) = Wo2ᵀ dlogitsᵀ, through the ReLU */
+  memset (w->dr2, 0, (gsize) O * ns * sizeof (float));
+  gemm (TRUE, TRUE, O, ns, Q, Wo2->w, O, w->logits, Q, w->dr2, ns);
+  for (gsize i = 0; i < (gsize) O * ns; i++)
+    if (!(w->r2[i] > 0.0f))
+      w->dr2[i] = 0.0f;
+  add_row_sums (p[P_OUT1_B]->g, w->dr2, ns, O, 0, ns);
+  gemm (FALSE, TRUE, O, S, ns, w->dr2, ns, w->r1, ns, Wo1->g, S);
+  memset (w->dskip, 0, (gsize) S * ns * sizeof (float));
+  gemm (TRUE, FALSE, S, ns, O, Wo1->w, S, w->dr2, ns, w->dskip, ns);
+  for (gsize i = 0; i < (gsize) S * ns; i++)
+    if (!(w->r1[i] > 0.0f))
+      w->dskip[i] = 0.0f;
+  memset (w->dskip_sum, 0, S * sizeof (float));
+  add_row_sums (w->dskip_sum, w->dskip, ns, S, 0, ns);
+
+  if (t->Cc > 0)
+    memset (w->de, 0, (gsize) t->Cc * nF * sizeof (float));
+
+  /* dh: the gradient of the residual stream above the layer being
+   * undone; nothing reads the last layer's output */
+  for (int l = L - 1; l >= 0; l--) {
+    const int d = t->dil[l], c0 = col[l + 1], n = p1 - c0;
+    const float *X = w->X + (gsize) l * 2 * R * T;
+    const float *z = w->gate + (gsize) l * G * T;
+
+    if (l == L - 1)
+      fill_rows (w->dh, T, R, c0, p1, NULL);
+    /* u again, from the kept gates */
+    for (int r = 0; r < H; r++) {
+      const float *a = z + (gsize) r * T, *sg = z + (gsize) (r + H) * T;
+      float *ur = w->u + (gsize) r * T;
+
+      for (int q = c0; q < p1; q++)
+        ur[q] = a[q] * sg[q];
+    }
+    /* skip projection: dWs += dskip uᵀ (scored columns), dbs, du */
+    ArParam *Ws = p[lslot (l, L_SKIP_W)];
+    ar_nn_add (p[lslot (l, L_SKIP_B)]->g, w->dskip_sum, S);
+    gemm (FALSE, TRUE, S, H, ns, w->dskip, ns, w->u + p0, T, Ws->g, H);
+    fill_rows (w->du, T, H, c0, p1, NULL);
+    gemm (TRUE, FALSE, H, ns, S, Ws->w, H, w->dskip, ns, w->du + p0, T);
+    /* residual projection */
+    if (l < L - 1) {
+      ArParam *Wr = p[lslot (l, L_RES_W)];
+
+      add_row_sums (p[lslot (l, L_RES_B)]->g, w->dh, T, R, c0, p1);
+      gemm (FALSE, TRUE, R, H, n, w->dh + c0, T, w->u + c0, T, Wr->g, H);
+      gemm (TRUE, FALSE, H, n, R, Wr->w, H, w->dh + c0, T, w->du + c0, T);
+    }
+    /* through the gates: u = a s, a = tanh, s = σ */
+    for (int r = 0; r < H; r++) {
+      const float *a = z + (gsize) r * T, *sg = z + (gsize) (r + H) * T;
+      const float *du = w->du + (gsize) r * T;
+      float *dza = w->dz + (gsize) r * T, *dzs = w->dz + (gsize) (r + H) * T;
+
+      for (int q = c0; q < p1; q++) {
+        dza[q] = du[q] * sg[q] * (1.0f - a[q] * a[q]);
+        dzs[q] = du[q] * a[q] * sg[q] * (1.0f - sg[q]);
+      }
+    }
+    /* the convolution: dW += dz Xᵀ, db, dX = Wᵀ dz */
+    ArParam *Wc = p[lslot (l, L_CONV_W)];
+    ArParam *bc = p[lslot (l, L_CONV_B)];
+
+    /* the class column of the global embedding is added where the bias is:
+     * the same gradient */
+    for (int j = 0; j < G; j++) {
+      const float *dzr = w->dz + (gsize) j * T;
+      float acc = 0.0f;
+
+      for (int q = c0; q < p1; q++)
+        acc += dzr[q];
+      bc->g[j] += acc;
+      if (C > 0)
+        p[lslot (l, L_GLOBAL_W)]->g[(gsize) j * C + win->global_class] += acc;
+    }
+    gemm (FALSE, TRUE, G, 2 * R, n, w->dz + c0, T, X + c0, T, Wc->g, 2 * R);
+    memset (w->dX, 0, (gsize) 2 * R * T * sizeof (float));
+    gemm (TRUE, FALSE, 2 * R, n, G, Wc->w, 2 * R, w->dz + c0, T, w->dX + c0, T);
+    /* mel: dp_l at the frame rate, then dWcl += dp eᵀ, de += Wclᵀ dp */
+    if (t->Cc > 0) {
+      ArParam *Wcl = p[lslot (l, L_COND_W)];
+
+      memset (w->dpc, 0, (gsize) G * nF * sizeof (float));
+      for (int j = 0; j < G; j++) {
+        const float *dzr = w->dz + (gsize) j * T;
+        float *dp = w->dpc + (gsize) j * nF;
+
+        for (int q = c0; q < p1; q++) {
+          float a = w->fa[q];
+
+          dp[w->fi[q]] += (1.0f - a) * dzr[q];
+          dp[w->fn[q]] += a * dzr[q];
+        }
+      }
+      gemm (FALSE, TRUE, G, t->Cc, nF, w->dpc, nF, w->e, nF, Wcl->g, t->Cc);
+      gemm (TRUE, FALSE, t->Cc, nF, G, Wcl->w, t->Cc, w->dpc, nF, w->de, nF);
+    }
+    /* dh_l = dh_{l+1} (the residual path) + the undelayed rows' gradient +
+     * the delayed rows' gradient moved back by d; the columns [col[l], c0)
+     * only receive the last */
+    fill_rows (w->dh, T, R, col[l], c0, NULL);
+    for (int c = 0; c < R; c++) {
+      float *dh = w->dh + (gsize) c * T;
+      const float *d0 = w->dX + (gsize) c * T, *d1 = w->dX + (gsize) (R + c) * T;
+
+      for (int q = c0; q < p1; q++)
+        dh[q] += d1[q];
+      for (int q = MAX (c0, d); q < p1; q++)
+        dh[q - d] += d0[q];
+    }
+  }
+
+  /* the input convolution: scatter into the rows of the two taps */
+  {
+    float *gW0 = p[P_IN_W]->g, *gW1 = gW0 + (gsize) Q * R;
+
+    add_row_sums (p[P_IN_B]->g, w->dh, T, R, col[0], p1);
+    for (int q = col[0]; q < p1; q++) {
+      gsize a = s + q;
+      int prev = a >= 1 ? x[a - 1] : Q / 2;
+      float *g0 = gW0 + (gsize) prev * R, *g1 = gW1 + (gsize) x[a] * R;
+
+      for (int c = 0; c < R; c++) {
+        float v = w->dh[(gsize) c * T + q];
+
+        g0[c] += v;
+        g1[c] += v;
+      }
+    }
+  }
+
+  /* the cond convolution: through tanh, dWc += de mcᵀ, dbc */
+  if (t->Cc > 0) {
+    const int Cc = t->Cc, M3 = 3 * t->M;
+
+    for (gsize i = 0; i < (gsize) Cc * nF; i++)
+      w->de[i] *= 1.0f - w->e[i] * w->e[i];
+    add_row_sums (p[P_COND_B]->g, w->de, nF, Cc, 0, nF);
+    gemm (FALSE, TRUE, Cc, M3, nF, w->de, nF, w->mc, nF, p[P_COND_W]->g, M3);
+  }
+  return loss;
+}
+
+/* ---- tasks and threads ------------------------------------------------------ */
+
+static Workspace *
+ws_claim (ArWaveNetTrain *t)
+{
+  Workspace *w = NULL;
+
+  g_mutex_lock (&t->ws_lock);
+  for (int i = 0; i < t->n_ws && w == NULL; i++)
+    if (!t->ws[i].busy)
+      w = &t->ws[i];
+  g_assert (w != NULL);
+  w->busy = TRUE;
+  g_mutex_unlock (&t->ws_lock);
+  return w;
+}
+
+static void
+ws_release (ArWaveNetTrain *t, Workspace *w)
+{
+  g_mutex_lock (&t->ws_lock);
+  w->busy = FALSE;
+  g_mutex_unlock (&t->ws_lock);
+}
+
+/* Task @k of the call: its windows one after the other, in the workspace of
+ * the thread running it, adding into the task's gradients. */
+static void
+run_task (gpointer data, guint k)
+{
+  ArWaveNetTrain *t = data;
+  Task *task = &t->tasks[k];
+  Workspace *w = ws_claim (t);
+
+  task->loss_sum = 0.0;
+  task->n_scored = 0;
+  if (t->backward && k > 0)
+    memset (task->grad, 0, ar_params_count (t->params) * sizeof (float));
+  for (int i = task->w0; i < task->w0 + task->n; i++) {
+    const ArWaveNetWindow *win = &t->win[i];
+
+    task->loss_sum += run_window (t, w, task->p, win, t->T, t->backward,
+        t->scale);
+    task->n_scored += MAX (win->score_to - win->score_from, 0);
+  }
+  ws_release (t, w);
+}
+
+/* Parameter @i's gradient += the other tasks', in task order. */
+static void
+reduce_param (gpointer data, guint i)
+{
+  ArWaveNetTrain *t = data;
+  ArParam *p = g_ptr_array_index (t->params, i);
+
+  for (int k = 1; k < t->n_tasks; k++)
+    ar_nn_add (p->g, t->tasks[k].views[i].g, p->n);
+}
+
+static gboolean
+window_ok (const ArWaveNetTrain *t, const ArWaveNetWindow *win, int T)
+{
+  if (win->x == NULL || win->score_from < 0 || win->score_to > T ||
+      (win->score_to > win->score_from &&
+          win->start + win->score_to > win->n - 1))
+    return FALSE;
+  /* inside a file, the first receptive field − 1 positions are context */
+  if (win->start > 0 && win->score_to > win->score_from &&
+      (gsize) win->score_from < t->rf - 1)
+    return FALSE;
+  if (t->C > 0 && (win->global_class < 0 || win->global_class >= t->C))
+    return FALSE;
+  /* the frames up to the one of the last scored target */
+  if (t->Cc > 0 && win->score_to > win->score_from &&
+      (win->mel == NULL ||
+          win->n_frames < (win->start + win->score_to) / t->hop + 1))
+    return FALSE;
+  return TRUE;
+}
+
+double
+ar_wavenet_train_forward (ArWaveNetTrain *t, const ArWaveNetWindow *win, int T,
+    int B, gboolean backward, guint64 *n_scored)
+{
+  g_return_val_if_fail (t != NULL && win != NULL, NAN);
+  g_return_val_if_fail (T >= 1 && T <= t->max_T && B >= 1 && B <= t->max_B,
+      NAN);
+  guint64 total = 0;
+
+  for (int b = 0; b < B; b++) {
+    g_return_val_if_fail (window_ok (t, &win[b], T), NAN);
+    total += MAX (win[b].score_to - win[b].score_from, 0);
+  }
+  g_return_val_if_fail (total > 0, NAN);
+
+  t->win = win;
+  t->T = T;
+  t->B = B;
+  t->backward = backward;
+  t->scale = (float) (1.0 / (double) total);
+  t->n_tasks = MIN (t->n_tasks_max, B);
+  for (int k = 0; k < t->n_tasks; k++) {
+    t->tasks[k].w0 = (int) ((gint64) B * k / t->n_tasks);
+    t->tasks[k].n = (int) ((gint64) B * (k + 1) / t->n_tasks) - t->tasks[k].w0;
+  }
+  /* Every product single-threaded: OpenBLAS's threads would compete with
+   * the tasks, and its split of a product changes the rounding. */
+  int blas_threads = openblas_get_num_threads ();
+  if (blas_threads != 1)
+    openblas_set_num_threads (1);
+  if (t->pool == NULL) {
+    for (int k = 0; k < t->n_tasks; k++)
+      run_task (t, k);
+  } else {
+    ar_threadpool_run (t->pool, t->n_tasks, run_task, t);
+  }
+  if (backward && t->n_tasks > 1) {
+    if (t->pool != NULL)
+      ar_threadpool_run (t->pool, t->params->len, reduce_param, t);
+    else
+      for (guint i = 0; i < t->params->len; i++)
+        reduce_param (t, i);
+  }
+  if (blas_threads != 1)
+    openblas_set_num_threads (blas_threads);
+  t->win = NULL;
+
+  double loss = 0.0;
+  for (int k = 0; k < t->n_tasks; k++)
+    loss += t->tasks[k].loss_sum;
+  if (n_scored != NULL)
+    *n_scored = total;
+  return loss / (double) total;
+}
+
+/* ---- model files ---------------------------------------------------------- */
+
+void
+ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w,
+    const char *const *class_names)
+{
+  g_return_if_fail (t != NULL && w != NULL);
+  const ArWaveNetConfig *c = &t->config;
+
+  ar_gguf_writer_set_string (w, "general.architecture", "wavenet");
+  ar_gguf_writer_set_u32 (w, "wavenet.sample_rate", c->sample_rate);
+  ar_gguf_writer_set_u32 (w, "wavenet.quantization", c->quantization);
+  ar_gguf_writer_set_u32 (w, "wavenet.residual_channels", c->residual);
+  ar_gguf_writer_set_u32 (w, "wavenet.gate_channels", c->gate);
+  ar_gguf_writer_set_u32 (w, "wavenet.skip_channels", c->skip);
+  ar_gguf_writer_set_u32 (w, "wavenet.output_channels", c->output);
+  ar_gguf_writer_set_u32 (w, "wavenet.stacks", c->stacks);
+  ar_gguf_writer_set_u32 (w, "wavenet.layers_per_stack", c->layers_per_stack);
+  ar_gguf_writer_set_u32 (w, "wavenet.global.classes", c->global_classes);
+  if (c->global_classes > 0 && class_names != NULL)
+    ar_gguf_writer_set_string_array (w, "wavenet.global.names", class_names,
+        NULL, c->global_classes);
+  ar_gguf_writer_set_u32 (w, "wavenet.cond_channels", c->cond_channels);
+  if (c->cond_channels > 0)
+    ar_mel_params_write (&c->mel, w, "wavenet.mel");
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *p = g_ptr_array_index (t->params, i);
+
+    ar_gguf_writer_add_tensor_f32 (w, p->name, AR_TENSOR_F32, p->n_dims, p->ne,
+        p->w);
+  }
+}
+
+gboolean
+ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
+    GError **error)
+{
+  g_return_val_if_fail (t != NULL && gguf != NULL, FALSE);
+
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *p = g_ptr_array_index (t->params, i);
+    const ArGgufTensor *tensor =
+        ar_gguf_require_tensor (gguf, p->name, p->n_dims, p->ne, error);
+
+    if (tensor == NULL)
+      return FALSE;
+    ar_gguf_tensor_to_f32 (tensor, p->w);
+  }
+  return TRUE;
+}
+
+/* ---- the corpus ------------------------------------------------------------ */
+
+struct _ArWaveNetCorpus
+{
+  GArray *files; /* (element-type ArWaveNetFile) */
+  int n_mels;
+};
+
+static void
+file_clear (gpointer data)
+{
+  ArWaveNetFile *f = data;
+
+  g_free (f->path);
+  g_free (f->x);
+  g_free (f->mel);
+}
+
+static gboolean
+corpus_add (ArWaveNetCorpus *corpus, GPtrArray *paths, gboolean held_out,
+    int rate, const ArMel *mel, GError **error)
+{
+  for (guint i = 0; paths != NULL && i < paths->len; i++) {
+    const char *path = g_ptr_array_index (paths, i);
+    g_autofree float *samples = NULL;
+    ArWaveNetFile f = { 0 };
+
+    if (!ar_audio_read (path, rate, &samples, &f.n, error))
+      return FALSE;
+    f.path = g_strdup (path);
+    f.x = g_new (guint8, MAX (f.n, 1));
+    for (gsize j = 0; j < f.n; j++)
+      f.x[j] = ar_mulaw_encode (samples[j]);
+    if (mel != NULL) {
+      f.n_frames = ar_mel_n_frames (mel, f.n);
+      f.mel = new_floats (f.n_frames * ar_mel_get_params (mel)->n_mels);
+      ar_mel_compute (mel, samples, f.n, f.mel);
+    }
+    f.global_class = -1;
+    f.held_out = held_out;
+    g_array_append_val (corpus->files, f);
+  }
+  return TRUE;
+}
+
+ArWaveNetCorpus *
+ar_wavenet_corpus_new (GPtrArray *train, GPtrArray *held, int rate,
+    const ArMelParams *mel_params, GError **error)
+{
+  g_return_val_if_fail (rate > 0, NULL);
+  g_return_val_if_fail (mel_params == NULL || mel_params->sample_rate == rate,
+      NULL);
+  g_autoptr (ArMel) mel = NULL;
+
+  if ((train == NULL || train->len == 0) && (held == NULL || held->len == 0)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "no audio files for the corpus");
+    return NULL;
+  }
+  if (mel_params != NULL && (mel = ar_mel_new (mel_params, error)) == NULL)
+    return NULL;
+  ArWaveNetCorpus *corpus = g_new0 (ArWaveNetCorpus, 1);
+  corpus->files = g_array_new (FALSE, TRUE, sizeof (ArWaveNetFile));
+  g_array_set_clear_func (corpus->files, file_clear);
+  corpus->n_mels = mel_params ? mel_params->n_mels : 0;
+  if (!corpus_add (corpus, train, FALSE, rate, mel, error) ||
+      !corpus_add (corpus, held, TRUE, rate, mel, error)) {
+    ar_wavenet_corpus_free (corpus);
+    return NULL;
+  }
+  return corpus;
+}
+
+void
+ar_wavenet_corpus_free (ArWaveNetCorpus *corpus)
+{
+  if (corpus == NULL)
+    return;
+  g_array_unref (corpus->files);
+  g_free (corpus);
+}
+
+guint
+ar_wavenet_corpus_get_n_files (const ArWaveNetCorpus *corpus)
+{
+  g_return_val_if_fail (corpus != NULL, 0);
+  return corpus->files->len;
+}
+
+ArWaveNetFile *
+ar_wavenet_corpus_get_file (ArWaveNetCorpus *corpus, guint i)
+{
+  g_return_val_if_fail (corpus != NULL && i < corpus->files->len, NULL);
+  return &g_array_index (corpus->files, ArWaveNetFile, i);
+}
+
+guint64
+ar_wavenet_corpus_count_samples (const ArWaveNetCorpus *corpus,
+    gboolean held_out)
+{
+  g_return_val_if_fail (corpus != NULL, 0);
+  guint64 n = 0;
+
+  for (guint i = 0; i < corpus->files->len; i++) {
+    const ArWaveNetFile *f = &g_array_index (corpus->files, ArWaveNetFile, i);
+
+    if (f->held_out == held_out)
+      n += f->n;
+  }
+  return n;
+}
+
+/* ---- the training task ------------------------------------------------------ */
+
+struct _ArWaveNetTask
+{
+  ArTrainable trainable;
+  ArWaveNetTrain *net;
+  ArWaveNetCorpus *corpus;
+  int T, B, K; /* K = T − (receptive field − 1) scored targets per window */
+  GStrv class_names;
+  guint *train_files;   /* (n_train) indices of the training files */
+  guint64 *train_cum;   /* (n_train + 1) blocks before each training file */
+  guint n_train;
+  ArWaveNetWindow *win; /* (B) */
+};
+
+/* The window whose block of K targets starts at target @a (2 − K <= a <= n −
+ * 1) of @f, scoring the block's targets inside x_1 … x_{n−1}. */
+static ArWaveNetWindow
+block_window (const ArWaveNetTask *task, const ArWaveNetFile *f, gint64 a)
+{
+  gint64 rf = (gint64) (task->T - task->K + 1), n = (gint64) f->n;
+  gint64 lo = MAX (a, 1), hi = MIN (a + task->K, n);
+  gint64 s = MAX (a - rf, 0);
+  ArWaveNetWindow w = {
+    .x = f->x,
+    .n = f->n,
+    .start = (gsize) s,
+    .score_from = (int) (lo - 1 - s),
+    .score_to = (int) (hi - 1 - s),
+    .mel = f->mel,
+    .n_frames = f->n_frames,
+    .global_class = f->global_class,
+  };
+  return w;
+}
+
+static float
+task_step (gpointer self, ArRng *rng)
+{
+  ArWaveNetTask *task = self;
+
+  g_return_val_if_fail (task->n_train > 0, NAN);
+  for (int b = 0; b < task->B; b++) {
+    guint64 r = ar_rng_below (rng, task->train_cum[task->n_train]);
+    /* the last training file whose first block is at or before r */
+    guint lo = 0, hi = task->n_train;
+
+    while (hi - lo > 1) {
+      guint mid = (lo + hi) / 2;
+
+      if (task->train_cum[mid] <= r)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    const ArWaveNetFile *f =
+        ar_wavenet_corpus_get_file (task->corpus, task->train_files[lo]);
+    gint64 a = 2 - task->K + (gint64) (r - task->train_cum[lo]);
+
+    task->win[b] = block_window (task, f, a);
+  }
+  return (float) (ar_wavenet_train_forward (task->net, task->win, task->T,
+          task->B, TRUE, NULL) / G_LN2);
+}
+
+static double
+task_evaluate (gpointer self)
+{
+  return ar_wavenet_task_evaluate (self, TRUE, NULL);
+}
+
+static void
+task_write_model (gpointer self, ArGgufWriter *w)
+{
+  ArWaveNetTask *task = self;
+
+  ar_wavenet_train_write (task->net, w,
+      (const char *const *) task->class_names);
+}
+
+ArWaveNetTask *
+ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
+    int T, int B, int n_threads, const char *const *class_names)
+{
+  g_return_val_if_fail (config != NULL && corpus != NULL, NULL);
+  g_return_val_if_fail (ar_wavenet_train_check (config, T, B, NULL), NULL);
+  g_return_val_if_fail (config->cond_channels == 0 ||
+      corpus->n_mels == config->mel.n_mels, NULL);
+  ArWaveNetTask *task = g_new0 (ArWaveNetTask, 1);
+  guint n_files = corpus->files->len;
+
+  task->net = ar_wavenet_train_new (config, T, B, n_threads);
+  task->corpus = corpus;
+  task->T = T;
+  task->B = B;
+  task->K = T - (int) ar_wavenet_train_receptive_field (config) + 1;
+  if (config->global_classes > 0 && class_names != NULL)
+    task->class_names = g_strdupv ((char **) class_names);
+  task->train_files = g_new (guint, MAX (n_files, 1));
+  task->train_cum = g_new0 (guint64, n_files + 1);
+  for (guint i = 0; i < n_files; i++) {
+    const ArWaveNetFile *f = &g_array_index (corpus->files, ArWaveNetFile, i);
+
+    g_return_val_if_fail (config->global_classes == 0 ||
+        (f->global_class >= 0 && f->global_class < config->global_classes),
+        NULL);
+    if (f->held_out || f->n < 2)
+      continue;
+    task->train_files[task->n_train] = i;
+    /* blocks starting at targets 2 − K … n − 1 */
+    task->train_cum[task->n_train + 1] =
+        task->train_cum[task->n_train] + f->n + task->K - 2;
+    task->n_train++;
+  }
+  task->win = g_new0 (ArWaveNetWindow, B);
+  task->trainable = (ArTrainable){
+    .unit = "bits/sample",
+    .units_per_s_name = "samples/s",
+    .units_per_step = (guint64) B * task->K,
+    .params = ar_wavenet_train_get_params (task->net),
+    .step = task_step,
+    .evaluate = task_evaluate,
+    .write_model = task_write_model,
+  };
+  return task;
+}
+
+void
+ar_wavenet_task_free (ArWaveNetTask *task)
+{
+  if (task == NULL)
+    return;
+  ar_wavenet_train_free (task->net);
+  g_strfreev (task->class_names);
+  g_free (task->train_files);
+  g_free (task->train_cum);
+  g_free (task->win);
+  g_free (task);
+}
+
+const ArTrainable *
+ar_wavenet_task_get_trainable (ArWaveNetTask *task)
+{
+  g_return_val_if_fail (task != NULL, NULL);
+  return &task->trainable;
+}
+
+ArWaveNetTrain *
+ar_wavenet_task_get_net (ArWaveNetTask *task)
+{
+  g_return_val_if_fail (task != NULL, NULL);
+  return task->net;
+}
+
+double
+ar_wavenet_task_evaluate (ArWaveNetTask *task, gboolean held_out,
+    guint64 *n_scored)
+{
+  g_return_val_if_fail (task != NULL, NAN);
+  double total = 0.0;
+  guint64 count = 0;
+  int nw = 0;
+
+  for (guint i = 0; i <= task->corpus->files->len; i++) {
+    const ArWaveNetFile *f = i < task->corpus->files->len
+        ? &g_array_index (task->corpus->files, ArWaveNetFile, i)
+        : NULL;
+
+    /* consecutive blocks of K targets from x_1; a batch goes when full, and
+     * after the last file */
+    if (f != NULL && f->held_out == held_out && f->n >= 2) {
+      for (gint64 a = 1; a <= (gint64) f->n - 1; a += task->K) {
+        task->win[nw++] = block_window (task, f, a);
+        if (nw == task->B) {
+          guint64 n;
+          double mean = ar_wavenet_train_forward (task->net, task->win,
+              task->T, nw, FALSE, &n);
+
+          total += mean * n;
+          count += n;
+          nw = 0;
+        }
+      }
+    }
+    if (f == NULL && nw > 0) {
+      guint64 n;
+      double mean =
+          ar_wavenet_train_forward (task->net, task->win, task->T, nw, FALSE,
+          &n);
+
+      total += mean * n;
+      count += n;
+    }
+  }
+  if (n_scored != NULL)
+    *n_scored = count;
+  return count > 0 ? total / count / G_LN2 : NAN;
+}

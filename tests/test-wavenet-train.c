@@ -1,0 +1,674 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-wavenet-train.c — the WaveNet training graph, corpus and task
+ * (models/wavenet/ar-wavenet-train.h).
+ *
+ *   - the whole backward pass against finite differences of the loss, for
+ *     every parameter tensor of a tiny model — unconditional, and with mel
+ *     and global conditioning —, on windows at a file's start (every
+ *     position scored), inside a file (the receptive field's context not
+ *     scored) and at its end (targets past the end not scored);
+ *   - oracle: the model written by ar_wavenet_train_write () and loaded by
+ *     the inference code gives, through ar_wavenet_forward_full () over the
+ *     whole file, the losses the training forward gives window by window;
+ *   - threads: 1, 2 and 3 threads give the same loss and gradients bit for
+ *     bit;
+ *   - the corpus and task on synthetic WAV files written to a temporary
+ *     directory: the held-out split, validation = the oracle's mean over
+ *     every target of every held-out file (with each file's class and mel
+ *     frames), the class names in the written file;
+ *   - a tiny model learns a periodic signal (loss bound below);
+ *   - resuming through ArTrainer ends bit-identical to an uninterrupted
+ *     run. */
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+
+#include "test-util.h"
+#include "core/ar-error.h"
+#include "data/ar-audio.h"
+#include "data/ar-mel.h"
+#include "wavenet/ar-wavenet-train.h"
+
+/* A tiny model: 2 stacks of dilations 1, 2 (receptive field 8), 16 classes
+ * (the graph takes any Q; the inference loader wants 256). */
+static ArWaveNetConfig
+tiny_config (gboolean mel, gboolean global, int Q)
+{
+  ArWaveNetConfig c = { 8000, Q, 4, 6, 5, 7, 2, 2, global ? 3 : 0,
+    mel ? 3 : 0, AR_MEL_PARAMS_INIT };
+
+  c.mel.n_mels = 4;
+  c.mel.hop = 4;
+  c.mel.n_fft = 16;
+  c.mel.win_length = 16;
+  c.mel.f_min = 0.0f;
+  c.mel.f_max = 4000.0f;
+  return c;
+}
+
+/* Weights large enough that every layer changes the loss visibly,
+ * biases and class embeddings included. */
+static void
+randomise (ArWaveNetTrain *t, guint64 seed, float a)
+{
+  GPtrArray *params = ar_wavenet_train_get_params (t);
+  ArRng rng;
+
+  ar_rng_init (&rng, seed);
+  for (guint i = 0; i < params->len; i++) {
+    ArParam *p = g_ptr_array_index (params, i);
+
+    for (gsize j = 0; j < p->n; j++)
+      p->w[j] = a * (2.0f * ar_rng_uniform (&rng) - 1.0f);
+  }
+}
+
+/* A fake file: random classes around the middle, random log-mel frames. */
+typedef struct
+{
+  guint8 *x;
+  gsize n;
+  float *mel;
+  gsize n_frames;
+} FakeFile;
+
+static void
+fake_file_init (FakeFile *f, gsize n, int Q, const ArMelParams *m,
+    guint64 seed)
+{
+  ArRng rng;
+
+  ar_rng_init (&rng, seed);
+  f->n = n;
+  f->x = g_new (guint8, n);
+  for (gsize i = 0; i < n; i++)
+    f->x[i] = (guint8) ar_rng_below (&rng, Q);
+  f->n_frames = n / m->hop + 1;
+  f->mel = g_new (float, f->n_frames * m->n_mels);
+  for (gsize i = 0; i < f->n_frames * m->n_mels; i++)
+    f->mel[i] = -4.0f + 3.0f * ar_rng_uniform (&rng);
+}
+
+static void
+fake_file_clear (FakeFile *f)
+{
+  g_free (f->x);
+  g_free (f->mel);
+}
+
+static ArWaveNetWindow
+window (const FakeFile *f, gsize start, int from, int to, int cls)
+{
+  ArWaveNetWindow w = { f->x, f->n, start, from, to, f->mel, f->n_frames,
+    cls };
+  return w;
+}
+
+/* ---- gradients ------------------------------------------------------------ */
+
+/* The central difference quotient of the loss in weight @j of @p. */
+static double
+difference (ArWaveNetTrain *t, const ArWaveNetWindow *win, int T, int B,
+    ArParam *p, gsize j, double eps)
+{
+  float saved = p->w[j];
+  double lp, lm;
+
+  p->w[j] = saved + (float) eps;
+  lp = ar_wavenet_train_forward (t, win, T, B, FALSE, NULL);
+  p->w[j] = saved - (float) eps;
+  lm = ar_wavenet_train_forward (t, win, T, B, FALSE, NULL);
+  p->w[j] = saved;
+  return (lp - lm) / ((double) (saved + (float) eps) - (double) (saved -
+          (float) eps));
+}
+
+/* data: bit 0 mel, bit 1 global */
+static void
+test_grad (gconstpointer data)
+{
+  gboolean mel = GPOINTER_TO_INT (data) & 1, global = GPOINTER_TO_INT (data) & 2;
+  ArWaveNetConfig c = tiny_config (mel, global, 16);
+  enum
+  {
+    T = 13,
+    B = 3
+  };
+  gsize rf = ar_wavenet_train_receptive_field (&c);
+  g_assert_cmpuint (rf, ==, 8);
+  g_autoptr (ArWaveNetTrain) t = ar_wavenet_train_new (&c, T, B, 2);
+  GPtrArray *params = ar_wavenet_train_get_params (t);
+  FakeFile f;
+  /* test-transformer-train's step and tolerances: the loss is computed in
+   * float, so its rounding noise of a few 1e-7 becomes ~1e-4 in the
+   * quotient */
+  const double eps = 2e-3, rtol = 1e-2, atol = 2e-4;
+
+  fake_file_init (&f, 40, 16, &c.mel, 3);
+  /* the start of the file (all scored), inside it (context not scored),
+   * its end (targets past x_{n−1} not scored) */
+  ArWaveNetWindow win[B] = {
+    window (&f, 0, 0, T, global ? 1 : -1),
+    window (&f, 9, (int) rf - 1, T, global ? 2 : -1),
+    window (&f, 30, (int) rf - 1, 9, global ? 0 : -1),
+  };
+  randomise (t, 1, 0.5f);
+  ar_params_zero_grad (params);
+  guint64 n_scored = 0;
+  double loss = ar_wavenet_train_forward (t, win, T, B, TRUE, &n_scored);
+  g_assert_cmpuint (n_scored, ==, 13 + 6 + 2);
+  g_assert_true (isfinite (loss) && loss > 0.5);
+
+  for (guint i = 0; i < params->len; i++) {
+    ArParam *p = g_ptr_array_index (params, i);
+    double worst = 0.0;
+    /* every element of the small tensors; of the larger ones about 24, an
+     * odd stride apart, and the last */
+    gsize step = p->n <= 48 ? 1 : (p->n / 24) | 1, checked = 0, nonzero = 0;
+    int retried = 0;
+
+    for (gsize j = 0; j < p->n;
+         j = j + step < p->n || j == p->n - 1 ? j + step : p->n - 1) {
+      double a = p->g[j], ratio = 0.0, e = eps;
+
+      /* A difference quotient across a kink of a ReLU (some skip sum or
+       * out1 value within e of 0) measures neither side's derivative: then
+       * the step is made smaller, down to where the loss's float rounding
+       * (a few 1e-7) starts to dominate. */
+      for (int tries = 0; tries < 3; tries++, e /= 4) {
+        double num = difference (t, win, T, B, p, j, e);
+
+        ratio = fabs (a - num) / (rtol * MAX (fabs (a), fabs (num)) + atol);
+        if (ratio <= 1.0)
+          break;
+        if (tries == 2)
+          g_error ("%s[%" G_GSIZE_FORMAT "]: analytic %.7g, finite difference "
+                   "%.7g",
+              p->name, j, a, num);
+        retried++;
+      }
+      worst = MAX (worst, ratio);
+      checked++;
+      nonzero += fabs (a) > 1e-3;
+    }
+    /* a tensor whose gradient is all zero would pass vacuously; the class
+     * embeddings only have the columns of the classes used, and input.weight
+     * only the rows of the classes seen */
+    g_assert_cmpuint (nonzero, >, 0);
+    g_test_message ("%s: %" G_GSIZE_FORMAT " of %" G_GSIZE_FORMAT
+                    " entries, worst %.3f of tolerance, %d smaller steps",
+        p->name, checked, p->n, worst, retried);
+  }
+  fake_file_clear (&f);
+}
+
+/* ---- the inference oracle ------------------------------------------------- */
+
+static ArWaveNet *
+load_written (ArWaveNetTrain *t, const char *const *names)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+
+  ar_wavenet_train_write (t, w, names);
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) f = ar_gguf_new_from_bytes (bytes, "written", &error);
+  g_assert_no_error (error);
+  ArWaveNet *wn = ar_wavenet_new_from_gguf (f, &error);
+  g_assert_no_error (error);
+  return wn;
+}
+
+/* -log softmax (l)[target], in double */
+static double
+nll (const float *l, int Q, int target)
+{
+  double mx = l[0], s = 0.0;
+
+  for (int j = 1; j < Q; j++)
+    mx = MAX (mx, l[j]);
+  for (int j = 0; j < Q; j++)
+    s += exp (l[j] - mx);
+  return log (s) + mx - l[target];
+}
+
+/* nll[i] = the oracle's loss of target x_{i+1} of the whole file (n − 1). */
+static double *
+oracle_nll (ArWaveNet *wn, const guint8 *x, gsize n, const float *mel,
+    gsize n_frames, int cls)
+{
+  g_autofree float *logits = g_new (float, (n - 1) * 256);
+  double *out = g_new (double, n - 1);
+
+  ar_wavenet_forward_full (wn, x, n - 1, mel, n_frames, cls, logits);
+  for (gsize i = 0; i + 1 < n; i++)
+    out[i] = nll (logits + i * 256, 256, x[i + 1]);
+  return out;
+}
+
+static void
+test_oracle (gconstpointer data)
+{
+  gboolean cond = GPOINTER_TO_INT (data);
+  ArWaveNetConfig c = tiny_config (cond, cond, 256);
+  const char *const names[] = { "a", "b", "c", NULL };
+  enum
+  {
+    T = 30,
+    N = 101
+  };
+  gsize rf = ar_wavenet_train_receptive_field (&c);
+  g_autoptr (ArWaveNetTrain) t = ar_wavenet_train_new (&c, T, 1, 1);
+  FakeFile f;
+
+  fake_file_init (&f, N, 256, &c.mel, 5);
+  randomise (t, 2, 0.4f);
+  g_autoptr (ArWaveNet) wn = load_written (t, cond ? names : NULL);
+  g_assert_cmpuint (ar_wavenet_receptive_field (wn), ==, rf);
+  if (cond)
+    g_assert_cmpint (ar_wavenet_find_class (wn, "b"), ==, 1);
+  int cls = cond ? 1 : -1;
+  g_autofree double *ref = oracle_nll (wn, f.x, N, cond ? f.mel : NULL,
+      f.n_frames, cls);
+
+  /* windows over the file: its start, every start inside it up to the
+   * last targets (with a few hop phases), each target once and with
+   * context */
+  double worst = 0.0;
+  for (gsize s = 0; s + rf < N; s += s == 0 ? 1 : 7) {
+    int from = s == 0 ? 0 : (int) rf - 1;
+    int to = (int) MIN ((gsize) T, N - 1 - s);
+    ArWaveNetWindow win = window (&f, s, from, to, cls);
+
+    if (!cond)
+      win.mel = NULL;
+    guint64 n;
+    double got = ar_wavenet_train_forward (t, &win, T, 1, FALSE, &n);
+    double want = 0.0;
+
+    for (int p = from; p < to; p++)
+      want += ref[s + p];
+    want /= to - from;
+    g_assert_cmpuint (n, ==, (guint64) (to - from));
+    worst = MAX (worst, fabs (got - want) / want);
+    if (!(fabs (got - want) <= 1e-5 * want))
+      g_error ("window at %" G_GSIZE_FORMAT ": training forward %.8f nats, "
+               "oracle %.8f",
+          s, got, want);
+  }
+  g_test_message ("worst relative difference %.2e", worst);
+  fake_file_clear (&f);
+}
+
+/* ---- threads ------------------------------------------------------------- */
+
+static void
+test_threads (void)
+{
+  ArWaveNetConfig c = tiny_config (TRUE, TRUE, 32);
+  enum
+  {
+    T = 24,
+    B = 5
+  };
+  FakeFile f;
+  fake_file_init (&f, 200, 32, &c.mel, 8);
+  ArWaveNetWindow win[B];
+  for (int b = 0; b < B; b++)
+    win[b] = window (&f, b == 0 ? 0 : 17 * b, b == 0 ? 0 : 7, T, b % 3);
+
+  ArWaveNetTrain *t[3];
+  double loss[3];
+  for (int k = 0; k < 3; k++) {
+    t[k] = ar_wavenet_train_new (&c, T, B, k + 1);
+    g_assert_cmpint (ar_wavenet_train_get_n_threads (t[k]), ==, k + 1);
+    randomise (t[k], 4, 0.4f);
+    ar_params_zero_grad (ar_wavenet_train_get_params (t[k]));
+    loss[k] = ar_wavenet_train_forward (t[k], win, T, B, TRUE, NULL);
+    /* twice: the gradients accumulate, the workspaces are reused */
+    loss[k] += ar_wavenet_train_forward (t[k], win, T, B, TRUE, NULL);
+  }
+  for (int k = 1; k < 3; k++) {
+    g_assert_cmpmem (&loss[0], sizeof (double), &loss[k], sizeof (double));
+    GPtrArray *pa = ar_wavenet_train_get_params (t[0]);
+    GPtrArray *pb = ar_wavenet_train_get_params (t[k]);
+    for (guint i = 0; i < pa->len; i++) {
+      ArParam *x = g_ptr_array_index (pa, i), *y = g_ptr_array_index (pb, i);
+      g_assert_cmpmem (x->g, x->n * sizeof (float), y->g, y->n * sizeof (float));
+    }
+  }
+  /* and the batch's mean is the scored-weighted mean of its windows */
+  double sum = 0.0;
+  guint64 count = 0;
+  for (int b = 0; b < B; b++) {
+    guint64 n;
+    sum += ar_wavenet_train_forward (t[1], &win[b], T, 1, FALSE, &n) * n;
+    count += n;
+  }
+  g_assert_cmpfloat_with_epsilon (sum / count, loss[0] / 2, 1e-6);
+  for (int k = 0; k < 3; k++)
+    ar_wavenet_train_free (t[k]);
+  fake_file_clear (&f);
+}
+
+/* ---- corpus and task on WAV files ------------------------------------------- */
+
+/* Writes @n_files short WAVs into a new temporary directory: file i a sine
+ * of period 10 + i % 3 samples, amplitude 0.5, of 300 + 37 i samples. */
+static char *
+write_wavs (int n_files, int period_fixed)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = g_dir_make_tmp ("argen-wntrain-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  for (int i = 0; i < n_files; i++) {
+    gsize n = 300 + 37 * i;
+    int period = period_fixed ? period_fixed : 10 + i % 3;
+    g_autofree float *x = g_new (float, n);
+    g_autofree char *name = g_strdup_printf ("f%02d.wav", i);
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+
+    for (gsize j = 0; j < n; j++)
+      x[j] = 0.5f * sinf (2.0f * (float) G_PI * (float) j / (float) period);
+    g_assert_true (ar_audio_write_wav (path, x, n, 8000, &error));
+    g_assert_no_error (error);
+  }
+  return dir;
+}
+
+static void
+remove_dir (const char *dir)
+{
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL) {
+    g_autofree char *path = g_build_filename (dir, name, NULL);
+    g_unlink (path);
+  }
+  g_rmdir (dir);
+}
+
+static ArWaveNetCorpus *
+load_corpus (const char *dir, guint every, const ArMelParams *mel)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) files = ar_audio_list_files (dir, &error);
+  GPtrArray *train, *held;
+
+  g_assert_no_error (error);
+  ar_audio_split_holdout (files, every, &train, &held);
+  ArWaveNetCorpus *corpus = ar_wavenet_corpus_new (train, held, 8000, mel,
+      &error);
+  g_assert_no_error (error);
+  g_ptr_array_unref (train);
+  g_ptr_array_unref (held);
+  return corpus;
+}
+
+static void
+test_task_evaluate (gconstpointer data)
+{
+  gboolean cond = GPOINTER_TO_INT (data);
+  g_autofree char *dir = write_wavs (7, 0);
+  ArWaveNetConfig c = tiny_config (cond, cond, 256);
+  c.mel.n_fft = 32;
+  c.mel.win_length = 24;
+  c.mel.hop = 8;
+  const char *const names[] = { "low", "mid", "high", NULL };
+  g_autoptr (ArWaveNetCorpus) corpus = load_corpus (dir, 3, cond ? &c.mel : NULL);
+
+  /* files 2 and 5 of 7 held out (i % 3 == 2), after the five training ones */
+  g_assert_cmpuint (ar_wavenet_corpus_get_n_files (corpus), ==, 7);
+  for (guint i = 0; i < 7; i++) {
+    ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
+    guint orig = i < 5 ? i + i / 2 : (i == 5 ? 2 : 5);
+    g_autofree char *name = g_strdup_printf ("f%02u.wav", orig);
+
+    g_assert_true (g_str_has_suffix (f->path, name));
+    g_assert_cmpint (f->held_out, ==, i >= 5);
+    g_assert_cmpuint (f->n, ==, 300 + 37 * orig);
+    g_assert_cmpint (f->global_class, ==, -1);
+    if (cond) {
+      g_assert_cmpuint (f->n_frames, ==, f->n / 8 + 1);
+      f->global_class = orig % 3;
+    } else {
+      g_assert_null (f->mel);
+    }
+  }
+  g_assert_cmpuint (ar_wavenet_corpus_count_samples (corpus, TRUE), ==,
+      300 + 37 * 2 + 300 + 37 * 5);
+
+  /* windows of 40: blocks of 33 targets, four windows a batch */
+  g_autoptr (ArWaveNetTask) task =
+      ar_wavenet_task_new (&c, corpus, 40, 4, 2, cond ? names : NULL);
+  ArWaveNetTrain *t = ar_wavenet_task_get_net (task);
+  randomise (t, 6, 0.3f);
+  const ArTrainable *tr = ar_wavenet_task_get_trainable (task);
+  g_assert_cmpstr (tr->unit, ==, "bits/sample");
+  g_assert_cmpuint (tr->units_per_step, ==, 4 * 33);
+
+  guint64 n = 0;
+  double got = ar_wavenet_task_evaluate (task, TRUE, &n);
+  g_autoptr (ArWaveNet) wn = load_written (t, cond ? names : NULL);
+  double want = 0.0, wrong = 0.0;
+  guint64 count = 0;
+  for (guint i = 5; i < 7; i++) {
+    ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
+    g_autofree double *ref = oracle_nll (wn, f->x, f->n, f->mel, f->n_frames,
+        f->global_class);
+    for (gsize j = 0; j + 1 < f->n; j++)
+      want += ref[j];
+    count += f->n - 1;
+    if (cond) {
+      g_autofree double *other = oracle_nll (wn, f->x, f->n, f->mel,
+          f->n_frames, (f->global_class + 1) % 3);
+      for (gsize j = 0; j + 1 < f->n; j++)
+        wrong += other[j];
+    }
+  }
+  want /= count * G_LN2;
+  g_assert_cmpuint (n, ==, count);
+  g_test_message ("held out: %.6f bits/sample (oracle %.6f)", got, want);
+  g_assert_cmpfloat (fabs (got - want), <=, 1e-6 * want);
+  /* each file's class is used: the next class scores differently by more
+   * than the tolerance above (7e-4 bits with these weights) */
+  if (cond)
+    g_assert_cmpfloat (fabs (wrong / (count * G_LN2) - want), >, 1e-4);
+  /* the training files too, and the task's step draws a batch */
+  g_assert_true (isfinite (ar_wavenet_task_evaluate (task, FALSE, &n)));
+  g_assert_cmpuint (n, ==,
+      ar_wavenet_corpus_count_samples (corpus, FALSE) - 5);
+  ArRng rng;
+  ar_rng_init (&rng, 1);
+  ar_params_zero_grad (tr->params);
+  g_assert_true (isfinite (tr->step (task, &rng)));
+
+  /* the class names go into the file */
+  if (cond) {
+    g_assert_cmpstr (ar_wavenet_get_class_name (wn, 2), ==, "high");
+    g_assert_cmpint (ar_wavenet_get_config (wn)->global_classes, ==, 3);
+    g_assert_cmpint (ar_wavenet_get_config (wn)->cond_channels, ==, 3);
+    g_assert_cmpint (ar_wavenet_get_config (wn)->mel.hop, ==, 8);
+  }
+  remove_dir (dir);
+}
+
+/* ---- training ------------------------------------------------------------- */
+
+typedef struct
+{
+  char *dir;
+  ArWaveNetCorpus *corpus;
+  ArWaveNetTask *task;
+  ArTrainer *trainer;
+} Run;
+
+/* 1 stack of 4 layers (receptive field 17), R 8, G 16, S 16, O 32 */
+static void
+run_init (Run *r, guint64 steps, guint64 seed, int n_threads, float lr)
+{
+  ArWaveNetConfig c = { 8000, 256, 8, 16, 16, 32, 1, 4, 0, 0,
+    AR_MEL_PARAMS_INIT };
+
+  r->dir = write_wavs (6, 16);
+  r->corpus = load_corpus (r->dir, 6, NULL);
+  r->task = ar_wavenet_task_new (&c, r->corpus, 48, 4, n_threads, NULL);
+  ArRng rng;
+  ar_rng_init (&rng, seed);
+  ar_wavenet_train_init (ar_wavenet_task_get_net (r->task), &rng);
+  ArTrainOptions o = AR_TRAIN_OPTIONS_INIT;
+  o.steps = steps;
+  o.warmup = 10;
+  o.lr = lr;
+  o.eval_every = 0;
+  o.checkpoint_every = 0;
+  o.seed = seed;
+  r->trainer = ar_trainer_new (ar_wavenet_task_get_trainable (r->task),
+      r->task, &o);
+}
+
+static void
+run_clear (Run *r)
+{
+  ar_trainer_free (r->trainer);
+  ar_wavenet_task_free (r->task);
+  ar_wavenet_corpus_free (r->corpus);
+  remove_dir (r->dir);
+  g_free (r->dir);
+}
+
+static void
+record_val (const ArTrainProgress *p, gpointer user_data)
+{
+  if (!isnan (p->val_loss))
+    *(double *) user_data = p->val_loss;
+}
+
+static void
+test_learns_periodic (void)
+{
+  double val = NAN;
+  g_autoptr (GError) error = NULL;
+  Run r;
+
+  run_init (&r, 150, 7, 2, 1e-2f);
+  double before = ar_wavenet_task_evaluate (r.task, TRUE, NULL);
+  g_assert_true (ar_trainer_run (r.trainer, NULL, record_val, &val, NULL,
+      &error));
+  g_assert_no_error (error);
+  g_test_message ("held-out sine: %.4f bits/sample before, %.4f after 150 "
+                  "steps",
+      before, val);
+  /* a sine of period 16 is 16 µ-law values repeating: from about 8 bits
+   * (uniform over 256) to nearly determined — the first sample of the
+   * file is uncertain, and the rest follow from a few before them */
+  g_assert_cmpfloat (before, >, 6.0);
+  g_assert_cmpfloat (val, <, 1.0);
+  run_clear (&r);
+}
+
+static void
+stop_at_17 (const ArTrainProgress *p, gpointer user_data)
+{
+  if (p->step == 17)
+    *(volatile gint *) user_data = 1;
+}
+
+static void
+test_resume_is_exact (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("argen-wntrain-XXXXXX", NULL);
+  g_autofree char *ckpt = g_build_filename (dir, "run.ckpt", NULL);
+  g_autoptr (GError) error = NULL;
+  Run straight, first, resumed;
+
+  run_init (&straight, 30, 3, 2, 5e-3f);
+  g_assert_true (ar_trainer_run (straight.trainer, NULL, NULL, NULL, NULL,
+      &error));
+  g_assert_no_error (error);
+
+  /* stopped after step 17, then resumed by a trainer whose weights and
+   * seed start out different, on one thread */
+  run_init (&first, 30, 3, 2, 5e-3f);
+  volatile gint stop = 0;
+  g_assert_false (ar_trainer_run (first.trainer, ckpt, stop_at_17,
+      (gpointer) &stop, &stop, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_CANCELLED);
+  g_clear_error (&error);
+  run_clear (&first);
+  /* the checkpoint is a model the inference code loads */
+  g_autoptr (ArGguf) f = ar_gguf_new_from_file (ckpt, &error);
+  g_assert_no_error (error);
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_from_gguf (f, &error);
+  g_assert_no_error (error);
+
+  run_init (&resumed, 30, 99, 1, 5e-3f);
+  g_assert_true (ar_trainer_resume (resumed.trainer, ckpt, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ar_trainer_get_step (resumed.trainer), ==, 17);
+  g_assert_true (ar_trainer_run (resumed.trainer, ckpt, NULL, NULL, NULL,
+      &error));
+  g_assert_no_error (error);
+  test_assert_same_params (
+      ar_wavenet_train_get_params (ar_wavenet_task_get_net (straight.task)),
+      ar_wavenet_train_get_params (ar_wavenet_task_get_net (resumed.task)));
+  run_clear (&straight);
+  run_clear (&resumed);
+  g_unlink (ckpt);
+  g_rmdir (dir);
+}
+
+/* ---- checks --------------------------------------------------------------- */
+
+static void
+test_check (void)
+{
+  ArWaveNetConfig c = tiny_config (TRUE, FALSE, 256);
+  g_autoptr (GError) error = NULL;
+
+  g_assert_true (ar_wavenet_train_check (&c, 8, 1, &error));
+  g_assert_no_error (error);
+  /* shorter than the receptive field */
+  g_assert_false (ar_wavenet_train_check (&c, 7, 1, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "receptive field"));
+  g_clear_error (&error);
+  c.gate = 7;
+  g_assert_false (ar_wavenet_train_check (&c, 8, 1, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_clear_error (&error);
+  c.gate = 6;
+  c.mel.sample_rate = 16000;
+  g_assert_false (ar_wavenet_train_check (&c, 8, 1, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "16000"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_data_func ("/wavenet-train/grad/plain", GINT_TO_POINTER (0),
+      test_grad);
+  g_test_add_data_func ("/wavenet-train/grad/mel", GINT_TO_POINTER (1),
+      test_grad);
+  g_test_add_data_func ("/wavenet-train/grad/global", GINT_TO_POINTER (2),
+      test_grad);
+  g_test_add_data_func ("/wavenet-train/grad/mel-global", GINT_TO_POINTER (3),
+      test_grad);
+  g_test_add_data_func ("/wavenet-train/oracle/plain", GINT_TO_POINTER (0),
+      test_oracle);
+  g_test_add_data_func ("/wavenet-train/oracle/mel-global",
+      GINT_TO_POINTER (1), test_oracle);
+  g_test_add_func ("/wavenet-train/threads", test_threads);
+  g_test_add_data_func ("/wavenet-train/task/plain", GINT_TO_POINTER (0),
+      test_task_evaluate);
+  g_test_add_data_func ("/wavenet-train/task/mel-global", GINT_TO_POINTER (1),
+      test_task_evaluate);
+  g_test_add_func ("/wavenet-train/check", test_check);
+  g_test_add_func ("/wavenet-train/learns-periodic", test_learns_periodic);
+  g_test_add_func ("/wavenet-train/resume", test_resume_is_exact);
+  return g_test_run ();
+}
