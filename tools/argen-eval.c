@@ -3,8 +3,11 @@
  * held-out end of a text file, in nats (and bits) per token.  The file's
  * general.architecture picks the family: "rnn" (streams with carried state,
  * or windows from a zero state), "llama" and "gpt" (windows of the context
- * from an empty context, or sliding windows scoring their second half). */
+ * from an empty context, or sliding windows scoring their second half),
+ * "pixelcnn" (bits per dimension of the images of --data, IDX with
+ * --labels, or a folder of PNGs). */
 #include "argen.h"
+#include "pixelcnn/ar-pixelcnn-train.h"
 #include "rnn/ar-rnn.h"
 #include "transformer/ar-transformer-train.h"
 
@@ -13,7 +16,7 @@
 
 typedef struct
 {
-  const char *path, *data;
+  const char *path, *data, *labels;
   double val_fraction;
   gboolean all, sliding;
   int window, batch, threads;
@@ -119,6 +122,51 @@ evaluate_transformer (const EvalOptions *o, const ArGguf *gguf, GError **error)
 }
 
 static gboolean
+evaluate_pixelcnn (const EvalOptions *o, const ArGguf *gguf, GError **error)
+{
+  ArPixelCnnConfig config;
+
+  if (!ar_pixelcnn_config_from_gguf (&config, gguf, error))
+    return FALSE;
+  g_autoptr (ArImageSet) set =
+      ar_image_set_new_from_path (o->data, o->labels, error);
+  if (set == NULL)
+    return FALSE;
+  if (set->width != config.width || set->height != config.height) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: images of %d × %d; the model's are %d × %d", o->data, set->width,
+        set->height, config.width, config.height);
+    return FALSE;
+  }
+  if (config.classes > 0 &&
+      (set->labels == NULL || set->n_classes > config.classes)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: a class-conditional model (%d classes) needs labels below %d "
+        "(--labels FILE, or PNG sub-folders)",
+        o->data, config.classes, config.classes);
+    return FALSE;
+  }
+  if (o->threads > AR_PIXELCNN_MAX_THREADS) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "--threads is at most %d for pixelcnn", AR_PIXELCNN_MAX_THREADS);
+    return FALSE;
+  }
+  g_autoptr (ArPixelCnnTask) task =
+      ar_pixelcnn_task_new (&config, set, NULL, NULL, o->batch, o->threads);
+  if (!ar_pixelcnn_train_load_weights (ar_pixelcnn_task_get_net (task), gguf,
+          error))
+    return FALSE;
+  g_autoptr (GTimer) timer = g_timer_new ();
+  double bits = ar_pixelcnn_task_evaluate (task, set, 0, set->n);
+  double s = g_timer_elapsed (timer, NULL);
+  printf ("%s on %s: %.4f bits/dim (%.4f nats/dim) over %d images of %d × %d, "
+          "%.1f s (%.0f images/s)\n",
+      o->path, o->data, bits, bits * G_LN2, set->n, set->width, set->height, s,
+      set->n / MAX (s, 1e-9));
+  return TRUE;
+}
+
+static gboolean
 evaluate (const EvalOptions *o, GError **error)
 {
   g_autoptr (ArGguf) gguf = ar_gguf_new_from_file (o->path, error);
@@ -131,8 +179,11 @@ evaluate (const EvalOptions *o, GError **error)
     return evaluate_rnn (o, gguf, error);
   if (strcmp (arch, "llama") == 0 || strcmp (arch, "gpt") == 0)
     return evaluate_transformer (o, gguf, error);
+  if (strcmp (arch, "pixelcnn") == 0)
+    return evaluate_pixelcnn (o, gguf, error);
   g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-      "%s: architecture \"%s\": argen eval handles rnn, llama and gpt models",
+      "%s: architecture \"%s\": argen eval handles rnn, llama, gpt and "
+      "pixelcnn models",
       o->path, arch);
   return FALSE;
 }
@@ -140,12 +191,16 @@ evaluate (const EvalOptions *o, GError **error)
 int
 argen_cmd_eval (int argc, char **argv)
 {
-  g_autofree char *data = NULL;
+  g_autofree char *data = NULL, *labels = NULL;
   gdouble val_fraction = 0.1;
   gint window = 0, batch = 32, threads = 0;
   gboolean all = FALSE, sliding = FALSE;
   GOptionEntry entries[] = { { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data,
-                                 "Text file", "FILE" },
+                                 "Text file; pixelcnn: IDX images or a folder "
+                                 "of PNGs (all of it is scored)",
+                                 "FILE" },
+    { "labels", 0, 0, G_OPTION_ARG_FILENAME, &labels,
+        "pixelcnn: IDX labels of the --data images", "FILE" },
     { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &val_fraction,
         "Held-out fraction at the end of the data (default 0.1)", "F" },
     { "all", 0, 0, G_OPTION_ARG_NONE, &all,
@@ -178,13 +233,13 @@ argen_cmd_eval (int argc, char **argv)
       threads < 0 || threads > AR_TRANSFORMER_MAX_THREADS ||
       !(val_fraction > 0 && val_fraction < 1)) {
     fprintf (stderr,
-        "argen eval: usage: argen eval MODEL.gguf --data FILE "
+        "argen eval: usage: argen eval MODEL.gguf --data FILE [--labels FILE] "
         "[--val-fraction F] [--window N] [--sliding] [--batch B] [--threads "
         "N]\n");
     return 2;
   }
-  EvalOptions o = { argv[1], data, val_fraction, all, sliding, window, batch,
-    threads };
+  EvalOptions o = { argv[1], data, labels, val_fraction, all, sliding, window,
+    batch, threads };
   if (!evaluate (&o, &error)) {
     fprintf (stderr, "argen eval: %s\n", error->message);
     g_error_free (error);

@@ -10,6 +10,7 @@
  * `--help-transformer`).  A family builds its task (an ArTrainable) and the
  * line recorded as general.source.recipe; run_training () does the rest. */
 #include "argen.h"
+#include "pixelcnn/ar-pixelcnn-train.h"
 #include "rnn/ar-rnn.h"
 #include "transformer/ar-transformer-train.h"
 
@@ -68,6 +69,14 @@ typedef struct
   gdouble rope_base, dropout;
   gboolean tied;
 } TransformerOptions;
+
+typedef struct
+{
+  char *labels, *test_data, *test_labels, *class_names;
+  gint layers, features, first_kernel, kernel, output_hidden, levels,
+      eval_images;
+  gboolean unconditional;
+} PixelCnnOptions;
 
 static GOptionGroup *
 rnn_group (RnnOptions *o)
@@ -139,6 +148,50 @@ transformer_group (TransformerOptions *o)
   GOptionGroup *g =
       g_option_group_new ("transformer", "Options of the transformer family:",
           "Show the transformer family's options", NULL, NULL);
+
+  g_option_group_add_entries (g, entries);
+  return g;
+}
+
+static GOptionGroup *
+pixelcnn_group (PixelCnnOptions *o)
+{
+  GOptionEntry entries[] = {
+    { "labels", 0, 0, G_OPTION_ARG_FILENAME, &o->labels,
+        "IDX labels of the --data images (a PNG folder's labels are its "
+        "sub-folders)",
+        "FILE" },
+    { "test-data", 0, 0, G_OPTION_ARG_FILENAME, &o->test_data,
+        "Held-out images (IDX or PNG folder) for validation (default: the "
+        "last --val-fraction of --data)",
+        "PATH" },
+    { "test-labels", 0, 0, G_OPTION_ARG_FILENAME, &o->test_labels,
+        "IDX labels of --test-data", "FILE" },
+    { "class-names", 0, 0, G_OPTION_ARG_STRING, &o->class_names,
+        "Comma-separated class names stored in the model (default: the PNG "
+        "sub-folders, or 0, 1, …)",
+        "A,B,…" },
+    { "unconditional", 0, 0, G_OPTION_ARG_NONE, &o->unconditional,
+        "Ignore the labels: an unconditional model", NULL },
+    { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers, "Gated layers (default 8)",
+        "N" },
+    { "features", 0, 0, G_OPTION_ARG_INT, &o->features,
+        "Feature channels of each stack (default 32)", "C" },
+    { "first-kernel", 0, 0, G_OPTION_ARG_INT, &o->first_kernel,
+        "First layer's kernel, odd (default 7)", "K" },
+    { "kernel", 0, 0, G_OPTION_ARG_INT, &o->kernel,
+        "Later layers' kernel, odd (default 3)", "K" },
+    { "output-hidden", 0, 0, G_OPTION_ARG_INT, &o->output_hidden,
+        "Hidden units of the output layer (default 64)", "O" },
+    { "levels", 0, 0, G_OPTION_ARG_INT, &o->levels,
+        "256 (8-bit grey) or 2 (binary images) (default 256)", "Q" },
+    { "eval-images", 0, 0, G_OPTION_ARG_INT, &o->eval_images,
+        "Validate on the first N held-out images, 0 = all (default 0)", "N" },
+    { NULL }
+  };
+  GOptionGroup *g = g_option_group_new ("pixelcnn",
+      "Options of the pixelcnn family:", "Show the pixelcnn family's options",
+      NULL, NULL);
 
   g_option_group_add_entries (g, entries);
   return g;
@@ -236,10 +289,12 @@ fail (GError *error)
 
 /* Trains @task (of @trainable) as the common options say; @recipe is the
  * family's part of the command line, @what a description of the model for
- * the first progress line. */
+ * the first progress line, @text the corpus of a text family or NULL (then
+ * @data_line describes the data). */
 static int
 run_training (Common *c, const ArTrainable *trainable, gpointer task,
-    const ArTextData *text, const char *recipe, const char *what)
+    const ArTextData *text, const char *data_line, const char *recipe,
+    const char *what)
 {
   GError *error = NULL;
   ArTrainOptions options = {
@@ -267,12 +322,14 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   ar_trainer_set_metadata (tr, "general.name", c->name ? c->name : data_base);
   if (c->description)
     ar_trainer_set_metadata (tr, "general.description", c->description);
+  g_autofree char *vocab =
+      text ? g_strdup_printf (" --vocab %s", c->vocab) : g_strdup ("");
   g_autofree char *full_recipe =
-      g_strdup_printf ("%s --vocab %s --batch %d --steps %" G_GINT64_FORMAT
+      g_strdup_printf ("%s%s --batch %d --steps %" G_GINT64_FORMAT
                        " --lr %g --lr-min %g --warmup %" G_GINT64_FORMAT
                        " --weight-decay %g --clip %g --val-fraction %g --seed "
                        "%" G_GINT64_FORMAT " --data %s",
-          recipe, c->vocab, c->batch, c->steps, c->lr, c->lr_min, c->warmup,
+          recipe, vocab, c->batch, c->steps, c->lr, c->lr_min, c->warmup,
           c->weight_decay, c->clip, c->val_fraction, c->seed, data_base);
   ar_trainer_set_metadata (tr, "general.source.recipe", full_recipe);
 
@@ -295,11 +352,15 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
     fprintf (csv, "step,lr,loss,loss_avg,val_loss,grad_norm,elapsed_s,%s\n",
         trainable->units_per_s_name);
 
-  fprintf (stderr,
-      "training %s (%" G_GSIZE_FORMAT " parameters) on %s: %" G_GSIZE_FORMAT
-      " training / %" G_GSIZE_FORMAT " held-out tokens, vocabulary %u\n",
-      what, ar_params_count (trainable->params), c->data, text->n_train,
-      text->n - text->n_train, ar_vocab_get_size (text->vocab));
+  if (text != NULL)
+    fprintf (stderr,
+        "training %s (%" G_GSIZE_FORMAT " parameters) on %s: %" G_GSIZE_FORMAT
+        " training / %" G_GSIZE_FORMAT " held-out tokens, vocabulary %u\n",
+        what, ar_params_count (trainable->params), c->data, text->n_train,
+        text->n - text->n_train, ar_vocab_get_size (text->vocab));
+  else
+    fprintf (stderr, "training %s (%" G_GSIZE_FORMAT " parameters) on %s: %s\n",
+        what, ar_params_count (trainable->params), c->data, data_line);
 
   Reporter reporter = {
     .trainer = tr,
@@ -437,8 +498,8 @@ train_rnn (Common *c, RnnOptions *o)
           o->cell, o->layers, o->embd, o->hidden, o->seq);
   g_autofree char *what =
       g_strdup_printf ("%s-%u x%u", o->cell, config.n_hidden, config.n_layers);
-  return run_training (c, ar_rnn_task_get_trainable (task), task, text, recipe,
-      what);
+  return run_training (c, ar_rnn_task_get_trainable (task), task, text, NULL,
+      recipe, what);
 }
 
 static int
@@ -522,7 +583,115 @@ train_transformer (Common *c, TransformerOptions *o)
       config.n_ff, config.n_ctx,
       ar_transformer_train_get_n_threads (ar_transformer_task_get_net (task)));
   return run_training (c, ar_transformer_task_get_trainable (task), task, text,
-      recipe, what);
+      NULL, recipe, what);
+}
+
+/* The last @fraction of @set's images, moved into a set of their own. */
+static ArImageSet *
+split_tail (ArImageSet *set, double fraction)
+{
+  int n = (int) (set->n * fraction);
+  gsize HW = (gsize) set->height * set->width;
+
+  if (n < 1 || n >= set->n)
+    return NULL;
+  ArImageSet *tail = g_new0 (ArImageSet, 1);
+  *tail = *set;
+  tail->n = n;
+  set->n -= n;
+  tail->pixels = g_memdup2 (set->pixels + set->n * HW, n * HW);
+  tail->labels = set->labels
+      ? g_memdup2 (set->labels + set->n, n * sizeof (gint32))
+      : NULL;
+  tail->class_names = g_strdupv (set->class_names);
+  return tail;
+}
+
+static int
+train_pixelcnn (Common *c, PixelCnnOptions *o)
+{
+  GError *error = NULL;
+
+  if (c->threads > AR_PIXELCNN_MAX_THREADS || o->eval_images < 0) {
+    fprintf (stderr,
+        "argen train: an option is out of range (--threads at most %d)\n",
+        AR_PIXELCNN_MAX_THREADS);
+    return 2;
+  }
+  g_autoptr (ArImageSet) train =
+      ar_image_set_new_from_path (c->data, o->labels, &error);
+  if (train == NULL)
+    return fail (error);
+  g_autoptr (ArImageSet) test = NULL;
+  if (o->test_data != NULL) {
+    test = ar_image_set_new_from_path (o->test_data, o->test_labels, &error);
+    if (test == NULL)
+      return fail (error);
+  } else if (c->val_fraction > 0) {
+    test = split_tail (train, c->val_fraction);
+  }
+  ArPixelCnnConfig config = {
+    .width = train->width,
+    .height = train->height,
+    .channels = 1,
+    .levels = o->levels,
+    .layers = o->layers,
+    .features = o->features,
+    .first_kernel = o->first_kernel,
+    .kernel = o->kernel,
+    .output_hidden = o->output_hidden,
+    .classes = o->unconditional ? 0 : train->n_classes,
+  };
+  if (!ar_pixelcnn_config_check (&config, &error))
+    return fail (error);
+  if (test != NULL &&
+      (test->width != train->width || test->height != train->height ||
+          (config.classes > 0 &&
+              (test->labels == NULL || test->n_classes > config.classes)))) {
+    fprintf (stderr,
+        "argen train: the held-out images must be %d × %d like the training "
+        "images%s\n",
+        train->width, train->height,
+        config.classes > 0 ? ", with labels below the training labels' count"
+                           : "");
+    return 1;
+  }
+  g_auto (GStrv) names = NULL;
+  if (o->class_names != NULL && config.classes > 0) {
+    names = g_strsplit (o->class_names, ",", -1);
+    if (g_strv_length (names) != (guint) config.classes) {
+      fprintf (stderr,
+          "argen train: --class-names gives %u names; the labels have %d "
+          "classes\n",
+          g_strv_length (names), config.classes);
+      return 2;
+    }
+  } else if (train->class_names != NULL) {
+    names = g_strdupv (train->class_names);
+  }
+  g_autoptr (ArPixelCnnTask) task = ar_pixelcnn_task_new (&config, train, test,
+      (const char *const *) names, c->batch, c->threads);
+  ar_pixelcnn_task_set_eval_images (task, o->eval_images);
+  ArRng init;
+  ar_rng_init (&init, c->seed);
+  ar_pixelcnn_train_init (ar_pixelcnn_task_get_net (task), &init);
+
+  g_autofree char *recipe = g_strdup_printf (
+      "argen train pixelcnn --layers %d --features %d --first-kernel %d "
+      "--kernel %d --output-hidden %d --levels %d%s --eval-images %d",
+      o->layers, o->features, o->first_kernel, o->kernel, o->output_hidden,
+      o->levels, o->unconditional ? " --unconditional" : "", o->eval_images);
+  g_autofree char *what = g_strdup_printf ("Gated PixelCNN, %d layers of %d "
+                                           "features, kernels %d and %d, %d "
+                                           "levels, %d classes, %d threads",
+      config.layers, config.features, config.first_kernel, config.kernel,
+      config.levels, config.classes,
+      ar_pixelcnn_train_get_n_threads (ar_pixelcnn_task_get_net (task)));
+  g_autofree char *data_line =
+      g_strdup_printf ("%d training / %d held-out images of %d × %d", train->n,
+          test ? test->n : 0, train->width, train->height);
+  return run_training (c, ar_pixelcnn_task_get_trainable (task), task, NULL,
+      data_line, recipe, what);
 }
 
 int
@@ -544,6 +713,14 @@ argen_cmd_train (int argc, char **argv)
     .val_fraction = 0.1,
   };
   RnnOptions rnn = { NULL, 1, 64, 512, 128, 0 };
+  PixelCnnOptions pcnn = {
+    .layers = 8,
+    .features = 32,
+    .first_kernel = 7,
+    .kernel = 3,
+    .output_hidden = 64,
+    .levels = 256,
+  };
   TransformerOptions tf = {
     .layers = 4,
     .heads = 4,
@@ -551,8 +728,11 @@ argen_cmd_train (int argc, char **argv)
     .context = 128,
     .rope_base = 10000.0,
   };
-  GOptionEntry entries[] = { { "data", 'd', 0, G_OPTION_ARG_FILENAME, &c.data,
-                                 "Training text (UTF-8)", "FILE" },
+  GOptionEntry entries[] = {
+    { "data", 'd', 0, G_OPTION_ARG_FILENAME, &c.data,
+        "Training data: text (UTF-8); pixelcnn: IDX images "
+        "(.gz or plain) or a folder of PNGs",
+        "PATH" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &c.out, "Model file to write",
         "M.gguf" },
     { "vocab", 0, 0, G_OPTION_ARG_STRING, &c.vocab,
@@ -600,24 +780,28 @@ argen_cmd_train (int argc, char **argv)
         "TEXT" },
     { "description", 0, 0, G_OPTION_ARG_STRING, &c.description,
         "general.description (data, licence, recipe)", "TEXT" },
-    { NULL } };
-  static const char *const families[] = { "rnn", "transformer" };
+    { NULL }
+  };
+  static const char *const families[] = { "rnn", "transformer", "pixelcnn" };
   const char *family = argc >= 2 && argv[1][0] != '-' ? argv[1] : NULL;
   int ret = 2;
 
   g_autoptr (GOptionContext) ctx =
       g_option_context_new ("FAMILY — train a model");
   g_option_context_set_summary (ctx,
-      "FAMILY (first): rnn or transformer.  Each family's "
-      "options are listed by --help-rnn and --help-transformer.");
+      "FAMILY (first): rnn, transformer or pixelcnn.  Each family's "
+      "options are listed by --help-rnn, --help-transformer and "
+      "--help-pixelcnn.");
   g_option_context_add_main_entries (ctx, entries, NULL);
-  /* Both families name some options alike (--layers, --hidden): only the
+  /* The families name some options alike (--layers, --hidden): only the
    * chosen family's group takes part in parsing; without a family (for
-   * --help) both are listed. */
+   * --help) all are listed. */
   if (family == NULL || strcmp (family, "rnn") == 0)
     g_option_context_add_group (ctx, rnn_group (&rnn));
   if (family == NULL || strcmp (family, "transformer") == 0)
     g_option_context_add_group (ctx, transformer_group (&tf));
+  if (family == NULL || strcmp (family, "pixelcnn") == 0)
+    g_option_context_add_group (ctx, pixelcnn_group (&pcnn));
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
     ret = fail (error);
@@ -634,8 +818,8 @@ argen_cmd_train (int argc, char **argv)
   if (family == NULL || argc != 2) {
     fprintf (stderr,
         "argen train: give the family first, then options: argen train "
-        "%s|%s --data FILE --out M.gguf ...\n",
-        families[0], families[1]);
+        "%s|%s|%s --data FILE --out M.gguf ...\n",
+        families[0], families[1], families[2]);
     goto out;
   }
   if (c.data == NULL || c.out == NULL) {
@@ -656,13 +840,20 @@ argen_cmd_train (int argc, char **argv)
     ret = train_rnn (&c, &rnn);
   else if (strcmp (family, "transformer") == 0)
     ret = train_transformer (&c, &tf);
+  else if (strcmp (family, "pixelcnn") == 0)
+    ret = train_pixelcnn (&c, &pcnn);
   else
-    fprintf (stderr, "argen train: unknown family '%s'; available: %s, %s\n",
-        family, families[0], families[1]);
+    fprintf (stderr,
+        "argen train: unknown family '%s'; available: %s, %s, %s\n", family,
+        families[0], families[1], families[2]);
 out:
   common_clear (&c);
   g_free (rnn.cell);
   g_free (tf.arch);
   g_free (tf.eval);
+  g_free (pcnn.labels);
+  g_free (pcnn.test_data);
+  g_free (pcnn.test_labels);
+  g_free (pcnn.class_names);
   return ret;
 }
