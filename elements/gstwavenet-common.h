@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gstwavenet-common.h — code the WaveNet elements (wavenetsrc,
+ * wavenetvocoder) share: the `model` property's default and description,
+ * model loading (files, and the models embedded in the plugin, loaded once
+ * and shared by every element instance), seeds, thread pools and the
+ * statistics message.  GStreamer-side glue only: generation is libargen's
+ * ArWaveNetGen / ArWaveNetVocoder (models/wavenet/ar-wavenet.h). */
+#pragma once
+
+#include <gst/gst.h>
+#include "wavenet/ar-wavenet.h"
+#include "gstargen-common.h"
+
+G_BEGIN_DECLS
+
+/* Resource paths of the default WaveNet models (plugin/defaults/, listed in
+ * plugin/argen.gresource.xml once trained). */
+#define GST_WAVENET_SPEECH_MODEL_RESOURCE                                      \
+  "/org/gstreamer/argen/defaults/wavenet-speech.gguf"
+#define GST_WAVENET_VOCODER_MODEL_RESOURCE                                     \
+  "/org/gstreamer/argen/defaults/wavenet-vocoder.gguf"
+
+/* Whether the plugin embeds the two default models above.  While it does
+ * not, `model` has no default and an element started without one fails with
+ * a "no model" error.  Embedding them (adding both files to
+ * argen.gresource.xml) and setting this to 1 makes them the defaults of
+ * wavenetsrc and wavenetvocoder. */
+#define GST_WAVENET_DEFAULTS_EMBEDDED 0
+
+#if GST_WAVENET_DEFAULTS_EMBEDDED
+#define GST_WAVENET_SRC_DEFAULT_MODEL                                          \
+  GST_ARGEN_RESOURCE_SCHEME GST_WAVENET_SPEECH_MODEL_RESOURCE
+#define GST_WAVENET_VOCODER_DEFAULT_MODEL                                      \
+  GST_ARGEN_RESOURCE_SCHEME GST_WAVENET_VOCODER_MODEL_RESOURCE
+#define GST_WAVENET_MODEL_DEFAULT_TEXT "the model embedded in the plugin"
+#else
+#define GST_WAVENET_SRC_DEFAULT_MODEL NULL
+#define GST_WAVENET_VOCODER_DEFAULT_MODEL NULL
+#define GST_WAVENET_MODEL_DEFAULT_TEXT "none: the property must be set"
+#endif
+
+/* The blurb of both elements' `model` property. */
+#define GST_WAVENET_MODEL_BLURB                                                \
+  "Path of a WaveNet model file (GGUF, as argen train wavenet writes it), "    \
+  "or resource:// and the path of a model embedded in the plugin; read "       \
+  "when the element starts (default: " GST_WAVENET_MODEL_DEFAULT_TEXT ")"
+
+#define GST_WAVENET_MAX_TEMPERATURE 10.0f
+
+/* Loads the WaveNet model @uri names: a file path, or "resource://" and the
+ * path of a model embedded in the plugin (loaded once, shared, freed when
+ * its last user releases it).  On failure, including @uri NULL or empty
+ * ("no model"), posts GST_ELEMENT_ERROR on @element with a message naming
+ * the file and the problem, and returns NULL.  Release with
+ * gst_wavenet_model_release(). */
+ArWaveNet *gst_wavenet_model_acquire (GstElement *element, const gchar *uri);
+void gst_wavenet_model_release (ArWaveNet *model);
+
+/* @seed, or a fresh random one when it is -1. */
+guint64 gst_wavenet_pick_seed (gint64 seed);
+
+/* A pool of @threads threads (0 = one per processor), or NULL for one
+ * thread, which libargen runs in the calling thread without a pool. */
+ArThreadPool *gst_wavenet_threadpool_new (guint threads);
+
+/* Posts the element message @name on @element's bus with the fields
+ * samples (guint64, samples output), seconds (gdouble, wall time spent
+ * generating), samples-per-second (gdouble) and real-time-factor (gdouble:
+ * samples-per-second / @rate; above 1 is faster than real time). */
+void gst_wavenet_post_statistics (GstElement *element, const gchar *name,
+    guint64 samples, gdouble seconds, gint rate);
+
+G_END_DECLS
