@@ -1,0 +1,1414 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* ar-wavenet.c — the WaveNet family (ar-wavenet.h): configuration, weights
+ * (random, from GGUF, written to GGUF), the full causal forward that is the
+ * oracle of everything else, the incremental generator (Fast WaveNet
+ * queues) and the vocoder stream.
+ *
+ * Weights: every tensor is held as F32 in one allocation (an F16 file's
+ * values are exact in F32), which forward_full and the frame-rate parts of
+ * generation read.  Generation reads its per-sample matrices from a second,
+ * packed copy in the storage type (F16 when every matrix of the file was
+ * F16, or after ar_wavenet_to_f16), laid out in the order one sample
+ * visits them: per layer the dilated convolution (G, 2R), then the skip and
+ * residual projections stacked into one ((S + R), G/2) matrix — both read
+ * the same u_t, so one pass over one matrix does both —, then out1 and out2.
+ *
+ * Where the time goes in generation: one sample reads every packed weight
+ * once (0.62 M in the reference shape: 2.5 MB F32, 1.25 MB F16, more than
+ * one core's 1 MB L2), so the matrix products are bound by cache
+ * bandwidth; the gates, the queues and the sampling are a few percent.
+ * With two threads each layer's rows are split between them (each thread
+ * then streams only its half of every matrix, which stays in its own L2),
+ * at the cost of two barriers per layer; see gen_step (). */
+#include "ar-wavenet.h"
+#include "ar-wavenet-private.h"
+#include "core/ar-kernels.h"
+#include "core/ar-rng.h"
+#include "core/ar-sample.h"
+#include "data/ar-audio.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <sched.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define MAX_CHANNELS 1024
+#define MAX_LAYERS_PER_STACK 16
+#define MAX_STACKS 8
+#define MAX_CLASSES 1024
+
+/* ---- configuration ---------------------------------------------------- */
+
+/* Checks @c's ranges; @what prefixes the messages (the file name, or
+ * "configuration"). */
+static gboolean
+config_check (const ArWaveNetConfig *c, const char *what, GError **error)
+{
+#define RANGE(v, key, lo, hi)                                                  \
+  if ((v) < (lo) || (v) > (hi)) {                                              \
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,                              \
+        "%s: wavenet." key " is %d; expected %d to %d", what, (v), (lo),       \
+        (hi));                                                                 \
+    return FALSE;                                                              \
+  }
+  if (c->quantization != 256) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: wavenet.quantization is %d; expected 256 (8-bit µ-law)", what,
+        c->quantization);
+    return FALSE;
+  }
+  RANGE (c->sample_rate, "sample_rate", 1000, 96000);
+  RANGE (c->residual, "residual_channels", 1, MAX_CHANNELS);
+  RANGE (c->gate, "gate_channels", 2, MAX_CHANNELS);
+  if (c->gate % 2 != 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: wavenet.gate_channels is %d; expected an even number (a tanh "
+        "half and a sigmoid half)",
+        what, c->gate);
+    return FALSE;
+  }
+  RANGE (c->skip, "skip_channels", 1, MAX_CHANNELS);
+  RANGE (c->output, "output_channels", 1, MAX_CHANNELS);
+  RANGE (c->stacks, "stacks", 1, MAX_STACKS);
+  RANGE (c->layers_per_stack, "layers_per_stack", 1, MAX_LAYERS_PER_STACK);
+  RANGE (c->global_classes, "global.classes", 0, MAX_CLASSES);
+  RANGE (c->cond_channels, "cond_channels", 0, MAX_CHANNELS);
+#undef RANGE
+  if (c->cond_channels > 0 && c->mel.sample_rate != c->sample_rate) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: wavenet.mel.sample_rate is %d; expected the model's sample rate "
+        "%d",
+        what, c->mel.sample_rate, c->sample_rate);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- the model -------------------------------------------------------- */
+
+/* One layer's weights (F32, inside ArWaveNet.params); matrices are
+ * (rows, cols) row-major. */
+typedef struct
+{
+  int dilation;
+  float *conv_w;   /* (G, 2R): [tap 0 (h_{t−d}) | tap 1 (h_t)] */
+  float *conv_b;   /* (G) */
+  float *skip_w;   /* (S, G/2) */
+  float *skip_b;   /* (S) */
+  float *res_w;    /* (R, G/2), NULL in the last layer */
+  float *res_b;    /* (R), NULL in the last layer */
+  float *cond_w;   /* (G, Cc) when Cc > 0 */
+  float *global_w; /* (G, classes) when classes > 0 */
+} Layer;
+
+/* A layer's packed generation weights (in ArWaveNet.packed). */
+typedef struct
+{
+  gconstpointer conv; /* (G, 2R), F32 or F16 */
+  gconstpointer sr;   /* (sr_rows, G/2): skip rows then residual rows */
+  const float *sr_b;  /* (sr_rows): [skip bias | residual bias] */
+  int sr_rows;        /* S + R, or S in the last layer */
+} GenLayer;
+
+/* A tensor of the model file. */
+typedef struct
+{
+  char name[48];
+  guint n_dims;
+  guint64 ne[3];   /* ne[0] innermost */
+  gsize n;         /* values */
+  float **slot;    /* where its F32 copy's address goes */
+  gboolean matrix; /* stored F16 by ar_wavenet_write (f16) */
+  float init_std;  /* ar_wavenet_new_random's deviation */
+} TensorSpec;
+
+struct _ArWaveNet
+{
+  gint ref_count;
+  ArWaveNetConfig config;
+  int n_layers;       /* stacks · layers_per_stack */
+  int half;           /* G / 2 */
+  gboolean f16;       /* generation reads F16 weights */
+  char **class_names; /* (global_classes + 1), NULL-terminated */
+  ArMel *mel;         /* the front end of a vocoder, else NULL */
+
+  GArray *specs;  /* TensorSpec, in file order */
+  float *params;  /* every tensor, F32 */
+  float *input_w; /* (2, Q, R): [tap][class][channel] */
+  float *input_b; /* (R) */
+  Layer *layers;  /* (n_layers) */
+  float *cond_w;  /* (Cc, 3·n_mels): [m_{f−1} | m_f | m_{f+1}] */
+  float *cond_b;  /* (Cc) */
+  float *out1_w;  /* (O, S) */
+  float *out1_b;  /* (O) */
+  float *out2_w;  /* (Q, O) */
+  float *out2_b;  /* (Q) */
+
+  gpointer packed;        /* generation weights, F32 or F16 */
+  float *packed_b;        /* the stacked biases of every layer */
+  GenLayer *gen;          /* (n_layers) */
+  gconstpointer gen_out1; /* (O, S) */
+  gconstpointer gen_out2; /* (Q, O) */
+};
+
+static void add_spec (GArray *specs, gsize *total, float **slot,
+    gboolean matrix, float std, guint n_dims, guint64 ne0, guint64 ne1,
+    guint64 ne2, const char *fmt, ...) G_GNUC_PRINTF (10, 11);
+
+static void
+add_spec (GArray *specs, gsize *total, float **slot, gboolean matrix, float std,
+    guint n_dims, guint64 ne0, guint64 ne1, guint64 ne2, const char *fmt, ...)
+{
+  TensorSpec s;
+  va_list ap;
+
+  memset (&s, 0, sizeof s);
+  va_start (ap, fmt);
+  g_vsnprintf (s.name, sizeof s.name, fmt, ap);
+  va_end (ap);
+  s.n_dims = n_dims;
+  s.ne[0] = ne0;
+  s.ne[1] = ne1;
+  s.ne[2] = ne2;
+  s.n = (gsize) ne0 * (n_dims > 1 ? ne1 : 1) * (n_dims > 2 ? ne2 : 1);
+  s.slot = slot;
+  s.matrix = matrix;
+  s.init_std = std;
+  /* the offset, kept in the slot until the allocation exists */
+  *slot = GSIZE_TO_POINTER (*total);
+  *total += s.n;
+  g_array_append_val (specs, s);
+}
+
+/* Biases start at N (0, 0.1²) in random models, so that tests exercise them. */
+#define BIAS_STD 0.1f
+
+/* Lists the tensors of @wn's configuration and allocates their F32
+ * storage. */
+static void
+alloc_params (ArWaveNet *wn)
+{
+  const ArWaveNetConfig *c = &wn->config;
+  int R = c->residual, G = c->gate, H = G / 2, S = c->skip, O = c->output;
+  int Q = c->quantization, Cc = c->cond_channels, K = c->global_classes;
+  GArray *specs = g_array_new (FALSE, FALSE, sizeof (TensorSpec));
+  gsize total = 0;
+
+#define STD(fan_in) (1.0f / sqrtf ((float) (fan_in)))
+  /* the input "convolution" is a lookup of two one-hot taps: fan-in 2 */
+  add_spec (specs, &total, &wn->input_w, TRUE, STD (2), 3, R, Q, 2,
+      "input.weight");
+  add_spec (specs, &total, &wn->input_b, FALSE, BIAS_STD, 1, R, 1, 1,
+      "input.bias");
+  for (int l = 0; l < wn->n_layers; l++) {
+    Layer *L = &wn->layers[l];
+
+    L->dilation = 1 << (l % c->layers_per_stack);
+    add_spec (specs, &total, &L->conv_w, TRUE, STD (2 * R), 2, 2 * R, G, 1,
+        "layer.%d.conv.weight", l);
+    add_spec (specs, &total, &L->conv_b, FALSE, BIAS_STD, 1, G, 1, 1,
+        "layer.%d.conv.bias", l);
+    add_spec (specs, &total, &L->skip_w, TRUE, STD (H), 2, H, S, 1,
+        "layer.%d.skip.weight", l);
+    add_spec (specs, &total, &L->skip_b, FALSE, BIAS_STD, 1, S, 1, 1,
+        "layer.%d.skip.bias", l);
+    if (l < wn->n_layers - 1) {
+      add_spec (specs, &total, &L->res_w, TRUE, STD (H), 2, H, R, 1,
+          "layer.%d.res.weight", l);
+      add_spec (specs, &total, &L->res_b, FALSE, BIAS_STD, 1, R, 1, 1,
+          "layer.%d.res.bias", l);
+    }
+    if (Cc > 0)
+      add_spec (specs, &total, &L->cond_w, TRUE, STD (Cc), 2, Cc, G, 1,
+          "layer.%d.cond.weight", l);
+    if (K > 0)
+      add_spec (specs, &total, &L->global_w, TRUE, STD (K), 2, K, G, 1,
+          "layer.%d.global.weight", l);
+  }
+  if (Cc > 0) {
+    int M = c->mel.n_mels;
+
+    add_spec (specs, &total, &wn->cond_w, TRUE, STD (3 * M), 2, 3 * M, Cc, 1,
+        "cond.weight");
+    add_spec (specs, &total, &wn->cond_b, FALSE, BIAS_STD, 1, Cc, 1, 1,
+        "cond.bias");
+  }
+  add_spec (specs, &total, &wn->out1_w, TRUE, STD (S), 2, S, O, 1,
+      "out1.weight");
+  add_spec (specs, &total, &wn->out1_b, FALSE, BIAS_STD, 1, O, 1, 1,
+      "out1.bias");
+  add_spec (specs, &total, &wn->out2_w, TRUE, STD (O), 2, O, Q, 1,
+      "out2.weight");
+  add_spec (specs, &total, &wn->out2_b, FALSE, BIAS_STD, 1, Q, 1, 1,
+      "out2.bias");
+#undef STD
+
+  wn->params = g_new0 (float, total);
+  for (guint i = 0; i < specs->len; i++) {
+    TensorSpec *s = &g_array_index (specs, TensorSpec, i);
+
+    *s->slot = wn->params + GPOINTER_TO_SIZE (*s->slot);
+  }
+  wn->specs = specs;
+}
+
+/* A model of @config with zeroed weights (config already checked). */
+static ArWaveNet *
+model_new (const ArWaveNetConfig *config)
+{
+  ArWaveNet *wn = g_new0 (ArWaveNet, 1);
+
+  wn->ref_count = 1;
+  wn->config = *config;
+  wn->n_layers = config->stacks * config->layers_per_stack;
+  wn->half = config->gate / 2;
+  wn->layers = g_new0 (Layer, wn->n_layers);
+  wn->gen = g_new0 (GenLayer, wn->n_layers);
+  alloc_params (wn);
+  return wn;
+}
+
+/* Builds the packed generation weights from the F32 ones (in F16 when
+ * wn->f16; the F32 values are then exactly the F16 ones). */
+static void
+pack_weights (ArWaveNet *wn)
+{
+  const ArWaveNetConfig *c = &wn->config;
+  int R = c->residual, G = c->gate, H = wn->half, S = c->skip, O = c->output;
+  int Q = c->quantization;
+  gsize n = 0, nb = 0, at = 0, bat = 0;
+  gsize esize = wn->f16 ? 2 : 4;
+
+  for (int l = 0; l < wn->n_layers; l++) {
+    int sr_rows = S + (l < wn->n_layers - 1 ? R : 0);
+
+    n += (gsize) G * 2 * R + (gsize) sr_rows * H;
+    nb += sr_rows;
+  }
+  n += (gsize) O * S + (gsize) Q * O;
+  g_free (wn->packed);
+  g_free (wn->packed_b);
+  wn->packed = g_malloc (n * esize);
+  wn->packed_b = g_new (float, nb);
+
+#define PUT(src, count)                                                        \
+  G_STMT_START                                                                 \
+  {                                                                            \
+    gsize _n = (count);                                                        \
+    if (wn->f16) {                                                             \
+      guint16 *_d = (guint16 *) wn->packed + at;                               \
+      for (gsize _i = 0; _i < _n; _i++)                                        \
+        _d[_i] = ar_f32_to_f16 ((src)[_i]);                                    \
+    } else {                                                                   \
+      memcpy ((float *) wn->packed + at, (src), _n * sizeof (float));          \
+    }                                                                          \
+    at += _n;                                                                  \
+  }                                                                            \
+  G_STMT_END
+#define HERE() ((gconstpointer) ((const guint8 *) wn->packed + at * esize))
+
+  for (int l = 0; l < wn->n_layers; l++) {
+    Layer *L = &wn->layers[l];
+    GenLayer *gl = &wn->gen[l];
+
+    gl->sr_rows = S + (L->res_w ? R : 0);
+    gl->conv = HERE ();
+    PUT (L->conv_w, (gsize) G * 2 * R);
+    gl->sr = HERE ();
+    PUT (L->skip_w, (gsize) S * H);
+    if (L->res_w)
+      PUT (L->res_w, (gsize) R * H);
+    gl->sr_b = wn->packed_b + bat;
+    memcpy (wn->packed_b + bat, L->skip_b, S * sizeof (float));
+    if (L->res_b)
+      memcpy (wn->packed_b + bat + S, L->res_b, R * sizeof (float));
+    bat += gl->sr_rows;
+  }
+  wn->gen_out1 = HERE ();
+  PUT (wn->out1_w, (gsize) O * S);
+  wn->gen_out2 = HERE ();
+  PUT (wn->out2_w, (gsize) Q * O);
+#undef PUT
+#undef HERE
+}
+
+static void
+set_default_class_names (ArWaveNet *wn)
+{
+  int K = wn->config.global_classes;
+
+  wn->class_names = g_new0 (char *, K + 1);
+  for (int i = 0; i < K; i++)
+    wn->class_names[i] = g_strdup_printf ("%d", i);
+}
+
+/* The front end of a vocoder (also the check of its parameters). */
+static gboolean
+make_mel (ArWaveNet *wn, const char *what, GError **error)
+{
+  GError *local = NULL;
+
+  if (wn->config.cond_channels == 0)
+    return TRUE;
+  wn->mel = ar_mel_new (&wn->config.mel, &local);
+  if (wn->mel == NULL) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: wavenet.mel: %s", what,
+        local->message);
+    g_error_free (local);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+ArWaveNet *
+ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed,
+    GError **error)
+{
+  ArWaveNet *wn;
+  ArRng rng;
+
+  g_return_val_if_fail (config != NULL, NULL);
+  if (!config_check (config, "configuration", error))
+    return NULL;
+  wn = model_new (config);
+  if (!make_mel (wn, "configuration", error)) {
+    ar_wavenet_unref (wn);
+    return NULL;
+  }
+  ar_rng_init (&rng, seed);
+  for (guint i = 0; i < wn->specs->len; i++) {
+    TensorSpec *s = &g_array_index (wn->specs, TensorSpec, i);
+
+    for (gsize j = 0; j < s->n; j++)
+      (*s->slot)[j] = s->init_std * ar_rng_normal (&rng);
+  }
+  set_default_class_names (wn);
+  pack_weights (wn);
+  return wn;
+}
+
+/* A u32 key read into an int (the ranges are checked afterwards);
+ * @def >= 0 makes the key optional. */
+static gboolean
+get_int (const ArGguf *f, const char *key, int def, int *out, GError **error)
+{
+  guint32 v;
+
+  if (def >= 0 && !ar_gguf_has_key (f, key)) {
+    *out = def;
+    return TRUE;
+  }
+  if (!ar_gguf_get_u32 (f, key, &v, error))
+    return FALSE;
+  *out = (int) MIN (v, (guint32) G_MAXINT);
+  return TRUE;
+}
+
+ArWaveNet *
+ar_wavenet_new_from_gguf (ArGguf *f, GError **error)
+{
+  const char *name, *arch;
+  ArWaveNetConfig c;
+  ArWaveNet *wn;
+  gboolean all_f16 = TRUE;
+
+  g_return_val_if_fail (f != NULL, NULL);
+  name = ar_gguf_get_name (f);
+  memset (&c, 0, sizeof c);
+  if (!ar_gguf_get_string (f, "general.architecture", &arch, error))
+    return NULL;
+  if (strcmp (arch, "wavenet") != 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "%s: general.architecture is \"%s\"; expected \"wavenet\"", name, arch);
+    return NULL;
+  }
+  if (!get_int (f, "wavenet.sample_rate", -1, &c.sample_rate, error) ||
+      !get_int (f, "wavenet.quantization", -1, &c.quantization, error) ||
+      !get_int (f, "wavenet.residual_channels", -1, &c.residual, error) ||
+      !get_int (f, "wavenet.gate_channels", -1, &c.gate, error) ||
+      !get_int (f, "wavenet.skip_channels", -1, &c.skip, error) ||
+      !get_int (f, "wavenet.output_channels", -1, &c.output, error) ||
+      !get_int (f, "wavenet.stacks", -1, &c.stacks, error) ||
+      !get_int (f, "wavenet.layers_per_stack", -1, &c.layers_per_stack,
+          error) ||
+      !get_int (f, "wavenet.global.classes", 0, &c.global_classes, error) ||
+      !get_int (f, "wavenet.cond_channels", 0, &c.cond_channels, error))
+    return NULL;
+  if (c.cond_channels > 0 &&
+      !ar_mel_params_read (&c.mel, f, "wavenet.mel", error))
+    return NULL;
+  if (c.cond_channels == 0) {
+    ArMelParams def = AR_MEL_PARAMS_INIT;
+
+    c.mel = def;
+  }
+  if (!config_check (&c, name, error))
+    return NULL;
+
+  wn = model_new (&c);
+  if (!make_mel (wn, name, error))
+    goto fail;
+
+  if (ar_gguf_has_key (f, "wavenet.global.names")) {
+    const char *const *names;
+    guint64 n;
+
+    if (!ar_gguf_get_string_array (f, "wavenet.global.names", &names, NULL, &n,
+            error))
+      goto fail;
+    if (n != (guint64) c.global_classes) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: wavenet.global.names has %" G_GUINT64_FORMAT " names; "
+          "expected wavenet.global.classes = %d",
+          name, n, c.global_classes);
+      goto fail;
+    }
+    wn->class_names = g_new0 (char *, n + 1);
+    for (guint64 i = 0; i < n; i++)
+      wn->class_names[i] = g_strdup (names[i]);
+  } else {
+    set_default_class_names (wn);
+  }
+
+  for (guint i = 0; i < wn->specs->len; i++) {
+    TensorSpec *s = &g_array_index (wn->specs, TensorSpec, i);
+    const ArGgufTensor *t =
+        ar_gguf_require_tensor (f, s->name, s->n_dims, s->ne, error);
+
+    if (t == NULL)
+      goto fail;
+    if (t->type != AR_TENSOR_F32 && t->type != AR_TENSOR_F16) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: tensor '%s' has type %s; expected F32 or F16", name, s->name,
+          ar_tensor_type_name (t->type));
+      goto fail;
+    }
+    if (s->matrix && t->type != AR_TENSOR_F16)
+      all_f16 = FALSE;
+    ar_gguf_tensor_to_f32 (t, *s->slot);
+  }
+  wn->f16 = all_f16;
+  pack_weights (wn);
+  return wn;
+
+fail:
+  ar_wavenet_unref (wn);
+  return NULL;
+}
+
+ArWaveNet *
+ar_wavenet_ref (ArWaveNet *wn)
+{
+  g_return_val_if_fail (wn != NULL, NULL);
+  g_atomic_int_inc (&wn->ref_count);
+  return wn;
+}
+
+void
+ar_wavenet_unref (ArWaveNet *wn)
+{
+  if (wn == NULL || !g_atomic_int_dec_and_test (&wn->ref_count))
+    return;
+  if (wn->mel)
+    ar_mel_free (wn->mel);
+  g_strfreev (wn->class_names);
+  g_array_unref (wn->specs);
+  g_free (wn->params);
+  g_free (wn->layers);
+  g_free (wn->packed);
+  g_free (wn->packed_b);
+  g_free (wn->gen);
+  g_free (wn);
+}
+
+const ArWaveNetConfig *
+ar_wavenet_get_config (const ArWaveNet *wn)
+{
+  g_return_val_if_fail (wn != NULL, NULL);
+  return &wn->config;
+}
+
+const char *
+ar_wavenet_get_class_name (const ArWaveNet *wn, int i)
+{
+  g_return_val_if_fail (wn != NULL, NULL);
+  g_return_val_if_fail (i >= 0 && i < wn->config.global_classes, NULL);
+  return wn->class_names[i];
+}
+
+int
+ar_wavenet_find_class (const ArWaveNet *wn, const char *name)
+{
+  g_return_val_if_fail (wn != NULL, -1);
+  g_return_val_if_fail (name != NULL, -1);
+  for (int i = 0; i < wn->config.global_classes; i++)
+    if (strcmp (wn->class_names[i], name) == 0)
+      return i;
+  return -1;
+}
+
+gsize
+ar_wavenet_receptive_field (const ArWaveNet *wn)
+{
+  g_return_val_if_fail (wn != NULL, 0);
+  return 1 +
+      (gsize) wn->config.stacks *
+      (((gsize) 1 << wn->config.layers_per_stack) - 1) +
+      1;
+}
+
+guint64
+ar_wavenet_macs_per_sample (const ArWaveNet *wn)
+{
+  const ArWaveNetConfig *c;
+  guint64 macs = 0;
+
+  g_return_val_if_fail (wn != NULL, 0);
+  c = &wn->config;
+  for (int l = 0; l < wn->n_layers; l++)
+    macs += (guint64) c->gate * 2 * c->residual +
+        (guint64) wn->gen[l].sr_rows * wn->half;
+  macs += (guint64) c->output * c->skip + (guint64) c->quantization * c->output;
+  if (c->cond_channels > 0) {
+    /* the frame-rate products (cond conv, per-layer projections), shared
+     * by the hop samples of a frame */
+    guint64 frame = (guint64) c->cond_channels * 3 * c->mel.n_mels +
+        (guint64) wn->n_layers * c->gate * c->cond_channels;
+
+    macs += (frame + c->mel.hop - 1) / c->mel.hop;
+  }
+  return macs;
+}
+
+void
+ar_wavenet_write (const ArWaveNet *wn, ArGgufWriter *w, gboolean f16)
+{
+  const ArWaveNetConfig *c;
+
+  g_return_if_fail (wn != NULL);
+  g_return_if_fail (w != NULL);
+  c = &wn->config;
+  ar_gguf_writer_set_string (w, "general.architecture", "wavenet");
+  ar_gguf_writer_set_u32 (w, "wavenet.sample_rate", c->sample_rate);
+  ar_gguf_writer_set_u32 (w, "wavenet.quantization", c->quantization);
+  ar_gguf_writer_set_u32 (w, "wavenet.residual_channels", c->residual);
+  ar_gguf_writer_set_u32 (w, "wavenet.gate_channels", c->gate);
+  ar_gguf_writer_set_u32 (w, "wavenet.skip_channels", c->skip);
+  ar_gguf_writer_set_u32 (w, "wavenet.output_channels", c->output);
+  ar_gguf_writer_set_u32 (w, "wavenet.stacks", c->stacks);
+  ar_gguf_writer_set_u32 (w, "wavenet.layers_per_stack", c->layers_per_stack);
+  ar_gguf_writer_set_u32 (w, "wavenet.global.classes", c->global_classes);
+  if (c->global_classes > 0)
+    ar_gguf_writer_set_string_array (w, "wavenet.global.names",
+        (const char *const *) wn->class_names, NULL, c->global_classes);
+  ar_gguf_writer_set_u32 (w, "wavenet.cond_channels", c->cond_channels);
+  if (c->cond_channels > 0)
+    ar_mel_params_write (&c->mel, w, "wavenet.mel");
+  for (guint i = 0; i < wn->specs->len; i++) {
+    const TensorSpec *s = &g_array_index (wn->specs, TensorSpec, i);
+
+    ar_gguf_writer_add_tensor_f32 (w, s->name,
+        f16 && s->matrix ? AR_TENSOR_F16 : AR_TENSOR_F32, s->n_dims, s->ne,
+        *s->slot);
+  }
+}
+
+ArWaveNet *
+ar_wavenet_to_f16 (const ArWaveNet *wn)
+{
+  ArWaveNet *h;
+
+  g_return_val_if_fail (wn != NULL, NULL);
+  h = model_new (&wn->config);
+  h->class_names = g_strdupv (wn->class_names);
+  if (wn->mel)
+    h->mel = ar_mel_new (&wn->config.mel, NULL);
+  for (guint i = 0; i < wn->specs->len; i++) {
+    const TensorSpec *s = &g_array_index (wn->specs, TensorSpec, i);
+    const TensorSpec *d = &g_array_index (h->specs, TensorSpec, i);
+
+    for (gsize j = 0; j < s->n; j++)
+      (*d->slot)[j] = s->matrix ? ar_f16_to_f32 (ar_f32_to_f16 ((*s->slot)[j]))
+                                : (*s->slot)[j];
+  }
+  h->f16 = TRUE;
+  pack_weights (h);
+  return h;
+}
+
+/* ---- the full forward (the oracle) ------------------------------------ */
+
+/* Y (n, rows) = X (n, cols) · Wᵀ, W (rows, cols) */
+static void
+gemm_nt (float *Y, const float *X, const float *W, gsize n, int rows, int cols)
+{
+  cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, (int) n, rows, cols,
+      1.0f, X, cols, W, cols, 0.0f, Y, rows);
+}
+
+static inline float
+sigmoidf (float v)
+{
+  return 1.0f / (1.0f + expf (-v));
+}
+
+/* e (n_frames, Cc) = tanh (Wc · [m_{f−1}; m_f; m_{f+1}] + bc), frames
+ * outside @mel at the log floor. */
+static void
+cond_frames (const ArWaveNet *wn, const float *mel, gsize n_frames, float *e)
+{
+  const ArWaveNetConfig *c = &wn->config;
+  int M = c->mel.n_mels, Cc = c->cond_channels;
+  float floor_v = logf (c->mel.log_floor);
+  float *in = g_new (float, 3 * M);
+
+  for (gsize f = 0; f < n_frames; f++) {
+    for (int k = 0; k < 3; k++) {
+      gint64 src = (gint64) f + k - 1;
+
+      for (int i = 0; i < M; i++)
+        in[k * M + i] = src >= 0 && src < (gint64) n_frames
+            ? mel[(gsize) src * M + i]
+            : floor_v;
+    }
+    for (int o = 0; o < Cc; o++) {
+      const float *w = wn->cond_w + (gsize) o * 3 * M;
+      float s = wn->cond_b[o];
+
+      for (int i = 0; i < 3 * M; i++)
+        s += w[i] * in[i];
+      e[f * Cc + o] = tanhf (s);
+    }
+  }
+  g_free (in);
+}
+
+void
+ar_wavenet_forward_full (const ArWaveNet *wn, const guint8 *x, gsize n,
+    const float *mel, gsize n_mel_frames, int global_class, float *logits)
+{
+  const ArWaveNetConfig *c;
+  int R, G, H, S, O, Q, Cc, hop = 1;
+  float *h, *skip, *X, *Z, *U, *A, *B, *E = NULL, *P = NULL;
+
+  g_return_if_fail (wn != NULL);
+  g_return_if_fail (x != NULL || n == 0);
+  g_return_if_fail (logits != NULL || n == 0);
+  c = &wn->config;
+  g_return_if_fail (global_class >= -1 && global_class < c->global_classes);
+  g_return_if_fail ((c->cond_channels > 0) == (mel != NULL));
+  if (n == 0)
+    return;
+  R = c->residual;
+  G = c->gate;
+  H = wn->half;
+  S = c->skip;
+  O = c->output;
+  Q = c->quantization;
+  Cc = c->cond_channels;
+  if (Cc > 0) {
+    hop = c->mel.hop;
+    g_return_if_fail (n_mel_frames >= (n + 1) / hop + 1);
+  }
+
+  h = g_new (float, n *R);
+  skip = g_new0 (float, n *S);
+  X = g_new (float, n * 2 * R);
+  Z = g_new (float, n *G);
+  U = g_new (float, n *H);
+  A = g_new (float, n *MAX (S, O));
+  B = g_new (float, n *O);
+  if (Cc > 0) {
+    E = g_new (float, n_mel_frames *Cc);
+    P = g_new (float, n_mel_frames *G);
+    cond_frames (wn, mel, n_mel_frames, E);
+  }
+
+  /* h⁰_t = input.weight[x_{t−1}][0] + input.weight[x_t][1] + input.bias */
+  for (gsize t = 0; t < n; t++) {
+    int prev = t > 0 ? x[t - 1] : Q / 2;
+    const float *w0 = wn->input_w + (gsize) prev * R;
+    const float *w1 = wn->input_w + ((gsize) Q + x[t]) * R;
+
+    for (int i = 0; i < R; i++)
+      h[t * R + i] = w0[i] + w1[i] + wn->input_b[i];
+  }
+
+  for (int l = 0; l < wn->n_layers; l++) {
+    const Layer *L = &wn->layers[l];
+    gsize d = L->dilation;
+
+    /* X_t = [h_{t−d} (0 before the start); h_t] */
+    for (gsize t = 0; t < n; t++) {
+      float *xt = X + t * 2 * R;
+
+      if (t >= d)
+        memcpy (xt, h + (t - d) * R, R * sizeof (float));
+      else
+        memset (xt, 0, R * sizeof (float));
+      memcpy (xt + R, h + t * R, R * sizeof (float));
+    }
+    gemm_nt (Z, X, L->conv_w, n, G, 2 * R);
+    if (Cc > 0)
+      gemm_nt (P, E, L->cond_w, n_mel_frames, G, Cc);
+    for (gsize t = 0; t < n; t++) {
+      float *z = Z + t * G;
+
+      for (int j = 0; j < G; j++)
+        z[j] += L->conv_b[j];
+      if (global_class >= 0)
+        for (int j = 0; j < G; j++)
+          z[j] += L->global_w[(gsize) j * c->global_classes + global_class];
+      if (Cc > 0) {
+        /* frames around sample t + 1, the one being predicted; a frame
+         * past the last given repeats the last */
+        gsize p = t + 1, f = p / hop, f1 = MIN (f + 1, n_mel_frames - 1);
+        float a = (float) (p % hop) / (float) hop;
+
+        for (int j = 0; j < G; j++)
+          z[j] += (1.0f - a) * P[f * G + j] + a * P[f1 * G + j];
+      }
+      for (int j = 0; j < H; j++)
+        U[t * H + j] = tanhf (z[j]) * sigmoidf (z[H + j]);
+    }
+    /* skip += U Wsᵀ + bs;  h += U Wrᵀ + br */
+    gemm_nt (A, U, L->skip_w, n, S, H);
+    for (gsize t = 0; t < n; t++)
+      for (int i = 0; i < S; i++)
+        skip[t * S + i] += A[t * S + i] + L->skip_b[i];
+    if (L->res_w) {
+      gemm_nt (A, U, L->res_w, n, R, H);
+      for (gsize t = 0; t < n; t++)
+        for (int i = 0; i < R; i++)
+          h[t * R + i] += A[t * R + i] + L->res_b[i];
+    }
+  }
+
+  /* logits = Wo2 · relu (Wo1 · relu (skip) + bo1) + bo2 */
+  for (gsize i = 0; i < n * S; i++)
+    skip[i] = MAX (skip[i], 0.0f);
+  gemm_nt (B, skip, wn->out1_w, n, O, S);
+  for (gsize t = 0; t < n; t++)
+    for (int i = 0; i < O; i++)
+      B[t * O + i] = MAX (B[t * O + i] + wn->out1_b[i], 0.0f);
+  gemm_nt (logits, B, wn->out2_w, n, Q, O);
+  for (gsize t = 0; t < n; t++)
+    for (int i = 0; i < Q; i++)
+      logits[t * Q + i] += wn->out2_b[i];
+
+  g_free (h);
+  g_free (skip);
+  g_free (X);
+  g_free (Z);
+  g_free (U);
+  g_free (A);
+  g_free (B);
+  g_free (E);
+  g_free (P);
+}
+
+/* ---- generation ------------------------------------------------------- */
+
+/* Threads taking part in one generator's steps.  Two: a step needs a
+ * barrier after every layer's gate and after its skip/residual product, so
+ * each added thread adds synchronisation to every layer, and the machines
+ * this was written for have two cores. */
+#define MAX_PARTS 2
+/* Jobs shorter than this run in the caller alone: waking a pool worker
+ * costs about as much as a few steps. */
+#define MIN_SPLIT_STEPS 64
+
+/* One thread's share of a step: row ranges of every product, its private
+ * buffers and its copy of the sampler's state. */
+typedef struct
+{
+  int j0, j1;         /* gate units [j0, j1): tanh rows j, σ rows H + j */
+  int sr0[2], sr1[2]; /* stacked skip|residual rows, [0] layers with a
+                                 * residual, [1] the last layer */
+  int o0, o1;         /* out1 rows */
+  int q0, q1;         /* out2 rows */
+  float *xin;         /* (2R) [h_{t−d}; h_t] */
+  float *zb;          /* (G) the gate's bias for this step */
+  float *relu_s;      /* (S) relu (skip) */
+  float *relu_o;      /* (O) relu (out1) */
+  ArSampler *sampler;
+} Part;
+
+struct _ArWaveNetGen
+{
+  ArWaveNet *wn;
+  const ArWaveNetKernels *k;
+  ArThreadPool *pool; /* not owned */
+  float temperature;
+  int global_class; /* -1 = none */
+  ArRng rng;
+  guint64 t;            /* inputs fed since the reset */
+  int prev;             /* the last input, x_{t−1} */
+  gboolean have_logits; /* logits hold the distribution of x_t */
+
+  float *block;          /* the one allocation of the state below */
+  float **ring;          /* (n_layers) queues (2d, R) of h_{t−2d+1} … h_t */
+  float *bias;           /* (n_layers, G) conv bias + global column */
+  float *sh;             /* (S + R) [skip | h] */
+  float *z;              /* (G) */
+  float *u;              /* (G/2) */
+  float *o;              /* (O) */
+  float *logits;         /* (Q) */
+  Part single;           /* all rows, one thread */
+  Part split[MAX_PARTS]; /* the rows of each of two threads */
+  GMutex lock;           /* for a thread sleeping in a barrier */
+  GCond cond;
+};
+
+/* The start of share @k of @n rows in @parts, on a multiple of 4 (the
+ * kernels' row blocks) so each share runs mostly in whole blocks. */
+static int
+split_at (int n, int parts, int k)
+{
+  if (k >= parts)
+    return n;
+  return (int) ((gint64) n * k / parts) & ~3;
+}
+
+static void
+part_ranges (const ArWaveNet *wn, Part *p, int parts, int k)
+{
+  const ArWaveNetConfig *c = &wn->config;
+  int sr_full = c->skip + c->residual, sr_last = c->skip;
+
+  p->j0 = split_at (wn->half, parts, k);
+  p->j1 = split_at (wn->half, parts, k + 1);
+  p->sr0[0] = split_at (sr_full, parts, k);
+  p->sr1[0] = split_at (sr_full, parts, k + 1);
+  p->sr0[1] = split_at (sr_last, parts, k);
+  p->sr1[1] = split_at (sr_last, parts, k + 1);
+  p->o0 = split_at (c->output, parts, k);
+  p->o1 = split_at (c->output, parts, k + 1);
+  p->q0 = split_at (c->quantization, parts, k);
+  p->q1 = split_at (c->quantization, parts, k + 1);
+}
+
+/* The conv bias plus, with a global class, its column of global.L.weight. */
+static void
+gen_update_bias (ArWaveNetGen *g)
+{
+  const ArWaveNet *wn = g->wn;
+  int G = wn->config.gate, K = wn->config.global_classes;
+
+  for (int l = 0; l < wn->n_layers; l++) {
+    const Layer *L = &wn->layers[l];
+    float *b = g->bias + (gsize) l * G;
+
+    for (int j = 0; j < G; j++)
+      b[j] = L->conv_b[j] +
+          (g->global_class >= 0 ? L->global_w[(gsize) j * K + g->global_class]
+                                : 0.0f);
+  }
+}
+
+ArWaveNetGen *
+ar_wavenet_gen_new (ArWaveNet *wn)
+{
+  const ArWaveNetConfig *c;
+  ArWaveNetGen *g;
+  int R, G, S, O, Q;
+  gsize n = 0, at = 0;
+  Part *parts[1 + MAX_PARTS];
+
+  g_return_val_if_fail (wn != NULL, NULL);
+  c = &wn->config;
+  R = c->residual;
+  G = c->gate;
+  S = c->skip;
+  O = c->output;
+  Q = c->quantization;
+
+  g = g_new0 (ArWaveNetGen, 1);
+  g->wn = ar_wavenet_ref (wn);
+  g->k = ar_wavenet_kernels ();
+  g->temperature = 1.0f;
+  g->global_class = -1;
+  g->ring = g_new (float *, wn->n_layers);
+  g_mutex_init (&g->lock);
+  g_cond_init (&g->cond);
+
+  for (int l = 0; l < wn->n_layers; l++)
+    n += (gsize) 2 * wn->layers[l].dilation * R;
+  n += (gsize) wn->n_layers * G + S + R + G + wn->half + O + Q;
+  n += (1 + MAX_PARTS) * ((gsize) 2 * R + G + S + O);
+  g->block = g_new0 (float, n);
+#define CARVE(count) (at += (count), g->block + at - (count))
+  for (int l = 0; l < wn->n_layers; l++)
+    g->ring[l] = CARVE ((gsize) 2 * wn->layers[l].dilation * R);
+  g->bias = CARVE ((gsize) wn->n_layers * G);
+  g->sh = CARVE (S + R);
+  g->z = CARVE (G);
+  g->u = CARVE (wn->half);
+  g->o = CARVE (O);
+  g->logits = CARVE (Q);
+  parts[0] = &g->single;
+  for (int k = 0; k < MAX_PARTS; k++)
+    parts[1 + k] = &g->split[k];
+  for (int i = 0; i < 1 + MAX_PARTS; i++) {
+    Part *p = parts[i];
+
+    p->xin = CARVE (2 * R);
+    p->zb = CARVE (G);
+    p->relu_s = CARVE (S);
+    p->relu_o = CARVE (O);
+    p->sampler = ar_sampler_new (Q);
+  }
+#undef CARVE
+  g_assert (at == n);
+  part_ranges (wn, &g->single, 1, 0);
+  for (int k = 0; k < MAX_PARTS; k++)
+    part_ranges (wn, &g->split[k], MAX_PARTS, k);
+  gen_update_bias (g);
+  ar_wavenet_gen_reset (g, 0);
+  return g;
+}
+
+void
+ar_wavenet_gen_free (ArWaveNetGen *g)
+{
+  if (g == NULL)
+    return;
+  ar_sampler_free (g->single.sampler);
+  for (int k = 0; k < MAX_PARTS; k++)
+    ar_sampler_free (g->split[k].sampler);
+  ar_wavenet_unref (g->wn);
+  g_mutex_clear (&g->lock);
+  g_cond_clear (&g->cond);
+  g_free (g->ring);
+  g_free (g->block);
+  g_free (g);
+}
+
+void
+ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed)
+{
+  const ArWaveNet *wn;
+
+  g_return_if_fail (g != NULL);
+  wn = g->wn;
+  for (int l = 0; l < wn->n_layers; l++)
+    memset (g->ring[l], 0,
+        sizeof (float) * 2 * wn->layers[l].dilation * wn->config.residual);
+  memset (g->sh, 0, sizeof (float) * (wn->config.skip + wn->config.residual));
+  ar_rng_init (&g->rng, seed);
+  g->t = 0;
+  g->prev = wn->config.quantization / 2;
+  g->have_logits = FALSE;
+}
+
+void
+ar_wavenet_gen_set_temperature (ArWaveNetGen *g, float temperature)
+{
+  g_return_if_fail (g != NULL);
+  g_return_if_fail (temperature >= 0.0f && isfinite (temperature));
+  g->temperature = temperature;
+}
+
+gboolean
+ar_wavenet_gen_set_global_class (ArWaveNetGen *g, int cls, GError **error)
+{
+  int K;
+
+  g_return_val_if_fail (g != NULL, FALSE);
+  K = g->wn->config.global_classes;
+  if (cls < -1 || cls >= K) {
+    if (K == 0)
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "global class %d: the model has no global condition (expected -1)",
+          cls);
+    else
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "global class %d; expected -1 (none) or 0 to %d", cls, K - 1);
+    return FALSE;
+  }
+  g->global_class = cls;
+  gen_update_bias (g);
+  return TRUE;
+}
+
+void
+ar_wavenet_gen_set_threadpool (ArWaveNetGen *g, ArThreadPool *pool)
+{
+  g_return_if_fail (g != NULL);
+  g->pool = pool;
+}
+
+/* ---- one step, possibly shared by two threads ------------------------- */
+
+enum
+{
+  JOB_SINGLE,   /* the first thread runs alone */
+  JOB_WAITING,  /* a second thread has arrived */
+  JOB_SPLIT,    /* both run from step `start` */
+  JOB_FINISHED, /* the first thread finished alone */
+};
+
+/* A run of steps: teacher forcing (@feed) or generation, optionally with
+ * mel conditioning.  Lives on the caller's stack for one call. */
+typedef struct
+{
+  ArWaveNetGen *g;
+  const guint8 *feed; /* (n) inputs, or NULL to generate */
+  float *feed_logits; /* (n, Q) with @feed */
+  guint8 *out;        /* (n) generated classes */
+  gsize n_steps;      /* steps, the silence prime included */
+  gboolean prime;     /* step 0 feeds the silence class */
+  /* mel conditioning: p_{l,f} (n_layers, G) of frame f at
+   * frames + (f % frame_slots) · n_layers · G */
+  const float *frames;
+  gsize frame_slots;
+  int hop;
+
+  alignas (64) atomic_int arrived;
+  atomic_int state;
+  /* the hand-over to split mode, written before state = JOB_SPLIT */
+  gsize start;
+  int prev;
+  ArRng rng;
+  /* the two threads' barrier counters, on cache lines of their own */
+  alignas (64) _Atomic guint64 epoch0;
+  atomic_int sleep0; /* thread 0 sleeps in a barrier */
+  alignas (64) _Atomic guint64 epoch1;
+  atomic_int sleep1;
+  alignas (64) char end;
+} Job;
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#endif
+}
+
+/* How long a thread polls at a barrier before it sleeps: a step's share of
+ * work between two barriers takes microseconds, so the partner normally
+ * arrives within that; polling longer only burns a core that another
+ * process on a busy machine could use (and under valgrind, which runs one
+ * thread at a time, it would never end). */
+#define BARRIER_SPIN_US 50
+
+/* Waits until the other thread has passed as many barriers as this one:
+ * each thread counts its barriers on a cache line of its own, so a
+ * barrier costs one line transfer each way.  A thread that has polled for
+ * BARRIER_SPIN_US sleeps on the job's condition variable; its flag and the
+ * other's counter are written then read in sequentially consistent order,
+ * so at least one of the two sees the other's store (the waker signals or
+ * the sleeper does not sleep). */
+static void
+barrier (Job *job, int role, int parts)
+{
+  _Atomic guint64 *mine, *other;
+  atomic_int *my_sleep, *other_sleep;
+  guint64 e;
+  gint64 until = 0;
+  guint spins = 0;
+
+  if (parts == 1)
+    return;
+  mine = role == 0 ? &job->epoch0 : &job->epoch1;
+  other = role == 0 ? &job->epoch1 : &job->epoch0;
+  my_sleep = role == 0 ? &job->sleep0 : &job->sleep1;
+  other_sleep = role == 0 ? &job->sleep1 : &job->sleep0;
+  e = atomic_load_explicit (mine, memory_order_relaxed) + 1;
+  atomic_store (mine, e);
+  if (atomic_load (other_sleep)) {
+    g_mutex_lock (&job->g->lock);
+    g_cond_broadcast (&job->g->cond);
+    g_mutex_unlock (&job->g->lock);
+  }
+  while (atomic_load_explicit (other, memory_order_acquire) < e) {
+    cpu_relax ();
+    if (++spins % 256 != 0)
+      continue;
+    if (until == 0) {
+      until = g_get_monotonic_time () + BARRIER_SPIN_US;
+    } else if (g_get_monotonic_time () > until) {
+      g_mutex_lock (&job->g->lock);
+      atomic_store (my_sleep, 1);
+      while (atomic_load (other) < e)
+        g_cond_wait (&job->g->cond, &job->g->lock);
+      atomic_store (my_sleep, 0);
+      g_mutex_unlock (&job->g->lock);
+      return;
+    }
+  }
+}
+
+/* y rows [r0, r0 + rows) of the packed matrix @W (its rows of @cols) */
+static inline void
+product (const ArWaveNetGen *g, float *y, gconstpointer W, int r0, int rows,
+    const float *x, const float *b, int cols, gboolean acc)
+{
+  if (rows <= 0)
+    return;
+  if (g->wn->f16)
+    g->k->matvec_f16 (y + r0, (const guint16 *) W + (gsize) r0 * cols, x,
+        b + r0, rows, cols, acc);
+  else
+    g->k->matvec (y + r0, (const float *) W + (gsize) r0 * cols, x, b + r0,
+        rows, cols, acc);
+}
+
+/* One step at time @t: input @x (after @prev) through every layer to the
+ * logits of x_{t+1} in @logits, computed by thread @role of @parts (each
+ * does the rows of its Part, the barriers order the layers).  @p0, @p1
+ * (n_layers, G): the mel projections of the frames around sample t + 1,
+ * mixed with weight @a, or NULL. */
+static void
+gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
+    int prev, guint64 t, const float *p0, const float *p1, float a,
+    float *logits)
+{
+  const ArWaveNet *wn = g->wn;
+  const ArWaveNetConfig *c = &wn->config;
+  int R = c->residual, G = c->gate, H = wn->half, S = c->skip, O = c->output;
+  int Q = c->quantization, nj = p->j1 - p->j0;
+  float *skip = g->sh, *h = g->sh + S, *xin = p->xin;
+  const float *w0 = wn->input_w + (gsize) prev * R;
+  const float *w1 = wn->input_w + ((gsize) Q + x) * R;
+
+  /* h⁰_t, the same sums as forward_full */
+  for (int i = 0; i < R; i++)
+    xin[R + i] = w0[i] + w1[i] + wn->input_b[i];
+
+  for (int l = 0; l < wn->n_layers; l++) {
+    const GenLayer *gl = &wn->gen[l];
+    guint64 d = wn->layers[l].dilation, mask = 2 * d - 1;
+    int last = l == wn->n_layers - 1;
+    int r0 = p->sr0[last], r1 = p->sr1[last];
+    const float *bias = g->bias + (gsize) l * G;
+
+    /* [h_{t−d}; h_t]: the queue holds the layer's inputs of the last 2d
+     * steps (zero before the start); h_t is written into it by one thread
+     * only, into a slot nobody reads in this step */
+    if (l > 0)
+      memcpy (xin + R, h, R * sizeof (float));
+    memcpy (xin, g->ring[l] + ((t - d) & mask) * R, R * sizeof (float));
+    if (role == 0)
+      memcpy (g->ring[l] + (t & mask) * R, xin + R, R * sizeof (float));
+    if (l == 0) {
+      /* the residual rows this thread owns in layer 0 start from h⁰ */
+      for (int r = MAX (r0, S); r < r1; r++)
+        h[r - S] = xin[R + r - S];
+    }
+
+    /* the gate bias of this thread's rows: conv bias, global column, mel */
+    for (int half = 0; half < 2; half++) {
+      int j0 = half * H + p->j0, j1 = half * H + p->j1;
+
+      if (p0 != NULL) {
+        const float *c0 = p0 + (gsize) l * G, *c1 = p1 + (gsize) l * G;
+
+        for (int j = j0; j < j1; j++)
+          p->zb[j] = bias[j] + ((1.0f - a) * c0[j] + a * c1[j]);
+      } else {
+        memcpy (p->zb + j0, bias + j0, (j1 - j0) * sizeof (float));
+      }
+    }
+    product (g, g->z, gl->conv, p->j0, nj, xin, p->zb, 2 * R, FALSE);
+    product (g, g->z, gl->conv, H + p->j0, nj, xin, p->zb, 2 * R, FALSE);
+    g->k->gate (g->u + p->j0, g->z + p->j0, g->z + H + p->j0, nj);
+    barrier (job, role, parts);
+
+    /* [skip; h] += [Ws; Wr] u + [bs; br]; layer 0 sets skip */
+    if (l == 0) {
+      product (g, g->sh, gl->sr, r0, MIN (r1, S) - r0, g->u, gl->sr_b, H,
+          FALSE);
+      product (g, g->sh, gl->sr, MAX (r0, S), r1 - MAX (r0, S), g->u, gl->sr_b,
+          H, TRUE);
+    } else {
+      product (g, g->sh, gl->sr, r0, r1 - r0, g->u, gl->sr_b, H, TRUE);
+    }
+    barrier (job, role, parts);
+  }
+
+  /* logits = Wo2 · relu (Wo1 · relu (skip) + bo1) + bo2 */
+  for (int i = 0; i < S; i++)
+    p->relu_s[i] = MAX (skip[i], 0.0f);
+  product (g, g->o, wn->gen_out1, p->o0, p->o1 - p->o0, p->relu_s, wn->out1_b,
+      S, FALSE);
+  barrier (job, role, parts);
+  for (int i = 0; i < O; i++)
+    p->relu_o[i] = MAX (g->o[i], 0.0f);
+  product (g, logits, wn->gen_out2, p->q0, p->q1 - p->q0, p->relu_o, wn->out2_b,
+      O, FALSE);
+  barrier (job, role, parts);
+}
+
+/* Steps [i0, n_steps) of @job as thread @role of @parts, from input
+ * history @prev and sampler state @rng. */
+static void
+job_loop (Job *job, int role, int parts, gsize i0, int prev, ArRng rng)
+{
+  ArWaveNetGen *g = job->g;
+  const ArWaveNetConfig *c = &g->wn->config;
+  int Q = c->quantization, n_layers = g->wn->n_layers;
+  Part *p = parts == 1 ? &g->single : &g->split[role];
+  ArSamplingParams params = AR_SAMPLING_PARAMS_INIT;
+  gsize i;
+
+  params.temperature = g->temperature;
+  for (i = i0; i < job->n_steps; i++) {
+    guint64 t = g->t + i;
+    const float *p0 = NULL, *p1 = NULL;
+    float a = 0.0f, *logits;
+    int x;
+
+    if (parts == 1 &&
+        atomic_load_explicit (&job->state, memory_order_acquire) ==
+            JOB_WAITING) {
+      /* a second thread has come: both take steps i … from here on */
+      job->start = i;
+      job->prev = prev;
+      job->rng = rng;
+      atomic_store_explicit (&job->state, JOB_SPLIT, memory_order_release);
+      job_loop (job, 0, MAX_PARTS, i, prev, rng);
+      return;
+    }
+
+    if (job->feed) {
+      x = job->feed[i];
+      logits = job->feed_logits + i * Q;
+    } else {
+      if (job->prime && i == 0)
+        x = Q / 2;
+      else
+        x = (int) ar_sampler_sample (p->sampler, &params, &rng, g->logits);
+      if (!job->prime || i > 0)
+        job->out[i - (job->prime ? 1 : 0)] = (guint8) x;
+      logits = g->logits;
+    }
+    if (job->frames) {
+      /* the frames around sample t + 1, the one being predicted */
+      guint64 pos = t + 1, f = pos / job->hop;
+      gsize fsize = (gsize) n_layers * c->gate;
+
+      p0 = job->frames + (f % job->frame_slots) * fsize;
+      p1 = job->frames + ((f + 1) % job->frame_slots) * fsize;
+      a = (float) (pos % job->hop) / (float) job->hop;
+    }
+    gen_step (g, job, p, role, parts, x, prev, t, p0, p1, a, logits);
+    prev = x;
+  }
+
+  if (role == 0) {
+    if (parts == 1) {
+      int expected = JOB_SINGLE;
+
+      /* release a second thread that arrived too late to help */
+      if (!atomic_compare_exchange_strong (&job->state, &expected,
+              JOB_FINISHED))
+        atomic_store (&job->state, JOB_FINISHED);
+    }
+    /* the next generate () draws from the last distribution */
+    if (job->feed && job->n_steps > 0)
+      memcpy (g->logits, job->feed_logits + (job->n_steps - 1) * Q,
+          Q * sizeof (float));
+    g->t += job->n_steps;
+    g->prev = prev;
+    g->rng = rng;
+    if (job->n_steps > 0)
+      g->have_logits = TRUE;
+  }
+}
+
+/* A pool task: the first to arrive leads, a second joins it at the next
+ * step boundary (or finds the job finished), any other returns.  So the job
+ * completes whether or not the pool's worker ever runs, and the results
+ * never depend on whether it did (ar-wavenet-private.h). */
+static void
+job_task (gpointer data, guint task)
+{
+  Job *job = data;
+  int role = atomic_fetch_add (&job->arrived, 1);
+  int expected = JOB_SINGLE, state;
+  guint spins = 0;
+
+  (void) task;
+  if (role == 0) {
+    job_loop (job, 0, 1, 0, job->g->prev, job->g->rng);
+    return;
+  }
+  if (role != 1 ||
+      !atomic_compare_exchange_strong (&job->state, &expected, JOB_WAITING))
+    return;
+  while ((state = atomic_load_explicit (&job->state, memory_order_acquire)) ==
+      JOB_WAITING) {
+    cpu_relax ();
+    if (++spins % 4096 == 0)
+      sched_yield ();
+  }
+  if (state == JOB_SPLIT)
+    job_loop (job, 1, MAX_PARTS, job->start, job->prev, job->rng);
+}
+
+static void
+job_init (Job *job, ArWaveNetGen *g)
+{
+  memset (job, 0, sizeof *job);
+  job->g = g;
+  atomic_init (&job->arrived, 0);
+  atomic_init (&job->state, JOB_SINGLE);
+  atomic_init (&job->epoch0, 0);
+  atomic_init (&job->epoch1, 0);
+  atomic_init (&job->sleep0, 0);
+  atomic_init (&job->sleep1, 0);
+}
+
+static void
+job_run (Job *job)
+{
+  ArWaveNetGen *g = job->g;
+
+  if (g->pool != NULL && ar_threadpool_get_n_threads (g->pool) >= 2 &&
+      job->n_steps >= MIN_SPLIT_STEPS)
+    ar_threadpool_run (g->pool, MAX_PARTS, job_task, job);
+  else
+    job_loop (job, 0, 1, 0, g->prev, g->rng);
+}
+
+void
+ar_wavenet_gen_generate (ArWaveNetGen *g, guint8 *out, gsize n)
+{
+  Job job;
+
+  g_return_if_fail (g != NULL);
+  g_return_if_fail (out != NULL || n == 0);
+  g_return_if_fail (g->wn->config.cond_channels == 0);
+  if (n == 0)
+    return;
+  job_init (&job, g);
+  job.out = out;
+  /* with no input yet, the first sample follows a silence prime; each
+   * sample drawn is fed at once, so the logits always hold the
+   * distribution of the next one */
+  job.prime = !g->have_logits;
+  job.n_steps = n + (job.prime ? 1 : 0);
+  job_run (&job);
+}
+
+void
+ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n, float *logits)
+{
+  Job job;
+
+  g_return_if_fail (g != NULL);
+  g_return_if_fail (x != NULL || n == 0);
+  g_return_if_fail (logits != NULL || n == 0);
+  g_return_if_fail (g->wn->config.cond_channels == 0);
+  if (n == 0)
+    return;
+  job_init (&job, g);
+  job.feed = x;
+  job.feed_logits = logits;
+  job.n_steps = n;
+  job_run (&job);
+}

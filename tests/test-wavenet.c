@@ -1,0 +1,751 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-wavenet.c — the WaveNet family (ar-wavenet.h): the generation
+ * kernels against their plain-C reference, the incremental generator
+ * against the full causal forward, sampling, threads, F16 weights, the
+ * vocoder stream against the full forward over the mel front end, model
+ * files and their errors.
+ *
+ * Tolerances (max |Δ logit| over every logit of a run, relative to
+ * 1 + max |logit|):
+ *   - incremental vs full forward, same weights: 2e-5.  Both compute in
+ *     float; they differ in summation order (BLAS vs the step kernels) and
+ *     in the AVX2 gate's polynomial exponential (a few ulp of expf).
+ *   - F16 weights vs F32: 2e-2 here — rounding every weight to 11
+ *     significant bits moves a logit by about 2^-11 times the root of the
+ *     number of terms in each product, compounded over the layers; the
+ *     measured figure is printed with --verbose. */
+#include <math.h>
+#include <string.h>
+
+#include "core/ar-kernels.h"
+#include "core/ar-rng.h"
+#include "core/ar-sample.h"
+#include "core/ar-threadpool.h"
+#include "data/ar-audio.h"
+#include "data/ar-mel.h"
+#include "wavenet/ar-wavenet.h"
+#include "wavenet/ar-wavenet-private.h"
+
+#define TOL_INCREMENTAL 2e-5
+#define TOL_F16 2e-2
+
+/* A configuration of the given sizes, 8 kHz, no conditioning. */
+static ArWaveNetConfig
+config (int R, int G, int S, int O, int stacks, int layers)
+{
+  ArWaveNetConfig c = AR_WAVENET_CONFIG_REFERENCE;
+
+  c.sample_rate = 8000;
+  c.residual = R;
+  c.gate = G;
+  c.skip = S;
+  c.output = O;
+  c.stacks = stacks;
+  c.layers_per_stack = layers;
+  return c;
+}
+
+/* max |a − b| / (1 + max |b|) over n values */
+static double
+rel_diff (const float *a, const float *b, gsize n)
+{
+  double d = 0.0, m = 0.0;
+
+  for (gsize i = 0; i < n; i++) {
+    d = MAX (d, fabs ((double) a[i] - b[i]));
+    m = MAX (m, fabs ((double) b[i]));
+  }
+  return d / (1.0 + m);
+}
+
+/* n pseudo-random classes that look a little like audio: a random walk. */
+static guint8 *
+random_classes (gsize n, guint64 seed)
+{
+  guint8 *x = g_new (guint8, n);
+  ArRng rng;
+  int v = 128;
+
+  ar_rng_init (&rng, seed);
+  for (gsize i = 0; i < n; i++) {
+    v += (int) ar_rng_below (&rng, 41) - 20;
+    v = CLAMP (v, 0, 255);
+    x[i] = (guint8) v;
+  }
+  return x;
+}
+
+/* ---- kernels ---------------------------------------------------------- */
+
+/* The SIMD kernels against the plain-C ones, and each level's rows
+ * identical bit for bit however the rows are split between calls. */
+static void
+test_kernels (void)
+{
+  static const int shapes[][2] = {
+    { 1, 1 },
+    { 3, 7 },
+    { 4, 8 },
+    { 5, 16 },
+    { 13, 24 },
+    { 64, 128 },
+    { 37, 41 },
+  };
+  const ArWaveNetKernels *levels[2] = { &ar_wavenet_kernels_c, NULL };
+  ArRng rng;
+
+#ifdef AR_WAVENET_HAVE_AVX2
+  if (ar_simd_detect () >= AR_SIMD_AVX2)
+    levels[1] = &ar_wavenet_kernels_avx2;
+#endif
+  ar_rng_init (&rng, 7);
+  for (guint s = 0; s < G_N_ELEMENTS (shapes); s++) {
+    int rows = shapes[s][0], cols = shapes[s][1];
+    g_autofree float *W = g_new (float, rows *cols);
+    g_autofree guint16 *W16 = g_new (guint16, rows * cols);
+    g_autofree float *W16f = g_new (float, rows *cols);
+    g_autofree float *x = g_new (float, cols);
+    g_autofree float *b = g_new (float, rows);
+    g_autofree float *y0 = g_new (float, rows);
+    g_autofree float *ref = g_new (float, rows);
+    g_autofree float *y = g_new (float, rows);
+    g_autofree float *yy = g_new (float, rows);
+
+    for (int i = 0; i < rows * cols; i++) {
+      W[i] = ar_rng_normal (&rng);
+      W16[i] = ar_f32_to_f16 (W[i]);
+      W16f[i] = ar_f16_to_f32 (W16[i]);
+    }
+    for (int i = 0; i < cols; i++)
+      x[i] = ar_rng_normal (&rng);
+    for (int i = 0; i < rows; i++) {
+      b[i] = ar_rng_normal (&rng);
+      y0[i] = ar_rng_normal (&rng);
+    }
+
+    for (int acc = 0; acc < 2; acc++) {
+      for (int f16 = 0; f16 < 2; f16++) {
+        /* double-precision reference */
+        for (int r = 0; r < rows; r++) {
+          double sum = 0.0;
+
+          for (int c = 0; c < cols; c++)
+            sum += (double) (f16 ? W16f : W)[r * cols + c] * x[c];
+          ref[r] = (float) ((acc ? y0[r] : 0.0) + sum + b[r]);
+        }
+        for (int lv = 0; lv < 2; lv++) {
+          const ArWaveNetKernels *k = levels[lv];
+
+          if (k == NULL)
+            continue;
+          memcpy (y, y0, rows * sizeof (float));
+          if (f16)
+            k->matvec_f16 (y, W16, x, b, rows, cols, acc);
+          else
+            k->matvec (y, W, x, b, rows, cols, acc);
+          g_assert_cmpfloat (rel_diff (y, ref, rows), <, 1e-5);
+          /* every split point: the same bits */
+          for (int at = 1; at < rows; at++) {
+            memcpy (yy, y0, rows * sizeof (float));
+            if (f16) {
+              k->matvec_f16 (yy, W16, x, b, at, cols, acc);
+              k->matvec_f16 (yy + at, W16 + at * cols, x, b + at, rows - at,
+                  cols, acc);
+            } else {
+              k->matvec (yy, W, x, b, at, cols, acc);
+              k->matvec (yy + at, W + at * cols, x, b + at, rows - at, cols,
+                  acc);
+            }
+            g_assert_cmpmem (yy, rows * sizeof (float), y,
+                rows * sizeof (float));
+          }
+        }
+      }
+    }
+  }
+
+  /* the gate, over the range that matters and beyond */
+  {
+    enum
+    {
+      N = 203
+    };
+    float zt[N], zs[N], u[N], uu[N];
+
+    for (int i = 0; i < N; i++) {
+      zt[i] = (i - N / 2) * 0.25f;
+      zs[i] = (N / 2 - i) * 0.3f + 0.1f;
+    }
+    zt[0] = -100.0f;
+    zs[1] = 200.0f;
+    zs[2] = -200.0f;
+    for (int lv = 0; lv < 2; lv++) {
+      const ArWaveNetKernels *k = levels[lv];
+
+      if (k == NULL)
+        continue;
+      k->gate (u, zt, zs, N);
+      for (int i = 0; i < N; i++) {
+        double want = tanh (zt[i]) / (1.0 + exp (-(double) zs[i]));
+
+        g_assert_cmpfloat (fabs (u[i] - want), <, 1e-6);
+      }
+      for (int at = 1; at < N; at += 5) {
+        k->gate (uu, zt, zs, at);
+        k->gate (uu + at, zt + at, zs + at, N - at);
+        g_assert_cmpmem (uu, sizeof uu, u, sizeof u);
+      }
+    }
+  }
+}
+
+/* ---- incremental vs full ---------------------------------------------- */
+
+typedef struct
+{
+  const char *name;
+  ArWaveNetConfig config;
+  int global_class;
+} Shape;
+
+/* Feeds @n classes through a generator and compares with forward_full. */
+static void
+check_feed (ArWaveNet *wn, int global_class, gsize n, guint64 seed, double tol)
+{
+  const ArWaveNetConfig *c = ar_wavenet_get_config (wn);
+  g_autofree guint8 *x = random_classes (n, seed);
+  g_autofree float *full = g_new (float, n * c->quantization);
+  g_autofree float *inc = g_new (float, n * c->quantization);
+  g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (wn);
+  gsize half = n / 3;
+  double d;
+
+  ar_wavenet_forward_full (wn, x, n, NULL, 0, global_class, full);
+  g_assert_true (ar_wavenet_gen_set_global_class (g, global_class, NULL));
+  ar_wavenet_gen_reset (g, 1);
+  /* in two calls: the queues carry over */
+  ar_wavenet_gen_feed (g, x, half, inc);
+  ar_wavenet_gen_feed (g, x + half, n - half, inc + half * c->quantization);
+  d = rel_diff (inc, full, n * c->quantization);
+  g_test_message ("feed vs full: %.3g (tolerance %.3g)", d, tol);
+  g_assert_cmpfloat (d, <, tol);
+
+  /* a reset starts over from silence */
+  ar_wavenet_gen_reset (g, 2);
+  ar_wavenet_gen_feed (g, x, n, inc);
+  g_assert_cmpfloat (rel_diff (inc, full, n * c->quantization), <, tol);
+}
+
+static void
+test_feed_vs_full (gconstpointer data)
+{
+  const Shape *s = data;
+  ArSimdLevel saved = ar_simd_get_level ();
+  GError *error = NULL;
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&s->config, 11, &error);
+  gsize n;
+
+  g_assert_no_error (error);
+  /* several receptive fields */
+  n = 3 * ar_wavenet_receptive_field (wn) + 17;
+  check_feed (wn, s->global_class, n, 5, TOL_INCREMENTAL);
+  /* the plain-C kernels too */
+  g_assert_true (ar_simd_set_level (AR_SIMD_C));
+  check_feed (wn, s->global_class, n, 6, TOL_INCREMENTAL);
+  ar_simd_set_level (saved);
+}
+
+static const Shape shapes[] = {
+  { "small", { 8000, 256, 8, 12, 10, 12, 2, 3, 0, 0, AR_MEL_PARAMS_INIT }, -1 },
+  /* sizes that are not multiples of anything: kernel tails everywhere */
+  { "odd", { 8000, 256, 5, 6, 7, 9, 1, 4, 0, 0, AR_MEL_PARAMS_INIT }, -1 },
+  { "one-layer", { 8000, 256, 4, 2, 3, 5, 1, 1, 0, 0, AR_MEL_PARAMS_INIT },
+      -1 },
+  { "global", { 16000, 256, 16, 24, 20, 18, 2, 4, 3, 0, AR_MEL_PARAMS_INIT },
+      2 },
+  { "global-none",
+      { 16000, 256, 16, 24, 20, 18, 1, 5, 3, 0, AR_MEL_PARAMS_INIT }, -1 },
+  { "wide", { 8000, 256, 32, 64, 48, 40, 3, 6, 0, 0, AR_MEL_PARAMS_INIT }, -1 },
+};
+
+/* ---- sampling --------------------------------------------------------- */
+
+static void
+test_generate_seeds (void)
+{
+  ArWaveNetConfig c = config (8, 12, 10, 12, 2, 3);
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&c, 3, NULL);
+  g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (wn);
+  enum
+  {
+    N = 500
+  };
+  guint8 a[N], b[N], d[N];
+
+  ar_wavenet_gen_set_temperature (g, 1.0f);
+  ar_wavenet_gen_reset (g, 42);
+  ar_wavenet_gen_generate (g, a, N);
+  ar_wavenet_gen_reset (g, 42);
+  /* in pieces: the same stream */
+  ar_wavenet_gen_generate (g, b, 1);
+  ar_wavenet_gen_generate (g, b + 1, 200);
+  ar_wavenet_gen_generate (g, b + 201, N - 201);
+  g_assert_cmpmem (a, N, b, N);
+  ar_wavenet_gen_reset (g, 43);
+  ar_wavenet_gen_generate (g, d, N);
+  g_assert_true (memcmp (a, d, N) != 0);
+}
+
+/* Greedy generation is the argmax of the full forward over the generated
+ * sequence (after its silence prime). */
+static void
+test_greedy_vs_full (void)
+{
+  ArWaveNetConfig c = config (8, 12, 10, 12, 2, 3);
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&c, 4, NULL);
+  g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (wn);
+  enum
+  {
+    N = 300
+  };
+  guint8 out[N], seq[N];
+  g_autofree float *logits = g_new (float, N * 256);
+  int mismatches = 0;
+
+  ar_wavenet_gen_set_temperature (g, 0.0f);
+  ar_wavenet_gen_reset (g, 1);
+  ar_wavenet_gen_generate (g, out, N);
+  seq[0] = 128;
+  memcpy (seq + 1, out, N - 1);
+  ar_wavenet_forward_full (wn, seq, N, NULL, 0, -1, logits);
+  for (int t = 0; t < N; t++) {
+    guint best = ar_argmax (logits + t * 256, 256);
+
+    if (best != out[t]) {
+      /* only a near tie may go either way */
+      float gap = fabsf (logits[t * 256 + best] - logits[t * 256 + out[t]]);
+
+      g_assert_cmpfloat (gap, <, 1e-4);
+      mismatches++;
+    }
+  }
+  g_assert_cmpint (mismatches, <=, 1);
+  /* not a constant: the random network goes somewhere */
+  g_assert_true (memchr (out, out[0] ^ 1, N) != NULL ||
+      memcmp (out, out + 1, N - 1) != 0);
+}
+
+/* Teacher forcing then generation: the generated samples continue the fed
+ * ones (feed is "as if it had been generated"). */
+static void
+test_feed_then_generate (void)
+{
+  ArWaveNetConfig c = config (8, 12, 10, 12, 1, 4);
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&c, 8, NULL);
+  g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (wn);
+  enum
+  {
+    P = 40,
+    N = 30
+  };
+  g_autofree guint8 *prompt = random_classes (P, 9);
+  guint8 seq[P + N], out[N];
+  g_autofree float *logits = g_new (float, (P + N) * 256);
+
+  ar_wavenet_gen_set_temperature (g, 0.0f);
+  ar_wavenet_gen_reset (g, 0);
+  ar_wavenet_gen_feed (g, prompt, P, logits);
+  ar_wavenet_gen_generate (g, out, N);
+  memcpy (seq, prompt, P);
+  memcpy (seq + P, out, N);
+  ar_wavenet_forward_full (wn, seq, P + N, NULL, 0, -1, logits);
+  for (int i = 0; i < N; i++)
+    g_assert_cmpuint (ar_argmax (logits + (P - 1 + i) * 256, 256), ==, out[i]);
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+static void
+test_threads (void)
+{
+  ArWaveNetConfig c = config (16, 24, 20, 18, 2, 5);
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&c, 12, NULL);
+  g_autoptr (ArThreadPool) pool = ar_threadpool_new (2);
+  g_autoptr (ArWaveNetGen) g1 = ar_wavenet_gen_new (wn);
+  g_autoptr (ArWaveNetGen) g2 = ar_wavenet_gen_new (wn);
+  enum
+  {
+    N = 600
+  };
+  g_autofree guint8 *a = g_new (guint8, N);
+  g_autofree guint8 *b = g_new (guint8, N);
+  g_autofree float *la = g_new (float, N * 256);
+  g_autofree float *lb = g_new (float, N * 256);
+
+  ar_wavenet_gen_set_threadpool (g2, pool);
+  for (int k = 0; k < 2; k++) {
+    float temperature = k == 0 ? 1.0f : 0.0f;
+
+    ar_wavenet_gen_set_temperature (g1, temperature);
+    ar_wavenet_gen_set_temperature (g2, temperature);
+    ar_wavenet_gen_reset (g1, 5);
+    ar_wavenet_gen_reset (g2, 5);
+    ar_wavenet_gen_generate (g1, a, N);
+    /* one long job, then short ones (run in the caller alone) */
+    ar_wavenet_gen_generate (g2, b, N - 100);
+    for (int i = N - 100; i < N; i += 10)
+      ar_wavenet_gen_generate (g2, b + i, 10);
+    g_assert_cmpmem (a, N, b, N);
+  }
+  /* teacher forcing: the same logits, bit for bit */
+  ar_wavenet_gen_reset (g1, 0);
+  ar_wavenet_gen_reset (g2, 0);
+  ar_wavenet_gen_feed (g1, a, N, la);
+  ar_wavenet_gen_feed (g2, a, N, lb);
+  g_assert_cmpmem (la, N * 256 * sizeof (float), lb, N * 256 * sizeof (float));
+}
+
+/* ---- F16 -------------------------------------------------------------- */
+
+static void
+test_f16 (void)
+{
+  ArWaveNetConfig c = config (16, 32, 24, 20, 2, 5);
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&c, 13, NULL);
+  g_autoptr (ArWaveNet) h = ar_wavenet_to_f16 (wn);
+  enum
+  {
+    N = 400
+  };
+  g_autofree guint8 *x = random_classes (N, 14);
+  g_autofree float *full32 = g_new (float, N * 256);
+  g_autofree float *full16 = g_new (float, N * 256);
+  g_autofree float *inc16 = g_new (float, N * 256);
+  g_autofree float *p32 = g_new (float, 256);
+  g_autofree float *p16 = g_new (float, 256);
+  g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (h);
+  g_autoptr (ArSampler) sampler = ar_sampler_new (256);
+  ArSamplingParams params = AR_SAMPLING_PARAMS_INIT;
+  double d, tv = 0.0;
+
+  ar_wavenet_forward_full (wn, x, N, NULL, 0, -1, full32);
+  ar_wavenet_forward_full (h, x, N, NULL, 0, -1, full16);
+  ar_wavenet_gen_reset (g, 0);
+  ar_wavenet_gen_feed (g, x, N, inc16);
+  /* generation with F16 weights computes what the rounded model is */
+  g_assert_cmpfloat (rel_diff (inc16, full16, N * 256), <, TOL_INCREMENTAL);
+  /* and stays near the F32 model */
+  d = rel_diff (inc16, full32, N * 256);
+  for (int t = 0; t < N; t++) {
+    double s = 0.0;
+
+    ar_sampler_distribution (sampler, &params, full32 + t * 256, p32);
+    ar_sampler_distribution (sampler, &params, inc16 + t * 256, p16);
+    for (int i = 0; i < 256; i++)
+      s += fabs ((double) p32[i] - p16[i]);
+    tv = MAX (tv, s / 2);
+  }
+  g_test_message ("F16 vs F32: logits %.3g (tolerance %.3g), total "
+                  "variation of the distributions %.3g (tolerance 0.01)",
+      d, TOL_F16, tv);
+  g_assert_cmpfloat (d, <, TOL_F16);
+  g_assert_cmpfloat (d, >, 0.0);
+  g_assert_cmpfloat (tv, <, 0.01);
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static ArGguf *
+to_gguf (const ArWaveNet *wn, gboolean f16)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  g_autoptr (GBytes) bytes = NULL;
+  GError *error = NULL;
+  ArGguf *f;
+
+  ar_wavenet_write (wn, w, f16);
+  bytes = ar_gguf_writer_to_bytes (w);
+  f = ar_gguf_new_from_bytes (bytes, "model.gguf", &error);
+  g_assert_no_error (error);
+  return f;
+}
+
+static void
+assert_same_forward (ArWaveNet *a, ArWaveNet *b, int global_class)
+{
+  enum
+  {
+    N = 200
+  };
+  g_autofree guint8 *x = random_classes (N, 21);
+  g_autofree float *la = g_new (float, N * 256);
+  g_autofree float *lb = g_new (float, N * 256);
+  g_autoptr (ArWaveNetGen) ga = ar_wavenet_gen_new (a);
+  g_autoptr (ArWaveNetGen) gb = ar_wavenet_gen_new (b);
+
+  ar_wavenet_forward_full (a, x, N, NULL, 0, global_class, la);
+  ar_wavenet_forward_full (b, x, N, NULL, 0, global_class, lb);
+  g_assert_cmpmem (la, sizeof (float) * N * 256, lb, sizeof (float) * N * 256);
+  g_assert_true (ar_wavenet_gen_set_global_class (ga, global_class, NULL));
+  g_assert_true (ar_wavenet_gen_set_global_class (gb, global_class, NULL));
+  ar_wavenet_gen_feed (ga, x, N, la);
+  ar_wavenet_gen_feed (gb, x, N, lb);
+  g_assert_cmpmem (la, sizeof (float) * N * 256, lb, sizeof (float) * N * 256);
+}
+
+static void
+test_round_trip (void)
+{
+  ArWaveNetConfig c = config (8, 12, 10, 12, 2, 3);
+  g_autoptr (ArWaveNet) wn = NULL;
+  g_autoptr (ArWaveNet) half = NULL;
+  GError *error = NULL;
+
+  c.global_classes = 3;
+  wn = ar_wavenet_new_random (&c, 15, &error);
+  g_assert_no_error (error);
+  half = ar_wavenet_to_f16 (wn);
+  for (int f16 = 0; f16 < 2; f16++) {
+    g_autoptr (ArGguf) f = to_gguf (wn, f16);
+    g_autoptr (ArWaveNet) back = ar_wavenet_new_from_gguf (f, &error);
+    const ArWaveNetConfig *bc;
+
+    g_assert_no_error (error);
+    bc = ar_wavenet_get_config (back);
+    g_assert_cmpmem (bc, sizeof *bc, &c, sizeof c);
+    g_assert_cmpstr (ar_wavenet_get_class_name (back, 2), ==, "2");
+    g_assert_cmpint (ar_wavenet_find_class (back, "1"), ==, 1);
+    g_assert_cmpint (ar_wavenet_find_class (back, "speaker"), ==, -1);
+    /* an F16 file is the F16-rounded model, generating with F16 weights */
+    assert_same_forward (f16 ? half : wn, back, 1);
+    if (f16) {
+      const ArGgufTensor *t = ar_gguf_find_tensor (f, "layer.3.conv.weight");
+
+      g_assert_cmpint (t->type, ==, AR_TENSOR_F16);
+      t = ar_gguf_find_tensor (f, "layer.3.conv.bias");
+      g_assert_cmpint (t->type, ==, AR_TENSOR_F32);
+    }
+  }
+  /* the last layer has no residual projection */
+  {
+    g_autoptr (ArGguf) f = to_gguf (wn, FALSE);
+
+    g_assert_nonnull (ar_gguf_find_tensor (f, "layer.4.res.weight"));
+    g_assert_null (ar_gguf_find_tensor (f, "layer.5.res.weight"));
+    g_assert_nonnull (ar_gguf_find_tensor (f, "layer.5.skip.weight"));
+    g_assert_null (ar_gguf_find_tensor (f, "layer.6.skip.weight"));
+  }
+}
+
+static void
+test_properties (void)
+{
+  ArWaveNetConfig ref = AR_WAVENET_CONFIG_REFERENCE;
+  ArWaveNetConfig c = config (8, 12, 10, 12, 2, 3);
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&ref, 1, NULL);
+  g_autoptr (ArWaveNet) small = ar_wavenet_new_random (&c, 1, NULL);
+  g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (small);
+  GError *error = NULL;
+
+  /* 1 + 2 · 1023 + 1 */
+  g_assert_cmpuint (ar_wavenet_receptive_field (wn), ==, 2048);
+  /* 20 · 128 · 128 + 19 · 192 · 64 + 64 · 128 + 128 · 128 + 256 · 128 */
+  g_assert_cmpuint (ar_wavenet_macs_per_sample (wn), ==, 618496);
+  g_assert_cmpuint (ar_wavenet_receptive_field (small), ==, 16);
+  g_assert_false (ar_wavenet_gen_set_global_class (g, 0, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_true (ar_wavenet_gen_set_global_class (g, -1, &error));
+  g_assert_no_error (error);
+}
+
+/* ---- loader errors ---------------------------------------------------- */
+
+typedef struct
+{
+  const char *key;     /* key to change (u32), or NULL */
+  gint64 value;        /* its new value, -1 to remove it */
+  const char *drop;    /* tensor to leave out */
+  const char *reshape; /* tensor to store with one row more */
+  const char *retype;  /* tensor to store as Q8_0 */
+  const char *expect;  /* in the message */
+} BadCase;
+
+static void
+expect_error (const ArWaveNet *wn, const BadCase *bc)
+{
+  g_autoptr (GBytes) good = NULL;
+  g_autoptr (ArGguf) src = NULL;
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  g_autoptr (ArGgufWriter) w0 = ar_gguf_writer_new ();
+  g_autoptr (GBytes) bad = NULL;
+  g_autoptr (ArGguf) f = NULL;
+  GError *error = NULL;
+
+  ar_wavenet_write (wn, w0, FALSE);
+  good = ar_gguf_writer_to_bytes (w0);
+  src = ar_gguf_new_from_bytes (good, "src.gguf", NULL);
+  ar_gguf_writer_copy_kv (w, src);
+  if (bc->key) {
+    /* copy_kv keeps the order; removing means rebuilding without it */
+    if (bc->value < 0) {
+      g_autoptr (ArGgufWriter) w2 = ar_gguf_writer_new ();
+
+      for (guint i = 0; i < ar_gguf_get_n_kv (src); i++) {
+        const char *k = ar_gguf_get_key (src, i);
+        guint32 v;
+        const char *s;
+
+        if (strcmp (k, bc->key) == 0 || strcmp (k, "general.alignment") == 0)
+          continue;
+        if (ar_gguf_get_kv_type (src, i) == AR_GGUF_TYPE_STRING) {
+          g_assert_true (ar_gguf_get_string (src, k, &s, NULL));
+          ar_gguf_writer_set_string (w2, k, s);
+        } else if (ar_gguf_get_kv_type (src, i) == AR_GGUF_TYPE_UINT32) {
+          g_assert_true (ar_gguf_get_u32 (src, k, &v, NULL));
+          ar_gguf_writer_set_u32 (w2, k, v);
+        }
+      }
+      ar_gguf_writer_free (w);
+      w = g_steal_pointer (&w2);
+    } else {
+      ar_gguf_writer_set_u32 (w, bc->key, (guint32) bc->value);
+    }
+  }
+  for (guint i = 0; i < ar_gguf_get_n_tensors (src); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (src, i);
+
+    if (bc->drop && strcmp (t->name, bc->drop) == 0)
+      continue;
+    if (bc->reshape && strcmp (t->name, bc->reshape) == 0) {
+      guint64 ne[4];
+      g_autofree float *data = NULL;
+
+      memcpy (ne, t->ne, sizeof ne);
+      ne[t->n_dims - 1]++;
+      data =
+          g_new0 (float, t->n_elements + t->n_elements / t->ne[t->n_dims - 1]);
+      ar_gguf_writer_add_tensor_f32 (w, t->name, AR_TENSOR_F32, t->n_dims, ne,
+          data);
+      continue;
+    }
+    if (bc->retype && strcmp (t->name, bc->retype) == 0) {
+      ar_gguf_writer_add_tensor_f32 (w, t->name, AR_TENSOR_Q8_0, t->n_dims,
+          t->ne, t->data);
+      continue;
+    }
+    ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
+        t->data, t->nbytes);
+  }
+  bad = ar_gguf_writer_to_bytes (w);
+  f = ar_gguf_new_from_bytes (bad, "bad.gguf", &error);
+  g_assert_no_error (error);
+  g_assert_null (ar_wavenet_new_from_gguf (f, &error));
+  g_assert_nonnull (error);
+  g_test_message ("%s", error->message);
+  if (strstr (error->message, bc->expect) == NULL)
+    g_error ("message \"%s\" lacks \"%s\"", error->message, bc->expect);
+  g_assert_nonnull (strstr (error->message, "bad.gguf"));
+  g_error_free (error);
+}
+
+static void
+test_errors (void)
+{
+  static const BadCase cases[] = {
+    { "wavenet.gate_channels", 13, NULL, NULL, NULL, "gate_channels is 13" },
+    { "wavenet.quantization", 255, NULL, NULL, NULL, "quantization is 255" },
+    { "wavenet.stacks", 0, NULL, NULL, NULL, "wavenet.stacks is 0" },
+    { "wavenet.layers_per_stack", 17, NULL, NULL, NULL,
+        "layers_per_stack is 17; expected 1 to 16" },
+    { "wavenet.sample_rate", 500, NULL, NULL, NULL, "sample_rate is 500" },
+    { "wavenet.residual_channels", 2000, NULL, NULL, NULL,
+        "residual_channels is 2000" },
+    { "wavenet.global.classes", 5000, NULL, NULL, NULL, "global.classes" },
+    { "wavenet.skip_channels", -1, NULL, NULL, NULL, "wavenet.skip_channels" },
+    /* a key that disagrees with the tensors */
+    { "wavenet.layers_per_stack", 4, NULL, NULL, NULL, "layer.5.res.weight" },
+    { "wavenet.global.classes", 2, NULL, NULL, NULL, "wavenet.global.names" },
+    { NULL, 0, "layer.2.res.weight", NULL, NULL, "layer.2.res.weight" },
+    { NULL, 0, "out2.bias", NULL, NULL, "out2.bias" },
+    { NULL, 0, NULL, "layer.1.skip.weight", NULL, "layer.1.skip.weight" },
+    { NULL, 0, NULL, "input.weight", NULL, "input.weight" },
+    { NULL, 0, NULL, NULL, "out2.weight", "Q8_0" },
+  };
+  ArWaveNetConfig c = config (8, 12, 10, 32, 2, 3);
+  g_autoptr (ArWaveNet) wn = NULL;
+
+  c.global_classes = 3;
+  wn = ar_wavenet_new_random (&c, 1, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    expect_error (wn, &cases[i]);
+
+  /* not a WaveNet */
+  {
+    g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+    g_autoptr (GBytes) bytes = NULL;
+    g_autoptr (ArGguf) f = NULL;
+    GError *error = NULL;
+
+    ar_gguf_writer_set_string (w, "general.architecture", "llama");
+    bytes = ar_gguf_writer_to_bytes (w);
+    f = ar_gguf_new_from_bytes (bytes, "bad.gguf", NULL);
+    g_assert_null (ar_wavenet_new_from_gguf (f, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED);
+    g_assert_nonnull (strstr (error->message, "\"wavenet\""));
+    g_error_free (error);
+  }
+  /* a truncated file never gets as far as the model */
+  {
+    g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+    g_autoptr (GBytes) bytes = NULL;
+    g_autoptr (GBytes) cut = NULL;
+    GError *error = NULL;
+
+    ar_wavenet_write (wn, w, FALSE);
+    bytes = ar_gguf_writer_to_bytes (w);
+    cut = g_bytes_new_from_bytes (bytes, 0, g_bytes_get_size (bytes) - 100);
+    g_assert_null (ar_gguf_new_from_bytes (cut, "cut.gguf", &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+    g_assert_nonnull (strstr (error->message, "cut.gguf"));
+    g_error_free (error);
+  }
+  /* out-of-range configurations for random models name the key */
+  {
+    ArWaveNetConfig bad = c;
+    GError *error = NULL;
+
+    bad.gate = 7;
+    g_assert_null (ar_wavenet_new_random (&bad, 1, &error));
+    g_assert_nonnull (strstr (error->message, "wavenet.gate_channels is 7"));
+    g_clear_error (&error);
+    bad = c;
+    bad.cond_channels = 4;
+    bad.mel.sample_rate = 16000;
+    g_assert_null (ar_wavenet_new_random (&bad, 1, &error));
+    g_assert_nonnull (strstr (error->message, "wavenet.mel.sample_rate"));
+    g_clear_error (&error);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/wavenet/kernels", test_kernels);
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++) {
+    g_autofree char *path =
+        g_strdup_printf ("/wavenet/feed-vs-full/%s", shapes[i].name);
+
+    g_test_add_data_func (path, &shapes[i], test_feed_vs_full);
+  }
+  g_test_add_func ("/wavenet/generate-seeds", test_generate_seeds);
+  g_test_add_func ("/wavenet/greedy-vs-full", test_greedy_vs_full);
+  g_test_add_func ("/wavenet/feed-then-generate", test_feed_then_generate);
+  g_test_add_func ("/wavenet/threads", test_threads);
+  g_test_add_func ("/wavenet/f16", test_f16);
+  g_test_add_func ("/wavenet/round-trip", test_round_trip);
+  g_test_add_func ("/wavenet/properties", test_properties);
+  g_test_add_func ("/wavenet/errors", test_errors);
+  return g_test_run ();
+}
