@@ -430,12 +430,59 @@ test_task_evaluate (gconstpointer data)
     g_assert_cmpint (f->held_out, ==, i >= 5);
     g_assert_cmpuint (f->n, ==, 300 + 37 * orig);
     g_assert_cmpint (f->global_class, ==, -1);
-    if (cond) {
+    if (cond)
       g_assert_cmpuint (f->n_frames, ==, f->n / 8 + 1);
-      f->global_class = orig % 3;
-    } else {
+    else
       g_assert_null (f->mel);
+  }
+  if (cond) {
+    /* classes from a mapping file: c0, c1, c2 by the file's number */
+    g_autoptr (GString) map = g_string_new ("# file class\n\n");
+    g_autofree char *map_path = g_build_filename (dir, "classes.txt", NULL);
+    g_autoptr (GError) error = NULL;
+    char **found = NULL;
+
+    for (int i = 0; i < 6; i++)
+      g_string_append_printf (map, "f%02d.wav\tc%d\n", i, i % 3);
+    g_assert_true (g_file_set_contents (map_path, map->str, -1, NULL));
+    /* f06 has no line */
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "f06.wav"));
+    g_clear_error (&error);
+    g_string_append (map, "f06.wav c0\n");
+    g_assert_true (g_file_set_contents (map_path, map->str, -1, NULL));
+    g_assert_true (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_strv_length (found), ==, 3);
+    g_assert_cmpstr (found[2], ==, "c2");
+    for (guint i = 0; i < 7; i++) {
+      ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
+      guint orig = i < 5 ? i + i / 2 : (i == 5 ? 2 : 5);
+      g_assert_cmpint (f->global_class, ==, orig % 3);
     }
+    g_strfreev (found);
+    /* a model's classes: every file's must be one of them */
+    const char *const two[] = { "c0", "c1", NULL };
+    found = (char **) two;
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_nonnull (strstr (error->message, "\"c2\""));
+    g_clear_error (&error);
+    /* the folders' names: one class here */
+    char **dirs = NULL;
+    g_assert_true (ar_wavenet_corpus_assign_classes (corpus, "dirs", &dirs,
+        &error));
+    g_assert_cmpuint (g_strv_length (dirs), ==, 1);
+    g_assert_true (g_str_has_prefix (dirs[0], "argen-wntrain-"));
+    g_strfreev (dirs);
+    found = NULL;
+    g_assert_true (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_strfreev (found);
+    g_unlink (map_path);
   }
   g_assert_cmpuint (ar_wavenet_corpus_count_samples (corpus, TRUE), ==,
       300 + 37 * 2 + 300 + 37 * 5);

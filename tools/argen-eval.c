@@ -5,11 +5,15 @@
  * or windows from a zero state), "llama" and "gpt" (windows of the context
  * from an empty context, or sliding windows scoring their second half),
  * "pixelcnn" (bits per dimension of the images of --data, IDX with
- * --labels, or a folder of PNGs). */
+ * --labels, or a folder of PNGs), "wavenet" (bits per sample over every
+ * sample of the held-out audio files of --data: the split of training,
+ * every --holdout-every-th file of the sorted list). */
 #include "argen.h"
+#include "data/ar-audio.h"
 #include "pixelcnn/ar-pixelcnn-train.h"
 #include "rnn/ar-rnn.h"
 #include "transformer/ar-transformer-train.h"
+#include "wavenet/ar-wavenet-train.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +24,8 @@ typedef struct
   double val_fraction;
   gboolean all, sliding;
   int window, batch, threads;
+  int holdout_every;   /* wavenet */
+  const char *classes; /* wavenet */
 } EvalOptions;
 
 /* The text of @o->data tokenised with the model's vocabulary. */
@@ -167,6 +173,76 @@ evaluate_pixelcnn (const EvalOptions *o, const ArGguf *gguf, GError **error)
 }
 
 static gboolean
+evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
+{
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_from_gguf (gguf, error);
+  if (wn == NULL)
+    return FALSE;
+  const ArWaveNetConfig *config = ar_wavenet_get_config (wn);
+  g_autoptr (GPtrArray) files = ar_audio_list_files (o->data, error);
+  if (files == NULL)
+    return FALSE;
+  g_autoptr (GPtrArray) train = NULL;
+  g_autoptr (GPtrArray) held = NULL;
+  if (o->all)
+    held = g_ptr_array_ref (files);
+  else
+    ar_audio_split_holdout (files, o->holdout_every, &train, &held);
+  if (held->len == 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: no held-out file among %u (file i is held out when i %% %d == "
+        "%d)",
+        o->data, files->len, o->holdout_every, o->holdout_every - 1);
+    return FALSE;
+  }
+  g_autoptr (ArWaveNetCorpus) corpus = ar_wavenet_corpus_new (NULL, held,
+      config->sample_rate, config->cond_channels > 0 ? &config->mel : NULL,
+      error);
+  if (corpus == NULL)
+    return FALSE;
+  if (config->global_classes > 0) {
+    g_autofree char **names = g_new0 (char *, config->global_classes + 1);
+
+    if (o->classes == NULL) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s: a model with %d global classes needs --classes (dirs or a "
+          "mapping file)",
+          o->path, config->global_classes);
+      return FALSE;
+    }
+    for (int i = 0; i < config->global_classes; i++)
+      names[i] = (char *) ar_wavenet_get_class_name (wn, i);
+    if (!ar_wavenet_corpus_assign_classes (corpus, o->classes, &names, error))
+      return FALSE;
+  }
+  /* long windows: less of each is receptive-field context */
+  gsize rf = ar_wavenet_receptive_field (wn);
+  int T = o->window > 0 ? o->window : (int) MAX (8 * rf, 8192);
+  if (!ar_wavenet_train_check (config, T, o->batch, error))
+    return FALSE;
+  g_autoptr (ArWaveNetTask) task =
+      ar_wavenet_task_new (config, corpus, T, o->batch, o->threads, NULL);
+  if (!ar_wavenet_train_load_weights (ar_wavenet_task_get_net (task), gguf,
+          error))
+    return FALSE;
+  g_autoptr (GTimer) timer = g_timer_new ();
+  guint64 n = 0;
+  double bits = ar_wavenet_task_evaluate (task, TRUE, &n);
+  double s = g_timer_elapsed (timer, NULL);
+  g_autofree char *which = o->all
+      ? g_strdup ("all files")
+      : g_strdup_printf ("every %d-th file held out", o->holdout_every);
+  printf ("%s on %s (%s: %u of %u files, %.1f min): %.4f bits/sample (%.4f "
+          "nats) over %" G_GUINT64_FORMAT " predictions, windows of %d, %.1f "
+          "s (%.0f samples/s)\n",
+      o->path, o->data, which, held->len, files->len,
+      ar_wavenet_corpus_count_samples (corpus, TRUE) /
+          (60.0 * config->sample_rate),
+      bits, bits * G_LN2, n, T, s, n / MAX (s, 1e-9));
+  return TRUE;
+}
+
+static gboolean
 evaluate (const EvalOptions *o, GError **error)
 {
   g_autoptr (ArGguf) gguf = ar_gguf_new_from_file (o->path, error);
@@ -181,9 +257,11 @@ evaluate (const EvalOptions *o, GError **error)
     return evaluate_transformer (o, gguf, error);
   if (strcmp (arch, "pixelcnn") == 0)
     return evaluate_pixelcnn (o, gguf, error);
+  if (strcmp (arch, "wavenet") == 0)
+    return evaluate_wavenet (o, gguf, error);
   g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-      "%s: architecture \"%s\": argen eval handles rnn, llama, gpt and "
-      "pixelcnn models",
+      "%s: architecture \"%s\": argen eval handles rnn, llama, gpt, "
+      "pixelcnn and wavenet models",
       o->path, arch);
   return FALSE;
 }
@@ -191,16 +269,25 @@ evaluate (const EvalOptions *o, GError **error)
 int
 argen_cmd_eval (int argc, char **argv)
 {
-  g_autofree char *data = NULL, *labels = NULL;
+  g_autofree char *data = NULL, *labels = NULL, *classes = NULL;
   gdouble val_fraction = 0.1;
-  gint window = 0, batch = 32, threads = 0;
+  gint window = 0, batch = 32, threads = 0, holdout_every = 20;
   gboolean all = FALSE, sliding = FALSE;
   GOptionEntry entries[] = { { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data,
                                  "Text file; pixelcnn: IDX images or a folder "
-                                 "of PNGs (all of it is scored)",
+                                 "of PNGs (all of it is scored); wavenet: "
+                                 "audio files (a folder, a glob or one file)",
                                  "FILE" },
     { "labels", 0, 0, G_OPTION_ARG_FILENAME, &labels,
         "pixelcnn: IDX labels of the --data images", "FILE" },
+    { "holdout-every", 0, 0, G_OPTION_ARG_INT, &holdout_every,
+        "wavenet: file i of the sorted list is held out when i % N == N − 1, "
+        "as in training (default 20)",
+        "N" },
+    { "classes", 0, 0, G_OPTION_ARG_STRING, &classes,
+        "wavenet with global classes: \"dirs\" or a file of lines \"NAME "
+        "CLASS\", as in training",
+        "dirs|FILE" },
     { "val-fraction", 0, 0, G_OPTION_ARG_DOUBLE, &val_fraction,
         "Held-out fraction at the end of the data (default 0.1)", "F" },
     { "all", 0, 0, G_OPTION_ARG_NONE, &all,
@@ -208,7 +295,9 @@ argen_cmd_eval (int argc, char **argv)
     { "window", 0, 0, G_OPTION_ARG_INT, &window,
         "rnn: score windows of N tokens, each from a zero state; 0 = "
         "contiguous streams with carried state (default 0).  transformer: "
-        "windows of N tokens (default 0: the model's context)",
+        "windows of N tokens (default 0: the model's context).  wavenet: "
+        "windows of N samples, each scoring all but its first receptive "
+        "field − 1 (default 0: 8 receptive fields, at least 8192)",
         "N" },
     { "sliding", 0, 0, G_OPTION_ARG_NONE, &sliding,
         "transformer: windows advance by half their length and score only "
@@ -218,7 +307,8 @@ argen_cmd_eval (int argc, char **argv)
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch,
         "Streams or windows evaluated together (default 32)", "B" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads,
-        "transformer: threads, 0 = one per processor (default 0)", "N" },
+        "transformer, wavenet: threads, 0 = one per processor (default 0)",
+        "N" },
     { NULL } };
   g_autoptr (GOptionContext) ctx =
       g_option_context_new ("MODEL.gguf — held-out loss of a text model");
@@ -230,16 +320,17 @@ argen_cmd_eval (int argc, char **argv)
     return 2;
   }
   if (argc != 2 || data == NULL || window < 0 || batch < 1 || batch > 4096 ||
+      holdout_every < 1 ||
       threads < 0 || threads > AR_TRANSFORMER_MAX_THREADS ||
       !(val_fraction > 0 && val_fraction < 1)) {
     fprintf (stderr,
         "argen eval: usage: argen eval MODEL.gguf --data FILE [--labels FILE] "
-        "[--val-fraction F] [--window N] [--sliding] [--batch B] [--threads "
-        "N]\n");
+        "[--val-fraction F] [--holdout-every N] [--classes dirs|FILE] "
+        "[--window N] [--sliding] [--batch B] [--threads N]\n");
     return 2;
   }
   EvalOptions o = { argv[1], data, labels, val_fraction, all, sliding, window,
-    batch, threads };
+    batch, threads, holdout_every, classes };
   if (!evaluate (&o, &error)) {
     fprintf (stderr, "argen eval: %s\n", error->message);
     g_error_free (error);

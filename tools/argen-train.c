@@ -10,9 +10,11 @@
  * `--help-transformer`).  A family builds its task (an ArTrainable) and the
  * line recorded as general.source.recipe; run_training () does the rest. */
 #include "argen.h"
+#include "data/ar-audio.h"
 #include "pixelcnn/ar-pixelcnn-train.h"
 #include "rnn/ar-rnn.h"
 #include "transformer/ar-transformer-train.h"
+#include "wavenet/ar-wavenet-train.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -77,6 +79,13 @@ typedef struct
       eval_images;
   gboolean unconditional;
 } PixelCnnOptions;
+
+typedef struct
+{
+  char *condition, *classes;
+  gint rate, residual, gate, skip, output, stacks, layers_per_stack, window,
+      holdout_every, n_mels, n_fft, win_length, hop, cond_channels;
+} WaveNetOptions;
 
 static GOptionGroup *
 rnn_group (RnnOptions *o)
@@ -191,6 +200,62 @@ pixelcnn_group (PixelCnnOptions *o)
   };
   GOptionGroup *g = g_option_group_new ("pixelcnn",
       "Options of the pixelcnn family:", "Show the pixelcnn family's options",
+      NULL, NULL);
+
+  g_option_group_add_entries (g, entries);
+  return g;
+}
+
+static GOptionGroup *
+wavenet_group (WaveNetOptions *o)
+{
+  GOptionEntry entries[] = {
+    { "rate", 0, 0, G_OPTION_ARG_INT, &o->rate,
+        "Sample rate the audio is read at (resampled) (default 8000)", "HZ" },
+    { "residual", 0, 0, G_OPTION_ARG_INT, &o->residual,
+        "Residual channels R (default 32)", "R" },
+    { "gate", 0, 0, G_OPTION_ARG_INT, &o->gate,
+        "Gate channels G, even: a tanh half and a sigmoid half (default 64)",
+        "G" },
+    { "skip", 0, 0, G_OPTION_ARG_INT, &o->skip, "Skip channels S (default 64)",
+        "S" },
+    { "output", 0, 0, G_OPTION_ARG_INT, &o->output,
+        "Output hidden channels O (default 128)", "O" },
+    { "stacks", 0, 0, G_OPTION_ARG_INT, &o->stacks,
+        "Stacks of dilated layers (default 2)", "N" },
+    { "layers-per-stack", 0, 0, G_OPTION_ARG_INT, &o->layers_per_stack,
+        "Layers per stack, dilations 1, 2, 4 … (default 8)", "N" },
+    { "window", 0, 0, G_OPTION_ARG_INT, &o->window,
+        "Samples per training window; the first receptive field − 1 of a "
+        "window inside a file are context, not scored (default 0: 4 × the "
+        "receptive field)",
+        "T" },
+    { "holdout-every", 0, 0, G_OPTION_ARG_INT, &o->holdout_every,
+        "File i of the sorted list is held out when i % N == N − 1 (default "
+        "20: 5 %)",
+        "N" },
+    { "condition", 0, 0, G_OPTION_ARG_STRING, &o->condition,
+        "none, or mel: a vocoder conditioned on log-mel frames of the audio "
+        "(default none)",
+        "KIND" },
+    { "n-mels", 0, 0, G_OPTION_ARG_INT, &o->n_mels,
+        "mel: bands (default 80)", "N" },
+    { "n-fft", 0, 0, G_OPTION_ARG_INT, &o->n_fft,
+        "mel: FFT size (default 512)", "N" },
+    { "win-length", 0, 0, G_OPTION_ARG_INT, &o->win_length,
+        "mel: Hann window (default 400)", "N" },
+    { "hop", 0, 0, G_OPTION_ARG_INT, &o->hop,
+        "mel: samples between frames (default 80)", "N" },
+    { "cond-channels", 0, 0, G_OPTION_ARG_INT, &o->cond_channels,
+        "mel: channels of the convolution over frames (default 64)", "C" },
+    { "classes", 0, 0, G_OPTION_ARG_STRING, &o->classes,
+        "A global condition: \"dirs\" (each file's folder name is its "
+        "class) or a file of lines \"NAME CLASS\" (default: none)",
+        "dirs|FILE" },
+    { NULL }
+  };
+  GOptionGroup *g = g_option_group_new ("wavenet",
+      "Options of the wavenet family:", "Show the wavenet family's options",
       NULL, NULL);
 
   g_option_group_add_entries (g, entries);
@@ -694,13 +759,130 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
       data_line, recipe, what);
 }
 
+/* Seconds of audio in @corpus's training or held-out files. */
+static double
+corpus_minutes (const ArWaveNetCorpus *corpus, gboolean held_out, int rate)
+{
+  return ar_wavenet_corpus_count_samples (corpus, held_out) / (60.0 * rate);
+}
+
+static int
+train_wavenet (Common *c, WaveNetOptions *o)
+{
+  GError *error = NULL;
+  ArWaveNetConfig config = {
+    .sample_rate = o->rate,
+    .quantization = 256,
+    .residual = o->residual,
+    .gate = o->gate,
+    .skip = o->skip,
+    .output = o->output,
+    .stacks = o->stacks,
+    .layers_per_stack = o->layers_per_stack,
+    .mel = AR_MEL_PARAMS_INIT,
+  };
+  gboolean mel;
+
+  if (strcmp (o->condition, "none") == 0) {
+    mel = FALSE;
+  } else if (strcmp (o->condition, "mel") == 0) {
+    mel = TRUE;
+  } else {
+    fprintf (stderr, "argen train: unknown condition '%s' (none, mel)\n",
+        o->condition);
+    return 2;
+  }
+  if (o->rate < 1000 || o->rate > 96000 || o->window < 0 ||
+      o->holdout_every < 0 || c->threads > AR_WAVENET_TRAIN_MAX_THREADS ||
+      o->stacks < 1 || o->layers_per_stack < 1 || o->layers_per_stack > 16) {
+    fprintf (stderr,
+        "argen train: an option is out of range (--rate 1000 … 96000, "
+        "--layers-per-stack 1 … 16, --threads at most %d)\n",
+        AR_WAVENET_TRAIN_MAX_THREADS);
+    return 2;
+  }
+  if (mel) {
+    config.cond_channels = o->cond_channels;
+    config.mel.sample_rate = o->rate;
+    config.mel.n_mels = o->n_mels;
+    config.mel.n_fft = o->n_fft;
+    config.mel.win_length = o->win_length;
+    config.mel.hop = o->hop;
+    config.mel.f_max = o->rate / 2.0f;
+  }
+  gsize rf = ar_wavenet_train_receptive_field (&config);
+  int T = o->window > 0 ? o->window : (int) (4 * rf);
+  if (!ar_wavenet_train_check (&config, T, c->batch, &error))
+    return fail (error);
+
+  g_autoptr (GPtrArray) files = ar_audio_list_files (c->data, &error);
+  if (files == NULL)
+    return fail (error);
+  g_autoptr (GPtrArray) train = NULL;
+  g_autoptr (GPtrArray) held = NULL;
+  ar_audio_split_holdout (files, o->holdout_every, &train, &held);
+  if (train->len == 0) {
+    fprintf (stderr, "argen train: %s: no training files (%u held out)\n",
+        c->data, held->len);
+    return 1;
+  }
+  g_autoptr (ArWaveNetCorpus) corpus = ar_wavenet_corpus_new (train, held,
+      o->rate, mel ? &config.mel : NULL, &error);
+  if (corpus == NULL)
+    return fail (error);
+  g_auto (GStrv) names = NULL;
+  if (o->classes != NULL) {
+    if (!ar_wavenet_corpus_assign_classes (corpus, o->classes, &names, &error))
+      return fail (error);
+    config.global_classes = (int) g_strv_length (names);
+  }
+
+  g_autoptr (ArWaveNetTask) task = ar_wavenet_task_new (&config, corpus, T,
+      c->batch, c->threads, (const char *const *) names);
+  ArRng init;
+  ar_rng_init (&init, c->seed);
+  ar_wavenet_train_init (ar_wavenet_task_get_net (task), &init);
+
+  g_autofree char *cond = mel
+      ? g_strdup_printf (" --condition mel --n-mels %d --n-fft %d "
+                         "--win-length %d --hop %d --cond-channels %d",
+            o->n_mels, o->n_fft, o->win_length, o->hop, o->cond_channels)
+      : g_strdup ("");
+  g_autofree char *classes = o->classes
+      ? g_strdup_printf (" --classes %s", o->classes)
+      : g_strdup ("");
+  g_autofree char *recipe = g_strdup_printf (
+      "argen train wavenet --rate %d --residual %d --gate %d --skip %d "
+      "--output %d --stacks %d --layers-per-stack %d --window %d "
+      "--holdout-every %d%s%s",
+      o->rate, o->residual, o->gate, o->skip, o->output, o->stacks,
+      o->layers_per_stack, T, o->holdout_every, cond, classes);
+  g_autofree char *what = g_strdup_printf (
+      "WaveNet, %d × %d layers, R %d, G %d, S %d, O %d, receptive field %"
+      G_GSIZE_FORMAT " samples, %s%s, %d threads",
+      o->stacks, o->layers_per_stack, o->residual, o->gate, o->skip, o->output,
+      rf, mel ? "mel-conditioned" : "unconditional",
+      config.global_classes > 0 ? ", global classes" : "",
+      ar_wavenet_train_get_n_threads (ar_wavenet_task_get_net (task)));
+  g_autofree char *class_list = names ? g_strjoinv (",", names) : NULL;
+  g_autofree char *data_line = g_strdup_printf (
+      "%u training files (%.1f min) / %u held-out files (%.1f min) at %d Hz, "
+      "%d windows of %d samples a step scoring up to %" G_GSIZE_FORMAT
+      " each%s%s",
+      train->len, corpus_minutes (corpus, FALSE, o->rate), held->len,
+      corpus_minutes (corpus, TRUE, o->rate), o->rate, c->batch, T,
+      T - rf + 1, names ? ", classes " : "", names ? class_list : "");
+  return run_training (c, ar_wavenet_task_get_trainable (task), task, NULL,
+      data_line, recipe, what);
+}
+
 int
 argen_cmd_train (int argc, char **argv)
 {
   /* string options stay NULL unless given (GOption does not free a default
    * it replaces); their defaults are filled in after parsing */
   Common c = {
-    .batch = 32,
+    .batch = 0, /* the family's default */
     .steps = 2000,
     .warmup = 100,
     .eval_every = 200,
@@ -728,17 +910,33 @@ argen_cmd_train (int argc, char **argv)
     .context = 128,
     .rope_base = 10000.0,
   };
+  WaveNetOptions wn = {
+    .rate = 8000,
+    .residual = 32,
+    .gate = 64,
+    .skip = 64,
+    .output = 128,
+    .stacks = 2,
+    .layers_per_stack = 8,
+    .holdout_every = 20,
+    .n_mels = 80,
+    .n_fft = 512,
+    .win_length = 400,
+    .hop = 80,
+    .cond_channels = 64,
+  };
   GOptionEntry entries[] = {
     { "data", 'd', 0, G_OPTION_ARG_FILENAME, &c.data,
         "Training data: text (UTF-8); pixelcnn: IDX images "
-        "(.gz or plain) or a folder of PNGs",
+        "(.gz or plain) or a folder of PNGs; wavenet: a folder of audio "
+        "files (recursively), a glob or one file",
         "PATH" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &c.out, "Model file to write",
         "M.gguf" },
     { "vocab", 0, 0, G_OPTION_ARG_STRING, &c.vocab,
         "Vocabulary: char or byte (default char)", "TYPE" },
     { "batch", 0, 0, G_OPTION_ARG_INT, &c.batch,
-        "Sequences per step (default 32)", "B" },
+        "Sequences per step (default 32; wavenet: windows, 8)", "B" },
     { "steps", 0, 0, G_OPTION_ARG_INT64, &c.steps,
         "Optimisation steps (default 2000)", "N" },
     { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr,
@@ -773,8 +971,8 @@ argen_cmd_train (int argc, char **argv)
         "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &c.threads,
         "Threads, 0 = one per processor (default 0).  rnn: OpenBLAS's threads "
-        "(results depend on them); transformer: threads taking parts of each "
-        "batch (results do not depend on them)",
+        "(results depend on them); transformer, wavenet: threads taking parts "
+        "of each batch (results do not depend on them)",
         "N" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &c.name, "general.name of the model",
         "TEXT" },
@@ -782,16 +980,17 @@ argen_cmd_train (int argc, char **argv)
         "general.description (data, licence, recipe)", "TEXT" },
     { NULL }
   };
-  static const char *const families[] = { "rnn", "transformer", "pixelcnn" };
+  static const char *const families[] = { "rnn", "transformer", "pixelcnn",
+    "wavenet" };
   const char *family = argc >= 2 && argv[1][0] != '-' ? argv[1] : NULL;
   int ret = 2;
 
   g_autoptr (GOptionContext) ctx =
       g_option_context_new ("FAMILY — train a model");
   g_option_context_set_summary (ctx,
-      "FAMILY (first): rnn, transformer or pixelcnn.  Each family's "
-      "options are listed by --help-rnn, --help-transformer and "
-      "--help-pixelcnn.");
+      "FAMILY (first): rnn, transformer, pixelcnn or wavenet.  Each family's "
+      "options are listed by --help-rnn, --help-transformer, "
+      "--help-pixelcnn and --help-wavenet.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   /* The families name some options alike (--layers, --hidden): only the
    * chosen family's group takes part in parsing; without a family (for
@@ -802,6 +1001,8 @@ argen_cmd_train (int argc, char **argv)
     g_option_context_add_group (ctx, transformer_group (&tf));
   if (family == NULL || strcmp (family, "pixelcnn") == 0)
     g_option_context_add_group (ctx, pixelcnn_group (&pcnn));
+  if (family == NULL || strcmp (family, "wavenet") == 0)
+    g_option_context_add_group (ctx, wavenet_group (&wn));
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
     ret = fail (error);
@@ -815,11 +1016,15 @@ argen_cmd_train (int argc, char **argv)
     tf.arch = g_strdup ("llama");
   if (tf.eval == NULL)
     tf.eval = g_strdup ("windows");
+  if (wn.condition == NULL)
+    wn.condition = g_strdup ("none");
+  if (c.batch == 0)
+    c.batch = family != NULL && strcmp (family, "wavenet") == 0 ? 8 : 32;
   if (family == NULL || argc != 2) {
     fprintf (stderr,
         "argen train: give the family first, then options: argen train "
-        "%s|%s|%s --data FILE --out M.gguf ...\n",
-        families[0], families[1], families[2]);
+        "%s|%s|%s|%s --data PATH --out M.gguf ...\n",
+        families[0], families[1], families[2], families[3]);
     goto out;
   }
   if (c.data == NULL || c.out == NULL) {
@@ -842,10 +1047,12 @@ argen_cmd_train (int argc, char **argv)
     ret = train_transformer (&c, &tf);
   else if (strcmp (family, "pixelcnn") == 0)
     ret = train_pixelcnn (&c, &pcnn);
+  else if (strcmp (family, "wavenet") == 0)
+    ret = train_wavenet (&c, &wn);
   else
     fprintf (stderr,
-        "argen train: unknown family '%s'; available: %s, %s, %s\n", family,
-        families[0], families[1], families[2]);
+        "argen train: unknown family '%s'; available: %s, %s, %s, %s\n",
+        family, families[0], families[1], families[2], families[3]);
 out:
   common_clear (&c);
   g_free (rnn.cell);
@@ -855,5 +1062,7 @@ out:
   g_free (pcnn.test_data);
   g_free (pcnn.test_labels);
   g_free (pcnn.class_names);
+  g_free (wn.condition);
+  g_free (wn.classes);
   return ret;
 }

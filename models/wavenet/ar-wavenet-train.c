@@ -1195,6 +1195,111 @@ ar_wavenet_corpus_get_file (ArWaveNetCorpus *corpus, guint i)
   return &g_array_index (corpus->files, ArWaveNetFile, i);
 }
 
+/* The class name of file @f under @spec: the folder's name, or its entry
+ * in @map (base name first, then path); NULL + error when it has none. */
+static char *
+class_of (const ArWaveNetFile *f, const char *spec, GHashTable *map,
+    GError **error)
+{
+  if (map == NULL) {
+    g_autofree char *dir = g_path_get_dirname (f->path);
+    return g_path_get_basename (dir);
+  }
+  g_autofree char *base = g_path_get_basename (f->path);
+  const char *cls = g_hash_table_lookup (map, base);
+
+  if (cls == NULL)
+    cls = g_hash_table_lookup (map, f->path);
+  if (cls == NULL) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: no class for %s (expected a line \"%s CLASS\")", spec, f->path,
+        base);
+    return NULL;
+  }
+  return g_strdup (cls);
+}
+
+/* The lines "NAME CLASS" of mapping file @spec. */
+static GHashTable *
+read_class_map (const char *spec, GError **error)
+{
+  g_autofree char *text = NULL;
+
+  if (!g_file_get_contents (spec, &text, NULL, error))
+    return NULL;
+  GHashTable *map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      g_free);
+  g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++) {
+    g_auto (GStrv) fields = NULL;
+    char *line = g_strstrip (lines[i]);
+
+    if (*line == '\0' || *line == '#')
+      continue;
+    fields = g_regex_split_simple ("[ \t]+", line, 0, 0);
+    if (g_strv_length (fields) != 2) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s:%u: expected \"NAME CLASS\", found \"%s\"", spec, i + 1, line);
+      g_hash_table_unref (map);
+      return NULL;
+    }
+    g_hash_table_replace (map, g_strdup (fields[0]), g_strdup (fields[1]));
+  }
+  return map;
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+gboolean
+ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus, const char *spec,
+    char ***names, GError **error)
+{
+  g_return_val_if_fail (corpus != NULL && spec != NULL && names != NULL,
+      FALSE);
+  g_autoptr (GHashTable) map = NULL;
+  guint n = corpus->files->len;
+  g_auto (GStrv) cls = g_new0 (char *, n + 1);
+
+  if (strcmp (spec, "dirs") != 0 && (map = read_class_map (spec, error)) == NULL)
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    if ((cls[i] = class_of (&g_array_index (corpus->files, ArWaveNetFile, i),
+                spec, map, error)) == NULL)
+      return FALSE;
+  if (*names == NULL) {
+    /* the distinct names, sorted */
+    g_autoptr (GPtrArray) found = g_ptr_array_new ();
+    g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+
+    for (guint i = 0; i < n; i++)
+      if (g_hash_table_add (seen, cls[i]))
+        g_ptr_array_add (found, g_strdup (cls[i]));
+    g_ptr_array_sort (found, compare_strings);
+    g_ptr_array_add (found, NULL);
+    *names = (char **) g_ptr_array_free (g_steal_pointer (&found), FALSE);
+  }
+  for (guint i = 0; i < n; i++) {
+    ArWaveNetFile *f = &g_array_index (corpus->files, ArWaveNetFile, i);
+    int k = -1;
+
+    for (int j = 0; (*names)[j] != NULL && k < 0; j++)
+      if (strcmp ((*names)[j], cls[i]) == 0)
+        k = j;
+    if (k < 0) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s: class \"%s\" of %s is not one of the model's %u classes",
+          spec, cls[i], f->path, g_strv_length (*names));
+      return FALSE;
+    }
+    f->global_class = k;
+  }
+  return TRUE;
+}
+
 guint64
 ar_wavenet_corpus_count_samples (const ArWaveNetCorpus *corpus,
     gboolean held_out)

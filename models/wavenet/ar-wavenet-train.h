@@ -171,6 +171,16 @@ void ar_wavenet_corpus_free (ArWaveNetCorpus *corpus);
 guint ar_wavenet_corpus_get_n_files (const ArWaveNetCorpus *corpus);
 /* Mutable so that the caller can assign global classes. */
 ArWaveNetFile *ar_wavenet_corpus_get_file (ArWaveNetCorpus *corpus, guint i);
+/* Gives every file a global class from @spec: "dirs" — the name of the
+ * folder the file is in —, or the path of a text file of lines "NAME CLASS"
+ * (NAME a file's base name or its path as listed; blank lines and lines
+ * starting with '#' skipped).  With *@names NULL the classes are the
+ * distinct names found, sorted (strcmp), returned as a new NULL-terminated
+ * array in *@names; otherwise *@names are a model's classes and every file's
+ * class must be one of them.  Errors (AR_ERROR) name the mapping file and
+ * line, a file without a class, or a class the model does not have. */
+gboolean ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus, const char *spec,
+    char ***names, GError **error);
 /* Samples in the training or in the held-out files. */
 guint64 ar_wavenet_corpus_count_samples (const ArWaveNetCorpus *corpus, gboolean held_out);
 
