@@ -12,7 +12,13 @@
  * - 16-bit WAV: read (write (x)) within 0.5 / 32768 (+ float rounding);
  * - resampling a 1 kHz sine 16 → 8 kHz (libsamplerate's medium sinc, pass
  *   band flat to well under 0.1 dB at 1 kHz): RMS within 1 % of the
- *   input's, the DFT peak in the 1 kHz bin, 2 zero crossings per ms. */
+ *   input's, the DFT peak in the 1 kHz bin, 2 zero crossings per ms;
+ * - baselines: the Laplace masses of the 256 classes sum to 1 within 1e-9;
+ *   the unigram of a uniform class sequence costs 8 bits within 1e-9; an
+ *   AR(2) process (a1 = 1.6, a2 = -0.8, innovation 0.02, process standard
+ *   deviation 0.073) gives LPC coefficients within 0.03 of the truth and
+ *   costs at least 1 bit less than the unigram (theory: log2 of the ratio
+ *   of the standard deviations, 1.9 bits). */
 #include <math.h>
 #include <string.h>
 #include <sndfile.h>
@@ -20,6 +26,8 @@
 #include <glib/gstdio.h>
 
 #include "core/ar-error.h"
+#include "core/ar-rng.h"
+#include "data/ar-audio-stats.h"
 #include "data/ar-audio.h"
 
 /* ---- model µ-law -------------------------------------------------------- */
@@ -488,6 +496,155 @@ test_split_holdout (void)
   g_ptr_array_unref (held);
 }
 
+/* ---- baselines ---------------------------------------------------------- */
+
+static void
+test_baseline_laplace_mass (void)
+{
+  /* A predictor that always says 0 (order 1, a = 0): the cost of a
+   * one-sample signal is -log2 of its class's mass, which must sum to 1
+   * over the classes, tails included. */
+  const double scales[] = { 1e-5, 0.003, 0.05, 2.0 };
+  for (guint j = 0; j < G_N_ELEMENTS (scales); j++) {
+    ArAudioLpc lpc = { .order = 1, .scale = scales[j] };
+    double total = 0;
+    for (int q = 0; q < 256; q++) {
+      float x = ar_mulaw_decode ((guint8) q);
+      ArAudioSignal sig = { &x, 1 };
+      double bits = ar_audio_lpc_bits (&lpc, &sig, 1);
+      g_assert_cmpfloat (bits, >=, 0);
+      total += exp2 (-bits);
+      /* A class away from the centre, against the CDF written out. */
+      if (q == 200 && scales[j] == 0.05) {
+        double lo = (pow (256, 200 / 128.0 - 1) - 1) / 255;
+        double hi = (pow (256, 201 / 128.0 - 1) - 1) / 255;
+        double mass = 0.5 * exp (-lo / 0.05) - 0.5 * exp (-hi / 0.05);
+        g_assert_cmpfloat_with_epsilon (bits, -log2 (mass), 1e-9);
+      }
+    }
+    g_assert_cmpfloat_with_epsilon (total, 1.0, 1e-9);
+  }
+}
+
+static void
+test_baseline_unigram (void)
+{
+  /* Every class equally often: 8 bits, fitted or not. */
+  float *x = g_new (float, 256 * 40);
+  for (int i = 0; i < 256 * 40; i++)
+    x[i] = ar_mulaw_decode ((guint8) (i * 7 % 256));
+  ArAudioSignal all = { x, 256 * 40 };
+  ArAudioUnigram u;
+  ar_audio_unigram_fit (&u, &all, 1);
+  g_assert_cmpuint (u.n_fitted, ==, 256 * 40);
+  g_assert_cmpfloat_with_epsilon (ar_audio_unigram_bits (&u, &all, 1), 8.0,
+      1e-9);
+
+  /* One class only: add-one leaves it -log2 ((N + 1) / (N + 256)). */
+  for (int i = 0; i < 256 * 40; i++)
+    x[i] = 0.3f;
+  ar_audio_unigram_fit (&u, &all, 1);
+  double bits = ar_audio_unigram_bits (&u, &all, 1);
+  g_assert_cmpfloat_with_epsilon (bits, -log2 ((10240 + 1.0) / (10240 + 256)),
+      1e-12);
+  g_assert_cmpfloat (bits, <, 0.04);
+
+  /* Fitted on nothing: uniform. */
+  ar_audio_unigram_fit (&u, NULL, 0);
+  g_assert_cmpfloat_with_epsilon (ar_audio_unigram_bits (&u, &all, 1), 8.0,
+      1e-12);
+  g_assert_cmpfloat (ar_audio_unigram_bits (&u, NULL, 0), ==, 0.0);
+  g_free (x);
+}
+
+/* An AR(2) process: x_t = 1.6 x_{t-1} - 0.8 x_{t-2} + 0.02 e_t, e ~ N (0, 1). */
+static float *
+ar2 (gsize n, guint64 seed)
+{
+  ArRng rng;
+  ar_rng_init (&rng, seed);
+  float *x = g_new (float, n);
+  double x1 = 0, x2 = 0;
+  for (gsize i = 0; i < n; i++) {
+    double v = 1.6 * x1 - 0.8 * x2 + 0.02 * ar_rng_normal (&rng);
+    x[i] = (float) v;
+    x2 = x1;
+    x1 = v;
+  }
+  return x;
+}
+
+static void
+test_baseline_ar2 (void)
+{
+  enum
+  {
+    N = 20000
+  };
+  float *tr[3], *he = ar2 (N, 100);
+  ArAudioSignal train[3], held = { he, N };
+  for (int i = 0; i < 3; i++) {
+    tr[i] = ar2 (N, i + 1);
+    train[i] = (ArAudioSignal){ tr[i], N };
+  }
+  ArAudioBaselines b;
+  GError *error = NULL;
+  g_assert_true (ar_audio_baselines (train, 3, &held, 1, 16, &b, &error));
+  g_assert_no_error (error);
+  g_test_message ("AR(2): unigram %.3f (oracle %.3f), LPC16 %.3f bits/sample; "
+                  "a1 %.3f a2 %.3f "
+                  "a3 %.3f, b %.4f",
+      b.unigram_bits, b.unigram_oracle_bits, b.lpc_bits, b.lpc.a[0], b.lpc.a[1],
+      b.lpc.a[2], b.lpc.scale);
+  g_assert_cmpuint (b.n_train, ==, 3 * N);
+  g_assert_cmpuint (b.n_held, ==, N);
+  g_assert_cmpfloat (fabs (b.lpc.a[0] - 1.6), <, 0.03);
+  g_assert_cmpfloat (fabs (b.lpc.a[1] + 0.8), <, 0.03);
+  for (int k = 2; k < 16; k++)
+    g_assert_cmpfloat (fabs (b.lpc.a[k]), <, 0.03);
+  /* The Laplace scale of a Gaussian innovation: E|e| = 0.02 · sqrt (2/π). */
+  g_assert_cmpfloat (fabs (b.lpc.scale - 0.02 * sqrt (2 / G_PI)), <, 0.002);
+  g_assert_cmpfloat (b.lpc_bits, <, b.unigram_bits - 1.0);
+  g_assert_cmpfloat (b.unigram_bits, <, 8.0);
+  g_assert_cmpfloat (fabs (b.unigram_oracle_bits - b.unigram_bits), <, 0.1);
+
+  /* Held-out data louder than the training data: the histogram fitted on
+   * it (the oracle) does much better than the one fitted on training. */
+  for (gsize i = 0; i < N; i++)
+    he[i] *= 8;
+  g_assert_true (ar_audio_baselines (train, 3, &held, 1, 16, &b, &error));
+  g_assert_cmpfloat (b.unigram_oracle_bits, <, b.unigram_bits - 0.5);
+
+  /* Errors: orders out of range, too little data. */
+  ArAudioLpc lpc;
+  g_assert_false (ar_audio_lpc_fit (&lpc, 0, train, 3, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_false (ar_audio_lpc_fit (&lpc, AR_AUDIO_LPC_MAX_ORDER + 1, train, 3,
+      &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_clear_error (&error);
+  ArAudioSignal tiny = { he, 10 };
+  g_assert_false (ar_audio_lpc_fit (&lpc, 16, &tiny, 1, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_clear_error (&error);
+  /* Silence is class 128 throughout (µ-law has no exact zero): predicted
+   * from the second sample on, with the smallest scale; only the first
+   * sample (predicted as 0, at the lower edge of its class) costs about a
+   * bit. */
+  float zeros[100] = { 0 };
+  ArAudioSignal quiet = { zeros, 100 };
+  g_assert_true (ar_audio_lpc_fit (&lpc, 4, &quiet, 1, &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (lpc.scale, ==, 1e-5);
+  double quiet_bits = ar_audio_lpc_bits (&lpc, &quiet, 1);
+  g_assert_cmpfloat (quiet_bits, >, 0.5 / 100);
+  g_assert_cmpfloat (quiet_bits, <, 1.5 / 100);
+  for (int i = 0; i < 3; i++)
+    g_free (tr[i]);
+  g_free (he);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -507,5 +664,8 @@ main (int argc, char **argv)
   g_test_add ("/audio/list-files", TmpDir, NULL, tmp_setup, test_list_files,
       tmp_teardown);
   g_test_add_func ("/audio/split-holdout", test_split_holdout);
+  g_test_add_func ("/audio/baselines/laplace-mass", test_baseline_laplace_mass);
+  g_test_add_func ("/audio/baselines/unigram", test_baseline_unigram);
+  g_test_add_func ("/audio/baselines/ar2", test_baseline_ar2);
   return g_test_run ();
 }

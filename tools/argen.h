@@ -13,6 +13,9 @@ int argen_cmd_train (int argc, char **argv);
 int argen_cmd_eval (int argc, char **argv);
 int argen_cmd_generate (int argc, char **argv);
 int argen_cmd_convert (int argc, char **argv);
+/* argen-audio.c */
+int argen_cmd_audio_compare (int argc, char **argv);
+int argen_cmd_baselines (int argc, char **argv);
 
 /* Draws the training curves of a CSV log written by `argen train` as a PNG
  * (argen-plot.c). */
