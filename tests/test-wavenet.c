@@ -453,8 +453,6 @@ test_f16 (void)
   g_assert_cmpfloat (tv, <, 0.01);
 }
 
-/* ---- files ------------------------------------------------------------ */
-
 static ArGguf *
 to_gguf (const ArWaveNet *wn, gboolean f16)
 {
@@ -469,6 +467,276 @@ to_gguf (const ArWaveNet *wn, gboolean f16)
   g_assert_no_error (error);
   return f;
 }
+
+/* ---- the vocoder stream ----------------------------------------------- */
+
+/* A small vocoder: 8 kHz, 10 mels over 64-sample frames, hop 16.  Its
+ * per-layer mel projections are scaled up (through a model file) so that
+ * the conditioning moves the argmax often, as it does in a trained
+ * vocoder; random ones barely do. */
+static ArWaveNet *
+small_vocoder (guint64 seed)
+{
+  ArWaveNetConfig c = config (8, 12, 10, 12, 2, 4);
+  ArMelParams mp = { 8000, 64, 48, 16, 10, 0.0f, 4000.0f, 1.0f, 1e-5f };
+  GError *error = NULL;
+  g_autoptr (ArWaveNet) wn = NULL;
+  g_autoptr (ArGgufWriter) w0 = ar_gguf_writer_new ();
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  g_autoptr (GBytes) b0 = NULL;
+  g_autoptr (GBytes) b = NULL;
+  g_autoptr (ArGguf) f0 = NULL;
+  g_autoptr (ArGguf) f = NULL;
+  ArWaveNet *scaled;
+
+  c.cond_channels = 6;
+  c.mel = mp;
+  wn = ar_wavenet_new_random (&c, seed, &error);
+  g_assert_no_error (error);
+  ar_wavenet_write (wn, w0, FALSE);
+  b0 = ar_gguf_writer_to_bytes (w0);
+  f0 = ar_gguf_new_from_bytes (b0, "vocoder.gguf", NULL);
+  ar_gguf_writer_copy_kv (w, f0);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (f0); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (f0, i);
+    g_autofree float *data = g_new (float, t->n_elements);
+
+    ar_gguf_tensor_to_f32 (t, data);
+    if (g_str_has_prefix (t->name, "layer.") &&
+        g_str_has_suffix (t->name, ".cond.weight"))
+      for (guint64 j = 0; j < t->n_elements; j++)
+        data[j] *= 6.0f;
+    ar_gguf_writer_add_tensor_f32 (w, t->name, AR_TENSOR_F32, t->n_dims, t->ne,
+        data);
+  }
+  b = ar_gguf_writer_to_bytes (w);
+  f = ar_gguf_new_from_bytes (b, "vocoder.gguf", NULL);
+  scaled = ar_wavenet_new_from_gguf (f, &error);
+  g_assert_no_error (error);
+  return scaled;
+}
+
+/* A test signal: two tones and a little noise. */
+static float *
+test_signal (gsize n, guint64 seed)
+{
+  float *s = g_new (float, n);
+  ArRng rng;
+
+  ar_rng_init (&rng, seed);
+  for (gsize i = 0; i < n; i++)
+    s[i] = 0.4f * sinf (0.07f * i) + 0.2f * sinf (0.53f * i) +
+        0.05f * ar_rng_normal (&rng);
+  return s;
+}
+
+/* Pushes @s (n) in pieces of the sizes in @sizes (cycled), pulling what is
+ * available after each push in pieces of at most @pull_max; then drains.
+ * Returns the n outputs. */
+static float *
+run_vocoder (ArWaveNetVocoder *v, const float *s, gsize n, const gsize *sizes,
+    guint n_sizes, gsize pull_max)
+{
+  float *out = g_new (float, n);
+  gsize pushed = 0, pulled = 0, latency = ar_wavenet_vocoder_latency (v);
+
+  for (guint k = 0; pushed < n; k++) {
+    gsize m = MIN (sizes[k % n_sizes], n - pushed);
+
+    ar_wavenet_vocoder_push (v, s + pushed, m);
+    pushed += m;
+    /* the output lags the input by exactly the latency */
+    g_assert_cmpuint (pulled + ar_wavenet_vocoder_available (v), ==,
+        pushed > latency ? pushed - latency : 0);
+    while (ar_wavenet_vocoder_available (v) > 0)
+      pulled += ar_wavenet_vocoder_pull (v, out + pulled, pull_max);
+  }
+  ar_wavenet_vocoder_drain (v);
+  g_assert_cmpuint (pulled + ar_wavenet_vocoder_available (v), ==, n);
+  while (pulled < n) {
+    gsize got = ar_wavenet_vocoder_pull (v, out + pulled, pull_max);
+
+    g_assert_cmpuint (got, >, 0);
+    pulled += got;
+  }
+  g_assert_cmpuint (ar_wavenet_vocoder_available (v), ==, 0);
+  g_assert_cmpuint (ar_wavenet_vocoder_pull (v, out, 1), ==, 0);
+  return out;
+}
+
+/* The class whose decoded value is @x exactly. */
+static guint8
+class_of (float x)
+{
+  for (int q = 0; q < 256; q++)
+    if (ar_mulaw_decode ((guint8) q) == x)
+      return (guint8) q;
+  g_error ("%g is not a decoded µ-law class", (double) x);
+  return 0;
+}
+
+static void
+test_vocoder_vs_full (void)
+{
+  static const gsize sizes[] = { 1, 7, 1000 };
+  static const gsize one[] = { 1 };
+  static const gsize big[] = { 5000 };
+  g_autoptr (ArWaveNet) wn = small_vocoder (31);
+  const ArWaveNetConfig *c = ar_wavenet_get_config (wn);
+  enum
+  {
+    N = 2500
+  };
+  g_autofree float *s = test_signal (N, 3);
+  g_autoptr (ArWaveNetVocoder) v = ar_wavenet_vocoder_new (wn, NULL);
+  g_autoptr (ArMel) mel = ar_mel_new (&c->mel, NULL);
+  g_autofree float *out = NULL;
+  g_autofree guint8 *y = g_new (guint8, N);
+  g_autofree float *logits = g_new (float, N * 256);
+  g_autofree float *ext = NULL;
+  g_autofree float *frames = NULL;
+  gsize latency = ar_wavenet_vocoder_latency (v), n_ext, n_frames;
+  int mismatches = 0;
+
+  /* 2 hops for the interpolation and the cond conv, n_fft / 2 look-ahead */
+  g_assert_cmpuint (latency, ==, 2 * 16 + 32 - 1);
+  ar_wavenet_vocoder_set_temperature (v, 0.0f);
+  ar_wavenet_vocoder_reset (v, 1);
+  out = run_vocoder (v, s, N, sizes, G_N_ELEMENTS (sizes), 300);
+
+  /* the full forward over the output classes, conditioned on the mel
+   * frames of the input followed by the drain's silence */
+  for (gsize i = 0; i < N; i++)
+    y[i] = class_of (out[i]);
+  g_assert_cmpuint (y[0], ==, 128);
+  n_ext = N + latency + 1;
+  ext = g_new0 (float, n_ext);
+  memcpy (ext, s, N * sizeof (float));
+  n_frames = ar_mel_n_frames (mel, n_ext);
+  frames = g_new (float, n_frames * c->mel.n_mels);
+  ar_mel_compute (mel, ext, n_ext, frames);
+  ar_wavenet_forward_full (wn, y, N, frames, n_frames, -1, logits);
+  for (gsize t = 0; t + 1 < N; t++) {
+    guint best = ar_argmax (logits + t * 256, 256);
+
+    if (best != y[t + 1]) {
+      float gap = fabsf (logits[t * 256 + best] - logits[t * 256 + y[t + 1]]);
+
+      g_assert_cmpfloat (gap, <, 1e-4);
+      mismatches++;
+    }
+  }
+  g_assert_cmpint (mismatches, <=, 2);
+  /* the conditioning matters: the same check over the frames of silence
+   * fails, and the output is not a constant */
+  {
+    g_autofree float *quiet = g_new0 (float, n_ext);
+    int wrong = 0;
+
+    ar_mel_compute (mel, quiet, n_ext, frames);
+    ar_wavenet_forward_full (wn, y, N, frames, n_frames, -1, logits);
+    for (gsize t = 0; t + 1 < N; t++)
+      wrong += ar_argmax (logits + t * 256, 256) != y[t + 1];
+    g_test_message ("greedy vocoder: %d of %d outputs differ with the mel "
+                    "frames of silence",
+        wrong, N - 1);
+    g_assert_cmpint (wrong, >, N / 10);
+  }
+
+  /* other chunkings, sampling at temperature 1 with a fixed seed: the
+   * same output; another seed: a different one */
+  {
+    g_autofree float *a = NULL;
+    g_autofree float *b = NULL;
+    g_autofree float *d = NULL;
+
+    ar_wavenet_vocoder_set_temperature (v, 1.0f);
+    ar_wavenet_vocoder_reset (v, 9);
+    a = run_vocoder (v, s, N, one, 1, 5);
+    ar_wavenet_vocoder_reset (v, 9);
+    b = run_vocoder (v, s, N, big, 1, 100000);
+    g_assert_cmpmem (a, N * sizeof (float), b, N * sizeof (float));
+    ar_wavenet_vocoder_reset (v, 10);
+    d = run_vocoder (v, s, N, sizes, G_N_ELEMENTS (sizes), 777);
+    g_assert_true (memcmp (a, d, N * sizeof (float)) != 0);
+
+    /* two threads: the same samples */
+    {
+      g_autoptr (ArThreadPool) pool = ar_threadpool_new (2);
+      g_autofree float *e = NULL;
+
+      ar_wavenet_vocoder_set_threadpool (v, pool);
+      ar_wavenet_vocoder_reset (v, 9);
+      e = run_vocoder (v, s, N, big, 1, 100000);
+      g_assert_cmpmem (a, N * sizeof (float), e, N * sizeof (float));
+      ar_wavenet_vocoder_set_threadpool (v, NULL);
+    }
+  }
+
+  /* an empty stream drains to nothing; a short one to its length */
+  {
+    float o[8];
+
+    ar_wavenet_vocoder_reset (v, 1);
+    ar_wavenet_vocoder_drain (v);
+    g_assert_cmpuint (ar_wavenet_vocoder_available (v), ==, 0);
+    ar_wavenet_vocoder_reset (v, 1);
+    ar_wavenet_vocoder_push (v, s, 3);
+    g_assert_cmpuint (ar_wavenet_vocoder_available (v), ==, 0);
+    ar_wavenet_vocoder_drain (v);
+    g_assert_cmpuint (ar_wavenet_vocoder_pull (v, o, 8), ==, 3);
+  }
+}
+
+static void
+test_vocoder_model (void)
+{
+  g_autoptr (ArWaveNet) wn = small_vocoder (32);
+  ArWaveNetConfig c = config (8, 12, 10, 12, 2, 4);
+  g_autoptr (ArWaveNet) plain = ar_wavenet_new_random (&c, 1, NULL);
+  GError *error = NULL;
+  enum
+  {
+    N = 300
+  };
+  g_autofree guint8 *x = random_classes (N, 2);
+  g_autofree float *s = test_signal (N + 1, 4);
+  g_autofree float *frames = NULL;
+  g_autofree float *la = g_new (float, N * 256);
+  g_autofree float *lb = g_new (float, N * 256);
+  g_autoptr (ArMel) mel = NULL;
+  gsize n_frames;
+
+  g_assert_null (ar_wavenet_vocoder_new (plain, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* the mel parameters and the conditioning tensors survive a file; the
+   * frame-rate products count in the MACs */
+  mel = ar_mel_new (&ar_wavenet_get_config (wn)->mel, NULL);
+  n_frames = ar_mel_n_frames (mel, N + 1);
+  frames = g_new (float, n_frames * 10);
+  ar_mel_compute (mel, s, N + 1, frames);
+  ar_wavenet_forward_full (wn, x, N, frames, n_frames, -1, la);
+  for (int f16 = 0; f16 < 2; f16++) {
+    g_autoptr (ArGguf) f = to_gguf (wn, f16);
+    g_autoptr (ArWaveNet) back = ar_wavenet_new_from_gguf (f, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpmem (ar_wavenet_get_config (back), sizeof (ArWaveNetConfig),
+        ar_wavenet_get_config (wn), sizeof (ArWaveNetConfig));
+    ar_wavenet_forward_full (back, x, N, frames, n_frames, -1, lb);
+    if (f16)
+      g_assert_cmpfloat (rel_diff (lb, la, N * 256), <, TOL_F16);
+    else
+      g_assert_cmpmem (la, N * 256 * sizeof (float), lb,
+          N * 256 * sizeof (float));
+  }
+  g_assert_cmpuint (ar_wavenet_macs_per_sample (wn), ==,
+      ar_wavenet_macs_per_sample (plain) + (6 * 30 + 8 * 12 * 6 + 15) / 16);
+}
+
+/* ---- files ------------------------------------------------------------ */
 
 static void
 assert_same_forward (ArWaveNet *a, ArWaveNet *b, int global_class)
@@ -744,6 +1012,8 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenet/feed-then-generate", test_feed_then_generate);
   g_test_add_func ("/wavenet/threads", test_threads);
   g_test_add_func ("/wavenet/f16", test_f16);
+  g_test_add_func ("/wavenet/vocoder/vs-full", test_vocoder_vs_full);
+  g_test_add_func ("/wavenet/vocoder/model", test_vocoder_model);
   g_test_add_func ("/wavenet/round-trip", test_round_trip);
   g_test_add_func ("/wavenet/properties", test_properties);
   g_test_add_func ("/wavenet/errors", test_errors);

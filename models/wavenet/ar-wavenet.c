@@ -844,9 +844,11 @@ struct _ArWaveNetGen
   float temperature;
   int global_class; /* -1 = none */
   ArRng rng;
-  guint64 t;            /* inputs fed since the reset */
-  int prev;             /* the last input, x_{t−1} */
-  gboolean have_logits; /* logits hold the distribution of x_t */
+  guint64 t;      /* inputs fed since the reset */
+  int prev;       /* the last input fed, x_{t−1} */
+  int pending;    /* the class to feed next (drawn, not fed yet), or -1:
+                   * the logits hold the distribution of x_t */
+  gboolean prime; /* pending is the silence prime of an empty history */
 
   float *block;          /* the one allocation of the state below */
   float **ring;          /* (n_layers) queues (2d, R) of h_{t−2d+1} … h_t */
@@ -1000,7 +1002,10 @@ ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed)
   ar_rng_init (&g->rng, seed);
   g->t = 0;
   g->prev = wn->config.quantization / 2;
-  g->have_logits = FALSE;
+  /* generation starts from one silence sample (x_0 = Q/2); teacher forcing
+   * starts with its own x_0 instead */
+  g->pending = wn->config.quantization / 2;
+  g->prime = TRUE;
 }
 
 void
@@ -1050,16 +1055,21 @@ enum
   JOB_FINISHED, /* the first thread finished alone */
 };
 
-/* A run of steps: teacher forcing (@feed) or generation, optionally with
- * mel conditioning.  Lives on the caller's stack for one call. */
+/* A run of iterations: teacher forcing (@feed: iteration k feeds x_k and
+ * writes its logits) or generation (iteration k feeds the pending class,
+ * then draws the next one from the logits), optionally with mel
+ * conditioning.  Lives on the caller's stack for one call. */
 typedef struct
 {
   ArWaveNetGen *g;
   const guint8 *feed; /* (n) inputs, or NULL to generate */
   float *feed_logits; /* (n, Q) with @feed */
   guint8 *out;        /* (n) generated classes */
-  gsize n_steps;      /* steps, the silence prime included */
-  gboolean prime;     /* step 0 feeds the silence class */
+  gsize n;            /* iterations */
+  /* feed: a drawn class to feed before feed[0] (logits not kept), or -1;
+   * generate: the class iteration 0 feeds, or -1 to draw from the logits
+   * at hand */
+  int first;
   /* mel conditioning: p_{l,f} (n_layers, G) of frame f at
    * frames + (f % frame_slots) · n_layers · G */
   const float *frames;
@@ -1070,7 +1080,7 @@ typedef struct
   atomic_int state;
   /* the hand-over to split mode, written before state = JOB_SPLIT */
   gsize start;
-  int prev;
+  int prev, pending;
   ArRng rng;
   /* the two threads' barrier counters, on cache lines of their own */
   alignas (64) _Atomic guint64 epoch0;
@@ -1243,60 +1253,73 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
   barrier (job, role, parts);
 }
 
-/* Steps [i0, n_steps) of @job as thread @role of @parts, from input
- * history @prev and sampler state @rng. */
+/* Iterations [k0, n) of @job as thread @role of @parts, from input
+ * history @prev, the class to feed @pending (or -1) and sampler state
+ * @rng. */
 static void
-job_loop (Job *job, int role, int parts, gsize i0, int prev, ArRng rng)
+job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
+    ArRng rng)
 {
   ArWaveNetGen *g = job->g;
   const ArWaveNetConfig *c = &g->wn->config;
   int Q = c->quantization, n_layers = g->wn->n_layers;
   Part *p = parts == 1 ? &g->single : &g->split[role];
   ArSamplingParams params = AR_SAMPLING_PARAMS_INIT;
-  gsize i;
+  int pre = job->feed && job->first >= 0 ? 1 : 0;
+  /* the time of iteration k's step: with nothing to feed first, generate's
+   * iteration 0 has no step */
+  guint64 t0 = g->t - (!job->feed && job->first < 0 ? 1 : 0);
 
   params.temperature = g->temperature;
-  for (i = i0; i < job->n_steps; i++) {
-    guint64 t = g->t + i;
-    const float *p0 = NULL, *p1 = NULL;
-    float a = 0.0f, *logits;
-    int x;
+  for (gsize k = k0; k < job->n + pre; k++) {
+    guint64 t = t0 + k;
+    int x = -1;
+    float *logits = g->logits;
 
     if (parts == 1 &&
         atomic_load_explicit (&job->state, memory_order_acquire) ==
             JOB_WAITING) {
-      /* a second thread has come: both take steps i … from here on */
-      job->start = i;
+      /* a second thread has come: both take iterations k … from here on */
+      job->start = k;
       job->prev = prev;
+      job->pending = pending;
       job->rng = rng;
       atomic_store_explicit (&job->state, JOB_SPLIT, memory_order_release);
-      job_loop (job, 0, MAX_PARTS, i, prev, rng);
+      job_loop (job, 0, MAX_PARTS, k, prev, pending, rng);
       return;
     }
 
     if (job->feed) {
-      x = job->feed[i];
-      logits = job->feed_logits + i * Q;
+      if (k >= (gsize) pre) {
+        x = job->feed[k - pre];
+        logits = job->feed_logits + (k - pre) * Q;
+      } else {
+        x = job->first;
+      }
     } else {
-      if (job->prime && i == 0)
-        x = Q / 2;
-      else
-        x = (int) ar_sampler_sample (p->sampler, &params, &rng, g->logits);
-      if (!job->prime || i > 0)
-        job->out[i - (job->prime ? 1 : 0)] = (guint8) x;
-      logits = g->logits;
+      x = pending;
     }
-    if (job->frames) {
-      /* the frames around sample t + 1, the one being predicted */
-      guint64 pos = t + 1, f = pos / job->hop;
-      gsize fsize = (gsize) n_layers * c->gate;
+    if (x >= 0) {
+      const float *p0 = NULL, *p1 = NULL;
+      float a = 0.0f;
 
-      p0 = job->frames + (f % job->frame_slots) * fsize;
-      p1 = job->frames + ((f + 1) % job->frame_slots) * fsize;
-      a = (float) (pos % job->hop) / (float) job->hop;
+      if (job->frames) {
+        /* the frames around sample t + 1, the one being predicted */
+        guint64 pos = t + 1, f = pos / job->hop;
+        gsize fsize = (gsize) n_layers * c->gate;
+
+        p0 = job->frames + (f % job->frame_slots) * fsize;
+        p1 = job->frames + ((f + 1) % job->frame_slots) * fsize;
+        a = (float) (pos % job->hop) / (float) job->hop;
+      }
+      gen_step (g, job, p, role, parts, x, prev, t, p0, p1, a, logits);
+      prev = x;
     }
-    gen_step (g, job, p, role, parts, x, prev, t, p0, p1, a, logits);
-    prev = x;
+    if (!job->feed) {
+      /* every thread draws the same class from the same logits */
+      pending = (int) ar_sampler_sample (p->sampler, &params, &rng, logits);
+      job->out[k] = (guint8) pending;
+    }
   }
 
   if (role == 0) {
@@ -1308,15 +1331,19 @@ job_loop (Job *job, int role, int parts, gsize i0, int prev, ArRng rng)
               JOB_FINISHED))
         atomic_store (&job->state, JOB_FINISHED);
     }
-    /* the next generate () draws from the last distribution */
-    if (job->feed && job->n_steps > 0)
-      memcpy (g->logits, job->feed_logits + (job->n_steps - 1) * Q,
+    if (job->feed) {
+      /* the next generate () draws from the last distribution */
+      memcpy (g->logits, job->feed_logits + (job->n - 1) * Q,
           Q * sizeof (float));
-    g->t += job->n_steps;
+      g->t += job->n + pre;
+      g->pending = -1;
+    } else {
+      g->t += job->n - (job->first < 0 ? 1 : 0);
+      g->pending = pending;
+    }
+    g->prime = FALSE;
     g->prev = prev;
     g->rng = rng;
-    if (job->n_steps > 0)
-      g->have_logits = TRUE;
   }
 }
 
@@ -1334,7 +1361,7 @@ job_task (gpointer data, guint task)
 
   (void) task;
   if (role == 0) {
-    job_loop (job, 0, 1, 0, job->g->prev, job->g->rng);
+    job_loop (job, 0, 1, 0, job->g->prev, job->g->pending, job->g->rng);
     return;
   }
   if (role != 1 ||
@@ -1347,7 +1374,7 @@ job_task (gpointer data, guint task)
       sched_yield ();
   }
   if (state == JOB_SPLIT)
-    job_loop (job, 1, MAX_PARTS, job->start, job->prev, job->rng);
+    job_loop (job, 1, MAX_PARTS, job->start, job->prev, job->pending, job->rng);
 }
 
 static void
@@ -1369,10 +1396,10 @@ job_run (Job *job)
   ArWaveNetGen *g = job->g;
 
   if (g->pool != NULL && ar_threadpool_get_n_threads (g->pool) >= 2 &&
-      job->n_steps >= MIN_SPLIT_STEPS)
+      job->n >= MIN_SPLIT_STEPS)
     ar_threadpool_run (g->pool, MAX_PARTS, job_task, job);
   else
-    job_loop (job, 0, 1, 0, g->prev, g->rng);
+    job_loop (job, 0, 1, 0, g->prev, g->pending, g->rng);
 }
 
 void
@@ -1387,11 +1414,10 @@ ar_wavenet_gen_generate (ArWaveNetGen *g, guint8 *out, gsize n)
     return;
   job_init (&job, g);
   job.out = out;
-  /* with no input yet, the first sample follows a silence prime; each
-   * sample drawn is fed at once, so the logits always hold the
-   * distribution of the next one */
-  job.prime = !g->have_logits;
-  job.n_steps = n + (job.prime ? 1 : 0);
+  job.n = n;
+  /* each sample is fed when the next is asked for: the last one drawn
+   * stays pending */
+  job.first = g->pending;
   job_run (&job);
 }
 
@@ -1409,6 +1435,299 @@ ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n, float *logits)
   job_init (&job, g);
   job.feed = x;
   job.feed_logits = logits;
-  job.n_steps = n;
+  job.n = n;
+  /* a drawn sample is history; the silence prime of an empty one is not */
+  job.first = g->prime ? -1 : g->pending;
   job_run (&job);
+}
+
+/* ---- the vocoder stream ----------------------------------------------- */
+
+/* Outputs generated per job: bounds the frames a job needs at once (its
+ * ring of projected frames) and lets pull () return in pieces. */
+#define VOCODER_CHUNK 1024
+
+/* Timeline.  Input samples s_0, s_1, … are analysed into mel frames m_k
+ * (ar-mel.h framing: m_k centred on s_{k·hop}, needing s up to
+ * k·hop + n_fft/2 − 1), the cond conv makes e_k from m_{k−1}, m_k, m_{k+1}
+ * (m_{−1} at the log floor), each layer projects e_k to p_{l,k}.  The
+ * network's sequence is the output itself: y_0 is the silence class (the
+ * history before the first sample), and y_i for i ≥ 1 is drawn from the
+ * logits of step i − 1, conditioned on the frames around sample i —
+ * exactly the training alignment (ar_wavenet_forward_full over y with the
+ * mel frames of s).  Output i (ar_mulaw_decode (y_i)) is thus the
+ * resynthesis of s_i.  It needs p_{f+1}, f = i / hop, hence m_{f+2},
+ * hence s up to i + 2·hop + n_fft/2 − 1 at worst: the latency is
+ * D = 2·hop + n_fft/2 − 1 samples (output i is released once s_{i+D} has
+ * been pushed).  Drain appends D zeros (silence), and the signal counts as
+ * zeros from then on, so every pushed sample gets its output. */
+struct _ArWaveNetVocoder
+{
+  ArWaveNet *wn;
+  ArWaveNetGen *gen;
+  const ArMel *mel;
+  int hop, n_fft, n_mels, cc, latency;
+  gsize fsize; /* n_layers · G, one projected frame */
+
+  /* input s[in_base …], in (in_len) of capacity in_cap */
+  float *in;
+  gsize in_len, in_cap;
+  guint64 in_base;
+  guint64 pushed;   /* input samples pushed */
+  gboolean drained; /* zeros from s_pushed on */
+
+  guint64 next_m; /* the next mel frame to analyse */
+  guint64 next_p; /* the next frame to project (e, p) */
+  float *m3;      /* (3, n_mels) m_k at row k % 3 */
+  float *pframes; /* (p_slots, n_layers, G) p_{·,k} at slot k % p_slots */
+  gsize p_slots;
+  float *frame;    /* (n_fft) */
+  float *scratch;  /* ar_mel_scratch_size () */
+  float *cin;      /* (3 · n_mels) [m_{k−1}; m_k; m_{k+1}] */
+  float *e;        /* (Cc) */
+  guint8 *classes; /* (VOCODER_CHUNK) */
+
+  guint64 emitted; /* outputs pulled */
+};
+
+ArWaveNetVocoder *
+ar_wavenet_vocoder_new (ArWaveNet *wn, GError **error)
+{
+  ArWaveNetVocoder *v;
+  const ArMelParams *mp;
+
+  g_return_val_if_fail (wn != NULL, NULL);
+  if (wn->config.cond_channels == 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "the model has no mel conditioning (wavenet.cond_channels = 0): "
+        "not a vocoder");
+    return NULL;
+  }
+  mp = &wn->config.mel;
+  v = g_new0 (ArWaveNetVocoder, 1);
+  v->wn = ar_wavenet_ref (wn);
+  v->gen = ar_wavenet_gen_new (wn);
+  v->mel = wn->mel;
+  v->hop = mp->hop;
+  v->n_fft = mp->n_fft;
+  v->n_mels = mp->n_mels;
+  v->cc = wn->config.cond_channels;
+  v->latency = 2 * mp->hop + mp->n_fft / 2 - 1;
+  v->fsize = (gsize) wn->n_layers * wn->config.gate;
+  /* a job's outputs i0 … i0 + CHUNK − 1 use frames i0 / hop … (i0 + CHUNK
+   * − 1) / hop + 1 */
+  v->p_slots = VOCODER_CHUNK / mp->hop + 3;
+  v->in_cap = (gsize) 2 * mp->n_fft + VOCODER_CHUNK;
+  v->in = g_new (float, v->in_cap);
+  v->m3 = g_new (float, 3 * (gsize) mp->n_mels);
+  v->pframes = g_new (float, v->p_slots * v->fsize);
+  v->frame = g_new (float, mp->n_fft);
+  v->scratch = g_new (float, ar_mel_scratch_size (v->mel));
+  v->cin = g_new (float, 3 * (gsize) mp->n_mels);
+  v->e = g_new (float, v->cc);
+  v->classes = g_new (guint8, VOCODER_CHUNK);
+  ar_wavenet_vocoder_reset (v, 0);
+  return v;
+}
+
+void
+ar_wavenet_vocoder_free (ArWaveNetVocoder *v)
+{
+  if (v == NULL)
+    return;
+  ar_wavenet_gen_free (v->gen);
+  ar_wavenet_unref (v->wn);
+  g_free (v->in);
+  g_free (v->m3);
+  g_free (v->pframes);
+  g_free (v->frame);
+  g_free (v->scratch);
+  g_free (v->cin);
+  g_free (v->e);
+  g_free (v->classes);
+  g_free (v);
+}
+
+void
+ar_wavenet_vocoder_reset (ArWaveNetVocoder *v, guint64 seed)
+{
+  g_return_if_fail (v != NULL);
+  ar_wavenet_gen_reset (v->gen, seed);
+  v->in_len = 0;
+  v->in_base = 0;
+  v->pushed = 0;
+  v->drained = FALSE;
+  v->next_m = 0;
+  v->next_p = 0;
+  v->emitted = 0;
+}
+
+void
+ar_wavenet_vocoder_set_temperature (ArWaveNetVocoder *v, float temperature)
+{
+  g_return_if_fail (v != NULL);
+  ar_wavenet_gen_set_temperature (v->gen, temperature);
+}
+
+void
+ar_wavenet_vocoder_set_threadpool (ArWaveNetVocoder *v, ArThreadPool *pool)
+{
+  g_return_if_fail (v != NULL);
+  ar_wavenet_gen_set_threadpool (v->gen, pool);
+}
+
+gsize
+ar_wavenet_vocoder_latency (const ArWaveNetVocoder *v)
+{
+  g_return_val_if_fail (v != NULL, 0);
+  return v->latency;
+}
+
+void
+ar_wavenet_vocoder_push (ArWaveNetVocoder *v, const float *in, gsize n)
+{
+  g_return_if_fail (v != NULL);
+  g_return_if_fail (in != NULL || n == 0);
+  g_return_if_fail (!v->drained);
+  if (v->in_len + n > v->in_cap) {
+    /* grows only while the caller pushes more than it pulls */
+    v->in_cap = MAX (2 * v->in_cap, v->in_len + n);
+    v->in = g_renew (float, v->in, v->in_cap);
+  }
+  memcpy (v->in + v->in_len, in, n * sizeof (float));
+  v->in_len += n;
+  v->pushed += n;
+}
+
+void
+ar_wavenet_vocoder_drain (ArWaveNetVocoder *v)
+{
+  g_return_if_fail (v != NULL);
+  v->drained = TRUE;
+}
+
+gsize
+ar_wavenet_vocoder_available (const ArWaveNetVocoder *v)
+{
+  guint64 ready;
+
+  g_return_val_if_fail (v != NULL, 0);
+  ready = v->drained                     ? v->pushed
+      : v->pushed > (guint64) v->latency ? v->pushed - v->latency
+                                         : 0;
+  return (gsize) (ready - v->emitted);
+}
+
+/* Sample j of the input (zero before the start and after a drain). */
+static inline float
+input_at (const ArWaveNetVocoder *v, gint64 j)
+{
+  if (j < 0 || (guint64) j >= v->pushed)
+    return 0.0f;
+  return v->in[(guint64) j - v->in_base];
+}
+
+/* Analyses m_{next_m}: its samples are all pushed (or drained) by the
+ * caller's check. */
+static void
+vocoder_mel_frame (ArWaveNetVocoder *v)
+{
+  gint64 start = (gint64) (v->next_m * v->hop) - v->n_fft / 2;
+  guint64 keep;
+
+  for (int i = 0; i < v->n_fft; i++)
+    v->frame[i] = input_at (v, start + i);
+  ar_mel_frame (v->mel, v->frame, v->m3 + (v->next_m % 3) * v->n_mels,
+      v->scratch);
+  v->next_m++;
+  /* drop the input no later frame reads */
+  keep = v->next_m * v->hop > (guint64) v->n_fft / 2
+      ? MIN (v->next_m * v->hop - v->n_fft / 2, v->pushed)
+      : 0;
+  if (keep > v->in_base + v->in_cap / 2) {
+    gsize drop = (gsize) (keep - v->in_base);
+
+    memmove (v->in, v->in + drop, (v->in_len - drop) * sizeof (float));
+    v->in_len -= drop;
+    v->in_base = keep;
+  }
+}
+
+/* e_k = tanh (Wc · [m_{k−1}; m_k; m_{k+1}] + bc) and p_{l,k} = Wcl_l · e_k
+ * for k = next_p (m_{k+1} analysed), the same sums as forward_full. */
+static void
+vocoder_project (ArWaveNetVocoder *v)
+{
+  const ArWaveNet *wn = v->wn;
+  int M = v->n_mels, G = wn->config.gate, Cc = v->cc;
+  guint64 k = v->next_p;
+  float floor_v = logf (wn->config.mel.log_floor);
+  float *pk = v->pframes + (k % v->p_slots) * v->fsize;
+
+  for (int j = 0; j < 3; j++) {
+    if (k + j == 0) {
+      for (int i = 0; i < M; i++)
+        v->cin[i] = floor_v;
+    } else {
+      memcpy (v->cin + j * M, v->m3 + ((k + j - 1) % 3) * M,
+          M * sizeof (float));
+    }
+  }
+  for (int o = 0; o < Cc; o++) {
+    const float *w = wn->cond_w + (gsize) o * 3 * M;
+    float s = wn->cond_b[o];
+
+    for (int i = 0; i < 3 * M; i++)
+      s += w[i] * v->cin[i];
+    v->e[o] = tanhf (s);
+  }
+  for (int l = 0; l < wn->n_layers; l++)
+    gemm_nt (pk + (gsize) l * G, v->e, wn->layers[l].cond_w, 1, G, Cc);
+  v->next_p++;
+}
+
+/* Projects frames up to @last (inclusive). */
+static void
+vocoder_frames_until (ArWaveNetVocoder *v, guint64 last)
+{
+  while (v->next_p <= last) {
+    while (v->next_m <= v->next_p + 1)
+      vocoder_mel_frame (v);
+    vocoder_project (v);
+  }
+}
+
+gsize
+ar_wavenet_vocoder_pull (ArWaveNetVocoder *v, float *out, gsize max)
+{
+  gsize n, done = 0;
+
+  g_return_val_if_fail (v != NULL, 0);
+  g_return_val_if_fail (out != NULL || max == 0, 0);
+  n = MIN (max, ar_wavenet_vocoder_available (v));
+  if (n > 0 && v->emitted == 0) {
+    /* y_0: the silence the history starts from */
+    out[done++] = ar_mulaw_decode ((guint8) (v->wn->config.quantization / 2));
+    v->emitted++;
+  }
+  while (done < n) {
+    gsize chunk = MIN (n - done, VOCODER_CHUNK);
+    guint64 i0 = v->emitted, i1 = i0 + chunk - 1;
+    Job job;
+
+    vocoder_frames_until (v, i1 / v->hop + 1);
+    job_init (&job, v->gen);
+    job.out = v->classes;
+    job.n = chunk;
+    job.first = v->gen->pending;
+    job.frames = v->pframes;
+    job.frame_slots = v->p_slots;
+    job.hop = v->hop;
+    job_run (&job);
+    for (gsize i = 0; i < chunk; i++)
+      out[done + i] = ar_mulaw_decode (v->classes[i]);
+    done += chunk;
+    v->emitted += chunk;
+  }
+  return done;
 }
