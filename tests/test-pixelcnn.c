@@ -5,7 +5,11 @@
  * change the images, completion keeps the known pixels and equals the naive
  * conditional loop, files round-trip, malformed files are errors. */
 #include "core/ar-rng.h"
+#include "core/ar-kernels.h"
+#include "pixelcnn/ar-pixelcnn-private.h"
 #include "pixelcnn/ar-pixelcnn.h"
+
+#include <math.h>
 
 #include <string.h>
 
@@ -399,6 +403,90 @@ test_bad_files (void)
   g_error_free (error);
 }
 
+/* The generator's kernel at every SIMD level the CPU has: against a
+ * double-precision reference, each row independent of the others in the
+ * call (so of n and of the pairing of rows), B == Y allowed. */
+static void
+test_kernel (void)
+{
+  const int shapes[][3] = { { 1, 3, 64 }, { 2, 192, 64 }, { 5, 17, 37 },
+    { 3, 64, 256 }, { 4, 8, 5 } };
+  ArSimdLevel saved = ar_simd_get_level ();
+  ArRng rng;
+
+  ar_rng_init (&rng, 3);
+  for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+    g_assert_true (ar_simd_set_level ((ArSimdLevel) level));
+    for (guint s = 0; s < G_N_ELEMENTS (shapes); s++) {
+      int n = shapes[s][0], K = shapes[s][1], R = shapes[s][2];
+      g_autofree float *X = g_new (float, n *K);
+      g_autofree float *WT = g_new (float, K *R);
+      g_autofree float *B = g_new (float, n *R);
+      g_autofree float *Y = g_new (float, n *R);
+      g_autofree float *Y1 = g_new (float, R);
+
+      for (int i = 0; i < n * K; i++)
+        X[i] = ar_rng_normal (&rng);
+      for (int i = 0; i < K * R; i++)
+        WT[i] = ar_rng_normal (&rng);
+      for (int i = 0; i < n * R; i++)
+        B[i] = ar_rng_normal (&rng);
+      ar_pixelcnn_rows_product (Y, R, B, R, X, K, WT, n, K, R);
+      for (int i = 0; i < n; i++) {
+        ar_pixelcnn_rows_product (Y1, R, B + i * R, 0, X + i * K, K, WT, 1, K,
+            R);
+        g_assert_cmpmem (Y1, R * sizeof (float), Y + i * R, R * sizeof (float));
+        for (int r = 0; r < R; r++) {
+          double ref = B[i * R + r], mag = fabs (ref);
+          for (int k = 0; k < K; k++) {
+            ref += (double) X[i * K + k] * WT[k * R + r];
+            mag += fabs ((double) X[i * K + k] * WT[k * R + r]);
+          }
+          /* a sum of K + 1 float terms: at most (K + 1) ulp of the
+           * magnitudes, far less in practice */
+          g_assert_cmpfloat (fabs (Y[i * R + r] - ref), <=,
+              (K + 1) * 6e-8 * mag + 1e-30);
+        }
+      }
+      /* in place: B == Y */
+      memcpy (Y, B, n * R * sizeof (float));
+      ar_pixelcnn_rows_product (Y, R, Y, R, X, K, WT, n, K, R);
+      ar_pixelcnn_rows_product (B, R, B, R, X, K, WT, n, K, R);
+      g_assert_cmpmem (Y, n * R * sizeof (float), B, n * R * sizeof (float));
+    }
+  }
+  ar_simd_set_level (saved);
+}
+
+/* Cached and naive sampling agree at every SIMD level; the levels' logits
+ * agree within rounding (FMA or not). */
+static void
+test_simd_levels (void)
+{
+  g_autoptr (ArPixelCnn) pc = make_model (&small, 10);
+  ArSimdLevel saved = ar_simd_get_level ();
+  int Q = small.levels;
+  gsize HW = (gsize) small.height * small.width;
+  g_autofree guint8 *img = g_new (guint8, HW);
+  g_autofree float *ref = g_new (float, HW *Q);
+  g_autofree float *l = g_new (float, HW *Q);
+
+  random_image (img, HW, 4);
+  for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+    g_assert_true (ar_simd_set_level ((ArSimdLevel) level));
+    g_autofree guint8 *a = draw (pc, 2, -1, 1.0f, FALSE, NULL, 2, NULL);
+    g_autofree guint8 *b = draw (pc, 2, -1, 1.0f, TRUE, NULL, 2, NULL);
+    g_assert_cmpmem (a, 2 * HW, b, 2 * HW);
+    ar_pixelcnn_forward (pc, img, 0, level == AR_SIMD_C ? ref : l);
+    if (level == AR_SIMD_C)
+      continue;
+    for (gsize i = 0; i < HW * Q; i++)
+      g_assert_cmpfloat (fabsf (l[i] - ref[i]), <=,
+          1e-4f * (1 + fabsf (ref[i])));
+  }
+  ar_simd_set_level (saved);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -410,6 +498,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnn/threads-and-batches", test_threads_and_batches);
   g_test_add_func ("/pixelcnn/completion", test_completion);
   g_test_add_func ("/pixelcnn/binary", test_binary);
+  g_test_add_func ("/pixelcnn/kernel", test_kernel);
+  g_test_add_func ("/pixelcnn/simd-levels", test_simd_levels);
   g_test_add_func ("/pixelcnn/file-round-trip", test_file_round_trip);
   g_test_add_func ("/pixelcnn/bad-files", test_bad_files);
   return g_test_run ();

@@ -6,15 +6,16 @@
  * Where the time goes: per pixel, the vertical stack's share of its row
  * (12 C² multiply-adds a layer for K = 3, plus 4 C² for the link into the
  * horizontal stack), the horizontal stack at the pixel (5 C²) and the output
- * (C O + O Q).  All of it goes through one kernel, rows_product (), with the
- * weights stored transposed so that a product is a run of contiguous axpys
- * the compiler vectorises across the outputs; each output sums its terms in
- * input order, so the result does not depend on vector width or tiling.
+ * (C O + O Q).  All of it goes through one kernel,
+ * ar_pixelcnn_rows_product () (ar-pixelcnn-kernels.c), with the weights
+ * stored transposed (inputs × outputs) so that the outputs are the vector
+ * lanes; each output sums its terms in input order.
  *
  * Exactness of cached against naive sampling: both run the same functions
  * (row_vertical () for a row, pixel_horizontal () for a pixel) on the same
  * values, so every activation they share is bitwise equal (see the header). */
 #include "pixelcnn/ar-pixelcnn.h"
+#include "pixelcnn/ar-pixelcnn-private.h"
 #include "core/ar-error.h"
 #include "core/ar-rng.h"
 #include "core/ar-sample.h"
@@ -478,32 +479,7 @@ ar_pixelcnn_write (const ArPixelCnn *pc, ArGgufWriter *w)
 
 /* ---- kernels --------------------------------------------------------------- */
 
-/* Y (n, R) = B (n, R) + X (n, Kin) · WT (Kin, R), rows ldy, ldb, ldx apart
- * (ldb 0: one bias row for all; B may equal Y).  Each output is its bias
- * plus the terms x[k] WT[k][r] added in order k = 0, 1, …; a zero input
- * adds nothing and is skipped (padding, and relu's zeros at the output). */
-static void
-rows_product (float *Y, int ldy, const float *B, int ldb, const float *X,
-    int ldx, const float *WT, int n, int Kin, int R)
-{
-  for (int i = 0; i < n; i++) {
-    float *restrict y = Y + (gsize) i * ldy;
-    const float *b = B + (gsize) i * ldb;
-    const float *x = X + (gsize) i * ldx;
-
-    if (y != b)
-      memcpy (y, b, R * sizeof (float));
-    for (int k = 0; k < Kin; k++) {
-      const float xk = x[k];
-      const float *restrict w = WT + (gsize) k * R;
-
-      if (xk == 0.0f)
-        continue;
-      for (int r = 0; r < R; r++)
-        y[r] += xk * w[r];
-    }
-  }
-}
+#define rows_product ar_pixelcnn_rows_product
 
 static inline float
 sigmoid (float a)
