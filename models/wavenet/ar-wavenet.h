@@ -120,14 +120,29 @@ ArWaveNet *ar_wavenet_to_f16 (const ArWaveNet *wn);
 /* The obviously-correct full causal forward (the oracle of the fast paths
  * and of training): @x (n) classes, @mel (n_mel_frames, n_mels) or NULL,
  * @global_class or -1 → @logits (n, Q), row t the distribution of x_{t+1}.
- * n_mel_frames must be ar_mel_n_frames (n + 1) for a vocoder. */
+ * For a vocoder n_mel_frames >= ar_mel_n_frames (n + 1) (the frames of the
+ * n + 1 samples x_0 … x_n).  Row t reads frames (t+1)/hop and (t+1)/hop + 1;
+ * the second can lie one past ar_mel_n_frames (n + 1) when (n + 1) is not a
+ * multiple of hop: pass n/hop + 2 frames (or more) to have it, otherwise
+ * the last frame given stands in for it.  The cond conv sees frames outside
+ * the n_mel_frames given at the log floor, so pass n/hop + 3 frames to get
+ * exactly what a stream over a longer signal computes. */
 void ar_wavenet_forward_full (const ArWaveNet *wn, const guint8 *x, gsize n, const float *mel,
     gsize n_mel_frames, int global_class, float *logits);
 
 /* ---- generation ---------------------------------------------------------- */
 
 /* Incremental generator: per-layer queues of past activations (Fast WaveNet,
- * Paine et al. 2016), O(layers) work per sample, no allocation per sample. */
+ * Paine et al. 2016), O(layers) work per sample, no allocation per sample.
+ *
+ * After a reset the history is empty.  Generation then starts from one
+ * silence sample: the first sample generated is x_1 of a sequence whose x_0
+ * is Q/2 (so greedy output = argmax of ar_wavenet_forward_full over
+ * [Q/2, out_0, out_1, …]).  ar_wavenet_gen_feed instead starts the sequence
+ * with its own x_0 (its logits equal forward_full over x).  The two mix
+ * freely: generated samples count as history for a later feed, fed ones for
+ * a later generate.  A model whose matrices are F16 (file or
+ * ar_wavenet_to_f16) generates with F16 weights. */
 typedef struct _ArWaveNetGen ArWaveNetGen;
 
 ArWaveNetGen *ar_wavenet_gen_new (ArWaveNet *wn);
@@ -138,7 +153,9 @@ void ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed);
 void ar_wavenet_gen_set_temperature (ArWaveNetGen *g, float temperature);
 /* -1 = none; FALSE + error when out of range. */
 gboolean ar_wavenet_gen_set_global_class (ArWaveNetGen *g, int cls, GError **error);
-/* Splits each layer's channels across the pool's threads (NULL: one). */
+/* Splits each layer's rows between two of the pool's threads (NULL: one)
+ * for calls of 64 samples or more; the samples are bit for bit those of one
+ * thread.  The pool is not owned and must outlive its use here. */
 void ar_wavenet_gen_set_threadpool (ArWaveNetGen *g, ArThreadPool *pool);
 /* Generates @n samples as µ-law classes into @out.  Unconditional and
  * globally conditioned models only (a vocoder needs ArWaveNetVocoder). */
@@ -153,7 +170,21 @@ void ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n, float *logi
 /* Audio in (mono floats at the model's rate), log-mel analysis, mel-
  * conditioned generation, audio out: output sample i is the resynthesis of
  * input sample i.  Output lags input by ar_wavenet_vocoder_latency () samples
- * until drained. */
+ * until drained.
+ *
+ * Precisely: the input s is analysed into mel frames as ar_mel_compute
+ * would (frame f centred on s_{f·hop}); the output is
+ * ar_mulaw_decode (y_i), where y_0 = Q/2 (the silence the history starts
+ * from) and y_i (i >= 1) is drawn from row i − 1 of
+ * ar_wavenet_forward_full (y, …) over the mel frames of s — the alignment
+ * of training.  Output i needs the input up to s_{i + latency}, latency =
+ * 2·hop + n_fft/2 − 1 (n_fft/2 of look-ahead for the frame, one hop for the
+ * interpolation to the next frame, one for the cond conv's frame f + 1):
+ * after n samples pushed, max (0, n − latency) outputs have been available.
+ * Drain ends the input: the signal continues as silence (zeros), which
+ * makes every pushed sample's output available; push after drain needs a
+ * reset.  Memory stays bounded for endless streams as long as the caller
+ * pulls what is available. */
 typedef struct _ArWaveNetVocoder ArWaveNetVocoder;
 
 /* NULL + error when @wn has no mel conditioning. */
@@ -165,7 +196,7 @@ void ar_wavenet_vocoder_set_threadpool (ArWaveNetVocoder *v, ArThreadPool *pool)
 gsize ar_wavenet_vocoder_latency (const ArWaveNetVocoder *v);
 void ar_wavenet_vocoder_push (ArWaveNetVocoder *v, const float *in, gsize n);
 /* After the end of the input: pads with silence so every pushed sample can
- * be resynthesised. */
+ * be resynthesised (available () then counts every remaining output). */
 void ar_wavenet_vocoder_drain (ArWaveNetVocoder *v);
 /* Samples ready to pull. */
 gsize ar_wavenet_vocoder_available (const ArWaveNetVocoder *v);
