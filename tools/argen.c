@@ -19,6 +19,7 @@ static const struct
   { "generate", argen_cmd_generate, "generate text from a model (argen generate M.gguf --prompt …)" },
   { "convert", argen_cmd_convert, "convert a model (argen convert llama2c M.bin TOK.bin OUT.gguf)" },
   { "audio-compare", argen_cmd_audio_compare, "log-spectral distance of two recordings, Griffin-Lim baseline (argen audio-compare REF.wav TEST.wav)" },
+  { "spectrogram", argen_cmd_spectrogram, "draw a labelled spectrogram (argen spectrogram IN.wav OUT.png)" },
   { "baselines", argen_cmd_baselines, "unigram and LPC bits/sample on held-out audio (argen baselines --data DIR)" },
 };
 

@@ -16,6 +16,8 @@ int argen_cmd_convert (int argc, char **argv);
 /* argen-audio.c */
 int argen_cmd_audio_compare (int argc, char **argv);
 int argen_cmd_baselines (int argc, char **argv);
+/* argen-spectrogram.c */
+int argen_cmd_spectrogram (int argc, char **argv);
 
 /* Draws the training curves of a CSV log written by `argen train` as a PNG
  * (argen-plot.c). */
