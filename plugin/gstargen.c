@@ -8,6 +8,7 @@
 
 #include "gsttextgensrc.h"
 #include "gsttextgen.h"
+#include "gstwavenetsrc.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
@@ -16,6 +17,7 @@ plugin_init (GstPlugin *plugin)
 
   ret |= GST_ELEMENT_REGISTER (textgensrc, plugin);
   ret |= GST_ELEMENT_REGISTER (textgen, plugin);
+  ret |= GST_ELEMENT_REGISTER (wavenetsrc, plugin);
 
   return ret;
 }
