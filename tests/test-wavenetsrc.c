@@ -803,21 +803,64 @@ check_error (const gchar *properties, ...)
   g_free (description);
 }
 
+/* Whether `model` has a default: the embedded speech model, once the
+ * plugin embeds one (until then an unset model is an error). */
+static gboolean
+default_model_embedded (void)
+{
+  GstElement *src = gst_element_factory_make ("wavenetsrc", NULL);
+  GParamSpec *p =
+      g_object_class_find_property (G_OBJECT_GET_CLASS (src), "model");
+  gboolean embedded = G_PARAM_SPEC_STRING (p)->default_value != NULL;
+
+  gst_object_unref (src);
+  return embedded;
+}
+
+/* gst-launch-1.0 itself, as a user runs it: a non-zero exit and the
+ * message on stderr. */
+static void
+test_error_gst_launch (void)
+{
+  const gchar *launch = g_getenv ("GST_LAUNCH");
+  const gchar *preload = g_getenv ("ARGEN_CHILD_LD_PRELOAD");
+  const gchar *argv[] = { launch, "wavenetsrc", "num-buffers=1", "!",
+    "fakesink", NULL };
+  gchar *out = NULL, *err = NULL, **envp;
+  GError *error = NULL;
+  gint status;
+
+  g_assert_nonnull (launch);
+  envp = g_get_environ ();
+  if (preload != NULL && preload[0] != '\0') {
+    envp = g_environ_setenv (envp, "LD_PRELOAD", preload, TRUE);
+    envp = g_environ_setenv (envp, "ASAN_OPTIONS", "detect_leaks=0", TRUE);
+  }
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv, envp, G_SPAWN_DEFAULT,
+      NULL, NULL, &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("gst-launch-1.0 stderr: %s", err);
+  if (default_model_embedded ()) {
+    g_assert_true (g_spawn_check_wait_status (status, NULL));
+  } else {
+    g_assert_false (g_spawn_check_wait_status (status, NULL));
+    g_assert_nonnull (strstr (err, "no model"));
+  }
+  g_strfreev (envp);
+  g_free (out);
+  g_free (err);
+}
+
 static void
 test_errors (void)
 {
   const gchar *garbage = test_file_path ("garbage.gguf");
   GError *error = NULL;
-  GParamSpec *p;
-  GstElement *src;
   gchar *props;
 
   /* No model: the default, for as long as the plugin embeds none. */
-  src = gst_element_factory_make ("wavenetsrc", NULL);
-  p = g_object_class_find_property (G_OBJECT_GET_CLASS (src), "model");
-  if (G_PARAM_SPEC_STRING (p)->default_value == NULL)
+  if (!default_model_embedded ())
     check_error ("", "no model", NULL);
-  gst_object_unref (src);
   check_error ("model=\"\"", "no model", NULL);
 
   check_error ("model=/nonexistent/speech.gguf", "/nonexistent/speech.gguf",
@@ -888,6 +931,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetsrc/seek", test_seek);
   g_test_add_func ("/wavenetsrc/statistics", test_statistics);
   g_test_add_func ("/wavenetsrc/errors", test_errors);
+  g_test_add_func ("/wavenetsrc/error-gst-launch", test_error_gst_launch);
 
   ret = g_test_run ();
 
