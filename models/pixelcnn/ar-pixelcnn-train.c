@@ -12,6 +12,7 @@
  * pass rather than kept (gathering is cheap next to the products). */
 #include "pixelcnn/ar-pixelcnn-train.h"
 #include "core/ar-error.h"
+#include "core/ar-kernels.h"
 #include "core/ar-threadpool.h"
 
 #include <cblas.h>
@@ -519,22 +520,22 @@ micro_batch (ArPixelCnnTrain *t, Work *w, int b0, int nb, float *grad)
     memcpy (t->logits_out + (gsize) b0 * HW * Q, w->logits,
         NB * Q * sizeof (float));
 
-  /* loss, and the logits' gradient in place: (softmax − one-hot) / (B HW) */
+  /* loss, and the logits' gradient in place: (softmax − one-hot) / (B HW);
+   * the exponentials by the SIMD kernel (ar_exp_shift_sum) */
   float scale = 1.0f / ((float) t->B * HW);
   for (gsize p = 0; p < NB; p++) {
     float *l = w->logits + p * Q;
     int x = ar_pixelcnn_value_to_level (Q, img[p]);
-    float mx = l[0];
-    double s = 0.0;
+    float mx = l[0], lx = l[x];
 
     for (int q = 1; q < Q; q++)
       mx = MAX (mx, l[q]);
-    for (int q = 0; q < Q; q++)
-      s += exp ((double) l[q] - mx);
-    loss += log (s) + mx - l[x];
+    float s = ar_exp_shift_sum (l, mx, Q);
+    loss += log (s) + mx - lx;
     if (t->backward) {
+      float f = scale / s;
       for (int q = 0; q < Q; q++)
-        l[q] = (float) (exp ((double) l[q] - mx) / s) * scale;
+        l[q] *= f;
       l[x] -= scale;
     }
   }

@@ -53,9 +53,9 @@ typedef struct _ArPixelCnnTrain ArPixelCnnTrain;
 ArPixelCnnTrain *ar_pixelcnn_train_new (const ArPixelCnnConfig *config,
     int max_B, int n_threads);
 void ar_pixelcnn_train_free (ArPixelCnnTrain *t);
-/* Weights N (0, 1/fan_in) (Kaiming-like for the gates' inputs), residual
- * projections N (0, 0.1/fan_in), biases and class biases 0; drawn from @rng
- * in parameter order. */
+/* Weights normal with standard deviation 1/sqrt (fan_in), the residual
+ * projections a tenth of that (each layer starts near the identity),
+ * biases and class biases 0; drawn from @rng in parameter order. */
 void ar_pixelcnn_train_init (ArPixelCnnTrain *t, ArRng *rng);
 GPtrArray *ar_pixelcnn_train_get_params (ArPixelCnnTrain
         *t); /* (element-type ArParam) not owned */

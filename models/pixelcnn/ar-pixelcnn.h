@@ -66,14 +66,14 @@
  *   pixelcnn.class_names             [string] N names (optional; else "0",
  *        "1", …), identifiers usable as property values ("ankle-boot")
  * Tensors (ne innermost first; a matrix { cols, rows } is row-major rows ×
- * cols, rows the outputs; F32 or F16):
- *   layer.0.v.weight   { (P0+1)·K0, 2C }     layer.l.v.weight { (P+1)·K·C, 2C }
- *   layer.0.h.weight   { P0, 2C }            layer.l.h.weight { (P+1)·C, 2C }
- *   layer.L.v.bias, layer.L.h.bias  { 2C }
- *   layer.L.vh.weight  { 2C, 2C }
- *   layer.l.res.weight { C, C }   layer.l.res.bias { C }      (l ≥ 1)
- *   layer.L.cv.weight, layer.L.ch.weight  { 2C, N }  row y = class y's
- *                                                     bias     (N > 0)
+ * cols, rows the outputs, columns the gathered window; F32 or F16), for
+ * every layer l = 0 … L−1 unless said otherwise:
+ *   layer.0.v.weight  { (P0+1)·K0, 2C }   layer.l.v.weight { (P+1)·K·C, 2C } (l ≥ 1)
+ *   layer.0.h.weight  { P0, 2C }          layer.l.h.weight { (P+1)·C, 2C }   (l ≥ 1)
+ *   layer.l.v.bias, layer.l.h.bias      { 2C }
+ *   layer.l.vh.weight                   { 2C, 2C }
+ *   layer.l.res.weight { C, C }   layer.l.res.bias { C }                     (l ≥ 1)
+ *   layer.l.cv.weight, layer.l.ch.weight { 2C, N }: row y = class y's bias  (N > 0)
  *   out1.weight { C, O }  out1.bias { O }  out2.weight { O, Q }  out2.bias { Q }
  *
  * An ArPixelCnn is immutable once made and may be shared by any number of
@@ -143,8 +143,8 @@ guint8 ar_pixelcnn_level_to_value (int levels, int level);
 typedef struct _ArPixelCnn ArPixelCnn;
 
 ArPixelCnn *ar_pixelcnn_new_from_gguf (const ArGguf *gguf, GError **error);
-/* Random weights (N (0, 1/fan_in), biases N (0, 0.1)), for tests and
- * benchmarks; NULL + error when @config is out of range. */
+/* Random weights (standard deviation 1/sqrt (fan_in); biases and class
+ * biases 0.1), for tests and benchmarks; NULL + error when @config is out of range. */
 ArPixelCnn *ar_pixelcnn_new_random (const ArPixelCnnConfig *config,
     guint64 seed, GError **error);
 ArPixelCnn *ar_pixelcnn_ref (ArPixelCnn *pc);
