@@ -458,6 +458,38 @@ test_kernel (void)
   ar_simd_set_level (saved);
 }
 
+/* The gate against libm's tanh and exp at every SIMD level, over the
+ * whole float range (no overflow for large arguments either way). */
+static void
+test_gate (void)
+{
+  enum
+  {
+    C = 40
+  };
+  ArSimdLevel saved = ar_simd_get_level ();
+  float z[2 * C], out[C], ts[2 * C];
+
+  for (int i = 0; i < C; i++) {
+    /* -100 … 100, dense near 0 */
+    float v = (i - C / 2) / (float) (C / 2);
+    z[i] = 100.0f * v * v * v;
+    z[C + i] = -z[i] + 0.01f * i;
+  }
+  for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+    g_assert_true (ar_simd_set_level ((ArSimdLevel) level));
+    ar_pixelcnn_gate (out, ts, z, C);
+    for (int i = 0; i < C; i++) {
+      double t = tanh (z[i]), s = 1.0 / (1.0 + exp (-(double) z[C + i]));
+      g_assert_cmpfloat (fabs (ts[i] - t), <=, 2e-7);
+      g_assert_cmpfloat (fabs (ts[C + i] - s), <=,
+          2e-7 * MAX (s, 1e-30) + 1e-38);
+      g_assert_cmpfloat (fabs (out[i] - t * s), <=, 4e-7);
+    }
+  }
+  ar_simd_set_level (saved);
+}
+
 /* Cached and naive sampling agree at every SIMD level; the levels' logits
  * agree within rounding (FMA or not). */
 static void
@@ -499,6 +531,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnn/completion", test_completion);
   g_test_add_func ("/pixelcnn/binary", test_binary);
   g_test_add_func ("/pixelcnn/kernel", test_kernel);
+  g_test_add_func ("/pixelcnn/gate", test_gate);
   g_test_add_func ("/pixelcnn/simd-levels", test_simd_levels);
   g_test_add_func ("/pixelcnn/file-round-trip", test_file_round_trip);
   g_test_add_func ("/pixelcnn/bad-files", test_bad_files);

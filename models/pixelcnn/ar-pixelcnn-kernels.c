@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ar-pixelcnn-kernels.c — the one product the PixelCNN generator spends its
  * time in (ar-pixelcnn-private.h), in plain C and with AVX2+FMA, chosen at
- * run time from ar_simd_get_level ().
+ * run time from ar_simd_get_level (), and the gate (its exponentials by
+ * ar_exp_shift_sum, SIMD at the same levels).
  *
  * The products are small (64 outputs of 3 … 192 inputs for the default
  * shape) and the weights stay in the caches, so what counts is arithmetic:
@@ -20,6 +21,7 @@
 #include "pixelcnn/ar-pixelcnn-private.h"
 #include "core/ar-kernels.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef float v8sf __attribute__ ((vector_size (32)));
@@ -151,4 +153,26 @@ ar_pixelcnn_rows_product (float *Y, int ldy, const float *B, int ldb,
   }
 #endif
   rows_product_c (Y, ldy, B, ldb, X, ldx, WT, n, K, R);
+}
+
+void
+ar_pixelcnn_gate (float *out, float *ts, const float *z, int C)
+{
+  /* every exponential of a non-positive argument: no overflow, and the
+   * SIMD exponential's accurate range */
+  for (int i = 0; i < C; i++) {
+    ts[i] = -2.0f * fabsf (z[i]);
+    ts[C + i] = -fabsf (z[C + i]);
+  }
+  ar_exp_shift_sum (ts, 0.0f, 2 * C);
+  for (int i = 0; i < C; i++) {
+    float e = ts[i], f = ts[C + i];
+    float t = (1.0f - e) / (1.0f + e);
+    float s = z[C + i] >= 0.0f ? 1.0f / (1.0f + f) : f / (1.0f + f);
+
+    t = z[i] < 0.0f ? -t : t;
+    ts[i] = t;
+    ts[C + i] = s;
+    out[i] = t * s;
+  }
 }

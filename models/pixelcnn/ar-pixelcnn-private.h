@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* ar-pixelcnn-private.h — the PixelCNN generator's kernel
- * (ar-pixelcnn-kernels.c), shared by ar-pixelcnn.c and the tests. */
+/* ar-pixelcnn-private.h — the PixelCNN kernels (ar-pixelcnn-kernels.c),
+ * shared by the generator, the training graph and the tests. */
 #pragma once
 
 #include <glib.h>
@@ -14,5 +14,12 @@ G_BEGIN_DECLS
  * multiply-adds). */
 void ar_pixelcnn_rows_product (float *Y, int ldy, const float *B, int ldb,
     const float *X, int ldx, const float *WT, int n, int K, int R);
+
+/* The gated unit of a layer: out (C) = tanh (a) ⊙ σ (b) for z (2C) = [a |
+ * b], computed from e^−2|a| and e^−|b| (non-positive arguments, no
+ * overflow): tanh (a) = sign (a) (1 − e^−2|a|) / (1 + e^−2|a|), σ (b) =
+ * 1 / (1 + e^−b) for b ≥ 0, e^b / (1 + e^b) below.  ts (2C, not z)
+ * receives [tanh (a) | σ (b)] (what the backward pass needs). */
+void ar_pixelcnn_gate (float *out, float *ts, const float *z, int C);
 
 G_END_DECLS

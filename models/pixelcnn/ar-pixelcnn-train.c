@@ -14,6 +14,7 @@
 #include "core/ar-error.h"
 #include "core/ar-kernels.h"
 #include "core/ar-threadpool.h"
+#include "pixelcnn/ar-pixelcnn-private.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -31,16 +32,17 @@ typedef struct
 {
   gboolean busy;
   float *store;
-  float *u;          /* (NB) inputs */
-  float **zv, **zh;  /* (L) × (NB, 2C) pre-activations */
-  float **hin;       /* (L + 1) × (NB, C): hin[l] = hˡ, l = 1 … L */
-  float **vin;       /* (L) × (NB, C): vin[l] = vˡ, l = 1 … L−1 */
-  float **g;         /* (L) × (NB, C): gate (zhˡ), l >= 1 */
-  float *a;          /* (NB, C) relu (hᴸ) */
-  float *o1;         /* (NB, O) */
-  float *logits;     /* (NB, Q); the backward pass turns it into dlogits */
-  float *col, *dcol; /* (NB, max taps) */
-  float *dz, *dz2;   /* (NB, 2C) */
+  float *u;           /* (NB) inputs */
+  float **zv, **zh;   /* (L) × (NB, 2C) pre-activations */
+  float **tsv, **tsh; /* (L) × (NB, 2C) their gates' [tanh | σ] */
+  float **hin;        /* (L + 1) × (NB, C): hin[l] = hˡ, l = 1 … L */
+  float **vin;        /* (L) × (NB, C): vin[l] = vˡ, l = 1 … L−1 */
+  float **g;          /* (L) × (NB, C): gate (zhˡ), l >= 1 */
+  float *a;           /* (NB, C) relu (hᴸ) */
+  float *o1;          /* (NB, O) */
+  float *logits;      /* (NB, Q); the backward pass turns it into dlogits */
+  float *col, *dcol;  /* (NB, max taps) */
+  float *dz, *dz2;    /* (NB, 2C) */
   float *dg, *dh, *dh2, *dv, *da; /* (NB, C) */
   float *do1;                     /* (NB, O) */
 } Work;
@@ -147,7 +149,7 @@ work_new (const ArPixelCnnTrain *t)
   gsize taps =
       MAX (MAX (taps_v (&t->c, 0), taps_v (&t->c, 1)), taps_h (&t->c, 1));
   gsize n = NB *
-      (1 + L * 2 * C2 + (L + 1) * C + L * C + L * C + C + t->O + t->Q +
+      (1 + L * 4 * C2 + (L + 1) * C + L * C + L * C + C + t->O + t->Q +
           2 * taps + 2 * C2 + 5 * C + t->O);
   Work *w = g_new0 (Work, 1);
   float *p;
@@ -157,12 +159,16 @@ work_new (const ArPixelCnnTrain *t)
   w->u = TAKE (NB);
   w->zv = g_new0 (float *, L);
   w->zh = g_new0 (float *, L);
+  w->tsv = g_new0 (float *, L);
+  w->tsh = g_new0 (float *, L);
   w->hin = g_new0 (float *, L + 1);
   w->vin = g_new0 (float *, L);
   w->g = g_new0 (float *, L);
   for (gsize l = 0; l < L; l++) {
     w->zv[l] = TAKE (NB * C2);
     w->zh[l] = TAKE (NB * C2);
+    w->tsv[l] = TAKE (NB * C2);
+    w->tsh[l] = TAKE (NB * C2);
     w->vin[l] = TAKE (NB * C);
     w->g[l] = TAKE (NB * C);
   }
@@ -194,6 +200,8 @@ work_free (Work *w)
   g_free (w->store);
   g_free (w->zv);
   g_free (w->zh);
+  g_free (w->tsv);
+  g_free (w->tsh);
   g_free (w->hin);
   g_free (w->vin);
   g_free (w->g);
@@ -420,29 +428,21 @@ im2col (float *col, float *src, int nb, int H, int W, int Cin, int dr0, int nr,
       }
 }
 
-static inline float
-sigmoid (float a)
+/* g (N, C) = gate (z (N, 2C)); ts (N, 2C) keeps [tanh | σ] of each row */
+static void
+gate_fwd (float *g, float *ts, const float *z, gsize N, int C)
 {
-  return 1.0f / (1.0f + expf (-a));
+  for (gsize i = 0; i < N; i++)
+    ar_pixelcnn_gate (g + i * C, ts + i * 2 * C, z + i * 2 * C, C);
 }
 
-/* g (N, C) = tanh (z[:, :C]) ⊙ σ (z[:, C:]), tanh (a) = 2 σ (2a) − 1 as
- * the inference kernels compute it */
+/* dz (N, 2C) = the gradient of gate's input from dg (N, C) and ts */
 static void
-gate_fwd (float *g, const float *z, gsize N, int C)
+gate_bwd (float *dz, const float *ts, const float *dg, gsize N, int C)
 {
-  for (gsize i = 0; i < N; i++, g += C, z += 2 * C)
-    for (int k = 0; k < C; k++)
-      g[k] = (2.0f * sigmoid (2.0f * z[k]) - 1.0f) * sigmoid (z[C + k]);
-}
-
-/* dz (N, 2C) = the gradient of gate's input from dg (N, C) */
-static void
-gate_bwd (float *dz, const float *z, const float *dg, gsize N, int C)
-{
-  for (gsize i = 0; i < N; i++, dz += 2 * C, z += 2 * C, dg += C)
+  for (gsize i = 0; i < N; i++, dz += 2 * C, ts += 2 * C, dg += C)
     for (int k = 0; k < C; k++) {
-      float th = 2.0f * sigmoid (2.0f * z[k]) - 1.0f, s = sigmoid (z[C + k]);
+      float th = ts[k], s = ts[C + k];
       dz[k] = dg[k] * s * (1.0f - th * th);
       dz[C + k] = dg[k] * th * s * (1.0f - s);
     }
@@ -489,7 +489,7 @@ micro_batch (ArPixelCnnTrain *t, Work *w, int b0, int nb, float *grad)
       im2col (w->col, w->vin[l], nb, H, W, C, -P, P + 1, -P, K, FALSE);
     gemm_fwd (w->zv[l], w->col, W_ (li->v_w), NB, C2, Tv);
     if (l + 1 < L)
-      gate_fwd (w->vin[l + 1], w->zv[l], NB, C);
+      gate_fwd (w->vin[l + 1], w->tsv[l], w->zv[l], NB, C);
 
     fill_bias (w->zh[l], nb, HW, C2, W_ (li->h_b), TAB (li->ch), cls);
     if (l == 0)
@@ -499,9 +499,9 @@ micro_batch (ArPixelCnnTrain *t, Work *w, int b0, int nb, float *grad)
     gemm_fwd (w->zh[l], w->col, W_ (li->h_w), NB, C2, Th);
     gemm_fwd (w->zh[l], w->zv[l], W_ (li->vh_w), NB, C2, C2);
     if (l == 0) {
-      gate_fwd (hout, w->zh[0], NB, C);
+      gate_fwd (hout, w->tsh[0], w->zh[0], NB, C);
     } else {
-      gate_fwd (w->g[l], w->zh[l], NB, C);
+      gate_fwd (w->g[l], w->tsh[l], w->zh[l], NB, C);
       fill_bias (hout, nb, HW, C, W_ (li->res_b), NULL, NULL);
       ar_nn_add (hout, w->hin[l], NB * C);
       gemm_fwd (hout, w->g[l], W_ (li->res_w), NB, C, C);
@@ -566,12 +566,12 @@ micro_batch (ArPixelCnnTrain *t, Work *w, int b0, int nb, float *grad)
 
     /* horizontal: dh = d hˡ⁺¹ → dz = d zhˡ, dh2 = d hˡ (l >= 1) */
     if (l == 0) {
-      gate_bwd (w->dz, w->zh[0], dh, NB, C);
+      gate_bwd (w->dz, w->tsh[0], dh, NB, C);
     } else {
       gemm_bwd (dh, w->g[l], W_ (li->res_w), G (t, grad, li->res_w), w->dg,
           FALSE, NB, C, C);
       bias_bwd (dh, nb, HW, C, G (t, grad, li->res_b), NULL, NULL);
-      gate_bwd (w->dz, w->zh[l], w->dg, NB, C);
+      gate_bwd (w->dz, w->tsh[l], w->dg, NB, C);
     }
     bias_bwd (w->dz, nb, HW, C2, G (t, grad, li->h_b), dtab_h, cls);
     if (l == 0) {
@@ -589,7 +589,7 @@ micro_batch (ArPixelCnnTrain *t, Work *w, int b0, int nb, float *grad)
     gemm_bwd (w->dz, w->zv[l], W_ (li->vh_w), G (t, grad, li->vh_w), w->dz2,
         FALSE, NB, C2, C2);
     if (have_dv) {
-      gate_bwd (w->dz, w->zv[l], w->dv, NB, C);
+      gate_bwd (w->dz, w->tsv[l], w->dv, NB, C);
       ar_nn_add (w->dz2, w->dz, NB * C2);
     }
     /* vertical */

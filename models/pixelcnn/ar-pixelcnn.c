@@ -481,20 +481,6 @@ ar_pixelcnn_write (const ArPixelCnn *pc, ArGgufWriter *w)
 
 #define rows_product ar_pixelcnn_rows_product
 
-static inline float
-sigmoid (float a)
-{
-  return 1.0f / (1.0f + expf (-a));
-}
-
-/* out (C) = tanh (z[0 … C−1]) ⊙ σ (z[C … 2C−1]), tanh (a) = 2 σ (2a) − 1 */
-static void
-gate (float *out, const float *z, int C)
-{
-  for (int i = 0; i < C; i++)
-    out[i] = (2.0f * sigmoid (2.0f * z[i]) - 1.0f) * sigmoid (z[C + i]);
-}
-
 /* ---- the per-image work space ------------------------------------------------ */
 
 typedef struct
@@ -509,6 +495,7 @@ typedef struct
   float *hrow;    /* (L, W, C) h¹ … hᴸ, this row */
   float *bv, *bh; /* (L, 2C) biases with the class's added */
   float *z;       /* (2C) */
+  float *ts;      /* (2C) the gate's scratch */
   float *gt;      /* (C) */
   float *o;       /* (C) relu (hᴸ) */
   float *o1;      /* (O) */
@@ -537,6 +524,7 @@ work_new (const ArPixelCnn *pc)
   w->bv = g_new0 (float, (gsize) L * 2 * C);
   w->bh = g_new0 (float, (gsize) L * 2 * C);
   w->z = g_new0 (float, 2 * C);
+  w->ts = g_new0 (float, 2 * C);
   w->gt = g_new0 (float, C);
   w->o = g_new0 (float, C);
   w->o1 = g_new0 (float, c->output_hidden);
@@ -560,6 +548,7 @@ work_free (Work *w)
   g_free (w->bv);
   g_free (w->bh);
   g_free (w->z);
+  g_free (w->ts);
   g_free (w->gt);
   g_free (w->o);
   g_free (w->o1);
@@ -644,7 +633,8 @@ row_vertical (const ArPixelCnn *pc, Work *w, int r)
     if (l + 1 < L) {
       float *out = w->vring + ((gsize) l * R + r % R) * W * C;
       for (int x = 0; x < W; x++)
-        gate (out + (gsize) x * C, w->zv + (gsize) x * C2, C);
+        ar_pixelcnn_gate (out + (gsize) x * C, w->ts, w->zv + (gsize) x * C2,
+            C);
     }
     rows_product (w->vh + (gsize) l * W * C2, C2, w->bh + (gsize) l * C2, 0,
         w->zv, C2, ly->vh_wt, W, C2, C2);
@@ -669,7 +659,7 @@ pixel_horizontal (const ArPixelCnn *pc, Work *w, int r, int x, float *logits)
   }
   rows_product (w->z, C2, w->vh + (gsize) x * C2, 0, col, P0,
       pc->layers[0].h_wt, 1, P0, C2);
-  gate (w->hrow + (gsize) x * C, w->z, C);
+  ar_pixelcnn_gate (w->hrow + (gsize) x * C, w->ts, w->z, C);
 
   for (int l = 1; l < L; l++) {
     const Layer *ly = &pc->layers[l];
@@ -688,7 +678,7 @@ pixel_horizontal (const ArPixelCnn *pc, Work *w, int r, int x, float *logits)
     }
     rows_product (w->z, C2, w->vh + ((gsize) l * W + x) * C2, 0, win, T,
         ly->h_wt, 1, T, C2);
-    gate (w->gt, w->z, C);
+    ar_pixelcnn_gate (w->gt, w->ts, w->z, C);
     for (int i = 0; i < C; i++)
       hout[i] = hin[(gsize) x * C + i] + ly->res_b[i];
     rows_product (hout, C, hout, 0, w->gt, C, ly->res_wt, 1, C, C);

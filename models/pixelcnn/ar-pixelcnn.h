@@ -17,7 +17,8 @@
  * feature channels, L ≥ 1 layers, a first kernel K0 and a kernel K (odd;
  * P0 = K0 / 2, P = K / 2), O output hidden units, N classes (0 = none), y
  * the class.  gate (z) for z of 2C values is tanh (z[0 … C−1]) ⊙
- * σ (z[C … 2C−1]), with tanh (a) = 2 σ (2a) − 1 and σ (a) = 1 / (1 + e^−a).
+ * σ (z[C … 2C−1]), both computed from exponentials of non-positive
+ * arguments (ar-pixelcnn-private.h: ar_pixelcnn_gate).
  *
  * Two stacks.  The vertical stack v sees only rows strictly above the pixel,
  * the horizontal stack h also the pixels to its left in its own row; there is
