@@ -451,9 +451,16 @@ filterbank_lipschitz (const ArMel *mel, double *v, double *u)
 }
 
 /* Linear |X|^power of one frame: s >= 0 minimising |M s - y|² with y =
- * exp (@logmel), by accelerated projected gradient (FISTA) from a smooth
- * start (each band's level spread over its bins); @s (n_bins) out, @tmp
- * 3 · n_bins + n_mels doubles. */
+ * exp (@logmel), by accelerated projected gradient (FISTA) from s = 0;
+ * @s (n_bins) out, @tmp 3 · n_bins + n_mels doubles.
+ *
+ * The start matters, because M (n_mels × n_bins) has a large null space
+ * that the gradient never touches: from zero, bins only gain what the bands
+ * ask for, which keeps the spectral valleys between harmonics low.  A
+ * smooth start (each band's level spread evenly over its bins) fits the mels
+ * as well but leaves the valleys filled: Griffin-Lim from it was 6.34 dB
+ * from the 28 held-out asterisk prompts (mean log-spectral distance) against
+ * 5.56 dB from zero. */
 static void
 mel_to_linear (const ArMel *mel, const float *logmel, double lipschitz,
     double *s, double *tmp)
@@ -462,25 +469,7 @@ mel_to_linear (const ArMel *mel, const float *logmel, double lipschitz,
   double *z = tmp, *grad = tmp + nb, *prev = tmp + 2 * nb, *y = tmp + 3 * nb;
   for (int m = 0; m < nm; m++)
     y[m] = exp (logmel[m]);
-
-  /* Start: if s were one constant c_m across band m, M s = y would give c_m
-   * = y_m / Σ_k M[m,k]; bin k takes the M-weighted mean of its bands' c_m. */
   memset (s, 0, sizeof (double) * nb);
-  memset (grad, 0, sizeof (double) * nb);
-  for (int m = 0; m < nm; m++) {
-    const float *w = mel->fb + (gsize) m * nb;
-    double row = 0;
-    for (int k = mel->fb_lo[m]; k < mel->fb_hi[m]; k++)
-      row += w[k];
-    if (row <= 0)
-      continue;
-    for (int k = mel->fb_lo[m]; k < mel->fb_hi[m]; k++) {
-      s[k] += w[k] * y[m] / row;
-      grad[k] += w[k];
-    }
-  }
-  for (int k = 0; k < nb; k++)
-    s[k] = grad[k] > 0 ? s[k] / grad[k] : 0.0;
   if (lipschitz <= 0)
     return;
 

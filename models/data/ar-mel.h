@@ -71,9 +71,11 @@ void ar_mel_stft_magnitude (const ArMel *mel, const float *x, gsize n_samples, f
 /* Griffin-Lim: a signal of @n_samples whose log-mel frames approximate
  * @mel_frames (n_frames = ar_mel_n_frames (n_samples), n_mels): the linear
  * magnitudes are recovered from the mels by non-negative least squares
- * (projected gradient on the filterbank), then @iterations rounds of
- * Griffin-Lim phase estimation (inverse STFT by weighted overlap-add),
- * starting from phases drawn from @seed.  @out (n_samples). */
+ * (projected gradient on the filterbank, from zero), then @iterations
+ * rounds of Griffin-Lim phase estimation — the fast variant, momentum 0.99
+ * (Perraudin et al. 2013) — with the inverse STFT by weighted overlap-add,
+ * starting from phases drawn from @seed (0 iterations: the random-phase
+ * start itself).  32 to 100 iterations are typical.  @out (n_samples). */
 void ar_mel_griffin_lim (const ArMel *mel, const float *mel_frames, gsize n_samples,
     int iterations, guint64 seed, float *out);
 
