@@ -83,8 +83,9 @@ typedef struct
 } Task;
 
 /* The activations of one window of up to max_T columns, one workspace per
- * thread.  [channels, time] matrices have T (= max_T) columns; the output
- * stack's matrices are compact over the window's ns scored columns. */
+ * thread.  [channels, time] matrices (T below) have rows of ld floats, of
+ * which a window uses its columns [0, T); the output stack's matrices are
+ * compact over the window's ns scored columns. */
 typedef struct
 {
   gboolean busy; /* held by a running task (under ws_lock) */
@@ -122,6 +123,9 @@ struct _ArWaveNetTrain
   int *dil; /* (L) */
   gsize rf;
   int max_T, max_B, nF_max;
+  int ld; /* floats a row of a [channels, time] matrix: max_T rounded up to
+           * 16, plus 16, so that rows are never a large power of two
+           * apart (cache-set conflicts in the products' packing) */
   int n_threads, n_slots, n_tasks_max;
   ArParam **p;       /* (n_slots), NULL where the model has none */
   int *slot_param;   /* (n_slots) index into params, -1 for none */
@@ -259,7 +263,7 @@ task_init (ArWaveNetTrain *t, Task *task, int index)
 static void
 ws_init (ArWaveNetTrain *t, Workspace *w)
 {
-  gsize T = t->max_T, L = t->L, R = t->R, G = t->G, H = t->H, S = t->S;
+  gsize T = t->ld, L = t->L, R = t->R, G = t->G, H = t->H, S = t->S;
   gsize O = t->O, nF = t->nF_max;
 
   w->col = g_new (int, L + 1);
@@ -348,6 +352,7 @@ ar_wavenet_train_new (const ArWaveNetConfig *config, int max_T, int max_B,
   t->rf = ar_wavenet_train_receptive_field (c);
   t->max_T = max_T;
   t->max_B = max_B;
+  t->ld = (max_T + 15) / 16 * 16 + 16;
   t->nF_max = t->Cc > 0 ? max_T / t->hop + 4 : 0;
   t->dil = g_new (int, t->L);
   for (int l = 0; l < t->L; l++)
@@ -624,11 +629,11 @@ mel_forward (ArWaveNetTrain *t, Workspace *w, ArParam **p,
   *nF_out = nF;
 }
 
-/* Forward (and backward) of one window of T columns; returns the summed
- * nats of its scored targets. */
+/* Forward (and backward) of one window, its [channels, time] matrices @ld
+ * floats a row; returns the summed nats of its scored targets. */
 static double
 run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
-    const ArWaveNetWindow *win, int T, gboolean backward, float scale)
+    const ArWaveNetWindow *win, int ld, gboolean backward, float scale)
 {
   const int R = t->R, G = t->G, H = t->H, S = t->S, O = t->O, Q = t->Q;
   const int L = t->L, C = t->C;
@@ -651,10 +656,10 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
   {
     const float *W0 = p[P_IN_W]->w, *W1 = W0 + (gsize) Q * R;
     const float *b = p[P_IN_B]->w;
-    float *h = w->X + (gsize) R * T;
+    float *h = w->X + (gsize) R * ld;
 
     for (int c = 0; c < R; c++) {
-      float *hr = h + (gsize) c * T;
+      float *hr = h + (gsize) c * ld;
 
       for (int q = col[0]; q < p1; q++) {
         gsize a = s + q;
@@ -675,14 +680,14 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
 
   for (int l = 0; l < L; l++) {
     const int d = t->dil[l], c0 = col[l + 1], n = p1 - c0;
-    float *X = w->X + (gsize) l * 2 * R * T;
-    float *z = w->gate + (gsize) l * G * T;
+    float *X = w->X + (gsize) l * 2 * R * ld;
+    float *z = w->gate + (gsize) l * G * ld;
     const float *b = p[lslot (l, L_CONV_B)]->w;
 
     /* delayed rows: h_l (t − d), zero before the window's first column */
     for (int c = 0; c < R; c++) {
-      float *dst = X + (gsize) c * T;
-      const float *src = X + (gsize) (R + c) * T;
+      float *dst = X + (gsize) c * ld;
+      const float *src = X + (gsize) (R + c) * ld;
       int q = c0;
 
       for (; q < MIN (p1, d); q++)
@@ -692,7 +697,7 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
     }
     /* z = b + g[class] + c_l (t) + W · [h (t − d); h (t)] */
     for (int j = 0; j < G; j++) {
-      float *zr = z + (gsize) j * T;
+      float *zr = z + (gsize) j * ld;
       float bj = b[j];
 
       if (C > 0)
@@ -710,21 +715,21 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
       }
     }
     gemm (FALSE, FALSE, G, n, 2 * R, p[lslot (l, L_CONV_W)]->w, 2 * R, X + c0,
-        T, z + c0, T);
-    gates_forward (z, w->u, w->tmp, T, H, c0, p1);
+        ld, z + c0, ld);
+    gates_forward (z, w->u, w->tmp, ld, H, c0, p1);
     /* skip (S, ns) += Ws · u over the scored columns */
-    gemm (FALSE, FALSE, S, ns, H, p[lslot (l, L_SKIP_W)]->w, H, w->u + p0, T,
+    gemm (FALSE, FALSE, S, ns, H, p[lslot (l, L_SKIP_W)]->w, H, w->u + p0, ld,
         w->r1, ns);
     if (l < L - 1) {
       /* h_{l+1} = h_l + Wr · u + br, the next layer's undelayed rows */
-      float *hn = w->X + ((gsize) (l + 1) * 2 * R + R) * T;
-      const float *h = X + (gsize) R * T, *br = p[lslot (l, L_RES_B)]->w;
+      float *hn = w->X + ((gsize) (l + 1) * 2 * R + R) * ld;
+      const float *h = X + (gsize) R * ld, *br = p[lslot (l, L_RES_B)]->w;
 
       for (int c = 0; c < R; c++)
         for (int q = c0; q < p1; q++)
-          hn[(gsize) c * T + q] = h[(gsize) c * T + q] + br[c];
-      gemm (FALSE, FALSE, R, n, H, p[lslot (l, L_RES_W)]->w, H, w->u + c0, T,
-          hn + c0, T);
+          hn[(gsize) c * ld + q] = h[(gsize) c * ld + q] + br[c];
+      gemm (FALSE, FALSE, R, n, H, p[lslot (l, L_RES_W)]->w, H, w->u + c0, ld,
+          hn + c0, ld);
     }
   }
 
@@ -791,15 +796,15 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
    * undone; nothing reads the last layer's output */
   for (int l = L - 1; l >= 0; l--) {
     const int d = t->dil[l], c0 = col[l + 1], n = p1 - c0;
-    const float *X = w->X + (gsize) l * 2 * R * T;
-    const float *z = w->gate + (gsize) l * G * T;
+    const float *X = w->X + (gsize) l * 2 * R * ld;
+    const float *z = w->gate + (gsize) l * G * ld;
 
     if (l == L - 1)
-      fill_rows (w->dh, T, R, c0, p1, NULL);
+      fill_rows (w->dh, ld, R, c0, p1, NULL);
     /* u again, from the kept gates */
     for (int r = 0; r < H; r++) {
-      const float *a = z + (gsize) r * T, *sg = z + (gsize) (r + H) * T;
-      float *ur = w->u + (gsize) r * T;
+      const float *a = z + (gsize) r * ld, *sg = z + (gsize) (r + H) * ld;
+      float *ur = w->u + (gsize) r * ld;
 
       for (int q = c0; q < p1; q++)
         ur[q] = a[q] * sg[q];
@@ -807,22 +812,22 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
     /* skip projection: dWs += dskip uᵀ (scored columns), dbs, du */
     ArParam *Ws = p[lslot (l, L_SKIP_W)];
     ar_nn_add (p[lslot (l, L_SKIP_B)]->g, w->dskip_sum, S);
-    gemm (FALSE, TRUE, S, H, ns, w->dskip, ns, w->u + p0, T, Ws->g, H);
-    fill_rows (w->du, T, H, c0, p1, NULL);
-    gemm (TRUE, FALSE, H, ns, S, Ws->w, H, w->dskip, ns, w->du + p0, T);
+    gemm (FALSE, TRUE, S, H, ns, w->dskip, ns, w->u + p0, ld, Ws->g, H);
+    fill_rows (w->du, ld, H, c0, p1, NULL);
+    gemm (TRUE, FALSE, H, ns, S, Ws->w, H, w->dskip, ns, w->du + p0, ld);
     /* residual projection */
     if (l < L - 1) {
       ArParam *Wr = p[lslot (l, L_RES_W)];
 
-      add_row_sums (p[lslot (l, L_RES_B)]->g, w->dh, T, R, c0, p1);
-      gemm (FALSE, TRUE, R, H, n, w->dh + c0, T, w->u + c0, T, Wr->g, H);
-      gemm (TRUE, FALSE, H, n, R, Wr->w, H, w->dh + c0, T, w->du + c0, T);
+      add_row_sums (p[lslot (l, L_RES_B)]->g, w->dh, ld, R, c0, p1);
+      gemm (FALSE, TRUE, R, H, n, w->dh + c0, ld, w->u + c0, ld, Wr->g, H);
+      gemm (TRUE, FALSE, H, n, R, Wr->w, H, w->dh + c0, ld, w->du + c0, ld);
     }
     /* through the gates: u = a s, a = tanh, s = σ */
     for (int r = 0; r < H; r++) {
-      const float *a = z + (gsize) r * T, *sg = z + (gsize) (r + H) * T;
-      const float *du = w->du + (gsize) r * T;
-      float *dza = w->dz + (gsize) r * T, *dzs = w->dz + (gsize) (r + H) * T;
+      const float *a = z + (gsize) r * ld, *sg = z + (gsize) (r + H) * ld;
+      const float *du = w->du + (gsize) r * ld;
+      float *dza = w->dz + (gsize) r * ld, *dzs = w->dz + (gsize) (r + H) * ld;
 
       for (int q = c0; q < p1; q++) {
         dza[q] = du[q] * sg[q] * (1.0f - a[q] * a[q]);
@@ -836,7 +841,7 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
     /* the class column of the global embedding is added where the bias is:
      * the same gradient */
     for (int j = 0; j < G; j++) {
-      const float *dzr = w->dz + (gsize) j * T;
+      const float *dzr = w->dz + (gsize) j * ld;
       float acc = 0.0f;
 
       for (int q = c0; q < p1; q++)
@@ -845,16 +850,16 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
       if (C > 0)
         p[lslot (l, L_GLOBAL_W)]->g[(gsize) j * C + win->global_class] += acc;
     }
-    gemm (FALSE, TRUE, G, 2 * R, n, w->dz + c0, T, X + c0, T, Wc->g, 2 * R);
-    memset (w->dX, 0, (gsize) 2 * R * T * sizeof (float));
-    gemm (TRUE, FALSE, 2 * R, n, G, Wc->w, 2 * R, w->dz + c0, T, w->dX + c0, T);
+    gemm (FALSE, TRUE, G, 2 * R, n, w->dz + c0, ld, X + c0, ld, Wc->g, 2 * R);
+    fill_rows (w->dX, ld, 2 * R, c0, p1, NULL);
+    gemm (TRUE, FALSE, 2 * R, n, G, Wc->w, 2 * R, w->dz + c0, ld, w->dX + c0, ld);
     /* mel: dp_l at the frame rate, then dWcl += dp eᵀ, de += Wclᵀ dp */
     if (t->Cc > 0) {
       ArParam *Wcl = p[lslot (l, L_COND_W)];
 
       memset (w->dpc, 0, (gsize) G * nF * sizeof (float));
       for (int j = 0; j < G; j++) {
-        const float *dzr = w->dz + (gsize) j * T;
+        const float *dzr = w->dz + (gsize) j * ld;
         float *dp = w->dpc + (gsize) j * nF;
 
         for (int q = c0; q < p1; q++) {
@@ -870,10 +875,10 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
     /* dh_l = dh_{l+1} (the residual path) + the undelayed rows' gradient +
      * the delayed rows' gradient moved back by d; the columns [col[l], c0)
      * only receive the last */
-    fill_rows (w->dh, T, R, col[l], c0, NULL);
+    fill_rows (w->dh, ld, R, col[l], c0, NULL);
     for (int c = 0; c < R; c++) {
-      float *dh = w->dh + (gsize) c * T;
-      const float *d0 = w->dX + (gsize) c * T, *d1 = w->dX + (gsize) (R + c) * T;
+      float *dh = w->dh + (gsize) c * ld;
+      const float *d0 = w->dX + (gsize) c * ld, *d1 = w->dX + (gsize) (R + c) * ld;
 
       for (int q = c0; q < p1; q++)
         dh[q] += d1[q];
@@ -886,14 +891,14 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
   {
     float *gW0 = p[P_IN_W]->g, *gW1 = gW0 + (gsize) Q * R;
 
-    add_row_sums (p[P_IN_B]->g, w->dh, T, R, col[0], p1);
+    add_row_sums (p[P_IN_B]->g, w->dh, ld, R, col[0], p1);
     for (int q = col[0]; q < p1; q++) {
       gsize a = s + q;
       int prev = a >= 1 ? x[a - 1] : Q / 2;
       float *g0 = gW0 + (gsize) prev * R, *g1 = gW1 + (gsize) x[a] * R;
 
       for (int c = 0; c < R; c++) {
-        float v = w->dh[(gsize) c * T + q];
+        float v = w->dh[(gsize) c * ld + q];
 
         g0[c] += v;
         g1[c] += v;
@@ -954,7 +959,7 @@ run_task (gpointer data, guint k)
   for (int i = task->w0; i < task->w0 + task->n; i++) {
     const ArWaveNetWindow *win = &t->win[i];
 
-    task->loss_sum += run_window (t, w, task->p, win, t->T, t->backward,
+    task->loss_sum += run_window (t, w, task->p, win, t->ld, t->backward,
         t->scale);
     task->n_scored += MAX (win->score_to - win->score_from, 0);
   }
