@@ -520,18 +520,31 @@ fill_rows (float *X, int ld, int rows, int c0, int c1, const float *v)
   }
 }
 
-/* s[r] += Σ_q X[r, q], q in [c0, c1); summed in float, in column order. */
+/* Σ x[0 … n), in eight interleaved partial sums added up in a fixed order
+ * at the end: a single running sum would wait for each addition's latency
+ * (a few cycles) on every element. */
+static float
+sum_floats (const float *x, int n)
+{
+  float acc[8] = { 0 };
+  int q = 0;
+
+  for (; q + 8 <= n; q += 8)
+    for (int k = 0; k < 8; k++)
+      acc[k] += x[q + k];
+  for (; q < n; q++)
+    acc[0] += x[q];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
+      ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* s[r] += Σ_q X[r, q], q in [c0, c1). */
 static void
 add_row_sums (float *s, const float *X, int ld, int rows, int c0, int c1)
 {
-  for (int r = 0; r < rows; r++) {
-    const float *x = X + (gsize) r * ld;
-    float acc = 0.0f;
-
-    for (int q = c0; q < c1; q++)
-      acc += x[q];
-    s[r] += acc;
-  }
+  for (int r = 0; r < rows; r++)
+    if (c1 > c0)
+      s[r] += sum_floats (X + (gsize) r * ld + c0, c1 - c0);
 }
 
 /* The gates of one layer in place, columns [c0, c1) of z (G rows of ld
@@ -841,11 +854,8 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
     /* the class column of the global embedding is added where the bias is:
      * the same gradient */
     for (int j = 0; j < G; j++) {
-      const float *dzr = w->dz + (gsize) j * ld;
-      float acc = 0.0f;
+      float acc = sum_floats (w->dz + (gsize) j * ld + c0, p1 - c0);
 
-      for (int q = c0; q < p1; q++)
-        acc += dzr[q];
       bc->g[j] += acc;
       if (C > 0)
         p[lslot (l, L_GLOBAL_W)]->g[(gsize) j * C + win->global_class] += acc;
