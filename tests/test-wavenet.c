@@ -363,6 +363,34 @@ test_feed_then_generate (void)
     g_assert_cmpuint (ar_argmax (logits + (P - 1 + i) * 256, 256), ==, out[i]);
 }
 
+/* Generation then teacher forcing: the last sample drawn is history for
+ * the samples fed after it. */
+static void
+test_generate_then_feed (void)
+{
+  ArWaveNetConfig c = config (8, 12, 10, 12, 1, 4);
+  g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&c, 18, NULL);
+  g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (wn);
+  enum
+  {
+    N = 25,
+    M = 30
+  };
+  g_autofree guint8 *x = random_classes (M, 19);
+  guint8 seq[1 + N + M];
+  g_autofree float *full = g_new (float, (1 + N + M) * 256);
+  g_autofree float *inc = g_new (float, M * 256);
+
+  ar_wavenet_gen_reset (g, 3);
+  ar_wavenet_gen_generate (g, seq + 1, N);
+  ar_wavenet_gen_feed (g, x, M, inc);
+  seq[0] = 128;
+  memcpy (seq + 1 + N, x, M);
+  ar_wavenet_forward_full (wn, seq, 1 + N + M, NULL, 0, -1, full);
+  g_assert_cmpfloat (rel_diff (inc, full + (1 + N) * 256, M * 256), <,
+      TOL_INCREMENTAL);
+}
+
 /* ---- threads ---------------------------------------------------------- */
 
 static void
@@ -383,6 +411,11 @@ test_threads (void)
   g_autofree float *lb = g_new (float, N * 256);
 
   ar_wavenet_gen_set_threadpool (g2, pool);
+  /* the pool's worker joins a job at a step boundary once it has woken:
+   * make sure it has, so the split path is what is compared below */
+  for (int i = 0; i < 200 && ar_wavenet_gen_get_split_steps (g2) == 0; i++)
+    ar_wavenet_gen_generate (g2, a, N);
+  g_assert_cmpuint (ar_wavenet_gen_get_split_steps (g2), >, 0);
   for (int k = 0; k < 2; k++) {
     float temperature = k == 0 ? 1.0f : 0.0f;
 
@@ -403,6 +436,8 @@ test_threads (void)
   ar_wavenet_gen_feed (g1, a, N, la);
   ar_wavenet_gen_feed (g2, a, N, lb);
   g_assert_cmpmem (la, N * 256 * sizeof (float), lb, N * 256 * sizeof (float));
+  g_test_message ("%" G_GUINT64_FORMAT " steps ran on two threads",
+      ar_wavenet_gen_get_split_steps (g2));
 }
 
 /* ---- F16 -------------------------------------------------------------- */
@@ -1010,6 +1045,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenet/generate-seeds", test_generate_seeds);
   g_test_add_func ("/wavenet/greedy-vs-full", test_greedy_vs_full);
   g_test_add_func ("/wavenet/feed-then-generate", test_feed_then_generate);
+  g_test_add_func ("/wavenet/generate-then-feed", test_generate_then_feed);
   g_test_add_func ("/wavenet/threads", test_threads);
   g_test_add_func ("/wavenet/f16", test_f16);
   g_test_add_func ("/wavenet/vocoder/vs-full", test_vocoder_vs_full);

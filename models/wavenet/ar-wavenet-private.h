@@ -36,6 +36,11 @@ G_GNUC_INTERNAL extern const ArWaveNetKernels ar_wavenet_kernels_c;
 G_GNUC_INTERNAL extern const ArWaveNetKernels ar_wavenet_kernels_avx2;
 #endif
 
+/* Steps @g has run split between two threads since it was made (the tests
+ * check that the split path really ran). */
+typedef struct _ArWaveNetGen ArWaveNetGen;
+G_GNUC_INTERNAL guint64 ar_wavenet_gen_get_split_steps (const ArWaveNetGen *g);
+
 /* The kernels of the level ar_simd_get_level () names. */
 G_GNUC_INTERNAL const ArWaveNetKernels *ar_wavenet_kernels (void);
 

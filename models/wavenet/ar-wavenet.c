@@ -860,6 +860,7 @@ struct _ArWaveNetGen
   float *logits;         /* (Q) */
   Part single;           /* all rows, one thread */
   Part split[MAX_PARTS]; /* the rows of each of two threads */
+  guint64 split_steps;   /* steps run by two threads, for the tests */
   GMutex lock;           /* for a thread sleeping in a barrier */
   GCond cond;
 };
@@ -1314,6 +1315,8 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
       }
       gen_step (g, job, p, role, parts, x, prev, t, p0, p1, a, logits);
       prev = x;
+      if (parts > 1 && role == 0)
+        g->split_steps++;
     }
     if (!job->feed) {
       /* every thread draws the same class from the same logits */
@@ -1730,4 +1733,11 @@ ar_wavenet_vocoder_pull (ArWaveNetVocoder *v, float *out, gsize max)
     v->emitted += chunk;
   }
   return done;
+}
+
+guint64
+ar_wavenet_gen_get_split_steps (const ArWaveNetGen *g)
+{
+  g_return_val_if_fail (g != NULL, 0);
+  return g->split_steps;
 }
