@@ -9,6 +9,7 @@
 #include "gsttextgensrc.h"
 #include "gsttextgen.h"
 #include "gstwavenetsrc.h"
+#include "gstwavenetvocoder.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
@@ -18,6 +19,7 @@ plugin_init (GstPlugin *plugin)
   ret |= GST_ELEMENT_REGISTER (textgensrc, plugin);
   ret |= GST_ELEMENT_REGISTER (textgen, plugin);
   ret |= GST_ELEMENT_REGISTER (wavenetsrc, plugin);
+  ret |= GST_ELEMENT_REGISTER (wavenetvocoder, plugin);
 
   return ret;
 }
