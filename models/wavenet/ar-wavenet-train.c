@@ -1419,8 +1419,17 @@ ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
   g_return_val_if_fail (ar_wavenet_train_check (config, T, B, NULL), NULL);
   g_return_val_if_fail (config->cond_channels == 0 ||
       corpus->n_mels == config->mel.n_mels, NULL);
-  ArWaveNetTask *task = g_new0 (ArWaveNetTask, 1);
   guint n_files = corpus->files->len;
+
+  for (guint i = 0; i < n_files; i++) {
+    const ArWaveNetFile *f = &g_array_index (corpus->files, ArWaveNetFile, i);
+
+    g_return_val_if_fail (config->global_classes == 0 ||
+        (f->global_class >= 0 && f->global_class < config->global_classes),
+        NULL);
+  }
+  ArWaveNetTask *task = g_new0 (ArWaveNetTask, 1);
+  guint64 n_targets = 0;
 
   task->net = ar_wavenet_train_new (config, T, B, n_threads);
   task->corpus = corpus;
@@ -1434,11 +1443,9 @@ ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
   for (guint i = 0; i < n_files; i++) {
     const ArWaveNetFile *f = &g_array_index (corpus->files, ArWaveNetFile, i);
 
-    g_return_val_if_fail (config->global_classes == 0 ||
-        (f->global_class >= 0 && f->global_class < config->global_classes),
-        NULL);
     if (f->held_out || f->n < 2)
       continue;
+    n_targets += f->n - 1;
     task->train_files[task->n_train] = i;
     /* blocks starting at targets 2 − K … n − 1 */
     task->train_cum[task->n_train + 1] =
@@ -1446,10 +1453,16 @@ ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
     task->n_train++;
   }
   task->win = g_new0 (ArWaveNetWindow, B);
+  /* each target lies in K of the blocks, so a window drawn uniformly among
+   * them scores K · targets / blocks on average (less than K: windows at the
+   * ends of files score only the file's targets) */
+  guint64 blocks = task->train_cum[task->n_train];
   task->trainable = (ArTrainable){
     .unit = "bits/sample",
     .units_per_s_name = "samples/s",
-    .units_per_step = (guint64) B * task->K,
+    .units_per_step = blocks > 0
+        ? (guint64) llround ((double) B * task->K * n_targets / blocks)
+        : (guint64) B * task->K,
     .params = ar_wavenet_train_get_params (task->net),
     .step = task_step,
     .evaluate = task_evaluate,

@@ -208,8 +208,10 @@ typedef struct _ArWaveNetTask ArWaveNetTask;
 ArWaveNetTask *ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
     int T, int B, int n_threads, const char *const *class_names);
 void ar_wavenet_task_free (ArWaveNetTask *task);
-/* Trains in nats; reports bits/sample ("samples/s" counts B · K targets per
- * step, the scored targets of full windows). */
+/* Trains in nats; reports bits/sample.  "samples/s" counts the targets a
+ * step scores on average: B · K · (training targets) / (blocks), a little
+ * below B · K since windows at the ends of files score only the file's
+ * targets. */
 const ArTrainable *ar_wavenet_task_get_trainable (ArWaveNetTask *task);
 ArWaveNetTrain *ar_wavenet_task_get_net (ArWaveNetTask *task);
 /* Mean bits per sample over every target of the held-out files (or, with
