@@ -10,7 +10,10 @@
  *
  * Models: the reference shape of issue 4 with random weights
  * (AR_WAVENET_CONFIG_REFERENCE: 2 stacks × 10 layers, R 64, G 128, S 128,
- * O 128, 16 kHz), then every --model FILE.  Generation samples at
+ * O 128, 16 kHz); the shape `argen train wavenet` trains by default (8 kHz,
+ * 2 × 8 layers, R 32, G 64, S 64, O 128), unconditional and as a vocoder
+ * (64 conditioning channels, 80 mels, hop 80), with random weights (speed
+ * does not depend on the values); then every --model FILE.  Generation samples at
  * temperature 1.  Each figure is the best of --repeat runs of --seconds
  * seconds of audio (the machine is shared: run it when it is quiet).
  *
@@ -222,6 +225,19 @@ main (int argc, char **argv)
 
     g_assert_no_error (error);
     bench_model (wn, "reference shape (random weights)", pool);
+  }
+  {
+    ArWaveNetConfig def = { 8000, 256, 32, 64, 64, 128, 2, 8, 0, 0,
+      AR_MEL_PARAMS_INIT };
+    g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&def, 1, &error);
+    g_autoptr (ArWaveNet) voc = NULL;
+
+    g_assert_no_error (error);
+    bench_model (wn, "default 8 kHz shape (random weights)", pool);
+    def.cond_channels = 64;
+    voc = ar_wavenet_new_random (&def, 1, &error);
+    g_assert_no_error (error);
+    bench_model (voc, "default 8 kHz vocoder shape (random weights)", pool);
   }
   for (int i = 0; opt_models && opt_models[i]; i++) {
     g_autoptr (ArGguf) f = ar_gguf_new_from_file (opt_models[i], &error);
