@@ -10,7 +10,7 @@
  * submit_input_buffer / generate_output pair — feed what arrives, push what
  * is ready — instead of a one-to-one transform, and drains the vocoder
  * itself wherever the stream of samples ends: at EOS, at a discontinuity,
- * a new segment or a gap.  Each such stretch restarts the vocoder from
+ * a new segment, a gap or new caps.  Each such stretch restarts the vocoder from
  * silence; output sample i of a stretch carries the time of input sample i.
  * Being a base transform keeps caps, allocation and position handling
  * standard; input and output have the same caps. */
@@ -709,6 +709,20 @@ gst_wavenet_vocoder_sink_event (GstBaseTransform *trans, GstEvent *event)
       if (self->vocoder != NULL)
         finish_stretch (self);
       break;
+    case GST_EVENT_CAPS: {
+      GstCaps *caps, *current;
+
+      /* New caps may change the sample format: what is held goes out in
+       * the old one.  The same caps again change nothing. */
+      gst_event_parse_caps (event, &caps);
+      current = gst_pad_get_current_caps (GST_BASE_TRANSFORM_SINK_PAD (trans));
+      if (current != NULL && self->vocoder != NULL &&
+          !gst_caps_is_equal (caps, current))
+        finish_stretch (self);
+      if (current != NULL)
+        gst_caps_unref (current);
+      break;
+    }
     case GST_EVENT_FLUSH_STOP:
       /* Discarded: the next buffer starts afresh. */
       self->in_stretch = FALSE;

@@ -4,8 +4,9 @@
  * directory: properties as gst-inspect shows them; output equal, sample for
  * sample, to libargen's ArWaveNetVocoder fed the same input at once, in
  * F32LE and S16LE; as many samples out as in after EOS, timestamps and
- * offsets of the input samples; reproducibility and temperature 0; the
- * temperature through a control binding; the latency query; a flush and a discontinuity restarting the stream;
+ * offsets of the input samples; reproducibility (any thread count) and
+ * temperature 0; the temperature through a control binding; the latency
+ * query; a flush, a discontinuity and new caps restarting the stream;
  * statistics; refusal of another rate; model errors.
  *
  * Runs with the plugin of this build (GST_PLUGIN_PATH_1_0, tests/meson.build). */
@@ -126,18 +127,25 @@ pull_all (GstHarness *h)
 }
 
 static GstHarness *
-new_vocoder (const gchar *caps, gint64 seed, gfloat temperature)
+new_vocoder_threads (const gchar *caps, gint64 seed, gfloat temperature,
+    guint threads)
 {
   GstElement *e = gst_element_factory_make ("wavenetvocoder", NULL);
   GstHarness *h;
 
   /* The harness starts a filter at once: the model must be set before. */
   g_object_set (e, "model", vocoder_path, "seed", seed, "temperature",
-      temperature, NULL);
+      temperature, "threads", threads, NULL);
   h = gst_harness_new_with_element (e, "sink", "src");
   gst_object_unref (e);
   gst_harness_set_src_caps_str (h, caps);
   return h;
+}
+
+static GstHarness *
+new_vocoder (const gchar *caps, gint64 seed, gfloat temperature)
+{
+  return new_vocoder_threads (caps, seed, temperature, 1);
 }
 
 /* Pushes @n samples of @x in buffers of @per_buffer from time @start, then
@@ -324,14 +332,14 @@ test_s16 (void)
 }
 
 static gfloat *
-vocode (gint64 seed, gfloat temperature, gsize n)
+vocode (gint64 seed, gfloat temperature, guint threads, gsize n)
 {
   gfloat *x = make_signal (0, n), *y;
   GPtrArray *buffers;
   GstHarness *h;
   gsize n_out;
 
-  h = new_vocoder (F32_CAPS, seed, temperature);
+  h = new_vocoder_threads (F32_CAPS, seed, temperature, threads);
   buffers = run_vocoder (h, x, n, 400, FALSE, 0);
   gst_harness_teardown (h);
   y = buffers_samples (buffers, FALSE, &n_out);
@@ -341,15 +349,15 @@ vocode (gint64 seed, gfloat temperature, gsize n)
   return y;
 }
 
-/* Same seed, same output; another seed, another; at temperature 0 the
- * seed no longer matters. */
+/* Same seed, same output, whatever the threads; another seed, another; at
+ * temperature 0 the seed no longer matters. */
 static void
 test_seed_and_temperature (void)
 {
   const gsize n = 1200, size = n * sizeof (gfloat);
-  gfloat *a = vocode (1, 1.0f, n), *b = vocode (1, 1.0f, n);
-  gfloat *c = vocode (2, 1.0f, n);
-  gfloat *g1 = vocode (1, 0.0f, n), *g2 = vocode (2, 0.0f, n);
+  gfloat *a = vocode (1, 1.0f, 1, n), *b = vocode (1, 1.0f, 2, n);
+  gfloat *c = vocode (2, 1.0f, 1, n);
+  gfloat *g1 = vocode (1, 0.0f, 1, n), *g2 = vocode (2, 0.0f, 1, n);
 
   g_assert_cmpmem (a, size, b, size);
   g_assert_true (memcmp (a, c, size) != 0);
@@ -559,6 +567,44 @@ test_discont (void)
   g_free (ref2);
 }
 
+/* New caps in the middle of the stream (F32LE, then S16LE): what was held
+ * comes out in the old format before the new caps, so the output has
+ * exactly the input's bytes, and the new format starts a new stretch. */
+static void
+test_caps_change (void)
+{
+  gfloat *x = make_signal (0, 1000);
+  GPtrArray *buffers;
+  GstHarness *h;
+  GstBuffer *buf;
+  gsize bytes = 0;
+  guint i, first_s16 = 0;
+
+  h = new_vocoder (F32_CAPS, 2, 1.0f);
+  g_assert_cmpint (gst_harness_push (h, make_buffer (x, 1000, FALSE, 0, 0)), ==,
+      GST_FLOW_OK);
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  buf = make_buffer (x, 1000, TRUE, 0, 1000);
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  buffers = pull_all (h);
+  gst_harness_teardown (h);
+
+  for (i = 0; i < buffers->len; i++) {
+    buf = g_ptr_array_index (buffers, i);
+    if (GST_BUFFER_OFFSET (buf) == 1000)
+      first_s16 = i;
+    bytes += gst_buffer_get_size (buf);
+  }
+  g_assert_cmpuint (bytes, ==, 1000 * 4 + 1000 * 2);
+  g_assert_cmpuint (first_s16, >, 0);
+  buf = g_ptr_array_index (buffers, first_s16);
+  g_assert_true (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
+  g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, GST_SECOND / 8);
+  g_ptr_array_unref (buffers);
+  g_free (x);
+}
+
 /* ---- pipelines ---------------------------------------------------------- */
 
 static void
@@ -703,6 +749,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetvocoder/latency", test_latency);
   g_test_add_func ("/wavenetvocoder/flush-resets", test_flush_resets);
   g_test_add_func ("/wavenetvocoder/discont", test_discont);
+  g_test_add_func ("/wavenetvocoder/caps-change", test_caps_change);
   g_test_add_func ("/wavenetvocoder/statistics", test_statistics);
   g_test_add_func ("/wavenetvocoder/wrong-rate", test_wrong_rate);
   g_test_add_func ("/wavenetvocoder/errors", test_errors);
