@@ -937,12 +937,17 @@ ar_wavenet_gen_new (ArWaveNet *wn)
   g_mutex_init (&g->lock);
   g_cond_init (&g->cond);
 
+  /* every array starts on a cache line of its own, so two threads writing
+   * their own arrays (or their own rows of a shared one, split on multiples
+   * of 4 rows) share few lines */
+#define LINE(count) (((gsize) (count) + 15) & ~(gsize) 15)
   for (int l = 0; l < wn->n_layers; l++)
-    n += (gsize) 2 * wn->layers[l].dilation * R;
-  n += (gsize) wn->n_layers * G + S + R + G + wn->half + O + Q;
-  n += (1 + MAX_PARTS) * ((gsize) 2 * R + G + S + O);
-  g->block = g_new0 (float, n);
-#define CARVE(count) (at += (count), g->block + at - (count))
+    n += LINE (2 * wn->layers[l].dilation * R);
+  n += LINE (wn->n_layers * G) + LINE (S + R) + LINE (G) + LINE (wn->half) +
+      LINE (O) + LINE (Q);
+  n += (1 + MAX_PARTS) * (LINE (2 * R) + LINE (G) + LINE (S) + LINE (O));
+  g->block = g_aligned_alloc0 (n, sizeof (float), 64);
+#define CARVE(count) (at += LINE (count), g->block + at - LINE (count))
   for (int l = 0; l < wn->n_layers; l++)
     g->ring[l] = CARVE ((gsize) 2 * wn->layers[l].dilation * R);
   g->bias = CARVE ((gsize) wn->n_layers * G);
@@ -964,6 +969,7 @@ ar_wavenet_gen_new (ArWaveNet *wn)
     p->sampler = ar_sampler_new (Q);
   }
 #undef CARVE
+#undef LINE
   g_assert (at == n);
   part_ranges (wn, &g->single, 1, 0);
   for (int k = 0; k < MAX_PARTS; k++)
@@ -985,7 +991,7 @@ ar_wavenet_gen_free (ArWaveNetGen *g)
   g_mutex_clear (&g->lock);
   g_cond_clear (&g->cond);
   g_free (g->ring);
-  g_free (g->block);
+  g_aligned_free (g->block);
   g_free (g);
 }
 
