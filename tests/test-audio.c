@@ -476,11 +476,13 @@ test_split_holdout (void)
     g_ptr_array_add (files, g_strdup_printf ("f%02d.wav", i));
   GPtrArray *train, *held;
   ar_audio_split_holdout (files, 20, &train, &held);
-  g_assert_cmpuint (held->len, ==, 2);
-  g_assert_cmpstr (g_ptr_array_index (held, 0), ==, "f19.wav");
-  g_assert_cmpstr (g_ptr_array_index (held, 1), ==, "f39.wav");
-  g_assert_cmpuint (train->len, ==, 43);
-  g_assert_cmpstr (g_ptr_array_index (train, 19), ==, "f20.wav");
+  g_assert_cmpuint (held->len, ==, 3);
+  g_assert_cmpstr (g_ptr_array_index (held, 0), ==, "f00.wav");
+  g_assert_cmpstr (g_ptr_array_index (held, 1), ==, "f20.wav");
+  g_assert_cmpstr (g_ptr_array_index (held, 2), ==, "f40.wav");
+  g_assert_cmpuint (train->len, ==, 42);
+  g_assert_cmpstr (g_ptr_array_index (train, 0), ==, "f01.wav");
+  g_assert_cmpstr (g_ptr_array_index (train, 19), ==, "f21.wav");
   g_ptr_array_unref (train);
   g_ptr_array_unref (held);
 

@@ -158,7 +158,7 @@ argen_cmd_baselines (int argc, char **argv)
         "Audio files: a directory (searched recursively), a glob or one file",
         "DIR|GLOB" },
     { "holdout-every", 0, 0, G_OPTION_ARG_INT, &every,
-        "Hold out file i of the sorted list when i % N == N - 1 (default 20)",
+        "Hold out file i of the sorted list when i % N == 0 (default 20)",
         "N" },
     { "rate", 'r', 0, G_OPTION_ARG_INT, &rate, "Sample rate (default 8000)",
         "HZ" },
@@ -175,7 +175,7 @@ argen_cmd_baselines (int argc, char **argv)
   g_option_context_set_description (ctx,
       "The files are sorted by path; with --holdout-every N, file i (counting "
       "from 0)\n"
-      "is held out when i % N == N - 1 (N = 20: files 19, 39, 59, …), the "
+      "is held out when i % N == 0 (N = 20: files 0, 20, 40, …), the "
       "convention\n"
       "`argen train wavenet` uses too.  Every file is mixed to mono and "
       "resampled to\n"

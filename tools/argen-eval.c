@@ -191,8 +191,8 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
   if (held->len == 0) {
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
         "%s: no held-out file among %u (file i is held out when i %% %d == "
-        "%d)",
-        o->data, files->len, o->holdout_every, o->holdout_every - 1);
+        "0)",
+        o->data, files->len, o->holdout_every);
     return FALSE;
   }
   g_autoptr (ArWaveNetCorpus) corpus = ar_wavenet_corpus_new (NULL, held,

@@ -392,7 +392,7 @@ ar_audio_split_holdout (GPtrArray *files, guint every, GPtrArray **train,
   *train = g_ptr_array_new_with_free_func (g_free);
   *held = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < files->len; i++) {
-    gboolean out = every > 0 && i % every == every - 1;
+    gboolean out = every > 0 && i % every == 0;
     g_ptr_array_add (out ? *held : *train,
         g_strdup (g_ptr_array_index (files, i)));
   }
