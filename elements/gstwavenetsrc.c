@@ -190,6 +190,9 @@ static gboolean gst_wavenet_src_stop (GstBaseSrc *bsrc);
 static gboolean gst_wavenet_src_is_seekable (GstBaseSrc *bsrc);
 static gboolean gst_wavenet_src_do_seek (GstBaseSrc *bsrc, GstSegment *segment);
 static gboolean gst_wavenet_src_query (GstBaseSrc *bsrc, GstQuery *query);
+static gboolean gst_wavenet_src_event (GstBaseSrc *bsrc, GstEvent *event);
+static gboolean gst_wavenet_src_send_event (GstElement *element,
+    GstEvent *event);
 static void gst_wavenet_src_get_times (GstBaseSrc *bsrc, GstBuffer *buffer,
     GstClockTime *start, GstClockTime *end);
 static GstFlowReturn gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset,
@@ -306,6 +309,8 @@ gst_wavenet_src_class_init (GstWavenetSrcClass *klass)
   basesrc_class->is_seekable = GST_DEBUG_FUNCPTR (gst_wavenet_src_is_seekable);
   basesrc_class->do_seek = GST_DEBUG_FUNCPTR (gst_wavenet_src_do_seek);
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_wavenet_src_query);
+  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_wavenet_src_event);
+  element_class->send_event = GST_DEBUG_FUNCPTR (gst_wavenet_src_send_event);
   basesrc_class->get_times = GST_DEBUG_FUNCPTR (gst_wavenet_src_get_times);
   basesrc_class->fill = GST_DEBUG_FUNCPTR (gst_wavenet_src_fill);
 }
@@ -788,11 +793,8 @@ gst_wavenet_src_do_seek (GstBaseSrc *bsrc, GstSegment *segment)
   guint64 next;
 
   GST_DEBUG_OBJECT (self, "seek %" GST_SEGMENT_FORMAT, segment);
-  if (segment->rate < 0.0) {
-    GST_WARNING_OBJECT (self, "cannot generate backwards");
-    return FALSE;
-  }
-  if (self->gen == NULL || self->rate <= 0)
+  /* Reverse seeks were refused in event () and send_event (). */
+  if (segment->rate < 0.0 || self->gen == NULL || self->rate <= 0)
     return FALSE;
 
   /* The sample at or before the position, as audiotestsrc does. */
@@ -816,6 +818,41 @@ gst_wavenet_src_do_seek (GstBaseSrc *bsrc, GstSegment *segment)
   }
   self->eos_reached = FALSE;
   return TRUE;
+}
+
+/* A seek backwards is refused before the base class acts on it: a
+ * flushing seek that fails in do_seek () would already have flushed the
+ * stream, and the base class then resumes without a segment event. */
+static gboolean
+is_reverse_seek (GstEvent *event)
+{
+  gdouble rate;
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_SEEK)
+    return FALSE;
+  gst_event_parse_seek (event, &rate, NULL, NULL, NULL, NULL, NULL, NULL);
+  return rate < 0.0;
+}
+
+static gboolean
+gst_wavenet_src_event (GstBaseSrc *bsrc, GstEvent *event)
+{
+  if (is_reverse_seek (event)) {
+    GST_WARNING_OBJECT (bsrc, "cannot generate backwards");
+    return FALSE;
+  }
+  return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
+}
+
+static gboolean
+gst_wavenet_src_send_event (GstElement *element, GstEvent *event)
+{
+  if (is_reverse_seek (event)) {
+    GST_WARNING_OBJECT (element, "cannot generate backwards");
+    gst_event_unref (event);
+    return FALSE;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
 }
 
 /* Samples, bytes and time, given the negotiated bytes per sample. */

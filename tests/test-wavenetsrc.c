@@ -851,6 +851,39 @@ test_error_gst_launch (void)
   g_free (err);
 }
 
+/* Without a model property: the embedded speech model, the same as named
+ * by its resource path; until the plugin embeds it, a "no model" error. */
+static void
+test_default_model (void)
+{
+  GBytes *unset, *named;
+  GstHarness *h;
+
+  if (!default_model_embedded ()) {
+    check_error ("", "no model", NULL);
+    return;
+  }
+
+  h = gst_harness_new ("wavenetsrc");
+  g_object_set (h->element, "seed", (gint64) 3, "num-buffers", 2, NULL);
+  gst_harness_play (h);
+  {
+    GPtrArray *buffers = test_pull_until_eos (h);
+
+    unset = test_buffers_bytes (buffers);
+    g_ptr_array_unref (buffers);
+  }
+  gst_harness_teardown (h);
+  named = generate_bytes (NULL, "model",
+      "resource:///org/gstreamer/argen/"
+      "defaults/wavenet-speech.gguf",
+      "seed", (gint64) 3, "num-buffers", 2, NULL);
+  g_assert_cmpuint (g_bytes_get_size (unset), ==, 2 * 1024 * 2);
+  g_assert_true (g_bytes_equal (unset, named));
+  g_bytes_unref (unset);
+  g_bytes_unref (named);
+}
+
 static void
 test_errors (void)
 {
@@ -858,9 +891,6 @@ test_errors (void)
   GError *error = NULL;
   gchar *props;
 
-  /* No model: the default, for as long as the plugin embeds none. */
-  if (!default_model_embedded ())
-    check_error ("", "no model", NULL);
   check_error ("model=\"\"", "no model", NULL);
 
   check_error ("model=/nonexistent/speech.gguf", "/nonexistent/speech.gguf",
@@ -930,6 +960,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetsrc/live", test_live);
   g_test_add_func ("/wavenetsrc/seek", test_seek);
   g_test_add_func ("/wavenetsrc/statistics", test_statistics);
+  g_test_add_func ("/wavenetsrc/default-model", test_default_model);
   g_test_add_func ("/wavenetsrc/errors", test_errors);
   g_test_add_func ("/wavenetsrc/error-gst-launch", test_error_gst_launch);
 

@@ -710,6 +710,29 @@ check_error (const gchar *model, const gchar *needle1, const gchar *needle2)
   g_free (description);
 }
 
+/* Without a model property: the embedded vocoder; until the plugin embeds
+ * it, a "no model" error. */
+static void
+test_default_model (void)
+{
+  GstElement *e = gst_element_factory_make ("wavenetvocoder", NULL);
+  GParamSpec *p =
+      g_object_class_find_property (G_OBJECT_GET_CLASS (e), "model");
+  gboolean embedded = G_PARAM_SPEC_STRING (p)->default_value != NULL;
+  GstMessage *end;
+
+  gst_object_unref (e);
+  if (!embedded) {
+    check_error ("", "no model", NULL);
+    return;
+  }
+  end = test_run_pipeline ("audiotestsrc num-buffers=2 ! audioconvert ! "
+                           "audioresample ! wavenetvocoder ! fakesink",
+      NULL);
+  g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_EOS);
+  gst_message_unref (end);
+}
+
 static void
 test_errors (void)
 {
@@ -752,6 +775,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetvocoder/caps-change", test_caps_change);
   g_test_add_func ("/wavenetvocoder/statistics", test_statistics);
   g_test_add_func ("/wavenetvocoder/wrong-rate", test_wrong_rate);
+  g_test_add_func ("/wavenetvocoder/default-model", test_default_model);
   g_test_add_func ("/wavenetvocoder/errors", test_errors);
 
   ret = g_test_run ();
