@@ -4,9 +4,10 @@
  * properties as gst-inspect shows them; caps negotiation of every format
  * and refusal of another rate; agreement, byte for byte, with libargen's
  * own generation in each format; reproducibility; offsets and timestamps;
- * num-buffers; threads; global conditioning; temperature changed while
- * playing (directly and through a control binding); live operation and
- * latency; seeking; statistics; and model errors.
+ * the CONVERT query; num-buffers; threads; global conditioning; temperature
+ * changed while playing (directly and through a control binding); live
+ * operation and latency; seeking; statistics; the default model; and model
+ * errors (in-process and through gst-launch-1.0).
  *
  * Runs with the plugin of this build (GST_PLUGIN_PATH_1_0, tests/meson.build). */
 
@@ -375,6 +376,46 @@ test_timestamps (void)
     next += 300;
   }
   g_ptr_array_unref (buffers);
+}
+
+/* The CONVERT query between samples, bytes (F32LE: 4 a sample) and time. */
+static void
+test_convert (void)
+{
+  static const struct
+  {
+    GstFormat from;
+    gint64 value;
+    GstFormat to;
+    gint64 expected;
+  } cases[] = {
+    { GST_FORMAT_TIME, GST_SECOND, GST_FORMAT_DEFAULT, TEST_RATE },
+    { GST_FORMAT_TIME, GST_SECOND, GST_FORMAT_BYTES, 4 * TEST_RATE },
+    { GST_FORMAT_BYTES, 4000, GST_FORMAT_TIME, GST_SECOND / 8 },
+    { GST_FORMAT_DEFAULT, 3, GST_FORMAT_TIME, 375000 },
+  };
+  GstHarness *h;
+  GstPad *srcpad;
+  guint i;
+
+  h = gst_harness_new ("wavenetsrc");
+  g_object_set (h->element, "model", plain_path, "num-buffers", 1, NULL);
+  gst_harness_set_sink_caps_str (h, "audio/x-raw, format=F32LE");
+  gst_harness_play (h);
+  gst_buffer_unref (gst_harness_pull (h));
+  srcpad = gst_element_get_static_pad (h->element, "src");
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GstQuery *query =
+        gst_query_new_convert (cases[i].from, cases[i].value, cases[i].to);
+    gint64 result;
+
+    g_assert_true (gst_pad_query (srcpad, query));
+    gst_query_parse_convert (query, NULL, NULL, NULL, &result);
+    g_assert_cmpint (result, ==, cases[i].expected);
+    gst_query_unref (query);
+  }
+  gst_object_unref (srcpad);
+  gst_harness_teardown (h);
 }
 
 static void
@@ -950,6 +991,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetsrc/same-seed-same-bytes",
       test_same_seed_same_bytes);
   g_test_add_func ("/wavenetsrc/timestamps", test_timestamps);
+  g_test_add_func ("/wavenetsrc/convert", test_convert);
   g_test_add_func ("/wavenetsrc/num-buffers", test_num_buffers);
   g_test_add_func ("/wavenetsrc/threads", test_threads);
   g_test_add_func ("/wavenetsrc/global-condition", test_global_condition);
