@@ -36,12 +36,11 @@ G_BEGIN_DECLS
 #else
 #define GST_WAVENET_SRC_DEFAULT_MODEL NULL
 #define GST_WAVENET_VOCODER_DEFAULT_MODEL NULL
-#define GST_WAVENET_MODEL_DEFAULT_TEXT "none: the property must be set"
+#define GST_WAVENET_MODEL_DEFAULT_TEXT "none, the property must be set"
 #endif
 
-/* The blurb of both elements' `model` property. */
-#define GST_WAVENET_MODEL_BLURB                                                \
-  "Path of a WaveNet model file (GGUF, as argen train wavenet writes it), "    \
+/* The end of both elements' `model` blurbs, after what the file holds. */
+#define GST_WAVENET_MODEL_BLURB_TAIL                                           \
   "or resource:// and the path of a model embedded in the plugin; read "       \
   "when the element starts (default: " GST_WAVENET_MODEL_DEFAULT_TEXT ")"
 

@@ -239,7 +239,9 @@ gst_wavenet_src_class_init (GstWavenetSrcClass *klass)
   gobject_class->finalize = gst_wavenet_src_finalize;
 
   g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model", GST_WAVENET_MODEL_BLURB,
+      g_param_spec_string ("model", "Model",
+          "Path of a WaveNet model file (GGUF, as argen train wavenet writes "
+          "it), " GST_WAVENET_MODEL_BLURB_TAIL,
           DEFAULT_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));

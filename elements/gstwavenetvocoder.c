@@ -164,9 +164,9 @@ gst_wavenet_vocoder_class_init (GstWavenetVocoderClass *klass)
 
   g_object_class_install_property (gobject_class, PROP_MODEL,
       g_param_spec_string ("model", "Model",
-          GST_WAVENET_MODEL_BLURB
-          "; it must be conditioned on mel frames (argen train wavenet "
-          "--condition mel)",
+          "Path of a vocoder model file (a WaveNet conditioned on mel "
+          "frames, as argen train wavenet --condition mel writes "
+          "it), " GST_WAVENET_MODEL_BLURB_TAIL,
           DEFAULT_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
