@@ -21,6 +21,7 @@
  *     run. */
 #include <glib/gstdio.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "test-util.h"
@@ -418,17 +419,31 @@ test_task_evaluate (gconstpointer data)
   c.mel.hop = 8;
   const char *const names[] = { "low", "mid", "high", NULL };
   g_autoptr (ArWaveNetCorpus) corpus = load_corpus (dir, 3, cond ? &c.mel : NULL);
+  /* every third file held out, as ar_audio_split_holdout () picks them:
+   * the corpus has the training files first, then the held-out ones */
+  g_autoptr (GPtrArray) files = ar_audio_list_files (dir, NULL);
+  g_autoptr (GPtrArray) split_train = NULL;
+  g_autoptr (GPtrArray) split_held = NULL;
+  ar_audio_split_holdout (files, 3, &split_train, &split_held);
+  const guint n_train = split_train->len;
+  g_assert_cmpuint (n_train, >=, 4);
+  g_assert_cmpuint (split_held->len, ==, 7 - n_train);
+  guint64 held_samples = 0;
 
-  /* files 2 and 5 of 7 held out (i % 3 == 2), after the five training ones */
   g_assert_cmpuint (ar_wavenet_corpus_get_n_files (corpus), ==, 7);
   for (guint i = 0; i < 7; i++) {
     ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
-    guint orig = i < 5 ? i + i / 2 : (i == 5 ? 2 : 5);
-    g_autofree char *name = g_strdup_printf ("f%02u.wav", orig);
+    const char *path = g_ptr_array_index (i < n_train ? split_train : split_held,
+        i < n_train ? i : i - n_train);
+    g_autofree char *base = g_path_get_basename (f->path);
+    guint orig = 99;
 
-    g_assert_true (g_str_has_suffix (f->path, name));
-    g_assert_cmpint (f->held_out, ==, i >= 5);
+    g_assert_cmpstr (f->path, ==, path);
+    g_assert_cmpint (sscanf (base, "f%02u.wav", &orig), ==, 1);
+    g_assert_cmpint (f->held_out, ==, i >= n_train);
     g_assert_cmpuint (f->n, ==, 300 + 37 * orig);
+    if (f->held_out)
+      held_samples += f->n;
     g_assert_cmpint (f->global_class, ==, -1);
     if (cond)
       g_assert_cmpuint (f->n_frames, ==, f->n / 8 + 1);
@@ -460,7 +475,7 @@ test_task_evaluate (gconstpointer data)
     g_assert_cmpstr (found[2], ==, "c2");
     for (guint i = 0; i < 7; i++) {
       ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
-      guint orig = i < 5 ? i + i / 2 : (i == 5 ? 2 : 5);
+      guint orig = (f->n - 300) / 37;
       g_assert_cmpint (f->global_class, ==, orig % 3);
     }
     g_strfreev (found);
@@ -485,7 +500,7 @@ test_task_evaluate (gconstpointer data)
     g_unlink (map_path);
   }
   g_assert_cmpuint (ar_wavenet_corpus_count_samples (corpus, TRUE), ==,
-      300 + 37 * 2 + 300 + 37 * 5);
+      held_samples);
 
   /* windows of 40: blocks of 33 targets, four windows a batch */
   g_autoptr (ArWaveNetTask) task =
@@ -497,7 +512,7 @@ test_task_evaluate (gconstpointer data)
   /* the targets a step scores on average: each training target lies in 33
    * of the Σ (n + 31) blocks */
   double targets = 0, blocks = 0;
-  for (guint i = 0; i < 5; i++) {
+  for (guint i = 0; i < n_train; i++) {
     targets += ar_wavenet_corpus_get_file (corpus, i)->n - 1;
     blocks += ar_wavenet_corpus_get_file (corpus, i)->n + 33 - 2;
   }
@@ -509,7 +524,7 @@ test_task_evaluate (gconstpointer data)
   g_autoptr (ArWaveNet) wn = load_written (t, cond ? names : NULL);
   double want = 0.0, wrong = 0.0;
   guint64 count = 0;
-  for (guint i = 5; i < 7; i++) {
+  for (guint i = n_train; i < 7; i++) {
     ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
     g_autofree double *ref = oracle_nll (wn, f->x, f->n, f->mel, f->n_frames,
         f->global_class);
@@ -534,7 +549,7 @@ test_task_evaluate (gconstpointer data)
   /* the training files too, and the task's step draws a batch */
   g_assert_true (isfinite (ar_wavenet_task_evaluate (task, FALSE, &n)));
   g_assert_cmpuint (n, ==,
-      ar_wavenet_corpus_count_samples (corpus, FALSE) - 5);
+      ar_wavenet_corpus_count_samples (corpus, FALSE) - n_train);
   ArRng rng;
   ar_rng_init (&rng, 1);
   ar_params_zero_grad (tr->params);

@@ -281,8 +281,8 @@ argen_cmd_eval (int argc, char **argv)
     { "labels", 0, 0, G_OPTION_ARG_FILENAME, &labels,
         "pixelcnn: IDX labels of the --data images", "FILE" },
     { "holdout-every", 0, 0, G_OPTION_ARG_INT, &holdout_every,
-        "wavenet: file i of the sorted list is held out when i % N == N − 1, "
-        "as in training (default 20)",
+        "wavenet: every N-th file of the sorted list is held out (files 0, N, "
+        "2N, …), as in training (default 20)",
         "N" },
     { "classes", 0, 0, G_OPTION_ARG_STRING, &classes,
         "wavenet with global classes: \"dirs\" or a file of lines \"NAME "

@@ -231,8 +231,8 @@ wavenet_group (WaveNetOptions *o)
         "receptive field)",
         "T" },
     { "holdout-every", 0, 0, G_OPTION_ARG_INT, &o->holdout_every,
-        "File i of the sorted list is held out when i % N == N − 1 (default "
-        "20: 5 %)",
+        "Every N-th file of the sorted list is held out (files 0, N, 2N, …: "
+        "ar_audio_split_holdout); 0 = none (default 20: 5 %)",
         "N" },
     { "condition", 0, 0, G_OPTION_ARG_STRING, &o->condition,
         "none, or mel: a vocoder conditioned on log-mel frames of the audio "
