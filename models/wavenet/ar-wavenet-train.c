@@ -116,6 +116,7 @@ typedef struct
   float *de;   /* (Cc, nF) */
   int *fi;     /* (T) frame of each column, relative to the first */
   int *fn;     /* (T) the frame after it (the last repeats), relative */
+  int *fe;     /* (T) the first column past the frame interval of each */
   float *fa;   /* (T) interpolation weight of the next frame */
 } Workspace;
 
@@ -293,6 +294,7 @@ ws_init (ArWaveNetTrain *t, Workspace *w)
     w->de = new_floats ((gsize) t->Cc * nF);
     w->fi = g_new (int, T);
     w->fn = g_new (int, T);
+    w->fe = g_new (int, T);
     w->fa = new_floats (T);
   }
 }
@@ -323,6 +325,7 @@ ws_clear (Workspace *w)
   g_free (w->de);
   g_free (w->fi);
   g_free (w->fn);
+  g_free (w->fe);
   g_free (w->fa);
 }
 
@@ -651,6 +654,60 @@ row_sigmoid_from_exp (float *y, const float *e, int n)
     y[q] = 1.0f / (1.0f + e[q]);
 }
 
+/* y (n) = b + ((1 − a) pf + a pn): a bias and the interpolation between
+ * two frames' values with weights a (n) */
+static void
+row_interp (float *y, const float *a, float b, float pf, float pn, int n)
+{
+  int q = 0;
+#ifdef VEC4
+  for (; q + 4 <= n; q += 4) {
+    __m128 va = V_LOAD (a + q);
+
+    V_STORE (y + q, _mm_add_ps (V_SET (b),
+            _mm_add_ps (_mm_mul_ps (_mm_sub_ps (V_SET (1.0f), va),
+                    V_SET (pf)), _mm_mul_ps (va, V_SET (pn)))));
+  }
+#endif
+  for (; q < n; q++)
+    y[q] = b + ((1.0f - a[q]) * pf + a[q] * pn);
+}
+
+/* Its backward pass: *s0 = Σ (1 − a) d, *s1 = Σ a d over n, in four
+ * partial sums (lane k takes the columns ≡ k mod 4) added in a fixed
+ * order. */
+static void
+row_interp_back (const float *d, const float *a, int n, float *s0, float *s1)
+{
+  float p0[4] = { 0 }, p1[4] = { 0 };
+  int q = 0;
+
+#ifdef VEC4
+  __m128 v0 = _mm_setzero_ps (), v1 = _mm_setzero_ps ();
+
+  for (; q + 4 <= n; q += 4) {
+    __m128 va = V_LOAD (a + q), vd = V_LOAD (d + q);
+
+    v0 = _mm_add_ps (v0, _mm_mul_ps (_mm_sub_ps (V_SET (1.0f), va), vd));
+    v1 = _mm_add_ps (v1, _mm_mul_ps (va, vd));
+  }
+  _mm_storeu_ps (p0, v0);
+  _mm_storeu_ps (p1, v1);
+#else
+  for (; q + 4 <= n; q += 4)
+    for (int k = 0; k < 4; k++) {
+      p0[k] += (1.0f - a[q + k]) * d[q + k];
+      p1[k] += a[q + k] * d[q + k];
+    }
+#endif
+  for (; q < n; q++) {
+    p0[0] += (1.0f - a[q]) * d[q];
+    p1[0] += a[q] * d[q];
+  }
+  *s0 = (p0[0] + p0[1]) + (p0[2] + p0[3]);
+  *s1 = (p1[0] + p1[1]) + (p1[2] + p1[3]);
+}
+
 /* The gate's backward pass over n columns: u = a s with a = tanh, s = σ:
  * dza (n) = du s (1 − a²), dzs (n) = du a s (1 − s). */
 static void
@@ -769,6 +826,7 @@ mel_forward (ArWaveNetTrain *t, Workspace *w, ArParam **p,
 
     w->fi[q] = (int) f - F0;
     w->fn[q] = (int) MIN (f + 1, last) - F0;
+    w->fe[q] = (int) MIN ((gsize) p1, (f + 1) * hop - s - 1);
     w->fa[q] = (float) (tau % hop) / (float) hop;
   }
   /* mc rows [k · M + m]: mel m of frame f − 1 + k */
@@ -870,15 +928,17 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
 
       if (C > 0)
         bj += p[lslot (l, L_GLOBAL_W)]->w[(gsize) j * C + win->global_class];
-      row_fill (zr + c0, bj, n);
       if (t->Cc > 0) {
+        /* frame interval by frame interval: the two frames are the same
+         * throughout one */
         const float *pr = w->pc + ((gsize) l * G + j) * nF;
 
-        for (int q = c0; q < p1; q++) {
-          float a = w->fa[q];
-
-          zr[q] += (1.0f - a) * pr[w->fi[q]] + a * pr[w->fn[q]];
+        for (int q = c0, e; q < p1; q = e) {
+          e = w->fe[q];
+          row_interp (zr + q, w->fa + q, bj, pr[w->fi[q]], pr[w->fn[q]], e - q);
         }
+      } else {
+        row_fill (zr + c0, bj, n);
       }
     }
     gemm (FALSE, FALSE, G, n, 2 * R, p[lslot (l, L_CONV_W)]->w, 2 * R, X + c0,
@@ -1007,11 +1067,13 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
         const float *dzr = w->dz + (gsize) j * ld;
         float *dp = w->dpc + (gsize) j * nF;
 
-        for (int q = c0; q < p1; q++) {
-          float a = w->fa[q];
+        for (int q = c0, e; q < p1; q = e) {
+          float s0 = 0.0f, s1 = 0.0f;
 
-          dp[w->fi[q]] += (1.0f - a) * dzr[q];
-          dp[w->fn[q]] += a * dzr[q];
+          e = w->fe[q];
+          row_interp_back (dzr + q, w->fa + q, e - q, &s0, &s1);
+          dp[w->fi[q]] += s0;
+          dp[w->fn[q]] += s1;
         }
       }
       gemm (FALSE, TRUE, G, t->Cc, nF, w->dpc, nF, w->e, nF, Wcl->g, t->Cc);
