@@ -17,8 +17,11 @@
  * temperature 1.  Each figure is the best of --repeat runs of --seconds
  * seconds of audio (the machine is shared: run it when it is quiet).
  *
+ * --only F32:1 (or F16:2, …) times just that row of the reference shape,
+ * for profiling (perf record -- bench-wavenet --only F16:1).
+ *
  * usage: bench-wavenet [--model FILE]… [--seconds 2] [--repeat 3]
- *                      [--naive-samples 8] */
+ *                      [--naive-samples 8] [--only WEIGHTS:THREADS] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,7 @@ static double opt_seconds = 2.0;
 static int opt_repeat = 3;
 static int opt_naive = 8;
 static char **opt_models;
+static char *opt_only;
 
 /* Samples per second of generating @n samples with @wn on @pool (NULL: one
  * thread), best of opt_repeat. */
@@ -196,6 +200,9 @@ main (int argc, char **argv)
         "Runs per figure, the best kept (default 3)", "N" },
     { "naive-samples", 0, 0, G_OPTION_ARG_INT, &opt_naive,
         "Samples of naive generation to time (default 8)", "N" },
+    { "only", 0, 0, G_OPTION_ARG_STRING, &opt_only,
+        "Time only this row of the reference shape (F32:1, F16:2, …)",
+        "WEIGHTS:THREADS" },
     { NULL, 0, 0, 0, NULL, NULL, NULL },
   };
   g_autoptr (GOptionContext) ctx =
@@ -220,6 +227,20 @@ main (int argc, char **argv)
   printf ("SIMD level: %s; F16 rows: weights rounded to F16 and read as "
           "F16\n",
       ar_simd_level_name (ar_simd_get_level ()));
+  if (opt_only) {
+    g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&ref, 1, &error);
+    g_autoptr (ArWaveNet) h = ar_wavenet_to_f16 (wn);
+    gboolean f16 = g_str_has_prefix (opt_only, "F16");
+    int threads =
+        strchr (opt_only, ':') ? atoi (strchr (opt_only, ':') + 1) : 1;
+    double sps = time_generation (f16 ? h : wn, threads == 2 ? pool : NULL,
+        (gsize) (opt_seconds * ref.sample_rate));
+
+    printf ("reference shape, %s: %.0f samples/s, %.2f × real time\n", opt_only,
+        sps, sps / ref.sample_rate);
+    g_free (opt_only);
+    return 0;
+  }
   {
     g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&ref, 1, &error);
 

@@ -861,18 +861,25 @@ struct _ArWaveNetGen
   Part single;           /* all rows, one thread */
   Part split[MAX_PARTS]; /* the rows of each of two threads */
   guint64 split_steps;   /* steps run by two threads, for the tests */
-  GMutex lock;           /* for a thread sleeping in a barrier */
+  /* when two threads pay (job_loop): µs per step measured in each mode (0 =
+   * not yet), the step before which no second thread is invited again,
+   * split steps since the last single measurement */
+  double us_single, us_split;
+  guint64 retry_at;
+  guint64 since_single;
+  guint failures; /* split runs in a row that did not pay */
+  GMutex lock;    /* for a thread sleeping in a barrier */
   GCond cond;
 };
 
-/* The start of share @k of @n rows in @parts, on a multiple of 4 (the
+/* The start of share @k of @n rows in @parts, on a multiple of 8 (the
  * kernels' row blocks) so each share runs mostly in whole blocks. */
 static int
 split_at (int n, int parts, int k)
 {
   if (k >= parts)
     return n;
-  return (int) ((gint64) n * k / parts) & ~3;
+  return (int) ((gint64) n * k / parts) & ~7;
 }
 
 static void
@@ -939,7 +946,7 @@ ar_wavenet_gen_new (ArWaveNet *wn)
 
   /* every array starts on a cache line of its own, so two threads writing
    * their own arrays (or their own rows of a shared one, split on multiples
-   * of 4 rows) share few lines */
+   * of 8 rows) share few lines */
 #define LINE(count) (((gsize) (count) + 15) & ~(gsize) 15)
   for (int l = 0; l < wn->n_layers; l++)
     n += LINE (2 * wn->layers[l].dilation * R);
@@ -1013,6 +1020,8 @@ ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed)
    * starts with its own x_0 instead */
   g->pending = wn->config.quantization / 2;
   g->prime = TRUE;
+  g->retry_at = 0;
+  g->failures = 0;
 }
 
 void
@@ -1059,7 +1068,7 @@ enum
   JOB_SINGLE,   /* the first thread runs alone */
   JOB_WAITING,  /* a second thread has arrived */
   JOB_SPLIT,    /* both run from step `start` */
-  JOB_FINISHED, /* the first thread finished alone */
+  JOB_FINISHED, /* the job is over */
 };
 
 /* A run of iterations: teacher forcing (@feed: iteration k feeds x_k and
@@ -1089,6 +1098,8 @@ typedef struct
   gsize start;
   int prev, pending;
   ArRng rng;
+  gboolean leave; /* written by thread 0 before each split step's last
+                   * barrier: both return to one thread after it */
   /* the two threads' barrier counters, on cache lines of their own */
   alignas (64) _Atomic guint64 epoch0;
   atomic_int sleep0; /* thread 0 sleeps in a barrier */
@@ -1178,7 +1189,8 @@ product (const ArWaveNetGen *g, float *y, gconstpointer W, int r0, int rows,
  * logits of x_{t+1} in @logits, computed by thread @role of @parts (each
  * does the rows of its Part, the barriers order the layers).  @p0, @p1
  * (n_layers, G): the mel projections of the frames around sample t + 1,
- * mixed with weight @a, or NULL. */
+ * mixed with weight @a, or NULL.  With two threads the caller passes a
+ * barrier before anyone reads @logits. */
 static void
 gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
     int prev, guint64 t, const float *p0, const float *p1, float a,
@@ -1257,13 +1269,69 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
     p->relu_o[i] = MAX (g->o[i], 0.0f);
   product (g, logits, wn->gen_out2, p->q0, p->q1 - p->q0, p->relu_o, wn->out2_b,
       O, FALSE);
-  barrier (job, role, parts);
+  /* the last barrier, after which both threads read the logits, is
+   * job_loop's */
 }
 
-/* Iterations [k0, n) of @job as thread @role of @parts, from input
- * history @prev, the class to feed @pending (or -1) and sampler state
- * @rng. */
+/* When two threads pay.  They split every product in two, but meet at
+ * two barriers per layer: on a quiet machine a step takes about half as
+ * long, on a busy one the second thread is often descheduled and the first
+ * waits for it at every barrier, which can make a step many times slower
+ * than on one thread.  Since the samples do not depend on the split (rows
+ * are computed the same way by either thread), thread 0 measures both
+ * modes, in windows of POLICY_WINDOW steps (the first after a switch is
+ * discarded: the caches are still filling), and leaves split mode when it
+ * is not at least 10 % faster — at once, without waiting for the window's
+ * end, when it is more than twice as slow —, inviting the second thread
+ * again POLICY_RETRY steps later, twice as late after each failure in a row
+ * (up to 64 times); a split run re-measures one thread every POLICY_REFRESH
+ * steps, as the load changes.  The cost: a clock read every 8 steps in the
+ * first window of a split run, one per window after that; 2 windows in
+ * POLICY_REFRESH steps spent on one thread while two would have paid. */
+#define POLICY_WINDOW 64
+#define POLICY_RETRY 4096
+#define POLICY_REFRESH 8192
+
+typedef struct
+{
+  gsize k0;      /* the window's first iteration */
+  gint64 t0;     /* its start (µs) */
+  gboolean warm; /* the first window after a switch */
+} Window;
+
 static void
+window_start (Window *w, gsize k)
+{
+  w->k0 = k;
+  w->t0 = g_get_monotonic_time ();
+  w->warm = TRUE;
+}
+
+/* Closes the window at iteration @k if it is full: TRUE with *@us the µs
+ * per step of a measured (not warm-up) window. */
+static gboolean
+window_done (Window *w, gsize k, double *us)
+{
+  gint64 now;
+  gboolean warm;
+
+  if (k - w->k0 < POLICY_WINDOW)
+    return FALSE;
+  now = g_get_monotonic_time ();
+  *us = (double) (now - w->t0) / (double) (k - w->k0);
+  warm = w->warm;
+  w->k0 = k;
+  w->t0 = now;
+  w->warm = FALSE;
+  return !warm;
+}
+
+/* Iterations [k0, n) of @job as thread @role, starting with @parts threads,
+ * from input history @prev, the class to feed @pending (or -1) and sampler
+ * state @rng.  Thread 0 switches between one and two threads at step
+ * boundaries (see POLICY_WINDOW); thread 1 returns FALSE when it is sent
+ * away, TRUE at the end of the job. */
+static gboolean
 job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
     ArRng rng)
 {
@@ -1276,24 +1344,35 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
   /* the time of iteration k's step: with nothing to feed first, generate's
    * iteration 0 has no step */
   guint64 t0 = g->t - (!job->feed && job->first < 0 ? 1 : 0);
+  Window win;
 
   params.temperature = g->temperature;
+  window_start (&win, k0);
   for (gsize k = k0; k < job->n + pre; k++) {
     guint64 t = t0 + k;
     int x = -1;
     float *logits = g->logits;
+    double us;
 
-    if (parts == 1 &&
-        atomic_load_explicit (&job->state, memory_order_acquire) ==
-            JOB_WAITING) {
-      /* a second thread has come: both take iterations k … from here on */
-      job->start = k;
-      job->prev = prev;
-      job->pending = pending;
-      job->rng = rng;
-      atomic_store_explicit (&job->state, JOB_SPLIT, memory_order_release);
-      job_loop (job, 0, MAX_PARTS, k, prev, pending, rng);
-      return;
+    if (role == 0 && parts == 1) {
+      if (window_done (&win, k, &us))
+        g->us_single = g->us_single > 0 ? 0.5 * (g->us_single + us) : us;
+      if (g->us_single > 0 && t >= g->retry_at &&
+          atomic_load_explicit (&job->state, memory_order_acquire) ==
+              JOB_WAITING) {
+        /* a second thread waits: both take iterations k … from here on */
+        job->start = k;
+        job->prev = prev;
+        job->pending = pending;
+        job->rng = rng;
+        g_mutex_lock (&g->lock);
+        atomic_store (&job->state, JOB_SPLIT);
+        g_cond_broadcast (&g->cond);
+        g_mutex_unlock (&g->lock);
+        parts = MAX_PARTS;
+        p = &g->split[0];
+        window_start (&win, k);
+      }
     }
 
     if (job->feed) {
@@ -1321,8 +1400,52 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
       }
       gen_step (g, job, p, role, parts, x, prev, t, p0, p1, a, logits);
       prev = x;
-      if (parts > 1 && role == 0)
-        g->split_steps++;
+      if (parts > 1) {
+        if (role == 0) {
+          gboolean leave = FALSE;
+
+          gsize done = k + 1 - win.k0;
+
+          g->split_steps++;
+          g->since_single++;
+          if (window_done (&win, k + 1, &us)) {
+            g->us_split = us;
+            if (us > 0.9 * g->us_single) {
+              leave = TRUE;
+            } else {
+              g->failures = 0;
+              if (g->since_single >= POLICY_REFRESH) {
+                leave = TRUE;
+                g->retry_at = t + 1 + 2 * POLICY_WINDOW;
+              }
+            }
+          } else if (done % 8 == 0 &&
+              g_get_monotonic_time () - win.t0 > 2.0 * g->us_single * done) {
+            /* far slower than one thread (the other thread keeps being
+             * descheduled): no need to wait for the window's end */
+            leave = TRUE;
+          }
+          if (leave && g->retry_at <= t + 1) {
+            /* a failure: wait longer after each one in a row */
+            g->retry_at =
+                t + 1 + ((guint64) POLICY_RETRY << MIN (g->failures, 6));
+            g->failures++;
+          }
+          if (leave) {
+            g->since_single = 0;
+            atomic_store (&job->state, JOB_SINGLE);
+          }
+          job->leave = leave;
+        }
+        barrier (job, role, parts);
+        if (job->leave) {
+          if (role == 1)
+            return FALSE;
+          parts = 1;
+          p = &g->single;
+          window_start (&win, k + 1);
+        }
+      }
     }
     if (!job->feed) {
       /* every thread draws the same class from the same logits */
@@ -1332,13 +1455,15 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
   }
 
   if (role == 0) {
-    if (parts == 1) {
-      int expected = JOB_SINGLE;
+    int expected = JOB_SINGLE;
 
-      /* release a second thread that arrived too late to help */
-      if (!atomic_compare_exchange_strong (&job->state, &expected,
-              JOB_FINISHED))
-        atomic_store (&job->state, JOB_FINISHED);
+    /* release a second thread that waits, or arrives too late to help */
+    if (!atomic_compare_exchange_strong (&job->state, &expected,
+            JOB_FINISHED)) {
+      g_mutex_lock (&g->lock);
+      atomic_store (&job->state, JOB_FINISHED);
+      g_cond_broadcast (&g->cond);
+      g_mutex_unlock (&g->lock);
     }
     if (job->feed) {
       /* the next generate () draws from the last distribution */
@@ -1354,9 +1479,34 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
     g->prev = prev;
     g->rng = rng;
   }
+  return TRUE;
 }
 
-/* A pool task: the first to arrive leads, a second joins it at the next
+/* Thread 1 between split runs: polls the job's state for BARRIER_SPIN_US,
+ * then sleeps until thread 0 invites it or finishes. */
+static int
+wait_for_invitation (Job *job)
+{
+  ArWaveNetGen *g = job->g;
+  gint64 until = g_get_monotonic_time () + BARRIER_SPIN_US;
+  guint spins = 0;
+  int state;
+
+  while ((state = atomic_load_explicit (&job->state, memory_order_acquire)) ==
+      JOB_WAITING) {
+    cpu_relax ();
+    if (++spins % 256 == 0 && g_get_monotonic_time () > until) {
+      g_mutex_lock (&g->lock);
+      while ((state = atomic_load (&job->state)) == JOB_WAITING)
+        g_cond_wait (&g->cond, &g->lock);
+      g_mutex_unlock (&g->lock);
+      break;
+    }
+  }
+  return state;
+}
+
+/* A pool task: the first to arrive leads, a second waits to be invited at a
  * step boundary (or finds the job finished), any other returns.  So the job
  * completes whether or not the pool's worker ever runs, and the results
  * never depend on whether it did (ar-wavenet-private.h). */
@@ -1365,25 +1515,27 @@ job_task (gpointer data, guint task)
 {
   Job *job = data;
   int role = atomic_fetch_add (&job->arrived, 1);
-  int expected = JOB_SINGLE, state;
-  guint spins = 0;
 
   (void) task;
   if (role == 0) {
     job_loop (job, 0, 1, 0, job->g->prev, job->g->pending, job->g->rng);
     return;
   }
-  if (role != 1 ||
-      !atomic_compare_exchange_strong (&job->state, &expected, JOB_WAITING))
+  if (role != 1)
     return;
-  while ((state = atomic_load_explicit (&job->state, memory_order_acquire)) ==
-      JOB_WAITING) {
-    cpu_relax ();
-    if (++spins % 4096 == 0)
-      sched_yield ();
+  for (;;) {
+    int expected = JOB_SINGLE;
+
+    /* thread 0 sets JOB_SINGLE when it sends this thread away, and
+     * JOB_FINISHED at the end */
+    if (!atomic_compare_exchange_strong (&job->state, &expected, JOB_WAITING))
+      return;
+    if (wait_for_invitation (job) != JOB_SPLIT)
+      return;
+    if (job_loop (job, 1, MAX_PARTS, job->start, job->prev, job->pending,
+            job->rng))
+      return;
   }
-  if (state == JOB_SPLIT)
-    job_loop (job, 1, MAX_PARTS, job->start, job->prev, job->pending, job->rng);
 }
 
 static void
