@@ -408,6 +408,41 @@ load_corpus (const char *dir, guint every, const ArMelParams *mel)
   return corpus;
 }
 
+/* The root mean square of the cond convolution's pre-activations
+ * Wc · [m_{f−1}; m_f; m_{f+1}] + bc over the interior frames of the first
+ * @n_train files of @corpus. */
+static double
+cond_preactivation_rms (ArWaveNetTask *task, ArWaveNetCorpus *corpus,
+    guint n_train)
+{
+  GPtrArray *params = ar_wavenet_train_get_params (ar_wavenet_task_get_net (task));
+  const ArParam *W = NULL, *b = NULL;
+  double sum2 = 0.0;
+  guint64 count = 0;
+
+  for (guint i = 0; i < params->len; i++) {
+    ArParam *p = g_ptr_array_index (params, i);
+    if (strcmp (p->name, "cond.weight") == 0)
+      W = p;
+    if (strcmp (p->name, "cond.bias") == 0)
+      b = p;
+  }
+  g_assert_true (W != NULL && b != NULL);
+  int M3 = (int) W->ne[0], M = M3 / 3, Cc = (int) W->ne[1];
+  for (guint i = 0; i < n_train; i++) {
+    ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
+    for (gsize j = 1; j + 1 < f->n_frames; j++)
+      for (int c = 0; c < Cc; c++) {
+        double v = b->w[c];
+        for (int k = 0; k < M3; k++)
+          v += W->w[(gsize) c * M3 + k] * f->mel[(j - 1) * M + k];
+        sum2 += v * v;
+        count++;
+      }
+  }
+  return sqrt (sum2 / count);
+}
+
 static void
 test_task_evaluate (gconstpointer data)
 {
@@ -554,6 +589,24 @@ test_task_evaluate (gconstpointer data)
   ar_rng_init (&rng, 1);
   ar_params_zero_grad (tr->params);
   g_assert_true (isfinite (tr->step (task, &rng)));
+
+  /* a vocoder's initialisation: the cond convolution's pre-activations
+   * over the training frames centred and of unit scale, where the
+   * data-blind one leaves them far off (log-mel values sit around −5) */
+  if (cond) {
+    ar_rng_init (&rng, 3);
+    ar_wavenet_train_init (t, &rng);
+    double before = cond_preactivation_rms (task, corpus, n_train);
+    ar_rng_init (&rng, 3);
+    ar_wavenet_task_init (task, &rng);
+    double after = cond_preactivation_rms (task, corpus, n_train);
+    g_test_message ("cond convolution pre-activations: rms %.3f after "
+                    "ar_wavenet_train_init, %.3f after ar_wavenet_task_init",
+        before, after);
+    g_assert_cmpfloat (after, <, 2.0);
+    g_assert_cmpfloat (after, >, 0.3);
+    g_assert_cmpfloat (before, >, 2 * after);
+  }
 
   /* the class names go into the file */
   if (cond) {

@@ -841,7 +841,7 @@ train_wavenet (Common *c, WaveNetOptions *o)
       c->batch, c->threads, (const char *const *) names);
   ArRng init;
   ar_rng_init (&init, c->seed);
-  ar_wavenet_train_init (ar_wavenet_task_get_net (task), &init);
+  ar_wavenet_task_init (task, &init);
 
   g_autofree char *cond = mel
       ? g_strdup_printf (" --condition mel --n-mels %d --n-fft %d "

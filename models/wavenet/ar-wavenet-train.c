@@ -1681,6 +1681,56 @@ ar_wavenet_task_free (ArWaveNetTask *task)
   g_free (task);
 }
 
+void
+ar_wavenet_task_init (ArWaveNetTask *task, ArRng *rng)
+{
+  g_return_if_fail (task != NULL && rng != NULL);
+  ArWaveNetTrain *t = task->net;
+
+  ar_wavenet_train_init (t, rng);
+  if (t->Cc == 0)
+    return;
+  /* per-band mean and deviation over every frame of the training files, in
+   * double */
+  const int M = t->M;
+  g_autofree double *sum = g_new0 (double, M);
+  g_autofree double *sum2 = g_new0 (double, M);
+  guint64 frames = 0;
+
+  for (guint i = 0; i < task->corpus->files->len; i++) {
+    const ArWaveNetFile *f =
+        &g_array_index (task->corpus->files, ArWaveNetFile, i);
+
+    if (f->held_out || f->mel == NULL)
+      continue;
+    for (gsize j = 0; j < f->n_frames; j++)
+      for (int m = 0; m < M; m++) {
+        double v = f->mel[j * M + m];
+
+        sum[m] += v;
+        sum2[m] += v * v;
+      }
+    frames += f->n_frames;
+  }
+  if (frames == 0)
+    return;
+  ArParam *Wc = t->p[P_COND_W], *bc = t->p[P_COND_B];
+  for (int c = 0; c < t->Cc; c++) {
+    float *row = Wc->w + (gsize) c * 3 * M;
+    double shift = 0.0;
+
+    for (int k = 0; k < 3; k++)
+      for (int m = 0; m < M; m++) {
+        double mean = sum[m] / frames;
+        double sd = sqrt (MAX (sum2[m] / frames - mean * mean, 1e-6));
+
+        row[k * M + m] = (float) (row[k * M + m] / sd);
+        shift += row[k * M + m] * mean;
+      }
+    bc->w[c] = (float) (bc->w[c] - shift);
+  }
+}
+
 const ArTrainable *
 ar_wavenet_task_get_trainable (ArWaveNetTask *task)
 {

@@ -12,7 +12,7 @@
  *       ar_wavenet_corpus_new (train, held, 8000, NULL, &error);
  *   g_autoptr (ArWaveNetTask) task =
  *       ar_wavenet_task_new (&config, corpus, 4096, 8, 0, NULL);
- *   ar_wavenet_train_init (ar_wavenet_task_get_net (task), &rng);
+ *   ar_wavenet_task_init (task, &rng);
  *   g_autoptr (ArTrainer) tr = ar_trainer_new (ar_wavenet_task_get_trainable (task),
  *                                              task, &options);
  *
@@ -208,6 +208,14 @@ typedef struct _ArWaveNetTask ArWaveNetTask;
 ArWaveNetTask *ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
     int T, int B, int n_threads, const char *const *class_names);
 void ar_wavenet_task_free (ArWaveNetTask *task);
+/* ar_wavenet_train_init () of the task's graph, then, for a vocoder, the
+ * cond convolution scaled to the training files' log-mel statistics: its
+ * weight on band m divided by the band's standard deviation σ_m over the
+ * training frames, and its bias set so that the mean frame maps to the
+ * initial bias (0): Wc' = Wc / σ, bc' = bc − Wc' μ.  Log-mel values lie far
+ * from 0 (around ln 1e-5 = −11.5 in silence), so without this every tanh of
+ * the convolution would start saturated. */
+void ar_wavenet_task_init (ArWaveNetTask *task, ArRng *rng);
 /* Trains in nats; reports bits/sample.  "samples/s" counts the targets a
  * step scores on average: B · K · (training targets) / (blocks), a little
  * below B · K since windows at the ends of files score only the file's
