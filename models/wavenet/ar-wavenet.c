@@ -1223,6 +1223,12 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
     memcpy (xin, g->ring[l] + ((t - d) & mask) * R, R * sizeof (float));
     if (role == 0)
       memcpy (g->ring[l] + (t & mask) * R, xin + R, R * sizeof (float));
+    /* the queue slots of the next step: read from far back in time (a miss
+     * in every cache for long dilations) and written (an allocation) */
+    for (int i = 0; i < R; i += 16) {
+      __builtin_prefetch (g->ring[l] + ((t + 1 - d) & mask) * R + i, 0, 0);
+      __builtin_prefetch (g->ring[l] + ((t + 1) & mask) * R + i, 1, 0);
+    }
     if (l == 0) {
       /* the residual rows this thread owns in layer 0 start from h⁰ */
       for (int r = MAX (r0, S); r < r1; r++)
