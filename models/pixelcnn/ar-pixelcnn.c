@@ -757,6 +757,8 @@ typedef struct
   guint64 first;       /* index of image 0 since the reset */
 } Job;
 
+static void gen_prepare (ArPixelCnnGen *g);
+
 ArPixelCnnGen *
 ar_pixelcnn_gen_new (ArPixelCnn *pc)
 {
@@ -824,6 +826,7 @@ ar_pixelcnn_gen_set_threadpool (ArPixelCnnGen *g, ArThreadPool *pool)
 {
   g_return_if_fail (g != NULL);
   g->pool = pool;
+  gen_prepare (g);
 }
 
 void
@@ -831,10 +834,27 @@ ar_pixelcnn_gen_set_naive (ArPixelCnnGen *g, gboolean naive)
 {
   g_return_if_fail (g != NULL);
   g->naive = naive;
+  gen_prepare (g);
 }
 
-/* A free work space (allocated the first time more threads than before
- * run at once, never per image). */
+/* A work space for every thread of the pool (and the naive loop's logits
+ * when it is on), so that drawing never allocates. */
+static void
+gen_prepare (ArPixelCnnGen *g)
+{
+  const ArPixelCnnConfig *c = &g->pc->c;
+
+  while (g->works->len < ar_threadpool_get_n_threads (g->pool))
+    g_ptr_array_add (g->works, work_new (g->pc));
+  for (guint i = 0; g->naive && i < g->works->len; i++) {
+    Work *w = g_ptr_array_index (g->works, i);
+    if (w->full == NULL)
+      w->full = g_new (float, (gsize) c->height * c->width * c->levels);
+  }
+}
+
+/* A free work space: there is one per thread (gen_prepare); should a pool
+ * run more tasks at once than it said it has threads, one more is made. */
 static Work *
 gen_acquire (ArPixelCnnGen *g)
 {

@@ -196,7 +196,9 @@ void ar_pixelcnn_gen_set_temperature (ArPixelCnnGen *g, float temperature);
  * FALSE + error when out of range. */
 gboolean ar_pixelcnn_gen_set_class (ArPixelCnnGen *g, int cls, GError **error);
 /* Images of a call are shared among the pool's threads (NULL: the caller's
- * thread alone).  The pool must outlive its use here. */
+ * thread alone).  The pool must outlive its use here.  The work spaces of
+ * its threads are made here (and by _new and _set_naive), so that
+ * sampling and completion never allocate. */
 void ar_pixelcnn_gen_set_threadpool (ArPixelCnnGen *g, ArThreadPool *pool);
 /* TRUE: the naive loop (for tests and benchmarks). */
 void ar_pixelcnn_gen_set_naive (ArPixelCnnGen *g, gboolean naive);
