@@ -13,6 +13,7 @@ int argen_cmd_train (int argc, char **argv);
 int argen_cmd_eval (int argc, char **argv);
 int argen_cmd_generate (int argc, char **argv);
 int argen_cmd_convert (int argc, char **argv);
+int argen_cmd_images (int argc, char **argv);
 /* argen-audio.c */
 int argen_cmd_audio_compare (int argc, char **argv);
 int argen_cmd_baselines (int argc, char **argv);
