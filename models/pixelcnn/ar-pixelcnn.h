@@ -179,9 +179,9 @@ void ar_pixelcnn_forward (const ArPixelCnn *pc, const guint8 *image, int cls,
  * not yet drawn, so they draw the same images bit for bit.
  *
  * Image k since the last reset (counting across calls) draws from its own
- * random stream, seeded from (seed, k): one uniform for a random class
- * (class −1 on a conditional model), then one per drawn pixel (none at
- * temperature 0, none for a known pixel).  Images are independent of each
+ * random stream, seeded from (seed, k): first the class when it is random
+ * (class −1 on a conditional model: ar_rng_below), then one uniform per
+ * drawn pixel (none at temperature 0, none for a known pixel).  Images are independent of each
  * other, of the batch they come in and of the threads that draw them. */
 typedef struct _ArPixelCnnGen ArPixelCnnGen;
 
