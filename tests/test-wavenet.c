@@ -230,10 +230,10 @@ check_feed (ArWaveNet *wn, int global_class, gsize n, guint64 seed, double tol)
   g_test_message ("feed vs full: %.3g (tolerance %.3g)", d, tol);
   g_assert_cmpfloat (d, <, tol);
 
-  /* a reset starts over from silence */
+  /* a reset starts over from silence (stale queues would show at once) */
   ar_wavenet_gen_reset (g, 2);
-  ar_wavenet_gen_feed (g, x, n, inc);
-  g_assert_cmpfloat (rel_diff (inc, full, n * c->quantization), <, tol);
+  ar_wavenet_gen_feed (g, x, half, inc);
+  g_assert_cmpfloat (rel_diff (inc, full, half * c->quantization), <, tol);
 }
 
 static void
@@ -247,7 +247,7 @@ test_feed_vs_full (gconstpointer data)
 
   g_assert_no_error (error);
   /* several receptive fields */
-  n = 3 * ar_wavenet_receptive_field (wn) + 17;
+  n = 2 * ar_wavenet_receptive_field (wn) + 17;
   check_feed (wn, s->global_class, n, 5, TOL_INCREMENTAL);
   /* the plain-C kernels too */
   g_assert_true (ar_simd_set_level (AR_SIMD_C));
@@ -265,7 +265,7 @@ static const Shape shapes[] = {
       2 },
   { "global-none",
       { 16000, 256, 16, 24, 20, 18, 1, 5, 3, 0, AR_MEL_PARAMS_INIT }, -1 },
-  { "wide", { 8000, 256, 32, 64, 48, 40, 3, 6, 0, 0, AR_MEL_PARAMS_INIT }, -1 },
+  { "wide", { 8000, 256, 32, 64, 48, 40, 3, 5, 0, 0, AR_MEL_PARAMS_INIT }, -1 },
 };
 
 /* ---- sampling --------------------------------------------------------- */
@@ -620,7 +620,7 @@ test_vocoder_vs_full (void)
   const ArWaveNetConfig *c = ar_wavenet_get_config (wn);
   enum
   {
-    N = 2500
+    N = 1100 /* more than a job of the vocoder (1024 samples) */
   };
   g_autofree float *s = test_signal (N, 3);
   g_autoptr (ArWaveNetVocoder) v = ar_wavenet_vocoder_new (wn, NULL);
