@@ -21,8 +21,10 @@
 # machine loaded with 6–8 other processes, 2026-11-29), and a 2-minute pilot
 # of this recipe on that loaded machine ran at 19–26 images/s (validation
 # 3.97 bits/dim after 50 steps, 3.68 after 100).  On two quiet cores expect
-# about 60 images/s: 768,000 images in about 3.5 hours, plus about 10 s for
-# each of the 24 validations and 1–2 minutes for the final test score.
+# about 60 images/s: 768,000 images in about 3.5 hours.  Scoring (forward
+# only) ran at 106 images/s on the loaded machine: up to 20 s for each of
+# the 24 validations (8 minutes in all) and 1–2 minutes for the final test
+# score.
 # Interrupt it with Ctrl-C and run it again: it resumes from its checkpoint,
 # exactly (the result does not depend on the number of threads either).
 set -euo pipefail
