@@ -36,12 +36,46 @@ random_image (guint8 *img, gsize n, guint64 seed)
     img[i] = (guint8) ar_rng_below (&rng, 256);
 }
 
-/* Changing pixel j changes the logits of exactly the pixels i > j whose
- * receptive field holds j, and never those of i <= j. */
-static void
-test_causal_receptive_field (void)
+/* A copy of @pc with the tensors whose names end in @suffix set to zero
+ * (made through a file: the model itself is immutable). */
+static ArPixelCnn *
+zeroed_copy (const ArPixelCnn *pc, const char *suffix)
 {
-  g_autoptr (ArPixelCnn) pc = make_model (&small, 1);
+  g_autoptr (ArGgufWriter) w0 = ar_gguf_writer_new ();
+  ar_pixelcnn_write (pc, w0);
+  g_autoptr (GBytes) b0 = ar_gguf_writer_to_bytes (w0);
+  g_autoptr (ArGguf) src = ar_gguf_new_from_bytes (b0, "src", NULL);
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  int zeroed = 0;
+
+  ar_gguf_writer_copy_kv (w, src);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (src); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (src, i);
+    g_autofree float *v = g_new (float, t->n_elements);
+
+    ar_gguf_tensor_to_f32 (t, v);
+    if (g_str_has_suffix (t->name, suffix)) {
+      memset (v, 0, t->n_elements * sizeof (float));
+      zeroed++;
+    }
+    ar_gguf_writer_add_tensor_f32 (w, t->name, AR_TENSOR_F32, t->n_dims, t->ne,
+        v);
+  }
+  g_assert_cmpint (zeroed, >, 0);
+  g_autoptr (GBytes) b = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) f = ar_gguf_new_from_bytes (b, "zeroed", NULL);
+  ArPixelCnn *out = ar_pixelcnn_new_from_gguf (f, NULL);
+  g_assert_nonnull (out);
+  return out;
+}
+
+/* Changing pixel j changes the logits of exactly the pixels i > j whose
+ * receptive field holds j, and never those of i <= j.  The field is the
+ * rectangle of R rows above, S columns to either side (@above), and the S
+ * pixels to the left in the row (@left). */
+static void
+check_field (ArPixelCnn *pc, gboolean above, gboolean left)
+{
   int H = small.height, W = small.width, Q = small.levels, R, S;
   gsize n = (gsize) H * W;
   g_autofree guint8 *img = g_new (guint8, n);
@@ -65,8 +99,8 @@ test_causal_receptive_field (void)
       gboolean same =
           memcmp (base + i * Q, pert + i * Q, Q * sizeof (float)) == 0;
       gboolean in_field =
-          (ri - rj >= 1 && ri - rj <= R && ABS (ci - cj) <= S) ||
-          (ri == rj && ci - cj >= 1 && ci - cj <= S);
+          (above && ri - rj >= 1 && ri - rj <= R && ABS (ci - cj) <= S) ||
+          (left && ri == rj && ci - cj >= 1 && ci - cj <= S);
 
       if (i <= j)
         g_assert_true (same); /* causal: bitwise unchanged */
@@ -76,6 +110,29 @@ test_causal_receptive_field (void)
             in_field ? "holds it" : "does not hold it");
     }
   }
+}
+
+/* The whole network: no blind spot, nothing from the future. */
+static void
+test_causal_receptive_field (void)
+{
+  g_autoptr (ArPixelCnn) pc = make_model (&small, 1);
+  check_field (pc, TRUE, TRUE);
+}
+
+/* Each stack alone.  Without the links from the vertical stack (vh.weight
+ * 0) the logits see the row to the left only; without the first layer's
+ * horizontal window (layer.0.h.weight 0) nothing of the row enters and the
+ * logits see exactly the rectangle above, through the vertical stack. */
+static void
+test_causal_stacks (void)
+{
+  g_autoptr (ArPixelCnn) pc = make_model (&small, 1);
+  g_autoptr (ArPixelCnn) horizontal = zeroed_copy (pc, "vh.weight");
+  g_autoptr (ArPixelCnn) vertical = zeroed_copy (pc, "layer.0.h.weight");
+
+  check_field (horizontal, FALSE, TRUE);
+  check_field (vertical, TRUE, FALSE);
 }
 
 /* The images of @n draws by a fresh generator. */
@@ -525,6 +582,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/pixelcnn/causal-receptive-field",
       test_causal_receptive_field);
+  g_test_add_func ("/pixelcnn/causal-stacks", test_causal_stacks);
   g_test_add_func ("/pixelcnn/cached-equals-naive", test_cached_equals_naive);
   g_test_add_func ("/pixelcnn/greedy-is-argmax", test_greedy_is_argmax);
   g_test_add_func ("/pixelcnn/threads-and-batches", test_threads_and_batches);
