@@ -479,7 +479,6 @@ ar_pixelcnn_write (const ArPixelCnn *pc, ArGgufWriter *w)
 
 /* ---- kernels --------------------------------------------------------------- */
 
-#define rows_product ar_pixelcnn_rows_product
 
 /* ---- the per-image work space ------------------------------------------------ */
 
@@ -628,16 +627,16 @@ row_vertical (const ArPixelCnn *pc, Work *w, int r)
         }
       }
     }
-    rows_product (w->zv, C2, w->bv + (gsize) l * C2, 0, w->col, T, ly->v_wt, W,
-        T, C2);
+    ar_pixelcnn_rows_product (w->zv, C2, w->bv + (gsize) l * C2, 0, w->col, T,
+        ly->v_wt, W, T, C2);
     if (l + 1 < L) {
       float *out = w->vring + ((gsize) l * R + r % R) * W * C;
       for (int x = 0; x < W; x++)
         ar_pixelcnn_gate (out + (gsize) x * C, w->ts, w->zv + (gsize) x * C2,
             C);
     }
-    rows_product (w->vh + (gsize) l * W * C2, C2, w->bh + (gsize) l * C2, 0,
-        w->zv, C2, ly->vh_wt, W, C2, C2);
+    ar_pixelcnn_rows_product (w->vh + (gsize) l * W * C2, C2,
+        w->bh + (gsize) l * C2, 0, w->zv, C2, ly->vh_wt, W, C2, C2);
   }
 }
 
@@ -657,7 +656,7 @@ pixel_horizontal (const ArPixelCnn *pc, Work *w, int r, int x, float *logits)
     int cc = x - P0 + j;
     col[j] = cc >= 0 ? w->u[(gsize) r * W + cc] : 0.0f;
   }
-  rows_product (w->z, C2, w->vh + (gsize) x * C2, 0, col, P0,
+  ar_pixelcnn_rows_product (w->z, C2, w->vh + (gsize) x * C2, 0, col, P0,
       pc->layers[0].h_wt, 1, P0, C2);
   ar_pixelcnn_gate (w->hrow + (gsize) x * C, w->ts, w->z, C);
 
@@ -676,23 +675,23 @@ pixel_horizontal (const ArPixelCnn *pc, Work *w, int r, int x, float *logits)
           (gsize) (x + 1) * C * sizeof (float));
       win = col;
     }
-    rows_product (w->z, C2, w->vh + ((gsize) l * W + x) * C2, 0, win, T,
-        ly->h_wt, 1, T, C2);
+    ar_pixelcnn_rows_product (w->z, C2, w->vh + ((gsize) l * W + x) * C2, 0,
+        win, T, ly->h_wt, 1, T, C2);
     ar_pixelcnn_gate (w->gt, w->ts, w->z, C);
     for (int i = 0; i < C; i++)
       hout[i] = hin[(gsize) x * C + i] + ly->res_b[i];
-    rows_product (hout, C, hout, 0, w->gt, C, ly->res_wt, 1, C, C);
+    ar_pixelcnn_rows_product (hout, C, hout, 0, w->gt, C, ly->res_wt, 1, C, C);
   }
   if (logits == NULL)
     return;
   const float *h = w->hrow + ((gsize) (L - 1) * W + x) * C;
   for (int i = 0; i < C; i++)
     w->o[i] = h[i] > 0.0f ? h[i] : 0.0f;
-  rows_product (w->o1, 0, pc->o1_b, 0, w->o, C, pc->o1_wt, 1, C,
+  ar_pixelcnn_rows_product (w->o1, 0, pc->o1_b, 0, w->o, C, pc->o1_wt, 1, C,
       c->output_hidden);
   for (int i = 0; i < c->output_hidden; i++)
     w->o1[i] = w->o1[i] > 0.0f ? w->o1[i] : 0.0f;
-  rows_product (logits, 0, pc->o2_b, 0, w->o1, 0, pc->o2_wt, 1,
+  ar_pixelcnn_rows_product (logits, 0, pc->o2_b, 0, w->o1, 0, pc->o2_wt, 1,
       c->output_hidden, c->levels);
 }
 
