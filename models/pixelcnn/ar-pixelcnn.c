@@ -477,9 +477,6 @@ ar_pixelcnn_write (const ArPixelCnn *pc, ArGgufWriter *w)
   }
 }
 
-/* ---- kernels --------------------------------------------------------------- */
-
-
 /* ---- the per-image work space ------------------------------------------------ */
 
 typedef struct
