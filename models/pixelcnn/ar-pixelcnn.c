@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* ar-pixelcnn.c — the Gated PixelCNN model (ar-pixelcnn.h): configuration,
- * loading and writing, the inference kernels, the full forward pass and the
- * generator (cached and naive sampling, completion, images across threads).
+ * loading and writing, the full forward pass and the generator (cached and
+ * naive sampling, completion, images across threads).
  *
  * Where the time goes: per pixel, the vertical stack's share of its row
  * (12 C² multiply-adds a layer for K = 3, plus 4 C² for the link into the
@@ -27,8 +27,7 @@
 /* One layer's weights, matrices transposed (inputs × outputs). */
 typedef struct
 {
-  float
-      *v_wt; /* (Tv · Cin, 2C): Tv = (P+1) K taps (layer 0: (P0+1) K0, Cin 1) */
+  float *v_wt;   /* (Tv · Cin, 2C), Tv = (P+1) K (layer 0: (P0+1) K0, Cin 1) */
   float *v_b;    /* (2C) */
   float *h_wt;   /* (Th · Cin, 2C): Th = P + 1 taps (layer 0: P0, Cin 1) */
   float *h_b;    /* (2C) */
