@@ -10,6 +10,12 @@
  *   ar_pixelcnn_gen_reset (g, seed);
  *   ar_pixelcnn_gen_set_class (g, ar_pixelcnn_find_class (pc, "sneaker"), &error);
  *   ar_pixelcnn_gen_sample (g, pixels, 16, NULL);   // 16 images of H × W bytes
+ *   memset (known, 1, 14 * W);                       // keep the top 14 rows,
+ *   ar_pixelcnn_gen_complete (g, frame, known, 1, NULL);  // draw the rest
+ *
+ * An element keeps one generator per stream (the model may be shared),
+ * takes its settings under its object lock and calls _sample or _complete
+ * per buffer; set_threadpool shares a call's images among threads.
  *
  * Network.  An image has H × W pixels x(r, c) ∈ {0 … Q−1} (Q = levels: 256
  * for 8-bit grey, 2 for binary), fed as u(r, c) = 2 x(r, c) / (Q − 1) − 1;
