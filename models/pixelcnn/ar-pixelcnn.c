@@ -476,27 +476,36 @@ ar_pixelcnn_write (const ArPixelCnn *pc, ArGgufWriter *w)
   }
 }
 
-/* ---- the per-image work space ------------------------------------------------ */
+/* ---- the work space ---------------------------------------------------------- */
 
+/* The state of up to two images drawn side by side in one thread: their
+ * horizontal stacks go through each product together (rows 0 and 1 of the
+ * kernel's input share every weight load), their vertical rows one after
+ * the other.  Per-image arrays hold image 1's part a fixed stride after
+ * image 0's (the kernel's row strides).  A kernel row's result does not
+ * depend on the other rows of its call, so an image's values are the same
+ * drawn alone or beside another. */
 typedef struct
 {
   gboolean busy;
-  float *u; /* (H, W) inputs u(r, c) */
+  gsize su, svr, svh, shr,
+      sb;   /* image 1's stride in u, vring, vh, hrow, bv/bh */
+  float *u; /* (2, H, W) inputs u(r, c) */
   float *
-      vring; /* (L−1, P+1, W, C) rows of v¹ … vᴸ⁻¹, row r at slot r mod (P+1) */
-  float *col;     /* (W, max taps) gathered windows */
-  float *zv;      /* (W, 2C) */
-  float *vh;      /* (L, W, 2C) Wvhₗ · zvˡ + bhₗ + chₗ[y], this row */
-  float *hrow;    /* (L, W, C) h¹ … hᴸ, this row */
-  float *bv, *bh; /* (L, 2C) biases with the class's added */
-  float *z;       /* (2C) */
+      vring; /* (2, L−1, P+1, W, C) rows of v¹ … vᴸ⁻¹, row r at slot r mod (P+1) */
+  float *col;  /* (W, max taps) gathered windows of a vertical row */
+  float *hcol; /* (2, (P+1) C) a horizontal window at the left border */
+  float *zv;   /* (W, 2C) */
+  float *vh;   /* (2, L, W, 2C) Wvhₗ · zvˡ + bhₗ + chₗ[y], this row */
+  float *hrow; /* (2, L, W, C) h¹ … hᴸ, this row */
+  float *bv, *bh; /* (2, L, 2C) biases with the class's added */
+  float *z;       /* (2, 2C) */
   float *ts;      /* (2C) the gate's scratch */
-  float *gt;      /* (C) */
-  float *o;       /* (C) relu (hᴸ) */
-  float *o1;      /* (O) */
-  float *logits;  /* (Q) */
+  float *gt;      /* (2, C) */
+  float *o;       /* (2, C) relu (hᴸ) */
+  float *o1;      /* (2, O) */
+  float *logits;  /* (2, Q) */
   float *full;    /* (H, W, Q) naive sampling's logits, or NULL */
-  guint8 *img;    /* (H, W) the image being drawn */
   ArSampler *sampler;
 } Work;
 
@@ -510,21 +519,26 @@ work_new (const ArPixelCnn *pc)
   Work *w = g_new0 (Work, 1);
 
   max_taps = MAX (max_taps, taps_h (c, 1));
-  w->u = g_new0 (float, (gsize) H *W);
-  w->vring = g_new0 (float, (gsize) MAX (L - 1, 1) * (P + 1) * W * C);
+  w->su = (gsize) H * W;
+  w->svr = (gsize) MAX (L - 1, 1) * (P + 1) * W * C;
+  w->svh = (gsize) L * W * 2 * C;
+  w->shr = (gsize) L * W * C;
+  w->sb = (gsize) L * 2 * C;
+  w->u = g_new0 (float, 2 * w->su);
+  w->vring = g_new0 (float, 2 * w->svr);
   w->col = g_new0 (float, (gsize) W *max_taps);
+  w->hcol = g_new0 (float, (gsize) 2 * (P + 1) * C + 2 * c->first_kernel);
   w->zv = g_new0 (float, (gsize) W * 2 * C);
-  w->vh = g_new0 (float, (gsize) L *W * 2 * C);
-  w->hrow = g_new0 (float, (gsize) L *W *C);
-  w->bv = g_new0 (float, (gsize) L * 2 * C);
-  w->bh = g_new0 (float, (gsize) L * 2 * C);
-  w->z = g_new0 (float, 2 * C);
+  w->vh = g_new0 (float, 2 * w->svh);
+  w->hrow = g_new0 (float, 2 * w->shr);
+  w->bv = g_new0 (float, 2 * w->sb);
+  w->bh = g_new0 (float, 2 * w->sb);
+  w->z = g_new0 (float, 4 * C);
   w->ts = g_new0 (float, 2 * C);
-  w->gt = g_new0 (float, C);
-  w->o = g_new0 (float, C);
-  w->o1 = g_new0 (float, c->output_hidden);
-  w->logits = g_new0 (float, c->levels);
-  w->img = g_new0 (guint8, (gsize) H * W);
+  w->gt = g_new0 (float, 2 * C);
+  w->o = g_new0 (float, 2 * C);
+  w->o1 = g_new0 (float, 2 * c->output_hidden);
+  w->logits = g_new0 (float, 2 * c->levels);
   w->sampler = ar_sampler_new (c->levels);
   return w;
 }
@@ -537,6 +551,7 @@ work_free (Work *w)
   g_free (w->u);
   g_free (w->vring);
   g_free (w->col);
+  g_free (w->hcol);
   g_free (w->zv);
   g_free (w->vh);
   g_free (w->hrow);
@@ -549,20 +564,20 @@ work_free (Work *w)
   g_free (w->o1);
   g_free (w->logits);
   g_free (w->full);
-  g_free (w->img);
   ar_sampler_free (w->sampler);
   g_free (w);
 }
 
-/* The biases of class @cls (−1: none) into bv, bh. */
+/* The biases of class @cls (−1: none) into image @k's bv, bh. */
 static void
-work_set_class (const ArPixelCnn *pc, Work *w, int cls)
+work_set_class (const ArPixelCnn *pc, Work *w, int k, int cls)
 {
   int C2 = 2 * pc->c.features;
 
   for (int l = 0; l < pc->c.layers; l++) {
     const Layer *ly = &pc->layers[l];
-    float *bv = w->bv + (gsize) l * C2, *bh = w->bh + (gsize) l * C2;
+    float *bv = w->bv + k * w->sb + (gsize) l * C2;
+    float *bh = w->bh + k * w->sb + (gsize) l * C2;
 
     for (int i = 0; i < C2; i++) {
       bv[i] = ly->v_b[i];
@@ -581,15 +596,18 @@ level_input (int levels, int x)
   return 2.0f * (float) x / (float) (levels - 1) - 1.0f;
 }
 
-/* Row r of every layer's vertical stack (it reads rows above r only): vˡ⁺¹
- * into the ring, the link Wvhₗ · zvˡ + bhₗ + chₗ[y] into vh. */
+/* Row r of every layer's vertical stack of image @k (it reads rows above r
+ * only): vˡ⁺¹ into the ring, the link Wvhₗ · zvˡ + bhₗ + chₗ[y] into vh. */
 static void
-row_vertical (const ArPixelCnn *pc, Work *w, int r)
+row_vertical (const ArPixelCnn *pc, Work *w, int r, int k)
 {
   const ArPixelCnnConfig *c = &pc->c;
   int W = c->width, C = c->features, C2 = 2 * C, L = c->layers;
   int P0 = c->first_kernel / 2, K0 = c->first_kernel;
   int P = c->kernel / 2, K = c->kernel, R = P + 1;
+  const float *u = w->u + k * w->su;
+  float *vring = w->vring + k * w->svr, *vh = w->vh + k * w->svh;
+  const float *bv = w->bv + k * w->sb, *bh = w->bh + k * w->sb;
 
   for (int l = 0; l < L; l++) {
     const Layer *ly = &pc->layers[l];
@@ -605,11 +623,11 @@ row_vertical (const ArPixelCnn *pc, Work *w, int r)
           for (int j = 0; j < K0; j++) {
             int cc = x - P0 + j;
             *col++ =
-                rr >= 0 && cc >= 0 && cc < W ? w->u[(gsize) rr * W + cc] : 0.0f;
+                rr >= 0 && cc >= 0 && cc < W ? u[(gsize) rr * W + cc] : 0.0f;
           }
         }
       } else {
-        const float *plane = w->vring + (gsize) (l - 1) * R * W * C;
+        const float *plane = vring + (gsize) (l - 1) * R * W * C;
         for (int i = 0; i <= P; i++) {
           int rr = r - P + i;
           const float *row = plane + (gsize) (rr >= 0 ? rr % R : 0) * W * C;
@@ -623,72 +641,89 @@ row_vertical (const ArPixelCnn *pc, Work *w, int r)
         }
       }
     }
-    ar_pixelcnn_rows_product (w->zv, C2, w->bv + (gsize) l * C2, 0, w->col, T,
+    ar_pixelcnn_rows_product (w->zv, C2, bv + (gsize) l * C2, 0, w->col, T,
         ly->v_wt, W, T, C2);
     if (l + 1 < L) {
-      float *out = w->vring + ((gsize) l * R + r % R) * W * C;
+      float *out = vring + ((gsize) l * R + r % R) * W * C;
       for (int x = 0; x < W; x++)
         ar_pixelcnn_gate (out + (gsize) x * C, w->ts, w->zv + (gsize) x * C2,
             C);
     }
-    ar_pixelcnn_rows_product (w->vh + (gsize) l * W * C2, C2,
-        w->bh + (gsize) l * C2, 0, w->zv, C2, ly->vh_wt, W, C2, C2);
+    ar_pixelcnn_rows_product (vh + (gsize) l * W * C2, C2, bh + (gsize) l * C2,
+        0, w->zv, C2, ly->vh_wt, W, C2, C2);
   }
 }
 
-/* Pixel (r, x) of every layer's horizontal stack (it reads the pixels to
- * its left in each layer's row and the vertical link), then its logits
- * unless @logits is NULL. */
+/* Pixel (r, x) of every layer's horizontal stack of images 0 … @ni − 1
+ * (it reads the pixels to its left in each layer's row and the vertical
+ * link), then their logits (ni, Q) unless @logits is NULL. */
 static void
-pixel_horizontal (const ArPixelCnn *pc, Work *w, int r, int x, float *logits)
+pixel_horizontal (const ArPixelCnn *pc, Work *w, int r, int x, int ni,
+    float *logits)
 {
   const ArPixelCnnConfig *c = &pc->c;
   int W = c->width, C = c->features, C2 = 2 * C, L = c->layers;
+  int O = c->output_hidden, Q = c->levels;
   int P0 = c->first_kernel / 2, P = c->kernel / 2;
-  float *col = w->col;
+  int svh = (int) w->svh, shr = (int) w->shr;
 
   /* layer 0: the P0 pixels to the left */
-  for (int j = 0; j < P0; j++) {
-    int cc = x - P0 + j;
-    col[j] = cc >= 0 ? w->u[(gsize) r * W + cc] : 0.0f;
-  }
-  ar_pixelcnn_rows_product (w->z, C2, w->vh + (gsize) x * C2, 0, col, P0,
-      pc->layers[0].h_wt, 1, P0, C2);
-  ar_pixelcnn_gate (w->hrow + (gsize) x * C, w->ts, w->z, C);
+  for (int k = 0; k < ni; k++)
+    for (int j = 0; j < P0; j++) {
+      int cc = x - P0 + j;
+      w->hcol[k * P0 + j] =
+          cc >= 0 ? w->u[k * w->su + (gsize) r * W + cc] : 0.0f;
+    }
+  ar_pixelcnn_rows_product (w->z, C2, w->vh + (gsize) x * C2, svh, w->hcol, P0,
+      pc->layers[0].h_wt, ni, P0, C2);
+  for (int k = 0; k < ni; k++)
+    ar_pixelcnn_gate (w->hrow + k * w->shr + (gsize) x * C, w->ts,
+        w->z + k * C2, C);
 
   for (int l = 1; l < L; l++) {
     const Layer *ly = &pc->layers[l];
     const float *hin = w->hrow + (gsize) (l - 1) * W * C;
     float *hout = w->hrow + (gsize) l * W * C + (gsize) x * C;
     const float *win;
-    int T = (P + 1) * C;
+    int T = (P + 1) * C, ldx;
 
     if (x >= P) {
       win = hin + (gsize) (x - P) * C; /* contiguous in the row */
+      ldx = shr;
     } else {
-      memset (col, 0, (gsize) (P - x) * C * sizeof (float));
-      memcpy (col + (gsize) (P - x) * C, hin,
-          (gsize) (x + 1) * C * sizeof (float));
-      win = col;
+      for (int k = 0; k < ni; k++) {
+        float *col = w->hcol + k * T;
+        memset (col, 0, (gsize) (P - x) * C * sizeof (float));
+        memcpy (col + (gsize) (P - x) * C, hin + k * w->shr,
+            (gsize) (x + 1) * C * sizeof (float));
+      }
+      win = w->hcol;
+      ldx = T;
     }
-    ar_pixelcnn_rows_product (w->z, C2, w->vh + ((gsize) l * W + x) * C2, 0,
-        win, T, ly->h_wt, 1, T, C2);
-    ar_pixelcnn_gate (w->gt, w->ts, w->z, C);
-    for (int i = 0; i < C; i++)
-      hout[i] = hin[(gsize) x * C + i] + ly->res_b[i];
-    ar_pixelcnn_rows_product (hout, C, hout, 0, w->gt, C, ly->res_wt, 1, C, C);
+    ar_pixelcnn_rows_product (w->z, C2, w->vh + ((gsize) l * W + x) * C2, svh,
+        win, ldx, ly->h_wt, ni, T, C2);
+    for (int k = 0; k < ni; k++) {
+      ar_pixelcnn_gate (w->gt + k * C, w->ts, w->z + k * C2, C);
+      for (int i = 0; i < C; i++)
+        hout[k * w->shr + i] =
+            hin[k * w->shr + (gsize) x * C + i] + ly->res_b[i];
+    }
+    ar_pixelcnn_rows_product (hout, shr, hout, shr, w->gt, C, ly->res_wt, ni, C,
+        C);
   }
   if (logits == NULL)
     return;
-  const float *h = w->hrow + ((gsize) (L - 1) * W + x) * C;
-  for (int i = 0; i < C; i++)
-    w->o[i] = h[i] > 0.0f ? h[i] : 0.0f;
-  ar_pixelcnn_rows_product (w->o1, 0, pc->o1_b, 0, w->o, C, pc->o1_wt, 1, C,
-      c->output_hidden);
-  for (int i = 0; i < c->output_hidden; i++)
+  for (int k = 0; k < ni; k++) {
+    const float *h = w->hrow + k * w->shr + ((gsize) (L - 1) * W + x) * C;
+    for (int i = 0; i < C; i++)
+      w->o[k * C + i] = h[i] > 0.0f ? h[i] : 0.0f;
+  }
+  ar_pixelcnn_rows_product (w->o1, O, pc->o1_b, 0, w->o, C, pc->o1_wt, ni, C,
+      O);
+  for (int i = 0; i < ni * O; i++)
     w->o1[i] = w->o1[i] > 0.0f ? w->o1[i] : 0.0f;
-  ar_pixelcnn_rows_product (logits, 0, pc->o2_b, 0, w->o1, 0, pc->o2_wt, 1,
-      c->output_hidden, c->levels);
+  ar_pixelcnn_rows_product (logits, Q, pc->o2_b, 0, w->o1, O, pc->o2_wt, ni, O,
+      Q);
 }
 
 static void
@@ -700,16 +735,16 @@ work_load_image (const ArPixelCnn *pc, Work *w, const guint8 *image)
     w->u[i] = level_input (Q, ar_pixelcnn_value_to_level (Q, image[i]));
 }
 
-/* The full network over w->u → @logits (H, W, Q). */
+/* The full network over image 0 of @w → @logits (H, W, Q). */
 static void
 full_forward (const ArPixelCnn *pc, Work *w, float *logits)
 {
   int W = pc->c.width, Q = pc->c.levels;
 
   for (int r = 0; r < pc->c.height; r++) {
-    row_vertical (pc, w, r);
+    row_vertical (pc, w, r, 0);
     for (int x = 0; x < W; x++)
-      pixel_horizontal (pc, w, r, x, logits + ((gsize) r * W + x) * Q);
+      pixel_horizontal (pc, w, r, x, 1, logits + ((gsize) r * W + x) * Q);
   }
 }
 
@@ -722,7 +757,7 @@ ar_pixelcnn_forward (const ArPixelCnn *pc, const guint8 *image, int cls,
   g_return_if_fail (cls >= 0 || pc->c.classes == 0);
   Work *w = work_new (pc);
 
-  work_set_class (pc, w, cls);
+  work_set_class (pc, w, 0, cls);
   work_load_image (pc, w, image);
   full_forward (pc, w, logits);
   work_free (w);
@@ -750,6 +785,7 @@ typedef struct
   const guint8 *known; /* (H, W) or NULL */
   int *classes;        /* (n) or NULL */
   guint64 first;       /* index of image 0 since the reset */
+  int n;               /* images */
 } Job;
 
 static void gen_prepare (ArPixelCnnGen *g);
@@ -882,59 +918,80 @@ gen_release (ArPixelCnnGen *g, Work *w)
   g_mutex_unlock (&g->lock);
 }
 
-/* Draws (or completes) image @k of @job in its own random stream. */
+/* Draws (or completes) images 2p and 2p + 1 (when there is one) of @job,
+ * each in its own random stream; the naive loop takes them one by one. */
 static void
-draw_image (gpointer data, guint k)
+draw_pair (gpointer data, guint p)
 {
   Job *job = data;
   ArPixelCnnGen *g = job->g;
   const ArPixelCnn *pc = g->pc;
   int H = pc->c.height, W = pc->c.width, Q = pc->c.levels;
-  guint8 *img = job->images + (gsize) k * H * W;
+  int ni = MIN (2, job->n - 2 * (int) p);
+  gsize HW = (gsize) H * W;
+  guint8 *img[2];
   const guint8 *known = job->known;
   ArSamplingParams params = { g->temperature, 0, 1.0f };
-  ArRng rng;
-  int cls = g->cls;
+  ArRng rng[2];
   Work *w = gen_acquire (g);
 
-  ar_rng_init (&rng, g->seed + 0x9E3779B97F4A7C15ull * (job->first + k + 1));
-  if (cls < 0 && pc->c.classes > 0)
-    cls = (int) ar_rng_below (&rng, pc->c.classes);
-  if (job->classes != NULL)
-    job->classes[k] = cls;
-  work_set_class (pc, w, cls);
-  /* known pixels are fed as they are; the others start at level 0, a
-   * value no pixel before them can see */
-  for (gsize i = 0; i < (gsize) H * W; i++) {
-    if (known == NULL || !known[i])
-      img[i] = 0;
-    w->u[i] = level_input (Q, ar_pixelcnn_value_to_level (Q, img[i]));
+  for (int k = 0; k < ni; k++) {
+    guint64 index = 2 * p + k;
+    int cls = g->cls;
+
+    img[k] = job->images + index * HW;
+    ar_rng_init (&rng[k],
+        g->seed + 0x9E3779B97F4A7C15ull * (job->first + index + 1));
+    if (cls < 0 && pc->c.classes > 0)
+      cls = (int) ar_rng_below (&rng[k], pc->c.classes);
+    if (job->classes != NULL)
+      job->classes[index] = cls;
+    work_set_class (pc, w, k, cls);
+    /* known pixels are fed as they are; the others start at level 0, a
+     * value no pixel before them can see */
+    for (gsize i = 0; i < HW; i++) {
+      if (known == NULL || !known[i])
+        img[k][i] = 0;
+      w->u[k * w->su + i] =
+          level_input (Q, ar_pixelcnn_value_to_level (Q, img[k][i]));
+    }
   }
 
   if (g->naive) {
-    for (gsize i = 0; i < (gsize) H * W; i++) {
-      if (known != NULL && known[i])
-        continue;
-      full_forward (pc, w, w->full);
-      int level =
-          ar_sampler_sample (w->sampler, &params, &rng, w->full + i * Q);
-      img[i] = ar_pixelcnn_level_to_value (Q, level);
-      w->u[i] = level_input (Q, level);
+    for (int k = 0; k < ni; k++) {
+      if (k == 1) { /* image 1 through image 0's slots */
+        memcpy (w->u, w->u + w->su, HW * sizeof (float));
+        memcpy (w->bv, w->bv + w->sb, w->sb * sizeof (float));
+        memcpy (w->bh, w->bh + w->sb, w->sb * sizeof (float));
+      }
+      for (gsize i = 0; i < HW; i++) {
+        if (known != NULL && known[i])
+          continue;
+        full_forward (pc, w, w->full);
+        int level =
+            ar_sampler_sample (w->sampler, &params, &rng[k], w->full + i * Q);
+        img[k][i] = ar_pixelcnn_level_to_value (Q, level);
+        w->u[i] = level_input (Q, level);
+      }
     }
   } else {
     for (int r = 0; r < H; r++) {
-      row_vertical (pc, w, r);
+      for (int k = 0; k < ni; k++)
+        row_vertical (pc, w, r, k);
       for (int x = 0; x < W; x++) {
         gsize i = (gsize) r * W + x;
 
         if (known != NULL && known[i]) {
-          pixel_horizontal (pc, w, r, x, NULL);
+          pixel_horizontal (pc, w, r, x, ni, NULL);
           continue;
         }
-        pixel_horizontal (pc, w, r, x, w->logits);
-        int level = ar_sampler_sample (w->sampler, &params, &rng, w->logits);
-        img[i] = ar_pixelcnn_level_to_value (Q, level);
-        w->u[i] = level_input (Q, level);
+        pixel_horizontal (pc, w, r, x, ni, w->logits);
+        for (int k = 0; k < ni; k++) {
+          int level = ar_sampler_sample (w->sampler, &params, &rng[k],
+              w->logits + k * Q);
+          img[k][i] = ar_pixelcnn_level_to_value (Q, level);
+          w->u[k * w->su + i] = level_input (Q, level);
+        }
       }
     }
   }
@@ -945,13 +1002,14 @@ static void
 gen_run (ArPixelCnnGen *g, guint8 *images, const guint8 *known, int n,
     int *classes)
 {
-  Job job = { g, images, known, classes, g->count };
+  Job job = { g, images, known, classes, g->count, n };
+  int pairs = (n + 1) / 2;
 
-  if (g->pool != NULL && n > 1)
-    ar_threadpool_run (g->pool, n, draw_image, &job);
+  if (g->pool != NULL && pairs > 1)
+    ar_threadpool_run (g->pool, pairs, draw_pair, &job);
   else
-    for (int k = 0; k < n; k++)
-      draw_image (&job, k);
+    for (int p = 0; p < pairs; p++)
+      draw_pair (&job, p);
   g->count += n;
 }
 
