@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Recipe for the default neural vocoder, vocoder-allison.gguf: a WaveNet
+# conditioned on log-mel frames of the audio it predicts (80 Slaney mels,
+# n_fft 512, window 400, hop 80 — the front end of ar-mel.h, stored in the
+# model), trained by `argen train wavenet --condition mel` on the prompts of
+# the Debian package asterisk-core-sounds-en-wav (one speaker, Allison
+# Smith; 8 kHz 16-bit mono; CC-BY-SA-3.0), then scored on the held-out
+# files (the wavenetvocoder element re-synthesises speech with it).
+#
+#   pipelines/recipes/train-default-vocoder.sh [BUILD_DIR] [OUT_DIR] [STEPS]
+#
+# Data: the package's "568 prompts" are every WAV file under
+# /usr/share/asterisk/sounds/en_US_f_Allison, its sub-folders included —
+# 358 in the folder itself and 210 in digits/ (94), letters/ (61),
+# phonetic/ (27), dictate/ (12), silence/ (10) and followme/ (6); 24.6
+# minutes in all.  `--data DIR` lists them recursively, sorted by path, and
+# holds out every 20th (files 0, 20, 40, …: 29 files, 148 s, 1,186,991
+# samples); `argen baselines` scores the same files: unigram 7.52
+# bits/sample, LPC-16 with a Laplace residual 6.31.
+#
+# Shape: the unconditional default's (2 × 8 layers, R 32, G 64, S 64,
+# O 128, receptive field 512) plus the mel path: a convolution over 3
+# frames to 64 channels and a 64 → G projection per layer at the frame rate,
+# interpolated to the samples — under 1 % more multiply-adds per sample.
+# Windows of 2048 samples (1537 scored inside a file), 8 a step.
+#
+# Time: measured (after 03:15 UTC on 2026-11-29, the other core busy with
+# another training) at 32,400 scored samples/s on one core —
+#   argen train wavenet --data DIR --out M.gguf --steps 60 --warmup 5 \
+#     --holdout-every 0 --threads 1 --condition mel (this shape)
+# — so 5500 steps (63 M scored samples) take about 33 minutes, plus about
+# 10 s for each of the 11 validations.  A pilot at a constant learning rate
+# of 2e-3 reached 5.04, 4.70, 4.54 and 4.42 bits/sample after 250, 500, 750
+# and 1000 steps; the mel frames carry information the samples do not (on
+# agent-loginok.wav after 1000 steps: 3.96 bits/sample with its own frames,
+# 4.46 with its frames rotated by half the file, 4.29 with silent frames).
+#
+# Interrupt it with Ctrl-C and run it again: it resumes from its checkpoint.
+# Deterministic given the seed, whatever the number of threads.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${1:-$top/build}
+out=${2:-$top/build/recipes}
+steps=${3:-5500}
+data=${ARGEN_AUDIO_DATA:-/usr/share/asterisk/sounds/en_US_f_Allison}
+argen=$build/tools/argen
+mkdir -p "$out"
+
+resume=()
+[ -f "$out/vocoder-allison.ckpt" ] && resume=(--resume)
+
+"$argen" train wavenet --data "$data" --out "$out/vocoder-allison.gguf" \
+  --rate 8000 --residual 32 --gate 64 --skip 64 --output 128 --stacks 2 \
+  --layers-per-stack 8 --window 2048 --batch 8 \
+  --condition mel --n-mels 80 --n-fft 512 --win-length 400 --hop 80 \
+  --cond-channels 64 \
+  --holdout-every 20 --steps "$steps" --warmup 200 --lr 2e-3 --lr-min 1e-4 \
+  --weight-decay 0.01 --clip 1 \
+  --eval-every 500 --checkpoint-every 100 --seed 1 --threads 1 --keep-best \
+  --name "gst-argen default WaveNet vocoder (log-mel conditioned, 8 kHz, Allison)" \
+  --description "8 kHz µ-law WaveNet conditioned on 80 log-mel bands (n_fft 512, window 400, hop 80), trained by pipelines/recipes/train-default-vocoder.sh on the 568 prompts of asterisk-core-sounds-en-wav (Allison Smith's voice, CC-BY-SA-3.0), every 20th file of the sorted list held out." \
+  "${resume[@]}"
+
+"$argen" eval "$out/vocoder-allison.gguf" --data "$data" --threads 1
