@@ -676,19 +676,20 @@ test_learns_periodic (void)
   g_autoptr (GError) error = NULL;
   Run r;
 
-  run_init (&r, 150, 7, 2, 1e-2f);
+  run_init (&r, 100, 7, 2, 1e-2f);
   double before = ar_wavenet_task_evaluate (r.task, TRUE, NULL);
   g_assert_true (ar_trainer_run (r.trainer, NULL, record_val, &val, NULL,
       &error));
   g_assert_no_error (error);
-  g_test_message ("held-out sine: %.4f bits/sample before, %.4f after 150 "
+  g_test_message ("held-out sine: %.4f bits/sample before, %.4f after 100 "
                   "steps",
       before, val);
   /* a sine of period 16 is 16 µ-law values repeating: from about 8 bits
-   * (uniform over 256) to nearly determined — the first sample of the
-   * file is uncertain, and the rest follow from a few before them */
+   * (uniform over 256) to nearly determined — only the first targets of
+   * the file are uncertain, the rest follow from a few samples before them
+   * (0.0025 bits/sample here) */
   g_assert_cmpfloat (before, >, 6.0);
-  g_assert_cmpfloat (val, <, 1.0);
+  g_assert_cmpfloat (val, <, 0.1);
   run_clear (&r);
 }
 
@@ -774,10 +775,6 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_data_func ("/wavenet-train/grad/plain", GINT_TO_POINTER (0),
-      test_grad);
-  g_test_add_data_func ("/wavenet-train/grad/mel", GINT_TO_POINTER (1),
-      test_grad);
-  g_test_add_data_func ("/wavenet-train/grad/global", GINT_TO_POINTER (2),
       test_grad);
   g_test_add_data_func ("/wavenet-train/grad/mel-global", GINT_TO_POINTER (3),
       test_grad);
