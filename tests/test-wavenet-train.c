@@ -35,8 +35,8 @@
 static ArWaveNetConfig
 tiny_config (gboolean mel, gboolean global, int Q)
 {
-  ArWaveNetConfig c = { 8000, Q, 4, 6, 5, 7, 2, 2, global ? 3 : 0,
-    mel ? 3 : 0, AR_MEL_PARAMS_INIT };
+  ArWaveNetConfig c = { 8000, Q, 4, 6, 5, 7, 2, 2, global ? 3 : 0, mel ? 3 : 0,
+    AR_MEL_PARAMS_INIT };
 
   c.mel.n_mels = 4;
   c.mel.hop = 4;
@@ -74,8 +74,7 @@ typedef struct
 } FakeFile;
 
 static void
-fake_file_init (FakeFile *f, gsize n, int Q, const ArMelParams *m,
-    guint64 seed)
+fake_file_init (FakeFile *f, gsize n, int Q, const ArMelParams *m, guint64 seed)
 {
   ArRng rng;
 
@@ -100,8 +99,7 @@ fake_file_clear (FakeFile *f)
 static ArWaveNetWindow
 window (const FakeFile *f, gsize start, int from, int to, int cls)
 {
-  ArWaveNetWindow w = { f->x, f->n, start, from, to, f->mel, f->n_frames,
-    cls };
+  ArWaveNetWindow w = { f->x, f->n, start, from, to, f->mel, f->n_frames, cls };
   return w;
 }
 
@@ -120,15 +118,16 @@ difference (ArWaveNetTrain *t, const ArWaveNetWindow *win, int T, int B,
   p->w[j] = saved - (float) eps;
   lm = ar_wavenet_train_forward (t, win, T, B, FALSE, NULL);
   p->w[j] = saved;
-  return (lp - lm) / ((double) (saved + (float) eps) - (double) (saved -
-          (float) eps));
+  return (lp - lm) /
+      ((double) (saved + (float) eps) - (double) (saved - (float) eps));
 }
 
 /* data: bit 0 mel, bit 1 global */
 static void
 test_grad (gconstpointer data)
 {
-  gboolean mel = GPOINTER_TO_INT (data) & 1, global = GPOINTER_TO_INT (data) & 2;
+  gboolean mel = GPOINTER_TO_INT (data) & 1,
+           global = GPOINTER_TO_INT (data) & 2;
   ArWaveNetConfig c = tiny_config (mel, global, 16);
   enum
   {
@@ -269,8 +268,8 @@ test_oracle (gconstpointer data)
   if (cond)
     g_assert_cmpint (ar_wavenet_find_class (wn, "b"), ==, 1);
   int cls = cond ? 1 : -1;
-  g_autofree double *ref = oracle_nll (wn, f.x, N, cond ? f.mel : NULL,
-      f.n_frames, cls);
+  g_autofree double *ref =
+      oracle_nll (wn, f.x, N, cond ? f.mel : NULL, f.n_frames, cls);
 
   /* windows over the file: its start, every start inside it up to the
    * last targets (with a few hop phases), each target once and with
@@ -335,7 +334,8 @@ test_threads (void)
     GPtrArray *pb = ar_wavenet_train_get_params (t[k]);
     for (guint i = 0; i < pa->len; i++) {
       ArParam *x = g_ptr_array_index (pa, i), *y = g_ptr_array_index (pb, i);
-      g_assert_cmpmem (x->g, x->n * sizeof (float), y->g, y->n * sizeof (float));
+      g_assert_cmpmem (x->g, x->n * sizeof (float), y->g,
+          y->n * sizeof (float));
     }
   }
   /* and the batch's mean is the scored-weighted mean of its windows */
@@ -400,8 +400,8 @@ load_corpus (const char *dir, guint every, const ArMelParams *mel)
 
   g_assert_no_error (error);
   ar_audio_split_holdout (files, every, &train, &held);
-  ArWaveNetCorpus *corpus = ar_wavenet_corpus_new (train, held, 8000, mel,
-      &error);
+  ArWaveNetCorpus *corpus =
+      ar_wavenet_corpus_new (train, held, 8000, mel, &error);
   g_assert_no_error (error);
   g_ptr_array_unref (train);
   g_ptr_array_unref (held);
@@ -415,7 +415,8 @@ static double
 cond_preactivation_rms (ArWaveNetTask *task, ArWaveNetCorpus *corpus,
     guint n_train)
 {
-  GPtrArray *params = ar_wavenet_train_get_params (ar_wavenet_task_get_net (task));
+  GPtrArray *params =
+      ar_wavenet_train_get_params (ar_wavenet_task_get_net (task));
   const ArParam *W = NULL, *b = NULL;
   double sum2 = 0.0;
   guint64 count = 0;
@@ -453,7 +454,8 @@ test_task_evaluate (gconstpointer data)
   c.mel.win_length = 24;
   c.mel.hop = 8;
   const char *const names[] = { "low", "mid", "high", NULL };
-  g_autoptr (ArWaveNetCorpus) corpus = load_corpus (dir, 3, cond ? &c.mel : NULL);
+  g_autoptr (ArWaveNetCorpus) corpus =
+      load_corpus (dir, 3, cond ? &c.mel : NULL);
   /* every third file held out, as ar_audio_split_holdout () picks them:
    * the corpus has the training files first, then the held-out ones */
   g_autoptr (GPtrArray) files = ar_audio_list_files (dir, NULL);
@@ -468,8 +470,9 @@ test_task_evaluate (gconstpointer data)
   g_assert_cmpuint (ar_wavenet_corpus_get_n_files (corpus), ==, 7);
   for (guint i = 0; i < 7; i++) {
     ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
-    const char *path = g_ptr_array_index (i < n_train ? split_train : split_held,
-        i < n_train ? i : i - n_train);
+    const char *path =
+        g_ptr_array_index (i < n_train ? split_train : split_held,
+            i < n_train ? i : i - n_train);
     g_autofree char *base = g_path_get_basename (f->path);
     guint orig = 99;
 
@@ -551,7 +554,8 @@ test_task_evaluate (gconstpointer data)
     targets += ar_wavenet_corpus_get_file (corpus, i)->n - 1;
     blocks += ar_wavenet_corpus_get_file (corpus, i)->n + 33 - 2;
   }
-  g_assert_cmpuint (tr->units_per_step, ==, llround (4 * 33 * targets / blocks));
+  g_assert_cmpuint (tr->units_per_step, ==,
+      llround (4 * 33 * targets / blocks));
   g_assert_cmpuint (tr->units_per_step, <, 4 * 33);
 
   guint64 n = 0;
@@ -561,8 +565,8 @@ test_task_evaluate (gconstpointer data)
   guint64 count = 0;
   for (guint i = n_train; i < 7; i++) {
     ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
-    g_autofree double *ref = oracle_nll (wn, f->x, f->n, f->mel, f->n_frames,
-        f->global_class);
+    g_autofree double *ref =
+        oracle_nll (wn, f->x, f->n, f->mel, f->n_frames, f->global_class);
     for (gsize j = 0; j + 1 < f->n; j++)
       want += ref[j];
     count += f->n - 1;
@@ -648,8 +652,8 @@ run_init (Run *r, guint64 steps, guint64 seed, int n_threads, float lr)
   o.eval_every = 0;
   o.checkpoint_every = 0;
   o.seed = seed;
-  r->trainer = ar_trainer_new (ar_wavenet_task_get_trainable (r->task),
-      r->task, &o);
+  r->trainer =
+      ar_trainer_new (ar_wavenet_task_get_trainable (r->task), r->task, &o);
 }
 
 static void
@@ -780,8 +784,8 @@ main (int argc, char **argv)
       test_grad);
   g_test_add_data_func ("/wavenet-train/oracle/plain", GINT_TO_POINTER (0),
       test_oracle);
-  g_test_add_data_func ("/wavenet-train/oracle/mel-global",
-      GINT_TO_POINTER (1), test_oracle);
+  g_test_add_data_func ("/wavenet-train/oracle/mel-global", GINT_TO_POINTER (1),
+      test_oracle);
   g_test_add_func ("/wavenet-train/threads", test_threads);
   g_test_add_data_func ("/wavenet-train/task/plain", GINT_TO_POINTER (0),
       test_task_evaluate);

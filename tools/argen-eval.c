@@ -195,9 +195,9 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
         o->data, files->len, o->holdout_every);
     return FALSE;
   }
-  g_autoptr (ArWaveNetCorpus) corpus = ar_wavenet_corpus_new (NULL, held,
-      config->sample_rate, config->cond_channels > 0 ? &config->mel : NULL,
-      error);
+  g_autoptr (ArWaveNetCorpus) corpus =
+      ar_wavenet_corpus_new (NULL, held, config->sample_rate,
+          config->cond_channels > 0 ? &config->mel : NULL, error);
   if (corpus == NULL)
     return FALSE;
   if (config->global_classes > 0) {
@@ -320,8 +320,8 @@ argen_cmd_eval (int argc, char **argv)
     return 2;
   }
   if (argc != 2 || data == NULL || window < 0 || batch < 1 || batch > 4096 ||
-      holdout_every < 1 ||
-      threads < 0 || threads > AR_TRANSFORMER_MAX_THREADS ||
+      holdout_every < 1 || threads < 0 ||
+      threads > AR_TRANSFORMER_MAX_THREADS ||
       !(val_fraction > 0 && val_fraction < 1)) {
     fprintf (stderr,
         "argen eval: usage: argen eval MODEL.gguf --data FILE [--labels FILE] "

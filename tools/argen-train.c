@@ -238,10 +238,10 @@ wavenet_group (WaveNetOptions *o)
         "none, or mel: a vocoder conditioned on log-mel frames of the audio "
         "(default none)",
         "KIND" },
-    { "n-mels", 0, 0, G_OPTION_ARG_INT, &o->n_mels,
-        "mel: bands (default 80)", "N" },
-    { "n-fft", 0, 0, G_OPTION_ARG_INT, &o->n_fft,
-        "mel: FFT size (default 512)", "N" },
+    { "n-mels", 0, 0, G_OPTION_ARG_INT, &o->n_mels, "mel: bands (default 80)",
+        "N" },
+    { "n-fft", 0, 0, G_OPTION_ARG_INT, &o->n_fft, "mel: FFT size (default 512)",
+        "N" },
     { "win-length", 0, 0, G_OPTION_ARG_INT, &o->win_length,
         "mel: Hann window (default 400)", "N" },
     { "hop", 0, 0, G_OPTION_ARG_INT, &o->hop,
@@ -857,21 +857,22 @@ train_wavenet (Common *c, WaveNetOptions *o)
       "--holdout-every %d%s%s",
       o->rate, o->residual, o->gate, o->skip, o->output, o->stacks,
       o->layers_per_stack, T, o->holdout_every, cond, classes);
-  g_autofree char *what = g_strdup_printf (
-      "WaveNet, %d × %d layers, R %d, G %d, S %d, O %d, receptive field %"
-      G_GSIZE_FORMAT " samples, %s%s, %d threads",
-      o->stacks, o->layers_per_stack, o->residual, o->gate, o->skip, o->output,
-      rf, mel ? "mel-conditioned" : "unconditional",
-      config.global_classes > 0 ? ", global classes" : "",
-      ar_wavenet_train_get_n_threads (ar_wavenet_task_get_net (task)));
+  g_autofree char *what =
+      g_strdup_printf ("WaveNet, %d × %d layers, R %d, G %d, S %d, O %d, "
+                       "receptive field %" G_GSIZE_FORMAT
+                       " samples, %s%s, %d threads",
+          o->stacks, o->layers_per_stack, o->residual, o->gate, o->skip,
+          o->output, rf, mel ? "mel-conditioned" : "unconditional",
+          config.global_classes > 0 ? ", global classes" : "",
+          ar_wavenet_train_get_n_threads (ar_wavenet_task_get_net (task)));
   g_autofree char *class_list = names ? g_strjoinv (",", names) : NULL;
   g_autofree char *data_line = g_strdup_printf (
       "%u training files (%.1f min) / %u held-out files (%.1f min) at %d Hz, "
       "%d windows of %d samples a step scoring up to %" G_GSIZE_FORMAT
       " each%s%s",
       train->len, corpus_minutes (corpus, FALSE, o->rate), held->len,
-      corpus_minutes (corpus, TRUE, o->rate), o->rate, c->batch, T,
-      T - rf + 1, names ? ", classes " : "", names ? class_list : "");
+      corpus_minutes (corpus, TRUE, o->rate), o->rate, c->batch, T, T - rf + 1,
+      names ? ", classes " : "", names ? class_list : "");
   return run_training (c, ar_wavenet_task_get_trainable (task), task, NULL,
       data_line, recipe, what);
 }
@@ -1051,8 +1052,8 @@ argen_cmd_train (int argc, char **argv)
     ret = train_wavenet (&c, &wn);
   else
     fprintf (stderr,
-        "argen train: unknown family '%s'; available: %s, %s, %s, %s\n",
-        family, families[0], families[1], families[2], families[3]);
+        "argen train: unknown family '%s'; available: %s, %s, %s, %s\n", family,
+        families[0], families[1], families[2], families[3]);
 out:
   common_clear (&c);
   g_free (rnn.cell);

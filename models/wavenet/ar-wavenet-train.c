@@ -91,33 +91,33 @@ typedef struct
  * compact over the window's ns scored columns. */
 typedef struct
 {
-  gboolean busy; /* held by a running task (under ws_lock) */
-  int *col;      /* (L + 1) first column each layer's input is needed at */
-  float *X;      /* (L, 2R, T) layer inputs: delayed rows, then h_l */
-  float *gate;   /* (L, G, T) tanh half, then sigmoid half */
-  float *u;      /* (H, T) tanh ⊙ sigmoid of the current layer */
-  float *tmp;    /* (G, T) the exponentials of the gates */
-  float *r1;     /* (S, ns) skip sum, then relu of it */
-  float *r2;     /* (O, ns) relu (out1) */
-  float *logits; /* (ns, Q), then their gradient */
-  float *dr2;    /* (O, ns) */
-  float *dskip;  /* (S, ns) */
+  gboolean busy;    /* held by a running task (under ws_lock) */
+  int *col;         /* (L + 1) first column each layer's input is needed at */
+  float *X;         /* (L, 2R, T) layer inputs: delayed rows, then h_l */
+  float *gate;      /* (L, G, T) tanh half, then sigmoid half */
+  float *u;         /* (H, T) tanh ⊙ sigmoid of the current layer */
+  float *tmp;       /* (G, T) the exponentials of the gates */
+  float *r1;        /* (S, ns) skip sum, then relu of it */
+  float *r2;        /* (O, ns) relu (out1) */
+  float *logits;    /* (ns, Q), then their gradient */
+  float *dr2;       /* (O, ns) */
+  float *dskip;     /* (S, ns) */
   float *dskip_sum; /* (S) row sums of dskip (the skip biases' gradient) */
-  float *du;     /* (H, T) */
-  float *dz;     /* (G, T) */
-  float *dX;     /* (2R, T) */
-  float *dh;     /* (R, T) gradient of the residual stream */
-  float *bsum;   /* (S) Σ of the layers' skip biases */
+  float *du;        /* (H, T) */
+  float *dz;        /* (G, T) */
+  float *dX;        /* (2R, T) */
+  float *dh;        /* (R, T) gradient of the residual stream */
+  float *bsum;      /* (S) Σ of the layers' skip biases */
   /* mel conditioning over the nF frames a window needs */
-  float *mc;   /* (3 n_mels, nF) cond convolution inputs */
-  float *e;    /* (Cc, nF) tanh (cond conv) */
-  float *pc;   /* (L, G, nF) per-layer projections */
-  float *dpc;  /* (G, nF) */
-  float *de;   /* (Cc, nF) */
-  int *fi;     /* (T) frame of each column, relative to the first */
-  int *fn;     /* (T) the frame after it (the last repeats), relative */
-  int *fe;     /* (T) the first column past the frame interval of each */
-  float *fa;   /* (T) interpolation weight of the next frame */
+  float *mc;  /* (3 n_mels, nF) cond convolution inputs */
+  float *e;   /* (Cc, nF) tanh (cond conv) */
+  float *pc;  /* (L, G, nF) per-layer projections */
+  float *dpc; /* (G, nF) */
+  float *de;  /* (Cc, nF) */
+  int *fi;    /* (T) frame of each column, relative to the first */
+  int *fn;    /* (T) the frame after it (the last repeats), relative */
+  int *fe;    /* (T) the first column past the frame interval of each */
+  float *fa;  /* (T) interpolation weight of the next frame */
 } Workspace;
 
 struct _ArWaveNetTrain
@@ -154,7 +154,8 @@ gsize
 ar_wavenet_train_receptive_field (const ArWaveNetConfig *c)
 {
   g_return_val_if_fail (c != NULL && c->layers_per_stack >= 0 &&
-      c->layers_per_stack < 31, 0);
+          c->layers_per_stack < 31,
+      0);
   return 1 + (gsize) c->stacks * (((gsize) 1 << c->layers_per_stack) - 1) + 1;
 }
 
@@ -166,8 +167,9 @@ workspace_floats (const ArWaveNetConfig *c, int T)
   double L = (double) c->stacks * c->layers_per_stack, Q = c->quantization;
   double nF = c->cond_channels > 0 ? T / (double) c->mel.hop + 4 : 0;
 
-  return T * (L * (2 * R + G) + 2.5 * G + 2 * G + 2 * S + 2 * O + Q + 3 * R +
-      2) + nF * (3 * c->mel.n_mels + 2 * c->cond_channels + (L + 1) * G);
+  return T *
+      (L * (2 * R + G) + 2.5 * G + 2 * G + 2 * S + 2 * O + Q + 3 * R + 2) +
+      nF * (3 * c->mel.n_mels + 2 * c->cond_channels + (L + 1) * G);
 }
 
 gboolean
@@ -216,8 +218,8 @@ ar_wavenet_train_check (const ArWaveNetConfig *c, int T, int B, GError **error)
         "batch of %d windows; expected 1 to %d", B, 1 << 16);
     return FALSE;
   }
-  double bytes = workspace_floats (c, T) * AR_WAVENET_TRAIN_MAX_THREADS *
-      sizeof (float);
+  double bytes =
+      workspace_floats (c, T) * AR_WAVENET_TRAIN_MAX_THREADS * sizeof (float);
   if (bytes > 16.0 * (1 << 30)) {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
         "activations for windows of %d samples could take %.1f GiB; at most 16 "
@@ -337,7 +339,8 @@ ar_wavenet_train_new (const ArWaveNetConfig *config, int max_T, int max_B,
   g_return_val_if_fail (ar_wavenet_train_check (config, max_T, max_B, NULL),
       NULL);
   g_return_val_if_fail (n_threads >= 0 &&
-      n_threads <= AR_WAVENET_TRAIN_MAX_THREADS, NULL);
+          n_threads <= AR_WAVENET_TRAIN_MAX_THREADS,
+      NULL);
   ArWaveNetTrain *t = g_new0 (ArWaveNetTrain, 1);
   const ArWaveNetConfig *c = &t->config;
   char name[64];
@@ -365,8 +368,8 @@ ar_wavenet_train_new (const ArWaveNetConfig *config, int max_T, int max_B,
     t->dil[l] = 1 << (l % c->layers_per_stack);
 
   if (n_threads == 0)
-    n_threads = MIN ((int) g_get_num_processors (),
-        AR_WAVENET_TRAIN_MAX_THREADS);
+    n_threads =
+        MIN ((int) g_get_num_processors (), AR_WAVENET_TRAIN_MAX_THREADS);
   t->n_tasks_max = MIN (AR_WAVENET_TRAIN_MAX_TASKS, max_B);
   t->n_threads = MIN (n_threads, t->n_tasks_max);
 
@@ -382,20 +385,18 @@ ar_wavenet_train_new (const ArWaveNetConfig *config, int max_T, int max_B,
   new_param (t, P_IN_B, "input.bias", 1, t->R, 0, 0);
   for (int l = 0; l < t->L; l++) {
 #define NAME(what) (g_snprintf (name, sizeof name, "layer.%d." what, l), name)
-    new_param (t, lslot (l, L_CONV_W), NAME ("conv.weight"), 2, 2 * t->R,
-        t->G, 0);
-    new_param (t, lslot (l, L_CONV_B), NAME ("conv.bias"), 1, t->G, 0, 0);
-    new_param (t, lslot (l, L_SKIP_W), NAME ("skip.weight"), 2, t->H, t->S,
+    new_param (t, lslot (l, L_CONV_W), NAME ("conv.weight"), 2, 2 * t->R, t->G,
         0);
+    new_param (t, lslot (l, L_CONV_B), NAME ("conv.bias"), 1, t->G, 0, 0);
+    new_param (t, lslot (l, L_SKIP_W), NAME ("skip.weight"), 2, t->H, t->S, 0);
     new_param (t, lslot (l, L_SKIP_B), NAME ("skip.bias"), 1, t->S, 0, 0);
     if (l < t->L - 1) {
-      new_param (t, lslot (l, L_RES_W), NAME ("res.weight"), 2, t->H, t->R,
-          0);
+      new_param (t, lslot (l, L_RES_W), NAME ("res.weight"), 2, t->H, t->R, 0);
       new_param (t, lslot (l, L_RES_B), NAME ("res.bias"), 1, t->R, 0, 0);
     }
     if (t->Cc > 0)
-      new_param (t, lslot (l, L_COND_W), NAME ("cond.weight"), 2, t->Cc,
-          t->G, 0);
+      new_param (t, lslot (l, L_COND_W), NAME ("cond.weight"), 2, t->Cc, t->G,
+          0);
     if (t->C > 0)
       new_param (t, lslot (l, L_GLOBAL_W), NAME ("global.weight"), 2, t->C,
           t->G, 0);
@@ -599,7 +600,8 @@ row_relu_back (float *dy, const float *y, int n)
   int q = 0;
 #ifdef VEC4
   for (; q + 4 <= n; q += 4)
-    V_STORE (dy + q, _mm_and_ps (_mm_cmpgt_ps (V_LOAD (y + q), V_SET (0.0f)),
+    V_STORE (dy + q,
+        _mm_and_ps (_mm_cmpgt_ps (V_LOAD (y + q), V_SET (0.0f)),
             V_LOAD (dy + q)));
 #endif
   for (; q < n; q++)
@@ -614,8 +616,7 @@ row_scale_clamp (float *e, const float *x, float k, int n)
 #ifdef VEC4
   for (; q + 4 <= n; q += 4) {
     __m128 v = _mm_mul_ps (V_LOAD (x + q), V_SET (k));
-    V_STORE (e + q, _mm_min_ps (_mm_max_ps (v, V_SET (-80.0f)),
-            V_SET (80.0f)));
+    V_STORE (e + q, _mm_min_ps (_mm_max_ps (v, V_SET (-80.0f)), V_SET (80.0f)));
   }
 #endif
   for (; q < n; q++) {
@@ -633,7 +634,9 @@ row_tanh_from_exp (float *y, const float *e, int n)
   int q = 0;
 #ifdef VEC4
   for (; q + 4 <= n; q += 4)
-    V_STORE (y + q, _mm_sub_ps (V_SET (1.0f), _mm_div_ps (V_SET (2.0f),
+    V_STORE (y + q,
+        _mm_sub_ps (V_SET (1.0f),
+            _mm_div_ps (V_SET (2.0f),
                 _mm_add_ps (V_SET (1.0f), V_LOAD (e + q)))));
 #endif
   for (; q < n; q++)
@@ -647,8 +650,8 @@ row_sigmoid_from_exp (float *y, const float *e, int n)
   int q = 0;
 #ifdef VEC4
   for (; q + 4 <= n; q += 4)
-    V_STORE (y + q, _mm_div_ps (V_SET (1.0f), _mm_add_ps (V_SET (1.0f),
-                V_LOAD (e + q))));
+    V_STORE (y + q,
+        _mm_div_ps (V_SET (1.0f), _mm_add_ps (V_SET (1.0f), V_LOAD (e + q))));
 #endif
   for (; q < n; q++)
     y[q] = 1.0f / (1.0f + e[q]);
@@ -664,9 +667,10 @@ row_interp (float *y, const float *a, float b, float pf, float pn, int n)
   for (; q + 4 <= n; q += 4) {
     __m128 va = V_LOAD (a + q);
 
-    V_STORE (y + q, _mm_add_ps (V_SET (b),
-            _mm_add_ps (_mm_mul_ps (_mm_sub_ps (V_SET (1.0f), va),
-                    V_SET (pf)), _mm_mul_ps (va, V_SET (pn)))));
+    V_STORE (y + q,
+        _mm_add_ps (V_SET (b),
+            _mm_add_ps (_mm_mul_ps (_mm_sub_ps (V_SET (1.0f), va), V_SET (pf)),
+                _mm_mul_ps (va, V_SET (pn)))));
   }
 #endif
   for (; q < n; q++)
@@ -719,9 +723,11 @@ row_gate_back (float *dza, float *dzs, const float *du, const float *a,
   for (; q + 4 <= n; q += 4) {
     __m128 vdu = V_LOAD (du + q), va = V_LOAD (a + q), vs = V_LOAD (sg + q);
 
-    V_STORE (dza + q, _mm_mul_ps (_mm_mul_ps (vdu, vs),
+    V_STORE (dza + q,
+        _mm_mul_ps (_mm_mul_ps (vdu, vs),
             _mm_sub_ps (V_SET (1.0f), _mm_mul_ps (va, va))));
-    V_STORE (dzs + q, _mm_mul_ps (_mm_mul_ps (_mm_mul_ps (vdu, va), vs),
+    V_STORE (dzs + q,
+        _mm_mul_ps (_mm_mul_ps (_mm_mul_ps (vdu, va), vs),
             _mm_sub_ps (V_SET (1.0f), vs)));
   }
 #endif
@@ -1057,7 +1063,8 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
     }
     gemm (FALSE, TRUE, G, 2 * R, n, w->dz + c0, ld, X + c0, ld, Wc->g, 2 * R);
     fill_rows (w->dX, ld, 2 * R, c0, p1, NULL);
-    gemm (TRUE, FALSE, 2 * R, n, G, Wc->w, 2 * R, w->dz + c0, ld, w->dX + c0, ld);
+    gemm (TRUE, FALSE, 2 * R, n, G, Wc->w, 2 * R, w->dz + c0, ld, w->dX + c0,
+        ld);
     /* mel: dp_l at the frame rate, then dWcl += dp eᵀ, de += Wclᵀ dp */
     if (t->Cc > 0) {
       ArParam *Wcl = p[lslot (l, L_COND_W)];
@@ -1085,7 +1092,8 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
     fill_rows (w->dh, ld, R, col[l], c0, NULL);
     for (int c = 0; c < R; c++) {
       float *dh = w->dh + (gsize) c * ld;
-      const float *d0 = w->dX + (gsize) c * ld, *d1 = w->dX + (gsize) (R + c) * ld;
+      const float *d0 = w->dX + (gsize) c * ld,
+                  *d1 = w->dX + (gsize) (R + c) * ld;
       int q0 = MAX (c0, d);
 
       ar_nn_add (dh + c0, d1 + c0, n);
@@ -1166,8 +1174,8 @@ run_task (gpointer data, guint k)
   for (int i = task->w0; i < task->w0 + task->n; i++) {
     const ArWaveNetWindow *win = &t->win[i];
 
-    task->loss_sum += run_window (t, w, task->p, win, t->ld, t->backward,
-        t->scale);
+    task->loss_sum +=
+        run_window (t, w, task->p, win, t->ld, t->backward, t->scale);
     task->n_scored += MAX (win->score_to - win->score_from, 0);
   }
   ws_release (t, w);
@@ -1439,8 +1447,8 @@ read_class_map (const char *spec, GError **error)
 
   if (!g_file_get_contents (spec, &text, NULL, error))
     return NULL;
-  GHashTable *map = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-      g_free);
+  GHashTable *map =
+      g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++) {
     g_auto (GStrv) fields = NULL;
@@ -1470,17 +1478,17 @@ gboolean
 ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus, const char *spec,
     char ***names, GError **error)
 {
-  g_return_val_if_fail (corpus != NULL && spec != NULL && names != NULL,
-      FALSE);
+  g_return_val_if_fail (corpus != NULL && spec != NULL && names != NULL, FALSE);
   g_autoptr (GHashTable) map = NULL;
   guint n = corpus->files->len;
   g_auto (GStrv) cls = g_new0 (char *, n + 1);
 
-  if (strcmp (spec, "dirs") != 0 && (map = read_class_map (spec, error)) == NULL)
+  if (strcmp (spec, "dirs") != 0 &&
+      (map = read_class_map (spec, error)) == NULL)
     return FALSE;
   for (guint i = 0; i < n; i++)
     if ((cls[i] = class_of (&g_array_index (corpus->files, ArWaveNetFile, i),
-                spec, map, error)) == NULL)
+             spec, map, error)) == NULL)
       return FALSE;
   if (*names == NULL) {
     /* the distinct names, sorted */
@@ -1503,8 +1511,8 @@ ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus, const char *spec,
         k = j;
     if (k < 0) {
       g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
-          "%s: class \"%s\" of %s is not one of the model's %u classes",
-          spec, cls[i], f->path, g_strv_length (*names));
+          "%s: class \"%s\" of %s is not one of the model's %u classes", spec,
+          cls[i], f->path, g_strv_length (*names));
       return FALSE;
     }
     f->global_class = k;
@@ -1537,8 +1545,8 @@ struct _ArWaveNetTask
   ArWaveNetCorpus *corpus;
   int T, B, K; /* K = T − (receptive field − 1) scored targets per window */
   GStrv class_names;
-  guint *train_files;   /* (n_train) indices of the training files */
-  guint64 *train_cum;   /* (n_train + 1) blocks before each training file */
+  guint *train_files; /* (n_train) indices of the training files */
+  guint64 *train_cum; /* (n_train + 1) blocks before each training file */
   guint n_train;
   ArWaveNetWindow *win; /* (B) */
 };
@@ -1590,7 +1598,8 @@ task_step (gpointer self, ArRng *rng)
     task->win[b] = block_window (task, f, a);
   }
   return (float) (ar_wavenet_train_forward (task->net, task->win, task->T,
-          task->B, TRUE, NULL) / G_LN2);
+                      task->B, TRUE, NULL) /
+      G_LN2);
 }
 
 static double
@@ -1615,14 +1624,15 @@ ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
   g_return_val_if_fail (config != NULL && corpus != NULL, NULL);
   g_return_val_if_fail (ar_wavenet_train_check (config, T, B, NULL), NULL);
   g_return_val_if_fail (config->cond_channels == 0 ||
-      corpus->n_mels == config->mel.n_mels, NULL);
+          corpus->n_mels == config->mel.n_mels,
+      NULL);
   guint n_files = corpus->files->len;
 
   for (guint i = 0; i < n_files; i++) {
     const ArWaveNetFile *f = &g_array_index (corpus->files, ArWaveNetFile, i);
 
     g_return_val_if_fail (config->global_classes == 0 ||
-        (f->global_class >= 0 && f->global_class < config->global_classes),
+            (f->global_class >= 0 && f->global_class < config->global_classes),
         NULL);
   }
   ArWaveNetTask *task = g_new0 (ArWaveNetTask, 1);
@@ -1766,8 +1776,8 @@ ar_wavenet_task_evaluate (ArWaveNetTask *task, gboolean held_out,
         task->win[nw++] = block_window (task, f, a);
         if (nw == task->B) {
           guint64 n;
-          double mean = ar_wavenet_train_forward (task->net, task->win,
-              task->T, nw, FALSE, &n);
+          double mean = ar_wavenet_train_forward (task->net, task->win, task->T,
+              nw, FALSE, &n);
 
           total += mean * n;
           count += n;
@@ -1777,9 +1787,8 @@ ar_wavenet_task_evaluate (ArWaveNetTask *task, gboolean held_out,
     }
     if (f == NULL && nw > 0) {
       guint64 n;
-      double mean =
-          ar_wavenet_train_forward (task->net, task->win, task->T, nw, FALSE,
-          &n);
+      double mean = ar_wavenet_train_forward (task->net, task->win, task->T, nw,
+          FALSE, &n);
 
       total += mean * n;
       count += n;

@@ -94,13 +94,15 @@ typedef struct _ArWaveNetTrain ArWaveNetTrain;
 /* One window of a batch (see above). */
 typedef struct
 {
-  const guint8 *x;              /* (n) the file's µ-law classes (< Q) */
-  gsize n;                      /* samples in the file */
-  gsize start;                  /* s: the file sample at position 0 */
-  int score_from, score_to;     /* scored positions [from, to) */
-  const float *mel;             /* (n_frames, n_mels) the file's log-mel frames; vocoders */
-  gsize n_frames;               /* ar_mel_n_frames (n); at least (start + score_to) / hop + 1 */
-  int global_class;             /* 0 … classes − 1; -1 when the model has none */
+  const guint8 *x;          /* (n) the file's µ-law classes (< Q) */
+  gsize n;                  /* samples in the file */
+  gsize start;              /* s: the file sample at position 0 */
+  int score_from, score_to; /* scored positions [from, to) */
+  /* vocoders: the file's log-mel frames (n_frames, n_mels), n_frames =
+   * ar_mel_n_frames (n), at least (start + score_to) / hop + 1 */
+  const float *mel;
+  gsize n_frames;
+  int global_class; /* 0 … classes − 1; -1 when the model has none */
 } ArWaveNetWindow;
 
 /* Samples of history one output depends on, as ar_wavenet_receptive_field ():
@@ -112,12 +114,13 @@ gsize ar_wavenet_train_receptive_field (const ArWaveNetConfig *config);
  * mel parameters' sample rate the model's), T at least the receptive field
  * (so that a window inside a file scores at least one position), and that
  * the activations of the largest number of threads stay below 16 GiB. */
-gboolean ar_wavenet_train_check (const ArWaveNetConfig *config, int T, int B, GError **error);
+gboolean ar_wavenet_train_check (const ArWaveNetConfig *config, int T, int B,
+    GError **error);
 /* @config must pass ar_wavenet_train_check () for max_T, max_B; @n_threads:
  * 1 .. AR_WAVENET_TRAIN_MAX_THREADS, or 0 for the number of processors
  * (either capped at the number of tasks a batch of max_B makes). */
-ArWaveNetTrain *ar_wavenet_train_new (const ArWaveNetConfig *config, int max_T, int max_B,
-    int n_threads);
+ArWaveNetTrain *ar_wavenet_train_new (const ArWaveNetConfig *config, int max_T,
+    int max_B, int n_threads);
 void ar_wavenet_train_free (ArWaveNetTrain *t);
 /* The initialisation above, drawn from @rng in parameter order. */
 void ar_wavenet_train_init (ArWaveNetTrain *t, ArRng *rng);
@@ -131,15 +134,17 @@ int ar_wavenet_train_get_max_T (const ArWaveNetTrain *t);
  * entropy in nats over the scored targets; *@n_scored (may be NULL)
  * receives their number.  With @backward, accumulates the gradient of that
  * mean into the parameters' gradients. */
-double ar_wavenet_train_forward (ArWaveNetTrain *t, const ArWaveNetWindow *win, int T, int B,
-    gboolean backward, guint64 *n_scored);
+double ar_wavenet_train_forward (ArWaveNetTrain *t, const ArWaveNetWindow *win,
+    int T, int B, gboolean backward, guint64 *n_scored);
 /* The model's keys (general.architecture "wavenet", wavenet.*, the mel
  * parameters of a vocoder) and weights, F32.  @class_names: NULL or
  * global_classes names, written as wavenet.global.names. */
-void ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w, const char *const *class_names);
+void ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w,
+    const char *const *class_names);
 /* Copies the weights of a model file of the same configuration (F32 or F16
  * tensors). */
-gboolean ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf, GError **error);
+gboolean ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
+    GError **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArWaveNetTrain, ar_wavenet_train_free)
 
@@ -149,11 +154,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArWaveNetTrain, ar_wavenet_train_free)
 typedef struct
 {
   char *path;
-  guint8 *x;                    /* (n) µ-law classes (ar_mulaw_encode) */
+  guint8 *x; /* (n) µ-law classes (ar_mulaw_encode) */
   gsize n;
-  float *mel;                   /* (n_frames, n_mels) ar_mel_compute () of the file; vocoders */
+  /* vocoders: ar_mel_compute () of the file, (n_frames, n_mels) */
+  float *mel;
   gsize n_frames;
-  int global_class;             /* -1 until the caller assigns one */
+  int global_class; /* -1 until the caller assigns one */
   gboolean held_out;
 } ArWaveNetFile;
 
@@ -164,8 +170,8 @@ typedef struct _ArWaveNetCorpus ArWaveNetCorpus;
  * codes the samples as µ-law classes and, when @mel is not NULL, computes
  * their log-mel frames once (@mel->sample_rate must be @rate).  Errors: a
  * file cannot be read, no file at all. */
-ArWaveNetCorpus *ar_wavenet_corpus_new (GPtrArray *train, GPtrArray *held, int rate,
-    const ArMelParams *mel, GError **error);
+ArWaveNetCorpus *ar_wavenet_corpus_new (GPtrArray *train, GPtrArray *held,
+    int rate, const ArMelParams *mel, GError **error);
 void ar_wavenet_corpus_free (ArWaveNetCorpus *corpus);
 /* Training files first, in the order given, then the held-out ones. */
 guint ar_wavenet_corpus_get_n_files (const ArWaveNetCorpus *corpus);
@@ -179,10 +185,11 @@ ArWaveNetFile *ar_wavenet_corpus_get_file (ArWaveNetCorpus *corpus, guint i);
  * array in *@names; otherwise *@names are a model's classes and every file's
  * class must be one of them.  Errors (AR_ERROR) name the mapping file and
  * line, a file without a class, or a class the model does not have. */
-gboolean ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus, const char *spec,
-    char ***names, GError **error);
+gboolean ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus,
+    const char *spec, char ***names, GError **error);
 /* Samples in the training or in the held-out files. */
-guint64 ar_wavenet_corpus_count_samples (const ArWaveNetCorpus *corpus, gboolean held_out);
+guint64 ar_wavenet_corpus_count_samples (const ArWaveNetCorpus *corpus,
+    gboolean held_out);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArWaveNetCorpus, ar_wavenet_corpus_free)
 
@@ -205,8 +212,9 @@ typedef struct _ArWaveNetTask ArWaveNetTask;
  * have mel frames with config->mel when config->cond_channels > 0; (config,
  * T, B) must pass ar_wavenet_train_check ().  @class_names: NULL or
  * global_classes names for the model file (copied). */
-ArWaveNetTask *ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
-    int T, int B, int n_threads, const char *const *class_names);
+ArWaveNetTask *ar_wavenet_task_new (const ArWaveNetConfig *config,
+    ArWaveNetCorpus *corpus, int T, int B, int n_threads,
+    const char *const *class_names);
 void ar_wavenet_task_free (ArWaveNetTask *task);
 /* ar_wavenet_train_init () of the task's graph, then, for a vocoder, the
  * cond convolution scaled to the training files' log-mel statistics: its
@@ -225,7 +233,8 @@ ArWaveNetTrain *ar_wavenet_task_get_net (ArWaveNetTask *task);
 /* Mean bits per sample over every target of the held-out files (or, with
  * @held_out FALSE, of the training files); NAN when there is none.
  * *@n_scored (may be NULL) receives the number of targets. */
-double ar_wavenet_task_evaluate (ArWaveNetTask *task, gboolean held_out, guint64 *n_scored);
+double ar_wavenet_task_evaluate (ArWaveNetTask *task, gboolean held_out,
+    guint64 *n_scored);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArWaveNetTask, ar_wavenet_task_free)
 
