@@ -146,11 +146,13 @@ struct _ArWaveNet
   float *out2_w;  /* (Q, O) */
   float *out2_b;  /* (Q) */
 
-  gpointer packed;        /* generation weights, F32 or F16 */
-  float *packed_b;        /* the stacked biases of every layer */
-  GenLayer *gen;          /* (n_layers) */
-  gconstpointer gen_out1; /* (O, S) */
-  gconstpointer gen_out2; /* (Q, O) */
+  gpointer packed;           /* generation weights, F32 or F16 */
+  float *packed_b;           /* the stacked biases of every layer */
+  GenLayer *gen;             /* (n_layers) */
+  gconstpointer gen_out1[2]; /* (O, S1), (O, S − S1): out1's columns
+                              * [0, S1) and [S1, S), see gen_step () */
+  int out1_split;            /* S1 */
+  gconstpointer gen_out2;    /* (Q, O) */
 };
 
 static void add_spec (GArray *specs, gsize *total, float **slot,
@@ -270,6 +272,16 @@ model_new (const ArWaveNetConfig *config)
   return wn;
 }
 
+/* The start of share @k of @n rows in @parts, on a multiple of 8 (the
+ * kernels' row blocks) so each share runs mostly in whole blocks. */
+static int
+split_at (int n, int parts, int k)
+{
+  if (k >= parts)
+    return n;
+  return (int) ((gint64) n * k / parts) & ~7;
+}
+
 /* Builds the packed generation weights from the F32 ones (in F16 when
  * wn->f16; the F32 values are then exactly the F16 ones). */
 static void
@@ -280,6 +292,7 @@ pack_weights (ArWaveNet *wn)
   int Q = c->quantization;
   gsize n = 0, nb = 0, at = 0, bat = 0;
   gsize esize = wn->f16 ? 2 : 4;
+  int S1 = split_at (S, 2, 1);
 
   for (int l = 0; l < wn->n_layers; l++) {
     int sr_rows = S + (l < wn->n_layers - 1 ? R : 0);
@@ -326,8 +339,15 @@ pack_weights (ArWaveNet *wn)
       memcpy (wn->packed_b + bat + S, L->res_b, R * sizeof (float));
     bat += gl->sr_rows;
   }
-  wn->gen_out1 = HERE ();
-  PUT (wn->out1_w, (gsize) O * S);
+  /* out1 as two matrices of column halves, the skip rows of each thread */
+  wn->out1_split = S1;
+  for (int k = 0; k < 2; k++) {
+    int c0 = k == 0 ? 0 : S1, c1 = k == 0 ? S1 : S;
+
+    wn->gen_out1[k] = HERE ();
+    for (int r = 0; r < O; r++)
+      PUT (wn->out1_w + (gsize) r * S + c0, (gsize) (c1 - c0));
+  }
   wn->gen_out2 = HERE ();
   PUT (wn->out2_w, (gsize) Q * O);
 #undef PUT
@@ -812,9 +832,9 @@ ar_wavenet_forward_full (const ArWaveNet *wn, const guint8 *x, gsize n,
 /* ---- generation ------------------------------------------------------- */
 
 /* Threads taking part in one generator's steps.  Two: a step needs a
- * barrier after every layer's gate and after its skip/residual product, so
- * each added thread adds synchronisation to every layer, and the machines
- * this was written for have two cores. */
+ * barrier after every layer's gate (gen_step), each added thread adds
+ * synchronisation to every layer, and the machines this was written for
+ * have two cores. */
 #define MAX_PARTS 2
 /* Jobs shorter than this run in the caller alone: waking a pool worker
  * costs about as much as a few steps. */
@@ -824,15 +844,15 @@ ar_wavenet_forward_full (const ArWaveNet *wn, const guint8 *x, gsize n,
  * buffers and its copy of the sampler's state. */
 typedef struct
 {
-  int j0, j1;         /* gate units [j0, j1): tanh rows j, σ rows H + j */
-  int sr0[2], sr1[2]; /* stacked skip|residual rows, [0] layers with a
-                                 * residual, [1] the last layer */
-  int o0, o1;         /* out1 rows */
-  int q0, q1;         /* out2 rows */
-  float *xin;         /* (2R) [h_{t−d}; h_t] */
-  float *zb;          /* (G) the gate's bias for this step */
-  float *relu_s;      /* (S) relu (skip) */
-  float *relu_o;      /* (O) relu (out1) */
+  int j0, j1;       /* gate units [j0, j1): tanh rows j, σ rows H + j */
+  int s0, s1;       /* skip rows [s0, s1), in every layer */
+  int q0, q1;       /* out2 rows */
+  int half0, half1; /* out1 column halves [half0, half1) */
+  float *xin;       /* (2R) [h_{t−d}; h_t]: h_t is this thread's copy of
+                    * the residual stream */
+  float *zb;        /* (G) the gate's bias for this step */
+  float *relu_s;    /* (S) relu (skip), rows [s0, s1) */
+  float *relu_o;    /* (O) relu (out1) */
   ArSampler *sampler;
 } Part;
 
@@ -853,10 +873,11 @@ struct _ArWaveNetGen
   float *block;          /* the one allocation of the state below */
   float **ring;          /* (n_layers) queues (2d, R) of h_{t−2d+1} … h_t */
   float *bias;           /* (n_layers, G) conv bias + global column */
-  float *sh;             /* (S + R) [skip | h] */
+  float *skip;           /* (S) */
   float *z;              /* (G) */
-  float *u;              /* (G/2) */
-  float *o;              /* (O) */
+  float *u[2];           /* (G/2) of even and odd layers */
+  float *o[2];           /* (O) out1's two column halves' products */
+  float *zeros;          /* (max (O, Q)) */
   float *logits;         /* (Q) */
   Part single;           /* all rows, one thread */
   Part split[MAX_PARTS]; /* the rows of each of two threads */
@@ -872,32 +893,21 @@ struct _ArWaveNetGen
   GCond cond;
 };
 
-/* The start of share @k of @n rows in @parts, on a multiple of 8 (the
- * kernels' row blocks) so each share runs mostly in whole blocks. */
-static int
-split_at (int n, int parts, int k)
-{
-  if (k >= parts)
-    return n;
-  return (int) ((gint64) n * k / parts) & ~7;
-}
-
 static void
 part_ranges (const ArWaveNet *wn, Part *p, int parts, int k)
 {
   const ArWaveNetConfig *c = &wn->config;
-  int sr_full = c->skip + c->residual, sr_last = c->skip;
 
   p->j0 = split_at (wn->half, parts, k);
   p->j1 = split_at (wn->half, parts, k + 1);
-  p->sr0[0] = split_at (sr_full, parts, k);
-  p->sr1[0] = split_at (sr_full, parts, k + 1);
-  p->sr0[1] = split_at (sr_last, parts, k);
-  p->sr1[1] = split_at (sr_last, parts, k + 1);
-  p->o0 = split_at (c->output, parts, k);
-  p->o1 = split_at (c->output, parts, k + 1);
+  p->s0 = split_at (c->skip, parts, k);
+  p->s1 = split_at (c->skip, parts, k + 1);
   p->q0 = split_at (c->quantization, parts, k);
   p->q1 = split_at (c->quantization, parts, k + 1);
+  /* one thread computes both of out1's column halves, each of two threads
+   * the half of its skip rows (which are the same split) */
+  p->half0 = parts == 1 ? 0 : k;
+  p->half1 = parts == 1 ? 2 : k + 1;
 }
 
 /* The conv bias plus, with a global class, its column of global.L.weight. */
@@ -950,18 +960,21 @@ ar_wavenet_gen_new (ArWaveNet *wn)
 #define LINE(count) (((gsize) (count) + 15) & ~(gsize) 15)
   for (int l = 0; l < wn->n_layers; l++)
     n += LINE (2 * wn->layers[l].dilation * R);
-  n += LINE (wn->n_layers * G) + LINE (S + R) + LINE (G) + LINE (wn->half) +
-      LINE (O) + LINE (Q);
+  n += LINE (wn->n_layers * G) + LINE (S) + LINE (G) + 2 * LINE (wn->half) +
+      2 * LINE (O) + LINE (MAX (O, Q)) + LINE (Q);
   n += (1 + MAX_PARTS) * (LINE (2 * R) + LINE (G) + LINE (S) + LINE (O));
   g->block = g_aligned_alloc0 (n, sizeof (float), 64);
 #define CARVE(count) (at += LINE (count), g->block + at - LINE (count))
   for (int l = 0; l < wn->n_layers; l++)
     g->ring[l] = CARVE ((gsize) 2 * wn->layers[l].dilation * R);
   g->bias = CARVE ((gsize) wn->n_layers * G);
-  g->sh = CARVE (S + R);
+  g->skip = CARVE (S);
   g->z = CARVE (G);
-  g->u = CARVE (wn->half);
-  g->o = CARVE (O);
+  for (int k = 0; k < 2; k++) {
+    g->u[k] = CARVE (wn->half);
+    g->o[k] = CARVE (O);
+  }
+  g->zeros = CARVE (MAX (O, Q));
   g->logits = CARVE (Q);
   parts[0] = &g->single;
   for (int k = 0; k < MAX_PARTS; k++)
@@ -1012,7 +1025,7 @@ ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed)
   for (int l = 0; l < wn->n_layers; l++)
     memset (g->ring[l], 0,
         sizeof (float) * 2 * wn->layers[l].dilation * wn->config.residual);
-  memset (g->sh, 0, sizeof (float) * (wn->config.skip + wn->config.residual));
+  memset (g->skip, 0, sizeof (float) * wn->config.skip);
   ar_rng_init (&g->rng, seed);
   g->t = 0;
   g->prev = wn->config.quantization / 2;
@@ -1170,27 +1183,57 @@ barrier (Job *job, int role, int parts)
   }
 }
 
-/* y rows [r0, r0 + rows) of the packed matrix @W (its rows of @cols) */
+/* y (rows) = rows [r0, r0 + rows) of the packed matrix @W (rows of @cols)
+ * · x + b (rows) [+ y] */
 static inline void
-product (const ArWaveNetGen *g, float *y, gconstpointer W, int r0, int rows,
-    const float *x, const float *b, int cols, gboolean acc)
+product_into (const ArWaveNetGen *g, float *y, gconstpointer W, int r0,
+    int rows, const float *x, const float *b, int cols, gboolean acc)
 {
   if (rows <= 0)
     return;
   if (g->wn->f16)
-    g->k->matvec_f16 (y + r0, (const guint16 *) W + (gsize) r0 * cols, x,
-        b + r0, rows, cols, acc);
+    g->k->matvec_f16 (y, (const guint16 *) W + (gsize) r0 * cols, x, b, rows,
+        cols, acc);
   else
-    g->k->matvec (y + r0, (const float *) W + (gsize) r0 * cols, x, b + r0,
-        rows, cols, acc);
+    g->k->matvec (y, (const float *) W + (gsize) r0 * cols, x, b, rows, cols,
+        acc);
+}
+
+/* Rows [r0, r0 + rows) of y = W x + b [+ y], y and b indexed as W's rows. */
+static inline void
+product (const ArWaveNetGen *g, float *y, gconstpointer W, int r0, int rows,
+    const float *x, const float *b, int cols, gboolean acc)
+{
+  if (rows > 0)
+    product_into (g, y + r0, W, r0, rows, x, b + r0, cols, acc);
 }
 
 /* One step at time @t: input @x (after @prev) through every layer to the
- * logits of x_{t+1} in @logits, computed by thread @role of @parts (each
- * does the rows of its Part, the barriers order the layers).  @p0, @p1
- * (n_layers, G): the mel projections of the frames around sample t + 1,
- * mixed with weight @a, or NULL.  With two threads the caller passes a
- * barrier before anyone reads @logits. */
+ * logits of x_{t+1} in @logits, computed by thread @role of @parts, each
+ * doing the rows of its Part.  @p0, @p1 (n_layers, G): the mel projections
+ * of the frames around sample t + 1, mixed with weight @a, or NULL.  With
+ * two threads the caller passes a barrier before anyone reads @logits.
+ *
+ * How two threads share a step with one barrier per layer (a barrier costs
+ * about 350 ns on the 2-core VM this was measured on — a cache line each
+ * way between the cores —, and there would otherwise be 2L + 3 of them in
+ * a step of some 30 µs):
+ *   - each owns half the gate units (their tanh and σ rows of the conv) and
+ *     half the skip channels (rows of Ws, accumulated across the layers);
+ *   - each keeps its own copy of the residual stream h and computes all of
+ *     Wr u into it (the same rows, the same values on both: 13 % more
+ *     multiply-adds in the reference shape), so no barrier is needed
+ *     between a layer's residual and the next layer's conv;
+ *   - the one barrier per layer follows the gate, since Ws and Wr read all
+ *     of u; u alternates between two buffers by layer parity, so a thread
+ *     already writing layer l + 1's half never overwrites what the other is
+ *     still reading (it cannot get further ahead: the next barrier waits);
+ *   - out1 is the sum of two column halves' products (the two threads' skip
+ *     channels), each thread computing its own half's product without
+ *     waiting, then, after a barrier, o = p₀ + p₁ + b — on one thread too,
+ *     so the sums are the same —; out2's rows are split, and a last barrier
+ *     (the caller's) precedes the sampling.
+ * L + 2 barriers in all. */
 static void
 gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
     int prev, guint64 t, const float *p0, const float *p1, float a,
@@ -1199,40 +1242,32 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
   const ArWaveNet *wn = g->wn;
   const ArWaveNetConfig *c = &wn->config;
   int R = c->residual, G = c->gate, H = wn->half, S = c->skip, O = c->output;
-  int Q = c->quantization, nj = p->j1 - p->j0;
-  float *skip = g->sh, *h = g->sh + S, *xin = p->xin;
+  int Q = c->quantization, nj = p->j1 - p->j0, S1 = wn->out1_split;
+  float *xin = p->xin, *h = p->xin + R;
   const float *w0 = wn->input_w + (gsize) prev * R;
   const float *w1 = wn->input_w + ((gsize) Q + x) * R;
 
   /* h⁰_t, the same sums as forward_full */
   for (int i = 0; i < R; i++)
-    xin[R + i] = w0[i] + w1[i] + wn->input_b[i];
+    h[i] = w0[i] + w1[i] + wn->input_b[i];
 
   for (int l = 0; l < wn->n_layers; l++) {
     const GenLayer *gl = &wn->gen[l];
     guint64 d = wn->layers[l].dilation, mask = 2 * d - 1;
-    int last = l == wn->n_layers - 1;
-    int r0 = p->sr0[last], r1 = p->sr1[last];
     const float *bias = g->bias + (gsize) l * G;
+    float *u = g->u[l & 1];
 
     /* [h_{t−d}; h_t]: the queue holds the layer's inputs of the last 2d
      * steps (zero before the start); h_t is written into it by one thread
      * only, into a slot nobody reads in this step */
-    if (l > 0)
-      memcpy (xin + R, h, R * sizeof (float));
     memcpy (xin, g->ring[l] + ((t - d) & mask) * R, R * sizeof (float));
     if (role == 0)
-      memcpy (g->ring[l] + (t & mask) * R, xin + R, R * sizeof (float));
+      memcpy (g->ring[l] + (t & mask) * R, h, R * sizeof (float));
     /* the queue slots of the next step: read from far back in time (a miss
      * in every cache for long dilations) and written (an allocation) */
     for (int i = 0; i < R; i += 16) {
       __builtin_prefetch (g->ring[l] + ((t + 1 - d) & mask) * R + i, 0, 0);
       __builtin_prefetch (g->ring[l] + ((t + 1) & mask) * R + i, 1, 0);
-    }
-    if (l == 0) {
-      /* the residual rows this thread owns in layer 0 start from h⁰ */
-      for (int r = MAX (r0, S); r < r1; r++)
-        h[r - S] = xin[R + r - S];
     }
 
     /* the gate bias of this thread's rows: conv bias, global column, mel */
@@ -1250,29 +1285,27 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
     }
     product (g, g->z, gl->conv, p->j0, nj, xin, p->zb, 2 * R, FALSE);
     product (g, g->z, gl->conv, H + p->j0, nj, xin, p->zb, 2 * R, FALSE);
-    g->k->gate (g->u + p->j0, g->z + p->j0, g->z + H + p->j0, nj);
+    g->k->gate (u + p->j0, g->z + p->j0, g->z + H + p->j0, nj);
     barrier (job, role, parts);
 
-    /* [skip; h] += [Ws; Wr] u + [bs; br]; layer 0 sets skip */
-    if (l == 0) {
-      product (g, g->sh, gl->sr, r0, MIN (r1, S) - r0, g->u, gl->sr_b, H,
-          FALSE);
-      product (g, g->sh, gl->sr, MAX (r0, S), r1 - MAX (r0, S), g->u, gl->sr_b,
-          H, TRUE);
-    } else {
-      product (g, g->sh, gl->sr, r0, r1 - r0, g->u, gl->sr_b, H, TRUE);
-    }
-    barrier (job, role, parts);
+    /* skip (own rows) += Ws u + bs, set in layer 0; h += Wr u + br (all
+     * rows, this thread's copy) — rows S … S + R − 1 of the stacked
+     * matrix */
+    product (g, g->skip, gl->sr, p->s0, p->s1 - p->s0, u, gl->sr_b, H, l > 0);
+    if (gl->sr_rows > S)
+      product_into (g, h, gl->sr, S, R, u, gl->sr_b + S, H, TRUE);
   }
 
-  /* logits = Wo2 · relu (Wo1 · relu (skip) + bo1) + bo2 */
-  for (int i = 0; i < S; i++)
-    p->relu_s[i] = MAX (skip[i], 0.0f);
-  product (g, g->o, wn->gen_out1, p->o0, p->o1 - p->o0, p->relu_s, wn->out1_b,
-      S, FALSE);
+  /* logits = Wo2 · relu (Wo1 · relu (skip) + bo1) + bo2, Wo1 · relu (skip)
+   * as the sum of its two column halves' products */
+  for (int i = p->s0; i < p->s1; i++)
+    p->relu_s[i] = MAX (g->skip[i], 0.0f);
+  for (int k = p->half0; k < p->half1; k++)
+    product (g, g->o[k], wn->gen_out1[k], 0, O, p->relu_s + (k ? S1 : 0),
+        g->zeros, k ? S - S1 : S1, FALSE);
   barrier (job, role, parts);
   for (int i = 0; i < O; i++)
-    p->relu_o[i] = MAX (g->o[i], 0.0f);
+    p->relu_o[i] = MAX (g->o[0][i] + g->o[1][i] + wn->out1_b[i], 0.0f);
   product (g, logits, wn->gen_out2, p->q0, p->q1 - p->q0, p->relu_o, wn->out2_b,
       O, FALSE);
   /* the last barrier, after which both threads read the logits, is
