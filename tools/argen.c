@@ -13,7 +13,7 @@ static const struct
   int (*run) (int argc, char **argv);
   const char *summary;
 } commands[] = {
-  { "train", argen_cmd_train, "train a model (argen train rnn|transformer|pixelcnn|… --data FILE --out M.gguf)" },
+  { "train", argen_cmd_train, "train a model (argen train rnn|transformer|wavenet|pixelcnn --data … --out M.gguf)" },
   { "eval", argen_cmd_eval, "held-out loss of a model on data (argen eval M.gguf --data FILE)" },
   { "info", argen_cmd_info, "describe a model file (argen info M.gguf)" },
   { "generate", argen_cmd_generate, "generate text from a model (argen generate M.gguf --prompt …)" },
@@ -29,7 +29,7 @@ usage (FILE *out)
 {
   fprintf (out, "Usage: argen COMMAND [OPTION…]\n\nCommands:\n");
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    fprintf (out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf (out, "  %-14s %s\n", commands[i].name, commands[i].summary);
   fprintf (out, "\nargen COMMAND --help shows a command's options.\n");
 }
 
