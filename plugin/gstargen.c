@@ -10,6 +10,7 @@
 #include "gsttextgen.h"
 #include "gstwavenetsrc.h"
 #include "gstwavenetvocoder.h"
+#include "gstpixelcnnsrc.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
@@ -20,6 +21,7 @@ plugin_init (GstPlugin *plugin)
   ret |= GST_ELEMENT_REGISTER (textgen, plugin);
   ret |= GST_ELEMENT_REGISTER (wavenetsrc, plugin);
   ret |= GST_ELEMENT_REGISTER (wavenetvocoder, plugin);
+  ret |= GST_ELEMENT_REGISTER (pixelcnnsrc, plugin);
 
   return ret;
 }

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* gstpixelcnn-common.h — code the PixelCNN elements (pixelcnnsrc,
+ * pixelcnnfill) share: the `model` property's default and description,
+ * model loading (files, and the model embedded in the plugin, loaded once
+ * and shared by every element instance), the `class` property's parsing,
+ * seeds, thread pools, caps and the statistics message.  GStreamer-side
+ * glue only: drawing and completing images is libargen's ArPixelCnnGen
+ * (models/pixelcnn/ar-pixelcnn.h). */
+#pragma once
+
+#include <gst/gst.h>
+#include "pixelcnn/ar-pixelcnn.h"
+#include "gstargen-common.h"
+
+G_BEGIN_DECLS
+
+/* Resource path of the default image model (plugin/defaults/, listed in
+ * plugin/argen.gresource.xml once trained by
+ * pipelines/recipes/train-default-pixelcnn.sh). */
+#define GST_PIXELCNN_FASHION_MODEL_RESOURCE                                    \
+  "/org/gstreamer/argen/defaults/pixelcnn-fashion.gguf"
+
+/* Whether the plugin embeds the default model above.  While it does not,
+ * `model` has no default and an element started without one fails with a
+ * "no model" error.  Embedding it (adding the file to argen.gresource.xml)
+ * and setting this to 1 makes it the default of pixelcnnsrc and
+ * pixelcnnfill. */
+#define GST_PIXELCNN_DEFAULTS_EMBEDDED 0
+
+#if GST_PIXELCNN_DEFAULTS_EMBEDDED
+#define GST_PIXELCNN_DEFAULT_MODEL                                             \
+  GST_ARGEN_RESOURCE_SCHEME GST_PIXELCNN_FASHION_MODEL_RESOURCE
+#define GST_PIXELCNN_MODEL_DEFAULT_TEXT                                        \
+  "the Fashion-MNIST model embedded in the plugin"
+#else
+#define GST_PIXELCNN_DEFAULT_MODEL NULL
+#define GST_PIXELCNN_MODEL_DEFAULT_TEXT "none, the property must be set"
+#endif
+
+#define GST_PIXELCNN_MODEL_BLURB                                               \
+  "Path of a PixelCNN model file (GGUF, as argen train pixelcnn writes it), "  \
+  "or resource:// and the path of a model embedded in the plugin; read when "  \
+  "the element starts (default: " GST_PIXELCNN_MODEL_DEFAULT_TEXT ")"
+
+#define GST_PIXELCNN_DEFAULT_CLASS "random"
+#define GST_PIXELCNN_DEFAULT_TEMPERATURE 1.0f
+#define GST_PIXELCNN_MAX_TEMPERATURE 10.0f
+#define GST_PIXELCNN_DEFAULT_SEED G_GINT64_CONSTANT (-1)
+
+/* The pad template caps of both elements: 8-bit grey at any size (a model
+ * decides which). */
+#define GST_PIXELCNN_CAPS                                                      \
+  "video/x-raw, format = (string) GRAY8, width = (int) [ 1, MAX ], "           \
+  "height = (int) [ 1, MAX ], framerate = (fraction) [ 0/1, MAX ], "           \
+  "pixel-aspect-ratio = (fraction) 1/1"
+
+/* Loads the PixelCNN model @uri names: a file path, or "resource://" and
+ * the path of a model embedded in the plugin (loaded once, shared, freed
+ * when its last user releases it).  On failure, including @uri NULL or
+ * empty ("no model"), posts GST_ELEMENT_ERROR on @element with a message
+ * naming the file and the problem, and returns NULL.  Release with
+ * gst_pixelcnn_model_release(). */
+ArPixelCnn *gst_pixelcnn_model_acquire (GstElement *element, const gchar *uri);
+void gst_pixelcnn_model_release (ArPixelCnn *model);
+
+/* The class @text names for @model: a class name, an index, or "random" /
+ * "-1" / NULL / "" (-1: a random class per image; on a model without
+ * classes, no class).  Otherwise posts GST_ELEMENT_ERROR on @element
+ * listing the model's classes and returns FALSE. */
+gboolean gst_pixelcnn_parse_class (GstElement *element, ArPixelCnn *model,
+    const gchar *uri, const gchar *text, gint *cls);
+
+/* @seed, or a fresh random one when it is -1. */
+guint64 gst_pixelcnn_pick_seed (gint64 seed);
+
+/* A pool of @threads threads (0 = one per processor), or NULL for one
+ * thread, which libargen runs in the calling thread without a pool. */
+ArThreadPool *gst_pixelcnn_threadpool_new (guint threads);
+
+/* The template caps at @width × @height (the template itself when they
+ * are 0, before a model is loaded). */
+GstCaps *gst_pixelcnn_caps_at_size (GstPadTemplate *templ, gint width,
+    gint height);
+
+/* Posts the element message @name on @element's bus with the fields
+ * images (guint64), seconds (gdouble, wall time spent drawing) and
+ * images-per-second (gdouble). */
+void gst_pixelcnn_post_statistics (GstElement *element, const gchar *name,
+    guint64 images, gdouble seconds);
+
+G_END_DECLS
