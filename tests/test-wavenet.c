@@ -723,6 +723,63 @@ test_vocoder_vs_full (void)
   }
 }
 
+/* The mel-conditioned incremental path against forward_full, logits within
+ * the incremental tolerance, hops that do and do not divide the lengths. */
+static void
+test_mel_feed_vs_full (void)
+{
+  static const int hops[] = { 16, 5 };
+  ArSimdLevel saved = ar_simd_get_level ();
+
+  for (guint h = 0; h < G_N_ELEMENTS (hops); h++) {
+    ArWaveNetConfig c = config (8, 12, 10, 12, 2, 4);
+    ArMelParams mp = { 8000, 64, 48, 16, 10, 0.0f, 4000.0f, 1.0f, 1e-5f };
+    g_autoptr (ArWaveNet) wn = NULL;
+    g_autoptr (ArMel) mel = NULL;
+    g_autoptr (ArWaveNetGen) g = NULL;
+    gsize n = 2 * 32 + 17, n_frames;
+    g_autofree guint8 *x = random_classes (n, 40 + h);
+    g_autofree float *s = NULL;
+    g_autofree float *frames = NULL;
+    g_autofree float *full = g_new (float, n * 256);
+    g_autofree float *inc = g_new (float, n * 256);
+
+    mp.hop = hops[h];
+    c.cond_channels = 6;
+    c.mel = mp;
+    wn = ar_wavenet_new_random (&c, 41, NULL);
+    mel = ar_mel_new (&mp, NULL);
+    /* frames of n + 1 + 2 hops of signal: n / hop + 2 at least */
+    s = test_signal (n + 1 + 2 * mp.hop, 5);
+    n_frames = ar_mel_n_frames (mel, n + 1 + 2 * mp.hop);
+    frames = g_new (float, n_frames *mp.n_mels);
+    ar_mel_compute (mel, s, n + 1 + 2 * mp.hop, frames);
+    ar_wavenet_forward_full (wn, x, n, frames, n_frames, -1, full);
+    for (int lv = 0; lv < 2; lv++) {
+      double d;
+
+      if (lv == 1)
+        g_assert_true (ar_simd_set_level (AR_SIMD_C));
+      g = ar_wavenet_gen_new (wn);
+      ar_wavenet_gen_feed_mel (g, x, n, frames, n_frames, inc);
+      d = rel_diff (inc, full, n * 256);
+      g_test_message ("mel feed vs full, hop %d: %.3g", hops[h], d);
+      g_assert_cmpfloat (d, <, TOL_INCREMENTAL);
+      g_clear_pointer (&g, ar_wavenet_gen_free);
+      ar_simd_set_level (saved);
+    }
+    /* the conditioning moves the logits: silence frames give others */
+    {
+      g_autofree float *quiet = g_new0 (float, n + 1 + 2 * mp.hop);
+
+      ar_mel_compute (mel, quiet, n + 1 + 2 * mp.hop, frames);
+      g = ar_wavenet_gen_new (wn);
+      ar_wavenet_gen_feed_mel (g, x, n, frames, n_frames, inc);
+      g_assert_cmpfloat (rel_diff (inc, full, n * 256), >, 1e-3);
+    }
+  }
+}
+
 static void
 test_vocoder_model (void)
 {
@@ -1050,6 +1107,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenet/f16", test_f16);
   g_test_add_func ("/wavenet/vocoder/vs-full", test_vocoder_vs_full);
   g_test_add_func ("/wavenet/vocoder/model", test_vocoder_model);
+  g_test_add_func ("/wavenet/mel-feed-vs-full", test_mel_feed_vs_full);
   g_test_add_func ("/wavenet/round-trip", test_round_trip);
   g_test_add_func ("/wavenet/properties", test_properties);
   g_test_add_func ("/wavenet/errors", test_errors);

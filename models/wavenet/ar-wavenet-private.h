@@ -41,6 +41,13 @@ G_GNUC_INTERNAL extern const ArWaveNetKernels ar_wavenet_kernels_avx2;
 typedef struct _ArWaveNetGen ArWaveNetGen;
 G_GNUC_INTERNAL guint64 ar_wavenet_gen_get_split_steps (const ArWaveNetGen *g);
 
+/* Teacher forcing of a mel-conditioned model through the incremental path
+ * (what ArWaveNetVocoder runs, with the frames given instead of analysed):
+ * as ar_wavenet_gen_feed, conditioned on @mel (n_frames, n_mels),
+ * n_frames >= n / hop + 2, from a freshly reset @g.  For the tests. */
+G_GNUC_INTERNAL void ar_wavenet_gen_feed_mel (ArWaveNetGen *g, const guint8 *x,
+    gsize n, const float *mel, gsize n_frames, float *logits);
+
 /* The kernels of the level ar_simd_get_level () names. */
 G_GNUC_INTERNAL const ArWaveNetKernels *ar_wavenet_kernels (void);
 

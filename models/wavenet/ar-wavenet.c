@@ -1932,6 +1932,47 @@ ar_wavenet_vocoder_pull (ArWaveNetVocoder *v, float *out, gsize max)
   return done;
 }
 
+void
+ar_wavenet_gen_feed_mel (ArWaveNetGen *g, const guint8 *x, gsize n,
+    const float *mel, gsize n_frames, float *logits)
+{
+  const ArWaveNet *wn;
+  int G, Cc;
+  gsize fsize;
+  float *E, *P;
+  Job job;
+
+  g_return_if_fail (g != NULL);
+  wn = g->wn;
+  G = wn->config.gate;
+  Cc = wn->config.cond_channels;
+  fsize = (gsize) wn->n_layers * G;
+  g_return_if_fail (Cc > 0 && mel != NULL);
+  g_return_if_fail (g->t == 0 && g->prime);
+  g_return_if_fail (n_frames >= n / wn->config.mel.hop + 2);
+  if (n == 0)
+    return;
+  /* the vocoder's frame-rate products, for every frame at once */
+  E = g_new (float, n_frames *Cc);
+  P = g_new (float, n_frames *fsize);
+  cond_frames (wn, mel, n_frames, E);
+  for (gsize f = 0; f < n_frames; f++)
+    for (int l = 0; l < wn->n_layers; l++)
+      gemm_nt (P + f * fsize + (gsize) l * G, E + f * Cc, wn->layers[l].cond_w,
+          1, G, Cc);
+  job_init (&job, g);
+  job.feed = x;
+  job.feed_logits = logits;
+  job.n = n;
+  job.first = -1;
+  job.frames = P;
+  job.frame_slots = n_frames;
+  job.hop = wn->config.mel.hop;
+  job_run (&job);
+  g_free (E);
+  g_free (P);
+}
+
 guint64
 ar_wavenet_gen_get_split_steps (const ArWaveNetGen *g)
 {
