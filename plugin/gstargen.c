@@ -11,6 +11,7 @@
 #include "gstwavenetsrc.h"
 #include "gstwavenetvocoder.h"
 #include "gstpixelcnnsrc.h"
+#include "gstpixelcnnfill.h"
 
 static gboolean
 plugin_init (GstPlugin *plugin)
@@ -22,6 +23,7 @@ plugin_init (GstPlugin *plugin)
   ret |= GST_ELEMENT_REGISTER (wavenetsrc, plugin);
   ret |= GST_ELEMENT_REGISTER (wavenetvocoder, plugin);
   ret |= GST_ELEMENT_REGISTER (pixelcnnsrc, plugin);
+  ret |= GST_ELEMENT_REGISTER (pixelcnnfill, plugin);
 
   return ret;
 }
