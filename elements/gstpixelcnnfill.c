@@ -533,10 +533,8 @@ caps_size (GstCaps *caps, gint *width, gint *height)
   if (gst_caps_get_size (caps) == 0)
     return;
   s = gst_caps_get_structure (caps, 0);
-  {
-    gst_structure_get_int (s, "width", width);
-    gst_structure_get_int (s, "height", height);
-  }
+  gst_structure_get_int (s, "width", width);
+  gst_structure_get_int (s, "height", height);
 }
 
 /* Upstream offering a size other than the model's is about to fail to
@@ -729,10 +727,11 @@ gst_pixelcnn_fill_submit_input_buffer (GstBaseTransform *trans,
     gboolean is_discont, GstBuffer *input)
 {
   GstPixelcnnFill *self = GST_PIXELCNN_FILL (trans);
+  GstClockTime pts, stream_time;
   GstFlowReturn ret;
 
-  /* The base class syncs controlled properties to the buffer's stream time
-   * (and may drop it for QoS), then leaves it in queued_buf. */
+  /* The base class may drop the buffer for QoS; else it leaves it in
+   * queued_buf. */
   ret = GST_BASE_TRANSFORM_CLASS (parent_class)
             ->submit_input_buffer (trans, is_discont, input);
   if (ret != GST_FLOW_OK || trans->queued_buf == NULL)
@@ -740,6 +739,17 @@ gst_pixelcnn_fill_submit_input_buffer (GstBaseTransform *trans,
   if (self->gen == NULL) {
     gst_clear_buffer (&trans->queued_buf);
     return GST_FLOW_NOT_NEGOTIATED;
+  }
+
+  /* Controlled properties at the frame's stream time (for a batch: the
+   * last frame's, as the batch is completed with one setting). */
+  pts = GST_BUFFER_PTS (trans->queued_buf);
+  if (trans->segment.format == GST_FORMAT_TIME &&
+      GST_CLOCK_TIME_IS_VALID (pts)) {
+    stream_time =
+        gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME, pts);
+    if (GST_CLOCK_TIME_IS_VALID (stream_time))
+      gst_object_sync_values (GST_OBJECT (self), stream_time);
   }
   g_queue_push_tail (&self->pending, trans->queued_buf);
   trans->queued_buf = NULL;

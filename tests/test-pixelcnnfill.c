@@ -17,6 +17,8 @@
 
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
+#include <gst/controller/gstdirectcontrolbinding.h>
+#include <gst/controller/gstinterpolationcontrolsource.h>
 
 #include <string.h>
 
@@ -429,6 +431,52 @@ test_class_temperature (void)
   g_free (input);
 }
 
+/* A control source drops the temperature to 0 at 2 s: frames are synced at
+ * their stream times (i s + 5 ns), so frames 0-1 are sampled and 2-3
+ * greedy, exactly libargen's. */
+static void
+test_temperature_controlled (void)
+{
+  GstControlSource *cs = gst_interpolation_control_source_new ();
+  GstTimedValueControlSource *tvcs = GST_TIMED_VALUE_CONTROL_SOURCE (cs);
+  const guint n = 4;
+  guint8 *input = random_images (n, 8, 8, 6);
+  guint8 *known = rows_known (8, 8, 4);
+  ArPixelCnnGen *g;
+  GstHarness *h;
+  GPtrArray *out;
+  guint8 *got, *ref;
+  guint i;
+
+  g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  gst_timed_value_control_source_set (tvcs, 0, 1.0);
+  gst_timed_value_control_source_set (tvcs, 2 * GST_SECOND, 0.0);
+  h = new_fill (class_path, 8, 8, "seed", (gint64) 7, NULL);
+  gst_object_add_control_binding (GST_OBJECT (h->element),
+      gst_direct_control_binding_new_absolute (GST_OBJECT (h->element),
+          "temperature", cs));
+  out = push_images (h, input, n, 8, 8, 8);
+  gst_harness_teardown (h);
+  got = images_of (out, 8, 8, 8);
+
+  ref = g_memdup2 (input, n * 64);
+  g = ar_pixelcnn_gen_new (class_model);
+  ar_pixelcnn_gen_reset (g, 7);
+  for (i = 0; i < n; i++) {
+    ar_pixelcnn_gen_set_temperature (g, i < 2 ? 1.0f : 0.0f);
+    ar_pixelcnn_gen_complete (g, ref + i * 64, known, 1, NULL);
+  }
+  ar_pixelcnn_gen_free (g);
+  check_completion (got, input, ref, known, n, 64);
+
+  g_free (got);
+  g_free (ref);
+  g_free (known);
+  g_free (input);
+  g_ptr_array_unref (out);
+  gst_object_unref (cs);
+}
+
 /* ---- negotiation ------------------------------------------------------------ */
 
 /* A stream of another size: the caps are refused, buffers are
@@ -583,6 +631,17 @@ test_errors (void)
   gchar *props;
 
   check_error ("model=\"\"", "no model", NULL);
+  {
+    /* No model set: the embedded default once there is one, meanwhile
+     * "no model". */
+    GstElement *e = gst_element_factory_make ("pixelcnnfill", NULL);
+    GParamSpec *p =
+        g_object_class_find_property (G_OBJECT_GET_CLASS (e), "model");
+
+    if (G_PARAM_SPEC_STRING (p)->default_value == NULL)
+      check_error ("", "no model", NULL);
+    gst_object_unref (e);
+  }
   check_error ("model=/nonexistent/fashion.gguf", "/nonexistent/fashion.gguf",
       NULL);
 
@@ -622,6 +681,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnfill/keep-rect", test_keep_rect);
   g_test_add_func ("/pixelcnnfill/threads", test_threads);
   g_test_add_func ("/pixelcnnfill/class-temperature", test_class_temperature);
+  g_test_add_func ("/pixelcnnfill/temperature-controlled",
+      test_temperature_controlled);
   g_test_add_func ("/pixelcnnfill/wrong-size", test_wrong_size);
   g_test_add_func ("/pixelcnnfill/statistics", test_statistics);
   g_test_add_func ("/pixelcnnfill/errors", test_errors);

@@ -16,6 +16,9 @@
 
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
+#include <gst/check/gsttestclock.h>
+#include <gst/controller/gstdirectcontrolbinding.h>
+#include <gst/controller/gstinterpolationcontrolsource.h>
 
 #include <string.h>
 
@@ -507,6 +510,90 @@ test_temperature_while_playing (void)
   g_ptr_array_unref (buffers);
 }
 
+/* A control source drops the temperature to 0 at 2.5 s: images are synced
+ * at their timestamps (one a second), so images 0-2 are sampled and 3-5
+ * greedy, exactly libargen's. */
+static void
+test_temperature_controlled (void)
+{
+  GstControlSource *cs = gst_interpolation_control_source_new ();
+  GstTimedValueControlSource *tvcs = GST_TIMED_VALUE_CONTROL_SOURCE (cs);
+  GPtrArray *buffers;
+  ArPixelCnnGen *g;
+  GstHarness *h;
+  guint8 *got, *ref;
+
+  g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  gst_timed_value_control_source_set (tvcs, 0, 1.0);
+  gst_timed_value_control_source_set (tvcs, 5 * GST_SECOND / 2, 0.0);
+
+  h = gst_harness_new ("pixelcnnsrc");
+  g_object_set (h->element, "model", class_path, "seed", (gint64) 12,
+      "num-buffers", 6, NULL);
+  gst_object_add_control_binding (GST_OBJECT (h->element),
+      gst_direct_control_binding_new_absolute (GST_OBJECT (h->element),
+          "temperature", cs));
+  gst_harness_play (h);
+  buffers = test_pull_until_eos (h);
+  gst_harness_teardown (h);
+  got = images_of (buffers, 8, 8, 8);
+
+  ref = g_malloc (6 * 64);
+  g = ar_pixelcnn_gen_new (class_model);
+  ar_pixelcnn_gen_reset (g, 12);
+  ar_pixelcnn_gen_sample (g, ref, 3, NULL);
+  ar_pixelcnn_gen_set_temperature (g, 0.0f);
+  ar_pixelcnn_gen_sample (g, ref + 3 * 64, 3, NULL);
+  ar_pixelcnn_gen_free (g);
+  g_assert_cmpmem (got, 6 * 64, ref, 6 * 64);
+
+  g_free (got);
+  g_free (ref);
+  g_ptr_array_unref (buffers);
+  gst_object_unref (cs);
+}
+
+/* Live: one frame of latency (0.5 s at 2/1), each image pushed when the
+ * clock reaches its timestamp. */
+static void
+test_live (void)
+{
+  GstHarness *h = gst_harness_new ("pixelcnnsrc");
+  GstClockTime min_latency, max_latency;
+  GstTestClock *clock;
+  GstQuery *query;
+  GstBuffer *buf;
+  gboolean live;
+
+  g_object_set (h->element, "model", class_path, "is-live", TRUE, "num-buffers",
+      4, NULL);
+  gst_harness_set_sink_caps_str (h, "video/x-raw, framerate=2/1");
+  gst_harness_play (h);
+
+  clock = gst_harness_get_testclock (h);
+  g_assert_true (gst_harness_crank_single_clock_wait (h));
+  buf = gst_harness_pull (h);
+  g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, 0);
+  gst_buffer_unref (buf);
+  g_assert_true (gst_harness_crank_single_clock_wait (h));
+  buf = gst_harness_pull (h);
+  g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, GST_SECOND / 2);
+  g_assert_cmpuint (gst_clock_get_time (GST_CLOCK (clock)), ==,
+      GST_BUFFER_PTS (buf));
+  gst_buffer_unref (buf);
+
+  query = gst_query_new_latency ();
+  g_assert_true (gst_element_query (h->element, query));
+  gst_query_parse_latency (query, &live, &min_latency, &max_latency);
+  g_assert_true (live);
+  g_assert_cmpuint (min_latency, ==, GST_SECOND / 2);
+  g_assert_cmpuint (max_latency, >=, min_latency);
+  gst_query_unref (query);
+
+  gst_object_unref (clock);
+  gst_harness_teardown (h);
+}
+
 /* The class changed while playing applies from the next image. */
 static void
 test_class_while_playing (void)
@@ -707,6 +794,9 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnsrc/binary", test_binary);
   g_test_add_func ("/pixelcnnsrc/temperature-while-playing",
       test_temperature_while_playing);
+  g_test_add_func ("/pixelcnnsrc/temperature-controlled",
+      test_temperature_controlled);
+  g_test_add_func ("/pixelcnnsrc/live", test_live);
   g_test_add_func ("/pixelcnnsrc/class-while-playing",
       test_class_while_playing);
   g_test_add_func ("/pixelcnnsrc/statistics", test_statistics);
