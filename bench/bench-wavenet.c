@@ -20,8 +20,9 @@
  * --only F32:1 (or F16:2, …) times just that row of the reference shape,
  * for profiling (perf record -- bench-wavenet --only F16:1).
  *
- * usage: bench-wavenet [--model FILE]… [--seconds 2] [--repeat 3]
- *                      [--naive-samples 8] [--only WEIGHTS:THREADS] */
+ * usage: bench-wavenet [--model FILE]… [--models-only] [--seconds 2]
+ *                      [--repeat 3] [--naive-samples 8]
+ *                      [--only WEIGHTS:THREADS] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,7 @@ static int opt_repeat = 3;
 static int opt_naive = 8;
 static char **opt_models;
 static char *opt_only;
+static gboolean opt_models_only;
 
 /* Samples per second of generating @n samples with @wn on @pool (NULL: one
  * thread), best of opt_repeat. */
@@ -200,6 +202,8 @@ main (int argc, char **argv)
         "Runs per figure, the best kept (default 3)", "N" },
     { "naive-samples", 0, 0, G_OPTION_ARG_INT, &opt_naive,
         "Samples of naive generation to time (default 8)", "N" },
+    { "models-only", 0, 0, G_OPTION_ARG_NONE, &opt_models_only,
+        "Only the --model files, not the built-in shapes", NULL },
     { "only", 0, 0, G_OPTION_ARG_STRING, &opt_only,
         "Time only this row of the reference shape (F32:1, F16:2, …)",
         "WEIGHTS:THREADS" },
@@ -241,13 +245,13 @@ main (int argc, char **argv)
     g_free (opt_only);
     return 0;
   }
-  {
+  if (!opt_models_only) {
     g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&ref, 1, &error);
 
     g_assert_no_error (error);
     bench_model (wn, "reference shape (random weights)", pool);
   }
-  {
+  if (!opt_models_only) {
     ArWaveNetConfig def = { 8000, 256, 32, 64, 64, 128, 2, 8, 0, 0,
       AR_MEL_PARAMS_INIT };
     g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&def, 1, &error);
