@@ -154,8 +154,10 @@ void ar_wavenet_gen_set_temperature (ArWaveNetGen *g, float temperature);
 /* -1 = none; FALSE + error when out of range. */
 gboolean ar_wavenet_gen_set_global_class (ArWaveNetGen *g, int cls, GError **error);
 /* Splits each layer's rows between two of the pool's threads (NULL: one)
- * for calls of 64 samples or more; the samples are bit for bit those of one
- * thread.  The pool is not owned and must outlive its use here. */
+ * for calls of 64 samples or more, while that is measurably faster than one
+ * thread (on a busy machine it often is not: the generator times both and
+ * falls back); the samples are bit for bit those of one thread.  The pool
+ * is not owned and must outlive its use here. */
 void ar_wavenet_gen_set_threadpool (ArWaveNetGen *g, ArThreadPool *pool);
 /* Generates @n samples as µ-law classes into @out.  Unconditional and
  * globally conditioned models only (a vocoder needs ArWaveNetVocoder). */
