@@ -77,10 +77,9 @@ guint64 gst_pixelcnn_pick_seed (gint64 seed);
  * thread, which libargen runs in the calling thread without a pool. */
 ArThreadPool *gst_pixelcnn_threadpool_new (guint threads);
 
-/* The template caps at @width × @height (the template itself when they
- * are 0, before a model is loaded). */
-GstCaps *gst_pixelcnn_caps_at_size (GstPadTemplate *templ, gint width,
-    gint height);
+/* GST_PIXELCNN_CAPS at @width × @height (any size when they are 0, before
+ * a model is loaded). */
+GstCaps *gst_pixelcnn_caps_at_size (gint width, gint height);
 
 /* Posts the element message @name on @element's bus with the fields
  * images (guint64), seconds (gdouble, wall time spent drawing) and

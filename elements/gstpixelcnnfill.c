@@ -508,9 +508,8 @@ gst_pixelcnn_fill_transform_caps (GstBaseTransform *trans,
   GstPixelcnnFill *self = GST_PIXELCNN_FILL (trans);
   GstCaps *sized, *result;
 
-  sized =
-      gst_pixelcnn_caps_at_size (gst_static_pad_template_get (&src_template),
-          g_atomic_int_get (&self->width), g_atomic_int_get (&self->height));
+  sized = gst_pixelcnn_caps_at_size (g_atomic_int_get (&self->width),
+      g_atomic_int_get (&self->height));
   result = gst_caps_intersect (caps, sized);
   gst_caps_unref (sized);
   if (filter != NULL) {

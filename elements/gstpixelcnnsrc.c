@@ -348,8 +348,8 @@ gst_pixelcnn_src_get_property (GObject *object, guint prop_id, GValue *value,
 static GstCaps *
 model_caps (GstPixelcnnSrc *self)
 {
-  return gst_pixelcnn_caps_at_size (gst_static_pad_template_get (&src_template),
-      g_atomic_int_get (&self->width), g_atomic_int_get (&self->height));
+  return gst_pixelcnn_caps_at_size (g_atomic_int_get (&self->width),
+      g_atomic_int_get (&self->height));
 }
 
 static GstCaps *
