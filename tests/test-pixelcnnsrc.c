@@ -731,6 +731,36 @@ test_default_model (void)
   g_ptr_array_unref (named);
 }
 
+/* gst-launch-1.0 itself, as a user runs it with a missing model file: a
+ * non-zero exit and the file named on stderr. */
+static void
+test_error_gst_launch (void)
+{
+  const gchar *launch = g_getenv ("GST_LAUNCH");
+  const gchar *preload = g_getenv ("ARGEN_CHILD_LD_PRELOAD");
+  const gchar *argv[] = { launch, "pixelcnnsrc",
+    "model=/nonexistent/fashion.gguf", "num-buffers=1", "!", "fakesink", NULL };
+  gchar *out = NULL, *err = NULL, **envp;
+  GError *error = NULL;
+  gint status;
+
+  g_assert_nonnull (launch);
+  envp = g_get_environ ();
+  if (preload != NULL && preload[0] != '\0') {
+    envp = g_environ_setenv (envp, "LD_PRELOAD", preload, TRUE);
+    envp = g_environ_setenv (envp, "ASAN_OPTIONS", "detect_leaks=0", TRUE);
+  }
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv, envp, G_SPAWN_DEFAULT,
+      NULL, NULL, &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("gst-launch-1.0 stderr: %s", err);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (err, "/nonexistent/fashion.gguf"));
+  g_strfreev (envp);
+  g_free (out);
+  g_free (err);
+}
+
 static void
 test_errors (void)
 {
@@ -802,6 +832,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnsrc/statistics", test_statistics);
   g_test_add_func ("/pixelcnnsrc/default-model", test_default_model);
   g_test_add_func ("/pixelcnnsrc/errors", test_errors);
+  g_test_add_func ("/pixelcnnsrc/error-gst-launch", test_error_gst_launch);
 
   ret = g_test_run ();
 
