@@ -79,28 +79,32 @@ G_BEGIN_DECLS
 typedef struct
 {
   int sample_rate;
-  int quantization;             /* Q */
-  int residual;                 /* R */
-  int gate;                     /* G */
-  int skip;                     /* S */
-  int output;                   /* O */
+  int quantization; /* Q */
+  int residual;     /* R */
+  int gate;         /* G */
+  int skip;         /* S */
+  int output;       /* O */
   int stacks;
   int layers_per_stack;
-  int global_classes;           /* 0 = none */
-  int cond_channels;            /* Cc; 0 = not a vocoder */
-  ArMelParams mel;              /* meaningful when cond_channels > 0 */
+  int global_classes; /* 0 = none */
+  int cond_channels;  /* Cc; 0 = not a vocoder */
+  ArMelParams mel;    /* meaningful when cond_channels > 0 */
 } ArWaveNetConfig;
 
 /* The reference shape of the benchmarks: 2 stacks × 10 layers, R 64, G 128,
  * S 128, O 128, 16 kHz (about 0.62 M multiply-adds per sample). */
-#define AR_WAVENET_CONFIG_REFERENCE { 16000, 256, 64, 128, 128, 128, 2, 10, 0, 0, AR_MEL_PARAMS_INIT }
+#define AR_WAVENET_CONFIG_REFERENCE                                            \
+  {                                                                            \
+    16000, 256, 64, 128, 128, 128, 2, 10, 0, 0, AR_MEL_PARAMS_INIT             \
+  }
 
 typedef struct _ArWaveNet ArWaveNet;
 
 ArWaveNet *ar_wavenet_new_from_gguf (ArGguf *gguf, GError **error);
 /* Random weights (N (0, 1/fan_in)), for tests and benchmarks; NULL + error
  * when @config is out of range. */
-ArWaveNet *ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed, GError **error);
+ArWaveNet *ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed,
+    GError **error);
 ArWaveNet *ar_wavenet_ref (ArWaveNet *wn);
 void ar_wavenet_unref (ArWaveNet *wn);
 const ArWaveNetConfig *ar_wavenet_get_config (const ArWaveNet *wn);
@@ -127,8 +131,8 @@ ArWaveNet *ar_wavenet_to_f16 (const ArWaveNet *wn);
  * the last frame given stands in for it.  The cond conv sees frames outside
  * the n_mel_frames given at the log floor, so pass n/hop + 3 frames to get
  * exactly what a stream over a longer signal computes. */
-void ar_wavenet_forward_full (const ArWaveNet *wn, const guint8 *x, gsize n, const float *mel,
-    gsize n_mel_frames, int global_class, float *logits);
+void ar_wavenet_forward_full (const ArWaveNet *wn, const guint8 *x, gsize n,
+    const float *mel, gsize n_mel_frames, int global_class, float *logits);
 
 /* ---- generation ---------------------------------------------------------- */
 
@@ -152,7 +156,8 @@ void ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed);
 /* 0 = greedy (argmax), 1 = the model's distribution. */
 void ar_wavenet_gen_set_temperature (ArWaveNetGen *g, float temperature);
 /* -1 = none; FALSE + error when out of range. */
-gboolean ar_wavenet_gen_set_global_class (ArWaveNetGen *g, int cls, GError **error);
+gboolean ar_wavenet_gen_set_global_class (ArWaveNetGen *g, int cls,
+    GError **error);
 /* Splits each layer's rows between two of the pool's threads (NULL: one)
  * for calls of 64 samples or more, while that is measurably faster than one
  * thread (on a busy machine it often is not: the generator times both and
@@ -165,7 +170,8 @@ void ar_wavenet_gen_generate (ArWaveNetGen *g, guint8 *out, gsize n);
 /* Teacher forcing through the incremental path: feeds @x (n) as if it had
  * been generated and writes the logits (n, Q) — what the tests compare with
  * ar_wavenet_forward_full. */
-void ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n, float *logits);
+void ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n,
+    float *logits);
 
 /* ---- vocoder stream ------------------------------------------------------ */
 
@@ -193,8 +199,10 @@ typedef struct _ArWaveNetVocoder ArWaveNetVocoder;
 ArWaveNetVocoder *ar_wavenet_vocoder_new (ArWaveNet *wn, GError **error);
 void ar_wavenet_vocoder_free (ArWaveNetVocoder *v);
 void ar_wavenet_vocoder_reset (ArWaveNetVocoder *v, guint64 seed);
-void ar_wavenet_vocoder_set_temperature (ArWaveNetVocoder *v, float temperature);
-void ar_wavenet_vocoder_set_threadpool (ArWaveNetVocoder *v, ArThreadPool *pool);
+void ar_wavenet_vocoder_set_temperature (ArWaveNetVocoder *v,
+    float temperature);
+void ar_wavenet_vocoder_set_threadpool (ArWaveNetVocoder *v,
+    ArThreadPool *pool);
 gsize ar_wavenet_vocoder_latency (const ArWaveNetVocoder *v);
 void ar_wavenet_vocoder_push (ArWaveNetVocoder *v, const float *in, gsize n);
 /* After the end of the input: pads with silence so every pushed sample can
