@@ -30,6 +30,7 @@ argen_cmd_audio_compare (int argc, char **argv)
   gint n_fft = p.n_fft, win = p.win_length, hop = p.hop, n_mels = p.n_mels;
   gdouble f_min = p.f_min, f_max = -1;
   gint64 seed = 0;
+  gboolean mulaw = FALSE;
   GOptionEntry entries[] = { { "griffin-lim", 'g', 0, G_OPTION_ARG_FILENAME,
                                  &gl_out,
                                  "Also reconstruct REF from its own mel frames "
@@ -38,6 +39,10 @@ argen_cmd_audio_compare (int argc, char **argv)
                                  "OUT.wav" },
     { "iterations", 0, 0, G_OPTION_ARG_INT, &iterations,
         "Griffin-Lim iterations (default 32)", "N" },
+    { "mulaw", 0, 0, G_OPTION_ARG_NONE, &mulaw,
+        "Also print the distance of REF coded to 8-bit µ-law (the WaveNet "
+        "models' 256 classes) and back: the floor of any model that outputs "
+        "those classes", NULL },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed,
         "Griffin-Lim's initial phases (default 0)", "S" },
     { "rate", 'r', 0, G_OPTION_ARG_INT, &rate,
@@ -108,6 +113,14 @@ argen_cmd_audio_compare (int argc, char **argv)
           " samples, %.2f s)\n",
       argv[2], argv[1], ar_mel_log_spectral_distance (mel, ref, test, n), n,
       (double) n / rate);
+
+  if (mulaw) {
+    g_autofree float *q = g_new (float, MAX (n_ref, 1));
+    for (gsize i = 0; i < n_ref; i++)
+      q[i] = ar_mulaw_decode (ar_mulaw_encode (ref[i]));
+    printf ("%s coded to 8-bit µ-law and back: %.3f dB\n", argv[1],
+        ar_mel_log_spectral_distance (mel, ref, q, n_ref));
+  }
 
   if (gl_out != NULL) {
     gsize nf = ar_mel_n_frames (mel, n_ref);

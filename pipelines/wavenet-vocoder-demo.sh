@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The neural vocoder next to the classic non-neural baseline, on speech the
+# models never saw: every held-out prompt of the asterisk package (file i of
+# the sorted list when i % 20 == 0, the split `argen train wavenet` holds out)
+# goes through
+#
+#   filesrc ! decodebin ! audioconvert ! audioresample ! wavenetvocoder ! \
+#       audioconvert ! wavenc ! filesink
+#
+# and through a Griffin-Lim reconstruction from the same 80 log-mel frames
+# (`argen audio-compare --griffin-lim`, 32 iterations); the log-spectral
+# distance (dB) of each to the input is printed, file by file and as a mean,
+# next to the distance of the input coded to the models' 8-bit µ-law and
+# back (`--mulaw`): what the output coding alone costs.
+# For the first file (or the one given) it also draws the spectrograms of the
+# input, the resynthesis and the Griffin-Lim reconstruction as PNGs.
+#
+#   pipelines/wavenet-vocoder-demo.sh [BUILD_DIR] [OUT_DIR] [IN.wav …]
+#
+# Needs the Debian package asterisk-core-sounds-en-wav unless files are
+# given.  The plugin in BUILD_DIR is used (GST_PLUGIN_PATH), with its
+# embedded vocoder unless VOCODER=M.gguf is set; TEMPERATURE (default 1)
+# and SEED (default 1) are passed to the element.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+build=${1:-$top/build}
+out=${2:-$top/build/vocoder-demo}
+shift $(( $# >= 2 ? 2 : $# ))
+argen=$build/tools/argen
+data=${ARGEN_AUDIO_DATA:-/usr/share/asterisk/sounds/en_US_f_Allison}
+mkdir -p "$out"
+
+files=("$@")
+if [ ${#files[@]} -eq 0 ]; then
+  mapfile -t files < <("$argen" baselines --data "$data" --list 2>/dev/null |
+    sed -n 's/^held out: //p')
+fi
+[ ${#files[@]} -gt 0 ] || { echo "no input files (install asterisk-core-sounds-en-wav or name files)" >&2; exit 1; }
+
+model=()
+[ -n "${VOCODER:-}" ] && model=("model=$VOCODER")
+export GST_PLUGIN_PATH=$build/plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
+
+printf '%-40s %10s %14s %10s\n' file "vocoder dB" "Griffin-Lim dB" "µ-law dB"
+sum_v=0 sum_g=0 sum_m=0 n=0
+for f in "${files[@]}"; do
+  name=$(basename "$f" .wav)
+  gst-launch-1.0 -q filesrc location="$f" ! decodebin ! audioconvert ! audioresample ! \
+    wavenetvocoder "${model[@]}" seed="${SEED:-1}" temperature="${TEMPERATURE:-1}" ! \
+    audioconvert ! wavenc ! filesink location="$out/$name-vocoder.wav"
+  v=$("$argen" audio-compare "$f" "$out/$name-vocoder.wav" | sed -n 's/.*: \([0-9.]*\) dB.*/\1/p' | head -1)
+  gm=$("$argen" audio-compare "$f" "$f" --mulaw --griffin-lim "$out/$name-griffin-lim.wav")
+  m=$(echo "$gm" | sed -n 's/.*µ-law and back: \([0-9.]*\) dB.*/\1/p')
+  g=$(echo "$gm" | sed -n 's/.*Griffin-Lim.*: \([0-9.]*\) dB.*/\1/p')
+  printf '%-40s %10s %14s %10s\n' "$name" "$v" "$g" "$m"
+  sum_v=$(awk "BEGIN { print $sum_v + $v }"); sum_g=$(awk "BEGIN { print $sum_g + $g }")
+  sum_m=$(awk "BEGIN { print $sum_m + $m }")
+  n=$((n + 1))
+  if [ $n -eq 1 ]; then
+    "$argen" spectrogram "$f" "$out/$name-input.png"
+    "$argen" spectrogram "$out/$name-vocoder.wav" "$out/$name-vocoder.png"
+    "$argen" spectrogram "$out/$name-griffin-lim.wav" "$out/$name-griffin-lim.png"
+  fi
+done
+awk "BEGIN { printf \"%-40s %10.3f %14.3f %10.3f\\n\", \"mean of $n\", $sum_v / $n, $sum_g / $n, $sum_m / $n }"
+echo "wrote $out (WAVs of every file, spectrograms of the first)"
