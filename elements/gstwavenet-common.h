@@ -25,7 +25,7 @@ G_BEGIN_DECLS
  * a "no model" error.  Embedding them (adding both files to
  * argen.gresource.xml) and setting this to 1 makes them the defaults of
  * wavenetsrc and wavenetvocoder. */
-#define GST_WAVENET_DEFAULTS_EMBEDDED 0
+#define GST_WAVENET_DEFAULTS_EMBEDDED 1
 
 #if GST_WAVENET_DEFAULTS_EMBEDDED
 #define GST_WAVENET_SRC_DEFAULT_MODEL                                          \
