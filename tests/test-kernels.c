@@ -103,8 +103,10 @@ n_levels (void)
 
 static const int sizes[] = { 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63,
   64, 65 };
+/* 8195 x 257 is past the AVX2 kernel's threshold for matrices that stream
+ * from memory (2 M weights), which it reads one row at a time. */
 static const int big_shapes[][2] = { { 512, 64 }, { 64, 512 }, { 1536, 512 },
-  { 6, 1000 }, { 5, 4099 }, { 4099, 3 } };
+  { 6, 1000 }, { 5, 4099 }, { 4099, 3 }, { 8195, 257 } };
 
 /* ar_matvec and ar_matvec_acc on exact data, for one shape, at every
  * level: all equal the exact result. */

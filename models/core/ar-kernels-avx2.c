@@ -67,12 +67,33 @@ dot_avx2 (const float *a, const float *b, int n)
   return s;
 }
 
+/* Matrices of at least this many weights (8 MB of F32, a quarter of the
+ * development machine's L3 cache) are taken to stream from memory on every
+ * call, e.g. a 32000-token classifier.  Smaller ones may well be cached
+ * (a GRU's 3 MB recurrent matrix is, during generation), and there the
+ * four-row blocking below is faster. */
+#define STREAM_MIN_WEIGHTS (2 * 1024 * 1024)
+
 /* y (rows) = W (rows, cols) · x (cols) + add (rows, or NULL; may equal y) */
 AR_TARGET_AVX2 static void
 matvec_add_avx2 (float *y, const float *W, const float *x, const float *add,
     int rows, int cols)
 {
   int r = 0;
+
+  /* From memory, one row at a time: the weights are then one sequential
+   * stream, which the hardware prefetcher follows best: 15-30 % more
+   * bandwidth than four interleaved rows when the weights come from memory
+   * (measured on 32000 x 288, 768 x 288 and 288 x 288 matrices), but 5-25 %
+   * less from L2 or L3, where four rows sharing each load of x win. */
+  if ((gsize) rows * cols >= STREAM_MIN_WEIGHTS) {
+    for (; r < rows; r++) {
+      float s = dot_avx2 (W + (gsize) r * cols, x, cols);
+
+      y[r] = add ? s + add[r] : s;
+    }
+    return;
+  }
 
   for (; r + 4 <= rows; r += 4) {
     const float *w0 = W + (gsize) r * cols;
