@@ -870,16 +870,17 @@ struct _ArWaveNetGen
                    * the logits hold the distribution of x_t */
   gboolean prime; /* pending is the silence prime of an empty history */
 
-  float *block;          /* the one allocation of the state below */
-  float **ring;          /* (n_layers) queues (2d, R) of h_{t−2d+1} … h_t */
-  float *bias;           /* (n_layers, G) conv bias + global column */
-  float *skip;           /* (S) */
-  float *z;              /* (G) */
-  float *u[2];           /* (G/2) of even and odd layers */
-  float *o[2];           /* (O) out1's two column halves' products */
-  float *zeros;          /* (max (O, Q)) */
-  float *logits;         /* (Q) */
-  Part single;           /* all rows, one thread */
+  float *block;  /* the one allocation of the state below */
+  float **ring;  /* (MAX_PARTS, n_layers) queues (2d, R) of h_{t−2d+1} …
+                 * h_t, one copy per thread (see gen_step ()) */
+  float *bias;   /* (n_layers, G) conv bias + global column */
+  float *skip;   /* (S) */
+  float *z;      /* (G) */
+  float *u[2];   /* (G/2) of even and odd layers */
+  float *o[2];   /* (O) out1's two column halves' products */
+  float *zeros;  /* (max (O, Q)) */
+  float *logits; /* (Q) */
+  Part single;   /* all rows, one thread */
   Part split[MAX_PARTS]; /* the rows of each of two threads */
   guint64 split_steps;   /* steps run by two threads, for the tests */
   /* when two threads pay (job_loop): µs per step measured in each mode (0 =
@@ -889,6 +890,7 @@ struct _ArWaveNetGen
   guint64 retry_at;
   guint64 since_single;
   guint failures; /* split runs in a row that did not pay */
+  guint losing;   /* split windows in a row slower than one thread */
   GMutex lock;    /* for a thread sleeping in a barrier */
   GCond cond;
 };
@@ -950,7 +952,7 @@ ar_wavenet_gen_new (ArWaveNet *wn)
   g->k = ar_wavenet_kernels ();
   g->temperature = 1.0f;
   g->global_class = -1;
-  g->ring = g_new (float *, wn->n_layers);
+  g->ring = g_new (float *, MAX_PARTS * wn->n_layers);
   g_mutex_init (&g->lock);
   g_cond_init (&g->cond);
 
@@ -959,14 +961,16 @@ ar_wavenet_gen_new (ArWaveNet *wn)
    * of 8 rows) share few lines */
 #define LINE(count) (((gsize) (count) + 15) & ~(gsize) 15)
   for (int l = 0; l < wn->n_layers; l++)
-    n += LINE (2 * wn->layers[l].dilation * R);
+    n += MAX_PARTS * LINE (2 * wn->layers[l].dilation * R);
   n += LINE (wn->n_layers * G) + LINE (S) + LINE (G) + 2 * LINE (wn->half) +
       2 * LINE (O) + LINE (MAX (O, Q)) + LINE (Q);
   n += (1 + MAX_PARTS) * (LINE (2 * R) + LINE (G) + LINE (S) + LINE (O));
   g->block = g_aligned_alloc0 (n, sizeof (float), 64);
 #define CARVE(count) (at += LINE (count), g->block + at - LINE (count))
-  for (int l = 0; l < wn->n_layers; l++)
-    g->ring[l] = CARVE ((gsize) 2 * wn->layers[l].dilation * R);
+  for (int k = 0; k < MAX_PARTS; k++)
+    for (int l = 0; l < wn->n_layers; l++)
+      g->ring[k * wn->n_layers + l] =
+          CARVE ((gsize) 2 * wn->layers[l].dilation * R);
   g->bias = CARVE ((gsize) wn->n_layers * G);
   g->skip = CARVE (S);
   g->z = CARVE (G);
@@ -1022,9 +1026,10 @@ ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed)
 
   g_return_if_fail (g != NULL);
   wn = g->wn;
-  for (int l = 0; l < wn->n_layers; l++)
-    memset (g->ring[l], 0,
-        sizeof (float) * 2 * wn->layers[l].dilation * wn->config.residual);
+  for (int k = 0; k < MAX_PARTS; k++)
+    for (int l = 0; l < wn->n_layers; l++)
+      memset (g->ring[k * wn->n_layers + l], 0,
+          sizeof (float) * 2 * wn->layers[l].dilation * wn->config.residual);
   memset (g->skip, 0, sizeof (float) * wn->config.skip);
   ar_rng_init (&g->rng, seed);
   g->t = 0;
@@ -1258,16 +1263,22 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
     float *u = g->u[l & 1];
 
     /* [h_{t−d}; h_t]: the queue holds the layer's inputs of the last 2d
-     * steps (zero before the start); h_t is written into it by one thread
-     * only, into a slot nobody reads in this step */
-    memcpy (xin, g->ring[l] + ((t - d) & mask) * R, R * sizeof (float));
-    if (role == 0)
-      memcpy (g->ring[l] + (t & mask) * R, h, R * sizeof (float));
+     * steps (zero before the start).  Each thread has its own copy (its h
+     * is the same as the other's), so it never reads a line the other core
+     * wrote (some 80 lines a step, each a transfer between the cores);
+     * one thread alone keeps both up to date. */
+    float *ring = g->ring[role * wn->n_layers + l];
+
+    memcpy (xin, ring + ((t - d) & mask) * R, R * sizeof (float));
+    memcpy (ring + (t & mask) * R, h, R * sizeof (float));
+    if (parts == 1)
+      memcpy (g->ring[wn->n_layers + l] + (t & mask) * R, h,
+          R * sizeof (float));
     /* the queue slots of the next step: read from far back in time (a miss
      * in every cache for long dilations) and written (an allocation) */
     for (int i = 0; i < R; i += 16) {
-      __builtin_prefetch (g->ring[l] + ((t + 1 - d) & mask) * R + i, 0, 0);
-      __builtin_prefetch (g->ring[l] + ((t + 1) & mask) * R + i, 1, 0);
+      __builtin_prefetch (ring + ((t + 1 - d) & mask) * R + i, 0, 0);
+      __builtin_prefetch (ring + ((t + 1) & mask) * R + i, 1, 0);
     }
 
     /* the gate bias of this thread's rows: conv bias, global column, mel */
@@ -1320,8 +1331,8 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
  * are computed the same way by either thread), thread 0 measures both
  * modes, in windows of POLICY_WINDOW steps (the first after a switch is
  * discarded: the caches are still filling), and leaves split mode when it
- * is not at least 10 % faster — at once, without waiting for the window's
- * end, when it is more than twice as slow —, inviting the second thread
+ * is slower in two windows in a row — at once, without waiting for the
+ * window's end, when it is more than twice as slow —, inviting the second thread
  * again POLICY_RETRY steps later, twice as late after each failure in a row
  * (up to 64 times); a split run re-measures one thread every POLICY_REFRESH
  * steps, as the load changes.  The cost: a clock read every 8 steps in the
@@ -1449,9 +1460,11 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
           g->since_single++;
           if (window_done (&win, k + 1, &us)) {
             g->us_split = us;
-            if (us > 0.9 * g->us_single) {
+            /* two losing windows in a row: one can be an interrupt */
+            g->losing = us > g->us_single ? g->losing + 1 : 0;
+            if (g->losing >= 2) {
               leave = TRUE;
-            } else {
+            } else if (g->losing == 0) {
               g->failures = 0;
               if (g->since_single >= POLICY_REFRESH) {
                 leave = TRUE;
@@ -1472,6 +1485,7 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
           }
           if (leave) {
             g->since_single = 0;
+            g->losing = 0;
             atomic_store (&job->state, JOB_SINGLE);
           }
           job->leave = leave;
