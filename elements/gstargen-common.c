@@ -262,90 +262,109 @@ gst_argen_text_settings_pick_seed (const GstArgenTextSettings *s)
 /* ---- models ------------------------------------------------------------ */
 
 /* Models embedded in the plugin (plugin/argen.gresource.xml), loaded on first
- * use and shared: each entry counts the elements holding it, so that it is
- * freed when the last stops. */
+ * use and shared by every element of every family: each entry counts the
+ * elements holding it, so that it is freed when the last stops. */
 typedef struct
 {
-  ArTextModel *model;
+  gpointer model;
   guint users;
 } EmbeddedModel;
 
 static GMutex embedded_lock;
-static GHashTable *embedded = NULL;     /* resource path → EmbeddedModel */
+/* family "\n" resource path → EmbeddedModel */
+static GHashTable *embedded = NULL;
 
-static void
-embedded_model_free (gpointer data)
-{
-  g_free (data);
-}
-
-static ArTextModel *
-load_embedded_model (const gchar *resource, GError **error)
+static gpointer
+load_embedded_model (const gchar *resource, const GstArgenModelFamily *family,
+    GError **error)
 {
   EmbeddedModel *entry;
-  ArTextModel *model = NULL;
+  gpointer model = NULL;
   GBytes *bytes;
+  ArGguf *gguf;
+  gchar *key;
 
+  /* The family is part of the key: the same file loaded as two kinds of
+   * model gives two different objects. */
+  key = g_strconcat (family->family, "\n", resource, NULL);
   g_mutex_lock (&embedded_lock);
   if (embedded == NULL)
-    embedded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-        embedded_model_free);
-  entry = g_hash_table_lookup (embedded, resource);
+    embedded = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  entry = g_hash_table_lookup (embedded, key);
   if (entry == NULL) {
-    bytes = g_resources_lookup_data (resource, G_RESOURCE_LOOKUP_FLAGS_NONE,
-        error);
+    bytes =
+        g_resources_lookup_data (resource, G_RESOURCE_LOOKUP_FLAGS_NONE, error);
     if (bytes != NULL) {
-      model = ar_text_model_new_from_bytes (bytes, resource, error);
+      gguf = ar_gguf_new_from_bytes (bytes, resource, error);
+      if (gguf != NULL) {
+        model = family->load (gguf, error);
+        ar_gguf_unref (gguf);
+      }
       g_bytes_unref (bytes);
     }
     if (model != NULL) {
       entry = g_new0 (EmbeddedModel, 1);
       entry->model = model;
-      g_hash_table_insert (embedded, g_strdup (resource), entry);
+      g_hash_table_insert (embedded, g_steal_pointer (&key), entry);
     }
   }
   if (entry != NULL) {
     entry->users++;
-    model = ar_text_model_ref (entry->model);
+    model = family->ref (entry->model);
   }
   g_mutex_unlock (&embedded_lock);
+  g_free (key);
   return model;
 }
 
-ArTextModel *
-gst_argen_text_model_acquire (GstElement *element, const gchar *path)
+gpointer
+gst_argen_model_acquire (GstElement *element, const gchar *uri,
+    const GstArgenModelFamily *family)
 {
   GError *error = NULL;
-  ArTextModel *model;
-  const gchar *name;
-  gchar *text;
+  gpointer model = NULL;
+  gchar *name, *text;
+  ArGguf *gguf;
 
   ensure_debug_category ();
 
-  if (path == NULL || path[0] == '\0') {
-    name = "the embedded default text model";
-    model = load_embedded_model (GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE, &error);
-  } else if (g_str_has_prefix (path, GST_ARGEN_RESOURCE_SCHEME)) {
-    name = path;
-    model = load_embedded_model (path + strlen (GST_ARGEN_RESOURCE_SCHEME),
-        &error);
+  if (uri == NULL || uri[0] == '\0') {
+    if (family->default_resource == NULL) {
+      GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
+          ("no model: set the model property to a %s model file (as %s writes "
+           "it)",
+              family->family, family->train_hint),
+          ("the plugin embeds no default %s model", family->family));
+      return NULL;
+    }
+    name = g_strdup_printf ("the embedded default %s model", family->family);
+    model = load_embedded_model (family->default_resource, family, &error);
+  } else if (g_str_has_prefix (uri, GST_ARGEN_RESOURCE_SCHEME)) {
+    name = g_strdup (uri);
+    model = load_embedded_model (uri + strlen (GST_ARGEN_RESOURCE_SCHEME),
+        family, &error);
   } else {
-    name = path;
-    model = ar_text_model_new_from_file (path, &error);
+    name = g_strdup (uri);
+    gguf = ar_gguf_new_from_file (uri, &error);
+    if (gguf != NULL) {
+      model = family->load (gguf, &error);
+      ar_gguf_unref (gguf);
+    }
   }
 
   if (model != NULL) {
-    GST_CAT_INFO_OBJECT (argen_common_debug, element,
-        "loaded %s (architecture %s, %u tokens)", name,
-        ar_text_model_get_architecture (model),
-        ar_vocab_get_size (ar_text_model_get_vocab (model)));
+    text = family->describe (model);
+    GST_CAT_INFO_OBJECT (argen_common_debug, element, "loaded %s: %s", name,
+        text);
+    g_free (text);
+    g_free (name);
     return model;
   }
 
   /* libargen's messages name the file; say it ourselves when one does not,
    * so that the user always learns which file failed. */
-  if (path != NULL && path[0] != '\0' && strstr (error->message, path) == NULL)
-    text = g_strdup_printf ("%s: %s", path, error->message);
+  if (uri != NULL && uri[0] != '\0' && strstr (error->message, uri) == NULL)
+    text = g_strdup_printf ("%s: %s", uri, error->message);
   else
     text = g_strdup (error->message);
 
@@ -359,27 +378,29 @@ gst_argen_text_model_acquire (GstElement *element, const gchar *path)
         ("resource lookup failed"));
   } else {
     GST_ELEMENT_ERROR (element, RESOURCE, FAILED, ("%s", text),
-        ("could not load %s as a text model", name));
+        ("could not load %s as a %s model", name, family->family));
   }
   g_free (text);
+  g_free (name);
   g_error_free (error);
   return NULL;
 }
 
 void
-gst_argen_text_model_release (ArTextModel *model)
+gst_argen_model_release (gpointer model, const GstArgenModelFamily *family)
 {
   GHashTableIter iter;
   EmbeddedModel *entry;
-  ArTextModel *drop = NULL;
+  gpointer drop = NULL;
 
   if (model == NULL)
     return;
 
   g_mutex_lock (&embedded_lock);
   if (embedded != NULL) {
+    /* Models are distinct objects, so the pointer alone finds the entry. */
     g_hash_table_iter_init (&iter, embedded);
-    while (g_hash_table_iter_next (&iter, NULL, (gpointer *) & entry)) {
+    while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &entry)) {
       if (entry->model != model)
         continue;
       g_assert (entry->users > 0);
@@ -396,8 +417,58 @@ gst_argen_text_model_release (ArTextModel *model)
 
   /* Unref outside the lock: freeing a model may take a while. */
   if (drop != NULL)
-    ar_text_model_unref (drop);
+    family->unref (drop);
+  family->unref (model);
+}
+
+/* The text models, through the generic code above. */
+
+static gpointer
+text_model_load (ArGguf *gguf, GError **error)
+{
+  return ar_text_model_new_from_gguf (gguf, error);
+}
+
+static gpointer
+text_model_ref (gpointer model)
+{
+  return ar_text_model_ref (model);
+}
+
+static void
+text_model_unref (gpointer model)
+{
   ar_text_model_unref (model);
+}
+
+static gchar *
+text_model_describe (gpointer model)
+{
+  return g_strdup_printf ("architecture %s, %u tokens",
+      ar_text_model_get_architecture (model),
+      ar_vocab_get_size (ar_text_model_get_vocab (model)));
+}
+
+static const GstArgenModelFamily text_family = {
+  .family = "text",
+  .train_hint = "argen train rnn or transformer",
+  .default_resource = GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE,
+  .load = text_model_load,
+  .ref = text_model_ref,
+  .unref = text_model_unref,
+  .describe = text_model_describe,
+};
+
+ArTextModel *
+gst_argen_text_model_acquire (GstElement *element, const gchar *path)
+{
+  return gst_argen_model_acquire (element, path, &text_family);
+}
+
+void
+gst_argen_text_model_release (ArTextModel *model)
+{
+  gst_argen_model_release (model, &text_family);
 }
 
 /* ---- statistics -------------------------------------------------------- */

@@ -5,8 +5,11 @@
  * temperature, top-k, top-p, seed, stop, beam-width, threads) with the same
  * ranges and flags; this
  * file installs them, stores them in a GstArgenTextSettings, and hands out the
- * loaded models.  The embedded default text model is loaded once and shared by
- * every element instance that uses it, and freed when the last one stops.
+ * loaded models.  It also holds the one model loader of all the elements
+ * (text, WaveNet, PixelCNN: gst_argen_model_acquire() with a
+ * GstArgenModelFamily each): a model embedded in the plugin is loaded once
+ * and shared by every element instance that uses it, and freed when the
+ * last one stops.
  * This is GStreamer-side glue only: generation itself is libargen's
  * ArTextGen (models/text/ar-text.h). */
 #pragma once
@@ -97,6 +100,35 @@ void gst_argen_text_settings_apply_search (const GstArgenTextSettings *s,
 gchar *gst_argen_text_settings_dup_stop (const GstArgenTextSettings *s);
 /* @s's seed, or a fresh random one when it is -1. */
 guint64 gst_argen_text_settings_pick_seed (const GstArgenTextSettings *s);
+
+/* One kind of model the elements load (text, WaveNet, PixelCNN), for
+ * gst_argen_model_acquire(). */
+typedef struct
+{
+  const gchar *family;     /* "WaveNet", in messages: "a WaveNet model" */
+  const gchar *train_hint; /* "argen train wavenet", in the "no model" error */
+  /* Resource path loaded when the element's model is NULL or ""; NULL
+   * when there is none, which makes that a "no model" error. */
+  const gchar *default_resource;
+  /* Builds a model from @gguf, taking no ownership of it. */
+  gpointer (*load) (ArGguf *gguf, GError **error);
+  gpointer (*ref) (gpointer model);
+  void (*unref) (gpointer model);
+  /* What was loaded, for the debug log; free with g_free. */
+  gchar *(*describe) (gpointer model);
+} GstArgenModelFamily;
+
+/* Loads the @family model @uri names: a file path, or "resource://" and the
+ * path of a model embedded in the plugin (loaded once per family, shared,
+ * freed when its last user releases it), or @family's default resource
+ * when @uri is NULL or "".  On failure, including @uri NULL or empty
+ * without a default ("no model"), posts GST_ELEMENT_ERROR on @element with
+ * a message naming the file and the problem, and returns NULL.  Release
+ * with gst_argen_model_release() and the same @family. */
+gpointer gst_argen_model_acquire (GstElement *element, const gchar *uri,
+    const GstArgenModelFamily *family);
+void gst_argen_model_release (gpointer model,
+    const GstArgenModelFamily *family);
 
 /* Loads the model at @path, or the shared embedded default when @path is
  * NULL or "".  On failure posts GST_ELEMENT_ERROR on @element carrying the
