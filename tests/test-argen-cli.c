@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* test-argen-cli.c — the `argen` command-line tool, run as a child process
+ * (path in $ARGEN, set by tests/meson.build) on tiny data this test writes
+ * into a temporary directory: help and unknown commands, the audio commands
+ * (audio-compare, spectrogram, baselines) on synthetic WAVs, a WaveNet and an
+ * RNN trained for three steps then inspected, evaluated and sampled, and the
+ * error paths (missing files, non-audio data, a truncated model), which must
+ * fail with a non-zero exit and a message naming the path. */
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <math.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "data/ar-audio.h"
+
+#define RATE 8000
+
+static char *tmp_dir; /* the test's scratch directory */
+static char *wav_dir; /* tmp_dir/wavs: the synthetic WAVs */
+static char *wav_a;   /* 300 ms of a 440 Hz sine */
+static char *wav_b;   /* 300 ms of a 660 Hz sine */
+
+typedef struct
+{
+  int status; /* exit status, or -1 if the child did not exit */
+  char *out;
+  char *err;
+} Run;
+
+static void
+run_clear (Run *r)
+{
+  g_clear_pointer (&r->out, g_free);
+  g_clear_pointer (&r->err, g_free);
+}
+
+/* Runs argen with @first and the arguments after it (NULL-terminated,
+ * without the program name) and captures its exit status and output.  A
+ * child killed by a signal (a crash, or a sanitizer report with
+ * abort_on_error) gets status -1, so no assertion on a "non-zero exit" can
+ * pass because of a crash. */
+static Run
+run_argen (const char *first, ...)
+{
+  const char *argen = g_getenv ("ARGEN");
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  GError *error = NULL;
+  Run r = { -1, NULL, NULL };
+  int wait_status = 0;
+  va_list ap;
+
+  g_assert_nonnull (argen);
+  g_ptr_array_add (argv, (gpointer) argen);
+  va_start (ap, first);
+  for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
+    g_ptr_array_add (argv, (gpointer) a);
+  va_end (ap);
+  g_ptr_array_add (argv, NULL);
+
+  g_spawn_sync (tmp_dir, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL,
+      NULL, &r.out, &r.err, &wait_status, &error);
+  g_assert_no_error (error);
+  if (WIFEXITED (wait_status))
+    r.status = WEXITSTATUS (wait_status);
+  if (r.status < 0 || g_test_verbose ())
+    g_test_message ("argen %s: status %d\nstdout:\n%s\nstderr:\n%s", first,
+        r.status, r.out, r.err);
+  /* A sanitizer report is a failure even where the exit status is right. */
+  g_assert_null (strstr (r.err, "AddressSanitizer"));
+  g_assert_null (strstr (r.err, "runtime error:"));
+  return r;
+}
+
+static char *
+tmp_path (const char *name)
+{
+  return g_build_filename (tmp_dir, name, NULL);
+}
+
+/* Writes @n samples of a sine (@hz > 0) or of uniform noise (@hz == 0). */
+static char *
+write_wav (const char *dir, const char *name, double hz, gsize n, guint32 seed)
+{
+  g_autofree float *x = g_new (float, n);
+  char *path = g_build_filename (dir, name, NULL);
+  GError *error = NULL;
+  GRand *rand = g_rand_new_with_seed (seed);
+
+  for (gsize i = 0; i < n; i++)
+    x[i] = hz > 0 ? (float) (0.5 * sin (2 * G_PI * hz * (double) i / RATE))
+                  : (float) g_rand_double_range (rand, -0.3, 0.3);
+  g_rand_free (rand);
+  g_assert_true (ar_audio_write_wav (path, x, n, RATE, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+static gboolean
+file_starts_with (const char *path, const char *magic, gsize n)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  if (!g_file_get_contents (path, &contents, &len, NULL))
+    return FALSE;
+  return len >= n && memcmp (contents, magic, n) == 0;
+}
+
+/* The number just before the first " bits/sample" in @text. */
+static double
+bits_per_sample (const char *text)
+{
+  const char *end = strstr (text, " bits/sample");
+  const char *p;
+
+  g_assert_nonnull (end);
+  for (p = end; p > text && p[-1] != ' '; p--)
+    ;
+  g_assert_true (p < end);
+  return g_ascii_strtod (p, NULL);
+}
+
+static void
+test_help (void)
+{
+  static const char *const commands[] = { "train", "eval", "info", "generate",
+    "audio-compare", "spectrogram", "baselines" };
+  Run r = run_argen ("--help", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    g_assert_nonnull (strstr (r.out, commands[i]));
+  run_clear (&r);
+
+  r = run_argen ("no-such-command", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "no-such-command"));
+  run_clear (&r);
+}
+
+static void
+test_audio_compare (void)
+{
+  g_autofree char *gl = tmp_path ("gl.wav");
+  Run r = run_argen ("audio-compare", wav_a, wav_a, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, ": 0.000 dB"));
+  run_clear (&r);
+
+  r = run_argen ("audio-compare", wav_a, wav_b, "--griffin-lim", gl,
+      "--iterations", "4", "--mulaw", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "log-spectral distance to"));
+  g_assert_nonnull (strstr (r.out, "µ-law"));
+  g_assert_nonnull (strstr (r.out, "Griffin-Lim"));
+  run_clear (&r);
+  g_assert_true (file_starts_with (gl, "RIFF", 4));
+}
+
+static void
+test_audio_compare_distance (void)
+{
+  /* The first line is "B: log-spectral distance to A: D dB (...)": D must be
+   * well above 0 for a 440 Hz and a 660 Hz sine. */
+  Run r = run_argen ("audio-compare", wav_a, wav_b, NULL);
+  const char *p;
+  double d;
+
+  g_assert_cmpint (r.status, ==, 0);
+  p = strstr (r.out, "distance to ");
+  g_assert_nonnull (p);
+  p = strstr (p, ": ");
+  g_assert_nonnull (p);
+  d = g_ascii_strtod (p + 2, NULL);
+  g_assert_cmpfloat (d, >, 1.0);
+  run_clear (&r);
+}
+
+static void
+test_spectrogram (void)
+{
+  g_autofree char *png = tmp_path ("s.png");
+  Run r = run_argen ("spectrogram", wav_a, png, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  g_assert_true (file_starts_with (png, "\x89PNG\r\n\x1a\n", 8));
+}
+
+static void
+test_baselines (void)
+{
+  Run r =
+      run_argen ("baselines", "--data", wav_dir, "--holdout-every", "2", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "unigram"));
+  g_assert_nonnull (strstr (r.out, "LPC16"));
+  g_assert_nonnull (strstr (r.out, "bits/sample"));
+  run_clear (&r);
+}
+
+static void
+test_audio_errors (void)
+{
+  g_autofree char *missing = tmp_path ("missing.wav");
+  g_autofree char *missing_dir = tmp_path ("no-such-dir");
+  g_autofree char *text = tmp_path ("not-audio.wav");
+  g_autofree char *mixed_dir = tmp_path ("mixed");
+  g_autofree char *mixed_bad = g_build_filename (mixed_dir, "b.wav", NULL);
+  Run r;
+
+  g_assert_true (g_file_set_contents (text, "this is not a WAV file\n", -1,
+      NULL));
+
+  r = run_argen ("audio-compare", wav_a, missing, NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, missing));
+  run_clear (&r);
+
+  r = run_argen ("audio-compare", text, wav_a, NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, text));
+  run_clear (&r);
+
+  r = run_argen ("spectrogram", missing, "out.png", NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, missing));
+  run_clear (&r);
+
+  r = run_argen ("baselines", "--data", missing_dir, NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, missing_dir));
+  run_clear (&r);
+
+  /* A folder with a WAV and a file that is not audio: the folder is not
+   * silently half-read, and the message names the bad file. */
+  g_assert_cmpint (g_mkdir (mixed_dir, 0755), ==, 0);
+  g_free (write_wav (mixed_dir, "a.wav", 440, RATE / 10, 5));
+  g_assert_true (g_file_set_contents (mixed_bad, "not audio either\n", -1,
+      NULL));
+  r = run_argen ("baselines", "--data", mixed_dir, "--holdout-every", "2",
+      NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, mixed_bad));
+  run_clear (&r);
+}
+
+static void
+test_wavenet (void)
+{
+  g_autofree char *model = tmp_path ("wn.gguf");
+  g_autofree char *missing_dir = tmp_path ("no-such-dir");
+  Run r = run_argen ("train", "wavenet", "--data", wav_dir, "--out", model,
+      "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
+      "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--batch",
+      "2", "--steps", "3", "--warmup", "1", "--eval-every", "0",
+      "--checkpoint-every", "0", "--holdout-every", "2", "--threads", "1",
+      NULL);
+  double train_bits, eval_bits;
+
+  g_assert_cmpint (r.status, ==, 0);
+  /* The final validation, on the same held-out files eval scores below. */
+  g_assert_nonnull (strstr (r.err, "validation"));
+  train_bits = bits_per_sample (strstr (r.err, "validation"));
+  run_clear (&r);
+  g_assert_true (file_starts_with (model, "GGUF", 4));
+
+  r = run_argen ("info", model, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "wavenet"));
+  run_clear (&r);
+
+  r = run_argen ("eval", model, "--data", wav_dir, "--holdout-every", "2",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  /* Three steps leave the model near the uniform 8 bits of 256 classes;
+   * eval and the trainer's validation score the same held-out files. */
+  eval_bits = bits_per_sample (r.out);
+  g_assert_cmpfloat (eval_bits, >, 7.0);
+  g_assert_cmpfloat (eval_bits, <, 9.0);
+  g_assert_cmpfloat_with_epsilon (eval_bits, train_bits, 0.01);
+  run_clear (&r);
+
+  /* generate runs text models only, and says which file it refused. */
+  r = run_argen ("generate", model, "--tokens", "3", NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, model));
+  g_assert_nonnull (strstr (r.err, "wavenet"));
+  run_clear (&r);
+
+  r = run_argen ("train", "wavenet", "--out", model, NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, "--data"));
+  run_clear (&r);
+
+  r = run_argen ("train", "wavenet", "--data", missing_dir, "--out", model,
+      "--steps", "1", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, missing_dir));
+  run_clear (&r);
+}
+
+static void
+test_rnn (void)
+{
+  g_autofree char *text = tmp_path ("t.txt");
+  g_autofree char *model = tmp_path ("r.gguf");
+  g_autofree char *cut = tmp_path ("cut.gguf");
+  g_autofree char *missing = tmp_path ("missing.txt");
+  g_autoptr (GString) s = g_string_new (NULL);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  GRand *rand = g_rand_new_with_seed (7);
+  static const char *const words[] = { "a", "cat", "sat", "on", "the", "mat",
+    "and", "ate" };
+  Run r;
+
+  /* About 2 KB of words from a small vocabulary. */
+  while (s->len < 2048) {
+    g_string_append (s,
+        words[g_rand_int_range (rand, 0, G_N_ELEMENTS (words))]);
+    g_string_append_c (s, g_rand_int_range (rand, 0, 8) == 0 ? '\n' : ' ');
+  }
+  g_rand_free (rand);
+  g_assert_true (g_file_set_contents (text, s->str, s->len, NULL));
+
+  r = run_argen ("train", "rnn", "--data", text, "--out", model, "--embedding",
+      "8", "--hidden", "16", "--seq", "16", "--batch", "2", "--steps", "3",
+      "--warmup", "1", "--eval-every", "0", "--checkpoint-every", "0",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  g_assert_true (file_starts_with (model, "GGUF", 4));
+
+  r = run_argen ("generate", model, "--prompt", "a", "--tokens", "10", "--seed",
+      "3", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  /* Ten tokens of a char vocabulary of ASCII text: ten characters. */
+  g_assert_cmpuint (g_utf8_strlen (r.out, -1), >=, 10);
+  run_clear (&r);
+
+  r = run_argen ("train", "rnn", "--data", missing, "--out", cut, NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, missing));
+  run_clear (&r);
+
+  r = run_argen ("info", wav_a, NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, wav_a));
+  g_assert_nonnull (strstr (r.err, "GGUF"));
+  run_clear (&r);
+
+  /* A copy cut in the middle of its tensors. */
+  g_assert_true (g_file_get_contents (model, &contents, &len, NULL));
+  g_assert_cmpuint (len, >, 64);
+  g_assert_true (g_file_set_contents (cut, contents, len / 2, NULL));
+  r = run_argen ("info", cut, NULL);
+  g_assert_cmpint (r.status, >, 0);
+  g_assert_nonnull (strstr (r.err, cut));
+  run_clear (&r);
+}
+
+static void
+remove_tree (const char *path)
+{
+  GDir *dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  if (dir != NULL) {
+    while ((name = g_dir_read_name (dir)) != NULL) {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      remove_tree (child);
+    }
+    g_dir_close (dir);
+  }
+  g_remove (path);
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  int ret;
+
+  g_test_init (&argc, &argv, NULL);
+  tmp_dir = g_dir_make_tmp ("test-argen-cli-XXXXXX", &error);
+  g_assert_no_error (error);
+  wav_dir = g_build_filename (tmp_dir, "wavs", NULL);
+  g_assert_cmpint (g_mkdir (wav_dir, 0755), ==, 0);
+  /* Four files of 300 ms: two sines and two noises; holdout-every 2 keeps
+   * two for training and two held out. */
+  wav_a = write_wav (wav_dir, "a.wav", 440, RATE * 3 / 10, 1);
+  wav_b = write_wav (wav_dir, "b.wav", 660, RATE * 3 / 10, 2);
+  g_free (write_wav (wav_dir, "c.wav", 0, RATE * 3 / 10, 3));
+  g_free (write_wav (wav_dir, "d.wav", 0, RATE * 3 / 10, 4));
+
+  g_test_add_func ("/argen-cli/help", test_help);
+  g_test_add_func ("/argen-cli/audio-compare", test_audio_compare);
+  g_test_add_func ("/argen-cli/audio-compare-distance",
+      test_audio_compare_distance);
+  g_test_add_func ("/argen-cli/spectrogram", test_spectrogram);
+  g_test_add_func ("/argen-cli/baselines", test_baselines);
+  g_test_add_func ("/argen-cli/audio-errors", test_audio_errors);
+  g_test_add_func ("/argen-cli/wavenet", test_wavenet);
+  g_test_add_func ("/argen-cli/rnn", test_rnn);
+  ret = g_test_run ();
+
+  remove_tree (tmp_dir);
+  g_free (wav_a);
+  g_free (wav_b);
+  g_free (wav_dir);
+  g_free (tmp_dir);
+  return ret;
+}
