@@ -247,7 +247,7 @@ argen_cmd_baselines (int argc, char **argv)
   if (list)
     for (guint i = 0; i < held->len; i++)
       printf ("held out: %s\n", (const char *) g_ptr_array_index (held, i));
-  printf ("%s: %u files at %d Hz; %u held out (every %d-th): %" G_GUINT64_FORMAT
+  printf ("%s: %u files at %d Hz; %u held out (1 file in %d): %" G_GUINT64_FORMAT
           " samples (%.1f s), trained on %" G_GUINT64_FORMAT
           " samples (%.1f s)\n",
       data, files->len, rate, held->len, every, b.n_held,

@@ -231,7 +231,7 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
   double s = g_timer_elapsed (timer, NULL);
   g_autofree char *which = o->all
       ? g_strdup ("all files")
-      : g_strdup_printf ("every %d-th file held out", o->holdout_every);
+      : g_strdup_printf ("1 file in %d held out", o->holdout_every);
   printf ("%s on %s (%s: %u of %u files, %.1f min): %.4f bits/sample (%.4f "
           "nats) over %" G_GUINT64_FORMAT " predictions, windows of %d, %.1f "
           "s (%.0f samples/s)\n",
