@@ -254,9 +254,23 @@ gst_argen_text_settings_dup_stop (const GstArgenTextSettings *s)
 guint64
 gst_argen_text_settings_pick_seed (const GstArgenTextSettings *s)
 {
-  if (s->seed >= 0)
-    return (guint64) s->seed;
+  return gst_argen_pick_seed (s->seed);
+}
+
+guint64
+gst_argen_pick_seed (gint64 seed)
+{
+  if (seed >= 0)
+    return (guint64) seed;
   return ((guint64) g_random_int () << 32) | g_random_int ();
+}
+
+ArThreadPool *
+gst_argen_threadpool_new (guint threads)
+{
+  if (threads == 1)
+    return NULL;
+  return ar_threadpool_new (threads);
 }
 
 /* ---- models ------------------------------------------------------------ */

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <gst/gst.h>
+#include "core/ar-threadpool.h"
 #include "text/ar-text.h"
 
 G_BEGIN_DECLS
@@ -100,6 +101,14 @@ void gst_argen_text_settings_apply_search (const GstArgenTextSettings *s,
 gchar *gst_argen_text_settings_dup_stop (const GstArgenTextSettings *s);
 /* @s's seed, or a fresh random one when it is -1. */
 guint64 gst_argen_text_settings_pick_seed (const GstArgenTextSettings *s);
+
+/* @seed, or a fresh random one when it is -1 (every element's `seed`). */
+guint64 gst_argen_pick_seed (gint64 seed);
+
+/* A pool of @threads threads (0 = one per processor), or NULL for one
+ * thread: libargen then runs everything in the streaming thread, with no
+ * hand-over (every element's `threads`). */
+ArThreadPool *gst_argen_threadpool_new (guint threads);
 
 /* One kind of model the elements load (text, WaveNet, PixelCNN), for
  * gst_argen_model_acquire(). */

@@ -109,22 +109,34 @@ gst_pixelcnn_parse_class (GstElement *element, ArPixelCnn *model,
   return FALSE;
 }
 
-guint64
-gst_pixelcnn_pick_seed (gint64 seed)
+gboolean
+gst_pixelcnn_apply_class (GstElement *element, GstDebugCategory *cat,
+    ArPixelCnn *model, const gchar *uri, ArPixelCnnGen *gen, gchar **applied,
+    gchar *text)
 {
-  if (seed >= 0)
-    return (guint64) seed;
-  return ((guint64) g_random_int () << 32) | g_random_int ();
-}
+  GError *error = NULL;
+  gint cls;
 
-ArThreadPool *
-gst_pixelcnn_threadpool_new (guint threads)
-{
-  /* One thread needs no pool: libargen then draws in the streaming thread,
-   * with no hand-over. */
-  if (threads == 1)
-    return NULL;
-  return ar_threadpool_new (threads);
+  if (g_strcmp0 (text, *applied) == 0) {
+    g_free (text);
+    return TRUE;
+  }
+  if (!gst_pixelcnn_parse_class (element, model, uri, text, &cls)) {
+    g_free (text);
+    return FALSE;
+  }
+  if (!ar_pixelcnn_gen_set_class (gen, cls, &error)) {
+    GST_ELEMENT_ERROR (element, LIBRARY, SETTINGS, ("%s", error->message),
+        (NULL));
+    g_error_free (error);
+    g_free (text);
+    return FALSE;
+  }
+  GST_CAT_INFO_OBJECT (cat, element, "class %d (%s)", cls,
+      cls >= 0 ? ar_pixelcnn_get_class_name (model, cls) : "random");
+  g_free (*applied);
+  *applied = text;
+  return TRUE;
 }
 
 GstCaps *

@@ -70,12 +70,13 @@ void gst_pixelcnn_model_release (ArPixelCnn *model);
 gboolean gst_pixelcnn_parse_class (GstElement *element, ArPixelCnn *model,
     const gchar *uri, const gchar *text, gint *cls);
 
-/* @seed, or a fresh random one when it is -1. */
-guint64 gst_pixelcnn_pick_seed (gint64 seed);
-
-/* A pool of @threads threads (0 = one per processor), or NULL for one
- * thread, which libargen runs in the calling thread without a pool. */
-ArThreadPool *gst_pixelcnn_threadpool_new (guint threads);
+/* Applies the class property's @text (taking it) to @gen unless it equals
+ * *@applied, the text applied last (which then takes its place), and logs
+ * the class in @element's debug category @cat; posts an element error
+ * naming the problem when @model has no such class. */
+gboolean gst_pixelcnn_apply_class (GstElement *element, GstDebugCategory *cat,
+    ArPixelCnn *model, const gchar *uri, ArPixelCnnGen *gen, gchar **applied,
+    gchar *text);
 
 /* GST_PIXELCNN_CAPS at @width × @height (any size when they are 0, before
  * a model is loaded). */

@@ -387,35 +387,12 @@ gst_pixelcnn_fill_get_property (GObject *object, guint prop_id, GValue *value,
 
 /* ---- start and stop --------------------------------------------------- */
 
-/* Applies the class property's @text (taking it) unless it is the one
- * applied already; posts an element error when the model has no such
- * class. */
+/* The class property's @text (taken) applied to the generator. */
 static gboolean
 apply_class (GstPixelcnnFill *self, gchar *text)
 {
-  GError *error = NULL;
-  gint cls;
-
-  if (g_strcmp0 (text, self->applied_class) == 0) {
-    g_free (text);
-    return TRUE;
-  }
-  if (!gst_pixelcnn_parse_class (GST_ELEMENT (self), self->model, self->uri,
-          text, &cls)) {
-    g_free (text);
-    return FALSE;
-  }
-  if (!ar_pixelcnn_gen_set_class (self->gen, cls, &error)) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("%s", error->message), (NULL));
-    g_error_free (error);
-    g_free (text);
-    return FALSE;
-  }
-  GST_INFO_OBJECT (self, "class %d (%s)", cls,
-      cls >= 0 ? ar_pixelcnn_get_class_name (self->model, cls) : "random");
-  g_free (self->applied_class);
-  self->applied_class = text;
-  return TRUE;
+  return gst_pixelcnn_apply_class (GST_ELEMENT (self), GST_CAT_DEFAULT,
+      self->model, self->uri, self->gen, &self->applied_class, text);
 }
 
 static void
@@ -451,7 +428,7 @@ gst_pixelcnn_fill_start (GstBaseTransform *trans)
   self->gen = ar_pixelcnn_gen_new (self->model);
   if (!apply_class (self, class_text))
     goto failed;
-  self->pool = gst_pixelcnn_threadpool_new (threads);
+  self->pool = gst_argen_threadpool_new (threads);
   ar_pixelcnn_gen_set_threadpool (self->gen, self->pool);
   /* Two images a thread: libargen draws them in pairs. */
   self->batch_max =
@@ -461,7 +438,7 @@ gst_pixelcnn_fill_start (GstBaseTransform *trans)
   self->known = g_malloc ((gsize) config->width * config->height);
   self->frames = g_new0 (GstVideoFrame, self->batch_max);
 
-  stream_seed = gst_pixelcnn_pick_seed (seed);
+  stream_seed = gst_argen_pick_seed (seed);
   GST_INFO_OBJECT (self, "seed %" G_GUINT64_FORMAT ", %u frames a batch",
       stream_seed, self->batch_max);
   ar_pixelcnn_gen_reset (self->gen, stream_seed);

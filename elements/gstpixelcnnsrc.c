@@ -527,35 +527,12 @@ gst_pixelcnn_src_decide_allocation (GstBaseSrc *bsrc, GstQuery *query)
 
 /* ---- start and stop --------------------------------------------------- */
 
-/* Applies the class property's @text (taking it) to the generator unless
- * it is the one applied already; posts an element error naming the problem
- * when the model has no such class. */
+/* The class property's @text (taken) applied to the generator. */
 static gboolean
 apply_class (GstPixelcnnSrc *self, gchar *text)
 {
-  GError *error = NULL;
-  gint cls;
-
-  if (g_strcmp0 (text, self->applied_class) == 0) {
-    g_free (text);
-    return TRUE;
-  }
-  if (!gst_pixelcnn_parse_class (GST_ELEMENT (self), self->model, self->uri,
-          text, &cls)) {
-    g_free (text);
-    return FALSE;
-  }
-  if (!ar_pixelcnn_gen_set_class (self->gen, cls, &error)) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("%s", error->message), (NULL));
-    g_error_free (error);
-    g_free (text);
-    return FALSE;
-  }
-  GST_INFO_OBJECT (self, "class %d (%s)", cls,
-      cls >= 0 ? ar_pixelcnn_get_class_name (self->model, cls) : "random");
-  g_free (self->applied_class);
-  self->applied_class = text;
-  return TRUE;
+  return gst_pixelcnn_apply_class (GST_ELEMENT (self), GST_CAT_DEFAULT,
+      self->model, self->uri, self->gen, &self->applied_class, text);
 }
 
 static gboolean
@@ -587,7 +564,7 @@ gst_pixelcnn_src_start (GstBaseSrc *bsrc)
   /* A class the model does not have fails here, before any streaming. */
   if (!apply_class (self, class_text))
     goto failed;
-  self->pool = gst_pixelcnn_threadpool_new (threads);
+  self->pool = gst_argen_threadpool_new (threads);
   ar_pixelcnn_gen_set_threadpool (self->gen, self->pool);
   /* libargen draws images in pairs on each thread: two per thread keeps
    * them all busy.  One thread draws each image when it is due. */
@@ -597,7 +574,7 @@ gst_pixelcnn_src_start (GstBaseSrc *bsrc)
       g_malloc ((gsize) self->batch_max * config->width * config->height);
   self->n_ready = self->next_ready = 0;
 
-  stream_seed = gst_pixelcnn_pick_seed (seed);
+  stream_seed = gst_argen_pick_seed (seed);
   GST_INFO_OBJECT (self, "seed %" G_GUINT64_FORMAT ", %u images a batch",
       stream_seed, self->batch_max);
   ar_pixelcnn_gen_reset (self->gen, stream_seed);

@@ -61,24 +61,6 @@ gst_wavenet_model_release (ArWaveNet *model)
 
 /* ---- settings ------------------------------------------------------------ */
 
-guint64
-gst_wavenet_pick_seed (gint64 seed)
-{
-  if (seed >= 0)
-    return (guint64) seed;
-  return ((guint64) g_random_int () << 32) | g_random_int ();
-}
-
-ArThreadPool *
-gst_wavenet_threadpool_new (guint threads)
-{
-  /* One thread needs no pool: libargen then runs everything in the
-   * streaming thread, with no hand-over per sample. */
-  if (threads == 1)
-    return NULL;
-  return ar_threadpool_new (threads);
-}
-
 /* ---- statistics ---------------------------------------------------------- */
 
 void

@@ -55,13 +55,6 @@ G_BEGIN_DECLS
 ArWaveNet *gst_wavenet_model_acquire (GstElement *element, const gchar *uri);
 void gst_wavenet_model_release (ArWaveNet *model);
 
-/* @seed, or a fresh random one when it is -1. */
-guint64 gst_wavenet_pick_seed (gint64 seed);
-
-/* A pool of @threads threads (0 = one per processor), or NULL for one
- * thread, which libargen runs in the calling thread without a pool. */
-ArThreadPool *gst_wavenet_threadpool_new (guint threads);
-
 /* Posts the element message @name on @element's bus with the fields
  * samples (guint64, samples output), seconds (gdouble, wall time spent
  * generating), samples-per-second (gdouble) and real-time-factor (gdouble:

@@ -731,10 +731,10 @@ gst_wavenet_src_start (GstBaseSrc *bsrc)
   self->gen = ar_wavenet_gen_new (self->model);
   if (!apply_global_condition (self, uri, condition))
     goto done;
-  self->pool = gst_wavenet_threadpool_new (threads);
+  self->pool = gst_argen_threadpool_new (threads);
   ar_wavenet_gen_set_threadpool (self->gen, self->pool);
 
-  self->stream_seed = gst_wavenet_pick_seed (seed);
+  self->stream_seed = gst_argen_pick_seed (seed);
   GST_INFO_OBJECT (self, "seed %" G_GUINT64_FORMAT, self->stream_seed);
   ar_wavenet_gen_reset (self->gen, self->stream_seed);
 

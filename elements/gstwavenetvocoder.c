@@ -337,9 +337,9 @@ gst_wavenet_vocoder_start (GstBaseTransform *trans)
     g_error_free (error);
     goto done;
   }
-  self->pool = gst_wavenet_threadpool_new (threads);
+  self->pool = gst_argen_threadpool_new (threads);
   ar_wavenet_vocoder_set_threadpool (self->vocoder, self->pool);
-  self->stream_seed = gst_wavenet_pick_seed (seed);
+  self->stream_seed = gst_argen_pick_seed (seed);
   GST_INFO_OBJECT (self, "seed %" G_GUINT64_FORMAT, self->stream_seed);
   self->latency = ar_wavenet_vocoder_latency (self->vocoder);
   g_atomic_int_set (&self->rate,
