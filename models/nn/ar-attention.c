@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* ar-attention.c — causal multi-head self-attention with grouped-query heads
- * over (T, B) batches, and rotary position embeddings, each with its
- * backward pass, for training.
+/* ar-attention.c — multi-head self-attention with grouped-query heads over
+ * (T, B) batches, causal (the decoder) or bidirectional (the
+ * non-autoregressive encoder of models/nar), and rotary position
+ * embeddings, each with its backward pass, for training.
  *
  * Layout: the T * B rows of Q (H * hs values), K and V (Hkv * hs), time
  * outermost, each at a caller-given distance from the next — in the
@@ -19,7 +20,9 @@
  *             dP = dO_blk · V[0, r1)ᵀ,  dV[0, r1) += Pᵀ · dO_blk,
  *             dS = P ⊙ (dP - rowsum (dO ⊙ O)),
  *             dQ_blk = dS · K[0, r1) / sqrt (hs),  dK[0, r1) += dSᵀ · Q_blk / sqrt (hs)
- * With T = 128 and R = 32 the products cover 5/8 of the full T × T.  The
+ * With T = 128 and R = 32 the products cover 5/8 of the full T × T.
+ * Bidirectional attention is the same code with every block reaching r1 =
+ * T and no row masked (t + 1 replaced by T).  The
  * attention weights are recomputed in backward (FlashAttention's trade)
  * instead of being kept: B · H · T² floats per layer would be the largest
  * activation of the model (8 MB per layer at B = 32, H = 4, T = 128), while
@@ -144,7 +147,8 @@ struct _ArAttention
 {
   int n_head, n_head_kv, head_size; /* H, Hkv, hs */
   int max_T, max_B;
-  float scale; /* 1 / sqrt (hs) */
+  gboolean bidirectional; /* every query sees every key of its stream */
+  float scale;            /* 1 / sqrt (hs) */
   float *lse;  /* (B, H, T) log Σ_j exp (s_tj) of each query row */
   float *S;    /* (ATTN_BLOCK, max_T) scores, then weights */
   float *dP;   /* (ATTN_BLOCK, max_T) their gradient */
@@ -171,6 +175,20 @@ ar_attention_new (int n_head, int n_head_kv, int head_size, int max_T,
   a->dP = new_floats ((gsize) ATTN_BLOCK * max_T);
   a->Dt = new_floats (max_T);
   return a;
+}
+
+void
+ar_attention_set_bidirectional (ArAttention *a, gboolean bidirectional)
+{
+  g_return_if_fail (a != NULL);
+  a->bidirectional = bidirectional;
+}
+
+gboolean
+ar_attention_get_bidirectional (const ArAttention *a)
+{
+  g_return_val_if_fail (a != NULL, FALSE);
+  return a->bidirectional;
 }
 
 void
@@ -224,18 +242,33 @@ scores (const ArAttention *a, const HeadView *hv, int r0, int m, int r1)
       a->max_T);
 }
 
+/* The keys a block of queries [r0, r0 + m) reads: [0, r0 + m) when causal,
+ * all T when bidirectional. */
+static inline int
+block_keys (const ArAttention *a, int r0, int m, int T)
+{
+  return a->bidirectional ? T : r0 + m;
+}
+
+/* The keys query row t sees: 0 .. t when causal, all T when bidirectional. */
+static inline int
+row_keys (const ArAttention *a, int t, int T)
+{
+  return a->bidirectional ? T : t + 1;
+}
+
 static void
 head_forward (ArAttention *a, const HeadView *hv, float *o)
 {
   int T = hv->T;
 
   for (int r0 = 0; r0 < T; r0 += ATTN_BLOCK) {
-    int m = MIN (ATTN_BLOCK, T - r0), r1 = r0 + m;
+    int m = MIN (ATTN_BLOCK, T - r0), r1 = block_keys (a, r0, m, T);
 
     scores (a, hv, r0, m, r1);
     for (int i = 0; i < m; i++) {
       float *s = a->S + (gsize) i * a->max_T, mx = s[0], sum;
-      int n = r0 + i + 1; /* visible keys 0 .. t */
+      int n = row_keys (a, r0 + i, T); /* visible keys */
 
       for (int j = 1; j < n; j++)
         mx = MAX (mx, s[j]);
@@ -292,14 +325,14 @@ head_backward (ArAttention *a, const HeadView *hv, const float *dO, float *dq,
   }
 
   for (int r0 = 0; r0 < T; r0 += ATTN_BLOCK) {
-    int m = MIN (ATTN_BLOCK, T - r0), r1 = r0 + m;
+    int m = MIN (ATTN_BLOCK, T - r0), r1 = block_keys (a, r0, m, T);
     const float *dO_blk = dO + (gsize) r0 * ldo;
 
     /* P again: exp (s - lse) is the normalised weight */
     scores (a, hv, r0, m, r1);
     for (int i = 0; i < m; i++) {
       float *s = a->S + (gsize) i * ldS;
-      int n = r0 + i + 1;
+      int n = row_keys (a, r0 + i, T);
 
       ar_exp_shift_sum (s, hv->lse[r0 + i], n);
       memset (s + n, 0, (gsize) (r1 - n) * sizeof (float));

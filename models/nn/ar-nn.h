@@ -199,7 +199,8 @@ void ar_nn_rope_backward (float *dX, int ld, const float *cos_t, const float *si
 
 /* Causal multi-head self-attention with grouped-query heads over B streams
  * of T positions: query head h (of H) reads key/value head h / (H / Hkv);
- * position t of a stream attends to positions 0 .. t of the same stream,
+ * position t of a stream attends to positions 0 .. t of the same stream
+ * (bidirectional: to all T positions of the stream),
  * O = softmax (Q Kᵀ / sqrt (hs)) V per (stream, head).  No parameters: the
  * projections around it are linear layers.  The object holds what backward
  * needs besides the inputs (each row's log-sum-exp, (B, H, T)) and its
@@ -209,6 +210,11 @@ typedef struct _ArAttention ArAttention;
 
 ArAttention *ar_attention_new (int n_head, int n_head_kv, int head_size, int max_T, int max_B);
 void ar_attention_free (ArAttention *a);
+/* Bidirectional (non-causal) attention from now on: every position attends
+ * to all T positions of its stream, forward and backward (the encoder of
+ * models/nar).  FALSE (the default) is causal. */
+void ar_attention_set_bidirectional (ArAttention *a, gboolean bidirectional);
+gboolean ar_attention_get_bidirectional (const ArAttention *a);
 /* Q: T * B rows (time outermost) of H * hs values, ld_q floats apart; K, V:
  * T * B rows of Hkv * hs values, ld_kv floats apart (Q, K and V may be the
  * three parts of the rows of one fused projection, ld_q = ld_kv = its

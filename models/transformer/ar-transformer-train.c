@@ -86,7 +86,8 @@ blk (int l, int j)
 typedef struct
 {
   int b0, n;       /* streams [b0, b0 + n) of the current call */
-  double loss_sum; /* Σ of its micro-batches' mean losses × their streams */
+  double loss_sum; /* Σ of its micro-batches' mean losses × their scored
+                    * targets */
   ArParam **p;     /* (n_slots) the parameters as this task sees them */
   ArParam *views;  /* (n_params) tasks > 0: copies with their own gradient */
   float *grad;     /* the views' gradients, one block */
@@ -100,8 +101,9 @@ typedef struct
 {
   gboolean busy;   /* held by a running task (under ws_lock) */
   int nb;          /* streams of the current micro-batch */
-  gint32 *in, *tg; /* (T, nb) token ids */
-  float loss;      /* mean over the micro-batch's targets */
+  gint32 *in, *tg; /* (T, nb) token ids; a target < 0 is not scored */
+  float loss;      /* mean over the micro-batch's scored targets */
+  int n_scored;    /* its targets >= 0 */
 
   /* forward, kept for backward */
   float *x;             /* (L + 1, N, D) the residual stream into each block */
@@ -159,7 +161,7 @@ struct _ArTransformerTrain
   float *logits_out; /* (T, B, V) or NULL */
   int T, B;
   gboolean backward;
-  int N_total;
+  gint64 n_scored; /* targets >= 0 of the whole batch */
 };
 
 /* ---- checks and construction -------------------------------------------- */
@@ -383,8 +385,10 @@ ws_init (ArTransformerTrain *t, Workspace *sh)
   sh->xf = new_floats (N * D);
   sh->logits = new_floats (N * t->V);
   sh->attn = g_new0 (ArAttention *, L);
-  for (gsize l = 0; l < L; l++)
+  for (gsize l = 0; l < L; l++) {
     sh->attn[l] = ar_attention_new (t->H, t->Hkv, t->hs, t->max_T, t->nb_max);
+    ar_attention_set_bidirectional (sh->attn[l], t->config.bidirectional);
+  }
   sh->dx = new_floats (N * D);
   sh->dxm = new_floats (N * D);
   sh->dxn = new_floats (N * D);
@@ -771,9 +775,48 @@ dropout_backward (ArTransformerTrain *t, Workspace *sh, int site,
     dX[i] = keep[i] ? dY[i] * scale : 0.0f;
 }
 
+/* Mean cross-entropy of the N rows of @logits (N, V) whose target is >= 0
+ * (0 when there is none), their number in *n_scored; with @dlogits (may
+ * alias @logits), its gradient: (softmax - onehot) / n_scored on those
+ * rows, 0 on the others.  When every target is scored this is
+ * ar_nn_softmax_xent () itself, so causal training computes exactly what
+ * it did before targets could be left out. */
+static float
+xent_scored (const float *logits, const gint32 *targets, float *dlogits, int N,
+    int V, int *n_scored)
+{
+  int n = 0;
+  double loss = 0.0;
+
+  for (int i = 0; i < N; i++)
+    n += targets[i] >= 0;
+  *n_scored = n;
+  if (n == N)
+    return ar_nn_softmax_xent (logits, targets, dlogits, N, V);
+  for (int i = 0; i < N; i++) {
+    const float *l = logits + (gsize) i * V;
+    float *d = dlogits != NULL ? dlogits + (gsize) i * V : NULL;
+
+    if (targets[i] < 0) {
+      if (d != NULL)
+        memset (d, 0, (gsize) V * sizeof (float));
+      continue;
+    }
+    /* one row: the loss and softmax - onehot, then the mean's 1 / n */
+    loss += ar_nn_softmax_xent (l, targets + i, d, 1, V);
+    if (d != NULL) {
+      float inv = 1.0f / n;
+
+      for (int j = 0; j < V; j++)
+        d[j] *= inv;
+    }
+  }
+  return n > 0 ? (float) (loss / n) : 0.0f;
+}
+
 /* The forward pass of the micro-batch in @sh, T x nb tokens (sh->in), with
- * the parameters @P; with targets, sh->loss.  Keeps every activation
- * backward needs. */
+ * the parameters @P; with targets, sh->loss and sh->n_scored.  Keeps every
+ * activation backward needs. */
 static void
 mb_forward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
     gboolean with_loss, gboolean backward)
@@ -848,13 +891,13 @@ mb_forward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
       sh->xf, sh->meanf, sh->rstdf, N);
   linear_forward (P[P_OUTPUT], NULL, sh->xf, sh->logits, N);
   if (with_loss)
-    sh->loss = ar_nn_softmax_xent (sh->logits, sh->tg,
-        backward ? sh->logits : NULL, N, t->V);
+    sh->loss = xent_scored (sh->logits, sh->tg, backward ? sh->logits : NULL,
+        N, t->V, &sh->n_scored);
 }
 
 /* After mb_forward with backward: accumulates the gradients into @P's.
- * @scale: the micro-batch's share of the batch's targets, since the loss
- * is the mean over all of them. */
+ * @scale: the micro-batch's share of the batch's scored targets, since the
+ * loss is the mean over all of them. */
 static void
 mb_backward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
     float scale)
@@ -996,9 +1039,10 @@ run_task (gpointer data, guint k)
       }
     mb_forward (t, sh, task->p, T, t->targets != NULL, t->backward);
     if (t->targets != NULL)
-      task->loss_sum += (double) sh->loss * nb;
-    if (t->backward)
-      mb_backward (t, sh, task->p, T, (float) (T * nb) / t->N_total);
+      task->loss_sum += (double) sh->loss * sh->n_scored;
+    /* a micro-batch with nothing scored contributes no gradient */
+    if (t->backward && sh->n_scored > 0)
+      mb_backward (t, sh, task->p, T, (float) sh->n_scored / t->n_scored);
     if (t->logits_out != NULL) {
       for (int tt = 0; tt < T; tt++)
         memcpy (t->logits_out + ((gsize) tt * B + first) * V,
@@ -1066,6 +1110,16 @@ ids_ok (const gint32 *ids, gsize n, int V)
   return TRUE;
 }
 
+/* Targets are below V; negative ones are left out of the loss. */
+static gboolean
+targets_ok (const gint32 *ids, gsize n, int V)
+{
+  for (gsize i = 0; i < n; i++)
+    if (ids[i] >= V)
+      return FALSE;
+  return TRUE;
+}
+
 float
 ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
     const gint32 *targets, int T, int B, gboolean backward)
@@ -1074,7 +1128,7 @@ ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
   g_return_val_if_fail (T >= 1 && T <= t->max_T && B >= 1 && B <= t->max_B,
       NAN);
   g_return_val_if_fail (ids_ok (inputs, (gsize) T * B, t->V), NAN);
-  g_return_val_if_fail (ids_ok (targets, (gsize) T * B, t->V), NAN);
+  g_return_val_if_fail (targets_ok (targets, (gsize) T * B, t->V), NAN);
 
   t->inputs = inputs;
   t->targets = targets;
@@ -1083,14 +1137,18 @@ ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
   t->T = T;
   t->B = B;
   t->backward = backward;
-  t->N_total = T * B;
+  t->n_scored = 0;
+  for (gsize i = 0; i < (gsize) T * B; i++)
+    t->n_scored += targets[i] >= 0;
+  if (t->n_scored == 0)
+    return 0.0f;
   run_tasks (t);
 
-  /* the mean over all targets, from the micro-batches' means */
+  /* the mean over all scored targets, from the micro-batches' means */
   double loss = 0.0;
   for (int k = 0; k < t->n_tasks; k++)
     loss += t->tasks[k].loss_sum;
-  return (float) (loss / B);
+  return (float) (loss / t->n_scored);
 }
 
 void
@@ -1108,7 +1166,6 @@ ar_transformer_train_logits (ArTransformerTrain *t, const gint32 *inputs, int T,
   t->T = T;
   t->B = B;
   t->backward = FALSE;
-  t->N_total = T * B;
   run_tasks (t);
   t->logits_out = NULL;
 }

@@ -19,6 +19,11 @@
  * layer except the classifier (as GPT-2).  With tied_output the classifier is
  * token_embd and no output.weight is written.
  *
+ * With config->bidirectional (llama shape) every attention layer sees all T
+ * positions of its window, forward and backward, and the file written is
+ * the encoder of models/nar (general.architecture "nar"), which
+ * ar_transformer_new_from_gguf () loads and ar_transformer_encode () runs.
+ *
  * Initialisation is GPT-2's (as nanoGPT and llama2.c do it): every matrix and
  * embedding N(0, 0.02), the two residual projections of each block
  * (attn_output, ffn_down) N(0, 0.02 / sqrt (2 L)), biases 0, norm weights 1.
@@ -84,8 +89,11 @@ const ArTransformerConfig *
 ar_transformer_train_get_config (const ArTransformerTrain *t);
 int ar_transformer_train_get_n_threads (const ArTransformerTrain *t);
 /* inputs, targets: (T, B) token ids, time outermost; every stream starts at
- * position 0.  Returns the mean cross-entropy in nats over the T * B
- * targets; with @backward, accumulates the parameter gradients. */
+ * position 0.  A target < 0 is ignored: it adds nothing to the loss or the
+ * gradients (the masked-slot loss of models/nar scores only the masked
+ * positions).  Returns the mean cross-entropy in nats over the targets >= 0
+ * (0, and no gradient, when there is none); with @backward, accumulates the
+ * parameter gradients of that mean. */
 float ar_transformer_train_forward (ArTransformerTrain *t, const gint32 *inputs,
     const gint32 *targets, int T, int B, gboolean backward);
 /* Dropout for training, 0 <= @p < 1 (0: none, the default): the output of
