@@ -348,6 +348,58 @@ test_dot (void)
 
 /* Levels above what the CPU has are refused and change nothing; so are
  * values outside the enum. */
+/* Each row of ar_matvec depends only on that row, x and its bias: computed
+ * whole, in row ranges cut anywhere (as thread pools and the Transformer's
+ * batched exact products cut them) or one row at a time, the results are
+ * equal bit for bit, at every level — with real data, where the summation
+ * order shows.  The shapes include a matrix past the size from which the
+ * AVX2 kernel streams rows one at a time, and column counts with tails. */
+static void
+test_matvec_rows (void)
+{
+  static const int shapes[][2] = {
+    { 37, 100 }, { 64, 128 }, { 13, 9 }, { 2100, 1001 },
+  };
+  ArRng rng;
+
+  ar_rng_init (&rng, 31);
+  for (guint k = 0; k < G_N_ELEMENTS (shapes); k++) {
+    int rows = shapes[k][0], cols = shapes[k][1];
+    g_autofree float *W = g_new (float, (gsize) rows * cols);
+    g_autofree float *x = g_new (float, cols);
+    g_autofree float *b = g_new (float, rows);
+    g_autofree float *whole = g_new (float, rows);
+    g_autofree float *cut = g_new (float, rows);
+
+    for (gsize i = 0; i < (gsize) rows * cols; i++)
+      W[i] = ar_rng_normal (&rng);
+    for (int i = 0; i < cols; i++)
+      x[i] = ar_rng_normal (&rng);
+    for (int i = 0; i < rows; i++)
+      b[i] = ar_rng_normal (&rng);
+    for (int level = AR_SIMD_C; level <= AR_SIMD_AVX512; level++) {
+      if (!ar_simd_set_level ((ArSimdLevel) level))
+        continue;
+      for (int with_bias = 0; with_bias < 2; with_bias++) {
+        const float *bias = with_bias ? b : NULL;
+
+        ar_matvec (whole, W, x, bias, rows, cols);
+        /* ranges of 1, 2, 3, 5, 7, 1, 2, ... rows */
+        for (int r0 = 0, step = 0; r0 < rows; step++) {
+          static const int sizes[] = { 1, 2, 3, 5, 7 };
+          int n = MIN (sizes[step % 5], rows - r0);
+          ar_matvec (cut + r0, W + (gsize) r0 * cols, x,
+              bias ? bias + r0 : NULL, n, cols);
+          r0 += n;
+        }
+        g_assert_cmpmem (whole, rows * sizeof (float), cut,
+            rows * sizeof (float));
+      }
+    }
+  }
+  ar_simd_set_level (ar_simd_detect ());
+}
+
 static void
 test_levels (void)
 {
@@ -444,6 +496,7 @@ main (int argc, char **argv)
   g_test_add_func ("/kernels/matvec-exact", test_matvec_exact);
   g_test_add_func ("/kernels/matvec-real", test_matvec_real);
   g_test_add_func ("/kernels/matvec-empty", test_matvec_empty);
+  g_test_add_func ("/kernels/matvec-rows", test_matvec_rows);
   g_test_add_func ("/kernels/dot", test_dot);
   g_test_add_func ("/kernels/env", test_env);
 

@@ -23,6 +23,7 @@
 
 #include "core/ar-gguf.h"
 #include "core/ar-rng.h"
+#include "core/ar-threadpool.h"
 #include "text/ar-text.h"
 #include "transformer/ar-transformer.h"
 
@@ -584,6 +585,144 @@ test_prompt (gconstpointer data)
   ar_transformer_free (t);
 }
 
+/* ---- verification and rollback ------------------------------------------ */
+
+/* Speculative decoding's use of the state, against plain forward () calls:
+ * a proposal of k tokens goes through forward_all () in one call, a random
+ * number of them is "accepted" and the rest rewound, round after round,
+ * far past the context (so the window slides, at the start of calls).  The
+ * plain state is fed only the accepted tokens.  Every logits row
+ * forward_all () writes for an accepted token equals, bit for bit, what
+ * forward () returned for it, and both states hold the same window.  The
+ * verifying state splits its products over two threads, the plain one
+ * runs in one. */
+static void
+test_forward_all (gconstpointer data)
+{
+  Spec sp = *(const Spec *) data;
+  ArTransformer *t;
+  ArRng rng;
+
+  sp.C = 40;
+  g_autoptr (ArGguf) g = load_spec (&sp, 21, &t);
+  g_autoptr (ArTransformerState) plain = ar_transformer_state_new (t);
+  g_autoptr (ArTransformerState) spec = ar_transformer_state_new (t);
+  g_autoptr (ArThreadPool) pool = ar_threadpool_new (2);
+  g_autofree float *rows = g_new (float, 40 * sp.V);
+  guint fed = 0, slid = 0, last_room = sp.C;
+
+  ar_transformer_state_set_threadpool (spec, pool);
+  ar_rng_init (&rng, 22);
+  g_assert_cmpuint (ar_transformer_state_get_room (spec), ==, sp.C);
+  while (fed < 4 * sp.C) {
+    gint32 proposal[40];
+    guint k = 1 + ar_rng_below (&rng, 12), took, accept;
+    const gint32 *wa, *wb;
+    guint na, nb;
+
+    for (guint i = 0; i < k; i++)
+      proposal[i] = ar_rng_below (&rng, sp.V);
+    took = ar_transformer_forward_all (t, spec, proposal, k, rows);
+    g_assert_cmpuint (took, >=, 1);
+    g_assert_cmpuint (took, <=, k);
+    if (ar_transformer_state_get_room (spec) + took > last_room)
+      slid++;
+    accept = 1 + ar_rng_below (&rng, took);
+    for (guint i = 0; i < accept; i++) {
+      const float *l = ar_transformer_forward (t, plain, proposal[i]);
+      g_assert_cmpmem (rows + (gsize) i * sp.V, sp.V * sizeof (float), l,
+          sp.V * sizeof (float));
+    }
+    ar_transformer_state_rewind (spec, took - accept);
+    fed += accept;
+    last_room = ar_transformer_state_get_room (spec);
+    wa = ar_transformer_state_get_tokens (plain, &na);
+    wb = ar_transformer_state_get_tokens (spec, &nb);
+    g_assert_cmpmem (wa, na * sizeof (gint32), wb, nb * sizeof (gint32));
+  }
+  g_assert_cmpuint (slid, >=, 2);
+  /* after the rewinds both continue alike, one token at a time too */
+  for (guint i = 0; i < 5; i++) {
+    gint32 tok = (gint32) ((i * 7) % sp.V);
+    g_assert_cmpuint (ar_transformer_forward_all (t, spec, &tok, 1, rows), ==,
+        1);
+    g_assert_cmpmem (rows, sp.V * sizeof (float),
+        ar_transformer_forward (t, plain, tok), sp.V * sizeof (float));
+  }
+  ar_transformer_free (t);
+}
+
+/* A bidirectional ("nar") model: it loads as such, the oracle lets every
+ * position see every other (changing the last token changes the first
+ * position's logits, which a causal model's never do), and the batched
+ * encoder agrees with the oracle at every position to float rounding. */
+static void
+test_bidirectional (void)
+{
+  Spec sp = { AR_TRANSFORMER_LLAMA, 2, 32, 48, 4, 2, 24, 40, FALSE, FALSE,
+    FALSE, AR_TENSOR_F32 };
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  g_autoptr (GBytes) causal_bytes = make_model (&sp, 5);
+  GError *error = NULL;
+  g_autoptr (ArGguf) causal = ar_gguf_new_from_bytes (causal_bytes, "c.gguf",
+      &error);
+  g_assert_no_error (error);
+  ArTransformerConfig c;
+  g_assert_true (ar_transformer_config_from_gguf (&c, causal, &error));
+  g_assert_false (c.bidirectional);
+  c.bidirectional = TRUE;
+  g_assert_cmpstr (ar_transformer_config_architecture (&c), ==, "nar");
+  /* the same tensors under a bidirectional configuration */
+  ar_transformer_config_write (&c, w);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (causal); i++) {
+    const ArGgufTensor *ti = ar_gguf_get_tensor (causal, i);
+    ar_gguf_writer_add_tensor_f32 (w, ti->name, ti->type, ti->n_dims, ti->ne,
+        ti->data);
+  }
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, "nar.gguf", &error);
+  g_assert_no_error (error);
+  g_autoptr (ArTransformer) t = ar_transformer_new_from_gguf (g, &error);
+  g_assert_no_error (error);
+  g_assert_true (ar_transformer_get_config (t)->bidirectional);
+
+  guint n = 20, V = sp.V;
+  gint32 tokens[20];
+  ArRng rng;
+  ar_rng_init (&rng, 6);
+  for (guint i = 0; i < n; i++)
+    tokens[i] = ar_rng_below (&rng, V);
+  g_autofree float *full = g_new (float, n * V);
+  g_autofree float *enc = g_new (float, n * V);
+  g_autofree float *other = g_new (float, n * V);
+  g_autoptr (ArTransformerState) s = ar_transformer_state_new (t);
+  ar_transformer_forward_full_all (t, tokens, n, full);
+  ar_transformer_encode (t, s, tokens, n, enc);
+  for (guint p = 0; p < n; p++)
+    g_assert_cmpfloat (rel_diff (enc + p * V, full + p * V, V), <=, 1e-5f);
+  /* twice in a row (the state is reset by encode) */
+  ar_transformer_encode (t, s, tokens, n, other);
+  g_assert_cmpmem (enc, n * V * sizeof (float), other, n * V * sizeof (float));
+  /* the future matters */
+  tokens[n - 1] = (tokens[n - 1] + 1) % V;
+  ar_transformer_forward_full_all (t, tokens, n, other);
+  g_assert_cmpfloat (rel_diff (other, full, V), >, 1e-4f);
+  /* and for the causal model it does not */
+  g_autoptr (ArTransformer) tc = ar_transformer_new_from_gguf (causal, &error);
+  g_assert_no_error (error);
+  ar_transformer_forward_full_all (tc, tokens, n, full);
+  tokens[n - 1] = (tokens[n - 1] + 1) % V;
+  ar_transformer_forward_full_all (tc, tokens, n, other);
+  g_assert_cmpmem (full, (n - 1) * V * sizeof (float), other,
+      (n - 1) * V * sizeof (float));
+  /* a gpt-shaped bidirectional configuration is refused */
+  c.arch = AR_TRANSFORMER_GPT;
+  g_assert_false (ar_transformer_config_check (&c, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "bidirectional"));
+  g_clear_error (&error);
+}
+
 /* ---- through the text API --------------------------------------------- */
 
 static void
@@ -754,6 +893,12 @@ main (int argc, char **argv)
     g_autofree char *path = g_strdup_printf ("/transformer/prompt/%u", i);
     g_test_add_data_func (path, &specs[i], test_prompt);
   }
+  for (guint i = 0; i < G_N_ELEMENTS (specs); i++) {
+    g_autofree char *path =
+        g_strdup_printf ("/transformer/forward-all/%u", i);
+    g_test_add_data_func (path, &specs[i], test_forward_all);
+  }
+  g_test_add_func ("/transformer/bidirectional", test_bidirectional);
   g_test_add_func ("/transformer/text-gen", test_text_gen);
   g_test_add_func ("/transformer/errors", test_errors);
   g_test_add_func ("/transformer/wrong-shape", test_wrong_shape);

@@ -24,6 +24,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define AR_TARGET_AVX2 __attribute__ ((target ("avx2,fma")))
@@ -74,6 +75,38 @@ dot_avx2 (const float *a, const float *b, int n)
  * four-row blocking below is faster. */
 #define STREAM_MIN_WEIGHTS (2 * 1024 * 1024)
 
+/* One row of matvec_add_avx2 (): w (cols) · x (cols) [+ *add], with the
+ * arithmetic of one row of its four-row blocks, operation for operation —
+ * two accumulators over 16 columns, the hadd reduction order, the scalar
+ * tail, then the bias — so that every row comes out the same bit for bit
+ * whichever way the rows are grouped: alone here (streamed matrices, the
+ * rows left over after the blocks) or in a block, and however a matrix is
+ * split into row ranges (thread pools, the batched exact products). */
+AR_TARGET_AVX2 static float
+row_avx2 (const float *w, const float *x, const float *add, int cols)
+{
+  __m256 a = _mm256_setzero_ps (), b = _mm256_setzero_ps ();
+  float l[8], tail = 0.0f, s;
+  int c = 0;
+
+  for (; c + 16 <= cols; c += 16) {
+    a = _mm256_fmadd_ps (_mm256_loadu_ps (w + c), _mm256_loadu_ps (x + c), a);
+    b = _mm256_fmadd_ps (_mm256_loadu_ps (w + c + 8),
+        _mm256_loadu_ps (x + c + 8), b);
+  }
+  if (c + 8 <= cols) {
+    a = _mm256_fmadd_ps (_mm256_loadu_ps (w + c), _mm256_loadu_ps (x + c), a);
+    c += 8;
+  }
+  for (; c < cols; c++)
+    tail = fmaf (w[c], x[c], tail);
+  _mm256_storeu_ps (l, _mm256_add_ps (a, b));
+  /* the block's reduction: ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) */
+  s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+  s += tail;
+  return add ? s + *add : s;
+}
+
 /* y (rows) = W (rows, cols) · x (cols) + add (rows, or NULL; may equal y) */
 AR_TARGET_AVX2 static void
 matvec_add_avx2 (float *y, const float *W, const float *x, const float *add,
@@ -87,11 +120,8 @@ matvec_add_avx2 (float *y, const float *W, const float *x, const float *add,
    * (measured on 32000 x 288, 768 x 288 and 288 x 288 matrices), but 5-25 %
    * less from L2 or L3, where four rows sharing each load of x win. */
   if ((gsize) rows * cols >= STREAM_MIN_WEIGHTS) {
-    for (; r < rows; r++) {
-      float s = dot_avx2 (W + (gsize) r * cols, x, cols);
-
-      y[r] = add ? s + add[r] : s;
-    }
+    for (; r < rows; r++)
+      y[r] = row_avx2 (W + (gsize) r * cols, x, add ? add + r : NULL, cols);
     return;
   }
 
@@ -129,11 +159,13 @@ matvec_add_avx2 (float *y, const float *W, const float *x, const float *add,
       a3 = _mm256_fmadd_ps (_mm256_loadu_ps (w3 + c), xa, a3);
       c += 8;
     }
+    /* explicit fmaf, as in row_avx2 (): left to the compiler, whether a
+     * product is contracted with its sum could differ between the two */
     for (; c < cols; c++) {
-      tail[0] += w0[c] * x[c];
-      tail[1] += w1[c] * x[c];
-      tail[2] += w2[c] * x[c];
-      tail[3] += w3[c] * x[c];
+      tail[0] = fmaf (w0[c], x[c], tail[0]);
+      tail[1] = fmaf (w1[c], x[c], tail[1]);
+      tail[2] = fmaf (w2[c], x[c], tail[2]);
+      tail[3] = fmaf (w3[c], x[c], tail[3]);
     }
 
     a0 = _mm256_add_ps (a0, b0);
@@ -155,11 +187,8 @@ matvec_add_avx2 (float *y, const float *W, const float *x, const float *add,
     _mm_storeu_ps (y + r, sum);
   }
 
-  for (; r < rows; r++) {
-    float s = dot_avx2 (W + (gsize) r * cols, x, cols);
-
-    y[r] = add ? s + add[r] : s;
-  }
+  for (; r < rows; r++)
+    y[r] = row_avx2 (W + (gsize) r * cols, x, add ? add + r : NULL, cols);
 }
 
 /* Horizontal sum of the 8 lanes. */

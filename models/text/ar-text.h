@@ -124,6 +124,17 @@ typedef struct
    * not owned. */
   void (*state_set_threadpool) (gconstpointer model, gpointer state,
       ArThreadPool *pool);
+  /* Optional, both or neither (NULL: the family cannot be the target of
+   * speculative decoding).  forward_all() appends up to @n >= 1 tokens and
+   * writes the logits after each, logits (n, n_vocab), each row bit for bit
+   * what forward() would return there; it may take fewer (>= 1: a context
+   * window that must slide first takes what fits after the slide) and
+   * returns how many it took.  state_rewind() forgets the last @n tokens,
+   * at most those the last forward_all() took; the state's logits are then
+   * undefined until the next forward. */
+  guint (*forward_all) (gconstpointer model, gpointer state,
+      const gint32 *tokens, guint n, float *logits);
+  void (*state_rewind) (gconstpointer model, gpointer state, guint n);
 } ArTextFamily;
 
 typedef struct _ArTextModel ArTextModel;

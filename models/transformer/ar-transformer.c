@@ -23,6 +23,12 @@ ar_transformer_arch_name (ArTransformerArch arch)
   return arch == AR_TRANSFORMER_GPT ? "gpt" : "llama";
 }
 
+const char *
+ar_transformer_config_architecture (const ArTransformerConfig *c)
+{
+  return c->bidirectional ? "nar" : ar_transformer_arch_name (c->arch);
+}
+
 guint
 ar_transformer_config_head_size (const ArTransformerConfig *c)
 {
@@ -75,6 +81,12 @@ ar_transformer_config_check (const ArTransformerConfig *c, GError **error)
         c->norm_eps);
     return FALSE;
   }
+  if (c->bidirectional && c->arch != AR_TRANSFORMER_LLAMA) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "a bidirectional (\"nar\") model has the llama shape, not %s",
+        ar_transformer_arch_name (c->arch));
+    return FALSE;
+  }
   if (c->arch == AR_TRANSFORMER_LLAMA) {
     guint hs = ar_transformer_config_head_size (c);
     if (c->n_rot < 2 || c->n_rot > hs || c->n_rot % 2 != 0) {
@@ -94,11 +106,11 @@ ar_transformer_config_check (const ArTransformerConfig *c, GError **error)
   return TRUE;
 }
 
-/* "<arch>.<key>" */
+/* "<architecture>.<key>" */
 static const char *
 arch_key (char *buf, gsize size, const ArTransformerConfig *c, const char *key)
 {
-  g_snprintf (buf, size, "%s.%s", ar_transformer_arch_name (c->arch), key);
+  g_snprintf (buf, size, "%s.%s", ar_transformer_config_architecture (c), key);
   return buf;
 }
 
@@ -140,9 +152,13 @@ ar_transformer_config_from_gguf (ArTransformerConfig *c, const ArGguf *gguf,
     c->arch = AR_TRANSFORMER_LLAMA;
   } else if (strcmp (arch, "gpt") == 0) {
     c->arch = AR_TRANSFORMER_GPT;
+  } else if (strcmp (arch, "nar") == 0) {
+    c->arch = AR_TRANSFORMER_LLAMA;
+    c->bidirectional = TRUE;
   } else {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-        "%s: general.architecture is \"%s\"; expected \"llama\" or \"gpt\"",
+        "%s: general.architecture is \"%s\"; expected \"llama\", \"gpt\" "
+        "or \"nar\"",
         name, arch);
     return FALSE;
   }
@@ -207,7 +223,7 @@ ar_transformer_config_write (const ArTransformerConfig *c, ArGgufWriter *w)
   char key[128];
 
   ar_gguf_writer_set_string (w, "general.architecture",
-      ar_transformer_arch_name (c->arch));
+      ar_transformer_config_architecture (c));
   ar_gguf_writer_set_u32 (w, arch_key (key, sizeof key, c, "context_length"),
       c->n_ctx);
   ar_gguf_writer_set_u32 (w, arch_key (key, sizeof key, c, "embedding_length"),
@@ -814,6 +830,7 @@ typedef struct
   const ArMatrix *m;
   const float *X;
   const ArBlockQ8_0 *Xq;
+  const float *bias; /* F32 only: added by the kernel, as linear () does */
   guint T;
 } BatchJob;
 
@@ -829,7 +846,11 @@ batch_rows (gpointer data, guint task)
 
   for (guint t = 0; t < j->T; t++) {
     float *y = j->Y + (gsize) t * m->rows + r0;
-    if (m->type == AR_TENSOR_Q8_0)
+    if (m->type == AR_TENSOR_F32)
+      ar_matvec (y, (const float *) m->data + (gsize) r0 * m->cols,
+          j->X + (gsize) t * m->cols, j->bias ? j->bias + r0 : NULL, n,
+          m->cols);
+    else if (m->type == AR_TENSOR_Q8_0)
       ar_matvec_q8_0 (y, (const ArBlockQ8_0 *) m->data + (gsize) r0 * nb,
           j->Xq + (gsize) t * nb, n, m->cols);
     else
@@ -840,29 +861,34 @@ batch_rows (gpointer data, guint task)
 
 /* Y (T, m->rows) = X (T, cols) · mᵀ [+ bias (rows)], the batched linear().
  * @Xq: X quantised (quantize_rows), read by a Q8_0 matrix only.  F32
- * matrices go to cblas_sgemm, whose sums come out in another order than
- * ar_matvec's: equal to float rounding.  F16 and Q8_0 ones run the token
- * path's own kernels ROW_BLOCK rows at a time over every row of the batch,
- * so that block is read from memory once for all T tokens and every output
- * is bit for bit the token path's; the blocks are split over @pool's
- * threads when the matrix is large (each row block is one task, written by
- * one thread: the result does not depend on the split). */
+ * matrices go to cblas_sgemm, unless @exact, whose sums come out in another
+ * order than ar_matvec's: equal to float rounding.  F16 and Q8_0 ones, and
+ * F32 ones when @exact, run the token path's own kernels ROW_BLOCK rows at
+ * a time over every row of the batch, so that block is read from memory
+ * once for all T tokens and every output is bit for bit the token path's
+ * (a row's sum does not depend on the rows computed with it, ar-kernels.h);
+ * the blocks are split over @pool's threads when the matrix is large (each
+ * row block is one task, written by one thread: the result does not depend
+ * on the split). */
 static void
 linear_batch (ArThreadPool *pool, float *Y, const ArMatrix *m, const float *X,
-    const ArBlockQ8_0 *Xq, const float *bias, guint T)
+    const ArBlockQ8_0 *Xq, const float *bias, guint T, gboolean exact)
 {
   guint rows = m->rows, cols = m->cols;
 
-  if (m->type == AR_TENSOR_F32) {
+  if (m->type == AR_TENSOR_F32 && !exact) {
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, rows, cols, 1.0f,
         X, cols, m->data, cols, 0.0f, Y, rows);
   } else {
-    BatchJob j = { Y, m, X, Xq, T };
+    gboolean f32 = m->type == AR_TENSOR_F32;
+    BatchJob j = { Y, m, X, Xq, f32 ? bias : NULL, T };
     guint n_blocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
 
     if ((gint64) rows * cols < AR_THREADPOOL_MIN_WEIGHTS)
       pool = NULL;
     ar_threadpool_run (pool, n_blocks, batch_rows, &j);
+    if (f32)
+      return;
   }
   if (bias)
     for (guint t = 0; t < T; t++)
@@ -919,7 +945,9 @@ ar_transformer_state_new (const ArTransformer *t)
   const ArTransformerConfig *c = &t->config;
   gsize D = c->n_embd, F = c->n_ff, C = t->n_cache, f = sizeof (float);
   gsize KV = t->kv_dim, half = c->n_rot / 2 + 1;
-  gsize B = MIN (AR_TRANSFORMER_BATCH, t->n_cache);
+  /* a bidirectional model runs whole sequences as one batch */
+  gsize B = c->bidirectional ? t->n_cache
+                             : MIN (AR_TRANSFORMER_BATCH, t->n_cache);
   gsize cache = (gsize) c->n_layers * C * KV * f;
   gsize o = 0;
   gsize o_tokens = carve (&o, C * sizeof (gint32));
@@ -1133,19 +1161,22 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
     classify (t, pool, s->logits, x, s->xq);
 }
 
-/* Appends tokens[0 .. T) at positions s->pos .. s->pos + T - 1 (2 <= T <=
+/* Appends tokens[0 .. T) at positions s->pos .. s->pos + T - 1 (1 <= T <=
  * n_batch, the cache has room): step() for T tokens at once.  Every block
  * runs on the T rows together, each projection one matrix-matrix product
- * (linear_batch) that reads the weights once for all T tokens; norms,
- * rotations, nonlinearities and attention are step()'s per-row code, row i
- * attending over the cache up to its own position, which the earlier rows
- * of the batch have just written.  The last block after its keys and values
- * and the classifier run for the last row only when @want_logits (no one
- * reads the others' logits), not at all otherwise.  @tokens may point into
- * s->tokens at s->pos (the window slide does). */
+ * (linear_batch, @exact as there) that reads the weights once for all T
+ * tokens; norms, rotations, nonlinearities and attention are step()'s
+ * per-row code, row i attending over the cache up to its own position,
+ * which the earlier rows of the batch have just written (a bidirectional
+ * model: over every row of the batch).  With @all_logits (T, V), every
+ * row's logits are written there (and the last row's to s->logits).
+ * Otherwise the last block after its keys and values and the classifier
+ * run for the last row only when @want_logits (no one reads the others'
+ * logits), not at all otherwise.  @tokens may point into s->tokens at
+ * s->pos (the window slide does). */
 static void
 step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
-    guint T, gboolean want_logits)
+    guint T, gboolean want_logits, gboolean exact, float *all_logits)
 {
   const ArTransformerConfig *c = &t->config;
   guint p0 = s->pos, D = c->n_embd, F = c->n_ff, KV = t->kv_dim;
@@ -1153,6 +1184,8 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
   gboolean llama = c->arch == AR_TRANSFORMER_LLAMA;
   ArThreadPool *pool = s->pool;
 
+  if (all_logits)
+    want_logits = TRUE;
   memmove (s->tokens + p0, tokens, T * sizeof (gint32));
   s->pos = p0 + T;
   for (guint i = 0; i < T; i++) {
@@ -1171,8 +1204,8 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
           w->attn_norm_b);
     if (qkv_q8_0 (w))
       quantize_rows (s->bxq, s->bxn, T, D);
-    linear_batch (pool, s->bk, &w->wk, s->bxn, s->bxq, w->bk, T);
-    linear_batch (pool, s->bv, &w->wv, s->bxn, s->bxq, w->bv, T);
+    linear_batch (pool, s->bk, &w->wk, s->bxn, s->bxq, w->bk, T, exact);
+    linear_batch (pool, s->bv, &w->wv, s->bxn, s->bxq, w->bv, T, exact);
     for (guint i = 0; i < T; i++) {
       if (llama)
         rope_apply (t, s->bk + (gsize) i * KV, c->n_head_kv, s->bcos + i * half,
@@ -1180,7 +1213,7 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
       cache_store (t, s, l, p0 + i, s->bk + (gsize) i * KV,
           s->bv + (gsize) i * KV);
     }
-    if (l + 1 == c->n_layers) {
+    if (l + 1 == c->n_layers && !all_logits) {
       if (!want_logits)
         return;
       first = T - 1;
@@ -1190,17 +1223,18 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
     n = T - first;
     x = s->bx + (gsize) first * D;
     linear_batch (pool, s->bq, &w->wq, s->bxn + (gsize) first * D,
-        s->bxq + (gsize) first * (D / AR_Q8_0_BLOCK), w->bq, n);
+        s->bxq + (gsize) first * (D / AR_Q8_0_BLOCK), w->bq, n, exact);
     for (guint j = 0; j < n; j++) {
       guint i = first + j;
       float *q = s->bq + (gsize) j * D;
       if (llama)
         rope_apply (t, q, c->n_head, s->bcos + i * half, s->bsin + i * half);
-      attend (t, s, l, q, s->ba + (gsize) j * D, p0 + i + 1);
+      attend (t, s, l, q, s->ba + (gsize) j * D,
+          c->bidirectional ? p0 + T : p0 + i + 1);
     }
     if (is_q8_0 (&w->wo))
       quantize_rows (s->bxq, s->ba, n, D);
-    linear_batch (pool, s->bxn, &w->wo, s->ba, s->bxq, w->bo, n);
+    linear_batch (pool, s->bxn, &w->wo, s->ba, s->bxq, w->bo, n, exact);
     for (gsize i = 0; i < (gsize) n * D; i++)
       x[i] += s->bxn[i];
 
@@ -1209,23 +1243,34 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
           w->ffn_norm_b);
     if (is_q8_0 (&w->w_up) || is_q8_0 (&w->w_gate))
       quantize_rows (s->bxq, s->bxn, n, D);
-    linear_batch (pool, s->bhb, &w->w_up, s->bxn, s->bxq, w->b_up, n);
+    linear_batch (pool, s->bhb, &w->w_up, s->bxn, s->bxq, w->b_up, n, exact);
     if (c->arch == AR_TRANSFORMER_GPT) {
       for (gsize i = 0; i < (gsize) n * F; i++)
         s->bhb[i] = gelu (s->bhb[i]);
     } else {
-      linear_batch (pool, s->bhb2, &w->w_gate, s->bxn, s->bxq, NULL, n);
+      linear_batch (pool, s->bhb2, &w->w_gate, s->bxn, s->bxq, NULL, n, exact);
       for (gsize i = 0; i < (gsize) n * F; i++)
         s->bhb[i] = silu (s->bhb2[i]) * s->bhb[i];
     }
     if (is_q8_0 (&w->w_down))
       quantize_rows (s->bxq, s->bhb, n, F);
-    linear_batch (pool, s->ba, &w->w_down, s->bhb, s->bxq, w->b_down, n);
+    linear_batch (pool, s->ba, &w->w_down, s->bhb, s->bxq, w->b_down, n, exact);
     for (gsize i = 0; i < (gsize) n * D; i++)
       x[i] += s->ba[i];
   }
-  if (want_logits)
+  if (all_logits) {
+    /* every row: classify () batched */
+    for (guint i = 0; i < T; i++)
+      norm (t, s->bx + (gsize) i * D, s->bx + (gsize) i * D, t->output_norm,
+          t->output_norm_b);
+    if (t->output.type == AR_TENSOR_Q8_0)
+      quantize_rows (s->bxq, s->bx, T, D);
+    linear_batch (pool, all_logits, &t->output, s->bx, s->bxq, NULL, T, exact);
+    memcpy (s->logits, all_logits + (gsize) (T - 1) * c->n_vocab,
+        c->n_vocab * sizeof (float));
+  } else if (want_logits) {
     classify (t, s->pool, s->logits, s->bx + (gsize) (T - 1) * D, s->xq);
+  }
 }
 
 /* Appends tokens[0 .. n) (the cache has room): in batches of up to
@@ -1242,7 +1287,7 @@ append (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
     if (T == 1)
       step (t, s, tokens[i], last);
     else
-      step_batch (t, s, tokens + i, T, last);
+      step_batch (t, s, tokens + i, T, last, FALSE, NULL);
     i += T;
   }
 }
@@ -1264,6 +1309,7 @@ ar_transformer_forward (const ArTransformer *t, ArTransformerState *s,
     guint token)
 {
   g_return_val_if_fail (token < t->config.n_vocab, s->logits);
+  g_return_val_if_fail (!t->config.bidirectional, s->logits);
 
   if (s->pos == t->n_cache)
     slide (t, s);
@@ -1276,6 +1322,7 @@ ar_transformer_forward_prompt (const ArTransformer *t, ArTransformerState *s,
     const gint32 *tokens, guint n)
 {
   g_return_val_if_fail (n >= 1, s->logits);
+  g_return_val_if_fail (!t->config.bidirectional, s->logits);
   for (guint i = 0; i < n; i++)
     g_return_val_if_fail (tokens[i] >= 0 &&
             (guint) tokens[i] < t->config.n_vocab,
@@ -1293,11 +1340,91 @@ ar_transformer_forward_prompt (const ArTransformer *t, ArTransformerState *s,
   return s->logits;
 }
 
+/* ---- verification and rollback ------------------------------------------ */
+
+guint
+ar_transformer_state_get_room (const ArTransformerState *s)
+{
+  return s->t->n_cache - s->pos;
+}
+
+guint
+ar_transformer_forward_all (const ArTransformer *t, ArTransformerState *s,
+    const gint32 *tokens, guint n, float *logits)
+{
+  guint V = t->config.n_vocab, m;
+
+  g_return_val_if_fail (!t->config.bidirectional, 0);
+  g_return_val_if_fail (n >= 1, 0);
+  for (guint i = 0; i < n; i++)
+    g_return_val_if_fail (tokens[i] >= 0 && (guint) tokens[i] < V, 0);
+
+  if (s->pos == t->n_cache)
+    slide (t, s);
+  m = MIN (n, t->n_cache - s->pos);
+  for (guint i = 0; i < m;) {
+    guint T = MIN (m - i, s->n_batch);
+
+    if (T == 1) {
+      step (t, s, tokens[i], TRUE);
+      memcpy (logits + (gsize) i * V, s->logits, V * sizeof (float));
+    } else {
+      step_batch (t, s, tokens + i, T, TRUE, TRUE, logits + (gsize) i * V);
+    }
+    i += T;
+  }
+  return m;
+}
+
+void
+ar_transformer_state_rewind (ArTransformerState *s, guint n)
+{
+  g_return_if_fail (n <= s->pos);
+  /* positions >= pos are never read: nothing else to undo */
+  s->pos -= n;
+}
+
+/* ---- the bidirectional encoder ------------------------------------------- */
+
+void
+ar_transformer_encode (const ArTransformer *t, ArTransformerState *s,
+    const gint32 *tokens, guint n, float *logits)
+{
+  g_return_if_fail (t->config.bidirectional);
+  g_return_if_fail (n >= 1 && n <= t->n_cache);
+  for (guint i = 0; i < n; i++)
+    g_return_if_fail (tokens[i] >= 0 &&
+        (guint) tokens[i] < t->config.n_vocab);
+
+  /* the state's batch holds n_cache rows for a bidirectional model */
+  s->pos = 0;
+  step_batch (t, s, tokens, n, TRUE, FALSE, logits);
+}
+
 /* ---- the oracle: full recomputation ----------------------------------- */
+
+static void forward_full (const ArTransformer *t, const gint32 *tokens,
+    guint n, float *logits, gboolean all);
 
 void
 ar_transformer_forward_full (const ArTransformer *t, const gint32 *tokens,
     guint n, float *logits)
+{
+  forward_full (t, tokens, n, logits, FALSE);
+}
+
+void
+ar_transformer_forward_full_all (const ArTransformer *t, const gint32 *tokens,
+    guint n, float *logits)
+{
+  forward_full (t, tokens, n, logits, TRUE);
+}
+
+/* The oracles' common body: the logits of the last position, or with @all
+ * of every position, logits (n, V). */
+static void
+forward_full (const ArTransformer *t, const gint32 *tokens, guint n,
+    float *logits, gboolean all)
 {
   const ArTransformerConfig *c = &t->config;
   gsize D = c->n_embd, F = c->n_ff, KV = t->kv_dim;
@@ -1341,9 +1468,11 @@ ar_transformer_forward_full (const ArTransformer *t, const gint32 *tokens,
         rope_apply (t, K + p * KV, c->n_head_kv, cos_a, sin_a);
       }
     }
-    /* every position attends over all n keys, later ones masked */
+    /* every position attends over all n keys, later ones masked (unless
+     * the model is bidirectional) */
     for (guint p = 0; p < n; p++)
-      attention (t, A + p * D, Q + p * D, K, V, n, p + 1, tmp);
+      attention (t, A + p * D, Q + p * D, K, V, n,
+          c->bidirectional ? n : p + 1, tmp);
     /* residual, feed-forward, residual */
     for (guint p = 0; p < n; p++) {
       float *x = X + p * D, *xn = XN + p * D;
@@ -1358,7 +1487,12 @@ ar_transformer_forward_full (const ArTransformer *t, const gint32 *tokens,
         x[i] += A[p * D + i];
     }
   }
-  classify (t, NULL, logits, X + (gsize) (n - 1) * D, xq);
+  if (all)
+    for (guint p = 0; p < n; p++)
+      classify (t, NULL, logits + (gsize) p * c->n_vocab, X + (gsize) p * D,
+          xq);
+  else
+    classify (t, NULL, logits, X + (gsize) (n - 1) * D, xq);
 }
 
 /* ---- the text family entries ------------------------------------------ */
@@ -1420,6 +1554,19 @@ family_state_set_threadpool (gconstpointer model, gpointer state,
 }
 
 static guint
+family_forward_all (gconstpointer model, gpointer state, const gint32 *tokens,
+    guint n, float *logits)
+{
+  return ar_transformer_forward_all (model, state, tokens, n, logits);
+}
+
+static void
+family_state_rewind (gconstpointer model, gpointer state, guint n)
+{
+  ar_transformer_state_rewind (state, n);
+}
+
+static guint
 family_n_vocab (gconstpointer model)
 {
   return ((const ArTransformer *) model)->config.n_vocab;
@@ -1444,6 +1591,8 @@ const ArTextFamily ar_transformer_llama_family = {
   .forward_prompt = family_forward_prompt,
   .state_copy = family_state_copy,
   .state_set_threadpool = family_state_set_threadpool,
+  .forward_all = family_forward_all,
+  .state_rewind = family_state_rewind,
 };
 
 const ArTextFamily ar_transformer_gpt_family = {
@@ -1459,4 +1608,6 @@ const ArTextFamily ar_transformer_gpt_family = {
   .forward_prompt = family_forward_prompt,
   .state_copy = family_state_copy,
   .state_set_threadpool = family_state_set_threadpool,
+  .forward_all = family_forward_all,
+  .state_rewind = family_state_rewind,
 };

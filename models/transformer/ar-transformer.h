@@ -119,16 +119,25 @@ typedef struct
   float rope_freq_base; /* llama */
   float norm_eps;       /* RMSNorm / LayerNorm epsilon */
   gboolean tied_output; /* the classifier is token_embd */
+  /* Attention sees every position, not only earlier ones: the
+   * non-autoregressive encoder (models/nar).  Stored as
+   * general.architecture = "nar" with llama's keys under "nar." (llama
+   * shape only).  Such a model runs ar_transformer_encode () and the
+   * oracles, not the cached step. */
+  gboolean bidirectional;
 } ArTransformerConfig;
 
 /* "llama" or "gpt" */
 const char *ar_transformer_arch_name (ArTransformerArch arch);
+/* general.architecture of a configuration: "nar" when bidirectional, else
+ * the arch name; also the prefix of its keys. */
+const char *ar_transformer_config_architecture (const ArTransformerConfig *c);
 /* Head size D / H. */
 guint ar_transformer_config_head_size (const ArTransformerConfig *config);
 /* Checks ranges and divisibility; AR_ERROR_INVALID names the offending size. */
 gboolean ar_transformer_config_check (const ArTransformerConfig *config,
     GError **error);
-/* Reads general.architecture, the keys above and V (from token_embd.weight)
+/* Reads general.architecture ("llama", "gpt" or "nar"), the keys above and V (from token_embd.weight)
  * and whether output.weight exists. */
 gboolean ar_transformer_config_from_gguf (ArTransformerConfig *config,
     const ArGguf *gguf, GError **error);
@@ -207,12 +216,47 @@ const float *ar_transformer_forward (const ArTransformer *t,
 const float *ar_transformer_forward_prompt (const ArTransformer *t,
     ArTransformerState *s, const gint32 *tokens, guint n);
 
+/* ---- verification and rollback (speculative decoding) ------------------ */
+
+/* Positions the cache can still take before the window slides. */
+guint ar_transformer_state_get_room (const ArTransformerState *s);
+/* Appends up to @n >= 1 tokens and writes the logits after each of them,
+ * logits (n, V), row i bit for bit what forward() returns after token i.
+ * When the cache is full it first slides (as forward() would), then takes
+ * min (n, room) tokens; returns how many it took (>= 1).  The tokens go
+ * through the blocks together as in forward_prompt() (every matrix read
+ * once for all of them), but every product with the token path's own
+ * kernels, F32 included, so that the results are exact.  Causal models
+ * only. */
+guint ar_transformer_forward_all (const ArTransformer *t,
+    ArTransformerState *s, const gint32 *tokens, guint n, float *logits);
+/* Forgets the last @n tokens (n <= the tokens held): the state continues as
+ * if they had never been appended.  The last logits are then undefined
+ * until the next forward. */
+void ar_transformer_state_rewind (ArTransformerState *s, guint n);
+
+/* ---- the bidirectional encoder (config.bidirectional) ------------------- */
+
+/* Runs tokens[0 .. n), 1 <= n <= cache length, as one sequence from an
+ * empty state, every position attending over all n, and writes the logits
+ * of every position, logits (n, V).  Products are batched (F32 through
+ * cblas_sgemm): equal to ar_transformer_forward_full_all () up to float
+ * rounding.  The state's cache is left holding this sequence. */
+void ar_transformer_encode (const ArTransformer *t, ArTransformerState *s,
+    const gint32 *tokens, guint n, float *logits);
+
+/* ---- oracles ------------------------------------------------------------ */
+
 /* The oracle: logits (V) for the next token after tokens[0 .. n), 1 <= n <=
  * cache length, computed with no cache at all — every position of every
- * layer from scratch, attention with an explicit causal mask.  Allocates;
- * for tests and for measuring what the cache saves. */
+ * layer from scratch, attention with an explicit causal mask (none for a
+ * bidirectional model).  Allocates; for tests and for measuring what the
+ * cache saves. */
 void ar_transformer_forward_full (const ArTransformer *t, const gint32 *tokens,
     guint n, float *logits);
+/* The same, writing the logits of every position, logits (n, V). */
+void ar_transformer_forward_full_all (const ArTransformer *t,
+    const gint32 *tokens, guint n, float *logits);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTransformer, ar_transformer_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTransformerState, ar_transformer_state_free)
