@@ -197,6 +197,24 @@ struct _ArTextGen
   GString *held;    /* settled output not yet handed out */
   double *topv;     /* (width) scratch: the best logits ... */
   guint *topi;      /* (width) ... and their ids */
+
+  /* speculative decoding (see "speculative decoding" below) */
+  ArTextModel *draft;   /* as set: NULL = off */
+  guint draft_k;        /* as set */
+  gboolean speculating; /* in use since the last reset */
+  guint k;              /* drafts per round, in use */
+  gpointer dstate;      /* the draft's state */
+  gpointer dsnap;       /* the draft's state at the start of a round */
+  ArSampler *dsampler;
+  GArray *t_pend;  /* gint32: tokens the target has still to consume */
+  GArray *d_pend;  /* gint32: tokens the draft has still to consume */
+  GArray *round;   /* gint32: the last round's output tokens ... */
+  guint round_out; /* ... of which this many were handed out */
+  gint32 round_prev; /* the token the last round's batch started with */
+  float *rows;     /* (k + 1, V) the target's logits over a round */
+  float *q;        /* (k, V) the draft's distributions */
+  float *p;        /* (V) the target's distribution, then the residual */
+  guint64 n_rounds, n_drafted, n_accepted;
 };
 
 static gpointer
@@ -273,6 +291,10 @@ beams_alloc (ArTextGen *gen, guint width)
 }
 
 static gboolean beam_settle (ArTextGen *gen, GString *out);
+static void spec_clear (ArTextGen *gen);
+static void spec_start (ArTextGen *gen);
+static void spec_settle (ArTextGen *gen);
+static gboolean spec_next (ArTextGen *gen, GString *out);
 
 ArTextGen *
 ar_text_gen_new (ArTextModel *model)
@@ -298,6 +320,8 @@ ar_text_gen_free (ArTextGen *gen)
   if (gen == NULL)
     return;
   beams_clear (gen);
+  spec_clear (gen);
+  g_clear_pointer (&gen->draft, ar_text_model_unref);
   if (gen->state)
     gen->model->family->state_free (gen->state);
   g_ptr_array_foreach (gen->spare, free_state, gen);
@@ -324,6 +348,7 @@ ar_text_gen_reset (ArTextGen *gen, guint64 seed)
   beams_clear (gen);
   if (width > 0)
     beams_alloc (gen, width);
+  spec_clear (gen);
   gen->ended = FALSE;
   g_string_truncate (gen->held, 0);
 
@@ -334,8 +359,16 @@ ar_text_gen_reset (ArTextGen *gen, guint64 seed)
   gen->last_token = 0;
   gen->prev_token = -1;
   gen->logits = gen->uniform;
+  gen->n_rounds = gen->n_drafted = gen->n_accepted = 0;
+  if (width == 0 && gen->draft != NULL && gen->draft_k > 0)
+    spec_start (gen);
   gint bos = ar_vocab_get_bos (gen->model->vocab);
-  if (bos >= 0) {
+  if (bos >= 0 && gen->speculating) {
+    /* the rounds feed it with their first batch */
+    g_array_append_val (gen->t_pend, bos);
+    g_array_append_val (gen->d_pend, bos);
+    gen->prev_token = bos;
+  } else if (bos >= 0) {
     gen->logits = fam->forward (gen->model->impl, gen->state, bos);
     gen->prev_token = bos;
   }
@@ -390,6 +423,13 @@ ar_text_gen_set_threads (ArTextGen *gen, guint n_threads)
   for (guint i = 0; i < gen->n_done; i++)
     set_pool (gen->done[i].state, gen);
   g_ptr_array_foreach (gen->spare, set_pool, gen);
+  if (gen->speculating) {
+    const ArTextFamily *dfam = gen->draft->family;
+    if (dfam->state_set_threadpool) {
+      dfam->state_set_threadpool (gen->draft->impl, gen->dstate, gen->pool);
+      dfam->state_set_threadpool (gen->draft->impl, gen->dsnap, gen->pool);
+    }
+  }
   ar_threadpool_free (old);
 }
 
@@ -482,7 +522,13 @@ ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
 
   g_array_set_size (gen->ids, 0);
   guint unknown = ar_vocab_encode (gen->model->vocab, text, len, gen->ids);
-  if (gen->ids->len > 0 && fam->forward_prompt)
+  if (gen->speculating) {
+    /* what the last round made and nobody took is dropped; the prompt is
+     * fed with the next round's batches */
+    spec_settle (gen);
+    g_array_append_vals (gen->t_pend, gen->ids->data, gen->ids->len);
+    g_array_append_vals (gen->d_pend, gen->ids->data, gen->ids->len);
+  } else if (gen->ids->len > 0 && fam->forward_prompt)
     gen->logits = fam->forward_prompt (gen->model->impl, gen->state,
         (const gint32 *) gen->ids->data, gen->ids->len);
   else
@@ -775,6 +821,8 @@ ar_text_gen_next (ArTextGen *gen, GString *out)
     }
     return FALSE;
   }
+  if (gen->speculating)
+    return spec_next (gen, out);
 
   guint token =
       ar_sampler_sample (gen->sampler, &gen->params, &gen->rng, gen->logits);
@@ -814,4 +862,350 @@ guint64
 ar_text_gen_get_n_tokens (const ArTextGen *gen)
 {
   return gen->n_tokens;
+}
+
+/* ---- speculative decoding ---------------------------------------------
+ *
+ * The stream runs in rounds.  Both models lag behind the stream by the
+ * tokens in their `pend` lists (at least one: the last token out, or BOS,
+ * or a prompt), which the round feeds first.  A round:
+ *   1. the draft consumes its pending tokens, its state is saved (dsnap),
+ *      and it proposes d1 .. dk, each sampled from its own distribution
+ *      q_i (the stream's sampling parameters applied to its logits; the
+ *      argmax when greedy), feeding each but the last back;
+ *   2. the target consumes its pending tokens but the last, y, then
+ *      [y, d1 .. dk] in one forward_all () call: the logits after each,
+ *      p_0 .. p_k, bit for bit those of one-token-at-a-time decoding (m <=
+ *      k drafts are verified when the context window has less room);
+ *   3. d_i is accepted with probability min (1, p_{i-1} (d_i) / q_i (d_i))
+ *      (greedy: when it is the argmax of p_{i-1}); at the first rejection
+ *      a token is drawn from the residual max (0, p_{i-1} - q_i),
+ *      normalised, and the round ends; if all m are accepted, a bonus
+ *      token is drawn from p_m.  (Leviathan et al. 2023, Chen et al. 2023:
+ *      each output token then follows the target's distribution exactly,
+ *      whatever the draft.)
+ *   4. the target rewinds the rejected drafts; the draft returns to dsnap
+ *      and is left the accepted drafts to consume (or, when all k were
+ *      accepted, only d_k); both are left the round's last token.
+ * ar_text_gen_next () hands the round's tokens out one at a time.  Tokens
+ * a round made beyond what was handed out (the stream ended at EOS or the
+ * stop string, or a prompt is fed mid-round) are taken back from both
+ * states (spec_settle ()), so the stream continues exactly as plain
+ * decoding would. */
+
+/* The same tokens, with the same bytes, BOS and EOS. */
+static gboolean
+vocab_equal (const ArVocab *a, const ArVocab *b)
+{
+  guint n = ar_vocab_get_size (a);
+
+  if (ar_vocab_get_type (a) != ar_vocab_get_type (b) ||
+      n != ar_vocab_get_size (b) || ar_vocab_get_bos (a) != ar_vocab_get_bos (b)
+      || ar_vocab_get_eos (a) != ar_vocab_get_eos (b))
+    return FALSE;
+  for (guint i = 0; i < n; i++) {
+    gsize la, lb;
+    const char *ta = ar_vocab_token_bytes (a, i, &la);
+    const char *tb = ar_vocab_token_bytes (b, i, &lb);
+
+    if (la != lb || memcmp (ta, tb, la) != 0)
+      return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+ar_text_gen_set_speculative (ArTextGen *gen, ArTextModel *draft, guint k,
+    GError **error)
+{
+  g_return_val_if_fail (k <= AR_TEXT_SPECULATIVE_MAX_DRAFT, FALSE);
+
+  if (draft != NULL && k > 0) {
+    const ArTextFamily *fam = gen->model->family;
+
+    if (fam->forward_all == NULL || fam->state_rewind == NULL) {
+      g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+          "%s: %s models cannot verify drafts in one pass; speculative "
+          "decoding needs a Transformer (llama or gpt) target",
+          ar_text_model_get_name (gen->model), fam->architecture);
+      return FALSE;
+    }
+    if (draft->family->state_copy == NULL) {
+      g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+          "%s: %s models cannot be drafts (their state cannot be saved)",
+          ar_text_model_get_name (draft), draft->family->architecture);
+      return FALSE;
+    }
+    if (!vocab_equal (gen->model->vocab, draft->vocab)) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "the draft model %s has another vocabulary than %s (%u and %u "
+          "tokens); a draft must share the target's tokens",
+          ar_text_model_get_name (draft), ar_text_model_get_name (gen->model), ar_vocab_get_size (draft->vocab),
+          ar_vocab_get_size (gen->model->vocab));
+      return FALSE;
+    }
+  }
+  if (draft != gen->draft) {
+    g_clear_pointer (&gen->draft, ar_text_model_unref);
+    gen->draft = draft ? ar_text_model_ref (draft) : NULL;
+  }
+  gen->draft_k = draft ? k : 0;
+  return TRUE;
+}
+
+void
+ar_text_gen_get_speculative_stats (const ArTextGen *gen, guint64 *rounds,
+    guint64 *drafted, guint64 *accepted)
+{
+  if (rounds)
+    *rounds = gen->n_rounds;
+  if (drafted)
+    *drafted = gen->n_drafted;
+  if (accepted)
+    *accepted = gen->n_accepted;
+}
+
+static void
+spec_clear (ArTextGen *gen)
+{
+  if (!gen->speculating)
+    return;
+  gen->draft->family->state_free (gen->dstate);
+  gen->draft->family->state_free (gen->dsnap);
+  g_clear_pointer (&gen->dsampler, ar_sampler_free);
+  g_clear_pointer (&gen->t_pend, g_array_unref);
+  g_clear_pointer (&gen->d_pend, g_array_unref);
+  g_clear_pointer (&gen->round, g_array_unref);
+  g_clear_pointer (&gen->rows, g_free);
+  g_clear_pointer (&gen->q, g_free);
+  g_clear_pointer (&gen->p, g_free);
+  gen->dstate = gen->dsnap = NULL;
+  gen->speculating = FALSE;
+}
+
+/* Allocates a round's buffers and the draft's states, empty. */
+static void
+spec_start (ArTextGen *gen)
+{
+  const ArTextFamily *dfam = gen->draft->family;
+  gsize V = ar_vocab_get_size (gen->model->vocab);
+
+  gen->speculating = TRUE;
+  gen->k = gen->draft_k;
+  gen->dstate = dfam->state_new (gen->draft->impl);
+  gen->dsnap = dfam->state_new (gen->draft->impl);
+  if (dfam->state_set_threadpool) {
+    dfam->state_set_threadpool (gen->draft->impl, gen->dstate, gen->pool);
+    dfam->state_set_threadpool (gen->draft->impl, gen->dsnap, gen->pool);
+  }
+  gen->dsampler = ar_sampler_new (V);
+  gen->t_pend = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gen->d_pend = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gen->round = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gen->round_out = 0;
+  gen->rows = g_new (float, (gen->k + 1) * V);
+  gen->q = g_new (float, gen->k * V);
+  gen->p = g_new (float, V);
+}
+
+/* Feeds @ids (n >= 1) to @state of @m; returns the logits after the last. */
+static const float *
+feed_ids (ArTextModel *m, gpointer state, const gint32 *ids, guint n)
+{
+  const ArTextFamily *fam = m->family;
+  const float *logits = NULL;
+
+  if (fam->forward_prompt)
+    return fam->forward_prompt (m->impl, state, ids, n);
+  for (guint i = 0; i < n; i++)
+    logits = fam->forward (m->impl, state, ids[i]);
+  return logits;
+}
+
+/* A token drawn from weights w (n) >= 0 by their share of the total, with
+ * one uniform draw (inverse CDF; the last token with weight owns the top of
+ * the interval).  -1 when every weight is 0. */
+static gint
+draw (ArRng *rng, const float *w, guint n)
+{
+  double total = 0.0, target, cum = 0.0;
+  gint last = -1;
+
+  for (guint i = 0; i < n; i++)
+    total += w[i];
+  if (!(total > 0.0))
+    return -1;
+  target = ar_rng_uniform (rng) * total;
+  for (guint i = 0; i < n; i++) {
+    if (w[i] > 0.0f) {
+      cum += w[i];
+      last = (gint) i;
+      if (target < cum)
+        return (gint) i;
+    }
+  }
+  return last;
+}
+
+/* One round (see above): fills gen->round. */
+static void
+spec_round (ArTextGen *gen)
+{
+  const ArTextFamily *fam = gen->model->family, *dfam = gen->draft->family;
+  gconstpointer impl = gen->model->impl, dimpl = gen->draft->impl;
+  guint V = ar_vocab_get_size (gen->model->vocab), k = gen->k, m, a = 0;
+  gboolean greedy = gen->params.temperature == 0.0f;
+  gint32 *batch = g_newa (gint32, k + 1);
+  const float *ql;
+  gint y = -1;
+
+  g_array_set_size (gen->round, 0);
+  gen->round_out = 0;
+
+  /* 1. the draft catches up, is saved, and proposes */
+  ql = feed_ids (gen->draft, gen->dstate, (const gint32 *) gen->d_pend->data,
+      gen->d_pend->len);
+  g_array_set_size (gen->d_pend, 0);
+  dfam->state_copy (dimpl, gen->dsnap, gen->dstate);
+  for (guint i = 0; i < k; i++) {
+    guint d;
+
+    if (greedy) {
+      d = ar_argmax (ql, V);
+    } else {
+      float *qi = gen->q + (gsize) i * V;
+      ar_sampler_distribution (gen->dsampler, &gen->params, ql, qi);
+      d = (guint) draw (&gen->rng, qi, V);
+    }
+    batch[i + 1] = (gint32) d;
+    if (i + 1 < k)
+      ql = dfam->forward (dimpl, gen->dstate, d);
+  }
+
+  /* 2. the target catches up and scores [y, d1 .. dk] in one pass */
+  if (gen->t_pend->len > 1)
+    feed_ids (gen->model, gen->state, (const gint32 *) gen->t_pend->data,
+        gen->t_pend->len - 1);
+  batch[0] = g_array_index (gen->t_pend, gint32, gen->t_pend->len - 1);
+  g_array_set_size (gen->t_pend, 0);
+  m = fam->forward_all (impl, gen->state, batch, k + 1, gen->rows) - 1;
+
+  /* 3. accept or reject */
+  for (guint i = 1; i <= m; i++) {
+    const float *row = gen->rows + (gsize) (i - 1) * V;
+    guint d = (guint) batch[i];
+
+    if (greedy) {
+      guint best = ar_argmax (row, V);
+      if (best != d) {
+        y = (gint) best;
+        break;
+      }
+    } else {
+      const float *qi = gen->q + (gsize) (i - 1) * V;
+      ar_sampler_distribution (gen->sampler, &gen->params, row, gen->p);
+      /* accepted with probability min (1, p (d) / q (d)); q (d) > 0 since
+       * d was drawn from q */
+      if (!(ar_rng_uniform (&gen->rng) * qi[d] < gen->p[d])) {
+        for (guint j = 0; j < V; j++)
+          gen->p[j] = MAX (0.0f, gen->p[j] - qi[j]);
+        y = draw (&gen->rng, gen->p, V);
+        /* p <= q everywhere only when they are equal up to rounding: then
+         * the target's own distribution is the residual's limit */
+        if (y < 0)
+          y = (gint) ar_sampler_sample (gen->sampler, &gen->params, &gen->rng,
+              row);
+        break;
+      }
+    }
+    a++;
+  }
+  if (y < 0)
+    y = (gint) ar_sampler_sample (gen->sampler, &gen->params, &gen->rng,
+        gen->rows + (gsize) m * V);
+
+  /* 4. roll back what was rejected; both models are left y to consume */
+  g_array_append_vals (gen->round, batch + 1, a);
+  g_array_append_val (gen->round, y);
+  fam->state_rewind (impl, gen->state, m - a);
+  g_array_append_val (gen->t_pend, y);
+  if (a == k) {
+    g_array_append_val (gen->d_pend, batch[k]);
+  } else {
+    dfam->state_copy (dimpl, gen->dstate, gen->dsnap);
+    g_array_append_vals (gen->d_pend, batch + 1, a);
+  }
+  g_array_append_val (gen->d_pend, y);
+  gen->round_prev = batch[0];
+  gen->n_rounds++;
+  gen->n_drafted += m;
+  gen->n_accepted += a;
+}
+
+/* Takes back from both states the tokens of the last round not handed out,
+ * so that they hold exactly the stream so far. */
+static void
+spec_settle (ArTextGen *gen)
+{
+  guint u = gen->round->len - gen->round_out;
+
+  if (u == 0) {
+    g_array_set_size (gen->round, 0);
+    gen->round_out = 0;
+    return;
+  }
+  /* The target holds [y, d1 .. da] of the round (y = round_prev) and has
+   * the round's last token pending; it keeps y and the drafts handed out,
+   * and the last of those becomes its pending token again (its logits were
+   * overwritten since). */
+  gen->model->family->state_rewind (gen->model->impl, gen->state, u);
+  g_array_set_size (gen->t_pend, 0);
+  gint32 last = gen->round_out > 0
+      ? g_array_index (gen->round, gint32, gen->round_out - 1)
+      : gen->round_prev;
+  g_array_append_val (gen->t_pend, last);
+  /* the draft: back to the round's start, then what was handed out */
+  gen->draft->family->state_copy (gen->draft->impl, gen->dstate, gen->dsnap);
+  g_array_set_size (gen->d_pend, 0);
+  g_array_append_vals (gen->d_pend, gen->round->data, gen->round_out);
+  g_array_set_size (gen->round, 0);
+  gen->round_out = 0;
+}
+
+/* ar_text_gen_next () while speculating. */
+static gboolean
+spec_next (ArTextGen *gen, GString *out)
+{
+  guint token;
+
+  if (gen->round_out == gen->round->len) {
+    if (gen->t_pend->len == 0) {
+      /* the very start with neither BOS nor prompt: the first token comes
+       * from the uniform start, as plain decoding draws it */
+      token = ar_sampler_sample (gen->sampler, &gen->params, &gen->rng,
+          gen->logits);
+      gen->last_token = token;
+      if ((gint) token == ar_vocab_get_eos (gen->model->vocab))
+        return TRUE;
+      if (emit (gen, token, out))
+        return TRUE;
+      g_array_append_val (gen->t_pend, token);
+      g_array_append_val (gen->d_pend, token);
+      return FALSE;
+    }
+    spec_round (gen);
+  }
+  token = g_array_index (gen->round, gint32, gen->round_out++);
+  gen->last_token = token;
+  /* a token that ends the stream is not part of it (plain decoding does
+   * not feed it either): spec_settle () takes it back */
+  if ((gint) token == ar_vocab_get_eos (gen->model->vocab)) {
+    gen->round_out--;
+    return TRUE;
+  }
+  if (emit (gen, token, out)) {
+    gen->round_out--;
+    return TRUE;
+  }
+  return FALSE;
 }

@@ -236,6 +236,34 @@ void ar_text_gen_set_threads (ArTextGen *gen, guint n_threads);
  * asked. */
 void ar_text_gen_set_beam (ArTextGen *gen, guint width, float length_penalty);
 
+/* ---- speculative decoding ----------------------------------------------
+ * With a draft model set, ar_text_gen_next () samples in rounds: the draft
+ * proposes k tokens, the target scores all of them in one batched pass
+ * (ArTextFamily.forward_all) and keeps a prefix by the standard rule
+ * (Leviathan et al. 2023; Chen et al. 2023; details in ar-text.c), then
+ * rolls the rest back.  The output follows the target's distribution
+ * exactly, with the stream's sampling parameters; greedy output (temperature
+ * 0) is byte for byte that of plain greedy decoding, whatever the draft —
+ * which only changes the speed.  The random draws differ from plain
+ * sampling's, so a sampled stream differs from a plain one of the same
+ * seed (both are reproducible from it).  Not used with beam search. */
+
+#define AR_TEXT_SPECULATIVE_MAX_DRAFT 64
+
+/* @draft (NULL: off) proposes @k tokens a round, 1 ..
+ * AR_TEXT_SPECULATIVE_MAX_DRAFT (0: off).  Takes effect at the next
+ * ar_text_gen_reset ().  Fails (changing nothing) when the target's family
+ * cannot verify in a batch (AR_ERROR_UNSUPPORTED: RNN targets), the
+ * draft's state cannot be saved, or the vocabularies differ
+ * (AR_ERROR_INVALID). */
+gboolean ar_text_gen_set_speculative (ArTextGen *gen, ArTextModel *draft,
+    guint k, GError **error);
+/* Since the last reset: rounds, drafts verified and drafts accepted (the
+ * acceptance rate is accepted / drafted).  Each round outputs its accepted
+ * drafts plus one token of the target's. */
+void ar_text_gen_get_speculative_stats (const ArTextGen *gen, guint64 *rounds,
+    guint64 *drafted, guint64 *accepted);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTextGen, ar_text_gen_free)
 
 /* ---- the UTF-8 / stop-string output filter (exposed for tests) --------- */
