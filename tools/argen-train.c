@@ -11,6 +11,7 @@
  * line recorded as general.source.recipe; run_training () does the rest. */
 #include "argen.h"
 #include "data/ar-audio.h"
+#include "nar/ar-nar-train.h"
 #include "pixelcnn/ar-pixelcnn-train.h"
 #include "rnn/ar-rnn.h"
 #include "transformer/ar-transformer-train.h"
@@ -157,6 +158,51 @@ transformer_group (TransformerOptions *o)
   GOptionGroup *g =
       g_option_group_new ("transformer", "Options of the transformer family:",
           "Show the transformer family's options", NULL, NULL);
+
+  g_option_group_add_entries (g, entries);
+  return g;
+}
+
+/* The nar family: the transformer's shape options (llama shape only), and
+ * the slots. */
+static GOptionGroup *
+nar_group (TransformerOptions *o, gint *slots)
+{
+  GOptionEntry entries[] = {
+    { "slots", 0, 0, G_OPTION_ARG_INT, slots,
+        "Slots N predicted together after the context, below the context "
+        "length (default 32)",
+        "N" },
+    { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers, "Blocks (default 4)", "N" },
+    { "dim", 0, 0, G_OPTION_ARG_INT, &o->dim, "Embedding width (default 128)",
+        "D" },
+    { "heads", 0, 0, G_OPTION_ARG_INT, &o->heads,
+        "Attention heads, dividing the width (default 4)", "H" },
+    { "kv-heads", 0, 0, G_OPTION_ARG_INT, &o->kv_heads,
+        "Key/value heads, dividing the heads (default: as many as heads)",
+        "N" },
+    { "hidden", 0, 0, G_OPTION_ARG_INT, &o->hidden,
+        "Feed-forward width (default 2/3 of 4 D rounded up to a multiple of "
+        "32, as llama2.c)",
+        "F" },
+    { "context", 0, 0, G_OPTION_ARG_INT, &o->context,
+        "Positions of a pass, context and slots together (default 128); "
+        "training contexts are 1 to this - N tokens",
+        "C" },
+    { "rope-base", 0, 0, G_OPTION_ARG_DOUBLE, &o->rope_base,
+        "Rotary frequency base (default 10000)", "F" },
+    { "dropout", 0, 0, G_OPTION_ARG_DOUBLE, &o->dropout,
+        "Dropout probability on the embedding and the blocks' residual "
+        "branches while training (default 0)",
+        "P" },
+    { "tied", 0, 0, G_OPTION_ARG_NONE, &o->tied,
+        "Use the token embedding as the classifier", NULL },
+    { NULL }
+  };
+  GOptionGroup *g = g_option_group_new ("nar",
+      "Options of the nar family (a bidirectional llama-shape Transformer "
+      "trained for Mask-Predict):",
+      "Show the nar family's options", NULL, NULL);
 
   g_option_group_add_entries (g, entries);
   return g;
@@ -651,6 +697,65 @@ train_transformer (Common *c, TransformerOptions *o)
       NULL, recipe, what);
 }
 
+static int
+train_nar (Common *c, TransformerOptions *o, int slots)
+{
+  GError *error = NULL;
+  ArTransformerConfig config = { 0 };
+
+  if (o->layers < 1 || o->dim < 1 || o->heads < 1 || o->kv_heads < 0 ||
+      o->hidden < 0 || o->context < 2 || o->context > 100000 || slots < 1 ||
+      slots >= o->context || c->threads > AR_TRANSFORMER_MAX_THREADS ||
+      !(o->rope_base > 0) || !(o->dropout >= 0 && o->dropout < 1)) {
+    fprintf (stderr,
+        "argen train: an option is out of range (sizes must be positive, "
+        "--slots below --context, --threads at most %d, --dropout below 1)\n",
+        AR_TRANSFORMER_MAX_THREADS);
+    return 2;
+  }
+  config.arch = AR_TRANSFORMER_LLAMA;
+  config.bidirectional = TRUE;
+  config.n_layers = o->layers;
+  config.n_embd = o->dim;
+  config.n_head = o->heads;
+  config.n_head_kv = o->kv_heads ? o->kv_heads : o->heads;
+  config.n_ctx = o->context;
+  config.n_ff = o->hidden ? o->hidden : (2 * 4 * o->dim / 3 + 31) / 32 * 32;
+  config.n_rot = o->dim / o->heads;
+  config.rope_freq_base = o->rope_base;
+  config.norm_eps = 1e-5f;
+  config.tied_output = o->tied;
+
+  g_autoptr (ArTextData) text = load_text (c, o->context);
+  if (text == NULL)
+    return 1;
+  /* the text tokens and the mask token */
+  config.n_vocab = ar_vocab_get_size (text->vocab) + 1;
+  if (!ar_nar_task_check (&config, text, slots, c->batch, &error))
+    return fail (error);
+  g_autoptr (ArNarTask) task =
+      ar_nar_task_new (&config, text, slots, c->batch, c->threads);
+  ArRng init;
+  ar_rng_init (&init, c->seed);
+  ar_transformer_train_init (ar_nar_task_get_net (task), &init);
+  ar_nar_task_set_dropout (task, o->dropout);
+
+  g_autofree char *recipe =
+      g_strdup_printf ("argen train nar --slots %d --layers %d --dim %d "
+                       "--heads %d --kv-heads %u --hidden %u --context %d "
+                       "--rope-base %g%s --dropout %g",
+          slots, o->layers, o->dim, o->heads, config.n_head_kv, config.n_ff,
+          o->context, o->rope_base, o->tied ? " --tied" : "", o->dropout);
+  g_autofree char *what = g_strdup_printf (
+      "nar (bidirectional llama), %u blocks of width %u, %u heads (%u "
+      "key/value), feed-forward %u, context %u with %d slots, %d threads",
+      config.n_layers, config.n_embd, config.n_head, config.n_head_kv,
+      config.n_ff, config.n_ctx, slots,
+      ar_transformer_train_get_n_threads (ar_nar_task_get_net (task)));
+  return run_training (c, ar_nar_task_get_trainable (task), task, text, NULL,
+      recipe, what);
+}
+
 /* The last @fraction of @set's images, moved into a set of their own. */
 static ArImageSet *
 split_tail (ArImageSet *set, double fraction)
@@ -981,17 +1086,18 @@ argen_cmd_train (int argc, char **argv)
         "general.description (data, licence, recipe)", "TEXT" },
     { NULL }
   };
-  static const char *const families[] = { "rnn", "transformer", "pixelcnn",
-    "wavenet" };
+  static const char *const families[] = { "rnn", "transformer", "nar",
+    "pixelcnn", "wavenet" };
+  gint nar_slots = 32;
   const char *family = argc >= 2 && argv[1][0] != '-' ? argv[1] : NULL;
   int ret = 2;
 
   g_autoptr (GOptionContext) ctx =
       g_option_context_new ("FAMILY — train a model");
   g_option_context_set_summary (ctx,
-      "FAMILY (first): rnn, transformer, pixelcnn or wavenet.  Each family's "
-      "options are listed by --help-rnn, --help-transformer, "
-      "--help-pixelcnn and --help-wavenet.");
+      "FAMILY (first): rnn, transformer, nar, pixelcnn or wavenet.  Each "
+      "family's options are listed by --help-rnn, --help-transformer, "
+      "--help-nar, --help-pixelcnn and --help-wavenet.");
   g_option_context_add_main_entries (ctx, entries, NULL);
   /* The families name some options alike (--layers, --hidden): only the
    * chosen family's group takes part in parsing; without a family (for
@@ -1000,6 +1106,8 @@ argen_cmd_train (int argc, char **argv)
     g_option_context_add_group (ctx, rnn_group (&rnn));
   if (family == NULL || strcmp (family, "transformer") == 0)
     g_option_context_add_group (ctx, transformer_group (&tf));
+  if (family == NULL || strcmp (family, "nar") == 0)
+    g_option_context_add_group (ctx, nar_group (&tf, &nar_slots));
   if (family == NULL || strcmp (family, "pixelcnn") == 0)
     g_option_context_add_group (ctx, pixelcnn_group (&pcnn));
   if (family == NULL || strcmp (family, "wavenet") == 0)
@@ -1024,8 +1132,8 @@ argen_cmd_train (int argc, char **argv)
   if (family == NULL || argc != 2) {
     fprintf (stderr,
         "argen train: give the family first, then options: argen train "
-        "%s|%s|%s|%s --data PATH --out M.gguf ...\n",
-        families[0], families[1], families[2], families[3]);
+        "%s|%s|%s|%s|%s --data PATH --out M.gguf ...\n",
+        families[0], families[1], families[2], families[3], families[4]);
     goto out;
   }
   if (c.data == NULL || c.out == NULL) {
@@ -1046,14 +1154,17 @@ argen_cmd_train (int argc, char **argv)
     ret = train_rnn (&c, &rnn);
   else if (strcmp (family, "transformer") == 0)
     ret = train_transformer (&c, &tf);
+  else if (strcmp (family, "nar") == 0)
+    ret = train_nar (&c, &tf, nar_slots);
   else if (strcmp (family, "pixelcnn") == 0)
     ret = train_pixelcnn (&c, &pcnn);
   else if (strcmp (family, "wavenet") == 0)
     ret = train_wavenet (&c, &wn);
   else
     fprintf (stderr,
-        "argen train: unknown family '%s'; available: %s, %s, %s, %s\n", family,
-        families[0], families[1], families[2], families[3]);
+        "argen train: unknown family '%s'; available: %s, %s, %s, %s, %s\n",
+        family, families[0], families[1], families[2], families[3],
+        families[4]);
 out:
   common_clear (&c);
   g_free (rnn.cell);
