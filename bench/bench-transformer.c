@@ -23,8 +23,20 @@
  * STEPS`, its own "achieved tok/s" line, best of --repeat), and the ratio is
  * printed.
  *
+ * With --speculative, instead: speculative decoding (ar_text_gen_set_
+ * speculative) against plain decoding, side by side on one thread, in
+ * tokens per second of the whole stream (drafting, verification and
+ * rollback included): the default Transformer with the default draft and
+ * with the default GRU drafting (from --defaults DIR, plugin/defaults),
+ * 500 tokens after "ROMEO:\n", greedy (checked to give the same text as
+ * plain decoding) and sampled at temperature 0.8; and the stories15M shape
+ * (F32) drafted by its own Q8_0 copy (a quarter of the bytes), 200 tokens
+ * greedy from BOS; for k = 1 .. 8 drafts per round, with the acceptance
+ * rate.
+ *
  * usage: bench-transformer [--shared DIR] [--llama2c RUN] [--steps 256]
- *                          [--nocache-steps 32] [--repeat 3] [--threads N] */
+ *                          [--nocache-steps 32] [--repeat 3] [--threads N]
+ *        bench-transformer --speculative [--defaults DIR] [--repeat 3] */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +46,7 @@
 #include "core/ar-rng.h"
 #include "core/ar-sample.h"
 #include "core/ar-threadpool.h"
+#include "text/ar-text.h"
 #include "transformer/ar-llama2c.h"
 #include "transformer/ar-transformer.h"
 
@@ -246,12 +259,153 @@ bench_model (const char *title, const char *model_bin, const char *tok_bin,
   }
 }
 
+/* ---- speculative decoding ---------------------------------------------- */
+
+/* Generates @n tokens after @prompt (plain when @draft is NULL); the best
+ * tokens/s of @repeat runs, the acceptance rate and the text. */
+static double
+rate_speculative (ArTextModel *target, ArTextModel *draft, guint k,
+    float temperature, const char *prompt, guint n, guint repeat,
+    double *acceptance, char **text)
+{
+  ArSamplingParams params = { temperature, 0, 1.0f };
+  double best = 0;
+
+  for (guint r = 0; r < repeat; r++) {
+    g_autoptr (ArTextGen) gen = ar_text_gen_new (target);
+    g_autoptr (GString) out = g_string_new (NULL);
+    guint64 rounds, drafted, accepted;
+    guint i;
+    gint64 t0;
+    double rate;
+
+    if (draft && !ar_text_gen_set_speculative (gen, draft, k, NULL))
+      g_error ("the draft cannot draft for this target");
+    ar_text_gen_set_sampling (gen, &params);
+    t0 = g_get_monotonic_time ();
+    ar_text_gen_reset (gen, 1);
+    ar_text_gen_feed (gen, prompt, -1);
+    for (i = 0; i < n && !ar_text_gen_next (gen, out); i++)
+      ;
+    ar_text_gen_finish (gen, out);
+    rate = ar_text_gen_get_n_tokens (gen) /
+        ((g_get_monotonic_time () - t0) / 1e6);
+    best = MAX (best, rate);
+    ar_text_gen_get_speculative_stats (gen, &rounds, &drafted, &accepted);
+    *acceptance = drafted ? (double) accepted / drafted : 0;
+    if (text && r == 0)
+      *text = g_strdup (out->str);
+  }
+  return best;
+}
+
+static void
+bench_pair (const char *title, ArTextModel *target, ArTextModel *draft,
+    float temperature, const char *prompt, guint n, guint repeat)
+{
+  g_autofree char *plain_text = NULL;
+  double acc, plain;
+
+  plain = rate_speculative (target, NULL, 0, temperature, prompt, n, repeat,
+      &acc, &plain_text);
+  printf ("\n%s, %u tokens, %s\n", title, n,
+      temperature == 0 ? "greedy" : "temperature 0.8");
+  printf ("  plain: %.0f tok/s\n", plain);
+  printf ("  %3s %10s %8s %11s  %s\n", "k", "tok/s", "speedup", "acceptance",
+      temperature == 0 ? "same text as plain" : "");
+  for (guint k = 1; k <= 8; k++) {
+    g_autofree char *text = NULL;
+    double rate = rate_speculative (target, draft, k, temperature, prompt, n,
+        repeat, &acc, &text);
+    printf ("  %3u %10.0f %7.2fx %10.1f%%  %s\n", k, rate, rate / plain,
+        100 * acc, temperature == 0
+            ? (strcmp (text, plain_text) == 0 ? "yes" : "NO") : "");
+  }
+}
+
+static ArTextModel *
+load_text_model (const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  GError *error = NULL;
+  ArTextModel *m = ar_text_model_new_from_file (path, &error);
+
+  if (m == NULL) {
+    fprintf (stderr, "bench-transformer: %s\n", error->message);
+    g_error_free (error);
+  }
+  return m;
+}
+
+/* The stories15M shape as a text model of @type. */
+static ArTextModel *
+convert_text_model (const char *model_bin, const char *tok_bin,
+    ArTensorType type)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  GError *error = NULL;
+
+  if (!ar_llama2c_convert (model_bin, tok_bin, type, w, &error))
+    g_error ("%s", error->message);
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  ArTextModel *m = ar_text_model_new_from_bytes (bytes, "stories15M shape",
+      &error);
+  g_assert_no_error (error);
+  return m;
+}
+
+static int
+bench_speculative_all (const char *defaults, guint repeat)
+{
+  g_autoptr (ArTextModel) target =
+      load_text_model (defaults, "transformer-shakespeare.gguf");
+  g_autoptr (ArTextModel) draft =
+      load_text_model (defaults, "transformer-draft.gguf");
+  g_autoptr (ArTextModel) gru =
+      load_text_model (defaults, "rnn-shakespeare.gguf");
+  GError *error = NULL;
+
+  if (!target || !draft || !gru)
+    return 1;
+  printf ("bench-transformer: speculative vs plain decoding, one thread, "
+          "SIMD level %s (best of %u)\n",
+      ar_simd_level_name (ar_simd_get_level ()), repeat);
+  bench_pair ("default Transformer, default draft (2 x 64)", target, draft,
+      0.0f, "ROMEO:\n", 500, repeat);
+  bench_pair ("default Transformer, default draft (2 x 64)", target, draft,
+      0.8f, "ROMEO:\n", 500, repeat);
+  bench_pair ("default Transformer, default GRU as the draft", target, gru,
+      0.0f, "ROMEO:\n", 500, repeat);
+
+  g_autofree char *dir = g_dir_make_tmp ("bench-transformer-XXXXXX", &error);
+  g_assert_no_error (error);
+  g_autofree char *m15 = g_build_filename (dir, "random15M.bin", NULL);
+  g_autofree char *t15 = g_build_filename (dir, "tok32000.bin", NULL);
+  if (!write_random_15m (m15, t15, &error))
+    g_error ("%s", error->message);
+  g_autoptr (ArTextModel) big = convert_text_model (m15, t15, AR_TENSOR_F32);
+  g_autoptr (ArTextModel) small = convert_text_model (m15, t15,
+      AR_TENSOR_Q8_0);
+  bench_pair ("stories15M shape F32, its Q8_0 copy as the draft", big, small,
+      0.0f, "", 200, repeat);
+  g_unlink (m15);
+  g_unlink (t15);
+  g_rmdir (dir);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
   g_autofree char *shared = NULL, *llama2c = NULL;
+  g_autofree char *defaults = NULL;
   gint steps = 256, nocache_steps = 32, repeat = 3, threads = 0;
+  gboolean speculative = FALSE;
   GOptionEntry entries[] = {
+    { "speculative", 0, 0, G_OPTION_ARG_NONE, &speculative,
+        "Speculative against plain decoding instead", NULL },
+    { "defaults", 0, 0, G_OPTION_ARG_FILENAME, &defaults,
+        "The default models' folder (default plugin/defaults)", "DIR" },
     { "shared", 0, 0, G_OPTION_ARG_FILENAME, &shared,
         "Shared data folder (default $AR_SHARED_DATA or ../shared/data)",
         "DIR" },
@@ -277,6 +431,9 @@ main (int argc, char **argv)
         error ? error->message : "counts must be positive");
     return 2;
   }
+  if (speculative)
+    return bench_speculative_all (defaults ? defaults : "plugin/defaults",
+        repeat);
   if (shared == NULL)
     shared = g_strdup (g_getenv ("AR_SHARED_DATA") ? g_getenv ("AR_SHARED_DATA")
                                                    : "../shared/data");

@@ -350,15 +350,15 @@ test_dot (void)
  * values outside the enum. */
 /* Each row of ar_matvec depends only on that row, x and its bias: computed
  * whole, in row ranges cut anywhere (as thread pools and the Transformer's
- * batched exact products cut them) or one row at a time, the results are
- * equal bit for bit, at every level — with real data, where the summation
+ * batched exact products cut them), one row at a time or for several x at
+ * once (ar_matvec_multi), the results are equal bit for bit, at every level — with real data, where the summation
  * order shows.  The shapes include a matrix past the size from which the
  * AVX2 kernel streams rows one at a time, and column counts with tails. */
 static void
 test_matvec_rows (void)
 {
   static const int shapes[][2] = {
-    { 37, 100 }, { 64, 128 }, { 13, 9 }, { 2100, 1001 },
+    { 37, 100 }, { 64, 128 }, { 13, 9 }, { 8, 24 }, { 2100, 1001 },
   };
   ArRng rng;
 
@@ -394,6 +394,21 @@ test_matvec_rows (void)
         }
         g_assert_cmpmem (whole, rows * sizeof (float), cut,
             rows * sizeof (float));
+
+        /* several rows of X at once, into rows of Y with a larger stride */
+        for (int T = 1; T <= 5; T += 2) {
+          int ldy = rows + 3;
+          g_autofree float *X = g_new (float, (gsize) T * cols);
+          g_autofree float *Y = g_new0 (float, (gsize) T * ldy);
+          for (gsize i = 0; i < (gsize) T * cols; i++)
+            X[i] = ar_rng_normal (&rng);
+          ar_matvec_multi (Y, ldy, W, X, bias, rows, cols, T);
+          for (int t = 0; t < T; t++) {
+            ar_matvec (whole, W, X + (gsize) t * cols, bias, rows, cols);
+            g_assert_cmpmem (whole, rows * sizeof (float), Y + (gsize) t * ldy,
+                rows * sizeof (float));
+          }
+        }
       }
     }
   }

@@ -92,6 +92,16 @@ matvec_add_avx512 (float *y, const float *W, const float *x, const float *add,
   }
 }
 
+/* One matvec per row of X (exact by construction). */
+AR_TARGET_AVX512 static void
+matvec_multi_avx512 (float *Y, int ldy, const float *W, const float *X,
+    const float *add, int rows, int cols, int T)
+{
+  for (int t = 0; t < T; t++)
+    matvec_add_avx512 (Y + (gsize) t * ldy, W, X + (gsize) t * cols, add,
+        rows, cols);
+}
+
 const ArKernelTable ar_kernels_table_avx512 = {
   matvec_add_avx512,
   dot_avx512,
@@ -99,6 +109,7 @@ const ArKernelTable ar_kernels_table_avx512 = {
   ar_exp_shift_sum_avx2,
   ar_matvec_f16_avx2,
   ar_matvec_q8_0_avx2,
+  matvec_multi_avx512,
 };
 
 #endif /* x86 */

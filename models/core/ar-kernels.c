@@ -147,6 +147,16 @@ matvec_q8_0_c (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
   }
 }
 
+/* One matvec per row of X: the plain-C sums are row by row anyway. */
+static void
+matvec_multi_c (float *Y, int ldy, const float *W, const float *X,
+    const float *add, int rows, int cols, int T)
+{
+  for (int t = 0; t < T; t++)
+    matvec_add_c (Y + (gsize) t * ldy, W, X + (gsize) t * cols, add, rows,
+        cols);
+}
+
 const ArKernelTable ar_kernels_table_c = {
   matvec_add_c,
   dot_c,
@@ -154,6 +164,7 @@ const ArKernelTable ar_kernels_table_c = {
   exp_shift_sum_c,
   matvec_f16_c,
   matvec_q8_0_c,
+  matvec_multi_c,
 };
 
 /* ---- dispatch ---- */
@@ -288,6 +299,24 @@ ar_matvec (float *y, const float *W, const float *x, const float *b, int rows,
   g_return_if_fail (W != NULL && x != NULL);
 
   get_table ()->matvec_add (y, W, x, b, rows, cols);
+}
+
+void
+ar_matvec_multi (float *Y, int ldy, const float *W, const float *X,
+    const float *b, int rows, int cols, int T)
+{
+  g_return_if_fail (rows >= 0 && cols >= 0 && T >= 0 && ldy >= rows);
+  if (rows == 0 || T == 0)
+    return;
+  g_return_if_fail (Y != NULL);
+  if (cols == 0) {
+    for (int t = 0; t < T; t++)
+      ar_matvec (Y + (gsize) t * ldy, W, X, b, rows, 0);
+    return;
+  }
+  g_return_if_fail (W != NULL && X != NULL);
+
+  get_table ()->matvec_multi (Y, ldy, W, X, b, rows, cols, T);
 }
 
 void

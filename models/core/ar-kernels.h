@@ -33,6 +33,13 @@ const char *ar_simd_level_name (ArSimdLevel level);
 
 /* y (rows) = W (rows, cols) · x (cols) [+ b (rows), when b != NULL] */
 void ar_matvec (float *y, const float *W, const float *x, const float *b, int rows, int cols);
+/* Y (T, ldy): row t = W (rows, cols) · X row t (X (T, cols)) [+ b (rows)],
+ * each bit for bit what ar_matvec () gives for that row of X, but cheaper
+ * than T calls: the weights are read once for several rows of X.  (A
+ * row's sum depends only on that row of W, x and b at every level — not on
+ * which rows are computed with it — which is what makes batching exact.) */
+void ar_matvec_multi (float *Y, int ldy, const float *W, const float *X,
+    const float *b, int rows, int cols, int T);
 /* y (rows) += W (rows, cols) · x (cols) */
 void ar_matvec_acc (float *y, const float *W, const float *x, int rows, int cols);
 float ar_dot (const float *a, const float *b, int n);

@@ -844,13 +844,15 @@ batch_rows (gpointer data, guint task)
   guint r0 = task * ROW_BLOCK, n = MIN (ROW_BLOCK, m->rows - r0);
   guint nb = m->cols / AR_Q8_0_BLOCK;
 
+  if (m->type == AR_TENSOR_F32) {
+    ar_matvec_multi (j->Y + r0, m->rows,
+        (const float *) m->data + (gsize) r0 * m->cols, j->X,
+        j->bias ? j->bias + r0 : NULL, n, m->cols, j->T);
+    return;
+  }
   for (guint t = 0; t < j->T; t++) {
     float *y = j->Y + (gsize) t * m->rows + r0;
-    if (m->type == AR_TENSOR_F32)
-      ar_matvec (y, (const float *) m->data + (gsize) r0 * m->cols,
-          j->X + (gsize) t * m->cols, j->bias ? j->bias + r0 : NULL, n,
-          m->cols);
-    else if (m->type == AR_TENSOR_Q8_0)
+    if (m->type == AR_TENSOR_Q8_0)
       ar_matvec_q8_0 (y, (const ArBlockQ8_0 *) m->data + (gsize) r0 * nb,
           j->Xq + (gsize) t * nb, n, m->cols);
     else
