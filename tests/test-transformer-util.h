@@ -37,11 +37,17 @@ add_random (ArGgufWriter *w, const char *name, ArTensorType type, guint rows,
 
 /* A random model of @sp as GGUF bytes, with a byte vocabulary when V is
  * 256, else with @chars (V <= 94) a character vocabulary of the V printable
- * ASCII characters from '!', else none.  Matrices ~ N (0, 1 / cols), so
- * attention logits are O (1). */
+ * ASCII characters from '!', else none.  With @nar_slots > 0 (llama shape,
+ * @chars), a non-autoregressive ("nar") model instead: bidirectional, V + 1
+ * embedding and classifier rows (the last the mask token), nar.slots =
+ * @nar_slots.  Matrices ~ N (0, 1 / cols), so attention logits are
+ * O (1). */
 static GBytes *
-make_model_vocab (const Spec *sp, guint64 seed, gboolean chars)
+make_model_full (const Spec *sp_in, guint64 seed, gboolean chars,
+    guint nar_slots)
 {
+  Spec spec = *sp_in;
+  const Spec *sp = &spec;
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   gboolean gpt = sp->arch == AR_TRANSFORMER_GPT;
   guint hs = sp->D / sp->H, KV = sp->Hkv * hs;
@@ -63,7 +69,15 @@ make_model_vocab (const Spec *sp, guint64 seed, gboolean chars)
   char n[64];
 
   ar_rng_init (&rng, seed);
+  if (nar_slots > 0) {
+    c.bidirectional = TRUE;
+    c.n_vocab = sp->V + 1;
+  }
   ar_transformer_config_write (&c, w);
+  if (nar_slots > 0) {
+    ar_gguf_writer_set_u32 (w, "nar.mask_token_id", sp->V);
+    ar_gguf_writer_set_u32 (w, "nar.slots", nar_slots);
+  }
   if (sp->V == 256) {
     ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "byte");
   } else if (chars) {
@@ -77,6 +91,9 @@ make_model_vocab (const Spec *sp, guint64 seed, gboolean chars)
     g_assert_nonnull (vocab);
     ar_vocab_write_gguf (vocab, w);
   }
+  /* the tensors have a row more for the mask token */
+  if (nar_slots > 0)
+    spec.V++;
   add_random (w, "token_embd.weight", sp->type, sp->V, sp->D, 0, 1, &rng);
   if (gpt)
     add_random (w, "position_embd.weight", sp->type, sp->C, sp->D, 0, 0.5f,
@@ -131,6 +148,12 @@ make_model_vocab (const Spec *sp, guint64 seed, gboolean chars)
   return ar_gguf_writer_to_bytes (w);
 }
 
+
+static G_GNUC_UNUSED GBytes *
+make_model_vocab (const Spec *sp, guint64 seed, gboolean chars)
+{
+  return make_model_full (sp, seed, chars, 0);
+}
 
 /* make_model_vocab () without a character vocabulary. */
 static G_GNUC_UNUSED GBytes *

@@ -7,6 +7,7 @@
  * (ArTextGen) is one family state, a sampler, an RNG and an output filter: it
  * is what the elements and `argen` drive, identically for every family. */
 #include "ar-text.h"
+#include "nar/ar-nar.h"
 #include "rnn/ar-rnn.h"
 #include "transformer/ar-transformer.h"
 
@@ -25,8 +26,9 @@ struct _ArTextModel
   gint ref_count;
   ArGguf *gguf; /* the weights may point into its mapping */
   ArVocab *vocab;
-  const ArTextFamily *family;
+  const ArTextFamily *family; /* NULL for a non-autoregressive model */
   gpointer impl;
+  ArNar *nar; /* a non-autoregressive model ("nar"), else NULL */
 };
 
 ArTextModel *
@@ -36,6 +38,18 @@ ar_text_model_new_from_gguf (ArGguf *gguf, GError **error)
   const char *name = ar_gguf_get_name (gguf);
   if (!ar_gguf_get_string (gguf, "general.architecture", &arch, error))
     return NULL;
+  if (strcmp (arch, "nar") == 0) {
+    g_autoptr (ArNar) nar = ar_nar_new_from_gguf (gguf, error);
+    if (nar == NULL)
+      return NULL;
+    ArTextModel *m = g_new0 (ArTextModel, 1);
+    m->ref_count = 1;
+    m->gguf = ar_gguf_ref (gguf);
+    m->vocab = ar_vocab_new_from_gguf (gguf, error);
+    g_assert (m->vocab != NULL); /* ar_nar_new_from_gguf () read it */
+    m->nar = g_steal_pointer (&nar);
+    return m;
+  }
   const ArTextFamily *family = NULL;
   for (guint i = 0; i < G_N_ELEMENTS (families); i++)
     if (strcmp (families[i]->architecture, arch) == 0)
@@ -47,7 +61,7 @@ ar_text_model_new_from_gguf (ArGguf *gguf, GError **error)
           families[i]->architecture);
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
         "%s: architecture \"%s\" is not a text model this build can run (text "
-        "architectures: %s)",
+        "architectures: %s, \"nar\")",
         name, arch, known->str);
     g_string_free (known, TRUE);
     return NULL;
@@ -102,7 +116,10 @@ ar_text_model_unref (ArTextModel *m)
 {
   if (m == NULL || !g_atomic_int_dec_and_test (&m->ref_count))
     return;
-  m->family->free (m->impl);
+  if (m->nar)
+    ar_nar_free (m->nar);
+  else
+    m->family->free (m->impl);
   ar_vocab_free (m->vocab);
   ar_gguf_unref (m->gguf);
   g_free (m);
@@ -117,7 +134,13 @@ ar_text_model_get_name (const ArTextModel *m)
 const char *
 ar_text_model_get_architecture (const ArTextModel *m)
 {
-  return m->family->architecture;
+  return m->nar ? "nar" : m->family->architecture;
+}
+
+const ArNar *
+ar_text_model_get_nar (const ArTextModel *m)
+{
+  return m->nar;
 }
 
 const ArVocab *
@@ -215,6 +238,15 @@ struct _ArTextGen
   float *q;        /* (k, V) the draft's distributions */
   float *p;        /* (V) the target's distribution, then the residual */
   guint64 n_rounds, n_drafted, n_accepted;
+
+  /* a non-autoregressive model (see "non-autoregressive streams") */
+  ArNarState *nstate;
+  GArray *history;    /* gint32: the stream so far (at most 2 C tokens) */
+  guint iterations;   /* Mask-Predict's T */
+  gint32 *chunk;      /* (slots) the last pass's tokens ... */
+  guint chunk_len;    /* ... how many ... */
+  guint chunk_out;    /* ... and how many were handed out */
+  guint64 n_passes;
 };
 
 static gpointer
@@ -295,6 +327,7 @@ static void spec_clear (ArTextGen *gen);
 static void spec_start (ArTextGen *gen);
 static void spec_settle (ArTextGen *gen);
 static gboolean spec_next (ArTextGen *gen, GString *out);
+static gboolean nar_next (ArTextGen *gen, GString *out);
 
 ArTextGen *
 ar_text_gen_new (ArTextModel *model)
@@ -302,7 +335,14 @@ ar_text_gen_new (ArTextModel *model)
   guint n_vocab = ar_vocab_get_size (model->vocab);
   ArTextGen *gen = g_new0 (ArTextGen, 1);
   gen->model = ar_text_model_ref (model);
-  gen->state = model->family->state_new (model->impl);
+  if (model->nar) {
+    gen->nstate = ar_nar_state_new (model->nar);
+    gen->history = g_array_new (FALSE, FALSE, sizeof (gint32));
+    gen->chunk = g_new (gint32, ar_nar_get_slots (model->nar));
+    gen->iterations = 1;
+  } else {
+    gen->state = model->family->state_new (model->impl);
+  }
   gen->sampler = ar_sampler_new (n_vocab);
   gen->params = (ArSamplingParams) AR_SAMPLING_PARAMS_INIT;
   gen->filter = ar_text_filter_new ();
@@ -324,6 +364,10 @@ ar_text_gen_free (ArTextGen *gen)
   g_clear_pointer (&gen->draft, ar_text_model_unref);
   if (gen->state)
     gen->model->family->state_free (gen->state);
+  g_clear_pointer (&gen->nstate, ar_nar_state_free);
+  if (gen->history)
+    g_array_unref (gen->history);
+  g_free (gen->chunk);
   g_ptr_array_foreach (gen->spare, free_state, gen);
   g_ptr_array_unref (gen->spare);
   ar_sampler_free (gen->sampler);
@@ -336,11 +380,19 @@ ar_text_gen_free (ArTextGen *gen)
   g_free (gen);
 }
 
+static void nar_reset (ArTextGen *gen, guint64 seed);
+
 void
 ar_text_gen_reset (ArTextGen *gen, guint64 seed)
 {
   const ArTextFamily *fam = gen->model->family;
-  guint width = fam->state_copy ? gen->beam_width : 0;
+  guint width;
+
+  if (gen->model->nar) {
+    nar_reset (gen, seed);
+    return;
+  }
+  width = fam->state_copy ? gen->beam_width : 0;
 
   /* the stream's state back from the hypotheses, if a search was on */
   if (gen->searching)
@@ -410,6 +462,8 @@ ar_text_gen_set_threads (ArTextGen *gen, guint n_threads)
 {
   ArThreadPool *old = gen->pool;
 
+  if (gen->model->nar)
+    return; /* one batched pass: BLAS's own threads */
   if (n_threads == 0)
     n_threads = g_get_num_processors ();
   if (ar_threadpool_get_n_threads (old) ==
@@ -522,7 +576,12 @@ ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
 
   g_array_set_size (gen->ids, 0);
   guint unknown = ar_vocab_encode (gen->model->vocab, text, len, gen->ids);
-  if (gen->speculating) {
+  if (gen->model->nar) {
+    /* the tokens of the last pass not handed out are not part of the
+     * stream; the prompt is */
+    gen->chunk_len = gen->chunk_out = 0;
+    g_array_append_vals (gen->history, gen->ids->data, gen->ids->len);
+  } else if (gen->speculating) {
     /* what the last round made and nobody took is dropped; the prompt is
      * fed with the next round's batches */
     spec_settle (gen);
@@ -823,6 +882,8 @@ ar_text_gen_next (ArTextGen *gen, GString *out)
   }
   if (gen->speculating)
     return spec_next (gen, out);
+  if (gen->model->nar)
+    return nar_next (gen, out);
 
   guint token =
       ar_sampler_sample (gen->sampler, &gen->params, &gen->rng, gen->logits);
@@ -923,6 +984,13 @@ ar_text_gen_set_speculative (ArTextGen *gen, ArTextModel *draft, guint k,
   if (draft != NULL && k > 0) {
     const ArTextFamily *fam = gen->model->family;
 
+    if (gen->model->nar || draft->nar) {
+      g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+          "%s: a non-autoregressive model can be neither the target nor the "
+          "draft of speculative decoding here",
+          ar_text_model_get_name (gen->model->nar ? gen->model : draft));
+      return FALSE;
+    }
     if (fam->forward_all == NULL || fam->state_rewind == NULL) {
       g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
           "%s: %s models cannot verify drafts in one pass; speculative "
@@ -1208,4 +1276,74 @@ spec_next (ArTextGen *gen, GString *out)
     return TRUE;
   }
   return FALSE;
+}
+
+/* ---- non-autoregressive streams ----------------------------------------
+ * A stream of a "nar" model keeps its text so far (BOS, prompts and the
+ * tokens handed out) as the context of Mask-Predict passes: when the last
+ * pass's tokens are all out, the next pass fills the model's nar.slots
+ * slots after the last (context length - slots) tokens of the stream, in
+ * `iterations` refinement passes (ar_nar_generate ()), and its tokens are
+ * handed out one per ar_text_gen_next ().  A prompt fed in between drops
+ * what the pass made beyond what was handed out.  Beam search and
+ * speculative decoding do not apply. */
+
+void
+ar_text_gen_set_iterations (ArTextGen *gen, guint iterations)
+{
+  g_return_if_fail (iterations >= 1);
+  gen->iterations = iterations;
+}
+
+guint64
+ar_text_gen_get_passes (const ArTextGen *gen)
+{
+  return gen->n_passes;
+}
+
+static void
+nar_reset (ArTextGen *gen, guint64 seed)
+{
+  gint bos = ar_vocab_get_bos (gen->model->vocab);
+
+  ar_rng_init (&gen->rng, seed);
+  ar_text_filter_reset (gen->filter);
+  g_string_truncate (gen->held, 0);
+  gen->ended = FALSE;
+  gen->n_tokens = 0;
+  gen->n_passes = 0;
+  gen->last_token = 0;
+  gen->prev_token = -1;
+  gen->chunk_len = gen->chunk_out = 0;
+  g_array_set_size (gen->history, 0);
+  if (bos >= 0) {
+    g_array_append_val (gen->history, bos);
+    gen->prev_token = bos;
+  }
+}
+
+static gboolean
+nar_next (ArTextGen *gen, GString *out)
+{
+  const ArNar *nar = gen->model->nar;
+  guint C = ar_nar_get_context_length (nar);
+  guint token;
+
+  if (gen->chunk_out == gen->chunk_len) {
+    gen->n_passes += ar_nar_generate (nar, gen->nstate,
+        (const gint32 *) gen->history->data, gen->history->len,
+        ar_nar_get_slots (nar), gen->iterations, &gen->params, &gen->rng,
+        gen->chunk);
+    gen->chunk_len = ar_nar_get_slots (nar);
+    gen->chunk_out = 0;
+  }
+  token = (guint) gen->chunk[gen->chunk_out++];
+  gen->last_token = token;
+  if ((gint) token == ar_vocab_get_eos (gen->model->vocab))
+    return TRUE;
+  g_array_append_val (gen->history, token);
+  /* only the last C tokens are ever read: keep at most 2 C */
+  if (gen->history->len > 2 * C)
+    g_array_remove_range (gen->history, 0, gen->history->len - C);
+  return emit (gen, token, out);
 }

@@ -144,6 +144,11 @@ ArTextModel *ar_text_model_new_from_bytes (GBytes *bytes, const char *name,
     GError **error);
 /* Fails with AR_ERROR_UNSUPPORTED naming the architecture when no text family runs it. */
 ArTextModel *ar_text_model_new_from_gguf (ArGguf *gguf, GError **error);
+/* Non-autoregressive models (general.architecture "nar", models/nar) load
+ * as text models too: their streams generate by Mask-Predict (see
+ * ar_text_gen_set_iterations ()); ar_text_model_get_family () and
+ * ar_text_model_get_impl () are then NULL, ar_text_model_get_nar () the
+ * model. */
 ArTextModel *ar_text_model_ref (ArTextModel *m);
 void ar_text_model_unref (ArTextModel *m);
 const char *ar_text_model_get_name (const ArTextModel *m);
@@ -151,6 +156,8 @@ const char *ar_text_model_get_architecture (const ArTextModel *m);
 const ArVocab *ar_text_model_get_vocab (const ArTextModel *m);
 const ArTextFamily *ar_text_model_get_family (const ArTextModel *m);
 gconstpointer ar_text_model_get_impl (const ArTextModel *m);
+typedef struct _ArNar ArNar;
+const ArNar *ar_text_model_get_nar (const ArTextModel *m);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTextModel, ar_text_model_unref)
 
@@ -263,6 +270,16 @@ gboolean ar_text_gen_set_speculative (ArTextGen *gen, ArTextModel *draft,
  * drafts plus one token of the target's. */
 void ar_text_gen_get_speculative_stats (const ArTextGen *gen, guint64 *rounds,
     guint64 *drafted, guint64 *accepted);
+
+/* ---- non-autoregressive streams -----------------------------------------
+ * A stream of a non-autoregressive model generates nar.slots tokens per
+ * encoder pass group, each group by Mask-Predict with @iterations passes
+ * (1 = fully parallel, the default), conditioned on the stream so far;
+ * ar_text_gen_next () hands them out one at a time (details in ar-text.c).
+ * Takes effect at the next pass.  No effect on other models. */
+void ar_text_gen_set_iterations (ArTextGen *gen, guint iterations);
+/* Encoder passes run since the last reset (non-autoregressive models). */
+guint64 ar_text_gen_get_passes (const ArTextGen *gen);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTextGen, ar_text_gen_free)
 
