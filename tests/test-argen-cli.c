@@ -359,6 +359,66 @@ test_rnn (void)
   run_clear (&r);
 }
 
+/* argen train nar, info, eval and generate on a tiny text. */
+static void
+test_nar (void)
+{
+  g_autofree char *text = tmp_path ("nar.txt");
+  g_autofree char *model = tmp_path ("n.gguf");
+  g_autoptr (GString) s = g_string_new (NULL);
+  Run r;
+
+  while (s->len < 3000)
+    g_string_append (s, "the cat sat on the mat.\n");
+  g_assert_true (g_file_set_contents (text, s->str, s->len, NULL));
+
+  r = run_argen ("train", "nar", "--data", text, "--out", model, "--layers",
+      "1", "--dim", "16", "--heads", "2", "--context", "24", "--slots", "8",
+      "--batch", "4", "--steps", "5", "--warmup", "1", "--eval-every", "0",
+      "--checkpoint-every", "0", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "validation"));
+  run_clear (&r);
+
+  r = run_argen ("info", model, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "architecture nar"));
+  g_assert_nonnull (strstr (r.out, "nar.slots"));
+  g_assert_nonnull (strstr (r.out, "nar.mask_token_id"));
+  run_clear (&r);
+
+  r = run_argen ("eval", model, "--data", text, "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "nats/char"));
+  run_clear (&r);
+
+  /* 20 tokens: chunks of 8, 8 and 4, each after the text so far; twice
+   * with the same seed, the same text */
+  r = run_argen ("generate", model, "--prompt", "the", "--tokens", "20",
+      "--iterations", "3", "--seed", "5", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpuint (g_utf8_strlen (r.out, -1), ==, 20);
+  {
+    Run again = run_argen ("generate", model, "--prompt", "the", "--tokens",
+        "20", "--iterations", "3", "--seed", "5", NULL);
+
+    g_assert_cmpint (again.status, ==, 0);
+    g_assert_cmpstr (again.out, ==, r.out);
+    run_clear (&again);
+  }
+  run_clear (&r);
+
+  r = run_argen ("generate", model, "--iterations", "0", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  run_clear (&r);
+
+  r = run_argen ("train", "nar", "--data", text, "--out", model, "--context",
+      "8", "--slots", "8", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--slots"));
+  run_clear (&r);
+}
+
 static void
 remove_tree (const char *path)
 {
@@ -402,6 +462,7 @@ main (int argc, char **argv)
   g_test_add_func ("/argen-cli/audio-errors", test_audio_errors);
   g_test_add_func ("/argen-cli/wavenet", test_wavenet);
   g_test_add_func ("/argen-cli/rnn", test_rnn);
+  g_test_add_func ("/argen-cli/nar", test_nar);
   ret = g_test_run ();
 
   remove_tree (tmp_dir);

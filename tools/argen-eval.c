@@ -4,12 +4,16 @@
  * general.architecture picks the family: "rnn" (streams with carried state,
  * or windows from a zero state), "llama" and "gpt" (windows of the context
  * from an empty context, or sliding windows scoring their second half),
- * "pixelcnn" (bits per dimension of the images of --data, IDX with
+ * "nar" (every held-out token as a slot of a pass with all N slots masked
+ * after the text before it: Mask-Predict's first iteration, as validation
+ * in training), "pixelcnn" (bits per dimension of the images of --data, IDX with
  * --labels, or a folder of PNGs), "wavenet" (bits per sample over every
  * sample of the held-out audio files of --data: the split of training,
  * every --holdout-every-th file of the sorted list). */
 #include "argen.h"
 #include "data/ar-audio.h"
+#include "nar/ar-nar-train.h"
+#include "nar/ar-nar.h"
 #include "pixelcnn/ar-pixelcnn-train.h"
 #include "rnn/ar-rnn.h"
 #include "transformer/ar-transformer-train.h"
@@ -243,6 +247,43 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
 }
 
 static gboolean
+evaluate_nar (const EvalOptions *o, ArGguf *gguf, GError **error)
+{
+  g_autoptr (ArNar) nar = NULL;
+  g_autoptr (ArTextData) text = NULL;
+
+  if (o->sliding || o->window > 0 || o->all) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "%s: a nar model is scored as in training only (no --sliding, "
+        "--window or --all)",
+        o->path);
+    return FALSE;
+  }
+  /* the loader's checks first: they name what is wrong with the file */
+  if (!(nar = ar_nar_new_from_gguf (gguf, error)) ||
+      !(text = load_text (o, gguf, error)))
+    return FALSE;
+  const ArTransformerConfig *config =
+      ar_transformer_get_config (ar_nar_get_transformer (nar));
+  int slots = (int) ar_nar_get_slots (nar);
+  if (!ar_nar_task_check (config, text, slots, o->batch, error))
+    return FALSE;
+  g_autoptr (ArNarTask) task =
+      ar_nar_task_new (config, text, slots, o->batch, o->threads);
+  if (!ar_transformer_train_load_weights (ar_nar_task_get_net (task), gguf,
+          error))
+    return FALSE;
+  guint64 n = 0;
+  g_autoptr (GTimer) timer = g_timer_new ();
+  double nats = ar_nar_task_evaluate (task, &n);
+  g_autofree char *desc = g_strdup_printf ("slots of %d, all masked, after "
+      "%u tokens of context (Mask-Predict's first iteration)",
+      slots, config->n_ctx - slots);
+  print_result (o, text, nats, n, desc, g_timer_elapsed (timer, NULL));
+  return TRUE;
+}
+
+static gboolean
 evaluate (const EvalOptions *o, GError **error)
 {
   g_autoptr (ArGguf) gguf = ar_gguf_new_from_file (o->path, error);
@@ -255,12 +296,14 @@ evaluate (const EvalOptions *o, GError **error)
     return evaluate_rnn (o, gguf, error);
   if (strcmp (arch, "llama") == 0 || strcmp (arch, "gpt") == 0)
     return evaluate_transformer (o, gguf, error);
+  if (strcmp (arch, "nar") == 0)
+    return evaluate_nar (o, gguf, error);
   if (strcmp (arch, "pixelcnn") == 0)
     return evaluate_pixelcnn (o, gguf, error);
   if (strcmp (arch, "wavenet") == 0)
     return evaluate_wavenet (o, gguf, error);
   g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-      "%s: architecture \"%s\": argen eval handles rnn, llama, gpt, "
+      "%s: architecture \"%s\": argen eval handles rnn, llama, gpt, nar, "
       "pixelcnn and wavenet models",
       o->path, arch);
   return FALSE;
