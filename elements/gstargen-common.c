@@ -22,16 +22,41 @@ ensure_debug_category (void)
   }
 }
 
+GType
+gst_argen_text_mode_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    { GST_ARGEN_TEXT_MODE_AUTOREGRESSIVE,
+        "Autoregressive: one token at a time from the model", "autoregressive" },
+    { GST_ARGEN_TEXT_MODE_SPECULATIVE,
+        "Speculative: a draft model proposes draft-tokens tokens, the model "
+        "checks them in one pass (the same text as autoregressive when "
+        "greedy, the same distribution when sampling, faster)",
+        "speculative" },
+    { GST_ARGEN_TEXT_MODE_NON_AUTOREGRESSIVE,
+        "Non-autoregressive: a NAR model fills a block of tokens at once by "
+        "Mask-Predict in `iterations` passes (faster, lower quality)",
+        "non-autoregressive" },
+    { 0, NULL, NULL },
+  };
+
+  if (g_once_init_enter (&type))
+    g_once_init_leave (&type,
+        g_enum_register_static ("GstArgenTextMode", values));
+  return type;
+}
+
 void
 gst_argen_text_install_properties (GObjectClass *klass, gint default_max_tokens)
 {
   g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_MODEL,
       g_param_spec_string ("model", "Model",
           "Path of a GGUF text model file, or resource:// and the path of a "
-          "model embedded in the plugin (NULL = the embedded default, the "
-          "GRU; resource://" GST_ARGEN_TRANSFORMER_TEXT_MODEL_RESOURCE
-          " is the embedded Transformer); takes effect when the element "
-          "starts",
+          "model embedded in the plugin (NULL = the embedded default: the "
+          "GRU, or in speculative mode the Transformer, resource://"
+          GST_ARGEN_TRANSFORMER_TEXT_MODEL_RESOURCE "); takes effect when "
+          "the element starts",
           GST_ARGEN_DEFAULT_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
@@ -94,6 +119,40 @@ gst_argen_text_install_properties (GObjectClass *klass, gint default_max_tokens)
           0, 64, GST_ARGEN_DEFAULT_THREADS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_MODE,
+      g_param_spec_enum ("mode", "Mode",
+          "How tokens are decoded.  Speculative needs a Transformer model "
+          "and a draft-model with the same vocabulary; it is not combined "
+          "with beam search.  Non-autoregressive needs a NAR model (argen "
+          "train nar; NULL model = the embedded one)",
+          GST_TYPE_ARGEN_TEXT_MODE, GST_ARGEN_DEFAULT_MODE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_DRAFT_MODEL,
+      g_param_spec_string ("draft-model", "Draft model",
+          "Speculative mode: path of the GGUF text model that drafts tokens "
+          "for the model, with the same vocabulary, or resource:// and an "
+          "embedded model's path (NULL = the embedded draft for the "
+          "embedded Transformer, resource://"
+          GST_ARGEN_DRAFT_TEXT_MODEL_RESOURCE ")",
+          GST_ARGEN_DEFAULT_DRAFT_MODEL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_DRAFT_TOKENS,
+      g_param_spec_uint ("draft-tokens", "Draft tokens",
+          "Speculative mode: tokens the draft proposes per round (k); more "
+          "pays when the draft is often right",
+          1, GST_ARGEN_MAX_DRAFT_TOKENS, GST_ARGEN_DEFAULT_DRAFT_TOKENS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_TEXT_PROP_ITERATIONS,
+      g_param_spec_uint ("iterations", "Iterations",
+          "Non-autoregressive mode: Mask-Predict refinement passes per block "
+          "of tokens (1 = fully parallel, fastest; more passes re-predict "
+          "the least confident tokens: slower, better text)",
+          1, GST_ARGEN_MAX_ITERATIONS, GST_ARGEN_DEFAULT_ITERATIONS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
 }
 
 void
@@ -108,6 +167,10 @@ gst_argen_text_settings_init (GstArgenTextSettings *s, gint default_max_tokens)
   s->stop = g_strdup (GST_ARGEN_DEFAULT_STOP);
   s->beam_width = GST_ARGEN_DEFAULT_BEAM_WIDTH;
   s->threads = GST_ARGEN_DEFAULT_THREADS;
+  s->mode = GST_ARGEN_DEFAULT_MODE;
+  s->draft_model = g_strdup (GST_ARGEN_DEFAULT_DRAFT_MODEL);
+  s->draft_tokens = GST_ARGEN_DEFAULT_DRAFT_TOKENS;
+  s->iterations = GST_ARGEN_DEFAULT_ITERATIONS;
 }
 
 void
@@ -115,6 +178,7 @@ gst_argen_text_settings_clear (GstArgenTextSettings *s)
 {
   g_clear_pointer (&s->model, g_free);
   g_clear_pointer (&s->stop, g_free);
+  g_clear_pointer (&s->draft_model, g_free);
 }
 
 void
@@ -124,6 +188,7 @@ gst_argen_text_settings_copy (GstArgenTextSettings *dest,
   *dest = *src;
   dest->model = g_strdup (src->model);
   dest->stop = g_strdup (src->stop);
+  dest->draft_model = g_strdup (src->draft_model);
 }
 
 gboolean
@@ -163,6 +228,19 @@ gst_argen_text_settings_set_property (GstElement *element,
       break;
     case GST_ARGEN_TEXT_PROP_THREADS:
       s->threads = g_value_get_uint (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_MODE:
+      s->mode = g_value_get_enum (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_DRAFT_MODEL:
+      g_free (s->draft_model);
+      s->draft_model = g_value_dup_string (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_DRAFT_TOKENS:
+      s->draft_tokens = g_value_get_uint (value);
+      break;
+    case GST_ARGEN_TEXT_PROP_ITERATIONS:
+      s->iterations = g_value_get_uint (value);
       break;
     default:
       GST_OBJECT_UNLOCK (element);
@@ -205,6 +283,18 @@ gst_argen_text_settings_get_property (GstElement *element,
     case GST_ARGEN_TEXT_PROP_THREADS:
       g_value_set_uint (value, s->threads);
       break;
+    case GST_ARGEN_TEXT_PROP_MODE:
+      g_value_set_enum (value, s->mode);
+      break;
+    case GST_ARGEN_TEXT_PROP_DRAFT_MODEL:
+      g_value_set_string (value, s->draft_model);
+      break;
+    case GST_ARGEN_TEXT_PROP_DRAFT_TOKENS:
+      g_value_set_uint (value, s->draft_tokens);
+      break;
+    case GST_ARGEN_TEXT_PROP_ITERATIONS:
+      g_value_set_uint (value, s->iterations);
+      break;
     default:
       GST_OBJECT_UNLOCK (element);
       return FALSE;
@@ -225,14 +315,38 @@ gst_argen_text_settings_get_sampling (const GstArgenTextSettings *s,
   params->top_p = MAX (s->top_p, 1e-6f);
 }
 
-void
-gst_argen_text_settings_apply_search (const GstArgenTextSettings *s,
-    ArTextGen *gen)
+gboolean
+gst_argen_text_settings_apply (const GstArgenTextSettings *s, ArTextGen *gen,
+    ArTextModel *draft, GstElement *element)
 {
+  ArSamplingParams params;
+  GError *error = NULL;
+  gchar *stop;
+
+  gst_argen_text_settings_get_sampling (s, &params);
+  ar_text_gen_set_sampling (gen, &params);
+  stop = gst_argen_text_settings_dup_stop (s);
+  ar_text_gen_set_stop (gen, stop);
+  g_free (stop);
   /* beam-width 1 means sampling, which with temperature 0 is exactly a beam
    * of one: libargen's width 0 */
   ar_text_gen_set_beam (gen, s->beam_width > 1 ? s->beam_width : 0, 0.0f);
   ar_text_gen_set_threads (gen, s->threads);
+  ar_text_gen_set_iterations (gen, s->iterations);
+  if (!ar_text_gen_set_speculative (gen,
+          s->mode == GST_ARGEN_TEXT_MODE_SPECULATIVE ? draft : NULL,
+          s->draft_tokens, &error)) {
+    GST_ELEMENT_ERROR (element, RESOURCE, SETTINGS,
+        ("Cannot decode speculatively with these models."), ("%s",
+            error->message));
+    g_error_free (error);
+    return FALSE;
+  }
+  if (s->mode == GST_ARGEN_TEXT_MODE_SPECULATIVE && s->beam_width > 1)
+    GST_CAT_WARNING_OBJECT (argen_common_debug, element,
+        "beam-width %u: beam search, the draft model is not used",
+        s->beam_width);
+  return TRUE;
 }
 
 gchar *
@@ -485,17 +599,82 @@ gst_argen_text_model_release (ArTextModel *model)
   gst_argen_model_release (model, &text_family);
 }
 
+gboolean
+gst_argen_text_models_acquire (GstElement *element,
+    const GstArgenTextSettings *s, ArTextModel **model, ArTextModel **draft)
+{
+  gboolean speculative = s->mode == GST_ARGEN_TEXT_MODE_SPECULATIVE;
+  gboolean nar_mode = s->mode == GST_ARGEN_TEXT_MODE_NON_AUTOREGRESSIVE;
+  const gchar *path = s->model, *draft_path = s->draft_model;
+
+  *model = *draft = NULL;
+  if (speculative && (path == NULL || path[0] == '\0'))
+    path = GST_ARGEN_RESOURCE_SCHEME GST_ARGEN_TRANSFORMER_TEXT_MODEL_RESOURCE;
+  if (nar_mode && (path == NULL || path[0] == '\0'))
+    path = GST_ARGEN_RESOURCE_SCHEME GST_ARGEN_NAR_TEXT_MODEL_RESOURCE;
+  if (speculative && (draft_path == NULL || draft_path[0] == '\0'))
+    draft_path = GST_ARGEN_RESOURCE_SCHEME GST_ARGEN_DRAFT_TEXT_MODEL_RESOURCE;
+  *model = gst_argen_text_model_acquire (element, path);
+  if (*model == NULL)
+    return FALSE;
+  if (nar_mode != (ar_text_model_get_nar (*model) != NULL)) {
+    GST_ELEMENT_ERROR (element, RESOURCE, SETTINGS,
+        ("The model %s does not suit mode=%s.", ar_text_model_get_name (*model),
+            nar_mode ? "non-autoregressive" : speculative ? "speculative"
+                                                          : "autoregressive"),
+        ("%s", nar_mode
+            ? "non-autoregressive mode needs a NAR model (argen train nar)"
+            : "this is a non-autoregressive (nar) model: set "
+              "mode=non-autoregressive"));
+    g_clear_pointer (model, gst_argen_text_model_release);
+    return FALSE;
+  }
+  if (speculative) {
+    *draft = gst_argen_text_model_acquire (element, draft_path);
+    if (*draft == NULL) {
+      g_clear_pointer (model, gst_argen_text_model_release);
+      return FALSE;
+    }
+  }
+  return TRUE;
+}
+
+void
+gst_argen_text_models_release (ArTextModel **model, ArTextModel **draft)
+{
+  g_clear_pointer (model, gst_argen_text_model_release);
+  g_clear_pointer (draft, gst_argen_text_model_release);
+}
+
 /* ---- statistics -------------------------------------------------------- */
 
 void
-gst_argen_post_text_statistics (GstElement *element, guint64 tokens,
-    gdouble seconds)
+gst_argen_text_stats_add_gen (GstArgenTextStats *st, const ArTextGen *gen)
+{
+  guint64 drafted, accepted;
+
+  ar_text_gen_get_speculative_stats (gen, NULL, &drafted, &accepted);
+  st->drafted += drafted;
+  st->accepted += accepted;
+  st->passes += ar_text_gen_get_passes (gen);
+}
+
+void
+gst_argen_post_text_statistics (GstElement *element, GstArgenTextMode mode,
+    const GstArgenTextStats *st)
 {
   GstStructure *s;
 
-  s = gst_structure_new ("textgen-statistics", "tokens", G_TYPE_UINT64, tokens,
-      "seconds", G_TYPE_DOUBLE, seconds, "tokens-per-second", G_TYPE_DOUBLE,
-      seconds > 0.0 ? (gdouble) tokens / seconds : 0.0, NULL);
+  s = gst_structure_new ("textgen-statistics", "tokens", G_TYPE_UINT64,
+      st->tokens, "seconds", G_TYPE_DOUBLE, st->seconds, "tokens-per-second",
+      G_TYPE_DOUBLE, st->seconds > 0.0 ? st->tokens / st->seconds : 0.0, NULL);
+  if (mode == GST_ARGEN_TEXT_MODE_SPECULATIVE)
+    gst_structure_set (s, "draft-tokens", G_TYPE_UINT64, st->drafted,
+        "draft-accepted", G_TYPE_UINT64, st->accepted, "acceptance-rate",
+        G_TYPE_DOUBLE,
+        st->drafted ? (gdouble) st->accepted / st->drafted : 0.0, NULL);
+  if (mode == GST_ARGEN_TEXT_MODE_NON_AUTOREGRESSIVE)
+    gst_structure_set (s, "passes", G_TYPE_UINT64, st->passes, NULL);
   gst_element_post_message (element,
       gst_message_new_element (GST_OBJECT (element), s));
 }

@@ -34,8 +34,23 @@ enum
   GST_ARGEN_TEXT_PROP_STOP,
   GST_ARGEN_TEXT_PROP_BEAM_WIDTH,
   GST_ARGEN_TEXT_PROP_THREADS,
+  GST_ARGEN_TEXT_PROP_MODE,
+  GST_ARGEN_TEXT_PROP_DRAFT_MODEL,
+  GST_ARGEN_TEXT_PROP_DRAFT_TOKENS,
+  GST_ARGEN_TEXT_PROP_ITERATIONS,
   GST_ARGEN_TEXT_PROP_LAST
 };
+
+/* How the text elements decode (the `mode` property). */
+typedef enum
+{
+  GST_ARGEN_TEXT_MODE_AUTOREGRESSIVE,
+  GST_ARGEN_TEXT_MODE_SPECULATIVE,
+  GST_ARGEN_TEXT_MODE_NON_AUTOREGRESSIVE,
+} GstArgenTextMode;
+
+#define GST_TYPE_ARGEN_TEXT_MODE (gst_argen_text_mode_get_type ())
+GType gst_argen_text_mode_get_type (void);
 
 #define GST_ARGEN_DEFAULT_MODEL NULL
 #define GST_ARGEN_DEFAULT_TEMPERATURE 0.8f
@@ -47,6 +62,12 @@ enum
 #define GST_ARGEN_DEFAULT_BEAM_WIDTH 1
 #define GST_ARGEN_MAX_BEAM_WIDTH 64 /* AR_TEXT_BEAM_MAX_WIDTH */
 #define GST_ARGEN_DEFAULT_THREADS 0
+#define GST_ARGEN_DEFAULT_MODE GST_ARGEN_TEXT_MODE_AUTOREGRESSIVE
+#define GST_ARGEN_DEFAULT_DRAFT_MODEL NULL
+#define GST_ARGEN_DEFAULT_DRAFT_TOKENS 4
+#define GST_ARGEN_MAX_DRAFT_TOKENS 64 /* AR_TEXT_SPECULATIVE_MAX_DRAFT */
+#define GST_ARGEN_DEFAULT_ITERATIONS 1
+#define GST_ARGEN_MAX_ITERATIONS 1024
 
 /* Resource paths of the text models embedded in the plugin
  * (plugin/argen.gresource.xml): the default (the RNN) and the Transformer.
@@ -55,6 +76,12 @@ enum
   "/org/gstreamer/argen/defaults/rnn-shakespeare.gguf"
 #define GST_ARGEN_TRANSFORMER_TEXT_MODEL_RESOURCE                              \
   "/org/gstreamer/argen/defaults/transformer-shakespeare.gguf"
+/* The small Transformer that drafts for it (mode=speculative). */
+#define GST_ARGEN_DRAFT_TEXT_MODEL_RESOURCE                                    \
+  "/org/gstreamer/argen/defaults/transformer-draft.gguf"
+/* The non-autoregressive model (mode=non-autoregressive). */
+#define GST_ARGEN_NAR_TEXT_MODEL_RESOURCE                                      \
+  "/org/gstreamer/argen/defaults/nar-shakespeare.gguf"
 #define GST_ARGEN_RESOURCE_SCHEME "resource://"
 
 /* The shared properties' values.  Fields are read and written under the
@@ -71,6 +98,10 @@ typedef struct
   gchar *stop;        /* as set, escapes not yet interpreted; NULL = none */
   guint beam_width;   /* 1 = sampling; 2 .. 64 = beam search */
   guint threads;      /* 0 = one per processor */
+  GstArgenTextMode mode;
+  gchar *draft_model; /* file path; NULL = embedded default draft */
+  guint draft_tokens; /* k, 1 .. 64 */
+  guint iterations;   /* Mask-Predict's T */
 } GstArgenTextSettings;
 
 void gst_argen_text_install_properties (GObjectClass *klass,
@@ -92,10 +123,13 @@ gboolean gst_argen_text_settings_get_property (GstElement *element,
 /* The sampling part of @s for ar_text_gen_set_sampling(). */
 void gst_argen_text_settings_get_sampling (const GstArgenTextSettings *s,
     ArSamplingParams *params);
-/* Applies @s's beam width (taking effect at the next ar_text_gen_reset())
- * and thread count to @gen. */
-void gst_argen_text_settings_apply_search (const GstArgenTextSettings *s,
-    ArTextGen *gen);
+/* Applies @s to @gen: sampling, stop string, thread count, and (taking
+ * effect at the next ar_text_gen_reset()) beam width and, in speculative
+ * mode, @draft with draft-tokens.  On failure (a target or draft that
+ * cannot do speculative decoding) posts GST_ELEMENT_ERROR on @element and
+ * returns FALSE. */
+gboolean gst_argen_text_settings_apply (const GstArgenTextSettings *s,
+    ArTextGen *gen, ArTextModel *draft, GstElement *element);
 /* The stop string with C escapes (\n, \t, \\ …) interpreted, so that
  * gst-launch-1.0 users can write stop="\n"; NULL when none.  Free with g_free. */
 gchar *gst_argen_text_settings_dup_stop (const GstArgenTextSettings *s);
@@ -146,10 +180,37 @@ void gst_argen_model_release (gpointer model,
 ArTextModel *gst_argen_text_model_acquire (GstElement *element,
     const gchar *path);
 void gst_argen_text_model_release (ArTextModel *model);
+/* The models @s asks for: *model, the model property's (NULL: the
+ * embedded GRU, in speculative mode the embedded Transformer, in
+ * non-autoregressive mode the embedded NAR model), and in speculative mode
+ * *draft, the draft-model property's (NULL: the embedded draft; otherwise
+ * *draft is NULL).  A model that does not suit the mode (an autoregressive
+ * one in non-autoregressive mode or the reverse) is an error.  On failure
+ * posts GST_ELEMENT_ERROR, leaves both NULL and returns FALSE.  Release
+ * with gst_argen_text_models_release(). */
+gboolean gst_argen_text_models_acquire (GstElement *element,
+    const GstArgenTextSettings *s, ArTextModel **model, ArTextModel **draft);
+void gst_argen_text_models_release (ArTextModel **model, ArTextModel **draft);
+
+/* What a text element counts over its streams for its statistics. */
+typedef struct
+{
+  guint64 tokens;
+  gdouble seconds;
+  guint64 drafted, accepted; /* speculative: drafts verified, accepted */
+  guint64 passes;            /* non-autoregressive: encoder passes */
+} GstArgenTextStats;
+
+/* Adds @gen's speculative and non-autoregressive counters since its last
+ * reset to @st (not tokens or seconds, which the elements count). */
+void gst_argen_text_stats_add_gen (GstArgenTextStats *st, const ArTextGen *gen);
 
 /* Posts the element message "textgen-statistics" (tokens, seconds,
- * tokens-per-second) on @element's bus. */
-void gst_argen_post_text_statistics (GstElement *element, guint64 tokens,
-    gdouble seconds);
+ * tokens-per-second; in speculative mode also draft-tokens, the drafts
+ * verified, draft-accepted, and acceptance-rate, their ratio; in
+ * non-autoregressive mode passes, the encoder passes) on @element's
+ * bus. */
+void gst_argen_post_text_statistics (GstElement *element,
+    GstArgenTextMode mode, const GstArgenTextStats *st);
 
 G_END_DECLS

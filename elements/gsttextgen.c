@@ -70,7 +70,10 @@ struct _GstTextGen
 
   /* Streaming state: set up on READY→PAUSED, used by the streaming thread. */
   ArTextModel *model;
+  ArTextModel *draft; /* speculative mode: the draft model, else NULL */
   ArTextGen *gen;
+  GstArgenTextMode mode;     /* as at start */
+  GstArgenTextStats stats;   /* the modes' counters (tokens: n_tokens) */
   GByteArray *pending;   /* input after the last newline: a partial line */
   GString *out;          /* the continuation being generated */
   GstSegment segment;    /* the input (and output) TIME segment */
@@ -189,15 +192,20 @@ gst_text_gen_get_property (GObject *object, guint prop_id, GValue *value,
 static gboolean
 gst_text_gen_start (GstTextGen *self)
 {
-  gchar *path;
+  GstArgenTextSettings s = {
+    0,
+  };
+  gboolean ok;
 
   GST_OBJECT_LOCK (self);
-  path = g_strdup (self->settings.model);
+  gst_argen_text_settings_copy (&s, &self->settings);
   GST_OBJECT_UNLOCK (self);
 
-  self->model = gst_argen_text_model_acquire (GST_ELEMENT (self), path);
-  g_free (path);
-  if (self->model == NULL)
+  ok = gst_argen_text_models_acquire (GST_ELEMENT (self), &s, &self->model,
+      &self->draft);
+  self->mode = s.mode;
+  gst_argen_text_settings_clear (&s);
+  if (!ok)
     return FALSE;
 
   self->gen = ar_text_gen_new (self->model);
@@ -205,6 +213,7 @@ gst_text_gen_start (GstTextGen *self)
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
   self->last_end = GST_CLOCK_TIME_NONE;
   self->n_tokens = 0;
+  memset (&self->stats, 0, sizeof self->stats);
   self->generation_us = 0;
   g_atomic_int_set (&self->flushing, FALSE);
   return TRUE;
@@ -214,7 +223,7 @@ static void
 gst_text_gen_stop (GstTextGen *self)
 {
   g_clear_pointer (&self->gen, ar_text_gen_free);
-  g_clear_pointer (&self->model, gst_argen_text_model_release);
+  gst_argen_text_models_release (&self->model, &self->draft);
   g_byte_array_set_size (self->pending, 0);
 }
 
@@ -277,10 +286,9 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
   GstArgenTextSettings s = {
     0,
   };
-  ArSamplingParams params;
   GstClockTime running_time;
   GstBuffer *buffer;
-  gchar *prompt, *stop;
+  gchar *prompt;
   guint64 seed;
   guint skipped;
   gint64 t0;
@@ -297,12 +305,11 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
   gst_argen_text_settings_copy (&s, &self->settings);
   GST_OBJECT_UNLOCK (self);
 
-  gst_argen_text_settings_get_sampling (&s, &params);
-  ar_text_gen_set_sampling (self->gen, &params);
-  gst_argen_text_settings_apply_search (&s, self->gen);
-  stop = gst_argen_text_settings_dup_stop (&s);
-  ar_text_gen_set_stop (self->gen, stop);
-  g_free (stop);
+  if (!gst_argen_text_settings_apply (&s, self->gen, self->draft,
+          GST_ELEMENT (self))) {
+    gst_argen_text_settings_clear (&s);
+    return GST_FLOW_ERROR;
+  }
   seed = gst_argen_text_settings_pick_seed (&s);
 
   /* Windows line ends: the carriage return is not part of the prompt. */
@@ -331,6 +338,7 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
   }
   ar_text_gen_finish (self->gen, self->out);
   self->n_tokens += ar_text_gen_get_n_tokens (self->gen);
+  gst_argen_text_stats_add_gen (&self->stats, self->gen);
   self->generation_us += g_get_monotonic_time () - t0;
   gst_argen_text_settings_clear (&s);
 
@@ -451,8 +459,10 @@ gst_text_gen_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
           GST_DEBUG_OBJECT (self, "pushing the last continuation: %s",
               gst_flow_get_name (ret));
       }
-      gst_argen_post_text_statistics (GST_ELEMENT (self), self->n_tokens,
-          self->generation_us / (gdouble) G_USEC_PER_SEC);
+      self->stats.tokens = self->n_tokens;
+      self->stats.seconds = self->generation_us / (gdouble) G_USEC_PER_SEC;
+      gst_argen_post_text_statistics (GST_ELEMENT (self), self->mode,
+          &self->stats);
       gst_text_gen_ensure_caps (self);
       break;
     }

@@ -92,6 +92,8 @@ struct _GstTextGenSrc
 
   /* Streaming state, set up in start(), used by create() only. */
   ArTextModel *model;
+  ArTextModel *draft; /* speculative mode: the draft model, else NULL */
+  GstArgenTextMode mode; /* as at start */
   ArTextGen *gen;
   GString *out;         /* the next buffer's text */
   gint rate_n, rate_d;  /* tokens-per-second as a fraction, fixed at start */
@@ -305,11 +307,11 @@ gst_text_gen_src_start (GstBaseSrc *bsrc)
   GstArgenTextSettings s = {
     0,
   };
-  ArSamplingParams params;
-  gchar *prompt, *stop;
+  gchar *prompt;
   gdouble rate;
   guint64 seed;
   guint skipped;
+  gboolean ok = FALSE;
 
   GST_OBJECT_LOCK (self);
   gst_argen_text_settings_copy (&s, &self->settings);
@@ -317,17 +319,18 @@ gst_text_gen_src_start (GstBaseSrc *bsrc)
   rate = self->tokens_per_second;
   GST_OBJECT_UNLOCK (self);
 
-  self->model = gst_argen_text_model_acquire (GST_ELEMENT (self), s.model);
-  if (self->model == NULL)
+  if (!gst_argen_text_models_acquire (GST_ELEMENT (self), &s, &self->model,
+          &self->draft))
     goto done;
+  self->mode = s.mode;
 
   self->gen = ar_text_gen_new (self->model);
-  gst_argen_text_settings_get_sampling (&s, &params);
-  ar_text_gen_set_sampling (self->gen, &params);
-  gst_argen_text_settings_apply_search (&s, self->gen);
-  stop = gst_argen_text_settings_dup_stop (&s);
-  ar_text_gen_set_stop (self->gen, stop);
-  g_free (stop);
+  if (!gst_argen_text_settings_apply (&s, self->gen, self->draft,
+          GST_ELEMENT (self))) {
+    g_clear_pointer (&self->gen, ar_text_gen_free);
+    gst_argen_text_models_release (&self->model, &self->draft);
+    goto done;
+  }
 
   seed = gst_argen_text_settings_pick_seed (&s);
   GST_INFO_OBJECT (self, "seed %" G_GUINT64_FORMAT, seed);
@@ -349,11 +352,12 @@ gst_text_gen_src_start (GstBaseSrc *bsrc)
   self->generation_us = 0;
   self->stats_posted = FALSE;
   g_string_truncate (self->out, 0);
+  ok = TRUE;
 
 done:
   gst_argen_text_settings_clear (&s);
   g_free (prompt);
-  return self->model != NULL;
+  return ok;
 }
 
 static gboolean
@@ -362,7 +366,7 @@ gst_text_gen_src_stop (GstBaseSrc *bsrc)
   GstTextGenSrc *self = GST_TEXT_GEN_SRC (bsrc);
 
   g_clear_pointer (&self->gen, ar_text_gen_free);
-  g_clear_pointer (&self->model, gst_argen_text_model_release);
+  gst_argen_text_models_release (&self->model, &self->draft);
   return TRUE;
 }
 
@@ -458,6 +462,7 @@ gst_text_gen_src_create (GstPushSrc *psrc, GstBuffer **buf)
   guint64 first = self->n_tokens, n = 0;
   guint tokens_per_buffer;
   gint max_tokens;
+  guint iterations;
   gint64 t0;
 
   if (self->finished) {
@@ -479,8 +484,10 @@ gst_text_gen_src_create (GstPushSrc *psrc, GstBuffer **buf)
   gst_argen_text_settings_get_sampling (&self->settings, &params);
   max_tokens = self->settings.max_tokens;
   tokens_per_buffer = self->tokens_per_buffer;
+  iterations = self->settings.iterations;
   GST_OBJECT_UNLOCK (self);
   ar_text_gen_set_sampling (self->gen, &params);
+  ar_text_gen_set_iterations (self->gen, iterations);
 
   g_string_truncate (self->out, 0);
   t0 = g_get_monotonic_time ();
@@ -551,9 +558,12 @@ gst_text_gen_src_eos_probe (GstPad *pad, GstPadProbeInfo *info,
    * counters. */
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && !self->stats_posted &&
       self->gen != NULL) {
+    GstArgenTextStats st = { self->n_tokens,
+      self->generation_us / (gdouble) G_USEC_PER_SEC, 0, 0, 0 };
+
     self->stats_posted = TRUE;
-    gst_argen_post_text_statistics (GST_ELEMENT (self), self->n_tokens,
-        self->generation_us / (gdouble) G_USEC_PER_SEC);
+    gst_argen_text_stats_add_gen (&st, self->gen);
+    gst_argen_post_text_statistics (GST_ELEMENT (self), self->mode, &st);
   }
   return GST_PAD_PROBE_OK;
 }

@@ -18,7 +18,9 @@
 #include <glib/gstdio.h>
 
 #include <string.h>
+#include <unistd.h>
 
+#include "test-transformer-util.h"
 #include "text/ar-text.h"
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -884,6 +886,201 @@ test_embedded_models (void)
   g_free (again);
 }
 
+/* ---- speculative mode -------------------------------------------------- */
+
+/* GstArgenTextMode's values, for g_object_set () */
+#define MODE_SPECULATIVE 1
+#define MODE_NON_AUTOREGRESSIVE 2
+
+/* Greedy speculative decoding gives the text of greedy decoding with the
+ * same model, with the embedded draft and with the GRU drafting; the
+ * statistics report the drafts; textgen does the same per line. */
+static void
+test_speculative (void)
+{
+  const gchar *transformer = EMBEDDED ("transformer-shakespeare.gguf");
+  gchar *plain, *spec, *spec_gru, *desc;
+  GPtrArray *messages =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_message_unref);
+  const GstStructure *st;
+  guint64 tokens, drafted, accepted;
+  gdouble rate;
+  GstMessage *end;
+
+  plain = generate_text ("prompt", "ROMEO:", "temperature", 0.0f,
+      "max-tokens", 300, "tokens-per-buffer", 5, "model", transformer, NULL);
+  spec = generate_text ("prompt", "ROMEO:", "temperature", 0.0f,
+      "max-tokens", 300, "tokens-per-buffer", 5, "mode",
+      MODE_SPECULATIVE, NULL);
+  spec_gru = generate_text ("prompt", "ROMEO:", "temperature", 0.0f,
+      "max-tokens", 300, "tokens-per-buffer", 5, "mode",
+      MODE_SPECULATIVE, "draft-model", ARGEN_DEFAULT_TEXT_MODEL,
+      "draft-tokens", 3, NULL);
+  g_assert_cmpuint (strlen (plain), >, 100);
+  g_assert_cmpstr (spec, ==, plain);
+  g_assert_cmpstr (spec_gru, ==, plain);
+  g_free (plain);
+  g_free (spec);
+  g_free (spec_gru);
+
+  end = run_pipeline ("textgensrc mode=speculative draft-tokens=5 "
+      "max-tokens=200 temperature=0.8 seed=3 ! fakesink", messages);
+  g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_EOS);
+  gst_message_unref (end);
+  st = find_statistics (messages);
+  g_assert_nonnull (st);
+  g_assert_true (gst_structure_get_uint64 (st, "tokens", &tokens));
+  g_assert_true (gst_structure_get_uint64 (st, "draft-tokens", &drafted));
+  g_assert_true (gst_structure_get_uint64 (st, "draft-accepted", &accepted));
+  g_assert_true (gst_structure_get_double (st, "acceptance-rate", &rate));
+  g_assert_cmpuint (tokens, ==, 200);
+  g_assert_cmpuint (accepted, <=, drafted);
+  g_assert_cmpuint (drafted, >, 0);
+  /* every round outputs its accepted drafts and one more token */
+  g_assert_cmpuint (accepted, <, tokens);
+  g_assert_cmpfloat_with_epsilon (rate, (gdouble) accepted / drafted, 1e-9);
+  g_test_message ("speculative, T 0.8, k 5: %" G_GUINT64_FORMAT " of %"
+      G_GUINT64_FORMAT " drafts accepted", accepted, drafted);
+
+  /* textgen: one line, greedy, both modes */
+  for (guint mode = 0; mode < 2; mode++) {
+    g_ptr_array_set_size (messages, 0);
+    desc = g_strdup_printf ("fakesrc num-buffers=0 ! textgen mode=%s "
+        "model=%s temperature=0 max-tokens=50 ! fakesink",
+        mode ? "speculative" : "autoregressive", transformer);
+    end = run_pipeline (desc, messages);
+    g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_EOS);
+    gst_message_unref (end);
+    st = find_statistics (messages);
+    g_assert_nonnull (st);
+    g_assert_true (gst_structure_has_field (st, "acceptance-rate") == (mode == 1));
+    g_free (desc);
+  }
+  g_ptr_array_unref (messages);
+}
+
+/* What cannot be done speculatively is an error naming the problem. */
+static void
+test_speculative_errors (void)
+{
+  struct
+  {
+    const gchar *description, *expect;
+  } cases[] = {
+    /* the GRU cannot verify drafts in one pass */
+    { "textgensrc mode=speculative model=\"" ARGEN_DEFAULT_TEXT_MODEL "\" "
+          "! fakesink", "rnn" },
+    { "textgensrc mode=speculative draft-model=/nonexistent-draft.gguf "
+          "! fakesink", "/nonexistent-draft.gguf" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    GError *error = NULL;
+    gchar *debug = NULL;
+    GstMessage *end = run_pipeline (cases[i].description, NULL);
+
+    g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_ERROR);
+    gst_message_parse_error (end, &error, &debug);
+    g_test_message ("error: %s (%s)", error->message, debug);
+    g_assert_true (strstr (error->message, cases[i].expect) != NULL ||
+        (debug != NULL && strstr (debug, cases[i].expect) != NULL));
+    g_clear_error (&error);
+    g_free (debug);
+    gst_message_unref (end);
+  }
+}
+
+/* ---- non-autoregressive mode --------------------------------------------- */
+
+/* A small random NAR model (20 characters from '!', 6 slots) written to a
+ * temporary file; its path. */
+static gchar *
+write_nar_model (void)
+{
+  const Spec sp = { AR_TRANSFORMER_LLAMA, 2, 32, 48, 4, 2, 24, 20, FALSE,
+    FALSE, FALSE, AR_TENSOR_F32 };
+  g_autoptr (GBytes) bytes = make_model_full (&sp, 3, TRUE, 6);
+  GError *error = NULL;
+  gchar *path = NULL;
+  gint fd = g_file_open_tmp ("textgensrc-nar-XXXXXX.gguf", &path, &error);
+
+  g_assert_no_error (error);
+  close (fd);
+  g_assert_true (g_file_set_contents (path, g_bytes_get_data (bytes, NULL),
+          g_bytes_get_size (bytes), &error));
+  return path;
+}
+
+/* The element's text is libargen's non-autoregressive stream with the same
+ * settings; the statistics count the passes; a model that does not suit
+ * the mode is an error either way round. */
+static void
+test_non_autoregressive (void)
+{
+  g_autofree gchar *path = write_nar_model ();
+  g_autofree gchar *element = NULL, *desc = NULL;
+  GError *error = NULL;
+  g_autoptr (ArTextModel) m = ar_text_model_new_from_file (path, &error);
+  g_autoptr (ArTextGen) gen = NULL;
+  g_autoptr (GString) ref = g_string_new (NULL);
+  ArSamplingParams params = { 0.7f, 0, 1.0f };
+  GPtrArray *messages =
+      g_ptr_array_new_with_free_func ((GDestroyNotify) gst_message_unref);
+  const GstStructure *st;
+  guint64 tokens, passes;
+  GstMessage *end;
+
+  g_assert_no_error (error);
+  gen = ar_text_gen_new (m);
+  ar_text_gen_set_sampling (gen, &params);
+  ar_text_gen_set_iterations (gen, 3);
+  ar_text_gen_reset (gen, 9);
+  ar_text_gen_feed (gen, "#$%", -1);
+  for (guint i = 0; i < 40; i++)
+    g_assert_false (ar_text_gen_next (gen, ref));
+  ar_text_gen_finish (gen, ref);
+
+  element = generate_text ("mode", MODE_NON_AUTOREGRESSIVE, "model", path,
+      "iterations", 3, "temperature", 0.7f, "seed", (gint64) 9, "prompt",
+      "#$%", "max-tokens", 40, "tokens-per-buffer", 7, NULL);
+  g_assert_cmpstr (element, ==, ref->str);
+
+  desc = g_strdup_printf ("textgensrc mode=non-autoregressive model=%s "
+      "iterations=2 max-tokens=24 ! fakesink", path);
+  end = run_pipeline (desc, messages);
+  g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_EOS);
+  gst_message_unref (end);
+  st = find_statistics (messages);
+  g_assert_nonnull (st);
+  g_assert_true (gst_structure_get_uint64 (st, "tokens", &tokens));
+  g_assert_true (gst_structure_get_uint64 (st, "passes", &passes));
+  g_assert_cmpuint (tokens, ==, 24);
+  /* 4 blocks of 6 slots, at most 2 passes each */
+  g_assert_cmpuint (passes, >=, 4);
+  g_assert_cmpuint (passes, <=, 8);
+  g_ptr_array_unref (messages);
+
+  /* the NAR model in autoregressive mode, the GRU in non-autoregressive */
+  for (guint i = 0; i < 2; i++) {
+    g_autofree gchar *d = i == 0
+        ? g_strdup_printf ("textgensrc model=%s ! fakesink", path)
+        : g_strdup ("textgensrc mode=non-autoregressive model=\""
+            ARGEN_DEFAULT_TEXT_MODEL "\" ! fakesink");
+    gchar *debug = NULL;
+
+    end = run_pipeline (d, NULL);
+    g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_ERROR);
+    gst_message_parse_error (end, &error, &debug);
+    g_test_message ("error: %s (%s)", error->message, debug);
+    g_assert_nonnull (strstr (debug, i == 0 ? "mode=non-autoregressive"
+            : "NAR model"));
+    g_clear_error (&error);
+    g_free (debug);
+    gst_message_unref (end);
+  }
+  g_unlink (path);
+}
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* The error a pipeline with model=@path posts, checked to name @path. */
@@ -1018,6 +1215,9 @@ main (int argc, char **argv)
   g_test_add_func ("/textgensrc/temperature-controlled",
       test_temperature_controlled);
   g_test_add_func ("/textgensrc/statistics", test_statistics);
+  g_test_add_func ("/textgensrc/speculative", test_speculative);
+  g_test_add_func ("/textgensrc/speculative-errors", test_speculative_errors);
+  g_test_add_func ("/textgensrc/non-autoregressive", test_non_autoregressive);
   g_test_add_func ("/textgensrc/num-buffers", test_num_buffers);
   g_test_add_func ("/textgensrc/embedded-models", test_embedded_models);
   g_test_add_func ("/textgensrc/error-missing-file", test_error_missing_file);

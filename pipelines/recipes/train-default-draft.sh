@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Recipe for the default draft model, transformer-draft.gguf: a small
+# character-level Llama-style decoder (2 blocks of 64, 4 heads, feed-forward
+# 176, context 128; about 0.11 M parameters, an eighth of the default
+# Transformer's) trained on the same text, split and character vocabulary as
+# the default Transformer (train-default-transformer.sh), so that it can
+# draft for it: textgensrc mode=speculative uses it when no draft-model is
+# set.  A draft is worth what it costs against how often the target accepts
+# its tokens; this one is small enough to stay in the L2 cache.
+#
+#   pipelines/recipes/train-default-draft.sh [BUILD_DIR] [OUT_DIR] [STEPS]
+#
+# One thread (--threads 1), so that it can run beside other work.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+build=${1:-$top/build}
+out=${2:-$top/build/recipes}
+steps=${3:-8000}
+data=${ARGEN_DATA:-$top/../shared/data}/tinyshakespeare.txt
+argen=$build/tools/argen
+mkdir -p "$out"
+
+resume=()
+[ -f "$out/transformer-draft.ckpt" ] && resume=(--resume)
+
+"$argen" train transformer --data "$data" --out "$out/transformer-draft.gguf" \
+  --arch llama --layers 2 --dim 64 --heads 4 --kv-heads 4 --hidden 176 \
+  --context 128 --vocab char --batch 32 --threads 1 \
+  --steps "$steps" --warmup 200 --lr 2e-3 --lr-min 1e-4 --weight-decay 0.1 --clip 1 \
+  --val-fraction 0.1 --eval sliding --eval-every 500 --checkpoint-every 100 \
+  --seed 1 --keep-best \
+  --name "gst-argen default draft model (Llama-style, 2x64, tiny-shakespeare)" \
+  --description "Small character-level Llama-style decoder, the speculative-decoding draft for the default Transformer, trained by pipelines/recipes/train-default-draft.sh on tiny-shakespeare (Shakespeare's text is public domain; the tiny-shakespeare selection is from karpathy/char-rnn, MIT), first 90% for training, last 10% held out." \
+  "${resume[@]}"
+
+"$argen" eval "$out/transformer-draft.gguf" --data "$data"
+"$argen" eval "$out/transformer-draft.gguf" --data "$data" --sliding
