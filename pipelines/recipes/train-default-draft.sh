@@ -12,6 +12,11 @@
 #   pipelines/recipes/train-default-draft.sh [BUILD_DIR] [OUT_DIR] [STEPS]
 #
 # One thread (--threads 1), so that it can run beside other work.
+# Measured 2026-11-29: 8000 steps of 32 x 128 tokens in about 21 minutes on
+# one core of the 2-core development machine while two other trainings ran
+# (34,000-58,000 tokens/s); held-out validation 1.7280 nats/char at step
+# 1000, 1.5874 at 4500, 1.5596 at 6000, 1.5465 at 8000 (kept; the default
+# Transformer reaches 1.4433).  Curves: docs/models/transformer-draft.*.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
