@@ -55,8 +55,7 @@ now (void)
 {
   struct timespec ts;
 
-  clock_gettime (use_cpu_time ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC,
-      &ts);
+  clock_gettime (use_cpu_time ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -69,7 +68,7 @@ typedef struct
   ArSampler *sampler;
   ArSamplingParams params;
   guint64 seed;
-  guint V, K, L, c0; /* vocabulary, contexts, length, context tokens */
+  guint V, K, L, c0;       /* vocabulary, contexts, length, context tokens */
   const gint32 **contexts; /* (K) pointers into the held-out ids, c0 each */
   gint32 *text;            /* (c0 + L) context then generated */
   gint32 *out;             /* (K, L) what the last run generated */
@@ -163,8 +162,7 @@ run_nar (Bench *b, guint T, guint64 *passes)
           n, T, &b->params, &rng, b->text + b->c0 + done);
       done += n;
     }
-    memcpy (b->out + (gsize) k * b->L, b->text + b->c0,
-        b->L * sizeof (gint32));
+    memcpy (b->out + (gsize) k * b->L, b->text + b->c0, b->L * sizeof (gint32));
   }
   return now () - t0;
 }
@@ -196,13 +194,16 @@ main (int argc, char **argv)
   GOptionEntry entries[] = {
     { "ar", 0, 0, G_OPTION_ARG_FILENAME, &ar_path,
         "Autoregressive model (default "
-        "plugin/defaults/transformer-shakespeare.gguf)", "M.gguf" },
+        "plugin/defaults/transformer-shakespeare.gguf)",
+        "M.gguf" },
     { "nar", 0, 0, G_OPTION_ARG_FILENAME, &nar_path,
-        "Non-autoregressive model (default plugin/defaults/nar-shakespeare.gguf)",
+        "Non-autoregressive model (default "
+        "plugin/defaults/nar-shakespeare.gguf)",
         "M.gguf" },
     { "data", 0, 0, G_OPTION_ARG_FILENAME, &data_path,
         "Text whose last 10 % gives the contexts (default "
-        "../shared/data/tinyshakespeare.txt)", "TEXT" },
+        "../shared/data/tinyshakespeare.txt)",
+        "TEXT" },
     { "contexts", 0, 0, G_OPTION_ARG_INT, &contexts, "Contexts (default 8)",
         "K" },
     { "length", 0, 0, G_OPTION_ARG_INT, &length,
@@ -253,20 +254,21 @@ main (int argc, char **argv)
       ar_vocab ? ar_nar_new_from_file (nar_path, &error) : NULL;
   g_autofree char *text = NULL;
   gsize text_len = 0;
-  if (nar != NULL && !g_file_get_contents (data_path, &text, &text_len,
-          &error))
+  if (nar != NULL && !g_file_get_contents (data_path, &text, &text_len, &error))
     g_prefix_error (&error, "%s: ", data_path);
   if (error != NULL) {
     fprintf (stderr, "bench-nar: %s\n", error->message);
     return 1;
   }
   if (!same_vocab (ar_vocab, ar_nar_get_vocab (nar))) {
-    fprintf (stderr, "bench-nar: %s and %s have different vocabularies: the "
-        "AR model cannot score the NAR model's text\n", ar_path, nar_path);
+    fprintf (stderr,
+        "bench-nar: %s and %s have different vocabularies: the "
+        "AR model cannot score the NAR model's text\n",
+        ar_path, nar_path);
     return 1;
   }
-  g_autoptr (ArTextData) data = ar_text_data_new_with_vocab (text, text_len,
-      ar_vocab, 0.1, &error);
+  g_autoptr (ArTextData) data =
+      ar_text_data_new_with_vocab (text, text_len, ar_vocab, 0.1, &error);
   if (data == NULL) {
     fprintf (stderr, "bench-nar: %s: %s\n", data_path, error->message);
     return 1;
@@ -281,10 +283,12 @@ main (int argc, char **argv)
   b.L = length ? (guint) length : 2 * N;
   b.c0 = C - N;
   b.seed = seed;
-  b.params = (ArSamplingParams) { temperature, 0, 1.0f };
+  b.params = (ArSamplingParams){ temperature, 0, 1.0f };
   if (data->n - data->n_train < (gsize) b.c0 + 1) {
-    fprintf (stderr, "bench-nar: %s: the held-out text is shorter than one "
-        "context\n", data_path);
+    fprintf (stderr,
+        "bench-nar: %s: the held-out text is shorter than one "
+        "context\n",
+        data_path);
     return 1;
   }
   b.ar_state = ar_transformer_state_new (ar);
@@ -292,8 +296,8 @@ main (int argc, char **argv)
   b.sampler = ar_sampler_new (b.V);
   b.contexts = g_new (const gint32 *, b.K);
   for (guint k = 0; k < b.K; k++)
-    b.contexts[k] = data->ids + data->n_train +
-        (data->n - data->n_train - b.c0) * k / b.K;
+    b.contexts[k] =
+        data->ids + data->n_train + (data->n - data->n_train - b.c0) * k / b.K;
   b.text = g_new (gint32, b.c0 + b.L);
   b.out = g_new (gint32, (gsize) b.K * b.L);
 
@@ -306,22 +310,24 @@ main (int argc, char **argv)
 
   printf ("AR  %s: %u blocks x %u, context %u\n", ar_path,
       ar_transformer_get_config (ar)->n_layers,
-      ar_transformer_get_config (ar)->n_embd, ar_transformer_get_cache_length (ar));
+      ar_transformer_get_config (ar)->n_embd,
+      ar_transformer_get_cache_length (ar));
   printf ("NAR %s: %u blocks x %u, context %u, %u slots\n", nar_path,
       ar_transformer_get_config (ar_nar_get_transformer (nar))->n_layers,
       ar_transformer_get_config (ar_nar_get_transformer (nar))->n_embd, C, N);
   printf ("%u contexts of %u characters from the held-out text, %u tokens "
-      "each, temperature %g, best of %d, one thread, %s\n\n", b.K, b.c0,
-      b.L, temperature, repeat, use_cpu_time ? "CPU time" : "wall time");
+          "each, temperature %g, best of %d, one thread, %s\n\n",
+      b.K, b.c0, b.L, temperature, repeat,
+      use_cpu_time ? "CPU time" : "wall time");
 
   double ar_best = INFINITY;
   for (int r = 0; r < repeat; r++)
     ar_best = MIN (ar_best, run_ar (&b));
   double ar_tps = (double) b.K * b.L / ar_best, ar_nll = ar_score (&b);
 
-  g_autoptr (GString) csv = g_string_new (
-      "decoder,iterations,passes_per_token,tokens_per_s,speedup_vs_ar,"
-      "ar_nll_nats_per_char\n");
+  g_autoptr (GString) csv = g_string_new ("decoder,iterations,passes_per_token,"
+                                          "tokens_per_s,speedup_vs_ar,"
+                                          "ar_nll_nats_per_char\n");
   printf ("%-8s %10s %8s %12s %8s %14s\n", "decoder", "iterations",
       "passes/tok", "tokens/s", "vs AR", "AR NLL n/char");
   printf ("%-8s %10s %8s %12.0f %8.2f %14.4f\n", "ar", "-", "1", ar_tps, 1.0,
@@ -350,14 +356,16 @@ main (int argc, char **argv)
     labels[i] = g_strdup_printf ("T=%u", T);
   }
 
-  if (csv_path != NULL && !g_file_set_contents (csv_path, csv->str, csv->len,
-          &error)) {
+  if (csv_path != NULL &&
+      !g_file_set_contents (csv_path, csv->str, csv->len, &error)) {
     fprintf (stderr, "bench-nar: %s\n", error->message);
     return 1;
   }
   if (png_path != NULL) {
-    g_autofree char *title = g_strdup_printf ("Mask-Predict, %u slots: speed "
-        "and quality (AR model's NLL of the text)", N);
+    g_autofree char *title =
+        g_strdup_printf ("Mask-Predict, %u slots: speed "
+                         "and quality (AR model's NLL of the text)",
+            N);
     g_autoptr (ArgenChart) chart = argen_chart_new (title,
         "tokens/s (one thread, log scale)", "AR NLL (nats/char)");
     argen_chart_set_x_log (chart, TRUE);

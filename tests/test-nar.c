@@ -34,6 +34,14 @@
 #define FD_RTOL 1e-2
 #define FD_ATOL 1e-4
 
+/* new_floats (n), spelled as a function so that clang-format reads the size
+ * as an expression */
+static float *
+new_floats (gsize n)
+{
+  return g_new (float, n);
+}
+
 static float *
 new_uniform (gsize n, ArRng *rng, float a)
 {
@@ -54,7 +62,8 @@ new_uniform (gsize n, ArRng *rng, float a)
 typedef struct
 {
   ArAttention *a;
-  float *Q, *K, *V, *O, *P; /* (T, B, H hs) and (T, B, Hkv hs); P the projection */
+  float *Q, *K, *V, *O,
+      *P; /* (T, B, H hs) and (T, B, Hkv hs); P the projection */
   int T, B;
 } AttnCase;
 
@@ -232,7 +241,8 @@ typedef struct
   gint64 mask_id;   /* -1: omit the key; else its value */
   gint64 slots;     /* -1: omit the key */
   const char *vocab_chars;
-  float mask_scale; /* the mask token's embedding row (tied: its classifier row too) */
+  float
+      mask_scale; /* the mask token's embedding row (tied: its classifier row too) */
 } FileSpec;
 
 /* A randomly initialised tiny model written as @spec says, as GGUF bytes. */
@@ -283,8 +293,8 @@ load_tiny (const FileSpec *spec, guint64 seed)
 {
   g_autoptr (GBytes) bytes = write_tiny (spec, seed);
   g_autoptr (GError) error = NULL;
-  g_autoptr (ArGguf) gguf = ar_gguf_new_from_bytes (bytes, "tiny-nar.gguf",
-      &error);
+  g_autoptr (ArGguf) gguf =
+      ar_gguf_new_from_bytes (bytes, "tiny-nar.gguf", &error);
   g_assert_no_error (error);
   ArNar *nar = ar_nar_new_from_gguf (gguf, &error);
   g_assert_no_error (error);
@@ -304,9 +314,9 @@ test_train_matches_inference (void)
   g_autoptr (GError) error = NULL;
   const int T = 20, B = 2, W = c.n_vocab;
   gint32 in[20 * 2], seq[20];
-  g_autofree float *lt = g_new (float, (gsize) T * B * W);
-  g_autofree float *lf = g_new (float, (gsize) T * W);
-  g_autofree float *le = g_new (float, (gsize) T * W);
+  g_autofree float *lt = new_floats ((gsize) T * B * W);
+  g_autofree float *lf = new_floats ((gsize) T * W);
+  g_autofree float *le = new_floats ((gsize) T * W);
   ArRng rng;
 
   ar_rng_init (&rng, 5);
@@ -318,7 +328,7 @@ test_train_matches_inference (void)
   g_assert_no_error (error);
   const char *arch = NULL;
   g_assert_true (ar_gguf_get_string (gguf, "general.architecture", &arch,
-          NULL));
+      NULL));
   g_assert_cmpstr (arch, ==, "nar");
   g_autoptr (ArTransformer) m = ar_transformer_new_from_gguf (gguf, &error);
   g_assert_no_error (error);
@@ -346,7 +356,8 @@ test_train_matches_inference (void)
       }
   }
   g_test_message ("training logits vs forward_full_all %.2e, vs encode %.2e "
-      "(logits up to %.2f)", worst_full, worst_enc, scale);
+                  "(logits up to %.2f)",
+      worst_full, worst_enc, scale);
   /* float sums in different orders through two blocks */
   g_assert_cmpfloat (worst_full, <=, 1e-5 * MAX (1.0, scale));
   g_assert_cmpfloat (worst_enc, <=, 1e-5 * MAX (1.0, scale));
@@ -431,8 +442,8 @@ test_ignored_targets (void)
 
   /* nothing scored: zero loss, no gradient */
   ar_params_zero_grad (params);
-  g_assert_cmpfloat (ar_transformer_train_forward (t, in, none, T, B, TRUE),
-      ==, 0.0f);
+  g_assert_cmpfloat (ar_transformer_train_forward (t, in, none, T, B, TRUE), ==,
+      0.0f);
   g_autofree float *g0 = grads_times (params, 1.0);
   for (gsize i = 0; i < total; i++)
     g_assert_cmpfloat (g0[i], ==, 0.0f);
@@ -538,7 +549,7 @@ test_mask_predict_greedy (void)
   guint V = ar_nar_get_n_vocab (nar), N = ar_nar_get_slots (nar);
   ArSamplingParams greedy = { 0.0f, 0, 1.0f };
   gint32 ctx[40], tok[CTX], out[CTX], ref[CTX];
-  g_autofree float *logits = g_new (float, (gsize) CTX * (V + 1));
+  g_autofree float *logits = new_floats ((gsize) CTX * (V + 1));
   ArRng rng;
 
   g_assert_cmpuint (V, ==, 11);
@@ -565,8 +576,8 @@ test_mask_predict_greedy (void)
   /* every T against the plain version, for a few slot counts */
   for (guint n = 1; n <= N; n += 3)
     for (guint T = 1; T <= n + 2; T++) {
-      guint passes = ar_nar_generate (nar, s, ctx, nc, n, T, &greedy, NULL,
-          out);
+      guint passes =
+          ar_nar_generate (nar, s, ctx, nc, n, T, &greedy, NULL, out);
       guint ref_passes = ref_mask_predict (nar, ctx, nc, n, T, ref);
 
       g_assert_cmpuint (passes, ==, ref_passes);
@@ -579,8 +590,7 @@ test_mask_predict_greedy (void)
   for (guint n = 1; n <= N; n += 7) {
     guint C = ar_nar_get_context_length (nar), keep = C - n;
 
-    ar_nar_generate (nar, s, ctx, G_N_ELEMENTS (ctx), n, 3, &greedy, NULL,
-        out);
+    ar_nar_generate (nar, s, ctx, G_N_ELEMENTS (ctx), n, 3, &greedy, NULL, out);
     ar_nar_generate (nar, s, ctx + G_N_ELEMENTS (ctx) - keep, keep, n, 3,
         &greedy, NULL, ref);
     g_assert_cmpmem (out, n * sizeof (gint32), ref, n * sizeof (gint32));
@@ -606,8 +616,8 @@ test_mask_never_output (void)
   g_autoptr (ArTransformerState) ts = ar_transformer_state_new (t);
   guint V = ar_nar_get_n_vocab (nar), N = ar_nar_get_slots (nar);
   gint32 ctx[8] = { 0, 1, 2, 3, 4, 5, 6, 7 }, tok[16], out[8];
-  g_autofree float *logits = g_new (float, 16 * (V + 1));
-  g_autofree float *probs = g_new (float, (gsize) N * V);
+  g_autofree float *logits = new_floats (16 * (V + 1));
+  g_autofree float *probs = new_floats ((gsize) N * V);
   ArRng rng;
   int trapped = 0;
 
@@ -668,7 +678,7 @@ test_propose (void)
   g_autoptr (ArNar) nar = load_tiny (&good_spec, 12);
   g_autoptr (ArNarState) s = ar_nar_state_new (nar);
   guint V = ar_nar_get_n_vocab (nar), N = ar_nar_get_slots (nar);
-  g_autofree float *probs = g_new (float, (gsize) N * V);
+  g_autofree float *probs = new_floats ((gsize) N * V);
   gint32 ctx[5] = { 2, 4, 6, 8, 10 }, tok[8], gen[8];
   ArSamplingParams greedy = { 0.0f, 0, 1.0f }, warm = { 0.8f, 5, 0.95f };
   ArRng rng;
@@ -708,8 +718,8 @@ test_training_lowers_loss (void)
 
   for (int i = 0; i < 300; i++)
     g_string_append (text, "the cat sat on the mat.\n");
-  g_autoptr (ArTextData) data = ar_text_data_new (text->str, text->len,
-      AR_VOCAB_CHAR, 0.1, &error);
+  g_autoptr (ArTextData) data =
+      ar_text_data_new (text->str, text->len, AR_VOCAB_CHAR, 0.1, &error);
   g_assert_no_error (error);
   g_string_free (text, TRUE);
 
@@ -793,8 +803,8 @@ expect_load_error (const FileSpec *spec, const char *needle)
 {
   g_autoptr (GBytes) bytes = write_tiny (spec, 1);
   g_autoptr (GError) error = NULL;
-  g_autoptr (ArGguf) gguf = ar_gguf_new_from_bytes (bytes, "bad-nar.gguf",
-      &error);
+  g_autoptr (ArGguf) gguf =
+      ar_gguf_new_from_bytes (bytes, "bad-nar.gguf", &error);
   g_assert_no_error (error);
   g_autoptr (ArNar) nar = ar_nar_new_from_gguf (gguf, &error);
 
@@ -842,8 +852,8 @@ test_malformed (void)
   for (gsize cut = 16; cut < size; cut = cut * 3 + 1) {
     g_autoptr (GBytes) part = g_bytes_new (data, MIN (cut, size - 1));
     g_autoptr (GError) error = NULL;
-    g_autoptr (ArGguf) gguf = ar_gguf_new_from_bytes (part, "short-nar.gguf",
-        &error);
+    g_autoptr (ArGguf) gguf =
+        ar_gguf_new_from_bytes (part, "short-nar.gguf", &error);
 
     g_assert_null (gguf);
     g_assert_nonnull (error);
@@ -852,8 +862,8 @@ test_malformed (void)
   /* and a missing file */
   {
     g_autoptr (GError) error = NULL;
-    g_autoptr (ArNar) nar = ar_nar_new_from_file ("/nonexistent/nar.gguf",
-        &error);
+    g_autoptr (ArNar) nar =
+        ar_nar_new_from_file ("/nonexistent/nar.gguf", &error);
 
     g_assert_null (nar);
     g_assert_nonnull (error);

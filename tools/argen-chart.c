@@ -18,7 +18,7 @@
 typedef struct
 {
   char *name;
-  GArray *x, *y; /* (double) */
+  GArray *x, *y;     /* (double) */
   GPtrArray *labels; /* (char *) or NULL */
   ArgenChartStyle style;
 } Series;
@@ -97,8 +97,7 @@ argen_chart_set_x_log (ArgenChart *c, gboolean log_scale)
 
 void
 argen_chart_add_series (ArgenChart *c, const char *name, const double *x,
-    const double *y, guint n, ArgenChartStyle style,
-    const char *const *labels)
+    const double *y, guint n, ArgenChartStyle style, const char *const *labels)
 {
   g_return_if_fail (c != NULL && name != NULL);
   g_return_if_fail (n == 0 || (x != NULL && y != NULL));
@@ -133,8 +132,8 @@ px (const Box *b, double x)
 static double
 py (const Box *b, double y)
 {
-  return H - BOTTOM - (y - b->min_y) / (b->max_y - b->min_y) *
-      (H - TOP - BOTTOM);
+  return H - BOTTOM -
+      (y - b->min_y) / (b->max_y - b->min_y) * (H - TOP - BOTTOM);
 }
 
 /* A "nice" tick step covering @range in about @n steps. */

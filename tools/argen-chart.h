@@ -34,8 +34,7 @@ void argen_chart_set_x_log (ArgenChart *c, gboolean log_scale);
  * points.  Series take the colours of a fixed palette in the order they are
  * added.  A series of one point is drawn as a marker whatever @style. */
 void argen_chart_add_series (ArgenChart *c, const char *name, const double *x,
-    const double *y, guint n, ArgenChartStyle style,
-    const char *const *labels);
+    const double *y, guint n, ArgenChartStyle style, const char *const *labels);
 /* AR_ERROR_INVALID when there is nothing to draw, AR_ERROR_IO when the file
  * cannot be written. */
 gboolean argen_chart_write_png (const ArgenChart *c, const char *path,

@@ -7,18 +7,26 @@
 #include <math.h>
 #include <string.h>
 
+/* new_floats (n), spelled as a function so that clang-format reads the size
+ * as an expression */
+static float *
+new_floats (gsize n)
+{
+  return g_new (float, n);
+}
+
 struct _ArNarTask
 {
   ArTrainable trainable;
   ArTransformerTrain *net;
   const ArTextData *data;
-  int C, N, B;      /* context length, slots, windows per step */
-  int V;            /* text tokens; the mask token is V */
-  float dropout;    /* of the training steps */
-  gint32 *inputs;   /* (C, B) */
-  gint32 *targets;  /* (C, B) */
-  float *logits;    /* (C, B, V + 1), validation */
-  int *perm;        /* (N) slot indices, for drawing the masked ones */
+  int C, N, B;     /* context length, slots, windows per step */
+  int V;           /* text tokens; the mask token is V */
+  float dropout;   /* of the training steps */
+  gint32 *inputs;  /* (C, B) */
+  gint32 *targets; /* (C, B) */
+  float *logits;   /* (C, B, V + 1), validation */
+  int *perm;       /* (N) slot indices, for drawing the masked ones */
 };
 
 gboolean
@@ -99,8 +107,8 @@ task_step (gpointer self, ArRng *rng)
   float loss;
 
   if (task->dropout == 0.0f)
-    return ar_transformer_train_forward (task->net, task->inputs,
-        task->targets, T, task->B, TRUE);
+    return ar_transformer_train_forward (task->net, task->inputs, task->targets,
+        T, task->B, TRUE);
   /* the masks' seed from the trainer's stream, so that a resumed run drops
    * what the uninterrupted one would have */
   ar_transformer_train_set_dropout (task->net, task->dropout,
@@ -164,8 +172,7 @@ ar_nar_task_evaluate (ArNarTask *task, guint64 *n_scored)
 
         if (at < scored_to)
           continue; /* the last window's overlap with the one before */
-        total +=
-            nll (task->logits + ((gsize) (c + j) * nw + b) * W, task->V,
+        total += nll (task->logits + ((gsize) (c + j) * nw + b) * W, task->V,
             ids[at]);
         count++;
       }
@@ -203,8 +210,7 @@ ArNarTask *
 ar_nar_task_new (const ArTransformerConfig *config, const ArTextData *data,
     int slots, int B, int n_threads)
 {
-  g_return_val_if_fail (ar_nar_task_check (config, data, slots, B, NULL),
-      NULL);
+  g_return_val_if_fail (ar_nar_task_check (config, data, slots, B, NULL), NULL);
   ArNarTask *task = g_new0 (ArNarTask, 1);
   int C = (int) config->n_ctx;
 
@@ -216,7 +222,7 @@ ar_nar_task_new (const ArTransformerConfig *config, const ArTextData *data,
   task->V = (int) config->n_vocab - 1;
   task->inputs = g_new (gint32, (gsize) C * B);
   task->targets = g_new (gint32, (gsize) C * B);
-  task->logits = g_new (float, (gsize) C * B * config->n_vocab);
+  task->logits = new_floats ((gsize) C * B * config->n_vocab);
   task->perm = g_new (int, slots);
   task->trainable = (ArTrainable){
     .unit = ar_vocab_get_type (data->vocab) == AR_VOCAB_BYTE ? "nats/byte"

@@ -12,6 +12,14 @@
 #include <math.h>
 #include <string.h>
 
+/* new_floats (n), spelled as a function so that clang-format reads the size
+ * as an expression */
+static float *
+new_floats (gsize n)
+{
+  return g_new (float, n);
+}
+
 struct _ArNar
 {
   ArGguf *gguf; /* holds the mapping the weights live in */
@@ -62,8 +70,8 @@ ar_nar_new_from_gguf (ArGguf *gguf, GError **error)
     return NULL;
 
   const ArTransformerConfig *c = ar_transformer_get_config (t);
-  guint V = ar_vocab_get_size (vocab), n_cache =
-      ar_transformer_get_cache_length (t);
+  guint V = ar_vocab_get_size (vocab),
+        n_cache = ar_transformer_get_cache_length (t);
 
   if (!c->bidirectional) {
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
@@ -176,7 +184,7 @@ ar_nar_state_new (const ArNar *nar)
   s->ts = ar_transformer_state_new (nar->t);
   s->sampler = ar_sampler_new (nar->n_vocab);
   s->tokens = g_new (gint32, C);
-  s->logits = g_new (float, C * (nar->n_vocab + 1));
+  s->logits = new_floats (C * (nar->n_vocab + 1));
   s->conf = g_new (float, C);
   s->masked = g_new (gboolean, C);
   s->order = g_new (guint, C);
@@ -330,9 +338,9 @@ ar_nar_generate (const ArNar *nar, ArNarState *s, const gint32 *context,
       if (!s->masked[j])
         continue;
       /* the first V logits: the mask token is never chosen */
-      tok = params->temperature == 0.0f ? ar_argmax (l, V)
-                                        : ar_sampler_sample (s->sampler, params,
-                                              rng, l);
+      tok = params->temperature == 0.0f
+          ? ar_argmax (l, V)
+          : ar_sampler_sample (s->sampler, params, rng, l);
       slot[j] = (gint32) tok;
       s->conf[j] = probability (l, V, tok);
       s->masked[j] = FALSE;
