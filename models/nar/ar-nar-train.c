@@ -166,7 +166,7 @@ ar_nar_task_evaluate (ArNarTask *task, guint64 *n_scored)
         task->inputs[t * nw + b] =
             t < c ? ids[starts[b] - c + t] : (gint32) task->V;
     ar_transformer_train_logits (task->net, task->inputs, T, nw, task->logits);
-    for (int b = 0; b < nw; b++)
+    for (int b = 0; b < nw; b++) {
       for (int j = 0; j < N; j++) {
         gsize at = starts[b] + j;
 
@@ -176,7 +176,8 @@ ar_nar_task_evaluate (ArNarTask *task, guint64 *n_scored)
             ids[at]);
         count++;
       }
-    scored_to = starts[nw - 1] + N;
+      scored_to = starts[b] + N;
+    }
   }
   if (n_scored != NULL)
     *n_scored = count;
