@@ -3,75 +3,12 @@
  * standard output, with the same sampling controls as the elements.  A
  * non-autoregressive ("nar") model generates N tokens at a time (its
  * nar.slots), each chunk by Mask-Predict in --iterations passes after the
- * text so far (BOS, the prompt and the chunks before). */
+ * text so far (BOS, the prompt and the chunks before), as ArTextGen runs
+ * it for the elements. */
 #include "argen.h"
-#include "nar/ar-nar.h"
 #include "text/ar-text.h"
 
 #include <stdio.h>
-#include <string.h>
-
-/* --tokens tokens from @nar after @prompt, chunk by chunk, through the
- * UTF-8 / stop-string filter to standard output. */
-static int
-generate_nar (ArGguf *gguf, const char *prompt, gint64 tokens, gint64 seed,
-    const ArSamplingParams *params, guint iterations, const char *stop)
-{
-  GError *error = NULL;
-  g_autoptr (ArNar) nar = ar_nar_new_from_gguf (gguf, &error);
-
-  if (nar == NULL) {
-    fprintf (stderr, "argen generate: %s\n", error->message);
-    g_error_free (error);
-    return 1;
-  }
-  const ArVocab *vocab = ar_nar_get_vocab (nar);
-  g_autoptr (ArNarState) s = ar_nar_state_new (nar);
-  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
-  g_autoptr (ArTextFilter) filter = ar_text_filter_new ();
-  g_autoptr (GString) out = g_string_new (NULL);
-  guint N = ar_nar_get_slots (nar);
-  g_autofree gint32 *chunk = g_new (gint32, N);
-  gboolean stopped = FALSE;
-  gint prev = ar_vocab_get_bos (vocab);
-  ArRng rng;
-
-  ar_rng_init (&rng, (guint64) seed);
-  ar_text_filter_set_stop (filter, stop);
-  if (prev >= 0) {
-    gint32 bos = prev;
-    g_array_append_val (ids, bos);
-  }
-  if (prompt) {
-    guint skipped = ar_vocab_encode (vocab, prompt, -1, ids);
-    if (skipped)
-      fprintf (stderr,
-          "argen generate: %u prompt characters are not in the vocabulary\n",
-          skipped);
-  }
-  for (gint64 done = 0; done < tokens && !stopped;) {
-    guint n = (guint) MIN ((gint64) N, tokens - done);
-
-    ar_nar_generate (nar, s, (const gint32 *) ids->data, ids->len, n,
-        iterations, params, &rng, chunk);
-    for (guint j = 0; j < n && !stopped; j++) {
-      gsize len;
-      const char *bytes = ar_vocab_decode (vocab, prev, chunk[j], &len);
-
-      stopped = ar_text_filter_push (filter, bytes, len, out);
-      prev = chunk[j];
-    }
-    g_array_append_vals (ids, chunk, n);
-    done += n;
-    fwrite (out->str, 1, out->len, stdout);
-    g_string_truncate (out, 0);
-  }
-  if (!stopped)
-    ar_text_filter_finish (filter, out);
-  fwrite (out->str, 1, out->len, stdout);
-  fflush (stdout);
-  return 0;
-}
 
 int
 argen_cmd_generate (int argc, char **argv)
@@ -107,22 +44,6 @@ argen_cmd_generate (int argc, char **argv)
         "[--iterations T]\n");
     return 2;
   }
-  {
-    /* a non-autoregressive model takes its own path */
-    g_autoptr (ArGguf) gguf = ar_gguf_new_from_file (argv[1], &error);
-    const char *arch = NULL;
-
-    if (gguf == NULL) {
-      fprintf (stderr, "argen generate: %s\n", error->message);
-      g_error_free (error);
-      return 1;
-    }
-    if (ar_gguf_get_string (gguf, "general.architecture", &arch, NULL)
-        && strcmp (arch, "nar") == 0) {
-      ArSamplingParams nar_params = { temperature, top_k, top_p };
-      return generate_nar (gguf, prompt, tokens, seed, &nar_params, iterations, stop);
-    }
-  }
   g_autoptr (ArTextModel) model = ar_text_model_new_from_file (argv[1], &error);
   if (model == NULL) {
     fprintf (stderr, "argen generate: %s\n", error->message);
@@ -133,6 +54,8 @@ argen_cmd_generate (int argc, char **argv)
   ArSamplingParams params = { temperature, top_k, top_p };
   ar_text_gen_set_sampling (gen, &params);
   ar_text_gen_set_stop (gen, stop);
+  /* nar models only; the others ignore it */
+  ar_text_gen_set_iterations (gen, iterations);
   ar_text_gen_reset (gen, seed);
   if (prompt) {
     guint skipped = ar_text_gen_feed (gen, prompt, -1);
