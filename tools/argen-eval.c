@@ -276,9 +276,10 @@ evaluate_nar (const EvalOptions *o, ArGguf *gguf, GError **error)
   guint64 n = 0;
   g_autoptr (GTimer) timer = g_timer_new ();
   double nats = ar_nar_task_evaluate (task, &n);
-  g_autofree char *desc = g_strdup_printf ("slots of %d, all masked, after "
-      "%u tokens of context (Mask-Predict's first iteration)",
-      slots, config->n_ctx - slots);
+  g_autofree char *desc =
+      g_strdup_printf ("slots of %d, all masked, after "
+                       "%u tokens of context (Mask-Predict's first iteration)",
+          slots, config->n_ctx - slots);
   print_result (o, text, nats, n, desc, g_timer_elapsed (timer, NULL));
   return TRUE;
 }

@@ -149,10 +149,10 @@ struct _ArAttention
   int max_T, max_B;
   gboolean bidirectional; /* every query sees every key of its stream */
   float scale;            /* 1 / sqrt (hs) */
-  float *lse;  /* (B, H, T) log Σ_j exp (s_tj) of each query row */
-  float *S;    /* (ATTN_BLOCK, max_T) scores, then weights */
-  float *dP;   /* (ATTN_BLOCK, max_T) their gradient */
-  float *Dt;   /* (max_T) rowsum (dO ⊙ O) of one head */
+  float *lse;             /* (B, H, T) log Σ_j exp (s_tj) of each query row */
+  float *S;               /* (ATTN_BLOCK, max_T) scores, then weights */
+  float *dP;              /* (ATTN_BLOCK, max_T) their gradient */
+  float *Dt;              /* (max_T) rowsum (dO ⊙ O) of one head */
 };
 
 ArAttention *

@@ -891,8 +891,8 @@ mb_forward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
       sh->xf, sh->meanf, sh->rstdf, N);
   linear_forward (P[P_OUTPUT], NULL, sh->xf, sh->logits, N);
   if (with_loss)
-    sh->loss = xent_scored (sh->logits, sh->tg, backward ? sh->logits : NULL,
-        N, t->V, &sh->n_scored);
+    sh->loss = xent_scored (sh->logits, sh->tg, backward ? sh->logits : NULL, N,
+        t->V, &sh->n_scored);
 }
 
 /* After mb_forward with backward: accumulates the gradients into @P's.
