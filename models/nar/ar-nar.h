@@ -45,10 +45,10 @@
  * confidence is the model's probability (softmax of the text logits,
  * temperature 1) of the token chosen for it, kept until the slot is
  * predicted again; among equal confidences the lower slot is re-masked
- * first.  So T = 1 is fully parallel,
- * and T = n re-predicts n - 1, n - 2, ..., 1 slots: every iteration fixes
- * at least one more slot.  An iteration with m_t = 0 (T > n) does nothing
- * and costs nothing.  Choosing a token: temperature 0 is the argmax of the
+ * first.  So T = 1 is fully parallel, T = 4 over 10 slots re-predicts 7,
+ * 5 and 2 of them, and T = n re-predicts n - 1, n - 2, ..., 1: every
+ * iteration fixes at least one more slot.  An iteration with m_t = 0 (T >
+ * n) does nothing and costs nothing.  Choosing a token: temperature 0 is the argmax of the
  * text logits; otherwise ar_sampler_sample () with the sampling
  * parameters over the V text logits, one uniform draw per predicted slot in
  * slot order, so the output is a function of the seed. */
