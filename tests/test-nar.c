@@ -15,12 +15,15 @@
  *     algorithm written here, the schedule, the mask token never output
  *     (even when its logit is the largest), seeds, the context cut, and
  *     ar_nar_propose ();
- *   - a short training run lowering the held-out loss;
+ *   - a short training run lowering the held-out loss, and a run stopped
+ *     and resumed from its checkpoint ending with exactly the weights of an
+ *     uninterrupted one (dropout on);
  *   - malformed files: each a GError naming the key, tensor or file. */
 #include <math.h>
 #include <string.h>
 
 #include <glib.h>
+#include <glib/gstdio.h>
 
 #include "core/ar-rng.h"
 #include "core/ar-sample.h"
@@ -803,6 +806,106 @@ test_training_lowers_loss (void)
   g_assert_cmpuint (ar_nar_get_slots (nar), ==, 4);
 }
 
+/* A training run of the NAR task with the trainer: tiny text and shape,
+ * dropout on (its masks' seeds come from the trainer's stream too). */
+typedef struct
+{
+  ArTextData *data;
+  ArNarTask *task;
+  ArTrainer *trainer;
+} NarRun;
+
+static void
+nar_run_init (NarRun *r, guint64 init_seed, guint64 train_seed)
+{
+  GString *text = g_string_new (NULL);
+  ArTrainOptions o = AR_TRAIN_OPTIONS_INIT;
+  ArRng rng;
+
+  for (int i = 0; i < 60; i++)
+    g_string_append (text, "a stitch in time saves nine.\n");
+  r->data = ar_text_data_new (text->str, text->len, AR_VOCAB_CHAR, 0.1, NULL);
+  g_string_free (text, TRUE);
+  ArTransformerConfig c = tiny_config (ar_vocab_get_size (r->data->vocab));
+  c.n_ctx = 12;
+  r->task = ar_nar_task_new (&c, r->data, 5, 3, 1);
+  ar_nar_task_set_dropout (r->task, 0.1f);
+  ar_rng_init (&rng, init_seed);
+  ar_transformer_train_init (ar_nar_task_get_net (r->task), &rng);
+  o.steps = 12;
+  o.warmup = 2;
+  o.eval_every = 5;
+  o.checkpoint_every = 0;
+  o.seed = train_seed;
+  r->trainer =
+      ar_trainer_new (ar_nar_task_get_trainable (r->task), r->task, &o);
+}
+
+static void
+nar_run_clear (NarRun *r)
+{
+  ar_trainer_free (r->trainer);
+  ar_nar_task_free (r->task);
+  ar_text_data_free (r->data);
+}
+
+static void
+stop_at_7 (const ArTrainProgress *p, gpointer user_data)
+{
+  if (p->step == 7)
+    *(volatile gint *) user_data = 1;
+}
+
+static void
+test_resume_is_exact (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("argen-nar-XXXXXX", NULL);
+  g_autofree char *ckpt = g_build_filename (dir, "run.ckpt", NULL);
+  g_autoptr (GError) error = NULL;
+  volatile gint stop = 0;
+  NarRun straight, first, resumed;
+
+  nar_run_init (&straight, 3, 5);
+  g_assert_true (ar_trainer_run (straight.trainer, NULL, NULL, NULL, NULL,
+      &error));
+  g_assert_no_error (error);
+
+  nar_run_init (&first, 3, 5);
+  g_assert_false (ar_trainer_run (first.trainer, ckpt, stop_at_7,
+      (gpointer) &stop, &stop, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_CANCELLED);
+  g_clear_error (&error);
+  nar_run_clear (&first);
+  /* the checkpoint loads as a model */
+  g_autoptr (ArNar) nar = ar_nar_new_from_file (ckpt, &error);
+  g_assert_no_error (error);
+
+  /* weights and seed start out different: all of it comes from the file */
+  nar_run_init (&resumed, 99, 98);
+  g_assert_true (ar_trainer_resume (resumed.trainer, ckpt, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ar_trainer_get_step (resumed.trainer), ==, 7);
+  g_assert_true (ar_trainer_run (resumed.trainer, ckpt, NULL, NULL, NULL,
+      &error));
+  g_assert_no_error (error);
+
+  GPtrArray *a =
+      ar_transformer_train_get_params (ar_nar_task_get_net (straight.task));
+  GPtrArray *b =
+      ar_transformer_train_get_params (ar_nar_task_get_net (resumed.task));
+  g_assert_cmpuint (a->len, ==, b->len);
+  for (guint i = 0; i < a->len; i++) {
+    ArParam *pa = g_ptr_array_index (a, i), *pb = g_ptr_array_index (b, i);
+
+    g_assert_cmpmem (pa->w, pa->n * sizeof (float), pb->w,
+        pb->n * sizeof (float));
+  }
+  nar_run_clear (&straight);
+  nar_run_clear (&resumed);
+  g_unlink (ckpt);
+  g_rmdir (dir);
+}
+
 /* ---- malformed files ------------------------------------------------------------ */
 
 static void
@@ -893,6 +996,7 @@ main (int argc, char **argv)
   g_test_add_func ("/nar/mask-predict-seeds", test_mask_predict_seeds);
   g_test_add_func ("/nar/propose", test_propose);
   g_test_add_func ("/nar/training", test_training_lowers_loss);
+  g_test_add_func ("/nar/resume-is-exact", test_resume_is_exact);
   g_test_add_func ("/nar/malformed", test_malformed);
   return g_test_run ();
 }
