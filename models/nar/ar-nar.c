@@ -342,7 +342,9 @@ ar_nar_generate (const ArNar *nar, ArNarState *s, const gint32 *context,
           ? ar_argmax (l, V)
           : ar_sampler_sample (s->sampler, params, rng, l);
       slot[j] = (gint32) tok;
-      s->conf[j] = probability (l, V, tok);
+      /* the last iteration's confidences would never be read */
+      if (it < iterations)
+        s->conf[j] = probability (l, V, tok);
       s->masked[j] = FALSE;
     }
   }
