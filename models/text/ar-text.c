@@ -229,11 +229,14 @@ struct _ArTextGen
   gpointer dstate;      /* the draft's state */
   gpointer dsnap;       /* the draft's state at the start of a round */
   ArSampler *dsampler;
-  GArray *t_pend;  /* gint32: tokens the target has still to consume */
+  gint t_next;     /* the token the target has still to consume, or -1 */
+  float *p0;       /* (V) the target's logits before a round without one */
+  float *dq0;      /* (V) the draft's logits at dsnap (zeros: none yet) */
   GArray *d_pend;  /* gint32: tokens the draft has still to consume */
   GArray *round;   /* gint32: the last round's output tokens ... */
   guint round_out; /* ... of which this many were handed out */
-  gint32 round_prev; /* the token the last round's batch started with */
+  gint32 round_prev; /* the last round's t_next ... */
+  gboolean round_in; /* ... if it had one */
   float *rows;     /* (k + 1, V) the target's logits over a round */
   float *q;        /* (k, V) the draft's distributions */
   float *p;        /* (V) the target's distribution, then the residual */
@@ -327,6 +330,8 @@ static void spec_clear (ArTextGen *gen);
 static void spec_start (ArTextGen *gen);
 static void spec_settle (ArTextGen *gen);
 static gboolean spec_next (ArTextGen *gen, GString *out);
+static const float *feed_ids (ArTextModel *m, gpointer state,
+    const gint32 *ids, guint n);
 static gboolean nar_next (ArTextGen *gen, GString *out);
 
 ArTextGen *
@@ -415,14 +420,12 @@ ar_text_gen_reset (ArTextGen *gen, guint64 seed)
   if (width == 0 && gen->draft != NULL && gen->draft_k > 0)
     spec_start (gen);
   gint bos = ar_vocab_get_bos (gen->model->vocab);
-  if (bos >= 0 && gen->speculating) {
-    /* the rounds feed it with their first batch */
-    g_array_append_val (gen->t_pend, bos);
-    g_array_append_val (gen->d_pend, bos);
-    gen->prev_token = bos;
-  } else if (bos >= 0) {
+  if (bos >= 0) {
     gen->logits = fam->forward (gen->model->impl, gen->state, bos);
     gen->prev_token = bos;
+    /* the draft consumes it with its first round */
+    if (gen->speculating)
+      g_array_append_val (gen->d_pend, bos);
   }
 }
 
@@ -581,12 +584,20 @@ ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
      * stream; the prompt is */
     gen->chunk_len = gen->chunk_out = 0;
     g_array_append_vals (gen->history, gen->ids->data, gen->ids->len);
-  } else if (gen->speculating) {
-    /* what the last round made and nobody took is dropped; the prompt is
-     * fed with the next round's batches */
+  } else if (gen->speculating && gen->ids->len > 0) {
+    /* what the last round made and nobody took is dropped; the target then
+     * takes the last token out (as plain decoding did when it was drawn)
+     * and the prompt, exactly as plain decoding does; the draft takes
+     * both with its next round */
     spec_settle (gen);
-    g_array_append_vals (gen->t_pend, gen->ids->data, gen->ids->len);
+    if (gen->t_next >= 0)
+      fam->forward (gen->model->impl, gen->state, gen->t_next);
+    gen->t_next = -1;
+    gen->logits = feed_ids (gen->model, gen->state,
+        (const gint32 *) gen->ids->data, gen->ids->len);
     g_array_append_vals (gen->d_pend, gen->ids->data, gen->ids->len);
+  } else if (gen->speculating) {
+    spec_settle (gen);
   } else if (gen->ids->len > 0 && fam->forward_prompt)
     gen->logits = fam->forward_prompt (gen->model->impl, gen->state,
         (const gint32 *) gen->ids->data, gen->ids->len);
@@ -927,17 +938,20 @@ ar_text_gen_get_n_tokens (const ArTextGen *gen)
 
 /* ---- speculative decoding ---------------------------------------------
  *
- * The stream runs in rounds.  Both models lag behind the stream by the
- * tokens in their `pend` lists (at least one: the last token out, or BOS,
- * or a prompt), which the round feeds first.  A round:
+ * The stream runs in rounds.  The target consumes BOS and prompts as plain
+ * decoding does (forward (), forward_prompt ()), so that its cache holds
+ * the same values bit for bit; after a round it lags by at most one token,
+ * the round's last (t_next).  The draft lags by the tokens in d_pend.  A
+ * round:
  *   1. the draft consumes its pending tokens, its state is saved (dsnap),
  *      and it proposes d1 .. dk, each sampled from its own distribution
  *      q_i (the stream's sampling parameters applied to its logits; the
  *      argmax when greedy), feeding each but the last back;
- *   2. the target consumes its pending tokens but the last, y, then
- *      [y, d1 .. dk] in one forward_all () call: the logits after each,
- *      p_0 .. p_k, bit for bit those of one-token-at-a-time decoding (m <=
- *      k drafts are verified when the context window has less room);
+ *   2. the target scores [t_next, d1 .. dk] (or [d1 .. dk] when it lags by
+ *      nothing: p_0 is then its current logits) in one forward_all ()
+ *      call: the logits after each, p_0 .. p_k, bit for bit those of
+ *      one-token-at-a-time decoding (m <= k drafts are verified when the
+ *      context window has less room);
  *   3. d_i is accepted with probability min (1, p_{i-1} (d_i) / q_i (d_i))
  *      (greedy: when it is the argmax of p_{i-1}); at the first rejection
  *      a token is drawn from the residual max (0, p_{i-1} - q_i),
@@ -1041,7 +1055,8 @@ spec_clear (ArTextGen *gen)
   gen->draft->family->state_free (gen->dstate);
   gen->draft->family->state_free (gen->dsnap);
   g_clear_pointer (&gen->dsampler, ar_sampler_free);
-  g_clear_pointer (&gen->t_pend, g_array_unref);
+  g_clear_pointer (&gen->p0, g_free);
+  g_clear_pointer (&gen->dq0, g_free);
   g_clear_pointer (&gen->d_pend, g_array_unref);
   g_clear_pointer (&gen->round, g_array_unref);
   g_clear_pointer (&gen->rows, g_free);
@@ -1067,7 +1082,9 @@ spec_start (ArTextGen *gen)
     dfam->state_set_threadpool (gen->draft->impl, gen->dsnap, gen->pool);
   }
   gen->dsampler = ar_sampler_new (V);
-  gen->t_pend = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gen->t_next = -1;
+  gen->p0 = g_new (float, V);
+  gen->dq0 = g_new0 (float, V);
   gen->d_pend = g_array_new (FALSE, FALSE, sizeof (gint32));
   gen->round = g_array_new (FALSE, FALSE, sizeof (gint32));
   gen->round_out = 0;
@@ -1124,15 +1141,19 @@ spec_round (ArTextGen *gen)
   guint V = ar_vocab_get_size (gen->model->vocab), k = gen->k, m, a = 0;
   gboolean greedy = gen->params.temperature == 0.0f;
   gint32 *batch = g_newa (gint32, k + 1);
-  const float *ql;
+  const float *ql, *rows;
   gint y = -1;
 
   g_array_set_size (gen->round, 0);
   gen->round_out = 0;
 
   /* 1. the draft catches up, is saved, and proposes */
-  ql = feed_ids (gen->draft, gen->dstate, (const gint32 *) gen->d_pend->data,
-      gen->d_pend->len);
+  if (gen->d_pend->len > 0) {
+    ql = feed_ids (gen->draft, gen->dstate,
+        (const gint32 *) gen->d_pend->data, gen->d_pend->len);
+    memcpy (gen->dq0, ql, V * sizeof (float));
+  }
+  ql = gen->dq0;
   g_array_set_size (gen->d_pend, 0);
   dfam->state_copy (dimpl, gen->dsnap, gen->dstate);
   for (guint i = 0; i < k; i++) {
@@ -1150,17 +1171,25 @@ spec_round (ArTextGen *gen)
       ql = dfam->forward (dimpl, gen->dstate, d);
   }
 
-  /* 2. the target catches up and scores [y, d1 .. dk] in one pass */
-  if (gen->t_pend->len > 1)
-    feed_ids (gen->model, gen->state, (const gint32 *) gen->t_pend->data,
-        gen->t_pend->len - 1);
-  batch[0] = g_array_index (gen->t_pend, gint32, gen->t_pend->len - 1);
-  g_array_set_size (gen->t_pend, 0);
-  m = fam->forward_all (impl, gen->state, batch, k + 1, gen->rows) - 1;
+  /* 2. the target scores [t_next, d1 .. dk] in one pass: rows p_0 ..
+   * p_k; without t_next, p_0 is its current logits (saved: the pass
+   * overwrites them) */
+  if (gen->t_next >= 0) {
+    batch[0] = gen->t_next;
+    m = fam->forward_all (impl, gen->state, batch, k + 1, gen->rows) - 1;
+    rows = gen->rows;
+  } else {
+    memcpy (gen->p0, gen->logits, V * sizeof (float));
+    memcpy (gen->rows, gen->p0, V * sizeof (float));
+    m = fam->forward_all (impl, gen->state, batch + 1, k, gen->rows + V);
+    rows = gen->rows;
+  }
+  gen->round_in = gen->t_next >= 0;
+  gen->round_prev = batch[0];
 
   /* 3. accept or reject */
   for (guint i = 1; i <= m; i++) {
-    const float *row = gen->rows + (gsize) (i - 1) * V;
+    const float *row = rows + (gsize) (i - 1) * V;
     guint d = (guint) batch[i];
 
     if (greedy) {
@@ -1190,13 +1219,13 @@ spec_round (ArTextGen *gen)
   }
   if (y < 0)
     y = (gint) ar_sampler_sample (gen->sampler, &gen->params, &gen->rng,
-        gen->rows + (gsize) m * V);
+        rows + (gsize) m * V);
 
   /* 4. roll back what was rejected; both models are left y to consume */
   g_array_append_vals (gen->round, batch + 1, a);
   g_array_append_val (gen->round, y);
   fam->state_rewind (impl, gen->state, m - a);
-  g_array_append_val (gen->t_pend, y);
+  gen->t_next = y;
   if (a == k) {
     g_array_append_val (gen->d_pend, batch[k]);
   } else {
@@ -1204,7 +1233,6 @@ spec_round (ArTextGen *gen)
     g_array_append_vals (gen->d_pend, batch + 1, a);
   }
   g_array_append_val (gen->d_pend, y);
-  gen->round_prev = batch[0];
   gen->n_rounds++;
   gen->n_drafted += m;
   gen->n_accepted += a;
@@ -1217,25 +1245,33 @@ spec_settle (ArTextGen *gen)
 {
   guint u = gen->round->len - gen->round_out;
 
-  if (u == 0) {
-    g_array_set_size (gen->round, 0);
-    gen->round_out = 0;
-    return;
+  if (u > 0) {
+    const ArTextFamily *fam = gen->model->family;
+
+    /* The target holds [t_next of the round, if any; d1 .. da] from the
+     * round's pass, and lags by its last token.  It keeps the drafts
+     * handed out, and the last token out becomes its lagging token again
+     * (its logits were overwritten since); when nothing was handed out
+     * and the round started without one, it is back where it was, with
+     * the logits saved. */
+    if (gen->round_out > 0 || gen->round_in) {
+      fam->state_rewind (gen->model->impl, gen->state, u - !gen->round_in);
+      gen->t_next = gen->round_out > 0
+          ? g_array_index (gen->round, gint32, gen->round_out - 1)
+          : gen->round_prev;
+      if (!gen->round_in)
+        fam->state_rewind (gen->model->impl, gen->state, 1);
+    } else {
+      fam->state_rewind (gen->model->impl, gen->state, u - 1);
+      gen->t_next = -1;
+      gen->logits = gen->p0;
+    }
+    /* the draft: back to the round's start, then what was handed out */
+    gen->draft->family->state_copy (gen->draft->impl, gen->dstate,
+        gen->dsnap);
+    g_array_set_size (gen->d_pend, 0);
+    g_array_append_vals (gen->d_pend, gen->round->data, gen->round_out);
   }
-  /* The target holds [y, d1 .. da] of the round (y = round_prev) and has
-   * the round's last token pending; it keeps y and the drafts handed out,
-   * and the last of those becomes its pending token again (its logits were
-   * overwritten since). */
-  gen->model->family->state_rewind (gen->model->impl, gen->state, u);
-  g_array_set_size (gen->t_pend, 0);
-  gint32 last = gen->round_out > 0
-      ? g_array_index (gen->round, gint32, gen->round_out - 1)
-      : gen->round_prev;
-  g_array_append_val (gen->t_pend, last);
-  /* the draft: back to the round's start, then what was handed out */
-  gen->draft->family->state_copy (gen->draft->impl, gen->dstate, gen->dsnap);
-  g_array_set_size (gen->d_pend, 0);
-  g_array_append_vals (gen->d_pend, gen->round->data, gen->round_out);
   g_array_set_size (gen->round, 0);
   gen->round_out = 0;
 }
@@ -1246,23 +1282,8 @@ spec_next (ArTextGen *gen, GString *out)
 {
   guint token;
 
-  if (gen->round_out == gen->round->len) {
-    if (gen->t_pend->len == 0) {
-      /* the very start with neither BOS nor prompt: the first token comes
-       * from the uniform start, as plain decoding draws it */
-      token = ar_sampler_sample (gen->sampler, &gen->params, &gen->rng,
-          gen->logits);
-      gen->last_token = token;
-      if ((gint) token == ar_vocab_get_eos (gen->model->vocab))
-        return TRUE;
-      if (emit (gen, token, out))
-        return TRUE;
-      g_array_append_val (gen->t_pend, token);
-      g_array_append_val (gen->d_pend, token);
-      return FALSE;
-    }
+  if (gen->round_out == gen->round->len)
     spec_round (gen);
-  }
   token = g_array_index (gen->round, gint32, gen->round_out++);
   gen->last_token = token;
   /* a token that ends the stream is not part of it (plain decoding does
