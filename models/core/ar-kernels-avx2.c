@@ -444,22 +444,6 @@ ar_matvec_q8_0_avx2 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq,
   }
 }
 
-/* The end of row_avx2 () for one (row, token): a + b reduced in the blocks'
- * order, then the scalar tail from column @c0, then the bias. */
-AR_TARGET_AVX2 static inline float
-row_finish_avx2 (__m256 a, __m256 b, const float *w, const float *x, int c0,
-    int cols, const float *add)
-{
-  float l[8], tail = 0.0f, s;
-
-  for (int c = c0; c < cols; c++)
-    tail = fmaf (w[c], x[c], tail);
-  _mm256_storeu_ps (l, _mm256_add_ps (a, b));
-  s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-  s += tail;
-  return add ? s + *add : s;
-}
-
 /* matvec_add_avx2 () for T rows of X.  Four rows of W against two rows of
  * X at a time, every (row, token) pair with row_avx2 ()'s arithmetic: its
  * two accumulators are independent sums (a over the first 8 columns of
@@ -538,16 +522,30 @@ matvec_multi_avx2 (float *Y, int ldy, const float *W, const float *X,
         b6 = _mm256_fmadd_ps (v3, xa, b6);
         b7 = _mm256_fmadd_ps (v3, xb, b7);
       }
-      a[0] = a0, a[1] = a1, a[2] = a2, a[3] = a3;
-      a[4] = a4, a[5] = a5, a[6] = a6, a[7] = a7;
-      {
-        const __m256 bs[8] = { b0, b1, b2, b3, b4, b5, b6, b7 };
+      /* per token, the four rows reduced at once as matvec_add_avx2 ()
+       * reduces its blocks (the same sums in the same order as
+       * row_avx2 ()'s scalar ones), then the tails and the bias */
+      a[0] = _mm256_add_ps (a0, b0), a[1] = _mm256_add_ps (a1, b1);
+      a[2] = _mm256_add_ps (a2, b2), a[3] = _mm256_add_ps (a3, b3);
+      a[4] = _mm256_add_ps (a4, b4), a[5] = _mm256_add_ps (a5, b5);
+      a[6] = _mm256_add_ps (a6, b6), a[7] = _mm256_add_ps (a7, b7);
+      for (int j = 0; j < 2; j++) {
+        const float *x = j ? x1 : x0;
+        float tail[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+        __m256 t0 = _mm256_hadd_ps (a[j], a[2 + j]);
+        __m256 t1 = _mm256_hadd_ps (a[4 + j], a[6 + j]);
+        __m128 sum;
 
-        for (int i = 0; i < 4; i++)
-          for (int j = 0; j < 2; j++)
-            Y[(gsize) (t + j) * ldy + r + i] = row_finish_avx2 (a[2 * i + j],
-                bs[2 * i + j], ws[i], j ? x1 : x0, end_a, cols,
-                add ? add + r + i : NULL);
+        for (int c = end_a; c < cols; c++)
+          for (int i = 0; i < 4; i++)
+            tail[i] = fmaf (ws[i][c], x[c], tail[i]);
+        t0 = _mm256_hadd_ps (t0, t1);
+        sum = _mm_add_ps (_mm256_castps256_ps128 (t0),
+            _mm256_extractf128_ps (t0, 1));
+        sum = _mm_add_ps (sum, _mm_loadu_ps (tail));
+        if (add)
+          sum = _mm_add_ps (sum, _mm_loadu_ps (add + r));
+        _mm_storeu_ps (Y + (gsize) (t + j) * ldy + r, sum);
       }
     }
     for (; t < T; t++)
