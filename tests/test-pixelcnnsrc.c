@@ -768,7 +768,17 @@ test_errors (void)
   GError *error = NULL;
   gchar *props;
 
-  check_error ("model=\"\"", "no model", NULL);
+  {
+    /* An empty model is the default: "no model" while the plugin embeds
+     * none (test_default_model covers the embedded one). */
+    GstElement *e = gst_element_factory_make ("pixelcnnsrc", NULL);
+    GParamSpec *p =
+        g_object_class_find_property (G_OBJECT_GET_CLASS (e), "model");
+
+    if (G_PARAM_SPEC_STRING (p)->default_value == NULL)
+      check_error ("model=\"\"", "no model", NULL);
+    gst_object_unref (e);
+  }
   check_error ("model=/nonexistent/fashion.gguf", "/nonexistent/fashion.gguf",
       NULL);
   check_error ("model=resource:///org/gstreamer/argen/defaults/nope.gguf",
