@@ -46,15 +46,6 @@ with_eos (GBytes *src, guint32 eos)
   return ar_gguf_writer_to_bytes (w);
 }
 
-static ArTextModel *
-model_from (GBytes *bytes)
-{
-  GError *error = NULL;
-  ArTextModel *m = ar_text_model_new_from_bytes (bytes, "m.gguf", &error);
-  g_assert_no_error (error);
-  return m;
-}
-
 /* A random llama model with a byte vocabulary (C = 24, so 100 tokens slide
  * the window several times). */
 static GBytes *
@@ -158,10 +149,10 @@ test_state_copy (void)
 {
   g_autoptr (GBytes) rb =
       test_make_rnn_bytes (AR_CELL_LSTM, 2, 8, 16, "abcdefgh", 1);
-  g_autoptr (ArTextModel) rnn = model_from (rb);
+  g_autoptr (ArTextModel) rnn = test_text_model_from_bytes (rb);
   check_copy (rnn, 5);
   g_autoptr (GBytes) tb = make_transformer (2);
-  g_autoptr (ArTextModel) tr = model_from (tb);
+  g_autoptr (ArTextModel) tr = test_text_model_from_bytes (tb);
   check_copy (tr, 0);
   check_copy (tr, 10);
   check_copy (tr, 50); /* after two slides of the 24-token window */
@@ -185,9 +176,9 @@ test_width1 (void)
 {
   g_autoptr (GBytes) rb =
       test_make_rnn_bytes (AR_CELL_GRU, 1, 16, 32, "abcdefgh \n", 3);
-  g_autoptr (ArTextModel) rnn = model_from (rb);
+  g_autoptr (ArTextModel) rnn = test_text_model_from_bytes (rb);
   g_autoptr (GBytes) tb = make_transformer (4);
-  g_autoptr (ArTextModel) tr = model_from (tb);
+  g_autoptr (ArTextModel) tr = test_text_model_from_bytes (tb);
 
   check_width1 (rnn, NULL, NULL, 100);
   check_width1 (rnn, "abba", NULL, 100);
@@ -207,7 +198,7 @@ test_width1 (void)
   for (guint i = 0; i < 20; i++)
     ar_text_gen_next (gen, sink);
   g_autoptr (GBytes) eb = with_eos (tb, ar_text_gen_last_token (gen));
-  g_autoptr (ArTextModel) te = model_from (eb);
+  g_autoptr (ArTextModel) te = test_text_model_from_bytes (eb);
   gboolean ended;
   g_autofree char *ge = run (te, 1, NULL, "hello", NULL, 100, &ended);
   g_assert_true (ended);
@@ -235,7 +226,7 @@ test_width1_stories260k (void)
   g_assert_true (ar_llama2c_convert (bin, tok, AR_TENSOR_F32, w, &error));
   g_assert_no_error (error);
   g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
-  g_autoptr (ArTextModel) m = model_from (bytes);
+  g_autoptr (ArTextModel) m = test_text_model_from_bytes (bytes);
   g_assert_true (g_file_get_contents (vec, &expected, NULL, NULL));
   g_autofree char *out = run (m, 1, NULL, NULL, NULL, 200, NULL);
   g_assert_cmpstr (out, ==, expected);
@@ -349,7 +340,7 @@ test_exact (void)
     for (int use_eos = 0; use_eos < 2; use_eos++) {
       gint eos = use_eos ? 3 : -1; /* 'd' */
       g_autoptr (GBytes) bytes = use_eos ? with_eos (rb, 3) : g_bytes_ref (rb);
-      g_autoptr (ArTextModel) m = model_from (bytes);
+      g_autoptr (ArTextModel) m = test_text_model_from_bytes (bytes);
       gboolean ended;
       double top = exhaustive (m, eos, best);
 
@@ -383,7 +374,7 @@ static void
 test_streaming (void)
 {
   g_autoptr (GBytes) tb = make_transformer (6);
-  g_autoptr (ArTextModel) m = model_from (tb);
+  g_autoptr (ArTextModel) m = test_text_model_from_bytes (tb);
   g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
   g_autoptr (GString) out = g_string_new (NULL);
   gsize out_before_finish;
@@ -441,7 +432,7 @@ test_feed_during_search (void)
 {
   g_autoptr (GBytes) rb =
       test_make_rnn_bytes (AR_CELL_GRU, 1, 16, 32, "abcdefgh \n", 8);
-  g_autoptr (ArTextModel) m = model_from (rb);
+  g_autoptr (ArTextModel) m = test_text_model_from_bytes (rb);
   g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
   g_autoptr (GString) a = g_string_new (NULL);
   g_autoptr (GString) first = g_string_new (NULL);
@@ -473,7 +464,7 @@ test_stop_then_continue (void)
 {
   g_autoptr (GBytes) rb =
       test_make_rnn_bytes (AR_CELL_GRU, 1, 16, 32, "abcdefgh \n", 8);
-  g_autoptr (ArTextModel) m = model_from (rb);
+  g_autoptr (ArTextModel) m = test_text_model_from_bytes (rb);
   g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
   g_autoptr (GString) out = g_string_new (NULL);
   g_autofree char *free_run = run (m, 3, NULL, NULL, NULL, 40, NULL);

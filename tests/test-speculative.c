@@ -20,19 +20,10 @@
 #include "test-util.h"
 
 static ArTextModel *
-model_from (GBytes *bytes)
-{
-  GError *error = NULL;
-  ArTextModel *m = ar_text_model_new_from_bytes (bytes, "m.gguf", &error);
-  g_assert_no_error (error);
-  return m;
-}
-
-static ArTextModel *
 random_model (const Spec *sp, guint64 seed)
 {
   g_autoptr (GBytes) bytes = make_model_vocab (sp, seed, TRUE);
-  return model_from (bytes);
+  return test_text_model_from_bytes (bytes);
 }
 
 /* A scripted stream: reset, prompt, n1 tokens, a second prompt, n2 tokens,
@@ -356,7 +347,7 @@ test_errors (void)
   g_autoptr (ArTextModel) other = random_model (&sp2, 2);
   g_autoptr (GBytes) rb = test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 16,
       "abcdefgh", 3);
-  g_autoptr (ArTextModel) rnn = model_from (rb);
+  g_autoptr (ArTextModel) rnn = test_text_model_from_bytes (rb);
   g_autoptr (ArTextGen) gen = ar_text_gen_new (target);
   g_autoptr (ArTextGen) rgen = ar_text_gen_new (rnn);
   GError *error = NULL;

@@ -236,6 +236,24 @@ test_stop_in_generation (void)
   g_assert_cmpstr (out->str, ==, expect);
 }
 
+/* ar_vocab_equal: the same tokens in the same order, BOS and EOS. */
+static void
+test_vocab_equal (void)
+{
+  g_autoptr (ArVocab) a = ar_vocab_new_chars ("abc\n", 4, NULL);
+  g_autoptr (ArVocab) b = ar_vocab_new_chars ("cba\nab", 6, NULL);
+  g_autoptr (ArVocab) c = ar_vocab_new_chars ("abd\n", 4, NULL);
+  g_autoptr (ArVocab) d = ar_vocab_new_chars ("abc", 3, NULL);
+  g_autoptr (ArVocab) bytes = ar_vocab_new_bytes ();
+  g_autoptr (ArVocab) bytes2 = ar_vocab_new_bytes ();
+
+  g_assert_true (ar_vocab_equal (a, b));
+  g_assert_true (ar_vocab_equal (bytes, bytes2));
+  g_assert_false (ar_vocab_equal (a, c)); /* one token differs */
+  g_assert_false (ar_vocab_equal (a, d)); /* no newline: size and BOS */
+  g_assert_false (ar_vocab_equal (a, bytes));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -243,6 +261,7 @@ main (int argc, char **argv)
   g_test_add_func ("/text/filter/utf8", test_filter_utf8);
   g_test_add_func ("/text/filter/stop", test_filter_stop);
   g_test_add_func ("/text/vocab", test_vocab);
+  g_test_add_func ("/text/vocab-equal", test_vocab_equal);
   g_test_add_func ("/text/generation", test_generation);
   g_test_add_func ("/text/stop-in-generation", test_stop_in_generation);
   return g_test_run ();

@@ -4,6 +4,17 @@
 
 #include <string.h>
 #include "rnn/ar-rnn.h"
+#include "text/ar-text.h"
+
+/* The text model of GGUF @bytes (asserted to load). */
+static inline G_GNUC_UNUSED ArTextModel *
+test_text_model_from_bytes (GBytes *bytes)
+{
+  GError *error = NULL;
+  ArTextModel *m = ar_text_model_new_from_bytes (bytes, "m.gguf", &error);
+  g_assert_no_error (error);
+  return m;
+}
 
 /* A randomly initialised RNN text model over the characters of @alphabet,
  * as the bytes of a GGUF file. */

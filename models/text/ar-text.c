@@ -968,27 +968,6 @@ ar_text_gen_get_n_tokens (const ArTextGen *gen)
  * states (spec_settle ()), so the stream continues exactly as plain
  * decoding would. */
 
-/* The same tokens, with the same bytes, BOS and EOS. */
-static gboolean
-vocab_equal (const ArVocab *a, const ArVocab *b)
-{
-  guint n = ar_vocab_get_size (a);
-
-  if (ar_vocab_get_type (a) != ar_vocab_get_type (b) ||
-      n != ar_vocab_get_size (b) || ar_vocab_get_bos (a) != ar_vocab_get_bos (b)
-      || ar_vocab_get_eos (a) != ar_vocab_get_eos (b))
-    return FALSE;
-  for (guint i = 0; i < n; i++) {
-    gsize la, lb;
-    const char *ta = ar_vocab_token_bytes (a, i, &la);
-    const char *tb = ar_vocab_token_bytes (b, i, &lb);
-
-    if (la != lb || memcmp (ta, tb, la) != 0)
-      return FALSE;
-  }
-  return TRUE;
-}
-
 gboolean
 ar_text_gen_set_speculative (ArTextGen *gen, ArTextModel *draft, guint k,
     GError **error)
@@ -1018,7 +997,7 @@ ar_text_gen_set_speculative (ArTextGen *gen, ArTextModel *draft, guint k,
           ar_text_model_get_name (draft), draft->family->architecture);
       return FALSE;
     }
-    if (!vocab_equal (gen->model->vocab, draft->vocab)) {
+    if (!ar_vocab_equal (gen->model->vocab, draft->vocab)) {
       g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
           "the draft model %s has another vocabulary than %s (%u and %u "
           "tokens); a draft must share the target's tokens",

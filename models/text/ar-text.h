@@ -72,6 +72,9 @@ ArVocabType ar_vocab_get_type (const ArVocab *v);
 guint ar_vocab_get_size (const ArVocab *v);
 gint ar_vocab_get_bos (const ArVocab *v); /* -1 when none */
 gint ar_vocab_get_eos (const ArVocab *v); /* -1 when none */
+/* The same type, tokens (each the same bytes), BOS and EOS: two models of
+ * these vocabularies read and write text alike. */
+gboolean ar_vocab_equal (const ArVocab *a, const ArVocab *b);
 /* The bytes token @id stands for in output. */
 const char *ar_vocab_token_bytes (const ArVocab *v, guint id, gsize *len);
 /* The bytes to output for @id when it follows token @prev (-1: none): as

@@ -387,6 +387,26 @@ ar_vocab_get_eos (const ArVocab *v)
   return v->eos;
 }
 
+gboolean
+ar_vocab_equal (const ArVocab *a, const ArVocab *b)
+{
+  guint n = ar_vocab_get_size (a);
+
+  if (ar_vocab_get_type (a) != ar_vocab_get_type (b) ||
+      n != ar_vocab_get_size (b) || ar_vocab_get_bos (a) != ar_vocab_get_bos (b)
+      || ar_vocab_get_eos (a) != ar_vocab_get_eos (b))
+    return FALSE;
+  for (guint i = 0; i < n; i++) {
+    gsize la, lb;
+    const char *ta = ar_vocab_token_bytes (a, i, &la);
+    const char *tb = ar_vocab_token_bytes (b, i, &lb);
+
+    if (la != lb || memcmp (ta, tb, la) != 0)
+      return FALSE;
+  }
+  return TRUE;
+}
+
 const char *
 ar_vocab_decode (const ArVocab *v, gint prev, guint id, gsize *len)
 {
