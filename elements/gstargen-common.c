@@ -32,7 +32,8 @@ gst_argen_text_mode_get_type (void)
     { GST_ARGEN_TEXT_MODE_SPECULATIVE,
         "Speculative: a draft model proposes draft-tokens tokens, the model "
         "checks them in one pass (the same text as autoregressive when "
-        "greedy, the same distribution when sampling, faster)",
+        "greedy, the same distribution when sampling; faster for models "
+        "limited by memory bandwidth, slower for the small embedded ones)",
         "speculative" },
     { GST_ARGEN_TEXT_MODE_NON_AUTOREGRESSIVE,
         "Non-autoregressive: a NAR model fills a block of tokens at once by "
@@ -54,9 +55,10 @@ gst_argen_text_install_properties (GObjectClass *klass, gint default_max_tokens)
       g_param_spec_string ("model", "Model",
           "Path of a GGUF text model file, or resource:// and the path of a "
           "model embedded in the plugin (NULL = the embedded default: the "
-          "GRU, or in speculative mode the Transformer, resource://"
-          GST_ARGEN_TRANSFORMER_TEXT_MODEL_RESOURCE "); takes effect when "
-          "the element starts",
+          "GRU; in speculative mode the Transformer, resource://"
+          GST_ARGEN_TRANSFORMER_TEXT_MODEL_RESOURCE "; in non-autoregressive "
+          "mode the NAR model, resource://" GST_ARGEN_NAR_TEXT_MODEL_RESOURCE
+          "); takes effect when the element starts",
           GST_ARGEN_DEFAULT_MODEL,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
