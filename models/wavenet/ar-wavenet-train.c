@@ -140,6 +140,9 @@ struct _ArWaveNetTrain
   int n_ws;
   GMutex ws_lock;
   float log_floor; /* ln (mel.log_floor): a frame outside the file */
+  /* vocoders: the graph's mel inputs are (m - mel_shift) · mel_scale
+   * (ar_wavenet_train_set_mel_normalization; 0 and 1 by default) */
+  float *mel_shift, *mel_scale; /* (M) */
 
   /* the current call */
   const ArWaveNetWindow *win;
@@ -358,6 +361,10 @@ ar_wavenet_train_new (const ArWaveNetConfig *config, int max_T, int max_B,
   t->M = t->Cc > 0 ? c->mel.n_mels : 0;
   t->hop = t->Cc > 0 ? c->mel.hop : 1;
   t->log_floor = t->Cc > 0 ? logf (c->mel.log_floor) : 0.0f;
+  t->mel_shift = g_new0 (float, MAX (t->M, 1));
+  t->mel_scale = g_new (float, MAX (t->M, 1));
+  for (int m = 0; m < MAX (t->M, 1); m++)
+    t->mel_scale[m] = 1.0f;
   t->rf = ar_wavenet_train_receptive_field (c);
   t->max_T = max_T;
   t->max_B = max_B;
@@ -447,7 +454,22 @@ ar_wavenet_train_free (ArWaveNetTrain *t)
   g_free (t->p);
   g_free (t->slot_param);
   g_free (t->dil);
+  g_free (t->mel_shift);
+  g_free (t->mel_scale);
   g_free (t);
+}
+
+void
+ar_wavenet_train_set_mel_normalization (ArWaveNetTrain *t, const float *mean,
+    const float *sd)
+{
+  g_return_if_fail (t != NULL && t->M > 0 && mean != NULL && sd != NULL);
+
+  for (int m = 0; m < t->M; m++) {
+    g_return_if_fail (sd[m] > 0.0f && isfinite (sd[m]) && isfinite (mean[m]));
+    t->mel_shift[m] = mean[m];
+    t->mel_scale[m] = 1.0f / sd[m];
+  }
 }
 
 void
@@ -843,7 +865,8 @@ mel_forward (ArWaveNetTrain *t, Workspace *w, ArParam **p,
 
       for (int m = 0; m < M; m++)
         w->mc[((gsize) k * M + m) * nF + j] =
-            in ? win->mel[(gsize) f * M + m] : t->log_floor;
+            ((in ? win->mel[(gsize) f * M + m] : t->log_floor) -
+                t->mel_shift[m]) * t->mel_scale[m];
     }
   fill_rows (w->e, nF, Cc, 0, nF, p[P_COND_B]->w);
   gemm (FALSE, FALSE, Cc, nF, 3 * M, p[P_COND_W]->w, 3 * M, w->mc, nF, w->e,
@@ -1270,6 +1293,32 @@ ar_wavenet_train_forward (ArWaveNetTrain *t, const ArWaveNetWindow *win, int T,
 
 /* ---- model files ---------------------------------------------------------- */
 
+/* cond.weight (or with @bias cond.bias) with the mel normalisation folded
+ * in, newly allocated. */
+static float *
+fold_cond (ArWaveNetTrain *t, gboolean bias)
+{
+  const ArParam *Wc = t->p[P_COND_W], *bc = t->p[P_COND_B];
+  const int M = t->M, M3 = 3 * M;
+  float *out = g_new (float, bias ? (gsize) t->Cc : (gsize) t->Cc * M3);
+
+  for (int c = 0; c < t->Cc; c++) {
+    const float *row = Wc->w + (gsize) c * M3;
+    double shift = 0.0;
+
+    for (int k = 0; k < M3; k++) {
+      float w = row[k] * t->mel_scale[k % M];
+
+      if (!bias)
+        out[(gsize) c * M3 + k] = w;
+      shift += (double) w * t->mel_shift[k % M];
+    }
+    if (bias)
+      out[c] = (float) (bc->w[c] - shift);
+  }
+  return out;
+}
+
 void
 ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w,
     const char *const *class_names)
@@ -1295,7 +1344,17 @@ ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w,
     ar_mel_params_write (&c->mel, w, "wavenet.mel");
   for (guint i = 0; i < t->params->len; i++) {
     ArParam *p = g_ptr_array_index (t->params, i);
+    g_autofree float *folded = NULL;
 
+    /* the mel normalisation folded into the cond convolution, whose input
+     * in the file is the raw log-mel frames:
+     *   W' = W · diag (scale),  b' = b - W' · shift */
+    if (p == t->p[P_COND_W] || p == t->p[P_COND_B]) {
+      folded = fold_cond (t, p == t->p[P_COND_B]);
+      ar_gguf_writer_add_tensor_f32 (w, p->name, AR_TENSOR_F32, p->n_dims,
+          p->ne, folded);
+      continue;
+    }
     ar_gguf_writer_add_tensor_f32 (w, p->name, AR_TENSOR_F32, p->n_dims, p->ne,
         p->w);
   }
@@ -1315,6 +1374,23 @@ ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
     if (tensor == NULL)
       return FALSE;
     ar_gguf_tensor_to_f32 (tensor, p->w);
+  }
+  /* the file's cond convolution reads raw frames: unfold the normalisation
+   * (W = W' · diag (sd), b = b' + W' · shift), bias first (it needs W') */
+  if (t->Cc > 0) {
+    ArParam *Wc = t->p[P_COND_W], *bc = t->p[P_COND_B];
+    const int M = t->M, M3 = 3 * M;
+
+    for (int c = 0; c < t->Cc; c++) {
+      float *row = Wc->w + (gsize) c * M3;
+      double shift = 0.0;
+
+      for (int k = 0; k < M3; k++)
+        shift += (double) row[k] * t->mel_shift[k % M];
+      bc->w[c] = (float) (bc->w[c] + shift);
+      for (int k = 0; k < M3; k++)
+        row[k] /= t->mel_scale[k % M];
+    }
   }
   return TRUE;
 }
@@ -1724,21 +1800,19 @@ ar_wavenet_task_init (ArWaveNetTask *task, ArRng *rng)
   }
   if (frames == 0)
     return;
-  ArParam *Wc = t->p[P_COND_W], *bc = t->p[P_COND_B];
-  for (int c = 0; c < t->Cc; c++) {
-    float *row = Wc->w + (gsize) c * 3 * M;
-    double shift = 0.0;
+  /* the graph reads each band centred and scaled to unit deviation: with
+   * raw log-mel frames (around -5, most bands alike) every step on the
+   * cond convolution's weights moved its pre-activations by large common
+   * amounts, and its tanh saturated */
+  g_autofree float *mean = g_new (float, M);
+  g_autofree float *sd = g_new (float, M);
+  for (int m = 0; m < M; m++) {
+    double mu = sum[m] / frames;
 
-    for (int k = 0; k < 3; k++)
-      for (int m = 0; m < M; m++) {
-        double mean = sum[m] / frames;
-        double sd = sqrt (MAX (sum2[m] / frames - mean * mean, 1e-6));
-
-        row[k * M + m] = (float) (row[k * M + m] / sd);
-        shift += row[k * M + m] * mean;
-      }
-    bc->w[c] = (float) (bc->w[c] - shift);
+    mean[m] = (float) mu;
+    sd[m] = (float) sqrt (MAX (sum2[m] / frames - mu * mu, 1e-6));
   }
+  ar_wavenet_train_set_mel_normalization (t, mean, sd);
 }
 
 const ArTrainable *

@@ -136,13 +136,24 @@ int ar_wavenet_train_get_max_T (const ArWaveNetTrain *t);
  * mean into the parameters' gradients. */
 double ar_wavenet_train_forward (ArWaveNetTrain *t, const ArWaveNetWindow *win,
     int T, int B, gboolean backward, guint64 *n_scored);
+/* Vocoders: the graph feeds its cond convolution (m − mean) / sd for each
+ * band m of the log-mel frames (@mean, @sd: n_mels values, sd > 0) instead
+ * of the raw frames: the convolution's parameters live in that normalised
+ * space while training.  The model file stays in raw space:
+ * ar_wavenet_train_write () folds the normalisation into cond.weight and
+ * cond.bias, ar_wavenet_train_load_weights () unfolds it.  Default: mean 0,
+ * sd 1 (none). */
+void ar_wavenet_train_set_mel_normalization (ArWaveNetTrain *t,
+    const float *mean, const float *sd);
 /* The model's keys (general.architecture "wavenet", wavenet.*, the mel
- * parameters of a vocoder) and weights, F32.  @class_names: NULL or
- * global_classes names, written as wavenet.global.names. */
+ * parameters of a vocoder) and weights, F32, the mel normalisation folded
+ * into the cond convolution.  @class_names: NULL or global_classes names,
+ * written as wavenet.global.names. */
 void ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w,
     const char *const *class_names);
 /* Copies the weights of a model file of the same configuration (F32 or F16
- * tensors). */
+ * tensors), unfolding the graph's mel normalisation from the cond
+ * convolution. */
 gboolean ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
     GError **error);
 
@@ -217,12 +228,13 @@ ArWaveNetTask *ar_wavenet_task_new (const ArWaveNetConfig *config,
     const char *const *class_names);
 void ar_wavenet_task_free (ArWaveNetTask *task);
 /* ar_wavenet_train_init () of the task's graph, then, for a vocoder, the
- * cond convolution scaled to the training files' log-mel statistics: its
- * weight on band m divided by the band's standard deviation σ_m over the
- * training frames, and its bias set so that the mean frame maps to the
- * initial bias (0): Wc' = Wc / σ, bc' = bc − Wc' μ.  Log-mel values lie far
- * from 0 (around ln 1e-5 = −11.5 in silence), so without this every tanh of
- * the convolution would start saturated. */
+ * graph's mel normalisation (ar_wavenet_train_set_mel_normalization) set to
+ * the training files' per-band mean μ_m and standard deviation σ_m over
+ * their frames.  Log-mel values lie far from 0 (around ln 1e-5 = −11.5 in
+ * silence), so without it every tanh of the cond convolution would start
+ * saturated, and every step on its weights would move the pre-activations
+ * by large common amounts.  The statistics come from the data alone, so a
+ * resumed run sets the same ones. */
 void ar_wavenet_task_init (ArWaveNetTask *task, ArRng *rng);
 /* Trains in nats; reports bits/sample.  "samples/s" counts the targets a
  * step scores on average: B · K · (training targets) / (blocks), a little
