@@ -36,11 +36,16 @@
 # and 1000 steps; the mel frames carry information the samples do not (on
 # agent-loginok.wav after 1000 steps: 3.96 bits/sample with its own frames,
 # 4.46 with its frames rotated by half the file, 4.29 with silent frames).
-# The run that made the embedded plugin/defaults/wavenet-vocoder.gguf
-# (2026-11-29, beside the unconditional model's and other work) took 19
-# minutes: held-out 4.76, 4.45, 4.28, 4.20, 4.11, 4.07 and 4.05 bits/sample
-# after 500 … 3500 steps (docs/models/wavenet-vocoder.{csv,png}).  5500
-# steps were planned; the session's time decided 3500.
+# The first run (2026-11-29, raw log-mel frames into the cond convolution)
+# reached held-out 4.76, 4.45, 4.28, 4.20, 4.11, 4.07 and 4.05 bits/sample
+# after 500 … 3500 steps — barely below the unconditional model (4.75 …
+# 4.10): the mels were hardly used.  The trainer now normalises each band
+# (mean and deviation over the training frames, folded into the file's
+# cond convolution when written), and the same recipe gives 4.59, 4.31,
+# 4.07, 3.96, 3.87, 3.83 and 3.80 bits/sample: the embedded
+# plugin/defaults/wavenet-vocoder.gguf (docs/models/wavenet-vocoder.{csv,
+# png}), 13 minutes on one core at about 47,000 scored samples/s beside a
+# two-thread training.
 #
 # Interrupt it with Ctrl-C and run it again: it resumes from its checkpoint.
 # Deterministic given the seed, whatever the number of threads.
