@@ -373,6 +373,8 @@ main (int argc, char **argv)
     g_autoptr (ArgenChart) chart = argen_chart_new (title,
         "tokens/s (one thread, log scale)", "AR NLL (nats/char)");
     argen_chart_set_x_log (chart, TRUE);
+    /* the curve falls from top right to bottom left: room at bottom right */
+    argen_chart_set_legend (chart, ARGEN_CHART_LEGEND_BOTTOM_RIGHT);
     argen_chart_add_series (chart, "Mask-Predict, T iterations", xs, ys,
         Ts->len, ARGEN_CHART_LINE | ARGEN_CHART_MARKERS,
         (const char *const *) labels);

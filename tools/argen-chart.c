@@ -27,6 +27,7 @@ struct _ArgenChart
 {
   char *title, *x_label, *y_label;
   gboolean from_zero, x_log;
+  ArgenChartLegend legend;
   GPtrArray *series; /* (Series *) */
 };
 
@@ -93,6 +94,13 @@ argen_chart_set_x_log (ArgenChart *c, gboolean log_scale)
 {
   g_return_if_fail (c != NULL);
   c->x_log = log_scale;
+}
+
+void
+argen_chart_set_legend (ArgenChart *c, ArgenChartLegend where)
+{
+  g_return_if_fail (c != NULL);
+  c->legend = where;
 }
 
 void
@@ -306,7 +314,9 @@ argen_chart_write_png (const ArgenChart *c, const char *path, GError **error)
   for (guint k = 0; k < c->series->len; k++) {
     const Series *s = g_ptr_array_index (c->series, k);
     const double *rgb = palette[k % G_N_ELEMENTS (palette)];
-    double y = TOP + 20 + 18 * k;
+    double y = c->legend == ARGEN_CHART_LEGEND_BOTTOM_RIGHT
+        ? H - BOTTOM - 12 - 18 * (c->series->len - 1 - k)
+        : TOP + 20 + 18 * k;
 
     cairo_set_source_rgb (cr, rgb[0], rgb[1], rgb[2]);
     cairo_set_line_width (cr, 2);

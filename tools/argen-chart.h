@@ -30,6 +30,14 @@ void argen_chart_free (ArgenChart *c);
 void argen_chart_set_x_from_zero (ArgenChart *c, gboolean from_zero);
 /* A logarithmic x axis (ticks at 1, 2, 5 × 10^k); x must be > 0. */
 void argen_chart_set_x_log (ArgenChart *c, gboolean log_scale);
+/* Where the legend goes (default top right). */
+typedef enum
+{
+  ARGEN_CHART_LEGEND_TOP_RIGHT,
+  ARGEN_CHART_LEGEND_BOTTOM_RIGHT,
+} ArgenChartLegend;
+
+void argen_chart_set_legend (ArgenChart *c, ArgenChartLegend where);
 /* Copies @n points; @labels (n strings, may be NULL) are drawn beside the
  * points.  Series take the colours of a fixed palette in the order they are
  * added.  A series of one point is drawn as a marker whatever @style. */
