@@ -25,7 +25,7 @@ G_BEGIN_DECLS
  * "no model" error.  Embedding it (adding the file to argen.gresource.xml)
  * and setting this to 1 makes it the default of pixelcnnsrc and
  * pixelcnnfill. */
-#define GST_PIXELCNN_DEFAULTS_EMBEDDED 0
+#define GST_PIXELCNN_DEFAULTS_EMBEDDED 1
 
 #if GST_PIXELCNN_DEFAULTS_EMBEDDED
 #define GST_PIXELCNN_DEFAULT_MODEL                                             \
