@@ -52,9 +52,9 @@
 # T = 1 51,000 characters/s, 6.3x the default Transformer's 8,100
 # (wall time: 43,600 vs 7,400, 5.9x; after the PixelCNN run, with one
 # other benchmark on the second core, 61,900 vs 9,600, 6.45x); the AR
-# model's NLL of the text falls
-# from 8.57 nats/char at T = 1 to 3.59 at T = 8 and 2.28 at T = 64, against
-# 0.78 for its own greedy text (docs/models/nar-maskpredict.{csv,png}).
+# model's NLL of the text falls from 8.57 nats/char at T = 1 to 3.59 at
+# T = 8 and 2.28 at T = 64, against 0.78 for its own greedy text
+# (docs/models/nar-maskpredict.{csv,png}).
 #
 # Interrupt it with Ctrl-C and run it again: it resumes from its checkpoint.
 # Deterministic given the seed, whatever the number of threads.
