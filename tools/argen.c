@@ -13,10 +13,10 @@ static const struct
   int (*run) (int argc, char **argv);
   const char *summary;
 } commands[] = {
-  { "train", argen_cmd_train, "train a model (argen train rnn|transformer|wavenet|pixelcnn --data … --out M.gguf)" },
+  { "train", argen_cmd_train, "train a model (argen train rnn|transformer|nar|wavenet|pixelcnn --data … --out M.gguf)" },
   { "eval", argen_cmd_eval, "held-out loss of a model on data (argen eval M.gguf --data FILE)" },
   { "info", argen_cmd_info, "describe a model file (argen info M.gguf)" },
-  { "generate", argen_cmd_generate, "generate text from a model (argen generate M.gguf --prompt …)" },
+  { "generate", argen_cmd_generate, "generate text from a model, a NAR one by Mask-Predict (argen generate M.gguf --prompt … [--iterations T])" },
   { "images", argen_cmd_images, "draw or complete images with a PixelCNN model into a PNG grid (argen images M.gguf --out GRID.png)" },
   { "convert", argen_cmd_convert, "convert a model (argen convert llama2c M.bin TOK.bin OUT.gguf)" },
   { "audio-compare", argen_cmd_audio_compare, "log-spectral distance of two recordings, Griffin-Lim baseline (argen audio-compare REF.wav TEST.wav)" },
