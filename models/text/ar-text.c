@@ -385,19 +385,12 @@ ar_text_gen_free (ArTextGen *gen)
   g_free (gen);
 }
 
-static void nar_reset (ArTextGen *gen, guint64 seed);
-
 void
 ar_text_gen_reset (ArTextGen *gen, guint64 seed)
 {
   const ArTextFamily *fam = gen->model->family;
-  guint width;
-
-  if (gen->model->nar) {
-    nar_reset (gen, seed);
-    return;
-  }
-  width = fam->state_copy ? gen->beam_width : 0;
+  gint bos = ar_vocab_get_bos (gen->model->vocab);
+  guint width = fam != NULL && fam->state_copy ? gen->beam_width : 0;
 
   /* the stream's state back from the hypotheses, if a search was on */
   if (gen->searching)
@@ -408,21 +401,27 @@ ar_text_gen_reset (ArTextGen *gen, guint64 seed)
   spec_clear (gen);
   gen->ended = FALSE;
   g_string_truncate (gen->held, 0);
-
-  fam->state_reset (gen->model->impl, gen->state);
   ar_rng_init (&gen->rng, seed);
   ar_text_filter_reset (gen->filter);
   gen->n_tokens = 0;
   gen->last_token = 0;
-  gen->prev_token = -1;
+  gen->prev_token = bos; /* -1 when none */
   gen->logits = gen->uniform;
-  gen->n_rounds = gen->n_drafted = gen->n_accepted = 0;
+  gen->n_rounds = gen->n_drafted = gen->n_accepted = gen->n_passes = 0;
+
+  if (gen->model->nar) {
+    /* the passes read the stream from the history */
+    gen->chunk_len = gen->chunk_out = 0;
+    g_array_set_size (gen->history, 0);
+    if (bos >= 0)
+      g_array_append_val (gen->history, bos);
+    return;
+  }
+  fam->state_reset (gen->model->impl, gen->state);
   if (width == 0 && gen->draft != NULL && gen->draft_k > 0)
     spec_start (gen);
-  gint bos = ar_vocab_get_bos (gen->model->vocab);
   if (bos >= 0) {
     gen->logits = fam->forward (gen->model->impl, gen->state, bos);
-    gen->prev_token = bos;
     /* the draft consumes it with its first round */
     if (gen->speculating)
       g_array_append_val (gen->d_pend, bos);
@@ -598,13 +597,10 @@ ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
     g_array_append_vals (gen->d_pend, gen->ids->data, gen->ids->len);
   } else if (gen->speculating) {
     spec_settle (gen);
-  } else if (gen->ids->len > 0 && fam->forward_prompt)
-    gen->logits = fam->forward_prompt (gen->model->impl, gen->state,
+  } else if (gen->ids->len > 0) {
+    gen->logits = feed_ids (gen->model, gen->state,
         (const gint32 *) gen->ids->data, gen->ids->len);
-  else
-    for (guint i = 0; i < gen->ids->len; i++)
-      gen->logits = fam->forward (gen->model->impl, gen->state,
-          g_array_index (gen->ids, gint32, i));
+  }
   if (gen->ids->len > 0)
     gen->prev_token = g_array_index (gen->ids, gint32, gen->ids->len - 1);
   return unknown;
@@ -1001,7 +997,8 @@ ar_text_gen_set_speculative (ArTextGen *gen, ArTextModel *draft, guint k,
       g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
           "the draft model %s has another vocabulary than %s (%u and %u "
           "tokens); a draft must share the target's tokens",
-          ar_text_model_get_name (draft), ar_text_model_get_name (gen->model), ar_vocab_get_size (draft->vocab),
+          ar_text_model_get_name (draft), ar_text_model_get_name (gen->model),
+          ar_vocab_get_size (draft->vocab),
           ar_vocab_get_size (gen->model->vocab));
       return FALSE;
     }
@@ -1120,7 +1117,8 @@ spec_round (ArTextGen *gen)
   guint V = ar_vocab_get_size (gen->model->vocab), k = gen->k, m, a = 0;
   gboolean greedy = gen->params.temperature == 0.0f;
   gint32 *batch = g_newa (gint32, k + 1);
-  const float *ql, *rows;
+  float *rows = gen->rows; /* (k + 1, V) p_0 .. p_k */
+  const float *ql;
   gint y = -1;
 
   g_array_set_size (gen->round, 0);
@@ -1155,13 +1153,11 @@ spec_round (ArTextGen *gen)
    * overwrites them) */
   if (gen->t_next >= 0) {
     batch[0] = gen->t_next;
-    m = fam->forward_all (impl, gen->state, batch, k + 1, gen->rows) - 1;
-    rows = gen->rows;
+    m = fam->forward_all (impl, gen->state, batch, k + 1, rows) - 1;
   } else {
     memcpy (gen->p0, gen->logits, V * sizeof (float));
-    memcpy (gen->rows, gen->p0, V * sizeof (float));
-    m = fam->forward_all (impl, gen->state, batch + 1, k, gen->rows + V);
-    rows = gen->rows;
+    memcpy (rows, gen->p0, V * sizeof (float));
+    m = fam->forward_all (impl, gen->state, batch + 1, k, rows + V);
   }
   gen->round_in = gen->t_next >= 0;
   gen->round_prev = batch[0];
@@ -1299,27 +1295,6 @@ guint64
 ar_text_gen_get_passes (const ArTextGen *gen)
 {
   return gen->n_passes;
-}
-
-static void
-nar_reset (ArTextGen *gen, guint64 seed)
-{
-  gint bos = ar_vocab_get_bos (gen->model->vocab);
-
-  ar_rng_init (&gen->rng, seed);
-  ar_text_filter_reset (gen->filter);
-  g_string_truncate (gen->held, 0);
-  gen->ended = FALSE;
-  gen->n_tokens = 0;
-  gen->n_passes = 0;
-  gen->last_token = 0;
-  gen->prev_token = -1;
-  gen->chunk_len = gen->chunk_out = 0;
-  g_array_set_size (gen->history, 0);
-  if (bos >= 0) {
-    g_array_append_val (gen->history, bos);
-    gen->prev_token = bos;
-  }
 }
 
 static gboolean
