@@ -526,6 +526,34 @@ test_sampler_object (void)
   g_assert_cmpuint (ar_sampler_get_n_vocab (sampler), ==, 123);
 }
 
+/* ar_sample_weights: unnormalised weights drawn in proportion (a zero
+ * weight never), one uniform per draw, -1 and no draw when all are 0. */
+static void
+test_sample_weights (void)
+{
+  const float w[5] = { 2.0f, 0.0f, 1.0f, 0.0f, 5.0f };
+  const float zeros[3] = { 0.0f, 0.0f, 0.0f };
+  guint counts[5] = { 0 };
+  ArRng rng, copy;
+  const guint n = 80000;
+
+  ar_rng_init (&rng, 4);
+  for (guint i = 0; i < n; i++) {
+    gint t = ar_sample_weights (&rng, w, 5);
+    g_assert_cmpint (t, >=, 0);
+    g_assert_cmpint (t, <, 5);
+    counts[t]++;
+  }
+  g_assert_cmpuint (counts[1] + counts[3], ==, 0);
+  /* expected 20000, 10000, 50000; 5 standard deviations at most ~ 600 */
+  g_assert_cmpint (ABS ((gint) counts[0] - 20000), <, 600);
+  g_assert_cmpint (ABS ((gint) counts[2] - 10000), <, 500);
+  g_assert_cmpint (ABS ((gint) counts[4] - 50000), <, 700);
+  copy = rng;
+  g_assert_cmpint (ar_sample_weights (&rng, zeros, 3), ==, -1);
+  g_assert_cmpmem (&rng, sizeof rng, &copy, sizeof copy);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -543,6 +571,7 @@ main (int argc, char **argv)
   g_test_add_func ("/sample/large-vocab", test_large_vocab);
   g_test_add_func ("/sample/softmax", test_softmax);
   g_test_add_func ("/sample/object", test_sampler_object);
+  g_test_add_func ("/sample/weights", test_sample_weights);
 
   return g_test_run ();
 }

@@ -431,13 +431,52 @@ build_distribution (ArSampler *s, const ArSamplingParams *params,
   return n_kept;
 }
 
+/* Inverse CDF with one ar_rng_uniform () draw: the first index (in the
+ * order of @kept, or 0 .. n - 1 when @kept is NULL) whose cumulative weight
+ * e exceeds u * @mass, @mass > 0 the weights' sum.  A weight of 0 never
+ * raises the sum, so it is never chosen.  If rounding leaves u * mass at or
+ * above the final sum, the last index with weight is the right answer (it
+ * owns the top of the interval). */
+static guint
+inverse_cdf (ArRng *rng, const float *e, const guint *kept, guint n,
+    double mass)
+{
+  double target = ar_rng_uniform (rng) * mass, cum = 0.0;
+  guint last_nonzero = 0;
+
+  for (guint j = 0; j < n; j++) {
+    guint t = kept ? kept[j] : j;
+
+    if (e[t] > 0.0f) {
+      cum += e[t];
+      last_nonzero = t;
+      if (target < cum)
+        return t;
+    }
+  }
+  return last_nonzero;
+}
+
+gint
+ar_sample_weights (ArRng *rng, const float *w, guint n)
+{
+  double total = 0.0;
+
+  g_return_val_if_fail (rng != NULL && w != NULL, -1);
+  for (guint i = 0; i < n; i++)
+    total += w[i];
+  if (!(total > 0.0))
+    return -1;
+  return (gint) inverse_cdf (rng, w, NULL, n, total);
+}
+
 guint
 ar_sampler_sample (ArSampler *sampler, const ArSamplingParams *params,
     ArRng *rng, const float *logits)
 {
   const guint *kept;
-  double mass, target, cum = 0.0;
-  guint n_kept, j, last_nonzero = 0;
+  double mass;
+  guint n_kept;
 
   g_return_val_if_fail (sampler != NULL, 0);
   g_return_val_if_fail (params != NULL, 0);
@@ -449,24 +488,7 @@ ar_sampler_sample (ArSampler *sampler, const ArSamplingParams *params,
     return ar_argmax (logits, sampler->n_vocab);
 
   n_kept = build_distribution (sampler, params, logits, &kept, &mass);
-
-  /* Inverse CDF: the first token whose cumulative mass exceeds u * mass.  A
-   * token with e = 0 never raises cum, so it is never chosen.  If rounding
-   * leaves u * mass at or above the final sum, the last token with mass is the
-   * right answer (it owns the top of the interval). */
-  target = ar_rng_uniform (rng) * mass;
-  for (j = 0; j < n_kept; j++) {
-    guint t = kept ? kept[j] : j;
-    float e = sampler->e[t];
-
-    if (e > 0.0f) {
-      cum += e;
-      last_nonzero = t;
-      if (target < cum)
-        return t;
-    }
-  }
-  return last_nonzero;
+  return inverse_cdf (rng, sampler->e, kept, n_kept, mass);
 }
 
 void

@@ -39,6 +39,11 @@ guint ar_sampler_sample (ArSampler *sampler, const ArSamplingParams *params,
 void ar_sampler_distribution (ArSampler *sampler, const ArSamplingParams *params,
     const float *logits /* (n_vocab) */, float *probs /* (n_vocab) */);
 
+/* An index drawn from weights w (n) >= 0 in proportion to them, with one
+ * ar_rng_uniform () draw, the way ar_sampler_sample () draws from its
+ * distribution (which need not be normalised here); -1, drawing nothing,
+ * when every weight is 0. */
+gint ar_sample_weights (ArRng *rng, const float *w, guint n);
 /* Index of the largest value (lowest index on ties). */
 guint ar_argmax (const float *x, guint n);
 /* Numerically stable in-place softmax; returns log(sum(exp(x - max))) + max. */

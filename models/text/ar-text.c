@@ -1083,31 +1083,6 @@ feed_ids (ArTextModel *m, gpointer state, const gint32 *ids, guint n)
   return logits;
 }
 
-/* A token drawn from weights w (n) >= 0 by their share of the total, with
- * one uniform draw (inverse CDF; the last token with weight owns the top of
- * the interval).  -1 when every weight is 0. */
-static gint
-draw (ArRng *rng, const float *w, guint n)
-{
-  double total = 0.0, target, cum = 0.0;
-  gint last = -1;
-
-  for (guint i = 0; i < n; i++)
-    total += w[i];
-  if (!(total > 0.0))
-    return -1;
-  target = ar_rng_uniform (rng) * total;
-  for (guint i = 0; i < n; i++) {
-    if (w[i] > 0.0f) {
-      cum += w[i];
-      last = (gint) i;
-      if (target < cum)
-        return (gint) i;
-    }
-  }
-  return last;
-}
-
 /* One round (see above): fills gen->round. */
 static void
 spec_round (ArTextGen *gen)
@@ -1141,7 +1116,7 @@ spec_round (ArTextGen *gen)
     } else {
       float *qi = gen->q + (gsize) i * V;
       ar_sampler_distribution (gen->dsampler, &gen->params, ql, qi);
-      d = (guint) draw (&gen->rng, qi, V);
+      d = (guint) ar_sample_weights (&gen->rng, qi, V);
     }
     batch[i + 1] = (gint32) d;
     if (i + 1 < k)
@@ -1181,7 +1156,7 @@ spec_round (ArTextGen *gen)
       if (!(ar_rng_uniform (&gen->rng) * qi[d] < gen->p[d])) {
         for (guint j = 0; j < V; j++)
           gen->p[j] = MAX (0.0f, gen->p[j] - qi[j]);
-        y = draw (&gen->rng, gen->p, V);
+        y = ar_sample_weights (&gen->rng, gen->p, V);
         /* p <= q everywhere only when they are equal up to rounding: then
          * the target's own distribution is the residual's limit */
         if (y < 0)
