@@ -1306,6 +1306,17 @@ slide (const ArTransformer *t, ArTransformerState *s)
   append (t, s, s->tokens, keep, FALSE);
 }
 
+/* Whether every one of tokens[0 .. n) is in the vocabulary (the batched
+ * entry points' argument check). */
+static gboolean
+tokens_valid (const ArTransformer *t, const gint32 *tokens, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    if (tokens[i] < 0 || (guint) tokens[i] >= t->config.n_vocab)
+      return FALSE;
+  return TRUE;
+}
+
 const float *
 ar_transformer_forward (const ArTransformer *t, ArTransformerState *s,
     guint token)
@@ -1325,10 +1336,7 @@ ar_transformer_forward_prompt (const ArTransformer *t, ArTransformerState *s,
 {
   g_return_val_if_fail (n >= 1, s->logits);
   g_return_val_if_fail (!t->config.bidirectional, s->logits);
-  for (guint i = 0; i < n; i++)
-    g_return_val_if_fail (tokens[i] >= 0 &&
-            (guint) tokens[i] < t->config.n_vocab,
-        s->logits);
+  g_return_val_if_fail (tokens_valid (t, tokens, n), s->logits);
 
   for (guint i = 0; i < n;) {
     guint T;
@@ -1358,8 +1366,7 @@ ar_transformer_forward_all (const ArTransformer *t, ArTransformerState *s,
 
   g_return_val_if_fail (!t->config.bidirectional, 0);
   g_return_val_if_fail (n >= 1, 0);
-  for (guint i = 0; i < n; i++)
-    g_return_val_if_fail (tokens[i] >= 0 && (guint) tokens[i] < V, 0);
+  g_return_val_if_fail (tokens_valid (t, tokens, n), 0);
 
   if (s->pos == t->n_cache)
     slide (t, s);
@@ -1394,9 +1401,7 @@ ar_transformer_encode (const ArTransformer *t, ArTransformerState *s,
 {
   g_return_if_fail (t->config.bidirectional);
   g_return_if_fail (n >= 1 && n <= t->n_cache);
-  for (guint i = 0; i < n; i++)
-    g_return_if_fail (tokens[i] >= 0 &&
-        (guint) tokens[i] < t->config.n_vocab);
+  g_return_if_fail (tokens_valid (t, tokens, n));
 
   /* the state's batch holds n_cache rows for a bidirectional model */
   s->pos = 0;
