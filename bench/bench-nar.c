@@ -167,22 +167,6 @@ run_nar (Bench *b, guint T, guint64 *passes)
   return now () - t0;
 }
 
-static gboolean
-same_vocab (const ArVocab *a, const ArVocab *b)
-{
-  if (ar_vocab_get_size (a) != ar_vocab_get_size (b))
-    return FALSE;
-  for (guint i = 0; i < ar_vocab_get_size (a); i++) {
-    gsize la, lb;
-    const char *ta = ar_vocab_token_bytes (a, i, &la);
-    const char *tb = ar_vocab_token_bytes (b, i, &lb);
-
-    if (la != lb || memcmp (ta, tb, la) != 0)
-      return FALSE;
-  }
-  return TRUE;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -260,7 +244,7 @@ main (int argc, char **argv)
     fprintf (stderr, "bench-nar: %s\n", error->message);
     return 1;
   }
-  if (!same_vocab (ar_vocab, ar_nar_get_vocab (nar))) {
+  if (!ar_vocab_equal (ar_vocab, ar_nar_get_vocab (nar))) {
     fprintf (stderr,
         "bench-nar: %s and %s have different vocabularies: the "
         "AR model cannot score the NAR model's text\n",
