@@ -351,8 +351,9 @@ test_dot (void)
 /* Each row of ar_matvec depends only on that row, x and its bias: computed
  * whole, in row ranges cut anywhere (as thread pools and the Transformer's
  * batched exact products cut them), one row at a time or for several x at
- * once (ar_matvec_multi), the results are equal bit for bit, at every level — with real data, where the summation
- * order shows.  The shapes include a matrix past the size from which the
+ * once (ar_matvec_multi, ar_matvec_multi_streamed), the results are equal
+ * bit for bit, at every level — with real data, where the summation order
+ * shows.  The shapes include a matrix past the size from which the
  * AVX2 kernel streams rows one at a time, and column counts with tails. */
 static void
 test_matvec_rows (void)
@@ -360,6 +361,7 @@ test_matvec_rows (void)
   static const int shapes[][2] = {
     { 37, 100 }, { 64, 128 }, { 13, 9 }, { 8, 24 }, { 2100, 1001 },
   };
+  static const int multi_T[] = { 1, 2, 3, 4, 5, 8, 9 };
   ArRng rng;
 
   ar_rng_init (&rng, 31);
@@ -395,14 +397,17 @@ test_matvec_rows (void)
         g_assert_cmpmem (whole, rows * sizeof (float), cut,
             rows * sizeof (float));
 
-        /* several rows of X at once, into rows of Y with a larger stride */
-        for (int T = 1; T <= 5; T += 2) {
-          int ldy = rows + 3;
+        /* several rows of X at once, into rows of Y with a larger stride,
+         * with the kernels for cached and for streamed weights (their token
+         * groups are 2 and 4 rows of X: T covers whole groups and rests) */
+        for (guint k = 0; k < 2 * G_N_ELEMENTS (multi_T); k++) {
+          int T = multi_T[k / 2], ldy = rows + 3;
           g_autofree float *X = g_new (float, (gsize) T * cols);
           g_autofree float *Y = g_new0 (float, (gsize) T * ldy);
           for (gsize i = 0; i < (gsize) T * cols; i++)
             X[i] = ar_rng_normal (&rng);
-          ar_matvec_multi (Y, ldy, W, X, bias, rows, cols, T);
+          (k % 2 ? ar_matvec_multi_streamed : ar_matvec_multi) (Y, ldy, W, X,
+              bias, rows, cols, T);
           for (int t = 0; t < T; t++) {
             ar_matvec (whole, W, X + (gsize) t * cols, bias, rows, cols);
             g_assert_cmpmem (whole, rows * sizeof (float), Y + (gsize) t * ldy,

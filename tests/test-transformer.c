@@ -546,6 +546,13 @@ test_forward_all (gconstpointer data)
   ar_transformer_free (t);
 }
 
+/* A model whose matrices outgrow the caches (17.6 MB of F32, at least the
+ * 16 MB from which ar-transformer.c streams its batched exact products with
+ * ar_matvec_multi_streamed): a 30000-token tied classifier, and a width
+ * (136) that leaves 8 columns after the 16-column steps. */
+static const Spec streamed_spec = { AR_TRANSFORMER_LLAMA, 2, 136, 200, 4, 4,
+  20, 30000, TRUE, FALSE, FALSE, AR_TENSOR_F32 };
+
 /* A bidirectional ("nar") model: it loads as such, the oracle lets every
  * position see every other (changing the last token changes the first
  * position's logits, which a causal model's never do), and the batched
@@ -792,6 +799,8 @@ main (int argc, char **argv)
         g_strdup_printf ("/transformer/forward-all/%u", i);
     g_test_add_data_func (path, &specs[i], test_forward_all);
   }
+  g_test_add_data_func ("/transformer/forward-all/streamed", &streamed_spec,
+      test_forward_all);
   g_test_add_func ("/transformer/bidirectional", test_bidirectional);
   g_test_add_func ("/transformer/text-gen", test_text_gen);
   g_test_add_func ("/transformer/errors", test_errors);

@@ -459,7 +459,7 @@ ar_matvec_q8_0_avx2 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq,
  * X in registers: 6 loads per 8 FMAs where one token at a time needs 10.
  * Rows and tokens left over go through row_avx2 () itself. */
 AR_TARGET_AVX2 static void
-matvec_multi_avx2 (float *Y, int ldy, const float *W, const float *X,
+multi_cached_avx2 (float *Y, int ldy, const float *W, const float *X,
     const float *add, int rows, int cols, int T)
 {
   int n16 = cols / 16 * 16;
@@ -572,6 +572,93 @@ matvec_multi_avx2 (float *Y, int ldy, const float *W, const float *X,
     for (int t = 0; t < T; t++)
       Y[(gsize) t * ldy + r] = row_avx2 (W + (gsize) r * cols,
           X + (gsize) t * cols, add ? add + r : NULL, cols);
+}
+
+/* The same products for weights streaming from memory: one row of W at a
+ * time against four rows of X (each pair of row_avx2 ()'s accumulators for
+ * four tokens, 8 registers), the row read from memory by the first four
+ * tokens and from L1 by the rest.  The weights are then one sequential
+ * stream, and the row two ahead is prefetched as a row begins, so that
+ * memory keeps streaming while the FMAs run: 8.5 ms instead of 10.0 ms for
+ * 8 tokens through the stories15M shape, against 4.7 ms for one token. */
+AR_TARGET_AVX2 static void
+multi_streamed_avx2 (float *Y, int ldy, const float *W, const float *X,
+    const float *add, int rows, int cols, int T)
+{
+  int n16 = cols / 16 * 16;
+  int end_a = n16 + 8 <= cols ? n16 + 8 : n16; /* a's columns end here */
+  gsize row_bytes = (gsize) cols * sizeof (float);
+
+  for (int r = 0; r < rows; r++) {
+    const float *w = W + (gsize) r * cols;
+    int t = 0;
+
+    if (r + 2 < rows) {
+      const char *ahead = (const char *) (w + 2 * (gsize) cols);
+      for (gsize o = 0; o < row_bytes; o += 64)
+        _mm_prefetch (ahead + o, _MM_HINT_T0);
+    }
+    for (; t + 4 <= T; t += 4) {
+      const float *x0 = X + (gsize) t * cols, *x1 = x0 + cols;
+      const float *x2 = x1 + cols, *x3 = x2 + cols;
+      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+      __m256 a2 = _mm256_setzero_ps (), a3 = _mm256_setzero_ps ();
+      __m256 b0 = _mm256_setzero_ps (), b1 = _mm256_setzero_ps ();
+      __m256 b2 = _mm256_setzero_ps (), b3 = _mm256_setzero_ps ();
+      __m256 s[4];
+      int c = 0;
+
+      for (; c < n16; c += 16) {
+        __m256 va = _mm256_loadu_ps (w + c), vb = _mm256_loadu_ps (w + c + 8);
+
+        a0 = _mm256_fmadd_ps (va, _mm256_loadu_ps (x0 + c), a0);
+        b0 = _mm256_fmadd_ps (vb, _mm256_loadu_ps (x0 + c + 8), b0);
+        a1 = _mm256_fmadd_ps (va, _mm256_loadu_ps (x1 + c), a1);
+        b1 = _mm256_fmadd_ps (vb, _mm256_loadu_ps (x1 + c + 8), b1);
+        a2 = _mm256_fmadd_ps (va, _mm256_loadu_ps (x2 + c), a2);
+        b2 = _mm256_fmadd_ps (vb, _mm256_loadu_ps (x2 + c + 8), b2);
+        a3 = _mm256_fmadd_ps (va, _mm256_loadu_ps (x3 + c), a3);
+        b3 = _mm256_fmadd_ps (vb, _mm256_loadu_ps (x3 + c + 8), b3);
+      }
+      if (end_a > n16) {
+        __m256 va = _mm256_loadu_ps (w + c);
+
+        a0 = _mm256_fmadd_ps (va, _mm256_loadu_ps (x0 + c), a0);
+        a1 = _mm256_fmadd_ps (va, _mm256_loadu_ps (x1 + c), a1);
+        a2 = _mm256_fmadd_ps (va, _mm256_loadu_ps (x2 + c), a2);
+        a3 = _mm256_fmadd_ps (va, _mm256_loadu_ps (x3 + c), a3);
+      }
+      s[0] = _mm256_add_ps (a0, b0);
+      s[1] = _mm256_add_ps (a1, b1);
+      s[2] = _mm256_add_ps (a2, b2);
+      s[3] = _mm256_add_ps (a3, b3);
+      /* row_avx2 ()'s reduction, tail and bias, per token */
+      for (int j = 0; j < 4; j++) {
+        const float *x = X + (gsize) (t + j) * cols;
+        float l[8], tail = 0.0f, v;
+
+        for (int cc = end_a; cc < cols; cc++)
+          tail = fmaf (w[cc], x[cc], tail);
+        _mm256_storeu_ps (l, s[j]);
+        v = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        v += tail;
+        Y[(gsize) (t + j) * ldy + r] = add ? v + add[r] : v;
+      }
+    }
+    for (; t < T; t++)
+      Y[(gsize) t * ldy + r] =
+          row_avx2 (w, X + (gsize) t * cols, add ? add + r : NULL, cols);
+  }
+}
+
+AR_TARGET_AVX2 static void
+matvec_multi_avx2 (float *Y, int ldy, const float *W, const float *X,
+    const float *add, int rows, int cols, int T, gboolean streamed)
+{
+  if (streamed)
+    multi_streamed_avx2 (Y, ldy, W, X, add, rows, cols, T);
+  else
+    multi_cached_avx2 (Y, ldy, W, X, add, rows, cols, T);
 }
 
 const ArKernelTable ar_kernels_table_avx2 = {

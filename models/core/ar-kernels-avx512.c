@@ -95,7 +95,8 @@ matvec_add_avx512 (float *y, const float *W, const float *x, const float *add,
 /* One matvec per row of X (exact by construction). */
 AR_TARGET_AVX512 static void
 matvec_multi_avx512 (float *Y, int ldy, const float *W, const float *X,
-    const float *add, int rows, int cols, int T)
+    const float *add, int rows, int cols, int T,
+    G_GNUC_UNUSED gboolean streamed)
 {
   for (int t = 0; t < T; t++)
     matvec_add_avx512 (Y + (gsize) t * ldy, W, X + (gsize) t * cols, add,

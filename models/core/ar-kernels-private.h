@@ -34,9 +34,11 @@ typedef struct
   void (*matvec_q8_0) (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq,
       int rows, int n_blocks);
   /* Y (T, ldy) rows t = W (rows, cols) · X (T, cols) row t + add (rows, or
-   * NULL): each row of Y bit for bit matvec_add's; rows, cols, T >= 1. */
+   * NULL): each row of Y bit for bit matvec_add's; rows, cols, T >= 1.
+   * @streamed: W comes from memory rather than the caches (only the speed
+   * differs). */
   void (*matvec_multi) (float *Y, int ldy, const float *W, const float *X,
-      const float *add, int rows, int cols, int T);
+      const float *add, int rows, int cols, int T, gboolean streamed);
 } ArKernelTable;
 
 G_GNUC_INTERNAL extern const ArKernelTable ar_kernels_table_c;

@@ -150,7 +150,8 @@ matvec_q8_0_c (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
 /* One matvec per row of X: the plain-C sums are row by row anyway. */
 static void
 matvec_multi_c (float *Y, int ldy, const float *W, const float *X,
-    const float *add, int rows, int cols, int T)
+    const float *add, int rows, int cols, int T,
+    G_GNUC_UNUSED gboolean streamed)
 {
   for (int t = 0; t < T; t++)
     matvec_add_c (Y + (gsize) t * ldy, W, X + (gsize) t * cols, add, rows,
@@ -301,9 +302,9 @@ ar_matvec (float *y, const float *W, const float *x, const float *b, int rows,
   get_table ()->matvec_add (y, W, x, b, rows, cols);
 }
 
-void
-ar_matvec_multi (float *Y, int ldy, const float *W, const float *X,
-    const float *b, int rows, int cols, int T)
+static void
+matvec_multi (float *Y, int ldy, const float *W, const float *X, const float *b,
+    int rows, int cols, int T, gboolean streamed)
 {
   g_return_if_fail (rows >= 0 && cols >= 0 && T >= 0 && ldy >= rows);
   if (rows == 0 || T == 0)
@@ -316,7 +317,21 @@ ar_matvec_multi (float *Y, int ldy, const float *W, const float *X,
   }
   g_return_if_fail (W != NULL && X != NULL);
 
-  get_table ()->matvec_multi (Y, ldy, W, X, b, rows, cols, T);
+  get_table ()->matvec_multi (Y, ldy, W, X, b, rows, cols, T, streamed);
+}
+
+void
+ar_matvec_multi (float *Y, int ldy, const float *W, const float *X,
+    const float *b, int rows, int cols, int T)
+{
+  matvec_multi (Y, ldy, W, X, b, rows, cols, T, FALSE);
+}
+
+void
+ar_matvec_multi_streamed (float *Y, int ldy, const float *W, const float *X,
+    const float *b, int rows, int cols, int T)
+{
+  matvec_multi (Y, ldy, W, X, b, rows, cols, T, TRUE);
 }
 
 void

@@ -286,6 +286,9 @@ struct _ArTransformer
   const float *output_norm;   /* (D) */
   const float *output_norm_b; /* (D), gpt */
   ArMatrix output;            /* (V, D); token_embd when tied */
+  /* The matrices together outgrow the caches (STREAMED_MIN_BYTES): exact
+   * batched products then stream them (ar_matvec_multi_streamed). */
+  gboolean streamed;
   GPtrArray *owned;           /* copies of vectors not stored as aligned F32 */
 };
 
@@ -298,6 +301,12 @@ ar_transformer_free (ArTransformer *t)
   g_ptr_array_unref (t->owned);
   g_free (t);
 }
+
+/* Models whose matrices take at least this many bytes are taken to come
+ * from memory on every step (half the development machine's 32 MB L3
+ * cache; the KV cache and activations compete for the rest): the stories15M
+ * shape's 60 MB of F32, not the default Transformer's 3 MB. */
+#define STREAMED_MIN_BYTES (16u << 20)
 
 /* Bytes of @rows rows of @cols values of @type. */
 static gsize
@@ -312,6 +321,23 @@ row_bytes (ArTensorType type, guint cols)
     default:
       return (gsize) cols * 4;
   }
+}
+
+/* Bytes of every matrix a step reads: the blocks' and the classifier. */
+static gsize
+matrix_bytes (const ArTransformer *t)
+{
+  gsize n = (gsize) t->output.rows * row_bytes (t->output.type, t->output.cols);
+
+  for (guint l = 0; l < t->config.n_layers; l++) {
+    const Layer *w = &t->layers[l];
+    const ArMatrix *ms[] = { &w->wq, &w->wk, &w->wv, &w->wo, &w->w_gate,
+      &w->w_up, &w->w_down };
+    for (guint i = 0; i < G_N_ELEMENTS (ms); i++)
+      if (ms[i]->data)
+        n += (gsize) ms[i]->rows * row_bytes (ms[i]->type, ms[i]->cols);
+  }
+  return n;
 }
 
 /* Rows [r0, r0 + n) of @m, for the fused q|k|v matrix. */
@@ -516,6 +542,7 @@ ar_transformer_new_from_gguf (const ArGguf *gguf, GError **error)
   else if (!bind_matrix (t, gguf, "output.weight", c->n_vocab, c->n_embd, FALSE,
                &t->output, error))
     return NULL;
+  t->streamed = matrix_bytes (t) >= STREAMED_MIN_BYTES;
   return g_steal_pointer (&t);
 }
 
@@ -823,7 +850,19 @@ quantize_rows (ArBlockQ8_0 *xq, const float *X, guint T, guint n)
         n);
 }
 
-/* A batched product of one F16 or Q8_0 matrix (see linear_batch). */
+/* How linear_batch () multiplies: F32 matrices with cblas_sgemm (equal to
+ * the token path's products up to float rounding) or, like every other
+ * type, with the token path's own kernels (bit for bit), those of F32
+ * matrices for weights that come from the caches or from memory. */
+typedef enum
+{
+  BATCH_SGEMM,
+  BATCH_EXACT,
+  BATCH_EXACT_STREAMED,
+} BatchProducts;
+
+/* A batched product of one matrix with the token path's kernels (see
+ * linear_batch). */
 typedef struct
 {
   float *Y;
@@ -832,6 +871,7 @@ typedef struct
   const ArBlockQ8_0 *Xq;
   const float *bias; /* F32 only: added by the kernel, as linear () does */
   guint T;
+  gboolean streamed; /* F32 only: ar_matvec_multi_streamed () */
 } BatchJob;
 
 /* Rows [task * ROW_BLOCK, +ROW_BLOCK) of the matrix against every row of the
@@ -845,8 +885,8 @@ batch_rows (gpointer data, guint task)
   guint nb = m->cols / AR_Q8_0_BLOCK;
 
   if (m->type == AR_TENSOR_F32) {
-    ar_matvec_multi (j->Y + r0, m->rows,
-        (const float *) m->data + (gsize) r0 * m->cols, j->X,
+    (j->streamed ? ar_matvec_multi_streamed : ar_matvec_multi) (j->Y + r0,
+        m->rows, (const float *) m->data + (gsize) r0 * m->cols, j->X,
         j->bias ? j->bias + r0 : NULL, n, m->cols, j->T);
     return;
   }
@@ -863,9 +903,9 @@ batch_rows (gpointer data, guint task)
 
 /* Y (T, m->rows) = X (T, cols) · mᵀ [+ bias (rows)], the batched linear().
  * @Xq: X quantised (quantize_rows), read by a Q8_0 matrix only.  F32
- * matrices go to cblas_sgemm, unless @exact, whose sums come out in another
- * order than ar_matvec's: equal to float rounding.  F16 and Q8_0 ones, and
- * F32 ones when @exact, run the token path's own kernels ROW_BLOCK rows at
+ * matrices go to cblas_sgemm when @how is BATCH_SGEMM, whose sums come out
+ * in another order than ar_matvec's: equal to float rounding.  F16 and Q8_0
+ * ones, and F32 ones otherwise, run the token path's own kernels ROW_BLOCK rows at
  * a time over every row of the batch, so that block is read from memory
  * once for all T tokens and every output is bit for bit the token path's
  * (a row's sum does not depend on the rows computed with it, ar-kernels.h);
@@ -874,16 +914,17 @@ batch_rows (gpointer data, guint task)
  * on the split). */
 static void
 linear_batch (ArThreadPool *pool, float *Y, const ArMatrix *m, const float *X,
-    const ArBlockQ8_0 *Xq, const float *bias, guint T, gboolean exact)
+    const ArBlockQ8_0 *Xq, const float *bias, guint T, BatchProducts how)
 {
   guint rows = m->rows, cols = m->cols;
 
-  if (m->type == AR_TENSOR_F32 && !exact) {
+  if (m->type == AR_TENSOR_F32 && how == BATCH_SGEMM) {
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, rows, cols, 1.0f,
         X, cols, m->data, cols, 0.0f, Y, rows);
   } else {
     gboolean f32 = m->type == AR_TENSOR_F32;
-    BatchJob j = { Y, m, X, Xq, f32 ? bias : NULL, T };
+    BatchJob j = { Y, m, X, Xq, f32 ? bias : NULL, T,
+      how == BATCH_EXACT_STREAMED };
     guint n_blocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
 
     if ((gint64) rows * cols < AR_THREADPOOL_MIN_WEIGHTS)
@@ -1166,8 +1207,9 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
 /* Appends tokens[0 .. T) at positions s->pos .. s->pos + T - 1 (1 <= T <=
  * n_batch, the cache has room): step() for T tokens at once.  Every block
  * runs on the T rows together, each projection one matrix-matrix product
- * (linear_batch, @exact as there) that reads the weights once for all T
- * tokens; norms, rotations, nonlinearities and attention are step()'s
+ * (linear_batch: cblas_sgemm for F32 unless @exact, else the token path's
+ * kernels, streaming when the model outgrows the caches) that reads the
+ * weights once for all T tokens; norms, rotations, nonlinearities and attention are step()'s
  * per-row code, row i attending over the cache up to its own position,
  * which the earlier rows of the batch have just written (a bidirectional
  * model: over every row of the batch).  With @all_logits (T, V), every
@@ -1185,7 +1227,10 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
   guint half = c->n_rot / 2 + 1;
   gboolean llama = c->arch == AR_TRANSFORMER_LLAMA;
   ArThreadPool *pool = s->pool;
+  BatchProducts how = BATCH_SGEMM;
 
+  if (exact)
+    how = t->streamed ? BATCH_EXACT_STREAMED : BATCH_EXACT;
   if (all_logits)
     want_logits = TRUE;
   memmove (s->tokens + p0, tokens, T * sizeof (gint32));
@@ -1206,8 +1251,8 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
           w->attn_norm_b);
     if (qkv_q8_0 (w))
       quantize_rows (s->bxq, s->bxn, T, D);
-    linear_batch (pool, s->bk, &w->wk, s->bxn, s->bxq, w->bk, T, exact);
-    linear_batch (pool, s->bv, &w->wv, s->bxn, s->bxq, w->bv, T, exact);
+    linear_batch (pool, s->bk, &w->wk, s->bxn, s->bxq, w->bk, T, how);
+    linear_batch (pool, s->bv, &w->wv, s->bxn, s->bxq, w->bv, T, how);
     for (guint i = 0; i < T; i++) {
       if (llama)
         rope_apply (t, s->bk + (gsize) i * KV, c->n_head_kv, s->bcos + i * half,
@@ -1225,7 +1270,7 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
     n = T - first;
     x = s->bx + (gsize) first * D;
     linear_batch (pool, s->bq, &w->wq, s->bxn + (gsize) first * D,
-        s->bxq + (gsize) first * (D / AR_Q8_0_BLOCK), w->bq, n, exact);
+        s->bxq + (gsize) first * (D / AR_Q8_0_BLOCK), w->bq, n, how);
     for (guint j = 0; j < n; j++) {
       guint i = first + j;
       float *q = s->bq + (gsize) j * D;
@@ -1236,7 +1281,7 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
     }
     if (is_q8_0 (&w->wo))
       quantize_rows (s->bxq, s->ba, n, D);
-    linear_batch (pool, s->bxn, &w->wo, s->ba, s->bxq, w->bo, n, exact);
+    linear_batch (pool, s->bxn, &w->wo, s->ba, s->bxq, w->bo, n, how);
     for (gsize i = 0; i < (gsize) n * D; i++)
       x[i] += s->bxn[i];
 
@@ -1245,18 +1290,18 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
           w->ffn_norm_b);
     if (is_q8_0 (&w->w_up) || is_q8_0 (&w->w_gate))
       quantize_rows (s->bxq, s->bxn, n, D);
-    linear_batch (pool, s->bhb, &w->w_up, s->bxn, s->bxq, w->b_up, n, exact);
+    linear_batch (pool, s->bhb, &w->w_up, s->bxn, s->bxq, w->b_up, n, how);
     if (c->arch == AR_TRANSFORMER_GPT) {
       for (gsize i = 0; i < (gsize) n * F; i++)
         s->bhb[i] = gelu (s->bhb[i]);
     } else {
-      linear_batch (pool, s->bhb2, &w->w_gate, s->bxn, s->bxq, NULL, n, exact);
+      linear_batch (pool, s->bhb2, &w->w_gate, s->bxn, s->bxq, NULL, n, how);
       for (gsize i = 0; i < (gsize) n * F; i++)
         s->bhb[i] = silu (s->bhb2[i]) * s->bhb[i];
     }
     if (is_q8_0 (&w->w_down))
       quantize_rows (s->bxq, s->bhb, n, F);
-    linear_batch (pool, s->ba, &w->w_down, s->bhb, s->bxq, w->b_down, n, exact);
+    linear_batch (pool, s->ba, &w->w_down, s->bhb, s->bxq, w->b_down, n, how);
     for (gsize i = 0; i < (gsize) n * D; i++)
       x[i] += s->ba[i];
   }
@@ -1267,7 +1312,7 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
           t->output_norm_b);
     if (t->output.type == AR_TENSOR_Q8_0)
       quantize_rows (s->bxq, s->bx, T, D);
-    linear_batch (pool, all_logits, &t->output, s->bx, s->bxq, NULL, T, exact);
+    linear_batch (pool, all_logits, &t->output, s->bx, s->bxq, NULL, T, how);
     memcpy (s->logits, all_logits + (gsize) (T - 1) * c->n_vocab,
         c->n_vocab * sizeof (float));
   } else if (want_logits) {
