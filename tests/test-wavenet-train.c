@@ -36,7 +36,7 @@ static ArWaveNetConfig
 tiny_config (gboolean mel, gboolean global, int Q)
 {
   ArWaveNetConfig c = { 8000, Q, 4, 6, 5, 7, 2, 2, global ? 3 : 0, mel ? 3 : 0,
-    AR_MEL_PARAMS_INIT };
+    AR_MEL_PARAMS_INIT, 0.0f };
 
   c.mel.n_mels = 4;
   c.mel.hop = 4;
@@ -442,7 +442,7 @@ load_corpus (const char *dir, guint every, const ArMelParams *mel)
   g_assert_no_error (error);
   ar_audio_split_holdout (files, every, &train, &held);
   ArWaveNetCorpus *corpus =
-      ar_wavenet_corpus_new (train, held, 8000, mel, &error);
+      ar_wavenet_corpus_new (train, held, 8000, mel, 0.0f, &error);
   g_assert_no_error (error);
   g_ptr_array_unref (train);
   g_ptr_array_unref (held);
@@ -679,7 +679,7 @@ static void
 run_init (Run *r, guint64 steps, guint64 seed, int n_threads, float lr)
 {
   ArWaveNetConfig c = { 8000, 256, 8, 16, 16, 32, 1, 4, 0, 0,
-    AR_MEL_PARAMS_INIT };
+    AR_MEL_PARAMS_INIT, 0.0f };
 
   r->dir = write_wavs (6, 16);
   r->corpus = load_corpus (r->dir, 6, NULL);

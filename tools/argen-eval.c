@@ -201,7 +201,8 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
   }
   g_autoptr (ArWaveNetCorpus) corpus =
       ar_wavenet_corpus_new (NULL, held, config->sample_rate,
-          config->cond_channels > 0 ? &config->mel : NULL, error);
+          config->cond_channels > 0 ? &config->mel : NULL,
+          config->pre_emphasis, error);
   if (corpus == NULL)
     return FALSE;
   if (config->global_classes > 0) {

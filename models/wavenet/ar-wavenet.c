@@ -76,6 +76,14 @@ config_check (const ArWaveNetConfig *c, const char *what, GError **error)
   RANGE (c->global_classes, "global.classes", 0, MAX_CLASSES);
   RANGE (c->cond_channels, "cond_channels", 0, MAX_CHANNELS);
 #undef RANGE
+  /* written so that NaN fails too */
+  if (!(c->pre_emphasis >= 0.0f &&
+          c->pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: wavenet.pre_emphasis is %g; expected 0 to %g", what,
+        (double) c->pre_emphasis, (double) AR_WAVENET_MAX_PRE_EMPHASIS);
+    return FALSE;
+  }
   if (c->cond_channels > 0 && c->mel.sample_rate != c->sample_rate) {
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
         "%s: wavenet.mel.sample_rate is %d; expected the model's sample rate "
@@ -464,6 +472,10 @@ ar_wavenet_new_from_gguf (ArGguf *f, GError **error)
 
     c.mel = def;
   }
+  /* optional: the files written before it had no pre-emphasis */
+  if (ar_gguf_has_key (f, "wavenet.pre_emphasis") &&
+      !ar_gguf_get_f32 (f, "wavenet.pre_emphasis", &c.pre_emphasis, error))
+    return NULL;
   if (!config_check (&c, name, error))
     return NULL;
 
@@ -626,6 +638,8 @@ ar_wavenet_write (const ArWaveNet *wn, ArGgufWriter *w, gboolean f16)
   ar_gguf_writer_set_u32 (w, "wavenet.cond_channels", c->cond_channels);
   if (c->cond_channels > 0)
     ar_mel_params_write (&c->mel, w, "wavenet.mel");
+  if (c->pre_emphasis != 0.0f)
+    ar_gguf_writer_set_f32 (w, "wavenet.pre_emphasis", c->pre_emphasis);
   for (guint i = 0; i < wn->specs->len; i++) {
     const TensorSpec *s = &g_array_index (wn->specs, TensorSpec, i);
 
