@@ -9,7 +9,8 @@
  * in training), "pixelcnn" (bits per dimension of the images of --data, IDX with
  * --labels, or a folder of PNGs), "wavenet" (bits per sample over every
  * sample of the held-out audio files of --data: the split of training,
- * every --holdout-every-th file of the sorted list). */
+ * every --holdout-every-th file of the sorted list; of the pre-emphasised
+ * signal's classes for a model with wavenet.pre_emphasis). */
 #include "argen.h"
 #include "data/ar-audio.h"
 #include "nar/ar-nar-train.h"
@@ -244,6 +245,13 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
       ar_wavenet_corpus_count_samples (corpus, TRUE) /
           (60.0 * config->sample_rate),
       bits, bits * G_LN2, n, T, s, n / MAX (s, 1e-9));
+  /* the classes are those of e_t = s_t − α s_{t−1}: compare with
+   * `argen baselines --pre-emphasis α`, not with the plain signal's */
+  if (config->pre_emphasis > 0.0f)
+    printf ("(bits per sample of the pre-emphasised signal's µ-law classes, "
+            "wavenet.pre_emphasis = %g; its baselines: argen baselines "
+            "--pre-emphasis %g)\n",
+        (double) config->pre_emphasis, (double) config->pre_emphasis);
   return TRUE;
 }
 

@@ -879,6 +879,8 @@ struct _ArWaveNetGen
   int global_class; /* -1 = none */
   ArRng rng;
   guint64 t;      /* inputs fed since the reset */
+  float deemph;   /* the last sample ar_wavenet_gen_decode () made, s_{t−1}
+                   * of the de-emphasis (unclipped) */
   int prev;       /* the last input fed, x_{t−1} */
   int pending;    /* the class to feed next (drawn, not fed yet), or -1:
                    * the logits hold the distribution of x_t */
@@ -1047,6 +1049,7 @@ ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed)
   memset (g->skip, 0, sizeof (float) * wn->config.skip);
   ar_rng_init (&g->rng, seed);
   g->t = 0;
+  g->deemph = 0.0f;
   g->prev = wn->config.quantization / 2;
   /* generation starts from one silence sample (x_0 = Q/2); teacher forcing
    * starts with its own x_0 instead */
@@ -1669,6 +1672,31 @@ ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n, float *logits)
   job_run (&job);
 }
 
+void
+ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes, float *out,
+    gsize n)
+{
+  float alpha, s;
+
+  g_return_if_fail (g != NULL);
+  g_return_if_fail ((classes != NULL && out != NULL) || n == 0);
+  alpha = g->wn->config.pre_emphasis;
+  if (alpha == 0.0f) {
+    for (gsize i = 0; i < n; i++)
+      out[i] = ar_mulaw_decode (classes[i]);
+    return;
+  }
+  /* the state keeps the exact inverse of the training's filter; only what
+   * leaves is clipped (a de-emphasised peak can exceed full scale: the
+   * filter's gain at 0 Hz is 1 / (1 − α)) */
+  s = g->deemph;
+  for (gsize i = 0; i < n; i++) {
+    s = ar_mulaw_decode (classes[i]) + alpha * s;
+    out[i] = CLAMP (s, -1.0f, 1.0f);
+  }
+  g->deemph = s;
+}
+
 /* ---- the vocoder stream ----------------------------------------------- */
 
 /* Outputs generated per job: bounds the frames a job needs at once (its
@@ -1683,7 +1711,7 @@ ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n, float *logits)
  * history before the first sample), and y_i for i ≥ 1 is drawn from the
  * logits of step i − 1, conditioned on the frames around sample i —
  * exactly the training alignment (ar_wavenet_forward_full over y with the
- * mel frames of s).  Output i (ar_mulaw_decode (y_i)) is thus the
+ * mel frames of s).  Output i (ar_wavenet_gen_decode of y_0 … y_i) is the
  * resynthesis of s_i.  It needs p_{f+1}, f = i / hop, hence m_{f+2},
  * hence s up to i + 2·hop + n_fft/2 − 1 at worst: the latency is
  * D = 2·hop + n_fft/2 − 1 samples (output i is released once s_{i+D} has
@@ -1935,7 +1963,10 @@ ar_wavenet_vocoder_pull (ArWaveNetVocoder *v, float *out, gsize max)
   n = MIN (max, ar_wavenet_vocoder_available (v));
   if (n > 0 && v->emitted == 0) {
     /* y_0: the silence the history starts from */
-    out[done++] = ar_mulaw_decode ((guint8) (v->wn->config.quantization / 2));
+    guint8 y0 = (guint8) (v->wn->config.quantization / 2);
+
+    ar_wavenet_gen_decode (v->gen, &y0, out, 1);
+    done++;
     v->emitted++;
   }
   while (done < n) {
@@ -1952,8 +1983,7 @@ ar_wavenet_vocoder_pull (ArWaveNetVocoder *v, float *out, gsize max)
     job.frame_slots = v->p_slots;
     job.hop = v->hop;
     job_run (&job);
-    for (gsize i = 0; i < chunk; i++)
-      out[done + i] = ar_mulaw_decode (v->classes[i]);
+    ar_wavenet_gen_decode (v->gen, v->classes, out + done, chunk);
     done += chunk;
     v->emitted += chunk;
   }

@@ -182,6 +182,15 @@ void ar_wavenet_gen_set_threadpool (ArWaveNetGen *g, ArThreadPool *pool);
 /* Generates @n samples as µ-law classes into @out.  Unconditional and
  * globally conditioned models only (a vocoder needs ArWaveNetVocoder). */
 void ar_wavenet_gen_generate (ArWaveNetGen *g, guint8 *out, gsize n);
+/* Turns @n generated classes into audio @out (n), the one place where that
+ * is done (wavenetsrc, the vocoder, argen generate): ar_mulaw_decode, and
+ * for a model with a pre-emphasis α the de-emphasis s_t = ar_mulaw_decode
+ * (x_t) + α s_{t−1}, clipped to [-1, 1] on the way out.  Its one float of
+ * state (s_{t−1}; 0 after ar_wavenet_gen_reset) belongs to the stream:
+ * decode every class generated, in order, once.  Without pre-emphasis it is
+ * stateless and equal to ar_mulaw_decode. */
+void ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes,
+    float *out, gsize n);
 /* Teacher forcing through the incremental path: feeds @x (n) as if it had
  * been generated and writes the logits (n, Q) — what the tests compare with
  * ar_wavenet_forward_full. */
@@ -197,7 +206,8 @@ void ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n,
  *
  * Precisely: the input s is analysed into mel frames as ar_mel_compute
  * would (frame f centred on s_{f·hop}); the output is
- * ar_mulaw_decode (y_i), where y_0 = Q/2 (the silence the history starts
+ * ar_wavenet_gen_decode of y_0, y_1, … (ar_mulaw_decode (y_i) without
+ * pre-emphasis), where y_0 = Q/2 (the silence the history starts
  * from) and y_i (i >= 1) is drawn from row i − 1 of
  * ar_wavenet_forward_full (y, …) over the mel frames of s — the alignment
  * of training.  Output i needs the input up to s_{i + latency}, latency =
