@@ -349,8 +349,7 @@ test_wavenet_pre_emphasis (void)
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "--pre-emphasis"));
   run_clear (&r);
-  r = run_argen ("baselines", "--data", wav_dir, "--pre-emphasis", "nan",
-      NULL);
+  r = run_argen ("baselines", "--data", wav_dir, "--pre-emphasis", "nan", NULL);
   g_assert_cmpint (r.status, ==, 2);
   run_clear (&r);
 }

@@ -200,10 +200,9 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
         o->data, files->len, o->holdout_every);
     return FALSE;
   }
-  g_autoptr (ArWaveNetCorpus) corpus =
-      ar_wavenet_corpus_new (NULL, held, config->sample_rate,
-          config->cond_channels > 0 ? &config->mel : NULL,
-          config->pre_emphasis, error);
+  g_autoptr (ArWaveNetCorpus) corpus = ar_wavenet_corpus_new (NULL, held,
+      config->sample_rate, config->cond_channels > 0 ? &config->mel : NULL,
+      config->pre_emphasis, error);
   if (corpus == NULL)
     return FALSE;
   if (config->global_classes > 0) {

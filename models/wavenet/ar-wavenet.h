@@ -189,8 +189,8 @@ void ar_wavenet_gen_generate (ArWaveNetGen *g, guint8 *out, gsize n);
  * state (s_{t−1}; 0 after ar_wavenet_gen_reset) belongs to the stream:
  * decode every class generated, in order, once.  Without pre-emphasis it is
  * stateless and equal to ar_mulaw_decode. */
-void ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes,
-    float *out, gsize n);
+void ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes, float *out,
+    gsize n);
 /* Teacher forcing through the incremental path: feeds @x (n) as if it had
  * been generated and writes the logits (n, Q) — what the tests compare with
  * ar_wavenet_forward_full. */
