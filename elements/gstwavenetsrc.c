@@ -26,7 +26,9 @@
  * a file made by `argen train wavenet`, or a model embedded in the plugin
  * given as resource:// and its path.  Models conditioned on mel frames are
  * vocoders, for wavenetvocoder; a model with a global condition (a speaker
- * or a class) takes the class from #GstWavenetSrc:global-condition.
+ * or a class) takes the class from #GstWavenetSrc:global-condition.  A model
+ * trained with a pre-emphasis (`argen train wavenet --pre-emphasis`) codes
+ * the emphasised signal, and the element de-emphasises what it generates.
  *
  * Buffers hold #GstWavenetSrc:samplesperbuffer samples; their offsets are
  * sample indices and their timestamps (plus #GstWavenetSrc:timestamp-offset)
