@@ -253,7 +253,7 @@ main (int argc, char **argv)
   }
   if (!opt_models_only) {
     ArWaveNetConfig def = { 8000, 256, 32, 64, 64, 128, 2, 8, 0, 0,
-      AR_MEL_PARAMS_INIT };
+      AR_MEL_PARAMS_INIT, 0.0f };
     g_autoptr (ArWaveNet) wn = ar_wavenet_new_random (&def, 1, &error);
     g_autoptr (ArWaveNet) voc = NULL;
 

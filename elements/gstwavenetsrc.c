@@ -9,7 +9,10 @@
  * ar-audio.h); three 256-entry tables made once turn a class into the
  * negotiated format: S16LE, F32LE, or G.711 µ-law bytes (audio/x-mulaw, the
  * class decoded to 16-bit linear and coded again by G.711, since the two
- * µ-laws differ). */
+ * µ-laws differ).  A model with a pre-emphasis codes the emphasised signal:
+ * a sample then depends on the samples before it, so the classes go through
+ * ar_wavenet_gen_decode (the de-emphasis) to floats, and each float is
+ * converted as the tables' entries were made. */
 
 /**
  * SECTION:element-wavenetsrc
@@ -23,7 +26,9 @@
  * a file made by `argen train wavenet`, or a model embedded in the plugin
  * given as resource:// and its path.  Models conditioned on mel frames are
  * vocoders, for wavenetvocoder; a model with a global condition (a speaker
- * or a class) takes the class from #GstWavenetSrc:global-condition.
+ * or a class) takes the class from #GstWavenetSrc:global-condition.  A model
+ * trained with a pre-emphasis (`argen train wavenet --pre-emphasis`) codes
+ * the emphasised signal, and the element de-emphasises what it generates.
  *
  * Buffers hold #GstWavenetSrc:samplesperbuffer samples; their offsets are
  * sample indices and their timestamps (plus #GstWavenetSrc:timestamp-offset)
@@ -143,6 +148,7 @@ struct _GstWavenetSrc
   gint rate;
   guint64 stream_seed;
   guint8 *classes; /* (classes_len) the model's µ-law classes */
+  gfloat *samples; /* (classes_len) their de-emphasis, with a pre-emphasis */
   gsize classes_len;
   guint64 next_sample; /* offset of the next buffer */
   guint64 sample_stop; /* segment stop, when check_seek_stop */
@@ -200,6 +206,39 @@ static GstFlowReturn gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset,
 static GstPadProbeReturn gst_wavenet_src_eos_probe (GstPad *pad,
     GstPadProbeInfo *info, gpointer user_data);
 
+/* One sample @x (in [-1, 1]) in each output format: the tables' entries
+ * and the de-emphasised path, so that both give the same bytes. */
+static inline void
+encode_s16le (gfloat x, guint8 *out)
+{
+  gint16 s = (gint16) lrintf (x * 32767.0f);
+
+  out[0] = (guint8) ((guint16) s & 0xff);
+  out[1] = (guint8) ((guint16) s >> 8);
+}
+
+static inline void
+encode_f32le (gfloat x, guint8 *out)
+{
+  union
+  {
+    gfloat f;
+    guint32 u;
+  } bits;
+
+  bits.f = x;
+  out[0] = (guint8) (bits.u & 0xff);
+  out[1] = (guint8) ((bits.u >> 8) & 0xff);
+  out[2] = (guint8) ((bits.u >> 16) & 0xff);
+  out[3] = (guint8) (bits.u >> 24);
+}
+
+static inline guint8
+encode_g711 (gfloat x)
+{
+  return ar_g711_ulaw_encode ((gint16) lrintf (x * 32767.0f));
+}
+
 static void
 init_tables (void)
 {
@@ -207,21 +246,10 @@ init_tables (void)
 
   for (q = 0; q < 256; q++) {
     gfloat x = CLAMP (ar_mulaw_decode ((guint8) q), -1.0f, 1.0f);
-    gint16 s = (gint16) lrintf (x * 32767.0f);
-    union
-    {
-      gfloat f;
-      guint32 u;
-    } bits;
 
-    bits.f = x;
-    s16le_table[q][0] = (guint8) ((guint16) s & 0xff);
-    s16le_table[q][1] = (guint8) ((guint16) s >> 8);
-    f32le_table[q][0] = (guint8) (bits.u & 0xff);
-    f32le_table[q][1] = (guint8) ((bits.u >> 8) & 0xff);
-    f32le_table[q][2] = (guint8) ((bits.u >> 16) & 0xff);
-    f32le_table[q][3] = (guint8) (bits.u >> 24);
-    g711_table[q] = ar_g711_ulaw_encode (s);
+    encode_s16le (x, s16le_table[q]);
+    encode_f32le (x, f32le_table[q]);
+    g711_table[q] = encode_g711 (x);
   }
 }
 
@@ -764,6 +792,7 @@ gst_wavenet_src_stop (GstBaseSrc *bsrc)
   g_clear_pointer (&self->pool, ar_threadpool_free);
   g_clear_pointer (&self->model, gst_wavenet_model_release);
   g_clear_pointer (&self->classes, g_free);
+  g_clear_pointer (&self->samples, g_free);
   self->classes_len = 0;
   g_atomic_int_set (&self->rate, 0);
   GST_OBJECT_LOCK (self);
@@ -979,6 +1008,7 @@ gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset, guint length,
   GstMapInfo map;
   gint64 timestamp_offset, t0;
   gfloat temperature;
+  gboolean emphasised;
   gsize n, i;
   gint bpf;
 
@@ -1022,12 +1052,18 @@ gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset, guint length,
   /* Grows with samplesperbuffer, never per buffer. */
   if (n > self->classes_len) {
     g_free (self->classes);
+    g_free (self->samples);
     self->classes = g_malloc (n);
+    self->samples = g_new (gfloat, n);
     self->classes_len = n;
   }
   t0 = g_get_monotonic_time ();
   ar_wavenet_gen_generate (self->gen, self->classes, n);
   self->generation_us += g_get_monotonic_time () - t0;
+  /* a stateless class → bytes lookup only without pre-emphasis */
+  emphasised = ar_wavenet_get_config (self->model)->pre_emphasis != 0.0f;
+  if (emphasised)
+    ar_wavenet_gen_decode (self->gen, self->classes, self->samples, n);
 
   gst_buffer_set_size (buffer, (gssize) (n * (gsize) bpf));
   if (!gst_buffer_map (buffer, &map, GST_MAP_WRITE)) {
@@ -1037,16 +1073,31 @@ gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset, guint length,
   }
   switch (format) {
     case SAMPLE_FORMAT_S16LE:
-      for (i = 0; i < n; i++)
-        memcpy (map.data + 2 * i, s16le_table[self->classes[i]], 2);
+      if (emphasised) {
+        for (i = 0; i < n; i++)
+          encode_s16le (self->samples[i], map.data + 2 * i);
+      } else {
+        for (i = 0; i < n; i++)
+          memcpy (map.data + 2 * i, s16le_table[self->classes[i]], 2);
+      }
       break;
     case SAMPLE_FORMAT_F32LE:
-      for (i = 0; i < n; i++)
-        memcpy (map.data + 4 * i, f32le_table[self->classes[i]], 4);
+      if (emphasised) {
+        for (i = 0; i < n; i++)
+          encode_f32le (self->samples[i], map.data + 4 * i);
+      } else {
+        for (i = 0; i < n; i++)
+          memcpy (map.data + 4 * i, f32le_table[self->classes[i]], 4);
+      }
       break;
     case SAMPLE_FORMAT_MULAW:
-      for (i = 0; i < n; i++)
-        map.data[i] = g711_table[self->classes[i]];
+      if (emphasised) {
+        for (i = 0; i < n; i++)
+          map.data[i] = encode_g711 (self->samples[i]);
+      } else {
+        for (i = 0; i < n; i++)
+          map.data[i] = g711_table[self->classes[i]];
+      }
       break;
     case SAMPLE_FORMAT_NONE:
       g_assert_not_reached ();

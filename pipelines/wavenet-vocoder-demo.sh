@@ -12,7 +12,9 @@
 # (`argen audio-compare --griffin-lim`, 32 iterations); the log-spectral
 # distance (dB) of each to the input is printed, file by file and as a mean,
 # next to the distance of the input coded to the models' 8-bit µ-law and
-# back (`--mulaw`): what the output coding alone costs.
+# back (`--mulaw`): what the output coding alone costs — pre-emphasised
+# before the coding and de-emphasised after (`--pre-emphasis`) when the
+# model has a wavenet.pre_emphasis, as its output is.
 # For the first file (or the one given) it also draws the spectrograms of the
 # input, the resynthesis and the Griffin-Lim reconstruction as PNGs.
 #
@@ -21,7 +23,8 @@
 # Needs the Debian package asterisk-core-sounds-en-wav unless files are
 # given.  The plugin in BUILD_DIR is used (GST_PLUGIN_PATH), with its
 # embedded vocoder unless VOCODER=M.gguf is set; TEMPERATURE (default 1)
-# and SEED (default 1) are passed to the element.
+# and SEED (default 1) are passed to the element; PRE_EMPHASIS overrides
+# the model's for the µ-law column.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -41,6 +44,12 @@ fi
 
 model=()
 [ -n "${VOCODER:-}" ] && model=("model=$VOCODER")
+emphasis=${PRE_EMPHASIS:-}
+if [ -z "$emphasis" ] && [ -n "${VOCODER:-}" ]; then
+  emphasis=$("$argen" info "$VOCODER" | sed -n 's/^ *wavenet\.pre_emphasis *= *//p')
+fi
+mulaw=(--mulaw)
+[ -n "$emphasis" ] && mulaw+=(--pre-emphasis "$emphasis")
 export GST_PLUGIN_PATH=$build/plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
 
 printf '%-40s %10s %14s %10s\n' file "vocoder dB" "Griffin-Lim dB" "µ-law dB"
@@ -51,8 +60,8 @@ for f in "${files[@]}"; do
     wavenetvocoder "${model[@]}" seed="${SEED:-1}" temperature="${TEMPERATURE:-1}" ! \
     audioconvert ! wavenc ! filesink location="$out/$name-vocoder.wav"
   v=$("$argen" audio-compare "$f" "$out/$name-vocoder.wav" | sed -n 's/.*: \([0-9.]*\) dB.*/\1/p' | head -1)
-  gm=$("$argen" audio-compare "$f" "$f" --mulaw --griffin-lim "$out/$name-griffin-lim.wav")
-  m=$(echo "$gm" | sed -n 's/.*µ-law and back: \([0-9.]*\) dB.*/\1/p')
+  gm=$("$argen" audio-compare "$f" "$f" "${mulaw[@]}" --griffin-lim "$out/$name-griffin-lim.wav")
+  m=$(echo "$gm" | sed -n 's/.*µ-law and back[^:]*: \([0-9.]*\) dB.*/\1/p')
   g=$(echo "$gm" | sed -n 's/.*Griffin-Lim.*: \([0-9.]*\) dB.*/\1/p')
   printf '%-40s %10s %14s %10s\n' "$name" "$v" "$g" "$m"
   sum_v=$(awk "BEGIN { print $sum_v + $v }"); sum_g=$(awk "BEGIN { print $sum_g + $g }")

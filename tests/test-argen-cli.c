@@ -2,8 +2,8 @@
 /* test-argen-cli.c — the `argen` command-line tool, run as a child process
  * (path in $ARGEN, set by tests/meson.build) on tiny data this test writes
  * into a temporary directory: help and unknown commands, the audio commands
- * (audio-compare, spectrogram, baselines) on synthetic WAVs, a WaveNet and an
- * RNN trained for three steps then inspected, evaluated and sampled, and the
+ * (audio-compare, spectrogram, baselines) on synthetic WAVs, a WaveNet (with
+ * and without pre-emphasis) and an RNN trained for three steps then inspected, evaluated and sampled, and the
  * error paths (missing files, non-audio data, a truncated model), which must
  * fail with a non-zero exit and a message naming the path. */
 #include <glib.h>
@@ -299,6 +299,61 @@ test_wavenet (void)
   run_clear (&r);
 }
 
+/* --pre-emphasis: a WaveNet trained with it says so in its file and in
+ * eval; the µ-law floor and the baselines can be computed with it; values
+ * out of range are refused by every command. */
+static void
+test_wavenet_pre_emphasis (void)
+{
+  g_autofree char *model = tmp_path ("wn-pe.gguf");
+  Run r = run_argen ("train", "wavenet", "--data", wav_dir, "--out", model,
+      "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
+      "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--batch",
+      "2", "--steps", "2", "--warmup", "1", "--eval-every", "0",
+      "--checkpoint-every", "0", "--holdout-every", "2", "--threads", "1",
+      "--pre-emphasis", "0.85", NULL);
+
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "pre-emphasised"));
+  run_clear (&r);
+  r = run_argen ("info", model, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "wavenet.pre_emphasis"));
+  g_assert_nonnull (strstr (r.out, "--pre-emphasis 0.85"));
+  run_clear (&r);
+  r = run_argen ("eval", model, "--data", wav_dir, "--holdout-every", "2",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "pre-emphasised signal's µ-law classes"));
+  run_clear (&r);
+
+  r = run_argen ("audio-compare", wav_a, wav_a, "--mulaw", "--pre-emphasis",
+      "0.85", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "µ-law and back (pre-emphasis 0.85): "));
+  run_clear (&r);
+  r = run_argen ("baselines", "--data", wav_dir, "--holdout-every", "2",
+      "--pre-emphasis", "0.85", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "pre-emphasised signal"));
+  g_assert_nonnull (strstr (r.out, "LPC16"));
+  run_clear (&r);
+
+  r = run_argen ("train", "wavenet", "--data", wav_dir, "--out", model,
+      "--pre-emphasis", "1.5", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--pre-emphasis 1.5"));
+  run_clear (&r);
+  r = run_argen ("audio-compare", wav_a, wav_a, "--mulaw", "--pre-emphasis",
+      "-0.1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--pre-emphasis"));
+  run_clear (&r);
+  r = run_argen ("baselines", "--data", wav_dir, "--pre-emphasis", "nan", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  run_clear (&r);
+}
+
 static void
 test_rnn (void)
 {
@@ -461,6 +516,8 @@ main (int argc, char **argv)
   g_test_add_func ("/argen-cli/baselines", test_baselines);
   g_test_add_func ("/argen-cli/audio-errors", test_audio_errors);
   g_test_add_func ("/argen-cli/wavenet", test_wavenet);
+  g_test_add_func ("/argen-cli/wavenet-pre-emphasis",
+      test_wavenet_pre_emphasis);
   g_test_add_func ("/argen-cli/rnn", test_rnn);
   g_test_add_func ("/argen-cli/nar", test_nar);
   ret = g_test_run ();

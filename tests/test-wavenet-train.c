@@ -36,7 +36,7 @@ static ArWaveNetConfig
 tiny_config (gboolean mel, gboolean global, int Q)
 {
   ArWaveNetConfig c = { 8000, Q, 4, 6, 5, 7, 2, 2, global ? 3 : 0, mel ? 3 : 0,
-    AR_MEL_PARAMS_INIT };
+    AR_MEL_PARAMS_INIT, 0.0f };
 
   c.mel.n_mels = 4;
   c.mel.hop = 4;
@@ -442,7 +442,7 @@ load_corpus (const char *dir, guint every, const ArMelParams *mel)
   g_assert_no_error (error);
   ar_audio_split_holdout (files, every, &train, &held);
   ArWaveNetCorpus *corpus =
-      ar_wavenet_corpus_new (train, held, 8000, mel, &error);
+      ar_wavenet_corpus_new (train, held, 8000, mel, 0.0f, &error);
   g_assert_no_error (error);
   g_ptr_array_unref (train);
   g_ptr_array_unref (held);
@@ -679,7 +679,7 @@ static void
 run_init (Run *r, guint64 steps, guint64 seed, int n_threads, float lr)
 {
   ArWaveNetConfig c = { 8000, 256, 8, 16, 16, 32, 1, 4, 0, 0,
-    AR_MEL_PARAMS_INIT };
+    AR_MEL_PARAMS_INIT, 0.0f };
 
   r->dir = write_wavs (6, 16);
   r->corpus = load_corpus (r->dir, 6, NULL);
@@ -790,6 +790,102 @@ test_resume_is_exact (void)
   g_rmdir (dir);
 }
 
+/* ---- pre-emphasis ------------------------------------------------------------ */
+
+/* The corpus codes e_t = s_t − α s_{t−1} (s_{−1} = 0) of each file as µ-law
+ * classes, and keeps the mel frames of s; a task writes α into the file. */
+static void
+test_pre_emphasis (void)
+{
+  enum
+  {
+    N = 700
+  };
+  const float alpha = 0.85f;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("argen-wnpe-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "a.wav", NULL);
+  g_autofree float *x = g_new (float, N);
+  g_autofree float *s = NULL;
+  gsize n = 0;
+  ArWaveNetConfig c = tiny_config (TRUE, FALSE, 256);
+
+  g_assert_no_error (error);
+  c.mel.n_fft = 32;
+  c.mel.win_length = 24;
+  c.mel.hop = 8;
+  for (gsize j = 0; j < N; j++)
+    x[j] = 0.4f * sinf (0.05f * j) + 0.1f * sinf (1.9f * j);
+  g_assert_true (ar_audio_write_wav (path, x, N, 8000, &error));
+  g_assert_no_error (error);
+  /* what the corpus reads (16-bit, so not x exactly) */
+  g_assert_true (ar_audio_read (path, 8000, &s, &n, &error));
+  g_assert_cmpuint (n, ==, N);
+
+  g_autoptr (GPtrArray) train = g_ptr_array_new ();
+  g_ptr_array_add (train, path);
+  g_autoptr (ArWaveNetCorpus) plain =
+      ar_wavenet_corpus_new (train, NULL, 8000, &c.mel, 0.0f, &error);
+  g_assert_no_error (error);
+  g_autoptr (ArWaveNetCorpus) emph =
+      ar_wavenet_corpus_new (train, NULL, 8000, &c.mel, alpha, &error);
+  g_assert_no_error (error);
+  const ArWaveNetFile *fp = ar_wavenet_corpus_get_file (plain, 0);
+  const ArWaveNetFile *fe = ar_wavenet_corpus_get_file (emph, 0);
+  int differ = 0;
+
+  g_assert_cmpuint (fe->n, ==, N);
+  for (gsize t = 0; t < N; t++) {
+    float e = t == 0 ? s[0] : s[t] - alpha * s[t - 1];
+
+    g_assert_cmpuint (fe->x[t], ==, ar_mulaw_encode (e));
+    g_assert_cmpuint (fp->x[t], ==, ar_mulaw_encode (s[t]));
+    differ += fe->x[t] != fp->x[t];
+  }
+  g_assert_cmpint (differ, >, N / 2);
+  /* the mel frames are the original signal's */
+  {
+    g_autoptr (ArMel) mel = ar_mel_new (&c.mel, &error);
+    gsize nf = ar_mel_n_frames (mel, N), m = nf * c.mel.n_mels;
+    g_autofree float *frames = g_new (float, m);
+
+    ar_mel_compute (mel, s, N, frames);
+    g_assert_cmpuint (fe->n_frames, ==, nf);
+    g_assert_cmpmem (fe->mel, m * sizeof (float), frames, m * sizeof (float));
+  }
+
+  /* the task's file carries α, and the model loads with it */
+  c.pre_emphasis = alpha;
+  {
+    g_autoptr (ArWaveNetTask) task =
+        ar_wavenet_task_new (&c, emph, 16, 1, 1, NULL);
+    g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+    ArRng rng;
+    float v = 0.0f;
+
+    ar_rng_init (&rng, 1);
+    ar_wavenet_task_init (task, &rng);
+    ar_wavenet_train_write (ar_wavenet_task_get_net (task), w, NULL);
+    g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+    g_autoptr (ArGguf) f = ar_gguf_new_from_bytes (bytes, "pe.gguf", &error);
+    g_assert_no_error (error);
+    g_assert_true (ar_gguf_get_f32 (f, "wavenet.pre_emphasis", &v, &error));
+    g_assert_cmpfloat (v, ==, alpha);
+    g_autoptr (ArWaveNet) wn = ar_wavenet_new_from_gguf (f, &error);
+    g_assert_no_error (error);
+    g_assert_cmpfloat (ar_wavenet_get_config (wn)->pre_emphasis, ==, alpha);
+  }
+  /* out of range for training */
+  c.pre_emphasis = 1.0f;
+  g_assert_false (ar_wavenet_train_check (&c, 16, 1, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "pre-emphasis 1"));
+  g_clear_error (&error);
+
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 /* ---- checks --------------------------------------------------------------- */
 
 static void
@@ -834,6 +930,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/wavenet-train/task/mel-global", GINT_TO_POINTER (1),
       test_task_evaluate);
   g_test_add_func ("/wavenet-train/check", test_check);
+  g_test_add_func ("/wavenet-train/pre-emphasis", test_pre_emphasis);
   g_test_add_func ("/wavenet-train/learns-periodic", test_learns_periodic);
   g_test_add_func ("/wavenet-train/resume", test_resume_is_exact);
   return g_test_run ();

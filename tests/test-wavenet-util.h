@@ -62,7 +62,7 @@ static inline ArWaveNet *
 test_make_model (int classes, int cond_channels, guint64 seed)
 {
   ArWaveNetConfig config = { TEST_RATE, 256, 8, 16, 16, 16, 1, 4, classes,
-    cond_channels, AR_MEL_PARAMS_INIT };
+    cond_channels, AR_MEL_PARAMS_INIT, 0.0f };
   GError *error = NULL;
   ArWaveNet *wn;
 

@@ -1088,6 +1088,239 @@ test_errors (void)
   }
 }
 
+/* ---- pre-emphasis ------------------------------------------------------ */
+
+/* @wn's file with wavenet.pre_emphasis set by @set (NULL: removed) and
+ * loaded back as "@name"; NULL + *@error when the loader refuses it. */
+typedef void (*SetKey) (ArGgufWriter *w, gconstpointer value);
+
+static ArWaveNet *
+reload_with (const ArWaveNet *wn, SetKey set, gconstpointer value,
+    GError **error)
+{
+  g_autoptr (ArGgufWriter) w0 = ar_gguf_writer_new ();
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  g_autoptr (GBytes) b0 = NULL;
+  g_autoptr (GBytes) b = NULL;
+  g_autoptr (ArGguf) src = NULL;
+  g_autoptr (ArGguf) f = NULL;
+
+  ar_wavenet_write (wn, w0, FALSE);
+  b0 = ar_gguf_writer_to_bytes (w0);
+  src = ar_gguf_new_from_bytes (b0, "src.gguf", NULL);
+  ar_gguf_writer_copy_kv (w, src);
+  set (w, value);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (src); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (src, i);
+
+    ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
+        t->data, t->nbytes);
+  }
+  b = ar_gguf_writer_to_bytes (w);
+  f = ar_gguf_new_from_bytes (b, "bad.gguf", NULL);
+  g_assert_nonnull (f);
+  return ar_wavenet_new_from_gguf (f, error);
+}
+
+static void
+set_f32 (ArGgufWriter *w, gconstpointer value)
+{
+  ar_gguf_writer_set_f32 (w, "wavenet.pre_emphasis", *(const float *) value);
+}
+
+static void
+set_u32 (ArGgufWriter *w, gconstpointer value)
+{
+  ar_gguf_writer_set_u32 (w, "wavenet.pre_emphasis", *(const guint32 *) value);
+}
+
+/* A copy of @wn (same weights) whose file says wavenet.pre_emphasis =
+ * @alpha. */
+static ArWaveNet *
+with_pre_emphasis (const ArWaveNet *wn, float alpha)
+{
+  GError *error = NULL;
+  ArWaveNet *e = reload_with (wn, set_f32, &alpha, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpfloat (ar_wavenet_get_config (e)->pre_emphasis, ==, alpha);
+  return e;
+}
+
+/* The key: written when set and read back; absent (every older file) is 0;
+ * out of range, NaN or of another type is an error naming the key. */
+static void
+test_pre_emphasis_file (void)
+{
+  ArWaveNetConfig c = config (8, 12, 10, 12, 1, 3);
+  g_autoptr (ArWaveNet) plain = NULL;
+  g_autoptr (ArWaveNet) emph = NULL;
+  GError *error = NULL;
+
+  plain = ar_wavenet_new_random (&c, 3, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr (ArGguf) f = to_gguf (plain, FALSE);
+    g_autoptr (ArWaveNet) back = ar_wavenet_new_from_gguf (f, &error);
+
+    g_assert_no_error (error);
+    g_assert_false (ar_gguf_has_key (f, "wavenet.pre_emphasis"));
+    g_assert_cmpfloat (ar_wavenet_get_config (back)->pre_emphasis, ==, 0.0f);
+  }
+  c.pre_emphasis = 0.85f;
+  emph = ar_wavenet_new_random (&c, 3, &error);
+  g_assert_no_error (error);
+  for (int f16 = 0; f16 < 2; f16++) {
+    g_autoptr (ArGguf) f = to_gguf (emph, f16);
+    g_autoptr (ArWaveNet) back = ar_wavenet_new_from_gguf (f, &error);
+    float v = 0.0f;
+
+    g_assert_no_error (error);
+    g_assert_true (ar_gguf_get_f32 (f, "wavenet.pre_emphasis", &v, NULL));
+    g_assert_cmpfloat (v, ==, 0.85f);
+    g_assert_cmpmem (ar_wavenet_get_config (back), sizeof c, &c, sizeof c);
+  }
+  /* the limits themselves load */
+  {
+    g_autoptr (ArWaveNet) lo = with_pre_emphasis (plain, 0.0f);
+    g_autoptr (ArWaveNet) hi =
+        with_pre_emphasis (plain, AR_WAVENET_MAX_PRE_EMPHASIS);
+  }
+  {
+    static const float bad[] = { -0.01f, 0.995f, 1.0f, 7.0f };
+    float nan_value = NAN;
+    guint32 u = 1;
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      g_assert_null (reload_with (plain, set_f32, &bad[i], &error));
+      g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, "bad.gguf"));
+      g_assert_nonnull (strstr (error->message, "wavenet.pre_emphasis is"));
+      g_assert_nonnull (strstr (error->message, "expected 0 to 0.99"));
+      g_clear_error (&error);
+    }
+    g_assert_null (reload_with (plain, set_f32, &nan_value, &error));
+    g_assert_nonnull (error);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "wavenet.pre_emphasis"));
+    g_assert_nonnull (strstr (error->message, "nan"));
+    g_clear_error (&error);
+    g_assert_null (reload_with (plain, set_u32, &u, &error));
+    g_assert_nonnull (error);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "wavenet.pre_emphasis"));
+    g_clear_error (&error);
+  }
+  /* and a random model's configuration */
+  c.pre_emphasis = -0.5f;
+  g_assert_null (ar_wavenet_new_random (&c, 1, &error));
+  g_assert_nonnull (strstr (error->message, "wavenet.pre_emphasis is -0.5"));
+  g_clear_error (&error);
+}
+
+/* The de-emphasis by hand, as ar_wavenet_gen_decode documents it. */
+static void
+de_emphasize_by_hand (const guint8 *y, gsize n, float alpha, float *out)
+{
+  float s = 0.0f;
+
+  for (gsize i = 0; i < n; i++) {
+    s = ar_mulaw_decode (y[i]) + alpha * s;
+    out[i] = CLAMP (s, -1.0f, 1.0f);
+  }
+}
+
+/* ar_wavenet_gen_decode: stateless ar_mulaw_decode without pre-emphasis;
+ * with it, the de-emphasis, its state carried across calls and cleared by
+ * a reset. */
+static void
+test_pre_emphasis_decode (void)
+{
+  enum
+  {
+    N = 3000
+  };
+  ArWaveNetConfig c = config (8, 12, 10, 12, 1, 3);
+  g_autoptr (ArWaveNet) plain = ar_wavenet_new_random (&c, 5, NULL);
+  g_autoptr (ArWaveNet) emph = with_pre_emphasis (plain, 0.85f);
+  g_autoptr (ArWaveNetGen) gp = ar_wavenet_gen_new (plain);
+  g_autoptr (ArWaveNetGen) ge = ar_wavenet_gen_new (emph);
+  g_autofree guint8 *y = g_new (guint8, N);
+  g_autofree float *a = g_new (float, N);
+  g_autofree float *b = g_new (float, N);
+  g_autofree float *want = g_new (float, N);
+  int clipped = 0;
+
+  /* slowly varying classes, like speech's: the de-emphasis then reaches
+   * full scale sometimes, and is clipped there */
+  for (gsize i = 0; i < N; i++)
+    y[i] = (guint8) lrintf (128.0f + 90.0f * sinf (0.01f * i) +
+        6.0f * sinf (1.3f * i));
+  ar_wavenet_gen_reset (gp, 1);
+  ar_wavenet_gen_decode (gp, y, a, N);
+  for (gsize i = 0; i < N; i++)
+    g_assert_cmpfloat (a[i], ==, ar_mulaw_decode (y[i]));
+
+  de_emphasize_by_hand (y, N, 0.85f, want);
+  ar_wavenet_gen_reset (ge, 1);
+  ar_wavenet_gen_decode (ge, y, b, 1);
+  ar_wavenet_gen_decode (ge, y + 1, b + 1, 999);
+  ar_wavenet_gen_decode (ge, y + 1000, b + 1000, N - 1000);
+  g_assert_cmpmem (b, N * sizeof (float), want, N * sizeof (float));
+  for (gsize i = 0; i < N; i++)
+    clipped += fabsf (want[i]) == 1.0f;
+  g_assert_cmpint (clipped, >, 0);
+  g_assert_cmpint (clipped, <, N / 2);
+  /* after a reset the state is empty again */
+  ar_wavenet_gen_decode (ge, y, b, 10);
+  g_assert_true (memcmp (b, want, 10 * sizeof (float)) != 0);
+  ar_wavenet_gen_reset (ge, 2);
+  ar_wavenet_gen_decode (ge, y, b, N);
+  g_assert_cmpmem (b, N * sizeof (float), want, N * sizeof (float));
+}
+
+/* The vocoder with a pre-emphasis draws the classes the same network draws
+ * without (the network never sees α): its output is the de-emphasis of
+ * those classes, recovered from the α = 0 output, which is exactly the
+ * decoded classes, as before. */
+static void
+test_pre_emphasis_vocoder (void)
+{
+  static const gsize sizes[] = { 1, 7, 1000 };
+  enum
+  {
+    N = 1300
+  };
+  g_autoptr (ArWaveNet) plain = small_vocoder (31);
+  g_autoptr (ArWaveNet) emph = with_pre_emphasis (plain, 0.85f);
+  g_autoptr (ArWaveNetVocoder) vp = ar_wavenet_vocoder_new (plain, NULL);
+  g_autoptr (ArWaveNetVocoder) ve = ar_wavenet_vocoder_new (emph, NULL);
+  g_autofree float *s = test_signal (N, 3);
+  g_autofree float *a = NULL;
+  g_autofree float *b = NULL;
+  g_autofree float *b2 = NULL;
+  g_autofree guint8 *y = g_new (guint8, N);
+  g_autofree float *want = g_new (float, N);
+
+  ar_wavenet_vocoder_set_temperature (vp, 1.0f);
+  ar_wavenet_vocoder_set_temperature (ve, 1.0f);
+  ar_wavenet_vocoder_reset (vp, 9);
+  ar_wavenet_vocoder_reset (ve, 9);
+  a = run_vocoder (vp, s, N, sizes, G_N_ELEMENTS (sizes), 300);
+  b = run_vocoder (ve, s, N, sizes, G_N_ELEMENTS (sizes), 300);
+  for (gsize i = 0; i < N; i++)
+    y[i] = class_of (a[i]);
+  g_assert_cmpuint (y[0], ==, 128);
+  de_emphasize_by_hand (y, N, 0.85f, want);
+  g_assert_cmpmem (b, N * sizeof (float), want, N * sizeof (float));
+  g_assert_true (memcmp (a, b, N * sizeof (float)) != 0);
+  /* the state is the stream's: a reset replays it exactly */
+  ar_wavenet_vocoder_reset (ve, 9);
+  b2 = run_vocoder (ve, s, N, sizes, G_N_ELEMENTS (sizes), 77);
+  g_assert_cmpmem (b, N * sizeof (float), b2, N * sizeof (float));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1111,5 +1344,8 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenet/round-trip", test_round_trip);
   g_test_add_func ("/wavenet/properties", test_properties);
   g_test_add_func ("/wavenet/errors", test_errors);
+  g_test_add_func ("/wavenet/pre-emphasis/file", test_pre_emphasis_file);
+  g_test_add_func ("/wavenet/pre-emphasis/decode", test_pre_emphasis_decode);
+  g_test_add_func ("/wavenet/pre-emphasis/vocoder", test_pre_emphasis_vocoder);
   return g_test_run ();
 }

@@ -3,7 +3,8 @@
  * pipelines, with small random models written to a temporary directory:
  * properties as gst-inspect shows them; caps negotiation of every format
  * and refusal of another rate; agreement, byte for byte, with libargen's
- * own generation in each format; reproducibility; offsets and timestamps;
+ * own generation in each format, de-emphasised for a model with a
+ * pre-emphasis; reproducibility; offsets and timestamps;
  * the CONVERT query; num-buffers; threads; global conditioning; temperature
  * changed while playing (directly and through a control binding); live
  * operation and latency; seeking; statistics; the default model; and model
@@ -298,6 +299,73 @@ test_formats (void)
     gst_harness_teardown (h);
   }
   g_free (ref);
+}
+
+/* A model with a pre-emphasis: the classes libargen draws (the network
+ * ignores α, so they are the plain model's), de-emphasised by hand, carried
+ * across buffers, then converted to each format as the tables convert a
+ * class. */
+static void
+test_pre_emphasis (void)
+{
+  const gsize n = 3 * 500;
+  const gfloat alpha = 0.85f;
+  ArWaveNetConfig config = *ar_wavenet_get_config (plain_model);
+  ArWaveNet *emph;
+  const gchar *emph_path;
+  GError *error = NULL;
+  guint8 *ref;
+  gfloat *want, s = 0.0f;
+  gsize i;
+  guint f, differ = 0;
+  static const gchar *const caps[] = { "audio/x-raw, format=F32LE",
+    "audio/x-raw, format=S16LE", "audio/x-mulaw" };
+
+  config.pre_emphasis = alpha;
+  emph = ar_wavenet_new_random (&config, MODEL_SEED, &error);
+  g_assert_no_error (error);
+  emph_path = test_write_model (emph, "emphasis.gguf", NULL);
+  ref = reference_classes (emph, 5, n, 1.0f, -1);
+  want = g_new (gfloat, n);
+  for (i = 0; i < n; i++) {
+    s = ar_mulaw_decode (ref[i]) + alpha * s;
+    want[i] = CLAMP (s, -1.0f, 1.0f);
+    differ += want[i] != ar_mulaw_decode (ref[i]);
+  }
+  g_assert_cmpuint (differ, >, n / 2);
+
+  for (f = 0; f < G_N_ELEMENTS (caps); f++) {
+    GBytes *bytes = generate_bytes (caps[f], "model", emph_path, "seed",
+        (gint64) 5, "samplesperbuffer", 500, "num-buffers", 3, NULL);
+    gsize size;
+    const guint8 *data = g_bytes_get_data (bytes, &size);
+
+    g_test_message ("%s", caps[f]);
+    g_assert_cmpuint (size, ==, n * (f == 0 ? 4 : f == 1 ? 2 : 1));
+    for (i = 0; i < n; i++) {
+      gint16 s16 = (gint16) lrintf (want[i] * 32767.0f);
+
+      if (f == 0) {
+        guint32 bits;
+        gfloat y;
+
+        memcpy (&bits, data + 4 * i, 4);
+        bits = GUINT32_FROM_LE (bits);
+        memcpy (&y, &bits, 4);
+        g_assert_cmpfloat (y, ==, want[i]);
+      } else if (f == 1) {
+        gint16 y = (gint16) (data[2 * i] | (data[2 * i + 1] << 8));
+
+        g_assert_cmpint (y, ==, s16);
+      } else {
+        g_assert_cmpuint (data[i], ==, ar_g711_ulaw_encode (s16));
+      }
+    }
+    g_bytes_unref (bytes);
+  }
+  g_free (want);
+  g_free (ref);
+  ar_wavenet_unref (emph);
 }
 
 /* Another rate downstream: not-negotiated, and an error naming both
@@ -987,6 +1055,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/wavenetsrc/properties", test_properties);
   g_test_add_func ("/wavenetsrc/formats", test_formats);
+  g_test_add_func ("/wavenetsrc/pre-emphasis", test_pre_emphasis);
   g_test_add_func ("/wavenetsrc/wrong-rate", test_wrong_rate);
   g_test_add_func ("/wavenetsrc/same-seed-same-bytes",
       test_same_seed_same_bytes);

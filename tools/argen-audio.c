@@ -2,14 +2,19 @@
 /* argen-audio.c — audio measurements for the WaveNet family:
  *
  *   argen audio-compare REF.wav TEST.wav [--griffin-lim OUT.wav]
+ *                       [--mulaw [--pre-emphasis A]]
  *     the log-spectral distance of TEST to REF in dB (ar-mel.h's
  *     definition), and optionally the same figure for a Griffin-Lim
  *     reconstruction of REF from REF's own mel frames — the non-neural
- *     baseline a vocoder's figure is set beside;
- *   argen baselines --data DIR|GLOB
+ *     baseline a vocoder's figure is set beside — and for REF through the
+ *     models' 8-bit µ-law coding (pre-emphasised first and de-emphasised
+ *     after with --pre-emphasis, as a model with wavenet.pre_emphasis codes
+ *     it);
+ *   argen baselines --data DIR|GLOB [--pre-emphasis A]
  *     the unigram and order-16 linear-prediction costs in bits per µ-law
  *     sample on the held-out files (ar-audio-stats.h), the figures a
- *     WaveNet's validation NLL is compared with. */
+ *     WaveNet's validation NLL is compared with (of the pre-emphasised
+ *     signal's classes with --pre-emphasis, like a model trained with it). */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,6 +23,7 @@
 #include "data/ar-audio-stats.h"
 #include "data/ar-audio.h"
 #include "data/ar-mel.h"
+#include "wavenet/ar-wavenet.h"
 
 /* ---- audio-compare ------------------------------------------------------ */
 
@@ -31,6 +37,7 @@ argen_cmd_audio_compare (int argc, char **argv)
   gdouble f_min = p.f_min, f_max = -1;
   gint64 seed = 0;
   gboolean mulaw = FALSE;
+  gdouble pre_emphasis = 0.0;
   GOptionEntry entries[] = { { "griffin-lim", 'g', 0, G_OPTION_ARG_FILENAME,
                                  &gl_out,
                                  "Also reconstruct REF from its own mel frames "
@@ -43,6 +50,11 @@ argen_cmd_audio_compare (int argc, char **argv)
         "Also print the distance of REF coded to 8-bit µ-law (the WaveNet "
         "models' 256 classes) and back: the floor of any model that outputs "
         "those classes", NULL },
+    { "pre-emphasis", 0, 0, G_OPTION_ARG_DOUBLE, &pre_emphasis,
+        "With --mulaw: pre-emphasise REF (e_t = s_t − A s_{t−1}) before the "
+        "coding and de-emphasise after, as a model with wavenet.pre_emphasis "
+        "A does (0 … 0.99, default 0)",
+        "A" },
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed,
         "Griffin-Lim's initial phases (default 0)", "S" },
     { "rate", 'r', 0, G_OPTION_ARG_INT, &rate,
@@ -82,8 +94,14 @@ argen_cmd_audio_compare (int argc, char **argv)
   if (argc != 3 || iterations < 0 || iterations > 10000) {
     fprintf (stderr,
         "argen audio-compare: usage: argen audio-compare REF.wav TEST.wav "
-        "[--griffin-lim OUT.wav] [--iterations N] [--rate HZ] [--n-mels N] "
-        "…\n");
+        "[--griffin-lim OUT.wav] [--iterations N] [--mulaw [--pre-emphasis "
+        "A]] [--rate HZ] [--n-mels N] …\n");
+    return 2;
+  }
+  if (!(pre_emphasis >= 0.0 && pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS)) {
+    fprintf (stderr,
+        "argen audio-compare: --pre-emphasis %g is out of range (0 … %g)\n",
+        pre_emphasis, (double) AR_WAVENET_MAX_PRE_EMPHASIS);
     return 2;
   }
   p.sample_rate = rate;
@@ -116,10 +134,20 @@ argen_cmd_audio_compare (int argc, char **argv)
 
   if (mulaw) {
     g_autofree float *q = g_new (float, MAX (n_ref, 1));
+    memcpy (q, ref, n_ref * sizeof (float));
+    ar_audio_pre_emphasize (q, n_ref, (float) pre_emphasis);
     for (gsize i = 0; i < n_ref; i++)
-      q[i] = ar_mulaw_decode (ar_mulaw_encode (ref[i]));
-    printf ("%s coded to 8-bit µ-law and back: %.3f dB\n", argv[1],
-        ar_mel_log_spectral_distance (mel, ref, q, n_ref));
+      q[i] = ar_mulaw_decode (ar_mulaw_encode (q[i]));
+    /* unclipped, like the stream's state; a model's output is clipped, which
+     * matters only for peaks near full scale */
+    ar_audio_de_emphasize (q, n_ref, (float) pre_emphasis);
+    if (pre_emphasis > 0)
+      printf ("%s coded to 8-bit µ-law and back (pre-emphasis %g): %.3f dB\n",
+          argv[1], pre_emphasis,
+          ar_mel_log_spectral_distance (mel, ref, q, n_ref));
+    else
+      printf ("%s coded to 8-bit µ-law and back: %.3f dB\n", argv[1],
+          ar_mel_log_spectral_distance (mel, ref, q, n_ref));
   }
 
   if (gl_out != NULL) {
@@ -143,16 +171,17 @@ argen_cmd_audio_compare (int argc, char **argv)
 /* ---- baselines ---------------------------------------------------------- */
 
 /* Reads every file of @paths at @rate into @signals (and @buffers, which
- * own the samples). */
+ * own the samples), pre-emphasised by @alpha (0: as read). */
 static gboolean
-read_all (GPtrArray *paths, int rate, GArray *signals, GPtrArray *buffers,
-    GError **error)
+read_all (GPtrArray *paths, int rate, float alpha, GArray *signals,
+    GPtrArray *buffers, GError **error)
 {
   for (guint i = 0; i < paths->len; i++) {
     float *x = NULL;
     gsize n = 0;
     if (!ar_audio_read (g_ptr_array_index (paths, i), rate, &x, &n, error))
       return FALSE;
+    ar_audio_pre_emphasize (x, n, alpha);
     g_ptr_array_add (buffers, x);
     ArAudioSignal s = { x, n };
     g_array_append_val (signals, s);
@@ -165,6 +194,7 @@ argen_cmd_baselines (int argc, char **argv)
 {
   g_autofree char *data = NULL;
   gint every = 20, rate = 8000, order = 16;
+  gdouble pre_emphasis = 0.0;
   gboolean list = FALSE;
   GOptionEntry entries[] = {
     { "data", 'd', 0, G_OPTION_ARG_FILENAME, &data,
@@ -177,6 +207,11 @@ argen_cmd_baselines (int argc, char **argv)
         "HZ" },
     { "order", 0, 0, G_OPTION_ARG_INT, &order,
         "Linear predictor order (default 16)", "P" },
+    { "pre-emphasis", 0, 0, G_OPTION_ARG_DOUBLE, &pre_emphasis,
+        "Score the classes of the pre-emphasised signal e_t = s_t − A s_{t−1} "
+        "(per file), what a model trained with --pre-emphasis A predicts "
+        "(0 … 0.99, default 0)",
+        "A" },
     { "list", 0, 0, G_OPTION_ARG_NONE, &list, "Also list the held-out files",
         NULL },
     { NULL }
@@ -209,10 +244,12 @@ argen_cmd_baselines (int argc, char **argv)
     g_error_free (error);
     return 2;
   }
-  if (argc != 1 || data == NULL || every < 2 || rate <= 0) {
+  if (argc != 1 || data == NULL || every < 2 || rate <= 0 ||
+      !(pre_emphasis >= 0.0 && pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS)) {
     fprintf (stderr,
         "argen baselines: usage: argen baselines --data DIR|GLOB "
-        "[--holdout-every N (>= 2)] [--rate HZ] [--order P]\n");
+        "[--holdout-every N (>= 2)] [--rate HZ] [--order P] [--pre-emphasis "
+        "A (0 … 0.99)]\n");
     return 2;
   }
 
@@ -236,8 +273,9 @@ argen_cmd_baselines (int argc, char **argv)
       g_array_new (FALSE, FALSE, sizeof (ArAudioSignal));
   g_autoptr (GPtrArray) buffers = g_ptr_array_new_with_free_func (g_free);
   ArAudioBaselines b;
-  if (!read_all (train, rate, train_sig, buffers, &error) ||
-      !read_all (held, rate, held_sig, buffers, &error) ||
+  if (!read_all (train, rate, (float) pre_emphasis, train_sig, buffers,
+          &error) ||
+      !read_all (held, rate, (float) pre_emphasis, held_sig, buffers, &error) ||
       !ar_audio_baselines ((ArAudioSignal *) train_sig->data, train_sig->len,
           (ArAudioSignal *) held_sig->data, held_sig->len, order, &b, &error)) {
     fprintf (stderr, "argen baselines: %s\n", error->message);
@@ -252,6 +290,9 @@ argen_cmd_baselines (int argc, char **argv)
           " samples (%.1f s)\n",
       data, files->len, rate, held->len, every, b.n_held,
       (double) b.n_held / rate, b.n_train, (double) b.n_train / rate);
+  if (pre_emphasis > 0)
+    printf ("of the pre-emphasised signal e_t = s_t − %g s_{t−1}:\n",
+        pre_emphasis);
   printf ("unigram (µ-law class histogram, add-one):  %.4f bits/sample\n",
       b.unigram_bits);
   printf ("LPC%-2d (Laplace residual, b = %.5f):      %.4f bits/sample\n",

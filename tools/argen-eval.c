@@ -9,7 +9,8 @@
  * in training), "pixelcnn" (bits per dimension of the images of --data, IDX with
  * --labels, or a folder of PNGs), "wavenet" (bits per sample over every
  * sample of the held-out audio files of --data: the split of training,
- * every --holdout-every-th file of the sorted list). */
+ * every --holdout-every-th file of the sorted list; of the pre-emphasised
+ * signal's classes for a model with wavenet.pre_emphasis). */
 #include "argen.h"
 #include "data/ar-audio.h"
 #include "nar/ar-nar-train.h"
@@ -199,9 +200,9 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
         o->data, files->len, o->holdout_every);
     return FALSE;
   }
-  g_autoptr (ArWaveNetCorpus) corpus =
-      ar_wavenet_corpus_new (NULL, held, config->sample_rate,
-          config->cond_channels > 0 ? &config->mel : NULL, error);
+  g_autoptr (ArWaveNetCorpus) corpus = ar_wavenet_corpus_new (NULL, held,
+      config->sample_rate, config->cond_channels > 0 ? &config->mel : NULL,
+      config->pre_emphasis, error);
   if (corpus == NULL)
     return FALSE;
   if (config->global_classes > 0) {
@@ -243,6 +244,13 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
       ar_wavenet_corpus_count_samples (corpus, TRUE) /
           (60.0 * config->sample_rate),
       bits, bits * G_LN2, n, T, s, n / MAX (s, 1e-9));
+  /* the classes are those of e_t = s_t − α s_{t−1}: compare with
+   * `argen baselines --pre-emphasis α`, not with the plain signal's */
+  if (config->pre_emphasis > 0.0f)
+    printf ("(bits per sample of the pre-emphasised signal's µ-law classes, "
+            "wavenet.pre_emphasis = %g; its baselines: argen baselines "
+            "--pre-emphasis %g)\n",
+        (double) config->pre_emphasis, (double) config->pre_emphasis);
   return TRUE;
 }
 

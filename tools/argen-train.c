@@ -86,6 +86,7 @@ typedef struct
   char *condition, *classes;
   gint rate, residual, gate, skip, output, stacks, layers_per_stack, window,
       holdout_every, n_mels, n_fft, win_length, hop, cond_channels;
+  gdouble pre_emphasis;
 } WaveNetOptions;
 
 static GOptionGroup *
@@ -294,6 +295,11 @@ wavenet_group (WaveNetOptions *o)
         "mel: samples between frames (default 80)", "N" },
     { "cond-channels", 0, 0, G_OPTION_ARG_INT, &o->cond_channels,
         "mel: channels of the convolution over frames (default 64)", "C" },
+    { "pre-emphasis", 0, 0, G_OPTION_ARG_DOUBLE, &o->pre_emphasis,
+        "Model the pre-emphasised signal e_t = s_t − A s_{t−1} (0 … 0.99; "
+        "generation de-emphasises, which shapes the µ-law noise like the "
+        "speech; the mel frames stay those of s) (default 0: none)",
+        "A" },
     { "classes", 0, 0, G_OPTION_ARG_STRING, &o->classes,
         "A global condition: \"dirs\" (each file's folder name is its "
         "class) or a file of lines \"NAME CLASS\" (default: none)",
@@ -885,6 +891,7 @@ train_wavenet (Common *c, WaveNetOptions *o)
     .stacks = o->stacks,
     .layers_per_stack = o->layers_per_stack,
     .mel = AR_MEL_PARAMS_INIT,
+    .pre_emphasis = (float) o->pre_emphasis,
   };
   gboolean mel;
 
@@ -904,6 +911,13 @@ train_wavenet (Common *c, WaveNetOptions *o)
         "argen train: an option is out of range (--rate 1000 … 96000, "
         "--layers-per-stack 1 … 16, --threads at most %d)\n",
         AR_WAVENET_TRAIN_MAX_THREADS);
+    return 2;
+  }
+  if (!(o->pre_emphasis >= 0.0 &&
+          o->pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS)) {
+    fprintf (stderr,
+        "argen train: --pre-emphasis %g is out of range (0 … %g)\n",
+        o->pre_emphasis, (double) AR_WAVENET_MAX_PRE_EMPHASIS);
     return 2;
   }
   if (mel) {
@@ -932,7 +946,7 @@ train_wavenet (Common *c, WaveNetOptions *o)
     return 1;
   }
   g_autoptr (ArWaveNetCorpus) corpus = ar_wavenet_corpus_new (train, held,
-      o->rate, mel ? &config.mel : NULL, &error);
+      o->rate, mel ? &config.mel : NULL, config.pre_emphasis, &error);
   if (corpus == NULL)
     return fail (error);
   g_auto (GStrv) names = NULL;
@@ -956,19 +970,23 @@ train_wavenet (Common *c, WaveNetOptions *o)
   g_autofree char *classes = o->classes
       ? g_strdup_printf (" --classes %s", o->classes)
       : g_strdup ("");
+  g_autofree char *emphasis = config.pre_emphasis > 0.0f
+      ? g_strdup_printf (" --pre-emphasis %g", (double) config.pre_emphasis)
+      : g_strdup ("");
   g_autofree char *recipe = g_strdup_printf (
       "argen train wavenet --rate %d --residual %d --gate %d --skip %d "
       "--output %d --stacks %d --layers-per-stack %d --window %d "
-      "--holdout-every %d%s%s",
+      "--holdout-every %d%s%s%s",
       o->rate, o->residual, o->gate, o->skip, o->output, o->stacks,
-      o->layers_per_stack, T, o->holdout_every, cond, classes);
+      o->layers_per_stack, T, o->holdout_every, cond, emphasis, classes);
   g_autofree char *what =
       g_strdup_printf ("WaveNet, %d × %d layers, R %d, G %d, S %d, O %d, "
                        "receptive field %" G_GSIZE_FORMAT
-                       " samples, %s%s, %d threads",
+                       " samples, %s%s%s, %d threads",
           o->stacks, o->layers_per_stack, o->residual, o->gate, o->skip,
           o->output, rf, mel ? "mel-conditioned" : "unconditional",
           config.global_classes > 0 ? ", global classes" : "",
+          config.pre_emphasis > 0.0f ? ", pre-emphasised" : "",
           ar_wavenet_train_get_n_threads (ar_wavenet_task_get_net (task)));
   g_autofree char *class_list = names ? g_strjoinv (",", names) : NULL;
   g_autofree char *data_line = g_strdup_printf (

@@ -421,6 +421,32 @@ ar_mulaw_decode (guint8 q)
   return (float) copysign (expm1 (fabs (y) * log1p (MU)) / MU, y);
 }
 
+/* ---- pre-emphasis ------------------------------------------------------ */
+
+void
+ar_audio_pre_emphasize (float *x, gsize n, float alpha)
+{
+  float prev = 0.0f;
+
+  g_return_if_fail (x != NULL || n == 0);
+  for (gsize i = 0; i < n; i++) {
+    float s = x[i];
+
+    x[i] = s - alpha * prev;
+    prev = s;
+  }
+}
+
+void
+ar_audio_de_emphasize (float *x, gsize n, float alpha)
+{
+  float prev = 0.0f;
+
+  g_return_if_fail (x != NULL || n == 0);
+  for (gsize i = 0; i < n; i++)
+    prev = x[i] = x[i] + alpha * prev;
+}
+
 /* ---- ITU-T G.711 µ-law -------------------------------------------------- */
 
 /* G.711 works on 14-bit magnitudes; on 16-bit samples that is a bias of

@@ -59,6 +59,14 @@ void ar_audio_split_holdout (GPtrArray *files, guint every, GPtrArray **train,
 guint8 ar_mulaw_encode (float x);
 float ar_mulaw_decode (guint8 q);
 
+/* Pre-emphasis in place: x_t ← x_t − @alpha x_{t−1} (the original x_{t−1},
+ * x_{−1} = 0), a first-order high-pass that flattens speech's spectral tilt
+ * before a coding whose noise is white.  @alpha = 0 leaves @x unchanged. */
+void ar_audio_pre_emphasize (float *x, gsize n, float alpha);
+/* Its inverse in place: x_t ← x_t + @alpha x_{t−1} (the de-emphasised
+ * x_{t−1}, x_{−1} = 0). */
+void ar_audio_de_emphasize (float *x, gsize n, float alpha);
+
 /* G.711 µ-law byte <-> 16-bit linear sample. */
 guint8 ar_g711_ulaw_encode (gint16 x);
 gint16 ar_g711_ulaw_decode (guint8 b);

@@ -208,6 +208,13 @@ ar_wavenet_train_check (const ArWaveNetConfig *c, int T, int B, GError **error)
       return FALSE;
     }
   }
+  if (!(c->pre_emphasis >= 0.0f &&
+          c->pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "wavenet pre-emphasis %g; expected 0 to %g", (double) c->pre_emphasis,
+        (double) AR_WAVENET_MAX_PRE_EMPHASIS);
+    return FALSE;
+  }
   gsize rf = ar_wavenet_train_receptive_field (c);
   if (T < 1 || (gsize) T < rf || T > 1 << 24) {
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
@@ -1342,6 +1349,8 @@ ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w,
   ar_gguf_writer_set_u32 (w, "wavenet.cond_channels", c->cond_channels);
   if (c->cond_channels > 0)
     ar_mel_params_write (&c->mel, w, "wavenet.mel");
+  if (c->pre_emphasis != 0.0f)
+    ar_gguf_writer_set_f32 (w, "wavenet.pre_emphasis", c->pre_emphasis);
   for (guint i = 0; i < t->params->len; i++) {
     ArParam *p = g_ptr_array_index (t->params, i);
     g_autofree float *folded = NULL;
@@ -1401,6 +1410,7 @@ struct _ArWaveNetCorpus
 {
   GArray *files; /* (element-type ArWaveNetFile) */
   int n_mels;
+  float pre_emphasis; /* α of the classes' e_t = s_t − α s_{t−1} */
 };
 
 static void
@@ -1417,6 +1427,8 @@ static gboolean
 corpus_add (ArWaveNetCorpus *corpus, GPtrArray *paths, gboolean held_out,
     int rate, const ArMel *mel, GError **error)
 {
+  g_autofree float *emphasised = NULL;
+
   for (guint i = 0; paths != NULL && i < paths->len; i++) {
     const char *path = g_ptr_array_index (paths, i);
     g_autofree float *samples = NULL;
@@ -1426,8 +1438,13 @@ corpus_add (ArWaveNetCorpus *corpus, GPtrArray *paths, gboolean held_out,
       return FALSE;
     f.path = g_strdup (path);
     f.x = g_new (guint8, MAX (f.n, 1));
+    /* the classes code the emphasised signal, the mel frames (below) the
+     * original one: what a vocoder is given at run time */
+    emphasised = g_renew (float, emphasised, MAX (f.n, 1));
+    memcpy (emphasised, samples, f.n * sizeof (float));
+    ar_audio_pre_emphasize (emphasised, f.n, corpus->pre_emphasis);
     for (gsize j = 0; j < f.n; j++)
-      f.x[j] = ar_mulaw_encode (samples[j]);
+      f.x[j] = ar_mulaw_encode (emphasised[j]);
     if (mel != NULL) {
       f.n_frames = ar_mel_n_frames (mel, f.n);
       f.mel = new_floats (f.n_frames * ar_mel_get_params (mel)->n_mels);
@@ -1442,9 +1459,12 @@ corpus_add (ArWaveNetCorpus *corpus, GPtrArray *paths, gboolean held_out,
 
 ArWaveNetCorpus *
 ar_wavenet_corpus_new (GPtrArray *train, GPtrArray *held, int rate,
-    const ArMelParams *mel_params, GError **error)
+    const ArMelParams *mel_params, float pre_emphasis, GError **error)
 {
   g_return_val_if_fail (rate > 0, NULL);
+  g_return_val_if_fail (pre_emphasis >= 0.0f &&
+          pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS,
+      NULL);
   g_return_val_if_fail (mel_params == NULL || mel_params->sample_rate == rate,
       NULL);
   g_autoptr (ArMel) mel = NULL;
@@ -1460,6 +1480,7 @@ ar_wavenet_corpus_new (GPtrArray *train, GPtrArray *held, int rate,
   corpus->files = g_array_new (FALSE, TRUE, sizeof (ArWaveNetFile));
   g_array_set_clear_func (corpus->files, file_clear);
   corpus->n_mels = mel_params ? mel_params->n_mels : 0;
+  corpus->pre_emphasis = pre_emphasis;
   if (!corpus_add (corpus, train, FALSE, rate, mel, error) ||
       !corpus_add (corpus, held, TRUE, rate, mel, error)) {
     ar_wavenet_corpus_free (corpus);
@@ -1702,6 +1723,7 @@ ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
   g_return_val_if_fail (config->cond_channels == 0 ||
           corpus->n_mels == config->mel.n_mels,
       NULL);
+  g_return_val_if_fail (corpus->pre_emphasis == config->pre_emphasis, NULL);
   guint n_files = corpus->files->len;
 
   for (guint i = 0; i < n_files; i++) {

@@ -9,7 +9,7 @@
  *   GPtrArray *train, *held;
  *   ar_audio_split_holdout (files, 20, &train, &held);
  *   g_autoptr (ArWaveNetCorpus) corpus =
- *       ar_wavenet_corpus_new (train, held, 8000, NULL, &error);
+ *       ar_wavenet_corpus_new (train, held, 8000, NULL, 0.0f, &error);
  *   g_autoptr (ArWaveNetTask) task =
  *       ar_wavenet_task_new (&config, corpus, 4096, 8, 0, NULL);
  *   ar_wavenet_task_init (task, &rng);
@@ -165,7 +165,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArWaveNetTrain, ar_wavenet_train_free)
 typedef struct
 {
   char *path;
-  guint8 *x; /* (n) µ-law classes (ar_mulaw_encode) */
+  /* (n) µ-law classes (ar_mulaw_encode) of the file's samples, pre-emphasised
+   * first when the corpus has a pre-emphasis */
+  guint8 *x;
   gsize n;
   /* vocoders: ar_mel_compute () of the file, (n_frames, n_mels) */
   float *mel;
@@ -178,11 +180,14 @@ typedef struct _ArWaveNetCorpus ArWaveNetCorpus;
 
 /* Reads every file of @train and @held (paths, as ar_audio_split_holdout ()
  * makes them; @held may be NULL or empty) with ar_audio_read () at @rate Hz,
- * codes the samples as µ-law classes and, when @mel is not NULL, computes
- * their log-mel frames once (@mel->sample_rate must be @rate).  Errors: a
- * file cannot be read, no file at all. */
+ * codes the samples as µ-law classes — of the pre-emphasised samples
+ * (ar_audio_pre_emphasize, per file) when @pre_emphasis > 0 (at most
+ * AR_WAVENET_MAX_PRE_EMPHASIS; a task needs its config's) — and, when @mel
+ * is not NULL, computes the log-mel frames of the original samples once
+ * (@mel->sample_rate must be @rate).  Errors: a file cannot be read, no file
+ * at all. */
 ArWaveNetCorpus *ar_wavenet_corpus_new (GPtrArray *train, GPtrArray *held,
-    int rate, const ArMelParams *mel, GError **error);
+    int rate, const ArMelParams *mel, float pre_emphasis, GError **error);
 void ar_wavenet_corpus_free (ArWaveNetCorpus *corpus);
 /* Training files first, in the order given, then the held-out ones. */
 guint ar_wavenet_corpus_get_n_files (const ArWaveNetCorpus *corpus);

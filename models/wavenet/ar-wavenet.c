@@ -76,6 +76,14 @@ config_check (const ArWaveNetConfig *c, const char *what, GError **error)
   RANGE (c->global_classes, "global.classes", 0, MAX_CLASSES);
   RANGE (c->cond_channels, "cond_channels", 0, MAX_CHANNELS);
 #undef RANGE
+  /* written so that NaN fails too */
+  if (!(c->pre_emphasis >= 0.0f &&
+          c->pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: wavenet.pre_emphasis is %g; expected 0 to %g", what,
+        (double) c->pre_emphasis, (double) AR_WAVENET_MAX_PRE_EMPHASIS);
+    return FALSE;
+  }
   if (c->cond_channels > 0 && c->mel.sample_rate != c->sample_rate) {
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
         "%s: wavenet.mel.sample_rate is %d; expected the model's sample rate "
@@ -464,6 +472,10 @@ ar_wavenet_new_from_gguf (ArGguf *f, GError **error)
 
     c.mel = def;
   }
+  /* optional: the files written before it had no pre-emphasis */
+  if (ar_gguf_has_key (f, "wavenet.pre_emphasis") &&
+      !ar_gguf_get_f32 (f, "wavenet.pre_emphasis", &c.pre_emphasis, error))
+    return NULL;
   if (!config_check (&c, name, error))
     return NULL;
 
@@ -626,6 +638,8 @@ ar_wavenet_write (const ArWaveNet *wn, ArGgufWriter *w, gboolean f16)
   ar_gguf_writer_set_u32 (w, "wavenet.cond_channels", c->cond_channels);
   if (c->cond_channels > 0)
     ar_mel_params_write (&c->mel, w, "wavenet.mel");
+  if (c->pre_emphasis != 0.0f)
+    ar_gguf_writer_set_f32 (w, "wavenet.pre_emphasis", c->pre_emphasis);
   for (guint i = 0; i < wn->specs->len; i++) {
     const TensorSpec *s = &g_array_index (wn->specs, TensorSpec, i);
 
@@ -865,6 +879,8 @@ struct _ArWaveNetGen
   int global_class; /* -1 = none */
   ArRng rng;
   guint64 t;      /* inputs fed since the reset */
+  float deemph;   /* the last sample ar_wavenet_gen_decode () made, s_{t−1}
+                   * of the de-emphasis (unclipped) */
   int prev;       /* the last input fed, x_{t−1} */
   int pending;    /* the class to feed next (drawn, not fed yet), or -1:
                    * the logits hold the distribution of x_t */
@@ -1033,6 +1049,7 @@ ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed)
   memset (g->skip, 0, sizeof (float) * wn->config.skip);
   ar_rng_init (&g->rng, seed);
   g->t = 0;
+  g->deemph = 0.0f;
   g->prev = wn->config.quantization / 2;
   /* generation starts from one silence sample (x_0 = Q/2); teacher forcing
    * starts with its own x_0 instead */
@@ -1655,6 +1672,31 @@ ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n, float *logits)
   job_run (&job);
 }
 
+void
+ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes, float *out,
+    gsize n)
+{
+  float alpha, s;
+
+  g_return_if_fail (g != NULL);
+  g_return_if_fail ((classes != NULL && out != NULL) || n == 0);
+  alpha = g->wn->config.pre_emphasis;
+  if (alpha == 0.0f) {
+    for (gsize i = 0; i < n; i++)
+      out[i] = ar_mulaw_decode (classes[i]);
+    return;
+  }
+  /* the state keeps the exact inverse of the training's filter; only what
+   * leaves is clipped (a de-emphasised peak can exceed full scale: the
+   * filter's gain at 0 Hz is 1 / (1 − α)) */
+  s = g->deemph;
+  for (gsize i = 0; i < n; i++) {
+    s = ar_mulaw_decode (classes[i]) + alpha * s;
+    out[i] = CLAMP (s, -1.0f, 1.0f);
+  }
+  g->deemph = s;
+}
+
 /* ---- the vocoder stream ----------------------------------------------- */
 
 /* Outputs generated per job: bounds the frames a job needs at once (its
@@ -1669,7 +1711,7 @@ ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n, float *logits)
  * history before the first sample), and y_i for i ≥ 1 is drawn from the
  * logits of step i − 1, conditioned on the frames around sample i —
  * exactly the training alignment (ar_wavenet_forward_full over y with the
- * mel frames of s).  Output i (ar_mulaw_decode (y_i)) is thus the
+ * mel frames of s).  Output i (ar_wavenet_gen_decode of y_0 … y_i) is the
  * resynthesis of s_i.  It needs p_{f+1}, f = i / hop, hence m_{f+2},
  * hence s up to i + 2·hop + n_fft/2 − 1 at worst: the latency is
  * D = 2·hop + n_fft/2 − 1 samples (output i is released once s_{i+D} has
@@ -1921,7 +1963,10 @@ ar_wavenet_vocoder_pull (ArWaveNetVocoder *v, float *out, gsize max)
   n = MIN (max, ar_wavenet_vocoder_available (v));
   if (n > 0 && v->emitted == 0) {
     /* y_0: the silence the history starts from */
-    out[done++] = ar_mulaw_decode ((guint8) (v->wn->config.quantization / 2));
+    guint8 y0 = (guint8) (v->wn->config.quantization / 2);
+
+    ar_wavenet_gen_decode (v->gen, &y0, out, 1);
+    done++;
     v->emitted++;
   }
   while (done < n) {
@@ -1938,8 +1983,7 @@ ar_wavenet_vocoder_pull (ArWaveNetVocoder *v, float *out, gsize max)
     job.frame_slots = v->p_slots;
     job.hop = v->hop;
     job_run (&job);
-    for (gsize i = 0; i < chunk; i++)
-      out[done + i] = ar_mulaw_decode (v->classes[i]);
+    ar_wavenet_gen_decode (v->gen, v->classes, out + done, chunk);
     done += chunk;
     v->emitted += chunk;
   }

@@ -37,6 +37,15 @@
  *   c_l(t) = (1 − a) p_{l,f} + a p_{l,f+1},  f = (t+1) / hop,  a = ((t+1) mod hop) / hop.
  * Global conditioning: g_l[class] = column `class` of global.L.weight.
  *
+ * Pre-emphasis (LPCNet, Valin & Skoglund 2019): with α = pre_emphasis > 0
+ * the classes code the emphasised signal e_t = s_t − α s_{t−1} (s_{−1} = 0,
+ * ar_audio_pre_emphasize), and the audio out is its de-emphasis
+ *   s_t = ar_mulaw_decode (x_t) + α s_{t−1}
+ * (ar_wavenet_gen_decode, whose one float of state belongs to the stream).
+ * The white noise of the 8-bit coding and of the sampling is then shaped
+ * like speech's spectral tilt, loud where the speech is loud.  Mel frames
+ * are always those of the un-emphasised s.
+ *
  * Model file, general.architecture = "wavenet":
  *   wavenet.sample_rate            u32   Hz
  *   wavenet.quantization           u32   Q (256)
@@ -50,6 +59,7 @@
  *   wavenet.global.names           [string] class names (optional; else "0", "1", …)
  *   wavenet.cond_channels          u32   Cc; 0 = no mel conditioning
  *   wavenet.mel.*                  the ArMelParams (ar_mel_params_write), when Cc > 0
+ *   wavenet.pre_emphasis           f32   α in [0, 0.99]; absent = 0 (see below)
  * Tensors (ne innermost first, as GGUF writes them; a matrix { cols, rows }
  * is row-major rows × cols; F32 or F16):
  *   input.weight        { R, Q, 2 }       [tap][class][channel]
@@ -89,13 +99,18 @@ typedef struct
   int global_classes; /* 0 = none */
   int cond_channels;  /* Cc; 0 = not a vocoder */
   ArMelParams mel;    /* meaningful when cond_channels > 0 */
+  /* α of the pre-emphasis e_t = s_t − α s_{t−1} the classes code (0 = none,
+   * at most AR_WAVENET_MAX_PRE_EMPHASIS) */
+  float pre_emphasis;
 } ArWaveNetConfig;
+
+#define AR_WAVENET_MAX_PRE_EMPHASIS 0.99f
 
 /* The reference shape of the benchmarks: 2 stacks × 10 layers, R 64, G 128,
  * S 128, O 128, 16 kHz (about 0.62 M multiply-adds per sample). */
 #define AR_WAVENET_CONFIG_REFERENCE                                            \
   {                                                                            \
-    16000, 256, 64, 128, 128, 128, 2, 10, 0, 0, AR_MEL_PARAMS_INIT             \
+    16000, 256, 64, 128, 128, 128, 2, 10, 0, 0, AR_MEL_PARAMS_INIT, 0.0f       \
   }
 
 typedef struct _ArWaveNet ArWaveNet;
@@ -167,6 +182,15 @@ void ar_wavenet_gen_set_threadpool (ArWaveNetGen *g, ArThreadPool *pool);
 /* Generates @n samples as µ-law classes into @out.  Unconditional and
  * globally conditioned models only (a vocoder needs ArWaveNetVocoder). */
 void ar_wavenet_gen_generate (ArWaveNetGen *g, guint8 *out, gsize n);
+/* Turns @n generated classes into audio @out (n), the one place where that
+ * is done (wavenetsrc, the vocoder, argen generate): ar_mulaw_decode, and
+ * for a model with a pre-emphasis α the de-emphasis s_t = ar_mulaw_decode
+ * (x_t) + α s_{t−1}, clipped to [-1, 1] on the way out.  Its one float of
+ * state (s_{t−1}; 0 after ar_wavenet_gen_reset) belongs to the stream:
+ * decode every class generated, in order, once.  Without pre-emphasis it is
+ * stateless and equal to ar_mulaw_decode. */
+void ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes, float *out,
+    gsize n);
 /* Teacher forcing through the incremental path: feeds @x (n) as if it had
  * been generated and writes the logits (n, Q) — what the tests compare with
  * ar_wavenet_forward_full. */
@@ -182,7 +206,8 @@ void ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n,
  *
  * Precisely: the input s is analysed into mel frames as ar_mel_compute
  * would (frame f centred on s_{f·hop}); the output is
- * ar_mulaw_decode (y_i), where y_0 = Q/2 (the silence the history starts
+ * ar_wavenet_gen_decode of y_0, y_1, … (ar_mulaw_decode (y_i) without
+ * pre-emphasis), where y_0 = Q/2 (the silence the history starts
  * from) and y_i (i >= 1) is drawn from row i − 1 of
  * ar_wavenet_forward_full (y, …) over the mel frames of s — the alignment
  * of training.  Output i needs the input up to s_{i + latency}, latency =
