@@ -451,10 +451,10 @@ ar_matvec_q8_0_avx2 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq,
   }
 }
 
-/* 32 Q4_0 codes (16 bytes at qs) unpacked to their signed values n - 8 in
- * [-8, 7], one per byte, in element order: the low nibbles (elements
- * 0..15) in the lower 128-bit lane, the high nibbles (16..31) in the
- * upper one, lined up with the 32 int8 of a Q8_0 block. */
+/* 32 Q4_0 codes (16 bytes at qs) unpacked to one byte each, 0..15, in
+ * element order: the low nibbles (elements 0..15) in the lower 128-bit
+ * lane, the high nibbles (16..31) in the upper one, lined up with the 32
+ * int8 of a Q8_0 block. */
 AR_TARGET_AVX2 static inline __m256i
 unpack_q4_0_avx2 (const guint8 *qs)
 {
@@ -463,20 +463,19 @@ unpack_q4_0_avx2 (const guint8 *qs)
    * bits shifted in from the neighbour are masked off below) */
   __m256i v = _mm256_set_m128i (_mm_srli_epi16 (q, 4), q);
 
-  v = _mm256_and_si256 (v, _mm256_set1_epi8 (0x0f));
-  return _mm256_sub_epi8 (v, _mm256_set1_epi8 (8));
+  return _mm256_and_si256 (v, _mm256_set1_epi8 (0x0f));
 }
 
-/* Σ w · x over one Q4_0 block (w unpacked) and one Q8_0 block, as 8 int32
- * lanes: block_dot_avx2's sign trick; |w| <= 8, so a pair sum is at most
- * 2 * 8 * 127 and the result is exact. */
+/* Σ (u - 8) x over one Q4_0 block of codes u and one Q8_0 block x, as 8
+ * int32 lanes.  maddubs takes the codes as the unsigned operand as they
+ * are: pair sums of u x are at most 2 * 15 * 127 = 3810, no saturation;
+ * the offset comes off as the pair sums of 8 x (@x8, computed once per x
+ * block for all the rows).  Every step is exact. */
 AR_TARGET_AVX2 static inline __m256i
-block_dot_q4_0_avx2 (const guint8 *w, const gint8 *x)
+block_dot_q4_0_avx2 (const guint8 *qs, __m256i x, __m256i x8)
 {
-  __m256i vw = unpack_q4_0_avx2 (w);
-  __m256i vx = _mm256_loadu_si256 ((const __m256i *) x);
   __m256i p16 =
-      _mm256_maddubs_epi16 (_mm256_abs_epi8 (vw), _mm256_sign_epi8 (vx, vw));
+      _mm256_sub_epi16 (_mm256_maddubs_epi16 (unpack_q4_0_avx2 (qs), x), x8);
 
   return _mm256_madd_epi16 (p16, _mm256_set1_epi16 (1));
 }
@@ -484,37 +483,48 @@ block_dot_q4_0_avx2 (const guint8 *w, const gint8 *x)
 /* y (rows) = W (rows, n_blocks) · xq (n_blocks), W Q4_0, xq Q8_0.  The
  * arithmetic of ar_matvec_q8_0_avx2 (), block for block: the exact integer
  * dot, converted to float, times d_W d_x accumulated in eight float lanes,
- * one horizontal sum per row.  Two rows at a time share each x block; a
- * row's operations are the same whether it is computed in a pair or alone,
- * so the result does not depend on how the rows are split. */
+ * one horizontal sum per row.  Four rows at a time share each x block (its
+ * load, scale and offset sums: the nibble unpacking makes this kernel
+ * compute bound sooner than the Q8_0 one); a row's operations are the same
+ * whether it is computed in a group or alone, so the result does not
+ * depend on how the rows are split. */
 AR_TARGET_AVX2_F16C void
 ar_matvec_q4_0_avx2 (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq,
     int rows, int n_blocks)
 {
+  const __m256i eight = _mm256_set1_epi8 (8);
   int r = 0;
 
-  for (; r + 2 <= rows; r += 2) {
+  for (; r + 4 <= rows; r += 4) {
     const ArBlockQ4_0 *w0 = W + (gsize) r * n_blocks, *w1 = w0 + n_blocks;
+    const ArBlockQ4_0 *w2 = w1 + n_blocks, *w3 = w2 + n_blocks;
     __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+    __m256 a2 = _mm256_setzero_ps (), a3 = _mm256_setzero_ps ();
     int b;
 
     for (b = 0; b < n_blocks; b++) {
+      __m256i vx = _mm256_loadu_si256 ((const __m256i *) xq[b].qs);
+      __m256i x8 = _mm256_maddubs_epi16 (eight, vx);
       float dx = _cvtsh_ss (xq[b].d);
-      __m256 d0 = _mm256_set1_ps (_cvtsh_ss (w0[b].d) * dx);
-      __m256 d1 = _mm256_set1_ps (_cvtsh_ss (w1[b].d) * dx);
 
-      /* as in the Q8_0 kernel: fetch the pair after next, 36 bytes of it
-       * per block */
-      if (r + 6 <= rows)
-        _mm_prefetch ((const char *) (w0 + 4 * (gsize) n_blocks) + 36 * b,
+      /* four rows read side by side stream worse than one: fetch the
+       * next group (72 bytes of it per block), as the Q8_0 kernel does */
+      if (r + 8 <= rows)
+        _mm_prefetch ((const char *) (w0 + 4 * (gsize) n_blocks) + 72 * b,
             _MM_HINT_T0);
-      a0 = _mm256_fmadd_ps (d0,
-          _mm256_cvtepi32_ps (block_dot_q4_0_avx2 (w0[b].qs, xq[b].qs)), a0);
-      a1 = _mm256_fmadd_ps (d1,
-          _mm256_cvtepi32_ps (block_dot_q4_0_avx2 (w1[b].qs, xq[b].qs)), a1);
+      a0 = _mm256_fmadd_ps (_mm256_set1_ps (_cvtsh_ss (w0[b].d) * dx),
+          _mm256_cvtepi32_ps (block_dot_q4_0_avx2 (w0[b].qs, vx, x8)), a0);
+      a1 = _mm256_fmadd_ps (_mm256_set1_ps (_cvtsh_ss (w1[b].d) * dx),
+          _mm256_cvtepi32_ps (block_dot_q4_0_avx2 (w1[b].qs, vx, x8)), a1);
+      a2 = _mm256_fmadd_ps (_mm256_set1_ps (_cvtsh_ss (w2[b].d) * dx),
+          _mm256_cvtepi32_ps (block_dot_q4_0_avx2 (w2[b].qs, vx, x8)), a2);
+      a3 = _mm256_fmadd_ps (_mm256_set1_ps (_cvtsh_ss (w3[b].d) * dx),
+          _mm256_cvtepi32_ps (block_dot_q4_0_avx2 (w3[b].qs, vx, x8)), a3);
     }
     y[r] = hsum_avx2 (a0);
     y[r + 1] = hsum_avx2 (a1);
+    y[r + 2] = hsum_avx2 (a2);
+    y[r + 3] = hsum_avx2 (a3);
   }
 
   for (; r < rows; r++) {
@@ -523,10 +533,12 @@ ar_matvec_q4_0_avx2 (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq,
     int b;
 
     for (b = 0; b < n_blocks; b++) {
+      __m256i vx = _mm256_loadu_si256 ((const __m256i *) xq[b].qs);
+      __m256i x8 = _mm256_maddubs_epi16 (eight, vx);
       __m256 d = _mm256_set1_ps (_cvtsh_ss (w[b].d) * _cvtsh_ss (xq[b].d));
 
       a = _mm256_fmadd_ps (d,
-          _mm256_cvtepi32_ps (block_dot_q4_0_avx2 (w[b].qs, xq[b].qs)), a);
+          _mm256_cvtepi32_ps (block_dot_q4_0_avx2 (w[b].qs, vx, x8)), a);
     }
     y[r] = hsum_avx2 (a);
   }
