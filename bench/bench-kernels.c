@@ -33,8 +33,8 @@ typedef struct
 {
   ArTensorType type;
   const void *W;
-  const float *x, *b;           /* b: F32 only, may be NULL */
-  const ArBlockQ8_0 *xq;        /* x quantised, for Q8_0 and Q4_0 */
+  const float *x, *b;    /* b: F32 only, may be NULL */
+  const ArBlockQ8_0 *xq; /* x quantised, for Q8_0 and Q4_0 */
   float *y;
   int rows, cols;
 } Product;
@@ -116,8 +116,7 @@ bench_types (int rows, int cols, ArSimdLevel best_level, double window,
     x[i] = ar_rng_normal (rng);
   ar_quantize_q8_0 (xq, x, cols);
 
-  printf ("\nstorage types, %dx%d (%.1f MB as F32)\n", rows, cols,
-      n * 4 / 1e6);
+  printf ("\nstorage types, %dx%d (%.1f MB as F32)\n", rows, cols, n * 4 / 1e6);
   printf ("%-6s %-7s %9s %9s %8s\n", "type", "level", "GFLOP/s", "GB/s W",
       "vs F32");
   for (ArSimdLevel level = AR_SIMD_C; level <= best_level; level++) {

@@ -868,10 +868,12 @@ test_roundtrip_tensors (void)
       err2 += e * e;
     }
     /* m itself is code 0, exactly -8 d: m up to the f16 rounding of d */
-    g_assert_cmpfloat (fabs ((double) -8 * d16 - m), <=, 8 * 0x1p-11 * fabs (d));
+    g_assert_cmpfloat (fabs ((double) -8 * d16 - m), <=,
+        8 * 0x1p-11 * fabs (d));
   }
   g_test_message ("Q4_0 normalized MSE %.3g, worst error %.3f |d| (outside "
-      "the top half step)", err2 / sig2, worst);
+                  "the top half step)",
+      err2 / sig2, worst);
   g_assert_cmpfloat (err2 / sig2, <, 1.5e-2);
 
   /* add_tensor_raw copies storage bytes as they are. */

@@ -523,8 +523,7 @@ fill_q4_0 (ArBlockQ4_0 *b, int n_blocks, ArRng *rng)
  * ar_dequantize_q4_0, x = q d of the Q8_0 blocks); *mag = Σ_b |d_w d_x
  * sumi_b|, the magnitude of the terms the kernels add in float. */
 static double
-q4_0_ref (const ArBlockQ4_0 *w, const ArBlockQ8_0 *x, int n_blocks,
-    double *mag)
+q4_0_ref (const ArBlockQ4_0 *w, const ArBlockQ8_0 *x, int n_blocks, double *mag)
 {
   double acc = 0;
   float wv[32];
@@ -552,8 +551,14 @@ static void
 check_q4_0 (gboolean exact)
 {
   static const int shapes4[][2] = {
-    { 1, 32 }, { 2, 32 }, { 3, 64 }, { 5, 288 }, { 7, 32 }, { 17, 64 },
-    { 33, 288 }, { 64, 768 },
+    { 1, 32 },
+    { 2, 32 },
+    { 3, 64 },
+    { 5, 288 },
+    { 7, 32 },
+    { 17, 64 },
+    { 33, 288 },
+    { 64, 768 },
   };
   static const int splits[] = { 1, 2, 3, 5, 16 };
   ArRng rng;

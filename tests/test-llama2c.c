@@ -240,8 +240,8 @@ test_storage_types (void)
     g_assert_cmpint (ar_gguf_find_tensor (g, "blk.0.attn_q.weight")->type, ==,
         types[k]);
     g_assert_cmpint (ar_gguf_find_tensor (g, "blk.4.ffn_down.weight")->type, ==,
-        types[k] == AR_TENSOR_Q8_0 || types[k] == AR_TENSOR_Q4_0 ?
-            AR_TENSOR_F16 : types[k]);
+        types[k] == AR_TENSOR_Q8_0 || types[k] == AR_TENSOR_Q4_0 ? AR_TENSOR_F16
+                                                                 : types[k]);
     g_assert_cmpint (ar_gguf_find_tensor (g, "blk.0.attn_norm.weight")->type,
         ==, AR_TENSOR_F32);
     g_autoptr (ArTransformerState) s = ar_transformer_state_new (t);
@@ -257,7 +257,8 @@ test_storage_types (void)
     d4 = MAX (d4, fabsf (logits[3][i] - logits[0][i]));
   }
   g_test_message ("largest difference from F32 / scale: F16 %.2g, Q8_0 %.2g, "
-      "Q4_0 %.2g", d16 / scale, d8 / scale, d4 / scale);
+                  "Q4_0 %.2g",
+      d16 / scale, d8 / scale, d4 / scale);
   g_assert_cmpfloat (d16, <=, 0.01f * scale);
   g_assert_cmpfloat (d8, <=, 0.05f * scale);
   g_assert_cmpfloat (d8, >, 0);

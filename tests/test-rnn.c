@@ -29,8 +29,8 @@ rewrite (GBytes *src, const char *key, const char *value, const char *drop,
     ar_gguf_tensor_to_f32 (t, data);
     if (poison && strcmp (t->name, poison) == 0)
       data[t->n_elements / 2] = NAN;
-    ArTensorType type =
-        ((as == AR_TENSOR_Q8_0 || as == AR_TENSOR_Q4_0) && t->ne[0] % 32) ? AR_TENSOR_F16 : as;
+    gboolean quantised = as == AR_TENSOR_Q8_0 || as == AR_TENSOR_Q4_0;
+    ArTensorType type = quantised && t->ne[0] % 32 ? AR_TENSOR_F16 : as;
     ar_gguf_writer_add_tensor_f32 (w, t->name, type, t->n_dims, t->ne, data);
   }
   return ar_gguf_writer_to_bytes (w);

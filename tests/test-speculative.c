@@ -168,8 +168,7 @@ test_greedy_quantised_copy (void)
       g_autofree char *spec = run_stream (cases[c].target, cases[c].draft,
           ks[i], &greedy, NULL, prompt, 120, "QRS", 40, 1, &n, &acc);
 
-      g_test_message ("%s, k = %u: acceptance %.2f", cases[c].what, ks[i],
-          acc);
+      g_test_message ("%s, k = %u: acceptance %.2f", cases[c].what, ks[i], acc);
       g_assert_cmpstr (spec, ==, plain);
       g_assert_cmpuint (n, ==, n_plain);
       if (cases[c].draft == cases[c].target)

@@ -361,8 +361,9 @@ test_storage_types (void)
   ar_transformer_forward_full (t8, tokens, G_N_ELEMENTS (tokens), l8);
   ar_transformer_forward_full (t4, tokens, G_N_ELEMENTS (tokens), l4);
   g_test_message ("largest difference from F32, relative to the logits' "
-      "scale: F16 %.2g, Q8_0 %.2g, Q4_0 %.2g", rel_diff (l16, l32, sp.V),
-      rel_diff (l8, l32, sp.V), rel_diff (l4, l32, sp.V));
+                  "scale: F16 %.2g, Q8_0 %.2g, Q4_0 %.2g",
+      rel_diff (l16, l32, sp.V), rel_diff (l8, l32, sp.V),
+      rel_diff (l4, l32, sp.V));
   assert_close (l16, l32, sp.V, 0.01f);
   assert_close (l8, l32, sp.V, 0.05f);
   assert_close (l4, l32, sp.V, 0.25f);

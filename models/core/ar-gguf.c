@@ -52,9 +52,9 @@ G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
  * name, n_dims, one dimension, the type and the offset. */
 #define MIN_TENSOR_BYTES (8 + 1 + 4 + 8 + 4 + 8)
 
-#define Q8_0_BLOCK 32                     /* values per Q8_0 block */
-#define Q8_0_BLOCK_BYTES (2 + Q8_0_BLOCK) /* f16 scale + 32 int8 */
-#define Q4_0_BLOCK AR_Q4_0_BLOCK          /* values per Q4_0 block, 32 */
+#define Q8_0_BLOCK 32                         /* values per Q8_0 block */
+#define Q8_0_BLOCK_BYTES (2 + Q8_0_BLOCK)     /* f16 scale + 32 int8 */
+#define Q4_0_BLOCK AR_Q4_0_BLOCK              /* values per Q4_0 block, 32 */
 #define Q4_0_BLOCK_BYTES (2 + Q4_0_BLOCK / 2) /* f16 scale + 32 nibbles */
 /* Q4_0 tensor data is read and written as ArBlockQ4_0 arrays in place. */
 G_STATIC_ASSERT (sizeof (ArBlockQ4_0) == Q4_0_BLOCK_BYTES);
