@@ -821,7 +821,7 @@ classify (const ArTransformer *t, ArThreadPool *pool, float *logits, float *x,
 /* Rows of an F16, Q8_0 or Q4_0 matrix multiplied by every row of a batch
  * before the next: 64 rows of up to a few thousand columns stay in the L2
  * cache while the batch's rows go by.  A multiple of 16, so the kernels' row
- * groups (4 and 2) are the token path's. */
+ * groups (8, 4 and 2) are the token path's. */
 #define ROW_BLOCK 64
 
 /* xq (T, n / 32 blocks) = X (T, n) quantised row by row, as the token path
