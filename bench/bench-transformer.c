@@ -31,7 +31,7 @@
  * 500 tokens after "ROMEO:\n", greedy (checked to give the same text as
  * plain decoding) and sampled at temperature 0.8; and the stories15M shape
  * (F32) drafted by its own Q8_0 copy (a quarter of the bytes) and by its
- * own Q4_0 copy (an eighth, 4.5 bits a weight), 200 tokens greedy from
+ * own Q4_0 copy (a seventh: 4.5 bits a weight), 200 tokens greedy from
  * BOS; for k = 1 .. 8 drafts per round, with the acceptance rate.
  *
  * usage: bench-transformer [--shared DIR] [--llama2c RUN] [--steps 256]
