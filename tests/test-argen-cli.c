@@ -3,9 +3,10 @@
  * (path in $ARGEN, set by tests/meson.build) on tiny data this test writes
  * into a temporary directory: help and unknown commands, the audio commands
  * (audio-compare, spectrogram, baselines) on synthetic WAVs, a WaveNet (with
- * and without pre-emphasis) and an RNN trained for three steps then inspected, evaluated and sampled, and the
- * error paths (missing files, non-audio data, a truncated model), which must
- * fail with a non-zero exit and a message naming the path. */
+ * and without pre-emphasis) and an RNN trained for three steps then
+ * inspected, evaluated and sampled, the storage types `convert` takes, and
+ * the error paths (missing files, non-audio data, a truncated model), which
+ * must fail with a non-zero exit and a message naming the path. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -135,6 +136,35 @@ test_help (void)
   r = run_argen ("no-such-command", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "no-such-command"));
+  run_clear (&r);
+}
+
+/* `argen convert llama2c --type`: the storage types it names and takes
+ * (q4_0 among them: a missing checkpoint is then the error, not the type),
+ * and an unknown type refused with exit status 2.  (The conversion itself
+ * is test-llama2c's.) */
+static void
+test_convert_types (void)
+{
+  g_autofree char *missing = tmp_path ("missing.bin");
+  g_autofree char *out = tmp_path ("out.gguf");
+  Run r = run_argen ("convert", "--help", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "f32|f16|q8_0|q4_0"));
+  run_clear (&r);
+
+  r = run_argen ("convert", "llama2c", missing, missing, out, "--type", "q5_1",
+      NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err,
+      "\"q5_1\"; expected f32, f16, q8_0 or q4_0"));
+  run_clear (&r);
+
+  r = run_argen ("convert", "llama2c", missing, missing, out, "--type", "q4_0",
+      NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, missing));
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
   run_clear (&r);
 }
 
@@ -509,6 +539,7 @@ main (int argc, char **argv)
   g_free (write_wav (wav_dir, "d.wav", 0, RATE * 3 / 10, 4));
 
   g_test_add_func ("/argen-cli/help", test_help);
+  g_test_add_func ("/argen-cli/convert-types", test_convert_types);
   g_test_add_func ("/argen-cli/audio-compare", test_audio_compare);
   g_test_add_func ("/argen-cli/audio-compare-distance",
       test_audio_compare_distance);

@@ -13,7 +13,13 @@
  *   2^-25 in the subnormal range (half the smallest subnormal);
  * - Q8_0: |x' - x| <= 0.57 d — 0.5 d from rounding q to an integer plus
  *   127 |d16 - d| <= 127 * 2^-11 d = 0.062 d from storing d as f16;
- *   normalized MSE on Gaussian data below 1e-4 (theory: about 4e-5). */
+ *   normalized MSE on Gaussian data below 1e-4 (theory: about 4e-5).
+ * - Q4_0, with d = m / -8 (m the block's value of largest magnitude):
+ *   |x' - x| <= 0.5 |d| + 8 * 2^-11 |d| (rounding to a code, storing d as
+ *   f16), except within half a step of -m, where the top code 7 d stands
+ *   for 8 d: there |d| + 8 * 2^-11 |d|; normalized MSE on Gaussian data
+ *   below 1.5e-2 (theory for a uniform error of one step over a block's
+ *   range, about 2.4 sigma: (2.4 / 8)^2 / 12 = 7.5e-3). */
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -754,11 +760,12 @@ test_roundtrip_tensors (void)
   ar_gguf_writer_add_tensor_f32 (w, "f32", AR_TENSOR_F32, 3, ne, x);
   ar_gguf_writer_add_tensor_f32 (w, "f16", AR_TENSOR_F16, 3, ne, x);
   ar_gguf_writer_add_tensor_f32 (w, "q8", AR_TENSOR_Q8_0, 3, ne, x);
+  ar_gguf_writer_add_tensor_f32 (w, "q4", AR_TENSOR_Q4_0, 3, ne, x);
   bytes = ar_gguf_writer_to_bytes (w);
   g = load_bytes (bytes);
 
-  g_assert_cmpuint (ar_gguf_get_n_tensors (g), ==, 3);
-  for (guint i = 0; i < 3; i++) {
+  g_assert_cmpuint (ar_gguf_get_n_tensors (g), ==, 4);
+  for (guint i = 0; i < 4; i++) {
     t = ar_gguf_get_tensor (g, i);
     g_assert_cmpuint (t->n_dims, ==, 3);
     g_assert_cmpuint (t->ne[2], ==, 3);
@@ -824,18 +831,66 @@ test_roundtrip_tensors (void)
       worst);
   g_assert_cmpfloat (err2 / sig2, <, 1e-4);
 
+  /* Q4_0: ggml's block layout (value j the low nibble of byte j, j + 16 its
+   * high nibble), its scale and codes, and the error budget above. */
+  t = ar_gguf_find_tensor (g, "q4");
+  g_assert_cmpint (t->type, ==, AR_TENSOR_Q4_0);
+  g_assert_cmpuint (t->nbytes, ==, n / 32 * 18);
+  ar_gguf_tensor_to_f32 (t, y);
+  err2 = 0;
+  worst = 0;
+  for (gsize k = 0; k < n / 32; k++) {
+    const guint8 *block = (const guint8 *) t->data + k * 18;
+    const float *v = x + k * 32;
+    float m = 0, d, d16;
+    guint16 dh;
+
+    for (int j = 0; j < 32; j++)
+      if (fabsf (v[j]) > fabsf (m))
+        m = v[j];
+    d = m / -8;
+    memcpy (&dh, block, 2);
+    g_assert_cmphex (dh, ==, ar_f32_to_f16 (d));
+    d16 = ar_f16_to_f32 (dh);
+    for (int j = 0; j < 32; j++) {
+      int code = j < 16 ? block[2 + j] & 15 : block[2 + j - 16] >> 4;
+      double exact = v[j] / (double) d + 8; /* in [0, 16] */
+      double e = fabs ((double) y[k * 32 + j] - v[j]);
+      gboolean top = exact > 15.5;
+
+      /* the nearest code, clamped to 15 (away from a tie) */
+      if (fabs (fabs (exact - floor (exact)) - 0.5) > 1e-3)
+        g_assert_cmpint (code, ==, MIN (15, (int) floor (exact + 0.5)));
+      g_assert_cmpfloat ((double) y[k * 32 + j], ==, (code - 8) * d16);
+      g_assert_cmpfloat (e, <=, ((top ? 1.0 : 0.5) + 8 * 0x1p-11) * fabs (d));
+      if (!top)
+        worst = MAX (worst, e / fabs (d));
+      err2 += e * e;
+    }
+    /* m itself is code 0, exactly -8 d: m up to the f16 rounding of d */
+    g_assert_cmpfloat (fabs ((double) -8 * d16 - m), <=,
+        8 * 0x1p-11 * fabs (d));
+  }
+  g_test_message ("Q4_0 normalized MSE %.3g, worst error %.3f |d| (outside "
+                  "the top half step)",
+      err2 / sig2, worst);
+  g_assert_cmpfloat (err2 / sig2, <, 1.5e-2);
+
   /* add_tensor_raw copies storage bytes as they are. */
-  {
+  for (guint i = 0; i < 2; i++) {
+    const char *name = i ? "q4" : "q8";
     g_autoptr (ArGgufWriter) w2 = ar_gguf_writer_new ();
     g_autoptr (GBytes) bytes2 = NULL;
     g_autoptr (ArGguf) g2 = NULL;
     const ArGgufTensor *t2;
 
-    ar_gguf_writer_add_tensor_raw (w2, "q8", AR_TENSOR_Q8_0, 3, ne, t->data,
+    t = ar_gguf_find_tensor (g, name);
+    ar_gguf_writer_add_tensor_raw (w2, name, t->type, 3, ne, t->data,
         t->nbytes);
     bytes2 = ar_gguf_writer_to_bytes (w2);
     g2 = load_bytes (bytes2);
-    t2 = ar_gguf_find_tensor (g2, "q8");
+    t2 = ar_gguf_find_tensor (g2, name);
+    g_assert_cmpint (t2->type, ==, t->type);
     g_assert_cmpmem (t2->data, t2->nbytes, t->data, t->nbytes);
   }
 }
@@ -1185,9 +1240,9 @@ test_bad_tensors (void)
       AR_ERROR_FORMAT, "tensor 'w': shape [4611686018427387904] is too large");
   expect_error (one_tensor_file ("w", 1, big1, AR_TENSOR_F16, 0, 64),
       AR_ERROR_FORMAT, "tensor 'w' data (offset 0, 2199023255552 bytes");
-  expect_error (one_tensor_file ("w", 2, ne, 2, 0, 4096), AR_ERROR_UNSUPPORTED,
-      "tensor 'w' has type Q4_0 (2); only F32, F16 "
-      "and Q8_0 are supported");
+  expect_error (one_tensor_file ("w", 2, ne, 3, 0, 4096), AR_ERROR_UNSUPPORTED,
+      "tensor 'w' has type Q4_1 (3); only F32, F16, "
+      "Q8_0 and Q4_0 are supported");
   expect_error (one_tensor_file ("w", 2, ne, 12, 0, 4096), AR_ERROR_UNSUPPORTED,
       "type Q4_K (12)");
   expect_error (one_tensor_file ("w", 2, ne, 1000, 0, 4096),
@@ -1196,6 +1251,13 @@ test_bad_tensors (void)
       AR_ERROR_FORMAT,
       "tensor 'w' is Q8_0 but ne[0] = 48 is not a multiple "
       "of 32");
+  expect_error (one_tensor_file ("w", 2, q48, AR_TENSOR_Q4_0, 0, 4096),
+      AR_ERROR_FORMAT,
+      "tensor 'w' is Q4_0 but ne[0] = 48 is not a multiple "
+      "of 32");
+  /* Q4_0 sizes: 32 x 32 values are 32 blocks of 18 bytes; one byte short */
+  expect_error (one_tensor_file ("w", 2, ne, AR_TENSOR_Q4_0, 0, 575),
+      AR_ERROR_FORMAT, "tensor 'w' data (offset 0, 576 bytes");
   expect_error (one_tensor_file ("w", 2, ne, AR_TENSOR_F32, 16, 8192),
       AR_ERROR_FORMAT,
       "tensor 'w' data offset 16 is not a multiple of the "
@@ -1325,6 +1387,10 @@ test_require_tensor (void)
   ar_gguf_writer_add_tensor_f32 (w, "q8big", AR_TENSOR_Q8_0, 2, ne_q, x);
   x[40] = -INFINITY;
   ar_gguf_writer_add_tensor_f32 (w, "q8inf", AR_TENSOR_Q8_0, 2, ne_q, x);
+  x[6] = 0.0f; /* 1e6 / 8 would overflow block 0's Q4_0 scale too */
+  ar_gguf_writer_add_tensor_f32 (w, "q4inf", AR_TENSOR_Q4_0, 2, ne_q, x);
+  x[40] = 1e30f; /* block 1's scale -1e30 / 8 < -65504 */
+  ar_gguf_writer_add_tensor_f32 (w, "q4big", AR_TENSOR_Q4_0, 2, ne_q, x);
   bytes = ar_gguf_writer_to_bytes (w);
   g = load_bytes (bytes);
 
@@ -1375,7 +1441,20 @@ test_require_tensor (void)
   assert_contains (error->message, "non-finite block scale (nan)");
   g_clear_error (&error);
 
+  g_assert_null (ar_gguf_require_tensor (g, "q4big", 2, ne_q, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  assert_contains (error->message,
+      "tensor 'q4big' has a non-finite block scale (-inf) at element 32");
+  g_clear_error (&error);
+
+  g_assert_null (ar_gguf_require_tensor (g, "q4inf", 2, ne_q, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  assert_contains (error->message,
+      "tensor 'q4inf' has a non-finite block scale (nan) at element 32");
+  g_clear_error (&error);
+
   g_assert_cmpstr (ar_tensor_type_name (AR_TENSOR_Q8_0), ==, "Q8_0");
+  g_assert_cmpstr (ar_tensor_type_name (AR_TENSOR_Q4_0), ==, "Q4_0");
   g_assert_cmpstr (ar_tensor_type_name (AR_TENSOR_F16), ==, "F16");
 }
 

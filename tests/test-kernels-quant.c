@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-kernels-quant.c — the kernels of ar-kernels.h added for the
- * Transformer: F16 and Q8_0 matrix-vector products, and attention's
+ * Transformer: F16, Q8_0 and Q4_0 matrix-vector products (and the Q4_0
+ * quantiser), and attention's
  * transposed product and exp-sum; every SIMD level the CPU has against
  * exact arithmetic and against each other.
  *
@@ -363,6 +364,326 @@ test_q8_0_vs_f32 (void)
   ar_simd_set_level (ar_simd_detect ());
 }
 
+/* ---- Q4_0 ---- */
+
+/* The code of element j of a Q4_0 block, read from the bytes as ggml lays
+ * them out (not through the library). */
+static int
+q4_code (const ArBlockQ4_0 *b, int j)
+{
+  return j < 16 ? b->qs[j] & 15 : b->qs[j - 16] >> 4;
+}
+
+/* ggml's quantiser on hand-made blocks: m = the signed value of largest
+ * magnitude, d = m / -8, code = MIN (15, (int) (x / d + 8.5)). */
+static void
+test_q4_0_quantize (void)
+{
+  ArBlockQ4_0 q[5];
+  float x[5 * 32], back[5 * 32];
+
+  /* block 0: positive maximum 8, so d = -1 and code = MIN (15, (int)
+   * (8.5 - x)): 8 -> 0 (value 8 = -8 d), -8 -> 16 clamped to 15 (value -7),
+   * halves of a step go to the higher code (0.5 -> 8, -0.5 -> 9). */
+  static const float b0[32] = { 8, -8, -7, 0, 0.5f, -0.5f, 3, -3, 7.4f, -7.6f,
+    1.49f, 2.51f, 6, 5, 4, 2, 1, -1, -2, -4, -5, -6, 0.25f, -0.25f, 7, -6.5f,
+    0.75f, 3.5f, -3.5f, 0, 0, 0 };
+  static const int c0[32] = { 0, 15, 15, 8, 8, 9, 5, 11, 1, 15, 7, 5, 2, 3, 4,
+    6, 7, 9, 10, 12, 13, 14, 8, 8, 1, 15, 7, 5, 12, 8, 8, 8 };
+  memcpy (x, b0, sizeof b0);
+  /* block 1: negative maximum -4, so d = 0.5 and code = MIN (15, (int)
+   * (2 x + 8.5)); the positive 4 gets the clamped top code (3.5) */
+  for (int j = 0; j < 32; j++)
+    x[32 + j] = (j % 17 - 8) * 0.25f; /* -2 .. 2 in quarter steps */
+  x[32 + 3] = -4.0f;
+  x[32 + 20] = 4.0f;
+  x[32 + 21] = 1.2f;
+  /* block 2: all zero: d = 0, every code 8 (no division by zero) */
+  for (int j = 0; j < 32; j++)
+    x[64 + j] = 0.0f;
+  /* block 3: equal magnitudes of both signs: the first (-2) is m, so
+   * d = 0.25 and the later +2 gets code 15 */
+  for (int j = 0; j < 32; j++)
+    x[96 + j] = 0.0f;
+  x[96 + 4] = -2.0f;
+  x[96 + 9] = 2.0f;
+  x[96 + 30] = 1.0f;
+  /* block 4: a scale binary16 cannot hold (0.1 / 8): codes come from the
+   * exact scale, d is stored rounded */
+  for (int j = 0; j < 32; j++)
+    x[128 + j] = 0.1f * (j - 15) / 17.0f;
+  x[128 + 31] = 0.1f;
+
+  memset (q, 0x55, sizeof q);
+  ar_quantize_q4_0 (q, x, 5 * 32);
+
+  g_assert_cmpfloat (ar_f16_to_f32 (q[0].d), ==, -1.0f);
+  for (int j = 0; j < 32; j++)
+    g_assert_cmpint (q4_code (&q[0], j), ==, c0[j]);
+  /* the layout: element j is the low nibble of byte j, j + 16 the high */
+  g_assert_cmphex (q[0].qs[0], ==, c0[0] | c0[16] << 4);
+  g_assert_cmphex (q[0].qs[15], ==, c0[15] | c0[31] << 4);
+
+  g_assert_cmpfloat (ar_f16_to_f32 (q[1].d), ==, 0.5f);
+  for (int j = 0; j < 32; j++)
+    g_assert_cmpint (q4_code (&q[1], j), ==,
+        MIN (15, (int) (2 * x[32 + j] + 8.5f)));
+  g_assert_cmpint (q4_code (&q[1], 3), ==, 0);
+  g_assert_cmpint (q4_code (&q[1], 20), ==, 15);
+  g_assert_cmpint (q4_code (&q[1], 21), ==, 10); /* 2.4 + 8.5 -> 10 */
+
+  g_assert_cmpfloat (ar_f16_to_f32 (q[2].d), ==, 0.0f);
+  for (int j = 0; j < 16; j++)
+    g_assert_cmphex (q[2].qs[j], ==, 0x88);
+
+  g_assert_cmpfloat (ar_f16_to_f32 (q[3].d), ==, 0.25f);
+  g_assert_cmpint (q4_code (&q[3], 4), ==, 0);
+  g_assert_cmpint (q4_code (&q[3], 9), ==, 15);
+  g_assert_cmpint (q4_code (&q[3], 30), ==, 12);
+  g_assert_cmpint (q4_code (&q[3], 0), ==, 8);
+
+  {
+    float d = 0.1f / -8.0f, id = 1.0f / d;
+    g_assert_cmphex (q[4].d, ==, ar_f32_to_f16 (d));
+    g_assert_cmpfloat (ar_f16_to_f32 (q[4].d), !=, d);
+    for (int j = 0; j < 32; j++)
+      g_assert_cmpint (q4_code (&q[4], j), ==,
+          MIN (15, (int) (x[128 + j] * id + 8.5f)));
+    g_assert_cmpint (q4_code (&q[4], 31), ==, 0);
+  }
+
+  /* dequantisation is (code - 8) d16, every block */
+  ar_dequantize_q4_0 (back, q, 5 * 32);
+  for (int b = 0; b < 5; b++)
+    for (int j = 0; j < 32; j++)
+      g_assert_cmpfloat (back[b * 32 + j], ==,
+          (q4_code (&q[b], j) - 8) * ar_f16_to_f32 (q[b].d));
+  for (int j = 0; j < 32; j++)
+    g_assert_cmpfloat (back[j], ==, (c0[j] - 8) * -1.0f);
+
+  /* a non-finite value: a NaN scale (rejected by the GGUF reader), codes 8 */
+  x[7] = INFINITY;
+  ar_quantize_q4_0 (q, x, 32);
+  g_assert_true (isnan (ar_f16_to_f32 (q[0].d)));
+  for (int j = 0; j < 16; j++)
+    g_assert_cmphex (q[0].qs[j], ==, 0x88);
+}
+
+/* The round trip on random data: each value within half a step (plus the
+ * f16 rounding of d, 8 * 2^-11 |d| at code 0) of its dequantised value,
+ * except within half a step of -m, whose code 15 means 7 d instead of
+ * 8 d: there within a full step. */
+static void
+test_q4_0_round_trip (void)
+{
+  const int n = 32 * 200;
+  g_autofree float *x = g_new (float, n);
+  g_autofree float *y = g_new (float, n);
+  g_autofree ArBlockQ4_0 *q = g_new (ArBlockQ4_0, n / 32);
+  ArRng rng;
+  int n_top = 0;
+
+  ar_rng_init (&rng, 60);
+  for (int i = 0; i < n; i++)
+    x[i] = ar_rng_normal (&rng) * (1 + i / 32 % 7); /* scales vary by block */
+  ar_quantize_q4_0 (q, x, n);
+  ar_dequantize_q4_0 (y, q, n);
+  for (int b = 0; b < n / 32; b++) {
+    float m = 0;
+    for (int j = 0; j < 32; j++)
+      if (fabsf (x[b * 32 + j]) > fabsf (m))
+        m = x[b * 32 + j];
+    double d = m / -8.0;
+    for (int j = 0; j < 32; j++) {
+      double e = fabs ((double) y[b * 32 + j] - x[b * 32 + j]);
+      gboolean top = x[b * 32 + j] / d > 7.5;
+
+      n_top += top;
+      g_assert_cmpfloat (e, <=, ((top ? 1.0 : 0.5) + 8 * 0x1p-11) * fabs (d));
+    }
+  }
+  /* the exception is rare: values near -m in a Gaussian block */
+  g_assert_cmpint (n_top, <, n / 100);
+}
+
+/* Random Q4_0 blocks: scales in {1/2, 1, 2} (exact data) or normal weights
+ * quantised by ar_quantize_q4_0 (real). */
+static void
+fill_q4_0 (ArBlockQ4_0 *b, int n_blocks, ArRng *rng)
+{
+  static const float scales[] = { 0.5f, 1.0f, 2.0f };
+  for (int i = 0; i < n_blocks; i++) {
+    b[i].d = ar_f32_to_f16 (scales[ar_rng_below (rng, 3)]);
+    for (int j = 0; j < 16; j++)
+      b[i].qs[j] = (guint8) ar_rng_below (rng, 256);
+  }
+}
+
+/* reference: Σ_c w_c x_c in double over the dequantised values (w from
+ * ar_dequantize_q4_0, x = q d of the Q8_0 blocks); *mag = Σ_b |d_w d_x
+ * sumi_b|, the magnitude of the terms the kernels add in float. */
+static double
+q4_0_ref (const ArBlockQ4_0 *w, const ArBlockQ8_0 *x, int n_blocks, double *mag)
+{
+  double acc = 0;
+  float wv[32];
+
+  *mag = 0;
+  for (int b = 0; b < n_blocks; b++) {
+    double blk = 0;
+    ar_dequantize_q4_0 (wv, w + b, 32);
+    for (int j = 0; j < 32; j++)
+      blk += (double) wv[j] * ((double) x[b].qs[j] * ar_f16_to_f32 (x[b].d));
+    acc += blk;
+    *mag += fabs (blk);
+  }
+  return acc;
+}
+
+/* Every level against the reference: exact data (every block product and
+ * sum exact in float: |w| <= 16, |x| <= 254, at most 24 blocks) bit for
+ * bit; real data within gamma_(nb + 10) Σ |block terms| (per block d_w d_x
+ * rounded, times sumi rounded, then nb + 8 additions at most).  The C and
+ * SIMD levels therefore agree to within twice that.  Then the rows split
+ * every way: each row's value does not depend on the rows computed with
+ * it. */
+static void
+check_q4_0 (gboolean exact)
+{
+  static const int shapes4[][2] = {
+    { 1, 32 },
+    { 2, 32 },
+    { 3, 64 },
+    { 5, 288 },
+    { 7, 32 },
+    { 17, 64 },
+    { 33, 288 },
+    { 64, 768 },
+  };
+  static const int splits[] = { 1, 2, 3, 5, 16 };
+  ArRng rng;
+  ar_rng_init (&rng, exact ? 70 : 71);
+  for (guint s = 0; s < G_N_ELEMENTS (shapes4); s++) {
+    int rows = shapes4[s][0], cols = shapes4[s][1], nb = cols / 32;
+    /* offset by one block: 18-byte blocks are then only 2-byte aligned */
+    g_autofree ArBlockQ4_0 *w_block =
+        g_new (ArBlockQ4_0, (gsize) rows * nb + 1);
+    g_autofree ArBlockQ8_0 *x_block = g_new (ArBlockQ8_0, nb + 1);
+    ArBlockQ4_0 *w = w_block + 1;
+    ArBlockQ8_0 *xq = x_block + 1;
+    g_autofree float *ref = g_new (float, rows);
+    g_autofree float *bound = g_new (float, rows);
+    g_autofree float *y_c = g_new (float, rows);
+    g_autofree float *part = g_new (float, rows);
+    float *y_block, *y = guarded_new (rows, &y_block);
+
+    if (exact) {
+      fill_q4_0 (w, rows * nb, &rng);
+      fill_q8_0 (xq, nb, -127, 127, &rng);
+    } else {
+      g_autofree float *v = g_new (float, cols);
+      for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++)
+          v[c] = ar_rng_normal (&rng);
+        ar_quantize_q4_0 (w + (gsize) r * nb, v, cols);
+      }
+      for (int c = 0; c < cols; c++)
+        v[c] = ar_rng_normal (&rng) * 3;
+      ar_quantize_q8_0 (xq, v, cols);
+    }
+    for (int r = 0; r < rows; r++) {
+      double mag;
+      ref[r] = q4_0_ref (w + (gsize) r * nb, xq, nb, &mag);
+      bound[r] = gamma_n (nb + 10) * mag;
+    }
+
+    for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+      g_assert_true (ar_simd_set_level (level));
+      ar_matvec_q4_0 (y, w, xq, rows, cols);
+      guarded_check (y, rows);
+      for (int r = 0; r < rows; r++) {
+        if (exact)
+          g_assert_cmpfloat (y[r], ==, ref[r]);
+        else
+          g_assert_cmpfloat (fabsf (y[r] - ref[r]), <=, bound[r]);
+      }
+      if (level == AR_SIMD_C)
+        memcpy (y_c, y, rows * sizeof (float));
+      for (int r = 0; r < rows; r++)
+        g_assert_cmpfloat (fabsf (y[r] - y_c[r]), <=, 2 * bound[r]);
+
+      for (guint k = 0; k < G_N_ELEMENTS (splits); k++) {
+        for (int r0 = 0; r0 < rows; r0 += splits[k])
+          ar_matvec_q4_0 (part + r0, w + (gsize) r0 * nb, xq,
+              MIN (splits[k], rows - r0), cols);
+        g_assert_cmpmem (part, rows * sizeof (float), y, rows * sizeof (float));
+      }
+      /* and a range starting at an odd row */
+      if (rows > 3) {
+        ar_matvec_q4_0 (part, w + nb, xq, rows - 2, cols);
+        g_assert_cmpmem (part, (rows - 2) * sizeof (float), y + 1,
+            (rows - 2) * sizeof (float));
+      }
+    }
+    g_free (y_block);
+  }
+  ar_simd_set_level (ar_simd_detect ());
+}
+
+static void
+test_q4_0_exact (void)
+{
+  check_q4_0 (TRUE);
+}
+
+static void
+test_q4_0_real (void)
+{
+  check_q4_0 (FALSE);
+}
+
+/* The Q4_0 product approximates the F32 product of the unquantised input
+ * with the dequantised weights: the only error left is the input's Q8_0
+ * rounding, as in test_q8_0_vs_f32 (normalised squared error ~1e-5; 1e-4
+ * leaves room, and a wrong nibble order, offset or sign gives ~1). */
+static void
+test_q4_0_vs_f32 (void)
+{
+  const int rows = 96, cols = 768, nb = cols / 32;
+  ArRng rng;
+  ar_rng_init (&rng, 80);
+  g_autofree ArBlockQ4_0 *w = g_new (ArBlockQ4_0, rows * nb);
+  g_autofree ArBlockQ8_0 *xq = g_new (ArBlockQ8_0, nb);
+  g_autofree float *wf = g_new (float, rows *cols);
+  g_autofree float *x = g_new (float, cols);
+  g_autofree float *y = g_new (float, rows);
+  g_autofree float *y32 = g_new (float, rows);
+
+  for (int i = 0; i < rows * cols; i++)
+    wf[i] = ar_rng_normal (&rng);
+  ar_quantize_q4_0 (w, wf, rows * cols);
+  ar_dequantize_q4_0 (wf, w, rows * cols);
+  for (int c = 0; c < cols; c++)
+    x[c] = ar_rng_normal (&rng);
+  ar_quantize_q8_0 (xq, x, cols);
+
+  for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+    g_assert_true (ar_simd_set_level (level));
+    ar_matvec_q4_0 (y, w, xq, rows, cols);
+    ar_matvec (y32, wf, x, NULL, rows, cols);
+    double err = 0, sig = 0;
+    for (int r = 0; r < rows; r++) {
+      err += (double) (y[r] - y32[r]) * (y[r] - y32[r]);
+      sig += (double) y32[r] * y32[r];
+    }
+    g_test_message ("%s: normalised squared error %.3g",
+        ar_simd_level_name (level), err / sig);
+    g_assert_cmpfloat (err / sig, <, 1e-4);
+    g_assert_cmpfloat (err / sig, >, 0); /* x really was quantised */
+  }
+  ar_simd_set_level (ar_simd_detect ());
+}
+
 /* ---- attention helpers: transposed product and exp-sum ---- */
 
 /* ar_matvec_t: exact data (multiples of 1/8) must give the double
@@ -493,6 +814,12 @@ test_empty (void)
   ar_matvec_f16 (NULL, NULL, NULL, 0, 5);
   ar_matvec_q8_0 (NULL, NULL, NULL, 0, 32);
   ar_quantize_q8_0 (NULL, NULL, 0);
+  y[1] = 5;
+  ar_matvec_q4_0 (y, NULL, NULL, 3, 0);
+  g_assert_cmpfloat (y[1], ==, 0);
+  ar_matvec_q4_0 (NULL, NULL, NULL, 0, 32);
+  ar_quantize_q4_0 (NULL, NULL, 0);
+  ar_dequantize_q4_0 (NULL, NULL, 0);
 }
 
 int
@@ -510,6 +837,11 @@ main (int argc, char **argv)
   g_test_add_func ("/kernels-quant/q8_0/exact-inputs", test_q8_0_exact_inputs);
   g_test_add_func ("/kernels-quant/q8_0/real", test_q8_0_real);
   g_test_add_func ("/kernels-quant/q8_0/vs-f32", test_q8_0_vs_f32);
+  g_test_add_func ("/kernels-quant/q4_0/quantize", test_q4_0_quantize);
+  g_test_add_func ("/kernels-quant/q4_0/round-trip", test_q4_0_round_trip);
+  g_test_add_func ("/kernels-quant/q4_0/exact", test_q4_0_exact);
+  g_test_add_func ("/kernels-quant/q4_0/real", test_q4_0_real);
+  g_test_add_func ("/kernels-quant/q4_0/vs-f32", test_q4_0_vs_f32);
   g_test_add_func ("/kernels-quant/matvec-t/exact", test_matvec_t_exact);
   g_test_add_func ("/kernels-quant/matvec-t/real", test_matvec_t_real);
   g_test_add_func ("/kernels-quant/exp-shift-sum", test_exp_shift_sum);

@@ -6,12 +6,13 @@
  *   where a worker waking up late could run a stale job's task), from a
  *   pool used by two threads in turn, and with a pool freed before it ever
  *   ran a job.
- * - The split products (ar_threadpool_matvec and its F16 / Q8_0 forms)
- *   equal the unsplit kernels bit for bit, for row counts that are not
- *   multiples of the split granularity, above and below the size
+ * - The split products (ar_threadpool_matvec and its F16 / Q8_0 / Q4_0
+ *   forms) equal the unsplit kernels bit for bit, for row counts that are
+ *   not multiples of the split granularity, above and below the size
  *   threshold.
  * - A Transformer's logits, cached steps and batched prompts alike, are
- *   bit for bit the same with 1 and 3 threads, for F32 and Q8_0 storage; so are an RNN's through ArTextGen (ar_text_gen_set_threads),
+ *   bit for bit the same with 1 and 3 threads, for F32, Q8_0 and Q4_0
+ *   storage; so are an RNN's through ArTextGen (ar_text_gen_set_threads),
  *   with 1, 2 and all threads.  (Small models: the suite also runs under
  *   valgrind.) */
 #include <math.h>
@@ -118,12 +119,14 @@ test_matvec (void)
     g_autofree float *W = g_new (float, n);
     g_autofree guint16 *W16 = g_new (guint16, n);
     g_autofree ArBlockQ8_0 *W8 = g_new (ArBlockQ8_0, n / AR_Q8_0_BLOCK);
+    g_autofree ArBlockQ4_0 *W4 = g_new (ArBlockQ4_0, n / AR_Q4_0_BLOCK);
     g_autofree float *x = g_new (float, cols);
     g_autofree float *b = g_new (float, rows);
     g_autofree ArBlockQ8_0 *xq = g_new (ArBlockQ8_0, cols / AR_Q8_0_BLOCK);
     g_autofree float *ref = g_new (float, rows);
     g_autofree float *ref16 = g_new (float, rows);
     g_autofree float *ref8 = g_new (float, rows);
+    g_autofree float *ref4 = g_new (float, rows);
     g_autofree float *y = g_new (float, rows);
 
     for (gsize i = 0; i < n; i++) {
@@ -135,12 +138,14 @@ test_matvec (void)
           W + (gsize) r * cols, cols);
       b[r] = ar_rng_normal (&rng);
     }
+    ar_quantize_q4_0 (W4, W, (int) n);
     for (int c = 0; c < cols; c++)
       x[c] = ar_rng_normal (&rng);
     ar_quantize_q8_0 (xq, x, cols);
     ar_matvec (ref, W, x, b, rows, cols);
     ar_matvec_f16 (ref16, W16, x, rows, cols);
     ar_matvec_q8_0 (ref8, W8, xq, rows, cols);
+    ar_matvec_q4_0 (ref4, W4, xq, rows, cols);
 
     for (guint t = 0; t < G_N_ELEMENTS (threads); t++) {
       g_autoptr (ArThreadPool) pool = ar_threadpool_new (threads[t]);
@@ -155,6 +160,9 @@ test_matvec (void)
         memset (y, 0, rows * sizeof (float));
         ar_threadpool_matvec_q8_0 (pool, y, W8, xq, rows, cols);
         g_assert_cmpmem (y, rows * sizeof (float), ref8, rows * sizeof (float));
+        memset (y, 0, rows * sizeof (float));
+        ar_threadpool_matvec_q4_0 (pool, y, W4, xq, rows, cols);
+        g_assert_cmpmem (y, rows * sizeof (float), ref4, rows * sizeof (float));
       }
     }
   }
@@ -234,7 +242,8 @@ test_transformer (void)
 {
   /* (F16 takes the same paths as Q8_0: the split kernels are compared on
    * their own above) */
-  static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_Q8_0 };
+  static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_Q8_0,
+    AR_TENSOR_Q4_0 };
 
   for (guint k = 0; k < G_N_ELEMENTS (types); k++) {
     g_autoptr (GBytes) bytes = make_transformer (types[k]);

@@ -13,7 +13,7 @@
  * double reference: float rounding through a few layers, 1e-3 of the
  * logits' scale.  Both shapes (llama, gpt), grouped-query and multi-query
  * attention, tied and separate classifiers, fused and separate q/k/v, with
- * and without biases, and F16 / Q8_0 storage.  Then: the sliding window
+ * and without biases, and F16 / Q8_0 / Q4_0 storage.  Then: the sliding window
  * (logits after every token equal a fresh run over the window the state
  * reports, far past 4x the context), prompt processing equal to token by
  * token, generation through ArTextGen past 4x the context, and every
@@ -234,6 +234,16 @@ assert_close (const float *a, const float *b, guint n, float tol)
   g_assert_cmpfloat (worst, <=, tol * scale);
 }
 
+/* max |a - b| / max (1, max |b|) */
+static float
+rel_diff (const float *a, const float *b, guint n)
+{
+  float worst = 0;
+  for (guint i = 0; i < n; i++)
+    worst = MAX (worst, fabsf (a[i] - b[i]));
+  return worst / MAX (1.0f, max_abs (b, n));
+}
+
 static ArGguf *
 load_spec (const Spec *sp, guint64 seed, ArTransformer **t)
 {
@@ -268,7 +278,18 @@ static const Spec specs[] = {
       AR_TENSOR_Q8_0 },
   { AR_TRANSFORMER_GPT, 2, 64, 128, 4, 4, 20, 50, FALSE, TRUE, TRUE,
       AR_TENSOR_Q8_0 },
+  { AR_TRANSFORMER_LLAMA, 2, 64, 96, 8, 2, 20, 50, FALSE, FALSE, FALSE,
+      AR_TENSOR_Q4_0 },
+  { AR_TRANSFORMER_GPT, 2, 64, 128, 4, 2, 20, 50, TRUE, TRUE, TRUE,
+      AR_TENSOR_Q4_0 },
 };
+
+/* Whether the matrices of @sp read their inputs quantised to Q8_0. */
+static gboolean
+quantised (const Spec *sp)
+{
+  return sp->type == AR_TENSOR_Q8_0 || sp->type == AR_TENSOR_Q4_0;
+}
 
 static void
 test_cache_vs_full (gconstpointer data)
@@ -298,24 +319,28 @@ test_cache_vs_full (gconstpointer data)
       reference_forward (g, c, tokens, i + 1, ref);
       for (guint v = 0; v < c->n_vocab; v++)
         reff[v] = ref[v];
-      /* Q8_0 also quantises the activations, which the reference does not:
-       * about 1 % of the logits' scale */
-      assert_close (logits, reff, c->n_vocab,
-          sp->type == AR_TENSOR_Q8_0 ? 0.05f : 1e-3f);
+      /* Q8_0 and Q4_0 also quantise the activations, which the reference
+       * (reading the same dequantised weights) does not: about 1 % of the
+       * logits' scale */
+      assert_close (logits, reff, c->n_vocab, quantised (sp) ? 0.05f : 1e-3f);
     }
   }
   ar_transformer_free (t);
 }
 
-/* The same weights stored as F16 and Q8_0 give nearly the F32 logits:
- * F16 rounding of weights (2^-11 relative) and Q8_0 quantisation of
- * weights and activations (about 1/254 relative a block) perturb the
- * logits by well under 1 % and 5 % of their scale. */
+/* The same weights stored as F16, Q8_0 and Q4_0 give nearly the F32
+ * logits: F16 rounding of weights (2^-11 relative) and Q8_0 quantisation
+ * of weights and activations (about 1/254 relative a block) perturb the
+ * logits by well under 1 % and 5 % of their scale.  Q4_0's 16 levels leave
+ * an RMS weight error of about 9 % of the weights' (normalised squared
+ * error 7.5e-3, test-gguf): measured 7.6 % of the logits' scale here,
+ * allowed 25 %; weights read in the wrong nibble order or with the wrong
+ * offset would be unrelated ones, off by the whole scale. */
 static void
 test_storage_types (void)
 {
   Spec sp = specs[7];
-  ArTransformer *t32, *t16, *t8;
+  ArTransformer *t32, *t16, *t8, *t4;
   gint32 tokens[] = { 3, 14, 15, 9, 26, 5, 35, 8, 9, 7 };
 
   sp.type = AR_TENSOR_F32;
@@ -324,21 +349,32 @@ test_storage_types (void)
   g_autoptr (ArGguf) g16 = load_spec (&sp, 5, &t16);
   sp.type = AR_TENSOR_Q8_0;
   g_autoptr (ArGguf) g8 = load_spec (&sp, 5, &t8);
+  sp.type = AR_TENSOR_Q4_0;
+  g_autoptr (ArGguf) g4 = load_spec (&sp, 5, &t4);
   g_autofree float *l32 = g_new (float, sp.V);
   g_autofree float *l16 = g_new (float, sp.V);
   g_autofree float *l8 = g_new (float, sp.V);
+  g_autofree float *l4 = g_new (float, sp.V);
 
   ar_transformer_forward_full (t32, tokens, G_N_ELEMENTS (tokens), l32);
   ar_transformer_forward_full (t16, tokens, G_N_ELEMENTS (tokens), l16);
   ar_transformer_forward_full (t8, tokens, G_N_ELEMENTS (tokens), l8);
+  ar_transformer_forward_full (t4, tokens, G_N_ELEMENTS (tokens), l4);
+  g_test_message ("largest difference from F32, relative to the logits' "
+                  "scale: F16 %.2g, Q8_0 %.2g, Q4_0 %.2g",
+      rel_diff (l16, l32, sp.V), rel_diff (l8, l32, sp.V),
+      rel_diff (l4, l32, sp.V));
   assert_close (l16, l32, sp.V, 0.01f);
   assert_close (l8, l32, sp.V, 0.05f);
+  assert_close (l4, l32, sp.V, 0.25f);
   /* and they are not simply equal: the storage type was really used */
   g_assert_cmpint (memcmp (l16, l32, sp.V * sizeof (float)), !=, 0);
   g_assert_cmpint (memcmp (l8, l32, sp.V * sizeof (float)), !=, 0);
+  g_assert_cmpint (memcmp (l4, l8, sp.V * sizeof (float)), !=, 0);
   ar_transformer_free (t32);
   ar_transformer_free (t16);
   ar_transformer_free (t8);
+  ar_transformer_free (t4);
 }
 
 /* ---- sliding window --------------------------------------------------- */
@@ -407,34 +443,27 @@ test_sliding_gpt (void)
 
 /* ---- prompt processing ------------------------------------------------ */
 
-/* max |a - b| / max (1, max |b|) */
-static float
-rel_diff (const float *a, const float *b, guint n)
-{
-  float worst = 0;
-  for (guint i = 0; i < n; i++)
-    worst = MAX (worst, fabsf (a[i] - b[i]));
-  return worst / MAX (1.0f, max_abs (b, n));
-}
-
 /* The batched prompt path against the token path (one forward call per
  * token) and against the oracle, on every spec with a context of 80
  * (batches of 32): prompts that fit one batch, fill it exactly, spill one
  * token into the next, fill the cache, and slide twice.  The projections'
  * sums are added in another order (sgemm versus the matrix-vector
  * kernels), so the logits agree to float rounding: measured below 7e-7 of
- * their scale for F32 and F16, allowed 1e-5.  Q8_0 measured 0: the
- * classifier's input is quantised, which absorbs differences that small;
- * but one could move an activation across a quantisation step (1/254 of
- * its block's largest value), so 1e-2 is allowed, still well below the
- * 5 % that separates Q8_0 from F32.  After the prompt both states
- * continue alike. */
+ * their scale for F32 and F16, allowed 1e-5.  Q8_0 and Q4_0 run the token
+ * path's kernels, so the batched path equals it exactly (measured 0); the
+ * oracle's attention sums in another order, which can move an activation
+ * across a quantisation step (1/254 of its block's largest value): measured
+ * 0 for Q8_0 and up to 6.2e-3 for Q4_0, allowed 1e-2 and 2e-2, still well
+ * below the 5 % and 25 % that bound their distance from F32.  After the
+ * prompt both states continue alike. */
 static void
 test_prompt (gconstpointer data)
 {
   Spec sp = *(const Spec *) data;
   static const guint lengths[] = { 2, 32, 33, 80, 150 };
-  float tol = sp.type == AR_TENSOR_Q8_0 ? 1e-2f : 1e-5f;
+  float tol = sp.type == AR_TENSOR_Q4_0 ? 2e-2f
+      : sp.type == AR_TENSOR_Q8_0       ? 1e-2f
+                                        : 1e-5f;
   ArTransformer *t;
   gint32 prompt[150];
   ArRng rng;

@@ -21,7 +21,7 @@ convert_llama2c (int argc, char **argv)
   g_autofree char *type_name = NULL;
   GOptionEntry entries[] = {
     { "type", 't', 0, G_OPTION_ARG_STRING, &type_name,
-        "Storage of the matrices: f32 (default), f16 or q8_0", "T" },
+        "Storage of the matrices: f32 (default), f16, q8_0 or q4_0", "T" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx =
@@ -41,17 +41,19 @@ convert_llama2c (int argc, char **argv)
     type = AR_TENSOR_F16;
   else if (g_ascii_strcasecmp (type_name, "q8_0") == 0)
     type = AR_TENSOR_Q8_0;
+  else if (g_ascii_strcasecmp (type_name, "q4_0") == 0)
+    type = AR_TENSOR_Q4_0;
   else {
     fprintf (stderr,
         "argen convert llama2c: --type is \"%s\"; expected f32, "
-        "f16 or q8_0\n",
+        "f16, q8_0 or q4_0\n",
         type_name);
     return 2;
   }
   if (argc != 4) {
     fprintf (stderr,
         "argen convert llama2c: usage: argen convert llama2c "
-        "MODEL.bin TOKENIZER.bin OUT.gguf [--type f32|f16|q8_0]\n");
+        "MODEL.bin TOKENIZER.bin OUT.gguf [--type f32|f16|q8_0|q4_0]\n");
     return 2;
   }
 
@@ -86,13 +88,13 @@ argen_cmd_convert (int argc, char **argv)
   if (argc >= 2 &&
       (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)) {
     printf ("Usage: argen convert llama2c MODEL.bin TOKENIZER.bin OUT.gguf "
-            "[--type f32|f16|q8_0]\n");
+            "[--type f32|f16|q8_0|q4_0]\n");
     return 0;
   }
   fprintf (stderr,
       "argen convert: %s%s%s; formats: llama2c\n"
       "usage: argen convert llama2c MODEL.bin TOKENIZER.bin OUT.gguf "
-      "[--type f32|f16|q8_0]\n",
+      "[--type f32|f16|q8_0|q4_0]\n",
       argc >= 2 ? "unknown format '" : "no format", argc >= 2 ? argv[1] : "",
       argc >= 2 ? "'" : "");
   return 2;

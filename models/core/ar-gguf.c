@@ -26,7 +26,8 @@
  *   byte-level vocabulary needs the token "\0";
  * - booleans must be 0 or 1; general.alignment must be a UINT32 power of two
  *   of at least 8 (the GGUF spec asks for a multiple of 8);
- * - tensors must be F32, F16 or Q8_0, with 1..4 dimensions, each > 0. */
+ * - tensors must be F32, F16, Q8_0 or Q4_0, with 1..4 dimensions, each > 0
+ *   (and ne[0] a multiple of 32 for the quantised two). */
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -38,6 +39,7 @@
 #include <glib/gstdio.h>
 
 #include "ar-gguf.h"
+#include "ar-kernels.h"
 
 /* Tensor data is handed out in place as float / f16 arrays. */
 G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
@@ -50,8 +52,12 @@ G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
  * name, n_dims, one dimension, the type and the offset. */
 #define MIN_TENSOR_BYTES (8 + 1 + 4 + 8 + 4 + 8)
 
-#define Q8_0_BLOCK 32                     /* values per Q8_0 block */
-#define Q8_0_BLOCK_BYTES (2 + Q8_0_BLOCK) /* f16 scale + 32 int8 */
+#define Q8_0_BLOCK 32                         /* values per Q8_0 block */
+#define Q8_0_BLOCK_BYTES (2 + Q8_0_BLOCK)     /* f16 scale + 32 int8 */
+#define Q4_0_BLOCK AR_Q4_0_BLOCK              /* values per Q4_0 block, 32 */
+#define Q4_0_BLOCK_BYTES (2 + Q4_0_BLOCK / 2) /* f16 scale + 32 nibbles */
+/* Q4_0 tensor data is read and written as ArBlockQ4_0 arrays in place. */
+G_STATIC_ASSERT (sizeof (ArBlockQ4_0) == Q4_0_BLOCK_BYTES);
 
 /* Tensor data pointers are aligned to MIN (general.alignment, this): memory
  * from GBytes that is not gets copied once into an allocation that is. */
@@ -112,6 +118,8 @@ ar_tensor_type_name (ArTensorType type)
       return "F32";
     case AR_TENSOR_F16:
       return "F16";
+    case AR_TENSOR_Q4_0:
+      return "Q4_0";
     case AR_TENSOR_Q8_0:
       return "Q8_0";
   }
@@ -235,8 +243,24 @@ is_signed_type (ArGgufType type)
       type == AR_GGUF_TYPE_INT32 || type == AR_GGUF_TYPE_INT64;
 }
 
+/* Bytes a block of 32 values of quantised @type takes; 0 for F32 and F16. */
+static guint
+block_bytes (ArTensorType type)
+{
+  switch (type) {
+    case AR_TENSOR_Q8_0:
+      return Q8_0_BLOCK_BYTES;
+    case AR_TENSOR_Q4_0:
+      return Q4_0_BLOCK_BYTES;
+    case AR_TENSOR_F32:
+    case AR_TENSOR_F16:
+    default:
+      return 0;
+  }
+}
+
 /* Bytes of tensor data for @n elements of @type (n is a multiple of 32 for
- * Q8_0); FALSE on overflow. */
+ * the quantised types); FALSE on overflow. */
 static gboolean
 tensor_nbytes (ArTensorType type, guint64 n, guint64 *nbytes)
 {
@@ -247,6 +271,8 @@ tensor_nbytes (ArTensorType type, guint64 n, guint64 *nbytes)
       return g_uint64_checked_mul (nbytes, n, 2);
     case AR_TENSOR_Q8_0:
       return g_uint64_checked_mul (nbytes, n / Q8_0_BLOCK, Q8_0_BLOCK_BYTES);
+    case AR_TENSOR_Q4_0:
+      return g_uint64_checked_mul (nbytes, n / Q4_0_BLOCK, Q4_0_BLOCK_BYTES);
   }
   return FALSE;
 }
@@ -684,18 +710,20 @@ read_tensor_info (ArGguf *g, Cursor *c, guint i, GError **error)
   if (!cursor_u32 (c, &type, error))
     goto prefixed;
   if (type != AR_TENSOR_F32 && type != AR_TENSOR_F16 &&
-      type != AR_TENSOR_Q8_0) {
+      type != AR_TENSOR_Q8_0 && type != AR_TENSOR_Q4_0) {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-        "tensor '%s' has type %s (%u); only F32, F16 and Q8_0 are supported",
+        "tensor '%s' has type %s (%u); only F32, F16, Q8_0 and Q4_0 are "
+        "supported",
         t->name, ggml_type_name (type), type);
     return FALSE;
   }
   t->type = type;
-  if (type == AR_TENSOR_Q8_0 && t->ne[0] % Q8_0_BLOCK != 0) {
+  /* both quantised types have blocks of 32 values that never straddle rows */
+  if (block_bytes (t->type) != 0 && t->ne[0] % Q8_0_BLOCK != 0) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
-        "tensor '%s' is Q8_0 but ne[0] = %" G_GUINT64_FORMAT
+        "tensor '%s' is %s but ne[0] = %" G_GUINT64_FORMAT
         " is not a multiple of %d",
-        t->name, t->ne[0], Q8_0_BLOCK);
+        t->name, ar_tensor_type_name (t->type), t->ne[0], Q8_0_BLOCK);
     return FALSE;
   }
   /* Bigger than any file we could map: the extent check would reject it,
@@ -1456,8 +1484,8 @@ ar_gguf_find_tensor (const ArGguf *gguf, const char *name)
   return p ? &gguf->tensors[GPOINTER_TO_UINT (p) - 1] : NULL;
 }
 
-/* The index of the first non-finite value, or -1.  Q8_0 values are int8
- * times the block scale, so only the scales can be non-finite. */
+/* The index of the first non-finite value, or -1.  Q8_0 and Q4_0 values are
+ * integers times the block scale, so only the scales can be non-finite. */
 static gint64
 find_non_finite (const ArGgufTensor *t, float *bad)
 {
@@ -1480,12 +1508,14 @@ find_non_finite (const ArGgufTensor *t, float *bad)
         }
       break;
     }
-    case AR_TENSOR_Q8_0: {
+    case AR_TENSOR_Q8_0:
+    case AR_TENSOR_Q4_0: {
       const guint8 *b = t->data;
+      guint bytes = block_bytes (t->type);
       for (guint64 k = 0; k < t->n_elements / Q8_0_BLOCK; k++) {
         guint16 d;
 
-        memcpy (&d, b + k * Q8_0_BLOCK_BYTES, 2);
+        memcpy (&d, b + k * bytes, 2);
         if ((d & 0x7c00u) == 0x7c00u) {
           *bad = ar_f16_to_f32 (d);
           return (gint64) (k * Q8_0_BLOCK);
@@ -1541,7 +1571,7 @@ ar_gguf_require_tensor (const ArGguf *gguf, const char *name, guint n_dims,
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
         "%s: tensor '%s' has a non-finite %s (%s) at element %" G_GINT64_FORMAT
         " (index %s)",
-        gguf->name, name, t->type == AR_TENSOR_Q8_0 ? "block scale" : "value",
+        gguf->name, name, block_bytes (t->type) ? "block scale" : "value",
         isnan (bad)   ? "nan"
             : bad > 0 ? "inf"
                       : "-inf",
@@ -1581,6 +1611,13 @@ ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst)
       }
       break;
     }
+    case AR_TENSOR_Q4_0:
+      /* tensor data is at least 8-byte aligned, and the blocks 2-byte
+       * aligned structs of 18 bytes, so the blocks are read in place */
+      for (guint64 k = 0; k < tensor->n_elements / Q4_0_BLOCK; k++)
+        ar_dequantize_q4_0 (dst + k * Q4_0_BLOCK,
+            (const ArBlockQ4_0 *) tensor->data + k, Q4_0_BLOCK);
+      break;
   }
 }
 
@@ -1865,7 +1902,7 @@ check_new_tensor (ArGgufWriter *w, const char *name, ArTensorType type,
   g_return_val_if_fail (g_utf8_validate (name, -1, NULL), FALSE);
   g_return_val_if_fail (!g_hash_table_contains (w->tensor_names, name), FALSE);
   g_return_val_if_fail (type == AR_TENSOR_F32 || type == AR_TENSOR_F16 ||
-          type == AR_TENSOR_Q8_0,
+          type == AR_TENSOR_Q8_0 || type == AR_TENSOR_Q4_0,
       FALSE);
   g_return_val_if_fail (n_dims >= 1 && n_dims <= AR_GGUF_MAX_DIMS, FALSE);
   g_return_val_if_fail (ne != NULL, FALSE);
@@ -1873,7 +1910,7 @@ check_new_tensor (ArGgufWriter *w, const char *name, ArTensorType type,
     g_return_val_if_fail (ne[d] > 0, FALSE);
     g_return_val_if_fail (g_uint64_checked_mul (&n, n, ne[d]), FALSE);
   }
-  g_return_val_if_fail (type != AR_TENSOR_Q8_0 || ne[0] % Q8_0_BLOCK == 0,
+  g_return_val_if_fail (block_bytes (type) == 0 || ne[0] % Q8_0_BLOCK == 0,
       FALSE);
   *n_elements = n;
   return TRUE;
@@ -1952,6 +1989,13 @@ ar_gguf_writer_add_tensor_f32 (ArGgufWriter *w, const char *name,
       for (guint64 k = 0; k < n / Q8_0_BLOCK; k++)
         quantize_q8_0_block (data + k * Q8_0_BLOCK,
             t->data + k * Q8_0_BLOCK_BYTES);
+      break;
+    case AR_TENSOR_Q4_0:
+      /* ggml's quantiser (ar-kernels.h); a non-finite value gives its
+       * block a NaN scale, as for Q8_0 */
+      for (guint64 k = 0; k < n / Q4_0_BLOCK; k++)
+        ar_quantize_q4_0 ((ArBlockQ4_0 *) t->data + k, data + k * Q4_0_BLOCK,
+            Q4_0_BLOCK);
       break;
   }
 }

@@ -12,7 +12,7 @@
  *       2, ne, &error);
  *   if (!w)
  *     return FALSE;
- *   // w->type is F32, F16 or Q8_0: the caller accepts or converts it.
+ *   // w->type is F32, F16, Q8_0 or Q4_0: the caller accepts or converts it.
  *
  * The format (all integers little-endian; "string" = u64 length + bytes, no NUL):
  *
@@ -62,11 +62,14 @@ typedef enum
 } ArGgufType;
 
 /* Tensor element types (the numbering is ggml's).  Q8_0 = blocks of 32 int8
- * values with one f16 scale (34 bytes a block). */
+ * values with one f16 scale (34 bytes a block); Q4_0 = blocks of 32 4-bit
+ * codes with one f16 scale (18 bytes a block, layout in ar-kernels.h).  The
+ * quantised types need ne[0] % 32 == 0. */
 typedef enum
 {
   AR_TENSOR_F32 = 0,
   AR_TENSOR_F16 = 1,
+  AR_TENSOR_Q4_0 = 2,
   AR_TENSOR_Q8_0 = 8,
 } ArTensorType;
 
@@ -133,12 +136,13 @@ const ArGgufTensor *ar_gguf_get_tensor (const ArGguf *gguf, guint i);
 const ArGgufTensor *ar_gguf_find_tensor (const ArGguf *gguf, const char *name);
 /* Looks up @name and checks its shape (trailing dimensions of 1 are ignored:
  * { 5 } matches { 5, 1 }) and that it is finite: every value of F32 and F16
- * tensors, every block scale of Q8_0 ones.  The type is not checked: callers
+ * tensors, every block scale of Q8_0 and Q4_0 ones.  The type is not checked: callers
  * look at ->type and accept or convert it.  Errors (AR_ERROR_MODEL) name the
  * file and the tensor and give the expected and found shapes. */
 const ArGgufTensor *ar_gguf_require_tensor (const ArGguf *gguf, const char *name,
     guint n_dims, const guint64 *ne, GError **error);
-/* Copies @tensor (F32, F16 or Q8_0) into @dst as F32 (n_elements floats). */
+/* Copies @tensor (F32, F16, Q8_0 or Q4_0) into @dst as F32 (n_elements
+ * floats). */
 void ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArGguf, ar_gguf_unref)
@@ -164,8 +168,9 @@ void ar_gguf_writer_set_i32_array (ArGgufWriter *w, const char *key, const gint3
 void ar_gguf_writer_set_u64_array (ArGgufWriter *w, const char *key, const guint64 *v, gsize n);
 /* Copies every key of @src (except general.alignment). */
 void ar_gguf_writer_copy_kv (ArGgufWriter *w, const ArGguf *src);
-/* Adds a tensor from F32 data, stored as @type (F32, F16 or Q8_0 — Q8_0 needs
- * ne[0] % 32 == 0); the data is converted and copied. */
+/* Adds a tensor from F32 data, stored as @type (F32, F16, Q8_0 or Q4_0 — the
+ * quantised types need ne[0] % 32 == 0, and quantise as ggml does); the data
+ * is converted and copied. */
 void ar_gguf_writer_add_tensor_f32 (ArGgufWriter *w, const char *name, ArTensorType type,
     guint n_dims, const guint64 *ne, const float *data);
 /* Adds a tensor already in its storage type (data copied). */

@@ -106,11 +106,12 @@ matvec_multi_avx512 (float *Y, int ldy, const float *W, const float *X,
 const ArKernelTable ar_kernels_table_avx512 = {
   matvec_add_avx512,
   dot_avx512,
-  ar_matvec_t_avx2, /* no AVX-512 versions of these four yet */
+  ar_matvec_t_avx2, /* no AVX-512 versions of these four (and Q4_0) yet */
   ar_exp_shift_sum_avx2,
   ar_matvec_f16_avx2,
   ar_matvec_q8_0_avx2,
   matvec_multi_avx512,
+  ar_matvec_q4_0_avx2,
 };
 
 #endif /* x86 */

@@ -39,6 +39,10 @@ typedef struct
    * differs). */
   void (*matvec_multi) (float *Y, int ldy, const float *W, const float *X,
       const float *add, int rows, int cols, int T, gboolean streamed);
+  /* y (rows) = W (rows, n_blocks Q4_0 blocks) · xq (n_blocks Q8_0 blocks);
+   * n_blocks >= 1. */
+  void (*matvec_q4_0) (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq,
+      int rows, int n_blocks);
 } ArKernelTable;
 
 G_GNUC_INTERNAL extern const ArKernelTable ar_kernels_table_c;
@@ -53,6 +57,8 @@ G_GNUC_INTERNAL float ar_exp_shift_sum_avx2 (float *x, float shift, int n);
 G_GNUC_INTERNAL void ar_matvec_f16_avx2 (float *y, const guint16 *W,
     const float *x, int rows, int cols);
 G_GNUC_INTERNAL void ar_matvec_q8_0_avx2 (float *y, const ArBlockQ8_0 *W,
+    const ArBlockQ8_0 *xq, int rows, int n_blocks);
+G_GNUC_INTERNAL void ar_matvec_q4_0_avx2 (float *y, const ArBlockQ4_0 *W,
     const ArBlockQ8_0 *xq, int rows, int n_blocks);
 #endif
 

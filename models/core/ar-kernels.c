@@ -19,6 +19,7 @@
 
 /* ArBlockQ8_0 must match ggml's on-disk block exactly (no padding). */
 G_STATIC_ASSERT (sizeof (ArBlockQ8_0) == 34);
+G_STATIC_ASSERT (sizeof (ArBlockQ4_0) == 18);
 
 /* ---- plain C ---- */
 
@@ -147,6 +148,33 @@ matvec_q8_0_c (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
   }
 }
 
+/* y (rows) = W (rows, n_blocks) · xq (n_blocks), W Q4_0, xq Q8_0: as
+ * matvec_q8_0_c, with the weight codes widened to (n - 8) in [-8, 7]; the
+ * integer dot of a block is exact (32 products of at most 8 * 127). */
+static void
+matvec_q4_0_c (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq, int rows,
+    int n_blocks)
+{
+  int r, b, j;
+
+  for (r = 0; r < rows; r++) {
+    const ArBlockQ4_0 *w = W + (gsize) r * n_blocks;
+    float s = 0.0f;
+
+    for (b = 0; b < n_blocks; b++) {
+      const gint8 *x = xq[b].qs;
+      int sumi = 0;
+
+      for (j = 0; j < AR_Q4_0_BLOCK / 2; j++) {
+        sumi += ((w[b].qs[j] & 0x0f) - 8) * x[j];
+        sumi += ((w[b].qs[j] >> 4) - 8) * x[j + AR_Q4_0_BLOCK / 2];
+      }
+      s += ar_f16_to_f32 (w[b].d) * ar_f16_to_f32 (xq[b].d) * (float) sumi;
+    }
+    y[r] = s;
+  }
+}
+
 /* One matvec per row of X: the plain-C sums are row by row anyway. */
 static void
 matvec_multi_c (float *Y, int ldy, const float *W, const float *X,
@@ -166,6 +194,7 @@ const ArKernelTable ar_kernels_table_c = {
   matvec_f16_c,
   matvec_q8_0_c,
   matvec_multi_c,
+  matvec_q4_0_c,
 };
 
 /* ---- dispatch ---- */
@@ -412,6 +441,23 @@ ar_matvec_q8_0 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
   g_return_if_fail (W != NULL && xq != NULL);
 
   get_table ()->matvec_q8_0 (y, W, xq, rows, cols / AR_Q8_0_BLOCK);
+}
+
+void
+ar_matvec_q4_0 (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq, int rows,
+    int cols)
+{
+  g_return_if_fail (rows >= 0 && cols >= 0 && cols % AR_Q4_0_BLOCK == 0);
+  if (rows == 0)
+    return;
+  g_return_if_fail (y != NULL);
+  if (cols == 0) {
+    memset (y, 0, (gsize) rows * sizeof (float));
+    return;
+  }
+  g_return_if_fail (W != NULL && xq != NULL);
+
+  get_table ()->matvec_q4_0 (y, W, xq, rows, cols / AR_Q4_0_BLOCK);
 }
 
 void

@@ -63,7 +63,7 @@ float ar_exp_shift_sum (float *x, float shift, int n);
 
 /* ---- quantised and half-precision weights ----------------------------
  * Kernels that read weights in their storage type straight from a GGUF
- * mapping, so F16 and Q8_0 models need no F32 copy. */
+ * mapping, so F16, Q8_0 and Q4_0 models need no F32 copy. */
 
 /* ggml's Q8_0 block: 32 consecutive values q[i] * d with one IEEE half scale
  * d; 34 bytes, 2-byte aligned.  A row of C columns (C % 32 == 0) is C / 32
@@ -86,6 +86,35 @@ void ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n);
  * Weights may hold any int8 (-128 included); xq must come from
  * ar_quantize_q8_0 (|q| <= 127). */
 void ar_matvec_q8_0 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
+    int cols);
+
+/* ggml's Q4_0 block: 32 consecutive values (n - 8) * d, n a 4-bit code, with
+ * one IEEE half scale d; 18 bytes, 2-byte aligned.  Value j (0..15) is the
+ * low nibble of qs[j], value j + 16 its high nibble.  A row of C columns
+ * (C % 32 == 0) is C / 32 blocks; a GGUF Q4_0 tensor is such rows back to
+ * back.  4.5 bits a weight: 18/34 of Q8_0's bytes. */
+#define AR_Q4_0_BLOCK 32
+typedef struct
+{
+  guint16 d;                    /* the scale, IEEE binary16 */
+  guint8 qs[AR_Q4_0_BLOCK / 2]; /* (16) codes j | codes j + 16 << 4 */
+} ArBlockQ4_0;
+
+/* Quantises x (n floats, n % 32 == 0) into q (n / 32 blocks) as ggml does:
+ * per block m = the value of largest magnitude (sign kept), d = m / -8
+ * (stored as f16), code = MIN (15, (int) (x / d + 8.5)) computed with the
+ * unrounded d — so m itself gets code 0 (-8 d = m) and -m code 15 (7 d, the
+ * one asymmetry).  A block holding a non-finite value gets a NaN scale and
+ * codes 8, so a GGUF reader's finiteness check rejects it. */
+void ar_quantize_q4_0 (ArBlockQ4_0 *q, const float *x, int n);
+/* x (n, n % 32 == 0) = the values of q (n / 32 blocks). */
+void ar_dequantize_q4_0 (float *x, const ArBlockQ4_0 *q, int n);
+/* y (rows) = W (rows, cols) · xq (cols), W Q4_0 and xq Q8_0 (from
+ * ar_quantize_q8_0, as for ar_matvec_q8_0), cols % 32 == 0: per block an
+ * exact integer dot product, scaled by d_W * d_x and summed in float.  A
+ * row's result depends only on that row of W and xq, never on how the rows
+ * are grouped or split (thread pools, batches). */
+void ar_matvec_q4_0 (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq, int rows,
     int cols);
 
 G_END_DECLS

@@ -261,6 +261,7 @@ typedef enum
   KIND_F32,
   KIND_F16,
   KIND_Q8_0,
+  KIND_Q4_0,
 } Kind;
 
 typedef struct
@@ -268,7 +269,7 @@ typedef struct
   Kind kind;
   float *y;
   const void *W;
-  const void *x; /* floats, or Q8_0 blocks for KIND_Q8_0 */
+  const void *x; /* floats, or Q8_0 blocks for KIND_Q8_0 and KIND_Q4_0 */
   const float *b;
   int rows, cols;
   int rows_per_task;
@@ -289,6 +290,11 @@ matvec_task (gpointer data, guint task)
     case KIND_Q8_0:
       ar_matvec_q8_0 (j->y + r0,
           (const ArBlockQ8_0 *) j->W + (gsize) r0 * (j->cols / AR_Q8_0_BLOCK),
+          j->x, n, j->cols);
+      break;
+    case KIND_Q4_0:
+      ar_matvec_q4_0 (j->y + r0,
+          (const ArBlockQ4_0 *) j->W + (gsize) r0 * (j->cols / AR_Q4_0_BLOCK),
           j->x, n, j->cols);
       break;
     case KIND_F32:
@@ -350,5 +356,13 @@ ar_threadpool_matvec_q8_0 (ArThreadPool *pool, float *y, const ArBlockQ8_0 *W,
     const ArBlockQ8_0 *xq, int rows, int cols)
 {
   MatvecJob j = { KIND_Q8_0, y, W, xq, NULL, rows, cols, 0 };
+  run_matvec (pool, &j);
+}
+
+void
+ar_threadpool_matvec_q4_0 (ArThreadPool *pool, float *y, const ArBlockQ4_0 *W,
+    const ArBlockQ8_0 *xq, int rows, int cols)
+{
+  MatvecJob j = { KIND_Q4_0, y, W, xq, NULL, rows, cols, 0 };
   run_matvec (pool, &j);
 }

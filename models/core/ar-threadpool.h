@@ -59,13 +59,14 @@ void ar_threadpool_run (ArThreadPool *pool, guint n_tasks, ArThreadPoolFunc fn,
     gpointer data);
 
 /* ---- matrix-vector products split by rows ------------------------------
- * As ar_matvec, ar_matvec_f16 and ar_matvec_q8_0 (ar-kernels.h), with the
- * rows split over @pool's threads when the matrix holds at least
- * AR_THREADPOOL_MIN_WEIGHTS weights; smaller products, and any with @pool
- * NULL or of one thread, run in the caller.  Each row is computed by one
- * thread with the same kernel over the same values, and the split points
- * are multiples of 16 rows (the kernels treat rows in groups of 4 and 2),
- * so the result is bit for bit the unsplit one whatever the thread count. */
+ * As ar_matvec, ar_matvec_f16, ar_matvec_q8_0 and ar_matvec_q4_0
+ * (ar-kernels.h), with the rows split over @pool's threads when the matrix
+ * holds at least AR_THREADPOOL_MIN_WEIGHTS weights; smaller products, and
+ * any with @pool NULL or of one thread, run in the caller.  Each row is
+ * computed by one thread with the same kernel over the same values, and the
+ * split points are multiples of 16 rows (the kernels treat rows in groups
+ * of 8, 4 and 2), so the result is bit for bit the unsplit one whatever the
+ * thread count. */
 
 /* Below this a product is memory traffic of a few tens of microseconds at
  * most, about what waking a worker costs on a loaded machine (measured:
@@ -78,6 +79,8 @@ void ar_threadpool_matvec_f16 (ArThreadPool *pool, float *y, const guint16 *W,
     const float *x, int rows, int cols);
 void ar_threadpool_matvec_q8_0 (ArThreadPool *pool, float *y,
     const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows, int cols);
+void ar_threadpool_matvec_q4_0 (ArThreadPool *pool, float *y,
+    const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq, int rows, int cols);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArThreadPool, ar_threadpool_free)
 

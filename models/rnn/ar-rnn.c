@@ -73,7 +73,7 @@ struct _ArRnn
   ArCellWeights *layers; /* (n_layers) */
   const float *out_w;    /* (V, H) */
   const float *out_b;    /* (V) */
-  GPtrArray *owned;      /* F32 copies of F16/Q8_0/unaligned tensors */
+  GPtrArray *owned;      /* F32 copies of F16/Q8_0/Q4_0/unaligned tensors */
 };
 
 struct _ArRnnState

@@ -17,8 +17,8 @@
  *   output.weight         { H, V }
  *   output.bias           { V }
  * Gate orders and formulas are PyTorch's (see ar-nn.h), so a torch.nn.GRU's
- * weight_ih_l0 etc. convert one to one.  F32, F16 and Q8_0 tensors load (the
- * latter two are expanded to F32). */
+ * weight_ih_l0 etc. convert one to one.  F32, F16, Q8_0 and Q4_0 tensors
+ * load (all but F32 are expanded to F32). */
 #pragma once
 
 #include <glib.h>

@@ -31,7 +31,7 @@ add_matrix (ArGgufWriter *w, const char *name, ArTensorType type, guint rows,
     guint cols, const float *data)
 {
   const guint64 ne[2] = { cols, rows };
-  if (type == AR_TENSOR_Q8_0 && cols % 32 != 0)
+  if ((type == AR_TENSOR_Q8_0 || type == AR_TENSOR_Q4_0) && cols % 32 != 0)
     type = AR_TENSOR_F16;
   ar_gguf_writer_add_tensor_f32 (w, name, type, 2, ne, data);
 }
@@ -139,7 +139,7 @@ ar_llama2c_convert (const char *model_path, const char *tokenizer_path,
     ArTensorType type, ArGgufWriter *w, GError **error)
 {
   g_return_val_if_fail (type == AR_TENSOR_F32 || type == AR_TENSOR_F16 ||
-          type == AR_TENSOR_Q8_0,
+          type == AR_TENSOR_Q8_0 || type == AR_TENSOR_Q4_0,
       FALSE);
 
   g_autoptr (GMappedFile) f = map_file (model_path, error);

@@ -32,8 +32,8 @@
 G_BEGIN_DECLS
 
 /* Adds the model keys, tensors and vocabulary to @w.  Matrices are stored
- * as @type (F32, F16 or Q8_0; a Q8_0 matrix whose rows are not a multiple of
- * 32 values is stored as F16 instead); vectors stay F32.  Errors name the
+ * as @type (F32, F16, Q8_0 or Q4_0; a quantised matrix whose rows are not a
+ * multiple of 32 values is stored as F16 instead); vectors stay F32.  Errors name the
  * file and what was expected versus found. */
 gboolean ar_llama2c_convert (const char *model_path, const char *tokenizer_path,
     ArTensorType type, ArGgufWriter *w, GError **error);

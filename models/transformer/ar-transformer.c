@@ -317,6 +317,8 @@ row_bytes (ArTensorType type, guint cols)
       return (gsize) cols * 2;
     case AR_TENSOR_Q8_0:
       return (gsize) cols / AR_Q8_0_BLOCK * sizeof (ArBlockQ8_0);
+    case AR_TENSOR_Q4_0:
+      return (gsize) cols / AR_Q4_0_BLOCK * sizeof (ArBlockQ4_0);
     case AR_TENSOR_F32:
     default:
       return (gsize) cols * 4;
@@ -560,22 +562,25 @@ ar_transformer_get_cache_length (const ArTransformer *t)
 
 /* ---- building blocks -------------------------------------------------- */
 
+/* Whether @m reads its input quantised to Q8_0 blocks (Q8_0 and Q4_0
+ * matrices) rather than as floats (F32 and F16 ones). */
 static inline gboolean
-is_q8_0 (const ArMatrix *m)
+is_quantised (const ArMatrix *m)
 {
-  return m->type == AR_TENSOR_Q8_0;
+  return m->type == AR_TENSOR_Q8_0 || m->type == AR_TENSOR_Q4_0;
 }
 
-/* Whether the input of q, k and v must be quantised (each Q8_0 matrix needs
- * its input as Q8_0 blocks; F32 and F16 ones read it as floats). */
+/* Whether the input of q, k and v must be quantised. */
 static inline gboolean
-qkv_q8_0 (const Layer *w)
+qkv_quantised (const Layer *w)
 {
-  return is_q8_0 (&w->wq) || is_q8_0 (&w->wk) || is_q8_0 (&w->wv);
+  return is_quantised (&w->wq) || is_quantised (&w->wk) ||
+      is_quantised (&w->wv);
 }
 
 /* y (m->rows) = m (rows, cols) · x (cols) [+ bias (rows)].  @xq is x
- * quantised to Q8_0 (cols / 32 blocks), needed only by a Q8_0 matrix.
+ * quantised to Q8_0 (cols / 32 blocks), needed only by a Q8_0 or Q4_0
+ * matrix.
  * Large matrices are split by rows over @pool's threads (NULL: none); the
  * result is bit for bit the same (ar-threadpool.h). */
 static void
@@ -588,6 +593,9 @@ linear (ArThreadPool *pool, float *y, const ArMatrix *m, const float *x,
       break;
     case AR_TENSOR_Q8_0:
       ar_threadpool_matvec_q8_0 (pool, y, m->data, xq, m->rows, m->cols);
+      break;
+    case AR_TENSOR_Q4_0:
+      ar_threadpool_matvec_q4_0 (pool, y, m->data, xq, m->rows, m->cols);
       break;
     case AR_TENSOR_F32:
     default:
@@ -618,6 +626,9 @@ matrix_row (const ArMatrix *m, guint r, float *out)
         for (guint i = 0; i < AR_Q8_0_BLOCK; i++)
           out[b * AR_Q8_0_BLOCK + i] = blk->qs[i] * d;
       }
+      break;
+    case AR_TENSOR_Q4_0:
+      ar_dequantize_q4_0 (out, (const ArBlockQ4_0 *) row, m->cols);
       break;
     case AR_TENSOR_F32:
     default:
@@ -784,7 +795,7 @@ feed_forward (const ArTransformer *t, ArThreadPool *pool, const Layer *w,
   guint F = t->config.n_ff;
   const ArBlockQ8_0 *xnq = NULL, *hq = NULL;
 
-  if (is_q8_0 (&w->w_up) || is_q8_0 (&w->w_gate)) {
+  if (is_quantised (&w->w_up) || is_quantised (&w->w_gate)) {
     ar_quantize_q8_0 (xq, xn, t->config.n_embd);
     xnq = xq;
   }
@@ -797,7 +808,7 @@ feed_forward (const ArTransformer *t, ArThreadPool *pool, const Layer *w,
     for (guint i = 0; i < F; i++)
       hb[i] = silu (hb2[i]) * hb[i];
   }
-  if (is_q8_0 (&w->w_down)) {
+  if (is_quantised (&w->w_down)) {
     ar_quantize_q8_0 (xq, hb, F);
     hq = xq;
   }
@@ -822,7 +833,7 @@ classify (const ArTransformer *t, ArThreadPool *pool, float *logits, float *x,
     ArBlockQ8_0 *xq)
 {
   norm (t, x, x, t->output_norm, t->output_norm_b);
-  if (t->output.type == AR_TENSOR_Q8_0)
+  if (is_quantised (&t->output))
     ar_quantize_q8_0 (xq, x, t->config.n_embd);
   linear (pool, logits, &t->output, x, xq, NULL);
 }
@@ -834,10 +845,10 @@ classify (const ArTransformer *t, ArThreadPool *pool, float *logits, float *x,
  * already make the products compute bound on these widths; more would only
  * grow every state. */
 #define AR_TRANSFORMER_BATCH 32
-/* Rows of an F16 or Q8_0 matrix multiplied by every row of a batch before
- * the next: 64 rows of up to a few thousand columns stay in the L2 cache
- * while the batch's rows go by.  A multiple of 16, so the kernels' row
- * groups (4 and 2) are the token path's. */
+/* Rows of an F16, Q8_0 or Q4_0 matrix multiplied by every row of a batch
+ * before the next: 64 rows of up to a few thousand columns stay in the L2
+ * cache while the batch's rows go by.  A multiple of 16, so the kernels' row
+ * groups (8, 4 and 2) are the token path's. */
 #define ROW_BLOCK 64
 
 /* xq (T, n / 32 blocks) = X (T, n) quantised row by row, as the token path
@@ -895,6 +906,9 @@ batch_rows (gpointer data, guint task)
     if (m->type == AR_TENSOR_Q8_0)
       ar_matvec_q8_0 (y, (const ArBlockQ8_0 *) m->data + (gsize) r0 * nb,
           j->Xq + (gsize) t * nb, n, m->cols);
+    else if (m->type == AR_TENSOR_Q4_0)
+      ar_matvec_q4_0 (y, (const ArBlockQ4_0 *) m->data + (gsize) r0 * nb,
+          j->Xq + (gsize) t * nb, n, m->cols);
     else
       ar_matvec_f16 (y, (const guint16 *) m->data + (gsize) r0 * m->cols,
           j->X + (gsize) t * m->cols, n, m->cols);
@@ -902,12 +916,13 @@ batch_rows (gpointer data, guint task)
 }
 
 /* Y (T, m->rows) = X (T, cols) · mᵀ [+ bias (rows)], the batched linear().
- * @Xq: X quantised (quantize_rows), read by a Q8_0 matrix only.  F32
- * matrices go to cblas_sgemm when @how is BATCH_SGEMM, whose sums come out
- * in another order than ar_matvec's: equal to float rounding.  F16 and Q8_0
- * ones, and F32 ones otherwise, run the token path's own kernels ROW_BLOCK rows at
- * a time over every row of the batch, so that block is read from memory
- * once for all T tokens and every output is bit for bit the token path's
+ * @Xq: X quantised (quantize_rows), read by a Q8_0 or Q4_0 matrix only.
+ * F32 matrices go to cblas_sgemm when @how is BATCH_SGEMM, whose sums come
+ * out in another order than ar_matvec's: equal to float rounding.  F16,
+ * Q8_0 and Q4_0 ones, and F32 ones otherwise, run the token path's own
+ * kernels ROW_BLOCK rows at a time over every row of the batch, so that
+ * block is read from memory once for all T tokens and every output is bit
+ * for bit the token path's
  * (a row's sum does not depend on the rows computed with it, ar-kernels.h);
  * the blocks are split over @pool's threads when the matrix is large (each
  * row block is one task, written by one thread: the result does not depend
@@ -1171,7 +1186,7 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
     const ArBlockQ8_0 *xq = NULL;
 
     norm (t, s->xb, x, w->attn_norm, w->attn_norm_b);
-    if (qkv_q8_0 (w)) {
+    if (qkv_quantised (w)) {
       ar_quantize_q8_0 (s->xq, s->xb, D);
       xq = s->xq;
     }
@@ -1187,7 +1202,7 @@ step (const ArTransformer *t, ArTransformerState *s, guint token,
       rope_apply (t, s->q, c->n_head, s->rope_cos, s->rope_sin);
 
     attend (t, s, l, s->q, s->xb, pos + 1);
-    if (is_q8_0 (&w->wo)) {
+    if (is_quantised (&w->wo)) {
       ar_quantize_q8_0 (s->xq, s->xb, D);
       xq = s->xq;
     }
@@ -1249,7 +1264,7 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
     for (guint i = 0; i < T; i++)
       norm (t, s->bxn + (gsize) i * D, s->bx + (gsize) i * D, w->attn_norm,
           w->attn_norm_b);
-    if (qkv_q8_0 (w))
+    if (qkv_quantised (w))
       quantize_rows (s->bxq, s->bxn, T, D);
     linear_batch (pool, s->bk, &w->wk, s->bxn, s->bxq, w->bk, T, how);
     linear_batch (pool, s->bv, &w->wv, s->bxn, s->bxq, w->bv, T, how);
@@ -1279,7 +1294,7 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
       attend (t, s, l, q, s->ba + (gsize) j * D,
           c->bidirectional ? p0 + T : p0 + i + 1);
     }
-    if (is_q8_0 (&w->wo))
+    if (is_quantised (&w->wo))
       quantize_rows (s->bxq, s->ba, n, D);
     linear_batch (pool, s->bxn, &w->wo, s->ba, s->bxq, w->bo, n, how);
     for (gsize i = 0; i < (gsize) n * D; i++)
@@ -1288,7 +1303,7 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
     for (guint j = 0; j < n; j++)
       norm (t, s->bxn + (gsize) j * D, x + (gsize) j * D, w->ffn_norm,
           w->ffn_norm_b);
-    if (is_q8_0 (&w->w_up) || is_q8_0 (&w->w_gate))
+    if (is_quantised (&w->w_up) || is_quantised (&w->w_gate))
       quantize_rows (s->bxq, s->bxn, n, D);
     linear_batch (pool, s->bhb, &w->w_up, s->bxn, s->bxq, w->b_up, n, how);
     if (c->arch == AR_TRANSFORMER_GPT) {
@@ -1299,7 +1314,7 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
       for (gsize i = 0; i < (gsize) n * F; i++)
         s->bhb[i] = silu (s->bhb2[i]) * s->bhb[i];
     }
-    if (is_q8_0 (&w->w_down))
+    if (is_quantised (&w->w_down))
       quantize_rows (s->bxq, s->bhb, n, F);
     linear_batch (pool, s->ba, &w->w_down, s->bhb, s->bxq, w->b_down, n, how);
     for (gsize i = 0; i < (gsize) n * D; i++)
@@ -1310,7 +1325,7 @@ step_batch (const ArTransformer *t, ArTransformerState *s, const gint32 *tokens,
     for (guint i = 0; i < T; i++)
       norm (t, s->bx + (gsize) i * D, s->bx + (gsize) i * D, t->output_norm,
           t->output_norm_b);
-    if (t->output.type == AR_TENSOR_Q8_0)
+    if (is_quantised (&t->output))
       quantize_rows (s->bxq, s->bx, T, D);
     linear_batch (pool, all_logits, &t->output, s->bx, s->bxq, NULL, T, how);
     memcpy (s->logits, all_logits + (gsize) (T - 1) * c->n_vocab,
@@ -1509,7 +1524,7 @@ forward_full (const ArTransformer *t, const gint32 *tokens, guint n,
     for (guint p = 0; p < n; p++) {
       float *xn = XN + p * D;
       norm (t, xn, X + p * D, w->attn_norm, w->attn_norm_b);
-      if (qkv_q8_0 (w))
+      if (qkv_quantised (w))
         ar_quantize_q8_0 (xq, xn, D);
       linear (NULL, Q + p * D, &w->wq, xn, xq, w->bq);
       linear (NULL, K + p * KV, &w->wk, xn, xq, w->bk);
@@ -1528,7 +1543,7 @@ forward_full (const ArTransformer *t, const gint32 *tokens, guint n,
     /* residual, feed-forward, residual */
     for (guint p = 0; p < n; p++) {
       float *x = X + p * D, *xn = XN + p * D;
-      if (is_q8_0 (&w->wo))
+      if (is_quantised (&w->wo))
         ar_quantize_q8_0 (xq, A + p * D, D);
       linear (NULL, xn, &w->wo, A + p * D, xq, w->bo);
       for (guint i = 0; i < D; i++)

@@ -42,8 +42,8 @@
  * gpt.attention.head_count, gpt.attention.head_count_kv (default H),
  * gpt.attention.layer_norm_epsilon (default 1e-5).
  *
- * Tensors (ne as in GGUF, innermost first; all matrices F32, F16 or Q8_0,
- * read in place from the file mapping; vectors F32 or F16):
+ * Tensors (ne as in GGUF, innermost first; all matrices F32, F16, Q8_0 or
+ * Q4_0, read in place from the file mapping; vectors F32 or F16):
  *   token_embd.weight          { D, V }
  *   position_embd.weight       { D, C }        gpt only
  *   blk.N.attn_norm.weight     { D }           (.bias { D }: gpt, required)
@@ -153,7 +153,8 @@ extern const ArTextFamily ar_transformer_gpt_family;
 /* ---- inference -------------------------------------------------------- */
 
 /* A weight matrix as stored: rows × cols in its storage type, row-major
- * (F32: float, F16: guint16, Q8_0: cols / 32 ArBlockQ8_0 per row). */
+ * (F32: float, F16: guint16, Q8_0: cols / 32 ArBlockQ8_0 per row, Q4_0:
+ * cols / 32 ArBlockQ4_0 per row). */
 typedef struct
 {
   ArTensorType type;
@@ -205,9 +206,9 @@ const float *ar_transformer_forward (const ArTransformer *t,
  * forward calls would.  Much cheaper: up to 32 tokens at a time go through
  * each block together, and every projection reads its weights once for all
  * of them — F32 matrices in one cblas_sgemm (its sums come out in another
- * order than the matrix-vector kernels': equal up to float rounding), F16
- * and Q8_0 ones with the token path's own kernels 64 rows at a time over
- * every token (bit for bit the token path's products, split over the
+ * order than the matrix-vector kernels': equal up to float rounding), F16,
+ * Q8_0 and Q4_0 ones with the token path's own kernels 64 rows at a time
+ * over every token (bit for bit the token path's products, split over the
  * state's thread pool when large).  Attention is causal within the batch
  * and over the cache; the last block after its keys and values and the
  * classifier run for the last token only.  The window slides as for

@@ -51,6 +51,7 @@ model_seed (void)
   ar_gguf_writer_add_tensor_f32 (w, "b", AR_TENSOR_F16, 3, ne3, x);
   ar_gguf_writer_add_tensor_f32 (w, "c", AR_TENSOR_Q8_0, 2, ne2, x);
   ar_gguf_writer_add_tensor_f32 (w, "d", AR_TENSOR_F32, 4, ne4, x);
+  ar_gguf_writer_add_tensor_f32 (w, "e", AR_TENSOR_Q4_0, 2, ne2, x);
   return ar_gguf_writer_to_bytes (w);
 }
 

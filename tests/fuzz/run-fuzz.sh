@@ -27,7 +27,7 @@ mkdir -p "$out/seeds" "$out/corpus" "$out/artifacts"
 read -r -a glib_cflags <<<"$(pkg-config --cflags glib-2.0)"
 read -r -a glib_libs <<<"$(pkg-config --libs glib-2.0)"
 lib_sources=("$src/models/core/ar-gguf.c" "$src/models/core/ar-f16.c"
-  "$src/models/core/ar-error.c")
+  "$src/models/core/ar-quant.c" "$src/models/core/ar-error.c")
 common=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
   -Wno-unused-parameter -I"$src/models" "${glib_cflags[@]}")
 
