@@ -32,7 +32,7 @@
  * plain decoding) and sampled at temperature 0.8; and the stories15M shape
  * (F32) drafted by its own Q8_0 copy (a quarter of the bytes) and by its
  * own Q4_0 copy (a seventh: 4.5 bits a weight), 200 tokens greedy from
- * BOS; for k = 1 .. 8 drafts per round, with the acceptance rate.  Plain
+ * BOS; for k = 1 .. --max-k (default 8) drafts per round, with the acceptance rate.  Plain
  * decoding runs alternately with the speculative runs and the speedups are
  * against its best rate.  --pairs defaults or --pairs 15m runs only those
  * pairs.
@@ -40,7 +40,7 @@
  * usage: bench-transformer [--shared DIR] [--llama2c RUN] [--steps 256]
  *                          [--nocache-steps 32] [--repeat 3] [--threads N]
  *        bench-transformer --speculative [--defaults DIR] [--repeat 3]
- *                          [--pairs all|defaults|15m] */
+ *                          [--pairs all|defaults|15m] [--max-k 8] */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -303,6 +303,11 @@ rate_speculative (ArTextModel *target, ArTextModel *draft, guint k,
   return best;
 }
 
+/* Drafts per round are tried from 1 to max_k (--max-k, at most MAX_K: the
+ * Transformer verifies up to 32 tokens in one pass). */
+#define MAX_K 31
+static guint max_k = 8;
+
 /* Plain decoding is run next to every speculative run, alternately, and the
  * speedups are against the best plain rate of them all: on a shared
  * machine whose speed drifts, neither side gets the quieter moments. */
@@ -311,10 +316,10 @@ bench_pair (const char *title, ArTextModel *target, ArTextModel *draft,
     float temperature, const char *prompt, guint n, guint repeat)
 {
   g_autofree char *plain_text = NULL;
-  double acc[9], rate[9], plain = 0;
-  gboolean same[9];
+  double acc[MAX_K + 1], rate[MAX_K + 1], plain = 0;
+  gboolean same[MAX_K + 1];
 
-  for (guint k = 1; k <= 8; k++) {
+  for (guint k = 1; k <= max_k; k++) {
     rate[k] = 0;
     for (guint r = 0; r < repeat; r++) {
       g_autofree char *text = NULL, *ptext = NULL;
@@ -335,7 +340,7 @@ bench_pair (const char *title, ArTextModel *target, ArTextModel *draft,
   printf ("  plain: %.0f tok/s\n", plain);
   printf ("  %3s %10s %8s %11s  %s\n", "k", "tok/s", "speedup", "acceptance",
       temperature == 0 ? "same text as plain" : "");
-  for (guint k = 1; k <= 8; k++)
+  for (guint k = 1; k <= max_k; k++)
     printf ("  %3u %10.0f %7.2fx %10.1f%%  %s\n", k, rate[k], rate[k] / plain,
         100 * acc[k], temperature == 0 ? (same[k] ? "yes" : "NO") : "");
 }
@@ -424,7 +429,7 @@ main (int argc, char **argv)
 {
   g_autofree char *shared = NULL, *llama2c = NULL;
   g_autofree char *defaults = NULL, *pairs = NULL;
-  gint steps = 256, nocache_steps = 32, repeat = 3, threads = 0;
+  gint steps = 256, nocache_steps = 32, repeat = 3, threads = 0, k_max = 8;
   gboolean speculative = FALSE;
   GOptionEntry entries[] = {
     { "speculative", 0, 0, G_OPTION_ARG_NONE, &speculative,
@@ -433,6 +438,9 @@ main (int argc, char **argv)
         "The default models' folder (default plugin/defaults)", "DIR" },
     { "pairs", 0, 0, G_OPTION_ARG_STRING, &pairs,
         "Speculative pairs: all (default), defaults or 15m", "WHICH" },
+    { "max-k", 0, 0, G_OPTION_ARG_INT, &k_max,
+        "Speculative drafts per round tried up to (default 8, at most 31)",
+        "K" },
     { "shared", 0, 0, G_OPTION_ARG_FILENAME, &shared,
         "Shared data folder (default $AR_SHARED_DATA or ../shared/data)",
         "DIR" },
@@ -453,14 +461,17 @@ main (int argc, char **argv)
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error) || steps < 1 ||
-      nocache_steps < 1 || repeat < 1 || threads < 0 ||
+      nocache_steps < 1 || repeat < 1 || threads < 0 || k_max < 1 ||
+      k_max > MAX_K ||
       (pairs && strcmp (pairs, "all") != 0 && strcmp (pairs, "defaults") != 0
           && strcmp (pairs, "15m") != 0)) {
     fprintf (stderr, "bench-transformer: %s\n",
         error ? error->message
-              : "counts must be positive, --pairs all, defaults or 15m");
+              : "counts must be positive, --max-k at most 31, --pairs all, "
+                "defaults or 15m");
     return 2;
   }
+  max_k = (guint) k_max;
   if (speculative)
     return bench_speculative_all (defaults ? defaults : "plugin/defaults",
         pairs ? pairs : "all", repeat);
