@@ -4,9 +4,10 @@
  * into a temporary directory: help and unknown commands, the audio commands
  * (audio-compare, spectrogram, baselines) on synthetic WAVs, a WaveNet (with
  * and without pre-emphasis) and an RNN trained for three steps then
- * inspected, evaluated and sampled, the storage types `convert` takes, and
- * the error paths (missing files, non-audio data, a truncated model), which
- * must fail with a non-zero exit and a message naming the path. */
+ * inspected, evaluated and sampled, the storage types `convert` takes, a
+ * text model's matrices converted (`convert gguf`), and the error paths
+ * (missing files, non-audio data, a truncated model), which must fail with
+ * a non-zero exit and a message naming the path. */
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -165,6 +166,58 @@ test_convert_types (void)
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, missing));
   g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+}
+
+/* `argen convert gguf`: the embedded Transformer's matrices stored as Q8_0
+ * (a quarter of the bytes, what a large model's self-draft needs), norms
+ * left as they were, and the copy generates; a model that is not a text
+ * model and a missing --type are refused, naming the problem, and leave
+ * no file.  (Rows that do not split into blocks: test_rnn.) */
+static void
+test_convert_gguf (void)
+{
+  g_autofree char *in = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "transformer-shakespeare.gguf", NULL);
+  g_autofree char *wavenet = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "wavenet-speech.gguf", NULL);
+  g_autofree char *out = tmp_path ("q8.gguf");
+  g_autofree char *refused = tmp_path ("refused.gguf");
+  GStatBuf a, b;
+
+  Run r = run_argen ("convert", "gguf", in, out, "--type", "q8_0", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "llama model, 65 tokens"));
+  run_clear (&r);
+  g_assert_cmpint (g_stat (in, &a), ==, 0);
+  g_assert_cmpint (g_stat (out, &b), ==, 0);
+  g_assert_cmpint (b.st_size, <, a.st_size / 3);
+
+  r = run_argen ("info", out, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_regex_match_simple ("blk\\.0\\.attn_q\\.weight +Q8_0",
+      r.out, 0, 0));
+  g_assert_true (g_regex_match_simple ("blk\\.0\\.attn_norm\\.weight +F32",
+      r.out, 0, 0));
+  run_clear (&r);
+
+  r = run_argen ("generate", out, "--prompt", "ROMEO:", "--tokens", "20",
+      "--seed", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpuint (strlen (r.out), >=, 20);
+  run_clear (&r);
+
+  r = run_argen ("convert", "gguf", wavenet, refused, "--type", "f16", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, wavenet));
+  g_assert_nonnull (strstr (r.err, "not a text model"));
+  g_assert_false (g_file_test (refused, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  r = run_argen ("convert", "gguf", in, refused, NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--type"));
+  g_assert_false (g_file_test (refused, G_FILE_TEST_EXISTS));
   run_clear (&r);
 }
 
@@ -423,6 +476,18 @@ test_rnn (void)
   g_assert_cmpuint (g_utf8_strlen (r.out, -1), >=, 10);
   run_clear (&r);
 
+  /* its 16-value rows do not split into 32-value blocks; F16 does */
+  r = run_argen ("convert", "gguf", model, cut, "--type", "q4_0", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "not a multiple of 32"));
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+  r = run_argen ("convert", "gguf", model, cut, "--type", "f16", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "rnn model"));
+  run_clear (&r);
+  g_unlink (cut);
+
   r = run_argen ("train", "rnn", "--data", missing, "--out", cut, NULL);
   g_assert_cmpint (r.status, >, 0);
   g_assert_nonnull (strstr (r.err, missing));
@@ -540,6 +605,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/argen-cli/help", test_help);
   g_test_add_func ("/argen-cli/convert-types", test_convert_types);
+  g_test_add_func ("/argen-cli/convert-gguf", test_convert_gguf);
   g_test_add_func ("/argen-cli/audio-compare", test_audio_compare);
   g_test_add_func ("/argen-cli/audio-compare-distance",
       test_audio_compare_distance);

@@ -1,19 +1,68 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* argen-convert.c — `argen convert FORMAT ...`: other projects' model files
- * to our GGUF.  One format so far:
+/* argen-convert.c — `argen convert FORMAT ...`: model files to our GGUF.
  *
  *   argen convert llama2c MODEL.bin TOKENIZER.bin OUT.gguf [--type T]
  *
  * turns a llama2.c checkpoint and its tokenizer into a "llama" GGUF file with
  * llama.cpp's tensor names (the mapping is in models/transformer/
- * ar-llama2c.h).  The output is checked by loading it as a text model before
- * the command reports success. */
+ * ar-llama2c.h);
+ *
+ *   argen convert gguf IN.gguf OUT.gguf --type T
+ *
+ * stores a text model's matrices (its two-dimensional tensors) as T — e.g.
+ * a Q8_0 or Q4_0 copy of a large model to draft for it in speculative
+ * decoding —, every key and every other tensor as they are.  Either output
+ * is checked by loading it as a text model before it is written. */
 #include "argen.h"
 #include "text/ar-text.h"
 #include "transformer/ar-llama2c.h"
 
 #include <stdio.h>
 #include <string.h>
+
+/* --type's value (NULL: f32) into @type; FALSE after a message. */
+static gboolean
+parse_type (const char *format, const char *name, ArTensorType *type)
+{
+  if (name == NULL || g_ascii_strcasecmp (name, "f32") == 0)
+    *type = AR_TENSOR_F32;
+  else if (g_ascii_strcasecmp (name, "f16") == 0)
+    *type = AR_TENSOR_F16;
+  else if (g_ascii_strcasecmp (name, "q8_0") == 0)
+    *type = AR_TENSOR_Q8_0;
+  else if (g_ascii_strcasecmp (name, "q4_0") == 0)
+    *type = AR_TENSOR_Q4_0;
+  else {
+    fprintf (stderr,
+        "argen convert %s: --type is \"%s\"; expected f32, f16, q8_0 or "
+        "q4_0\n",
+        format, name);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Loads what @w holds as a text model (named @path) and writes it there:
+ * a converter bug must not leave a file behind that looks fine. */
+static int
+check_and_write (const char *format, ArGgufWriter *w, const char *path)
+{
+  GError *error = NULL;
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArTextModel) model =
+      ar_text_model_new_from_bytes (bytes, path, &error);
+
+  if (model == NULL || !ar_gguf_writer_write_file (w, path, &error)) {
+    fprintf (stderr, "argen convert %s: %s\n", format, error->message);
+    g_error_free (error);
+    return 1;
+  }
+  printf ("%s: %s model, %u tokens, %" G_GSIZE_FORMAT " bytes\n", path,
+      ar_text_model_get_architecture (model),
+      ar_vocab_get_size (ar_text_model_get_vocab (model)),
+      g_bytes_get_size (bytes));
+  return 0;
+}
 
 static int
 convert_llama2c (int argc, char **argv)
@@ -34,22 +83,9 @@ convert_llama2c (int argc, char **argv)
     g_error_free (error);
     return 2;
   }
-  ArTensorType type = AR_TENSOR_F32;
-  if (type_name == NULL || g_ascii_strcasecmp (type_name, "f32") == 0)
-    type = AR_TENSOR_F32;
-  else if (g_ascii_strcasecmp (type_name, "f16") == 0)
-    type = AR_TENSOR_F16;
-  else if (g_ascii_strcasecmp (type_name, "q8_0") == 0)
-    type = AR_TENSOR_Q8_0;
-  else if (g_ascii_strcasecmp (type_name, "q4_0") == 0)
-    type = AR_TENSOR_Q4_0;
-  else {
-    fprintf (stderr,
-        "argen convert llama2c: --type is \"%s\"; expected f32, "
-        "f16, q8_0 or q4_0\n",
-        type_name);
+  ArTensorType type;
+  if (!parse_type ("llama2c", type_name, &type))
     return 2;
-  }
   if (argc != 4) {
     fprintf (stderr,
         "argen convert llama2c: usage: argen convert llama2c "
@@ -63,39 +99,98 @@ convert_llama2c (int argc, char **argv)
     g_error_free (error);
     return 1;
   }
-  /* load what we made before writing it: a converter bug must not leave a
-   * file behind that looks fine */
-  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
-  g_autoptr (ArTextModel) model =
-      ar_text_model_new_from_bytes (bytes, argv[3], &error);
-  if (model == NULL || !ar_gguf_writer_write_file (w, argv[3], &error)) {
-    fprintf (stderr, "argen convert llama2c: %s\n", error->message);
+  return check_and_write ("llama2c", w, argv[3]);
+}
+
+static int
+convert_gguf (int argc, char **argv)
+{
+  g_autofree char *type_name = NULL;
+  GOptionEntry entries[] = {
+    { "type", 't', 0, G_OPTION_ARG_STRING, &type_name,
+        "Storage of the matrices: f32, f16, q8_0 or q4_0 (required)", "T" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx =
+      g_option_context_new ("IN.gguf OUT.gguf — store a text model's "
+                            "matrices in another type");
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  GError *error = NULL;
+  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
+    fprintf (stderr, "argen convert gguf: %s\n", error->message);
+    g_error_free (error);
+    return 2;
+  }
+  ArTensorType type;
+  if (argc != 3 || type_name == NULL) {
+    fprintf (stderr,
+        "argen convert gguf: usage: argen convert gguf IN.gguf "
+        "OUT.gguf --type f32|f16|q8_0|q4_0\n");
+    return 2;
+  }
+  if (!parse_type ("gguf", type_name, &type))
+    return 2;
+
+  /* a text model to begin with (the error then names the input) */
+  g_autoptr (ArTextModel) model = ar_text_model_new_from_file (argv[1], &error);
+  g_autoptr (ArGguf) in =
+      model ? ar_gguf_new_from_file (argv[1], &error) : NULL;
+  if (in == NULL) {
+    fprintf (stderr, "argen convert gguf: %s\n", error->message);
     g_error_free (error);
     return 1;
   }
-  printf ("%s: %s model, %u tokens, %" G_GSIZE_FORMAT " bytes\n", argv[3],
-      ar_text_model_get_architecture (model),
-      ar_vocab_get_size (ar_text_model_get_vocab (model)),
-      g_bytes_get_size (bytes));
-  return 0;
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  ar_gguf_writer_copy_kv (w, in);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (in); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (in, i);
+    gboolean quantised = type == AR_TENSOR_Q8_0 || type == AR_TENSOR_Q4_0;
+
+    if (t->n_dims != 2 || t->type == type) {
+      ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
+          t->data, t->nbytes);
+      continue;
+    }
+    if (quantised && t->ne[0] % 32 != 0) {
+      fprintf (stderr,
+          "argen convert gguf: %s: tensor '%s' has rows of %" G_GUINT64_FORMAT
+          " values, not a multiple of 32: it cannot be stored as %s\n",
+          argv[1], t->name, t->ne[0], ar_tensor_type_name (type));
+      return 1;
+    }
+    g_autofree float *f = g_try_new (float, t->n_elements);
+    if (f == NULL) {
+      fprintf (stderr,
+          "argen convert gguf: %s: tensor '%s' (%" G_GUINT64_FORMAT
+          " values) does not fit in memory as floats\n",
+          argv[1], t->name, t->n_elements);
+      return 1;
+    }
+    ar_gguf_tensor_to_f32 (t, f);
+    ar_gguf_writer_add_tensor_f32 (w, t->name, type, t->n_dims, t->ne, f);
+  }
+  return check_and_write ("gguf", w, argv[2]);
 }
 
 int
 argen_cmd_convert (int argc, char **argv)
 {
+  static const char usage[] =
+      "argen convert llama2c MODEL.bin TOKENIZER.bin OUT.gguf "
+      "[--type f32|f16|q8_0|q4_0]\n"
+      "       argen convert gguf IN.gguf OUT.gguf --type f32|f16|q8_0|q4_0\n";
+
   if (argc >= 2 && strcmp (argv[1], "llama2c") == 0)
     return convert_llama2c (argc - 1, argv + 1);
+  if (argc >= 2 && strcmp (argv[1], "gguf") == 0)
+    return convert_gguf (argc - 1, argv + 1);
   if (argc >= 2 &&
       (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)) {
-    printf ("Usage: argen convert llama2c MODEL.bin TOKENIZER.bin OUT.gguf "
-            "[--type f32|f16|q8_0|q4_0]\n");
+    printf ("Usage: %s", usage);
     return 0;
   }
-  fprintf (stderr,
-      "argen convert: %s%s%s; formats: llama2c\n"
-      "usage: argen convert llama2c MODEL.bin TOKENIZER.bin OUT.gguf "
-      "[--type f32|f16|q8_0|q4_0]\n",
+  fprintf (stderr, "argen convert: %s%s%s; formats: llama2c, gguf\nusage: %s",
       argc >= 2 ? "unknown format '" : "no format", argc >= 2 ? argv[1] : "",
-      argc >= 2 ? "'" : "");
+      argc >= 2 ? "'" : "", usage);
   return 2;
 }
