@@ -20,10 +20,38 @@
 #include <stdio.h>
 #include <string.h>
 
-/* --type's value (NULL: f32) into @type; FALSE after a message. */
+/* Parses a format's options (--type, into @type; f32 when it may be left
+ * out) for the summary @params; FALSE after a message. */
 static gboolean
-parse_type (const char *format, const char *name, ArTensorType *type)
+parse_options (const char *format, const char *params, gboolean type_needed,
+    int *argc, char ***argv, ArTensorType *type)
 {
+  g_autofree char *name = NULL;
+  GOptionEntry entries[] = {
+    { "type", 't', 0, G_OPTION_ARG_STRING, &name,
+        type_needed ? "Storage of the matrices: f32, f16, q8_0 or q4_0 "
+                      "(required)"
+                    : "Storage of the matrices: f32 (default), f16, q8_0 or "
+                      "q4_0",
+        "T" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new (params);
+  GError *error = NULL;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  if (!g_option_context_parse (ctx, argc, argv, &error)) {
+    fprintf (stderr, "argen convert %s: %s\n", format, error->message);
+    g_error_free (error);
+    return FALSE;
+  }
+  if (name == NULL && type_needed) {
+    fprintf (stderr,
+        "argen convert %s: --type is required (f32, f16, q8_0 "
+        "or q4_0)\n",
+        format);
+    return FALSE;
+  }
   if (name == NULL || g_ascii_strcasecmp (name, "f32") == 0)
     *type = AR_TENSOR_F32;
   else if (g_ascii_strcasecmp (name, "f16") == 0)
@@ -67,24 +95,13 @@ check_and_write (const char *format, ArGgufWriter *w, const char *path)
 static int
 convert_llama2c (int argc, char **argv)
 {
-  g_autofree char *type_name = NULL;
-  GOptionEntry entries[] = {
-    { "type", 't', 0, G_OPTION_ARG_STRING, &type_name,
-        "Storage of the matrices: f32 (default), f16, q8_0 or q4_0", "T" },
-    { NULL }
-  };
-  g_autoptr (GOptionContext) ctx =
-      g_option_context_new ("MODEL.bin TOKENIZER.bin OUT.gguf — convert a "
-                            "llama2.c checkpoint");
-  g_option_context_add_main_entries (ctx, entries, NULL);
+  ArTensorType type = AR_TENSOR_F32;
   GError *error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
-    fprintf (stderr, "argen convert llama2c: %s\n", error->message);
-    g_error_free (error);
-    return 2;
-  }
-  ArTensorType type;
-  if (!parse_type ("llama2c", type_name, &type))
+
+  if (!parse_options ("llama2c",
+          "MODEL.bin TOKENIZER.bin OUT.gguf — convert "
+          "a llama2.c checkpoint",
+          FALSE, &argc, &argv, &type))
     return 2;
   if (argc != 4) {
     fprintf (stderr,
@@ -105,31 +122,20 @@ convert_llama2c (int argc, char **argv)
 static int
 convert_gguf (int argc, char **argv)
 {
-  g_autofree char *type_name = NULL;
-  GOptionEntry entries[] = {
-    { "type", 't', 0, G_OPTION_ARG_STRING, &type_name,
-        "Storage of the matrices: f32, f16, q8_0 or q4_0 (required)", "T" },
-    { NULL }
-  };
-  g_autoptr (GOptionContext) ctx =
-      g_option_context_new ("IN.gguf OUT.gguf — store a text model's "
-                            "matrices in another type");
-  g_option_context_add_main_entries (ctx, entries, NULL);
-  GError *error = NULL;
-  if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
-    fprintf (stderr, "argen convert gguf: %s\n", error->message);
-    g_error_free (error);
-    return 2;
-  }
   ArTensorType type;
-  if (argc != 3 || type_name == NULL) {
+  GError *error = NULL;
+
+  if (!parse_options ("gguf",
+          "IN.gguf OUT.gguf — store a text model's "
+          "matrices in another type",
+          TRUE, &argc, &argv, &type))
+    return 2;
+  if (argc != 3) {
     fprintf (stderr,
         "argen convert gguf: usage: argen convert gguf IN.gguf "
         "OUT.gguf --type f32|f16|q8_0|q4_0\n");
     return 2;
   }
-  if (!parse_type ("gguf", type_name, &type))
-    return 2;
 
   /* a text model to begin with (the error then names the input) */
   g_autoptr (ArTextModel) model = ar_text_model_new_from_file (argv[1], &error);

@@ -426,38 +426,40 @@ ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n)
   }
 }
 
+/* The checks and empty shapes of the quantised products (blocks of 32
+ * columns): TRUE when the kernel has something to do. */
+static gboolean
+quantised_args_ok (float *y, const void *W, const ArBlockQ8_0 *xq, int rows,
+    int cols)
+{
+  g_return_val_if_fail (rows >= 0 && cols >= 0 && cols % 32 == 0, FALSE);
+  if (rows == 0)
+    return FALSE;
+  g_return_val_if_fail (y != NULL, FALSE);
+  if (cols == 0) {
+    memset (y, 0, (gsize) rows * sizeof (float));
+    return FALSE;
+  }
+  g_return_val_if_fail (W != NULL && xq != NULL, FALSE);
+  return TRUE;
+}
+
+G_STATIC_ASSERT (AR_Q8_0_BLOCK == 32 && AR_Q4_0_BLOCK == 32);
+
 void
 ar_matvec_q8_0 (float *y, const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows,
     int cols)
 {
-  g_return_if_fail (rows >= 0 && cols >= 0 && cols % AR_Q8_0_BLOCK == 0);
-  if (rows == 0)
-    return;
-  g_return_if_fail (y != NULL);
-  if (cols == 0) {
-    memset (y, 0, (gsize) rows * sizeof (float));
-    return;
-  }
-  g_return_if_fail (W != NULL && xq != NULL);
-
-  get_table ()->matvec_q8_0 (y, W, xq, rows, cols / AR_Q8_0_BLOCK);
+  if (quantised_args_ok (y, W, xq, rows, cols))
+    get_table ()->matvec_q8_0 (y, W, xq, rows, cols / AR_Q8_0_BLOCK);
 }
 
 void
 ar_matvec_q4_0 (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq, int rows,
     int cols)
 {
-  g_return_if_fail (rows >= 0 && cols >= 0 && cols % AR_Q4_0_BLOCK == 0);
-  if (rows == 0)
-    return;
-  g_return_if_fail (y != NULL);
-  if (cols == 0) {
-    memset (y, 0, (gsize) rows * sizeof (float));
-    return;
-  }
-  g_return_if_fail (W != NULL && xq != NULL);
-
-  get_table ()->matvec_q4_0 (y, W, xq, rows, cols / AR_Q4_0_BLOCK);
+  if (quantised_args_ok (y, W, xq, rows, cols))
+    get_table ()->matvec_q4_0 (y, W, xq, rows, cols / AR_Q4_0_BLOCK);
 }
 
 void
