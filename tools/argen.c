@@ -18,7 +18,7 @@ static const struct
   { "info", argen_cmd_info, "describe a model file (argen info M.gguf)" },
   { "generate", argen_cmd_generate, "generate text from a model, a NAR one by Mask-Predict (argen generate M.gguf --prompt … [--iterations T])" },
   { "images", argen_cmd_images, "draw or complete images with a PixelCNN model into a PNG grid (argen images M.gguf --out GRID.png)" },
-  { "convert", argen_cmd_convert, "convert a model (argen convert llama2c M.bin TOK.bin OUT.gguf)" },
+  { "convert", argen_cmd_convert, "convert a model (argen convert llama2c M.bin TOK.bin OUT.gguf; argen convert gguf IN.gguf OUT.gguf --type q8_0)" },
   { "audio-compare", argen_cmd_audio_compare, "log-spectral distance of two recordings, Griffin-Lim baseline (argen audio-compare REF.wav TEST.wav)" },
   { "spectrogram", argen_cmd_spectrogram, "draw a labelled spectrogram (argen spectrogram IN.wav OUT.png)" },
   { "baselines", argen_cmd_baselines, "unigram and LPC bits/sample on held-out audio (argen baselines --data DIR)" },
