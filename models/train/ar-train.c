@@ -97,6 +97,15 @@ ar_trainer_save_model (ArTrainer *tr, const char *path, GError **error)
   return ar_gguf_writer_write_file (w, path, error);
 }
 
+/* Whether the model file stores @p transformed (ArTrainable.transformed):
+ * then the checkpoint keeps it as trained in "opt.w.NAME". */
+static gboolean
+stored_transformed (const ArTrainer *tr, const ArParam *p)
+{
+  return tr->model.transformed != NULL &&
+      g_strv_contains ((const char *const *) tr->model.transformed, p->name);
+}
+
 gboolean
 ar_trainer_save_checkpoint (ArTrainer *tr, const char *path, GError **error)
 {
@@ -123,6 +132,11 @@ ar_trainer_save_checkpoint (ArTrainer *tr, const char *path, GError **error)
     g_autofree char *v = g_strconcat ("opt.v.", p->name, NULL);
     ar_gguf_writer_add_tensor_f32 (w, m, AR_TENSOR_F32, p->n_dims, p->ne, p->m);
     ar_gguf_writer_add_tensor_f32 (w, v, AR_TENSOR_F32, p->n_dims, p->ne, p->v);
+    if (stored_transformed (tr, p)) {
+      g_autofree char *raw = g_strconcat ("opt.w.", p->name, NULL);
+      ar_gguf_writer_add_tensor_f32 (w, raw, AR_TENSOR_F32, p->n_dims, p->ne,
+          p->w);
+    }
   }
   return ar_gguf_writer_write_file (w, path, error);
 }
@@ -180,7 +194,9 @@ ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error)
     ArParam *p = g_ptr_array_index (tr->model.params, i);
     g_autofree char *m = g_strconcat ("opt.m.", p->name, NULL);
     g_autofree char *v = g_strconcat ("opt.v.", p->name, NULL);
-    if (!restore_param (g, p->name, p, p->w, error)
+    g_autofree char *w = stored_transformed (tr, p)
+        ? g_strconcat ("opt.w.", p->name, NULL) : g_strdup (p->name);
+    if (!restore_param (g, w, p, p->w, error)
         || !restore_param (g, m, p, p->m, error)
         || !restore_param (g, v, p, p->v, error))
       return FALSE;

@@ -9,7 +9,8 @@
  *
  * A checkpoint is a complete model file (the family's keys and weights, so
  * `argen info` and the elements read it) plus the optimiser's moments as tensors
- * "opt.m.NAME" / "opt.v.NAME" and the loop's state as keys "train.*" (step, RNG
+ * "opt.m.NAME" / "opt.v.NAME" (and "opt.w.NAME", the weights as trained, for
+ * those the file stores transformed) and the loop's state as keys "train.*" (step, RNG
  * state, options).  It is written atomically.  Resuming restores all of it, so
  * an interrupted run that resumes ends with exactly the weights of an
  * uninterrupted one (bit for bit, with the same number of BLAS threads).
@@ -51,6 +52,12 @@ typedef struct
   double (*evaluate) (gpointer self);
   /* The model file's keys and weights. */
   void (*write_model) (gpointer self, ArGgufWriter *w);
+  /* The names of the parameters write_model() stores transformed, not as
+   * trained (NULL-terminated; NULL: none) — the WaveNet vocoder folds its
+   * mel normalisation into cond.weight and cond.bias.  Checkpoints keep
+   * them as trained too, as tensors "opt.w.NAME", which a resume reads: an
+   * inverse transform would not give the same floats back. */
+  const char *const *transformed;
 } ArTrainable;
 
 typedef struct

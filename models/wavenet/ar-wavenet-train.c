@@ -1714,6 +1714,8 @@ task_write_model (gpointer self, ArGgufWriter *w)
       (const char *const *) task->class_names);
 }
 
+static const char *const cond_params[] = { "cond.weight", "cond.bias", NULL };
+
 ArWaveNetTask *
 ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
     int T, int B, int n_threads, const char *const *class_names)
@@ -1772,6 +1774,8 @@ ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
     .step = task_step,
     .evaluate = task_evaluate,
     .write_model = task_write_model,
+    /* written with the mel normalisation folded in */
+    .transformed = config->cond_channels > 0 ? cond_params : NULL,
   };
   return task;
 }
