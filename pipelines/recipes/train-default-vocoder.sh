@@ -30,7 +30,8 @@
 # another training) at 32,400 scored samples/s on one core —
 #   argen train wavenet --data DIR --out M.gguf --steps 60 --warmup 5 \
 #     --holdout-every 0 --threads 1 --condition mel (this shape)
-# — so 3500 steps (43 M scored samples) take about 22 minutes, plus about
+# — so 3500 steps (43 M scored samples; the default is now 8000, below)
+# take about 22 minutes, plus about
 # 10 s for each of the 7 validations.  A pilot at a constant learning rate
 # of 2e-3 reached 5.04, 4.70, 4.54 and 4.42 bits/sample after 250, 500, 750
 # and 1000 steps; the mel frames carry information the samples do not (on
@@ -42,26 +43,35 @@
 # 4.10): the mels were hardly used.  The trainer now normalises each band
 # (mean and deviation over the training frames, folded into the file's
 # cond convolution when written), and the same recipe gives 4.59, 4.31,
-# 4.07, 3.96, 3.87, 3.83 and 3.80 bits/sample: the embedded
-# plugin/defaults/wavenet-vocoder.gguf (docs/models/wavenet-vocoder.{csv,
-# png}), 13 minutes on one core at about 47,000 scored samples/s beside a
-# two-thread training.
+# 4.07, 3.96, 3.87, 3.83 and 3.80 bits/sample (13 minutes on one core at
+# about 47,000 scored samples/s beside a two-thread training); that model
+# was embedded until the one below replaced it.
 #
-# Pre-emphasis (--pre-emphasis 0.85, LPCNet's noise shaping; added after
-# the embedded model above was made, which has none): the network models
-# the classes of e_t = s_t − 0.85 s_{t−1} and the vocoder de-emphasises its
-# output, so the 8-bit coding's white noise and the sampling's follow the
-# speech's spectral tilt.  The same recipe with it (2026-11-29, one core,
-# often paused beside another training: 40 minutes) reached held-out 5.26,
-# 4.86, 4.64, 4.51, 4.41, 4.37 and 4.35 bits/sample after 500 … 3500 steps —
-# bits of e's classes, not comparable with the figures above: e's unigram
-# is 7.13 and its LPC-16 7.25 bits/sample (`argen baselines --pre-emphasis
-# 0.85`).  What matters is the sound: over the 29 held-out prompts
-# (pipelines/wavenet-vocoder-demo.sh) its log-spectral distance to the
-# input is 13.14 dB at temperature 1 and 12.44 dB at 0.5, against 15.02 and
-# 13.91 dB for the model without; the µ-law floor drops from 7.21 to
-# 5.23 dB (`argen audio-compare --mulaw --pre-emphasis 0.85`), Griffin-Lim
-# is at 5.54 dB.
+# Pre-emphasis (--pre-emphasis 0.85, LPCNet's noise shaping): the network
+# models the classes of e_t = s_t − 0.85 s_{t−1} and the vocoder
+# de-emphasises its output, so the 8-bit coding's white noise and the
+# sampling's follow the speech's spectral tilt.  Validation figures are then
+# bits of e's classes, not comparable with the figures above: e's unigram is
+# 7.13 and its LPC-16 7.25 bits/sample (`argen baselines --pre-emphasis
+# 0.85`).  What matters is the sound, measured over the 29 held-out prompts
+# by pipelines/wavenet-vocoder-demo.sh as the log-spectral distance to the
+# input (Griffin-Lim from the same mels: 5.54 dB; the input through the
+# 8-bit µ-law: 7.21 dB, 5.23 dB with the pre-emphasis — `argen
+# audio-compare --mulaw --pre-emphasis 0.85`), at temperature 1 and 0.5:
+#   3500 steps, no pre-emphasis (3.80 bits/sample)   15.02 dB  13.91 dB
+#   8000 steps, no pre-emphasis (3.50) *             13.19     12.35
+#   3500 steps, pre-emphasis (4.35 of e)              13.14     12.44
+#   8000 steps, pre-emphasis (4.06 of e)              11.85     11.27
+# (* resumed once at step 4000 before resuming a vocoder was made exact:
+# its cond convolution restarted from the file's folded weights, the loss
+# jumped to 7 bits/sample and recovered within a few hundred steps.)
+# The last is this recipe's default and the embedded
+# plugin/defaults/wavenet-vocoder.gguf (docs/models/wavenet-vocoder.{csv,
+# png}): held out 5.26, 4.87, 4.65, 4.55, 4.45, 4.37, 4.31, 4.26, 4.22, 4.19,
+# 4.15, 4.12, 4.10, 4.08, 4.07 and 4.06 bits/sample after 500 … 8000 steps;
+# 2026-11-29, 23 minutes with --threads 2 on the otherwise idle machine
+# (62,000 scored samples/s; the same run on one thread: about 47,000, so
+# about 35 minutes).  The results do not depend on the number of threads.
 #
 # Interrupt it with Ctrl-C and run it again: it resumes from its checkpoint.
 # Deterministic given the seed, whatever the number of threads.
@@ -70,7 +80,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
 out=${2:-$top/build/recipes}
-steps=${3:-3500}
+steps=${3:-8000}
 data=${ARGEN_AUDIO_DATA:-/usr/share/asterisk/sounds/en_US_f_Allison}
 argen=$build/tools/argen
 mkdir -p "$out"
