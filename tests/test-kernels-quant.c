@@ -41,13 +41,16 @@ static const int shapes[][2] = {
   { 33, 768 },
 };
 
+/* rows: fewer than, exactly and more than the kernels' groups (2, 4, 8) */
 static const int q_shapes[][2] = {
   { 1, 32 },
   { 2, 32 },
   { 3, 64 },
   { 4, 96 },
   { 5, 288 },
+  { 7, 32 },
   { 17, 64 },
+  { 33, 288 },
   { 64, 768 },
 };
 
@@ -240,84 +243,6 @@ q8_0_ref (const ArBlockQ8_0 *w, const ArBlockQ8_0 *x, int n_blocks, double *mag)
     *mag += fabs (t);
   }
   return acc;
-}
-
-/* mode 0: exact, full-range weights (-128 included) and small inputs;
- * mode 1: exact, small weights and full-range inputs; mode 2: real data
- * quantised by ar_quantize_q8_0. */
-static void
-check_q8_0 (int mode)
-{
-  ArRng rng;
-  ar_rng_init (&rng, 20 + mode);
-  for (guint s = 0; s < G_N_ELEMENTS (q_shapes); s++) {
-    int rows = q_shapes[s][0], cols = q_shapes[s][1], nb = cols / 32;
-    /* offset by one block: 34-byte blocks are then only 2-byte aligned */
-    g_autofree ArBlockQ8_0 *w_block =
-        g_new (ArBlockQ8_0, (gsize) rows * nb + 1);
-    g_autofree ArBlockQ8_0 *x_block = g_new (ArBlockQ8_0, nb + 1);
-    ArBlockQ8_0 *w = w_block + 1, *xq = x_block + 1;
-    g_autofree float *ref = g_new (float, rows);
-    g_autofree float *bound = g_new (float, rows);
-    float *y_block, *y = guarded_new (rows, &y_block);
-
-    if (mode == 0) {
-      fill_q8_0 (w, rows * nb, -128, 127, &rng);
-      fill_q8_0 (xq, nb, -4, 4, &rng);
-    } else if (mode == 1) {
-      fill_q8_0 (w, rows * nb, -4, 4, &rng);
-      fill_q8_0 (xq, nb, -127, 127, &rng);
-    } else {
-      g_autofree float *v = g_new (float, cols);
-      for (int r = 0; r < rows; r++) {
-        for (int c = 0; c < cols; c++)
-          v[c] = ar_rng_normal (&rng);
-        ar_quantize_q8_0 (w + (gsize) r * nb, v, cols);
-      }
-      for (int c = 0; c < cols; c++)
-        v[c] = ar_rng_normal (&rng) * 3;
-      ar_quantize_q8_0 (xq, v, cols);
-    }
-    for (int r = 0; r < rows; r++) {
-      double mag;
-      ref[r] = q8_0_ref (w + (gsize) r * nb, xq, nb, &mag);
-      /* per block: d_w * d_x rounded, times sumi rounded, then nb + 8
-       * additions at most (lanes, then the horizontal sum) */
-      bound[r] = gamma_n (nb + 10) * mag;
-    }
-
-    for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
-      g_assert_true (ar_simd_set_level (level));
-      ar_matvec_q8_0 (y, w, xq, rows, cols);
-      guarded_check (y, rows);
-      for (int r = 0; r < rows; r++) {
-        if (mode < 2)
-          g_assert_cmpfloat (y[r], ==, ref[r]);
-        else
-          g_assert_cmpfloat (fabsf (y[r] - ref[r]), <=, bound[r]);
-      }
-    }
-    g_free (y_block);
-  }
-  ar_simd_set_level (ar_simd_detect ());
-}
-
-static void
-test_q8_0_exact_weights (void)
-{
-  check_q8_0 (0);
-}
-
-static void
-test_q8_0_exact_inputs (void)
-{
-  check_q8_0 (1);
-}
-
-static void
-test_q8_0_real (void)
-{
-  check_q8_0 (2);
 }
 
 /* The Q8_0 product approximates the F32 product of the unquantised input
@@ -540,36 +465,58 @@ q4_0_ref (const ArBlockQ4_0 *w, const ArBlockQ8_0 *x, int n_blocks, double *mag)
   return acc;
 }
 
-/* Every level against the reference: exact data (every block product and
- * sum exact in float: |w| <= 16, |x| <= 254, at most 24 blocks) bit for
- * bit; real data within gamma_(nb + 10) Σ |block terms| (per block d_w d_x
- * rounded, times sumi rounded, then nb + 8 additions at most).  The C and
- * SIMD levels therefore agree to within twice that.  Then the rows split
- * every way: each row's value does not depend on the rows computed with
- * it. */
-static void
-check_q4_0 (gboolean exact)
+/* A quantised product (Q8_0 or Q4_0 weights, Q8_0 input) and its helpers,
+ * so that both types go through one check. */
+static gsize
+block_size (ArTensorType type)
 {
-  static const int shapes4[][2] = {
-    { 1, 32 },
-    { 2, 32 },
-    { 3, 64 },
-    { 5, 288 },
-    { 7, 32 },
-    { 17, 64 },
-    { 33, 288 },
-    { 64, 768 },
-  };
+  return type == AR_TENSOR_Q8_0 ? sizeof (ArBlockQ8_0) : sizeof (ArBlockQ4_0);
+}
+
+static void
+quantised_product (ArTensorType type, float *y, const void *w,
+    const ArBlockQ8_0 *xq, int rows, int cols)
+{
+  if (type == AR_TENSOR_Q8_0)
+    ar_matvec_q8_0 (y, w, xq, rows, cols);
+  else
+    ar_matvec_q4_0 (y, w, xq, rows, cols);
+}
+
+static double
+quantised_ref (ArTensorType type, const void *w, const ArBlockQ8_0 *xq,
+    int nb, double *mag)
+{
+  return type == AR_TENSOR_Q8_0 ? q8_0_ref (w, xq, nb, mag)
+                                : q4_0_ref (w, xq, nb, mag);
+}
+
+/* Every level against the reference, for Q8_0 or Q4_0 weights (@type).
+ * @mode 0: exact data — Q8_0: full-range weights (-128 included) and small
+ * inputs; Q4_0: any codes and full-range inputs (|w| <= 16, |x| <= 254, at
+ * most 24 blocks: every block product and sum is exact in float) —, bit
+ * for bit; 1: exact, Q8_0 only, small weights and full-range inputs; 2: real
+ * data quantised by ar_quantize_q8_0 / _q4_0, within gamma_(nb + 10)
+ * Σ |block terms| (per block d_w d_x rounded, times sumi rounded, then
+ * nb + 8 additions at most).  The C and SIMD levels therefore agree to
+ * within twice that.  Then the rows split every way: each row's value does
+ * not depend on the rows computed with it. */
+static void
+check_quantised (ArTensorType type, int mode)
+{
   static const int splits[] = { 1, 2, 3, 5, 16 };
+  const gsize bs = block_size (type);
   ArRng rng;
-  ar_rng_init (&rng, exact ? 70 : 71);
-  for (guint s = 0; s < G_N_ELEMENTS (shapes4); s++) {
-    int rows = shapes4[s][0], cols = shapes4[s][1], nb = cols / 32;
-    /* offset by one block: 18-byte blocks are then only 2-byte aligned */
-    g_autofree ArBlockQ4_0 *w_block =
-        g_new (ArBlockQ4_0, (gsize) rows * nb + 1);
+
+  ar_rng_init (&rng, (type == AR_TENSOR_Q8_0 ? 20 : 70) + mode);
+  for (guint s = 0; s < G_N_ELEMENTS (q_shapes); s++) {
+    int rows = q_shapes[s][0], cols = q_shapes[s][1], nb = cols / 32;
+    gsize row_bytes = (gsize) nb * bs;
+    /* offset by one block: 34- and 18-byte blocks are then only 2-byte
+     * aligned */
+    g_autofree guint8 *w_block = g_malloc ((gsize) rows * row_bytes + bs);
     g_autofree ArBlockQ8_0 *x_block = g_new (ArBlockQ8_0, nb + 1);
-    ArBlockQ4_0 *w = w_block + 1;
+    guint8 *w = w_block + bs;
     ArBlockQ8_0 *xq = x_block + 1;
     g_autofree float *ref = g_new (float, rows);
     g_autofree float *bound = g_new (float, rows);
@@ -577,15 +524,22 @@ check_q4_0 (gboolean exact)
     g_autofree float *part = g_new (float, rows);
     float *y_block, *y = guarded_new (rows, &y_block);
 
-    if (exact) {
-      fill_q4_0 (w, rows * nb, &rng);
+    if (mode < 2 && type == AR_TENSOR_Q4_0) {
+      fill_q4_0 ((ArBlockQ4_0 *) w, rows * nb, &rng);
       fill_q8_0 (xq, nb, -127, 127, &rng);
+    } else if (mode < 2) {
+      fill_q8_0 ((ArBlockQ8_0 *) w, rows * nb, mode ? -4 : -128,
+          mode ? 4 : 127, &rng);
+      fill_q8_0 (xq, nb, mode ? -127 : -4, mode ? 127 : 4, &rng);
     } else {
       g_autofree float *v = g_new (float, cols);
       for (int r = 0; r < rows; r++) {
         for (int c = 0; c < cols; c++)
           v[c] = ar_rng_normal (&rng);
-        ar_quantize_q4_0 (w + (gsize) r * nb, v, cols);
+        if (type == AR_TENSOR_Q8_0)
+          ar_quantize_q8_0 ((ArBlockQ8_0 *) (w + r * row_bytes), v, cols);
+        else
+          ar_quantize_q4_0 ((ArBlockQ4_0 *) (w + r * row_bytes), v, cols);
       }
       for (int c = 0; c < cols; c++)
         v[c] = ar_rng_normal (&rng) * 3;
@@ -593,16 +547,16 @@ check_q4_0 (gboolean exact)
     }
     for (int r = 0; r < rows; r++) {
       double mag;
-      ref[r] = q4_0_ref (w + (gsize) r * nb, xq, nb, &mag);
+      ref[r] = quantised_ref (type, w + r * row_bytes, xq, nb, &mag);
       bound[r] = gamma_n (nb + 10) * mag;
     }
 
     for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
       g_assert_true (ar_simd_set_level (level));
-      ar_matvec_q4_0 (y, w, xq, rows, cols);
+      quantised_product (type, y, w, xq, rows, cols);
       guarded_check (y, rows);
       for (int r = 0; r < rows; r++) {
-        if (exact)
+        if (mode < 2)
           g_assert_cmpfloat (y[r], ==, ref[r]);
         else
           g_assert_cmpfloat (fabsf (y[r] - ref[r]), <=, bound[r]);
@@ -614,13 +568,13 @@ check_q4_0 (gboolean exact)
 
       for (guint k = 0; k < G_N_ELEMENTS (splits); k++) {
         for (int r0 = 0; r0 < rows; r0 += splits[k])
-          ar_matvec_q4_0 (part + r0, w + (gsize) r0 * nb, xq,
+          quantised_product (type, part + r0, w + r0 * row_bytes, xq,
               MIN (splits[k], rows - r0), cols);
         g_assert_cmpmem (part, rows * sizeof (float), y, rows * sizeof (float));
       }
       /* and a range starting at an odd row */
       if (rows > 3) {
-        ar_matvec_q4_0 (part, w + nb, xq, rows - 2, cols);
+        quantised_product (type, part, w + row_bytes, xq, rows - 2, cols);
         g_assert_cmpmem (part, (rows - 2) * sizeof (float), y + 1,
             (rows - 2) * sizeof (float));
       }
@@ -631,15 +585,33 @@ check_q4_0 (gboolean exact)
 }
 
 static void
+test_q8_0_exact_weights (void)
+{
+  check_quantised (AR_TENSOR_Q8_0, 0);
+}
+
+static void
+test_q8_0_exact_inputs (void)
+{
+  check_quantised (AR_TENSOR_Q8_0, 1);
+}
+
+static void
+test_q8_0_real (void)
+{
+  check_quantised (AR_TENSOR_Q8_0, 2);
+}
+
+static void
 test_q4_0_exact (void)
 {
-  check_q4_0 (TRUE);
+  check_quantised (AR_TENSOR_Q4_0, 0);
 }
 
 static void
 test_q4_0_real (void)
 {
-  check_q4_0 (FALSE);
+  check_quantised (AR_TENSOR_Q4_0, 2);
 }
 
 /* The Q4_0 product approximates the F32 product of the unquantised input
