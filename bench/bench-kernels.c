@@ -11,9 +11,13 @@
  * 32000 x 288 (too big for the caches: memory bound): F32, F16, Q8_0 and
  * Q4_0 weights (ar_matvec, ar_matvec_f16, ar_matvec_q8_0, ar_matvec_q4_0;
  * the quantised ones read x quantised to Q8_0 once, outside the timing),
- * GB/s counting the bytes of the weights as stored.  Each figure is the
- * best of three short timing windows, which filters out the other
- * processes on a shared machine.
+ * GB/s counting the bytes of the weights as stored.  Last the exact
+ * batched F32 products speculative verification uses, 8 rows of X at once:
+ * T separate ar_matvec calls, ar_matvec_multi (for weights in the caches)
+ * and ar_matvec_multi_streamed (for weights from memory), on the default
+ * Transformer's feed-forward matrix (352 x 128, in L2) and the stories15M
+ * classifier (from memory).  Each figure is the best of three short timing
+ * windows, which filters out the other processes on a shared machine.
  *
  * Usage: bench-kernels [SECONDS]   (timing window, default 0.1 s) */
 #include <stdio.h>
@@ -37,6 +41,10 @@ typedef struct
   const ArBlockQ8_0 *xq; /* x quantised, for Q8_0 and Q4_0 */
   float *y;
   int rows, cols;
+  /* F32 only: 0, one product; otherwise T rows of X (x, T × cols) into y
+   * (T × rows) by 1 T ar_matvec calls, 2 ar_matvec_multi, 3
+   * ar_matvec_multi_streamed */
+  int batch, T;
 } Product;
 
 static void
@@ -54,7 +62,15 @@ run_product (const Product *p)
       break;
     case AR_TENSOR_F32:
     default:
-      ar_matvec (p->y, p->W, p->x, p->b, p->rows, p->cols);
+      if (p->batch == 0)
+        ar_matvec (p->y, p->W, p->x, p->b, p->rows, p->cols);
+      else if (p->batch == 1)
+        for (int t = 0; t < p->T; t++)
+          ar_matvec (p->y + (gsize) t * p->rows, p->W,
+              p->x + (gsize) t * p->cols, p->b, p->rows, p->cols);
+      else
+        (p->batch == 2 ? ar_matvec_multi : ar_matvec_multi_streamed) (p->y,
+            p->rows, p->W, p->x, p->b, p->rows, p->cols, p->T);
       break;
   }
 }
@@ -144,6 +160,38 @@ bench_types (int rows, int cols, ArSimdLevel best_level, double window,
   g_free (xq);
 }
 
+/* The exact batched products of one random (rows, cols) F32 matrix and
+ * T = 8 rows of X, best level: milliseconds per call of each way, and the
+ * speed-up over T separate products. */
+static void
+bench_batched (int rows, int cols, double window, ArRng *rng)
+{
+  static const char *const names[] = { "8 x ar_matvec", "ar_matvec_multi",
+    "ar_matvec_multi_streamed" };
+  const int T = 8;
+  gsize n = (gsize) rows * cols;
+  float *W = g_new (float, n), *X = g_new (float, (gsize) T *cols);
+  float *Y = g_new (float, (gsize) T *rows);
+  double t[3];
+
+  for (gsize i = 0; i < n; i++)
+    W[i] = ar_rng_normal (rng);
+  for (gsize i = 0; i < (gsize) T * cols; i++)
+    X[i] = ar_rng_normal (rng);
+  printf ("\nexact batched products, %dx%d (%.2f MB), %d rows of X, level "
+          "%s\n",
+      rows, cols, n * 4 / 1e6, T, ar_simd_level_name (ar_simd_get_level ()));
+  for (int k = 0; k < 3; k++) {
+    Product p = { AR_TENSOR_F32, W, X, NULL, NULL, Y, rows, cols, k + 1, T };
+    t[k] = time_product (&p, window);
+  }
+  for (int k = 0; k < 3; k++)
+    printf ("  %-26s %9.3f ms %7.2fx\n", names[k], t[k] * 1e3, t[0] / t[k]);
+  g_free (W);
+  g_free (X);
+  g_free (Y);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -202,5 +250,7 @@ main (int argc, char **argv)
   }
   bench_types (32000, 288, best_level, window, &rng);
   ar_simd_set_level (best_level);
+  bench_batched (352, 128, window, &rng);
+  bench_batched (32000, 288, window, &rng);
   return 0;
 }

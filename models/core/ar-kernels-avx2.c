@@ -694,8 +694,10 @@ multi_cached_avx2 (float *Y, int ldy, const float *W, const float *X,
  * four tokens, 8 registers), the row read from memory by the first four
  * tokens and from L1 by the rest.  The weights are then one sequential
  * stream, and the row two ahead is prefetched as a row begins, so that
- * memory keeps streaming while the FMAs run: 8.5 ms instead of 10.0 ms for
- * 8 tokens through the stories15M shape, against 4.7 ms for one token. */
+ * memory keeps streaming while the FMAs run: 8 tokens through a 32000 x 288
+ * matrix in 4.5 ms against 8.9 for the four-row kernel (one token: 4.5),
+ * through the whole stories15M shape in 8.5 ms against 10.0 (one token:
+ * 4.7). */
 AR_TARGET_AVX2 static void
 multi_streamed_avx2 (float *Y, int ldy, const float *W, const float *X,
     const float *add, int rows, int cols, int T)
