@@ -245,50 +245,6 @@ q8_0_ref (const ArBlockQ8_0 *w, const ArBlockQ8_0 *x, int n_blocks, double *mag)
   return acc;
 }
 
-/* The Q8_0 product approximates the F32 product of the unquantised input
- * with the dequantised weights: an error of half a quantisation step per
- * input value, about 1 / 254 relative, so a normalised squared error
- * around 1e-5; 1e-4 leaves room, and a wrong scale or sign gives ~1. */
-static void
-test_q8_0_vs_f32 (void)
-{
-  const int rows = 96, cols = 768, nb = cols / 32;
-  ArRng rng;
-  ar_rng_init (&rng, 30);
-  g_autofree ArBlockQ8_0 *w = g_new (ArBlockQ8_0, rows * nb);
-  g_autofree ArBlockQ8_0 *xq = g_new (ArBlockQ8_0, nb);
-  g_autofree float *wf = g_new (float, rows *cols);
-  g_autofree float *x = g_new (float, cols);
-  g_autofree float *y = g_new (float, rows);
-  g_autofree float *y32 = g_new (float, rows);
-
-  for (int i = 0; i < rows * cols; i++)
-    wf[i] = ar_rng_normal (&rng);
-  for (int r = 0; r < rows; r++)
-    ar_quantize_q8_0 (w + r * nb, wf + r * cols, cols);
-  for (int r = 0; r < rows; r++)
-    for (int c = 0; c < cols; c++)
-      wf[r * cols + c] =
-          w[r * nb + c / 32].qs[c % 32] * ar_f16_to_f32 (w[r * nb + c / 32].d);
-  for (int c = 0; c < cols; c++)
-    x[c] = ar_rng_normal (&rng);
-  ar_quantize_q8_0 (xq, x, cols);
-
-  for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
-    g_assert_true (ar_simd_set_level (level));
-    ar_matvec_q8_0 (y, w, xq, rows, cols);
-    ar_matvec (y32, wf, x, NULL, rows, cols);
-    double err = 0, sig = 0;
-    for (int r = 0; r < rows; r++) {
-      err += (double) (y[r] - y32[r]) * (y[r] - y32[r]);
-      sig += (double) y32[r] * y32[r];
-    }
-    g_assert_cmpfloat (err / sig, <, 1e-4);
-    g_assert_cmpfloat (err / sig, >, 0); /* x really was quantised */
-  }
-  ar_simd_set_level (ar_simd_detect ());
-}
-
 /* ---- Q4_0 ---- */
 
 /* The code of element j of a Q4_0 block, read from the bytes as ggml lays
@@ -484,8 +440,8 @@ quantised_product (ArTensorType type, float *y, const void *w,
 }
 
 static double
-quantised_ref (ArTensorType type, const void *w, const ArBlockQ8_0 *xq,
-    int nb, double *mag)
+quantised_ref (ArTensorType type, const void *w, const ArBlockQ8_0 *xq, int nb,
+    double *mag)
 {
   return type == AR_TENSOR_Q8_0 ? q8_0_ref (w, xq, nb, mag)
                                 : q4_0_ref (w, xq, nb, mag);
@@ -528,8 +484,8 @@ check_quantised (ArTensorType type, int mode)
       fill_q4_0 ((ArBlockQ4_0 *) w, rows * nb, &rng);
       fill_q8_0 (xq, nb, -127, 127, &rng);
     } else if (mode < 2) {
-      fill_q8_0 ((ArBlockQ8_0 *) w, rows * nb, mode ? -4 : -128,
-          mode ? 4 : 127, &rng);
+      fill_q8_0 ((ArBlockQ8_0 *) w, rows * nb, mode ? -4 : -128, mode ? 4 : 127,
+          &rng);
       fill_q8_0 (xq, nb, mode ? -127 : -4, mode ? 127 : 4, &rng);
     } else {
       g_autofree float *v = g_new (float, cols);
@@ -614,17 +570,18 @@ test_q4_0_real (void)
   check_quantised (AR_TENSOR_Q4_0, 2);
 }
 
-/* The Q4_0 product approximates the F32 product of the unquantised input
- * with the dequantised weights: the only error left is the input's Q8_0
- * rounding, as in test_q8_0_vs_f32 (normalised squared error ~1e-5; 1e-4
- * leaves room, and a wrong nibble order, offset or sign gives ~1). */
+/* A quantised product approximates the F32 product of the unquantised
+ * input with the dequantised weights: the only error left is the input's
+ * Q8_0 rounding, half a step per value, about 1 / 254 relative, so a
+ * normalised squared error around 1e-5; 1e-4 leaves room, and a wrong
+ * scale, sign, nibble order or offset gives ~1. */
 static void
-test_q4_0_vs_f32 (void)
+check_vs_f32 (ArTensorType type)
 {
   const int rows = 96, cols = 768, nb = cols / 32;
   ArRng rng;
-  ar_rng_init (&rng, 80);
-  g_autofree ArBlockQ4_0 *w = g_new (ArBlockQ4_0, rows * nb);
+  ar_rng_init (&rng, type == AR_TENSOR_Q8_0 ? 30 : 80);
+  g_autofree guint8 *w = g_malloc ((gsize) rows * nb * block_size (type));
   g_autofree ArBlockQ8_0 *xq = g_new (ArBlockQ8_0, nb);
   g_autofree float *wf = g_new (float, rows *cols);
   g_autofree float *x = g_new (float, cols);
@@ -633,27 +590,46 @@ test_q4_0_vs_f32 (void)
 
   for (int i = 0; i < rows * cols; i++)
     wf[i] = ar_rng_normal (&rng);
-  ar_quantize_q4_0 (w, wf, rows * cols);
-  ar_dequantize_q4_0 (wf, w, rows * cols);
+  if (type == AR_TENSOR_Q8_0) {
+    ArBlockQ8_0 *w8 = (ArBlockQ8_0 *) w;
+    ar_quantize_q8_0 (w8, wf, rows * cols);
+    for (int i = 0; i < rows * cols; i++)
+      wf[i] = w8[i / 32].qs[i % 32] * ar_f16_to_f32 (w8[i / 32].d);
+  } else {
+    ar_quantize_q4_0 ((ArBlockQ4_0 *) w, wf, rows * cols);
+    ar_dequantize_q4_0 (wf, (ArBlockQ4_0 *) w, rows * cols);
+  }
   for (int c = 0; c < cols; c++)
     x[c] = ar_rng_normal (&rng);
   ar_quantize_q8_0 (xq, x, cols);
 
   for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
     g_assert_true (ar_simd_set_level (level));
-    ar_matvec_q4_0 (y, w, xq, rows, cols);
+    quantised_product (type, y, w, xq, rows, cols);
     ar_matvec (y32, wf, x, NULL, rows, cols);
     double err = 0, sig = 0;
     for (int r = 0; r < rows; r++) {
       err += (double) (y[r] - y32[r]) * (y[r] - y32[r]);
       sig += (double) y32[r] * y32[r];
     }
-    g_test_message ("%s: normalised squared error %.3g",
-        ar_simd_level_name (level), err / sig);
+    g_test_message ("%s %s: normalised squared error %.3g",
+        ar_tensor_type_name (type), ar_simd_level_name (level), err / sig);
     g_assert_cmpfloat (err / sig, <, 1e-4);
     g_assert_cmpfloat (err / sig, >, 0); /* x really was quantised */
   }
   ar_simd_set_level (ar_simd_detect ());
+}
+
+static void
+test_q8_0_vs_f32 (void)
+{
+  check_vs_f32 (AR_TENSOR_Q8_0);
+}
+
+static void
+test_q4_0_vs_f32 (void)
+{
+  check_vs_f32 (AR_TENSOR_Q4_0);
 }
 
 /* ---- attention helpers: transposed product and exp-sum ---- */
