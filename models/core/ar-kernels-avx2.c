@@ -82,11 +82,31 @@ dot_avx2 (const float *a, const float *b, int n)
  * whichever way the rows are grouped: alone here (streamed matrices, the
  * rows left over after the blocks) or in a block, and however a matrix is
  * split into row ranges (thread pools, the batched exact products). */
+/* The end of row_avx2 (): the sum @ab of its two accumulators (a + b)
+ * reduced in the blocks' order, then the scalar tail w[c] x[c] for c from
+ * @from (where the 8-column steps end) to @cols, then *@add.  Every kernel
+ * that claims row_avx2 ()'s results ends its rows here. */
+AR_TARGET_AVX2 static inline float
+row_finish_avx2 (__m256 ab, const float *w, const float *x, int from, int cols,
+    const float *add)
+{
+  float l[8], tail = 0.0f, s;
+
+  /* explicit fmaf: left to the compiler, whether a product is contracted
+   * with its sum could differ between callers */
+  for (int c = from; c < cols; c++)
+    tail = fmaf (w[c], x[c], tail);
+  _mm256_storeu_ps (l, ab);
+  /* the block's reduction: ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) */
+  s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+  s += tail;
+  return add ? s + *add : s;
+}
+
 AR_TARGET_AVX2 static float
 row_avx2 (const float *w, const float *x, const float *add, int cols)
 {
   __m256 a = _mm256_setzero_ps (), b = _mm256_setzero_ps ();
-  float l[8], tail = 0.0f, s;
   int c = 0;
 
   for (; c + 16 <= cols; c += 16) {
@@ -98,13 +118,7 @@ row_avx2 (const float *w, const float *x, const float *add, int cols)
     a = _mm256_fmadd_ps (_mm256_loadu_ps (w + c), _mm256_loadu_ps (x + c), a);
     c += 8;
   }
-  for (; c < cols; c++)
-    tail = fmaf (w[c], x[c], tail);
-  _mm256_storeu_ps (l, _mm256_add_ps (a, b));
-  /* the block's reduction: ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) */
-  s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-  s += tail;
-  return add ? s + *add : s;
+  return row_finish_avx2 (_mm256_add_ps (a, b), w, x, c, cols, add);
 }
 
 /* y (rows) = W (rows, cols) · x (cols) + add (rows, or NULL; may equal y) */
@@ -749,18 +763,9 @@ multi_streamed_avx2 (float *Y, int ldy, const float *W, const float *X,
       s[1] = _mm256_add_ps (a1, b1);
       s[2] = _mm256_add_ps (a2, b2);
       s[3] = _mm256_add_ps (a3, b3);
-      /* row_avx2 ()'s reduction, tail and bias, per token */
-      for (int j = 0; j < 4; j++) {
-        const float *x = X + (gsize) (t + j) * cols;
-        float l[8], tail = 0.0f, v;
-
-        for (int cc = end_a; cc < cols; cc++)
-          tail = fmaf (w[cc], x[cc], tail);
-        _mm256_storeu_ps (l, s[j]);
-        v = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-        v += tail;
-        Y[(gsize) (t + j) * ldy + r] = add ? v + add[r] : v;
-      }
+      for (int j = 0; j < 4; j++)
+        Y[(gsize) (t + j) * ldy + r] = row_finish_avx2 (s[j], w,
+            X + (gsize) (t + j) * cols, end_a, cols, add ? add + r : NULL);
     }
     for (; t < T; t++)
       Y[(gsize) t * ldy + r] =
