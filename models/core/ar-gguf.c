@@ -1582,23 +1582,24 @@ ar_gguf_require_tensor (const ArGguf *gguf, const char *name, guint n_dims,
 }
 
 void
-ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst)
+ar_tensor_data_to_f32 (ArTensorType type, const void *data, guint64 n,
+    float *dst)
 {
-  g_return_if_fail (tensor != NULL && dst != NULL);
+  g_return_if_fail (n == 0 || (data != NULL && dst != NULL));
 
-  switch (tensor->type) {
+  switch (type) {
     case AR_TENSOR_F32:
-      memcpy (dst, tensor->data, tensor->n_elements * sizeof (float));
+      memcpy (dst, data, n * sizeof (float));
       break;
     case AR_TENSOR_F16: {
-      const guint16 *h = tensor->data;
-      for (guint64 j = 0; j < tensor->n_elements; j++)
+      const guint16 *h = data;
+      for (guint64 j = 0; j < n; j++)
         dst[j] = ar_f16_to_f32 (h[j]);
       break;
     }
     case AR_TENSOR_Q8_0: {
-      const guint8 *b = tensor->data;
-      for (guint64 k = 0; k < tensor->n_elements / Q8_0_BLOCK; k++) {
+      const guint8 *b = data;
+      for (guint64 k = 0; k < n / Q8_0_BLOCK; k++) {
         const guint8 *block = b + k * Q8_0_BLOCK_BYTES;
         const gint8 *q = (const gint8 *) (block + 2);
         guint16 dh;
@@ -1612,13 +1613,22 @@ ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst)
       break;
     }
     case AR_TENSOR_Q4_0:
-      /* tensor data is at least 8-byte aligned, and the blocks 2-byte
-       * aligned structs of 18 bytes, so the blocks are read in place */
-      for (guint64 k = 0; k < tensor->n_elements / Q4_0_BLOCK; k++)
+      /* the blocks are 2-byte aligned structs of 18 bytes, and so is the
+       * data (a tensor's is at least 8-byte aligned, a row of one starts a
+       * whole number of blocks in), so the blocks are read in place */
+      for (guint64 k = 0; k < n / Q4_0_BLOCK; k++)
         ar_dequantize_q4_0 (dst + k * Q4_0_BLOCK,
-            (const ArBlockQ4_0 *) tensor->data + k, Q4_0_BLOCK);
+            (const ArBlockQ4_0 *) data + k, Q4_0_BLOCK);
       break;
   }
+}
+
+void
+ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst)
+{
+  g_return_if_fail (tensor != NULL && dst != NULL);
+
+  ar_tensor_data_to_f32 (tensor->type, tensor->data, tensor->n_elements, dst);
 }
 
 /* ---- writer ------------------------------------------------------------- */

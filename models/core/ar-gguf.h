@@ -144,6 +144,11 @@ const ArGgufTensor *ar_gguf_require_tensor (const ArGguf *gguf, const char *name
 /* Copies @tensor (F32, F16, Q8_0 or Q4_0) into @dst as F32 (n_elements
  * floats). */
 void ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst);
+/* The same for @n values stored as @type at @data (n % 32 == 0 for the
+ * quantised types), e.g. one row of a matrix: the one place each storage
+ * type is widened to floats. */
+void ar_tensor_data_to_f32 (ArTensorType type, const void *data, guint64 n,
+    float *dst);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArGguf, ar_gguf_unref)
 

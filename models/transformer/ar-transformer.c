@@ -611,30 +611,9 @@ linear (ArThreadPool *pool, float *y, const ArMatrix *m, const float *x,
 static void
 matrix_row (const ArMatrix *m, guint r, float *out)
 {
-  const guint8 *row =
-      (const guint8 *) m->data + r * row_bytes (m->type, m->cols);
-
-  switch (m->type) {
-    case AR_TENSOR_F16:
-      for (guint c = 0; c < m->cols; c++)
-        out[c] = ar_f16_to_f32 (((const guint16 *) row)[c]);
-      break;
-    case AR_TENSOR_Q8_0:
-      for (guint b = 0; b < m->cols / AR_Q8_0_BLOCK; b++) {
-        const ArBlockQ8_0 *blk = (const ArBlockQ8_0 *) row + b;
-        float d = ar_f16_to_f32 (blk->d);
-        for (guint i = 0; i < AR_Q8_0_BLOCK; i++)
-          out[b * AR_Q8_0_BLOCK + i] = blk->qs[i] * d;
-      }
-      break;
-    case AR_TENSOR_Q4_0:
-      ar_dequantize_q4_0 (out, (const ArBlockQ4_0 *) row, m->cols);
-      break;
-    case AR_TENSOR_F32:
-    default:
-      memcpy (out, row, (gsize) m->cols * sizeof (float));
-      break;
-  }
+  ar_tensor_data_to_f32 (m->type,
+      (const guint8 *) m->data + r * row_bytes (m->type, m->cols), m->cols,
+      out);
 }
 
 /* o (n) = w * x / sqrt (mean (x²) + eps); o may equal x.  The same order of
