@@ -140,7 +140,7 @@ argen_cmd_audio_compare (int argc, char **argv)
       q[i] = ar_mulaw_decode (ar_mulaw_encode (q[i]));
     /* unclipped, like the stream's state; a model's output is clipped, which
      * matters only for peaks near full scale */
-    ar_audio_de_emphasize (q, n_ref, (float) pre_emphasis);
+    ar_audio_de_emphasize (q, n_ref, (float) pre_emphasis, NULL);
     if (pre_emphasis > 0)
       printf ("%s coded to 8-bit µ-law and back (pre-emphasis %g): %.3f dB\n",
           argv[1], pre_emphasis,

@@ -438,13 +438,15 @@ ar_audio_pre_emphasize (float *x, gsize n, float alpha)
 }
 
 void
-ar_audio_de_emphasize (float *x, gsize n, float alpha)
+ar_audio_de_emphasize (float *x, gsize n, float alpha, float *prev)
 {
-  float prev = 0.0f;
+  float s = prev ? *prev : 0.0f;
 
   g_return_if_fail (x != NULL || n == 0);
   for (gsize i = 0; i < n; i++)
-    prev = x[i] = x[i] + alpha * prev;
+    s = x[i] = x[i] + alpha * s;
+  if (prev)
+    *prev = s;
 }
 
 /* ---- ITU-T G.711 µ-law -------------------------------------------------- */

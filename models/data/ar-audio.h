@@ -64,8 +64,9 @@ float ar_mulaw_decode (guint8 q);
  * before a coding whose noise is white.  @alpha = 0 leaves @x unchanged. */
 void ar_audio_pre_emphasize (float *x, gsize n, float alpha);
 /* Its inverse in place: x_t ← x_t + @alpha x_{t−1} (the de-emphasised
- * x_{t−1}, x_{−1} = 0). */
-void ar_audio_de_emphasize (float *x, gsize n, float alpha);
+ * x_{t−1}).  @prev holds x_{−1} on entry and the last output on return, so a
+ * stream can be de-emphasised piece by piece; NULL: x_{−1} = 0. */
+void ar_audio_de_emphasize (float *x, gsize n, float alpha, float *prev);
 
 /* G.711 µ-law byte <-> 16-bit linear sample. */
 guint8 ar_g711_ulaw_encode (gint16 x);

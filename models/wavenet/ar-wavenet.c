@@ -1676,25 +1676,21 @@ void
 ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes, float *out,
     gsize n)
 {
-  float alpha, s;
+  float alpha;
 
   g_return_if_fail (g != NULL);
   g_return_if_fail ((classes != NULL && out != NULL) || n == 0);
   alpha = g->wn->config.pre_emphasis;
-  if (alpha == 0.0f) {
-    for (gsize i = 0; i < n; i++)
-      out[i] = ar_mulaw_decode (classes[i]);
+  for (gsize i = 0; i < n; i++)
+    out[i] = ar_mulaw_decode (classes[i]);
+  if (alpha == 0.0f)
     return;
-  }
   /* the state keeps the exact inverse of the training's filter; only what
    * leaves is clipped (a de-emphasised peak can exceed full scale: the
    * filter's gain at 0 Hz is 1 / (1 − α)) */
-  s = g->deemph;
-  for (gsize i = 0; i < n; i++) {
-    s = ar_mulaw_decode (classes[i]) + alpha * s;
-    out[i] = CLAMP (s, -1.0f, 1.0f);
-  }
-  g->deemph = s;
+  ar_audio_de_emphasize (out, n, alpha, &g->deemph);
+  for (gsize i = 0; i < n; i++)
+    out[i] = CLAMP (out[i], -1.0f, 1.0f);
 }
 
 /* ---- the vocoder stream ----------------------------------------------- */
