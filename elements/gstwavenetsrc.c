@@ -9,10 +9,11 @@
  * ar-audio.h); three 256-entry tables made once turn a class into the
  * negotiated format: S16LE, F32LE, or G.711 µ-law bytes (audio/x-mulaw, the
  * class decoded to 16-bit linear and coded again by G.711, since the two
- * µ-laws differ).  A model with a pre-emphasis codes the emphasised signal:
- * a sample then depends on the samples before it, so the classes go through
- * ar_wavenet_gen_decode (the de-emphasis) to floats, and each float is
- * converted as the tables' entries were made. */
+ * µ-laws differ).  A model with a pre-emphasis codes the emphasised signal,
+ * and a model with an output high-pass filters its audio: a sample then
+ * depends on the samples before it, so the classes go through
+ * ar_wavenet_gen_decode (the de-emphasis, the filter) to floats, and each
+ * float is converted as the tables' entries were made. */
 
 /**
  * SECTION:element-wavenetsrc
@@ -28,7 +29,9 @@
  * vocoders, for wavenetvocoder; a model with a global condition (a speaker
  * or a class) takes the class from #GstWavenetSrc:global-condition.  A model
  * trained with a pre-emphasis (`argen train wavenet --pre-emphasis`) codes
- * the emphasised signal, and the element de-emphasises what it generates.
+ * the emphasised signal, and the element de-emphasises what it generates;
+ * one trained with `--highpass` has its audio high-pass filtered to the band
+ * of its training data.
  *
  * Buffers hold #GstWavenetSrc:samplesperbuffer samples; their offsets are
  * sample indices and their timestamps (plus #GstWavenetSrc:timestamp-offset)
@@ -207,7 +210,7 @@ static GstPadProbeReturn gst_wavenet_src_eos_probe (GstPad *pad,
     GstPadProbeInfo *info, gpointer user_data);
 
 /* One sample @x (in [-1, 1]) in each output format: the tables' entries
- * and the de-emphasised path, so that both give the same bytes. */
+ * and the filtered path, so that both give the same bytes. */
 static inline void
 encode_s16le (gfloat x, guint8 *out)
 {
@@ -1008,7 +1011,7 @@ gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset, guint length,
   GstMapInfo map;
   gint64 timestamp_offset, t0;
   gfloat temperature;
-  gboolean emphasised;
+  gboolean filtered;
   gsize n, i;
   gint bpf;
 
@@ -1060,9 +1063,10 @@ gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset, guint length,
   t0 = g_get_monotonic_time ();
   ar_wavenet_gen_generate (self->gen, self->classes, n);
   self->generation_us += g_get_monotonic_time () - t0;
-  /* a stateless class → bytes lookup only without pre-emphasis */
-  emphasised = ar_wavenet_get_config (self->model)->pre_emphasis != 0.0f;
-  if (emphasised)
+  /* a class → bytes lookup only when the decode is stateless (neither
+   * pre-emphasis nor an output high-pass) */
+  filtered = !ar_wavenet_decode_is_stateless (self->model);
+  if (filtered)
     ar_wavenet_gen_decode (self->gen, self->classes, self->samples, n);
 
   gst_buffer_set_size (buffer, (gssize) (n * (gsize) bpf));
@@ -1073,7 +1077,7 @@ gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset, guint length,
   }
   switch (format) {
     case SAMPLE_FORMAT_S16LE:
-      if (emphasised) {
+      if (filtered) {
         for (i = 0; i < n; i++)
           encode_s16le (self->samples[i], map.data + 2 * i);
       } else {
@@ -1082,7 +1086,7 @@ gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset, guint length,
       }
       break;
     case SAMPLE_FORMAT_F32LE:
-      if (emphasised) {
+      if (filtered) {
         for (i = 0; i < n; i++)
           encode_f32le (self->samples[i], map.data + 4 * i);
       } else {
@@ -1091,7 +1095,7 @@ gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset, guint length,
       }
       break;
     case SAMPLE_FORMAT_MULAW:
-      if (emphasised) {
+      if (filtered) {
         for (i = 0; i < n; i++)
           map.data[i] = encode_g711 (self->samples[i]);
       } else {

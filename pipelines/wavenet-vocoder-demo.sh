@@ -45,8 +45,11 @@ fi
 model=()
 [ -n "${VOCODER:-}" ] && model=("model=$VOCODER")
 emphasis=${PRE_EMPHASIS:-}
-if [ -z "$emphasis" ] && [ -n "${VOCODER:-}" ]; then
-  emphasis=$("$argen" info "$VOCODER" | sed -n 's/^ *wavenet\.pre_emphasis *= *//p')
+# the model the element runs: VOCODER, or the one embedded in the plugin
+# (built from this file of the source tree)
+used=${VOCODER:-$top/plugin/defaults/wavenet-vocoder.gguf}
+if [ -z "$emphasis" ] && [ -f "$used" ]; then
+  emphasis=$("$argen" info "$used" | sed -n 's/^ *wavenet\.pre_emphasis *= *//p')
 fi
 mulaw=(--mulaw)
 [ -n "$emphasis" ] && mulaw+=(--pre-emphasis "$emphasis")

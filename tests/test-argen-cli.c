@@ -171,9 +171,11 @@ test_convert_types (void)
 
 /* `argen convert gguf`: the embedded Transformer's matrices stored as Q8_0
  * (a quarter of the bytes, what a large model's self-draft needs), norms
- * left as they were, and the copy generates; a model that is not a text
- * model and a missing --type are refused, naming the problem, and leave
- * no file.  (Rows that do not split into blocks: test_rnn.) */
+ * left as they were, and the copy generates; the embedded speech WaveNet
+ * given an output high-pass, and stored as F16; a model that is neither a
+ * text model nor a WaveNet, a high-pass for a text model or out of range,
+ * and neither option are refused, naming the problem, and leave no file.
+ * (Rows that do not split into blocks: test_rnn.) */
 static void
 test_convert_gguf (void)
 {
@@ -181,7 +183,10 @@ test_convert_gguf (void)
       "transformer-shakespeare.gguf", NULL);
   g_autofree char *wavenet = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
       "wavenet-speech.gguf", NULL);
+  g_autofree char *pixelcnn = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "pixelcnn-fashion.gguf", NULL);
   g_autofree char *out = tmp_path ("q8.gguf");
+  g_autofree char *wn_out = tmp_path ("wn-hp.gguf");
   g_autofree char *refused = tmp_path ("refused.gguf");
   GStatBuf a, b;
 
@@ -207,10 +212,36 @@ test_convert_gguf (void)
   g_assert_cmpuint (strlen (r.out), >=, 20);
   run_clear (&r);
 
-  r = run_argen ("convert", "gguf", wavenet, refused, "--type", "f16", NULL);
+  r = run_argen ("convert", "gguf", wavenet, wn_out, "--highpass", "100",
+      "--type", "f16", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "wavenet model, 8000 Hz, output high-pass "
+          "100 Hz"));
+  run_clear (&r);
+  r = run_argen ("info", wn_out, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_regex_match_simple ("wavenet\\.highpass += 100",
+      r.out, 0, 0));
+  g_assert_true (g_regex_match_simple ("layer\\.0\\.conv\\.weight +F16",
+      r.out, 0, 0));
+  run_clear (&r);
+
+  r = run_argen ("convert", "gguf", pixelcnn, refused, "--type", "f16", NULL);
   g_assert_cmpint (r.status, ==, 1);
-  g_assert_nonnull (strstr (r.err, wavenet));
+  g_assert_nonnull (strstr (r.err, pixelcnn));
   g_assert_nonnull (strstr (r.err, "not a text model"));
+  g_assert_false (g_file_test (refused, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  r = run_argen ("convert", "gguf", in, refused, "--highpass", "100", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "for WaveNet models"));
+  g_assert_false (g_file_test (refused, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+  r = run_argen ("convert", "gguf", wavenet, refused, "--highpass", "4000",
+      NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--highpass 4000 is out of range"));
   g_assert_false (g_file_test (refused, G_FILE_TEST_EXISTS));
   run_clear (&r);
 
@@ -384,7 +415,8 @@ test_wavenet (void)
 
 /* --pre-emphasis: a WaveNet trained with it says so in its file and in
  * eval; the µ-law floor and the baselines can be computed with it; values
- * out of range are refused by every command. */
+ * out of range are refused by every command.  --highpass (trained along)
+ * is in the file and its recipe, and refused out of range. */
 static void
 test_wavenet_pre_emphasis (void)
 {
@@ -394,7 +426,7 @@ test_wavenet_pre_emphasis (void)
       "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--batch",
       "2", "--steps", "2", "--warmup", "1", "--eval-every", "0",
       "--checkpoint-every", "0", "--holdout-every", "2", "--threads", "1",
-      "--pre-emphasis", "0.85", NULL);
+      "--pre-emphasis", "0.85", "--highpass", "100", NULL);
 
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.err, "pre-emphasised"));
@@ -402,7 +434,9 @@ test_wavenet_pre_emphasis (void)
   r = run_argen ("info", model, NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "wavenet.pre_emphasis"));
-  g_assert_nonnull (strstr (r.out, "--pre-emphasis 0.85"));
+  g_assert_nonnull (strstr (r.out, "--pre-emphasis 0.85 --highpass 100"));
+  g_assert_true (g_regex_match_simple ("wavenet\\.highpass += 100",
+      r.out, 0, 0));
   run_clear (&r);
   r = run_argen ("eval", model, "--data", wav_dir, "--holdout-every", "2",
       "--threads", "1", NULL);
@@ -426,6 +460,11 @@ test_wavenet_pre_emphasis (void)
       "--pre-emphasis", "1.5", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "--pre-emphasis 1.5"));
+  run_clear (&r);
+  r = run_argen ("train", "wavenet", "--data", wav_dir, "--out", model,
+      "--highpass", "4000", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--highpass 4000 is out of range"));
   run_clear (&r);
   r = run_argen ("audio-compare", wav_a, wav_a, "--mulaw", "--pre-emphasis",
       "-0.1", NULL);

@@ -647,6 +647,81 @@ test_baseline_ar2 (void)
   g_free (he);
 }
 
+/* The filter's steady-state gain for sines across the band is the
+ * Butterworth magnitude of the prewarped design, and DC goes to zero. */
+static void
+test_highpass_response (void)
+{
+  const double rate = 8000, fc = 100;
+  const double freqs[] = { 20, 50, 71, 100, 141, 200, 400, 1000, 3000, 3950 };
+  const gsize n = 16000; /* the second second is measured: whole periods */
+  float *x = g_new (float, n);
+  ArHighpass f;
+
+  for (gsize k = 0; k < G_N_ELEMENTS (freqs); k++) {
+    double w = 2 * G_PI * freqs[k] / rate, c = 0, s = 0;
+
+    for (gsize i = 0; i < n; i++)
+      x[i] = (float) (0.5 * sin (w * i));
+    ar_highpass_init (&f, fc, rate);
+    ar_highpass_run (&f, x, n);
+    for (gsize i = n / 2; i < n; i++) {
+      c += x[i] * cos (w * i);
+      s += x[i] * sin (w * i);
+    }
+    double gain = 2.0 / (n / 2) * sqrt (c * c + s * s) / 0.5;
+    double r = tan (G_PI * fc / rate) / tan (G_PI * freqs[k] / rate);
+    double expect = 1.0 / sqrt (1.0 + r * r * r * r);
+    if (fabs (gain - expect) > 1e-3 * expect + 1e-5)
+      g_error ("high-pass gain at %g Hz: %g, expected %g", freqs[k], gain,
+          expect);
+  }
+
+  for (gsize i = 0; i < n; i++)
+    x[i] = 0.25f;
+  ar_highpass_init (&f, fc, rate);
+  ar_highpass_run (&f, x, n);
+  g_assert_cmpfloat (x[0], ==, (float) (f.b0 * 0.25)); /* the step passes, */
+  g_assert_cmpfloat (x[0], >, 0.2f);                   /* then decays */
+  for (gsize i = 2000; i < n; i++)
+    g_assert_cmpfloat (fabsf (x[i]), <, 1e-6f);
+  g_free (x);
+}
+
+/* Filtering in pieces (the decode's buffers) is filtering at once. */
+static void
+test_highpass_pieces (void)
+{
+  const gsize n = 5000;
+  float *a = g_new (float, n), *b = g_new (float, n);
+  ArRng rng;
+  ArHighpass f;
+
+  ar_rng_init (&rng, 7);
+  for (gsize i = 0; i < n; i++)
+    a[i] = b[i] = ar_rng_uniform (&rng) * 2 - 1;
+  ar_highpass_init (&f, 120, 8000);
+  ar_highpass_run (&f, a, n);
+  ar_highpass_init (&f, 120, 8000);
+  for (gsize i = 0; i < n;) {
+    gsize m = MIN (n - i, 1 + ar_rng_below (&rng, 300));
+
+    ar_highpass_run (&f, b + i, m);
+    i += m;
+  }
+  g_assert_cmpmem (a, n * sizeof (float), b, n * sizeof (float));
+  /* reset is a new stream */
+  ar_highpass_reset (&f);
+  memcpy (b, a, n * sizeof (float));
+  ar_highpass_run (&f, b, n);
+  ArHighpass g;
+  ar_highpass_init (&g, 120, 8000);
+  ar_highpass_run (&g, a, n);
+  g_assert_cmpmem (a, n * sizeof (float), b, n * sizeof (float));
+  g_free (a);
+  g_free (b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -666,6 +741,8 @@ main (int argc, char **argv)
   g_test_add ("/audio/list-files", TmpDir, NULL, tmp_setup, test_list_files,
       tmp_teardown);
   g_test_add_func ("/audio/split-holdout", test_split_holdout);
+  g_test_add_func ("/audio/highpass/response", test_highpass_response);
+  g_test_add_func ("/audio/highpass/pieces", test_highpass_pieces);
   g_test_add_func ("/audio/baselines/laplace-mass", test_baseline_laplace_mass);
   g_test_add_func ("/audio/baselines/unigram", test_baseline_unigram);
   g_test_add_func ("/audio/baselines/ar2", test_baseline_ar2);

@@ -879,8 +879,10 @@ test_pre_emphasis (void)
     g_assert_cmpmem (fe->mel, m * sizeof (float), frames, m * sizeof (float));
   }
 
-  /* the task's file carries α, and the model loads with it */
+  /* the task's file carries α (and the output high-pass, which training
+   * never uses), and the model loads with them */
   c.pre_emphasis = alpha;
+  c.highpass = 100.0f;
   {
     g_autoptr (ArWaveNetTask) task =
         ar_wavenet_task_new (&c, emph, 16, 1, 1, NULL);
@@ -899,12 +901,19 @@ test_pre_emphasis (void)
     g_autoptr (ArWaveNet) wn = ar_wavenet_new_from_gguf (f, &error);
     g_assert_no_error (error);
     g_assert_cmpfloat (ar_wavenet_get_config (wn)->pre_emphasis, ==, alpha);
+    g_assert_cmpfloat (ar_wavenet_get_config (wn)->highpass, ==, 100.0f);
   }
   /* out of range for training */
   c.pre_emphasis = 1.0f;
   g_assert_false (ar_wavenet_train_check (&c, 16, 1, &error));
   g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
-  g_assert_nonnull (strstr (error->message, "pre-emphasis 1"));
+  g_assert_nonnull (strstr (error->message, "wavenet.pre_emphasis is 1;"));
+  g_clear_error (&error);
+  c.pre_emphasis = alpha;
+  c.highpass = c.sample_rate / 2.0f;
+  g_assert_false (ar_wavenet_train_check (&c, 16, 1, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "wavenet.highpass is"));
   g_clear_error (&error);
 
   g_unlink (path);

@@ -1280,6 +1280,131 @@ test_pre_emphasis_decode (void)
   g_assert_cmpmem (b, N * sizeof (float), want, N * sizeof (float));
 }
 
+/* ---- output high-pass ------------------------------------------------- */
+
+static void
+set_highpass (ArGgufWriter *w, gconstpointer value)
+{
+  ar_gguf_writer_set_f32 (w, "wavenet.highpass", *(const float *) value);
+}
+
+/* The key: written when set and read back (with the pre-emphasis, F32 and
+ * F16); absent is 0; negative, at or above half the sample rate, or NaN is
+ * an error naming the key. */
+static void
+test_highpass_file (void)
+{
+  ArWaveNetConfig c = config (8, 12, 10, 12, 1, 3);
+  g_autoptr (ArWaveNet) plain = ar_wavenet_new_random (&c, 3, NULL);
+  g_autoptr (ArWaveNet) hp = NULL;
+  GError *error = NULL;
+
+  g_assert_cmpfloat (ar_wavenet_get_config (plain)->highpass, ==, 0.0f);
+  g_assert_true (ar_wavenet_decode_is_stateless (plain));
+  {
+    g_autoptr (ArGguf) f = to_gguf (plain, FALSE);
+
+    g_assert_false (ar_gguf_has_key (f, "wavenet.highpass"));
+  }
+  c.highpass = 100.0f;
+  c.pre_emphasis = 0.5f;
+  hp = ar_wavenet_new_random (&c, 3, &error);
+  g_assert_no_error (error);
+  g_assert_false (ar_wavenet_decode_is_stateless (hp));
+  for (int f16 = 0; f16 < 2; f16++) {
+    g_autoptr (ArGguf) f = to_gguf (hp, f16);
+    g_autoptr (ArWaveNet) back = ar_wavenet_new_from_gguf (f, &error);
+    float v = 0.0f;
+
+    g_assert_no_error (error);
+    g_assert_true (ar_gguf_get_f32 (f, "wavenet.highpass", &v, NULL));
+    g_assert_cmpfloat (v, ==, 100.0f);
+    g_assert_cmpmem (ar_wavenet_get_config (back), sizeof c, &c, sizeof c);
+  }
+  {
+    static const float bad[] = { -1.0f, 4000.0f, 1e9f };
+    float nan_value = NAN;
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      g_assert_null (reload_with (plain, set_highpass, &bad[i], &error));
+      g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+      g_test_message ("%s", error->message);
+      g_assert_nonnull (strstr (error->message, "bad.gguf"));
+      g_assert_nonnull (strstr (error->message, "wavenet.highpass is"));
+      g_assert_nonnull (strstr (error->message, "4000 Hz"));
+      g_clear_error (&error);
+    }
+    g_assert_null (reload_with (plain, set_highpass, &nan_value, &error));
+    g_assert_nonnull (error);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "wavenet.highpass"));
+    g_assert_nonnull (strstr (error->message, "nan"));
+    g_clear_error (&error);
+    float ok = 3999.0f;
+    g_autoptr (ArWaveNet) hi = reload_with (plain, set_highpass, &ok, &error);
+    g_assert_no_error (error);
+    g_assert_false (ar_wavenet_decode_is_stateless (hi));
+  }
+}
+
+/* ar_wavenet_gen_decode with a high-pass, alone and after a de-emphasis:
+ * the filter (ArHighpass, tested on its own in test-audio) applied to the
+ * unclipped de-emphasised signal, then the clip; its state carried across
+ * calls and cleared by a reset. */
+static void
+test_highpass_decode (void)
+{
+  enum
+  {
+    N = 3000
+  };
+  ArWaveNetConfig c = config (8, 12, 10, 12, 1, 3);
+  g_autoptr (ArWaveNet) plain = ar_wavenet_new_random (&c, 5, NULL);
+  g_autofree guint8 *y = g_new (guint8, N);
+  g_autofree float *b = g_new (float, N);
+  g_autofree float *want = g_new (float, N);
+
+  for (gsize i = 0; i < N; i++)
+    y[i] = (guint8) lrintf (128.0f + 90.0f * sinf (0.01f * i) +
+        6.0f * sinf (1.3f * i));
+  for (int k = 0; k < 2; k++) {
+    float alpha = k ? 0.85f : 0.0f, hz = 100.0f, s = 0.0f;
+    g_autoptr (ArWaveNet) a = with_pre_emphasis (plain, alpha);
+    g_autoptr (ArWaveNet) m = reload_with (a, set_highpass, &hz, NULL);
+    g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (m);
+    ArHighpass hp;
+    double low, low_in = 0;
+
+    ar_highpass_init (&hp, 100.0, 8000.0);
+    for (gsize i = 0; i < N; i++) {
+      s = ar_mulaw_decode (y[i]) + alpha * s;
+      want[i] = s;
+      ar_highpass_run (&hp, &want[i], 1);
+      want[i] = CLAMP (want[i], -1.0f, 1.0f);
+    }
+    ar_wavenet_gen_reset (g, 1);
+    ar_wavenet_gen_decode (g, y, b, 1);
+    ar_wavenet_gen_decode (g, y + 1, b + 1, 999);
+    ar_wavenet_gen_decode (g, y + 1000, b + 1000, N - 1000);
+    g_assert_cmpmem (b, N * sizeof (float), want, N * sizeof (float));
+    ar_wavenet_gen_decode (g, y, b, 10);
+    g_assert_true (memcmp (b, want, 10 * sizeof (float)) != 0);
+    ar_wavenet_gen_reset (g, 2);
+    ar_wavenet_gen_decode (g, y, b, N);
+    g_assert_cmpmem (b, N * sizeof (float), want, N * sizeof (float));
+    /* a constant class: its offset (lifted 1 / (1 − α) by the de-emphasis)
+     * passes at first and is gone after a few hundred samples */
+    memset (y, 150, N);
+    ar_wavenet_gen_reset (g, 3);
+    ar_wavenet_gen_decode (g, y, b, N);
+    low = fabs (b[0]);
+    for (gsize i = N / 2; i < N; i++)
+      low_in = MAX (low_in, fabs (b[i]));
+    g_assert_cmpfloat (low, >, 0.9 * ar_mulaw_decode (150));
+    g_assert_cmpfloat (low_in, <, 1e-4 * ar_mulaw_decode (150));
+  }
+}
+
 /* The vocoder with a pre-emphasis draws the classes the same network draws
  * without (the network never sees α): its output is the de-emphasis of
  * those classes, recovered from the α = 0 output, which is exactly the
@@ -1347,5 +1472,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenet/pre-emphasis/file", test_pre_emphasis_file);
   g_test_add_func ("/wavenet/pre-emphasis/decode", test_pre_emphasis_decode);
   g_test_add_func ("/wavenet/pre-emphasis/vocoder", test_pre_emphasis_vocoder);
+  g_test_add_func ("/wavenet/highpass/file", test_highpass_file);
+  g_test_add_func ("/wavenet/highpass/decode", test_highpass_decode);
   return g_test_run ();
 }

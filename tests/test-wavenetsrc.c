@@ -301,15 +301,30 @@ test_formats (void)
   g_free (ref);
 }
 
-/* A model with a pre-emphasis: the classes libargen draws (the network
- * ignores α, so they are the plain model's), de-emphasised by hand, carried
- * across buffers, then converted to each format as the tables convert a
- * class. */
-static void
-test_pre_emphasis (void)
+/* What a model's decode does besides ar_mulaw_decode. */
+typedef struct
 {
+  const gchar *file;
+  gfloat pre_emphasis;
+  gfloat highpass;
+} Decode;
+
+static const Decode decodes[] = {
+  { "emphasis.gguf", 0.85f, 0.0f },
+  { "highpass.gguf", 0.0f, 100.0f },
+  { "both.gguf", 0.85f, 100.0f },
+};
+
+/* A model with a pre-emphasis, an output high-pass or both: the classes
+ * libargen draws (the network ignores both, so they are the plain
+ * model's), de-emphasised and filtered by hand, carried across buffers,
+ * then converted to each format as the tables convert a class. */
+static void
+test_filtered_decode (gconstpointer data)
+{
+  const Decode *d = data;
   const gsize n = 3 * 500;
-  const gfloat alpha = 0.85f;
+  const gfloat alpha = d->pre_emphasis;
   ArWaveNetConfig config = *ar_wavenet_get_config (plain_model);
   ArWaveNet *emph;
   const gchar *emph_path;
@@ -318,18 +333,26 @@ test_pre_emphasis (void)
   gfloat *want, s = 0.0f;
   gsize i;
   guint f, differ = 0;
+  ArHighpass hp;
   static const gchar *const caps[] = { "audio/x-raw, format=F32LE",
     "audio/x-raw, format=S16LE", "audio/x-mulaw" };
 
   config.pre_emphasis = alpha;
+  config.highpass = d->highpass;
   emph = ar_wavenet_new_random (&config, MODEL_SEED, &error);
   g_assert_no_error (error);
-  emph_path = test_write_model (emph, "emphasis.gguf", NULL);
+  g_assert_false (ar_wavenet_decode_is_stateless (emph));
+  emph_path = test_write_model (emph, d->file, NULL);
   ref = reference_classes (emph, 5, n, 1.0f, -1);
   want = g_new (gfloat, n);
+  if (d->highpass > 0)
+    ar_highpass_init (&hp, d->highpass, config.sample_rate);
   for (i = 0; i < n; i++) {
     s = ar_mulaw_decode (ref[i]) + alpha * s;
-    want[i] = CLAMP (s, -1.0f, 1.0f);
+    want[i] = s;
+    if (d->highpass > 0)
+      ar_highpass_run (&hp, &want[i], 1);
+    want[i] = CLAMP (want[i], -1.0f, 1.0f);
     differ += want[i] != ar_mulaw_decode (ref[i]);
   }
   g_assert_cmpuint (differ, >, n / 2);
@@ -1055,7 +1078,12 @@ main (int argc, char **argv)
 
   g_test_add_func ("/wavenetsrc/properties", test_properties);
   g_test_add_func ("/wavenetsrc/formats", test_formats);
-  g_test_add_func ("/wavenetsrc/pre-emphasis", test_pre_emphasis);
+  g_test_add_data_func ("/wavenetsrc/decode/pre-emphasis", &decodes[0],
+      test_filtered_decode);
+  g_test_add_data_func ("/wavenetsrc/decode/highpass", &decodes[1],
+      test_filtered_decode);
+  g_test_add_data_func ("/wavenetsrc/decode/both", &decodes[2],
+      test_filtered_decode);
   g_test_add_func ("/wavenetsrc/wrong-rate", test_wrong_rate);
   g_test_add_func ("/wavenetsrc/same-seed-same-bytes",
       test_same_seed_same_bytes);

@@ -87,6 +87,7 @@ typedef struct
   gint rate, residual, gate, skip, output, stacks, layers_per_stack, window,
       holdout_every, n_mels, n_fft, win_length, hop, cond_channels;
   gdouble pre_emphasis;
+  gdouble highpass;
 } WaveNetOptions;
 
 static GOptionGroup *
@@ -300,6 +301,12 @@ wavenet_group (WaveNetOptions *o)
         "generation de-emphasises, which shapes the µ-law noise like the "
         "speech; the mel frames stay those of s) (default 0: none)",
         "A" },
+    { "highpass", 0, 0, G_OPTION_ARG_DOUBLE, &o->highpass,
+        "Filter generated audio with a second-order high-pass at HZ — the "
+        "band of data that have nothing below it (telephone prompts: about "
+        "100); stored in the model, used by every decode, not by training "
+        "(default 0: none)",
+        "HZ" },
     { "classes", 0, 0, G_OPTION_ARG_STRING, &o->classes,
         "A global condition: \"dirs\" (each file's folder name is its "
         "class) or a file of lines \"NAME CLASS\" (default: none)",
@@ -892,6 +899,7 @@ train_wavenet (Common *c, WaveNetOptions *o)
     .layers_per_stack = o->layers_per_stack,
     .mel = AR_MEL_PARAMS_INIT,
     .pre_emphasis = (float) o->pre_emphasis,
+    .highpass = (float) o->highpass,
   };
   gboolean mel;
 
@@ -918,6 +926,13 @@ train_wavenet (Common *c, WaveNetOptions *o)
     fprintf (stderr,
         "argen train: --pre-emphasis %g is out of range (0 … %g)\n",
         o->pre_emphasis, (double) AR_WAVENET_MAX_PRE_EMPHASIS);
+    return 2;
+  }
+  if (!(o->highpass >= 0.0 && o->highpass < o->rate / 2.0)) {
+    fprintf (stderr,
+        "argen train: --highpass %g is out of range (0 = none, or a cutoff "
+        "under half the sample rate, %g Hz)\n",
+        o->highpass, o->rate / 2.0);
     return 2;
   }
   if (mel) {
@@ -973,12 +988,16 @@ train_wavenet (Common *c, WaveNetOptions *o)
   g_autofree char *emphasis = config.pre_emphasis > 0.0f
       ? g_strdup_printf (" --pre-emphasis %g", (double) config.pre_emphasis)
       : g_strdup ("");
+  g_autofree char *highpass = config.highpass > 0.0f
+      ? g_strdup_printf (" --highpass %g", (double) config.highpass)
+      : g_strdup ("");
   g_autofree char *recipe = g_strdup_printf (
       "argen train wavenet --rate %d --residual %d --gate %d --skip %d "
       "--output %d --stacks %d --layers-per-stack %d --window %d "
-      "--holdout-every %d%s%s%s",
+      "--holdout-every %d%s%s%s%s",
       o->rate, o->residual, o->gate, o->skip, o->output, o->stacks,
-      o->layers_per_stack, T, o->holdout_every, cond, emphasis, classes);
+      o->layers_per_stack, T, o->holdout_every, cond, emphasis, highpass,
+      classes);
   g_autofree char *what =
       g_strdup_printf ("WaveNet, %d × %d layers, R %d, G %d, S %d, O %d, "
                        "receptive field %" G_GSIZE_FORMAT

@@ -449,6 +449,58 @@ ar_audio_de_emphasize (float *x, gsize n, float alpha, float *prev)
     *prev = s;
 }
 
+/* ---- high-pass ----------------------------------------------------------- */
+
+void
+ar_highpass_init (ArHighpass *f, double cutoff, double rate)
+{
+  g_return_if_fail (f != NULL);
+  g_return_if_fail (rate > 0 && cutoff > 0 && cutoff < rate / 2);
+
+  /* s = (1 − z⁻¹) / (K (1 + z⁻¹)) maps the analog cutoff 1 to cutoff Hz;
+   * s² / (s² + √2 s + 1) then becomes (1 − z⁻¹)² / D (z) with
+   * D = (1 + √2 K + K²) − 2 (1 − K²) z⁻¹ + (1 − √2 K + K²) z⁻². */
+  double K = tan (G_PI * cutoff / rate);
+  double n = 1.0 / (1.0 + G_SQRT2 * K + K * K);
+
+  f->b0 = n;
+  f->b1 = -2.0 * n;
+  f->b2 = n;
+  f->a1 = 2.0 * (K * K - 1.0) * n;
+  f->a2 = (1.0 - G_SQRT2 * K + K * K) * n;
+  ar_highpass_reset (f);
+}
+
+void
+ar_highpass_reset (ArHighpass *f)
+{
+  g_return_if_fail (f != NULL);
+  f->x1 = f->x2 = f->y1 = f->y2 = 0.0;
+}
+
+void
+ar_highpass_run (ArHighpass *f, float *x, gsize n)
+{
+  g_return_if_fail (f != NULL);
+  g_return_if_fail (x != NULL || n == 0);
+
+  double x1 = f->x1, x2 = f->x2, y1 = f->y1, y2 = f->y2;
+  for (gsize i = 0; i < n; i++) {
+    double in = x[i];
+    double y = f->b0 * in + f->b1 * x1 + f->b2 * x2 - f->a1 * y1 - f->a2 * y2;
+
+    x2 = x1;
+    x1 = in;
+    y2 = y1;
+    y1 = y;
+    x[i] = (float) y;
+  }
+  f->x1 = x1;
+  f->x2 = x2;
+  f->y1 = y1;
+  f->y2 = y2;
+}
+
 /* ---- ITU-T G.711 µ-law -------------------------------------------------- */
 
 /* G.711 works on 14-bit magnitudes; on 16-bit samples that is a bias of

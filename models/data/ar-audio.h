@@ -68,6 +68,29 @@ void ar_audio_pre_emphasize (float *x, gsize n, float alpha);
  * stream can be de-emphasised piece by piece; NULL: x_{−1} = 0. */
 void ar_audio_de_emphasize (float *x, gsize n, float alpha, float *prev);
 
+/* A second-order Butterworth high-pass filter (the analog prototype
+ * 1 / (1 + √2 s + s²) taken through the bilinear transform with the cutoff
+ * prewarped), run in direct form I with double precision state:
+ *   |H (f)|² = 1 / (1 + (tan (π fc / rate) / tan (π f / rate))⁴),
+ * −3 dB at fc, −12 dB per octave below it, 0 dB at rate / 2.  The WaveNet
+ * decode uses it to give a model's output the band of its training data: an
+ * autoregressive model cannot make a spectral zero, so the audio it
+ * generates keeps a rumble below the band its (high-passed) data had. */
+typedef struct
+{
+  double b0, b1, b2, a1, a2; /* y_t = b0 x_t + b1 x_{t−1} + b2 x_{t−2} − a1 y_{t−1} − a2 y_{t−2} */
+  double x1, x2, y1, y2;     /* the state: the last two inputs and outputs */
+} ArHighpass;
+
+/* Sets @f's coefficients for @cutoff Hz at @rate Hz, 0 < @cutoff < @rate / 2,
+ * and clears its state. */
+void ar_highpass_init (ArHighpass *f, double cutoff, double rate);
+/* Clears the state (the signal before it was silence). */
+void ar_highpass_reset (ArHighpass *f);
+/* Filters @x in place, continuing from the state and leaving it after the
+ * last sample: a stream can be filtered piece by piece. */
+void ar_highpass_run (ArHighpass *f, float *x, gsize n);
+
 /* G.711 µ-law byte <-> 16-bit linear sample. */
 guint8 ar_g711_ulaw_encode (gint16 x);
 gint16 ar_g711_ulaw_decode (guint8 b);

@@ -208,13 +208,9 @@ ar_wavenet_train_check (const ArWaveNetConfig *c, int T, int B, GError **error)
       return FALSE;
     }
   }
-  if (!(c->pre_emphasis >= 0.0f &&
-          c->pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS)) {
-    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
-        "wavenet pre-emphasis %g; expected 0 to %g", (double) c->pre_emphasis,
-        (double) AR_WAVENET_MAX_PRE_EMPHASIS);
+  if (!ar_wavenet_config_check_decode (c, "wavenet configuration",
+          AR_ERROR_INVALID, error))
     return FALSE;
-  }
   gsize rf = ar_wavenet_train_receptive_field (c);
   if (T < 1 || (gsize) T < rf || T > 1 << 24) {
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
@@ -1333,24 +1329,7 @@ ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w,
   g_return_if_fail (t != NULL && w != NULL);
   const ArWaveNetConfig *c = &t->config;
 
-  ar_gguf_writer_set_string (w, "general.architecture", "wavenet");
-  ar_gguf_writer_set_u32 (w, "wavenet.sample_rate", c->sample_rate);
-  ar_gguf_writer_set_u32 (w, "wavenet.quantization", c->quantization);
-  ar_gguf_writer_set_u32 (w, "wavenet.residual_channels", c->residual);
-  ar_gguf_writer_set_u32 (w, "wavenet.gate_channels", c->gate);
-  ar_gguf_writer_set_u32 (w, "wavenet.skip_channels", c->skip);
-  ar_gguf_writer_set_u32 (w, "wavenet.output_channels", c->output);
-  ar_gguf_writer_set_u32 (w, "wavenet.stacks", c->stacks);
-  ar_gguf_writer_set_u32 (w, "wavenet.layers_per_stack", c->layers_per_stack);
-  ar_gguf_writer_set_u32 (w, "wavenet.global.classes", c->global_classes);
-  if (c->global_classes > 0 && class_names != NULL)
-    ar_gguf_writer_set_string_array (w, "wavenet.global.names", class_names,
-        NULL, c->global_classes);
-  ar_gguf_writer_set_u32 (w, "wavenet.cond_channels", c->cond_channels);
-  if (c->cond_channels > 0)
-    ar_mel_params_write (&c->mel, w, "wavenet.mel");
-  if (c->pre_emphasis != 0.0f)
-    ar_gguf_writer_set_f32 (w, "wavenet.pre_emphasis", c->pre_emphasis);
+  ar_wavenet_config_write (c, class_names, w);
   for (guint i = 0; i < t->params->len; i++) {
     ArParam *p = g_ptr_array_index (t->params, i);
     g_autofree float *folded = NULL;

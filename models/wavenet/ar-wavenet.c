@@ -76,19 +76,37 @@ config_check (const ArWaveNetConfig *c, const char *what, GError **error)
   RANGE (c->global_classes, "global.classes", 0, MAX_CLASSES);
   RANGE (c->cond_channels, "cond_channels", 0, MAX_CHANNELS);
 #undef RANGE
-  /* written so that NaN fails too */
-  if (!(c->pre_emphasis >= 0.0f &&
-          c->pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS)) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
-        "%s: wavenet.pre_emphasis is %g; expected 0 to %g", what,
-        (double) c->pre_emphasis, (double) AR_WAVENET_MAX_PRE_EMPHASIS);
+  if (!ar_wavenet_config_check_decode (c, what, AR_ERROR_MODEL, error))
     return FALSE;
-  }
   if (c->cond_channels > 0 && c->mel.sample_rate != c->sample_rate) {
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
         "%s: wavenet.mel.sample_rate is %d; expected the model's sample rate "
         "%d",
         what, c->mel.sample_rate, c->sample_rate);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+ar_wavenet_config_check_decode (const ArWaveNetConfig *c, const char *what,
+    int code, GError **error)
+{
+  g_return_val_if_fail (c != NULL && what != NULL, FALSE);
+
+  /* written so that NaN fails too */
+  if (!(c->pre_emphasis >= 0.0f &&
+          c->pre_emphasis <= AR_WAVENET_MAX_PRE_EMPHASIS)) {
+    g_set_error (error, AR_ERROR, code,
+        "%s: wavenet.pre_emphasis is %g; expected 0 to %g", what,
+        (double) c->pre_emphasis, (double) AR_WAVENET_MAX_PRE_EMPHASIS);
+    return FALSE;
+  }
+  if (!(c->highpass >= 0.0f && c->highpass < c->sample_rate / 2.0f)) {
+    g_set_error (error, AR_ERROR, code,
+        "%s: wavenet.highpass is %g Hz; expected 0 (none) or a cutoff under "
+        "half the sample rate (%g Hz)",
+        what, (double) c->highpass, c->sample_rate / 2.0);
     return FALSE;
   }
   return TRUE;
@@ -476,6 +494,10 @@ ar_wavenet_new_from_gguf (ArGguf *f, GError **error)
   if (ar_gguf_has_key (f, "wavenet.pre_emphasis") &&
       !ar_gguf_get_f32 (f, "wavenet.pre_emphasis", &c.pre_emphasis, error))
     return NULL;
+  /* optional too: older files have no output high-pass */
+  if (ar_gguf_has_key (f, "wavenet.highpass") &&
+      !ar_gguf_get_f32 (f, "wavenet.highpass", &c.highpass, error))
+    return NULL;
   if (!config_check (&c, name, error))
     return NULL;
 
@@ -615,13 +637,11 @@ ar_wavenet_macs_per_sample (const ArWaveNet *wn)
 }
 
 void
-ar_wavenet_write (const ArWaveNet *wn, ArGgufWriter *w, gboolean f16)
+ar_wavenet_config_write (const ArWaveNetConfig *c,
+    const char *const *class_names, ArGgufWriter *w)
 {
-  const ArWaveNetConfig *c;
+  g_return_if_fail (c != NULL && w != NULL);
 
-  g_return_if_fail (wn != NULL);
-  g_return_if_fail (w != NULL);
-  c = &wn->config;
   ar_gguf_writer_set_string (w, "general.architecture", "wavenet");
   ar_gguf_writer_set_u32 (w, "wavenet.sample_rate", c->sample_rate);
   ar_gguf_writer_set_u32 (w, "wavenet.quantization", c->quantization);
@@ -632,14 +652,25 @@ ar_wavenet_write (const ArWaveNet *wn, ArGgufWriter *w, gboolean f16)
   ar_gguf_writer_set_u32 (w, "wavenet.stacks", c->stacks);
   ar_gguf_writer_set_u32 (w, "wavenet.layers_per_stack", c->layers_per_stack);
   ar_gguf_writer_set_u32 (w, "wavenet.global.classes", c->global_classes);
-  if (c->global_classes > 0)
-    ar_gguf_writer_set_string_array (w, "wavenet.global.names",
-        (const char *const *) wn->class_names, NULL, c->global_classes);
+  if (c->global_classes > 0 && class_names != NULL)
+    ar_gguf_writer_set_string_array (w, "wavenet.global.names", class_names,
+        NULL, c->global_classes);
   ar_gguf_writer_set_u32 (w, "wavenet.cond_channels", c->cond_channels);
   if (c->cond_channels > 0)
     ar_mel_params_write (&c->mel, w, "wavenet.mel");
   if (c->pre_emphasis != 0.0f)
     ar_gguf_writer_set_f32 (w, "wavenet.pre_emphasis", c->pre_emphasis);
+  if (c->highpass != 0.0f)
+    ar_gguf_writer_set_f32 (w, "wavenet.highpass", c->highpass);
+}
+
+void
+ar_wavenet_write (const ArWaveNet *wn, ArGgufWriter *w, gboolean f16)
+{
+  g_return_if_fail (wn != NULL);
+  g_return_if_fail (w != NULL);
+  ar_wavenet_config_write (&wn->config,
+      (const char *const *) wn->class_names, w);
   for (guint i = 0; i < wn->specs->len; i++) {
     const TensorSpec *s = &g_array_index (wn->specs, TensorSpec, i);
 
@@ -881,6 +912,7 @@ struct _ArWaveNetGen
   guint64 t;      /* inputs fed since the reset */
   float deemph;   /* the last sample ar_wavenet_gen_decode () made, s_{t−1}
                    * of the de-emphasis (unclipped) */
+  ArHighpass highpass; /* the decode's output filter, when the model has one */
   int prev;       /* the last input fed, x_{t−1} */
   int pending;    /* the class to feed next (drawn, not fed yet), or -1:
                    * the logits hold the distribution of x_t */
@@ -968,6 +1000,8 @@ ar_wavenet_gen_new (ArWaveNet *wn)
   g->k = ar_wavenet_kernels ();
   g->temperature = 1.0f;
   g->global_class = -1;
+  if (c->highpass > 0.0f)
+    ar_highpass_init (&g->highpass, c->highpass, c->sample_rate);
   g->ring = g_new (float *, MAX_PARTS * wn->n_layers);
   g_mutex_init (&g->lock);
   g_cond_init (&g->cond);
@@ -1050,6 +1084,7 @@ ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed)
   ar_rng_init (&g->rng, seed);
   g->t = 0;
   g->deemph = 0.0f;
+  ar_highpass_reset (&g->highpass);
   g->prev = wn->config.quantization / 2;
   /* generation starts from one silence sample (x_0 = Q/2); teacher forcing
    * starts with its own x_0 instead */
@@ -1683,14 +1718,25 @@ ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes, float *out,
   alpha = g->wn->config.pre_emphasis;
   for (gsize i = 0; i < n; i++)
     out[i] = ar_mulaw_decode (classes[i]);
-  if (alpha == 0.0f)
+  if (ar_wavenet_decode_is_stateless (g->wn))
     return;
-  /* the state keeps the exact inverse of the training's filter; only what
-   * leaves is clipped (a de-emphasised peak can exceed full scale: the
-   * filter's gain at 0 Hz is 1 / (1 − α)) */
-  ar_audio_de_emphasize (out, n, alpha, &g->deemph);
+  /* the states keep the exact inverse of the training's filter and the
+   * high-pass's unclipped input; only what leaves is clipped (a
+   * de-emphasised peak can exceed full scale: the filter's gain at 0 Hz is
+   * 1 / (1 − α)) */
+  if (alpha != 0.0f)
+    ar_audio_de_emphasize (out, n, alpha, &g->deemph);
+  if (g->wn->config.highpass > 0.0f)
+    ar_highpass_run (&g->highpass, out, n);
   for (gsize i = 0; i < n; i++)
     out[i] = CLAMP (out[i], -1.0f, 1.0f);
+}
+
+gboolean
+ar_wavenet_decode_is_stateless (const ArWaveNet *wn)
+{
+  g_return_val_if_fail (wn != NULL, TRUE);
+  return wn->config.pre_emphasis == 0.0f && wn->config.highpass == 0.0f;
 }
 
 /* ---- the vocoder stream ----------------------------------------------- */

@@ -46,6 +46,14 @@
  * like speech's spectral tilt, loud where the speech is loud.  Mel frames
  * are always those of the un-emphasised s.
  *
+ * Output high-pass: with fc = highpass > 0 Hz the decoded audio goes
+ * through a second-order Butterworth high-pass at fc (ArHighpass), the
+ * band of the training data (the asterisk prompts have nothing below about
+ * 120 Hz).  The network models the data as they are; an autoregressive
+ * model cannot produce their spectral zero, so its output kept a rumble
+ * below the band, 20-45 dB above the data's (de-emphasis lifts the lowest
+ * frequencies most), which the filter removes.
+ *
  * Model file, general.architecture = "wavenet":
  *   wavenet.sample_rate            u32   Hz
  *   wavenet.quantization           u32   Q (256)
@@ -60,6 +68,8 @@
  *   wavenet.cond_channels          u32   Cc; 0 = no mel conditioning
  *   wavenet.mel.*                  the ArMelParams (ar_mel_params_write), when Cc > 0
  *   wavenet.pre_emphasis           f32   α in [0, 0.99]; absent = 0 (see below)
+ *   wavenet.highpass               f32   fc in Hz, 0 or in (0, sample_rate / 2);
+ *                                        absent = 0 = none (see above)
  * Tensors (ne innermost first, as GGUF writes them; a matrix { cols, rows }
  * is row-major rows × cols; F32 or F16):
  *   input.weight        { R, Q, 2 }       [tap][class][channel]
@@ -102,9 +112,24 @@ typedef struct
   /* α of the pre-emphasis e_t = s_t − α s_{t−1} the classes code (0 = none,
    * at most AR_WAVENET_MAX_PRE_EMPHASIS) */
   float pre_emphasis;
+  /* the output high-pass's cutoff in Hz (0 = none, else under
+   * sample_rate / 2) */
+  float highpass;
 } ArWaveNetConfig;
 
 #define AR_WAVENET_MAX_PRE_EMPHASIS 0.99f
+
+/* Checks what @c says of the decode — the pre-emphasis α (0 …
+ * AR_WAVENET_MAX_PRE_EMPHASIS) and the output high-pass (0, or under half
+ * of c->sample_rate) —, for the model loader and the trainer; errors in the
+ * AR_ERROR domain with @code, prefixed by @what. */
+gboolean ar_wavenet_config_check_decode (const ArWaveNetConfig *c, const char *what,
+    int code, GError **error);
+/* Writes @c as the model file's keys (general.architecture and wavenet.*,
+ * above; wavenet.global.names from @class_names when it is not NULL), for
+ * ar_wavenet_write and the trainer. */
+void ar_wavenet_config_write (const ArWaveNetConfig *c, const char *const *class_names,
+    ArGgufWriter *w);
 
 /* The reference shape of the benchmarks: 2 stacks × 10 layers, R 64, G 128,
  * S 128, O 128, 16 kHz (about 0.62 M multiply-adds per sample). */
@@ -183,14 +208,18 @@ void ar_wavenet_gen_set_threadpool (ArWaveNetGen *g, ArThreadPool *pool);
  * globally conditioned models only (a vocoder needs ArWaveNetVocoder). */
 void ar_wavenet_gen_generate (ArWaveNetGen *g, guint8 *out, gsize n);
 /* Turns @n generated classes into audio @out (n), the one place where that
- * is done (wavenetsrc, the vocoder, argen generate): ar_mulaw_decode, and
- * for a model with a pre-emphasis α the de-emphasis s_t = ar_mulaw_decode
- * (x_t) + α s_{t−1}, clipped to [-1, 1] on the way out.  Its one float of
- * state (s_{t−1}; 0 after ar_wavenet_gen_reset) belongs to the stream:
- * decode every class generated, in order, once.  Without pre-emphasis it is
- * stateless and equal to ar_mulaw_decode. */
+ * is done (wavenetsrc, the vocoder, argen generate): ar_mulaw_decode; for a
+ * model with a pre-emphasis α the de-emphasis s_t = ar_mulaw_decode (x_t) +
+ * α s_{t−1}; for a model with an output high-pass that filter; clipped to
+ * [-1, 1] on the way out.  Its state (s_{t−1} and the filter's; cleared by
+ * ar_wavenet_gen_reset) belongs to the stream: decode every class
+ * generated, in order, once.  Without either it is stateless and equal to
+ * ar_mulaw_decode (ar_wavenet_decode_is_stateless). */
 void ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes, float *out,
     gsize n);
+/* TRUE when @wn's decode is ar_mulaw_decode, class by class (no
+ * pre-emphasis, no output high-pass): a lookup table may stand in for it. */
+gboolean ar_wavenet_decode_is_stateless (const ArWaveNet *wn);
 /* Teacher forcing through the incremental path: feeds @x (n) as if it had
  * been generated and writes the logits (n, Q) — what the tests compare with
  * ar_wavenet_forward_full. */
