@@ -15,6 +15,12 @@
 # back (`--mulaw`): what the output coding alone costs — pre-emphasised
 # before the coding and de-emphasised after (`--pre-emphasis`) when the
 # model has a wavenet.pre_emphasis, as its output is.
+# A fourth column is the distance between two resyntheses of the input that
+# differ only in the seed (SEED and SEED + 1): how far apart the vocoder's
+# own draws are — the part of its distance to the input that sampling a new
+# waveform costs whatever the model (two independent draws of the same noise
+# spectrum are about 7.9 dB apart per bin, where a smooth estimate of it,
+# like Griffin-Lim's, is about 6 dB from either).
 # For the first file (or the one given) it also draws the spectrograms of the
 # input, the resynthesis and the Griffin-Lim reconstruction as PNGs.
 #
@@ -55,20 +61,26 @@ mulaw=(--mulaw)
 [ -n "$emphasis" ] && mulaw+=(--pre-emphasis "$emphasis")
 export GST_PLUGIN_PATH=$build/plugin${GST_PLUGIN_PATH:+:$GST_PLUGIN_PATH}
 
-printf '%-40s %10s %14s %10s\n' file "vocoder dB" "Griffin-Lim dB" "µ-law dB"
-sum_v=0 sum_g=0 sum_m=0 n=0
+seed=${SEED:-1}
+printf '%-40s %10s %14s %10s %12s\n' file "vocoder dB" "Griffin-Lim dB" "µ-law dB" \
+  "seed+1 dB"
+sum_v=0 sum_g=0 sum_m=0 sum_s=0 n=0
 for f in "${files[@]}"; do
   name=$(basename "$f" .wav)
-  gst-launch-1.0 -q filesrc location="$f" ! decodebin ! audioconvert ! audioresample ! \
-    wavenetvocoder "${model[@]}" seed="${SEED:-1}" temperature="${TEMPERATURE:-1}" ! \
-    audioconvert ! wavenc ! filesink location="$out/$name-vocoder.wav"
+  for s in "$seed" "$((seed + 1))"; do
+    [ "$s" = "$seed" ] && wav=$out/$name-vocoder.wav || wav=$out/$name-vocoder-seed$s.wav
+    gst-launch-1.0 -q filesrc location="$f" ! decodebin ! audioconvert ! audioresample ! \
+      wavenetvocoder "${model[@]}" seed="$s" temperature="${TEMPERATURE:-1}" ! \
+      audioconvert ! wavenc ! filesink location="$wav"
+  done
   v=$("$argen" audio-compare "$f" "$out/$name-vocoder.wav" | sed -n 's/.*: \([0-9.]*\) dB.*/\1/p' | head -1)
+  sv=$("$argen" audio-compare "$out/$name-vocoder.wav" "$wav" | sed -n 's/.*: \([0-9.]*\) dB.*/\1/p' | head -1)
   gm=$("$argen" audio-compare "$f" "$f" "${mulaw[@]}" --griffin-lim "$out/$name-griffin-lim.wav")
   m=$(echo "$gm" | sed -n 's/.*µ-law and back[^:]*: \([0-9.]*\) dB.*/\1/p')
   g=$(echo "$gm" | sed -n 's/.*Griffin-Lim.*: \([0-9.]*\) dB.*/\1/p')
-  printf '%-40s %10s %14s %10s\n' "$name" "$v" "$g" "$m"
+  printf '%-40s %10s %14s %10s %12s\n' "$name" "$v" "$g" "$m" "$sv"
   sum_v=$(awk "BEGIN { print $sum_v + $v }"); sum_g=$(awk "BEGIN { print $sum_g + $g }")
-  sum_m=$(awk "BEGIN { print $sum_m + $m }")
+  sum_m=$(awk "BEGIN { print $sum_m + $m }"); sum_s=$(awk "BEGIN { print $sum_s + $sv }")
   n=$((n + 1))
   if [ $n -eq 1 ]; then
     "$argen" spectrogram "$f" "$out/$name-input.png"
@@ -76,5 +88,5 @@ for f in "${files[@]}"; do
     "$argen" spectrogram "$out/$name-griffin-lim.wav" "$out/$name-griffin-lim.png"
   fi
 done
-awk "BEGIN { printf \"%-40s %10.3f %14.3f %10.3f\\n\", \"mean of $n\", $sum_v / $n, $sum_g / $n, $sum_m / $n }"
+awk "BEGIN { printf \"%-40s %10.3f %14.3f %10.3f %12.3f\\n\", \"mean of $n\", $sum_v / $n, $sum_g / $n, $sum_m / $n, $sum_s / $n }"
 echo "wrote $out (WAVs of every file, spectrograms of the first)"

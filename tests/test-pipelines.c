@@ -6,10 +6,11 @@
  * source directory, and a comment `# expect-file: NAME` names a file the
  * pipeline must write (non-empty).  The files are found at run time, one
  * test case each, and run with gst_parse_launch() to EOS in a fresh
- * temporary directory.  The example application textgen-app is run too.
+ * temporary directory.  The example application textgen-app and the
+ * vocoder demonstration script are run too.
  *
  * Environment (tests/meson.build): ARGEN_PIPELINES_DIR, ARGEN_TEXTGEN_APP,
- * and the GStreamer plugin paths. */
+ * ARGEN_BUILD_DIR, ARGEN_CHILD_LD_PRELOAD and the GStreamer plugin paths. */
 
 #include <gst/gst.h>
 #include <glib/gstdio.h>
@@ -178,6 +179,96 @@ test_textgen_app (void)
   g_free (err);
 }
 
+/* pipelines/wavenet-vocoder-demo.sh on a short sawtooth (made here with
+ * audiotestsrc): it runs every stage — the embedded vocoder twice, the
+ * distances, Griffin-Lim, the spectrograms — and prints one row per file
+ * and their mean, with distances in a plausible range. */
+static void
+test_vocoder_demo (void)
+{
+  const gchar *dir = g_getenv ("ARGEN_PIPELINES_DIR");
+  const gchar *build = g_getenv ("ARGEN_BUILD_DIR");
+  const gchar *preload = g_getenv ("ARGEN_CHILD_LD_PRELOAD");
+  gchar *tmp = g_dir_make_tmp ("argen-demo-XXXXXX", NULL);
+  gchar *in = g_build_filename (tmp, "saw.wav", NULL);
+  gchar *out = g_build_filename (tmp, "out", NULL);
+  gchar *script = g_build_filename (dir, "wavenet-vocoder-demo.sh", NULL);
+  gchar *description = g_strdup_printf ("audiotestsrc wave=saw freq=210 "
+      "volume=0.3 samplesperbuffer=800 num-buffers=6 ! audio/x-raw, "
+      "rate=8000, channels=1, format=S16LE ! wavenc ! filesink "
+      "location=\"%s\"", in);
+  const gchar *argv[] = { "bash", script, build, out, in, NULL };
+  gchar *stdout_text = NULL, *err = NULL, **envp, *mean;
+  const gchar *pngs[] = { "saw-input.png", "saw-vocoder.png",
+    "saw-griffin-lim.png", "saw-vocoder.wav", "saw-vocoder-seed2.wav",
+    "saw-griffin-lim.wav" };
+  double v, g, m, s;
+  GError *error = NULL;
+  GstElement *pipeline;
+  GstMessage *msg;
+  gint status;
+
+  g_assert_nonnull (dir);
+  g_assert_nonnull (build);
+  pipeline = gst_parse_launch (description, &error);
+  g_assert_no_error (error);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline),
+      PIPELINE_TIMEOUT, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  g_assert_cmpint (GST_MESSAGE_TYPE (msg), ==, GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+
+  envp = g_get_environ ();
+  envp = g_environ_setenv (envp, "TEMPERATURE", "0.5", TRUE);
+  envp = g_environ_unsetenv (envp, "VOCODER");
+  envp = g_environ_unsetenv (envp, "SEED");
+  if (preload != NULL && preload[0] != '\0') {
+    envp = g_environ_setenv (envp, "LD_PRELOAD", preload, TRUE);
+    envp = g_environ_setenv (envp, "ASAN_OPTIONS", "detect_leaks=0", TRUE);
+  }
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv, envp,
+      G_SPAWN_SEARCH_PATH, NULL, NULL, &stdout_text, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("stdout:\n%s", stdout_text);
+  g_test_message ("stderr:\n%s", err);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  mean = strstr (stdout_text, "mean of 1 ");
+  g_assert_nonnull (mean);
+  g_assert_cmpint (sscanf (mean + strlen ("mean of 1 "), "%lf %lf %lf %lf",
+          &v, &g, &m, &s), ==, 4);
+  /* a resynthesis is neither the input nor noise; Griffin-Lim from fine
+   * mels comes closer to a steady tone than the µ-law coding's floor */
+  g_assert_cmpfloat (v, >, 0.5);
+  g_assert_cmpfloat (v, <, 40.0);
+  g_assert_cmpfloat (g, >, 0.0);
+  g_assert_cmpfloat (g, <, v);
+  g_assert_cmpfloat (m, >, 0.0);
+  g_assert_cmpfloat (s, >, 0.5);
+  for (guint i = 0; i < G_N_ELEMENTS (pngs); i++) {
+    gchar *path = g_build_filename (out, pngs[i], NULL);
+    GStatBuf st;
+
+    g_assert_cmpint (g_stat (path, &st), ==, 0);
+    g_assert_cmpint (st.st_size, >, 100);
+    g_unlink (path);
+    g_free (path);
+  }
+  g_rmdir (out);
+  g_unlink (in);
+  g_rmdir (tmp);
+  g_strfreev (envp);
+  g_free (stdout_text);
+  g_free (err);
+  g_free (description);
+  g_free (script);
+  g_free (out);
+  g_free (in);
+  g_free (tmp);
+}
+
 static gint
 compare_paths (gconstpointer a, gconstpointer b)
 {
@@ -222,6 +313,7 @@ main (int argc, char **argv)
     g_free (base);
   }
   g_test_add_func ("/pipelines/textgen-app", test_textgen_app);
+  g_test_add_func ("/pipelines/wavenet-vocoder-demo", test_vocoder_demo);
 
   ret = g_test_run ();
   g_ptr_array_unref (paths);
