@@ -288,6 +288,29 @@ test_audio_compare_distance (void)
   d = g_ascii_strtod (p + 2, NULL);
   g_assert_cmpfloat (d, >, 1.0);
   run_clear (&r);
+
+  /* --bands: six octave bands at 8 kHz; A's 440 Hz is in 250-500 Hz, where
+   * B is much quieter, B's 660 Hz in 500-1000 Hz, where it is louder */
+  r = run_argen ("audio-compare", wav_a, wav_b, "--bands", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  {
+    static const char *const names[] = { "0-125", "125-250", "250-500",
+      "500-1000", "1000-2000", "2000-4000" };
+    double level[G_N_ELEMENTS (names)];
+
+    for (guint i = 0; i < G_N_ELEMENTS (names); i++) {
+      g_autofree char *key = g_strdup_printf (" %s", names[i]);
+
+      p = strstr (r.out, key);
+      g_assert_nonnull (p);
+      p = strstr (p, "level ");
+      g_assert_nonnull (p);
+      level[i] = g_ascii_strtod (p + strlen ("level "), NULL);
+    }
+    g_assert_cmpfloat (level[2], <, -10.0);
+    g_assert_cmpfloat (level[3], >, 10.0);
+  }
+  run_clear (&r);
 }
 
 static void

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* argen-audio.c — audio measurements for the WaveNet family:
  *
- *   argen audio-compare REF.wav TEST.wav [--griffin-lim OUT.wav]
+ *   argen audio-compare REF.wav TEST.wav [--bands] [--griffin-lim OUT.wav]
  *                       [--mulaw [--pre-emphasis A]]
  *     the log-spectral distance of TEST to REF in dB (ar-mel.h's
- *     definition), and optionally the same figure for a Griffin-Lim
+ *     definition) — per octave band too, with TEST's level relative to
+ *     REF's, with --bands —, and optionally the same figure for a Griffin-Lim
  *     reconstruction of REF from REF's own mel frames — the non-neural
  *     baseline a vocoder's figure is set beside — and for REF through the
  *     models' 8-bit µ-law coding (pre-emphasised first and de-emphasised
@@ -36,7 +37,7 @@ argen_cmd_audio_compare (int argc, char **argv)
   gint n_fft = p.n_fft, win = p.win_length, hop = p.hop, n_mels = p.n_mels;
   gdouble f_min = p.f_min, f_max = -1;
   gint64 seed = 0;
-  gboolean mulaw = FALSE;
+  gboolean mulaw = FALSE, bands = FALSE;
   gdouble pre_emphasis = 0.0;
   GOptionEntry entries[] = { { "griffin-lim", 'g', 0, G_OPTION_ARG_FILENAME,
                                  &gl_out,
@@ -46,6 +47,11 @@ argen_cmd_audio_compare (int argc, char **argv)
                                  "OUT.wav" },
     { "iterations", 0, 0, G_OPTION_ARG_INT, &iterations,
         "Griffin-Lim iterations (default 32)", "N" },
+    { "bands", 'b', 0, G_OPTION_ARG_NONE, &bands,
+        "Also print the distance of TEST to REF in octave bands (0-125 Hz, "
+        "125-250, … up to half the rate) and how much louder TEST is in "
+        "each: where a resynthesis goes wrong",
+        NULL },
     { "mulaw", 0, 0, G_OPTION_ARG_NONE, &mulaw,
         "Also print the distance of REF coded to 8-bit µ-law (the WaveNet "
         "models' 256 classes) and back: the floor of any model that outputs "
@@ -131,6 +137,17 @@ argen_cmd_audio_compare (int argc, char **argv)
           " samples, %.2f s)\n",
       argv[2], argv[1], ar_mel_log_spectral_distance (mel, ref, test, n), n,
       (double) n / rate);
+  if (bands) {
+    /* octaves below 125 Hz are one band: a handful of bins */
+    for (double lo = 0, hi = 125; lo < rate / 2.0; lo = hi, hi *= 2) {
+      double top = MIN (hi, rate / 2.0), level;
+      double d = ar_mel_log_spectral_distance_band (mel, ref, test, n, lo,
+          top, &level);
+
+      printf ("  %5.0f-%-5.0f Hz: %7.3f dB, level %+7.3f dB\n", lo, top, d,
+          level);
+    }
+  }
 
   if (mulaw) {
     g_autofree float *q = g_new (float, MAX (n_ref, 1));

@@ -615,9 +615,30 @@ ar_mel_log_spectral_distance (const ArMel *mel, const float *a, const float *b,
     gsize n_samples)
 {
   g_return_val_if_fail (mel != NULL, 0.0);
+  return ar_mel_log_spectral_distance_band (mel, a, b, n_samples, 0.0,
+      mel->p.sample_rate / 2.0, NULL);
+}
+
+double
+ar_mel_log_spectral_distance_band (const ArMel *mel, const float *a,
+    const float *b, gsize n_samples, double f_lo, double f_hi, double *level)
+{
+  if (level != NULL)
+    *level = 0.0;
+  g_return_val_if_fail (mel != NULL, 0.0);
   g_return_val_if_fail ((a != NULL && b != NULL) || n_samples == 0, 0.0);
+  g_return_val_if_fail (f_lo >= 0 && f_lo < f_hi, 0.0);
 
   gsize nf = ar_mel_n_frames (mel, n_samples), nb = mel->n_bins;
+  double nyquist = mel->p.sample_rate / 2.0;
+  double bin_hz = (double) mel->p.sample_rate / mel->p.n_fft;
+  /* the band's bins: f_lo <= k · bin_hz < f_hi, the Nyquist bin included
+   * when f_hi reaches it */
+  gsize k0 = (gsize) ceil (f_lo / bin_hz - 1e-9), k1 = 0;
+  while (k1 < nb && (k1 * bin_hz < f_hi || (f_hi >= nyquist && k1 == nb - 1)))
+    k1++;
+  if (k0 >= k1)
+    return 0.0;
   float *ma = g_new (float, nf *nb), *mb = g_new (float, nf *nb);
   ar_mel_stft_magnitude (mel, a, n_samples, ma);
   ar_mel_stft_magnitude (mel, b, n_samples, mb);
@@ -630,23 +651,28 @@ ar_mel_log_spectral_distance (const ArMel *mel, const float *a, const float *b,
     loudest = MAX (loudest, e);
   }
   const double eps = 1e-5;
-  double total = 0;
+  double total = 0, diff = 0;
   gsize used = 0;
   for (gsize t = 0; t < nf; t++) {
-    /* Within 60 dB of the loudest frame (in energy). */
+    /* Within 60 dB of the loudest frame (in energy, over every bin). */
     if (energy[t] < loudest * 1e-6)
       continue;
-    double sq = 0;
-    for (gsize k = 0; k < nb; k++) {
+    double sq = 0, sum = 0;
+    for (gsize k = k0; k < k1; k++) {
       double d =
           20.0 * log10 (MAX (ma[t * nb + k], eps) / MAX (mb[t * nb + k], eps));
       sq += d * d;
+      sum += d;
     }
-    total += sqrt (sq / nb);
+    total += sqrt (sq / (k1 - k0));
+    diff += sum / (k1 - k0);
     used++;
   }
   g_free (energy);
   g_free (ma);
   g_free (mb);
+  /* d is a's level over b's: the level of b relative to a is −d */
+  if (level != NULL && used)
+    *level = -diff / used;
   return used ? total / used : 0.0;
 }

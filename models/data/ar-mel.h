@@ -86,6 +86,14 @@ void ar_mel_griffin_lim (const ArMel *mel, const float *mel_frames, gsize n_samp
  * the loudest frame (silence would otherwise dominate). */
 double ar_mel_log_spectral_distance (const ArMel *mel, const float *a, const float *b,
     gsize n_samples);
+/* The same distance over the bins of one band, @f_lo <= f < @f_hi Hz (the
+ * Nyquist bin included when @f_hi reaches it; the frames are chosen by
+ * their whole-band energy as above), and in *@level (when not NULL) the
+ * mean over those frames and bins of 20 log10 (|B| / |A|): how much louder
+ * @b is in the band (negative: quieter).  A vocoder's error split by band:
+ * `argen audio-compare --bands`.  0 for a band without bins. */
+double ar_mel_log_spectral_distance_band (const ArMel *mel, const float *a,
+    const float *b, gsize n_samples, double f_lo, double f_hi, double *level);
 
 /* Model-file keys PREFIX.sample_rate, PREFIX.n_fft, PREFIX.win_length,
  * PREFIX.hop, PREFIX.n_mels (u32), PREFIX.f_min, PREFIX.f_max, PREFIX.power,
