@@ -245,6 +245,69 @@ q8_0_ref (const ArBlockQ8_0 *w, const ArBlockQ8_0 *x, int n_blocks, double *mag)
   return acc;
 }
 
+/* A block holding a non-finite value (NaN, +inf or -inf, anywhere in it —
+ * a NaN first, where MAX alone would lose it to the larger values after it)
+ * gets a NaN scale and codes 0; the other blocks are quantised as if alone,
+ * and a product with the bad block is NaN at every level.  The GGUF writer
+ * stores exactly these blocks (it calls this quantiser): its Q8_0 tensor
+ * data, read back, are ar_quantize_q8_0's bytes. */
+static void
+test_q8_0_non_finite (void)
+{
+  static const float bad[] = { NAN, INFINITY, -INFINITY };
+  static const int where[] = { 0, 31, 5 };
+  float x[4 * 32];
+  ArBlockQ8_0 q[4], alone, ones[4];
+  ArRng rng;
+
+  ar_rng_init (&rng, 80);
+  for (int i = 0; i < 4 * 32; i++)
+    x[i] = ar_rng_normal (&rng);
+  for (int k = 0; k < 3; k++)
+    x[(k + 1) * 32 + where[k]] = bad[k];
+  memset (q, 0x55, sizeof q);
+  ar_quantize_q8_0 (q, x, 4 * 32);
+  ar_quantize_q8_0 (&alone, x, 32);
+  g_assert_cmpmem (&q[0], sizeof q[0], &alone, sizeof alone);
+  for (int b = 1; b < 4; b++) {
+    g_assert_true (isnan (ar_f16_to_f32 (q[b].d)));
+    for (int j = 0; j < 32; j++)
+      g_assert_cmpint (q[b].qs[j], ==, 0);
+  }
+
+  /* W = one row of ones: the product is the sum of the blocks' terms */
+  for (int b = 0; b < 4; b++) {
+    ones[b].d = ar_f32_to_f16 (1.0f);
+    memset (ones[b].qs, 1, sizeof ones[b].qs);
+  }
+  for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+    float y = 0.0f;
+
+    g_assert_true (ar_simd_set_level (level));
+    ar_matvec_q8_0 (&y, ones, q, 1, 32);
+    g_assert_true (isfinite (y));
+    ar_matvec_q8_0 (&y, ones, q, 1, 2 * 32);
+    g_assert_true (isnan (y));
+  }
+  ar_simd_set_level (ar_simd_detect ());
+
+  {
+    g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+    static const guint64 ne[2] = { 64, 2 };
+    g_autoptr (GBytes) bytes = NULL;
+    g_autoptr (ArGguf) g = NULL;
+    const ArGgufTensor *t;
+
+    ar_gguf_writer_add_tensor_f32 (w, "q", AR_TENSOR_Q8_0, 2, ne, x);
+    bytes = ar_gguf_writer_to_bytes (w);
+    g = ar_gguf_new_from_bytes (bytes, "q.gguf", NULL);
+    g_assert_nonnull (g);
+    t = ar_gguf_find_tensor (g, "q");
+    g_assert_nonnull (t);
+    g_assert_cmpmem (t->data, t->nbytes, q, sizeof q);
+  }
+}
+
 /* ---- Q4_0 ---- */
 
 /* The code of element j of a Q4_0 block, read from the bytes as ggml lays
@@ -785,6 +848,7 @@ main (int argc, char **argv)
   g_test_add_func ("/kernels-quant/q8_0/exact-inputs", test_q8_0_exact_inputs);
   g_test_add_func ("/kernels-quant/q8_0/real", test_q8_0_real);
   g_test_add_func ("/kernels-quant/q8_0/vs-f32", test_q8_0_vs_f32);
+  g_test_add_func ("/kernels-quant/q8_0/non-finite", test_q8_0_non_finite);
   g_test_add_func ("/kernels-quant/q4_0/quantize", test_q4_0_quantize);
   g_test_add_func ("/kernels-quant/q4_0/round-trip", test_q4_0_round_trip);
   g_test_add_func ("/kernels-quant/q4_0/exact", test_q4_0_exact);

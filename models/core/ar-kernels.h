@@ -80,7 +80,9 @@ typedef struct
 void ar_matvec_f16 (float *y, const guint16 *W, const float *x, int rows, int cols);
 /* Quantises x (n floats, n % 32 == 0) into xq (n / 32 blocks) as ggml does:
  * per block d = max |x| / 127 (stored as f16), q = round (x / d) computed with
- * the unrounded d, so |q| <= 127.  x must be finite. */
+ * the unrounded d, so |q| <= 127.  A block holding a non-finite value gets a
+ * NaN scale and codes 0, so a GGUF reader's finiteness check rejects it and a
+ * product with it is NaN (ar-quant.c, which the GGUF writer calls too). */
 void ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n);
 /* y (rows) = W (rows, cols) · xq (cols), both Q8_0, cols % 32 == 0: per block
  * an exact integer dot product, scaled by d_W * d_x and summed in float.
