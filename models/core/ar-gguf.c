@@ -1625,6 +1625,16 @@ ar_tensor_data_to_f32 (ArTensorType type, const void *data, guint64 n,
   }
 }
 
+gsize
+ar_tensor_data_size (ArTensorType type, guint64 n)
+{
+  guint64 nbytes = 0;
+
+  g_return_val_if_fail (tensor_nbytes (type, n, &nbytes) && nbytes <= G_MAXSIZE,
+      0);
+  return (gsize) nbytes;
+}
+
 void
 ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst)
 {

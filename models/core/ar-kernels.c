@@ -438,6 +438,34 @@ ar_matvec_q4_0 (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq, int rows,
 }
 
 void
+ar_matvec_typed (ArTensorType type, float *y, const void *W, const float *x,
+    const ArBlockQ8_0 *xq, const float *b, int rows, int cols)
+{
+  switch (type) {
+    case AR_TENSOR_F32:
+      /* the bias inside the kernel: bit for bit ar_matvec () */
+      ar_matvec (y, W, x, b, rows, cols);
+      return;
+    case AR_TENSOR_F16:
+      ar_matvec_f16 (y, W, x, rows, cols);
+      break;
+    case AR_TENSOR_Q8_0:
+      ar_matvec_q8_0 (y, W, xq, rows, cols);
+      break;
+    case AR_TENSOR_Q4_0:
+      ar_matvec_q4_0 (y, W, xq, rows, cols);
+      break;
+    default:
+      g_return_if_reached ();
+  }
+  /* (y may be NULL only when rows == 0, or on a programmer error the
+   * kernel has reported) */
+  if (b != NULL && y != NULL)
+    for (int r = 0; r < rows; r++)
+      y[r] += b[r];
+}
+
+void
 ar_matvec_t (float *y, const float *W, const float *x, int rows, int cols)
 {
   g_return_if_fail (rows >= 0 && cols >= 0);
