@@ -12,8 +12,10 @@
  *   the double-precision reference bit for bit.
  * - real: normal random values, compared with the forward error bound of a
  *   sum of n terms, gamma_n * sum |term|, gamma_n = n u / (1 - n u).
- * The quantiser is checked on hand-computed blocks, and a Q8_0 product is
- * checked against the F32 one it approximates (normalised squared error).
+ * The quantiser is checked on hand-computed blocks and on non-finite input
+ * (which the GGUF writer shares), and a Q8_0 product is checked against the
+ * F32 one it approximates (normalised squared error).  ar_matvec_typed, the
+ * product for any storage type, must be each type's kernel bit for bit.
  * Pointers are deliberately misaligned and y has guard values around it. */
 #include <float.h>
 #include <math.h>
@@ -243,6 +245,69 @@ q8_0_ref (const ArBlockQ8_0 *w, const ArBlockQ8_0 *x, int n_blocks, double *mag)
     *mag += fabs (t);
   }
   return acc;
+}
+
+/* A block holding a non-finite value (NaN, +inf or -inf, anywhere in it —
+ * a NaN first, where MAX alone would lose it to the larger values after it)
+ * gets a NaN scale and codes 0; the other blocks are quantised as if alone,
+ * and a product with the bad block is NaN at every level.  The GGUF writer
+ * stores exactly these blocks (it calls this quantiser): its Q8_0 tensor
+ * data, read back, are ar_quantize_q8_0's bytes. */
+static void
+test_q8_0_non_finite (void)
+{
+  static const float bad[] = { NAN, INFINITY, -INFINITY };
+  static const int where[] = { 0, 31, 5 };
+  float x[4 * 32];
+  ArBlockQ8_0 q[4], alone, ones[4];
+  ArRng rng;
+
+  ar_rng_init (&rng, 80);
+  for (int i = 0; i < 4 * 32; i++)
+    x[i] = ar_rng_normal (&rng);
+  for (int k = 0; k < 3; k++)
+    x[(k + 1) * 32 + where[k]] = bad[k];
+  memset (q, 0x55, sizeof q);
+  ar_quantize_q8_0 (q, x, 4 * 32);
+  ar_quantize_q8_0 (&alone, x, 32);
+  g_assert_cmpmem (&q[0], sizeof q[0], &alone, sizeof alone);
+  for (int b = 1; b < 4; b++) {
+    g_assert_true (isnan (ar_f16_to_f32 (q[b].d)));
+    for (int j = 0; j < 32; j++)
+      g_assert_cmpint (q[b].qs[j], ==, 0);
+  }
+
+  /* W = one row of ones: the product is the sum of the blocks' terms */
+  for (int b = 0; b < 4; b++) {
+    ones[b].d = ar_f32_to_f16 (1.0f);
+    memset (ones[b].qs, 1, sizeof ones[b].qs);
+  }
+  for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+    float y = 0.0f;
+
+    g_assert_true (ar_simd_set_level (level));
+    ar_matvec_q8_0 (&y, ones, q, 1, 32);
+    g_assert_true (isfinite (y));
+    ar_matvec_q8_0 (&y, ones, q, 1, 2 * 32);
+    g_assert_true (isnan (y));
+  }
+  ar_simd_set_level (ar_simd_detect ());
+
+  {
+    g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+    static const guint64 ne[2] = { 64, 2 };
+    g_autoptr (GBytes) bytes = NULL;
+    g_autoptr (ArGguf) g = NULL;
+    const ArGgufTensor *t;
+
+    ar_gguf_writer_add_tensor_f32 (w, "q", AR_TENSOR_Q8_0, 2, ne, x);
+    bytes = ar_gguf_writer_to_bytes (w);
+    g = ar_gguf_new_from_bytes (bytes, "q.gguf", NULL);
+    g_assert_nonnull (g);
+    t = ar_gguf_find_tensor (g, "q");
+    g_assert_nonnull (t);
+    g_assert_cmpmem (t->data, t->nbytes, q, sizeof q);
+  }
 }
 
 /* ---- Q4_0 ---- */
@@ -749,6 +814,135 @@ test_exp_shift_sum (void)
   ar_simd_set_level (ar_simd_detect ());
 }
 
+/* ---- the typed product ---- */
+
+/* @n floats @v stored as @type at @w: the bytes a GGUF tensor of that type
+ * holds. */
+static void
+store_typed (ArTensorType type, guint8 *w, const float *v, int n)
+{
+  switch (type) {
+    case AR_TENSOR_F32:
+      memcpy (w, v, (gsize) n * sizeof (float));
+      break;
+    case AR_TENSOR_F16:
+      for (int i = 0; i < n; i++)
+        ((guint16 *) w)[i] = ar_f32_to_f16 (v[i]);
+      break;
+    case AR_TENSOR_Q8_0:
+      ar_quantize_q8_0 ((ArBlockQ8_0 *) w, v, n);
+      break;
+    case AR_TENSOR_Q4_0:
+      ar_quantize_q4_0 ((ArBlockQ4_0 *) w, v, n);
+      break;
+    default:
+      g_assert_not_reached ();
+  }
+}
+
+/* y (rows) = the product of each type's own kernel, then + b for all but
+ * F32, whose kernel adds it itself: what ar_matvec_typed promises. */
+static void
+typed_ref (ArTensorType type, float *y, const void *w, const float *x,
+    const ArBlockQ8_0 *xq, const float *b, int rows, int cols)
+{
+  switch (type) {
+    case AR_TENSOR_F32:
+      ar_matvec (y, w, x, b, rows, cols);
+      return;
+    case AR_TENSOR_F16:
+      ar_matvec_f16 (y, w, x, rows, cols);
+      break;
+    case AR_TENSOR_Q8_0:
+      ar_matvec_q8_0 (y, w, xq, rows, cols);
+      break;
+    case AR_TENSOR_Q4_0:
+      ar_matvec_q4_0 (y, w, xq, rows, cols);
+      break;
+    default:
+      g_assert_not_reached ();
+  }
+  if (b != NULL)
+    for (int r = 0; r < rows; r++)
+      y[r] += b[r];
+}
+
+/* ar_matvec_typed is each type's kernel bit for bit, at every level, with
+ * and without a bias, reading only the input its type reads (the other is
+ * NULL); rows [r0, rows) from the address ar_tensor_data_size gives for
+ * row r0, with b + r0, are that slice of the whole product when r0 is a
+ * multiple of 16; an empty product (cols == 0) is the bias. */
+static void
+test_typed (void)
+{
+  static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_F16,
+    AR_TENSOR_Q8_0, AR_TENSOR_Q4_0 };
+  ArRng rng;
+
+  ar_rng_init (&rng, 90);
+  for (guint s = 0; s < G_N_ELEMENTS (q_shapes); s++) {
+    int rows = q_shapes[s][0], cols = q_shapes[s][1];
+    /* a multiple of 16, as the thread pool splits (some kernels sum the
+     * last rows of a matrix, past their groups of 4 or 8, otherwise) */
+    int r0 = rows / 2 / 16 * 16;
+    gsize n = (gsize) rows * cols;
+    g_autofree float *v = g_new (float, n);
+    g_autofree float *x = g_new (float, cols);
+    g_autofree float *b = g_new (float, rows);
+    g_autofree ArBlockQ8_0 *xq = g_new (ArBlockQ8_0, cols / 32);
+    g_autofree float *ref = g_new (float, rows);
+    float *y_block, *y = guarded_new (rows, &y_block);
+
+    for (gsize i = 0; i < n; i++)
+      v[i] = ar_rng_normal (&rng);
+    for (int c = 0; c < cols; c++)
+      x[c] = ar_rng_normal (&rng);
+    for (int r = 0; r < rows; r++)
+      b[r] = ar_rng_normal (&rng);
+    ar_quantize_q8_0 (xq, x, cols);
+
+    for (guint k = 0; k < G_N_ELEMENTS (types); k++) {
+      ArTensorType type = types[k];
+      gboolean quantised = type == AR_TENSOR_Q8_0 || type == AR_TENSOR_Q4_0;
+      const float *xf = quantised ? NULL : x;
+      const ArBlockQ8_0 *xb = quantised ? xq : NULL;
+      gsize row_bytes = ar_tensor_data_size (type, cols);
+      g_autofree guint8 *w = g_malloc (rows * row_bytes);
+
+      g_assert_cmpuint (row_bytes, ==,
+          type == AR_TENSOR_F32        ? cols * 4u
+              : type == AR_TENSOR_F16  ? cols * 2u
+              : type == AR_TENSOR_Q8_0 ? cols / 32u * 34u
+                                       : cols / 32u * 18u);
+      store_typed (type, w, v, (int) n);
+      for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
+        g_assert_true (ar_simd_set_level (level));
+        for (int with_b = 0; with_b < 2; with_b++) {
+          const float *bb = with_b ? b : NULL;
+
+          typed_ref (type, ref, w, x, xq, bb, rows, cols);
+          ar_matvec_typed (type, y, w, xf, xb, bb, rows, cols);
+          guarded_check (y, rows);
+          g_assert_cmpmem (y, rows * sizeof (float), ref,
+              rows * sizeof (float));
+          ar_matvec_typed (type, y, w + r0 * row_bytes, xf, xb,
+              bb ? bb + r0 : NULL, rows - r0, cols);
+          g_assert_cmpmem (y, (rows - r0) * sizeof (float), ref + r0,
+              (rows - r0) * sizeof (float));
+        }
+      }
+      ar_simd_set_level (ar_simd_detect ());
+
+      ar_matvec_typed (type, y, NULL, NULL, NULL, b, rows, 0);
+      g_assert_cmpmem (y, rows * sizeof (float), b, rows * sizeof (float));
+      ar_matvec_typed (type, y, NULL, NULL, NULL, NULL, rows, 0);
+      for (int r = 0; r < rows; r++)
+        g_assert_cmpfloat (y[r], ==, 0.0f);
+    }
+    g_free (y_block);
+  }
+}
+
 static void
 test_empty (void)
 {
@@ -785,6 +979,7 @@ main (int argc, char **argv)
   g_test_add_func ("/kernels-quant/q8_0/exact-inputs", test_q8_0_exact_inputs);
   g_test_add_func ("/kernels-quant/q8_0/real", test_q8_0_real);
   g_test_add_func ("/kernels-quant/q8_0/vs-f32", test_q8_0_vs_f32);
+  g_test_add_func ("/kernels-quant/q8_0/non-finite", test_q8_0_non_finite);
   g_test_add_func ("/kernels-quant/q4_0/quantize", test_q4_0_quantize);
   g_test_add_func ("/kernels-quant/q4_0/round-trip", test_q4_0_round_trip);
   g_test_add_func ("/kernels-quant/q4_0/exact", test_q4_0_exact);
@@ -793,6 +988,7 @@ main (int argc, char **argv)
   g_test_add_func ("/kernels-quant/matvec-t/exact", test_matvec_t_exact);
   g_test_add_func ("/kernels-quant/matvec-t/real", test_matvec_t_real);
   g_test_add_func ("/kernels-quant/exp-shift-sum", test_exp_shift_sum);
+  g_test_add_func ("/kernels-quant/typed", test_typed);
   g_test_add_func ("/kernels-quant/empty", test_empty);
   return g_test_run ();
 }

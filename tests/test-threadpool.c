@@ -7,7 +7,8 @@
  *   pool used by two threads in turn, and with a pool freed before it ever
  *   ran a job.
  * - The split products (ar_threadpool_matvec and its F16 / Q8_0 / Q4_0
- *   forms) equal the unsplit kernels bit for bit, for row counts that are
+ *   forms; ar_threadpool_matvec_typed for every type, with and without a
+ *   bias) equal the unsplit kernels bit for bit, for row counts that are
  *   not multiples of the split granularity, above and below the size
  *   threshold.
  * - A Transformer's logits, cached steps and batched prompts alike, are
@@ -168,6 +169,74 @@ test_matvec (void)
   }
 }
 
+/* ar_threadpool_matvec_typed for every storage type, with and without a
+ * bias, equals the unsplit ar_matvec_typed bit for bit (a ragged row count
+ * above the threshold, and one below it). */
+static void
+test_matvec_typed (void)
+{
+  static const int shapes[][2] = { { 1001, 320 }, { 37, 96 } };
+  static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_F16,
+    AR_TENSOR_Q8_0, AR_TENSOR_Q4_0 };
+  static const guint threads[] = { 1, 2, 5 };
+  ArRng rng;
+
+  ar_rng_init (&rng, 2);
+  for (guint k = 0; k < G_N_ELEMENTS (shapes); k++) {
+    int rows = shapes[k][0], cols = shapes[k][1];
+    gsize n = (gsize) rows * cols;
+    g_autofree float *v = g_new (float, n);
+    g_autofree float *x = g_new (float, cols);
+    g_autofree float *b = g_new (float, rows);
+    g_autofree ArBlockQ8_0 *xq = g_new (ArBlockQ8_0, cols / AR_Q8_0_BLOCK);
+    g_autofree float *ref = g_new (float, rows);
+    g_autofree float *y = g_new (float, rows);
+
+    for (gsize i = 0; i < n; i++)
+      v[i] = ar_rng_normal (&rng);
+    for (int c = 0; c < cols; c++)
+      x[c] = ar_rng_normal (&rng);
+    for (int r = 0; r < rows; r++)
+      b[r] = ar_rng_normal (&rng);
+    ar_quantize_q8_0 (xq, x, cols);
+
+    for (guint ty = 0; ty < G_N_ELEMENTS (types); ty++) {
+      ArTensorType type = types[ty];
+      g_autofree guint8 *W =
+          g_malloc ((gsize) rows * ar_tensor_data_size (type, cols));
+
+      switch (type) {
+        case AR_TENSOR_F32:
+          memcpy (W, v, n * sizeof (float));
+          break;
+        case AR_TENSOR_F16:
+          for (gsize i = 0; i < n; i++)
+            ((guint16 *) W)[i] = ar_f32_to_f16 (v[i]);
+          break;
+        case AR_TENSOR_Q8_0:
+          ar_quantize_q8_0 ((ArBlockQ8_0 *) W, v, (int) n);
+          break;
+        default:
+          ar_quantize_q4_0 ((ArBlockQ4_0 *) W, v, (int) n);
+          break;
+      }
+      for (int with_b = 0; with_b < 2; with_b++) {
+        const float *bb = with_b ? b : NULL;
+
+        ar_matvec_typed (type, ref, W, x, xq, bb, rows, cols);
+        for (guint t = 0; t < G_N_ELEMENTS (threads); t++) {
+          g_autoptr (ArThreadPool) pool = ar_threadpool_new (threads[t]);
+
+          memset (y, 0, rows * sizeof (float));
+          ar_threadpool_matvec_typed (pool, type, y, W, x, xq, bb, rows, cols);
+          g_assert_cmpmem (y, rows * sizeof (float), ref,
+              rows * sizeof (float));
+        }
+      }
+    }
+  }
+}
+
 /* ---- models ----------------------------------------------------------- */
 
 /* A random one-block llama model whose classifier (V = 2048 by D = 64) and
@@ -308,6 +377,7 @@ main (int argc, char **argv)
   g_test_add_func ("/threadpool/pool", test_pool);
   g_test_add_func ("/threadpool/two-callers", test_pool_two_callers);
   g_test_add_func ("/threadpool/matvec", test_matvec);
+  g_test_add_func ("/threadpool/matvec-typed", test_matvec_typed);
   g_test_add_func ("/threadpool/transformer", test_transformer);
   g_test_add_func ("/threadpool/rnn", test_rnn);
   return g_test_run ();

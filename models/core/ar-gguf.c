@@ -56,8 +56,10 @@ G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
 #define Q8_0_BLOCK_BYTES (2 + Q8_0_BLOCK)     /* f16 scale + 32 int8 */
 #define Q4_0_BLOCK AR_Q4_0_BLOCK              /* values per Q4_0 block, 32 */
 #define Q4_0_BLOCK_BYTES (2 + Q4_0_BLOCK / 2) /* f16 scale + 32 nibbles */
-/* Q4_0 tensor data is read and written as ArBlockQ4_0 arrays in place. */
+/* Q4_0 tensor data is read and written as ArBlockQ4_0 arrays in place, Q8_0
+ * data written as ArBlockQ8_0 arrays. */
 G_STATIC_ASSERT (sizeof (ArBlockQ4_0) == Q4_0_BLOCK_BYTES);
+G_STATIC_ASSERT (sizeof (ArBlockQ8_0) == Q8_0_BLOCK_BYTES);
 
 /* Tensor data pointers are aligned to MIN (general.alignment, this): memory
  * from GBytes that is not gets copied once into an allocation that is. */
@@ -1623,6 +1625,16 @@ ar_tensor_data_to_f32 (ArTensorType type, const void *data, guint64 n,
   }
 }
 
+gsize
+ar_tensor_data_size (ArTensorType type, guint64 n)
+{
+  guint64 nbytes = 0;
+
+  g_return_val_if_fail (tensor_nbytes (type, n, &nbytes) && nbytes <= G_MAXSIZE,
+      0);
+  return (gsize) nbytes;
+}
+
 void
 ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst)
 {
@@ -1944,34 +1956,6 @@ add_tensor (ArGgufWriter *w, const char *name, ArTensorType type, guint n_dims,
   return t;
 }
 
-/* ggml's Q8_0: d = max|x| / 127 stored as f16, q = round (x / d) with the
- * unrounded d.  A block with a non-finite value gets a NaN scale, so the
- * reader's finiteness check rejects it instead of it turning into numbers. */
-static void
-quantize_q8_0_block (const float *x, guint8 *block)
-{
-  gint8 *q = (gint8 *) (block + 2);
-  float amax = 0.0f, d, id;
-  guint16 dh;
-
-  for (int j = 0; j < Q8_0_BLOCK; j++) {
-    if (!isfinite (x[j])) {
-      dh = ar_f32_to_f16 (NAN);
-      memcpy (block, &dh, 2);
-      memset (q, 0, Q8_0_BLOCK);
-      return;
-    }
-    amax = MAX (amax, fabsf (x[j]));
-  }
-  d = amax / 127.0f;
-  id = d != 0.0f ? 1.0f / d : 0.0f;
-  dh = ar_f32_to_f16 (d);
-  memcpy (block, &dh, 2);
-  /* |x * id| <= 127 up to rounding, so the clamp only guards the edge. */
-  for (int j = 0; j < Q8_0_BLOCK; j++)
-    q[j] = (gint8) CLAMP (roundf (x[j] * id), -127.0f, 127.0f);
-}
-
 void
 ar_gguf_writer_add_tensor_f32 (ArGgufWriter *w, const char *name,
     ArTensorType type, guint n_dims, const guint64 *ne, const float *data)
@@ -1995,14 +1979,18 @@ ar_gguf_writer_add_tensor_f32 (ArGgufWriter *w, const char *name,
         h[j] = ar_f32_to_f16 (data[j]);
       break;
     }
+    /* ggml's quantisers (ar-quant.c), a block at a time (an int counts
+     * the values of one call); a non-finite value gives its block a NaN
+     * scale, so the reader's finiteness check rejects it instead of it
+     * turning into numbers.  The blocks are written in place: t->data is
+     * malloc'd and a block takes an even number of bytes, so each is
+     * 2-byte aligned as ArBlockQ8_0 and ArBlockQ4_0 need. */
     case AR_TENSOR_Q8_0:
       for (guint64 k = 0; k < n / Q8_0_BLOCK; k++)
-        quantize_q8_0_block (data + k * Q8_0_BLOCK,
-            t->data + k * Q8_0_BLOCK_BYTES);
+        ar_quantize_q8_0 ((ArBlockQ8_0 *) t->data + k, data + k * Q8_0_BLOCK,
+            Q8_0_BLOCK);
       break;
     case AR_TENSOR_Q4_0:
-      /* ggml's quantiser (ar-kernels.h); a non-finite value gives its
-       * block a NaN scale, as for Q8_0 */
       for (guint64 k = 0; k < n / Q4_0_BLOCK; k++)
         ar_quantize_q4_0 ((ArBlockQ4_0 *) t->data + k, data + k * Q4_0_BLOCK,
             Q4_0_BLOCK);

@@ -149,6 +149,10 @@ void ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst);
  * type is widened to floats. */
 void ar_tensor_data_to_f32 (ArTensorType type, const void *data, guint64 n,
     float *dst);
+/* Bytes that @n values stored as @type take (n % 32 == 0 for the quantised
+ * types): for n the columns of a matrix, the bytes of one row, so row r of
+ * the matrix starts r times that far into its data. */
+gsize ar_tensor_data_size (ArTensorType type, guint64 n);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArGguf, ar_gguf_unref)
 

@@ -401,31 +401,6 @@ ar_matvec_f16 (float *y, const guint16 *W, const float *x, int rows, int cols)
   get_table ()->matvec_f16 (y, W, x, rows, cols);
 }
 
-void
-ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n)
-{
-  int b, i;
-
-  g_return_if_fail (n >= 0 && n % AR_Q8_0_BLOCK == 0);
-  g_return_if_fail (n == 0 || (xq != NULL && x != NULL));
-
-  for (b = 0; b < n / AR_Q8_0_BLOCK; b++) {
-    const float *v = x + (gsize) b * AR_Q8_0_BLOCK;
-    float amax = 0.0f, d, id;
-
-    for (i = 0; i < AR_Q8_0_BLOCK; i++)
-      amax = MAX (amax, fabsf (v[i]));
-    /* As ggml: q is computed with the exact scale, the stored scale is its
-     * f16 rounding.  |v| / d <= 127 (up to rounding), so roundf stays in
-     * [-127, 127]. */
-    d = amax / 127.0f;
-    id = d != 0.0f ? 1.0f / d : 0.0f;
-    xq[b].d = ar_f32_to_f16 (d);
-    for (i = 0; i < AR_Q8_0_BLOCK; i++)
-      xq[b].qs[i] = (gint8) CLAMP (roundf (v[i] * id), -127.0f, 127.0f);
-  }
-}
-
 /* The checks and empty shapes of the quantised products (blocks of 32
  * columns): TRUE when the kernel has something to do. */
 static gboolean
@@ -460,6 +435,34 @@ ar_matvec_q4_0 (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq, int rows,
 {
   if (quantised_args_ok (y, W, xq, rows, cols))
     get_table ()->matvec_q4_0 (y, W, xq, rows, cols / AR_Q4_0_BLOCK);
+}
+
+void
+ar_matvec_typed (ArTensorType type, float *y, const void *W, const float *x,
+    const ArBlockQ8_0 *xq, const float *b, int rows, int cols)
+{
+  switch (type) {
+    case AR_TENSOR_F32:
+      /* the bias inside the kernel: bit for bit ar_matvec () */
+      ar_matvec (y, W, x, b, rows, cols);
+      return;
+    case AR_TENSOR_F16:
+      ar_matvec_f16 (y, W, x, rows, cols);
+      break;
+    case AR_TENSOR_Q8_0:
+      ar_matvec_q8_0 (y, W, xq, rows, cols);
+      break;
+    case AR_TENSOR_Q4_0:
+      ar_matvec_q4_0 (y, W, xq, rows, cols);
+      break;
+    default:
+      g_return_if_reached ();
+  }
+  /* (y may be NULL only when rows == 0, or on a programmer error the
+   * kernel has reported) */
+  if (b != NULL && y != NULL)
+    for (int r = 0; r < rows; r++)
+      y[r] += b[r];
 }
 
 void

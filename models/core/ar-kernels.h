@@ -11,6 +11,7 @@
 #pragma once
 
 #include <glib.h>
+#include "ar-gguf.h"            /* ArTensorType */
 
 G_BEGIN_DECLS
 
@@ -80,7 +81,9 @@ typedef struct
 void ar_matvec_f16 (float *y, const guint16 *W, const float *x, int rows, int cols);
 /* Quantises x (n floats, n % 32 == 0) into xq (n / 32 blocks) as ggml does:
  * per block d = max |x| / 127 (stored as f16), q = round (x / d) computed with
- * the unrounded d, so |q| <= 127.  x must be finite. */
+ * the unrounded d, so |q| <= 127.  A block holding a non-finite value gets a
+ * NaN scale and codes 0, so a GGUF reader's finiteness check rejects it and a
+ * product with it is NaN (ar-quant.c, which the GGUF writer calls too). */
 void ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n);
 /* y (rows) = W (rows, cols) · xq (cols), both Q8_0, cols % 32 == 0: per block
  * an exact integer dot product, scaled by d_W * d_x and summed in float.
@@ -117,5 +120,26 @@ void ar_dequantize_q4_0 (float *x, const ArBlockQ4_0 *q, int n);
  * are grouped or split (thread pools, batches). */
 void ar_matvec_q4_0 (float *y, const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq, int rows,
     int cols);
+
+/* ---- one product for every storage type -------------------------------- */
+
+/* y (rows) = W (rows, cols) · x (cols) [+ b (rows), when b != NULL], W
+ * stored as @type (a GGUF tensor's data as it is): the one place that picks
+ * the kernel for a storage type, so callers that run products over any
+ * matrix (the thread pool's split, the Transformer's projections) need no
+ * per-type code of their own.
+ * @x: the input as floats, read by F32 and F16 matrices (may be NULL for
+ * the others); @xq: x quantised by ar_quantize_q8_0 (cols / 32 blocks), read
+ * by Q8_0 and Q4_0 matrices (may be NULL for the others).  Each type's
+ * result is bit for bit its kernel's: F32 is ar_matvec (), which adds the
+ * bias inside the kernel; F16, Q8_0 and Q4_0 are ar_matvec_f16 / _q8_0 /
+ * _q4_0, after which y[r] += b[r] — the same single float addition of the
+ * sum and the bias.  Row r of W starts r · ar_tensor_data_size (type, cols)
+ * bytes in, so rows [r0, r0 + n) are the product of the matrix that starts
+ * there, with b + r0: bit for bit those rows of the whole product when r0
+ * is a multiple of 16 (the kernels sum rows in groups of 8, 4 and 2, and
+ * the rows left over after the last group another way). */
+void ar_matvec_typed (ArTensorType type, float *y, const void *W,
+    const float *x, const ArBlockQ8_0 *xq, const float *b, int rows, int cols);
 
 G_END_DECLS

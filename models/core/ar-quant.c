@@ -1,22 +1,61 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* ar-quant.c — ggml's Q4_0 block format: the quantiser and the dequantiser
- * (the block and the contract are in ar-kernels.h).
+/* ar-quant.c — ggml's Q8_0 and Q4_0 block formats: the quantisers and the
+ * Q4_0 dequantiser (the blocks and the contracts are in ar-kernels.h).
  *
- * One implementation for everyone who converts: the GGUF writer storing a
- * Q4_0 tensor, the reader's ar_gguf_tensor_to_f32, models looking up an
- * embedding row.  Kept apart from ar-kernels.c so that the GGUF code (which
- * the fuzzer builds on its own) needs no kernel dispatch.  These run at
- * conversion and load time, or on one row at a time: plain C, no SIMD.
+ * One implementation for everyone who converts: the kernels' callers
+ * quantising a vector for ar_matvec_q8_0 / _q4_0, the GGUF writer storing
+ * a Q8_0 or Q4_0 tensor, the reader's ar_gguf_tensor_to_f32, models looking
+ * up an embedding row.  Kept apart from ar-kernels.c so that the GGUF code
+ * (which the fuzzer builds on its own) needs no kernel dispatch.  These run
+ * at conversion and load time, or on one vector at a time: plain C, no
+ * SIMD.
  *
- * The quantiser follows ggml's reference one, operation for operation in
- * float — scale from the signed value of largest magnitude, codes truncated
- * after adding 8.5 — so a file we write holds the bits llama.cpp's tools
- * would write for the same floats. */
+ * The quantisers follow ggml's reference ones, operation for operation in
+ * float — Q8_0's scale from the largest magnitude and codes rounded, Q4_0's
+ * from the signed value of largest magnitude and codes truncated after
+ * adding 8.5 — so a file we write holds the bits llama.cpp's tools would
+ * write for the same floats.  Where ggml leaves non-finite input undefined,
+ * both give the block a NaN scale, which the GGUF reader's finiteness check
+ * rejects instead of the block turning into numbers. */
 #include "ar-kernels.h"
 #include "ar-gguf.h"
 
 #include <math.h>
 #include <string.h>
+
+void
+ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n)
+{
+  int b, i;
+
+  g_return_if_fail (n >= 0 && n % AR_Q8_0_BLOCK == 0);
+  g_return_if_fail (n == 0 || (xq != NULL && x != NULL));
+
+  for (b = 0; b < n / AR_Q8_0_BLOCK; b++) {
+    const float *v = x + (gsize) b * AR_Q8_0_BLOCK;
+    float amax = 0.0f, d, id;
+    gboolean finite = TRUE;
+
+    for (i = 0; i < AR_Q8_0_BLOCK; i++) {
+      /* MAX alone could drop a NaN (every comparison with it is false) */
+      finite = finite && isfinite (v[i]);
+      amax = MAX (amax, fabsf (v[i]));
+    }
+    if (!finite) {
+      xq[b].d = ar_f32_to_f16 (NAN);
+      memset (xq[b].qs, 0, sizeof xq[b].qs);
+      continue;
+    }
+    /* As ggml: q is computed with the exact scale, the stored scale is its
+     * f16 rounding.  |v| / d <= 127 (up to rounding), so roundf stays in
+     * [-127, 127] and the clamp only guards the edge. */
+    d = amax / 127.0f;
+    id = d != 0.0f ? 1.0f / d : 0.0f;
+    xq[b].d = ar_f32_to_f16 (d);
+    for (i = 0; i < AR_Q8_0_BLOCK; i++)
+      xq[b].qs[i] = (gint8) CLAMP (roundf (v[i] * id), -127.0f, 127.0f);
+  }
+}
 
 void
 ar_quantize_q4_0 (ArBlockQ4_0 *q, const float *x, int n)

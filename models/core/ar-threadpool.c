@@ -256,22 +256,19 @@ ar_threadpool_free (ArThreadPool *pool)
  * another process leaves more of the rows to the others. */
 #define TASKS_PER_THREAD 4
 
-typedef enum
-{
-  KIND_F32,
-  KIND_F16,
-  KIND_Q8_0,
-  KIND_Q4_0,
-} Kind;
-
+/* One product split by rows: task i computes rows [i rows_per_task,
+ * +rows_per_task) with the same typed kernel, over the matrix that starts
+ * at that row (ar_matvec_typed). */
 typedef struct
 {
-  Kind kind;
+  ArTensorType type;
   float *y;
   const void *W;
-  const void *x; /* floats, or Q8_0 blocks for KIND_Q8_0 and KIND_Q4_0 */
+  const float *x;
+  const ArBlockQ8_0 *xq;
   const float *b;
   int rows, cols;
+  gsize row_bytes; /* of one row of W */
   int rows_per_task;
 } MatvecJob;
 
@@ -282,27 +279,9 @@ matvec_task (gpointer data, guint task)
   int r0 = (int) task * j->rows_per_task;
   int n = MIN (j->rows_per_task, j->rows - r0);
 
-  switch (j->kind) {
-    case KIND_F16:
-      ar_matvec_f16 (j->y + r0, (const guint16 *) j->W + (gsize) r0 * j->cols,
-          j->x, n, j->cols);
-      break;
-    case KIND_Q8_0:
-      ar_matvec_q8_0 (j->y + r0,
-          (const ArBlockQ8_0 *) j->W + (gsize) r0 * (j->cols / AR_Q8_0_BLOCK),
-          j->x, n, j->cols);
-      break;
-    case KIND_Q4_0:
-      ar_matvec_q4_0 (j->y + r0,
-          (const ArBlockQ4_0 *) j->W + (gsize) r0 * (j->cols / AR_Q4_0_BLOCK),
-          j->x, n, j->cols);
-      break;
-    case KIND_F32:
-    default:
-      ar_matvec (j->y + r0, (const float *) j->W + (gsize) r0 * j->cols, j->x,
-          j->b ? j->b + r0 : NULL, n, j->cols);
-      break;
-  }
+  ar_matvec_typed (j->type, j->y + r0,
+      (const guint8 *) j->W + (gsize) r0 * j->row_bytes, j->x, j->xq,
+      j->b ? j->b + r0 : NULL, n, j->cols);
 }
 
 /* The number of tasks @j is split into (its rows_per_task set), 1 when it
@@ -324,45 +303,52 @@ plan (ArThreadPool *pool, MatvecJob *j)
   return (j->rows + j->rows_per_task - 1) / j->rows_per_task;
 }
 
-static void
-run_matvec (ArThreadPool *pool, MatvecJob *j)
+void
+ar_threadpool_matvec_typed (ArThreadPool *pool, ArTensorType type, float *y,
+    const void *W, const float *x, const ArBlockQ8_0 *xq, const float *b,
+    int rows, int cols)
 {
-  guint n = plan (pool, j);
+  MatvecJob j = { type, y, W, x, xq, b, rows, cols, 0, 0 };
+  guint n;
 
-  if (n < 2)
-    matvec_task (j, 0);
-  else
-    ar_threadpool_run (pool, n, matvec_task, j);
+  g_return_if_fail (rows >= 0 && cols >= 0);
+  n = plan (pool, &j);
+  if (n < 2) {
+    matvec_task (&j, 0);
+    return;
+  }
+  j.row_bytes = ar_tensor_data_size (type, (guint64) cols);
+  ar_threadpool_run (pool, n, matvec_task, &j);
 }
 
 void
 ar_threadpool_matvec (ArThreadPool *pool, float *y, const float *W,
     const float *x, const float *b, int rows, int cols)
 {
-  MatvecJob j = { KIND_F32, y, W, x, b, rows, cols, 0 };
-  run_matvec (pool, &j);
+  ar_threadpool_matvec_typed (pool, AR_TENSOR_F32, y, W, x, NULL, b, rows,
+      cols);
 }
 
 void
 ar_threadpool_matvec_f16 (ArThreadPool *pool, float *y, const guint16 *W,
     const float *x, int rows, int cols)
 {
-  MatvecJob j = { KIND_F16, y, W, x, NULL, rows, cols, 0 };
-  run_matvec (pool, &j);
+  ar_threadpool_matvec_typed (pool, AR_TENSOR_F16, y, W, x, NULL, NULL, rows,
+      cols);
 }
 
 void
 ar_threadpool_matvec_q8_0 (ArThreadPool *pool, float *y, const ArBlockQ8_0 *W,
     const ArBlockQ8_0 *xq, int rows, int cols)
 {
-  MatvecJob j = { KIND_Q8_0, y, W, xq, NULL, rows, cols, 0 };
-  run_matvec (pool, &j);
+  ar_threadpool_matvec_typed (pool, AR_TENSOR_Q8_0, y, W, NULL, xq, NULL, rows,
+      cols);
 }
 
 void
 ar_threadpool_matvec_q4_0 (ArThreadPool *pool, float *y, const ArBlockQ4_0 *W,
     const ArBlockQ8_0 *xq, int rows, int cols)
 {
-  MatvecJob j = { KIND_Q4_0, y, W, xq, NULL, rows, cols, 0 };
-  run_matvec (pool, &j);
+  ar_threadpool_matvec_typed (pool, AR_TENSOR_Q4_0, y, W, NULL, xq, NULL, rows,
+      cols);
 }

@@ -59,20 +59,29 @@ void ar_threadpool_run (ArThreadPool *pool, guint n_tasks, ArThreadPoolFunc fn,
     gpointer data);
 
 /* ---- matrix-vector products split by rows ------------------------------
- * As ar_matvec, ar_matvec_f16, ar_matvec_q8_0 and ar_matvec_q4_0
- * (ar-kernels.h), with the rows split over @pool's threads when the matrix
- * holds at least AR_THREADPOOL_MIN_WEIGHTS weights; smaller products, and
- * any with @pool NULL or of one thread, run in the caller.  Each row is
- * computed by one thread with the same kernel over the same values, and the
- * split points are multiples of 16 rows (the kernels treat rows in groups
- * of 8, 4 and 2), so the result is bit for bit the unsplit one whatever the
- * thread count. */
+ * ar_matvec_typed (ar-kernels.h) — y (rows) = W (rows, cols) · x [+ b], W
+ * stored as @type — with the rows split over @pool's threads when the
+ * matrix holds at least AR_THREADPOOL_MIN_WEIGHTS weights; smaller
+ * products, and any with @pool NULL or of one thread, run in the caller.
+ * Each row is computed by one thread with the same kernel over the same
+ * values, and the split points are multiples of 16 rows (the kernels treat
+ * rows in groups of 8, 4 and 2), so the result is bit for bit the unsplit
+ * one whatever the thread count. */
 
 /* Below this a product is memory traffic of a few tens of microseconds at
  * most, about what waking a worker costs on a loaded machine (measured:
  * bench-transformer). */
 #define AR_THREADPOOL_MIN_WEIGHTS (1 << 17)
 
+/* @x: floats, read by F32 and F16 matrices; @xq: x quantised by
+ * ar_quantize_q8_0, read by Q8_0 and Q4_0 ones; @b: optional, for every
+ * type (as ar_matvec_typed). */
+void ar_threadpool_matvec_typed (ArThreadPool *pool, ArTensorType type,
+    float *y, const void *W, const float *x, const ArBlockQ8_0 *xq,
+    const float *b, int rows, int cols);
+
+/* Shorthands for one storage type: ar_matvec, ar_matvec_f16, ar_matvec_q8_0
+ * and ar_matvec_q4_0 split. */
 void ar_threadpool_matvec (ArThreadPool *pool, float *y, const float *W,
     const float *x, const float *b, int rows, int cols);
 void ar_threadpool_matvec_f16 (ArThreadPool *pool, float *y, const guint16 *W,

@@ -308,28 +308,12 @@ ar_transformer_free (ArTransformer *t)
  * shape's 60 MB of F32, not the default Transformer's 3 MB. */
 #define STREAMED_MIN_BYTES (16u << 20)
 
-/* Bytes of @rows rows of @cols values of @type. */
-static gsize
-row_bytes (ArTensorType type, guint cols)
-{
-  switch (type) {
-    case AR_TENSOR_F16:
-      return (gsize) cols * 2;
-    case AR_TENSOR_Q8_0:
-      return (gsize) cols / AR_Q8_0_BLOCK * sizeof (ArBlockQ8_0);
-    case AR_TENSOR_Q4_0:
-      return (gsize) cols / AR_Q4_0_BLOCK * sizeof (ArBlockQ4_0);
-    case AR_TENSOR_F32:
-    default:
-      return (gsize) cols * 4;
-  }
-}
-
 /* Bytes of every matrix a step reads: the blocks' and the classifier. */
 static gsize
 matrix_bytes (const ArTransformer *t)
 {
-  gsize n = (gsize) t->output.rows * row_bytes (t->output.type, t->output.cols);
+  gsize n = (gsize) t->output.rows *
+      ar_tensor_data_size (t->output.type, t->output.cols);
 
   for (guint l = 0; l < t->config.n_layers; l++) {
     const Layer *w = &t->layers[l];
@@ -337,7 +321,8 @@ matrix_bytes (const ArTransformer *t)
       &w->w_up, &w->w_down };
     for (guint i = 0; i < G_N_ELEMENTS (ms); i++)
       if (ms[i]->data)
-        n += (gsize) ms[i]->rows * row_bytes (ms[i]->type, ms[i]->cols);
+        n += (gsize) ms[i]->rows *
+            ar_tensor_data_size (ms[i]->type, ms[i]->cols);
   }
   return n;
 }
@@ -347,7 +332,8 @@ static ArMatrix
 matrix_rows (const ArMatrix *m, guint r0, guint n)
 {
   ArMatrix s = *m;
-  s.data = (const guint8 *) m->data + r0 * row_bytes (m->type, m->cols);
+  s.data =
+      (const guint8 *) m->data + r0 * ar_tensor_data_size (m->type, m->cols);
   s.rows = n;
   return s;
 }
@@ -587,24 +573,8 @@ static void
 linear (ArThreadPool *pool, float *y, const ArMatrix *m, const float *x,
     const ArBlockQ8_0 *xq, const float *bias)
 {
-  switch (m->type) {
-    case AR_TENSOR_F16:
-      ar_threadpool_matvec_f16 (pool, y, m->data, x, m->rows, m->cols);
-      break;
-    case AR_TENSOR_Q8_0:
-      ar_threadpool_matvec_q8_0 (pool, y, m->data, xq, m->rows, m->cols);
-      break;
-    case AR_TENSOR_Q4_0:
-      ar_threadpool_matvec_q4_0 (pool, y, m->data, xq, m->rows, m->cols);
-      break;
-    case AR_TENSOR_F32:
-    default:
-      ar_threadpool_matvec (pool, y, m->data, x, bias, m->rows, m->cols);
-      return;
-  }
-  if (bias)
-    for (guint r = 0; r < m->rows; r++)
-      y[r] += bias[r];
+  ar_threadpool_matvec_typed (pool, m->type, y, m->data, x, xq, bias, m->rows,
+      m->cols);
 }
 
 /* out (cols) = row r of m, as floats (an embedding lookup). */
@@ -612,8 +582,8 @@ static void
 matrix_row (const ArMatrix *m, guint r, float *out)
 {
   ar_tensor_data_to_f32 (m->type,
-      (const guint8 *) m->data + r * row_bytes (m->type, m->cols), m->cols,
-      out);
+      (const guint8 *) m->data + r * ar_tensor_data_size (m->type, m->cols),
+      m->cols, out);
 }
 
 /* o (n) = w * x / sqrt (mean (x²) + eps); o may equal x.  The same order of
@@ -859,39 +829,35 @@ typedef struct
   const ArMatrix *m;
   const float *X;
   const ArBlockQ8_0 *Xq;
-  const float *bias; /* F32 only: added by the kernel, as linear () does */
+  const float *bias; /* added by the kernels, as linear () adds it */
   guint T;
   gboolean streamed; /* F32 only: ar_matvec_multi_streamed () */
 } BatchJob;
 
 /* Rows [task * ROW_BLOCK, +ROW_BLOCK) of the matrix against every row of the
- * batch, with the token path's kernels. */
+ * batch, with the token path's kernels: F32 matrices with the batched
+ * ar_matvec_multi (the token path's sums, bit for bit), the others with
+ * ar_matvec_typed () once per row of the batch. */
 static void
 batch_rows (gpointer data, guint task)
 {
   const BatchJob *j = data;
   const ArMatrix *m = j->m;
   guint r0 = task * ROW_BLOCK, n = MIN (ROW_BLOCK, m->rows - r0);
-  guint nb = m->cols / AR_Q8_0_BLOCK;
+  const void *W =
+      (const guint8 *) m->data + r0 * ar_tensor_data_size (m->type, m->cols);
+  const float *bias = j->bias ? j->bias + r0 : NULL;
 
   if (m->type == AR_TENSOR_F32) {
     (j->streamed ? ar_matvec_multi_streamed : ar_matvec_multi) (j->Y + r0,
-        m->rows, (const float *) m->data + (gsize) r0 * m->cols, j->X,
-        j->bias ? j->bias + r0 : NULL, n, m->cols, j->T);
+        m->rows, W, j->X, bias, n, m->cols, j->T);
     return;
   }
-  for (guint t = 0; t < j->T; t++) {
-    float *y = j->Y + (gsize) t * m->rows + r0;
-    if (m->type == AR_TENSOR_Q8_0)
-      ar_matvec_q8_0 (y, (const ArBlockQ8_0 *) m->data + (gsize) r0 * nb,
-          j->Xq + (gsize) t * nb, n, m->cols);
-    else if (m->type == AR_TENSOR_Q4_0)
-      ar_matvec_q4_0 (y, (const ArBlockQ4_0 *) m->data + (gsize) r0 * nb,
-          j->Xq + (gsize) t * nb, n, m->cols);
-    else
-      ar_matvec_f16 (y, (const guint16 *) m->data + (gsize) r0 * m->cols,
-          j->X + (gsize) t * m->cols, n, m->cols);
-  }
+  for (guint t = 0; t < j->T; t++)
+    ar_matvec_typed (m->type, j->Y + (gsize) t * m->rows + r0, W,
+        j->X + (gsize) t * m->cols,
+        j->Xq ? j->Xq + (gsize) t * (m->cols / AR_Q8_0_BLOCK) : NULL, bias, n,
+        m->cols);
 }
 
 /* Y (T, m->rows) = X (T, cols) · mᵀ [+ bias (rows)], the batched linear().
@@ -915,22 +881,18 @@ linear_batch (ArThreadPool *pool, float *Y, const ArMatrix *m, const float *X,
   if (m->type == AR_TENSOR_F32 && how == BATCH_SGEMM) {
     cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, T, rows, cols, 1.0f,
         X, cols, m->data, cols, 0.0f, Y, rows);
+    if (bias)
+      for (guint t = 0; t < T; t++)
+        for (guint r = 0; r < rows; r++)
+          Y[(gsize) t * rows + r] += bias[r];
   } else {
-    gboolean f32 = m->type == AR_TENSOR_F32;
-    BatchJob j = { Y, m, X, Xq, f32 ? bias : NULL, T,
-      how == BATCH_EXACT_STREAMED };
+    BatchJob j = { Y, m, X, Xq, bias, T, how == BATCH_EXACT_STREAMED };
     guint n_blocks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
 
     if ((gint64) rows * cols < AR_THREADPOOL_MIN_WEIGHTS)
       pool = NULL;
     ar_threadpool_run (pool, n_blocks, batch_rows, &j);
-    if (f32)
-      return;
   }
-  if (bias)
-    for (guint t = 0; t < T; t++)
-      for (guint r = 0; r < rows; r++)
-        Y[(gsize) t * rows + r] += bias[r];
 }
 
 /* ---- the cached step -------------------------------------------------- */
