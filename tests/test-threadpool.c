@@ -155,14 +155,17 @@ test_matvec (void)
         ar_threadpool_matvec (pool, y, W, x, b, rows, cols);
         g_assert_cmpmem (y, rows * sizeof (float), ref, rows * sizeof (float));
         memset (y, 0, rows * sizeof (float));
-        ar_threadpool_matvec_f16 (pool, y, W16, x, rows, cols);
+        ar_threadpool_matvec_typed (pool, AR_TENSOR_F16, y, W16, x, NULL,
+            NULL, rows, cols);
         g_assert_cmpmem (y, rows * sizeof (float), ref16,
             rows * sizeof (float));
         memset (y, 0, rows * sizeof (float));
-        ar_threadpool_matvec_q8_0 (pool, y, W8, xq, rows, cols);
+        ar_threadpool_matvec_typed (pool, AR_TENSOR_Q8_0, y, W8, NULL, xq,
+            NULL, rows, cols);
         g_assert_cmpmem (y, rows * sizeof (float), ref8, rows * sizeof (float));
         memset (y, 0, rows * sizeof (float));
-        ar_threadpool_matvec_q4_0 (pool, y, W4, xq, rows, cols);
+        ar_threadpool_matvec_typed (pool, AR_TENSOR_Q4_0, y, W4, NULL, xq,
+            NULL, rows, cols);
         g_assert_cmpmem (y, rows * sizeof (float), ref4, rows * sizeof (float));
       }
     }

@@ -328,27 +328,3 @@ ar_threadpool_matvec (ArThreadPool *pool, float *y, const float *W,
   ar_threadpool_matvec_typed (pool, AR_TENSOR_F32, y, W, x, NULL, b, rows,
       cols);
 }
-
-void
-ar_threadpool_matvec_f16 (ArThreadPool *pool, float *y, const guint16 *W,
-    const float *x, int rows, int cols)
-{
-  ar_threadpool_matvec_typed (pool, AR_TENSOR_F16, y, W, x, NULL, NULL, rows,
-      cols);
-}
-
-void
-ar_threadpool_matvec_q8_0 (ArThreadPool *pool, float *y, const ArBlockQ8_0 *W,
-    const ArBlockQ8_0 *xq, int rows, int cols)
-{
-  ar_threadpool_matvec_typed (pool, AR_TENSOR_Q8_0, y, W, NULL, xq, NULL, rows,
-      cols);
-}
-
-void
-ar_threadpool_matvec_q4_0 (ArThreadPool *pool, float *y, const ArBlockQ4_0 *W,
-    const ArBlockQ8_0 *xq, int rows, int cols)
-{
-  ar_threadpool_matvec_typed (pool, AR_TENSOR_Q4_0, y, W, NULL, xq, NULL, rows,
-      cols);
-}

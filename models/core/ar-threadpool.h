@@ -80,16 +80,9 @@ void ar_threadpool_matvec_typed (ArThreadPool *pool, ArTensorType type,
     float *y, const void *W, const float *x, const ArBlockQ8_0 *xq,
     const float *b, int rows, int cols);
 
-/* Shorthands for one storage type: ar_matvec, ar_matvec_f16, ar_matvec_q8_0
- * and ar_matvec_q4_0 split. */
+/* The F32 case, ar_matvec split (the RNN's products). */
 void ar_threadpool_matvec (ArThreadPool *pool, float *y, const float *W,
     const float *x, const float *b, int rows, int cols);
-void ar_threadpool_matvec_f16 (ArThreadPool *pool, float *y, const guint16 *W,
-    const float *x, int rows, int cols);
-void ar_threadpool_matvec_q8_0 (ArThreadPool *pool, float *y,
-    const ArBlockQ8_0 *W, const ArBlockQ8_0 *xq, int rows, int cols);
-void ar_threadpool_matvec_q4_0 (ArThreadPool *pool, float *y,
-    const ArBlockQ4_0 *W, const ArBlockQ8_0 *xq, int rows, int cols);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArThreadPool, ar_threadpool_free)
 
