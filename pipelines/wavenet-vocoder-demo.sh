@@ -28,9 +28,9 @@
 #
 # Needs the Debian package asterisk-core-sounds-en-wav unless files are
 # given.  The plugin in BUILD_DIR is used (GST_PLUGIN_PATH), with its
-# embedded vocoder unless VOCODER=M.gguf is set; TEMPERATURE (default 1)
-# and SEED (default 1) are passed to the element; PRE_EMPHASIS overrides
-# the model's for the µ-law column.
+# embedded vocoder unless VOCODER=M.gguf is set; TEMPERATURE (default 0.5,
+# the element's) and SEED (default 1) are passed to the element;
+# PRE_EMPHASIS overrides the model's for the µ-law column.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
@@ -70,7 +70,7 @@ for f in "${files[@]}"; do
   for s in "$seed" "$((seed + 1))"; do
     [ "$s" = "$seed" ] && wav=$out/$name-vocoder.wav || wav=$out/$name-vocoder-seed$s.wav
     gst-launch-1.0 -q filesrc location="$f" ! decodebin ! audioconvert ! audioresample ! \
-      wavenetvocoder "${model[@]}" seed="$s" temperature="${TEMPERATURE:-1}" ! \
+      wavenetvocoder "${model[@]}" seed="$s" temperature="${TEMPERATURE:-0.5}" ! \
       audioconvert ! wavenc ! filesink location="$wav"
   done
   v=$("$argen" audio-compare "$f" "$out/$name-vocoder.wav" | sed -n 's/.*: \([0-9.]*\) dB.*/\1/p' | head -1)

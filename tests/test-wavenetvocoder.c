@@ -236,7 +236,7 @@ test_properties (void)
   pf = G_PARAM_SPEC_FLOAT (p);
   g_assert_cmpfloat (pf->minimum, ==, 0.0f);
   g_assert_cmpfloat (pf->maximum, ==, 10.0f);
-  g_assert_cmpfloat (pf->default_value, ==, 1.0f);
+  g_assert_cmpfloat (pf->default_value, ==, 0.5f);
   g_assert_true (p->flags & GST_PARAM_CONTROLLABLE);
   g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
   p = test_find_property (G_OBJECT (e), "threads", G_TYPE_PARAM_UINT);
