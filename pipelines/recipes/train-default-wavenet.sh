@@ -39,8 +39,9 @@
 # planned; the session's time decided 4000).
 #
 # Output high-pass (--highpass 100, added after that run: the embedded file
-# is its output given the key by `argen convert gguf --highpass 100`, the
-# same weights): the prompts have nothing below about 120 Hz (0-94 Hz at
+# is its output given the key by `argen convert gguf --highpass 100`: what
+# this recipe now writes, but for the recipe line in general.source.recipe):
+# the prompts have nothing below about 120 Hz (0-94 Hz at
 # −52 … −27 dB where 190 Hz is at +2 dB, averaged over loud frames), but an
 # autoregressive model cannot generate a spectral gap, and the model's
 # audio had −18 … −15 dB there; through the filter −50 … −23 dB.  It
