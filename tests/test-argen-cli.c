@@ -244,6 +244,18 @@ test_convert_gguf (void)
   g_assert_nonnull (strstr (r.err, "--highpass 4000 is out of range"));
   g_assert_false (g_file_test (refused, G_FILE_TEST_EXISTS));
   run_clear (&r);
+  {
+    static const char *const bad[] = { "-5", "nan", "100Hz", "" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      r = run_argen ("convert", "gguf", wavenet, refused, "--type", "f32",
+          "--highpass", bad[i], NULL);
+      g_assert_cmpint (r.status, ==, 2);
+      g_assert_nonnull (strstr (r.err, "expected a cutoff in Hz"));
+      g_assert_false (g_file_test (refused, G_FILE_TEST_EXISTS));
+      run_clear (&r);
+    }
+  }
 
   r = run_argen ("convert", "gguf", in, refused, NULL);
   g_assert_cmpint (r.status, ==, 2);

@@ -20,23 +20,25 @@
 #include "transformer/ar-llama2c.h"
 #include "wavenet/ar-wavenet.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Parses a format's options for the summary @params: --type into @type
- * (f32 when absent; @type_given says whether it was given), and --highpass
- * into @highpass when it is not NULL (-1 when absent).  FALSE after a
- * message. */
+ * (f32 when absent; @type_given says whether it was given), and, when
+ * @highpass is not NULL, --highpass into @highpass (@highpass_given says
+ * whether it was given; a number >= 0).  FALSE after a message. */
 static gboolean
 parse_options (const char *format, const char *params, int *argc,
-    char ***argv, ArTensorType *type, gboolean *type_given, double *highpass)
+    char ***argv, ArTensorType *type, gboolean *type_given,
+    gboolean *highpass_given, double *highpass)
 {
   g_autofree char *name = NULL;
-  double hz = -1;
+  g_autofree char *hz = NULL;
   GOptionEntry entries[] = {
     { "type", 't', 0, G_OPTION_ARG_STRING, &name,
         "Storage of the matrices: f32 (default), f16, q8_0 or q4_0", "T" },
-    { "highpass", 0, 0, G_OPTION_ARG_DOUBLE, &hz,
+    { "highpass", 0, 0, G_OPTION_ARG_STRING, &hz,
         "WaveNet: the output high-pass's cutoff in Hz (0: none)", "HZ" },
     { NULL }
   };
@@ -51,8 +53,20 @@ parse_options (const char *format, const char *params, int *argc,
     g_error_free (error);
     return FALSE;
   }
-  if (highpass != NULL)
-    *highpass = hz;
+  if (highpass != NULL) {
+    char *end = NULL;
+
+    *highpass_given = hz != NULL;
+    *highpass = hz ? g_ascii_strtod (hz, &end) : 0.0;
+    if (hz != NULL && (end == hz || *end != '\0' || !(*highpass >= 0) ||
+            !isfinite (*highpass))) {
+      fprintf (stderr,
+          "argen convert %s: --highpass %s: expected a cutoff in Hz (0 = "
+          "none)\n",
+          format, hz);
+      return FALSE;
+    }
+  }
   if (type_given != NULL)
     *type_given = name != NULL;
   if (name == NULL || g_ascii_strcasecmp (name, "f32") == 0)
@@ -119,7 +133,7 @@ convert_llama2c (int argc, char **argv)
   if (!parse_options ("llama2c",
           "MODEL.bin TOKENIZER.bin OUT.gguf — convert "
           "a llama2.c checkpoint",
-          &argc, &argv, &type, NULL, NULL))
+          &argc, &argv, &type, NULL, NULL, NULL))
     return 2;
   if (argc != 4) {
     fprintf (stderr,
@@ -141,7 +155,7 @@ static int
 convert_gguf (int argc, char **argv)
 {
   ArTensorType type;
-  gboolean type_given;
+  gboolean type_given, highpass_given;
   double highpass;
   GError *error = NULL;
 
@@ -149,9 +163,9 @@ convert_gguf (int argc, char **argv)
           "IN.gguf OUT.gguf — copy a text or WaveNet model with its "
           "matrices in another type, or a WaveNet with another output "
           "high-pass",
-          &argc, &argv, &type, &type_given, &highpass))
+          &argc, &argv, &type, &type_given, &highpass_given, &highpass))
     return 2;
-  if (argc != 3 || (!type_given && highpass < 0)) {
+  if (argc != 3 || (!type_given && !highpass_given)) {
     fprintf (stderr,
         "argen convert gguf: usage: argen convert gguf IN.gguf "
         "OUT.gguf [--type f32|f16|q8_0|q4_0] [--highpass HZ] (at least "
@@ -172,7 +186,7 @@ convert_gguf (int argc, char **argv)
         wavenet ? NULL : ar_text_model_new_from_file (argv[1], &error);
     if (wn == NULL && model == NULL)
       g_clear_pointer (&in, ar_gguf_unref);
-    else if (wn != NULL && highpass >= 0 &&
+    else if (wn != NULL && highpass_given &&
         !(highpass < ar_wavenet_get_config (wn)->sample_rate / 2.0)) {
       fprintf (stderr,
           "argen convert gguf: --highpass %g is out of range (0 = none, or a "
@@ -186,7 +200,7 @@ convert_gguf (int argc, char **argv)
     g_error_free (error);
     return 1;
   }
-  if (highpass >= 0 && !wavenet) {
+  if (highpass_given && !wavenet) {
     fprintf (stderr,
         "argen convert gguf: --highpass is for WaveNet models; %s is a %s "
         "model\n",
@@ -195,7 +209,7 @@ convert_gguf (int argc, char **argv)
   }
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   ar_gguf_writer_copy_kv (w, in);
-  if (highpass >= 0)
+  if (highpass_given)
     ar_gguf_writer_set_f32 (w, "wavenet.highpass", (float) highpass);
   for (guint i = 0; i < ar_gguf_get_n_tensors (in); i++) {
     const ArGgufTensor *t = ar_gguf_get_tensor (in, i);
