@@ -16,6 +16,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 /* ArBlockQ8_0 must match ggml's on-disk block exactly (no padding). */
 G_STATIC_ASSERT (sizeof (ArBlockQ8_0) == 34);
@@ -224,12 +227,16 @@ ar_simd_detect (void)
    * support.  AVX-512 is only taken together with AVX2+FMA so that the levels
    * stay ordered: each one implies the ones below it. */
   gboolean avx2;
+  unsigned int eax, ebx, ecx, edx;
 
   __builtin_cpu_init ();
   /* F16C (half-precision conversion) came with or before AVX2 on every
-   * Intel and AMD core; the f16 kernel of the AVX2 level needs it. */
+   * Intel and AMD core; the f16 kernel of the AVX2 level needs it.  Read
+   * from CPUID leaf 1 (ECX bit 29) because clang 14 (Debian 12's, which
+   * builds the fuzzers) rejects "f16c" in __builtin_cpu_supports; the OS
+   * check is avx2's (F16C uses the same registers). */
   avx2 = __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma") &&
-      __builtin_cpu_supports ("f16c");
+      __get_cpuid (1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
   if (avx2 && __builtin_cpu_supports ("avx512f"))
     return AR_SIMD_AVX512;
   if (avx2)
