@@ -240,8 +240,9 @@ add_desc (ArPixelCnn *pc, gsize *offset, float **dst, const char *name,
   d->cols = cols;
   d->transposed = transposed;
   d->bias = bias;
-  /* offsets first (store is NULL), pointers on the second pass */
-  d->dst = pc->store + *offset;
+  /* offsets first (store is NULL: no pointer, NULL + offset is undefined
+   * behaviour), pointers on the second pass */
+  d->dst = pc->store != NULL ? pc->store + *offset : NULL;
   if (dst != NULL)
     *dst = d->dst;
   *offset += (gsize) rows * cols;
