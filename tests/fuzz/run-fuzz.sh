@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-fuzz.sh [SECONDS] — fuzzes the GGUF reader (models/core/ar-gguf.c) with
-# libFuzzer for SECONDS (default 60) and exits non-zero if it finds a crash,
-# a sanitizer report, a leak or a failed check (or if the build fails).
+# run-fuzz.sh [SECONDS] — fuzzes with libFuzzer for SECONDS in all (default
+# 60) and exits non-zero if either target finds a crash, a sanitizer report,
+# a leak or a failed check (or if a build fails).  Two targets share the
+# time, a third to the first and the rest to the second:
 #
-# Builds, with clang, fuzz-gguf.c and the libargen sources it needs under
-# -fsanitize=fuzzer,address,undefined, and gen-seeds.c without sanitizers;
-# writes a seed corpus of valid files with gen-seeds, then runs libFuzzer.
-# Everything goes to $ARGEN_FUZZ_DIR (default: /tmp/argen-fuzz-$UID): the
-# binaries, seeds/, corpus/ (inputs libFuzzer found interesting; kept between
-# runs so later runs start further on) and artifacts/ (crashing inputs).
-# Reproduce a crash with:  $ARGEN_FUZZ_DIR/fuzz-gguf ARTIFACT
+#   gguf    fuzz-gguf.c: the GGUF reader (models/core/ar-gguf.c) and its
+#           writer's round trip; built from the four core files it needs.
+#   models  fuzz-models.c: the model loaders on every file the reader
+#           accepts — the vocabulary, the RNN, llama, gpt and nar text
+#           families, the text model, WaveNet (plain, global-class and
+#           vocoder) and PixelCNN — each must return a model or NULL with a
+#           GError, and a model that loads runs one generation step.  It
+#           links all of libargen, built with clang by meson in
+#           $ARGEN_FUZZ_DIR/build (-fsanitize=fuzzer-no-link,address,
+#           undefined; runtime SIMD dispatch as in any build).
+#
+# The harnesses are built with clang -fsanitize=fuzzer,address,undefined;
+# gen-seeds.c (GGUF files that use every value and tensor type) and
+# gen-model-seeds.c (a tiny valid model of each family, a few KB) write the
+# seeds.  Everything goes to $ARGEN_FUZZ_DIR (default:
+# /tmp/argen-fuzz-$UID): the binaries, the libargen build, and one
+# subdirectory per target of seeds/, corpus/ (inputs libFuzzer found
+# interesting; kept between runs so later runs start further on) and
+# artifacts/ (crashing inputs).  Reproduce a crash with:
+#   $ARGEN_FUZZ_DIR/fuzz-TARGET $ARGEN_FUZZ_DIR/artifacts/TARGET/ARTIFACT
 set -euo pipefail
 
 seconds=${1:-60}
@@ -22,23 +36,56 @@ esac
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${ARGEN_FUZZ_DIR:-${TMPDIR:-/tmp}/argen-fuzz-$(id -u)}
 cc=${FUZZ_CC:-clang}
-mkdir -p "$out/seeds" "$out/corpus" "$out/artifacts"
+targets=(gguf models)
+for t in "${targets[@]}"; do
+  mkdir -p "$out/seeds/$t" "$out/corpus/$t" "$out/artifacts/$t"
+done
+# Runs before the loaders were fuzzed kept the reader's corpus at the top.
+find "$out/seeds" "$out/corpus" "$out/artifacts" -maxdepth 1 -type f \
+  -exec sh -c 'for f; do mv "$f" "$(dirname "$f")/gguf/"; done' sh {} +
 
 read -r -a glib_cflags <<<"$(pkg-config --cflags glib-2.0)"
 read -r -a glib_libs <<<"$(pkg-config --libs glib-2.0)"
 lib_sources=("$src/models/core/ar-gguf.c" "$src/models/core/ar-f16.c"
   "$src/models/core/ar-quant.c" "$src/models/core/ar-error.c")
 common=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
-  -Wno-unused-parameter -I"$src/models" "${glib_cflags[@]}")
+  -Wno-unused-parameter -Wno-missing-field-initializers -I"$src/models"
+  "${glib_cflags[@]}")
+fuzz_flags=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+
+# libargen's dependencies, as models/meson.build lists them.
+blas=openblas
+pkg-config --exists openblas || blas=cblas
+read -r -a argen_cflags <<<"$(pkg-config --cflags glib-2.0 gio-2.0 fftw3f \
+  sndfile samplerate libpng $blas)"
+read -r -a argen_libs <<<"$(pkg-config --libs glib-2.0 gio-2.0 fftw3f \
+  sndfile samplerate libpng $blas)"
 
 echo "run-fuzz: building in $out with $($cc --version | head -n 1)"
+start=$SECONDS
 "$cc" "${common[@]}" -o "$out/gen-seeds" "$src/tests/fuzz/gen-seeds.c" \
   "${lib_sources[@]}" "${glib_libs[@]}" -lm
-"$cc" "${common[@]}" -fsanitize=fuzzer,address,undefined \
-  -fno-sanitize-recover=undefined -o "$out/fuzz-gguf" \
+"$cc" "${common[@]}" "${fuzz_flags[@]}" -o "$out/fuzz-gguf" \
   "$src/tests/fuzz/fuzz-gguf.c" "${lib_sources[@]}" "${glib_libs[@]}" -lm
 
-"$out/gen-seeds" "$out/seeds"
+# All of libargen, instrumented for coverage (fuzzer-no-link: no main), by
+# meson so that the source list is the library's own.  Only the static
+# library is built; the directory is reused by later runs.
+if [ ! -f "$out/build/build.ninja" ]; then
+  CC=$cc meson setup "$out/build" "$src" --buildtype=plain \
+    -Dc_args="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+    -Dc_link_args="-fsanitize=address,undefined" >"$out/meson-setup.log" ||
+    { cat "$out/meson-setup.log" >&2; exit 1; }
+fi
+ninja -C "$out/build" models/libargen.a >"$out/ninja.log" ||
+  { cat "$out/ninja.log" >&2; exit 1; }
+libargen=("$out/build/models/libargen.a" "${argen_libs[@]}" -lm -pthread)
+"$cc" "${common[@]}" "${argen_cflags[@]}" -fsanitize=address,undefined \
+  -fno-sanitize-recover=undefined -o "$out/gen-model-seeds" \
+  "$src/tests/fuzz/gen-model-seeds.c" "${libargen[@]}"
+"$cc" "${common[@]}" "${argen_cflags[@]}" "${fuzz_flags[@]}" \
+  -o "$out/fuzz-models" "$src/tests/fuzz/fuzz-models.c" "${libargen[@]}"
+echo "run-fuzz: built in $((SECONDS - start))s"
 
 # GLib's one-time allocations at start-up are process-lifetime, not leaks
 # (tests/lsan.supp says why).  ASan's default 256 MB quarantine of freed
@@ -48,19 +95,42 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:quara
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$src/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+"$out/gen-seeds" "$out/seeds/gguf"
+"$out/gen-model-seeds" "$out/seeds/models"
+
+# The reader has been fuzzed longest; the loaders get two thirds.  Each
+# share is at least 1 s (libFuzzer takes 0 as "no limit").
+gguf_seconds=$((seconds / 3))
+[ "$gguf_seconds" -ge 1 ] || gguf_seconds=1
+models_seconds=$((seconds - gguf_seconds))
+[ "$models_seconds" -ge 1 ] || models_seconds=1
+
 # -use_value_profile guides mutations by the operands of comparisons, which
 # is what reaching "length just one byte past the end" takes: with it, a
 # deliberately off-by-one bounds check was found within a minute, without it
-# not in 30 s.
-echo "run-fuzz: fuzzing for ${seconds}s"
-rc=0
-"$out/fuzz-gguf" -max_total_time="$seconds" -max_len=8192 -timeout=10 \
-  -rss_limit_mb=1024 -use_value_profile=1 -print_final_stats=1 \
-  -dict="$src/tests/fuzz/gguf.dict" -artifact_prefix="$out/artifacts/" \
-  "$out/corpus" "$out/seeds" || rc=$?
+# not in 30 s.  The model seeds are up to ~8 KB (WaveNet's 256 classes),
+# hence the larger -max_len of that target.
+fuzz ()
+{
+  local t=$1 secs=$2 max_len=$3
 
-if [ $rc -ne 0 ]; then
-  echo "run-fuzz: FAILED (libFuzzer exit status $rc); crashing inputs in $out/artifacts/" >&2
+  echo "run-fuzz: fuzzing $t for ${secs}s"
+  "$out/fuzz-$t" -max_total_time="$secs" -max_len="$max_len" -timeout=10 \
+    -rss_limit_mb=1024 -use_value_profile=1 -print_final_stats=1 \
+    -dict="$src/tests/fuzz/gguf.dict" -artifact_prefix="$out/artifacts/$t/" \
+    "$out/corpus/$t" "$out/seeds/$t"
+}
+
+failed=()
+fuzz gguf "$gguf_seconds" 8192 || failed+=(gguf)
+fuzz models "$models_seconds" 16384 || failed+=(models)
+
+if [ ${#failed[@]} -ne 0 ]; then
+  for t in "${failed[@]}"; do
+    echo "run-fuzz: FAILED: $t; crashing inputs in $out/artifacts/$t/" >&2
+  done
   exit 1
 fi
-echo "run-fuzz: no crash in ${seconds}s; corpus: $(find "$out/corpus" -type f | wc -l) inputs"
+for t in "${targets[@]}"; do
+  echo "run-fuzz: $t: no crash; corpus: $(find "$out/corpus/$t" -type f | wc -l) inputs"
+done
