@@ -15,8 +15,16 @@
  * g_return_if_fail reached from file data counts as a crash; ASan's leak
  * check covers every error path.
  *
+ * Byte mutations of a model file mostly land in its weights, and a changed
+ * size key fails at the first tensor shape check; so half of the mutations
+ * are made on the parsed file instead (LLVMFuzzerCustomMutator): a numeric
+ * key set to a boundary value, a key or a tensor dropped, a tensor
+ * reshaped, retyped or given a non-finite value, the architecture or the
+ * tokenizer swapped — files that are well-formed GGUF but wrong models.
+ *
  * Built and run by run-fuzz.sh (clang -fsanitize=fuzzer,address,undefined,
  * linked with libargen built with -fsanitize=fuzzer-no-link,…). */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +45,9 @@
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+size_t LLVMFuzzerMutate (uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator (uint8_t *data, size_t size, size_t max_size,
+    unsigned int seed);
 
 int
 LLVMFuzzerInitialize (int *argc, char ***argv)
@@ -222,4 +233,262 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   try_wavenet (g);
   try_pixelcnn (g);
   return 0;
+}
+
+/* ---- structured mutations ----------------------------------------------- */
+
+static guint64
+next_rand (guint64 *state)
+{
+  /* splitmix64: the mutation is a pure function of libFuzzer's seed */
+  guint64 z = (*state += 0x9e3779b97f4a7c15ull);
+
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Keys the writer takes (it manages general.alignment itself). */
+static gboolean
+writable_key (const char *key)
+{
+  return key[0] != '\0' && g_utf8_validate (key, -1, NULL) &&
+      strcmp (key, "general.alignment") != 0;
+}
+
+/* Copies key @i of @g into @w with the writer's nearest type (integers as
+ * u32 / i32 / u64, floats as f32); values it has no setter for are
+ * dropped, which is one more mutation. */
+static void
+copy_key (ArGgufWriter *w, const ArGguf *g, guint i)
+{
+  const char *key = ar_gguf_get_key (g, i);
+  ArGgufType type = ar_gguf_get_kv_type (g, i);
+  guint64 u64, n;
+  gint32 i32;
+  float f;
+  gboolean b;
+  const char *str;
+  const char *const *strs;
+  const gsize *lens;
+  const float *fv;
+  const gint32 *iv;
+  const guint64 *uv;
+
+  if (!writable_key (key))
+    return;
+  switch (type) {
+    case AR_GGUF_TYPE_STRING:
+      if (ar_gguf_get_string (g, key, &str, NULL))
+        ar_gguf_writer_set_string (w, key, str);
+      break;
+    case AR_GGUF_TYPE_BOOL:
+      if (ar_gguf_get_bool (g, key, &b, NULL))
+        ar_gguf_writer_set_bool (w, key, b);
+      break;
+    case AR_GGUF_TYPE_FLOAT32:
+    case AR_GGUF_TYPE_FLOAT64:
+      if (ar_gguf_get_f32 (g, key, &f, NULL))
+        ar_gguf_writer_set_f32 (w, key, f);
+      break;
+    case AR_GGUF_TYPE_ARRAY:
+      if (ar_gguf_get_string_array (g, key, &strs, &lens, &n, NULL))
+        ar_gguf_writer_set_string_array (w, key, strs, lens, n);
+      else if (ar_gguf_get_f32_array (g, key, &fv, &n, NULL))
+        ar_gguf_writer_set_f32_array (w, key, fv, n);
+      else if (ar_gguf_get_i32_array (g, key, &iv, &n, NULL))
+        ar_gguf_writer_set_i32_array (w, key, iv, n);
+      else if (ar_gguf_get_u64_array (g, key, &uv, &n, NULL))
+        ar_gguf_writer_set_u64_array (w, key, uv, n);
+      break;
+    default:
+      if (ar_gguf_get_u64 (g, key, &u64, NULL)) {
+        if (u64 <= G_MAXUINT32)
+          ar_gguf_writer_set_u32 (w, key, (guint32) u64);
+        else
+          ar_gguf_writer_set_u64 (w, key, u64);
+      } else if (ar_gguf_get_i32 (g, key, &i32, NULL)) {
+        ar_gguf_writer_set_i32 (w, key, i32);
+      }
+      break;
+  }
+}
+
+/* A boundary value near @v: sizes one off, doubled, halved, 0, 1, or huge. */
+static guint64
+interesting (guint64 v, guint64 r)
+{
+  switch (r % 10) {
+    case 0: return 0;
+    case 1: return 1;
+    case 2: return v + 1;
+    case 3: return v > 0 ? v - 1 : 2;
+    case 4: return v * 2;
+    case 5: return v / 2;
+    case 6: return 3;
+    case 7: return G_MAXUINT32;
+    case 8: return (guint64) G_MAXINT32 + 1;
+    default: return 256 + r % 3 - 1;
+  }
+}
+
+enum
+{
+  MUT_KEY_VALUE,
+  MUT_KEY_DROP,
+  MUT_TENSOR_DROP,
+  MUT_TENSOR_SHAPE,
+  MUT_TENSOR_TYPE,
+  MUT_TENSOR_VALUE,
+  MUT_ARCH,
+  MUT_N
+};
+
+#define MAX_MUTATED_ELEMENTS (1 << 14)
+
+/* Adds tensor @t changed by @op into @w; FALSE when that change is not
+ * possible (the caller then adds it unchanged). */
+static gboolean
+add_mutated_tensor (ArGgufWriter *w, const ArGgufTensor *t, int op,
+    guint64 *rng)
+{
+  guint64 ne[AR_GGUF_MAX_DIMS];
+  guint n_dims = t->n_dims;
+  guint64 n = 1;
+  ArTensorType type = AR_TENSOR_F32;
+  g_autofree float *src = NULL;
+  g_autofree float *dst = NULL;
+
+  if (t->n_elements > MAX_MUTATED_ELEMENTS)
+    return FALSE;
+  memcpy (ne, t->ne, sizeof ne);
+  src = g_new (float, MAX (t->n_elements, 1));
+  ar_gguf_tensor_to_f32 (t, src);
+  if (op == MUT_TENSOR_SHAPE) {
+    guint64 r = next_rand (rng);
+
+    if (r % 8 == 0 && n_dims < AR_GGUF_MAX_DIMS)
+      ne[n_dims++] = 1 + r / 8 % 3; /* one more dimension */
+    else if (r % 8 == 1 && n_dims > 1)
+      n_dims--; /* the last folded away */
+    else
+      ne[r / 8 % n_dims] = MAX (interesting (ne[r / 8 % n_dims], r >> 16), 1);
+  } else if (op == MUT_TENSOR_TYPE) {
+    static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_F16,
+      AR_TENSOR_Q8_0, AR_TENSOR_Q4_0 };
+    type = types[next_rand (rng) % G_N_ELEMENTS (types)];
+    /* the quantisers need ne[0] % 32 == 0 and finite values */
+    if (type == AR_TENSOR_Q8_0 || type == AR_TENSOR_Q4_0) {
+      gboolean finite = ne[0] % 32 == 0;
+
+      for (guint64 k = 0; k < t->n_elements && finite; k++)
+        finite = isfinite (src[k]);
+      if (!finite)
+        type = AR_TENSOR_F16;
+    }
+  }
+  for (guint k = 0; k < n_dims; k++) {
+    if (ne[k] > MAX_MUTATED_ELEMENTS)
+      return FALSE;
+    n *= ne[k];
+    if (n > MAX_MUTATED_ELEMENTS)
+      return FALSE;
+  }
+  dst = g_new (float, n);
+  for (guint64 k = 0; k < n; k++)
+    dst[k] = t->n_elements > 0 ? src[k % t->n_elements] : 0.0f;
+  if (op == MUT_TENSOR_VALUE) {
+    static const float bad[] = { NAN, INFINITY, -INFINITY, 1e30f, -1e30f };
+    guint64 r = next_rand (rng);
+    dst[r % n] = bad[r / n % G_N_ELEMENTS (bad)];
+  }
+  ar_gguf_writer_add_tensor_f32 (w, t->name, type, n_dims, ne, dst);
+  return TRUE;
+}
+
+static GBytes *
+mutate_model (const ArGguf *g, guint64 *rng)
+{
+  static const char *const archs[] = { "rnn", "llama", "gpt", "nar",
+    "wavenet", "pixelcnn" };
+  static const char *const tokenizers[] = { "char", "byte", "llama" };
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  guint n_kv = ar_gguf_get_n_kv (g), n_t = ar_gguf_get_n_tensors (g);
+  int op = next_rand (rng) % MUT_N;
+  guint key = n_kv ? next_rand (rng) % n_kv : 0;
+  guint tensor = n_t ? next_rand (rng) % n_t : 0;
+
+  if (op == MUT_KEY_DROP) {
+    for (guint i = 0; i < n_kv; i++)
+      if (i != key)
+        copy_key (w, g, i);
+  } else {
+    ar_gguf_writer_copy_kv (w, g);
+  }
+  if (op == MUT_KEY_VALUE && n_kv > 0 &&
+      writable_key (ar_gguf_get_key (g, key))) {
+    const char *k = ar_gguf_get_key (g, key);
+    guint64 v = 0;
+    float f;
+    gboolean b = FALSE;
+
+    if (ar_gguf_get_f32 (g, k, &f, NULL)) {
+      static const float fs[] = { 0.0f, -1.0f, 0.5f, 1.0f, 1e30f, 1e-30f };
+      ar_gguf_writer_set_f32 (w, k, fs[next_rand (rng) % G_N_ELEMENTS (fs)]);
+    } else if (ar_gguf_get_u64 (g, k, &v, NULL)) {
+      guint64 nv = interesting (v, next_rand (rng));
+      if (nv <= G_MAXUINT32)
+        ar_gguf_writer_set_u32 (w, k, (guint32) nv);
+      else
+        ar_gguf_writer_set_u64 (w, k, nv);
+    } else if (ar_gguf_get_bool (g, k, &b, NULL)) {
+      ar_gguf_writer_set_bool (w, k, !b);
+    } else {
+      ar_gguf_writer_set_i32 (w, k, -1);
+    }
+  } else if (op == MUT_ARCH) {
+    guint64 r = next_rand (rng);
+    if (r % 2)
+      ar_gguf_writer_set_string (w, "general.architecture",
+          archs[r / 2 % G_N_ELEMENTS (archs)]);
+    else
+      ar_gguf_writer_set_string (w, "tokenizer.ggml.model",
+          tokenizers[r / 2 % G_N_ELEMENTS (tokenizers)]);
+  }
+  for (guint i = 0; i < n_t; i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (g, i);
+
+    if (i == tensor && op == MUT_TENSOR_DROP)
+      continue;
+    if (i == tensor && (op == MUT_TENSOR_SHAPE || op == MUT_TENSOR_TYPE ||
+            op == MUT_TENSOR_VALUE) && add_mutated_tensor (w, t, op, rng))
+      continue;
+    ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
+        t->data, t->nbytes);
+  }
+  return ar_gguf_writer_to_bytes (w);
+}
+
+size_t
+LLVMFuzzerCustomMutator (uint8_t *data, size_t size, size_t max_size,
+    unsigned int seed)
+{
+  guint64 rng = seed;
+  g_autoptr (GBytes) in = NULL;
+  g_autoptr (ArGguf) g = NULL;
+  g_autoptr (GBytes) out = NULL;
+  gsize n;
+
+  if (next_rand (&rng) % 2 == 0)
+    return LLVMFuzzerMutate (data, size, max_size);
+  in = g_bytes_new (data, size);
+  g = ar_gguf_new_from_bytes (in, "mutate.gguf", NULL);
+  if (g == NULL)
+    return LLVMFuzzerMutate (data, size, max_size);
+  out = mutate_model (g, &rng);
+  n = g_bytes_get_size (out);
+  if (n > max_size)
+    return LLVMFuzzerMutate (data, size, max_size);
+  memcpy (data, g_bytes_get_data (out, NULL), n);
+  return n;
 }
