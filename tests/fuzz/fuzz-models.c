@@ -39,8 +39,8 @@
 
 /* A loaded model runs one step only below these sizes, so that an input
  * stays within a few milliseconds. */
-#define MAX_STEP_PIXELS 1024        /* PixelCNN H · W */
-#define MAX_STEP_LATENCY 4096       /* vocoder samples before its first output */
+#define MAX_STEP_PIXELS 1024  /* PixelCNN H · W */
+#define MAX_STEP_LATENCY 4096 /* vocoder samples before its first output */
 #define MAX_STEP_RECEPTIVE (1 << 16) /* WaveNet history samples */
 
 int LLVMFuzzerInitialize (int *argc, char ***argv);
@@ -319,16 +319,26 @@ static guint64
 interesting (guint64 v, guint64 r)
 {
   switch (r % 10) {
-    case 0: return 0;
-    case 1: return 1;
-    case 2: return v + 1;
-    case 3: return v > 0 ? v - 1 : 2;
-    case 4: return v * 2;
-    case 5: return v / 2;
-    case 6: return 3;
-    case 7: return G_MAXUINT32;
-    case 8: return (guint64) G_MAXINT32 + 1;
-    default: return 256 + r % 3 - 1;
+    case 0:
+      return 0;
+    case 1:
+      return 1;
+    case 2:
+      return v + 1;
+    case 3:
+      return v > 0 ? v - 1 : 2;
+    case 4:
+      return v * 2;
+    case 5:
+      return v / 2;
+    case 6:
+      return 3;
+    case 7:
+      return G_MAXUINT32;
+    case 8:
+      return (guint64) G_MAXINT32 + 1;
+    default:
+      return 256 + r % 3 - 1;
   }
 }
 
@@ -409,8 +419,8 @@ add_mutated_tensor (ArGgufWriter *w, const ArGgufTensor *t, int op,
 static GBytes *
 mutate_model (const ArGguf *g, guint64 *rng)
 {
-  static const char *const archs[] = { "rnn", "llama", "gpt", "nar",
-    "wavenet", "pixelcnn" };
+  static const char *const archs[] = { "rnn", "llama", "gpt", "nar", "wavenet",
+    "pixelcnn" };
   static const char *const tokenizers[] = { "char", "byte", "llama" };
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   guint n_kv = ar_gguf_get_n_kv (g), n_t = ar_gguf_get_n_tensors (g);
@@ -460,8 +470,10 @@ mutate_model (const ArGguf *g, guint64 *rng)
 
     if (i == tensor && op == MUT_TENSOR_DROP)
       continue;
-    if (i == tensor && (op == MUT_TENSOR_SHAPE || op == MUT_TENSOR_TYPE ||
-            op == MUT_TENSOR_VALUE) && add_mutated_tensor (w, t, op, rng))
+    if (i == tensor &&
+        (op == MUT_TENSOR_SHAPE || op == MUT_TENSOR_TYPE ||
+            op == MUT_TENSOR_VALUE) &&
+        add_mutated_tensor (w, t, op, rng))
       continue;
     ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
         t->data, t->nbytes);

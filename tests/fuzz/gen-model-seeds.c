@@ -51,8 +51,8 @@ static gboolean
 rnn_seed (const char *dir, const char *name, ArCellType cell, guint layers,
     GError **error)
 {
-  g_autoptr (ArVocab) vocab = ar_vocab_new_chars (ALPHABET,
-      strlen (ALPHABET), error);
+  g_autoptr (ArVocab) vocab =
+      ar_vocab_new_chars (ALPHABET, strlen (ALPHABET), error);
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   g_autoptr (ArRnnTrain) net = NULL;
   ArRnnConfig c = { cell, layers, 4, 4, 0 };
@@ -76,12 +76,12 @@ static gboolean
 transformer_seed (const char *dir, const char *name, ArTransformerArch arch,
     gboolean tied, guint nar_slots, GError **error)
 {
-  g_autoptr (ArVocab) vocab = ar_vocab_new_chars (ALPHABET,
-      strlen (ALPHABET), error);
+  g_autoptr (ArVocab) vocab =
+      ar_vocab_new_chars (ALPHABET, strlen (ALPHABET), error);
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   g_autoptr (ArTransformerTrain) t = NULL;
-  ArTransformerConfig c = { arch, 1, 8, 8, 2, 1, 8, 0, 4, 10000.0f, 1e-5f,
-    tied, nar_slots > 0 };
+  ArTransformerConfig c = { arch, 1, 8, 8, 2, 1, 8, 0, 4, 10000.0f, 1e-5f, tied,
+    nar_slots > 0 };
   ArRng rng;
 
   if (vocab == NULL)
@@ -108,7 +108,9 @@ static gboolean
 spm_seed (const char *dir, GError **error)
 {
   static const char *const pieces[] = { "<unk>", "<s>", "</s>", "<0x0A>",
-    "\xe2\x96\x81", "a", "b", ("\xe2\x96\x81" "a") };
+    "\xe2\x96\x81", "a", "b",
+    ("\xe2\x96\x81"
+     "a") };
   static const float scores[] = { 0, 0, 0, 0, -1, -2, -3, -0.5f };
   static const gint32 types[] = { 2, 3, 3, 6, 1, 1, 1, 1 };
   const guint V = G_N_ELEMENTS (pieces);
@@ -125,8 +127,7 @@ spm_seed (const char *dir, GError **error)
   ar_transformer_train_init (t, &rng);
   ar_transformer_train_write (t, w);
   ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "llama");
-  ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens", pieces, NULL,
-      V);
+  ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens", pieces, NULL, V);
   ar_gguf_writer_set_f32_array (w, "tokenizer.ggml.scores", scores, V);
   ar_gguf_writer_set_i32_array (w, "tokenizer.ggml.token_type", types, V);
   ar_gguf_writer_set_u32 (w, "tokenizer.ggml.bos_token_id", 1);
@@ -167,8 +168,8 @@ main (int argc, char **argv)
     return 1;
   }
   ok = wavenet_seed (dir, "wavenet.gguf", 1, 0, 0, 0, 0, FALSE, &error) &&
-      wavenet_seed (dir, "wavenet-f16-global.gguf", 2, 2, 0, 0.5f, 100.0f,
-          TRUE, &error) &&
+      wavenet_seed (dir, "wavenet-f16-global.gguf", 2, 2, 0, 0.5f, 100.0f, TRUE,
+          &error) &&
       wavenet_seed (dir, "wavenet-vocoder.gguf", 1, 0, 2, 0, 0, TRUE, &error) &&
       rnn_seed (dir, "rnn-gru.gguf", AR_CELL_GRU, 1, &error) &&
       rnn_seed (dir, "rnn-lstm.gguf", AR_CELL_LSTM, 2, &error) &&
