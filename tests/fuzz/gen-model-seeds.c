@@ -4,7 +4,7 @@
  * writers from random weights, with shapes so tiny (2 to 8 channels, one or
  * two layers, vocabularies of a few characters) that each file is a few KB
  * and mutations of the keys and tensor headers are not drowned in weights.
- * WaveNet's 256 µ-law classes make its files the largest (~7 KB).
+ * WaveNet's 256 µ-law classes make its files the largest (up to 8.4 KB).
  *
  * Usage: gen-model-seeds DIR   (run by run-fuzz.sh) */
 #include <string.h>
@@ -20,11 +20,32 @@
 
 #define ALPHABET "ab \n"
 
+/* Writes @w as DIR/NAME once it loads as the model its architecture names:
+ * a seed that does not load would start the fuzzer outside the loaders. */
 static gboolean
 save (const char *dir, const char *name, ArGgufWriter *w, GError **error)
 {
   g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, name, error);
+  const char *arch;
 
+  if (g == NULL ||
+      !ar_gguf_get_string (g, "general.architecture", &arch, error))
+    return FALSE;
+  if (strcmp (arch, "wavenet") == 0) {
+    g_autoptr (ArWaveNet) wn = ar_wavenet_new_from_gguf (g, error);
+    if (wn == NULL)
+      return FALSE;
+  } else if (strcmp (arch, "pixelcnn") == 0) {
+    g_autoptr (ArPixelCnn) pc = ar_pixelcnn_new_from_gguf (g, error);
+    if (pc == NULL)
+      return FALSE;
+  } else {
+    g_autoptr (ArTextModel) m = ar_text_model_new_from_gguf (g, error);
+    if (m == NULL)
+      return FALSE;
+  }
   return ar_gguf_writer_write_file (w, path, error);
 }
 
@@ -99,6 +120,51 @@ transformer_seed (const char *dir, const char *name, ArTransformerArch arch,
   }
   ar_vocab_write_gguf (vocab, w);
   return save (dir, name, w, error);
+}
+
+/* A llama of D = F = 32 (quantised rows hold 32 values) whose matrices are
+ * stored Q8_0 and Q4_0 in turn, read in place by the Transformer. */
+static gboolean
+quantised_seed (const char *dir, GError **error)
+{
+  g_autoptr (ArVocab) vocab =
+      ar_vocab_new_chars (ALPHABET, strlen (ALPHABET), error);
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  g_autoptr (ArGgufWriter) wq = ar_gguf_writer_new ();
+  g_autoptr (ArTransformerTrain) t = NULL;
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (ArGguf) g = NULL;
+  ArTransformerConfig c = { AR_TRANSFORMER_LLAMA, 1, 32, 32, 2, 1, 8, 0, 16,
+    10000.0f, 1e-5f, FALSE, FALSE };
+  ArRng rng;
+  guint n_matrices = 0;
+
+  if (vocab == NULL)
+    return FALSE;
+  c.n_vocab = ar_vocab_get_size (vocab);
+  if (!ar_transformer_train_check (&c, 8, 1, error))
+    return FALSE;
+  t = ar_transformer_train_new (&c, 8, 1, 1);
+  ar_rng_init (&rng, 6);
+  ar_transformer_train_init (t, &rng);
+  ar_transformer_train_write (t, w);
+  ar_vocab_write_gguf (vocab, w);
+  bytes = ar_gguf_writer_to_bytes (w);
+  g = ar_gguf_new_from_bytes (bytes, "llama-quantised", error);
+  if (g == NULL)
+    return FALSE;
+  ar_gguf_writer_copy_kv (wq, g);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (g); i++) {
+    const ArGgufTensor *tn = ar_gguf_get_tensor (g, i);
+    g_autofree float *x = g_new (float, tn->n_elements);
+    ArTensorType type = AR_TENSOR_F32;
+
+    ar_gguf_tensor_to_f32 (tn, x);
+    if (tn->n_dims == 2 && tn->ne[0] % 32 == 0)
+      type = n_matrices++ % 2 ? AR_TENSOR_Q4_0 : AR_TENSOR_Q8_0;
+    ar_gguf_writer_add_tensor_f32 (wq, tn->name, type, tn->n_dims, tn->ne, x);
+  }
+  return save (dir, "llama-quantised.gguf", wq, error);
 }
 
 /* An SPM ("llama" tokenizer) vocabulary on a tiny llama: pieces with ▁,
@@ -179,7 +245,7 @@ main (int argc, char **argv)
           &error) &&
       transformer_seed (dir, "nar.gguf", AR_TRANSFORMER_LLAMA, TRUE, 4,
           &error) &&
-      spm_seed (dir, &error) &&
+      spm_seed (dir, &error) && quantised_seed (dir, &error) &&
       pixelcnn_seed (dir, "pixelcnn.gguf", 256, 1, 0, &error) &&
       pixelcnn_seed (dir, "pixelcnn-binary-classes.gguf", 2, 3, 2, &error);
   if (!ok) {
