@@ -70,12 +70,18 @@ start=$SECONDS
 
 # All of libargen, instrumented for coverage (fuzzer-no-link: no main), by
 # meson so that the source list is the library's own.  Only the static
-# library is built; the directory is reused by later runs.
-if [ ! -f "$out/build/build.ninja" ]; then
+# library is built; the directory is reused by later runs from the same
+# checkout with the same compiler (the default $out is shared by every
+# checkout of one user, and a meson directory belongs to one source tree).
+stamp="$src $cc"
+if [ ! -f "$out/build/build.ninja" ] ||
+  [ "$(cat "$out/build.stamp" 2>/dev/null)" != "$stamp" ]; then
+  rm -rf "$out/build" "$out/build.stamp"
   CC=$cc meson setup "$out/build" "$src" --buildtype=plain \
     -Dc_args="-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
     -Dc_link_args="-fsanitize=address,undefined" >"$out/meson-setup.log" ||
     { cat "$out/meson-setup.log" >&2; exit 1; }
+  echo "$stamp" >"$out/build.stamp"
 fi
 ninja -C "$out/build" models/libargen.a >"$out/ninja.log" ||
   { cat "$out/ninja.log" >&2; exit 1; }
