@@ -964,6 +964,41 @@ test_empty (void)
   ar_dequantize_q4_0 (NULL, NULL, 0);
 }
 
+/* Subnormal blocks so small that 1 / scale overflows (found by fuzzing the
+ * GGUF writer): both quantisers code them as zeros — scale 0 in F16,
+ * Q8_0 codes 0, Q4_0 codes 8 — whatever mix of zeros, signs and sizes the
+ * block holds, instead of multiplying by an infinite factor (±inf codes,
+ * and 0 × inf = NaN, whose conversion to an integer is undefined). */
+static void
+test_quantize_tiny (void)
+{
+  float x[AR_Q8_0_BLOCK], back[AR_Q4_0_BLOCK];
+  ArBlockQ8_0 q8;
+  ArBlockQ4_0 q4;
+
+  for (int i = 0; i < AR_Q8_0_BLOCK; i++)
+    x[i] = i % 3 == 0 ? 0.0f : (i % 2 ? 1e-40f : -3e-41f);
+  ar_quantize_q8_0 (&q8, x, AR_Q8_0_BLOCK);
+  g_assert_cmpuint (q8.d, ==, ar_f32_to_f16 (0.0f));
+  for (int i = 0; i < AR_Q8_0_BLOCK; i++)
+    g_assert_cmpint (q8.qs[i], ==, 0);
+  ar_quantize_q4_0 (&q4, x, AR_Q4_0_BLOCK);
+  g_assert_cmpfloat (ar_f16_to_f32 (q4.d), ==, 0.0f);
+  for (int i = 0; i < AR_Q4_0_BLOCK / 2; i++)
+    g_assert_cmpuint (q4.qs[i], ==, 0x88);
+  ar_dequantize_q4_0 (back, &q4, AR_Q4_0_BLOCK);
+  for (int i = 0; i < AR_Q4_0_BLOCK; i++)
+    g_assert_cmpfloat (back[i], ==, 0.0f);
+  /* the smallest normal magnitude still has a finite inverse: coded as
+   * before, the signed maximum at code 0 for Q4_0 */
+  for (int i = 0; i < AR_Q8_0_BLOCK; i++)
+    x[i] = i == 5 ? -FLT_MIN * 64 : 0.0f;
+  ar_quantize_q4_0 (&q4, x, AR_Q4_0_BLOCK);
+  g_assert_cmpuint (q4.qs[5] & 0x0f, ==, 0);
+  ar_quantize_q8_0 (&q8, x, AR_Q8_0_BLOCK);
+  g_assert_cmpint (q8.qs[5], ==, -127);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -980,6 +1015,7 @@ main (int argc, char **argv)
   g_test_add_func ("/kernels-quant/q8_0/real", test_q8_0_real);
   g_test_add_func ("/kernels-quant/q8_0/vs-f32", test_q8_0_vs_f32);
   g_test_add_func ("/kernels-quant/q8_0/non-finite", test_q8_0_non_finite);
+  g_test_add_func ("/kernels-quant/quantize-tiny", test_quantize_tiny);
   g_test_add_func ("/kernels-quant/q4_0/quantize", test_q4_0_quantize);
   g_test_add_func ("/kernels-quant/q4_0/round-trip", test_q4_0_round_trip);
   g_test_add_func ("/kernels-quant/q4_0/exact", test_q4_0_exact);

@@ -23,6 +23,20 @@
 #include <math.h>
 #include <string.h>
 
+/* 1 / @d, the factor that turns a block's values into codes; 0 when d is 0
+ * (a block of zeros) and also when 1 / d overflows (|d| < 2^-128, tiny
+ * subnormal values): such a scale is 0 in F16 anyway, so the block decodes
+ * to zeros whatever its codes, and with an infinite factor a value times it
+ * would be ±inf or NaN, and its conversion to an integer code undefined
+ * (found by fuzzing: the GGUF writer quantising a subnormal tensor). */
+static float
+inverse_scale (float d)
+{
+  float id = d != 0.0f ? 1.0f / d : 0.0f;
+
+  return isfinite (id) ? id : 0.0f;
+}
+
 void
 ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n)
 {
@@ -50,7 +64,7 @@ ar_quantize_q8_0 (ArBlockQ8_0 *xq, const float *x, int n)
      * f16 rounding.  |v| / d <= 127 (up to rounding), so roundf stays in
      * [-127, 127] and the clamp only guards the edge. */
     d = amax / 127.0f;
-    id = d != 0.0f ? 1.0f / d : 0.0f;
+    id = inverse_scale (d);
     xq[b].d = ar_f32_to_f16 (d);
     for (i = 0; i < AR_Q8_0_BLOCK; i++)
       xq[b].qs[i] = (gint8) CLAMP (roundf (v[i] * id), -127.0f, 127.0f);
@@ -86,7 +100,7 @@ ar_quantize_q4_0 (ArBlockQ4_0 *q, const float *x, int n)
     /* m maps to code 0 (-8 d) rather than to 15: the signed maximum gets
      * the extra level the asymmetric range [-8, 7] has. */
     d = m / -8.0f;
-    id = d != 0.0f ? 1.0f / d : 0.0f;
+    id = inverse_scale (d);
     q[b].d = ar_f32_to_f16 (d);
     for (j = 0; j < AR_Q4_0_BLOCK / 2; j++) {
       /* v * id is in [-8, 8] up to rounding, so the sum is positive and
