@@ -22,6 +22,7 @@
 #include "core/ar-gguf.h"
 #include "core/ar-rng.h"
 #include "core/ar-threadpool.h"
+#include "core/ar-workspaces.h"
 #include "text/ar-text.h"
 #include "transformer/ar-transformer.h"
 #include "test-util.h"
@@ -317,6 +318,100 @@ test_rnn (void)
   }
 }
 
+/* ---- workspaces -------------------------------------------------------- */
+
+typedef struct
+{
+  gint made;
+} SpaceCounts;
+
+typedef struct
+{
+  gint users; /* tasks holding this space right now */
+} Space;
+
+static gpointer
+space_new (gpointer data)
+{
+  SpaceCounts *counts = data;
+
+  g_atomic_int_inc (&counts->made);
+  return g_new0 (Space, 1);
+}
+
+static void
+space_free (gpointer data)
+{
+  g_free (data);
+}
+
+static void
+count_free (gpointer data)
+{
+  /* the destroy notify sees each space once */
+  Space *sp = data;
+
+  g_assert_cmpint (g_atomic_int_get (&sp->users), ==, 0);
+  space_free (data);
+}
+
+typedef struct
+{
+  ArWorkspaces *ws;
+  gint total_uses;
+} SpaceJob;
+
+static void
+use_space (gpointer data, guint task)
+{
+  SpaceJob *job = data;
+  Space *sp = ar_workspaces_claim (job->ws);
+
+  /* nobody else holds it while this task does */
+  g_assert_cmpint (g_atomic_int_add (&sp->users, 1), ==, 0);
+  g_usleep (200 + 50 * (task % 3));
+  g_atomic_int_inc (&job->total_uses);
+  g_assert_cmpint (g_atomic_int_add (&sp->users, -1), ==, 1);
+  ar_workspaces_release (job->ws, sp);
+}
+
+/* Tasks on 1, 2 and 4 threads claim spaces: never one held by two tasks,
+ * never more made than tasks run at once (the pool's threads), all of them
+ * reused and freed. */
+static void
+test_workspaces (void)
+{
+  static const guint threads[] = { 1, 2, 4 };
+
+  for (guint k = 0; k < G_N_ELEMENTS (threads); k++) {
+    g_autoptr (ArThreadPool) pool = ar_threadpool_new (threads[k]);
+    SpaceCounts counts = { 0 };
+    SpaceJob job = { ar_workspaces_new (space_new, count_free, &counts), 0 };
+
+    for (int round = 0; round < 3; round++)
+      ar_threadpool_run (pool, 40, use_space, &job);
+    g_assert_cmpint (job.total_uses, ==, 120);
+    g_assert_cmpint (counts.made, >=, 1);
+    g_assert_cmpint (counts.made, <=, (gint) ar_threadpool_get_n_threads (pool));
+    g_assert_cmpuint (ar_workspaces_get_n_made (job.ws), ==, (guint) counts.made);
+    ar_workspaces_free (job.ws);
+  }
+  /* one space claimed and given back is the one claimed next */
+  {
+    SpaceCounts counts = { 0 };
+    g_autoptr (ArWorkspaces) ws =
+        ar_workspaces_new (space_new, space_free, &counts);
+    gpointer a = ar_workspaces_claim (ws), b = ar_workspaces_claim (ws);
+
+    g_assert_true (a != b);
+    ar_workspaces_release (ws, a);
+    g_assert_true (ar_workspaces_claim (ws) == a);
+    ar_workspaces_release (ws, a);
+    ar_workspaces_release (ws, b);
+    g_assert_cmpint (counts.made, ==, 2);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -324,6 +419,7 @@ main (int argc, char **argv)
   g_test_add_func ("/threadpool/pool", test_pool);
   g_test_add_func ("/threadpool/two-callers", test_pool_two_callers);
   g_test_add_func ("/threadpool/matvec", test_matvec);
+  g_test_add_func ("/threadpool/workspaces", test_workspaces);
   g_test_add_func ("/threadpool/transformer", test_transformer);
   g_test_add_func ("/threadpool/rnn", test_rnn);
   return g_test_run ();

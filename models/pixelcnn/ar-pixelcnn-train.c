@@ -14,6 +14,7 @@
 #include "core/ar-error.h"
 #include "core/ar-kernels.h"
 #include "core/ar-threadpool.h"
+#include "core/ar-workspaces.h"
 #include "pixelcnn/ar-pixelcnn-private.h"
 
 #include <cblas.h>
@@ -30,7 +31,6 @@ typedef struct
  * · H · W positions, rows (image, row, column)). */
 typedef struct
 {
-  gboolean busy;
   float *store;
   float *u;           /* (NB) inputs */
   float **zv, **zh;   /* (L) × (NB, 2C) pre-activations */
@@ -60,8 +60,7 @@ struct _ArPixelCnnTrain
   gsize total;       /* floats of a gradient copy */
   float *gcopy;      /* (max_tasks, total) */
   double *task_loss; /* (max_tasks) */
-  GMutex lock;
-  GPtrArray *ws; /* (element-type Work) */
+  ArWorkspaces *ws; /* of Work, one per thread running tasks */
 
   /* the call being run */
   const guint8 *images;
@@ -141,9 +140,10 @@ par (const ArPixelCnnTrain *t, int i)
 
 /* ---- work spaces ------------------------------------------------------------- */
 
-static Work *
-work_new (const ArPixelCnnTrain *t)
+static gpointer
+work_new (gpointer data)
 {
+  const ArPixelCnnTrain *t = data;
   gsize NB = (gsize) AR_PIXELCNN_MICROBATCH * t->HW;
   gsize C = t->C, C2 = t->C2, L = t->L;
   gsize taps =
@@ -193,8 +193,10 @@ work_new (const ArPixelCnnTrain *t)
 }
 
 static void
-work_free (Work *w)
+work_free (gpointer data)
 {
+  Work *w = data;
+
   if (w == NULL)
     return;
   g_free (w->store);
@@ -206,34 +208,6 @@ work_free (Work *w)
   g_free (w->vin);
   g_free (w->g);
   g_free (w);
-}
-
-static Work *
-ws_acquire (ArPixelCnnTrain *t)
-{
-  Work *w = NULL;
-
-  g_mutex_lock (&t->lock);
-  for (guint i = 0; i < t->ws->len && w == NULL; i++) {
-    Work *c = g_ptr_array_index (t->ws, i);
-    if (!c->busy)
-      w = c;
-  }
-  if (w == NULL) {
-    w = work_new (t);
-    g_ptr_array_add (t->ws, w);
-  }
-  w->busy = TRUE;
-  g_mutex_unlock (&t->lock);
-  return w;
-}
-
-static void
-ws_release (ArPixelCnnTrain *t, Work *w)
-{
-  g_mutex_lock (&t->lock);
-  w->busy = FALSE;
-  g_mutex_unlock (&t->lock);
 }
 
 /* ---- life cycle ---------------------------------------------------------------- */
@@ -275,8 +249,7 @@ ar_pixelcnn_train_new (const ArPixelCnnConfig *config, int max_B, int n_threads)
   }
   t->gcopy = g_new0 (float, t->total * t->max_tasks);
   t->task_loss = g_new0 (double, t->max_tasks);
-  g_mutex_init (&t->lock);
-  t->ws = g_ptr_array_new_with_free_func ((GDestroyNotify) work_free);
+  t->ws = ar_workspaces_new (work_new, work_free, t);
   return t;
 }
 
@@ -286,8 +259,7 @@ ar_pixelcnn_train_free (ArPixelCnnTrain *t)
   if (t == NULL)
     return;
   ar_threadpool_free (t->pool);
-  g_ptr_array_unref (t->ws);
-  g_mutex_clear (&t->lock);
+  ar_workspaces_free (t->ws);
   g_ptr_array_unref (t->params);
   g_free (t->li);
   g_free (t->offset);
@@ -622,12 +594,12 @@ run_task (gpointer data, guint k)
   int b0 = k * AR_PIXELCNN_MICROBATCH;
   int nb = MIN (AR_PIXELCNN_MICROBATCH, t->B - b0);
   float *grad = t->gcopy + (gsize) k * t->total;
-  Work *w = ws_acquire (t);
+  Work *w = ar_workspaces_claim (t->ws);
 
   if (t->backward)
     memset (grad, 0, t->total * sizeof (float));
   t->task_loss[k] = micro_batch (t, w, b0, nb, grad);
-  ws_release (t, w);
+  ar_workspaces_release (t->ws, w);
 }
 
 /* Parameter @i's gradient += the tasks' copies, in task order. */

@@ -23,6 +23,7 @@
  * element-wise layers of ar-pointwise.c. */
 #include "ar-transformer-train.h"
 #include "core/ar-threadpool.h"
+#include "core/ar-workspaces.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -94,13 +95,13 @@ typedef struct
 } Task;
 
 /* The activations of one micro-batch of nb streams, one workspace per
- * thread (a running task holds one).  Per-layer buffers are (L, N_max,
+ * thread (ArWorkspaces: a running task holds one).  Per-layer buffers are (L, N_max,
  * width) with N_max = max_T nb_max; a micro-batch uses the first T · nb
  * rows of each.  QKV is the width of a fused q|k|v row, D + 2 KV. */
 typedef struct
 {
-  gboolean busy;   /* held by a running task (under ws_lock) */
   int nb;          /* streams of the current micro-batch */
+  int L;           /* layers: attn holds L attention workspaces */
   gint32 *in, *tg; /* (T, nb) token ids; a target < 0 is not scored */
   float loss;      /* mean over the micro-batch's scored targets */
   int n_scored;    /* its targets >= 0 */
@@ -147,9 +148,7 @@ struct _ArTransformerTrain
   ArThreadPool *pool;         /* n_threads > 1 */
   Task *tasks;                /* (n_tasks_max) */
   int n_tasks_max;
-  Workspace *ws; /* (n_ws) */
-  int n_ws;
-  GMutex ws_lock;
+  ArWorkspaces *ws;            /* of Workspace, one per thread running tasks */
 
   float drop_p;      /* dropout probability; 0 = none */
   guint64 drop_seed; /* of the masks */
@@ -359,9 +358,11 @@ task_clear (Task *task)
   g_free (task->grad);
 }
 
-static void
-ws_init (ArTransformerTrain *t, Workspace *sh)
+static gpointer
+ws_new (gpointer data)
 {
+  ArTransformerTrain *t = data;
+  Workspace *sh = g_new0 (Workspace, 1);
   gsize N = (gsize) t->max_T * t->nb_max, L = t->L;
   gsize D = t->D, F = t->F, QKV = t->QKV;
   gboolean llama = t->config.arch == AR_TRANSFORMER_LLAMA;
@@ -384,6 +385,7 @@ ws_init (ArTransformerTrain *t, Workspace *sh)
   sh->rstdf = new_floats (N);
   sh->xf = new_floats (N * D);
   sh->logits = new_floats (N * t->V);
+  sh->L = (int) L;
   sh->attn = g_new0 (ArAttention *, L);
   for (gsize l = 0; l < L; l++) {
     sh->attn[l] = ar_attention_new (t->H, t->Hkv, t->hs, t->max_T, t->nb_max);
@@ -398,11 +400,14 @@ ws_init (ArTransformerTrain *t, Workspace *sh)
   if (llama)
     sh->dga = new_floats (N * 2 * F);
   sh->keep = g_new (guint8, (1 + 2 * L) * N * D);
+  return sh;
 }
 
 static void
-ws_clear (ArTransformerTrain *t, Workspace *sh)
+ws_free (gpointer data)
 {
+  Workspace *sh = data;
+
   g_free (sh->in);
   g_free (sh->tg);
   g_free (sh->x);
@@ -421,7 +426,7 @@ ws_clear (ArTransformerTrain *t, Workspace *sh)
   g_free (sh->rstdf);
   g_free (sh->xf);
   g_free (sh->logits);
-  for (int l = 0; l < t->L; l++)
+  for (int l = 0; l < sh->L; l++)
     ar_attention_free (sh->attn[l]);
   g_free (sh->attn);
   g_free (sh->dx);
@@ -432,6 +437,7 @@ ws_clear (ArTransformerTrain *t, Workspace *sh)
   g_free (sh->dh);
   g_free (sh->dga);
   g_free (sh->keep);
+  g_free (sh);
 }
 
 ArTransformerTrain *
@@ -502,11 +508,7 @@ ar_transformer_train_new (const ArTransformerConfig *config, int max_T,
   t->tasks = g_new0 (Task, t->n_tasks_max);
   for (int k = 0; k < t->n_tasks_max; k++)
     task_init (t, &t->tasks[k], k);
-  t->n_ws = t->n_threads;
-  t->ws = g_new0 (Workspace, t->n_ws);
-  for (int w = 0; w < t->n_ws; w++)
-    ws_init (t, &t->ws[w]);
-  g_mutex_init (&t->ws_lock);
+  t->ws = ar_workspaces_new (ws_new, ws_free, t);
   if (t->n_threads > 1)
     t->pool = ar_threadpool_new (t->n_threads);
   return t;
@@ -521,10 +523,7 @@ ar_transformer_train_free (ArTransformerTrain *t)
   for (int k = 0; k < t->n_tasks_max; k++)
     task_clear (&t->tasks[k]);
   g_free (t->tasks);
-  for (int w = 0; w < t->n_ws; w++)
-    ws_clear (t, &t->ws[w]);
-  g_free (t->ws);
-  g_mutex_clear (&t->ws_lock);
+  ar_workspaces_free (t->ws);
   g_ptr_array_unref (t->params);
   g_ptr_array_unref (t->fused_views);
   g_ptr_array_unref (t->owned);
@@ -981,31 +980,6 @@ mb_backward (ArTransformerTrain *t, Workspace *sh, ArParam **P, int T,
 
 /* ---- the batch over the tasks ------------------------------------------- */
 
-/* Holds a free workspace: at most n_threads tasks run at once, and there is
- * one workspace per thread. */
-static Workspace *
-ws_claim (ArTransformerTrain *t)
-{
-  Workspace *w = NULL;
-
-  g_mutex_lock (&t->ws_lock);
-  for (int i = 0; i < t->n_ws && w == NULL; i++)
-    if (!t->ws[i].busy)
-      w = &t->ws[i];
-  g_assert (w != NULL);
-  w->busy = TRUE;
-  g_mutex_unlock (&t->ws_lock);
-  return w;
-}
-
-static void
-ws_release (ArTransformerTrain *t, Workspace *w)
-{
-  g_mutex_lock (&t->ws_lock);
-  w->busy = FALSE;
-  g_mutex_unlock (&t->ws_lock);
-}
-
 /* Task @k of the call: its streams in micro-batches of at most nb_max, each
  * through forward (and backward, adding into the task's gradients) before
  * the next, so that the activations of one micro-batch — not of the whole
@@ -1019,7 +993,7 @@ run_task (gpointer data, guint k)
   Task *task = &t->tasks[k];
   int T = t->T, B = t->B;
   gsize V = t->V;
-  Workspace *sh = ws_claim (t);
+  Workspace *sh = ar_workspaces_claim (t->ws);
 
   task->loss_sum = 0.0;
   if (t->backward && k > 0)
@@ -1049,7 +1023,7 @@ run_task (gpointer data, guint k)
             sh->logits + (gsize) tt * nb * V, nb * V * sizeof (float));
     }
   }
-  ws_release (t, sh);
+  ar_workspaces_release (t->ws, sh);
 }
 
 /* Parameter @i's gradient += the other tasks', in task order. */

@@ -24,6 +24,7 @@
 #include "core/ar-error.h"
 #include "core/ar-kernels.h"
 #include "core/ar-threadpool.h"
+#include "core/ar-workspaces.h"
 #include "data/ar-audio.h"
 #include "data/ar-mel.h"
 
@@ -86,12 +87,11 @@ typedef struct
 } Task;
 
 /* The activations of one window of up to max_T columns, one workspace per
- * thread.  [channels, time] matrices (T below) have rows of ld floats, of
+ * thread (ArWorkspaces).  [channels, time] matrices (T below) have rows of ld floats, of
  * which a window uses its columns [0, T); the output stack's matrices are
  * compact over the window's ns scored columns. */
 typedef struct
 {
-  gboolean busy;    /* held by a running task (under ws_lock) */
   int *col;         /* (L + 1) first column each layer's input is needed at */
   float *X;         /* (L, 2R, T) layer inputs: delayed rows, then h_l */
   float *gate;      /* (L, G, T) tanh half, then sigmoid half */
@@ -136,9 +136,7 @@ struct _ArWaveNetTrain
   GPtrArray *params; /* owned */
   ArThreadPool *pool;
   Task *tasks;
-  Workspace *ws;
-  int n_ws;
-  GMutex ws_lock;
+  ArWorkspaces *ws; /* of Workspace, one per thread running tasks */
   float log_floor; /* ln (mel.log_floor): a frame outside the file */
   /* vocoders: the graph's mel inputs are (m - mel_shift) · mel_scale
    * (ar_wavenet_train_set_mel_normalization; 0 and 1 by default) */
@@ -272,9 +270,11 @@ task_init (ArWaveNetTrain *t, Task *task, int index)
     task->p[s] = t->slot_param[s] >= 0 ? &task->views[t->slot_param[s]] : NULL;
 }
 
-static void
-ws_init (ArWaveNetTrain *t, Workspace *w)
+static gpointer
+ws_new (gpointer data)
 {
+  ArWaveNetTrain *t = data;
+  Workspace *w = g_new0 (Workspace, 1);
   gsize T = t->ld, L = t->L, R = t->R, G = t->G, H = t->H, S = t->S;
   gsize O = t->O, nF = t->nF_max;
 
@@ -305,11 +305,14 @@ ws_init (ArWaveNetTrain *t, Workspace *w)
     w->fe = g_new (int, T);
     w->fa = new_floats (T);
   }
+  return w;
 }
 
 static void
-ws_clear (Workspace *w)
+ws_free (gpointer data)
 {
+  Workspace *w = data;
+
   g_free (w->col);
   g_free (w->X);
   g_free (w->gate);
@@ -335,6 +338,7 @@ ws_clear (Workspace *w)
   g_free (w->fn);
   g_free (w->fe);
   g_free (w->fa);
+  g_free (w);
 }
 
 ArWaveNetTrain *
@@ -427,11 +431,7 @@ ar_wavenet_train_new (const ArWaveNetConfig *config, int max_T, int max_B,
   t->tasks = g_new0 (Task, t->n_tasks_max);
   for (int k = 0; k < t->n_tasks_max; k++)
     task_init (t, &t->tasks[k], k);
-  t->n_ws = t->n_threads;
-  t->ws = g_new0 (Workspace, t->n_ws);
-  for (int i = 0; i < t->n_ws; i++)
-    ws_init (t, &t->ws[i]);
-  g_mutex_init (&t->ws_lock);
+  t->ws = ar_workspaces_new (ws_new, ws_free, t);
   if (t->n_threads > 1)
     t->pool = ar_threadpool_new (t->n_threads);
   return t;
@@ -449,10 +449,7 @@ ar_wavenet_train_free (ArWaveNetTrain *t)
     g_free (t->tasks[k].grad);
   }
   g_free (t->tasks);
-  for (int i = 0; i < t->n_ws; i++)
-    ws_clear (&t->ws[i]);
-  g_free (t->ws);
-  g_mutex_clear (&t->ws_lock);
+  ar_workspaces_free (t->ws);
   g_ptr_array_unref (t->params);
   g_free (t->p);
   g_free (t->slot_param);
@@ -1161,29 +1158,6 @@ run_window (ArWaveNetTrain *t, Workspace *w, ArParam **p,
 
 /* ---- tasks and threads ------------------------------------------------------ */
 
-static Workspace *
-ws_claim (ArWaveNetTrain *t)
-{
-  Workspace *w = NULL;
-
-  g_mutex_lock (&t->ws_lock);
-  for (int i = 0; i < t->n_ws && w == NULL; i++)
-    if (!t->ws[i].busy)
-      w = &t->ws[i];
-  g_assert (w != NULL);
-  w->busy = TRUE;
-  g_mutex_unlock (&t->ws_lock);
-  return w;
-}
-
-static void
-ws_release (ArWaveNetTrain *t, Workspace *w)
-{
-  g_mutex_lock (&t->ws_lock);
-  w->busy = FALSE;
-  g_mutex_unlock (&t->ws_lock);
-}
-
 /* Task @k of the call: its windows one after the other, in the workspace of
  * the thread running it, adding into the task's gradients. */
 static void
@@ -1191,7 +1165,7 @@ run_task (gpointer data, guint k)
 {
   ArWaveNetTrain *t = data;
   Task *task = &t->tasks[k];
-  Workspace *w = ws_claim (t);
+  Workspace *w = ar_workspaces_claim (t->ws);
 
   task->loss_sum = 0.0;
   task->n_scored = 0;
@@ -1204,7 +1178,7 @@ run_task (gpointer data, guint k)
         run_window (t, w, task->p, win, t->ld, t->backward, t->scale);
     task->n_scored += MAX (win->score_to - win->score_from, 0);
   }
-  ws_release (t, w);
+  ar_workspaces_release (t->ws, w);
 }
 
 /* Parameter @i's gradient += the other tasks', in task order. */
