@@ -17,26 +17,11 @@
 
 #include "core/ar-gguf.h"
 
+#define FUZZ_NAME "fuzz-gguf"
+#include "fuzz-common.h"
+
 /* Tensors up to this many elements are converted to F32. */
 #define MAX_CONVERT (1 << 16)
-
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
-{
-  g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-  return 0;
-}
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      g_printerr ("fuzz-gguf: check failed: %s (line %d)\n", #cond, __LINE__); \
-      abort ();                                                                \
-    }                                                                          \
-  } while (0)
 
 static void
 walk_keys (const ArGguf *g)

@@ -43,27 +43,12 @@
 #define MAX_STEP_LATENCY 4096 /* vocoder samples before its first output */
 #define MAX_STEP_RECEPTIVE (1 << 16) /* WaveNet history samples */
 
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+#define FUZZ_NAME "fuzz-models"
+#include "fuzz-common.h"
+
 size_t LLVMFuzzerMutate (uint8_t *data, size_t size, size_t max_size);
 size_t LLVMFuzzerCustomMutator (uint8_t *data, size_t size, size_t max_size,
     unsigned int seed);
-
-int
-LLVMFuzzerInitialize (int *argc, char ***argv)
-{
-  g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
-  return 0;
-}
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      g_printerr ("fuzz-models: check failed: %s (line %d)\n", #cond,          \
-          __LINE__);                                                           \
-      abort ();                                                                \
-    }                                                                          \
-  } while (0)
 
 /* The loader contract: an object, or NULL and an AR_ERROR naming the file. */
 static void

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* fuzz-common.h — what every libFuzzer target of tests/fuzz/ shares: the
+ * entry points' prototypes, an initialiser that makes GLib criticals and
+ * warnings fatal (a g_return_if_fail reached from file data is a crash), and
+ * CHECK, which aborts with the failed condition.  Define FUZZ_NAME (the
+ * target's name, for messages) before including it, in one file per
+ * target. */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#ifndef FUZZ_NAME
+#error "define FUZZ_NAME before including fuzz-common.h"
+#endif
+
+int LLVMFuzzerInitialize (int *argc, char ***argv);
+int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerInitialize (int *argc, char ***argv)
+{
+  g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+  return 0;
+}
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      g_printerr (FUZZ_NAME ": check failed: %s (line %d)\n", #cond,           \
+          __LINE__);                                                           \
+      abort ();                                                                \
+    }                                                                          \
+  } while (0)
