@@ -816,30 +816,6 @@ test_exp_shift_sum (void)
 
 /* ---- the typed product ---- */
 
-/* @n floats @v stored as @type at @w: the bytes a GGUF tensor of that type
- * holds. */
-static void
-store_typed (ArTensorType type, guint8 *w, const float *v, int n)
-{
-  switch (type) {
-    case AR_TENSOR_F32:
-      memcpy (w, v, (gsize) n * sizeof (float));
-      break;
-    case AR_TENSOR_F16:
-      for (int i = 0; i < n; i++)
-        ((guint16 *) w)[i] = ar_f32_to_f16 (v[i]);
-      break;
-    case AR_TENSOR_Q8_0:
-      ar_quantize_q8_0 ((ArBlockQ8_0 *) w, v, n);
-      break;
-    case AR_TENSOR_Q4_0:
-      ar_quantize_q4_0 ((ArBlockQ4_0 *) w, v, n);
-      break;
-    default:
-      g_assert_not_reached ();
-  }
-}
-
 /* y (rows) = the product of each type's own kernel, then + b for all but
  * F32, whose kernel adds it itself: what ar_matvec_typed promises. */
 static void
@@ -914,7 +890,7 @@ test_typed (void)
               : type == AR_TENSOR_F16  ? cols * 2u
               : type == AR_TENSOR_Q8_0 ? cols / 32u * 34u
                                        : cols / 32u * 18u);
-      store_typed (type, w, v, (int) n);
+      ar_tensor_data_from_f32 (type, v, n, w);
       for (int level = AR_SIMD_C; level <= (int) ar_simd_detect (); level++) {
         g_assert_true (ar_simd_set_level (level));
         for (int with_b = 0; with_b < 2; with_b++) {

@@ -143,21 +143,7 @@ test_matvec (void)
       g_autofree guint8 *W =
           g_malloc ((gsize) rows * ar_tensor_data_size (type, cols));
 
-      switch (type) {
-        case AR_TENSOR_F32:
-          memcpy (W, v, n * sizeof (float));
-          break;
-        case AR_TENSOR_F16:
-          for (gsize i = 0; i < n; i++)
-            ((guint16 *) W)[i] = ar_f32_to_f16 (v[i]);
-          break;
-        case AR_TENSOR_Q8_0:
-          ar_quantize_q8_0 ((ArBlockQ8_0 *) W, v, (int) n);
-          break;
-        default:
-          ar_quantize_q4_0 ((ArBlockQ4_0 *) W, v, (int) n);
-          break;
-      }
+      ar_tensor_data_from_f32 (type, v, n, W);
       for (int with_b = 0; with_b < 2; with_b++) {
         const float *bb = with_b ? b : NULL;
 

@@ -1584,6 +1584,42 @@ ar_gguf_require_tensor (const ArGguf *gguf, const char *name, guint n_dims,
 }
 
 void
+ar_tensor_data_from_f32 (ArTensorType type, const float *src, guint64 n,
+    void *dst)
+{
+  g_return_if_fail (n == 0 || (src != NULL && dst != NULL));
+  g_return_if_fail (block_bytes (type) == 0 || n % Q8_0_BLOCK == 0);
+
+  switch (type) {
+    case AR_TENSOR_F32:
+      memcpy (dst, src, n * sizeof (float));
+      break;
+    case AR_TENSOR_F16: {
+      guint16 *h = dst;
+      for (guint64 j = 0; j < n; j++)
+        h[j] = ar_f32_to_f16 (src[j]);
+      break;
+    }
+    /* ggml's quantisers (ar-quant.c), a block at a time (an int counts
+     * the values of one call); a non-finite value gives its block a NaN
+     * scale, so the reader's finiteness check rejects it instead of it
+     * turning into numbers. */
+    case AR_TENSOR_Q8_0:
+      for (guint64 k = 0; k < n / Q8_0_BLOCK; k++)
+        ar_quantize_q8_0 ((ArBlockQ8_0 *) dst + k, src + k * Q8_0_BLOCK,
+            Q8_0_BLOCK);
+      break;
+    case AR_TENSOR_Q4_0:
+      for (guint64 k = 0; k < n / Q4_0_BLOCK; k++)
+        ar_quantize_q4_0 ((ArBlockQ4_0 *) dst + k, src + k * Q4_0_BLOCK,
+            Q4_0_BLOCK);
+      break;
+    default:
+      g_return_if_reached ();
+  }
+}
+
+void
 ar_tensor_data_to_f32 (ArTensorType type, const void *data, guint64 n,
     float *dst)
 {
@@ -1969,33 +2005,8 @@ ar_gguf_writer_add_tensor_f32 (ArGgufWriter *w, const char *name,
   g_return_if_fail (tensor_nbytes (type, n, &nbytes) && nbytes <= G_MAXSIZE);
 
   t = add_tensor (w, name, type, n_dims, ne, (gsize) nbytes);
-  switch (type) {
-    case AR_TENSOR_F32:
-      memcpy (t->data, data, t->nbytes);
-      break;
-    case AR_TENSOR_F16: {
-      guint16 *h = (guint16 *) t->data;
-      for (guint64 j = 0; j < n; j++)
-        h[j] = ar_f32_to_f16 (data[j]);
-      break;
-    }
-    /* ggml's quantisers (ar-quant.c), a block at a time (an int counts
-     * the values of one call); a non-finite value gives its block a NaN
-     * scale, so the reader's finiteness check rejects it instead of it
-     * turning into numbers.  The blocks are written in place: t->data is
-     * malloc'd and a block takes an even number of bytes, so each is
-     * 2-byte aligned as ArBlockQ8_0 and ArBlockQ4_0 need. */
-    case AR_TENSOR_Q8_0:
-      for (guint64 k = 0; k < n / Q8_0_BLOCK; k++)
-        ar_quantize_q8_0 ((ArBlockQ8_0 *) t->data + k, data + k * Q8_0_BLOCK,
-            Q8_0_BLOCK);
-      break;
-    case AR_TENSOR_Q4_0:
-      for (guint64 k = 0; k < n / Q4_0_BLOCK; k++)
-        ar_quantize_q4_0 ((ArBlockQ4_0 *) t->data + k, data + k * Q4_0_BLOCK,
-            Q4_0_BLOCK);
-      break;
-  }
+  /* t->data is malloc'd, so aligned as the quantised blocks need */
+  ar_tensor_data_from_f32 (type, data, n, t->data);
 }
 
 void

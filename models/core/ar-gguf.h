@@ -149,6 +149,13 @@ void ar_gguf_tensor_to_f32 (const ArGgufTensor *tensor, float *dst);
  * type is widened to floats. */
 void ar_tensor_data_to_f32 (ArTensorType type, const void *data, guint64 n,
     float *dst);
+/* Its inverse: @n floats @src stored as @type at @dst
+ * (ar_tensor_data_size (type, n) bytes, 2-byte aligned; n % 32 == 0 for the
+ * quantised types), as a GGUF tensor of that type holds them — the one
+ * place each storage type is narrowed from floats (the writer's
+ * ar_gguf_writer_add_tensor_f32 uses it). */
+void ar_tensor_data_from_f32 (ArTensorType type, const float *src, guint64 n,
+    void *dst);
 /* Bytes that @n values stored as @type take (n % 32 == 0 for the quantised
  * types): for n the columns of a matrix, the bytes of one row, so row r of
  * the matrix starts r times that far into its data. */
