@@ -98,14 +98,12 @@ check_and_write (const char *format, ArGgufWriter *w, gboolean wavenet,
   g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
   g_autoptr (ArTextModel) model = NULL;
   g_autoptr (ArWaveNet) wn = NULL;
-  g_autoptr (ArGguf) f = NULL;
+  g_autoptr (ArGguf) f = ar_gguf_new_from_bytes (bytes, path, &error);
 
-  if (wavenet) {
-    f = ar_gguf_new_from_bytes (bytes, path, &error);
-    wn = f ? ar_wavenet_new_from_gguf (f, &error) : NULL;
-  } else {
-    model = ar_text_model_new_from_bytes (bytes, path, &error);
-  }
+  if (f != NULL && wavenet)
+    wn = ar_wavenet_new_from_gguf (f, &error);
+  else if (f != NULL)
+    model = ar_text_model_new_from_gguf (f, &error);
   if ((model == NULL && wn == NULL) ||
       !ar_gguf_writer_write_file (w, path, &error)) {
     fprintf (stderr, "argen convert %s: %s\n", format, error->message);
@@ -183,7 +181,7 @@ convert_gguf (int argc, char **argv)
     g_autoptr (ArWaveNet) wn =
         wavenet ? ar_wavenet_new_from_gguf (in, &error) : NULL;
     g_autoptr (ArTextModel) model =
-        wavenet ? NULL : ar_text_model_new_from_file (argv[1], &error);
+        wavenet ? NULL : ar_text_model_new_from_gguf (in, &error);
     if (wn == NULL && model == NULL)
       g_clear_pointer (&in, ar_gguf_unref);
     else if (wn != NULL && highpass_given &&
