@@ -1,10 +1,34 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* test-util.h — small models made on the spot for tests (header-only). */
+/* test-util.h — small models made on the spot for tests, and what a
+ * model's output should be, computed by hand (header-only). */
 #pragma once
 
 #include <string.h>
+#include "data/ar-audio.h"
 #include "rnn/ar-rnn.h"
 #include "text/ar-text.h"
+
+/* A WaveNet's decode of the classes @y (n) by hand, as
+ * ar_wavenet_gen_decode documents it: the model µ-law, the de-emphasis
+ * s_t = decoded + @alpha s_{t−1} (alpha 0: none), the output high-pass at
+ * @highpass Hz for @rate (0: none) on the unclipped signal, then the clip. */
+static inline G_GNUC_UNUSED void
+test_decode_by_hand (const guint8 *y, gsize n, float alpha, float highpass,
+    int rate, float *out)
+{
+  ArHighpass hp;
+  float s = 0.0f;
+
+  if (highpass > 0)
+    ar_highpass_init (&hp, highpass, rate);
+  for (gsize i = 0; i < n; i++) {
+    s = ar_mulaw_decode (y[i]) + alpha * s;
+    out[i] = s;
+    if (highpass > 0)
+      ar_highpass_run (&hp, &out[i], 1);
+    out[i] = CLAMP (out[i], -1.0f, 1.0f);
+  }
+}
 
 /* The text model of GGUF @bytes (asserted to load). */
 static inline G_GNUC_UNUSED ArTextModel *

@@ -25,6 +25,7 @@
 #include "data/ar-mel.h"
 #include "wavenet/ar-wavenet.h"
 #include "wavenet/ar-wavenet-private.h"
+#include "test-util.h"
 
 #define TOL_INCREMENTAL 2e-5
 #define TOL_F16 2e-2
@@ -1219,18 +1220,6 @@ test_pre_emphasis_file (void)
   g_clear_error (&error);
 }
 
-/* The de-emphasis by hand, as ar_wavenet_gen_decode documents it. */
-static void
-de_emphasize_by_hand (const guint8 *y, gsize n, float alpha, float *out)
-{
-  float s = 0.0f;
-
-  for (gsize i = 0; i < n; i++) {
-    s = ar_mulaw_decode (y[i]) + alpha * s;
-    out[i] = CLAMP (s, -1.0f, 1.0f);
-  }
-}
-
 /* ar_wavenet_gen_decode: stateless ar_mulaw_decode without pre-emphasis;
  * with it, the de-emphasis, its state carried across calls and cleared by
  * a reset. */
@@ -1262,7 +1251,7 @@ test_pre_emphasis_decode (void)
   for (gsize i = 0; i < N; i++)
     g_assert_cmpfloat (a[i], ==, ar_mulaw_decode (y[i]));
 
-  de_emphasize_by_hand (y, N, 0.85f, want);
+  test_decode_by_hand (y, N, 0.85f, 0.0f, 8000, want);
   ar_wavenet_gen_reset (ge, 1);
   ar_wavenet_gen_decode (ge, y, b, 1);
   ar_wavenet_gen_decode (ge, y + 1, b + 1, 999);
@@ -1368,20 +1357,13 @@ test_highpass_decode (void)
     y[i] = (guint8) lrintf (128.0f + 90.0f * sinf (0.01f * i) +
         6.0f * sinf (1.3f * i));
   for (int k = 0; k < 2; k++) {
-    float alpha = k ? 0.85f : 0.0f, hz = 100.0f, s = 0.0f;
+    float alpha = k ? 0.85f : 0.0f, hz = 100.0f;
     g_autoptr (ArWaveNet) a = with_pre_emphasis (plain, alpha);
     g_autoptr (ArWaveNet) m = reload_with (a, set_highpass, &hz, NULL);
     g_autoptr (ArWaveNetGen) g = ar_wavenet_gen_new (m);
-    ArHighpass hp;
     double low, low_in = 0;
 
-    ar_highpass_init (&hp, 100.0, 8000.0);
-    for (gsize i = 0; i < N; i++) {
-      s = ar_mulaw_decode (y[i]) + alpha * s;
-      want[i] = s;
-      ar_highpass_run (&hp, &want[i], 1);
-      want[i] = CLAMP (want[i], -1.0f, 1.0f);
-    }
+    test_decode_by_hand (y, N, alpha, hz, 8000, want);
     ar_wavenet_gen_reset (g, 1);
     ar_wavenet_gen_decode (g, y, b, 1);
     ar_wavenet_gen_decode (g, y + 1, b + 1, 999);
@@ -1437,7 +1419,7 @@ test_pre_emphasis_vocoder (void)
   for (gsize i = 0; i < N; i++)
     y[i] = class_of (a[i]);
   g_assert_cmpuint (y[0], ==, 128);
-  de_emphasize_by_hand (y, N, 0.85f, want);
+  test_decode_by_hand (y, N, 0.85f, 0.0f, 8000, want);
   g_assert_cmpmem (b, N * sizeof (float), want, N * sizeof (float));
   g_assert_true (memcmp (a, b, N * sizeof (float)) != 0);
   /* the state is the stream's: a reset replays it exactly */
