@@ -409,6 +409,18 @@ test_lsd_bands (void)
       g_assert_cmpfloat (level, >, 0.1);
     }
   }
+  /* all bands in one call: each what it is alone */
+  {
+    double dist[6], lev[6];
+
+    ar_mel_log_spectral_distance_bands (mel, x, z, n, edges, 6, dist, lev);
+    for (guint b = 0; b < 6; b++) {
+      d = ar_mel_log_spectral_distance_band (mel, x, z, n, edges[b],
+          edges[b + 1], &level);
+      g_assert_cmpfloat (dist[b], ==, d);
+      g_assert_cmpfloat (lev[b], ==, level);
+    }
+  }
   /* a band without bins (narrower than one, between two) */
   g_assert_cmpfloat (ar_mel_log_spectral_distance_band (mel, x, y, n, 1.0,
           2.0, &level), ==, 0.0);

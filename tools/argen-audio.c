@@ -138,15 +138,22 @@ argen_cmd_audio_compare (int argc, char **argv)
       argv[2], argv[1], ar_mel_log_spectral_distance (mel, ref, test, n), n,
       (double) n / rate);
   if (bands) {
-    /* octaves below 125 Hz are one band: a handful of bins */
-    for (double lo = 0, hi = 125; lo < rate / 2.0; lo = hi, hi *= 2) {
-      double top = MIN (hi, rate / 2.0), level;
-      double d = ar_mel_log_spectral_distance_band (mel, ref, test, n, lo,
-          top, &level);
+    /* octaves from 125 Hz up to half the rate; below 125 Hz one band (a
+     * handful of bins) */
+    double edges[32], dist[31], level[31];
+    guint n_bands = 0;
 
-      printf ("  %5.0f-%-5.0f Hz: %7.3f dB, level %+7.3f dB\n", lo, top, d,
-          level);
+    edges[0] = 0;
+    for (double hi = 125; n_bands < 31; hi *= 2) {
+      edges[++n_bands] = MIN (hi, rate / 2.0);
+      if (hi >= rate / 2.0)
+        break;
     }
+    ar_mel_log_spectral_distance_bands (mel, ref, test, n, edges, n_bands,
+        dist, level);
+    for (guint i = 0; i < n_bands; i++)
+      printf ("  %5.0f-%-5.0f Hz: %7.3f dB, level %+7.3f dB\n", edges[i],
+          edges[i + 1], dist[i], level[i]);
   }
 
   if (mulaw) {

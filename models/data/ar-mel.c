@@ -623,22 +623,32 @@ double
 ar_mel_log_spectral_distance_band (const ArMel *mel, const float *a,
     const float *b, gsize n_samples, double f_lo, double f_hi, double *level)
 {
+  const double edges[2] = { f_lo, f_hi };
+  double d = 0.0, l = 0.0;
+
+  ar_mel_log_spectral_distance_bands (mel, a, b, n_samples, edges, 1, &d, &l);
   if (level != NULL)
-    *level = 0.0;
-  g_return_val_if_fail (mel != NULL, 0.0);
-  g_return_val_if_fail ((a != NULL && b != NULL) || n_samples == 0, 0.0);
-  g_return_val_if_fail (f_lo >= 0 && f_lo < f_hi, 0.0);
+    *level = l;
+  return d;
+}
+
+void
+ar_mel_log_spectral_distance_bands (const ArMel *mel, const float *a,
+    const float *b, gsize n_samples, const double *edges, guint n_bands,
+    double *distance, double *level)
+{
+  g_return_if_fail (mel != NULL && edges != NULL && distance != NULL);
+  g_return_if_fail ((a != NULL && b != NULL) || n_samples == 0);
+  for (guint i = 0; i < n_bands; i++) {
+    distance[i] = 0.0;
+    if (level != NULL)
+      level[i] = 0.0;
+    g_return_if_fail (edges[i] >= 0 && edges[i] < edges[i + 1]);
+  }
 
   gsize nf = ar_mel_n_frames (mel, n_samples), nb = mel->n_bins;
   double nyquist = mel->p.sample_rate / 2.0;
   double bin_hz = (double) mel->p.sample_rate / mel->p.n_fft;
-  /* the band's bins: f_lo <= k · bin_hz < f_hi, the Nyquist bin included
-   * when f_hi reaches it */
-  gsize k0 = (gsize) ceil (f_lo / bin_hz - 1e-9), k1 = 0;
-  while (k1 < nb && (k1 * bin_hz < f_hi || (f_hi >= nyquist && k1 == nb - 1)))
-    k1++;
-  if (k0 >= k1)
-    return 0.0;
   float *ma = g_new (float, nf *nb), *mb = g_new (float, nf *nb);
   ar_mel_stft_magnitude (mel, a, n_samples, ma);
   ar_mel_stft_magnitude (mel, b, n_samples, mb);
@@ -651,28 +661,39 @@ ar_mel_log_spectral_distance_band (const ArMel *mel, const float *a,
     loudest = MAX (loudest, e);
   }
   const double eps = 1e-5;
-  double total = 0, diff = 0;
-  gsize used = 0;
-  for (gsize t = 0; t < nf; t++) {
-    /* Within 60 dB of the loudest frame (in energy, over every bin). */
-    if (energy[t] < loudest * 1e-6)
+  for (guint i = 0; i < n_bands; i++) {
+    double f_lo = edges[i], f_hi = edges[i + 1];
+    /* the band's bins: f_lo <= k · bin_hz < f_hi, the Nyquist bin
+     * included when f_hi reaches it */
+    gsize k0 = (gsize) ceil (f_lo / bin_hz - 1e-9), k1 = 0;
+    while (k1 < nb &&
+        (k1 * bin_hz < f_hi || (f_hi >= nyquist && k1 == nb - 1)))
+      k1++;
+    if (k0 >= k1)
       continue;
-    double sq = 0, sum = 0;
-    for (gsize k = k0; k < k1; k++) {
-      double d =
-          20.0 * log10 (MAX (ma[t * nb + k], eps) / MAX (mb[t * nb + k], eps));
-      sq += d * d;
-      sum += d;
+    double total = 0, diff = 0;
+    gsize used = 0;
+    for (gsize t = 0; t < nf; t++) {
+      /* Within 60 dB of the loudest frame (in energy, over every bin). */
+      if (energy[t] < loudest * 1e-6)
+        continue;
+      double sq = 0, sum = 0;
+      for (gsize k = k0; k < k1; k++) {
+        double d = 20.0 *
+            log10 (MAX (ma[t * nb + k], eps) / MAX (mb[t * nb + k], eps));
+        sq += d * d;
+        sum += d;
+      }
+      total += sqrt (sq / (k1 - k0));
+      diff += sum / (k1 - k0);
+      used++;
     }
-    total += sqrt (sq / (k1 - k0));
-    diff += sum / (k1 - k0);
-    used++;
+    distance[i] = used ? total / used : 0.0;
+    /* d is a's level over b's: the level of b relative to a is −d */
+    if (level != NULL && used)
+      level[i] = -diff / used;
   }
   g_free (energy);
   g_free (ma);
   g_free (mb);
-  /* d is a's level over b's: the level of b relative to a is −d */
-  if (level != NULL && used)
-    *level = -diff / used;
-  return used ? total / used : 0.0;
 }

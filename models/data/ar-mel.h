@@ -94,6 +94,12 @@ double ar_mel_log_spectral_distance (const ArMel *mel, const float *a, const flo
  * `argen audio-compare --bands`.  0 for a band without bins. */
 double ar_mel_log_spectral_distance_band (const ArMel *mel, const float *a,
     const float *b, gsize n_samples, double f_lo, double f_hi, double *level);
+/* The same for @n_bands bands at once, band i from @edges[i] to
+ * @edges[i + 1] (increasing), into @distance[i] and @level[i] (@level may be
+ * NULL): one analysis of the two signals for all of them. */
+void ar_mel_log_spectral_distance_bands (const ArMel *mel, const float *a,
+    const float *b, gsize n_samples, const double *edges, guint n_bands,
+    double *distance, double *level);
 
 /* Model-file keys PREFIX.sample_rate, PREFIX.n_fft, PREFIX.win_length,
  * PREFIX.hop, PREFIX.n_mels (u32), PREFIX.f_min, PREFIX.f_max, PREFIX.power,
