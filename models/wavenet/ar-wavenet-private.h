@@ -40,6 +40,11 @@ G_GNUC_INTERNAL extern const ArWaveNetKernels ar_wavenet_kernels_avx2;
  * check that the split path really ran). */
 typedef struct _ArWaveNetGen ArWaveNetGen;
 G_GNUC_INTERNAL guint64 ar_wavenet_gen_get_split_steps (const ArWaveNetGen *g);
+/* Makes @g run every step of a job on two threads once the pool's second
+ * thread has joined, however the timing turns out (the tests compare the
+ * split path with one thread over whole jobs). */
+G_GNUC_INTERNAL void ar_wavenet_gen_set_always_split (ArWaveNetGen *g,
+    gboolean always);
 
 /* Teacher forcing of a mel-conditioned model through the incremental path
  * (what ArWaveNetVocoder runs, with the frames given instead of analysed):
@@ -47,6 +52,11 @@ G_GNUC_INTERNAL guint64 ar_wavenet_gen_get_split_steps (const ArWaveNetGen *g);
  * n_frames >= n / hop + 2, from a freshly reset @g.  For the tests. */
 G_GNUC_INTERNAL void ar_wavenet_gen_feed_mel (ArWaveNetGen *g, const guint8 *x,
     gsize n, const float *mel, gsize n_frames, float *logits);
+
+/* The generator a vocoder runs (for the tests' ar_wavenet_gen_* calls). */
+typedef struct _ArWaveNetVocoder ArWaveNetVocoder;
+G_GNUC_INTERNAL ArWaveNetGen *ar_wavenet_vocoder_get_gen (
+    ArWaveNetVocoder *v);
 
 /* The kernels of the level ar_simd_get_level () names. */
 G_GNUC_INTERNAL const ArWaveNetKernels *ar_wavenet_kernels (void);

@@ -9,17 +9,17 @@
  * generation read.  Generation reads its per-sample matrices from a second,
  * packed copy in the storage type (F16 when every matrix of the file was
  * F16, or after ar_wavenet_to_f16), laid out in the order one sample
- * visits them: per layer the dilated convolution (G, 2R), then the skip and
- * residual projections stacked into one ((S + R), G/2) matrix — both read
- * the same u_t, so one pass over one matrix does both —, then out1 and out2.
+ * visits them: per layer the dilated convolution's two taps (G, R) each,
+ * then the skip and residual projections stacked into one ((S + R), G/2)
+ * matrix, then out1 (as two column halves) and out2.
  *
  * Where the time goes in generation: one sample reads every packed weight
  * once (0.62 M in the reference shape: 2.5 MB F32, 1.25 MB F16, more than
- * one core's 1 MB L2), so the matrix products are bound by cache
- * bandwidth; the gates, the queues and the sampling are a few percent.
- * With two threads each layer's rows are split between them (each thread
- * then streams only its half of every matrix, which stays in its own L2),
- * at the cost of two barriers per layer; see gen_step (). */
+ * the 512 KB L2 of a core of the EPYC this was measured on), so the matrix
+ * products are bound by how fast weights arrive from the caches; the
+ * gates, the queues and the sampling are a few percent.  With two threads
+ * one runs each layer's critical path and the other the rest, two barriers
+ * a step; see gen_step (). */
 #include "ar-wavenet.h"
 #include "ar-wavenet-private.h"
 #include "core/ar-kernels.h"
@@ -132,7 +132,8 @@ typedef struct
 /* A layer's packed generation weights (in ArWaveNet.packed). */
 typedef struct
 {
-  gconstpointer conv; /* (G, 2R), F32 or F16 */
+  gconstpointer past; /* (G, R): the conv's tap on h_{t−d}, F32 or F16 */
+  gconstpointer cur;  /* (G, R): its tap on h_t */
   gconstpointer sr;   /* (sr_rows, G/2): skip rows then residual rows */
   const float *sr_b;  /* (sr_rows): [skip bias | residual bias] */
   int sr_rows;        /* S + R, or S in the last layer */
@@ -177,7 +178,7 @@ struct _ArWaveNet
   GenLayer *gen;             /* (n_layers) */
   gconstpointer gen_out1[2]; /* (O, S1), (O, S − S1): out1's columns
                               * [0, S1) and [S1, S), see gen_step () */
-  int out1_split;            /* S1 */
+  int out1_split;            /* S1, the skip rows of the side thread */
   gconstpointer gen_out2;    /* (Q, O) */
 };
 
@@ -308,6 +309,24 @@ split_at (int n, int parts, int k)
   return (int) ((gint64) n * k / parts) & ~7;
 }
 
+/* S1, the skip rows [0, S1) the side thread of a two-thread step computes
+ * (gen_step ()), chosen to even out the two threads' work in a layer: the
+ * chain's tap on h_t, gate, residual and skip rows [S1, S) against the
+ * side's tap on h_{t+1−d} and skip rows [0, S1).  In multiply-adds that is
+ * G·R + R·G/2 + (S − S1)·G/2 = G·R + S1·G/2, S1 = (S + R) / 2; the gate
+ * costs about a fifth of a tap besides (cycle counts of both threads in
+ * the reference shape), R / 5 more rows for the side.  On a multiple of 16
+ * rows (the nearest), so the two threads' rows of the skip vector share no
+ * cache line: 112 of 128 in the reference shape, 48 of 64 in the default
+ * models'. */
+static int
+side_skip_rows (int S, int R)
+{
+  int s1 = (int) lround ((S + R) / 2.0 + R / 5.0);
+
+  return CLAMP ((s1 + 8) & ~15, 0, S);
+}
+
 /* Builds the packed generation weights from the F32 ones (in F16 when
  * wn->f16; the F32 values are then exactly the F16 ones). */
 static void
@@ -318,7 +337,7 @@ pack_weights (ArWaveNet *wn)
   int Q = c->quantization;
   gsize n = 0, nb = 0, at = 0, bat = 0;
   gsize esize = wn->f16 ? 2 : 4;
-  int S1 = split_at (S, 2, 1);
+  int S1 = side_skip_rows (S, R);
 
   for (int l = 0; l < wn->n_layers; l++) {
     int sr_rows = S + (l < wn->n_layers - 1 ? R : 0);
@@ -353,8 +372,13 @@ pack_weights (ArWaveNet *wn)
     GenLayer *gl = &wn->gen[l];
 
     gl->sr_rows = S + (L->res_w ? R : 0);
-    gl->conv = HERE ();
-    PUT (L->conv_w, (gsize) G * 2 * R);
+    /* the conv's two taps as two matrices, one for each thread */
+    gl->past = HERE ();
+    for (int r = 0; r < G; r++)
+      PUT (L->conv_w + (gsize) r * 2 * R, (gsize) R);
+    gl->cur = HERE ();
+    for (int r = 0; r < G; r++)
+      PUT (L->conv_w + (gsize) r * 2 * R + R, (gsize) R);
     gl->sr = HERE ();
     PUT (L->skip_w, (gsize) S * H);
     if (L->res_w)
@@ -876,25 +900,25 @@ ar_wavenet_forward_full (const ArWaveNet *wn, const guint8 *x, gsize n,
 
 /* ---- generation ------------------------------------------------------- */
 
-/* Threads taking part in one generator's steps.  Two: a step needs a
- * barrier after every layer's gate (gen_step), each added thread adds
- * synchronisation to every layer, and the machines this was written for
- * have two cores. */
+/* Threads taking part in one generator's steps.  Two: the side thread of a
+ * step (gen_step ()) does work the chain would otherwise do, and there is
+ * no third kind of work; the machines this was written for have two
+ * cores. */
 #define MAX_PARTS 2
 /* Jobs shorter than this run in the caller alone: waking a pool worker
  * costs about as much as a few steps. */
 #define MIN_SPLIT_STEPS 64
 
-/* One thread's share of a step: row ranges of every product, its private
- * buffers and its copy of the sampler's state. */
+/* One thread's share of a step (see gen_step ()): its work, its rows of
+ * the products it shares, its private buffers and its copy of the
+ * sampler's state. */
 typedef struct
 {
-  int j0, j1;       /* gate units [j0, j1): tanh rows j, σ rows H + j */
+  gboolean chain;   /* runs the chain: taps on h_t, gates, residuals */
+  gboolean side;    /* runs the input queue and the taps on h_{t+1−d} */
   int s0, s1;       /* skip rows [s0, s1), in every layer */
   int q0, q1;       /* out2 rows */
   int half0, half1; /* out1 column halves [half0, half1) */
-  float *xin;       /* (2R) [h_{t−d}; h_t]: h_t is this thread's copy of
-                    * the residual stream */
   float *zb;        /* (G) the gate's bias for this step */
   float *relu_s;    /* (S) relu (skip), rows [s0, s1) */
   float *relu_o;    /* (O) relu (out1) */
@@ -919,18 +943,23 @@ struct _ArWaveNetGen
   gboolean prime; /* pending is the silence prime of an empty history */
 
   float *block;  /* the one allocation of the state below */
-  float **ring;  /* (MAX_PARTS, n_layers) queues (2d, R) of h_{t−2d+1} …
-                 * h_t, one copy per thread (see gen_step ()) */
+  float **ring;  /* (n_layers) queues (2d, R) of layer inputs h_{t−2d+1} …
+                  * h_t */
+  float *past[2]; /* (n_layers, G) of even and odd steps: W_past h_{t−d},
+                   * made in the step before; the step turns it into the
+                   * gate's input z in place */
   float *bias;   /* (n_layers, G) conv bias + global column */
+  float *h;      /* (R) the residual stream, the chain's */
+  float *u;      /* (n_layers, ustride) the gates' outputs */
+  int ustride;
   float *skip;   /* (S) */
-  float *z;      /* (G) */
-  float *u[2];   /* (G/2) of even and odd layers */
   float *o[2];   /* (O) out1's two column halves' products */
-  float *zeros;  /* (max (O, Q)) */
+  float *zeros;  /* (max (O, Q, G)) */
   float *logits; /* (Q) */
   Part single;   /* all rows, one thread */
-  Part split[MAX_PARTS]; /* the rows of each of two threads */
+  Part split[MAX_PARTS]; /* the chain (0) and the side (1) of two threads */
   guint64 split_steps;   /* steps run by two threads, for the tests */
+  gboolean always_split; /* two threads whenever there are, for the tests */
   /* when two threads pay (job_loop): µs per step measured in each mode (0 =
    * not yet), the step before which no second thread is invited again,
    * split steps since the last single measurement */
@@ -947,17 +976,19 @@ static void
 part_ranges (const ArWaveNet *wn, Part *p, int parts, int k)
 {
   const ArWaveNetConfig *c = &wn->config;
+  int S1 = wn->out1_split;
 
-  p->j0 = split_at (wn->half, parts, k);
-  p->j1 = split_at (wn->half, parts, k + 1);
-  p->s0 = split_at (c->skip, parts, k);
-  p->s1 = split_at (c->skip, parts, k + 1);
+  p->chain = parts == 1 || k == 0;
+  p->side = parts == 1 || k == 1;
+  /* one thread computes every skip row and both of out1's column halves;
+   * of two, the side the rows [0, S1) and the half of those columns, the
+   * chain the others */
+  p->s0 = parts == 1 || k == 1 ? 0 : S1;
+  p->s1 = parts == 1 || k == 0 ? c->skip : S1;
+  p->half0 = parts == 1 || k == 1 ? 0 : 1;
+  p->half1 = parts == 1 || k == 0 ? 2 : 1;
   p->q0 = split_at (c->quantization, parts, k);
   p->q1 = split_at (c->quantization, parts, k + 1);
-  /* one thread computes both of out1's column halves, each of two threads
-   * the half of its skip rows (which are the same split) */
-  p->half0 = parts == 1 ? 0 : k;
-  p->half1 = parts == 1 ? 2 : k + 1;
 }
 
 /* The conv bias plus, with a global class, its column of global.L.weight. */
@@ -983,7 +1014,7 @@ ar_wavenet_gen_new (ArWaveNet *wn)
 {
   const ArWaveNetConfig *c;
   ArWaveNetGen *g;
-  int R, G, S, O, Q;
+  int R, G, S, O, Q, L;
   gsize n = 0, at = 0;
   Part *parts[1 + MAX_PARTS];
 
@@ -994,6 +1025,7 @@ ar_wavenet_gen_new (ArWaveNet *wn)
   S = c->skip;
   O = c->output;
   Q = c->quantization;
+  L = wn->n_layers;
 
   g = g_new0 (ArWaveNetGen, 1);
   g->wn = ar_wavenet_ref (wn);
@@ -1002,7 +1034,7 @@ ar_wavenet_gen_new (ArWaveNet *wn)
   g->global_class = -1;
   if (c->highpass > 0.0f)
     ar_highpass_init (&g->highpass, c->highpass, c->sample_rate);
-  g->ring = g_new (float *, MAX_PARTS * wn->n_layers);
+  g->ring = g_new (float *, L);
   g_mutex_init (&g->lock);
   g_cond_init (&g->cond);
 
@@ -1010,25 +1042,25 @@ ar_wavenet_gen_new (ArWaveNet *wn)
    * their own arrays (or their own rows of a shared one, split on multiples
    * of 8 rows) share few lines */
 #define LINE(count) (((gsize) (count) + 15) & ~(gsize) 15)
-  for (int l = 0; l < wn->n_layers; l++)
-    n += MAX_PARTS * LINE (2 * wn->layers[l].dilation * R);
-  n += LINE (wn->n_layers * G) + LINE (S) + LINE (G) + 2 * LINE (wn->half) +
-      2 * LINE (O) + LINE (MAX (O, Q)) + LINE (Q);
-  n += (1 + MAX_PARTS) * (LINE (2 * R) + LINE (G) + LINE (S) + LINE (O));
+  g->ustride = (int) LINE (wn->half);
+  for (int l = 0; l < L; l++)
+    n += LINE (2 * wn->layers[l].dilation * R);
+  n += 3 * LINE ((gsize) L * G) + LINE (R) + (gsize) L * g->ustride +
+      LINE (S) + 2 * LINE (O) + LINE (MAX (MAX (O, Q), G)) + LINE (Q);
+  n += (1 + MAX_PARTS) * (LINE (G) + LINE (S) + LINE (O));
   g->block = g_aligned_alloc0 (n, sizeof (float), 64);
 #define CARVE(count) (at += LINE (count), g->block + at - LINE (count))
-  for (int k = 0; k < MAX_PARTS; k++)
-    for (int l = 0; l < wn->n_layers; l++)
-      g->ring[k * wn->n_layers + l] =
-          CARVE ((gsize) 2 * wn->layers[l].dilation * R);
-  g->bias = CARVE ((gsize) wn->n_layers * G);
+  for (int l = 0; l < L; l++)
+    g->ring[l] = CARVE ((gsize) 2 * wn->layers[l].dilation * R);
+  for (int k = 0; k < 2; k++)
+    g->past[k] = CARVE ((gsize) L * G);
+  g->bias = CARVE ((gsize) L * G);
+  g->h = CARVE (R);
+  g->u = CARVE ((gsize) L * g->ustride);
   g->skip = CARVE (S);
-  g->z = CARVE (G);
-  for (int k = 0; k < 2; k++) {
-    g->u[k] = CARVE (wn->half);
+  for (int k = 0; k < 2; k++)
     g->o[k] = CARVE (O);
-  }
-  g->zeros = CARVE (MAX (O, Q));
+  g->zeros = CARVE (MAX (MAX (O, Q), G));
   g->logits = CARVE (Q);
   parts[0] = &g->single;
   for (int k = 0; k < MAX_PARTS; k++)
@@ -1036,7 +1068,6 @@ ar_wavenet_gen_new (ArWaveNet *wn)
   for (int i = 0; i < 1 + MAX_PARTS; i++) {
     Part *p = parts[i];
 
-    p->xin = CARVE (2 * R);
     p->zb = CARVE (G);
     p->relu_s = CARVE (S);
     p->relu_o = CARVE (O);
@@ -1076,10 +1107,13 @@ ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed)
 
   g_return_if_fail (g != NULL);
   wn = g->wn;
-  for (int k = 0; k < MAX_PARTS; k++)
-    for (int l = 0; l < wn->n_layers; l++)
-      memset (g->ring[k * wn->n_layers + l], 0,
-          sizeof (float) * 2 * wn->layers[l].dilation * wn->config.residual);
+  for (int l = 0; l < wn->n_layers; l++)
+    memset (g->ring[l], 0,
+        sizeof (float) * 2 * wn->layers[l].dilation * wn->config.residual);
+  /* the taps on the zero history before the start */
+  for (int k = 0; k < 2; k++)
+    memset (g->past[k], 0,
+        sizeof (float) * wn->n_layers * (gsize) wn->config.gate);
   memset (g->skip, 0, sizeof (float) * wn->config.skip);
   ar_rng_init (&g->rng, seed);
   g->t = 0;
@@ -1162,6 +1196,8 @@ typedef struct
   gsize frame_slots;
   int hop;
 
+  gboolean pooled; /* run by ar_threadpool_run (): a second thread may come */
+
   alignas (64) atomic_int arrived;
   atomic_int state;
   /* the hand-over to split mode, written before state = JOB_SPLIT */
@@ -1170,11 +1206,15 @@ typedef struct
   ArRng rng;
   gboolean leave; /* written by thread 0 before each split step's last
                    * barrier: both return to one thread after it */
-  /* the two threads' barrier counters, on cache lines of their own */
+  /* the two threads' barrier counters, on cache lines of their own, with
+   * the chain's count of the layers it has published (split steps only)
+   * and the side's of the layers it has waited for */
   alignas (64) _Atomic guint64 epoch0;
+  _Atomic guint64 published;
   atomic_int sleep0; /* thread 0 sleeps in a barrier */
   alignas (64) _Atomic guint64 epoch1;
-  atomic_int sleep1;
+  guint64 awaited;
+  atomic_int sleep1; /* thread 1 sleeps in a barrier or for a layer */
   alignas (64) char end;
 } Job;
 
@@ -1193,36 +1233,19 @@ cpu_relax (void)
  * thread at a time, it would never end). */
 #define BARRIER_SPIN_US 50
 
-/* Waits until the other thread has passed as many barriers as this one:
- * each thread counts its barriers on a cache line of its own, so a
- * barrier costs one line transfer each way.  A thread that has polled for
- * BARRIER_SPIN_US sleeps on the job's condition variable; its flag and the
- * other's counter are written then read in sequentially consistent order,
- * so at least one of the two sees the other's store (the waker signals or
- * the sleeper does not sleep). */
+/* Waits until *@counter >= @e: polls for BARRIER_SPIN_US, then sleeps on
+ * the job's condition variable with *@my_sleep set.  The flag and the
+ * counter are written then read in sequentially consistent order by the
+ * two threads (the waker stores the counter, then reads the flag), so at
+ * least one of them sees the other's store: the waker signals or the
+ * sleeper does not sleep. */
 static void
-barrier (Job *job, int role, int parts)
+wait_for (Job *job, _Atomic guint64 *counter, guint64 e, atomic_int *my_sleep)
 {
-  _Atomic guint64 *mine, *other;
-  atomic_int *my_sleep, *other_sleep;
-  guint64 e;
   gint64 until = 0;
   guint spins = 0;
 
-  if (parts == 1)
-    return;
-  mine = role == 0 ? &job->epoch0 : &job->epoch1;
-  other = role == 0 ? &job->epoch1 : &job->epoch0;
-  my_sleep = role == 0 ? &job->sleep0 : &job->sleep1;
-  other_sleep = role == 0 ? &job->sleep1 : &job->sleep0;
-  e = atomic_load_explicit (mine, memory_order_relaxed) + 1;
-  atomic_store (mine, e);
-  if (atomic_load (other_sleep)) {
-    g_mutex_lock (&job->g->lock);
-    g_cond_broadcast (&job->g->cond);
-    g_mutex_unlock (&job->g->lock);
-  }
-  while (atomic_load_explicit (other, memory_order_acquire) < e) {
+  while (atomic_load_explicit (counter, memory_order_acquire) < e) {
     cpu_relax ();
     if (++spins % 256 != 0)
       continue;
@@ -1231,13 +1254,62 @@ barrier (Job *job, int role, int parts)
     } else if (g_get_monotonic_time () > until) {
       g_mutex_lock (&job->g->lock);
       atomic_store (my_sleep, 1);
-      while (atomic_load (other) < e)
+      while (atomic_load (counter) < e)
         g_cond_wait (&job->g->cond, &job->g->lock);
       atomic_store (my_sleep, 0);
       g_mutex_unlock (&job->g->lock);
       return;
     }
   }
+}
+
+/* *@counter = @e, waking the other thread if it sleeps (see wait_for ()). */
+static void
+signal_to (Job *job, _Atomic guint64 *counter, guint64 e,
+    atomic_int *other_sleep)
+{
+  atomic_store (counter, e);
+  if (atomic_load (other_sleep)) {
+    g_mutex_lock (&job->g->lock);
+    g_cond_broadcast (&job->g->cond);
+    g_mutex_unlock (&job->g->lock);
+  }
+}
+
+/* Waits until the other thread has passed as many barriers as this one:
+ * each thread counts its barriers on a cache line of its own, so a
+ * barrier costs one line transfer each way. */
+static void
+barrier (Job *job, int role, int parts)
+{
+  _Atomic guint64 *mine, *other;
+  guint64 e;
+
+  if (parts == 1)
+    return;
+  mine = role == 0 ? &job->epoch0 : &job->epoch1;
+  other = role == 0 ? &job->epoch1 : &job->epoch0;
+  e = atomic_load_explicit (mine, memory_order_relaxed) + 1;
+  signal_to (job, mine, e, role == 0 ? &job->sleep1 : &job->sleep0);
+  wait_for (job, other, e, role == 0 ? &job->sleep0 : &job->sleep1);
+}
+
+/* The chain of a two-thread step has finished a layer: its gate output and
+ * the next layer's input are written (the side waits for it in
+ * await_layer ()).  One store, no waiting. */
+static inline void
+publish_layer (Job *job)
+{
+  signal_to (job, &job->published,
+      atomic_load_explicit (&job->published, memory_order_relaxed) + 1,
+      &job->sleep1);
+}
+
+/* The side of a two-thread step: waits for the chain's next layer. */
+static inline void
+await_layer (Job *job)
+{
+  wait_for (job, &job->published, ++job->awaited, &job->sleep1);
 }
 
 /* y (rows) = rows [r0, r0 + rows) of the packed matrix @W (rows of @cols)
@@ -1265,32 +1337,54 @@ product (const ArWaveNetGen *g, float *y, gconstpointer W, int r0, int rows,
     product_into (g, y + r0, W, r0, rows, x, b + r0, cols, acc);
 }
 
+/* The tap of layer @l at step t + 1, W_past h_{t+1−d}, into @next
+ * (n_layers, G). */
+static inline void
+next_tap (ArWaveNetGen *g, float *next, guint64 t, int l)
+{
+  const ArWaveNet *wn = g->wn;
+  int R = wn->config.residual, G = wn->config.gate;
+  guint64 d = wn->layers[l].dilation, mask = 2 * d - 1;
+
+  product_into (g, next + (gsize) l * G, wn->gen[l].past, 0, G,
+      g->ring[l] + ((t + 1 - d) & mask) * R, g->zeros, R, FALSE);
+}
+
 /* One step at time @t: input @x (after @prev) through every layer to the
  * logits of x_{t+1} in @logits, computed by thread @role of @parts, each
- * doing the rows of its Part.  @p0, @p1 (n_layers, G): the mel projections
+ * doing the work of its Part.  @p0, @p1 (n_layers, G): the mel projections
  * of the frames around sample t + 1, mixed with weight @a, or NULL.  With
  * two threads the caller passes a barrier before anyone reads @logits.
  *
- * How two threads share a step with one barrier per layer (a barrier costs
- * about 350 ns on the 2-core VM this was measured on — a cache line each
- * way between the cores —, and there would otherwise be 2L + 3 of them in
- * a step of some 30 µs):
- *   - each owns half the gate units (their tanh and σ rows of the conv) and
- *     half the skip channels (rows of Ws, accumulated across the layers);
- *   - each keeps its own copy of the residual stream h and computes all of
- *     Wr u into it (the same rows, the same values on both: 13 % more
- *     multiply-adds in the reference shape), so no barrier is needed
- *     between a layer's residual and the next layer's conv;
- *   - the one barrier per layer follows the gate, since Ws and Wr read all
- *     of u; u alternates between two buffers by layer parity, so a thread
- *     already writing layer l + 1's half never overwrites what the other is
- *     still reading (it cannot get further ahead: the next barrier waits);
+ * How two threads share a step.  A barrier costs about 300 ns on the
+ * 2-core VM this was measured on (a cache line each way between the
+ * cores), and with the threads meeting after every layer's gate (the
+ * previous design: each thread half the gate units and half the skip rows)
+ * the barriers and the waits for the slower of the two took a third of a
+ * two-thread step.  So the threads do not share the layers' critical path;
+ * they share out the work that is not on it:
+ *   - the chain (thread 0) runs the dependent part of each layer: the conv's
+ *     tap on h_t, the gate, the residual, then publishes the layer (one
+ *     store, no waiting) and computes skip rows [S1, S);
+ *   - the side (thread 1) waits for each published layer, computes skip
+ *     rows [0, S1), and prepares the *next* step's tap on h_{t+1−d} of the
+ *     following layer — an input known now, since d ≥ 1 —, and keeps the
+ *     input queue (it computes h⁰_t itself, as the chain does);
+ *   - so the chain never waits inside a step, the side trails it by about
+ *     a layer, and S1 evens out their multiply-adds (side_skip_rows ());
  *   - out1 is the sum of two column halves' products (the two threads' skip
- *     channels), each thread computing its own half's product without
+ *     rows), each thread computing its own half's product without
  *     waiting, then, after a barrier, o = p₀ + p₁ + b — on one thread too,
  *     so the sums are the same —; out2's rows are split, and a last barrier
  *     (the caller's) precedes the sampling.
- * L + 2 barriers in all. */
+ * Two barriers a step.  Each value is computed by the same kernel call on
+ * the same inputs with one thread or two (the taps are separate products
+ * on one thread too, a step ahead), so the samples do not depend on the
+ * split.  What is shared: the chain writes u_l, the queues of layers 1 …
+ * and reads the taps; the side writes the taps of the next step (the
+ * other parity of past[]) and the input queue; each writes its own skip
+ * rows; the end-of-step barriers order one step's reads before the next
+ * step's writes. */
 static void
 gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
     int prev, guint64 t, const float *p0, const float *p1, float a,
@@ -1299,73 +1393,92 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
   const ArWaveNet *wn = g->wn;
   const ArWaveNetConfig *c = &wn->config;
   int R = c->residual, G = c->gate, H = wn->half, S = c->skip, O = c->output;
-  int Q = c->quantization, nj = p->j1 - p->j0, S1 = wn->out1_split;
-  float *xin = p->xin, *h = p->xin + R;
+  int Q = c->quantization, L = wn->n_layers, S1 = wn->out1_split;
+  float *past = g->past[t & 1], *next = g->past[(t + 1) & 1];
+  float *h = g->h;
   const float *w0 = wn->input_w + (gsize) prev * R;
   const float *w1 = wn->input_w + ((gsize) Q + x) * R;
 
-  /* h⁰_t, the same sums as forward_full */
-  for (int i = 0; i < R; i++)
-    h[i] = w0[i] + w1[i] + wn->input_b[i];
+  if (p->side) {
+    /* first the next step's taps on queue rows of earlier steps (d > 1),
+     * which need nothing of this step: meanwhile the chain gets ahead, so
+     * the side rarely waits for a layer below */
+    for (int l = 1; l < L; l++)
+      if (wn->layers[l].dilation > 1)
+        next_tap (g, next, t, l);
+    /* h⁰_t (the same sums as forward_full) into the input queue, and the
+     * next step's tap of layer 0 */
+    guint64 d = wn->layers[0].dilation, mask = 2 * d - 1;
+    float *h0 = g->ring[0] + (t & mask) * R;
 
-  for (int l = 0; l < wn->n_layers; l++) {
+    for (int i = 0; i < R; i++)
+      h0[i] = w0[i] + w1[i] + wn->input_b[i];
+    next_tap (g, next, t, 0);
+  }
+  if (p->chain) {
+    for (int i = 0; i < R; i++)
+      h[i] = w0[i] + w1[i] + wn->input_b[i];
+    /* the taps the side made in the last step, lines in the other core's
+     * cache: fetched now, for writing, not one miss at a time in the
+     * products */
+    if (parts > 1)
+      for (gsize i = 0; i < (gsize) L * G; i += 16)
+        __builtin_prefetch (past + i, 1, 3);
+  }
+
+  for (int l = 0; l < L; l++) {
     const GenLayer *gl = &wn->gen[l];
-    guint64 d = wn->layers[l].dilation, mask = 2 * d - 1;
-    const float *bias = g->bias + (gsize) l * G;
-    float *u = g->u[l & 1];
+    float *u = g->u + (gsize) l * g->ustride;
 
-    /* [h_{t−d}; h_t]: the queue holds the layer's inputs of the last 2d
-     * steps (zero before the start).  Each thread has its own copy (its h
-     * is the same as the other's), so it never reads a line the other core
-     * wrote (some 80 lines a step, each a transfer between the cores);
-     * one thread alone keeps both up to date. */
-    float *ring = g->ring[role * wn->n_layers + l];
+    if (p->chain) {
+      const float *bias = g->bias + (gsize) l * G;
+      float *z = past + (gsize) l * G;
 
-    memcpy (xin, ring + ((t - d) & mask) * R, R * sizeof (float));
-    memcpy (ring + (t & mask) * R, h, R * sizeof (float));
-    if (parts == 1)
-      memcpy (g->ring[wn->n_layers + l] + (t & mask) * R, h,
-          R * sizeof (float));
-    /* the queue slots of the next step: read from far back in time (a miss
-     * in every cache for long dilations) and written (an allocation) */
-    for (int i = 0; i < R; i += 16) {
-      __builtin_prefetch (ring + ((t + 1 - d) & mask) * R + i, 0, 0);
-      __builtin_prefetch (ring + ((t + 1) & mask) * R + i, 1, 0);
-    }
-
-    /* the gate bias of this thread's rows: conv bias, global column, mel */
-    for (int half = 0; half < 2; half++) {
-      int j0 = half * H + p->j0, j1 = half * H + p->j1;
-
+      /* the gate bias: conv bias, global column, mel */
       if (p0 != NULL) {
         const float *c0 = p0 + (gsize) l * G, *c1 = p1 + (gsize) l * G;
 
-        for (int j = j0; j < j1; j++)
+        for (int j = 0; j < G; j++)
           p->zb[j] = bias[j] + ((1.0f - a) * c0[j] + a * c1[j]);
-      } else {
-        memcpy (p->zb + j0, bias + j0, (j1 - j0) * sizeof (float));
+        bias = p->zb;
       }
-    }
-    product (g, g->z, gl->conv, p->j0, nj, xin, p->zb, 2 * R, FALSE);
-    product (g, g->z, gl->conv, H + p->j0, nj, xin, p->zb, 2 * R, FALSE);
-    g->k->gate (u + p->j0, g->z + p->j0, g->z + H + p->j0, nj);
-    barrier (job, role, parts);
+      /* z = W_past h_{t−d} (made in the last step) + W_cur h_t + bias */
+      product_into (g, z, gl->cur, 0, G, h, bias, R, TRUE);
+      g->k->gate (u, z, z + H, H);
+      if (l + 1 < L) {
+        /* h += Wr u + br (rows S … S + R − 1 of the stacked matrix), the
+         * next layer's input, into its queue */
+        guint64 d = wn->layers[l + 1].dilation, mask = 2 * d - 1;
 
-    /* skip (own rows) += Ws u + bs, set in layer 0; h += Wr u + br (all
-     * rows, this thread's copy) — rows S … S + R − 1 of the stacked
-     * matrix */
+        product_into (g, h, gl->sr, S, R, u, gl->sr_b + S, H, TRUE);
+        memcpy (g->ring[l + 1] + (t & mask) * R, h, R * sizeof (float));
+      }
+      if (parts > 1)
+        publish_layer (job);
+    } else {
+      await_layer (job);
+    }
+    /* skip (own rows) += Ws u + bs, set in layer 0 */
     product (g, g->skip, gl->sr, p->s0, p->s1 - p->s0, u, gl->sr_b, H, l > 0);
-    if (gl->sr_rows > S)
-      product_into (g, h, gl->sr, S, R, u, gl->sr_b + S, H, TRUE);
+    if (p->side && l + 1 < L && wn->layers[l + 1].dilation == 1)
+      /* the next step's tap of layer l + 1 on h_t, which the chain has
+       * just queued */
+      next_tap (g, next, t, l + 1);
   }
 
   /* logits = Wo2 · relu (Wo1 · relu (skip) + bo1) + bo2, Wo1 · relu (skip)
    * as the sum of its two column halves' products */
   for (int i = p->s0; i < p->s1; i++)
     p->relu_s[i] = MAX (g->skip[i], 0.0f);
-  for (int k = p->half0; k < p->half1; k++)
-    product (g, g->o[k], wn->gen_out1[k], 0, O, p->relu_s + (k ? S1 : 0),
-        g->zeros, k ? S - S1 : S1, FALSE);
+  for (int k = p->half0; k < p->half1; k++) {
+    int cols = k ? S - S1 : S1;
+
+    if (cols > 0)
+      product (g, g->o[k], wn->gen_out1[k], 0, O, p->relu_s + (k ? S1 : 0),
+          g->zeros, cols, FALSE);
+    else
+      memset (g->o[k], 0, O * sizeof (float));
+  }
   barrier (job, role, parts);
   for (int i = 0; i < O; i++)
     p->relu_o[i] = MAX (g->o[0][i] + g->o[1][i] + wn->out1_b[i], 0.0f);
@@ -1375,11 +1488,11 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
    * job_loop's */
 }
 
-/* When two threads pay.  They split every product in two, but meet at
- * two barriers per layer: on a quiet machine a step takes about half as
- * long, on a busy one the second thread is often descheduled and the first
- * waits for it at every barrier, which can make a step many times slower
- * than on one thread.  Since the samples do not depend on the split (rows
+/* When two threads pay.  They share out every layer's work, the side
+ * waiting for each of the chain's layers: on a quiet machine a step takes
+ * well under the time of one thread's, on a busy one the second thread is
+ * often descheduled and the first waits for it at the end of every step,
+ * which can make a step many times slower than on one thread.  Since the samples do not depend on the split (rows
  * are computed the same way by either thread), thread 0 measures both
  * modes, in windows of POLICY_WINDOW steps (the first after a switch is
  * discarded: the caches are still filling), and leaves split mode when it
@@ -1449,6 +1562,16 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
   Window win;
 
   params.temperature = g->temperature;
+  if (role == 0 && job->pooled && g->always_split) {
+    /* the tests' mode: the second thread's first step too.  Bounded — a
+     * pool whose worker could not start runs the tasks one after the
+     * other */
+    gint64 until = g_get_monotonic_time () + 200000;
+
+    while (atomic_load (&job->state) != JOB_WAITING &&
+        g_get_monotonic_time () < until)
+      g_usleep (20);
+  }
   window_start (&win, k0);
   for (gsize k = k0; k < job->n + pre; k++) {
     guint64 t = t0 + k;
@@ -1459,7 +1582,7 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
     if (role == 0 && parts == 1) {
       if (window_done (&win, k, &us))
         g->us_single = g->us_single > 0 ? 0.5 * (g->us_single + us) : us;
-      if (g->us_single > 0 && t >= g->retry_at &&
+      if ((g->always_split || (g->us_single > 0 && t >= g->retry_at)) &&
           atomic_load_explicit (&job->state, memory_order_acquire) ==
               JOB_WAITING) {
         /* a second thread waits: both take iterations k … from here on */
@@ -1529,6 +1652,8 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
              * descheduled): no need to wait for the window's end */
             leave = TRUE;
           }
+          if (g->always_split)
+            leave = FALSE;
           if (leave && g->retry_at <= t + 1) {
             /* a failure: wait longer after each one in a row */
             g->retry_at =
@@ -1553,9 +1678,11 @@ job_loop (Job *job, int role, int parts, gsize k0, int prev, int pending,
       }
     }
     if (!job->feed) {
-      /* every thread draws the same class from the same logits */
+      /* every thread draws the same class from the same logits; thread 0
+       * keeps it */
       pending = (int) ar_sampler_sample (p->sampler, &params, &rng, logits);
-      job->out[k] = (guint8) pending;
+      if (role == 0)
+        job->out[k] = (guint8) pending;
     }
   }
 
@@ -1652,6 +1779,7 @@ job_init (Job *job, ArWaveNetGen *g)
   atomic_init (&job->state, JOB_SINGLE);
   atomic_init (&job->epoch0, 0);
   atomic_init (&job->epoch1, 0);
+  atomic_init (&job->published, 0);
   atomic_init (&job->sleep0, 0);
   atomic_init (&job->sleep1, 0);
 }
@@ -1662,10 +1790,12 @@ job_run (Job *job)
   ArWaveNetGen *g = job->g;
 
   if (g->pool != NULL && ar_threadpool_get_n_threads (g->pool) >= 2 &&
-      job->n >= MIN_SPLIT_STEPS)
+      job->n >= MIN_SPLIT_STEPS) {
+    job->pooled = TRUE;
     ar_threadpool_run (g->pool, MAX_PARTS, job_task, job);
-  else
+  } else {
     job_loop (job, 0, 1, 0, g->prev, g->pending, g->rng);
+  }
 }
 
 void
@@ -2071,6 +2201,20 @@ ar_wavenet_gen_feed_mel (ArWaveNetGen *g, const guint8 *x, gsize n,
   job_run (&job);
   g_free (E);
   g_free (P);
+}
+
+ArWaveNetGen *
+ar_wavenet_vocoder_get_gen (ArWaveNetVocoder *v)
+{
+  g_return_val_if_fail (v != NULL, NULL);
+  return v->gen;
+}
+
+void
+ar_wavenet_gen_set_always_split (ArWaveNetGen *g, gboolean always)
+{
+  g_return_if_fail (g != NULL);
+  g->always_split = always;
 }
 
 guint64
