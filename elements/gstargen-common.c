@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstargen-common.c — the properties, model loading and statistics shared by
- * the text elements.  See gstargen-common.h. */
+ * the text elements, the properties shared by the media elements, and the
+ * model loader of all of them.  See gstargen-common.h. */
 
 #include "gstargen-common.h"
 
@@ -372,6 +373,113 @@ gst_argen_text_settings_pick_seed (const GstArgenTextSettings *s)
 {
   return gst_argen_pick_seed (s->seed);
 }
+
+/* ---- the media elements' common properties ---------------------------- */
+
+void
+gst_argen_media_install_properties (GObjectClass *klass,
+    const GstArgenMediaProperties *props)
+{
+  /* set_property logs in this category. */
+  ensure_debug_category ();
+
+  g_object_class_install_property (klass, GST_ARGEN_MEDIA_PROP_MODEL,
+      g_param_spec_string ("model", "Model", props->model_blurb,
+          props->default_model,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_MEDIA_PROP_SEED,
+      g_param_spec_int64 ("seed", "Seed", props->seed_blurb, -1, G_MAXINT64,
+          GST_ARGEN_DEFAULT_SEED,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+  g_object_class_install_property (klass, GST_ARGEN_MEDIA_PROP_TEMPERATURE,
+      g_param_spec_float ("temperature", "Temperature",
+          props->temperature_blurb != NULL ? props->temperature_blurb
+                                           : GST_ARGEN_MEDIA_TEMPERATURE_BLURB,
+          0.0f, GST_ARGEN_MAX_TEMPERATURE, props->default_temperature,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              props->temperature_flags));
+  g_object_class_install_property (klass, GST_ARGEN_MEDIA_PROP_THREADS,
+      g_param_spec_uint ("threads", "Threads", props->threads_blurb, 0,
+          AR_THREADPOOL_MAX_THREADS, GST_ARGEN_MEDIA_DEFAULT_THREADS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
+}
+
+void
+gst_argen_media_settings_init (GstArgenMediaSettings *s,
+    const GstArgenMediaProperties *props)
+{
+  s->model = g_strdup (props->default_model);
+  s->seed = GST_ARGEN_DEFAULT_SEED;
+  s->temperature = props->default_temperature;
+  s->threads = GST_ARGEN_MEDIA_DEFAULT_THREADS;
+}
+
+void
+gst_argen_media_settings_clear (GstArgenMediaSettings *s)
+{
+  g_clear_pointer (&s->model, g_free);
+}
+
+gboolean
+gst_argen_media_settings_set_property (GstElement *element,
+    GstArgenMediaSettings *s, guint prop_id, const GValue *value)
+{
+  GST_OBJECT_LOCK (element);
+  switch (prop_id) {
+    case GST_ARGEN_MEDIA_PROP_MODEL:
+      g_free (s->model);
+      s->model = g_value_dup_string (value);
+      if (GST_STATE (element) > GST_STATE_READY)
+        GST_CAT_INFO_OBJECT (argen_common_debug, element,
+            "model changed while running; takes effect at the next start");
+      break;
+    case GST_ARGEN_MEDIA_PROP_SEED:
+      s->seed = g_value_get_int64 (value);
+      break;
+    case GST_ARGEN_MEDIA_PROP_TEMPERATURE:
+      s->temperature = g_value_get_float (value);
+      break;
+    case GST_ARGEN_MEDIA_PROP_THREADS:
+      s->threads = g_value_get_uint (value);
+      break;
+    default:
+      GST_OBJECT_UNLOCK (element);
+      return FALSE;
+  }
+  GST_OBJECT_UNLOCK (element);
+  return TRUE;
+}
+
+gboolean
+gst_argen_media_settings_get_property (GstElement *element,
+    GstArgenMediaSettings *s, guint prop_id, GValue *value)
+{
+  GST_OBJECT_LOCK (element);
+  switch (prop_id) {
+    case GST_ARGEN_MEDIA_PROP_MODEL:
+      g_value_set_string (value, s->model);
+      break;
+    case GST_ARGEN_MEDIA_PROP_SEED:
+      g_value_set_int64 (value, s->seed);
+      break;
+    case GST_ARGEN_MEDIA_PROP_TEMPERATURE:
+      g_value_set_float (value, s->temperature);
+      break;
+    case GST_ARGEN_MEDIA_PROP_THREADS:
+      g_value_set_uint (value, s->threads);
+      break;
+    default:
+      GST_OBJECT_UNLOCK (element);
+      return FALSE;
+  }
+  GST_OBJECT_UNLOCK (element);
+  return TRUE;
+}
+
+/* ---- every element ------------------------------------------------------ */
 
 guint64
 gst_argen_pick_seed (gint64 seed)

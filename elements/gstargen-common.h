@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* gstargen-common.h — code the text elements (textgensrc, textgen) share.
+/* gstargen-common.h — code the elements share.
  *
- * Both elements expose the same generation properties (model, max-tokens,
- * temperature, top-k, top-p, seed, stop, beam-width, threads) with the same
- * ranges and flags; this
- * file installs them, stores them in a GstArgenTextSettings, and hands out the
- * loaded models.  It also holds the one model loader of all the elements
+ * The text elements (textgensrc, textgen) expose the same generation
+ * properties (model, max-tokens, temperature, top-k, top-p, seed, stop,
+ * beam-width, threads) with the same ranges and flags; this file installs
+ * them, stores them in a GstArgenTextSettings, and hands out the loaded
+ * models.  The media elements (wavenetsrc, wavenetvocoder, pixelcnnsrc,
+ * pixelcnnfill) share four properties (model, seed, temperature, threads),
+ * installed here too from a GstArgenMediaProperties that says what differs
+ * between them, and stored in a GstArgenMediaSettings.  It also holds the
+ * one model loader of all the elements
  * (text, WaveNet, PixelCNN: gst_argen_model_acquire() with a
  * GstArgenModelFamily each): a model embedded in the plugin is loaded once
  * and shared by every element instance that uses it, and freed when the
@@ -136,6 +140,97 @@ gchar *gst_argen_text_settings_dup_stop (const GstArgenTextSettings *s);
 /* @s's seed, or a fresh random one when it is -1. */
 guint64 gst_argen_text_settings_pick_seed (const GstArgenTextSettings *s);
 
+/* ---- the media elements' common properties ---------------------------- */
+
+/* Property ids of the properties every media element has.  Each element's
+ * own PROP_* enum continues from GST_ARGEN_MEDIA_PROP_LAST. */
+enum
+{
+  GST_ARGEN_MEDIA_PROP_0,
+  GST_ARGEN_MEDIA_PROP_MODEL,
+  GST_ARGEN_MEDIA_PROP_SEED,
+  GST_ARGEN_MEDIA_PROP_TEMPERATURE,
+  GST_ARGEN_MEDIA_PROP_THREADS,
+  GST_ARGEN_MEDIA_PROP_LAST
+};
+
+/* One thread by default, unlike the text elements: the embedded media
+ * models are small enough to run fastest in one, each buffer is made with
+ * the settings of its moment (no batch drawn ahead), and the other core is
+ * left to the rest of the pipeline. */
+#define GST_ARGEN_MEDIA_DEFAULT_THREADS 1
+
+/* The `model` blurb of a media element taking @file ("Path of a WaveNet
+ * model file (GGUF, as argen train wavenet writes it)"), whose default is
+ * @default_text ("the model embedded in the plugin"). */
+#define GST_ARGEN_MEDIA_MODEL_BLURB(file, default_text)                        \
+  file ", or resource:// and the path of a model embedded in the plugin; "     \
+       "read when the element starts (default: " default_text ")"
+
+/* The `temperature` blurb of the media elements, unless theirs says more. */
+#define GST_ARGEN_MEDIA_TEMPERATURE_BLURB                                      \
+  "Sampling temperature: 1 samples the model's distribution, below 1 is "      \
+  "more conservative, above 1 more random (0 = greedy, always the most "       \
+  "probable value)"
+
+/* What differs between the media elements' common properties: each
+ * element describes its own in a static const, which
+ * gst_argen_media_install_properties() and gst_argen_media_settings_init()
+ * take.  Everything else is the same for all: model, seed and threads are
+ * read when the element starts (changeable up to READY); seed runs from -1
+ * (a random seed, the default) to G_MAXINT64, temperature from 0 to
+ * GST_ARGEN_MAX_TEMPERATURE, threads from 0 (one per processor) to
+ * AR_THREADPOOL_MAX_THREADS with GST_ARGEN_MEDIA_DEFAULT_THREADS. */
+typedef struct
+{
+  /* GST_ARGEN_MEDIA_MODEL_BLURB of the element's kind of model file */
+  const gchar *model_blurb;
+  /* "resource://" and the embedded default model's path, or NULL when the
+   * plugin embeds none */
+  const gchar *default_model;
+  /* what the same seed reproduces */
+  const gchar *seed_blurb;
+  /* NULL for GST_ARGEN_MEDIA_TEMPERATURE_BLURB */
+  const gchar *temperature_blurb;
+  gfloat default_temperature;
+  /* Added to the temperature's G_PARAM_READWRITE: GST_PARAM_CONTROLLABLE |
+   * GST_PARAM_MUTABLE_PLAYING for an element that reads it again for every
+   * buffer (after gst_object_sync_values()), GST_PARAM_MUTABLE_READY for
+   * one that reads it only when it starts. */
+  GParamFlags temperature_flags;
+  /* how the element shares its work among the threads */
+  const gchar *threads_blurb;
+} GstArgenMediaProperties;
+
+/* The common properties' values.  Fields are read and written under the
+ * owning element's GST_OBJECT_LOCK: the element reads model, seed and
+ * threads when it starts, temperature as its flags say. */
+typedef struct
+{
+  gchar *model;       /* file path or resource:// URI; NULL = none */
+  gint64 seed;        /* -1 = random */
+  gfloat temperature; /* [0, 10]; 0 = greedy */
+  guint threads;      /* 0 = one per processor */
+} GstArgenMediaSettings;
+
+/* Installs model, seed, temperature and threads on @klass with the ids
+ * GST_ARGEN_MEDIA_PROP_MODEL … _THREADS, as @props describes them. */
+void gst_argen_media_install_properties (GObjectClass *klass,
+    const GstArgenMediaProperties *props);
+/* @s at @props's defaults. */
+void gst_argen_media_settings_init (GstArgenMediaSettings *s,
+    const GstArgenMediaProperties *props);
+void gst_argen_media_settings_clear (GstArgenMediaSettings *s);
+
+/* set_property/get_property for the common ids; they take the object
+ * lock.  Return FALSE when @prop_id is not one of the common properties. */
+gboolean gst_argen_media_settings_set_property (GstElement *element,
+    GstArgenMediaSettings *s, guint prop_id, const GValue *value);
+gboolean gst_argen_media_settings_get_property (GstElement *element,
+    GstArgenMediaSettings *s, guint prop_id, GValue *value);
+
+/* ---- every element ------------------------------------------------------ */
+
 /* @seed, or a fresh random one when it is -1 (every element's `seed`). */
 guint64 gst_argen_pick_seed (gint64 seed);
 
@@ -172,6 +267,8 @@ gpointer gst_argen_model_acquire (GstElement *element, const gchar *uri,
     const GstArgenModelFamily *family);
 void gst_argen_model_release (gpointer model,
     const GstArgenModelFamily *family);
+
+/* ---- the text elements' models and statistics ------------------------- */
 
 /* Loads the model at @path, or the shared embedded default when @path is
  * NULL or "".  On failure posts GST_ELEMENT_ERROR on @element carrying the

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* gstpixelcnn-common.c — model loading, class names, seeds, thread pools,
- * caps and statistics shared by the PixelCNN elements.  See
- * gstpixelcnn-common.h. */
+/* gstpixelcnn-common.c — model loading, class names, caps and statistics
+ * shared by the PixelCNN elements.  See gstpixelcnn-common.h. */
 
 #include "gstpixelcnn-common.h"
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstpixelcnn-common.h — code the PixelCNN elements (pixelcnnsrc,
- * pixelcnnfill) share: the `model` property's default and description,
+ * pixelcnnfill) share: the `model` property's default and description
+ * (the four properties all media elements have are installed by
+ * gstargen-common.h's gst_argen_media_install_properties()),
  * model loading (files, and the model embedded in the plugin, loaded once
  * and shared by every element instance), the `class` property's parsing,
- * seeds, thread pools, caps and the statistics message.  GStreamer-side
+ * caps and the statistics message.  GStreamer-side
  * glue only: drawing and completing images is libargen's ArPixelCnnGen
  * (models/pixelcnn/ar-pixelcnn.h). */
 #pragma once
@@ -38,14 +40,12 @@ G_BEGIN_DECLS
 #endif
 
 #define GST_PIXELCNN_MODEL_BLURB                                               \
-  "Path of a PixelCNN model file (GGUF, as argen train pixelcnn writes it), "  \
-  "or resource:// and the path of a model embedded in the plugin; read when "  \
-  "the element starts (default: " GST_PIXELCNN_MODEL_DEFAULT_TEXT ")"
+  GST_ARGEN_MEDIA_MODEL_BLURB ("Path of a PixelCNN model file (GGUF, as "      \
+                               "argen train pixelcnn writes it)",              \
+      GST_PIXELCNN_MODEL_DEFAULT_TEXT)
 
 #define GST_PIXELCNN_DEFAULT_CLASS "random"
 #define GST_PIXELCNN_DEFAULT_TEMPERATURE 1.0f
-#define GST_PIXELCNN_MAX_TEMPERATURE 10.0f
-#define GST_PIXELCNN_DEFAULT_SEED G_GINT64_CONSTANT (-1)
 
 /* The pad template caps of both elements: 8-bit grey at any size (a model
  * decides which). */

@@ -68,24 +68,34 @@
 GST_DEBUG_CATEGORY_STATIC (pixelcnn_fill_debug);
 #define GST_CAT_DEFAULT pixelcnn_fill_debug
 
-#define DEFAULT_MODEL GST_PIXELCNN_DEFAULT_MODEL
 #define DEFAULT_CLASS GST_PIXELCNN_DEFAULT_CLASS
-#define DEFAULT_TEMPERATURE GST_PIXELCNN_DEFAULT_TEMPERATURE
-#define DEFAULT_SEED GST_PIXELCNN_DEFAULT_SEED
 #define DEFAULT_KEEP_ROWS (-1)
-/* One thread: every frame completed as it arrives. */
-#define DEFAULT_THREADS 1
+
+/* model, seed, temperature and threads: read in start(), but temperature
+ * for every batch of frames, through the controller at the stream time of
+ * the batch's last frame.  The default of one thread completes every frame
+ * as it arrives. */
+static const GstArgenMediaProperties media_properties = {
+  .model_blurb = GST_PIXELCNN_MODEL_BLURB,
+  .default_model = GST_PIXELCNN_DEFAULT_MODEL,
+  .seed_blurb =
+      "Seed of the sampling random number generator: frame n of the stream "
+      "uses libargen's random stream for image n of this seed, so the same "
+      "seed and input give the same output (-1 = a random seed)",
+  .temperature_blurb = NULL,
+  .default_temperature = GST_PIXELCNN_DEFAULT_TEMPERATURE,
+  .temperature_flags = GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING,
+  .threads_blurb =
+      "Threads completing frames (0 = one per processor); with more than "
+      "one, frames are held back and completed in batches of twice as many, "
+      "which adds latency.  The output is the same for every value",
+};
 
 enum
 {
-  PROP_0,
-  PROP_MODEL,
-  PROP_KEEP_ROWS,
+  PROP_KEEP_ROWS = GST_ARGEN_MEDIA_PROP_LAST,
   PROP_KEEP_RECT,
   PROP_CLASS,
-  PROP_TEMPERATURE,
-  PROP_SEED,
-  PROP_THREADS,
 };
 
 struct _GstPixelcnnFill
@@ -93,14 +103,11 @@ struct _GstPixelcnnFill
   GstVideoFilter parent;
 
   /* Properties, under the object lock. */
-  gchar *model_uri;
+  GstArgenMediaSettings settings;
   gint keep_rows;    /* -1 = half the height */
   gint keep_rect[4]; /* x, y, width, height */
   gboolean have_rect;
   gchar *class_text;
-  gfloat temperature;
-  gint64 seed;
-  guint threads;
 
   /* The model's size, atomic: caps queries read it from any thread. */
   gint width;
@@ -174,11 +181,7 @@ gst_pixelcnn_fill_class_init (GstPixelcnnFillClass *klass)
   gobject_class->get_property = gst_pixelcnn_fill_get_property;
   gobject_class->finalize = gst_pixelcnn_fill_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model", GST_PIXELCNN_MODEL_BLURB,
-          DEFAULT_MODEL,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
+  gst_argen_media_install_properties (gobject_class, &media_properties);
   g_object_class_install_property (gobject_class, PROP_KEEP_ROWS,
       g_param_spec_int ("keep-rows", "Keep rows",
           "Rows at the top of each frame kept as they are; the rows below "
@@ -206,31 +209,6 @@ gst_pixelcnn_fill_class_init (GstPixelcnnFillClass *klass)
           DEFAULT_CLASS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
-      g_param_spec_float ("temperature", "Temperature",
-          "Sampling temperature: 1 draws from the model's distribution, "
-          "below 1 is more conservative, above 1 more random (0 = greedy, "
-          "always the most probable value)",
-          0.0f, GST_PIXELCNN_MAX_TEMPERATURE, DEFAULT_TEMPERATURE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
-              GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_SEED,
-      g_param_spec_int64 ("seed", "Seed",
-          "Seed of the sampling random number generator: frame n of the "
-          "stream uses libargen's random stream for image n of this seed, "
-          "so the same seed and input give the same output (-1 = a random "
-          "seed)",
-          -1, G_MAXINT64, DEFAULT_SEED,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_uint ("threads", "Threads",
-          "Threads completing frames (0 = one per processor); with more than "
-          "one, frames are held back and completed in batches of twice as "
-          "many, which adds latency.  The output is the same for every value",
-          0, AR_THREADPOOL_MAX_THREADS, DEFAULT_THREADS,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -257,12 +235,9 @@ gst_pixelcnn_fill_class_init (GstPixelcnnFillClass *klass)
 static void
 gst_pixelcnn_fill_init (GstPixelcnnFill *self)
 {
-  self->model_uri = g_strdup (DEFAULT_MODEL);
+  gst_argen_media_settings_init (&self->settings, &media_properties);
   self->keep_rows = DEFAULT_KEEP_ROWS;
   self->class_text = g_strdup (DEFAULT_CLASS);
-  self->temperature = DEFAULT_TEMPERATURE;
-  self->seed = DEFAULT_SEED;
-  self->threads = DEFAULT_THREADS;
   g_queue_init (&self->pending);
   g_queue_init (&self->done);
   /* Frames are completed in their own buffers (made writable first). */
@@ -274,7 +249,7 @@ gst_pixelcnn_fill_finalize (GObject *object)
 {
   GstPixelcnnFill *self = GST_PIXELCNN_FILL (object);
 
-  g_free (self->model_uri);
+  gst_argen_media_settings_clear (&self->settings);
   g_free (self->class_text);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -307,12 +282,12 @@ gst_pixelcnn_fill_set_property (GObject *object, guint prop_id,
 {
   GstPixelcnnFill *self = GST_PIXELCNN_FILL (object);
 
+  if (gst_argen_media_settings_set_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    return;
+
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_free (self->model_uri);
-      self->model_uri = g_value_dup_string (value);
-      break;
     case PROP_KEEP_ROWS:
       self->keep_rows = g_value_get_int (value);
       break;
@@ -322,15 +297,6 @@ gst_pixelcnn_fill_set_property (GObject *object, guint prop_id,
     case PROP_CLASS:
       g_free (self->class_text);
       self->class_text = g_value_dup_string (value);
-      break;
-    case PROP_TEMPERATURE:
-      self->temperature = g_value_get_float (value);
-      break;
-    case PROP_SEED:
-      self->seed = g_value_get_int64 (value);
-      break;
-    case PROP_THREADS:
-      self->threads = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -345,11 +311,12 @@ gst_pixelcnn_fill_get_property (GObject *object, guint prop_id, GValue *value,
 {
   GstPixelcnnFill *self = GST_PIXELCNN_FILL (object);
 
+  if (gst_argen_media_settings_get_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    return;
+
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_uri);
-      break;
     case PROP_KEEP_ROWS:
       g_value_set_int (value, self->keep_rows);
       break;
@@ -368,15 +335,6 @@ gst_pixelcnn_fill_get_property (GObject *object, guint prop_id, GValue *value,
       break;
     case PROP_CLASS:
       g_value_set_string (value, self->class_text);
-      break;
-    case PROP_TEMPERATURE:
-      g_value_set_float (value, self->temperature);
-      break;
-    case PROP_SEED:
-      g_value_set_int64 (value, self->seed);
-      break;
-    case PROP_THREADS:
-      g_value_set_uint (value, self->threads);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -413,10 +371,10 @@ gst_pixelcnn_fill_start (GstBaseTransform *trans)
   guint threads;
 
   GST_OBJECT_LOCK (self);
-  self->uri = g_strdup (self->model_uri);
+  self->uri = g_strdup (self->settings.model);
   class_text = g_strdup (self->class_text != NULL ? self->class_text : "");
-  seed = self->seed;
-  threads = self->threads;
+  seed = self->settings.seed;
+  threads = self->settings.threads;
   GST_OBJECT_UNLOCK (self);
 
   self->model = gst_pixelcnn_model_acquire (GST_ELEMENT (self), self->uri);
@@ -640,7 +598,7 @@ complete_pending (GstPixelcnnFill *self)
     return GST_FLOW_OK;
 
   GST_OBJECT_LOCK (self);
-  temperature = self->temperature;
+  temperature = self->settings.temperature;
   class_text = g_strdup (self->class_text != NULL ? self->class_text : "");
   GST_OBJECT_UNLOCK (self);
   if (!apply_class (self, class_text)) {

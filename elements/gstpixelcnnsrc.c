@@ -64,26 +64,34 @@
 GST_DEBUG_CATEGORY_STATIC (pixelcnn_src_debug);
 #define GST_CAT_DEFAULT pixelcnn_src_debug
 
-#define DEFAULT_MODEL GST_PIXELCNN_DEFAULT_MODEL
 #define DEFAULT_CLASS GST_PIXELCNN_DEFAULT_CLASS
-#define DEFAULT_TEMPERATURE GST_PIXELCNN_DEFAULT_TEMPERATURE
-#define DEFAULT_SEED GST_PIXELCNN_DEFAULT_SEED
-/* One thread: each image drawn when its buffer is due, with the settings
- * of that moment, and the other core left to the rest of the pipeline. */
-#define DEFAULT_THREADS 1
 #define DEFAULT_IS_LIVE FALSE
 /* The framerate fixated when downstream leaves it open. */
 #define DEFAULT_FPS_N 1
 #define DEFAULT_FPS_D 1
 
+/* model, seed, temperature and threads: read in start(), but temperature
+ * for every batch of images, through the controller at the stream time of
+ * the batch's first image.  The default of one thread draws each image
+ * when its buffer is due, with the settings of that moment. */
+static const GstArgenMediaProperties media_properties = {
+  .model_blurb = GST_PIXELCNN_MODEL_BLURB,
+  .default_model = GST_PIXELCNN_DEFAULT_MODEL,
+  .seed_blurb =
+      "Seed of the sampling random number generator; the same seed, model "
+      "and settings give the same images (-1 = a random seed)",
+  .temperature_blurb = NULL,
+  .default_temperature = GST_PIXELCNN_DEFAULT_TEMPERATURE,
+  .temperature_flags = GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING,
+  .threads_blurb =
+      "Threads drawing images (0 = one per processor); with more than one, "
+      "images are drawn in batches of twice as many ahead of time.  The "
+      "images are the same for every value",
+};
+
 enum
 {
-  PROP_0,
-  PROP_MODEL,
-  PROP_CLASS,
-  PROP_TEMPERATURE,
-  PROP_SEED,
-  PROP_THREADS,
+  PROP_CLASS = GST_ARGEN_MEDIA_PROP_LAST,
   PROP_IS_LIVE,
 };
 
@@ -92,11 +100,8 @@ struct _GstPixelcnnSrc
   GstPushSrc parent;
 
   /* Properties, under the object lock. */
-  gchar *model_uri;
+  GstArgenMediaSettings settings;
   gchar *class_text;
-  gfloat temperature;
-  gint64 seed;
-  guint threads;
 
   /* Negotiated format (set_caps), under the object lock. */
   GstVideoInfo info;
@@ -168,11 +173,7 @@ gst_pixelcnn_src_class_init (GstPixelcnnSrcClass *klass)
   gobject_class->get_property = gst_pixelcnn_src_get_property;
   gobject_class->finalize = gst_pixelcnn_src_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model", GST_PIXELCNN_MODEL_BLURB,
-          DEFAULT_MODEL,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
+  gst_argen_media_install_properties (gobject_class, &media_properties);
   g_object_class_install_property (gobject_class, PROP_CLASS,
       g_param_spec_string ("class", "Class",
           "The class of the images a class-conditional model draws: a label "
@@ -181,29 +182,6 @@ gst_pixelcnn_src_class_init (GstPixelcnnSrcClass *klass)
           DEFAULT_CLASS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
-      g_param_spec_float ("temperature", "Temperature",
-          "Sampling temperature: 1 draws from the model's distribution, "
-          "below 1 is more conservative, above 1 more random (0 = greedy, "
-          "always the most probable value)",
-          0.0f, GST_PIXELCNN_MAX_TEMPERATURE, DEFAULT_TEMPERATURE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
-              GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_SEED,
-      g_param_spec_int64 ("seed", "Seed",
-          "Seed of the sampling random number generator; the same seed, "
-          "model and settings give the same images (-1 = a random seed)",
-          -1, G_MAXINT64, DEFAULT_SEED,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_uint ("threads", "Threads",
-          "Threads drawing images (0 = one per processor); with more than "
-          "one, images are drawn in batches of twice as many ahead of time.  "
-          "The images are the same for every value",
-          0, AR_THREADPOOL_MAX_THREADS, DEFAULT_THREADS,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_IS_LIVE,
       g_param_spec_boolean ("is-live", "Is live",
           "Whether to act as a live source, pushing each image when the "
@@ -236,11 +214,8 @@ gst_pixelcnn_src_class_init (GstPixelcnnSrcClass *klass)
 static void
 gst_pixelcnn_src_init (GstPixelcnnSrc *self)
 {
-  self->model_uri = g_strdup (DEFAULT_MODEL);
+  gst_argen_media_settings_init (&self->settings, &media_properties);
   self->class_text = g_strdup (DEFAULT_CLASS);
-  self->temperature = DEFAULT_TEMPERATURE;
-  self->seed = DEFAULT_SEED;
-  self->threads = DEFAULT_THREADS;
   gst_video_info_init (&self->info);
 
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
@@ -259,7 +234,7 @@ gst_pixelcnn_src_finalize (GObject *object)
 {
   GstPixelcnnSrc *self = GST_PIXELCNN_SRC (object);
 
-  g_free (self->model_uri);
+  gst_argen_media_settings_clear (&self->settings);
   g_free (self->class_text);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -271,6 +246,10 @@ gst_pixelcnn_src_set_property (GObject *object, guint prop_id,
 {
   GstPixelcnnSrc *self = GST_PIXELCNN_SRC (object);
 
+  if (gst_argen_media_settings_set_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    return;
+
   switch (prop_id) {
     case PROP_IS_LIVE:
       gst_base_src_set_live (GST_BASE_SRC (self), g_value_get_boolean (value));
@@ -281,22 +260,9 @@ gst_pixelcnn_src_set_property (GObject *object, guint prop_id,
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_free (self->model_uri);
-      self->model_uri = g_value_dup_string (value);
-      break;
     case PROP_CLASS:
       g_free (self->class_text);
       self->class_text = g_value_dup_string (value);
-      break;
-    case PROP_TEMPERATURE:
-      self->temperature = g_value_get_float (value);
-      break;
-    case PROP_SEED:
-      self->seed = g_value_get_int64 (value);
-      break;
-    case PROP_THREADS:
-      self->threads = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -311,6 +277,10 @@ gst_pixelcnn_src_get_property (GObject *object, guint prop_id, GValue *value,
 {
   GstPixelcnnSrc *self = GST_PIXELCNN_SRC (object);
 
+  if (gst_argen_media_settings_get_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    return;
+
   switch (prop_id) {
     case PROP_IS_LIVE:
       g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
@@ -321,20 +291,8 @@ gst_pixelcnn_src_get_property (GObject *object, guint prop_id, GValue *value,
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_uri);
-      break;
     case PROP_CLASS:
       g_value_set_string (value, self->class_text);
-      break;
-    case PROP_TEMPERATURE:
-      g_value_set_float (value, self->temperature);
-      break;
-    case PROP_SEED:
-      g_value_set_int64 (value, self->seed);
-      break;
-    case PROP_THREADS:
-      g_value_set_uint (value, self->threads);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -546,10 +504,10 @@ gst_pixelcnn_src_start (GstBaseSrc *bsrc)
   guint threads;
 
   GST_OBJECT_LOCK (self);
-  self->uri = g_strdup (self->model_uri);
+  self->uri = g_strdup (self->settings.model);
   class_text = g_strdup (self->class_text != NULL ? self->class_text : "");
-  seed = self->seed;
-  threads = self->threads;
+  seed = self->settings.seed;
+  threads = self->settings.threads;
   self->negotiated = FALSE;
   GST_OBJECT_UNLOCK (self);
 
@@ -688,7 +646,7 @@ draw_batch (GstPixelcnnSrc *self, GstClockTime time, gint fps_n)
   if (GST_CLOCK_TIME_IS_VALID (time))
     gst_object_sync_values (GST_OBJECT (self), time);
   GST_OBJECT_LOCK (self);
-  temperature = self->temperature;
+  temperature = self->settings.temperature;
   class_text = g_strdup (self->class_text != NULL ? self->class_text : "");
   num_buffers = GST_BASE_SRC (self)->num_buffers;
   GST_OBJECT_UNLOCK (self);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* gstwavenet-common.c — model loading, seeds, thread pools and statistics
- * shared by the WaveNet elements.  See gstwavenet-common.h. */
+/* gstwavenet-common.c — model loading and statistics shared by the WaveNet
+ * elements.  See gstwavenet-common.h. */
 
 #include "gstwavenet-common.h"
 
@@ -58,8 +58,6 @@ gst_wavenet_model_release (ArWaveNet *model)
 {
   gst_argen_model_release (model, &wavenet_family);
 }
-
-/* ---- settings ------------------------------------------------------------ */
 
 /* ---- statistics ---------------------------------------------------------- */
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* gstwavenet-common.h — code the WaveNet elements (wavenetsrc,
- * wavenetvocoder) share: the `model` property's default and description,
+ * wavenetvocoder) share: the `model` property's default and description
+ * (the four properties all media elements have are installed by
+ * gstargen-common.h's gst_argen_media_install_properties()),
  * model loading (files, and the models embedded in the plugin, loaded once
- * and shared by every element instance), seeds, thread pools and the
- * statistics message.  GStreamer-side glue only: generation is libargen's
+ * and shared by every element instance) and the statistics message.
+ * GStreamer-side glue only: generation is libargen's
  * ArWaveNetGen / ArWaveNetVocoder (models/wavenet/ar-wavenet.h). */
 #pragma once
 
@@ -39,12 +41,9 @@ G_BEGIN_DECLS
 #define GST_WAVENET_MODEL_DEFAULT_TEXT "none, the property must be set"
 #endif
 
-/* The end of both elements' `model` blurbs, after what the file holds. */
-#define GST_WAVENET_MODEL_BLURB_TAIL                                           \
-  "or resource:// and the path of a model embedded in the plugin; read "       \
-  "when the element starts (default: " GST_WAVENET_MODEL_DEFAULT_TEXT ")"
-
-#define GST_WAVENET_MAX_TEMPERATURE 10.0f
+/* The `model` blurb of an element taking @file, what the file holds. */
+#define GST_WAVENET_MODEL_BLURB(file)                                          \
+  GST_ARGEN_MEDIA_MODEL_BLURB (file, GST_WAVENET_MODEL_DEFAULT_TEXT)
 
 /* Loads the WaveNet model @uri names: a file path, or "resource://" and the
  * path of a model embedded in the plugin (loaded once, shared, freed when

@@ -91,29 +91,38 @@
 GST_DEBUG_CATEGORY_STATIC (wavenet_src_debug);
 #define GST_CAT_DEFAULT wavenet_src_debug
 
-#define DEFAULT_MODEL GST_WAVENET_SRC_DEFAULT_MODEL
 /* audiotestsrc's choice: 128 ms at 8 kHz, short enough for a live source's
  * latency and long enough that a busy machine does not starve the sink. */
 #define DEFAULT_SAMPLES_PER_BUFFER 1024
 #define MAX_SAMPLES_PER_BUFFER (1 << 20)
 #define DEFAULT_IS_LIVE FALSE
 #define DEFAULT_TIMESTAMP_OFFSET G_GINT64_CONSTANT (0)
-#define DEFAULT_SEED G_GINT64_CONSTANT (-1)
-#define DEFAULT_TEMPERATURE 1.0f
 #define DEFAULT_GLOBAL_CONDITION NULL
-#define DEFAULT_THREADS 1
+
+/* model, seed, temperature and threads: read in start(), but temperature
+ * for every buffer, through the controller at the buffer's stream time. */
+static const GstArgenMediaProperties media_properties = {
+  .model_blurb = GST_WAVENET_MODEL_BLURB ("Path of a WaveNet model file (GGUF, "
+                                          "as argen train wavenet writes it)"),
+  .default_model = GST_WAVENET_SRC_DEFAULT_MODEL,
+  .seed_blurb =
+      "Seed of the sampling random number generator; the same seed, model "
+      "and settings give the same samples (-1 = a random seed)",
+  .temperature_blurb = NULL,
+  .default_temperature = 1.0f,
+  .temperature_flags = GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING,
+  .threads_blurb =
+      "Threads sharing each layer's channels at every sample (0 = one per "
+      "processor).  Small models run fastest in one; the samples are the "
+      "same for every value",
+};
 
 enum
 {
-  PROP_0,
-  PROP_MODEL,
-  PROP_SAMPLES_PER_BUFFER,
+  PROP_SAMPLES_PER_BUFFER = GST_ARGEN_MEDIA_PROP_LAST,
   PROP_IS_LIVE,
   PROP_TIMESTAMP_OFFSET,
-  PROP_SEED,
-  PROP_TEMPERATURE,
   PROP_GLOBAL_CONDITION,
-  PROP_THREADS,
 };
 
 typedef enum
@@ -129,13 +138,10 @@ struct _GstWavenetSrc
   GstBaseSrc parent;
 
   /* Properties, under the object lock. */
-  gchar *model_uri;
+  GstArgenMediaSettings settings;
   gint samples_per_buffer;
   gint64 timestamp_offset;
-  gint64 seed;
-  gfloat temperature;
   gchar *global_condition;
-  guint threads;
 
   /* Negotiated format (set_caps), under the object lock: set_property
    * needs bpf for the block size. */
@@ -269,13 +275,7 @@ gst_wavenet_src_class_init (GstWavenetSrcClass *klass)
   gobject_class->get_property = gst_wavenet_src_get_property;
   gobject_class->finalize = gst_wavenet_src_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "Path of a WaveNet model file (GGUF, as argen train wavenet writes "
-          "it), " GST_WAVENET_MODEL_BLURB_TAIL,
-          DEFAULT_MODEL,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
+  gst_argen_media_install_properties (gobject_class, &media_properties);
   g_object_class_install_property (gobject_class, PROP_SAMPLES_PER_BUFFER,
       g_param_spec_int ("samplesperbuffer", "Samples per buffer",
           "Number of samples in each outgoing buffer; a live source's "
@@ -296,35 +296,12 @@ gst_wavenet_src_class_init (GstWavenetSrcClass *klass)
           G_MAXINT64, DEFAULT_TIMESTAMP_OFFSET,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_SEED,
-      g_param_spec_int64 ("seed", "Seed",
-          "Seed of the sampling random number generator; the same seed, "
-          "model and settings give the same samples (-1 = a random seed)",
-          -1, G_MAXINT64, DEFAULT_SEED,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
-      g_param_spec_float ("temperature", "Temperature",
-          "Sampling temperature: 1 samples the model's distribution, below 1 "
-          "is more conservative, above 1 more random (0 = greedy, always the "
-          "most probable value)",
-          0.0f, GST_WAVENET_MAX_TEMPERATURE, DEFAULT_TEMPERATURE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
-              GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_GLOBAL_CONDITION,
       g_param_spec_string ("global-condition", "Global condition",
           "The class (speaker, style …) of a globally conditioned model, by "
           "name or by index; an error for a model without global "
           "conditioning (NULL = none)",
           DEFAULT_GLOBAL_CONDITION,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_uint ("threads", "Threads",
-          "Threads sharing each layer's channels at every sample (0 = one per "
-          "processor).  Small models run fastest in one; the samples are "
-          "the same for every value",
-          0, AR_THREADPOOL_MAX_THREADS, DEFAULT_THREADS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
 
@@ -351,13 +328,10 @@ gst_wavenet_src_class_init (GstWavenetSrcClass *klass)
 static void
 gst_wavenet_src_init (GstWavenetSrc *self)
 {
-  self->model_uri = g_strdup (DEFAULT_MODEL);
+  gst_argen_media_settings_init (&self->settings, &media_properties);
   self->samples_per_buffer = DEFAULT_SAMPLES_PER_BUFFER;
   self->timestamp_offset = DEFAULT_TIMESTAMP_OFFSET;
-  self->seed = DEFAULT_SEED;
-  self->temperature = DEFAULT_TEMPERATURE;
   self->global_condition = g_strdup (DEFAULT_GLOBAL_CONDITION);
-  self->threads = DEFAULT_THREADS;
 
   gst_base_src_set_format (GST_BASE_SRC (self), GST_FORMAT_TIME);
   gst_base_src_set_live (GST_BASE_SRC (self), DEFAULT_IS_LIVE);
@@ -375,7 +349,7 @@ gst_wavenet_src_finalize (GObject *object)
 {
   GstWavenetSrc *self = GST_WAVENET_SRC (object);
 
-  g_free (self->model_uri);
+  gst_argen_media_settings_clear (&self->settings);
   g_free (self->global_condition);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
@@ -387,13 +361,11 @@ gst_wavenet_src_set_property (GObject *object, guint prop_id,
 {
   GstWavenetSrc *self = GST_WAVENET_SRC (object);
 
+  if (gst_argen_media_settings_set_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    return;
+
   switch (prop_id) {
-    case PROP_MODEL:
-      GST_OBJECT_LOCK (self);
-      g_free (self->model_uri);
-      self->model_uri = g_value_dup_string (value);
-      GST_OBJECT_UNLOCK (self);
-      break;
     case PROP_SAMPLES_PER_BUFFER: {
       gint bpf;
 
@@ -418,25 +390,10 @@ gst_wavenet_src_set_property (GObject *object, guint prop_id,
       self->timestamp_offset = g_value_get_int64 (value);
       GST_OBJECT_UNLOCK (self);
       break;
-    case PROP_SEED:
-      GST_OBJECT_LOCK (self);
-      self->seed = g_value_get_int64 (value);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    case PROP_TEMPERATURE:
-      GST_OBJECT_LOCK (self);
-      self->temperature = g_value_get_float (value);
-      GST_OBJECT_UNLOCK (self);
-      break;
     case PROP_GLOBAL_CONDITION:
       GST_OBJECT_LOCK (self);
       g_free (self->global_condition);
       self->global_condition = g_value_dup_string (value);
-      GST_OBJECT_UNLOCK (self);
-      break;
-    case PROP_THREADS:
-      GST_OBJECT_LOCK (self);
-      self->threads = g_value_get_uint (value);
       GST_OBJECT_UNLOCK (self);
       break;
     default:
@@ -451,6 +408,10 @@ gst_wavenet_src_get_property (GObject *object, guint prop_id, GValue *value,
 {
   GstWavenetSrc *self = GST_WAVENET_SRC (object);
 
+  if (gst_argen_media_settings_get_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    return;
+
   switch (prop_id) {
     case PROP_IS_LIVE:
       g_value_set_boolean (value, gst_base_src_is_live (GST_BASE_SRC (self)));
@@ -461,26 +422,14 @@ gst_wavenet_src_get_property (GObject *object, guint prop_id, GValue *value,
 
   GST_OBJECT_LOCK (self);
   switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_uri);
-      break;
     case PROP_SAMPLES_PER_BUFFER:
       g_value_set_int (value, self->samples_per_buffer);
       break;
     case PROP_TIMESTAMP_OFFSET:
       g_value_set_int64 (value, self->timestamp_offset);
       break;
-    case PROP_SEED:
-      g_value_set_int64 (value, self->seed);
-      break;
-    case PROP_TEMPERATURE:
-      g_value_set_float (value, self->temperature);
-      break;
     case PROP_GLOBAL_CONDITION:
       g_value_set_string (value, self->global_condition);
-      break;
-    case PROP_THREADS:
-      g_value_set_uint (value, self->threads);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -739,10 +688,10 @@ gst_wavenet_src_start (GstBaseSrc *bsrc)
   guint threads;
 
   GST_OBJECT_LOCK (self);
-  uri = g_strdup (self->model_uri);
+  uri = g_strdup (self->settings.model);
   condition = g_strdup (self->global_condition);
-  seed = self->seed;
-  threads = self->threads;
+  seed = self->settings.seed;
+  threads = self->settings.threads;
   GST_OBJECT_UNLOCK (self);
 
   self->model = gst_wavenet_model_acquire (GST_ELEMENT (self), uri);
@@ -1048,7 +997,7 @@ gst_wavenet_src_fill (GstBaseSrc *bsrc, guint64 offset, guint length,
   end_time = sample_time (self, self->next_sample + n);
   gst_object_sync_values (GST_OBJECT (self), time);
   GST_OBJECT_LOCK (self);
-  temperature = self->temperature;
+  temperature = self->settings.temperature;
   GST_OBJECT_UNLOCK (self);
   ar_wavenet_gen_set_temperature (self->gen, temperature);
 

@@ -60,22 +60,34 @@
 GST_DEBUG_CATEGORY_STATIC (wavenet_vocoder_debug);
 #define GST_CAT_DEFAULT wavenet_vocoder_debug
 
-#define DEFAULT_MODEL GST_WAVENET_VOCODER_DEFAULT_MODEL
-#define DEFAULT_SEED G_GINT64_CONSTANT (-1)
-/* Below 1: the trained vocoders are less sure than they should be (their
- * draws at 1 are 3.5 dB louder than the input, mostly noise); at 0.5 the
- * embedded one resynthesises the held-out prompts 10.43 dB from the input
- * against 10.98 at 1, with about the input's level (docs/design-notes.md). */
-#define DEFAULT_TEMPERATURE 0.5f
-#define DEFAULT_THREADS 1
-
-enum
-{
-  PROP_0,
-  PROP_MODEL,
-  PROP_SEED,
-  PROP_TEMPERATURE,
-  PROP_THREADS,
+/* model, seed, temperature and threads, the element's only properties:
+ * read in start(), but temperature for every buffer, through the controller
+ * at the buffer's stream time. */
+static const GstArgenMediaProperties media_properties = {
+  .model_blurb = GST_WAVENET_MODEL_BLURB (
+      "Path of a vocoder model file (a WaveNet conditioned on mel frames, as "
+      "argen train wavenet --condition mel writes it)"),
+  .default_model = GST_WAVENET_VOCODER_DEFAULT_MODEL,
+  .seed_blurb =
+      "Seed of the sampling random number generator, used again at every "
+      "discontinuity; the same input, seed and settings give the same "
+      "output (-1 = a random seed)",
+  .temperature_blurb =
+      "Sampling temperature: 1 samples the model's distribution, below 1 is "
+      "more conservative (the default resynthesises closer to the input "
+      "than 1), above 1 more random (0 = greedy, always the most probable "
+      "value)",
+  /* Below 1: the trained vocoders are less sure than they should be (their
+   * draws at 1 are 3.5 dB louder than the input, mostly noise); at 0.5 the
+   * embedded one resynthesises the held-out prompts 10.43 dB from the
+   * input against 10.98 at 1, with about the input's level
+   * (docs/design-notes.md). */
+  .default_temperature = 0.5f,
+  .temperature_flags = GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING,
+  .threads_blurb =
+      "Threads sharing each layer's channels at every sample (0 = one per "
+      "processor).  Small models run fastest in one; the output is the "
+      "same for every value",
 };
 
 struct _GstWavenetVocoder
@@ -83,10 +95,7 @@ struct _GstWavenetVocoder
   GstBaseTransform parent;
 
   /* Properties, under the object lock. */
-  gchar *model_uri;
-  gint64 seed;
-  gfloat temperature;
-  guint threads;
+  GstArgenMediaSettings settings;
 
   /* Set up in start() and set_caps(), then used by the streaming thread;
    * rate is atomic because caps queries read it from any thread. */
@@ -166,39 +175,7 @@ gst_wavenet_vocoder_class_init (GstWavenetVocoderClass *klass)
   gobject_class->get_property = gst_wavenet_vocoder_get_property;
   gobject_class->finalize = gst_wavenet_vocoder_finalize;
 
-  g_object_class_install_property (gobject_class, PROP_MODEL,
-      g_param_spec_string ("model", "Model",
-          "Path of a vocoder model file (a WaveNet conditioned on mel "
-          "frames, as argen train wavenet --condition mel writes "
-          "it), " GST_WAVENET_MODEL_BLURB_TAIL,
-          DEFAULT_MODEL,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_SEED,
-      g_param_spec_int64 ("seed", "Seed",
-          "Seed of the sampling random number generator, used again at "
-          "every discontinuity; the same input, seed and settings give the "
-          "same output (-1 = a random seed)",
-          -1, G_MAXINT64, DEFAULT_SEED,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
-  g_object_class_install_property (gobject_class, PROP_TEMPERATURE,
-      g_param_spec_float ("temperature", "Temperature",
-          "Sampling temperature: 1 samples the model's distribution, below 1 "
-          "is more conservative (the default resynthesises closer to the "
-          "input than 1), above 1 more random (0 = greedy, always the most "
-          "probable value)",
-          0.0f, GST_WAVENET_MAX_TEMPERATURE, DEFAULT_TEMPERATURE,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_CONTROLLABLE |
-              GST_PARAM_MUTABLE_PLAYING));
-  g_object_class_install_property (gobject_class, PROP_THREADS,
-      g_param_spec_uint ("threads", "Threads",
-          "Threads sharing each layer's channels at every sample (0 = one per "
-          "processor).  Small models run fastest in one; the output is the "
-          "same for every value",
-          0, AR_THREADPOOL_MAX_THREADS, DEFAULT_THREADS,
-          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
-              GST_PARAM_MUTABLE_READY));
+  gst_argen_media_install_properties (gobject_class, &media_properties);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -226,10 +203,7 @@ gst_wavenet_vocoder_init (GstWavenetVocoder *self)
 {
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
 
-  self->model_uri = g_strdup (DEFAULT_MODEL);
-  self->seed = DEFAULT_SEED;
-  self->temperature = DEFAULT_TEMPERATURE;
-  self->threads = DEFAULT_THREADS;
+  gst_argen_media_settings_init (&self->settings, &media_properties);
 
   /* Without transform functions the base class would pass buffers
    * through untouched. */
@@ -246,7 +220,7 @@ gst_wavenet_vocoder_finalize (GObject *object)
 {
   GstWavenetVocoder *self = GST_WAVENET_VOCODER (object);
 
-  g_free (self->model_uri);
+  gst_argen_media_settings_clear (&self->settings);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -257,26 +231,9 @@ gst_wavenet_vocoder_set_property (GObject *object, guint prop_id,
 {
   GstWavenetVocoder *self = GST_WAVENET_VOCODER (object);
 
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_MODEL:
-      g_free (self->model_uri);
-      self->model_uri = g_value_dup_string (value);
-      break;
-    case PROP_SEED:
-      self->seed = g_value_get_int64 (value);
-      break;
-    case PROP_TEMPERATURE:
-      self->temperature = g_value_get_float (value);
-      break;
-    case PROP_THREADS:
-      self->threads = g_value_get_uint (value);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
+  if (!gst_argen_media_settings_set_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
 }
 
 static void
@@ -285,25 +242,9 @@ gst_wavenet_vocoder_get_property (GObject *object, guint prop_id, GValue *value,
 {
   GstWavenetVocoder *self = GST_WAVENET_VOCODER (object);
 
-  GST_OBJECT_LOCK (self);
-  switch (prop_id) {
-    case PROP_MODEL:
-      g_value_set_string (value, self->model_uri);
-      break;
-    case PROP_SEED:
-      g_value_set_int64 (value, self->seed);
-      break;
-    case PROP_TEMPERATURE:
-      g_value_set_float (value, self->temperature);
-      break;
-    case PROP_THREADS:
-      g_value_set_uint (value, self->threads);
-      break;
-    default:
-      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
-      break;
-  }
-  GST_OBJECT_UNLOCK (self);
+  if (!gst_argen_media_settings_get_property (GST_ELEMENT (self),
+          &self->settings, prop_id, value))
+    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
 }
 
 /* ---- start and stop --------------------------------------------------- */
@@ -319,9 +260,9 @@ gst_wavenet_vocoder_start (GstBaseTransform *trans)
   guint threads;
 
   GST_OBJECT_LOCK (self);
-  uri = g_strdup (self->model_uri);
-  seed = self->seed;
-  threads = self->threads;
+  uri = g_strdup (self->settings.model);
+  seed = self->settings.seed;
+  threads = self->settings.threads;
   GST_OBJECT_UNLOCK (self);
 
   self->model = gst_wavenet_model_acquire (GST_ELEMENT (self), uri);
@@ -639,7 +580,7 @@ gst_wavenet_vocoder_submit_input_buffer (GstBaseTransform *trans,
   if (GST_CLOCK_TIME_IS_VALID (stream_time))
     gst_object_sync_values (GST_OBJECT (self), stream_time);
   GST_OBJECT_LOCK (self);
-  temperature = self->temperature;
+  temperature = self->settings.temperature;
   GST_OBJECT_UNLOCK (self);
   ar_wavenet_vocoder_set_temperature (self->vocoder, temperature);
 

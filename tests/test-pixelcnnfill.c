@@ -234,17 +234,12 @@ test_properties (void)
   GstElement *e = gst_element_factory_make ("pixelcnnfill", NULL);
   GParamSpec *p;
   GParamSpecInt *pi;
-  GParamSpecUInt *pu;
-  GParamSpecInt64 *pi64;
-  GParamSpecFloat *pf;
   GstElementClass *klass;
   GValue v = G_VALUE_INIT;
 
   test_assert_blurbs ("pixelcnnfill");
-
-  p = test_find_property (G_OBJECT (e), "model", G_TYPE_PARAM_STRING);
-  g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
-  g_assert_false (p->flags & GST_PARAM_MUTABLE_PLAYING);
+  test_assert_media_properties (G_OBJECT (e),
+      "resource:///org/gstreamer/argen/defaults/pixelcnn-fashion.gguf", 1.0f);
 
   pi = G_PARAM_SPEC_INT (test_find_property (G_OBJECT (e), "keep-rows",
       G_TYPE_PARAM_INT));
@@ -266,21 +261,6 @@ test_properties (void)
 
   p = test_find_property (G_OBJECT (e), "class", G_TYPE_PARAM_STRING);
   g_assert_cmpstr (G_PARAM_SPEC_STRING (p)->default_value, ==, "random");
-
-  p = test_find_property (G_OBJECT (e), "temperature", G_TYPE_PARAM_FLOAT);
-  pf = G_PARAM_SPEC_FLOAT (p);
-  g_assert_cmpfloat (pf->maximum, ==, 10.0f);
-  g_assert_cmpfloat (pf->default_value, ==, 1.0f);
-  g_assert_true (p->flags & GST_PARAM_CONTROLLABLE);
-  g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
-
-  pi64 = G_PARAM_SPEC_INT64 (test_find_property (G_OBJECT (e), "seed",
-      G_TYPE_PARAM_INT64));
-  g_assert_cmpint (pi64->default_value, ==, -1);
-
-  pu = G_PARAM_SPEC_UINT (test_find_property (G_OBJECT (e), "threads",
-      G_TYPE_PARAM_UINT));
-  g_assert_cmpuint (pu->default_value, ==, 1);
 
   klass = GST_ELEMENT_GET_CLASS (e);
   g_assert_cmpstr (gst_element_class_get_metadata (klass,

@@ -162,39 +162,16 @@ test_properties (void)
 {
   GstElement *src = gst_element_factory_make ("pixelcnnsrc", NULL);
   GParamSpec *p;
-  GParamSpecUInt *pu;
-  GParamSpecInt64 *pi64;
-  GParamSpecFloat *pf;
   GstElementClass *klass;
   GstCaps *caps, *expected;
 
   test_assert_blurbs ("pixelcnnsrc");
-
-  p = test_find_property (G_OBJECT (src), "model", G_TYPE_PARAM_STRING);
-  g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
-  g_assert_false (p->flags & GST_PARAM_MUTABLE_PLAYING);
+  test_assert_media_properties (G_OBJECT (src),
+      "resource:///org/gstreamer/argen/defaults/pixelcnn-fashion.gguf", 1.0f);
 
   p = test_find_property (G_OBJECT (src), "class", G_TYPE_PARAM_STRING);
   g_assert_cmpstr (G_PARAM_SPEC_STRING (p)->default_value, ==, "random");
   g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
-
-  p = test_find_property (G_OBJECT (src), "temperature", G_TYPE_PARAM_FLOAT);
-  pf = G_PARAM_SPEC_FLOAT (p);
-  g_assert_cmpfloat (pf->minimum, ==, 0.0f);
-  g_assert_cmpfloat (pf->maximum, ==, 10.0f);
-  g_assert_cmpfloat (pf->default_value, ==, 1.0f);
-  g_assert_true (p->flags & GST_PARAM_CONTROLLABLE);
-  g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
-
-  pi64 = G_PARAM_SPEC_INT64 (test_find_property (G_OBJECT (src), "seed",
-      G_TYPE_PARAM_INT64));
-  g_assert_cmpint (pi64->minimum, ==, -1);
-  g_assert_cmpint (pi64->default_value, ==, -1);
-
-  pu = G_PARAM_SPEC_UINT (test_find_property (G_OBJECT (src), "threads",
-      G_TYPE_PARAM_UINT));
-  g_assert_cmpuint (pu->minimum, ==, 0);
-  g_assert_cmpuint (pu->default_value, ==, 1);
 
   p = test_find_property (G_OBJECT (src), "is-live", G_TYPE_PARAM_BOOLEAN);
   g_assert_false (G_PARAM_SPEC_BOOLEAN (p)->default_value);

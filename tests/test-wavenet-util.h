@@ -232,3 +232,85 @@ test_find_property (GObject *object, const gchar *name, GType pspec_type)
   g_assert_true (pspec->flags & G_PARAM_READWRITE);
   return pspec;
 }
+
+/* The four properties every media element (wavenetsrc, wavenetvocoder,
+ * pixelcnnsrc, pixelcnnfill) has — model, seed, temperature, threads —
+ * with exactly their ranges, defaults and flags, on a fresh @object (whose
+ * values must be the defaults) and through a set and get of each: the
+ * elements install them with one shared installer, so a slip there shows
+ * up in all four tests.  @default_model is the resource:// URI of the
+ * embedded model; temperature is controllable and changeable while
+ * playing in every one of them. */
+static inline void
+test_assert_media_properties (GObject *object, const gchar *default_model,
+    gfloat default_temperature)
+{
+  GParamSpec *p;
+  GParamSpecString *ps;
+  GParamSpecInt64 *pi64;
+  GParamSpecFloat *pf;
+  GParamSpecUInt *pu;
+  gchar *model = NULL;
+  gint64 seed = 0;
+  gfloat temperature = 0.0f;
+  guint threads = 0;
+
+  p = test_find_property (object, "model", G_TYPE_PARAM_STRING);
+  ps = G_PARAM_SPEC_STRING (p);
+  g_assert_cmpstr (ps->default_value, ==, default_model);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
+  g_assert_false (p->flags & GST_PARAM_MUTABLE_PLAYING);
+  g_assert_false (p->flags & GST_PARAM_CONTROLLABLE);
+
+  p = test_find_property (object, "seed", G_TYPE_PARAM_INT64);
+  pi64 = G_PARAM_SPEC_INT64 (p);
+  g_assert_cmpint (pi64->minimum, ==, -1);
+  g_assert_cmpint (pi64->maximum, ==, G_MAXINT64);
+  g_assert_cmpint (pi64->default_value, ==, -1);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
+  g_assert_false (p->flags & GST_PARAM_MUTABLE_PLAYING);
+  g_assert_false (p->flags & GST_PARAM_CONTROLLABLE);
+
+  p = test_find_property (object, "temperature", G_TYPE_PARAM_FLOAT);
+  pf = G_PARAM_SPEC_FLOAT (p);
+  g_assert_cmpfloat (pf->minimum, ==, 0.0f);
+  g_assert_cmpfloat (pf->maximum, ==, 10.0f);
+  g_assert_cmpfloat (pf->default_value, ==, default_temperature);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
+  g_assert_true (p->flags & GST_PARAM_CONTROLLABLE);
+
+  p = test_find_property (object, "threads", G_TYPE_PARAM_UINT);
+  pu = G_PARAM_SPEC_UINT (p);
+  g_assert_cmpuint (pu->minimum, ==, 0);
+  g_assert_cmpuint (pu->maximum, ==, AR_THREADPOOL_MAX_THREADS);
+  g_assert_cmpuint (pu->default_value, ==, 1);
+  g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
+  g_assert_false (p->flags & GST_PARAM_MUTABLE_PLAYING);
+  g_assert_false (p->flags & GST_PARAM_CONTROLLABLE);
+
+  /* The instance starts at the defaults the pspecs announce. */
+  g_object_get (object, "model", &model, "seed", &seed, "temperature",
+      &temperature, "threads", &threads, NULL);
+  g_assert_cmpstr (model, ==, default_model);
+  g_assert_cmpint (seed, ==, -1);
+  g_assert_cmpfloat (temperature, ==, default_temperature);
+  g_assert_cmpuint (threads, ==, 1);
+  g_free (model);
+
+  /* Each property keeps what it is given, independently of the others. */
+  g_object_set (object, "model", "/nonexistent/m.gguf", "seed",
+      G_GINT64_CONSTANT (1234567890123), "temperature", 2.5f, "threads", 3u,
+      NULL);
+  g_object_get (object, "model", &model, "seed", &seed, "temperature",
+      &temperature, "threads", &threads, NULL);
+  g_assert_cmpstr (model, ==, "/nonexistent/m.gguf");
+  g_assert_cmpint (seed, ==, G_GINT64_CONSTANT (1234567890123));
+  g_assert_cmpfloat (temperature, ==, 2.5f);
+  g_assert_cmpuint (threads, ==, 3);
+  g_free (model);
+  g_object_set (object, "model", NULL, NULL);
+  g_object_get (object, "model", &model, NULL);
+  g_assert_null (model);
+  g_object_set (object, "model", default_model, "seed", G_GINT64_CONSTANT (-1),
+      "temperature", default_temperature, "threads", 1u, NULL);
+}

@@ -147,18 +147,14 @@ test_properties (void)
   GstElement *src = gst_element_factory_make ("wavenetsrc", NULL);
   GParamSpec *p;
   GParamSpecInt *pi;
-  GParamSpecUInt *pu;
   GParamSpecInt64 *pi64;
-  GParamSpecFloat *pf;
   GstElementClass *klass;
   GstPadTemplate *templ;
   GstCaps *caps, *expected;
 
   test_assert_blurbs ("wavenetsrc");
-
-  p = test_find_property (G_OBJECT (src), "model", G_TYPE_PARAM_STRING);
-  g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
-  g_assert_false (p->flags & GST_PARAM_MUTABLE_PLAYING);
+  test_assert_media_properties (G_OBJECT (src),
+      "resource:///org/gstreamer/argen/defaults/wavenet-speech.gguf", 1.0f);
 
   pi = G_PARAM_SPEC_INT (test_find_property (G_OBJECT (src), "samplesperbuffer",
       G_TYPE_PARAM_INT));
@@ -172,27 +168,9 @@ test_properties (void)
       "timestamp-offset", G_TYPE_PARAM_INT64));
   g_assert_cmpint (pi64->default_value, ==, 0);
 
-  pi64 = G_PARAM_SPEC_INT64 (test_find_property (G_OBJECT (src), "seed",
-      G_TYPE_PARAM_INT64));
-  g_assert_cmpint (pi64->minimum, ==, -1);
-  g_assert_cmpint (pi64->default_value, ==, -1);
-
-  p = test_find_property (G_OBJECT (src), "temperature", G_TYPE_PARAM_FLOAT);
-  pf = G_PARAM_SPEC_FLOAT (p);
-  g_assert_cmpfloat (pf->minimum, ==, 0.0f);
-  g_assert_cmpfloat (pf->maximum, ==, 10.0f);
-  g_assert_cmpfloat (pf->default_value, ==, 1.0f);
-  g_assert_true (p->flags & GST_PARAM_CONTROLLABLE);
-  g_assert_true (p->flags & GST_PARAM_MUTABLE_PLAYING);
-
   p = test_find_property (G_OBJECT (src), "global-condition",
       G_TYPE_PARAM_STRING);
   g_assert_null (G_PARAM_SPEC_STRING (p)->default_value);
-
-  pu = G_PARAM_SPEC_UINT (test_find_property (G_OBJECT (src), "threads",
-      G_TYPE_PARAM_UINT));
-  g_assert_cmpuint (pu->minimum, ==, 0);
-  g_assert_cmpuint (pu->default_value, ==, 1);
 
   /* GstBaseSrc's */
   test_find_property (G_OBJECT (src), "num-buffers", G_TYPE_PARAM_INT);
