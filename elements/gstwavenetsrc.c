@@ -58,7 +58,10 @@
  * `real-time-factor` (gdouble; samples-per-second divided by the rate, above
  * 1 is faster than real time).
  *
- * #GstWavenetSrc:threads splits each layer's channels over threads.  A
+ * #GstWavenetSrc:threads lets a second thread work on every sample: one
+ * thread runs each layer's dependent part (the convolution's tap on the
+ * current input, the gate, the residual), the other the rest (the taps on
+ * the past, most of the skip projection); a third has nothing to do.  A
  * WaveNet at 8 kHz with a few hundred thousand weights runs several times
  * faster than real time on one core, and with per-sample work that small
  * the hand-over between threads at every sample costs about as much as it
@@ -112,8 +115,9 @@ static const GstArgenMediaProperties media_properties = {
   .default_temperature = 1.0f,
   .temperature_flags = GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING,
   .threads_blurb =
-      "Threads sharing each layer's channels at every sample (0 = one per "
-      "processor).  Small models run fastest in one; the samples are the "
+      "Threads working on every sample, two at most: one runs each layer's "
+      "dependent part, the other the rest (0 = one per processor).  Small "
+      "models run fastest in one; the samples are the "
       "same for every value",
 };
 

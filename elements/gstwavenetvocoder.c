@@ -85,8 +85,9 @@ static const GstArgenMediaProperties media_properties = {
   .default_temperature = 0.5f,
   .temperature_flags = GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING,
   .threads_blurb =
-      "Threads sharing each layer's channels at every sample (0 = one per "
-      "processor).  Small models run fastest in one; the output is the "
+      "Threads working on every sample, two at most: one runs each layer's "
+      "dependent part, the other the rest (0 = one per processor).  Small "
+      "models run fastest in one; the output is the "
       "same for every value",
 };
 
