@@ -477,6 +477,135 @@ test_errors (void)
   g_clear_pointer (&tmpdir, g_free);
 }
 
+/* ---- tiny checkpoints, written here ------------------------------------ */
+
+/* The header of a tiny checkpoint: dim 8, hidden_dim 16, 1 layer, 2 heads
+ * sharing 1 key/value head (head size 4), vocabulary 6 (negative: a
+ * separate classifier), seq_len 4. */
+static const gint32 tiny_header[7] = { 8, 16, 1, 2, 1, 6, 4 };
+
+/* A llama2.c checkpoint for @h, its floats small pseudo-random numbers. */
+static GBytes *
+tiny_model (const gint32 *h)
+{
+  guint64 D = h[0], F = h[1], L = h[2], hs = D / h[3], KV = h[4] * hs;
+  guint64 V = ABS (h[5]);
+  guint64 n = V * D + 2 * L * D + 2 * L * D * D + 2 * L * KV * D +
+      3 * L * D * F + D + 2 * (h[6] * hs / 2) + (h[5] < 0 ? V * D : 0);
+  GByteArray *b = g_byte_array_new ();
+  guint32 x = 1;
+
+  g_byte_array_append (b, (const guint8 *) h, 7 * 4);
+  for (guint64 i = 0; i < n; i++) {
+    float f;
+    x = x * 1664525u + 1013904223u;
+    f = ((x >> 8) / 16777216.0f - 0.5f) * 0.5f;
+    g_byte_array_append (b, (const guint8 *) &f, 4);
+  }
+  return g_byte_array_free_to_bytes (b);
+}
+
+/* Its tokenizer of @n tokens (3 to 6): the three special ones, a byte, two
+ * pieces. */
+static GBytes *
+tiny_tokenizer (guint n)
+{
+  static const char *const pieces[] = { "<unk>", "\n<s>\n", "\n</s>\n",
+    "<0x0A>", " a", "b" };
+  GByteArray *b = g_byte_array_new ();
+  guint32 max_len = 7;
+
+  g_assert_cmpuint (n, <=, G_N_ELEMENTS (pieces));
+  g_byte_array_append (b, (const guint8 *) &max_len, 4);
+  for (guint i = 0; i < n; i++) {
+    float score = -(float) i;
+    gint32 len = strlen (pieces[i]);
+    g_byte_array_append (b, (const guint8 *) &score, 4);
+    g_byte_array_append (b, (const guint8 *) &len, 4);
+    g_byte_array_append (b, (const guint8 *) pieces[i], len);
+  }
+  return g_byte_array_free_to_bytes (b);
+}
+
+/* Converts @model and @tok; NULL with @error set on failure. */
+static GBytes *
+convert_bytes (GBytes *model, GBytes *tok, ArTensorType type, GError **error)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  if (!ar_llama2c_convert_bytes (model, "tiny.bin", tok, "tiny-tok.bin", type,
+          w, error))
+    return NULL;
+  return ar_gguf_writer_to_bytes (w);
+}
+
+/* A tiny checkpoint converts from memory, at any alignment, and the
+ * result loads and generates. */
+static void
+test_tiny (void)
+{
+  g_autoptr (GBytes) model = tiny_model (tiny_header);
+  g_autoptr (GBytes) tok = tiny_tokenizer (6);
+  GError *error = NULL;
+  g_autoptr (GBytes) gguf = convert_bytes (model, tok, AR_TENSOR_F32, &error);
+  g_assert_no_error (error);
+  g_autoptr (ArTextModel) m =
+      ar_text_model_new_from_bytes (gguf, "tiny.gguf", &error);
+  g_assert_no_error (error);
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+  g_autoptr (GString) out = g_string_new (NULL);
+  ar_text_gen_reset (gen, 1);
+  ar_text_gen_next (gen, out);
+  g_assert_cmpuint (ar_vocab_get_size (ar_text_model_get_vocab (m)), ==, 6);
+
+  /* the floats one byte off their alignment: the same file */
+  gsize size;
+  const guint8 *data = g_bytes_get_data (model, &size);
+  g_autofree guint8 *buf = g_malloc (size + 1);
+  memcpy (buf + 1, data, size);
+  g_autoptr (GBytes) odd = g_bytes_new_static (buf + 1, size);
+  g_autoptr (GBytes) gguf2 = convert_bytes (odd, tok, AR_TENSOR_F32, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (gguf, gguf2));
+}
+
+/* Paths that are not UTF-8 are converted, and messages and general.name
+ * use their display names (before, the name reached the writer's UTF-8
+ * check: a GLib critical and no general.name). */
+static void
+test_non_utf8_path (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("test-llama2c-XXXXXX", NULL);
+  g_autofree char *mpath = g_build_filename (dir, "m\xff.bin", NULL);
+  g_autofree char *tpath = g_build_filename (dir, "t\xfe.bin", NULL);
+  g_autoptr (GBytes) model = tiny_model (tiny_header);
+  g_autoptr (GBytes) tok = tiny_tokenizer (6);
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  GError *error = NULL;
+
+  g_assert_true (g_file_set_contents (mpath, g_bytes_get_data (model, NULL),
+      g_bytes_get_size (model), NULL));
+  g_assert_true (g_file_set_contents (tpath, "\0\0", 2, NULL));
+  g_assert_false (ar_llama2c_convert (mpath, tpath, AR_TENSOR_F32, w, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+  g_assert_nonnull (strstr (error->message, "t\xef\xbf\xbd.bin: 2 bytes"));
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (tpath, g_bytes_get_data (tok, NULL),
+      g_bytes_get_size (tok), NULL));
+  g_assert_true (ar_llama2c_convert (mpath, tpath, AR_TENSOR_F32, w, &error));
+  g_assert_no_error (error);
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, "out.gguf", &error);
+  g_assert_no_error (error);
+  const char *name;
+  g_assert_true (ar_gguf_get_string (g, "general.name", &name, &error));
+  g_assert_cmpstr (name, ==, "m\xef\xbf\xbd.bin");
+  g_unlink (mpath);
+  g_unlink (tpath);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -498,6 +627,8 @@ main (int argc, char **argv)
   g_test_add_func ("/llama2c/eos", test_eos);
   g_test_add_func ("/llama2c/storage-types", test_storage_types);
   g_test_add_func ("/llama2c/errors", test_errors);
+  g_test_add_func ("/llama2c/tiny", test_tiny);
+  g_test_add_func ("/llama2c/non-utf8-path", test_non_utf8_path);
   int ret = g_test_run ();
   g_free (model_path);
   g_free (tokenizer_path);

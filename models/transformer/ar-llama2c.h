@@ -34,8 +34,16 @@ G_BEGIN_DECLS
 /* Adds the model keys, tensors and vocabulary to @w.  Matrices are stored
  * as @type (F32, F16, Q8_0 or Q4_0; a quantised matrix whose rows are not a
  * multiple of 32 values is stored as F16 instead); vectors stay F32.  Errors name the
- * file and what was expected versus found. */
+ * file and what was expected versus found; on error @w is left as it was.
+ * The paths need not be UTF-8 (messages and general.name use their display
+ * names). */
 gboolean ar_llama2c_convert (const char *model_path, const char *tokenizer_path,
     ArTensorType type, ArGgufWriter *w, GError **error);
+/* The same from the two files' contents, which need no alignment:
+ * @model_name and @tokenizer_name (UTF-8) name them in messages, and the
+ * base name of @model_name is general.name. */
+gboolean ar_llama2c_convert_bytes (GBytes *model, const char *model_name,
+    GBytes *tokenizer, const char *tokenizer_name, ArTensorType type,
+    ArGgufWriter *w, GError **error);
 
 G_END_DECLS
