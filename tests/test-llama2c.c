@@ -606,6 +606,74 @@ test_non_utf8_path (void)
   g_rmdir (dir);
 }
 
+/* A copy of @model with float @k (after the header) set to @x. */
+static GBytes *
+with_weight (GBytes *model, gsize k, float x)
+{
+  gsize size;
+  guint8 *data = g_bytes_unref_to_data (g_bytes_ref (model), &size);
+  memcpy (data + 28 + 4 * k, &x, 4);
+  return g_bytes_new_take (data, size);
+}
+
+/* Every weight must be finite, and fit the storage type: the reader
+ * rejects a tensor with a NaN or an infinity, so such a checkpoint used to
+ * convert, and only loading the output failed, naming a GGUF tensor of the
+ * output file.  The error names the checkpoint and llama2.c's tensor, and
+ * the writer is left empty. */
+static void
+test_bad_weights (void)
+{
+  g_autoptr (GBytes) model = tiny_model (tiny_header);
+  g_autoptr (GBytes) tok = tiny_tokenizer (6);
+  g_autoptr (ArGgufWriter) w0 = ar_gguf_writer_new ();
+  g_autoptr (GBytes) empty = ar_gguf_writer_to_bytes (w0);
+  /* embedding (6, 8), then attention RMSNorm (8), then wq (8, 8) */
+  const gsize wq = 6 * 8 + 8;
+  struct
+  {
+    gsize k;
+    float x;
+    ArTensorType type;
+    const char *expect;
+  } cases[] = {
+    { wq + 5, NAN, AR_TENSOR_F32, "wq of layer 0 has a non-finite weight "
+      "(nan) at element 5" },
+    { 3, -INFINITY, AR_TENSOR_F16, "token_embedding_table has a non-finite "
+      "weight (inf) at element 3" },
+    { wq + 1, 1e5f, AR_TENSOR_F16, "wq of layer 0 holds 100000 at element 1, "
+      "beyond what F16 can store" },
+    /* rows of 8 are not quantised: F16 again */
+    { wq + 1, 7e4f, AR_TENSOR_Q8_0, "wq of layer 0 holds 70000 at element 1, "
+      "beyond what F16 can store" },
+  };
+  GError *error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (GBytes) bad = with_weight (model, cases[i].k, cases[i].x);
+    g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+    g_assert_false (ar_llama2c_convert_bytes (bad, "tiny.bin", tok,
+        "tiny-tok.bin", cases[i].type, w, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+    if (!g_str_has_prefix (error->message, "tiny.bin: ") ||
+        strstr (error->message, cases[i].expect) == NULL)
+      g_error ("\"%s\" lacks \"%s\"", error->message, cases[i].expect);
+    g_clear_error (&error);
+    g_autoptr (GBytes) after = ar_gguf_writer_to_bytes (w);
+    g_assert_true (g_bytes_equal (after, empty));
+  }
+  /* 65504, F16's largest, converts; so does 1e5 as F32 */
+  g_autoptr (GBytes) max16 = with_weight (model, wq + 1, 65504.0f);
+  g_autoptr (GBytes) gguf = convert_bytes (max16, tok, AR_TENSOR_F16, &error);
+  g_assert_no_error (error);
+  g_autoptr (GBytes) big = with_weight (model, wq + 1, 1e5f);
+  g_autoptr (GBytes) gguf32 = convert_bytes (big, tok, AR_TENSOR_F32, &error);
+  g_assert_no_error (error);
+  g_autoptr (ArTextModel) m =
+      ar_text_model_new_from_bytes (gguf32, "tiny.gguf", &error);
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -629,6 +697,7 @@ main (int argc, char **argv)
   g_test_add_func ("/llama2c/errors", test_errors);
   g_test_add_func ("/llama2c/tiny", test_tiny);
   g_test_add_func ("/llama2c/non-utf8-path", test_non_utf8_path);
+  g_test_add_func ("/llama2c/bad-weights", test_bad_weights);
   int ret = g_test_run ();
   g_free (model_path);
   g_free (tokenizer_path);

@@ -155,6 +155,53 @@ matrix_type (ArTensorType type, guint64 cols)
   return type;
 }
 
+/* FALSE when a weight of @s (layer @l) is not finite, or is not once
+ * stored as the type the matrix will have: a file the reader would reject
+ * (it checks every tensor's values) must fail here, naming the checkpoint
+ * and llama2.c's tensor. */
+static gboolean
+check_segment (const Segment *s, ArTensorType type, guint l,
+    const char *model_name, GError **error)
+{
+  guint64 n = MAX (s->rows, 1) * s->cols;
+  const float *data = s->data + (s->per_layer ? l * n : 0);
+  ArTensorType stored = s->rows > 0 ? matrix_type (type, s->cols)
+                                    : AR_TENSOR_F32;
+  g_autofree guint8 *narrow = NULL;
+  g_autofree float *back = NULL;
+  const float *check = data;
+  guint64 k;
+
+  if (stored != AR_TENSOR_F32) {
+    /* what the file will hold, read back as the loader reads it */
+    narrow = g_malloc (ar_tensor_data_size (stored, n));
+    back = g_new (float, n);
+    ar_tensor_data_from_f32 (stored, data, n, narrow);
+    ar_tensor_data_to_f32 (stored, narrow, n, back);
+    check = back;
+  }
+  for (k = 0; k < n && isfinite (check[k]); k++)
+    ;
+  if (k == n)
+    return TRUE;
+
+  char where[32] = "";
+  if (s->per_layer)
+    g_snprintf (where, sizeof where, " of layer %u", l);
+  if (!isfinite (data[k]))
+    g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
+        "%s: %s%s has a non-finite weight (%s) at element %" G_GUINT64_FORMAT
+        "; every weight must be finite",
+        model_name, s->theirs, where, isnan (data[k]) ? "nan" : "inf", k);
+  else
+    g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
+        "%s: %s%s holds %g at element %" G_GUINT64_FORMAT ", beyond what %s "
+        "can store; convert to a wider type",
+        model_name, s->theirs, where, (double) data[k], k,
+        ar_tensor_type_name (stored));
+  return FALSE;
+}
+
 static void
 add_segment (ArGgufWriter *w, const Segment *s, ArTensorType type,
     const char *name, guint l)
@@ -276,6 +323,10 @@ ar_llama2c_convert_bytes (GBytes *model, const char *model_name,
   for (guint s = 0; s < n_seg; s++) {
     seg[s].data = p;
     p += (seg[s].per_layer ? L : 1) * MAX (seg[s].rows, 1) * seg[s].cols;
+    for (guint l = 0; l < (seg[s].per_layer ? L : 1); l++)
+      if (seg[s].ours != NULL &&
+          !check_segment (&seg[s], type, l, model_name, error))
+        return FALSE;
   }
 
   /* the tokenizer is validated completely before anything is written */

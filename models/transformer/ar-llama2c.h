@@ -33,8 +33,10 @@ G_BEGIN_DECLS
 
 /* Adds the model keys, tensors and vocabulary to @w.  Matrices are stored
  * as @type (F32, F16, Q8_0 or Q4_0; a quantised matrix whose rows are not a
- * multiple of 32 values is stored as F16 instead); vectors stay F32.  Errors name the
- * file and what was expected versus found; on error @w is left as it was.
+ * multiple of 32 values is stored as F16 instead); vectors stay F32.  Every
+ * weight must be finite, and stay finite once stored (an F16 holds at most
+ * 65504; a quantised block's scale is an F16).  Errors name the file and what
+ * was expected versus found; on error @w is left as it was.
  * The paths need not be UTF-8 (messages and general.name use their display
  * names). */
 gboolean ar_llama2c_convert (const char *model_path, const char *tokenizer_path,
