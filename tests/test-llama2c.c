@@ -674,6 +674,39 @@ test_bad_weights (void)
   g_assert_no_error (error);
 }
 
+/* A vocabulary of fewer than 3 tokens has no <s> and </s> (ids 1 and 2):
+ * it converted, with BOS and EOS ids past its end, and only loading the
+ * output failed.  3 tokens convert and load. */
+static void
+test_small_vocab (void)
+{
+  GError *error = NULL;
+
+  for (gint32 n = -3; n <= 3; n++) {
+    gint32 h[7];
+    if (n == 0)
+      continue;
+    memcpy (h, tiny_header, sizeof h);
+    h[5] = n;
+    g_autoptr (GBytes) model = tiny_model (h);
+    g_autoptr (GBytes) tok = tiny_tokenizer (ABS (n));
+    g_autoptr (GBytes) gguf = convert_bytes (model, tok, AR_TENSOR_F32,
+        &error);
+    if (ABS (n) < 3) {
+      g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+      g_autofree char *expect = g_strdup_printf ("tiny.bin: vocab_size is "
+          "%d; a llama2.c vocabulary has at least the 3 tokens", n);
+      g_assert_true (g_str_has_prefix (error->message, expect));
+      g_clear_error (&error);
+      continue;
+    }
+    g_assert_no_error (error);
+    g_autoptr (ArTextModel) m =
+        ar_text_model_new_from_bytes (gguf, "tiny.gguf", &error);
+    g_assert_no_error (error);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -698,6 +731,7 @@ main (int argc, char **argv)
   g_test_add_func ("/llama2c/tiny", test_tiny);
   g_test_add_func ("/llama2c/non-utf8-path", test_non_utf8_path);
   g_test_add_func ("/llama2c/bad-weights", test_bad_weights);
+  g_test_add_func ("/llama2c/small-vocab", test_small_vocab);
   int ret = g_test_run ();
   g_free (model_path);
   g_free (tokenizer_path);

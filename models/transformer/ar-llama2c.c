@@ -254,6 +254,15 @@ ar_llama2c_convert_bytes (GBytes *model, const char *model_name,
       return FALSE;
     }
 
+  /* BOS and EOS are ids 1 and 2 (the converted file says so) */
+  if (ABS (h[5]) < 3) {
+    g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
+        "%s: vocab_size is %d; a llama2.c vocabulary has at least the 3 "
+        "tokens <unk>, <s> and </s>",
+        model_name, h[5]);
+    return FALSE;
+  }
+
   ArTransformerConfig c = {
     .arch = AR_TRANSFORMER_LLAMA,
     .n_embd = h[0],
