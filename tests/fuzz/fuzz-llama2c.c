@@ -115,7 +115,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   ArTensorType type = types[data[0] & 3];
   gsize odd = (data[0] >> 2) & 1;
-  guint8 *buf = g_malloc (odd + n);
+  /* (g_malloc (0) is NULL, and NULL + 0 undefined) */
+  guint8 *buf = g_malloc (MAX (odd + n, 1));
   memcpy (buf + odd, data + PREFIX_BYTES, n);
   g_autoptr (GBytes) model = g_bytes_new_with_free_func (buf + odd, n, g_free,
       buf);
