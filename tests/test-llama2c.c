@@ -669,6 +669,41 @@ test_bad_weights (void)
     g_autoptr (GBytes) after = ar_gguf_writer_to_bytes (w);
     g_assert_true (g_bytes_equal (after, empty));
   }
+  /* rows of 32 are quantised; a block whose scale overflows F16 is named
+   * by its largest value, not by its first (element 32, which used to be
+   * reported, holds a small weight) */
+  const gint32 wide[7] = { 32, 8, 1, 4, 1, 6, 2 };
+  g_autoptr (GBytes) wide_model = tiny_model (wide);
+  const gsize wide_wq = 6 * 32 + 32;
+  struct
+  {
+    float x;
+    ArTensorType type;
+    const char *expect;
+  } blocks[] = {
+    { 1e7f, AR_TENSOR_Q8_0, "wq of layer 0 holds 1e+07 at element 40, beyond "
+      "what Q8_0 can store (its block's scale overflows F16)" },
+    { 1e6f, AR_TENSOR_Q4_0, "wq of layer 0 holds 1e+06 at element 40, beyond "
+      "what Q4_0 can store (its block's scale overflows F16)" },
+    { NAN, AR_TENSOR_Q4_0, "wq of layer 0 has a non-finite weight (nan) at "
+      "element 40" },
+    { 1e6f, AR_TENSOR_Q8_0, NULL }, /* a scale of 7874 */
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (blocks); i++) {
+    g_autoptr (GBytes) bad = with_weight (wide_model, wide_wq + 40,
+        blocks[i].x);
+    g_autoptr (GBytes) out = convert_bytes (bad, tok, blocks[i].type, &error);
+    if (blocks[i].expect == NULL) {
+      g_assert_no_error (error);
+      g_assert_nonnull (out);
+      continue;
+    }
+    g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+    if (strstr (error->message, blocks[i].expect) == NULL)
+      g_error ("\"%s\" lacks \"%s\"", error->message, blocks[i].expect);
+    g_clear_error (&error);
+  }
+
   /* 65504, F16's largest, converts; so does 1e5 as F32 */
   g_autoptr (GBytes) max16 = with_weight (model, wq + 1, 65504.0f);
   g_autoptr (GBytes) gguf = convert_bytes (max16, tok, AR_TENSOR_F16, &error);

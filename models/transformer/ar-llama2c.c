@@ -185,6 +185,23 @@ check_segment (const Segment *s, ArTensorType type, guint l,
   if (k == n)
     return TRUE;
 
+  /* A quantised block reads back non-finite as a whole when its scale (an
+   * F16) overflows: name the value that did it, a non-finite one or the
+   * largest, not the block's first. */
+  gboolean quantised = stored == AR_TENSOR_Q8_0 || stored == AR_TENSOR_Q4_0;
+  if (quantised) {
+    guint64 b = k / 32 * 32;
+    k = b;
+    for (guint64 j = b; j < b + 32; j++) {
+      if (!isfinite (data[j])) {
+        k = j;
+        break;
+      }
+      if (fabsf (data[j]) > fabsf (data[k]))
+        k = j;
+    }
+  }
+
   char where[32] = "";
   if (s->per_layer)
     g_snprintf (where, sizeof where, " of layer %u", l);
@@ -196,9 +213,10 @@ check_segment (const Segment *s, ArTensorType type, guint l,
   else
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
         "%s: %s%s holds %g at element %" G_GUINT64_FORMAT ", beyond what %s "
-        "can store; convert to a wider type",
+        "can store%s; convert to a wider type",
         model_name, s->theirs, where, (double) data[k], k,
-        ar_tensor_type_name (stored));
+        ar_tensor_type_name (stored),
+        quantised ? " (its block's scale overflows F16)" : "");
   return FALSE;
 }
 
