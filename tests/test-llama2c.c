@@ -752,6 +752,30 @@ test_small_vocab (void)
   }
 }
 
+/* The versioned exports of llama2.c's export.py (magic "ak42", then the
+ * version) are named as such, not as a header of absurd sizes. */
+static void
+test_versioned_export (void)
+{
+  g_autoptr (GBytes) model = tiny_model (tiny_header);
+  g_autoptr (GBytes) tok = tiny_tokenizer (6);
+  gsize size;
+  g_autofree guint8 *data = g_bytes_unref_to_data (g_bytes_ref (model), &size);
+  const gint32 v2[2] = { 0x616b3432, 2 };
+  GError *error = NULL;
+
+  memcpy (data, v2, sizeof v2);
+  g_autoptr (GBytes) exported = g_bytes_new_static (data, size);
+  g_autoptr (GBytes) gguf = convert_bytes (exported, tok, AR_TENSOR_F32,
+      &error);
+  g_assert_null (gguf);
+  g_assert_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED);
+  g_assert_cmpstr (error->message, ==, "tiny.bin: a llama2.c export of "
+      "version 2 (magic \"ak42\"); only the legacy format that run.c reads "
+      "(export.py --version 0) is supported");
+  g_clear_error (&error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -777,6 +801,7 @@ main (int argc, char **argv)
   g_test_add_func ("/llama2c/non-utf8-path", test_non_utf8_path);
   g_test_add_func ("/llama2c/bad-weights", test_bad_weights);
   g_test_add_func ("/llama2c/small-vocab", test_small_vocab);
+  g_test_add_func ("/llama2c/versioned-export", test_versioned_export);
   int ret = g_test_run ();
   g_free (model_path);
   g_free (tokenizer_path);

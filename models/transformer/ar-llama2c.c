@@ -14,6 +14,7 @@
 G_STATIC_ASSERT (G_BYTE_ORDER == G_LITTLE_ENDIAN);
 
 #define HEADER_BYTES (7 * 4)
+#define LLAMA2C_MAGIC 0x616b3432u /* "ak42" as a little-endian u32 */
 
 /* One tensor of the checkpoint, in file order: @rows × @cols floats, stacked
  * over the layers when @per_layer; @ours is its GGUF name (after
@@ -262,6 +263,15 @@ ar_llama2c_convert_bytes (GBytes *model, const char *model_name,
     return FALSE;
   }
   memcpy (h, data, HEADER_BYTES);
+  /* llama2.c's export.py also writes versions 1 (float32) and 2 (Q8_0)
+   * behind a magic number; run.c reads neither, and neither do we */
+  if ((guint32) h[0] == LLAMA2C_MAGIC) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "%s: a llama2.c export of version %d (magic \"ak42\"); only the "
+        "legacy format that run.c reads (export.py --version 0) is supported",
+        model_name, h[1]);
+    return FALSE;
+  }
   for (int i = 0; i < 7; i++)
     if (h[i] == 0 || (h[i] < 0 && i != 5) || h[i] == G_MININT32) {
       g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,

@@ -10,6 +10,8 @@
  * (L, D, F), w3 (L, F, D), final RMSNorm (D), two unused RoPE tables of
  * seq_len * hs / 2 floats each, then the classifier (V, D) when separate.
  * Every size is checked against the file length before anything is read.
+ * This is the legacy format that llama2.c's run.c reads (export.py
+ * --version 0); the versioned exports (magic "ak42") are refused as such.
  *
  * llama2.c tokenizer: u32 max_token_length, then per token f32 score, i32
  * byte length, the bytes.  Spaces are stored as spaces (llama2.c's exporter
