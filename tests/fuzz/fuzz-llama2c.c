@@ -434,7 +434,7 @@ mutate_pair (Pair *p, guint64 *rng)
       break;
     case MUT_TIED: {
       guint64 n;
-      p->h[5] = -p->h[5];
+      p->h[5] = (gint32) (0u - (guint32) p->h[5]); /* G_MININT32 stays */
       if ((n = implied_floats (p->h)) != 0 && n < (1 << 16))
         resize_body (p, n);
       break;
