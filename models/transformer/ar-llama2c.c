@@ -137,8 +137,7 @@ write_tokenizer (const Tokenizer *t, guint n_vocab, ArGgufWriter *w)
   ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "llama");
   ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens",
       (const char *const *) t->pieces->pdata, t->lengths, n_vocab);
-  ar_gguf_writer_set_f32_array (w, "tokenizer.ggml.scores", t->scores,
-      n_vocab);
+  ar_gguf_writer_set_f32_array (w, "tokenizer.ggml.scores", t->scores, n_vocab);
   ar_gguf_writer_set_i32_array (w, "tokenizer.ggml.token_type", t->types,
       n_vocab);
   ar_gguf_writer_set_u32 (w, "tokenizer.ggml.bos_token_id", 1);
@@ -166,8 +165,8 @@ check_segment (const Segment *s, ArTensorType type, guint l,
 {
   guint64 n = MAX (s->rows, 1) * s->cols;
   const float *data = s->data + (s->per_layer ? l * n : 0);
-  ArTensorType stored = s->rows > 0 ? matrix_type (type, s->cols)
-                                    : AR_TENSOR_F32;
+  ArTensorType stored =
+      s->rows > 0 ? matrix_type (type, s->cols) : AR_TENSOR_F32;
   g_autofree guint8 *narrow = NULL;
   g_autofree float *back = NULL;
   const float *check = data;
@@ -225,13 +224,13 @@ static void
 add_segment (ArGgufWriter *w, const Segment *s, ArTensorType type,
     const char *name, guint l)
 {
-  const float *data = s->data + (s->per_layer ? l * MAX (s->rows, 1) * s->cols
-                                              : 0);
+  const float *data =
+      s->data + (s->per_layer ? l * MAX (s->rows, 1) * s->cols : 0);
 
   if (s->rows > 0) {
     const guint64 ne[2] = { s->cols, s->rows };
-    ar_gguf_writer_add_tensor_f32 (w, name, matrix_type (type, s->cols), 2,
-        ne, data);
+    ar_gguf_writer_add_tensor_f32 (w, name, matrix_type (type, s->cols), 2, ne,
+        data);
   } else {
     const guint64 ne[1] = { s->cols };
     ar_gguf_writer_add_tensor_f32 (w, name, AR_TENSOR_F32, 1, ne, data);
@@ -416,6 +415,6 @@ ar_llama2c_convert (const char *model_path, const char *tokenizer_path,
   }
   g_autoptr (GBytes) model = g_mapped_file_get_bytes (mf);
   g_autoptr (GBytes) tokenizer = g_mapped_file_get_bytes (tf);
-  return ar_llama2c_convert_bytes (model, model_name, tokenizer,
-      tokenizer_name, type, w, error);
+  return ar_llama2c_convert_bytes (model, model_name, tokenizer, tokenizer_name,
+      type, w, error);
 }

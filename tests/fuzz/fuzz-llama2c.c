@@ -85,8 +85,8 @@ check_converted (ArGgufWriter *w, guint n_vocab)
     gint32 id = g_array_index (ids, gint32, i);
     gsize len;
     CHECK (id >= 0 && (guint) id < n_vocab);
-    CHECK (ar_vocab_decode (v, i ? g_array_index (ids, gint32, i - 1) : -1,
-            id, &len) != NULL);
+    CHECK (ar_vocab_decode (v, i ? g_array_index (ids, gint32, i - 1) : -1, id,
+               &len) != NULL);
     sink += len;
   }
 
@@ -118,10 +118,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   /* (g_malloc (0) is NULL, and NULL + 0 undefined) */
   guint8 *buf = g_malloc (MAX (odd + n, 1));
   memcpy (buf + odd, data + PREFIX_BYTES, n);
-  g_autoptr (GBytes) model = g_bytes_new_with_free_func (buf + odd, n, g_free,
-      buf);
-  g_autoptr (GBytes) tok = g_bytes_new (data + PREFIX_BYTES + n,
-      size - PREFIX_BYTES - n);
+  g_autoptr (GBytes) model =
+      g_bytes_new_with_free_func (buf + odd, n, g_free, buf);
+  g_autoptr (GBytes) tok =
+      g_bytes_new (data + PREFIX_BYTES + n, size - PREFIX_BYTES - n);
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   GError *error = NULL;
   gboolean ok = ar_llama2c_convert_bytes (model, "fuzz.bin", tok,
@@ -170,10 +170,10 @@ typedef struct
 {
   guint8 flags;
   gint32 h[7];
-  GByteArray *body;    /* the checkpoint after its header */
-  guint32 max_len;     /* the tokenizer's max_token_length */
-  GArray *tokens;      /* (Token) */
-  GByteArray *tail;    /* tokenizer bytes after the last whole token */
+  GByteArray *body; /* the checkpoint after its header */
+  guint32 max_len;  /* the tokenizer's max_token_length */
+  GArray *tokens;   /* (Token) */
+  GByteArray *tail; /* tokenizer bytes after the last whole token */
 } Pair;
 
 static void

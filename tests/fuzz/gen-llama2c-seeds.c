@@ -108,8 +108,8 @@ main (int argc, char **argv)
 {
   /* as llama2.c's tokenizers: specials, bytes, then merged pieces */
   static const char *const pieces[] = { "<unk>", "\n<s>\n", "\n</s>\n",
-    "<0x0A>", "<0x41>", "<0xC3>", " ", "a", "b", " a", "ab", " ab",
-    "\xc3\xa9", " b", "ba", " ba" };
+    "<0x0A>", "<0x41>", "<0xC3>", " ", "a", "b", " a", "ab", " ab", "\xc3\xa9",
+    " b", "ba", " ba" };
   /* dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len */
   static const gint32 tied[7] = { 8, 16, 1, 2, 1, 8, 4 };
   static const gint32 untied[7] = { 8, 12, 2, 2, 2, -12, 6 };
