@@ -28,8 +28,8 @@
 # The harnesses are built with clang -fsanitize=fuzzer,address,undefined;
 # gen-seeds.c (GGUF files that use every value and tensor type),
 # gen-model-seeds.c (a tiny valid model of each family, a few KB) and
-# gen-llama2c-seeds.c (tiny llama2.c checkpoints with tokenizers, 1.5 to
-# 15 KB) write the seeds.  Everything goes to $ARGEN_FUZZ_DIR (default:
+# gen-llama2c-seeds.c (tiny llama2.c checkpoints with tokenizers, 2.9 to
+# 14.6 KB) write the seeds.  Everything goes to $ARGEN_FUZZ_DIR (default:
 # /tmp/argen-fuzz-$UID): the binaries, the libargen build, and one
 # subdirectory per target of seeds/, corpus/ (inputs libFuzzer found
 # interesting; kept between runs so later runs start further on) and
