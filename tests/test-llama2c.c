@@ -477,6 +477,310 @@ test_errors (void)
   g_clear_pointer (&tmpdir, g_free);
 }
 
+/* ---- tiny checkpoints, written here ------------------------------------ */
+
+/* The header of a tiny checkpoint: dim 8, hidden_dim 16, 1 layer, 2 heads
+ * sharing 1 key/value head (head size 4), vocabulary 6 (negative: a
+ * separate classifier), seq_len 4. */
+static const gint32 tiny_header[7] = { 8, 16, 1, 2, 1, 6, 4 };
+
+/* A llama2.c checkpoint for @h, its floats small pseudo-random numbers. */
+static GBytes *
+tiny_model (const gint32 *h)
+{
+  guint64 D = h[0], F = h[1], L = h[2], hs = D / h[3], KV = h[4] * hs;
+  guint64 V = ABS (h[5]);
+  guint64 n = V * D + 2 * L * D + 2 * L * D * D + 2 * L * KV * D +
+      3 * L * D * F + D + 2 * (h[6] * hs / 2) + (h[5] < 0 ? V * D : 0);
+  GByteArray *b = g_byte_array_new ();
+  guint32 x = 1;
+
+  g_byte_array_append (b, (const guint8 *) h, 7 * 4);
+  for (guint64 i = 0; i < n; i++) {
+    float f;
+    x = x * 1664525u + 1013904223u;
+    f = ((x >> 8) / 16777216.0f - 0.5f) * 0.5f;
+    g_byte_array_append (b, (const guint8 *) &f, 4);
+  }
+  return g_byte_array_free_to_bytes (b);
+}
+
+/* Its tokenizer of @n tokens (3 to 6): the three special ones, a byte, two
+ * pieces. */
+static GBytes *
+tiny_tokenizer (guint n)
+{
+  static const char *const pieces[] = { "<unk>", "\n<s>\n", "\n</s>\n",
+    "<0x0A>", " a", "b" };
+  GByteArray *b = g_byte_array_new ();
+  guint32 max_len = 7;
+
+  g_assert_cmpuint (n, <=, G_N_ELEMENTS (pieces));
+  g_byte_array_append (b, (const guint8 *) &max_len, 4);
+  for (guint i = 0; i < n; i++) {
+    float score = -(float) i;
+    gint32 len = strlen (pieces[i]);
+    g_byte_array_append (b, (const guint8 *) &score, 4);
+    g_byte_array_append (b, (const guint8 *) &len, 4);
+    g_byte_array_append (b, (const guint8 *) pieces[i], len);
+  }
+  return g_byte_array_free_to_bytes (b);
+}
+
+/* Converts @model and @tok; NULL with @error set on failure. */
+static GBytes *
+convert_bytes (GBytes *model, GBytes *tok, ArTensorType type, GError **error)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  if (!ar_llama2c_convert_bytes (model, "tiny.bin", tok, "tiny-tok.bin", type,
+          w, error))
+    return NULL;
+  return ar_gguf_writer_to_bytes (w);
+}
+
+/* A tiny checkpoint converts from memory, at any alignment, and the
+ * result loads and generates. */
+static void
+test_tiny (void)
+{
+  g_autoptr (GBytes) model = tiny_model (tiny_header);
+  g_autoptr (GBytes) tok = tiny_tokenizer (6);
+  GError *error = NULL;
+  g_autoptr (GBytes) gguf = convert_bytes (model, tok, AR_TENSOR_F32, &error);
+  g_assert_no_error (error);
+  g_autoptr (ArTextModel) m =
+      ar_text_model_new_from_bytes (gguf, "tiny.gguf", &error);
+  g_assert_no_error (error);
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+  g_autoptr (GString) out = g_string_new (NULL);
+  ar_text_gen_reset (gen, 1);
+  ar_text_gen_next (gen, out);
+  g_assert_cmpuint (ar_vocab_get_size (ar_text_model_get_vocab (m)), ==, 6);
+  /* no piece for " ", "é" or its bytes: no id at all, 2 bytes unknown (the
+   * merge loop took &ids[0] of the still empty array, a null pointer plus
+   * zero; clang's UBSan reported it, found by fuzz-llama2c) */
+  g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  const ArVocab *v = ar_text_model_get_vocab (m);
+  guint unknown = ar_vocab_encode (v, "\xc3\xa9", -1, ids);
+  g_assert_cmpuint (unknown, ==, 2);
+  g_assert_cmpuint (ids->len, ==, 0);
+
+  /* the floats one byte off their alignment: the same file */
+  gsize size;
+  const guint8 *data = g_bytes_get_data (model, &size);
+  g_autofree guint8 *buf = g_malloc (size + 1);
+  memcpy (buf + 1, data, size);
+  g_autoptr (GBytes) odd = g_bytes_new_static (buf + 1, size);
+  g_autoptr (GBytes) gguf2 = convert_bytes (odd, tok, AR_TENSOR_F32, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (gguf, gguf2));
+}
+
+/* Paths that are not UTF-8 are converted, and messages and general.name
+ * use their display names (before, the name reached the writer's UTF-8
+ * check: a GLib critical and no general.name). */
+static void
+test_non_utf8_path (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("test-llama2c-XXXXXX", NULL);
+  g_autofree char *mpath = g_build_filename (dir, "m\xff.bin", NULL);
+  g_autofree char *tpath = g_build_filename (dir, "t\xfe.bin", NULL);
+  g_autoptr (GBytes) model = tiny_model (tiny_header);
+  g_autoptr (GBytes) tok = tiny_tokenizer (6);
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  GError *error = NULL;
+
+  g_assert_true (g_file_set_contents (mpath, g_bytes_get_data (model, NULL),
+      g_bytes_get_size (model), NULL));
+  g_assert_true (g_file_set_contents (tpath, "\0\0", 2, NULL));
+  g_assert_false (ar_llama2c_convert (mpath, tpath, AR_TENSOR_F32, w, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+  g_assert_true (g_utf8_validate (error->message, -1, NULL));
+  g_assert_nonnull (strstr (error->message, "t\xef\xbf\xbd.bin: 2 bytes"));
+  g_clear_error (&error);
+
+  g_assert_true (g_file_set_contents (tpath, g_bytes_get_data (tok, NULL),
+      g_bytes_get_size (tok), NULL));
+  g_assert_true (ar_llama2c_convert (mpath, tpath, AR_TENSOR_F32, w, &error));
+  g_assert_no_error (error);
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, "out.gguf", &error);
+  g_assert_no_error (error);
+  const char *name;
+  g_assert_true (ar_gguf_get_string (g, "general.name", &name, &error));
+  g_assert_cmpstr (name, ==, "m\xef\xbf\xbd.bin");
+  g_unlink (mpath);
+  g_unlink (tpath);
+  g_rmdir (dir);
+}
+
+/* A copy of @model with float @k (after the header) set to @x. */
+static GBytes *
+with_weight (GBytes *model, gsize k, float x)
+{
+  gsize size;
+  guint8 *data = g_bytes_unref_to_data (g_bytes_ref (model), &size);
+  memcpy (data + 28 + 4 * k, &x, 4);
+  return g_bytes_new_take (data, size);
+}
+
+/* Every weight must be finite, and fit the storage type: the reader
+ * rejects a tensor with a NaN or an infinity, so such a checkpoint used to
+ * convert, and only loading the output failed, naming a GGUF tensor of the
+ * output file.  The error names the checkpoint and llama2.c's tensor, and
+ * the writer is left empty. */
+static void
+test_bad_weights (void)
+{
+  g_autoptr (GBytes) model = tiny_model (tiny_header);
+  g_autoptr (GBytes) tok = tiny_tokenizer (6);
+  g_autoptr (ArGgufWriter) w0 = ar_gguf_writer_new ();
+  g_autoptr (GBytes) empty = ar_gguf_writer_to_bytes (w0);
+  /* embedding (6, 8), then attention RMSNorm (8), then wq (8, 8) */
+  const gsize wq = 6 * 8 + 8;
+  struct
+  {
+    gsize k;
+    float x;
+    ArTensorType type;
+    const char *expect;
+  } cases[] = {
+    { wq + 5, NAN, AR_TENSOR_F32,
+        "wq of layer 0 has a non-finite weight (nan) at element 5" },
+    { 3, -INFINITY, AR_TENSOR_F16,
+        "token_embedding_table has a non-finite weight (inf) at element 3" },
+    { wq + 1, 1e5f, AR_TENSOR_F16,
+        "wq of layer 0 holds 100000 at element 1, beyond what F16 can store" },
+    /* rows of 8 are not quantised: F16 again */
+    { wq + 1, 7e4f, AR_TENSOR_Q8_0,
+        "wq of layer 0 holds 70000 at element 1, beyond what F16 can store" },
+  };
+  GError *error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (GBytes) bad = with_weight (model, cases[i].k, cases[i].x);
+    g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+    g_assert_false (ar_llama2c_convert_bytes (bad, "tiny.bin", tok,
+        "tiny-tok.bin", cases[i].type, w, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+    if (!g_str_has_prefix (error->message, "tiny.bin: ") ||
+        strstr (error->message, cases[i].expect) == NULL)
+      g_error ("\"%s\" lacks \"%s\"", error->message, cases[i].expect);
+    g_clear_error (&error);
+    g_autoptr (GBytes) after = ar_gguf_writer_to_bytes (w);
+    g_assert_true (g_bytes_equal (after, empty));
+  }
+  /* rows of 32 are quantised; a block whose scale overflows F16 is named
+   * by its largest value, not by its first (element 32, which used to be
+   * reported, holds a small weight) */
+  const gint32 wide[7] = { 32, 8, 1, 4, 1, 6, 2 };
+  g_autoptr (GBytes) wide_model = tiny_model (wide);
+  const gsize wide_wq = 6 * 32 + 32;
+  struct
+  {
+    float x;
+    ArTensorType type;
+    const char *expect;
+  } blocks[] = {
+    { 1e7f, AR_TENSOR_Q8_0,
+        "wq of layer 0 holds 1e+07 at element 40, beyond "
+        "what Q8_0 can store (its block's scale overflows F16)" },
+    { 1e6f, AR_TENSOR_Q4_0,
+        "wq of layer 0 holds 1e+06 at element 40, beyond "
+        "what Q4_0 can store (its block's scale overflows F16)" },
+    { NAN, AR_TENSOR_Q4_0,
+        "wq of layer 0 has a non-finite weight (nan) at element 40" },
+    { 1e6f, AR_TENSOR_Q8_0, NULL }, /* a scale of 7874 */
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (blocks); i++) {
+    g_autoptr (GBytes) bad =
+        with_weight (wide_model, wide_wq + 40, blocks[i].x);
+    g_autoptr (GBytes) out = convert_bytes (bad, tok, blocks[i].type, &error);
+    if (blocks[i].expect == NULL) {
+      g_assert_no_error (error);
+      g_assert_nonnull (out);
+      continue;
+    }
+    g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+    if (strstr (error->message, blocks[i].expect) == NULL)
+      g_error ("\"%s\" lacks \"%s\"", error->message, blocks[i].expect);
+    g_clear_error (&error);
+  }
+
+  /* 65504, F16's largest, converts; so does 1e5 as F32 */
+  g_autoptr (GBytes) max16 = with_weight (model, wq + 1, 65504.0f);
+  g_autoptr (GBytes) gguf = convert_bytes (max16, tok, AR_TENSOR_F16, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (gguf);
+  g_autoptr (GBytes) big = with_weight (model, wq + 1, 1e5f);
+  g_autoptr (GBytes) gguf32 = convert_bytes (big, tok, AR_TENSOR_F32, &error);
+  g_assert_no_error (error);
+  g_autoptr (ArTextModel) m =
+      ar_text_model_new_from_bytes (gguf32, "tiny.gguf", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (m);
+}
+
+/* A vocabulary of fewer than 3 tokens has no <s> and </s> (ids 1 and 2):
+ * it converted, with BOS and EOS ids past its end, and only loading the
+ * output failed.  3 tokens convert and load. */
+static void
+test_small_vocab (void)
+{
+  GError *error = NULL;
+
+  for (gint32 n = -3; n <= 3; n++) {
+    gint32 h[7];
+    if (n == 0)
+      continue;
+    memcpy (h, tiny_header, sizeof h);
+    h[5] = n;
+    g_autoptr (GBytes) model = tiny_model (h);
+    g_autoptr (GBytes) tok = tiny_tokenizer (ABS (n));
+    g_autoptr (GBytes) gguf = convert_bytes (model, tok, AR_TENSOR_F32, &error);
+    if (ABS (n) < 3) {
+      g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+      g_autofree char *expect = g_strdup_printf ("tiny.bin: vocab_size is "
+                                                 "%d; a llama2.c vocabulary "
+                                                 "has at least the 3 tokens",
+          n);
+      g_assert_true (g_str_has_prefix (error->message, expect));
+      g_clear_error (&error);
+      continue;
+    }
+    g_assert_no_error (error);
+    g_autoptr (ArTextModel) m =
+        ar_text_model_new_from_bytes (gguf, "tiny.gguf", &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (m);
+  }
+}
+
+/* The versioned exports of llama2.c's export.py (magic "ak42", then the
+ * version) are named as such, not as a header of absurd sizes. */
+static void
+test_versioned_export (void)
+{
+  g_autoptr (GBytes) model = tiny_model (tiny_header);
+  g_autoptr (GBytes) tok = tiny_tokenizer (6);
+  gsize size;
+  g_autofree guint8 *data = g_bytes_unref_to_data (g_bytes_ref (model), &size);
+  const gint32 v2[2] = { 0x616b3432, 2 };
+  GError *error = NULL;
+
+  memcpy (data, v2, sizeof v2);
+  g_autoptr (GBytes) exported = g_bytes_new_static (data, size);
+  g_autoptr (GBytes) gguf =
+      convert_bytes (exported, tok, AR_TENSOR_F32, &error);
+  g_assert_null (gguf);
+  g_assert_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED);
+  g_assert_cmpstr (error->message, ==,
+      "tiny.bin: a llama2.c export of "
+      "version 2 (magic \"ak42\"); only the legacy format that run.c reads "
+      "(export.py --version 0) is supported");
+  g_clear_error (&error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -498,6 +802,11 @@ main (int argc, char **argv)
   g_test_add_func ("/llama2c/eos", test_eos);
   g_test_add_func ("/llama2c/storage-types", test_storage_types);
   g_test_add_func ("/llama2c/errors", test_errors);
+  g_test_add_func ("/llama2c/tiny", test_tiny);
+  g_test_add_func ("/llama2c/non-utf8-path", test_non_utf8_path);
+  g_test_add_func ("/llama2c/bad-weights", test_bad_weights);
+  g_test_add_func ("/llama2c/small-vocab", test_small_vocab);
+  g_test_add_func ("/llama2c/versioned-export", test_versioned_export);
   int ret = g_test_run ();
   g_free (model_path);
   g_free (tokenizer_path);

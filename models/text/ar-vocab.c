@@ -498,7 +498,8 @@ spm_encode (const ArVocab *v, const char *text, gsize n, GArray *ids)
 
   /* merge the best-scoring adjacent pair until none is a token */
   for (;;) {
-    gint32 *t = &g_array_index (ids, gint32, 0);
+    /* not &g_array_index (ids, gint32, 0): NULL + 0 while ids is empty */
+    gint32 *t = (gint32 *) (gpointer) ids->data;
     float best_score = -G_MAXFLOAT;
     gint best_id = -1;
     guint best_at = 0;

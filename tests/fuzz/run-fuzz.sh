@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # run-fuzz.sh [SECONDS] — fuzzes with libFuzzer for SECONDS in all (default
-# 60) and exits non-zero if either target finds a crash, a sanitizer report,
-# a leak or a failed check (or if a build fails).  Two targets share the
-# time, a third to the first and the rest to the second:
+# 60) and exits non-zero if any target finds a crash, a sanitizer report,
+# a leak or a failed check (or if a build fails).  Three targets share the
+# time, a quarter each to the first and the third and the rest to the
+# second:
 #
 #   gguf    fuzz-gguf.c: the GGUF reader (models/core/ar-gguf.c) and its
 #           writer's round trip; built from the four core files it needs.
@@ -16,11 +17,19 @@
 #           links all of libargen, built with clang by meson in
 #           $ARGEN_FUZZ_DIR/build (-fsanitize=fuzzer-no-link,address,
 #           undefined; runtime SIMD dispatch as in any build).
+#   llama2c fuzz-llama2c.c: the llama2.c importer
+#           (models/transformer/ar-llama2c.c, `argen convert llama2c`) on a
+#           checkpoint and a tokenizer taken from one input, with a storage
+#           type; it must fail with a GError naming a file and leave its
+#           writer untouched, or give a GGUF file that loads as a text
+#           model, which then encodes and generates one token.  It links the
+#           same libargen.
 #
 # The harnesses are built with clang -fsanitize=fuzzer,address,undefined;
-# gen-seeds.c (GGUF files that use every value and tensor type) and
-# gen-model-seeds.c (a tiny valid model of each family, a few KB) write the
-# seeds.  Everything goes to $ARGEN_FUZZ_DIR (default:
+# gen-seeds.c (GGUF files that use every value and tensor type),
+# gen-model-seeds.c (a tiny valid model of each family, a few KB) and
+# gen-llama2c-seeds.c (tiny llama2.c checkpoints with tokenizers, 2.9 to
+# 14.6 KB) write the seeds.  Everything goes to $ARGEN_FUZZ_DIR (default:
 # /tmp/argen-fuzz-$UID): the binaries, the libargen build, and one
 # subdirectory per target of seeds/, corpus/ (inputs libFuzzer found
 # interesting; kept between runs so later runs start further on) and
@@ -36,7 +45,7 @@ esac
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${ARGEN_FUZZ_DIR:-${TMPDIR:-/tmp}/argen-fuzz-$(id -u)}
 cc=${FUZZ_CC:-clang}
-targets=(gguf models)
+targets=(gguf models llama2c)
 for t in "${targets[@]}"; do
   mkdir -p "$out/seeds/$t" "$out/corpus/$t" "$out/artifacts/$t"
 done
@@ -89,8 +98,13 @@ libargen=("$out/build/models/libargen.a" "${argen_libs[@]}" -lm -pthread)
 "$cc" "${common[@]}" "${argen_cflags[@]}" -fsanitize=address,undefined \
   -fno-sanitize-recover=undefined -o "$out/gen-model-seeds" \
   "$src/tests/fuzz/gen-model-seeds.c" "${libargen[@]}"
-"$cc" "${common[@]}" "${argen_cflags[@]}" "${fuzz_flags[@]}" \
-  -o "$out/fuzz-models" "$src/tests/fuzz/fuzz-models.c" "${libargen[@]}"
+"$cc" "${common[@]}" "${argen_cflags[@]}" -fsanitize=address,undefined \
+  -fno-sanitize-recover=undefined -o "$out/gen-llama2c-seeds" \
+  "$src/tests/fuzz/gen-llama2c-seeds.c" "${libargen[@]}"
+for t in models llama2c; do
+  "$cc" "${common[@]}" "${argen_cflags[@]}" "${fuzz_flags[@]}" \
+    -o "$out/fuzz-$t" "$src/tests/fuzz/fuzz-$t.c" "${libargen[@]}"
+done
 echo "run-fuzz: built in $((SECONDS - start))s"
 
 # GLib's one-time allocations at start-up are process-lifetime, not leaks
@@ -103,33 +117,40 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 "$out/gen-seeds" "$out/seeds/gguf"
 "$out/gen-model-seeds" "$out/seeds/models"
+"$out/gen-llama2c-seeds" "$out/seeds/llama2c"
 
-# The reader has been fuzzed longest; the loaders get two thirds.  Each
-# share is at least 1 s (libFuzzer takes 0 as "no limit").
-gguf_seconds=$((seconds / 3))
+# The reader has been fuzzed longest, and the importer is one small file
+# (what it produces goes through the reader and the text loader that the
+# other two targets fuzz): a quarter each; the loaders get half.  Each share
+# is at least 1 s (libFuzzer takes 0 as "no limit").
+gguf_seconds=$((seconds / 4))
 [ "$gguf_seconds" -ge 1 ] || gguf_seconds=1
-models_seconds=$((seconds - gguf_seconds))
+llama2c_seconds=$((seconds / 4))
+[ "$llama2c_seconds" -ge 1 ] || llama2c_seconds=1
+models_seconds=$((seconds - gguf_seconds - llama2c_seconds))
 [ "$models_seconds" -ge 1 ] || models_seconds=1
 
 # -use_value_profile guides mutations by the operands of comparisons, which
 # is what reaching "length just one byte past the end" takes: with it, a
 # deliberately off-by-one bounds check was found within a minute, without it
 # not in 30 s.  The model seeds are up to ~8 KB (WaveNet's 256 classes),
-# hence the larger -max_len of that target.
+# and the llama2.c seeds up to ~15 KB (the one with rows of 32 to quantise),
+# hence the larger -max_len of those targets.
 fuzz ()
 {
-  local t=$1 secs=$2 max_len=$3
+  local t=$1 secs=$2 max_len=$3 dict=$4
 
   echo "run-fuzz: fuzzing $t for ${secs}s"
   "$out/fuzz-$t" -max_total_time="$secs" -max_len="$max_len" -timeout=10 \
     -rss_limit_mb=1024 -use_value_profile=1 -print_final_stats=1 \
-    -dict="$src/tests/fuzz/gguf.dict" -artifact_prefix="$out/artifacts/$t/" \
+    -dict="$src/tests/fuzz/$dict" -artifact_prefix="$out/artifacts/$t/" \
     "$out/corpus/$t" "$out/seeds/$t"
 }
 
 failed=()
-fuzz gguf "$gguf_seconds" 8192 || failed+=(gguf)
-fuzz models "$models_seconds" 16384 || failed+=(models)
+fuzz gguf "$gguf_seconds" 8192 gguf.dict || failed+=(gguf)
+fuzz models "$models_seconds" 16384 gguf.dict || failed+=(models)
+fuzz llama2c "$llama2c_seconds" 16384 llama2c.dict || failed+=(llama2c)
 
 if [ ${#failed[@]} -ne 0 ]; then
   for t in "${failed[@]}"; do
