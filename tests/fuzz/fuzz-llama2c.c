@@ -147,17 +147,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
 /* ---- structured mutations ----------------------------------------------- */
 
-static guint64
-next_rand (guint64 *state)
-{
-  /* splitmix64: the mutation is a pure function of libFuzzer's seed */
-  guint64 z = (*state += 0x9e3779b97f4a7c15ull);
-
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 typedef struct
 {
   float score;
