@@ -26,6 +26,8 @@
 #include "transformer/ar-llama2c.h"
 #include "transformer/ar-transformer.h"
 
+#include "test-llama2c-util.h"
+
 static char *model_path, *tokenizer_path, *expected_path;
 
 static gboolean
@@ -488,21 +490,7 @@ static const gint32 tiny_header[7] = { 8, 16, 1, 2, 1, 6, 4 };
 static GBytes *
 tiny_model (const gint32 *h)
 {
-  guint64 D = h[0], F = h[1], L = h[2], hs = D / h[3], KV = h[4] * hs;
-  guint64 V = ABS (h[5]);
-  guint64 n = V * D + 2 * L * D + 2 * L * D * D + 2 * L * KV * D +
-      3 * L * D * F + D + 2 * (h[6] * hs / 2) + (h[5] < 0 ? V * D : 0);
-  GByteArray *b = g_byte_array_new ();
-  guint32 x = 1;
-
-  g_byte_array_append (b, (const guint8 *) h, 7 * 4);
-  for (guint64 i = 0; i < n; i++) {
-    float f;
-    x = x * 1664525u + 1013904223u;
-    f = ((x >> 8) / 16777216.0f - 0.5f) * 0.5f;
-    g_byte_array_append (b, (const guint8 *) &f, 4);
-  }
-  return g_byte_array_free_to_bytes (b);
+  return llama2c_checkpoint (h, 1, 0.5f);
 }
 
 /* Its tokenizer of @n tokens (3 to 6): the three special ones, a byte, two
@@ -512,19 +500,9 @@ tiny_tokenizer (guint n)
 {
   static const char *const pieces[] = { "<unk>", "\n<s>\n", "\n</s>\n",
     "<0x0A>", " a", "b" };
-  GByteArray *b = g_byte_array_new ();
-  guint32 max_len = 7;
 
   g_assert_cmpuint (n, <=, G_N_ELEMENTS (pieces));
-  g_byte_array_append (b, (const guint8 *) &max_len, 4);
-  for (guint i = 0; i < n; i++) {
-    float score = -(float) i;
-    gint32 len = strlen (pieces[i]);
-    g_byte_array_append (b, (const guint8 *) &score, 4);
-    g_byte_array_append (b, (const guint8 *) &len, 4);
-    g_byte_array_append (b, (const guint8 *) pieces[i], len);
-  }
-  return g_byte_array_free_to_bytes (b);
+  return llama2c_tokenizer (pieces, n);
 }
 
 /* Converts @model and @tok; NULL with @error set on failure. */

@@ -2,18 +2,17 @@
 /* gen-llama2c-seeds.c — writes the seed corpus for fuzz-llama2c: tiny valid
  * llama2.c checkpoints with their tokenizers, in the harness's input layout
  * (a flags byte, the checkpoint's u32 length, the checkpoint, the
- * tokenizer; see fuzz-llama2c.c).  The files follow llama2.c's legacy
- * export as stories260K.bin / tok512.bin do (a 7-int32 header, the float32
- * tensors, the unused RoPE tables; a u32 max_token_length, then score,
- * length and bytes per token, "\n<s>\n" and "\n</s>\n" for ids 1 and 2,
- * <0xNN> byte pieces, spaces as spaces), with shapes of 8 to 32 channels so
- * that each seed is a few KB.  Each seed is converted and loaded as a text
+ * tokenizer; see fuzz-llama2c.c), written by tests/test-llama2c-util.h as
+ * stories260K.bin / tok512.bin are laid out ("\n<s>\n" and "\n</s>\n" for
+ * ids 1 and 2, <0xNN> byte pieces, spaces as spaces), with shapes of 8 to
+ * 32 channels so that each seed is a few KB.  Each seed is converted and loaded as a text
  * model before it is written: a seed that does not import would start the
  * fuzzer outside the importer.
  *
  * Usage: gen-llama2c-seeds DIR   (run by run-fuzz.sh) */
 #include <string.h>
 
+#include "../test-llama2c-util.h"
 #include "core/ar-gguf.h"
 #include "text/ar-text.h"
 #include "transformer/ar-llama2c.h"
@@ -31,56 +30,13 @@ enum
 static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_F16,
   AR_TENSOR_Q8_0, AR_TENSOR_Q4_0 };
 
-/* A checkpoint for header @h (dim, hidden_dim, n_layers, n_heads,
- * n_kv_heads, vocab_size — negative with a classifier —, seq_len), weights
- * pseudo-random and small, RMSNorm weights near 1. */
-static GBytes *
-checkpoint (const gint32 *h)
-{
-  guint64 D = h[0], F = h[1], L = h[2], hs = D / h[3], KV = h[4] * hs;
-  guint64 V = ABS (h[5]);
-  guint64 n = V * D + 2 * L * D + 2 * L * D * D + 2 * L * KV * D +
-      3 * L * D * F + D + 2 * (h[6] * hs / 2) + (h[5] < 0 ? V * D : 0);
-  GByteArray *b = g_byte_array_new ();
-  guint32 x = (guint32) (D * 7 + L);
-
-  g_byte_array_append (b, (const guint8 *) h, 7 * 4);
-  for (guint64 i = 0; i < n; i++) {
-    float f;
-    x = x * 1664525u + 1013904223u;
-    f = ((x >> 8) / 16777216.0f - 0.5f) * 0.4f;
-    g_byte_array_append (b, (const guint8 *) &f, 4);
-  }
-  return g_byte_array_free_to_bytes (b);
-}
-
-/* A tokenizer of @n pieces (the first three are always <unk>, <s>, </s>);
- * scores fall with the id, as SentencePiece's do. */
-static GBytes *
-tokenizer (const char *const *pieces, guint n)
-{
-  GByteArray *b = g_byte_array_new ();
-  guint32 max_len = 0;
-
-  for (guint i = 0; i < n; i++)
-    max_len = MAX (max_len, strlen (pieces[i]));
-  g_byte_array_append (b, (const guint8 *) &max_len, 4);
-  for (guint i = 0; i < n; i++) {
-    float score = i < 3 ? 0.0f : -(float) i;
-    gint32 len = strlen (pieces[i]);
-    g_byte_array_append (b, (const guint8 *) &score, 4);
-    g_byte_array_append (b, (const guint8 *) &len, 4);
-    g_byte_array_append (b, (const guint8 *) pieces[i], len);
-  }
-  return g_byte_array_free_to_bytes (b);
-}
-
 static gboolean
 seed (const char *dir, const char *name, guint8 flags, const gint32 *h,
     const char *const *pieces, GError **error)
 {
-  g_autoptr (GBytes) model = checkpoint (h);
-  g_autoptr (GBytes) tok = tokenizer (pieces, ABS (h[5]));
+  g_autoptr (GBytes) model =
+      llama2c_checkpoint (h, (guint32) (h[0] * 7 + h[2]), 0.4f);
+  g_autoptr (GBytes) tok = llama2c_tokenizer (pieces, ABS (h[5]));
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   g_autoptr (GBytes) gguf = NULL;
   g_autoptr (ArTextModel) m = NULL;
