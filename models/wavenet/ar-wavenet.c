@@ -1502,9 +1502,17 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
  * (up to 64 times); a split run re-measures one thread every POLICY_REFRESH
  * steps, as the load changes.  The cost: a clock read every 8 steps in the
  * first window of a split run, one per window after that; 2 windows in
- * POLICY_REFRESH steps spent on one thread while two would have paid. */
+ * POLICY_REFRESH steps spent on one thread while two would have paid.
+ * POLICY_RETRY is short because on a shared host a split run is mostly
+ * left for a hiccup (the partner descheduled for a millisecond), not for
+ * lasting load: with 4096 the reference shape spent 1-78 % of a quiet
+ * second's steps on one thread (half the runs over 14 %), with 512
+ * 2-7 %.  A retry that fails costs about
+ * three windows, and the backoff reaches 32768 steps, so under lasting
+ * load two threads still run at one thread's speed (measured with a
+ * busy-loop beside the benchmark: 1.31× real time, one thread 1.23-1.31×). */
 #define POLICY_WINDOW 64
-#define POLICY_RETRY 4096
+#define POLICY_RETRY 512
 #define POLICY_REFRESH 8192
 
 typedef struct
