@@ -236,6 +236,39 @@ test_clip (void)
   g_assert_cmpfloat_with_epsilon (norm, 1.0f, 1e-5f);
 }
 
+static void
+test_grad_views (void)
+{
+  g_autoptr (ArParam) a = new_param ("a", 1, 2, 0);
+  g_autoptr (ArParam) c = new_param ("c", 2, 3, 2);
+  g_autoptr (GPtrArray) params = g_ptr_array_new ();
+  g_autofree ArParam *views = NULL;
+  g_autofree float *grad = NULL;
+
+  g_ptr_array_add (params, a);
+  g_ptr_array_add (params, c);
+  a->g[1] = 5.0f;
+  views = ar_params_new_grad_views (params, &grad);
+  /* the same values and shapes, the gradients one zeroed block in list
+   * order, no moments */
+  for (guint i = 0; i < params->len; i++) {
+    const ArParam *p = g_ptr_array_index (params, i);
+
+    g_assert_true (views[i].w == p->w);
+    g_assert_cmpuint (views[i].n, ==, p->n);
+    g_assert_cmpstr (views[i].name, ==, p->name);
+    g_assert_true (views[i].m == NULL && views[i].v == NULL);
+  }
+  g_assert_true (views[0].g == grad && views[1].g == grad + 2);
+  for (int i = 0; i < 8; i++)
+    g_assert_cmpfloat (grad[i], ==, 0.0f);
+  /* a view's gradient is not its parameter's */
+  views[0].g[1] = 2.0f;
+  views[1].g[5] = 3.0f;
+  g_assert_cmpfloat (a->g[1], ==, 5.0f);
+  g_assert_cmpfloat (c->g[5], ==, 0.0f);
+}
+
 /* ---- AdamW and the schedule ------------------------------------------ */
 
 static void
@@ -1163,6 +1196,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/nn/param/basics", test_param_basics);
   g_test_add_func ("/nn/param/clip-grad-norm", test_clip);
+  g_test_add_func ("/nn/param/grad-views", test_grad_views);
   g_test_add_func ("/nn/optim/adamw", test_adamw);
   g_test_add_func ("/nn/optim/warmup-cosine", test_schedule);
   g_test_add_func ("/nn/linear/grad", test_linear);

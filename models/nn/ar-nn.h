@@ -45,6 +45,14 @@ void ar_params_zero_grad (GPtrArray *params);
 /* Scales all gradients so their global L2 norm is at most max_norm; returns the
  * norm before clipping. */
 float ar_params_clip_grad_norm (GPtrArray *params, float max_norm);
+/* Gradient views for one task of a data-parallel step: (params->len)
+ * copies of the parameters' structs — the same values — whose gradients
+ * point into one block of ar_params_count () floats of their own, zeroed,
+ * returned in *@grad (moments NULL: they stay the trainer's).  A task sums
+ * into its views; the trainer then adds the blocks into the parameters'
+ * gradients in task order, so the sums do not depend on which thread ran
+ * which task.  Free both with g_free (). */
+ArParam *ar_params_new_grad_views (GPtrArray *params, float **grad);
 
 /* ---- optimiser and schedule ------------------------------------------ */
 

@@ -96,6 +96,27 @@ ar_params_count (GPtrArray *params)
   return total;
 }
 
+ArParam *
+ar_params_new_grad_views (GPtrArray *params, float **grad)
+{
+  ArParam *views;
+  gsize at = 0;
+
+  g_return_val_if_fail (params != NULL && grad != NULL, NULL);
+
+  views = g_new0 (ArParam, params->len);
+  *grad = g_new0 (float, ar_params_count (params));
+  for (guint i = 0; i < params->len; i++) {
+    const ArParam *master = g_ptr_array_index (params, i);
+
+    views[i] = *master;
+    views[i].g = *grad + at;
+    views[i].m = views[i].v = NULL;
+    at += master->n;
+  }
+  return views;
+}
+
 void
 ar_params_zero_grad (GPtrArray *params)
 {

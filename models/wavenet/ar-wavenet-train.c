@@ -254,18 +254,7 @@ task_init (ArWaveNetTrain *t, Task *task, int index)
     memcpy (task->p, t->p, t->n_slots * sizeof (ArParam *));
     return;
   }
-  gsize total = ar_params_count (t->params), at = 0;
-
-  task->views = g_new0 (ArParam, t->params->len);
-  task->grad = g_new0 (float, total);
-  for (guint i = 0; i < t->params->len; i++) {
-    ArParam *master = g_ptr_array_index (t->params, i);
-
-    task->views[i] = *master;
-    task->views[i].g = task->grad + at;
-    task->views[i].m = task->views[i].v = NULL;
-    at += master->n;
-  }
+  task->views = ar_params_new_grad_views (t->params, &task->grad);
   for (int s = 0; s < t->n_slots; s++)
     task->p[s] = t->slot_param[s] >= 0 ? &task->views[t->slot_param[s]] : NULL;
 }
