@@ -33,6 +33,8 @@
  * milliseconds) in the LATENCY query.  At the end of the stream, and before
  * a discontinuity, a new segment or a gap, it drains what it holds, so the
  * output has exactly as many samples as the input; a flush discards it.
+ * A discontinuity is a buffer flagged as one, or one whose timestamp is
+ * more than 40 ms away from the end of the samples before it.
  * Every stretch of input starts from silence and from the #GstWavenetVocoder:seed,
  * so the same input and seed give the same output.
  *
@@ -454,6 +456,42 @@ begin_stretch (GstWavenetVocoder *self, GstBuffer *buffer)
   self->n_in = self->n_out = 0;
 }
 
+/* How far a buffer's timestamp may stray from the time its samples follow
+ * on before it counts as a discontinuity: GStreamer's audio convention
+ * (audiorate's and the audio encoders' tolerance), wide enough for the
+ * jitter of capture timestamps. */
+#define TIMESTAMP_TOLERANCE (40 * GST_MSECOND)
+
+/* Whether @buffer's samples follow on from the stretch's in time: not when
+ * its timestamp jumps forward or back (samples lost or repeated upstream
+ * without a DISCONT flag).  A stretch that began without timestamps takes
+ * them from the first buffer that has one. */
+static gboolean
+continues_stretch (GstWavenetVocoder *self, GstBuffer *buffer)
+{
+  GstClockTime pts = GST_BUFFER_PTS (buffer), expected;
+
+  if (!GST_CLOCK_TIME_IS_VALID (pts))
+    return TRUE;
+  expected = gst_util_uint64_scale_int (self->n_in, GST_SECOND, self->rate);
+  if (!GST_CLOCK_TIME_IS_VALID (self->stretch_pts)) {
+    if (pts < expected)
+      return FALSE;
+    self->stretch_pts = pts - expected;
+    return TRUE;
+  }
+  expected += self->stretch_pts;
+  if (pts + TIMESTAMP_TOLERANCE < expected ||
+      pts > expected + TIMESTAMP_TOLERANCE) {
+    GST_DEBUG_OBJECT (self,
+        "timestamp %" GST_TIME_FORMAT ", expected %" GST_TIME_FORMAT
+        ": a discontinuity",
+        GST_TIME_ARGS (pts), GST_TIME_ARGS (expected));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Pulls up to @n ready samples into a new buffer stamped with the times of
  * the input samples they resynthesise; NULL when none is ready. */
 static GstBuffer *
@@ -565,8 +603,9 @@ gst_wavenet_vocoder_submit_input_buffer (GstBaseTransform *trans,
   }
 
   /* A discontinuity ends what came before: resynthesising across it would
-   * make one sound of two. */
-  if (is_discont || GST_BUFFER_IS_DISCONT (input))
+   * make one sound of two, and stamp what follows with the wrong times. */
+  if (is_discont || GST_BUFFER_IS_DISCONT (input) ||
+      (self->in_stretch && !continues_stretch (self, input)))
     flow = finish_stretch (self);
   if (flow != GST_FLOW_OK) {
     gst_buffer_unref (input);
