@@ -7,8 +7,9 @@
  * pre-emphasis; reproducibility; offsets and timestamps;
  * the CONVERT query; num-buffers; threads; global conditioning; temperature
  * changed while playing (directly and through a control binding); live
- * operation and latency; seeking; statistics (at every end of the stream); the default model; and model
- * errors (in-process and through gst-launch-1.0).
+ * operation and latency; seeking; statistics (at every end of the stream);
+ * the default model; and model errors (in-process and through
+ * gst-launch-1.0).
  *
  * Runs with the plugin of this build (GST_PLUGIN_PATH_1_0, tests/meson.build). */
 
