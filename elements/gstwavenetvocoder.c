@@ -614,9 +614,13 @@ gst_wavenet_vocoder_submit_input_buffer (GstBaseTransform *trans,
   if (!self->in_stretch)
     begin_stretch (self, input);
 
-  /* Controlled properties at this buffer's stream time, read once. */
-  stream_time = gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME,
-      GST_BUFFER_PTS (input));
+  /* Controlled properties at this buffer's stream time, read once.  Raw
+   * audio in a BYTES segment (from filesrc) has no stream time: they keep
+   * their values. */
+  stream_time = GST_CLOCK_TIME_NONE;
+  if (trans->segment.format == GST_FORMAT_TIME)
+    stream_time = gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME,
+        GST_BUFFER_PTS (input));
   if (GST_CLOCK_TIME_IS_VALID (stream_time))
     gst_object_sync_values (GST_OBJECT (self), stream_time);
   GST_OBJECT_LOCK (self);

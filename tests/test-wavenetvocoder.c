@@ -661,6 +661,46 @@ test_late_timestamps (void)
   g_free (ref);
 }
 
+/* Raw audio as filesrc sends it: a BYTES segment and no timestamps.
+ * Every sample comes out, untimestamped. */
+static void
+test_bytes_segment (void)
+{
+  const gsize n = 2000;
+  gfloat *x = make_signal (0, n), *y, *ref;
+  GPtrArray *buffers;
+  GstSegment segment;
+  GstHarness *h;
+  GstBuffer *buf;
+  gsize n_out, i;
+
+  h = new_vocoder (F32_CAPS, 11, 1.0f);
+  gst_segment_init (&segment, GST_FORMAT_BYTES);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  for (i = 0; i < n; i += 400) {
+    buf = make_buffer (x + i, 400, FALSE, 0, i);
+    GST_BUFFER_PTS (buf) = GST_BUFFER_DURATION (buf) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_OFFSET (buf) = GST_BUFFER_OFFSET_END (buf) =
+        GST_BUFFER_OFFSET_NONE;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  buffers = pull_all (h);
+  gst_harness_teardown (h);
+
+  for (i = 0; i < buffers->len; i++)
+    g_assert_false (GST_BUFFER_PTS_IS_VALID (g_ptr_array_index (buffers, i)));
+  ref = reference_output (x, n, 11, 1.0f);
+  y = buffers_samples (buffers, FALSE, &n_out);
+  g_assert_cmpuint (n_out, ==, n);
+  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+
+  g_ptr_array_unref (buffers);
+  g_free (x);
+  g_free (y);
+  g_free (ref);
+}
+
 /* New caps in the middle of the stream (F32LE, then S16LE): what was held
  * comes out in the old format before the new caps, so the output has
  * exactly the input's bytes, and the new format starts a new stretch. */
@@ -865,6 +905,7 @@ main (int argc, char **argv)
       test_temperature_controlled);
   g_test_add_func ("/wavenetvocoder/latency", test_latency);
   g_test_add_func ("/wavenetvocoder/flush-resets", test_flush_resets);
+  g_test_add_func ("/wavenetvocoder/bytes-segment", test_bytes_segment);
   g_test_add_data_func ("/wavenetvocoder/discont/flagged", &disconts[0],
       test_discont);
   g_test_add_data_func ("/wavenetvocoder/discont/timestamp-gap", &disconts[1],
