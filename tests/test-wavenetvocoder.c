@@ -701,6 +701,39 @@ test_bytes_segment (void)
   g_free (ref);
 }
 
+/* Empty buffers, first and in the middle of the stream, change nothing. */
+static void
+test_empty_buffers (void)
+{
+  const gsize n = 1500;
+  gfloat *x = make_signal (0, n), *y, *ref;
+  GPtrArray *buffers;
+  GstHarness *h;
+  gsize n_out, i;
+
+  h = new_vocoder (F32_CAPS, 12, 1.0f);
+  for (i = 0; i < n; i += 500) {
+    g_assert_cmpint (gst_harness_push (h, make_buffer (x + i, 0, FALSE, 0, i)),
+        ==, GST_FLOW_OK);
+    g_assert_cmpint (gst_harness_push (h,
+                         make_buffer (x + i, 500, FALSE, 0, i)),
+        ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  buffers = pull_all (h);
+  gst_harness_teardown (h);
+
+  g_assert_cmpuint (check_contiguous (buffers, 0, 0), ==, n);
+  ref = reference_output (x, n, 12, 1.0f);
+  y = buffers_samples (buffers, FALSE, &n_out);
+  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+
+  g_ptr_array_unref (buffers);
+  g_free (x);
+  g_free (y);
+  g_free (ref);
+}
+
 /* New caps in the middle of the stream (F32LE, then S16LE): what was held
  * comes out in the old format before the new caps, so the output has
  * exactly the input's bytes, and the new format starts a new stretch. */
@@ -906,6 +939,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetvocoder/latency", test_latency);
   g_test_add_func ("/wavenetvocoder/flush-resets", test_flush_resets);
   g_test_add_func ("/wavenetvocoder/bytes-segment", test_bytes_segment);
+  g_test_add_func ("/wavenetvocoder/empty-buffers", test_empty_buffers);
   g_test_add_data_func ("/wavenetvocoder/discont/flagged", &disconts[0],
       test_discont);
   g_test_add_data_func ("/wavenetvocoder/discont/timestamp-gap", &disconts[1],
