@@ -27,10 +27,12 @@
  * Input and output are mono `audio/x-raw` at the model's rate, S16LE or
  * F32LE, the same format on both sides; put audioconvert and audioresample
  * before it (a stream at another rate fails to negotiate with an error
- * naming both rates).  Output sample i is the resynthesis of input sample i
- * and carries its timestamp, but leaves the element later: the element
- * reports that delay (ar_wavenet_vocoder_latency samples, tens of
- * milliseconds) in the LATENCY query.  At the end of the stream, and before
+ * naming both rates).  Buffers must hold whole samples (raw audio read in
+ * blocks of any size goes through rawaudioparse first).  Output sample i is
+ * the resynthesis of input sample i and carries its timestamp, but leaves
+ * the element later: the element reports that delay
+ * (ar_wavenet_vocoder_latency samples, tens of milliseconds) in the LATENCY
+ * query.  At the end of the stream, and before
  * a discontinuity, a new segment or a gap, it drains what it holds, so the
  * output has exactly as many samples as the input; a flush discards it.
  * A discontinuity is a buffer flagged as one, or one whose timestamp is
@@ -594,12 +596,25 @@ gst_wavenet_vocoder_submit_input_buffer (GstBaseTransform *trans,
   GstClockTime stream_time;
   gfloat temperature;
   GstMapInfo map;
-  gsize n, i;
+  gsize size, n, i;
   gint64 t0;
 
   if (self->vocoder == NULL || self->bpf == 0) {
     gst_buffer_unref (input);
     return GST_FLOW_NOT_NEGOTIATED;
+  }
+  /* Part of a sample would shift every sample after it out of place:
+   * refused, as GstBaseTransform refuses it in filters with a unit size. */
+  size = gst_buffer_get_size (input);
+  if (size % (gsize) self->bpf != 0) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("wavenetvocoder received a buffer of %" G_GSIZE_FORMAT " bytes, "
+         "not a whole number of %d-byte samples; put rawaudioparse before "
+         "it",
+            size, self->bpf),
+        (NULL));
+    gst_buffer_unref (input);
+    return GST_FLOW_ERROR;
   }
 
   /* A discontinuity ends what came before: resynthesising across it would

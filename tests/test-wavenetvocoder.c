@@ -734,6 +734,48 @@ test_empty_buffers (void)
   g_free (ref);
 }
 
+/* A buffer holding part of a sample (1001 bytes of S16LE) is an error
+ * that says so, not a silent shift of every later sample. */
+static void
+test_partial_sample (void)
+{
+  GstElement *e = gst_element_factory_make ("wavenetvocoder", NULL);
+  GstBus *bus = gst_bus_new ();
+  gfloat *x = make_signal (0, 1000);
+  gchar *debug = NULL;
+  GError *error = NULL;
+  GstHarness *h;
+  GstBuffer *buf;
+  GstMessage *msg;
+
+  g_object_set (e, "model", vocoder_path, NULL);
+  gst_element_set_bus (e, bus);
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  g_assert_cmpint (gst_harness_push (h, make_buffer (x, 500, TRUE, 0, 0)), ==,
+      GST_FLOW_OK);
+  buf = make_buffer (x + 500, 500, TRUE, 0, 500);
+  gst_buffer_resize (buf, 0, 1001);
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_ERROR);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &error, &debug);
+  g_test_message ("error: %s", error->message);
+  g_assert_true (g_error_matches (error, GST_STREAM_ERROR,
+      GST_STREAM_ERROR_FORMAT));
+  g_assert_nonnull (strstr (error->message, "1001 bytes"));
+  g_assert_nonnull (strstr (error->message, "2-byte samples"));
+  g_error_free (error);
+  g_free (debug);
+  gst_message_unref (msg);
+
+  gst_harness_teardown (h);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (e);
+  gst_object_unref (bus);
+  g_free (x);
+}
+
 /* New caps in the middle of the stream (F32LE, then S16LE): what was held
  * comes out in the old format before the new caps, so the output has
  * exactly the input's bytes, and the new format starts a new stretch. */
@@ -940,6 +982,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetvocoder/flush-resets", test_flush_resets);
   g_test_add_func ("/wavenetvocoder/bytes-segment", test_bytes_segment);
   g_test_add_func ("/wavenetvocoder/empty-buffers", test_empty_buffers);
+  g_test_add_func ("/wavenetvocoder/partial-sample", test_partial_sample);
   g_test_add_data_func ("/wavenetvocoder/discont/flagged", &disconts[0],
       test_discont);
   g_test_add_data_func ("/wavenetvocoder/discont/timestamp-gap", &disconts[1],
