@@ -9,9 +9,10 @@
  * of the same size out.  The element therefore uses the base class's
  * submit_input_buffer / generate_output pair — feed what arrives, push what
  * is ready — instead of a one-to-one transform, and drains the vocoder
- * itself wherever the stream of samples ends: at EOS, at a discontinuity,
- * a new segment, a gap or new caps.  Each such stretch restarts the vocoder from
- * silence; output sample i of a stretch carries the time of input sample i.
+ * itself wherever the stream of samples ends: at EOS, at a discontinuity
+ * (flagged, or a jump in the timestamps), a new segment, a gap or new caps.
+ * Each such stretch restarts the vocoder from silence; output sample i of a
+ * stretch carries the time of input sample i.
  * Being a base transform keeps caps, allocation and position handling
  * standard; input and output have the same caps. */
 
@@ -36,9 +37,9 @@
  * a discontinuity, a new segment or a gap, it drains what it holds, so the
  * output has exactly as many samples as the input; a flush discards it.
  * A discontinuity is a buffer flagged as one, or one whose timestamp is
- * more than 40 ms away from the end of the samples before it.
- * Every stretch of input starts from silence and from the #GstWavenetVocoder:seed,
- * so the same input and seed give the same output.
+ * more than 40 ms away from the end of the samples before it.  Every
+ * stretch of input starts from silence and from the
+ * #GstWavenetVocoder:seed, so the same input and seed give the same output.
  *
  * At EOS the element posts an element message named
  * `wavenetvocoder-statistics` with the fields `samples` (guint64, samples
