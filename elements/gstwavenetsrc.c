@@ -51,10 +51,11 @@
  * A stop position ends the stream there, in the middle of a buffer if need
  * be.  Reverse playback is refused.
  *
- * At the end of the stream (num-buffers, a segment stop, or an EOS from the
- * application) the element posts an element message named
- * `wavenetsrc-statistics` with the fields `samples` (guint64), `seconds`
- * (gdouble, wall time spent generating), `samples-per-second` and
+ * At each end of the stream (num-buffers, a segment stop, or an EOS from
+ * the application, and again at an end reached after a seek) the element
+ * posts an element message named `wavenetsrc-statistics` with the fields
+ * `samples` (guint64, samples generated since the element started),
+ * `seconds` (gdouble, wall time spent generating), `samples-per-second` and
  * `real-time-factor` (gdouble; samples-per-second divided by the rate, above
  * 1 is faster than real time).
  *
@@ -804,6 +805,8 @@ gst_wavenet_src_do_seek (GstBaseSrc *bsrc, GstSegment *segment)
     self->check_seek_stop = FALSE;
   }
   self->eos_reached = FALSE;
+  /* The stream can end again, and that end gets its statistics too. */
+  self->stats_posted = FALSE;
   return TRUE;
 }
 

@@ -9,9 +9,10 @@
  * of the same size out.  The element therefore uses the base class's
  * submit_input_buffer / generate_output pair — feed what arrives, push what
  * is ready — instead of a one-to-one transform, and drains the vocoder
- * itself wherever the stream of samples ends: at EOS, at a discontinuity,
- * a new segment, a gap or new caps.  Each such stretch restarts the vocoder from
- * silence; output sample i of a stretch carries the time of input sample i.
+ * itself wherever the stream of samples ends: at EOS, at a discontinuity
+ * (flagged, or a jump in the timestamps), a new segment, a gap or new caps.
+ * Each such stretch restarts the vocoder from silence; output sample i of a
+ * stretch carries the time of input sample i.
  * Being a base transform keeps caps, allocation and position handling
  * standard; input and output have the same caps. */
 
@@ -27,14 +28,18 @@
  * Input and output are mono `audio/x-raw` at the model's rate, S16LE or
  * F32LE, the same format on both sides; put audioconvert and audioresample
  * before it (a stream at another rate fails to negotiate with an error
- * naming both rates).  Output sample i is the resynthesis of input sample i
- * and carries its timestamp, but leaves the element later: the element
- * reports that delay (ar_wavenet_vocoder_latency samples, tens of
- * milliseconds) in the LATENCY query.  At the end of the stream, and before
+ * naming both rates).  Buffers must hold whole samples (raw audio read in
+ * blocks of any size goes through rawaudioparse first).  Output sample i is
+ * the resynthesis of input sample i and carries its timestamp, but leaves
+ * the element later: the element reports that delay
+ * (ar_wavenet_vocoder_latency samples, tens of milliseconds) in the LATENCY
+ * query.  At the end of the stream, and before
  * a discontinuity, a new segment or a gap, it drains what it holds, so the
  * output has exactly as many samples as the input; a flush discards it.
- * Every stretch of input starts from silence and from the #GstWavenetVocoder:seed,
- * so the same input and seed give the same output.
+ * A discontinuity is a buffer flagged as one, or one whose timestamp is
+ * more than 40 ms away from the end of the samples before it.  Every
+ * stretch of input starts from silence and from the
+ * #GstWavenetVocoder:seed, so the same input and seed give the same output.
  *
  * At EOS the element posts an element message named
  * `wavenetvocoder-statistics` with the fields `samples` (guint64, samples
@@ -454,6 +459,42 @@ begin_stretch (GstWavenetVocoder *self, GstBuffer *buffer)
   self->n_in = self->n_out = 0;
 }
 
+/* How far a buffer's timestamp may stray from the time its samples follow
+ * on before it counts as a discontinuity: GStreamer's audio convention
+ * (audiorate's and the audio encoders' tolerance), wide enough for the
+ * jitter of capture timestamps. */
+#define TIMESTAMP_TOLERANCE (40 * GST_MSECOND)
+
+/* Whether @buffer's samples follow on from the stretch's in time: not when
+ * its timestamp jumps forward or back (samples lost or repeated upstream
+ * without a DISCONT flag).  A stretch that began without timestamps takes
+ * them from the first buffer that has one. */
+static gboolean
+continues_stretch (GstWavenetVocoder *self, GstBuffer *buffer)
+{
+  GstClockTime pts = GST_BUFFER_PTS (buffer), expected;
+
+  if (!GST_CLOCK_TIME_IS_VALID (pts))
+    return TRUE;
+  expected = gst_util_uint64_scale_int (self->n_in, GST_SECOND, self->rate);
+  if (!GST_CLOCK_TIME_IS_VALID (self->stretch_pts)) {
+    if (pts < expected)
+      return FALSE;
+    self->stretch_pts = pts - expected;
+    return TRUE;
+  }
+  expected += self->stretch_pts;
+  if (pts + TIMESTAMP_TOLERANCE < expected ||
+      pts > expected + TIMESTAMP_TOLERANCE) {
+    GST_DEBUG_OBJECT (self,
+        "timestamp %" GST_TIME_FORMAT ", expected %" GST_TIME_FORMAT
+        ": a discontinuity",
+        GST_TIME_ARGS (pts), GST_TIME_ARGS (expected));
+    return FALSE;
+  }
+  return TRUE;
+}
+
 /* Pulls up to @n ready samples into a new buffer stamped with the times of
  * the input samples they resynthesise; NULL when none is ready. */
 static GstBuffer *
@@ -556,17 +597,31 @@ gst_wavenet_vocoder_submit_input_buffer (GstBaseTransform *trans,
   GstClockTime stream_time;
   gfloat temperature;
   GstMapInfo map;
-  gsize n, i;
+  gsize size, n, i;
   gint64 t0;
 
   if (self->vocoder == NULL || self->bpf == 0) {
     gst_buffer_unref (input);
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  /* Part of a sample would shift every sample after it out of place:
+   * refused, as GstBaseTransform refuses it in filters with a unit size. */
+  size = gst_buffer_get_size (input);
+  if (size % (gsize) self->bpf != 0) {
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+        ("wavenetvocoder received a buffer of %" G_GSIZE_FORMAT " bytes, "
+         "not a whole number of %d-byte samples; put rawaudioparse before "
+         "it",
+            size, self->bpf),
+        (NULL));
+    gst_buffer_unref (input);
+    return GST_FLOW_ERROR;
+  }
 
   /* A discontinuity ends what came before: resynthesising across it would
-   * make one sound of two. */
-  if (is_discont || GST_BUFFER_IS_DISCONT (input))
+   * make one sound of two, and stamp what follows with the wrong times. */
+  if (is_discont || GST_BUFFER_IS_DISCONT (input) ||
+      (self->in_stretch && !continues_stretch (self, input)))
     flow = finish_stretch (self);
   if (flow != GST_FLOW_OK) {
     gst_buffer_unref (input);
@@ -575,9 +630,13 @@ gst_wavenet_vocoder_submit_input_buffer (GstBaseTransform *trans,
   if (!self->in_stretch)
     begin_stretch (self, input);
 
-  /* Controlled properties at this buffer's stream time, read once. */
-  stream_time = gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME,
-      GST_BUFFER_PTS (input));
+  /* Controlled properties at this buffer's stream time, read once.  Raw
+   * audio in a BYTES segment (from filesrc) has no stream time: they keep
+   * their values. */
+  stream_time = GST_CLOCK_TIME_NONE;
+  if (trans->segment.format == GST_FORMAT_TIME)
+    stream_time = gst_segment_to_stream_time (&trans->segment, GST_FORMAT_TIME,
+        GST_BUFFER_PTS (input));
   if (GST_CLOCK_TIME_IS_VALID (stream_time))
     gst_object_sync_values (GST_OBJECT (self), stream_time);
   GST_OBJECT_LOCK (self);

@@ -7,8 +7,9 @@
  * pre-emphasis; reproducibility; offsets and timestamps;
  * the CONVERT query; num-buffers; threads; global conditioning; temperature
  * changed while playing (directly and through a control binding); live
- * operation and latency; seeking; statistics; the default model; and model
- * errors (in-process and through gst-launch-1.0).
+ * operation and latency; seeking; statistics (at every end of the stream);
+ * the default model; and model errors (in-process and through
+ * gst-launch-1.0).
  *
  * Runs with the plugin of this build (GST_PLUGIN_PATH_1_0, tests/meson.build). */
 
@@ -884,6 +885,70 @@ test_statistics (void)
   g_free (description);
 }
 
+/* Plays @pipeline from a flushing seek to [0, @stop samples) until EOS and
+ * returns the samples of the statistics message posted on the way. */
+static guint64
+play_to_stop (GstElement *pipeline, guint64 stop)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  guint64 samples = 0;
+  guint found = 0;
+  GstMessage *msg;
+
+  g_assert_true (gst_element_seek (pipeline, 1.0, GST_FORMAT_TIME,
+      GST_SEEK_FLAG_FLUSH, GST_SEEK_TYPE_SET, 0, GST_SEEK_TYPE_SET,
+      gst_util_uint64_scale (stop, GST_SECOND, TEST_RATE)));
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  for (;;) {
+    msg = gst_bus_timed_pop_filtered (bus, 30 * GST_SECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_ELEMENT);
+    g_assert_nonnull (msg);
+    if (GST_MESSAGE_TYPE (msg) != GST_MESSAGE_ELEMENT)
+      break;
+    if (gst_message_has_name (msg, "wavenetsrc-statistics")) {
+      g_assert_true (gst_structure_get_uint64 (gst_message_get_structure (msg),
+          "samples", &samples));
+      found++;
+    }
+    gst_message_unref (msg);
+  }
+  g_assert_cmpint (GST_MESSAGE_TYPE (msg), ==, GST_MESSAGE_EOS);
+  g_assert_cmpuint (found, ==, 1);
+  gst_message_unref (msg);
+  gst_object_unref (bus);
+  return samples;
+}
+
+/* Each end of the stream gets its statistics, also one reached again after
+ * a seek; the samples count all generated since the element started. */
+static void
+test_statistics_each_eos (void)
+{
+  GError *error = NULL;
+  GstElement *pipeline;
+  gchar *description;
+
+  description = g_strdup_printf ("wavenetsrc model=\"%s\" seed=2 "
+                                 "samplesperbuffer=400 ! fakesink sync=false",
+      plain_path);
+  pipeline = gst_parse_launch (description, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PAUSED), !=,
+      GST_STATE_CHANGE_FAILURE);
+  g_assert_cmpint (gst_element_get_state (pipeline, NULL, NULL,
+                       10 * GST_SECOND),
+      ==, GST_STATE_CHANGE_SUCCESS);
+  /* Prerolling generated a buffer or two before the first seek restarted
+   * the stream at 0. */
+  g_assert_cmpuint (play_to_stop (pipeline, 1000), >=, 1000);
+  gst_element_set_state (pipeline, GST_STATE_PAUSED);
+  g_assert_cmpuint (play_to_stop (pipeline, 600), >=, 1600);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+
+  gst_object_unref (pipeline);
+  g_free (description);
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 /* The error of a wavenetsrc with @properties, checked to contain each of
@@ -1070,6 +1135,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetsrc/live", test_live);
   g_test_add_func ("/wavenetsrc/seek", test_seek);
   g_test_add_func ("/wavenetsrc/statistics", test_statistics);
+  g_test_add_func ("/wavenetsrc/statistics-each-eos", test_statistics_each_eos);
   g_test_add_func ("/wavenetsrc/default-model", test_default_model);
   g_test_add_func ("/wavenetsrc/errors", test_errors);
   g_test_add_func ("/wavenetsrc/error-gst-launch", test_error_gst_launch);

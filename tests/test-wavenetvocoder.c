@@ -6,8 +6,9 @@
  * F32LE and S16LE; as many samples out as in after EOS, timestamps and
  * offsets of the input samples; reproducibility (any thread count) and
  * temperature 0; the temperature through a control binding; the latency
- * query; a flush, a discontinuity and new caps restarting the stream;
- * statistics; refusal of another rate; model errors.
+ * query; a flush, a discontinuity (flagged, or a jump in the timestamps)
+ * and new caps restarting the stream, timestamp jitter not; a stream whose
+ * timestamps start late; statistics; refusal of another rate; model errors.
  *
  * Runs with the plugin of this build (GST_PLUGIN_PATH_1_0, tests/meson.build). */
 
@@ -488,16 +489,33 @@ test_flush_resets (void)
   g_ptr_array_unref (after);
 }
 
-/* A discontinuity (a jump of 1 s) ends the first stretch — all of it comes
- * out, then the second stretch starts afresh at the new time. */
-static void
-test_discont (void)
+/* Two stretches of input: 1000 samples from @first, then 1200 from
+ * @second, the jump flagged DISCONT or not. */
+typedef struct
 {
+  gboolean flagged;
+  GstClockTime first, second;
+} Discont;
+
+static const Discont disconts[] = {
+  { TRUE, 0, 3 * GST_SECOND },
+  /* Samples lost or repeated upstream, unflagged: the timestamps say it. */
+  { FALSE, 0, 3 * GST_SECOND },
+  { FALSE, 5 * GST_SECOND, GST_SECOND },
+};
+
+/* A discontinuity ends the first stretch — all of it comes out, then the
+ * second stretch starts afresh at its own time. */
+static void
+test_discont (gconstpointer data)
+{
+  const Discont *d = data;
   const gsize n1 = 1000, n2 = 1200;
   gfloat *x1 = make_signal (0, n1), *x2 = make_signal (50000, n2);
   gfloat *y, *ref1, *ref2;
   GPtrArray *buffers, *first, *second;
-  GstClockTime jump = 3 * GST_SECOND;
+  GstClockTime first_end =
+      d->first + gst_util_uint64_scale (n1, GST_SECOND, TEST_RATE);
   GstHarness *h;
   GstBuffer *buf;
   gsize n_out, i;
@@ -505,13 +523,13 @@ test_discont (void)
   h = new_vocoder (F32_CAPS, 8, 1.0f);
   for (i = 0; i < n1; i += 500)
     g_assert_cmpint (gst_harness_push (h,
-                         make_buffer (x1 + i, 500, FALSE, 0, i)),
+                         make_buffer (x1 + i, 500, FALSE, d->first, i)),
         ==, GST_FLOW_OK);
   for (i = 0; i < n2; i += 600) {
-    buf = make_buffer (x2 + i, 600, FALSE, jump, i);
+    buf = make_buffer (x2 + i, 600, FALSE, d->second, i);
     GST_BUFFER_OFFSET (buf) = GST_BUFFER_OFFSET_END (buf) =
         GST_BUFFER_OFFSET_NONE;
-    if (i == 0)
+    if (i == 0 && d->flagged)
       GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DISCONT);
     g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
   }
@@ -523,10 +541,13 @@ test_discont (void)
   first = g_ptr_array_new ();
   second = g_ptr_array_new ();
   for (i = 0; i < buffers->len; i++) {
+    GstClockTime t;
+
     buf = g_ptr_array_index (buffers, i);
-    g_ptr_array_add (GST_BUFFER_PTS (buf) >= jump ? second : first, buf);
+    t = GST_BUFFER_PTS (buf);
+    g_ptr_array_add (t >= d->first && t < first_end ? first : second, buf);
   }
-  g_assert_cmpuint (check_contiguous (first, 0, 0), ==, n1);
+  g_assert_cmpuint (check_contiguous (first, d->first, 0), ==, n1);
   ref1 = reference_output (x1, n1, 8, 1.0f);
   y = buffers_samples (first, FALSE, &n_out);
   g_assert_cmpmem (y, n1 * sizeof (gfloat), ref1, n1 * sizeof (gfloat));
@@ -535,9 +556,12 @@ test_discont (void)
   /* Without input offsets the output has none either. */
   g_assert_cmpuint (second->len, >, 0);
   buf = g_ptr_array_index (second, 0);
-  g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, jump);
+  g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, d->second);
   g_assert_true (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
   g_assert_cmpuint (GST_BUFFER_OFFSET (buf), ==, GST_BUFFER_OFFSET_NONE);
+  buf = g_ptr_array_index (second, second->len - 1);
+  g_assert_cmpuint (GST_BUFFER_PTS (buf) + GST_BUFFER_DURATION (buf), ==,
+      d->second + gst_util_uint64_scale (n2, GST_SECOND, TEST_RATE));
   ref2 = reference_output (x2, n2, 8, 1.0f);
   y = buffers_samples (second, FALSE, &n_out);
   g_assert_cmpuint (n_out, ==, n2);
@@ -551,6 +575,205 @@ test_discont (void)
   g_free (x2);
   g_free (ref1);
   g_free (ref2);
+}
+
+/* Timestamps a few milliseconds off, as a capture clock's may be, are no
+ * discontinuity: one stretch, stamped from its first sample. */
+static void
+test_timestamp_jitter (void)
+{
+  const gsize n = 3000;
+  gfloat *x = make_signal (0, n), *y, *ref;
+  GPtrArray *buffers;
+  GstHarness *h;
+  GstBuffer *buf;
+  gsize n_out, i;
+
+  h = new_vocoder (F32_CAPS, 9, 1.0f);
+  for (i = 0; i < n; i += 500) {
+    buf = make_buffer (x + i, 500, FALSE, 0, i);
+    if (i > 0)
+      GST_BUFFER_PTS (buf) += (i / 500 % 2 ? 3 : -3) * GST_MSECOND;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  buffers = pull_all (h);
+  gst_harness_teardown (h);
+
+  g_assert_cmpuint (check_contiguous (buffers, 0, 0), ==, n);
+  ref = reference_output (x, n, 9, 1.0f);
+  y = buffers_samples (buffers, FALSE, &n_out);
+  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+
+  g_ptr_array_unref (buffers);
+  g_free (x);
+  g_free (y);
+  g_free (ref);
+}
+
+/* A stream whose first buffer has no timestamp: the output is stamped from
+ * the first buffer that has one, the samples before it counted back. */
+static void
+test_late_timestamps (void)
+{
+  const gsize n = 3000;
+  const GstClockTime start = 2 * GST_SECOND;
+  gfloat *x = make_signal (0, n), *y, *ref;
+  GPtrArray *buffers;
+  GstHarness *h;
+  GstBuffer *buf;
+  gsize n_out, i, stamped = 0, before = 0;
+
+  h = new_vocoder (F32_CAPS, 10, 1.0f);
+  for (i = 0; i < n; i += 500) {
+    buf = make_buffer (x + i, 500, FALSE, start, i);
+    if (i == 0)
+      GST_BUFFER_PTS (buf) = GST_BUFFER_DURATION (buf) = GST_CLOCK_TIME_NONE;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  buffers = pull_all (h);
+  gst_harness_teardown (h);
+
+  for (i = 0; i < buffers->len; i++) {
+    buf = g_ptr_array_index (buffers, i);
+    if (GST_BUFFER_PTS_IS_VALID (buf)) {
+      GstClockTime t = gst_util_uint64_scale (GST_BUFFER_OFFSET (buf),
+          GST_SECOND, TEST_RATE);
+
+      g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, start + t);
+      stamped += gst_buffer_get_size (buf) / 4;
+    } else {
+      /* only what came out before the first timestamp arrived */
+      g_assert_cmpuint (stamped, ==, 0);
+      before += gst_buffer_get_size (buf) / 4;
+    }
+  }
+  g_assert_cmpuint (before, <, 500);
+  g_assert_cmpuint (before + stamped, ==, n);
+  ref = reference_output (x, n, 10, 1.0f);
+  y = buffers_samples (buffers, FALSE, &n_out);
+  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+
+  g_ptr_array_unref (buffers);
+  g_free (x);
+  g_free (y);
+  g_free (ref);
+}
+
+/* Raw audio as filesrc sends it: a BYTES segment and no timestamps.
+ * Every sample comes out, untimestamped. */
+static void
+test_bytes_segment (void)
+{
+  const gsize n = 2000;
+  gfloat *x = make_signal (0, n), *y, *ref;
+  GPtrArray *buffers;
+  GstSegment segment;
+  GstHarness *h;
+  GstBuffer *buf;
+  gsize n_out, i;
+
+  h = new_vocoder (F32_CAPS, 11, 1.0f);
+  gst_segment_init (&segment, GST_FORMAT_BYTES);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  for (i = 0; i < n; i += 400) {
+    buf = make_buffer (x + i, 400, FALSE, 0, i);
+    GST_BUFFER_PTS (buf) = GST_BUFFER_DURATION (buf) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_OFFSET (buf) = GST_BUFFER_OFFSET_END (buf) =
+        GST_BUFFER_OFFSET_NONE;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  buffers = pull_all (h);
+  gst_harness_teardown (h);
+
+  for (i = 0; i < buffers->len; i++)
+    g_assert_false (GST_BUFFER_PTS_IS_VALID (g_ptr_array_index (buffers, i)));
+  ref = reference_output (x, n, 11, 1.0f);
+  y = buffers_samples (buffers, FALSE, &n_out);
+  g_assert_cmpuint (n_out, ==, n);
+  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+
+  g_ptr_array_unref (buffers);
+  g_free (x);
+  g_free (y);
+  g_free (ref);
+}
+
+/* Empty buffers, first and in the middle of the stream, change nothing. */
+static void
+test_empty_buffers (void)
+{
+  const gsize n = 1500;
+  gfloat *x = make_signal (0, n), *y, *ref;
+  GPtrArray *buffers;
+  GstHarness *h;
+  gsize n_out, i;
+
+  h = new_vocoder (F32_CAPS, 12, 1.0f);
+  for (i = 0; i < n; i += 500) {
+    g_assert_cmpint (gst_harness_push (h, make_buffer (x + i, 0, FALSE, 0, i)),
+        ==, GST_FLOW_OK);
+    g_assert_cmpint (gst_harness_push (h,
+                         make_buffer (x + i, 500, FALSE, 0, i)),
+        ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  buffers = pull_all (h);
+  gst_harness_teardown (h);
+
+  g_assert_cmpuint (check_contiguous (buffers, 0, 0), ==, n);
+  ref = reference_output (x, n, 12, 1.0f);
+  y = buffers_samples (buffers, FALSE, &n_out);
+  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+
+  g_ptr_array_unref (buffers);
+  g_free (x);
+  g_free (y);
+  g_free (ref);
+}
+
+/* A buffer holding part of a sample (1001 bytes of S16LE) is an error
+ * that says so, not a silent shift of every later sample. */
+static void
+test_partial_sample (void)
+{
+  GstElement *e = gst_element_factory_make ("wavenetvocoder", NULL);
+  GstBus *bus = gst_bus_new ();
+  gfloat *x = make_signal (0, 1000);
+  gchar *debug = NULL;
+  GError *error = NULL;
+  GstHarness *h;
+  GstBuffer *buf;
+  GstMessage *msg;
+
+  g_object_set (e, "model", vocoder_path, NULL);
+  gst_element_set_bus (e, bus);
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_harness_set_src_caps_str (h, S16_CAPS);
+  g_assert_cmpint (gst_harness_push (h, make_buffer (x, 500, TRUE, 0, 0)), ==,
+      GST_FLOW_OK);
+  buf = make_buffer (x + 500, 500, TRUE, 0, 500);
+  gst_buffer_resize (buf, 0, 1001);
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_ERROR);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &error, &debug);
+  g_test_message ("error: %s", error->message);
+  g_assert_true (g_error_matches (error, GST_STREAM_ERROR,
+      GST_STREAM_ERROR_FORMAT));
+  g_assert_nonnull (strstr (error->message, "1001 bytes"));
+  g_assert_nonnull (strstr (error->message, "2-byte samples"));
+  g_error_free (error);
+  g_free (debug);
+  gst_message_unref (msg);
+
+  gst_harness_teardown (h);
+  gst_element_set_bus (e, NULL);
+  gst_object_unref (e);
+  gst_object_unref (bus);
+  g_free (x);
 }
 
 /* New caps in the middle of the stream (F32LE, then S16LE): what was held
@@ -757,7 +980,17 @@ main (int argc, char **argv)
       test_temperature_controlled);
   g_test_add_func ("/wavenetvocoder/latency", test_latency);
   g_test_add_func ("/wavenetvocoder/flush-resets", test_flush_resets);
-  g_test_add_func ("/wavenetvocoder/discont", test_discont);
+  g_test_add_func ("/wavenetvocoder/bytes-segment", test_bytes_segment);
+  g_test_add_func ("/wavenetvocoder/empty-buffers", test_empty_buffers);
+  g_test_add_func ("/wavenetvocoder/partial-sample", test_partial_sample);
+  g_test_add_data_func ("/wavenetvocoder/discont/flagged", &disconts[0],
+      test_discont);
+  g_test_add_data_func ("/wavenetvocoder/discont/timestamp-gap", &disconts[1],
+      test_discont);
+  g_test_add_data_func ("/wavenetvocoder/discont/timestamp-back", &disconts[2],
+      test_discont);
+  g_test_add_func ("/wavenetvocoder/timestamp-jitter", test_timestamp_jitter);
+  g_test_add_func ("/wavenetvocoder/late-timestamps", test_late_timestamps);
   g_test_add_func ("/wavenetvocoder/caps-change", test_caps_change);
   g_test_add_func ("/wavenetvocoder/statistics", test_statistics);
   g_test_add_func ("/wavenetvocoder/wrong-rate", test_wrong_rate);

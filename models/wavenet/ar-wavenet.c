@@ -2025,6 +2025,9 @@ ar_wavenet_vocoder_push (ArWaveNetVocoder *v, const float *in, gsize n)
   g_return_if_fail (v != NULL);
   g_return_if_fail (in != NULL || n == 0);
   g_return_if_fail (!v->drained);
+  /* in may be NULL then, and memcpy must not see it */
+  if (n == 0)
+    return;
   if (v->in_len + n > v->in_cap) {
     /* grows only while the caller pushes more than it pulls */
     v->in_cap = MAX (2 * v->in_cap, v->in_len + n);
