@@ -402,7 +402,9 @@ gst_argen_media_install_properties (GObjectClass *klass,
               props->temperature_flags));
   g_object_class_install_property (klass, GST_ARGEN_MEDIA_PROP_THREADS,
       g_param_spec_uint ("threads", "Threads", props->threads_blurb, 0,
-          AR_THREADPOOL_MAX_THREADS, GST_ARGEN_MEDIA_DEFAULT_THREADS,
+          props->max_threads > 0 ? props->max_threads
+                                 : AR_THREADPOOL_MAX_THREADS,
+          GST_ARGEN_MEDIA_DEFAULT_THREADS,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
 }
@@ -490,8 +492,10 @@ gst_argen_pick_seed (gint64 seed)
 }
 
 ArThreadPool *
-gst_argen_threadpool_new (guint threads)
+gst_argen_threadpool_new (guint threads, guint max)
 {
+  if (threads == 0 && max > 0)
+    threads = MIN (g_get_num_processors (), max);
   if (threads == 1)
     return NULL;
   return ar_threadpool_new (threads);

@@ -200,6 +200,9 @@ typedef struct
   GParamFlags temperature_flags;
   /* how the element shares its work among the threads */
   const gchar *threads_blurb;
+  /* the most threads it can use, the top of `threads`' range (0:
+   * AR_THREADPOOL_MAX_THREADS) */
+  guint max_threads;
 } GstArgenMediaProperties;
 
 /* The common properties' values.  Fields are read and written under the
@@ -234,10 +237,10 @@ gboolean gst_argen_media_settings_get_property (GstElement *element,
 /* @seed, or a fresh random one when it is -1 (every element's `seed`). */
 guint64 gst_argen_pick_seed (gint64 seed);
 
-/* A pool of @threads threads (0 = one per processor), or NULL for one
- * thread: libargen then runs everything in the streaming thread, with no
- * hand-over (every element's `threads`). */
-ArThreadPool *gst_argen_threadpool_new (guint threads);
+/* A pool of @threads threads (0 = one per processor, but at most @max when
+ * @max > 0), or NULL for one thread: libargen then runs everything in the
+ * streaming thread, with no hand-over (every element's `threads`). */
+ArThreadPool *gst_argen_threadpool_new (guint threads, guint max);
 
 /* One kind of model the elements load (text, WaveNet, PixelCNN), for
  * gst_argen_model_acquire(). */

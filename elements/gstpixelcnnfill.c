@@ -386,7 +386,7 @@ gst_pixelcnn_fill_start (GstBaseTransform *trans)
   self->gen = ar_pixelcnn_gen_new (self->model);
   if (!apply_class (self, class_text))
     goto failed;
-  self->pool = gst_argen_threadpool_new (threads);
+  self->pool = gst_argen_threadpool_new (threads, 0);
   ar_pixelcnn_gen_set_threadpool (self->gen, self->pool);
   /* Two images a thread: libargen draws them in pairs. */
   self->batch_max =

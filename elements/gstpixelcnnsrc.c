@@ -522,7 +522,7 @@ gst_pixelcnn_src_start (GstBaseSrc *bsrc)
   /* A class the model does not have fails here, before any streaming. */
   if (!apply_class (self, class_text))
     goto failed;
-  self->pool = gst_argen_threadpool_new (threads);
+  self->pool = gst_argen_threadpool_new (threads, 0);
   ar_pixelcnn_gen_set_threadpool (self->gen, self->pool);
   /* libargen draws images in pairs on each thread: two per thread keeps
    * them all busy.  One thread draws each image when it is due. */

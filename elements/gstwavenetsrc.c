@@ -115,9 +115,11 @@ static const GstArgenMediaProperties media_properties = {
   .temperature_blurb = NULL,
   .default_temperature = 1.0f,
   .temperature_flags = GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING,
+  .max_threads = AR_WAVENET_GEN_MAX_THREADS,
   .threads_blurb =
       "Threads working on every sample, two at most: one runs each layer's "
-      "dependent part, the other the rest (0 = one per processor).  Small "
+      "dependent part, the other the rest (0 = two on a machine with two "
+      "processors or more).  Small "
       "models run fastest in one; the samples are the "
       "same for every value",
 };
@@ -716,7 +718,7 @@ gst_wavenet_src_start (GstBaseSrc *bsrc)
   self->gen = ar_wavenet_gen_new (self->model);
   if (!apply_global_condition (self, uri, condition))
     goto done;
-  self->pool = gst_argen_threadpool_new (threads);
+  self->pool = gst_argen_threadpool_new (threads, AR_WAVENET_GEN_MAX_THREADS);
   ar_wavenet_gen_set_threadpool (self->gen, self->pool);
 
   self->stream_seed = gst_argen_pick_seed (seed);

@@ -89,9 +89,11 @@ static const GstArgenMediaProperties media_properties = {
    * (docs/design-notes.md). */
   .default_temperature = 0.5f,
   .temperature_flags = GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING,
+  .max_threads = AR_WAVENET_GEN_MAX_THREADS,
   .threads_blurb =
       "Threads working on every sample, two at most: one runs each layer's "
-      "dependent part, the other the rest (0 = one per processor).  Small "
+      "dependent part, the other the rest (0 = two on a machine with two "
+      "processors or more).  Small "
       "models run fastest in one; the output is the "
       "same for every value",
 };
@@ -289,7 +291,7 @@ gst_wavenet_vocoder_start (GstBaseTransform *trans)
     g_error_free (error);
     goto done;
   }
-  self->pool = gst_argen_threadpool_new (threads);
+  self->pool = gst_argen_threadpool_new (threads, AR_WAVENET_GEN_MAX_THREADS);
   ar_wavenet_vocoder_set_threadpool (self->vocoder, self->pool);
   self->stream_seed = gst_argen_pick_seed (seed);
   GST_INFO_OBJECT (self, "seed %" G_GUINT64_FORMAT, self->stream_seed);

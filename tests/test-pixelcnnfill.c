@@ -239,7 +239,8 @@ test_properties (void)
 
   test_assert_blurbs ("pixelcnnfill");
   test_assert_media_properties (G_OBJECT (e),
-      "resource:///org/gstreamer/argen/defaults/pixelcnn-fashion.gguf", 1.0f);
+      "resource:///org/gstreamer/argen/defaults/pixelcnn-fashion.gguf", 1.0f,
+      AR_THREADPOOL_MAX_THREADS);
 
   pi = G_PARAM_SPEC_INT (test_find_property (G_OBJECT (e), "keep-rows",
       G_TYPE_PARAM_INT));

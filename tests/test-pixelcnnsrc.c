@@ -167,7 +167,8 @@ test_properties (void)
 
   test_assert_blurbs ("pixelcnnsrc");
   test_assert_media_properties (G_OBJECT (src),
-      "resource:///org/gstreamer/argen/defaults/pixelcnn-fashion.gguf", 1.0f);
+      "resource:///org/gstreamer/argen/defaults/pixelcnn-fashion.gguf", 1.0f,
+      AR_THREADPOOL_MAX_THREADS);
 
   p = test_find_property (G_OBJECT (src), "class", G_TYPE_PARAM_STRING);
   g_assert_cmpstr (G_PARAM_SPEC_STRING (p)->default_value, ==, "random");

@@ -240,10 +240,11 @@ test_find_property (GObject *object, const gchar *name, GType pspec_type)
  * elements install them with one shared installer, so a slip there shows
  * up in all four tests.  @default_model is the resource:// URI of the
  * embedded model; temperature is controllable and changeable while
- * playing in every one of them. */
+ * playing in every one of them; @max_threads is the top of threads' range
+ * (the most threads the element can use). */
 static inline void
 test_assert_media_properties (GObject *object, const gchar *default_model,
-    gfloat default_temperature)
+    gfloat default_temperature, guint max_threads)
 {
   GParamSpec *p;
   GParamSpecString *ps;
@@ -282,7 +283,7 @@ test_assert_media_properties (GObject *object, const gchar *default_model,
   p = test_find_property (object, "threads", G_TYPE_PARAM_UINT);
   pu = G_PARAM_SPEC_UINT (p);
   g_assert_cmpuint (pu->minimum, ==, 0);
-  g_assert_cmpuint (pu->maximum, ==, AR_THREADPOOL_MAX_THREADS);
+  g_assert_cmpuint (pu->maximum, ==, max_threads);
   g_assert_cmpuint (pu->default_value, ==, 1);
   g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
   g_assert_false (p->flags & GST_PARAM_MUTABLE_PLAYING);
@@ -299,14 +300,14 @@ test_assert_media_properties (GObject *object, const gchar *default_model,
 
   /* Each property keeps what it is given, independently of the others. */
   g_object_set (object, "model", "/nonexistent/m.gguf", "seed",
-      G_GINT64_CONSTANT (1234567890123), "temperature", 2.5f, "threads", 3u,
-      NULL);
+      G_GINT64_CONSTANT (1234567890123), "temperature", 2.5f, "threads",
+      max_threads, NULL);
   g_object_get (object, "model", &model, "seed", &seed, "temperature",
       &temperature, "threads", &threads, NULL);
   g_assert_cmpstr (model, ==, "/nonexistent/m.gguf");
   g_assert_cmpint (seed, ==, G_GINT64_CONSTANT (1234567890123));
   g_assert_cmpfloat (temperature, ==, 2.5f);
-  g_assert_cmpuint (threads, ==, 3);
+  g_assert_cmpuint (threads, ==, max_threads);
   g_free (model);
   g_object_set (object, "model", NULL, NULL);
   g_object_get (object, "model", &model, NULL);

@@ -155,7 +155,8 @@ test_properties (void)
 
   test_assert_blurbs ("wavenetsrc");
   test_assert_media_properties (G_OBJECT (src),
-      "resource:///org/gstreamer/argen/defaults/wavenet-speech.gguf", 1.0f);
+      "resource:///org/gstreamer/argen/defaults/wavenet-speech.gguf", 1.0f,
+      AR_WAVENET_GEN_MAX_THREADS);
 
   pi = G_PARAM_SPEC_INT (test_find_property (G_OBJECT (src), "samplesperbuffer",
       G_TYPE_PARAM_INT));

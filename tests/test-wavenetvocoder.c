@@ -227,7 +227,8 @@ test_properties (void)
   test_assert_blurbs ("wavenetvocoder");
   /* 0.5: closer to the input than the model's own distribution */
   test_assert_media_properties (G_OBJECT (e),
-      "resource:///org/gstreamer/argen/defaults/wavenet-vocoder.gguf", 0.5f);
+      "resource:///org/gstreamer/argen/defaults/wavenet-vocoder.gguf", 0.5f,
+      AR_WAVENET_GEN_MAX_THREADS);
 
   klass = GST_ELEMENT_GET_CLASS (e);
   g_assert_cmpstr (gst_element_class_get_metadata (klass,

@@ -905,6 +905,7 @@ ar_wavenet_forward_full (const ArWaveNet *wn, const guint8 *x, gsize n,
  * no third kind of work; the machines this was written for have two
  * cores. */
 #define MAX_PARTS 2
+G_STATIC_ASSERT (MAX_PARTS == AR_WAVENET_GEN_MAX_THREADS);
 /* Jobs shorter than this run in the caller alone: waking a pool worker
  * costs about as much as a few steps. */
 #define MIN_SPLIT_STEPS 64

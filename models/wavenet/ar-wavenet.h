@@ -198,7 +198,11 @@ void ar_wavenet_gen_set_temperature (ArWaveNetGen *g, float temperature);
 /* -1 = none; FALSE + error when out of range. */
 gboolean ar_wavenet_gen_set_global_class (ArWaveNetGen *g, int cls,
     GError **error);
-/* Splits each layer's rows between two of the pool's threads (NULL: one)
+/* The most threads generation uses: one runs each layer's dependent part,
+ * the other the rest. */
+#define AR_WAVENET_GEN_MAX_THREADS 2
+
+/* Shares each step's work between two of the pool's threads (NULL: one)
  * for calls of 64 samples or more, while that is measurably faster than one
  * thread (on a busy machine it often is not: the generator times both and
  * falls back); the samples are bit for bit those of one thread.  The pool
