@@ -23,7 +23,9 @@
  * negotiate (the error names both sizes), so put videoscale after it.  The
  * framerate is negotiable (default 1/1); a framerate of 0/1 gives a single
  * image, timestamped 0 without a duration.  Buffer offsets count images;
- * timestamps are those counts scaled by the framerate.
+ * timestamps are those counts scaled by the framerate.  When downstream
+ * renegotiates the framerate mid-stream, the timestamps go on from the end
+ * of the last image at the old one.
  *
  * The #GstPixelcnnSrc:model is a file made by `argen train pixelcnn`, or a
  * model embedded in the plugin given as resource:// and its path.  A
@@ -126,6 +128,11 @@ struct _GstPixelcnnSrc
   guint64 drawn;        /* images drawn, for the statistics */
   gint64 draw_us;
   gboolean stats_posted;
+  /* Where the negotiated framerate took over: the frame count and stream
+   * time then (0 and 0 until caps change mid-stream), so that timestamps
+   * stay continuous when downstream renegotiates the framerate. */
+  guint64 rate_frame;
+  GstClockTime rate_time;
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
@@ -303,6 +310,14 @@ gst_pixelcnn_src_get_property (GObject *object, guint prop_id, GValue *value,
 
 /* ---- caps ------------------------------------------------------------- */
 
+/* Stream time of frame @n at @fps_n / @fps_d (> 0). */
+static GstClockTime
+frame_time (guint64 n, gint fps_n, gint fps_d)
+{
+  return gst_util_uint64_scale (n, (guint64) fps_d * GST_SECOND,
+      (guint64) fps_n);
+}
+
 static GstCaps *
 model_caps (GstPixelcnnSrc *self)
 {
@@ -434,6 +449,13 @@ gst_pixelcnn_src_set_caps (GstBaseSrc *bsrc, GstCaps *caps)
   }
 
   GST_OBJECT_LOCK (self);
+  /* A new framerate mid-stream (set_caps runs in the streaming thread, as
+   * fill does) starts where the frames at the old one ended; a still image
+   * (0/1) ends where it started. */
+  if (self->negotiated && GST_VIDEO_INFO_FPS_N (&self->info) > 0)
+    self->rate_time += frame_time (self->n_frames - self->rate_frame,
+        GST_VIDEO_INFO_FPS_N (&self->info), GST_VIDEO_INFO_FPS_D (&self->info));
+  self->rate_frame = self->n_frames;
   self->info = info;
   self->negotiated = TRUE;
   GST_OBJECT_UNLOCK (self);
@@ -540,6 +562,8 @@ gst_pixelcnn_src_start (GstBaseSrc *bsrc)
   g_atomic_int_set (&self->width, config->width);
   g_atomic_int_set (&self->height, config->height);
   self->n_frames = 0;
+  self->rate_frame = 0;
+  self->rate_time = 0;
   self->drawn = 0;
   self->draw_us = 0;
   self->stats_posted = FALSE;
@@ -622,14 +646,6 @@ gst_pixelcnn_src_get_times (GstBaseSrc *bsrc, GstBuffer *buffer,
   }
 }
 
-/* Stream time of frame @n at @fps_n / @fps_d (> 0). */
-static GstClockTime
-frame_time (guint64 n, gint fps_n, gint fps_d)
-{
-  return gst_util_uint64_scale (n, (guint64) fps_d * GST_SECOND,
-      (guint64) fps_n);
-}
-
 /* ---- drawing ------------------------------------------------------------ */
 
 /* Draws the next batch with the settings of @time: at most batch_max
@@ -694,14 +710,20 @@ gst_pixelcnn_src_fill (GstPushSrc *psrc, GstBuffer *buffer)
   fps_d = GST_VIDEO_INFO_FPS_D (&info);
 
   /* A still image (framerate 0/1) is one frame. */
-  if (fps_n == 0 && self->n_frames >= 1) {
+  if (fps_n == 0 && self->n_frames > self->rate_frame) {
     GST_DEBUG_OBJECT (self, "framerate 0/1: one image only");
     return GST_FLOW_EOS;
   }
 
-  time = fps_n > 0 ? frame_time (self->n_frames, fps_n, fps_d) : 0;
-  next_time = fps_n > 0 ? frame_time (self->n_frames + 1, fps_n, fps_d)
-                        : GST_CLOCK_TIME_NONE;
+  /* Counted from where this framerate took over, so that the timestamps
+   * neither jump nor go back when it changes. */
+  time = self->rate_time;
+  next_time = GST_CLOCK_TIME_NONE;
+  if (fps_n > 0) {
+    time += frame_time (self->n_frames - self->rate_frame, fps_n, fps_d);
+    next_time = self->rate_time +
+        frame_time (self->n_frames - self->rate_frame + 1, fps_n, fps_d);
+  }
 
   if (self->next_ready >= self->n_ready) {
     ret = draw_batch (self, time, fps_n);

@@ -328,6 +328,44 @@ test_timestamps (void)
   g_ptr_array_unref (buffers);
 }
 
+/* Downstream renegotiating the framerate mid-stream: the timestamps go on
+ * from the end of the last image at the old rate (they jumped, or went
+ * back, to the new rate's time of the image count), offsets go on
+ * counting. */
+static void
+test_framerate_change (void)
+{
+  GstClockTime end = 0;
+  GstHarness *h;
+  GstBuffer *buf;
+  guint i;
+
+  h = gst_harness_new ("pixelcnnsrc");
+  g_object_set (h->element, "model", class_path, "num-buffers", 10, NULL);
+  /* At most one image ahead of the pulls, so that the change comes
+   * mid-stream. */
+  gst_harness_set_blocking_push_mode (h);
+  gst_harness_set_sink_caps_str (h, "video/x-raw, framerate=1/1");
+  gst_harness_play (h);
+  for (i = 0; i < 10; i++) {
+    if (i == 3)
+      gst_harness_set_sink_caps_str (h, "video/x-raw, framerate=10/1");
+    buf = gst_harness_pull (h);
+    g_assert_nonnull (buf);
+    g_assert_cmpuint (GST_BUFFER_OFFSET (buf), ==, i);
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, end);
+    g_assert_true (GST_BUFFER_DURATION_IS_VALID (buf));
+    end = GST_BUFFER_PTS (buf) + GST_BUFFER_DURATION (buf);
+    if (i == 9)
+      g_assert_cmpuint (GST_BUFFER_DURATION (buf), ==, GST_SECOND / 10);
+    gst_buffer_unref (buf);
+  }
+  /* Three or four images of a second, the others of a tenth. */
+  g_assert_cmpuint (end, >=, 3 * GST_SECOND + 7 * GST_SECOND / 10);
+  g_assert_cmpuint (end, <=, 4 * GST_SECOND + 6 * GST_SECOND / 10);
+  gst_harness_teardown (h);
+}
+
 static void
 test_num_buffers (void)
 {
@@ -804,6 +842,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnsrc/caps", test_caps);
   g_test_add_func ("/pixelcnnsrc/wrong-size", test_wrong_size);
   g_test_add_func ("/pixelcnnsrc/timestamps", test_timestamps);
+  g_test_add_func ("/pixelcnnsrc/framerate-change", test_framerate_change);
   g_test_add_func ("/pixelcnnsrc/num-buffers", test_num_buffers);
   g_test_add_func ("/pixelcnnsrc/same-seed", test_same_seed);
   g_test_add_func ("/pixelcnnsrc/threads", test_threads);
