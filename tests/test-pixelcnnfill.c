@@ -383,6 +383,35 @@ test_threads (void)
   g_free (input);
 }
 
+/* The frames a batch holds back are latency: a live pipeline must allow
+ * for them, else every frame reaches the sink late.  Two threads complete
+ * batches of four frames, the first of which waits three frames (3 s at
+ * 1/1); one thread adds nothing. */
+static void
+test_latency (void)
+{
+  guint threads[2] = { 1, 2 }, t;
+  GstClockTime upstream = 40 * GST_MSECOND;
+
+  for (t = 0; t < 2; t++) {
+    GstHarness *h = new_fill (class_path, 8, 8, "threads", threads[t], NULL);
+    GstClockTime expected = t == 0 ? 0 : 3 * GST_SECOND;
+    GstClockTime min, max;
+    GstQuery *query;
+    gboolean live;
+
+    gst_harness_set_upstream_latency (h, upstream);
+    query = gst_query_new_latency ();
+    g_assert_true (gst_pad_peer_query (h->sinkpad, query));
+    gst_query_parse_latency (query, &live, &min, &max);
+    g_assert_true (live);
+    g_assert_cmpuint (min, ==, upstream + expected);
+    g_assert_false (GST_CLOCK_TIME_IS_VALID (max));
+    gst_query_unref (query);
+    gst_harness_teardown (h);
+  }
+}
+
 /* A class by name or index, greedy at temperature 0: libargen's. */
 static void
 test_class_temperature (void)
@@ -661,6 +690,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnfill/stride", test_stride);
   g_test_add_func ("/pixelcnnfill/keep-rect", test_keep_rect);
   g_test_add_func ("/pixelcnnfill/threads", test_threads);
+  g_test_add_func ("/pixelcnnfill/latency", test_latency);
   g_test_add_func ("/pixelcnnfill/class-temperature", test_class_temperature);
   g_test_add_func ("/pixelcnnfill/temperature-controlled",
       test_temperature_controlled);
