@@ -286,7 +286,7 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
   GstArgenTextSettings s = {
     0,
   };
-  GstClockTime running_time;
+  GstClockTime stream_time;
   GstBuffer *buffer;
   gchar *prompt;
   guint64 seed;
@@ -294,11 +294,13 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
   gint64 t0;
   gint i;
 
+  /* Controlled properties at the line's stream time, as filters sync
+   * them (GstBaseTransform). */
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
-    running_time =
-        gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts);
-    if (GST_CLOCK_TIME_IS_VALID (running_time))
-      gst_object_sync_values (GST_OBJECT (self), running_time);
+    stream_time =
+        gst_segment_to_stream_time (&self->segment, GST_FORMAT_TIME, pts);
+    if (GST_CLOCK_TIME_IS_VALID (stream_time))
+      gst_object_sync_values (GST_OBJECT (self), stream_time);
   }
 
   GST_OBJECT_LOCK (self);

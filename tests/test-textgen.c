@@ -7,6 +7,8 @@
 
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
+#include <gst/controller/gstdirectcontrolbinding.h>
+#include <gst/controller/gstinterpolationcontrolsource.h>
 
 #include <string.h>
 
@@ -383,6 +385,43 @@ test_flush_clears_partial_line (void)
   gst_harness_teardown (h);
 }
 
+/* Controlled properties follow the input's stream time, as in every
+ * GstBaseTransform: after a segment starting at 10 s (running time 0
+ * there), a line at 10 s takes the temperature bound to 10 s. */
+static void
+test_temperature_controlled (void)
+{
+  GstControlSource *cs = gst_interpolation_control_source_new ();
+  GstTimedValueControlSource *tvcs = GST_TIMED_VALUE_CONTROL_SOURCE (cs);
+  gchar *got, *sampled, *greedy;
+  GstSegment segment;
+  GstHarness *h;
+
+  g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  gst_timed_value_control_source_set (tvcs, 0, 0.0);
+  gst_timed_value_control_source_set (tvcs, 10 * GST_SECOND, 1.0);
+
+  h = new_textgen ("seed", (gint64) 5, "max-tokens", 40, NULL);
+  gst_object_add_control_binding (GST_OBJECT (h->element),
+      gst_direct_control_binding_new_absolute (GST_OBJECT (h->element),
+          "temperature", cs));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.start = segment.time = segment.position = 10 * GST_SECOND;
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  gst_harness_push (h, text_buffer ("To be\n", 10 * GST_SECOND, GST_SECOND));
+  got = pulled_line (h);
+  gst_harness_teardown (h);
+
+  sampled = libargen_continuation ("To be", 5, 1.0f, 40, NULL);
+  greedy = libargen_continuation ("To be", 5, 0.0f, 40, NULL);
+  g_assert_cmpstr (sampled, !=, greedy);
+  g_assert_cmpstr (got, ==, sampled);
+  g_free (got);
+  g_free (sampled);
+  g_free (greedy);
+  gst_object_unref (cs);
+}
+
 static void
 test_untimed_input (void)
 {
@@ -461,6 +500,8 @@ main (int argc, char **argv)
   g_test_add_func ("/textgen/eos-last-line", test_eos_last_line);
   g_test_add_func ("/textgen/flush-clears-partial-line",
       test_flush_clears_partial_line);
+  g_test_add_func ("/textgen/temperature-controlled",
+      test_temperature_controlled);
   g_test_add_func ("/textgen/untimed-input", test_untimed_input);
   g_test_add_func ("/textgen/statistics", test_statistics);
 
