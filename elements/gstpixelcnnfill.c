@@ -26,7 +26,8 @@
  * height>` (clipped to the frame), and draws everything outside it: above
  * it unconditioned, to its sides and below it conditioned on it.  Kept
  * pixels are passed through byte for byte; timestamps and other metadata
- * are untouched.
+ * are untouched.  A buffer too small for the negotiated caps is dropped
+ * with a warning.
  *
  * A class-conditional model completes each frame as the
  * #GstPixelcnnFill:class named by a label or an index, or as a random class
@@ -670,17 +671,17 @@ complete_pending (GstPixelcnnFill *self)
 
     if (!gst_video_frame_map (&frames[n], &filter->in_info, buf,
             GST_MAP_READWRITE)) {
+      /* A buffer too small for its caps is no frame: dropped with a
+       * warning, as GstVideoFilter does, and the batch and the stream go
+       * on. */
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("a buffer of %" G_GSIZE_FORMAT " bytes is not a frame of %d x %d "
+           "GRAY8 (%" G_GSIZE_FORMAT " bytes); it was dropped",
+              gst_buffer_get_size (buf), c->width, c->height,
+              GST_VIDEO_INFO_SIZE (&filter->in_info)),
+          ("could not map the buffer as a frame of the negotiated caps"));
       gst_buffer_unref (buf);
-      for (i = 0; i < n; i++) {
-        GstBuffer *mapped = frames[i].buffer;
-
-        gst_video_frame_unmap (&frames[i]);
-        gst_buffer_unref (mapped);
-      }
-      clear_queues (self);
-      GST_ELEMENT_ERROR (self, RESOURCE, WRITE, (NULL),
-          ("could not map a frame"));
-      return GST_FLOW_ERROR;
+      continue;
     }
     for (r = 0; r < c->height; r++)
       memcpy (self->images + n * image_size + (gsize) r * c->width,
@@ -689,6 +690,8 @@ complete_pending (GstPixelcnnFill *self)
           c->width);
     n++;
   }
+  if (n == 0)
+    return GST_FLOW_OK;
 
   t0 = g_get_monotonic_time ();
   ar_pixelcnn_gen_complete (self->gen, self->images, self->known, (int) n,

@@ -412,6 +412,71 @@ test_latency (void)
   }
 }
 
+/* A buffer too small for the caps is dropped with a warning, as
+ * GstVideoFilter does; the frames around it, in its batch too, are
+ * completed as if it had never come (it was an error that dropped the
+ * whole batch and stopped the stream). */
+static void
+test_short_buffer (void)
+{
+  guint8 *input = random_images (3, 8, 8, 8);
+  guint8 *known = rows_known (8, 8, 4);
+  guint threads[2] = { 1, 2 }, t, i;
+  guint8 *kept, *ref;
+
+  /* The reference: frames 0 and 2, as images 0 and 1 of the seed. */
+  kept = g_malloc (2 * 64);
+  memcpy (kept, input, 64);
+  memcpy (kept + 64, input + 2 * 64, 64);
+  ref = reference_complete (class_model, kept, known, 2, 4, 1.0f, -1);
+
+  for (t = 0; t < 2; t++) {
+    GstHarness *h = new_fill (class_path, 8, 8, "seed", (gint64) 4, "threads",
+        threads[t], NULL);
+    GstBus *bus = gst_bus_new ();
+    GError *error = NULL;
+    GstMessage *msg;
+    GPtrArray *out;
+    guint8 *got;
+
+    gst_element_set_bus (h->element, bus);
+    for (i = 0; i < 3; i++) {
+      GstBuffer *buf = i == 1 ? gst_buffer_new_allocate (NULL, 10, NULL)
+                              : gst_buffer_new_memdup (input + i * 64, 64);
+
+      GST_BUFFER_PTS (buf) = i * GST_SECOND;
+      g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+    }
+    g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+    out = test_pull_until_eos (h);
+    g_assert_cmpuint (out->len, ==, 2);
+    g_assert_cmpuint (GST_BUFFER_PTS (g_ptr_array_index (out, 1)), ==,
+        2 * GST_SECOND);
+    got = images_of (out, 8, 8, 8);
+    check_completion (got, kept, ref, known, 2, 64);
+
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+    g_assert_nonnull (msg);
+    gst_message_parse_warning (msg, &error, NULL);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "10 bytes"));
+    g_assert_nonnull (strstr (error->message, "8 x 8"));
+    g_clear_error (&error);
+    gst_message_unref (msg);
+    g_assert_null (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR));
+
+    gst_element_set_bus (h->element, NULL);
+    gst_object_unref (bus);
+    gst_harness_teardown (h);
+    g_free (got);
+    g_ptr_array_unref (out);
+  }
+  g_free (ref);
+  g_free (kept);
+  g_free (known);
+  g_free (input);
+}
+
 /* A class by name or index, greedy at temperature 0: libargen's. */
 static void
 test_class_temperature (void)
@@ -691,6 +756,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnfill/keep-rect", test_keep_rect);
   g_test_add_func ("/pixelcnnfill/threads", test_threads);
   g_test_add_func ("/pixelcnnfill/latency", test_latency);
+  g_test_add_func ("/pixelcnnfill/short-buffer", test_short_buffer);
   g_test_add_func ("/pixelcnnfill/class-temperature", test_class_temperature);
   g_test_add_func ("/pixelcnnfill/temperature-controlled",
       test_temperature_controlled);
