@@ -15,8 +15,8 @@
  * SECTION:element-pixelcnnfill
  * @title: pixelcnnfill
  *
- * pixelcnnfill completes every frame of a `video/x-raw` GRAY8 stream at the
- * model's width and height (upstream is offered only that size, so a
+ * pixelcnnfill completes every frame of a progressive `video/x-raw` GRAY8
+ * stream at the model's width and height (upstream is offered only that size, so a
  * videoscale before it adapts; a stream of another size fails to negotiate,
  * upstream posting the not-negotiated error, and the element posts a
  * warning naming both sizes).  Each frame keeps its top

@@ -17,8 +17,8 @@
  * @title: pixelcnnsrc
  *
  * pixelcnnsrc draws images with a PixelCNN, one pixel at a time in raster
- * order, and pushes each as one `video/x-raw` GRAY8 buffer at the model's
- * width and height (binary models give pixels of 0 and 255).  It offers
+ * order, and pushes each as one progressive `video/x-raw` GRAY8 buffer at
+ * the model's width and height (binary models give pixels of 0 and 255).  It offers
  * only that size: a downstream element that wants another fails to
  * negotiate (the error names both sizes), so put videoscale after it.  The
  * framerate is negotiable (default 1/1); a framerate of 0/1 gives a single
@@ -400,8 +400,9 @@ gst_pixelcnn_src_negotiate (GstBaseSrc *bsrc)
       g_free (sizes);
     } else {
       GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-          ("downstream accepts none of what pixelcnnsrc produces (GRAY8 "
-           "video, square pixels); put videoconvert after it"),
+          ("downstream accepts none of what pixelcnnsrc produces "
+           "(progressive GRAY8 video, square pixels); put videoconvert "
+           "after it"),
           ("ours: %" GST_PTR_FORMAT ", downstream: %" GST_PTR_FORMAT, ours,
               peer));
     }

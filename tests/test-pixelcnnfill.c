@@ -477,6 +477,26 @@ test_short_buffer (void)
   g_free (input);
 }
 
+/* Interlaced frames are refused: their rows alternate between two fields,
+ * and the model completes whole images in raster order. */
+static void
+test_interlaced (void)
+{
+  GstElement *e = gst_element_factory_make ("pixelcnnfill", NULL);
+  GstHarness *h;
+
+  g_object_set (e, "model", class_path, NULL);
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_object_unref (e);
+  gst_harness_set_src_caps_str (h,
+      "video/x-raw, format=GRAY8, width=8, height=8, framerate=1/1, "
+      "pixel-aspect-ratio=1/1, interlace-mode=interleaved");
+  g_assert_cmpint (gst_harness_push (h,
+                       gst_buffer_new_allocate (NULL, 64, NULL)),
+      ==, GST_FLOW_NOT_NEGOTIATED);
+  gst_harness_teardown (h);
+}
+
 /* A class by name or index, greedy at temperature 0: libargen's. */
 static void
 test_class_temperature (void)
@@ -761,6 +781,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnfill/temperature-controlled",
       test_temperature_controlled);
   g_test_add_func ("/pixelcnnfill/wrong-size", test_wrong_size);
+  g_test_add_func ("/pixelcnnfill/interlaced", test_interlaced);
   g_test_add_func ("/pixelcnnfill/statistics", test_statistics);
   g_test_add_func ("/pixelcnnfill/errors", test_errors);
 

@@ -186,7 +186,8 @@ test_properties (void)
   expected = gst_caps_from_string ("video/x-raw, format=GRAY8, "
                                    "width=[1,MAX], height=[1,MAX], "
                                    "framerate=(fraction)[0/1,MAX], "
-                                   "pixel-aspect-ratio=1/1");
+                                   "pixel-aspect-ratio=1/1, "
+                                   "interlace-mode=progressive");
   g_assert_true (gst_caps_is_equal (caps, expected));
   gst_caps_unref (caps);
   gst_caps_unref (expected);
@@ -276,6 +277,33 @@ test_wrong_size (void)
   g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_EOS);
   gst_message_unref (end);
   g_free (description);
+}
+
+/* The images are whole frames: downstream asking for interlaced video
+ * fails to negotiate, saying what the source makes (it used to get
+ * progressive images labelled interleaved). */
+static void
+test_interlaced (void)
+{
+  GstHarness *h = gst_harness_new ("pixelcnnsrc");
+  GstBus *bus = gst_bus_new ();
+  GError *error = NULL;
+  GstMessage *msg;
+
+  g_object_set (h->element, "model", class_path, "num-buffers", 1, NULL);
+  gst_element_set_bus (h->element, bus);
+  gst_harness_set_sink_caps_str (h, "video/x-raw, interlace-mode=interleaved");
+  gst_harness_play (h);
+  msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &error, NULL);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "progressive GRAY8"));
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
 }
 
 /* ---- time ------------------------------------------------------------------ */
@@ -841,6 +869,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnsrc/properties", test_properties);
   g_test_add_func ("/pixelcnnsrc/caps", test_caps);
   g_test_add_func ("/pixelcnnsrc/wrong-size", test_wrong_size);
+  g_test_add_func ("/pixelcnnsrc/interlaced", test_interlaced);
   g_test_add_func ("/pixelcnnsrc/timestamps", test_timestamps);
   g_test_add_func ("/pixelcnnsrc/framerate-change", test_framerate_change);
   g_test_add_func ("/pixelcnnsrc/num-buffers", test_num_buffers);
