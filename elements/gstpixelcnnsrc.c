@@ -40,8 +40,10 @@
  * next batch of twice as many images as threads).
  *
  * With #GstPixelcnnSrc:is-live the source pushes each image when the clock
- * reaches its timestamp and reports one frame of latency.  The stream is
- * not seekable: an image exists only once drawn.
+ * reaches its timestamp and reports one frame of latency; with threads
+ * other than 1, a batch of frames (the first image of a batch waits until
+ * the batch is drawn).  The stream is not seekable: an image exists only
+ * once drawn.
  *
  * At the end of the stream the element posts an element message named
  * `pixelcnnsrc-statistics` with the fields `images` (guint64), `seconds`
@@ -619,11 +621,15 @@ gst_pixelcnn_src_query (GstBaseSrc *bsrc, GstQuery *query)
     fps_d = GST_VIDEO_INFO_FPS_D (&self->info);
     GST_OBJECT_UNLOCK (self);
     /* A live source's image "arrives" over a frame's duration, as from a
-     * camera: downstream must allow one frame.  No maximum. */
+     * camera: downstream must allow one frame.  With more than one thread
+     * the first image of a batch is pushed only once the whole batch is
+     * drawn, which keeping up takes up to batch_max - 1 frames more (set in
+     * start(), before we can be negotiated).  No maximum. */
     if (gst_base_src_is_live (bsrc)) {
       if (!negotiated || fps_n <= 0)
         return FALSE;
-      latency = gst_util_uint64_scale_int (GST_SECOND, fps_d, fps_n);
+      latency = gst_util_uint64_scale_int (GST_SECOND * (guint64) fps_d,
+          MAX (self->batch_max, 1), fps_n);
     }
     gst_query_set_latency (query, gst_base_src_is_live (bsrc), latency,
         GST_CLOCK_TIME_NONE);

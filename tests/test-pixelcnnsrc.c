@@ -637,6 +637,35 @@ test_live (void)
   gst_harness_teardown (h);
 }
 
+/* With two threads the images come in batches of four, the first pushed
+ * once all four are drawn: a live source reports four frames of latency
+ * (it reported one, and the first image of each batch reached the sink
+ * late). */
+static void
+test_live_latency_threads (void)
+{
+  GstHarness *h = gst_harness_new ("pixelcnnsrc");
+  GstClockTime min_latency, max_latency;
+  GstQuery *query;
+  gboolean live;
+
+  g_object_set (h->element, "model", class_path, "is-live", TRUE, "threads", 2u,
+      "num-buffers", 2, NULL);
+  gst_harness_set_sink_caps_str (h, "video/x-raw, framerate=2/1");
+  gst_harness_play (h);
+  g_assert_true (gst_harness_crank_single_clock_wait (h));
+  gst_buffer_unref (gst_harness_pull (h));
+
+  query = gst_query_new_latency ();
+  g_assert_true (gst_element_query (h->element, query));
+  gst_query_parse_latency (query, &live, &min_latency, &max_latency);
+  g_assert_true (live);
+  g_assert_cmpuint (min_latency, ==, 4 * GST_SECOND / 2);
+  g_assert_false (GST_CLOCK_TIME_IS_VALID (max_latency));
+  gst_query_unref (query);
+  gst_harness_teardown (h);
+}
+
 /* The class changed while playing applies from the next image. */
 static void
 test_class_while_playing (void)
@@ -882,6 +911,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnsrc/temperature-controlled",
       test_temperature_controlled);
   g_test_add_func ("/pixelcnnsrc/live", test_live);
+  g_test_add_func ("/pixelcnnsrc/live-latency-threads",
+      test_live_latency_threads);
   g_test_add_func ("/pixelcnnsrc/class-while-playing",
       test_class_while_playing);
   g_test_add_func ("/pixelcnnsrc/statistics", test_statistics);
