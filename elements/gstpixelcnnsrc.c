@@ -42,8 +42,9 @@
  * With #GstPixelcnnSrc:is-live the source pushes each image when the clock
  * reaches its timestamp and reports one frame of latency; with threads
  * other than 1, a batch of frames (the first image of a batch waits until
- * the batch is drawn).  The stream is not seekable: an image exists only
- * once drawn.
+ * the batch is drawn; put a queue after the source, so that the sink's
+ * wait for the clock does not hold up the drawing).  The stream is not
+ * seekable: an image exists only once drawn.
  *
  * At the end of the stream the element posts an element message named
  * `pixelcnnsrc-statistics` with the fields `images` (guint64), `seconds`
