@@ -48,11 +48,13 @@ G_BEGIN_DECLS
 #define GST_PIXELCNN_DEFAULT_TEMPERATURE 1.0f
 
 /* The pad template caps of both elements: 8-bit grey at any size (a model
- * decides which). */
+ * decides which), progressive: the models draw whole images in raster
+ * order, not fields. */
 #define GST_PIXELCNN_CAPS                                                      \
   "video/x-raw, format = (string) GRAY8, width = (int) [ 1, MAX ], "           \
   "height = (int) [ 1, MAX ], framerate = (fraction) [ 0/1, MAX ], "           \
-  "pixel-aspect-ratio = (fraction) 1/1"
+  "pixel-aspect-ratio = (fraction) 1/1, "                                      \
+  "interlace-mode = (string) progressive"
 
 /* Loads the PixelCNN model @uri names: a file path, or "resource://" and
  * the path of a model embedded in the plugin (loaded once, shared, freed

@@ -15,8 +15,8 @@
  * SECTION:element-pixelcnnfill
  * @title: pixelcnnfill
  *
- * pixelcnnfill completes every frame of a `video/x-raw` GRAY8 stream at the
- * model's width and height (upstream is offered only that size, so a
+ * pixelcnnfill completes every frame of a progressive `video/x-raw` GRAY8
+ * stream at the model's width and height (upstream is offered only that size, so a
  * videoscale before it adapts; a stream of another size fails to negotiate,
  * upstream posting the not-negotiated error, and the element posts a
  * warning naming both sizes).  Each frame keeps its top
@@ -26,7 +26,8 @@
  * height>` (clipped to the frame), and draws everything outside it: above
  * it unconditioned, to its sides and below it conditioned on it.  Kept
  * pixels are passed through byte for byte; timestamps and other metadata
- * are untouched.
+ * are untouched.  A buffer too small for the negotiated caps is dropped
+ * with a warning.
  *
  * A class-conditional model completes each frame as the
  * #GstPixelcnnFill:class named by a label or an index, or as a random class
@@ -42,8 +43,11 @@
  * several threads but one image on one, so with more than one thread the
  * element holds frames back until it has a batch of twice as many frames
  * as threads (or the stream ends, or an event arrives), and completes them
- * together.  That is faster for files and adds a batch of latency: keep 1
- * thread for live pipelines.  The output does not depend on it.
+ * together.  That is faster for files and adds a batch of latency, which
+ * the element reports in the latency query (the frames held back at the
+ * input's framerate; nothing at a variable framerate, 0/1): keep 1 thread
+ * for live pipelines that must respond quickly.  The output does not
+ * depend on it.
  *
  * At the end of the stream the element posts an element message named
  * `pixelcnnfill-statistics` with the fields `images` (guint64, frames
@@ -113,6 +117,11 @@ struct _GstPixelcnnFill
   gint width;
   gint height;
   gint size_warned; /* atomic: the size warning was posted */
+
+  /* The input's framerate (set_info), under the object lock: latency
+   * queries come from any thread. */
+  gint fps_n;
+  gint fps_d;
 
   /* Streaming state, set up in start(), then used by the streaming thread
    * only. */
@@ -430,6 +439,9 @@ gst_pixelcnn_fill_stop (GstBaseTransform *trans)
   g_clear_pointer (&self->applied_class, g_free);
   g_atomic_int_set (&self->width, 0);
   g_atomic_int_set (&self->height, 0);
+  GST_OBJECT_LOCK (self);
+  self->fps_n = self->fps_d = 0;
+  GST_OBJECT_UNLOCK (self);
   return TRUE;
 }
 
@@ -496,6 +508,35 @@ warn_size (GstPixelcnnFill *self, GstCaps *caps)
       ("upstream caps: %" GST_PTR_FORMAT, caps));
 }
 
+/* Adds to upstream's latency in @query the frames a batch holds back:
+ * with more than one thread, the first frame of a batch waits for
+ * batch_max - 1 more (unknown at a variable framerate, 0/1). */
+static void
+add_latency (GstPixelcnnFill *self, GstQuery *query)
+{
+  GstClockTime min, max, held;
+  gboolean live;
+  gint fps_n, fps_d;
+
+  GST_OBJECT_LOCK (self);
+  fps_n = self->fps_n;
+  fps_d = self->fps_d;
+  GST_OBJECT_UNLOCK (self);
+  /* batch_max is set in start(), before any query can reach us. */
+  if (self->batch_max <= 1 || fps_n <= 0 || fps_d <= 0)
+    return;
+
+  gst_query_parse_latency (query, &live, &min, &max);
+  held = gst_util_uint64_scale_int (GST_SECOND * (guint64) fps_d,
+      self->batch_max - 1, fps_n);
+  min += held;
+  if (GST_CLOCK_TIME_IS_VALID (max))
+    max += held;
+  GST_DEBUG_OBJECT (self, "%u frames a batch: %" GST_TIME_FORMAT " more",
+      self->batch_max, GST_TIME_ARGS (held));
+  gst_query_set_latency (query, live, min, max);
+}
+
 static gboolean
 gst_pixelcnn_fill_query (GstBaseTransform *trans, GstPadDirection direction,
     GstQuery *query)
@@ -505,6 +546,9 @@ gst_pixelcnn_fill_query (GstBaseTransform *trans, GstPadDirection direction,
 
   ret =
       GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction, query);
+  if (ret && direction == GST_PAD_SRC &&
+      GST_QUERY_TYPE (query) == GST_QUERY_LATENCY)
+    add_latency (self, query);
   if (ret && direction == GST_PAD_SINK &&
       GST_QUERY_TYPE (query) == GST_QUERY_CAPS) {
     GstCaps *filter, *result;
@@ -535,6 +579,7 @@ gst_pixelcnn_fill_set_info (GstVideoFilter *filter, GstCaps *incaps,
     GstVideoInfo *in_info, GstCaps *outcaps, GstVideoInfo *out_info)
 {
   GstPixelcnnFill *self = GST_PIXELCNN_FILL (filter);
+  gboolean changed;
 
   /* transform_caps offers nothing else once the model is loaded. */
   if (GST_VIDEO_INFO_FORMAT (in_info) != GST_VIDEO_FORMAT_GRAY8 ||
@@ -543,6 +588,17 @@ gst_pixelcnn_fill_set_info (GstVideoFilter *filter, GstCaps *incaps,
     GST_ERROR_OBJECT (self, "cannot complete %" GST_PTR_FORMAT, incaps);
     return FALSE;
   }
+
+  GST_OBJECT_LOCK (self);
+  changed = self->fps_n != GST_VIDEO_INFO_FPS_N (in_info) ||
+      self->fps_d != GST_VIDEO_INFO_FPS_D (in_info);
+  self->fps_n = GST_VIDEO_INFO_FPS_N (in_info);
+  self->fps_d = GST_VIDEO_INFO_FPS_D (in_info);
+  GST_OBJECT_UNLOCK (self);
+  /* The frames a batch holds back last as long as the framerate says. */
+  if (changed && self->batch_max > 1)
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
   return TRUE;
 }
 
@@ -615,17 +671,17 @@ complete_pending (GstPixelcnnFill *self)
 
     if (!gst_video_frame_map (&frames[n], &filter->in_info, buf,
             GST_MAP_READWRITE)) {
+      /* A buffer too small for its caps is no frame: dropped with a
+       * warning, as GstVideoFilter does, and the batch and the stream go
+       * on. */
+      GST_ELEMENT_WARNING (self, STREAM, FORMAT,
+          ("a buffer of %" G_GSIZE_FORMAT " bytes is not a frame of %d x %d "
+           "GRAY8 (%" G_GSIZE_FORMAT " bytes); it was dropped",
+              gst_buffer_get_size (buf), c->width, c->height,
+              GST_VIDEO_INFO_SIZE (&filter->in_info)),
+          ("could not map the buffer as a frame of the negotiated caps"));
       gst_buffer_unref (buf);
-      for (i = 0; i < n; i++) {
-        GstBuffer *mapped = frames[i].buffer;
-
-        gst_video_frame_unmap (&frames[i]);
-        gst_buffer_unref (mapped);
-      }
-      clear_queues (self);
-      GST_ELEMENT_ERROR (self, RESOURCE, WRITE, (NULL),
-          ("could not map a frame"));
-      return GST_FLOW_ERROR;
+      continue;
     }
     for (r = 0; r < c->height; r++)
       memcpy (self->images + n * image_size + (gsize) r * c->width,
@@ -634,6 +690,8 @@ complete_pending (GstPixelcnnFill *self)
           c->width);
     n++;
   }
+  if (n == 0)
+    return GST_FLOW_OK;
 
   t0 = g_get_monotonic_time ();
   ar_pixelcnn_gen_complete (self->gen, self->images, self->known, (int) n,

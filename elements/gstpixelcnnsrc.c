@@ -17,13 +17,15 @@
  * @title: pixelcnnsrc
  *
  * pixelcnnsrc draws images with a PixelCNN, one pixel at a time in raster
- * order, and pushes each as one `video/x-raw` GRAY8 buffer at the model's
- * width and height (binary models give pixels of 0 and 255).  It offers
+ * order, and pushes each as one progressive `video/x-raw` GRAY8 buffer at
+ * the model's width and height (binary models give pixels of 0 and 255).  It offers
  * only that size: a downstream element that wants another fails to
  * negotiate (the error names both sizes), so put videoscale after it.  The
  * framerate is negotiable (default 1/1); a framerate of 0/1 gives a single
  * image, timestamped 0 without a duration.  Buffer offsets count images;
- * timestamps are those counts scaled by the framerate.
+ * timestamps are those counts scaled by the framerate.  When downstream
+ * renegotiates the framerate mid-stream, the timestamps go on from the end
+ * of the last image at the old one.
  *
  * The #GstPixelcnnSrc:model is a file made by `argen train pixelcnn`, or a
  * model embedded in the plugin given as resource:// and its path.  A
@@ -38,8 +40,11 @@
  * next batch of twice as many images as threads).
  *
  * With #GstPixelcnnSrc:is-live the source pushes each image when the clock
- * reaches its timestamp and reports one frame of latency.  The stream is
- * not seekable: an image exists only once drawn.
+ * reaches its timestamp and reports one frame of latency; with threads
+ * other than 1, a batch of frames (the first image of a batch waits until
+ * the batch is drawn; put a queue after the source, so that the sink's
+ * wait for the clock does not hold up the drawing).  The stream is not
+ * seekable: an image exists only once drawn.
  *
  * At the end of the stream the element posts an element message named
  * `pixelcnnsrc-statistics` with the fields `images` (guint64), `seconds`
@@ -126,6 +131,11 @@ struct _GstPixelcnnSrc
   guint64 drawn;        /* images drawn, for the statistics */
   gint64 draw_us;
   gboolean stats_posted;
+  /* Where the negotiated framerate took over: the frame count and stream
+   * time then (0 and 0 until caps change mid-stream), so that timestamps
+   * stay continuous when downstream renegotiates the framerate. */
+  guint64 rate_frame;
+  GstClockTime rate_time;
 };
 
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
@@ -303,6 +313,14 @@ gst_pixelcnn_src_get_property (GObject *object, guint prop_id, GValue *value,
 
 /* ---- caps ------------------------------------------------------------- */
 
+/* Stream time of frame @n at @fps_n / @fps_d (> 0). */
+static GstClockTime
+frame_time (guint64 n, gint fps_n, gint fps_d)
+{
+  return gst_util_uint64_scale (n, (guint64) fps_d * GST_SECOND,
+      (guint64) fps_n);
+}
+
 static GstCaps *
 model_caps (GstPixelcnnSrc *self)
 {
@@ -385,8 +403,9 @@ gst_pixelcnn_src_negotiate (GstBaseSrc *bsrc)
       g_free (sizes);
     } else {
       GST_ELEMENT_ERROR (self, CORE, NEGOTIATION,
-          ("downstream accepts none of what pixelcnnsrc produces (GRAY8 "
-           "video, square pixels); put videoconvert after it"),
+          ("downstream accepts none of what pixelcnnsrc produces "
+           "(progressive GRAY8 video, square pixels); put videoconvert "
+           "after it"),
           ("ours: %" GST_PTR_FORMAT ", downstream: %" GST_PTR_FORMAT, ours,
               peer));
     }
@@ -434,6 +453,13 @@ gst_pixelcnn_src_set_caps (GstBaseSrc *bsrc, GstCaps *caps)
   }
 
   GST_OBJECT_LOCK (self);
+  /* A new framerate mid-stream (set_caps runs in the streaming thread, as
+   * fill does) starts where the frames at the old one ended; a still image
+   * (0/1) ends where it started. */
+  if (self->negotiated && GST_VIDEO_INFO_FPS_N (&self->info) > 0)
+    self->rate_time += frame_time (self->n_frames - self->rate_frame,
+        GST_VIDEO_INFO_FPS_N (&self->info), GST_VIDEO_INFO_FPS_D (&self->info));
+  self->rate_frame = self->n_frames;
   self->info = info;
   self->negotiated = TRUE;
   GST_OBJECT_UNLOCK (self);
@@ -540,6 +566,8 @@ gst_pixelcnn_src_start (GstBaseSrc *bsrc)
   g_atomic_int_set (&self->width, config->width);
   g_atomic_int_set (&self->height, config->height);
   self->n_frames = 0;
+  self->rate_frame = 0;
+  self->rate_time = 0;
   self->drawn = 0;
   self->draw_us = 0;
   self->stats_posted = FALSE;
@@ -594,11 +622,15 @@ gst_pixelcnn_src_query (GstBaseSrc *bsrc, GstQuery *query)
     fps_d = GST_VIDEO_INFO_FPS_D (&self->info);
     GST_OBJECT_UNLOCK (self);
     /* A live source's image "arrives" over a frame's duration, as from a
-     * camera: downstream must allow one frame.  No maximum. */
+     * camera: downstream must allow one frame.  With more than one thread
+     * the first image of a batch is pushed only once the whole batch is
+     * drawn, which keeping up takes up to batch_max - 1 frames more (set in
+     * start(), before we can be negotiated).  No maximum. */
     if (gst_base_src_is_live (bsrc)) {
       if (!negotiated || fps_n <= 0)
         return FALSE;
-      latency = gst_util_uint64_scale_int (GST_SECOND, fps_d, fps_n);
+      latency = gst_util_uint64_scale_int (GST_SECOND * (guint64) fps_d,
+          MAX (self->batch_max, 1), fps_n);
     }
     gst_query_set_latency (query, gst_base_src_is_live (bsrc), latency,
         GST_CLOCK_TIME_NONE);
@@ -620,14 +652,6 @@ gst_pixelcnn_src_get_times (GstBaseSrc *bsrc, GstBuffer *buffer,
     if (GST_BUFFER_DURATION_IS_VALID (buffer))
       *end = *start + GST_BUFFER_DURATION (buffer);
   }
-}
-
-/* Stream time of frame @n at @fps_n / @fps_d (> 0). */
-static GstClockTime
-frame_time (guint64 n, gint fps_n, gint fps_d)
-{
-  return gst_util_uint64_scale (n, (guint64) fps_d * GST_SECOND,
-      (guint64) fps_n);
 }
 
 /* ---- drawing ------------------------------------------------------------ */
@@ -694,14 +718,20 @@ gst_pixelcnn_src_fill (GstPushSrc *psrc, GstBuffer *buffer)
   fps_d = GST_VIDEO_INFO_FPS_D (&info);
 
   /* A still image (framerate 0/1) is one frame. */
-  if (fps_n == 0 && self->n_frames >= 1) {
+  if (fps_n == 0 && self->n_frames > self->rate_frame) {
     GST_DEBUG_OBJECT (self, "framerate 0/1: one image only");
     return GST_FLOW_EOS;
   }
 
-  time = fps_n > 0 ? frame_time (self->n_frames, fps_n, fps_d) : 0;
-  next_time = fps_n > 0 ? frame_time (self->n_frames + 1, fps_n, fps_d)
-                        : GST_CLOCK_TIME_NONE;
+  /* Counted from where this framerate took over, so that the timestamps
+   * neither jump nor go back when it changes. */
+  time = self->rate_time;
+  next_time = GST_CLOCK_TIME_NONE;
+  if (fps_n > 0) {
+    time += frame_time (self->n_frames - self->rate_frame, fps_n, fps_d);
+    next_time = self->rate_time +
+        frame_time (self->n_frames - self->rate_frame + 1, fps_n, fps_d);
+  }
 
   if (self->next_ready >= self->n_ready) {
     ret = draw_batch (self, time, fps_n);

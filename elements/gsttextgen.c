@@ -15,7 +15,10 @@
  * textgen reads `text/x-raw, format=utf8` and, for each complete input line
  * (the newline is not part of the prompt), generates a continuation with an
  * autoregressive language model: up to #GstTextGen:max-tokens tokens, or until
- * the output reaches the #GstTextGen:stop string.  Each continuation is
+ * the output reaches the #GstTextGen:stop string or the model samples its
+ * end-of-text token.  With max-tokens=-1 and a model that has no such
+ * token (the embedded ones), a stop string is needed: without one a line
+ * is an error, as its continuation would never end.  Each continuation is
  * pushed as one buffer followed by a newline, so with a newline as the stop
  * string every input line gives exactly one output line.  A last line
  * without a newline is a prompt too, at end of stream.
@@ -286,19 +289,21 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
   GstArgenTextSettings s = {
     0,
   };
-  GstClockTime running_time;
+  GstClockTime stream_time;
   GstBuffer *buffer;
-  gchar *prompt;
+  gchar *prompt, *stop;
   guint64 seed;
   guint skipped;
   gint64 t0;
   gint i;
 
+  /* Controlled properties at the line's stream time, as filters sync
+   * them (GstBaseTransform). */
   if (GST_CLOCK_TIME_IS_VALID (pts)) {
-    running_time =
-        gst_segment_to_running_time (&self->segment, GST_FORMAT_TIME, pts);
-    if (GST_CLOCK_TIME_IS_VALID (running_time))
-      gst_object_sync_values (GST_OBJECT (self), running_time);
+    stream_time =
+        gst_segment_to_stream_time (&self->segment, GST_FORMAT_TIME, pts);
+    if (GST_CLOCK_TIME_IS_VALID (stream_time))
+      gst_object_sync_values (GST_OBJECT (self), stream_time);
   }
 
   GST_OBJECT_LOCK (self);
@@ -310,6 +315,21 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
     gst_argen_text_settings_clear (&s);
     return GST_FLOW_ERROR;
   }
+  /* A continuation ends at max-tokens, at the stop string or at the
+   * model's end-of-text token: without any of them it would grow forever
+   * and never be output. */
+  stop = gst_argen_text_settings_dup_stop (&s);
+  if (s.max_tokens < 0 && stop == NULL &&
+      ar_vocab_get_eos (ar_text_model_get_vocab (self->model)) < 0) {
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("max-tokens is -1 and no stop string is set, but the model has no "
+         "end-of-text token: a continuation would never end, and nothing "
+         "would be output; set max-tokens or stop"),
+        (NULL));
+    gst_argen_text_settings_clear (&s);
+    return GST_FLOW_ERROR;
+  }
+  g_free (stop);
   seed = gst_argen_text_settings_pick_seed (&s);
 
   /* Windows line ends: the carriage return is not part of the prompt. */

@@ -384,6 +384,120 @@ test_threads (void)
   g_free (input);
 }
 
+/* The frames a batch holds back are latency: a live pipeline must allow
+ * for them, else every frame reaches the sink late.  Two threads complete
+ * batches of four frames, the first of which waits three frames (3 s at
+ * 1/1); one thread adds nothing. */
+static void
+test_latency (void)
+{
+  guint threads[2] = { 1, 2 }, t;
+  GstClockTime upstream = 40 * GST_MSECOND;
+
+  for (t = 0; t < 2; t++) {
+    GstHarness *h = new_fill (class_path, 8, 8, "threads", threads[t], NULL);
+    GstClockTime expected = t == 0 ? 0 : 3 * GST_SECOND;
+    GstClockTime min, max;
+    GstQuery *query;
+    gboolean live;
+
+    gst_harness_set_upstream_latency (h, upstream);
+    query = gst_query_new_latency ();
+    g_assert_true (gst_pad_peer_query (h->sinkpad, query));
+    gst_query_parse_latency (query, &live, &min, &max);
+    g_assert_true (live);
+    g_assert_cmpuint (min, ==, upstream + expected);
+    g_assert_false (GST_CLOCK_TIME_IS_VALID (max));
+    gst_query_unref (query);
+    gst_harness_teardown (h);
+  }
+}
+
+/* A buffer too small for the caps is dropped with a warning, as
+ * GstVideoFilter does; the frames around it, in its batch too, are
+ * completed as if it had never come (it was an error that dropped the
+ * whole batch and stopped the stream). */
+static void
+test_short_buffer (void)
+{
+  guint8 *input = random_images (3, 8, 8, 8);
+  guint8 *known = rows_known (8, 8, 4);
+  guint threads[2] = { 1, 2 }, t, i;
+  guint8 *kept, *ref;
+
+  /* The reference: frames 0 and 2, as images 0 and 1 of the seed. */
+  kept = g_malloc (2 * 64);
+  memcpy (kept, input, 64);
+  memcpy (kept + 64, input + 2 * 64, 64);
+  ref = reference_complete (class_model, kept, known, 2, 4, 1.0f, -1);
+
+  for (t = 0; t < 2; t++) {
+    GstHarness *h = new_fill (class_path, 8, 8, "seed", (gint64) 4, "threads",
+        threads[t], NULL);
+    GstBus *bus = gst_bus_new ();
+    GError *error = NULL;
+    GstMessage *msg;
+    GPtrArray *out;
+    guint8 *got;
+
+    gst_element_set_bus (h->element, bus);
+    for (i = 0; i < 3; i++) {
+      GstBuffer *buf = i == 1 ? gst_buffer_new_allocate (NULL, 10, NULL)
+                              : gst_buffer_new_memdup (input + i * 64, 64);
+
+      GST_BUFFER_PTS (buf) = i * GST_SECOND;
+      g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+    }
+    g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+    out = test_pull_until_eos (h);
+    g_assert_cmpuint (out->len, ==, 2);
+    g_assert_cmpuint (GST_BUFFER_PTS (g_ptr_array_index (out, 1)), ==,
+        2 * GST_SECOND);
+    got = images_of (out, 8, 8, 8);
+    check_completion (got, kept, ref, known, 2, 64);
+
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+    g_assert_nonnull (msg);
+    gst_message_parse_warning (msg, &error, NULL);
+    g_test_message ("%s", error->message);
+    g_assert_nonnull (strstr (error->message, "10 bytes"));
+    g_assert_nonnull (strstr (error->message, "8 x 8"));
+    g_clear_error (&error);
+    gst_message_unref (msg);
+    g_assert_null (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR));
+
+    gst_element_set_bus (h->element, NULL);
+    gst_object_unref (bus);
+    gst_harness_teardown (h);
+    g_free (got);
+    g_ptr_array_unref (out);
+  }
+  g_free (ref);
+  g_free (kept);
+  g_free (known);
+  g_free (input);
+}
+
+/* Interlaced frames are refused: their rows alternate between two fields,
+ * and the model completes whole images in raster order. */
+static void
+test_interlaced (void)
+{
+  GstElement *e = gst_element_factory_make ("pixelcnnfill", NULL);
+  GstHarness *h;
+
+  g_object_set (e, "model", class_path, NULL);
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_object_unref (e);
+  gst_harness_set_src_caps_str (h,
+      "video/x-raw, format=GRAY8, width=8, height=8, framerate=1/1, "
+      "pixel-aspect-ratio=1/1, interlace-mode=interleaved");
+  g_assert_cmpint (gst_harness_push (h,
+                       gst_buffer_new_allocate (NULL, 64, NULL)),
+      ==, GST_FLOW_NOT_NEGOTIATED);
+  gst_harness_teardown (h);
+}
+
 /* A class by name or index, greedy at temperature 0: libargen's. */
 static void
 test_class_temperature (void)
@@ -662,10 +776,13 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnfill/stride", test_stride);
   g_test_add_func ("/pixelcnnfill/keep-rect", test_keep_rect);
   g_test_add_func ("/pixelcnnfill/threads", test_threads);
+  g_test_add_func ("/pixelcnnfill/latency", test_latency);
+  g_test_add_func ("/pixelcnnfill/short-buffer", test_short_buffer);
   g_test_add_func ("/pixelcnnfill/class-temperature", test_class_temperature);
   g_test_add_func ("/pixelcnnfill/temperature-controlled",
       test_temperature_controlled);
   g_test_add_func ("/pixelcnnfill/wrong-size", test_wrong_size);
+  g_test_add_func ("/pixelcnnfill/interlaced", test_interlaced);
   g_test_add_func ("/pixelcnnfill/statistics", test_statistics);
   g_test_add_func ("/pixelcnnfill/errors", test_errors);
 

@@ -187,7 +187,8 @@ test_properties (void)
   expected = gst_caps_from_string ("video/x-raw, format=GRAY8, "
                                    "width=[1,MAX], height=[1,MAX], "
                                    "framerate=(fraction)[0/1,MAX], "
-                                   "pixel-aspect-ratio=1/1");
+                                   "pixel-aspect-ratio=1/1, "
+                                   "interlace-mode=progressive");
   g_assert_true (gst_caps_is_equal (caps, expected));
   gst_caps_unref (caps);
   gst_caps_unref (expected);
@@ -279,6 +280,33 @@ test_wrong_size (void)
   g_free (description);
 }
 
+/* The images are whole frames: downstream asking for interlaced video
+ * fails to negotiate, saying what the source makes (it used to get
+ * progressive images labelled interleaved). */
+static void
+test_interlaced (void)
+{
+  GstHarness *h = gst_harness_new ("pixelcnnsrc");
+  GstBus *bus = gst_bus_new ();
+  GError *error = NULL;
+  GstMessage *msg;
+
+  g_object_set (h->element, "model", class_path, "num-buffers", 1, NULL);
+  gst_element_set_bus (h->element, bus);
+  gst_harness_set_sink_caps_str (h, "video/x-raw, interlace-mode=interleaved");
+  gst_harness_play (h);
+  msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &error, NULL);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "progressive GRAY8"));
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
 /* ---- time ------------------------------------------------------------------ */
 
 /* Offsets count images; timestamps are the counts scaled by the framerate
@@ -327,6 +355,44 @@ test_timestamps (void)
   g_assert_false (GST_BUFFER_DURATION_IS_VALID (g_ptr_array_index (buffers,
       0)));
   g_ptr_array_unref (buffers);
+}
+
+/* Downstream renegotiating the framerate mid-stream: the timestamps go on
+ * from the end of the last image at the old rate (they jumped, or went
+ * back, to the new rate's time of the image count), offsets go on
+ * counting. */
+static void
+test_framerate_change (void)
+{
+  GstClockTime end = 0;
+  GstHarness *h;
+  GstBuffer *buf;
+  guint i;
+
+  h = gst_harness_new ("pixelcnnsrc");
+  g_object_set (h->element, "model", class_path, "num-buffers", 10, NULL);
+  /* At most one image ahead of the pulls, so that the change comes
+   * mid-stream. */
+  gst_harness_set_blocking_push_mode (h);
+  gst_harness_set_sink_caps_str (h, "video/x-raw, framerate=1/1");
+  gst_harness_play (h);
+  for (i = 0; i < 10; i++) {
+    if (i == 3)
+      gst_harness_set_sink_caps_str (h, "video/x-raw, framerate=10/1");
+    buf = gst_harness_pull (h);
+    g_assert_nonnull (buf);
+    g_assert_cmpuint (GST_BUFFER_OFFSET (buf), ==, i);
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), ==, end);
+    g_assert_true (GST_BUFFER_DURATION_IS_VALID (buf));
+    end = GST_BUFFER_PTS (buf) + GST_BUFFER_DURATION (buf);
+    if (i == 9)
+      g_assert_cmpuint (GST_BUFFER_DURATION (buf), ==, GST_SECOND / 10);
+    gst_buffer_unref (buf);
+  }
+  /* Three or four images of a second, the others of a tenth. */
+  g_assert_cmpuint (end, >=, 3 * GST_SECOND + 7 * GST_SECOND / 10);
+  g_assert_cmpuint (end, <=, 4 * GST_SECOND + 6 * GST_SECOND / 10);
+  gst_harness_teardown (h);
 }
 
 static void
@@ -572,6 +638,35 @@ test_live (void)
   gst_harness_teardown (h);
 }
 
+/* With two threads the images come in batches of four, the first pushed
+ * once all four are drawn: a live source reports four frames of latency
+ * (it reported one, and the first image of each batch reached the sink
+ * late). */
+static void
+test_live_latency_threads (void)
+{
+  GstHarness *h = gst_harness_new ("pixelcnnsrc");
+  GstClockTime min_latency, max_latency;
+  GstQuery *query;
+  gboolean live;
+
+  g_object_set (h->element, "model", class_path, "is-live", TRUE, "threads", 2u,
+      "num-buffers", 2, NULL);
+  gst_harness_set_sink_caps_str (h, "video/x-raw, framerate=2/1");
+  gst_harness_play (h);
+  g_assert_true (gst_harness_crank_single_clock_wait (h));
+  gst_buffer_unref (gst_harness_pull (h));
+
+  query = gst_query_new_latency ();
+  g_assert_true (gst_element_query (h->element, query));
+  gst_query_parse_latency (query, &live, &min_latency, &max_latency);
+  g_assert_true (live);
+  g_assert_cmpuint (min_latency, ==, 4 * GST_SECOND / 2);
+  g_assert_false (GST_CLOCK_TIME_IS_VALID (max_latency));
+  gst_query_unref (query);
+  gst_harness_teardown (h);
+}
+
 /* The class changed while playing applies from the next image. */
 static void
 test_class_while_playing (void)
@@ -804,7 +899,9 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnsrc/properties", test_properties);
   g_test_add_func ("/pixelcnnsrc/caps", test_caps);
   g_test_add_func ("/pixelcnnsrc/wrong-size", test_wrong_size);
+  g_test_add_func ("/pixelcnnsrc/interlaced", test_interlaced);
   g_test_add_func ("/pixelcnnsrc/timestamps", test_timestamps);
+  g_test_add_func ("/pixelcnnsrc/framerate-change", test_framerate_change);
   g_test_add_func ("/pixelcnnsrc/num-buffers", test_num_buffers);
   g_test_add_func ("/pixelcnnsrc/same-seed", test_same_seed);
   g_test_add_func ("/pixelcnnsrc/threads", test_threads);
@@ -815,6 +912,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnsrc/temperature-controlled",
       test_temperature_controlled);
   g_test_add_func ("/pixelcnnsrc/live", test_live);
+  g_test_add_func ("/pixelcnnsrc/live-latency-threads",
+      test_live_latency_threads);
   g_test_add_func ("/pixelcnnsrc/class-while-playing",
       test_class_while_playing);
   g_test_add_func ("/pixelcnnsrc/statistics", test_statistics);

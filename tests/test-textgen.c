@@ -7,6 +7,8 @@
 
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
+#include <gst/controller/gstdirectcontrolbinding.h>
+#include <gst/controller/gstinterpolationcontrolsource.h>
 
 #include <string.h>
 
@@ -383,6 +385,123 @@ test_flush_clears_partial_line (void)
   gst_harness_teardown (h);
 }
 
+typedef struct
+{
+  GstHarness *h;
+  GMutex lock;
+  GCond cond;
+  gboolean done;
+  GstFlowReturn ret;
+} PushJob;
+
+static gpointer
+push_line (gpointer data)
+{
+  PushJob *job = data;
+  GstFlowReturn ret;
+
+  ret = gst_harness_push (job->h, text_buffer ("To be\n", 0, GST_SECOND));
+  g_mutex_lock (&job->lock);
+  job->ret = ret;
+  job->done = TRUE;
+  g_cond_signal (&job->cond);
+  g_mutex_unlock (&job->lock);
+  return NULL;
+}
+
+/* max-tokens=-1 without a stop string, with a model that has no
+ * end-of-text token (the embedded GRU): a continuation could never end,
+ * so a line is an error saying what to set — the element used to generate
+ * forever, its text growing in memory and never output.  With a stop
+ * string it is a valid setting. */
+static void
+test_endless_continuation (void)
+{
+  GstBus *bus = gst_bus_new ();
+  PushJob job = { 0 };
+  GError *error = NULL;
+  GstMessage *msg;
+  GThread *thread;
+  gint64 deadline;
+  gchar *line;
+
+  job.h = new_textgen ("max-tokens", -1, NULL);
+  gst_element_set_bus (job.h->element, bus);
+  g_mutex_init (&job.lock);
+  g_cond_init (&job.cond);
+  /* In a thread of its own, so that a generation that never ends fails
+   * the test instead of hanging it. */
+  thread = g_thread_new ("push", push_line, &job);
+  deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&job.lock);
+  while (!job.done && g_cond_wait_until (&job.cond, &job.lock, deadline))
+    ;
+  g_mutex_unlock (&job.lock);
+  g_assert_true (job.done);
+  g_thread_join (thread);
+  g_assert_cmpint (job.ret, ==, GST_FLOW_ERROR);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  gst_message_parse_error (msg, &error, NULL);
+  g_test_message ("%s", error->message);
+  g_assert_nonnull (strstr (error->message, "max-tokens"));
+  g_assert_nonnull (strstr (error->message, "stop"));
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  gst_element_set_bus (job.h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (job.h);
+  g_mutex_clear (&job.lock);
+  g_cond_clear (&job.cond);
+
+  job.h =
+      new_textgen ("max-tokens", -1, "stop", "\\n", "seed", (gint64) 3, NULL);
+  g_assert_cmpint (gst_harness_push (job.h,
+                       text_buffer ("To be\n", 0, GST_SECOND)),
+      ==, GST_FLOW_OK);
+  line = pulled_line (job.h);
+  g_assert_cmpstr (strchr (line, '\n'), ==, line + strlen (line) - 1);
+  g_free (line);
+  gst_harness_teardown (job.h);
+}
+
+/* Controlled properties follow the input's stream time, as in every
+ * GstBaseTransform: after a segment starting at 10 s (running time 0
+ * there), a line at 10 s takes the temperature bound to 10 s. */
+static void
+test_temperature_controlled (void)
+{
+  GstControlSource *cs = gst_interpolation_control_source_new ();
+  GstTimedValueControlSource *tvcs = GST_TIMED_VALUE_CONTROL_SOURCE (cs);
+  gchar *got, *sampled, *greedy;
+  GstSegment segment;
+  GstHarness *h;
+
+  g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  gst_timed_value_control_source_set (tvcs, 0, 0.0);
+  gst_timed_value_control_source_set (tvcs, 10 * GST_SECOND, 1.0);
+
+  h = new_textgen ("seed", (gint64) 5, "max-tokens", 40, NULL);
+  gst_object_add_control_binding (GST_OBJECT (h->element),
+      gst_direct_control_binding_new_absolute (GST_OBJECT (h->element),
+          "temperature", cs));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  segment.start = segment.time = segment.position = 10 * GST_SECOND;
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  gst_harness_push (h, text_buffer ("To be\n", 10 * GST_SECOND, GST_SECOND));
+  got = pulled_line (h);
+  gst_harness_teardown (h);
+
+  sampled = libargen_continuation ("To be", 5, 1.0f, 40, NULL);
+  greedy = libargen_continuation ("To be", 5, 0.0f, 40, NULL);
+  g_assert_cmpstr (sampled, !=, greedy);
+  g_assert_cmpstr (got, ==, sampled);
+  g_free (got);
+  g_free (sampled);
+  g_free (greedy);
+  gst_object_unref (cs);
+}
+
 static void
 test_untimed_input (void)
 {
@@ -461,6 +580,9 @@ main (int argc, char **argv)
   g_test_add_func ("/textgen/eos-last-line", test_eos_last_line);
   g_test_add_func ("/textgen/flush-clears-partial-line",
       test_flush_clears_partial_line);
+  g_test_add_func ("/textgen/endless-continuation", test_endless_continuation);
+  g_test_add_func ("/textgen/temperature-controlled",
+      test_temperature_controlled);
   g_test_add_func ("/textgen/untimed-input", test_untimed_input);
   g_test_add_func ("/textgen/statistics", test_statistics);
 
