@@ -788,6 +788,9 @@ gst_pixelcnn_fill_sink_event (GstBaseTransform *trans, GstEvent *event)
   switch (GST_EVENT_TYPE (event)) {
     case GST_EVENT_FLUSH_STOP:
       clear_queues (self);
+      /* the stream can end again (a flushing seek after EOS), and that end
+       * gets its statistics too */
+      self->stats_posted = FALSE;
       break;
     case GST_EVENT_EOS:
       drain (self);

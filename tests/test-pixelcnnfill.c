@@ -696,6 +696,49 @@ test_statistics (void)
   g_free (description);
 }
 
+/* Every end of the stream gets its statistics, also one reached again after
+ * a flush (a flushing seek after EOS). */
+static void
+test_statistics_each_eos (void)
+{
+  GstHarness *h = new_fill (class_path, 8, 8, "seed", (gint64) 3, NULL);
+  GstBus *bus = gst_bus_new ();
+  guint8 *image = g_malloc0 (64);
+  GstSegment segment;
+
+  gst_element_set_bus (h->element, bus);
+  for (int round = 0; round < 2; round++) {
+    GPtrArray *out;
+    GstMessage *msg;
+    const GstStructure *s;
+    guint64 images = 0;
+
+    if (round > 0) {
+      g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
+      g_assert_true (gst_harness_push_event (h,
+              gst_event_new_flush_stop (TRUE)));
+      gst_segment_init (&segment, GST_FORMAT_TIME);
+      g_assert_true (gst_harness_push_event (h,
+              gst_event_new_segment (&segment)));
+    }
+    out = push_images (h, image, 1, 8, 8, 8);
+    g_ptr_array_unref (out);
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+    g_assert_nonnull (msg);
+    s = gst_message_get_structure (msg);
+    g_assert_true (gst_structure_has_name (s, "pixelcnnfill-statistics"));
+    /* the counts run from the start */
+    g_assert_true (gst_structure_get_uint64 (s, "images", &images));
+    g_assert_cmpuint (images, ==, round + 1);
+    gst_message_unref (msg);
+    g_assert_null (gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT));
+  }
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  g_free (image);
+  gst_harness_teardown (h);
+}
+
 /* ---- errors ---------------------------------------------------------------- */
 
 static void
@@ -784,6 +827,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnfill/wrong-size", test_wrong_size);
   g_test_add_func ("/pixelcnnfill/interlaced", test_interlaced);
   g_test_add_func ("/pixelcnnfill/statistics", test_statistics);
+  g_test_add_func ("/pixelcnnfill/statistics-each-eos",
+      test_statistics_each_eos);
   g_test_add_func ("/pixelcnnfill/errors", test_errors);
 
   ret = g_test_run ();
