@@ -335,6 +335,26 @@ test_spectrogram (void)
   g_assert_true (file_starts_with (png, "\x89PNG\r\n\x1a\n", 8));
 }
 
+/* --n-fft up to the largest whose bins fit in a cairo image (32768: 16385
+ * rows; 65536 crashed on a surface without data); the file has 4800
+ * samples, fewer than a frame. */
+static void
+test_spectrogram_n_fft (void)
+{
+  g_autofree char *png = tmp_path ("s-fft.png");
+  Run r = run_argen ("spectrogram", wav_a, png, "--n-fft", "65536", NULL);
+
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "16…32768"));
+  g_assert_false (g_file_test (png, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  r = run_argen ("spectrogram", wav_a, png, "--n-fft", "32768", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  g_assert_true (file_starts_with (png, "\x89PNG\r\n\x1a\n", 8));
+}
+
 static void
 test_baselines (void)
 {
@@ -390,6 +410,60 @@ test_audio_errors (void)
       NULL);
   g_assert_cmpint (r.status, >, 0);
   g_assert_nonnull (strstr (r.err, mixed_bad));
+  run_clear (&r);
+}
+
+/* Audio with no samples is not a perfect score: audio-compare, baselines,
+ * wavenet training and eval refuse it, naming the file or folder (they
+ * printed 0 dB, 0 bits/sample, NaN bits/sample, and trained on nothing
+ * after a GLib-CRITICAL). */
+static void
+test_audio_empty (void)
+{
+  g_autofree char *dir = tmp_path ("with-empty");
+  g_autofree char *empty = NULL;
+  g_autofree char *model = tmp_path ("wn-empty.gguf");
+  g_autofree char *speech = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "wavenet-speech.gguf", NULL);
+  GError *error = NULL;
+  Run r;
+
+  /* file 0 (held out with --holdout-every 2) has no samples, file 1 some */
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  empty = g_build_filename (dir, "0.wav", NULL);
+  g_assert_true (ar_audio_write_wav (empty, NULL, 0, RATE, &error));
+  g_assert_no_error (error);
+  g_free (write_wav (dir, "1.wav", 440, RATE / 10, 6));
+
+  r = run_argen ("audio-compare", wav_a, empty, NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, empty));
+  g_assert_nonnull (strstr (r.err, "no samples"));
+  run_clear (&r);
+
+  r = run_argen ("baselines", "--data", dir, "--holdout-every", "2", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, dir));
+  g_assert_nonnull (strstr (r.err, "no samples"));
+  run_clear (&r);
+
+  r = run_argen ("train", "wavenet", "--data", empty, "--out", model,
+      "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
+      "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--steps",
+      "2", "--holdout-every", "0", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, empty));
+  g_assert_nonnull (strstr (r.err, "nothing to learn from"));
+  g_assert_null (strstr (r.err, "CRITICAL"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  r = run_argen ("eval", speech, "--data", dir, "--holdout-every", "2",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, dir));
+  g_assert_nonnull (strstr (r.err, "nothing to score"));
+  g_assert_null (strstr (r.out, "nan"));
   run_clear (&r);
 }
 
@@ -518,6 +592,7 @@ test_rnn (void)
   g_autofree char *model = tmp_path ("r.gguf");
   g_autofree char *cut = tmp_path ("cut.gguf");
   g_autofree char *missing = tmp_path ("missing.txt");
+  g_autofree char *short_text = tmp_path ("short.txt");
   g_autoptr (GString) s = g_string_new (NULL);
   g_autofree char *contents = NULL;
   gsize len = 0;
@@ -565,6 +640,31 @@ test_rnn (void)
   r = run_argen ("train", "rnn", "--data", missing, "--out", cut, NULL);
   g_assert_cmpint (r.status, >, 0);
   g_assert_nonnull (strstr (r.err, missing));
+  run_clear (&r);
+
+  /* a text too short to score: its held-out end is 1 token, nothing to
+   * predict (was NaN, exit 0, after a GLib-CRITICAL for the Transformer) */
+  g_assert_true (g_file_set_contents (short_text, "the cat", -1, NULL));
+  {
+    g_autofree char *tf = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+        "transformer-shakespeare.gguf", NULL);
+    const char *const models[] = { model, tf };
+
+    for (guint i = 0; i < G_N_ELEMENTS (models); i++) {
+      r = run_argen ("eval", models[i], "--data", short_text, NULL);
+      g_assert_cmpint (r.status, ==, 1);
+      g_assert_nonnull (strstr (r.err, short_text));
+      g_assert_nonnull (strstr (r.err, "held-out end has 1 tokens"));
+      g_assert_null (strstr (r.err, "CRITICAL"));
+      run_clear (&r);
+    }
+  }
+  /* the whole of it: 6 predictions, fewer than the 32 streams of --batch
+   * (the RNN scored none of them and printed NaN) */
+  r = run_argen ("eval", model, "--data", short_text, "--all", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "over 6 predictions"));
+  g_assert_null (strstr (r.out, "nan"));
   run_clear (&r);
 
   r = run_argen ("info", wav_a, NULL);
@@ -643,6 +743,97 @@ test_nar (void)
   run_clear (&r);
 }
 
+/* Writes @n images of 8 × 8 (IDX, unsigned bytes) and, when @labels is not
+ * NULL, their labels i % 2. */
+static void
+write_idx (const char *images, const char *labels, int n)
+{
+  g_autoptr (GByteArray) b = g_byte_array_new ();
+  /* magic 00 00 08 03 (unsigned bytes, 3 dimensions), then the big-endian
+   * dimensions n, 8, 8 */
+  const guint8 head[] = { 0, 0, 8, 3, 0, 0, 0, (guint8) n, 0, 0, 0, 8, 0, 0, 0,
+    8 };
+
+  g_byte_array_append (b, head, sizeof head);
+  for (int i = 0; i < n * 64; i++) {
+    guint8 v = (guint8) (i * 37 % 256);
+
+    g_byte_array_append (b, &v, 1);
+  }
+  g_assert_true (g_file_set_contents (images, (char *) b->data, b->len, NULL));
+  if (labels != NULL) {
+    const guint8 lhead[] = { 0, 0, 8, 1, 0, 0, 0, (guint8) n };
+
+    g_byte_array_set_size (b, 0);
+    g_byte_array_append (b, lhead, sizeof lhead);
+    for (int i = 0; i < n; i++) {
+      guint8 v = (guint8) (i % 2);
+
+      g_byte_array_append (b, &v, 1);
+    }
+    g_assert_true (g_file_set_contents (labels, (char *) b->data, b->len,
+        NULL));
+  }
+}
+
+/* argen train pixelcnn on 8 × 8 IDX images of two classes, eval, and
+ * images: a grid of each class; a grid cairo cannot draw (over 32767
+ * pixels a side: it crashed) and images of another size to complete are
+ * refused before any drawing, naming the problem. */
+static void
+test_pixelcnn (void)
+{
+  g_autofree char *images = tmp_path ("img.idx");
+  g_autofree char *labels = tmp_path ("lab.idx");
+  g_autofree char *model = tmp_path ("p.gguf");
+  g_autofree char *grid = tmp_path ("grid.png");
+  g_autofree char *fashion = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "pixelcnn-fashion.gguf", NULL);
+  Run r;
+
+  write_idx (images, labels, 20);
+  r = run_argen ("train", "pixelcnn", "--data", images, "--labels", labels,
+      "--out", model, "--layers", "2", "--features", "4", "--output-hidden",
+      "8", "--batch", "4", "--steps", "2", "--warmup", "1", "--eval-every", "0",
+      "--checkpoint-every", "0", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "bits/dim"));
+  run_clear (&r);
+
+  r = run_argen ("eval", model, "--data", images, "--labels", labels,
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "over 20 images of 8 × 8"));
+  run_clear (&r);
+
+  r = run_argen ("images", model, "--out", grid, "--count", "3", "--threads",
+      "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "drew 6 images"));
+  run_clear (&r);
+  g_assert_true (file_starts_with (grid, "\x89PNG\r\n\x1a\n", 8));
+  g_unlink (grid);
+
+  /* two rows of 128 images of 8 × 32 + 1 pixels: 32897 wide */
+  r = run_argen ("images", model, "--out", grid, "--count", "128", "--scale",
+      "32", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, grid));
+  g_assert_nonnull (strstr (r.err, "32897 × 515 pixels"));
+  g_assert_null (strstr (r.out, "drew"));
+  g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  /* the embedded model draws 28 × 28 */
+  r = run_argen ("images", fashion, "--out", grid, "--complete", images,
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, images));
+  g_assert_nonnull (strstr (r.err, "of 8 × 8; the model's are 28 × 28"));
+  g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+}
+
 static void
 remove_tree (const char *path)
 {
@@ -684,13 +875,16 @@ main (int argc, char **argv)
   g_test_add_func ("/argen-cli/audio-compare-distance",
       test_audio_compare_distance);
   g_test_add_func ("/argen-cli/spectrogram", test_spectrogram);
+  g_test_add_func ("/argen-cli/spectrogram-n-fft", test_spectrogram_n_fft);
   g_test_add_func ("/argen-cli/baselines", test_baselines);
   g_test_add_func ("/argen-cli/audio-errors", test_audio_errors);
+  g_test_add_func ("/argen-cli/audio-empty", test_audio_empty);
   g_test_add_func ("/argen-cli/wavenet", test_wavenet);
   g_test_add_func ("/argen-cli/wavenet-pre-emphasis",
       test_wavenet_pre_emphasis);
   g_test_add_func ("/argen-cli/rnn", test_rnn);
   g_test_add_func ("/argen-cli/nar", test_nar);
+  g_test_add_func ("/argen-cli/pixelcnn", test_pixelcnn);
   ret = g_test_run ();
 
   remove_tree (tmp_dir);

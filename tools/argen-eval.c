@@ -41,10 +41,27 @@ load_text (const EvalOptions *o, const ArGguf *gguf, GError **error)
   g_autofree char *contents = NULL;
   gsize len;
 
+  ArTextData *text;
+
   if (vocab == NULL || !g_file_get_contents (o->data, &contents, &len, error))
     return NULL;
-  return ar_text_data_new_with_vocab (contents, len, vocab,
+  text = ar_text_data_new_with_vocab (contents, len, vocab,
       o->all ? 0 : o->val_fraction, error);
+  if (text == NULL) {
+    g_prefix_error (error, "%s: ", o->data);
+    return NULL;
+  }
+  /* one token to predict after another, at least */
+  if (text->n - (o->all ? 0 : text->n_train) < 2) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: %s has %" G_GSIZE_FORMAT " tokens; scoring needs at least 2%s",
+        o->data, o->all ? "the text" : "the held-out end",
+        text->n - (o->all ? 0 : text->n_train),
+        o->all ? "" : " (a longer file, or a larger --val-fraction)");
+    ar_text_data_free (text);
+    return NULL;
+  }
+  return text;
 }
 
 static void
@@ -82,14 +99,17 @@ evaluate_rnn (const EvalOptions *o, const ArGguf *gguf, GError **error)
     return FALSE;
 
   int T = o->window > 0 ? o->window : 128;
-  g_autoptr (ArRnnTask) task =
-      ar_rnn_task_new (&config, text, T, o->batch, o->window);
+  gsize from = o->all ? 0 : text->n_train;
+  /* contiguous streams: no more of them than there are targets, as each
+   * stream scores an equal share and the remainder is left out */
+  int B = o->window > 0 ? o->batch
+                        : (int) MIN ((gsize) o->batch, text->n - from - 1);
+  g_autoptr (ArRnnTask) task = ar_rnn_task_new (&config, text, T, B, o->window);
   if (!ar_rnn_train_load_weights (ar_rnn_task_get_net (task), gguf, error))
     return FALSE;
   guint64 n = 0;
   g_autoptr (GTimer) timer = g_timer_new ();
-  double nats = ar_rnn_task_evaluate (task, o->all ? 0 : text->n_train, text->n,
-      o->window, &n);
+  double nats = ar_rnn_task_evaluate (task, from, text->n, o->window, &n);
   g_autofree char *mode = o->window > 0
       ? g_strdup_printf ("windows of %d from a zero state", o->window)
       : g_strdup ("contiguous streams with carried state");
@@ -106,6 +126,12 @@ evaluate_transformer (const EvalOptions *o, const ArGguf *gguf, GError **error)
   if (!ar_transformer_config_from_gguf (&config, gguf, error) ||
       !(text = load_text (o, gguf, error)))
     return FALSE;
+  if (o->window > 0 && (guint) o->window > config.n_ctx) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: --window %d is longer than the model's context (%u tokens)",
+        o->path, o->window, config.n_ctx);
+    return FALSE;
+  }
   /* windows of the model's context unless asked for shorter ones; never
    * longer than the text */
   int T = o->window > 0 ? o->window : (int) MIN (config.n_ctx, 1u << 16);
@@ -234,6 +260,13 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
   guint64 n = 0;
   double bits = ar_wavenet_task_evaluate (task, TRUE, &n);
   double s = g_timer_elapsed (timer, NULL);
+  if (n == 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: nothing to score: no held-out file (of %u) has the 2 samples a "
+        "prediction needs",
+        o->data, held->len);
+    return FALSE;
+  }
   g_autofree char *which = o->all
       ? g_strdup ("all files")
       : g_strdup_printf ("1 file in %d held out", o->holdout_every);

@@ -877,6 +877,22 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
       data_line, recipe, what);
 }
 
+/* Targets (every sample after a file's first) in @corpus's training
+ * files: what the steps draw their windows from. */
+static guint64
+corpus_train_targets (ArWaveNetCorpus *corpus)
+{
+  guint64 n = 0;
+
+  for (guint i = 0; i < ar_wavenet_corpus_get_n_files (corpus); i++) {
+    const ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
+
+    if (!f->held_out && f->n >= 2)
+      n += f->n - 1;
+  }
+  return n;
+}
+
 /* Seconds of audio in @corpus's training or held-out files. */
 static double
 corpus_minutes (const ArWaveNetCorpus *corpus, gboolean held_out, int rate)
@@ -964,6 +980,13 @@ train_wavenet (Common *c, WaveNetOptions *o)
       o->rate, mel ? &config.mel : NULL, config.pre_emphasis, &error);
   if (corpus == NULL)
     return fail (error);
+  if (corpus_train_targets (corpus) == 0) {
+    fprintf (stderr,
+        "argen train: %s: nothing to learn from: no training file (of %u) "
+        "has the 2 samples a prediction needs\n",
+        c->data, train->len);
+    return 1;
+  }
   g_auto (GStrv) names = NULL;
   if (o->classes != NULL) {
     if (!ar_wavenet_corpus_assign_classes (corpus, o->classes, &names, &error))
