@@ -138,6 +138,20 @@ test_help (void)
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "no-such-command"));
   run_clear (&r);
+
+  /* each command's usage line names it as it is typed (it read "train
+   * [OPTION…]"), and eval's says it scores more than text */
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++) {
+    g_autofree char *usage = g_strdup_printf ("argen %s [OPTION", commands[i]);
+
+    r = run_argen (commands[i], "--help", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, usage));
+    run_clear (&r);
+  }
+  r = run_argen ("eval", "--help", NULL);
+  g_assert_nonnull (strstr (r.out, "text, images or audio"));
+  run_clear (&r);
 }
 
 /* `argen convert llama2c --type`: the storage types it names and takes
@@ -618,6 +632,23 @@ test_rnn (void)
   run_clear (&r);
   g_assert_true (file_starts_with (model, "GGUF", 4));
 
+  /* sizes of zero or below are refused, named as given (--batch 0 trained
+   * with the default 32, --hidden -5 was reported as 4294967291) */
+  {
+    static const char *const bad[][2] = { { "--batch", "0" },
+      { "--hidden", "-5" }, { "--embedding", "0" }, { "--layers", "-1" } };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--steps",
+          "1", bad[i][0], bad[i][1], NULL);
+      g_assert_cmpint (r.status, ==, 2);
+      g_assert_nonnull (strstr (r.err, "out of range"));
+      g_assert_null (strstr (r.err, "4294967291"));
+      g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+      run_clear (&r);
+    }
+  }
+
   r = run_argen ("generate", model, "--prompt", "a", "--tokens", "10", "--seed",
       "3", NULL);
   g_assert_cmpint (r.status, ==, 0);
@@ -683,6 +714,58 @@ test_rnn (void)
   run_clear (&r);
 }
 
+/* --resume continues a checkpoint's run with the options it was started
+ * with: a command giving others is refused, naming the option (a longer
+ * --steps was silently ignored, and recorded in the model's recipe as
+ * given); the same command continues it.  A plot that cannot be written is
+ * not reported as written. */
+static void
+test_resume (void)
+{
+  g_autofree char *text = tmp_path ("resume.txt");
+  g_autofree char *model = tmp_path ("resume.gguf");
+  g_autofree char *ckpt = tmp_path ("resume.ckpt");
+  g_autofree char *bad_plot = tmp_path ("no-such-dir/resume.png");
+  g_autoptr (GString) s = g_string_new (NULL);
+  Run r;
+
+  while (s->len < 2000)
+    g_string_append (s, "a cat sat on the mat\n");
+  g_assert_true (g_file_set_contents (text, s->str, s->len, NULL));
+
+#define RESUME_ARGS "--data", text, "--out", model, "--embedding", "8", \
+    "--hidden", "16", "--seq", "16", "--batch", "2", "--warmup", "1", \
+    "--eval-every", "0", "--checkpoint-every", "2", "--threads", "1"
+  r = run_argen ("train", "rnn", RESUME_ARGS, "--steps", "4", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  g_assert_true (g_file_test (ckpt, G_FILE_TEST_EXISTS));
+  g_unlink (model);
+
+  r = run_argen ("train", "rnn", RESUME_ARGS, "--steps", "8", "--resume", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, ckpt));
+  g_assert_nonnull (strstr (r.err, "--steps 4, not 8"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  r = run_argen ("train", "rnn", RESUME_ARGS, "--steps", "4", "--lr", "1e-3",
+      "--resume", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--lr 0.002, not 0.001"));
+  run_clear (&r);
+
+  r = run_argen ("train", "rnn", RESUME_ARGS, "--steps", "4", "--resume",
+      "--plot", bad_plot, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "resuming from"));
+  g_assert_nonnull (strstr (r.err, "no plot"));
+  g_assert_null (strstr (r.err, "plot /"));
+  run_clear (&r);
+  g_assert_true (file_starts_with (model, "GGUF", 4));
+#undef RESUME_ARGS
+}
+
 /* argen train nar, info, eval and generate on a tiny text. */
 static void
 test_nar (void)
@@ -734,6 +817,12 @@ test_nar (void)
 
   r = run_argen ("generate", model, "--iterations", "0", NULL);
   g_assert_cmpint (r.status, ==, 2);
+  run_clear (&r);
+  /* the elements' limit: 10^6 passes a chunk ran for minutes */
+  r = run_argen ("generate", model, "--tokens", "8", "--iterations", "1000000",
+      NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "1 … 1024"));
   run_clear (&r);
 
   r = run_argen ("train", "nar", "--data", text, "--out", model, "--context",
@@ -883,6 +972,7 @@ main (int argc, char **argv)
   g_test_add_func ("/argen-cli/wavenet-pre-emphasis",
       test_wavenet_pre_emphasis);
   g_test_add_func ("/argen-cli/rnn", test_rnn);
+  g_test_add_func ("/argen-cli/resume", test_resume);
   g_test_add_func ("/argen-cli/nar", test_nar);
   g_test_add_func ("/argen-cli/pixelcnn", test_pixelcnn);
   ret = g_test_run ();

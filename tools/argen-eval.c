@@ -396,7 +396,8 @@ argen_cmd_eval (int argc, char **argv)
         "N" },
     { NULL } };
   g_autoptr (GOptionContext) ctx =
-      g_option_context_new ("MODEL.gguf — held-out loss of a text model");
+      g_option_context_new ("MODEL.gguf — held-out loss of a model: text, "
+                            "images or audio");
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {

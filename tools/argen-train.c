@@ -403,6 +403,51 @@ trim_log (const char *path, guint64 step, GError **error)
   return ok;
 }
 
+/* A checkpoint carries the options of its run (ar_trainer_resume () takes
+ * them back), so a resumed run ends exactly as an uninterrupted one would.
+ * An option given differently now would be ignored (a longer --steps did
+ * nothing) and recorded wrongly in general.source.recipe: name it instead.
+ * FALSE after a message. */
+static gboolean
+check_resumed_options (const Common *c, const ArTrainOptions *o)
+{
+  /* the floats as the checkpoint stores them, in single precision */
+  const struct
+  {
+    const char *name;
+    gboolean integer;
+    double given, stored;
+  } options[] = {
+    { "--steps", TRUE, (double) c->steps, (double) o->steps },
+    { "--warmup", TRUE, (double) c->warmup, (double) o->warmup },
+    { "--lr", FALSE, (float) c->lr, o->lr },
+    { "--lr-min", FALSE, (float) c->lr_min, o->lr_min },
+    { "--weight-decay", FALSE, (float) c->weight_decay, o->weight_decay },
+    { "--clip", FALSE, (float) c->clip, o->grad_clip },
+    { "--eval-every", TRUE, (double) c->eval_every, (double) o->eval_every },
+    { "--checkpoint-every", TRUE, (double) c->checkpoint_every,
+        (double) o->checkpoint_every },
+    { "--seed", TRUE, (double) c->seed, (double) o->seed },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (options); i++)
+    if (options[i].given != options[i].stored) {
+      /* integers exactly, floats to the digits a float holds */
+      const char *format = options[i].integer ? "%.0f" : "%.7g";
+      char stored[G_ASCII_DTOSTR_BUF_SIZE], given[G_ASCII_DTOSTR_BUF_SIZE];
+
+      g_ascii_formatd (stored, sizeof stored, format, options[i].stored);
+      g_ascii_formatd (given, sizeof given, format, options[i].given);
+      fprintf (stderr,
+          "argen train: %s is the checkpoint of a run with %s %s, not %s: "
+          "--resume continues that run with its own options (give them as "
+          "they were, or start anew without --resume)\n",
+          c->checkpoint, options[i].name, stored, given);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static int
 fail (GError *error)
 {
@@ -460,6 +505,8 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   if (c->resume) {
     if (!ar_trainer_resume (tr, c->checkpoint, &error))
       return fail (error);
+    if (!check_resumed_options (c, ar_trainer_get_options (tr)))
+      return 2;
     if (!trim_log (c->log, ar_trainer_get_step (tr), &error))
       return fail (error);
     fprintf (stderr, "resuming from %s at step %" G_GUINT64_FORMAT "\n",
@@ -507,8 +554,9 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   signal (SIGINT, SIG_DFL);
   signal (SIGTERM, SIG_DFL);
   GError *plot_error = NULL;
-  if (!argen_plot_training_log (c->log, c->plot, trainable->unit,
-          &plot_error)) {
+  gboolean plotted =
+      argen_plot_training_log (c->log, c->plot, trainable->unit, &plot_error);
+  if (!plotted) {
     fprintf (stderr, "argen train: no plot: %s\n", plot_error->message);
     g_error_free (plot_error);
   }
@@ -543,7 +591,10 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   } else if (!ar_trainer_save_model (tr, c->out, &error)) {
     return fail (error);
   }
-  fprintf (stderr, "wrote %s (log %s, plot %s)\n", c->out, c->log, c->plot);
+  if (plotted)
+    fprintf (stderr, "wrote %s (log %s, plot %s)\n", c->out, c->log, c->plot);
+  else
+    fprintf (stderr, "wrote %s (log %s)\n", c->out, c->log);
   return 0;
 }
 
@@ -587,7 +638,8 @@ train_rnn (Common *c, RnnOptions *o)
 {
   GError *error = NULL;
 
-  if (o->seq < 1 || o->seq > 100000 || o->eval_window < 0) {
+  if (o->layers < 1 || o->embd < 1 || o->hidden < 1 || o->seq < 1 ||
+      o->seq > 100000 || o->eval_window < 0) {
     fprintf (stderr,
         "argen train: an option is out of range (sizes must be positive)\n");
     return 2;
@@ -797,7 +849,8 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
 
   if (c->threads > AR_PIXELCNN_MAX_THREADS || o->eval_images < 0) {
     fprintf (stderr,
-        "argen train: an option is out of range (--threads at most %d)\n",
+        "argen train: an option is out of range (--threads at most %d, "
+        "--eval-images 0 or more)\n",
         AR_PIXELCNN_MAX_THREADS);
     return 2;
   }
@@ -1048,7 +1101,6 @@ argen_cmd_train (int argc, char **argv)
   /* string options stay NULL unless given (GOption does not free a default
    * it replaces); their defaults are filled in after parsing */
   Common c = {
-    .batch = 0, /* the family's default */
     .steps = 2000,
     .warmup = 100,
     .eval_every = 200,
@@ -1152,6 +1204,9 @@ argen_cmd_train (int argc, char **argv)
   const char *family = argc >= 2 && argv[1][0] != '-' ? argv[1] : NULL;
   int ret = 2;
 
+  /* the family's default, so that --batch 0 is refused like any size */
+  c.batch = family != NULL && strcmp (family, "wavenet") == 0 ? 8 : 32;
+
   g_autoptr (GOptionContext) ctx =
       g_option_context_new ("FAMILY — train a model");
   g_option_context_set_summary (ctx,
@@ -1174,7 +1229,8 @@ argen_cmd_train (int argc, char **argv)
     g_option_context_add_group (ctx, wavenet_group (&wn));
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
-    ret = fail (error);
+    fprintf (stderr, "argen train: %s\n", error->message);
+    g_error_free (error);
     goto out;
   }
   if (c.vocab == NULL)
@@ -1187,8 +1243,6 @@ argen_cmd_train (int argc, char **argv)
     tf.eval = g_strdup ("windows");
   if (wn.condition == NULL)
     wn.condition = g_strdup ("none");
-  if (c.batch == 0)
-    c.batch = family != NULL && strcmp (family, "wavenet") == 0 ? 8 : 32;
   if (family == NULL || argc != 2) {
     fprintf (stderr,
         "argen train: give the family first, then options: argen train "
