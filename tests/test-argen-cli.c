@@ -632,6 +632,18 @@ test_rnn (void)
   run_clear (&r);
   g_assert_true (file_starts_with (model, "GGUF", 4));
 
+  /* a held-out end of 21 characters is fewer than the 32 streams of the
+   * default --batch validation scores: it scored none and printed no
+   * validation at all */
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+      "8", "--hidden", "16", "--seq", "16", "--steps", "1", "--val-fraction",
+      "0.01", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, text));
+  g_assert_nonnull (strstr (r.err, "validation needs 32"));
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
   /* sizes of zero or below are refused, named as given (--batch 0 trained
    * with the default 32, --hidden -5 was reported as 4294967291) */
   {

@@ -658,6 +658,19 @@ train_rnn (Common *c, RnnOptions *o)
   g_autoptr (ArTextData) text = load_text (c, o->seq);
   if (text == NULL)
     return 1;
+  /* validation scores --batch contiguous streams of the held-out targets
+   * (or windows of them): with fewer it would score none, and say nothing */
+  gsize held = text->n - text->n_train;
+  gsize needed = o->eval_window > 0 ? 1 : (gsize) c->batch;
+  if (held > 0 && held - 1 < needed) {
+    fprintf (stderr,
+        "argen train: %s: the held-out end has %" G_GSIZE_FORMAT " tokens, "
+        "%" G_GSIZE_FORMAT " to predict; validation needs %" G_GSIZE_FORMAT
+        "%s (a larger --val-fraction, or 0 for none)\n",
+        c->data, held, held - 1, needed,
+        o->eval_window > 0 ? "" : ", one per stream of --batch");
+    return 1;
+  }
   config.n_vocab = ar_vocab_get_size (text->vocab);
   if (!ar_rnn_config_check (&config, &error))
     return fail (error);
