@@ -392,7 +392,8 @@ argen_cmd_eval (int argc, char **argv)
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch,
         "Streams or windows evaluated together (default 32)", "B" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads,
-        "transformer, wavenet: threads, 0 = one per processor (default 0)",
+        "transformer, nar, pixelcnn, wavenet: threads, 0 = one per processor "
+        "(default 0, at most 16)",
         "N" },
     { NULL } };
   g_autoptr (GOptionContext) ctx =

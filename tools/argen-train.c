@@ -1202,8 +1202,8 @@ argen_cmd_train (int argc, char **argv)
         "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &c.threads,
         "Threads, 0 = one per processor (default 0).  rnn: OpenBLAS's threads "
-        "(results depend on them); transformer, wavenet: threads taking parts "
-        "of each batch (results do not depend on them)",
+        "(results depend on them); the other families: threads taking parts "
+        "of each batch, at most 16 (results do not depend on them)",
         "N" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &c.name, "general.name of the model",
         "TEXT" },
