@@ -693,6 +693,15 @@ test_rnn (void)
         "transformer-shakespeare.gguf", NULL);
     const char *const models[] = { model, tf };
 
+    /* odd sliding windows advance by 1 and score 1 target each (the
+     * description said 2: T - T / 2) */
+    r = run_argen ("eval", tf, "--data", text, "--sliding", "--window", "3",
+        "--threads", "1", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, "windows of 3 advancing by 1, each after "
+            "the first scoring its last 1,"));
+    run_clear (&r);
+
     for (guint i = 0; i < G_N_ELEMENTS (models); i++) {
       r = run_argen ("eval", models[i], "--data", short_text, NULL);
       g_assert_cmpint (r.status, ==, 1);

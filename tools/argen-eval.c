@@ -149,10 +149,13 @@ evaluate_transformer (const EvalOptions *o, const ArGguf *gguf, GError **error)
   guint64 n = 0;
   g_autoptr (GTimer) timer = g_timer_new ();
   double nats = ar_transformer_task_evaluate (task, from, text->n, mode, &n);
+  /* after the first window (scored whole), each scores the S targets it
+   * advanced by (ar_transformer_task_evaluate ()) */
+  int S = MAX (T / 2, 1);
   g_autofree char *desc = o->sliding
-      ? g_strdup_printf ("windows of %d advancing by %d, each scoring its last "
-                         "%d",
-            T, MAX (T / 2, 1), T - MAX (T / 2, 1))
+      ? g_strdup_printf ("windows of %d advancing by %d, each after the first "
+                         "scoring its last %d",
+            T, S, S)
       : g_strdup_printf ("windows of %d, each from an empty context", T);
   print_result (o, text, nats, n, desc, g_timer_elapsed (timer, NULL));
   return TRUE;
