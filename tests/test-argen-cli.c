@@ -934,6 +934,20 @@ test_pixelcnn (void)
   g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
   run_clear (&r);
 
+  /* --complete keeps the top rows: 3 of them, and a negative count is
+   * refused (it meant the default, half the image) */
+  r = run_argen ("images", model, "--out", grid, "--complete", images,
+      "--keep-rows", "3", "--count", "2", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "completed 2 images below row 3"));
+  run_clear (&r);
+  g_unlink (grid);
+  r = run_argen ("images", model, "--out", grid, "--complete", images,
+      "--keep-rows", "-5", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
   /* the embedded model draws 28 × 28 */
   r = run_argen ("images", fashion, "--out", grid, "--complete", images,
       "--threads", "1", NULL);

@@ -94,7 +94,8 @@ argen_cmd_images (int argc, char **argv)
 {
   g_autofree char *out = NULL, *cls_name = NULL, *complete = NULL,
                   *labels = NULL;
-  gint count = 8, keep_rows = -1, threads = 0, scale = 3;
+  /* keep_rows: G_MININT until given (then half the image) */
+  gint count = 8, keep_rows = G_MININT, threads = 0, scale = 3;
   gint64 seed = 1;
   gdouble temperature = 1.0;
   GOptionEntry entries[] = { { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
@@ -134,7 +135,8 @@ argen_cmd_images (int argc, char **argv)
     return 2;
   }
   if (argc != 2 || out == NULL || count < 1 || count > 10000 || threads < 0 ||
-      seed < 0 || !(temperature >= 0) || scale < 1 || scale > 32) {
+      seed < 0 || !(temperature >= 0) || scale < 1 || scale > 32 ||
+      (keep_rows < 0 && keep_rows != G_MININT)) {
     fprintf (stderr,
         "argen images: usage: argen images MODEL.gguf --out "
         "GRID.png [--class NAME] [--count N] [--seed N] "
@@ -188,7 +190,7 @@ argen_cmd_images (int argc, char **argv)
           complete, set->width, set->height, W, H);
       return 1;
     }
-    int keep = keep_rows >= 0 ? MIN (keep_rows, H) : H / 2;
+    int keep = keep_rows != G_MININT ? MIN (keep_rows, H) : H / 2;
     g_autofree guint8 *known = g_new0 (guint8, HW);
     memset (known, 1, (gsize) keep * W);
     n = MIN (count, set->n);
