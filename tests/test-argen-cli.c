@@ -632,6 +632,22 @@ test_rnn (void)
   run_clear (&r);
   g_assert_true (file_starts_with (model, "GGUF", 4));
 
+  /* a byte vocabulary's validation is in nats per byte, as eval gives it
+   * (it said nats/char) */
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--vocab",
+      "byte", "--embedding", "8", "--hidden", "16", "--seq", "16", "--batch",
+      "2", "--steps", "1", "--eval-every", "0", "--checkpoint-every", "0",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "nats/byte"));
+  g_assert_null (strstr (r.err, "nats/char"));
+  run_clear (&r);
+  r = run_argen ("eval", cut, "--data", text, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "nats/byte"));
+  run_clear (&r);
+  g_unlink (cut);
+
   /* a held-out end of 21 characters is fewer than the 32 streams of the
    * default --batch validation scores: it scored none and printed no
    * validation at all */
