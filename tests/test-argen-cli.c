@@ -932,6 +932,16 @@ test_pixelcnn (void)
   g_assert_nonnull (strstr (r.out, "over 20 images of 8 × 8"));
   run_clear (&r);
 
+  /* held-out images without the labels a class-conditional model needs:
+   * the message names them */
+  r = run_argen ("train", "pixelcnn", "--data", images, "--labels", labels,
+      "--test-data", images, "--out", grid, "--steps", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, images));
+  g_assert_nonnull (strstr (r.err, "without labels"));
+  g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
   r = run_argen ("images", model, "--out", grid, "--count", "3", "--threads",
       "1", NULL);
   g_assert_cmpint (r.status, ==, 0);

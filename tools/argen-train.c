@@ -897,12 +897,15 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
       (test->width != train->width || test->height != train->height ||
           (config.classes > 0 &&
               (test->labels == NULL || test->n_classes > config.classes)))) {
+    /* (a split of --data always matches: this is --test-data) */
     fprintf (stderr,
-        "argen train: the held-out images must be %d × %d like the training "
-        "images%s\n",
-        train->width, train->height,
+        "argen train: %s: the held-out images must be %d × %d like the "
+        "training images%s; found %d × %d%s\n",
+        o->test_data, train->width, train->height,
         config.classes > 0 ? ", with labels below the training labels' count"
-                           : "");
+                           : "",
+        test->width, test->height,
+        config.classes > 0 && test->labels == NULL ? " without labels" : "");
     return 1;
   }
   g_auto (GStrv) names = NULL;
