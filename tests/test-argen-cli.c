@@ -632,6 +632,32 @@ test_rnn (void)
   run_clear (&r);
   g_assert_true (file_starts_with (model, "GGUF", 4));
 
+  /* a text named NAME.csv with --out NAME.gguf: the log would be written
+   * over it (it was, after the text was read) */
+  {
+    g_autofree char *csv = tmp_path ("quotes.csv");
+    g_autofree char *quotes = tmp_path ("quotes.gguf");
+    g_autofree char *kept = NULL;
+
+    g_assert_true (g_file_set_contents (csv, s->str, s->len, NULL));
+    r = run_argen ("train", "rnn", "--data", csv, "--out", quotes,
+        "--embedding", "8", "--hidden", "16", "--seq", "16", "--batch", "2",
+        "--steps", "1", "--threads", "1", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, "are the same file"));
+    g_assert_nonnull (strstr (r.err, "--log"));
+    run_clear (&r);
+    g_assert_true (g_file_get_contents (csv, &kept, NULL, NULL));
+    g_assert_cmpstr (kept, ==, s->str);
+    g_assert_false (g_file_test (quotes, G_FILE_TEST_EXISTS));
+
+    r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--log", cut,
+        "--steps", "1", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, "--out"));
+    run_clear (&r);
+  }
+
   /* a byte vocabulary's validation is in nats per byte, as eval gives it
    * (it said nats/char) */
   r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--vocab",

@@ -18,6 +18,7 @@
 #include "wavenet/ar-wavenet-train.h"
 
 #include <cblas.h>
+#include <glib/gstdio.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -448,6 +449,53 @@ check_resumed_options (const Common *c, const ArTrainOptions *o)
   return TRUE;
 }
 
+/* Whether @a and @b name the same file: the same inode when both exist,
+ * else the same absolute path. */
+static gboolean
+same_file (const char *a, const char *b)
+{
+  GStatBuf sa, sb;
+
+  if (g_stat (a, &sa) == 0 && g_stat (b, &sb) == 0)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  g_autofree char *ca = g_canonicalize_filename (a, NULL);
+  g_autofree char *cb = g_canonicalize_filename (b, NULL);
+  return strcmp (ca, cb) == 0;
+}
+
+/* The files a run writes — the model, the checkpoint, the log and the plot
+ * (OUT.gguf, OUT.ckpt, OUT.csv, OUT.png by default) — must be distinct and
+ * none of them the training data: `--data quotes.csv --out quotes.gguf`
+ * overwrote the text with the log.  FALSE after a message. */
+static gboolean
+check_output_paths (const Common *c)
+{
+  const struct
+  {
+    const char *option, *path;
+  } files[] = {
+    { "--data", c->data },
+    { "--out", c->out },
+    { "--checkpoint", c->checkpoint },
+    { "--log", c->log },
+    { "--plot", c->plot },
+  };
+
+  for (guint i = 1; i < G_N_ELEMENTS (files); i++)
+    for (guint j = 0; j < i; j++)
+      if (same_file (files[i].path, files[j].path)) {
+        fprintf (stderr,
+            "argen train: %s %s and %s %s are the same file: the run would "
+            "overwrite it%s\n",
+            files[j].option, files[j].path, files[i].option, files[i].path,
+            j == 0 ? " (give --out another name, or --log, --plot or "
+                     "--checkpoint another path)"
+                   : "");
+        return FALSE;
+      }
+  return TRUE;
+}
+
 static int
 fail (GError *error)
 {
@@ -487,6 +535,8 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
     c->log = g_strconcat (base, ".csv", NULL);
   if (!c->plot)
     c->plot = g_strconcat (base, ".png", NULL);
+  if (!check_output_paths (c))
+    return 2;
   g_autofree char *data_base = g_path_get_basename (c->data);
   ar_trainer_set_metadata (tr, "general.name", c->name ? c->name : data_base);
   if (c->description)
