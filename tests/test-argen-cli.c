@@ -152,6 +152,14 @@ test_help (void)
   r = run_argen ("eval", "--help", NULL);
   g_assert_nonnull (strstr (r.out, "text, images or audio"));
   run_clear (&r);
+
+  /* a stray argument is named (the message asked for the family, which
+   * was there) */
+  r = run_argen ("train", "rnn", "stray", "--data", "t.txt", "--out", "m.gguf",
+      NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "unexpected argument 'stray'"));
+  run_clear (&r);
 }
 
 /* `argen convert llama2c --type`: the storage types it names and takes

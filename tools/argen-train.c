@@ -1309,6 +1309,13 @@ argen_cmd_train (int argc, char **argv)
     tf.eval = g_strdup ("windows");
   if (wn.condition == NULL)
     wn.condition = g_strdup ("none");
+  if (family != NULL && argc > 2 && strcmp (argv[1], family) == 0) {
+    fprintf (stderr,
+        "argen train: unexpected argument '%s' after the family "
+        "%s\n",
+        argv[2], family);
+    goto out;
+  }
   if (family == NULL || argc != 2) {
     fprintf (stderr,
         "argen train: give the family first, then options: argen train "
