@@ -896,6 +896,22 @@ test_nar (void)
   g_assert_nonnull (strstr (r.err, "1 … 1024"));
   run_clear (&r);
 
+  /* a held-out end shorter than the 8 slots a pass fills: refused (NaN over
+   * 0 predictions, and no validation in training) */
+  r = run_argen ("eval", model, "--data", text, "--val-fraction", "0.002",
+      NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "has 6 tokens, fewer than the model's 8 "
+          "slots"));
+  g_assert_null (strstr (r.out, "nan"));
+  run_clear (&r);
+  r = run_argen ("train", "nar", "--data", text, "--out", model, "--layers",
+      "1", "--dim", "16", "--heads", "2", "--context", "24", "--slots", "8",
+      "--steps", "1", "--val-fraction", "0.002", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "fewer than the 8 slots"));
+  run_clear (&r);
+
   r = run_argen ("train", "nar", "--data", text, "--out", model, "--context",
       "8", "--slots", "8", NULL);
   g_assert_cmpint (r.status, ==, 2);

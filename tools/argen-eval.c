@@ -312,6 +312,14 @@ evaluate_nar (const EvalOptions *o, ArGguf *gguf, GError **error)
   int slots = (int) ar_nar_get_slots (nar);
   if (!ar_nar_task_check (config, text, slots, o->batch, error))
     return FALSE;
+  /* a pass fills all the slots: the held-out end must hold that many */
+  if (text->n - text->n_train < (gsize) slots) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: the held-out end has %" G_GSIZE_FORMAT " tokens, fewer than the "
+        "model's %d slots (a longer file, or a larger --val-fraction)",
+        o->data, text->n - text->n_train, slots);
+    return FALSE;
+  }
   g_autoptr (ArNarTask) task =
       ar_nar_task_new (config, text, slots, o->batch, o->threads);
   if (!ar_transformer_train_load_weights (ar_nar_task_get_net (task), gguf,

@@ -861,6 +861,17 @@ train_nar (Common *c, TransformerOptions *o, int slots)
   config.n_vocab = ar_vocab_get_size (text->vocab) + 1;
   if (!ar_nar_task_check (&config, text, slots, c->batch, &error))
     return fail (error);
+  /* validation fills the slots from the held-out end: with fewer tokens
+   * there it would score none, and say nothing */
+  gsize held = text->n - text->n_train;
+  if (held > 0 && held < (gsize) slots) {
+    fprintf (stderr,
+        "argen train: %s: the held-out end has %" G_GSIZE_FORMAT " tokens, "
+        "fewer than the %d slots validation fills (a larger --val-fraction, "
+        "or 0 for none)\n",
+        c->data, held, slots);
+    return 1;
+  }
   g_autoptr (ArNarTask) task =
       ar_nar_task_new (&config, text, slots, c->batch, c->threads);
   ArRng init;
