@@ -480,6 +480,17 @@ test_audio_empty (void)
   g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
   run_clear (&r);
 
+  /* the empty file held out: nothing to validate on (no validation was
+   * printed, nor said missing) */
+  r = run_argen ("train", "wavenet", "--data", dir, "--out", model,
+      "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
+      "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--steps",
+      "2", "--holdout-every", "2", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "nothing to validate on"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
   r = run_argen ("eval", speech, "--data", dir, "--holdout-every", "2",
       "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 1);

@@ -1008,16 +1008,17 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
 }
 
 /* Targets (every sample after a file's first) in @corpus's training
- * files: what the steps draw their windows from. */
+ * files, what the steps draw their windows from, or in its held-out ones,
+ * what validation scores. */
 static guint64
-corpus_train_targets (ArWaveNetCorpus *corpus)
+corpus_targets (ArWaveNetCorpus *corpus, gboolean held_out)
 {
   guint64 n = 0;
 
   for (guint i = 0; i < ar_wavenet_corpus_get_n_files (corpus); i++) {
     const ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
 
-    if (!f->held_out && f->n >= 2)
+    if (f->held_out == held_out && f->n >= 2)
       n += f->n - 1;
   }
   return n;
@@ -1110,11 +1111,19 @@ train_wavenet (Common *c, WaveNetOptions *o)
       o->rate, mel ? &config.mel : NULL, config.pre_emphasis, &error);
   if (corpus == NULL)
     return fail (error);
-  if (corpus_train_targets (corpus) == 0) {
+  if (corpus_targets (corpus, FALSE) == 0) {
     fprintf (stderr,
         "argen train: %s: nothing to learn from: no training file (of %u) "
         "has the 2 samples a prediction needs\n",
         c->data, train->len);
+    return 1;
+  }
+  /* else validation would score nothing, and say nothing */
+  if (held->len > 0 && corpus_targets (corpus, TRUE) == 0) {
+    fprintf (stderr,
+        "argen train: %s: nothing to validate on: no held-out file (of %u) "
+        "has the 2 samples a prediction needs (--holdout-every 0 for none)\n",
+        c->data, held->len);
     return 1;
   }
   g_auto (GStrv) names = NULL;
