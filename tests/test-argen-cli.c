@@ -923,6 +923,15 @@ test_nar (void)
   g_assert_nonnull (strstr (r.err, "fewer than the 8 slots"));
   run_clear (&r);
 
+  /* one held-out token: nothing to validate on, for any text family (the
+   * Transformer trained without a word of validation) */
+  r = run_argen ("train", "transformer", "--data", text, "--out", model,
+      "--layers", "1", "--dim", "16", "--heads", "2", "--context", "16",
+      "--steps", "1", "--val-fraction", "0.0003", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "held-out end is 1 token"));
+  run_clear (&r);
+
   r = run_argen ("train", "nar", "--data", text, "--out", model, "--context",
       "8", "--slots", "8", NULL);
   g_assert_cmpint (r.status, ==, 2);

@@ -670,6 +670,16 @@ load_text (const Common *c, int T)
     fail (error);
     return NULL;
   }
+  /* a single held-out token is nothing to predict: validation would score
+   * nothing, and say nothing */
+  if (text->n - text->n_train == 1) {
+    fprintf (stderr,
+        "argen train: %s: the held-out end is 1 token, nothing to predict (a "
+        "larger --val-fraction, or 0 for none)\n",
+        c->data);
+    ar_text_data_free (text);
+    return NULL;
+  }
   if (text->n_train <= (gsize) T + 1) {
     fprintf (stderr,
         "argen train: %s: %" G_GSIZE_FORMAT
