@@ -40,7 +40,6 @@ load_text (const EvalOptions *o, const ArGguf *gguf, GError **error)
   g_autoptr (ArVocab) vocab = ar_vocab_new_from_gguf (gguf, error);
   g_autofree char *contents = NULL;
   gsize len;
-
   ArTextData *text;
 
   if (vocab == NULL || !g_file_get_contents (o->data, &contents, &len, error))

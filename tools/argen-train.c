@@ -1341,8 +1341,8 @@ argen_cmd_train (int argc, char **argv)
     wn.condition = g_strdup ("none");
   if (family != NULL && argc > 2 && strcmp (argv[1], family) == 0) {
     fprintf (stderr,
-        "argen train: unexpected argument '%s' after the family %s\n",
-        argv[2], family);
+        "argen train: unexpected argument '%s' after the family %s\n", argv[2],
+        family);
     goto out;
   }
   if (family == NULL || argc != 2) {
