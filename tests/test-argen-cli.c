@@ -1054,6 +1054,64 @@ test_pixelcnn (void)
   run_clear (&r);
 }
 
+/* The bits/dim argen eval gives the embedded Fashion-MNIST model on a
+ * folder holding one sub-folder, @class_dir, of two test sneakers. */
+static double
+fashion_bits (const char *class_dir, Run *r)
+{
+  g_autofree char *fashion = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "pixelcnn-fashion.gguf", NULL);
+  g_autofree char *top = g_strdup_printf ("%s/classes-%s", tmp_dir,
+      class_dir);
+  g_autofree char *dir = g_build_filename (top, class_dir, NULL);
+  const char *p;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  for (int i = 0; i < 2; i++) {
+    g_autofree char *name = g_strdup_printf ("sneaker-%02d.png", i);
+    g_autofree char *from = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+        "..", "..", "pipelines", "data", name, NULL);
+    g_autofree char *to = g_build_filename (dir, name, NULL);
+    g_autofree char *png = NULL;
+    gsize len = 0;
+
+    g_assert_true (g_file_get_contents (from, &png, &len, NULL));
+    g_assert_true (g_file_set_contents (to, png, len, NULL));
+  }
+  *r = run_argen ("eval", fashion, "--data", top, "--threads", "1", NULL);
+  if (r->status != 0)
+    return NAN;
+  p = strstr (r->out, ": ");
+  g_assert_nonnull (p);
+  return g_ascii_strtod (p + 2, NULL);
+}
+
+/* A PNG folder's sub-folders are matched to the model's classes by name
+ * (or index): a folder of sneakers alone was scored as class 0,
+ * t-shirt-top, the first of its own sub-folders.  So "sneaker" scores as
+ * "7" does and not as "t-shirt-top"; a name the model does not have is
+ * refused, named. */
+static void
+test_pixelcnn_class_names (void)
+{
+  Run r;
+  double sneaker = fashion_bits ("sneaker", &r);
+
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  g_assert_cmpfloat (sneaker, ==, fashion_bits ("7", &r));
+  run_clear (&r);
+  /* the same images as t-shirts cost more: a class-conditional model */
+  g_assert_cmpfloat (fashion_bits ("t-shirt-top", &r), >, sneaker + 0.01);
+  run_clear (&r);
+
+  g_assert_true (isnan (fashion_bits ("boots", &r)));
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "sub-folder 'boots' is not one of the "
+          "model's 10 classes"));
+  run_clear (&r);
+}
+
 static void
 remove_tree (const char *path)
 {
@@ -1106,6 +1164,8 @@ main (int argc, char **argv)
   g_test_add_func ("/argen-cli/resume", test_resume);
   g_test_add_func ("/argen-cli/nar", test_nar);
   g_test_add_func ("/argen-cli/pixelcnn", test_pixelcnn);
+  g_test_add_func ("/argen-cli/pixelcnn-class-names",
+      test_pixelcnn_class_names);
   ret = g_test_run ();
 
   remove_tree (tmp_dir);

@@ -177,6 +177,18 @@ evaluate_pixelcnn (const EvalOptions *o, const ArGguf *gguf, GError **error)
         set->height, config.width, config.height);
     return FALSE;
   }
+  /* a PNG folder's labels by name: pixelcnn.class_names (else the classes
+   * are "0", "1", …) */
+  const char *const *names = NULL;
+  guint64 n_names = 0;
+  if (ar_gguf_has_key (gguf, "pixelcnn.class_names") &&
+      !ar_gguf_get_string_array (gguf, "pixelcnn.class_names", &names, NULL,
+          &n_names, error))
+    return FALSE;
+  if (!argen_image_set_match_classes (set, o->data,
+          n_names == (guint64) config.classes ? names : NULL, config.classes,
+          error))
+    return FALSE;
   if (config.classes > 0 &&
       (set->labels == NULL || set->n_classes > config.classes)) {
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID,

@@ -17,6 +17,45 @@
 #include <stdio.h>
 #include <string.h>
 
+gboolean
+argen_image_set_match_classes (ArImageSet *set, const char *path,
+    const char *const *names, int n_names, GError **error)
+{
+  g_autofree int *to = NULL;
+  int n_classes = 0;
+
+  if (set->class_names == NULL || set->labels == NULL || n_names == 0)
+    return TRUE;
+  to = g_new (int, set->n_classes);
+  for (int k = 0; k < set->n_classes; k++) {
+    const char *name = set->class_names[k];
+    char *end;
+    gint64 v;
+
+    to[k] = -1;
+    for (int j = 0; names != NULL && j < n_names && to[k] < 0; j++)
+      if (strcmp (names[j], name) == 0)
+        to[k] = j;
+    v = g_ascii_strtoll (name, &end, 10);
+    if (to[k] < 0 && end != name && *end == '\0' && v >= 0 && v < n_names)
+      to[k] = (int) v;
+    if (to[k] < 0) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s: sub-folder '%s' is not one of the model's %d classes (by name "
+          "or index)",
+          path, name, n_names);
+      return FALSE;
+    }
+    n_classes = MAX (n_classes, to[k] + 1);
+  }
+  for (int i = 0; i < set->n; i++)
+    set->labels[i] = to[set->labels[i]];
+  set->n_classes = n_classes;
+  /* the names now are those of the model's classes */
+  g_clear_pointer (&set->class_names, g_strfreev);
+  return TRUE;
+}
+
 /* The size of a grid of @n images (H, W) in @cols columns, each pixel a
  * @scale × @scale square, one pixel of grey between images; FALSE (naming
  * @path) when cairo cannot draw it: its image surfaces, and so its PNGs, are
@@ -188,6 +227,14 @@ argen_cmd_images (int argc, char **argv)
       fprintf (stderr,
           "argen images: %s: images of %d × %d; the model's are %d × %d\n",
           complete, set->width, set->height, W, H);
+      return 1;
+    }
+    g_autofree const char **names = g_new (const char *, MAX (N, 1));
+    for (int k = 0; k < N; k++)
+      names[k] = ar_pixelcnn_get_class_name (pc, k);
+    if (!argen_image_set_match_classes (set, complete, names, N, &error)) {
+      fprintf (stderr, "argen images: %s\n", error->message);
+      g_error_free (error);
       return 1;
     }
     int keep = keep_rows != G_MININT ? MIN (keep_rows, H) : H / 2;

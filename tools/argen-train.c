@@ -964,6 +964,27 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
   };
   if (!ar_pixelcnn_config_check (&config, &error))
     return fail (error);
+  g_auto (GStrv) names = NULL;
+  if (o->class_names != NULL && config.classes > 0) {
+    names = g_strsplit (o->class_names, ",", -1);
+    if (g_strv_length (names) != (guint) config.classes) {
+      fprintf (stderr,
+          "argen train: --class-names gives %u names; the labels have %d "
+          "classes\n",
+          g_strv_length (names), config.classes);
+      return 2;
+    }
+  } else if (train->class_names != NULL) {
+    names = g_strdupv (train->class_names);
+  }
+  /* a PNG --test-data folder's labels by name: those of the training
+   * folders (or --class-names) */
+  if (o->test_data != NULL &&
+      !argen_image_set_match_classes (test, o->test_data,
+          (const char *const *) (train->class_names ? train->class_names
+                                                    : names),
+          config.classes, &error))
+    return fail (error);
   if (test != NULL &&
       (test->width != train->width || test->height != train->height ||
           (config.classes > 0 &&
@@ -978,19 +999,6 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
         test->width, test->height,
         config.classes > 0 && test->labels == NULL ? " without labels" : "");
     return 1;
-  }
-  g_auto (GStrv) names = NULL;
-  if (o->class_names != NULL && config.classes > 0) {
-    names = g_strsplit (o->class_names, ",", -1);
-    if (g_strv_length (names) != (guint) config.classes) {
-      fprintf (stderr,
-          "argen train: --class-names gives %u names; the labels have %d "
-          "classes\n",
-          g_strv_length (names), config.classes);
-      return 2;
-    }
-  } else if (train->class_names != NULL) {
-    names = g_strdupv (train->class_names);
   }
   g_autoptr (ArPixelCnnTask) task = ar_pixelcnn_task_new (&config, train, test,
       (const char *const *) names, c->batch, c->threads);
