@@ -1061,8 +1061,7 @@ fashion_bits (const char *class_dir, Run *r)
 {
   g_autofree char *fashion = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
       "pixelcnn-fashion.gguf", NULL);
-  g_autofree char *top = g_strdup_printf ("%s/classes-%s", tmp_dir,
-      class_dir);
+  g_autofree char *top = g_strdup_printf ("%s/classes-%s", tmp_dir, class_dir);
   g_autofree char *dir = g_build_filename (top, class_dir, NULL);
   const char *p;
 
