@@ -138,6 +138,28 @@ test_help (void)
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "no-such-command"));
   run_clear (&r);
+
+  /* each command's usage line names it as it is typed (it read "train
+   * [OPTION…]"), and eval's says it scores more than text */
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++) {
+    g_autofree char *usage = g_strdup_printf ("argen %s [OPTION", commands[i]);
+
+    r = run_argen (commands[i], "--help", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, usage));
+    run_clear (&r);
+  }
+  r = run_argen ("eval", "--help", NULL);
+  g_assert_nonnull (strstr (r.out, "text, images or audio"));
+  run_clear (&r);
+
+  /* a stray argument is named (the message asked for the family, which
+   * was there) */
+  r = run_argen ("train", "rnn", "stray", "--data", "t.txt", "--out", "m.gguf",
+      NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "unexpected argument 'stray'"));
+  run_clear (&r);
 }
 
 /* `argen convert llama2c --type`: the storage types it names and takes
@@ -335,6 +357,26 @@ test_spectrogram (void)
   g_assert_true (file_starts_with (png, "\x89PNG\r\n\x1a\n", 8));
 }
 
+/* --n-fft up to the largest whose bins fit in a cairo image (32768: 16385
+ * rows; 65536 crashed on a surface without data); the file has 4800
+ * samples, fewer than a frame. */
+static void
+test_spectrogram_n_fft (void)
+{
+  g_autofree char *png = tmp_path ("s-fft.png");
+  Run r = run_argen ("spectrogram", wav_a, png, "--n-fft", "65536", NULL);
+
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "16…32768"));
+  g_assert_false (g_file_test (png, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  r = run_argen ("spectrogram", wav_a, png, "--n-fft", "32768", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  g_assert_true (file_starts_with (png, "\x89PNG\r\n\x1a\n", 8));
+}
+
 static void
 test_baselines (void)
 {
@@ -390,6 +432,71 @@ test_audio_errors (void)
       NULL);
   g_assert_cmpint (r.status, >, 0);
   g_assert_nonnull (strstr (r.err, mixed_bad));
+  run_clear (&r);
+}
+
+/* Audio with no samples is not a perfect score: audio-compare, baselines,
+ * wavenet training and eval refuse it, naming the file or folder (they
+ * printed 0 dB, 0 bits/sample, NaN bits/sample, and trained on nothing
+ * after a GLib-CRITICAL). */
+static void
+test_audio_empty (void)
+{
+  g_autofree char *dir = tmp_path ("with-empty");
+  g_autofree char *empty = NULL;
+  g_autofree char *model = tmp_path ("wn-empty.gguf");
+  g_autofree char *speech = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "wavenet-speech.gguf", NULL);
+  GError *error = NULL;
+  Run r;
+
+  /* file 0 (held out with --holdout-every 2) has no samples, file 1 some */
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  empty = g_build_filename (dir, "0.wav", NULL);
+  g_assert_true (ar_audio_write_wav (empty, NULL, 0, RATE, &error));
+  g_assert_no_error (error);
+  g_free (write_wav (dir, "1.wav", 440, RATE / 10, 6));
+
+  r = run_argen ("audio-compare", wav_a, empty, NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, empty));
+  g_assert_nonnull (strstr (r.err, "no samples"));
+  run_clear (&r);
+
+  r = run_argen ("baselines", "--data", dir, "--holdout-every", "2", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, dir));
+  g_assert_nonnull (strstr (r.err, "no samples"));
+  run_clear (&r);
+
+  r = run_argen ("train", "wavenet", "--data", empty, "--out", model,
+      "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
+      "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--steps",
+      "2", "--holdout-every", "0", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, empty));
+  g_assert_nonnull (strstr (r.err, "nothing to learn from"));
+  g_assert_null (strstr (r.err, "CRITICAL"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  /* the empty file held out: nothing to validate on (no validation was
+   * printed, nor said missing) */
+  r = run_argen ("train", "wavenet", "--data", dir, "--out", model,
+      "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
+      "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--steps",
+      "2", "--holdout-every", "2", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "nothing to validate on"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  r = run_argen ("eval", speech, "--data", dir, "--holdout-every", "2",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, dir));
+  g_assert_nonnull (strstr (r.err, "nothing to score"));
+  g_assert_null (strstr (r.out, "nan"));
   run_clear (&r);
 }
 
@@ -518,6 +625,7 @@ test_rnn (void)
   g_autofree char *model = tmp_path ("r.gguf");
   g_autofree char *cut = tmp_path ("cut.gguf");
   g_autofree char *missing = tmp_path ("missing.txt");
+  g_autofree char *short_text = tmp_path ("short.txt");
   g_autoptr (GString) s = g_string_new (NULL);
   g_autofree char *contents = NULL;
   gsize len = 0;
@@ -543,6 +651,77 @@ test_rnn (void)
   run_clear (&r);
   g_assert_true (file_starts_with (model, "GGUF", 4));
 
+  /* a text named NAME.csv with --out NAME.gguf: the log would be written
+   * over it (it was, after the text was read) */
+  {
+    g_autofree char *csv = tmp_path ("quotes.csv");
+    g_autofree char *quotes = tmp_path ("quotes.gguf");
+    g_autofree char *kept = NULL;
+
+    g_assert_true (g_file_set_contents (csv, s->str, s->len, NULL));
+    r = run_argen ("train", "rnn", "--data", csv, "--out", quotes,
+        "--embedding", "8", "--hidden", "16", "--seq", "16", "--batch", "2",
+        "--steps", "1", "--threads", "1", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, "are the same file"));
+    g_assert_nonnull (strstr (r.err, "--log"));
+    run_clear (&r);
+    g_assert_true (g_file_get_contents (csv, &kept, NULL, NULL));
+    g_assert_cmpstr (kept, ==, s->str);
+    g_assert_false (g_file_test (quotes, G_FILE_TEST_EXISTS));
+
+    r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--log", cut,
+        "--steps", "1", NULL);
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, "--out"));
+    run_clear (&r);
+  }
+
+  /* a byte vocabulary's validation is in nats per byte, as eval gives it
+   * (it said nats/char) */
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--vocab",
+      "byte", "--embedding", "8", "--hidden", "16", "--seq", "16", "--batch",
+      "2", "--steps", "1", "--eval-every", "0", "--checkpoint-every", "0",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "nats/byte"));
+  g_assert_null (strstr (r.err, "nats/char"));
+  run_clear (&r);
+  r = run_argen ("eval", cut, "--data", text, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "nats/byte"));
+  run_clear (&r);
+  g_unlink (cut);
+
+  /* a held-out end of 21 characters is fewer than the 32 streams of the
+   * default --batch validation scores: it scored none and printed no
+   * validation at all */
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+      "8", "--hidden", "16", "--seq", "16", "--steps", "1", "--val-fraction",
+      "0.01", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, text));
+  g_assert_nonnull (strstr (r.err, "validation needs 32"));
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  /* sizes of zero or below are refused, named as given (--batch 0 trained
+   * with the default 32, --hidden -5 was reported as 4294967291) */
+  {
+    static const char *const bad[][2] = { { "--batch", "0" },
+      { "--hidden", "-5" }, { "--embedding", "0" }, { "--layers", "-1" } };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--steps",
+          "1", bad[i][0], bad[i][1], NULL);
+      g_assert_cmpint (r.status, ==, 2);
+      g_assert_nonnull (strstr (r.err, "out of range"));
+      g_assert_null (strstr (r.err, "4294967291"));
+      g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+      run_clear (&r);
+    }
+  }
+
   r = run_argen ("generate", model, "--prompt", "a", "--tokens", "10", "--seed",
       "3", NULL);
   g_assert_cmpint (r.status, ==, 0);
@@ -567,6 +746,40 @@ test_rnn (void)
   g_assert_nonnull (strstr (r.err, missing));
   run_clear (&r);
 
+  /* a text too short to score: its held-out end is 1 token, nothing to
+   * predict (was NaN, exit 0, after a GLib-CRITICAL for the Transformer) */
+  g_assert_true (g_file_set_contents (short_text, "the cat", -1, NULL));
+  {
+    g_autofree char *tf = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+        "transformer-shakespeare.gguf", NULL);
+    const char *const models[] = { model, tf };
+
+    /* odd sliding windows advance by 1 and score 1 target each (the
+     * description said 2: T - T / 2) */
+    r = run_argen ("eval", tf, "--data", text, "--sliding", "--window", "3",
+        "--threads", "1", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, "windows of 3 advancing by 1, each after "
+            "the first scoring its last 1,"));
+    run_clear (&r);
+
+    for (guint i = 0; i < G_N_ELEMENTS (models); i++) {
+      r = run_argen ("eval", models[i], "--data", short_text, NULL);
+      g_assert_cmpint (r.status, ==, 1);
+      g_assert_nonnull (strstr (r.err, short_text));
+      g_assert_nonnull (strstr (r.err, "held-out end has 1 tokens"));
+      g_assert_null (strstr (r.err, "CRITICAL"));
+      run_clear (&r);
+    }
+  }
+  /* the whole of it: 6 predictions, fewer than the 32 streams of --batch
+   * (the RNN scored none of them and printed NaN) */
+  r = run_argen ("eval", model, "--data", short_text, "--all", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "over 6 predictions"));
+  g_assert_null (strstr (r.out, "nan"));
+  run_clear (&r);
+
   r = run_argen ("info", wav_a, NULL);
   g_assert_cmpint (r.status, >, 0);
   g_assert_nonnull (strstr (r.err, wav_a));
@@ -581,6 +794,58 @@ test_rnn (void)
   g_assert_cmpint (r.status, >, 0);
   g_assert_nonnull (strstr (r.err, cut));
   run_clear (&r);
+}
+
+/* --resume continues a checkpoint's run with the options it was started
+ * with: a command giving others is refused, naming the option (a longer
+ * --steps was silently ignored, and recorded in the model's recipe as
+ * given); the same command continues it.  A plot that cannot be written is
+ * not reported as written. */
+static void
+test_resume (void)
+{
+  g_autofree char *text = tmp_path ("resume.txt");
+  g_autofree char *model = tmp_path ("resume.gguf");
+  g_autofree char *ckpt = tmp_path ("resume.ckpt");
+  g_autofree char *bad_plot = tmp_path ("no-such-dir/resume.png");
+  g_autoptr (GString) s = g_string_new (NULL);
+  Run r;
+
+  while (s->len < 2000)
+    g_string_append (s, "a cat sat on the mat\n");
+  g_assert_true (g_file_set_contents (text, s->str, s->len, NULL));
+
+#define RESUME_ARGS "--data", text, "--out", model, "--embedding", "8", \
+    "--hidden", "16", "--seq", "16", "--batch", "2", "--warmup", "1", \
+    "--eval-every", "0", "--checkpoint-every", "2", "--threads", "1"
+  r = run_argen ("train", "rnn", RESUME_ARGS, "--steps", "4", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  g_assert_true (g_file_test (ckpt, G_FILE_TEST_EXISTS));
+  g_unlink (model);
+
+  r = run_argen ("train", "rnn", RESUME_ARGS, "--steps", "8", "--resume", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, ckpt));
+  g_assert_nonnull (strstr (r.err, "--steps 4, not 8"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  r = run_argen ("train", "rnn", RESUME_ARGS, "--steps", "4", "--lr", "1e-3",
+      "--resume", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--lr 0.002, not 0.001"));
+  run_clear (&r);
+
+  r = run_argen ("train", "rnn", RESUME_ARGS, "--steps", "4", "--resume",
+      "--plot", bad_plot, NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "resuming from"));
+  g_assert_nonnull (strstr (r.err, "no plot"));
+  g_assert_null (strstr (r.err, "plot /"));
+  run_clear (&r);
+  g_assert_true (file_starts_with (model, "GGUF", 4));
+#undef RESUME_ARGS
 }
 
 /* argen train nar, info, eval and generate on a tiny text. */
@@ -635,11 +900,214 @@ test_nar (void)
   r = run_argen ("generate", model, "--iterations", "0", NULL);
   g_assert_cmpint (r.status, ==, 2);
   run_clear (&r);
+  /* the elements' limit: 10^6 passes a chunk ran for minutes */
+  r = run_argen ("generate", model, "--tokens", "8", "--iterations", "1000000",
+      NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "1 … 1024"));
+  run_clear (&r);
+
+  /* a held-out end shorter than the 8 slots a pass fills: refused (NaN over
+   * 0 predictions, and no validation in training) */
+  r = run_argen ("eval", model, "--data", text, "--val-fraction", "0.002",
+      NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "has 6 tokens, fewer than the model's 8 "
+          "slots"));
+  g_assert_null (strstr (r.out, "nan"));
+  run_clear (&r);
+  r = run_argen ("train", "nar", "--data", text, "--out", model, "--layers",
+      "1", "--dim", "16", "--heads", "2", "--context", "24", "--slots", "8",
+      "--steps", "1", "--val-fraction", "0.002", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "fewer than the 8 slots"));
+  run_clear (&r);
+
+  /* one held-out token: nothing to validate on, for any text family (the
+   * Transformer trained without a word of validation) */
+  r = run_argen ("train", "transformer", "--data", text, "--out", model,
+      "--layers", "1", "--dim", "16", "--heads", "2", "--context", "16",
+      "--steps", "1", "--val-fraction", "0.0003", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "held-out end is 1 token"));
+  run_clear (&r);
 
   r = run_argen ("train", "nar", "--data", text, "--out", model, "--context",
       "8", "--slots", "8", NULL);
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "--slots"));
+  run_clear (&r);
+}
+
+/* Writes @n images of 8 × 8 (IDX, unsigned bytes) and, when @labels is not
+ * NULL, their labels i % 2. */
+static void
+write_idx (const char *images, const char *labels, int n)
+{
+  g_autoptr (GByteArray) b = g_byte_array_new ();
+  /* magic 00 00 08 03 (unsigned bytes, 3 dimensions), then the big-endian
+   * dimensions n, 8, 8 */
+  const guint8 head[] = { 0, 0, 8, 3, 0, 0, 0, (guint8) n, 0, 0, 0, 8, 0, 0, 0,
+    8 };
+
+  g_byte_array_append (b, head, sizeof head);
+  for (int i = 0; i < n * 64; i++) {
+    guint8 v = (guint8) (i * 37 % 256);
+
+    g_byte_array_append (b, &v, 1);
+  }
+  g_assert_true (g_file_set_contents (images, (char *) b->data, b->len, NULL));
+  if (labels != NULL) {
+    const guint8 lhead[] = { 0, 0, 8, 1, 0, 0, 0, (guint8) n };
+
+    g_byte_array_set_size (b, 0);
+    g_byte_array_append (b, lhead, sizeof lhead);
+    for (int i = 0; i < n; i++) {
+      guint8 v = (guint8) (i % 2);
+
+      g_byte_array_append (b, &v, 1);
+    }
+    g_assert_true (g_file_set_contents (labels, (char *) b->data, b->len,
+        NULL));
+  }
+}
+
+/* argen train pixelcnn on 8 × 8 IDX images of two classes, eval, and
+ * images: a grid of each class; a grid cairo cannot draw (over 32767
+ * pixels a side: it crashed) and images of another size to complete are
+ * refused before any drawing, naming the problem. */
+static void
+test_pixelcnn (void)
+{
+  g_autofree char *images = tmp_path ("img.idx");
+  g_autofree char *labels = tmp_path ("lab.idx");
+  g_autofree char *model = tmp_path ("p.gguf");
+  g_autofree char *grid = tmp_path ("grid.png");
+  g_autofree char *fashion = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "pixelcnn-fashion.gguf", NULL);
+  Run r;
+
+  write_idx (images, labels, 20);
+  r = run_argen ("train", "pixelcnn", "--data", images, "--labels", labels,
+      "--out", model, "--layers", "2", "--features", "4", "--output-hidden",
+      "8", "--batch", "4", "--steps", "2", "--warmup", "1", "--eval-every", "0",
+      "--checkpoint-every", "0", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "bits/dim"));
+  run_clear (&r);
+
+  r = run_argen ("eval", model, "--data", images, "--labels", labels,
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "over 20 images of 8 × 8"));
+  run_clear (&r);
+
+  /* held-out images without the labels a class-conditional model needs:
+   * the message names them */
+  r = run_argen ("train", "pixelcnn", "--data", images, "--labels", labels,
+      "--test-data", images, "--out", grid, "--steps", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, images));
+  g_assert_nonnull (strstr (r.err, "without labels"));
+  g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  r = run_argen ("images", model, "--out", grid, "--count", "3", "--threads",
+      "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "drew 6 images"));
+  run_clear (&r);
+  g_assert_true (file_starts_with (grid, "\x89PNG\r\n\x1a\n", 8));
+  g_unlink (grid);
+
+  /* two rows of 128 images of 8 × 32 + 1 pixels: 32897 wide */
+  r = run_argen ("images", model, "--out", grid, "--count", "128", "--scale",
+      "32", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, grid));
+  g_assert_nonnull (strstr (r.err, "32897 × 515 pixels"));
+  g_assert_null (strstr (r.out, "drew"));
+  g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  /* --complete keeps the top rows: 3 of them, and a negative count is
+   * refused (it meant the default, half the image) */
+  r = run_argen ("images", model, "--out", grid, "--complete", images,
+      "--keep-rows", "3", "--count", "2", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "completed 2 images below row 3"));
+  run_clear (&r);
+  g_unlink (grid);
+  r = run_argen ("images", model, "--out", grid, "--complete", images,
+      "--keep-rows", "-5", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  /* the embedded model draws 28 × 28 */
+  r = run_argen ("images", fashion, "--out", grid, "--complete", images,
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, images));
+  g_assert_nonnull (strstr (r.err, "of 8 × 8; the model's are 28 × 28"));
+  g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+}
+
+/* The bits/dim argen eval gives the embedded Fashion-MNIST model on a
+ * folder holding one sub-folder, @class_dir, of two test sneakers. */
+static double
+fashion_bits (const char *class_dir, Run *r)
+{
+  g_autofree char *fashion = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "pixelcnn-fashion.gguf", NULL);
+  g_autofree char *top = g_strdup_printf ("%s/classes-%s", tmp_dir, class_dir);
+  g_autofree char *dir = g_build_filename (top, class_dir, NULL);
+  const char *p;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
+  for (int i = 0; i < 2; i++) {
+    g_autofree char *name = g_strdup_printf ("sneaker-%02d.png", i);
+    g_autofree char *from = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+        "..", "..", "pipelines", "data", name, NULL);
+    g_autofree char *to = g_build_filename (dir, name, NULL);
+    g_autofree char *png = NULL;
+    gsize len = 0;
+
+    g_assert_true (g_file_get_contents (from, &png, &len, NULL));
+    g_assert_true (g_file_set_contents (to, png, len, NULL));
+  }
+  *r = run_argen ("eval", fashion, "--data", top, "--threads", "1", NULL);
+  if (r->status != 0)
+    return NAN;
+  p = strstr (r->out, ": ");
+  g_assert_nonnull (p);
+  return g_ascii_strtod (p + 2, NULL);
+}
+
+/* A PNG folder's sub-folders are matched to the model's classes by name
+ * (or index): a folder of sneakers alone was scored as class 0,
+ * t-shirt-top, the first of its own sub-folders.  So "sneaker" scores as
+ * "7" does and not as "t-shirt-top"; a name the model does not have is
+ * refused, named. */
+static void
+test_pixelcnn_class_names (void)
+{
+  Run r;
+  double sneaker = fashion_bits ("sneaker", &r);
+
+  g_assert_cmpint (r.status, ==, 0);
+  run_clear (&r);
+  g_assert_cmpfloat (sneaker, ==, fashion_bits ("7", &r));
+  run_clear (&r);
+  /* the same images as t-shirts cost more: a class-conditional model */
+  g_assert_cmpfloat (fashion_bits ("t-shirt-top", &r), >, sneaker + 0.01);
+  run_clear (&r);
+
+  g_assert_true (isnan (fashion_bits ("boots", &r)));
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "sub-folder 'boots' is not one of the "
+          "model's 10 classes"));
   run_clear (&r);
 }
 
@@ -684,13 +1152,19 @@ main (int argc, char **argv)
   g_test_add_func ("/argen-cli/audio-compare-distance",
       test_audio_compare_distance);
   g_test_add_func ("/argen-cli/spectrogram", test_spectrogram);
+  g_test_add_func ("/argen-cli/spectrogram-n-fft", test_spectrogram_n_fft);
   g_test_add_func ("/argen-cli/baselines", test_baselines);
   g_test_add_func ("/argen-cli/audio-errors", test_audio_errors);
+  g_test_add_func ("/argen-cli/audio-empty", test_audio_empty);
   g_test_add_func ("/argen-cli/wavenet", test_wavenet);
   g_test_add_func ("/argen-cli/wavenet-pre-emphasis",
       test_wavenet_pre_emphasis);
   g_test_add_func ("/argen-cli/rnn", test_rnn);
+  g_test_add_func ("/argen-cli/resume", test_resume);
   g_test_add_func ("/argen-cli/nar", test_nar);
+  g_test_add_func ("/argen-cli/pixelcnn", test_pixelcnn);
+  g_test_add_func ("/argen-cli/pixelcnn-class-names",
+      test_pixelcnn_class_names);
   ret = g_test_run ();
 
   remove_tree (tmp_dir);

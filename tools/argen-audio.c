@@ -126,6 +126,11 @@ argen_cmd_audio_compare (int argc, char **argv)
     g_error_free (error);
     return 1;
   }
+  if (n_ref == 0 || n_test == 0) {
+    fprintf (stderr, "argen audio-compare: %s: no samples to compare\n",
+        n_ref == 0 ? argv[1] : argv[2]);
+    return 1;
+  }
   gsize n = MIN (n_ref, n_test);
   if (n_ref != n_test)
     fprintf (stderr,
@@ -304,6 +309,13 @@ argen_cmd_baselines (int argc, char **argv)
           (ArAudioSignal *) held_sig->data, held_sig->len, order, &b, &error)) {
     fprintf (stderr, "argen baselines: %s\n", error->message);
     g_error_free (error);
+    return 1;
+  }
+  if (b.n_held == 0) {
+    fprintf (stderr,
+        "argen baselines: %s: nothing to score: the %u held-out files have "
+        "no samples\n",
+        data, held->len);
     return 1;
   }
   if (list)

@@ -40,11 +40,27 @@ load_text (const EvalOptions *o, const ArGguf *gguf, GError **error)
   g_autoptr (ArVocab) vocab = ar_vocab_new_from_gguf (gguf, error);
   g_autofree char *contents = NULL;
   gsize len;
+  ArTextData *text;
 
   if (vocab == NULL || !g_file_get_contents (o->data, &contents, &len, error))
     return NULL;
-  return ar_text_data_new_with_vocab (contents, len, vocab,
+  text = ar_text_data_new_with_vocab (contents, len, vocab,
       o->all ? 0 : o->val_fraction, error);
+  if (text == NULL) {
+    g_prefix_error (error, "%s: ", o->data);
+    return NULL;
+  }
+  /* one token to predict after another, at least */
+  if (text->n - (o->all ? 0 : text->n_train) < 2) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: %s has %" G_GSIZE_FORMAT " tokens; scoring needs at least 2%s",
+        o->data, o->all ? "the text" : "the held-out end",
+        text->n - (o->all ? 0 : text->n_train),
+        o->all ? "" : " (a longer file, or a larger --val-fraction)");
+    ar_text_data_free (text);
+    return NULL;
+  }
+  return text;
 }
 
 static void
@@ -82,14 +98,17 @@ evaluate_rnn (const EvalOptions *o, const ArGguf *gguf, GError **error)
     return FALSE;
 
   int T = o->window > 0 ? o->window : 128;
-  g_autoptr (ArRnnTask) task =
-      ar_rnn_task_new (&config, text, T, o->batch, o->window);
+  gsize from = o->all ? 0 : text->n_train;
+  /* contiguous streams: no more of them than there are targets, as each
+   * stream scores an equal share and the remainder is left out */
+  int B = o->window > 0 ? o->batch
+                        : (int) MIN ((gsize) o->batch, text->n - from - 1);
+  g_autoptr (ArRnnTask) task = ar_rnn_task_new (&config, text, T, B, o->window);
   if (!ar_rnn_train_load_weights (ar_rnn_task_get_net (task), gguf, error))
     return FALSE;
   guint64 n = 0;
   g_autoptr (GTimer) timer = g_timer_new ();
-  double nats = ar_rnn_task_evaluate (task, o->all ? 0 : text->n_train, text->n,
-      o->window, &n);
+  double nats = ar_rnn_task_evaluate (task, from, text->n, o->window, &n);
   g_autofree char *mode = o->window > 0
       ? g_strdup_printf ("windows of %d from a zero state", o->window)
       : g_strdup ("contiguous streams with carried state");
@@ -106,6 +125,12 @@ evaluate_transformer (const EvalOptions *o, const ArGguf *gguf, GError **error)
   if (!ar_transformer_config_from_gguf (&config, gguf, error) ||
       !(text = load_text (o, gguf, error)))
     return FALSE;
+  if (o->window > 0 && (guint) o->window > config.n_ctx) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: --window %d is longer than the model's context (%u tokens)",
+        o->path, o->window, config.n_ctx);
+    return FALSE;
+  }
   /* windows of the model's context unless asked for shorter ones; never
    * longer than the text */
   int T = o->window > 0 ? o->window : (int) MIN (config.n_ctx, 1u << 16);
@@ -123,10 +148,13 @@ evaluate_transformer (const EvalOptions *o, const ArGguf *gguf, GError **error)
   guint64 n = 0;
   g_autoptr (GTimer) timer = g_timer_new ();
   double nats = ar_transformer_task_evaluate (task, from, text->n, mode, &n);
+  /* after the first window (scored whole), each scores the S targets it
+   * advanced by (ar_transformer_task_evaluate ()) */
+  int S = MAX (T / 2, 1);
   g_autofree char *desc = o->sliding
-      ? g_strdup_printf ("windows of %d advancing by %d, each scoring its last "
-                         "%d",
-            T, MAX (T / 2, 1), T - MAX (T / 2, 1))
+      ? g_strdup_printf ("windows of %d advancing by %d, each after the first "
+                         "scoring its last %d",
+            T, S, S)
       : g_strdup_printf ("windows of %d, each from an empty context", T);
   print_result (o, text, nats, n, desc, g_timer_elapsed (timer, NULL));
   return TRUE;
@@ -149,6 +177,18 @@ evaluate_pixelcnn (const EvalOptions *o, const ArGguf *gguf, GError **error)
         set->height, config.width, config.height);
     return FALSE;
   }
+  /* a PNG folder's labels by name: pixelcnn.class_names (else the classes
+   * are "0", "1", …) */
+  const char *const *names = NULL;
+  guint64 n_names = 0;
+  if (ar_gguf_has_key (gguf, "pixelcnn.class_names") &&
+      !ar_gguf_get_string_array (gguf, "pixelcnn.class_names", &names, NULL,
+          &n_names, error))
+    return FALSE;
+  if (!argen_image_set_match_classes (set, o->data,
+          n_names == (guint64) config.classes ? names : NULL, config.classes,
+          error))
+    return FALSE;
   if (config.classes > 0 &&
       (set->labels == NULL || set->n_classes > config.classes)) {
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
@@ -234,6 +274,13 @@ evaluate_wavenet (const EvalOptions *o, ArGguf *gguf, GError **error)
   guint64 n = 0;
   double bits = ar_wavenet_task_evaluate (task, TRUE, &n);
   double s = g_timer_elapsed (timer, NULL);
+  if (n == 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: nothing to score: no held-out file (of %u) has the 2 samples a "
+        "prediction needs",
+        o->data, held->len);
+    return FALSE;
+  }
   g_autofree char *which = o->all
       ? g_strdup ("all files")
       : g_strdup_printf ("1 file in %d held out", o->holdout_every);
@@ -276,6 +323,14 @@ evaluate_nar (const EvalOptions *o, ArGguf *gguf, GError **error)
   int slots = (int) ar_nar_get_slots (nar);
   if (!ar_nar_task_check (config, text, slots, o->batch, error))
     return FALSE;
+  /* a pass fills all the slots: the held-out end must hold that many */
+  if (text->n - text->n_train < (gsize) slots) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: the held-out end has %" G_GSIZE_FORMAT " tokens, fewer than the "
+        "model's %d slots (a longer file, or a larger --val-fraction)",
+        o->data, text->n - text->n_train, slots);
+    return FALSE;
+  }
   g_autoptr (ArNarTask) task =
       ar_nar_task_new (config, text, slots, o->batch, o->threads);
   if (!ar_transformer_train_load_weights (ar_nar_task_get_net (task), gguf,
@@ -359,11 +414,13 @@ argen_cmd_eval (int argc, char **argv)
     { "batch", 0, 0, G_OPTION_ARG_INT, &batch,
         "Streams or windows evaluated together (default 32)", "B" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads,
-        "transformer, wavenet: threads, 0 = one per processor (default 0)",
+        "transformer, nar, pixelcnn, wavenet: threads, 0 = one per processor "
+        "(default 0, at most 16)",
         "N" },
     { NULL } };
   g_autoptr (GOptionContext) ctx =
-      g_option_context_new ("MODEL.gguf — held-out loss of a text model");
+      g_option_context_new ("MODEL.gguf — held-out loss of a model: text, "
+                            "images or audio");
   g_option_context_add_main_entries (ctx, entries, NULL);
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {

@@ -10,6 +10,12 @@
 
 #include <stdio.h>
 
+/* Mask-Predict passes per chunk, at most: the elements' limit too.  More
+ * passes than slots re-predict the same slots again (T passes over N slots
+ * run about T (N - 1) / N encoder passes), so a larger number only takes
+ * longer. */
+#define MAX_ITERATIONS 1024
+
 int
 argen_cmd_generate (int argc, char **argv)
 {
@@ -26,7 +32,8 @@ argen_cmd_generate (int argc, char **argv)
     { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 0)", "N" },
     { "stop", 0, 0, G_OPTION_ARG_STRING, &stop, "Stop when the output reaches this text", "TEXT" },
     { "iterations", 'T', 0, G_OPTION_ARG_INT, &iterations,
-      "nar models: Mask-Predict passes per chunk of N tokens, 1 = fully parallel (default 4)", "T" },
+      "nar models: Mask-Predict passes per chunk of N tokens, 1 = fully parallel, at most 1024 "
+      "(default 4)", "T" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("MODEL.gguf — generate text");
@@ -38,10 +45,10 @@ argen_cmd_generate (int argc, char **argv)
     return 2;
   }
   if (argc != 2 || tokens < 0 || !(temperature >= 0) || top_k < 0 || !(top_p > 0 && top_p <= 1)
-      || seed < 0 || iterations < 1 || (stop && !g_utf8_validate (stop, -1, NULL))) {
+      || seed < 0 || iterations < 1 || iterations > MAX_ITERATIONS || (stop && !g_utf8_validate (stop, -1, NULL))) {
     fprintf (stderr, "argen generate: usage: argen generate MODEL.gguf [--prompt TEXT] "
         "[--tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed N] [--stop TEXT] "
-        "[--iterations T]\n");
+        "[--iterations T (1 … 1024)]\n");
     return 2;
   }
   g_autoptr (ArTextModel) model = ar_text_model_new_from_file (argv[1], &error);

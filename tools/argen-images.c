@@ -17,18 +17,90 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Writes @n images (H, W) as a grid of @cols columns, each pixel a
- * @scale × @scale square, one pixel of grey between images. */
+gboolean
+argen_image_set_match_classes (ArImageSet *set, const char *path,
+    const char *const *names, int n_names, GError **error)
+{
+  g_autofree int *to = NULL;
+  int n_classes = 0;
+
+  if (set->class_names == NULL || set->labels == NULL || n_names == 0)
+    return TRUE;
+  to = g_new (int, set->n_classes);
+  for (int k = 0; k < set->n_classes; k++) {
+    const char *name = set->class_names[k];
+    char *end;
+    gint64 v;
+
+    to[k] = -1;
+    for (int j = 0; names != NULL && j < n_names && to[k] < 0; j++)
+      if (strcmp (names[j], name) == 0)
+        to[k] = j;
+    v = g_ascii_strtoll (name, &end, 10);
+    if (to[k] < 0 && end != name && *end == '\0' && v >= 0 && v < n_names)
+      to[k] = (int) v;
+    if (to[k] < 0) {
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s: sub-folder '%s' is not one of the model's %d classes (by name "
+          "or index)",
+          path, name, n_names);
+      return FALSE;
+    }
+    n_classes = MAX (n_classes, to[k] + 1);
+  }
+  for (int i = 0; i < set->n; i++)
+    set->labels[i] = to[set->labels[i]];
+  set->n_classes = n_classes;
+  /* the names now are those of the model's classes */
+  g_clear_pointer (&set->class_names, g_strfreev);
+  return TRUE;
+}
+
+/* The size of a grid of @n images (H, W) in @cols columns, each pixel a
+ * @scale × @scale square, one pixel of grey between images; FALSE (naming
+ * @path) when cairo cannot draw it: its image surfaces, and so its PNGs, are
+ * at most 32767 pixels a side. */
+static gboolean
+grid_size (const char *path, int n, int H, int W, int cols, int scale,
+    gint64 *gw, gint64 *gh, GError **error)
+{
+  gint64 rows = (n + cols - 1) / cols;
+
+  *gw = (gint64) cols * (W * scale + 1) + 1;
+  *gh = rows * (H * scale + 1) + 1;
+  if (*gw > 32767 || *gh > 32767) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: a grid of %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT " pixels "
+        "is larger than a PNG can be drawn (32767 a side): ask for fewer "
+        "images (--count) or a smaller --scale",
+        path, *gw, *gh);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Writes @n images (H, W) as a grid of @cols columns (grid_size ()). */
 static gboolean
 write_grid (const char *path, const guint8 *images, int n, int H, int W,
     int cols, int scale, GError **error)
 {
-  int rows = (n + cols - 1) / cols;
-  int gw = cols * (W * scale + 1) + 1, gh = rows * (H * scale + 1) + 1;
-  cairo_surface_t *s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, gw, gh);
-  int stride = cairo_image_surface_get_stride (s);
+  gint64 gw, gh;
+  cairo_surface_t *s;
+  int stride;
   guint8 *data;
 
+  if (!grid_size (path, n, H, W, cols, scale, &gw, &gh, error))
+    return FALSE;
+  s = cairo_image_surface_create (CAIRO_FORMAT_RGB24, (int) gw, (int) gh);
+  if (cairo_surface_status (s) != CAIRO_STATUS_SUCCESS) {
+    g_set_error (error, AR_ERROR, AR_ERROR_IO,
+        "%s: cannot draw a grid of %" G_GINT64_FORMAT " × %" G_GINT64_FORMAT
+        " pixels: %s",
+        path, gw, gh, cairo_status_to_string (cairo_surface_status (s)));
+    cairo_surface_destroy (s);
+    return FALSE;
+  }
+  stride = cairo_image_surface_get_stride (s);
   cairo_surface_flush (s);
   data = cairo_image_surface_get_data (s);
   for (int y = 0; y < gh; y++)
@@ -61,7 +133,8 @@ argen_cmd_images (int argc, char **argv)
 {
   g_autofree char *out = NULL, *cls_name = NULL, *complete = NULL,
                   *labels = NULL;
-  gint count = 8, keep_rows = -1, threads = 0, scale = 3;
+  /* keep_rows: G_MININT until given (then half the image) */
+  gint count = 8, keep_rows = G_MININT, threads = 0, scale = 3;
   gint64 seed = 1;
   gdouble temperature = 1.0;
   GOptionEntry entries[] = { { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
@@ -101,7 +174,8 @@ argen_cmd_images (int argc, char **argv)
     return 2;
   }
   if (argc != 2 || out == NULL || count < 1 || count > 10000 || threads < 0 ||
-      seed < 0 || !(temperature >= 0) || scale < 1 || scale > 32) {
+      seed < 0 || !(temperature >= 0) || scale < 1 || scale > 32 ||
+      (keep_rows < 0 && keep_rows != G_MININT)) {
     fprintf (stderr,
         "argen images: usage: argen images MODEL.gguf --out "
         "GRID.png [--class NAME] [--count N] [--seed N] "
@@ -136,22 +210,41 @@ argen_cmd_images (int argc, char **argv)
   }
   g_autoptr (GTimer) timer = g_timer_new ();
   g_autofree guint8 *grid = NULL;
-  int n, cols;
+  /* a row of each class, or --count images of one */
+  int n = cls >= 0 || N == 0 ? count : count * N;
+  int cols = cls >= 0 || N == 0 ? MIN (count, 8) : count;
+  gint64 gw, gh;
 
   if (complete != NULL) {
     g_autoptr (ArImageSet) set =
         ar_image_set_new_from_path (complete, labels, &error);
-    if (set == NULL || set->width != W || set->height != H) {
-      fprintf (stderr, "argen images: %s\n",
-          set ? "the images are not the model's size" : error->message);
-      g_clear_error (&error);
+    if (set == NULL) {
+      fprintf (stderr, "argen images: %s\n", error->message);
+      g_error_free (error);
       return 1;
     }
-    int keep = keep_rows >= 0 ? MIN (keep_rows, H) : H / 2;
+    if (set->width != W || set->height != H) {
+      fprintf (stderr,
+          "argen images: %s: images of %d × %d; the model's are %d × %d\n",
+          complete, set->width, set->height, W, H);
+      return 1;
+    }
+    g_autofree const char **names = g_new (const char *, MAX (N, 1));
+    for (int k = 0; k < N; k++)
+      names[k] = ar_pixelcnn_get_class_name (pc, k);
+    if (!argen_image_set_match_classes (set, complete, names, N, &error)) {
+      fprintf (stderr, "argen images: %s\n", error->message);
+      g_error_free (error);
+      return 1;
+    }
+    int keep = keep_rows != G_MININT ? MIN (keep_rows, H) : H / 2;
     g_autofree guint8 *known = g_new0 (guint8, HW);
     memset (known, 1, (gsize) keep * W);
     n = MIN (count, set->n);
     cols = 2;
+    /* each original beside its completion */
+    if (!grid_size (out, 2 * n, H, W, cols, scale, &gw, &gh, &error))
+      goto grid_error;
     grid = g_new (guint8, 2 * n * HW);
     /* one image at a time: each with its own label's class */
     for (int i = 0; i < n; i++) {
@@ -165,15 +258,13 @@ argen_cmd_images (int argc, char **argv)
     }
     printf ("completed %d images below row %d in %.1f s\n", n, keep,
         g_timer_elapsed (timer, NULL));
+  } else if (!grid_size (out, n, H, W, cols, scale, &gw, &gh, &error)) {
+    goto grid_error;
   } else if (cls >= 0 || N == 0) {
-    n = count;
-    cols = MIN (count, 8);
     grid = g_new (guint8, n * HW);
     ar_pixelcnn_gen_set_class (g, cls, NULL);
     ar_pixelcnn_gen_sample (g, grid, n, NULL);
   } else {
-    n = count * N;
-    cols = count;
     grid = g_new (guint8, n * HW);
     for (int k = 0; k < N; k++) {
       ar_pixelcnn_gen_set_class (g, k, NULL);
@@ -192,4 +283,9 @@ argen_cmd_images (int argc, char **argv)
   }
   printf ("wrote %s\n", out);
   return 0;
+
+grid_error:
+  fprintf (stderr, "argen images: %s\n", error->message);
+  g_error_free (error);
+  return 2;
 }

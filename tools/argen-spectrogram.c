@@ -22,9 +22,12 @@
 #define TOP 40
 #define BOTTOM 55
 #define BAR_WIDTH 18
-/* Cairo image surfaces are at most 32767 pixels wide: longer files have
- * their frames pooled (the maximum of each group) down to this many. */
+/* Cairo image surfaces are at most 32767 pixels a side: longer files have
+ * their frames pooled (the maximum of each group) down to this many, and
+ * the n_fft / 2 + 1 bins are rows of the image, so n_fft is at most
+ * MAX_N_FFT. */
 #define MAX_COLUMNS 8192
+#define MAX_N_FFT 32768
 
 /* A dark-to-bright colour map (black, purple, red, orange, pale yellow),
  * monotonic in lightness so levels read the same in grey. */
@@ -256,7 +259,8 @@ argen_cmd_spectrogram (int argc, char **argv)
   Options o = { 512, 0, 1000, 500, 0, 80.0 };
   GOptionEntry entries[] = {
     { "n-fft", 0, 0, G_OPTION_ARG_INT, &o.n_fft,
-        "FFT size and Hann window length (even; default 512)", "N" },
+        "FFT size and Hann window length (even, 16 … 32768; default 512)",
+        "N" },
     { "hop", 0, 0, G_OPTION_ARG_INT, &o.hop,
         "Samples between frames (default n_fft / 4)", "N" },
     { "max-db-range", 0, 0, G_OPTION_ARG_DOUBLE, &o.range,
@@ -280,13 +284,13 @@ argen_cmd_spectrogram (int argc, char **argv)
   }
   if (o.hop == 0)
     o.hop = o.n_fft / 4;
-  if (argc != 3 || o.n_fft < 16 || o.n_fft > 65536 || o.n_fft % 2 != 0 ||
+  if (argc != 3 || o.n_fft < 16 || o.n_fft > MAX_N_FFT || o.n_fft % 2 != 0 ||
       o.hop < 1 || o.hop > o.n_fft || !(o.range > 0 && o.range <= 300) ||
       o.width < LEFT + RIGHT + 50 || o.width > 16384 ||
       o.height < TOP + BOTTOM + 50 || o.height > 16384 || o.rate < 0) {
     fprintf (stderr,
         "argen spectrogram: usage: argen spectrogram IN.wav OUT.png "
-        "[--n-fft N (even, 16…65536)] [--hop N (1…n_fft)] [--max-db-range DB] "
+        "[--n-fft N (even, 16…32768)] [--hop N (1…n_fft)] [--max-db-range DB] "
         "[--width PX] [--height PX] [--rate HZ]\n");
     return 2;
   }

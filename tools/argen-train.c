@@ -18,6 +18,7 @@
 #include "wavenet/ar-wavenet-train.h"
 
 #include <cblas.h>
+#include <glib/gstdio.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -403,6 +404,98 @@ trim_log (const char *path, guint64 step, GError **error)
   return ok;
 }
 
+/* A checkpoint carries the options of its run (ar_trainer_resume () takes
+ * them back), so a resumed run ends exactly as an uninterrupted one would.
+ * An option given differently now would be ignored (a longer --steps did
+ * nothing) and recorded wrongly in general.source.recipe: name it instead.
+ * FALSE after a message. */
+static gboolean
+check_resumed_options (const Common *c, const ArTrainOptions *o)
+{
+  /* the floats as the checkpoint stores them, in single precision */
+  const struct
+  {
+    const char *name;
+    gboolean integer;
+    double given, stored;
+  } options[] = {
+    { "--steps", TRUE, (double) c->steps, (double) o->steps },
+    { "--warmup", TRUE, (double) c->warmup, (double) o->warmup },
+    { "--lr", FALSE, (float) c->lr, o->lr },
+    { "--lr-min", FALSE, (float) c->lr_min, o->lr_min },
+    { "--weight-decay", FALSE, (float) c->weight_decay, o->weight_decay },
+    { "--clip", FALSE, (float) c->clip, o->grad_clip },
+    { "--eval-every", TRUE, (double) c->eval_every, (double) o->eval_every },
+    { "--checkpoint-every", TRUE, (double) c->checkpoint_every,
+        (double) o->checkpoint_every },
+    { "--seed", TRUE, (double) c->seed, (double) o->seed },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (options); i++)
+    if (options[i].given != options[i].stored) {
+      /* integers exactly, floats to the digits a float holds */
+      const char *format = options[i].integer ? "%.0f" : "%.7g";
+      char stored[G_ASCII_DTOSTR_BUF_SIZE], given[G_ASCII_DTOSTR_BUF_SIZE];
+
+      g_ascii_formatd (stored, sizeof stored, format, options[i].stored);
+      g_ascii_formatd (given, sizeof given, format, options[i].given);
+      fprintf (stderr,
+          "argen train: %s is the checkpoint of a run with %s %s, not %s: "
+          "--resume continues that run with its own options (give them as "
+          "they were, or start anew without --resume)\n",
+          c->checkpoint, options[i].name, stored, given);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Whether @a and @b name the same file: the same inode when both exist,
+ * else the same absolute path. */
+static gboolean
+same_file (const char *a, const char *b)
+{
+  GStatBuf sa, sb;
+
+  if (g_stat (a, &sa) == 0 && g_stat (b, &sb) == 0)
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+  g_autofree char *ca = g_canonicalize_filename (a, NULL);
+  g_autofree char *cb = g_canonicalize_filename (b, NULL);
+  return strcmp (ca, cb) == 0;
+}
+
+/* The files a run writes — the model, the checkpoint, the log and the plot
+ * (OUT.gguf, OUT.ckpt, OUT.csv, OUT.png by default) — must be distinct and
+ * none of them the training data: `--data quotes.csv --out quotes.gguf`
+ * overwrote the text with the log.  FALSE after a message. */
+static gboolean
+check_output_paths (const Common *c)
+{
+  const struct
+  {
+    const char *option, *path;
+  } files[] = {
+    { "--data", c->data },
+    { "--out", c->out },
+    { "--checkpoint", c->checkpoint },
+    { "--log", c->log },
+    { "--plot", c->plot },
+  };
+
+  for (guint i = 1; i < G_N_ELEMENTS (files); i++)
+    for (guint j = 0; j < i; j++)
+      if (same_file (files[i].path, files[j].path)) {
+        fprintf (stderr,
+            "argen train: %s %s and %s %s are the same file: the run would "
+            "overwrite it%s\n",
+            files[j].option, files[j].path, files[i].option, files[i].path,
+            j == 0 ? " (give --out another name, or --log, --plot or "
+                     "--checkpoint another path)"
+                   : "");
+        return FALSE;
+      }
+  return TRUE;
+}
+
 static int
 fail (GError *error)
 {
@@ -442,6 +535,8 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
     c->log = g_strconcat (base, ".csv", NULL);
   if (!c->plot)
     c->plot = g_strconcat (base, ".png", NULL);
+  if (!check_output_paths (c))
+    return 2;
   g_autofree char *data_base = g_path_get_basename (c->data);
   ar_trainer_set_metadata (tr, "general.name", c->name ? c->name : data_base);
   if (c->description)
@@ -460,6 +555,8 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   if (c->resume) {
     if (!ar_trainer_resume (tr, c->checkpoint, &error))
       return fail (error);
+    if (!check_resumed_options (c, ar_trainer_get_options (tr)))
+      return 2;
     if (!trim_log (c->log, ar_trainer_get_step (tr), &error))
       return fail (error);
     fprintf (stderr, "resuming from %s at step %" G_GUINT64_FORMAT "\n",
@@ -507,8 +604,9 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   signal (SIGINT, SIG_DFL);
   signal (SIGTERM, SIG_DFL);
   GError *plot_error = NULL;
-  if (!argen_plot_training_log (c->log, c->plot, trainable->unit,
-          &plot_error)) {
+  gboolean plotted =
+      argen_plot_training_log (c->log, c->plot, trainable->unit, &plot_error);
+  if (!plotted) {
     fprintf (stderr, "argen train: no plot: %s\n", plot_error->message);
     g_error_free (plot_error);
   }
@@ -543,7 +641,10 @@ run_training (Common *c, const ArTrainable *trainable, gpointer task,
   } else if (!ar_trainer_save_model (tr, c->out, &error)) {
     return fail (error);
   }
-  fprintf (stderr, "wrote %s (log %s, plot %s)\n", c->out, c->log, c->plot);
+  if (plotted)
+    fprintf (stderr, "wrote %s (log %s, plot %s)\n", c->out, c->log, c->plot);
+  else
+    fprintf (stderr, "wrote %s (log %s)\n", c->out, c->log);
   return 0;
 }
 
@@ -569,6 +670,16 @@ load_text (const Common *c, int T)
     fail (error);
     return NULL;
   }
+  /* a single held-out token is nothing to predict: validation would score
+   * nothing, and say nothing */
+  if (text->n - text->n_train == 1) {
+    fprintf (stderr,
+        "argen train: %s: the held-out end is 1 token, nothing to predict (a "
+        "larger --val-fraction, or 0 for none)\n",
+        c->data);
+    ar_text_data_free (text);
+    return NULL;
+  }
   if (text->n_train <= (gsize) T + 1) {
     fprintf (stderr,
         "argen train: %s: %" G_GSIZE_FORMAT
@@ -587,7 +698,8 @@ train_rnn (Common *c, RnnOptions *o)
 {
   GError *error = NULL;
 
-  if (o->seq < 1 || o->seq > 100000 || o->eval_window < 0) {
+  if (o->layers < 1 || o->embd < 1 || o->hidden < 1 || o->seq < 1 ||
+      o->seq > 100000 || o->eval_window < 0) {
     fprintf (stderr,
         "argen train: an option is out of range (sizes must be positive)\n");
     return 2;
@@ -606,6 +718,19 @@ train_rnn (Common *c, RnnOptions *o)
   g_autoptr (ArTextData) text = load_text (c, o->seq);
   if (text == NULL)
     return 1;
+  /* validation scores --batch contiguous streams of the held-out targets
+   * (or windows of them): with fewer it would score none, and say nothing */
+  gsize held = text->n - text->n_train;
+  gsize needed = o->eval_window > 0 ? 1 : (gsize) c->batch;
+  if (held > 0 && held - 1 < needed) {
+    fprintf (stderr,
+        "argen train: %s: the held-out end has %" G_GSIZE_FORMAT " tokens, "
+        "%" G_GSIZE_FORMAT " to predict; validation needs %" G_GSIZE_FORMAT
+        "%s (a larger --val-fraction, or 0 for none)\n",
+        c->data, held, held - 1, needed,
+        o->eval_window > 0 ? "" : ", one per stream of --batch");
+    return 1;
+  }
   config.n_vocab = ar_vocab_get_size (text->vocab);
   if (!ar_rnn_config_check (&config, &error))
     return fail (error);
@@ -746,6 +871,17 @@ train_nar (Common *c, TransformerOptions *o, int slots)
   config.n_vocab = ar_vocab_get_size (text->vocab) + 1;
   if (!ar_nar_task_check (&config, text, slots, c->batch, &error))
     return fail (error);
+  /* validation fills the slots from the held-out end: with fewer tokens
+   * there it would score none, and say nothing */
+  gsize held = text->n - text->n_train;
+  if (held > 0 && held < (gsize) slots) {
+    fprintf (stderr,
+        "argen train: %s: the held-out end has %" G_GSIZE_FORMAT " tokens, "
+        "fewer than the %d slots validation fills (a larger --val-fraction, "
+        "or 0 for none)\n",
+        c->data, held, slots);
+    return 1;
+  }
   g_autoptr (ArNarTask) task =
       ar_nar_task_new (&config, text, slots, c->batch, c->threads);
   ArRng init;
@@ -797,7 +933,8 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
 
   if (c->threads > AR_PIXELCNN_MAX_THREADS || o->eval_images < 0) {
     fprintf (stderr,
-        "argen train: an option is out of range (--threads at most %d)\n",
+        "argen train: an option is out of range (--threads at most %d, "
+        "--eval-images 0 or more)\n",
         AR_PIXELCNN_MAX_THREADS);
     return 2;
   }
@@ -827,18 +964,6 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
   };
   if (!ar_pixelcnn_config_check (&config, &error))
     return fail (error);
-  if (test != NULL &&
-      (test->width != train->width || test->height != train->height ||
-          (config.classes > 0 &&
-              (test->labels == NULL || test->n_classes > config.classes)))) {
-    fprintf (stderr,
-        "argen train: the held-out images must be %d × %d like the training "
-        "images%s\n",
-        train->width, train->height,
-        config.classes > 0 ? ", with labels below the training labels' count"
-                           : "");
-    return 1;
-  }
   g_auto (GStrv) names = NULL;
   if (o->class_names != NULL && config.classes > 0) {
     names = g_strsplit (o->class_names, ",", -1);
@@ -851,6 +976,29 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
     }
   } else if (train->class_names != NULL) {
     names = g_strdupv (train->class_names);
+  }
+  /* a PNG --test-data folder's labels by name: those of the training
+   * folders (or --class-names) */
+  if (o->test_data != NULL &&
+      !argen_image_set_match_classes (test, o->test_data,
+          (const char *const *) (train->class_names ? train->class_names
+                                                    : names),
+          config.classes, &error))
+    return fail (error);
+  if (test != NULL &&
+      (test->width != train->width || test->height != train->height ||
+          (config.classes > 0 &&
+              (test->labels == NULL || test->n_classes > config.classes)))) {
+    /* (a split of --data always matches: this is --test-data) */
+    fprintf (stderr,
+        "argen train: %s: the held-out images must be %d × %d like the "
+        "training images%s; found %d × %d%s\n",
+        o->test_data, train->width, train->height,
+        config.classes > 0 ? ", with labels below the training labels' count"
+                           : "",
+        test->width, test->height,
+        config.classes > 0 && test->labels == NULL ? " without labels" : "");
+    return 1;
   }
   g_autoptr (ArPixelCnnTask) task = ar_pixelcnn_task_new (&config, train, test,
       (const char *const *) names, c->batch, c->threads);
@@ -875,6 +1023,23 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
           test ? test->n : 0, train->width, train->height);
   return run_training (c, ar_pixelcnn_task_get_trainable (task), task, NULL,
       data_line, recipe, what);
+}
+
+/* Targets (every sample after a file's first) in @corpus's training
+ * files, what the steps draw their windows from, or in its held-out ones,
+ * what validation scores. */
+static guint64
+corpus_targets (ArWaveNetCorpus *corpus, gboolean held_out)
+{
+  guint64 n = 0;
+
+  for (guint i = 0; i < ar_wavenet_corpus_get_n_files (corpus); i++) {
+    const ArWaveNetFile *f = ar_wavenet_corpus_get_file (corpus, i);
+
+    if (f->held_out == held_out && f->n >= 2)
+      n += f->n - 1;
+  }
+  return n;
 }
 
 /* Seconds of audio in @corpus's training or held-out files. */
@@ -964,6 +1129,21 @@ train_wavenet (Common *c, WaveNetOptions *o)
       o->rate, mel ? &config.mel : NULL, config.pre_emphasis, &error);
   if (corpus == NULL)
     return fail (error);
+  if (corpus_targets (corpus, FALSE) == 0) {
+    fprintf (stderr,
+        "argen train: %s: nothing to learn from: no training file (of %u) "
+        "has the 2 samples a prediction needs\n",
+        c->data, train->len);
+    return 1;
+  }
+  /* else validation would score nothing, and say nothing */
+  if (held->len > 0 && corpus_targets (corpus, TRUE) == 0) {
+    fprintf (stderr,
+        "argen train: %s: nothing to validate on: no held-out file (of %u) "
+        "has the 2 samples a prediction needs (--holdout-every 0 for none)\n",
+        c->data, held->len);
+    return 1;
+  }
   g_auto (GStrv) names = NULL;
   if (o->classes != NULL) {
     if (!ar_wavenet_corpus_assign_classes (corpus, o->classes, &names, &error))
@@ -1025,7 +1205,6 @@ argen_cmd_train (int argc, char **argv)
   /* string options stay NULL unless given (GOption does not free a default
    * it replaces); their defaults are filled in after parsing */
   Common c = {
-    .batch = 0, /* the family's default */
     .steps = 2000,
     .warmup = 100,
     .eval_every = 200,
@@ -1114,8 +1293,8 @@ argen_cmd_train (int argc, char **argv)
         "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &c.threads,
         "Threads, 0 = one per processor (default 0).  rnn: OpenBLAS's threads "
-        "(results depend on them); transformer, wavenet: threads taking parts "
-        "of each batch (results do not depend on them)",
+        "(results depend on them); the other families: threads taking parts "
+        "of each batch, at most 16 (results do not depend on them)",
         "N" },
     { "name", 0, 0, G_OPTION_ARG_STRING, &c.name, "general.name of the model",
         "TEXT" },
@@ -1128,6 +1307,9 @@ argen_cmd_train (int argc, char **argv)
   gint nar_slots = 32;
   const char *family = argc >= 2 && argv[1][0] != '-' ? argv[1] : NULL;
   int ret = 2;
+
+  /* the family's default, so that --batch 0 is refused like any size */
+  c.batch = family != NULL && strcmp (family, "wavenet") == 0 ? 8 : 32;
 
   g_autoptr (GOptionContext) ctx =
       g_option_context_new ("FAMILY — train a model");
@@ -1151,7 +1333,8 @@ argen_cmd_train (int argc, char **argv)
     g_option_context_add_group (ctx, wavenet_group (&wn));
   GError *error = NULL;
   if (!g_option_context_parse (ctx, &argc, &argv, &error)) {
-    ret = fail (error);
+    fprintf (stderr, "argen train: %s\n", error->message);
+    g_error_free (error);
     goto out;
   }
   if (c.vocab == NULL)
@@ -1164,8 +1347,12 @@ argen_cmd_train (int argc, char **argv)
     tf.eval = g_strdup ("windows");
   if (wn.condition == NULL)
     wn.condition = g_strdup ("none");
-  if (c.batch == 0)
-    c.batch = family != NULL && strcmp (family, "wavenet") == 0 ? 8 : 32;
+  if (family != NULL && argc > 2 && strcmp (argv[1], family) == 0) {
+    fprintf (stderr,
+        "argen train: unexpected argument '%s' after the family %s\n", argv[2],
+        family);
+    goto out;
+  }
   if (family == NULL || argc != 2) {
     fprintf (stderr,
         "argen train: give the family first, then options: argen train "

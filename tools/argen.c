@@ -46,8 +46,14 @@ main (int argc, char **argv)
     return 0;
   }
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
-    if (strcmp (argv[1], commands[i].name) == 0)
+    if (strcmp (argv[1], commands[i].name) == 0) {
+      g_autofree char *name = g_strconcat ("argen ", argv[1], NULL);
+
+      /* what GOption's --help shows as the program ("Usage: argen train
+       * [OPTION…]"); it would take the subcommand alone from argv[0] */
+      g_set_prgname (name);
       return commands[i].run (argc - 1, argv + 1);
+    }
   fprintf (stderr, "argen: unknown command '%s'\n\n", argv[1]);
   usage (stderr);
   return 2;

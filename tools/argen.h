@@ -6,6 +6,8 @@
 
 #include <glib.h>
 
+#include "data/ar-idx.h"
+
 G_BEGIN_DECLS
 
 int argen_cmd_info (int argc, char **argv);
@@ -19,6 +21,16 @@ int argen_cmd_audio_compare (int argc, char **argv);
 int argen_cmd_baselines (int argc, char **argv);
 /* argen-spectrogram.c */
 int argen_cmd_spectrogram (int argc, char **argv);
+
+/* Relabels @set (read from @path) by class name.  A PNG folder's labels
+ * count its own sub-folders in sorted order, which are a model's classes
+ * only when the folder has every one of them: each sub-folder is matched
+ * instead to the class of @names (@n_names classes; @names may be NULL) of
+ * its name, or of its decimal index.  Nothing to do for IDX labels (indices
+ * already) or @n_names 0 (an unconditional model).  FALSE when a
+ * sub-folder matches no class (argen-images.c). */
+gboolean argen_image_set_match_classes (ArImageSet *set, const char *path,
+    const char *const *names, int n_names, GError **error);
 
 /* Draws the training curves of a CSV log written by `argen train` as a PNG
  * (argen-plot.c). */

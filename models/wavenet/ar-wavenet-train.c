@@ -1383,7 +1383,9 @@ corpus_add (ArWaveNetCorpus *corpus, GPtrArray *paths, gboolean held_out,
     /* the classes code the emphasised signal, the mel frames (below) the
      * original one: what a vocoder is given at run time */
     emphasised = g_renew (float, emphasised, MAX (f.n, 1));
-    memcpy (emphasised, samples, f.n * sizeof (float));
+    /* an empty file reads as NULL, which memcpy may not be given */
+    if (f.n > 0)
+      memcpy (emphasised, samples, f.n * sizeof (float));
     ar_audio_pre_emphasize (emphasised, f.n, corpus->pre_emphasis);
     for (gsize j = 0; j < f.n; j++)
       f.x[j] = ar_mulaw_encode (emphasised[j]);
