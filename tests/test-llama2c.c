@@ -13,6 +13,10 @@
  *   one checked by hand: " Once" " upon" " a" " time" are ids 403 407 261
  *   378 and are also what the model generates first, which the next test
  *   uses.
+ * - The encoder's heap-ordered merges give exactly the ids of llama2.c's
+ *   literal rescan (ar_vocab_encode_naive), on random texts over
+ *   vocabularies where scores decide and where only positions do (all
+ *   merges scoring the same), and over tok512.bin.
  * - A prompt continues exactly like the tokens it encodes to.
  * - EOS ends generation; F16, Q8_0 and Q4_0 conversions stay close to F32.
  * - Malformed checkpoints and tokenizers give errors naming the file and
@@ -23,6 +27,7 @@
 
 #include "core/ar-gguf.h"
 #include "text/ar-text.h"
+#include "text/ar-text-private.h"
 #include "transformer/ar-llama2c.h"
 #include "transformer/ar-transformer.h"
 
@@ -289,23 +294,31 @@ static const char *const spm_pieces[] = {
 };
 static const float spm_scores[] = { 0, 0, 0, 0, -1, -2, -3, -4, -5, -1, -0.5f };
 
+/* A vocabulary GGUF of the @n @pieces with @n_scores @scores; @types may be
+ * NULL (then inferred). */
+static ArVocab *
+spm_vocab_of (const char *const *pieces, gsize n, const float *scores,
+    gsize n_scores, const gint32 *types, GError **error)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "llama");
+  ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens", pieces, NULL,
+      n);
+  ar_gguf_writer_set_f32_array (w, "tokenizer.ggml.scores", scores, n_scores);
+  if (types)
+    ar_gguf_writer_set_i32_array (w, "tokenizer.ggml.token_type", types, n);
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, "spm.gguf", NULL);
+  return ar_vocab_new_from_gguf (g, error);
+}
+
 /* A vocabulary GGUF of spm_pieces; @types may be NULL (then inferred), and
  * @n_scores lets a test give the wrong number of scores. */
 static ArVocab *
 spm_vocab (const gint32 *types, gsize n_scores, GError **error)
 {
-  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
-  ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "llama");
-  ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens", spm_pieces, NULL,
-      G_N_ELEMENTS (spm_pieces));
-  ar_gguf_writer_set_f32_array (w, "tokenizer.ggml.scores", spm_scores,
-      n_scores);
-  if (types)
-    ar_gguf_writer_set_i32_array (w, "tokenizer.ggml.token_type", types,
-        G_N_ELEMENTS (spm_pieces));
-  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
-  g_autoptr (ArGguf) g = ar_gguf_new_from_bytes (bytes, "spm.gguf", NULL);
-  return ar_vocab_new_from_gguf (g, error);
+  return spm_vocab_of (spm_pieces, G_N_ELEMENTS (spm_pieces), spm_scores,
+      n_scores, types, error);
 }
 
 /* encodes @text, expects @n ids and @unknown skipped bytes, and that the
@@ -399,6 +412,94 @@ test_spm_vocab (void)
       spm_vocab (types, G_N_ELEMENTS (spm_scores), &error);
   g_assert_no_error (error);
   check_spm (typed, "ab a", (const gint32[]){ 4, 7, 8 }, 3, 0, "ab a");
+}
+
+/* ---- the heap-ordered merges against the literal rescan ---------------- */
+
+/* Encodes @text both ways: the same ids, the same bytes without a token. */
+static void
+check_merges (const ArVocab *v, const char *text, gsize len)
+{
+  g_autoptr (GArray) fast = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_autoptr (GArray) naive = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gint32 keep = 77;
+
+  /* both append after what the array holds */
+  g_array_append_val (fast, keep);
+  g_array_append_val (naive, keep);
+  g_assert_cmpuint (ar_vocab_encode (v, text, len, fast), ==,
+      ar_vocab_encode_naive (v, text, len, naive));
+  g_assert_cmpmem (fast->data, fast->len * sizeof (gint32), naive->data,
+      naive->len * sizeof (gint32));
+}
+
+/* @n random texts of up to @max_parts parts, each one of the @n_parts
+ * @parts, through check_merges (). */
+static void
+check_random_merges (const ArVocab *v, const char *const *parts,
+    guint n_parts, guint n, guint max_parts, guint32 seed)
+{
+  g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
+  g_autoptr (GString) text = g_string_new (NULL);
+
+  for (guint i = 0; i < n; i++) {
+    guint k = g_rand_int_range (rand, 0, max_parts + 1);
+
+    g_string_truncate (text, 0);
+    for (guint j = 0; j < k; j++)
+      g_string_append (text, parts[g_rand_int_range (rand, 0, n_parts)]);
+    check_merges (v, text->str, text->len);
+  }
+}
+
+/* Every merge scores the same: which pair merges first is decided by its
+ * position alone. */
+static const char *const tie_pieces[] = {
+  "<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "b", "aa", "ab", "ba", "bb",
+  "aaa", "\xe2\x96\x81" "a", "\xe2\x96\x81" "b", "aab", "bba", "abab",
+  "<0x41>",
+};
+static const float tie_scores[] = {
+  0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0,
+};
+
+static void
+test_encode_merges (void)
+{
+  static const char *const parts[] = { "a", "b", " ", "A", "\xc3\xa9", "ab",
+    "ba", "  " };
+  GError *error = NULL;
+  g_autoptr (ArVocab) scored = spm_vocab (NULL, G_N_ELEMENTS (spm_scores),
+      &error);
+  g_assert_no_error (error);
+  g_autoptr (ArVocab) tied = spm_vocab_of (tie_pieces,
+      G_N_ELEMENTS (tie_pieces), tie_scores, G_N_ELEMENTS (tie_scores), NULL,
+      &error);
+  g_assert_no_error (error);
+
+  /* ties by position, worked by hand:
+   *   "aaaa": ▁ a a a a → ▁a a a a (the leftmost of ▁a aa aa aa) → ▁a aa a
+   *           (the leftmost aa) → ▁a aaa, and " aaaa" is no token;
+   *   "abab": ▁ a b a b → ▁a b a b → ▁a ba b (ba left of ab), and neither
+   *           " aba" nor "bab" is a token — abab is never reached */
+  check_spm (tied, "aaaa", (const gint32[]){ 11, 10 }, 2, 0, "aaaa");
+  check_spm (tied, "abab", (const gint32[]){ 11, 8, 5 }, 3, 0, "abab");
+
+  check_random_merges (scored, parts, G_N_ELEMENTS (parts), 3000, 40, 1);
+  check_random_merges (tied, parts, G_N_ELEMENTS (parts), 3000, 40, 2);
+  /* long texts, where merges far apart interleave */
+  check_random_merges (tied, parts, G_N_ELEMENTS (parts), 20, 2000, 3);
+
+  if (!have_data ())
+    return;
+  g_autoptr (ArTextModel) m = load (AR_TENSOR_F32);
+  static const char *const words[] = { "Once", " upon", " a", " time", " the",
+    " little", " girl", " named", " Lily", ",", ".", "\n", " ", "  ", "\xc3\xa9",
+    " played", "x", "q", "z", " dog", "Tim", " sun", " happy" };
+  check_random_merges (ar_text_model_get_vocab (m), words,
+      G_N_ELEMENTS (words), 300, 60, 4);
+  check_random_merges (ar_text_model_get_vocab (m), words,
+      G_N_ELEMENTS (words), 4, 1500, 5);
 }
 
 /* ---- malformed inputs ------------------------------------------------- */
@@ -776,6 +877,7 @@ main (int argc, char **argv)
   g_test_add_func ("/llama2c/spm-vocab", test_spm_vocab);
   g_test_add_func ("/llama2c/test-vector", test_vector);
   g_test_add_func ("/llama2c/encode", test_encode);
+  g_test_add_func ("/llama2c/encode-merges", test_encode_merges);
   g_test_add_func ("/llama2c/prompt-continues", test_prompt_continues);
   g_test_add_func ("/llama2c/eos", test_eos);
   g_test_add_func ("/llama2c/storage-types", test_storage_types);

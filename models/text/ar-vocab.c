@@ -12,8 +12,16 @@
  * An SPM vocabulary ("llama", see ar-text.h) keeps each piece as stored and
  * its output bytes (▁ as a space, <0xNN> as the byte); a hash table from
  * output text to id, over the normal and user-defined tokens, serves both
- * the character lookup and the pair merges of the encoder. */
+ * the character lookup and the pair merges of the encoder.
+ *
+ * The SPM encoder is llama2.c's (ar-text.h): merge the best-scoring
+ * adjacent pair, the leftmost of equals, until no pair is a token.  Done
+ * literally — rescanning every pair after each merge — that is quadratic in
+ * the text (a 40 KB text took half a minute); spm_merge () finds the same
+ * merges in the same order with a heap of the candidate pairs, and
+ * ar_vocab_encode_naive () keeps the literal version for the tests. */
 #include "ar-text.h"
+#include "ar-text-private.h"
 
 #include <math.h>
 #include <string.h>
@@ -461,13 +469,181 @@ spm_mergeable (const ArVocab *v, gint32 id)
   return v->types[id] == SPM_NORMAL || v->types[id] == SPM_USER_DEFINED;
 }
 
-/* llama2.c's encoder (see ar-text.h), appending to @ids. */
-static guint
-spm_encode (const ArVocab *v, const char *text, gsize n, GArray *ids)
+/* The id of the token that is the pair @a @b (output texts joined) if both
+ * may merge, or -1. */
+static gint
+spm_pair (const ArVocab *v, gint32 a, gint32 b, GString *pair, GString *buf)
 {
-  g_autoptr (GString) buf = g_string_new (NULL);
-  g_autoptr (GString) pair = g_string_new (NULL);
-  guint start = ids->len, unknown = 0;
+  if (!spm_mergeable (v, a) || !spm_mergeable (v, b))
+    return -1;
+  g_string_truncate (pair, 0);
+  g_string_append_len (pair, v->tokens[a], v->lengths[a]);
+  g_string_append_len (pair, v->tokens[b], v->lengths[b]);
+  return spm_lookup (v, pair->str, pair->len, buf);
+}
+
+/* llama2.c's merges, literally: every pair rescanned after each merge. */
+static void
+spm_merge_naive (const ArVocab *v, GArray *ids, guint start, GString *pair,
+    GString *buf)
+{
+  for (;;) {
+    /* not &g_array_index (ids, gint32, 0): NULL + 0 while ids is empty */
+    gint32 *t = (gint32 *) (gpointer) ids->data;
+    float best_score = -G_MAXFLOAT;
+    gint best_id = -1;
+    guint best_at = 0;
+
+    for (guint i = start; i + 1 < ids->len; i++) {
+      gint id = spm_pair (v, t[i], t[i + 1], pair, buf);
+
+      if (id >= 0 && (best_id < 0 || v->scores[id] > best_score)) {
+        best_score = v->scores[id];
+        best_id = id;
+        best_at = i;
+      }
+    }
+    if (best_id < 0)
+      break;
+    t[best_at] = best_id;
+    g_array_remove_index (ids, best_at + 1);
+  }
+}
+
+/* A candidate merge: symbols @left and @right (indices into the symbols of
+ * spm_merge (), in text order), which were tokens @a and @b when it was
+ * made, into token @id. */
+typedef struct
+{
+  float score;
+  guint left, right;
+  gint32 a, b, id;
+} SpmCandidate;
+
+/* Whether @x is merged before @y: the higher score, then the leftmost. */
+static inline gboolean
+spm_before (const SpmCandidate *x, const SpmCandidate *y)
+{
+  return x->score > y->score || (x->score == y->score && x->left < y->left);
+}
+
+static void
+spm_heap_push (GArray *heap, const SpmCandidate *c)
+{
+  SpmCandidate *h;
+  guint i = heap->len;
+
+  g_array_append_val (heap, *c);
+  h = (SpmCandidate *) (gpointer) heap->data;
+  while (i > 0 && spm_before (&h[i], &h[(i - 1) / 2])) {
+    SpmCandidate t = h[i];
+
+    h[i] = h[(i - 1) / 2];
+    h[(i - 1) / 2] = t;
+    i = (i - 1) / 2;
+  }
+}
+
+static SpmCandidate
+spm_heap_pop (GArray *heap)
+{
+  SpmCandidate *h = (SpmCandidate *) (gpointer) heap->data, top = h[0];
+  guint n = heap->len - 1, i = 0;
+
+  h[0] = h[n];
+  g_array_set_size (heap, n);
+  for (;;) {
+    guint l = 2 * i + 1, r = l + 1, m = i;
+
+    if (l < n && spm_before (&h[l], &h[m]))
+      m = l;
+    if (r < n && spm_before (&h[r], &h[m]))
+      m = r;
+    if (m == i)
+      break;
+    SpmCandidate t = h[i];
+    h[i] = h[m];
+    h[m] = t;
+    i = m;
+  }
+  return top;
+}
+
+/* Symbol @l and its right neighbour @r as a candidate, if they are a token. */
+static void
+spm_offer (const ArVocab *v, GArray *heap, const gint32 *tok, guint l, guint r,
+    GString *pair, GString *buf)
+{
+  gint id = spm_pair (v, tok[l], tok[r], pair, buf);
+
+  if (id >= 0) {
+    SpmCandidate c = { v->scores[id], l, r, tok[l], tok[r], id };
+
+    spm_heap_push (heap, &c);
+  }
+}
+
+/* The same merges as spm_merge_naive (), in the same order: the symbols are
+ * a list in text order, every adjacent pair that is a token waits in a heap
+ * ordered as the naive scan chooses (score, then position — a symbol's
+ * index is its place in the text, as merges keep the order), and a merge
+ * offers the two pairs it makes with its neighbours.  A candidate whose
+ * symbols have since changed (one merged away, or now another token) is
+ * dropped when it comes up: tokens only grow, so a symbol never becomes the
+ * token it was again.  O(n log n) lookups for n symbols. */
+static void
+spm_merge (const ArVocab *v, GArray *ids, guint start, GString *pair,
+    GString *buf)
+{
+  guint n = ids->len - start, kept = 0;
+  g_autofree gint32 *tok = NULL;
+  g_autofree guint *prev = NULL, *next = NULL;
+  g_autoptr (GArray) heap = NULL;
+
+  if (n < 2)
+    return;
+  tok = g_memdup2 (ids->data + (gsize) start * sizeof (gint32),
+      n * sizeof (gint32));
+  prev = g_new (guint, n);
+  next = g_new (guint, n);
+  /* n stands for none at either end */
+  for (guint i = 0; i < n; i++) {
+    prev[i] = i > 0 ? i - 1 : n;
+    next[i] = i + 1;
+  }
+  heap = g_array_new (FALSE, FALSE, sizeof (SpmCandidate));
+  for (guint i = 0; i + 1 < n; i++)
+    spm_offer (v, heap, tok, i, i + 1, pair, buf);
+
+  while (heap->len > 0) {
+    SpmCandidate c = spm_heap_pop (heap);
+    guint l = c.left, r = c.right;
+
+    if (tok[l] != c.a || tok[r] != c.b || next[l] != r)
+      continue;
+    /* r merges into l */
+    tok[l] = c.id;
+    tok[r] = -1;
+    next[l] = next[r];
+    if (next[r] < n)
+      prev[next[r]] = l;
+    if (prev[l] < n)
+      spm_offer (v, heap, tok, prev[l], l, pair, buf);
+    if (next[l] < n)
+      spm_offer (v, heap, tok, l, next[l], pair, buf);
+  }
+  for (guint i = 0; i < n; i = next[i])
+    g_array_index (ids, gint32, start + kept++) = tok[i];
+  g_array_set_size (ids, start + kept);
+}
+
+/* The symbols of llama2.c's encoder (see ar-text.h) before any merge,
+ * appended to @ids; returns the bytes that have no token. */
+static guint
+spm_symbols (const ArVocab *v, const char *text, gsize n, GArray *ids,
+    GString *buf)
+{
+  guint unknown = 0;
 
   if (n == 0)
     return 0;
@@ -495,34 +671,36 @@ spm_encode (const ArVocab *v, const char *text, gsize n, GArray *ids)
     }
     i = j;
   }
-
-  /* merge the best-scoring adjacent pair until none is a token */
-  for (;;) {
-    /* not &g_array_index (ids, gint32, 0): NULL + 0 while ids is empty */
-    gint32 *t = (gint32 *) (gpointer) ids->data;
-    float best_score = -G_MAXFLOAT;
-    gint best_id = -1;
-    guint best_at = 0;
-
-    for (guint i = start; i + 1 < ids->len; i++) {
-      if (!spm_mergeable (v, t[i]) || !spm_mergeable (v, t[i + 1]))
-        continue;
-      g_string_truncate (pair, 0);
-      g_string_append_len (pair, v->tokens[t[i]], v->lengths[t[i]]);
-      g_string_append_len (pair, v->tokens[t[i + 1]], v->lengths[t[i + 1]]);
-      gint id = spm_lookup (v, pair->str, pair->len, buf);
-      if (id >= 0 && (best_id < 0 || v->scores[id] > best_score)) {
-        best_score = v->scores[id];
-        best_id = id;
-        best_at = i;
-      }
-    }
-    if (best_id < 0)
-      break;
-    t[best_at] = best_id;
-    g_array_remove_index (ids, best_at + 1);
-  }
   return unknown;
+}
+
+/* llama2.c's encoder (see ar-text.h), appending to @ids. */
+static guint
+spm_encode (const ArVocab *v, const char *text, gsize n, GArray *ids,
+    gboolean naive)
+{
+  g_autoptr (GString) buf = g_string_new (NULL);
+  g_autoptr (GString) pair = g_string_new (NULL);
+  guint start = ids->len;
+  guint unknown = spm_symbols (v, text, n, ids, buf);
+
+  if (naive)
+    spm_merge_naive (v, ids, start, pair, buf);
+  else
+    spm_merge (v, ids, start, pair, buf);
+  return unknown;
+}
+
+guint
+ar_vocab_encode_naive (const ArVocab *v, const char *text, gssize len,
+    GArray *ids)
+{
+  g_return_val_if_fail (v != NULL && v->type == AR_VOCAB_SPM, 0);
+  g_return_val_if_fail (text != NULL || len == 0, 0);
+  g_return_val_if_fail (ids != NULL, 0);
+
+  return spm_encode (v, text, len < 0 ? strlen (text) : (gsize) len, ids,
+      TRUE);
 }
 
 guint
@@ -531,7 +709,7 @@ ar_vocab_encode (const ArVocab *v, const char *text, gssize len, GArray *ids)
   gsize n = len < 0 ? strlen (text) : (gsize) len;
   guint unknown = 0;
   if (v->type == AR_VOCAB_SPM)
-    return spm_encode (v, text, n, ids);
+    return spm_encode (v, text, n, ids, FALSE);
   if (v->type == AR_VOCAB_BYTE) {
     for (gsize i = 0; i < n; i++) {
       gint32 id = (guchar) text[i];
