@@ -130,11 +130,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTransformerTrain, ar_transformer_train_free)
  *   WINDOWS: consecutive windows of T tokens, each run from an empty context
  *     (as training windows are), every target scored once; the first
  *     targets of each window see little context, so this is pessimistic.
- *   SLIDING: windows of T tokens advancing by T / 2; each window scores only
- *     the targets of its last T - T / 2 positions (the first window scores
- *     all of its), so every target is scored exactly once with at least
- *     T / 2 tokens of context — close to what generation with a full
- *     context sees, at twice the cost. */
+ *   SLIDING: windows of T tokens advancing by S = max (T / 2, 1); each
+ *     window scores only the targets of its last S positions (the first
+ *     window scores all of its), so every target is scored exactly once with
+ *     at least T - S tokens of context — close to what generation with a
+ *     full context sees, at about twice the cost. */
 typedef enum
 {
   AR_TRANSFORMER_EVAL_WINDOWS,
