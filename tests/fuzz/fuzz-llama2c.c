@@ -18,7 +18,8 @@
  * vocabulary is the checkpoint's (the importer promises that whatever it
  * accepts loads; a file that does not would fail only later, and name the
  * output instead of what is wrong with the input); that model then encodes
- * a string and generates one token after BOS.  GLib criticals and warnings
+ * a string (the same ids as llama2.c's literal merges) and generates one
+ * token after BOS.  GLib criticals and warnings
  * are fatal, so a g_return_if_fail reached from file data is a crash.
  *
  * A byte mutation rarely keeps a checkpoint's length equal to what its
@@ -40,6 +41,7 @@
 
 #include "core/ar-gguf.h"
 #include "text/ar-text.h"
+#include "text/ar-text-private.h"
 #include "transformer/ar-llama2c.h"
 
 #define FUZZ_NAME "fuzz-llama2c"
@@ -80,7 +82,12 @@ check_converted (ArGgufWriter *w, guint n_vocab)
   CHECK (ar_vocab_get_size (v) == n_vocab);
 
   g_autoptr (GArray) ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_autoptr (GArray) naive = g_array_new (FALSE, FALSE, sizeof (gint32));
   ar_vocab_encode (v, "ab a\n\xc3\xa9 b", -1, ids);
+  /* the heap-ordered merges are llama2.c's literal ones */
+  ar_vocab_encode_naive (v, "ab a\n\xc3\xa9 b", -1, naive);
+  CHECK (ids->len == naive->len &&
+      memcmp (ids->data, naive->data, ids->len * sizeof (gint32)) == 0);
   for (guint i = 0; i < ids->len; i++) {
     gint32 id = g_array_index (ids, gint32, i);
     gsize len;

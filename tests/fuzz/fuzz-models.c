@@ -8,10 +8,12 @@
  * ("rnn", "llama", "gpt") and the non-autoregressive one ("nar"), the text
  * model that ties a family to its vocabulary, WaveNet and PixelCNN.  Each
  * must return an object, or NULL with an AR_ERROR GError that names the file
- * — never both, never neither.  A model that loads is then run for one step
- * (one text token after BOS, one WaveNet sample or a vocoder's first output,
- * one small PixelCNN image): the loader promised that every size the step
- * uses was checked.  GLib criticals and warnings are fatal, so a
+ * — never both, never neither.  An SPM vocabulary encodes a text of its own
+ * tokens with the heap-ordered merges and with llama2.c's literal rescan
+ * (ar_vocab_encode_naive), which must agree.  A model that loads is then
+ * run for one step (one text token after BOS, one WaveNet sample or a
+ * vocoder's first output, one small PixelCNN image): the loader promised
+ * that every size the step uses was checked.  GLib criticals and warnings are fatal, so a
  * g_return_if_fail reached from file data counts as a crash; ASan's leak
  * check covers every error path.
  *
@@ -34,6 +36,7 @@
 #include "pixelcnn/ar-pixelcnn.h"
 #include "rnn/ar-rnn.h"
 #include "text/ar-text.h"
+#include "text/ar-text-private.h"
 #include "transformer/ar-transformer.h"
 #include "wavenet/ar-wavenet.h"
 
@@ -65,6 +68,28 @@ check_result (gconstpointer obj, GError *error)
 
 static volatile float sink;
 
+/* An SPM vocabulary's heap-ordered merges against the literal rescan, on a
+ * text made of its own first tokens (so that they merge) twice over. */
+static void
+check_spm_merges (const ArVocab *v)
+{
+  g_autoptr (GString) text = g_string_new ("ab \xc3\xa9\n");
+  g_autoptr (GArray) fast = g_array_new (FALSE, FALSE, sizeof (gint32));
+  g_autoptr (GArray) naive = g_array_new (FALSE, FALSE, sizeof (gint32));
+
+  for (int round = 0; round < 2; round++)
+    for (guint i = 0; i < MIN (ar_vocab_get_size (v), 48); i++) {
+      gsize len;
+      const char *bytes = ar_vocab_token_bytes (v, i, &len);
+
+      g_string_append_len (text, bytes, MIN (len, 16));
+    }
+  CHECK (ar_vocab_encode (v, text->str, text->len, fast) ==
+      ar_vocab_encode_naive (v, text->str, text->len, naive));
+  CHECK (fast->len == naive->len);
+  CHECK (memcmp (fast->data, naive->data, fast->len * sizeof (gint32)) == 0);
+}
+
 static void
 try_vocab (const ArGguf *g)
 {
@@ -82,6 +107,8 @@ try_vocab (const ArGguf *g)
       CHECK ((guint) g_array_index (ids, gint32, i) < ar_vocab_get_size (v));
     if (ar_vocab_get_size (v) > 0)
       CHECK (ar_vocab_decode (v, ar_vocab_get_bos (v), 0, &len) != NULL);
+    if (ar_vocab_get_type (v) == AR_VOCAB_SPM)
+      check_spm_merges (v);
   }
   ar_vocab_free (v);
   g_clear_error (&error);
