@@ -472,7 +472,7 @@ test_audio_empty (void)
   r = run_argen ("train", "wavenet", "--data", empty, "--out", model,
       "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
       "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--steps",
-      "2", "--holdout-every", "0", "--threads", "1", NULL);
+      "2", "--warmup", "0", "--holdout-every", "0", "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, empty));
   g_assert_nonnull (strstr (r.err, "nothing to learn from"));
@@ -485,7 +485,7 @@ test_audio_empty (void)
   r = run_argen ("train", "wavenet", "--data", dir, "--out", model,
       "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
       "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--steps",
-      "2", "--holdout-every", "2", "--threads", "1", NULL);
+      "2", "--warmup", "0", "--holdout-every", "2", "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, "nothing to validate on"));
   g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
@@ -549,7 +549,7 @@ test_wavenet (void)
   run_clear (&r);
 
   r = run_argen ("train", "wavenet", "--data", missing_dir, "--out", model,
-      "--steps", "1", "--threads", "1", NULL);
+      "--steps", "1", "--warmup", "0", "--threads", "1", NULL);
   g_assert_cmpint (r.status, >, 0);
   g_assert_nonnull (strstr (r.err, missing_dir));
   run_clear (&r);
@@ -661,7 +661,7 @@ test_rnn (void)
     g_assert_true (g_file_set_contents (csv, s->str, s->len, NULL));
     r = run_argen ("train", "rnn", "--data", csv, "--out", quotes,
         "--embedding", "8", "--hidden", "16", "--seq", "16", "--batch", "2",
-        "--steps", "1", "--threads", "1", NULL);
+        "--steps", "1", "--warmup", "0", "--threads", "1", NULL);
     g_assert_cmpint (r.status, ==, 2);
     g_assert_nonnull (strstr (r.err, "are the same file"));
     g_assert_nonnull (strstr (r.err, "--log"));
@@ -671,7 +671,7 @@ test_rnn (void)
     g_assert_false (g_file_test (quotes, G_FILE_TEST_EXISTS));
 
     r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--log", cut,
-        "--steps", "1", NULL);
+        "--steps", "1", "--warmup", "0", NULL);
     g_assert_cmpint (r.status, ==, 2);
     g_assert_nonnull (strstr (r.err, "--out"));
     run_clear (&r);
@@ -681,8 +681,8 @@ test_rnn (void)
    * (it said nats/char) */
   r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--vocab",
       "byte", "--embedding", "8", "--hidden", "16", "--seq", "16", "--batch",
-      "2", "--steps", "1", "--eval-every", "0", "--checkpoint-every", "0",
-      "--threads", "1", NULL);
+      "2", "--steps", "1", "--warmup", "0", "--eval-every", "0",
+      "--checkpoint-every", "0", "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.err, "nats/byte"));
   g_assert_null (strstr (r.err, "nats/char"));
@@ -697,8 +697,8 @@ test_rnn (void)
    * default --batch validation scores: it scored none and printed no
    * validation at all */
   r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
-      "8", "--hidden", "16", "--seq", "16", "--steps", "1", "--val-fraction",
-      "0.01", "--threads", "1", NULL);
+      "8", "--hidden", "16", "--seq", "16", "--steps", "1", "--warmup", "0",
+      "--val-fraction", "0.01", "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, text));
   g_assert_nonnull (strstr (r.err, "validation needs 32"));
@@ -713,13 +713,48 @@ test_rnn (void)
 
     for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
       r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--steps",
-          "1", bad[i][0], bad[i][1], NULL);
+          "1", "--warmup", "0", bad[i][0], bad[i][1], NULL);
       g_assert_cmpint (r.status, ==, 2);
       g_assert_nonnull (strstr (r.err, "out of range"));
       g_assert_null (strstr (r.err, "4294967291"));
       g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
       run_clear (&r);
     }
+  }
+
+  /* a warm-up as long as the run: the learning rate never reached --lr
+   * (--steps 3 --warmup 10 trained at 10 … 30 % of it, and said nothing),
+   * whether --warmup was given or its default */
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+      "8", "--hidden", "16", "--seq", "16", "--batch", "2", "--steps", "10",
+      "--warmup", "10", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--warmup 10 is not below --steps 10"));
+  g_assert_nonnull (strstr (r.err, "--lr 0.002"));
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+      "8", "--hidden", "16", "--seq", "16", "--batch", "2", "--steps", "3",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err,
+      "--warmup 100 (the default) is not below --steps 3"));
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+  /* one step shorter, step 2 of 3 runs at --lr */
+  {
+    g_autofree char *log = tmp_path ("cut.csv");
+    g_autofree char *rows = NULL;
+
+    r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+        "8", "--hidden", "16", "--seq", "16", "--batch", "2", "--steps", "3",
+        "--warmup", "2", "--eval-every", "0", "--checkpoint-every", "0",
+        "--threads", "1", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    run_clear (&r);
+    g_assert_true (g_file_get_contents (log, &rows, NULL, NULL));
+    g_assert_nonnull (strstr (rows, "\n2,0.002,"));
+    g_unlink (cut);
   }
 
   r = run_argen ("generate", model, "--prompt", "a", "--tokens", "10", "--seed",
@@ -918,7 +953,8 @@ test_nar (void)
   run_clear (&r);
   r = run_argen ("train", "nar", "--data", text, "--out", model, "--layers",
       "1", "--dim", "16", "--heads", "2", "--context", "24", "--slots", "8",
-      "--steps", "1", "--val-fraction", "0.002", "--threads", "1", NULL);
+      "--steps", "1", "--warmup", "0", "--val-fraction", "0.002", "--threads",
+      "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, "fewer than the 8 slots"));
   run_clear (&r);
@@ -927,7 +963,8 @@ test_nar (void)
    * Transformer trained without a word of validation) */
   r = run_argen ("train", "transformer", "--data", text, "--out", model,
       "--layers", "1", "--dim", "16", "--heads", "2", "--context", "16",
-      "--steps", "1", "--val-fraction", "0.0003", "--threads", "1", NULL);
+      "--steps", "1", "--warmup", "0", "--val-fraction", "0.0003", "--threads",
+      "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, "held-out end is 1 token"));
   run_clear (&r);
@@ -1005,7 +1042,8 @@ test_pixelcnn (void)
   /* held-out images without the labels a class-conditional model needs:
    * the message names them */
   r = run_argen ("train", "pixelcnn", "--data", images, "--labels", labels,
-      "--test-data", images, "--out", grid, "--steps", "1", NULL);
+      "--test-data", images, "--out", grid, "--steps", "1", "--warmup", "0",
+      NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, images));
   g_assert_nonnull (strstr (r.err, "without labels"));

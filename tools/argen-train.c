@@ -28,6 +28,9 @@
 
 static volatile gint stop_requested;
 
+/* --warmup's default, named as such when it is too long for --steps */
+#define DEFAULT_WARMUP 100
+
 static void
 on_sigint (int sig)
 {
@@ -1206,7 +1209,7 @@ argen_cmd_train (int argc, char **argv)
    * it replaces); their defaults are filled in after parsing */
   Common c = {
     .steps = 2000,
-    .warmup = 100,
+    .warmup = DEFAULT_WARMUP,
     .eval_every = 200,
     .checkpoint_every = 200,
     .seed = 1,
@@ -1266,7 +1269,7 @@ argen_cmd_train (int argc, char **argv)
     { "lr-min", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr_min,
         "Final learning rate of the cosine schedule (default 1e-4)", "LR" },
     { "warmup", 0, 0, G_OPTION_ARG_INT64, &c.warmup,
-        "Warm-up steps (default 100)", "N" },
+        "Warm-up steps, below --steps (default 100)", "N" },
     { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &c.weight_decay,
         "AdamW weight decay (default 0.01)", "W" },
     { "clip", 0, 0, G_OPTION_ARG_DOUBLE, &c.clip,
@@ -1372,6 +1375,20 @@ argen_cmd_train (int argc, char **argv)
     fprintf (stderr,
         "argen train: an option is out of range (sizes and steps must be "
         "positive)\n");
+    goto out;
+  }
+  /* The learning rate climbs to --lr over the warm-up and reaches it at step
+   * --warmup (ar_lr_warmup_cosine ()): a warm-up as long as the run never
+   * gets there, and the run trains at a fraction of the rate it was given
+   * (--steps 3 with the default 100 peaked at 3 % of --lr). */
+  if (c.warmup >= c.steps) {
+    fprintf (stderr,
+        "argen train: --warmup %" G_GINT64_FORMAT
+        "%s is not below --steps %" G_GINT64_FORMAT
+        ": the learning rate would never reach --lr %g (give "
+        "a --warmup below --steps, 0 for none)\n",
+        c.warmup, c.warmup == DEFAULT_WARMUP ? " (the default)" : "", c.steps,
+        c.lr);
     goto out;
   }
   if (strcmp (family, "rnn") == 0)
