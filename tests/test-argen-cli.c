@@ -678,7 +678,8 @@ test_rnn (void)
   }
 
   /* a byte vocabulary's validation is in nats per byte, as eval gives it
-   * (it said nats/char) */
+   * (it said nats/char), and its progress and log count bytes a second (they
+   * said chars/s) */
   r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--vocab",
       "byte", "--embedding", "8", "--hidden", "16", "--seq", "16", "--batch",
       "2", "--steps", "1", "--warmup", "0", "--eval-every", "0",
@@ -686,7 +687,17 @@ test_rnn (void)
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.err, "nats/byte"));
   g_assert_null (strstr (r.err, "nats/char"));
+  g_assert_nonnull (strstr (r.err, " bytes/s"));
+  g_assert_null (strstr (r.err, "chars/s"));
   run_clear (&r);
+  {
+    g_autofree char *log = tmp_path ("cut.csv");
+    g_autofree char *rows = NULL;
+
+    g_assert_true (g_file_get_contents (log, &rows, NULL, NULL));
+    g_assert_true (g_str_has_prefix (rows, "step,"));
+    g_assert_nonnull (strstr (rows, ",bytes/s\n"));
+  }
   r = run_argen ("eval", cut, "--data", text, NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "nats/byte"));
