@@ -162,6 +162,49 @@ test_help (void)
   run_clear (&r);
 }
 
+/* A string option that is not text (invalid UTF-8 in a UTF-8 locale) is
+ * refused with status 2 and a message naming it: GOption's own said
+ * "Invalid byte sequence in conversion input", about no option in
+ * particular.  (Each is refused before any file is read.) */
+static void
+test_non_text_options (void)
+{
+  g_autofree char *model = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "rnn-shakespeare.gguf", NULL);
+  const char *const bad = "ab\xff";
+  const struct
+  {
+    const char *option;
+    const char *argv[8];
+  } cases[] = {
+    { "--prompt", { "generate", model, "--prompt", bad } },
+    { "--stop", { "generate", model, "--stop", bad } },
+    { "--name",
+        { "train", "rnn", "--data", "t.txt", "--out", "m.gguf", "--name",
+            bad } },
+    { "--description",
+        { "train", "rnn", "--data", "t.txt", "--out", "m.gguf", "--description",
+            bad } },
+    { "--cell",
+        { "train", "rnn", "--data", "t.txt", "--out", "m.gguf", "--cell",
+            bad } },
+    { "--class", { "images", model, "--out", "g.png", "--class", bad } },
+    { "--classes", { "eval", model, "--data", "t.txt", "--classes", bad } },
+    { "--type", { "convert", "gguf", model, "m.gguf", "--type", bad } },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    const char *const *a = cases[i].argv;
+    g_autofree char *named =
+        g_strdup_printf ("%s is not text", cases[i].option);
+    Run r = run_argen (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, named));
+    run_clear (&r);
+  }
+}
+
 /* `argen convert llama2c --type`: the storage types it names and takes
  * (q4_0 among them: a missing checkpoint is then the error, not the type),
  * and an unknown type refused with exit status 2.  (The conversion itself
@@ -1195,6 +1238,7 @@ main (int argc, char **argv)
   g_free (write_wav (wav_dir, "d.wav", 0, RATE * 3 / 10, 4));
 
   g_test_add_func ("/argen-cli/help", test_help);
+  g_test_add_func ("/argen-cli/non-text-options", test_non_text_options);
   g_test_add_func ("/argen-cli/convert-types", test_convert_types);
   g_test_add_func ("/argen-cli/convert-gguf", test_convert_gguf);
   g_test_add_func ("/argen-cli/audio-compare", test_audio_compare);

@@ -97,7 +97,7 @@ typedef struct
 static GOptionGroup *
 rnn_group (RnnOptions *o)
 {
-  GOptionEntry entries[] = { { "cell", 0, 0, G_OPTION_ARG_STRING, &o->cell,
+  GOptionEntry entries[] = { { "cell", 0, 0, G_OPTION_ARG_FILENAME, &o->cell,
                                  "Recurrent cell: rnn, gru, lstm (default gru)",
                                  "CELL" },
     { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers,
@@ -126,7 +126,7 @@ static GOptionGroup *
 transformer_group (TransformerOptions *o)
 {
   GOptionEntry entries[] = {
-    { "arch", 0, 0, G_OPTION_ARG_STRING, &o->arch,
+    { "arch", 0, 0, G_OPTION_ARG_FILENAME, &o->arch,
         "llama (RMSNorm, rotary, SwiGLU) or gpt (LayerNorm, learned positions, "
         "GELU, biases) (default llama)",
         "ARCH" },
@@ -154,7 +154,7 @@ transformer_group (TransformerOptions *o)
         "P" },
     { "tied", 0, 0, G_OPTION_ARG_NONE, &o->tied,
         "Use the token embedding as the classifier", NULL },
-    { "eval", 0, 0, G_OPTION_ARG_STRING, &o->eval,
+    { "eval", 0, 0, G_OPTION_ARG_FILENAME, &o->eval,
         "Validation: windows (windows of the context, each from scratch) or "
         "sliding (windows advancing by half, scoring their second half; twice "
         "the cost) (default windows)",
@@ -228,7 +228,7 @@ pixelcnn_group (PixelCnnOptions *o)
         "PATH" },
     { "test-labels", 0, 0, G_OPTION_ARG_FILENAME, &o->test_labels,
         "IDX labels of --test-data", "FILE" },
-    { "class-names", 0, 0, G_OPTION_ARG_STRING, &o->class_names,
+    { "class-names", 0, 0, G_OPTION_ARG_FILENAME, &o->class_names,
         "Comma-separated class names stored in the model (default: the PNG "
         "sub-folders, or 0, 1, …)",
         "A,B,…" },
@@ -286,7 +286,7 @@ wavenet_group (WaveNetOptions *o)
         "Every N-th file of the sorted list is held out (files 0, N, 2N, …: "
         "ar_audio_split_holdout); 0 = none (default 20: 5 %)",
         "N" },
-    { "condition", 0, 0, G_OPTION_ARG_STRING, &o->condition,
+    { "condition", 0, 0, G_OPTION_ARG_FILENAME, &o->condition,
         "none, or mel: a vocoder conditioned on log-mel frames of the audio "
         "(default none)",
         "KIND" },
@@ -311,7 +311,7 @@ wavenet_group (WaveNetOptions *o)
         "100); stored in the model, used by every decode, not by training "
         "(default 0: none)",
         "HZ" },
-    { "classes", 0, 0, G_OPTION_ARG_STRING, &o->classes,
+    { "classes", 0, 0, G_OPTION_ARG_FILENAME, &o->classes,
         "A global condition: \"dirs\" (each file's folder name is its "
         "class) or a file of lines \"NAME CLASS\" (default: none)",
         "dirs|FILE" },
@@ -1258,7 +1258,7 @@ argen_cmd_train (int argc, char **argv)
         "PATH" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &c.out, "Model file to write",
         "M.gguf" },
-    { "vocab", 0, 0, G_OPTION_ARG_STRING, &c.vocab,
+    { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &c.vocab,
         "Vocabulary: char or byte (default char)", "TYPE" },
     { "batch", 0, 0, G_OPTION_ARG_INT, &c.batch,
         "Sequences per step (default 32; wavenet: windows, 8)", "B" },
@@ -1299,9 +1299,9 @@ argen_cmd_train (int argc, char **argv)
         "(results depend on them); the other families: threads taking parts "
         "of each batch, at most 16 (results do not depend on them)",
         "N" },
-    { "name", 0, 0, G_OPTION_ARG_STRING, &c.name, "general.name of the model",
+    { "name", 0, 0, G_OPTION_ARG_FILENAME, &c.name, "general.name of the model",
         "TEXT" },
-    { "description", 0, 0, G_OPTION_ARG_STRING, &c.description,
+    { "description", 0, 0, G_OPTION_ARG_FILENAME, &c.description,
         "general.description (data, licence, recipe)", "TEXT" },
     { NULL }
   };
@@ -1340,6 +1340,18 @@ argen_cmd_train (int argc, char **argv)
     g_error_free (error);
     goto out;
   }
+  /* the string options are read as bytes (G_OPTION_ARG_FILENAME) and
+   * converted here, so that a message names the one that is not text */
+  if (!argen_option_to_utf8 ("--vocab", &c.vocab) ||
+      !argen_option_to_utf8 ("--name", &c.name) ||
+      !argen_option_to_utf8 ("--description", &c.description) ||
+      !argen_option_to_utf8 ("--cell", &rnn.cell) ||
+      !argen_option_to_utf8 ("--arch", &tf.arch) ||
+      !argen_option_to_utf8 ("--eval", &tf.eval) ||
+      !argen_option_to_utf8 ("--class-names", &pcnn.class_names) ||
+      !argen_option_to_utf8 ("--condition", &wn.condition) ||
+      !argen_option_to_utf8 ("--classes", &wn.classes))
+    goto out;
   if (c.vocab == NULL)
     c.vocab = g_strdup ("char");
   if (rnn.cell == NULL)
