@@ -12,7 +12,9 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "data/ar-audio.h"
 
@@ -37,31 +39,38 @@ run_clear (Run *r)
   g_clear_pointer (&r->err, g_free);
 }
 
-/* Runs argen with @first and the arguments after it (NULL-terminated,
- * without the program name) and captures its exit status and output.  A
- * child killed by a signal (a crash, or a sanitizer report with
- * abort_on_error) gets status -1, so no assertion on a "non-zero exit" can
- * pass because of a crash. */
+/* The child's alarm (g_spawn_sync's child_setup, after fork): a pending
+ * alarm survives execve, and its default action ends the child, which then
+ * gets status -1. */
+static void
+set_deadline (gpointer user_data)
+{
+  alarm (GPOINTER_TO_UINT (user_data));
+}
+
+/* Runs argen with the arguments from @first (NULL-terminated, without the
+ * program name) and captures its exit status and output, the child killed
+ * after @deadline seconds unless 0.  A child killed by a signal (a crash,
+ * the deadline, or a sanitizer report with abort_on_error) gets status -1,
+ * so no assertion on a "non-zero exit" can pass because of a crash. */
 static Run
-run_argen (const char *first, ...)
+run_argen_valist (guint deadline, const char *first, va_list ap)
 {
   const char *argen = g_getenv ("ARGEN");
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   GError *error = NULL;
   Run r = { -1, NULL, NULL };
   int wait_status = 0;
-  va_list ap;
 
   g_assert_nonnull (argen);
   g_ptr_array_add (argv, (gpointer) argen);
-  va_start (ap, first);
   for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
     g_ptr_array_add (argv, (gpointer) a);
-  va_end (ap);
   g_ptr_array_add (argv, NULL);
 
-  g_spawn_sync (tmp_dir, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL,
-      NULL, &r.out, &r.err, &wait_status, &error);
+  g_spawn_sync (tmp_dir, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT,
+      deadline ? set_deadline : NULL, GUINT_TO_POINTER (deadline), &r.out,
+      &r.err, &wait_status, &error);
   g_assert_no_error (error);
   if (WIFEXITED (wait_status))
     r.status = WEXITSTATUS (wait_status);
@@ -71,6 +80,31 @@ run_argen (const char *first, ...)
   /* A sanitizer report is a failure even where the exit status is right. */
   g_assert_null (strstr (r.err, "AddressSanitizer"));
   g_assert_null (strstr (r.err, "runtime error:"));
+  return r;
+}
+
+static Run
+run_argen (const char *first, ...)
+{
+  va_list ap;
+  Run r;
+
+  va_start (ap, first);
+  r = run_argen_valist (0, first, ap);
+  va_end (ap);
+  return r;
+}
+
+/* run_argen (), the child killed (status -1) if it runs @seconds. */
+static Run
+run_argen_within (guint seconds, const char *first, ...)
+{
+  va_list ap;
+  Run r;
+
+  va_start (ap, first);
+  r = run_argen_valist (seconds, first, ap);
+  va_end (ap);
   return r;
 }
 
@@ -203,6 +237,32 @@ test_non_text_options (void)
     g_assert_nonnull (strstr (r.err, named));
     run_clear (&r);
   }
+}
+
+/* A model path that names a FIFO is refused at once, named, as not a
+ * regular file: `argen info FIFO` waited for a writer forever (opening a
+ * FIFO to read blocks), and so did every command that loads a model. */
+static void
+test_fifo_model (void)
+{
+  g_autofree char *fifo = tmp_path ("fifo.gguf");
+  const char *const runs[][4] = {
+    { "info", fifo },
+    { "generate", fifo, "--tokens", "1" },
+    { "images", fifo, "--out", "g.png" },
+  };
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (runs); i++) {
+    Run r = run_argen_within (10, runs[i][0], runs[i][1], runs[i][2],
+        runs[i][3], NULL);
+
+    g_assert_cmpint (r.status, ==, 1);
+    g_assert_nonnull (strstr (r.err, fifo));
+    g_assert_nonnull (strstr (r.err, "is not a regular file"));
+    run_clear (&r);
+  }
+  g_unlink (fifo);
 }
 
 /* `argen convert llama2c --type`: the storage types it names and takes
@@ -1239,6 +1299,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/argen-cli/help", test_help);
   g_test_add_func ("/argen-cli/non-text-options", test_non_text_options);
+  g_test_add_func ("/argen-cli/fifo-model", test_fifo_model);
   g_test_add_func ("/argen-cli/convert-types", test_convert_types);
   g_test_add_func ("/argen-cli/convert-gguf", test_convert_gguf);
   g_test_add_func ("/argen-cli/audio-compare", test_audio_compare);

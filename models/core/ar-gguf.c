@@ -940,7 +940,12 @@ ar_gguf_new_from_file (const char *path, GError **error)
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  /* O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer,
+   * forever if none comes (`argen info FIFO` hung, and so would an element
+   * given one as its model); this way it opens at once and is refused below
+   * as not a regular file.  A regular file's reads and mapping ignore the
+   * flag. */
+  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
   if (fd < 0) {
     int errsv = errno;
     g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: cannot open: %s", path,
