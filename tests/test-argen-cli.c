@@ -241,7 +241,8 @@ test_non_text_options (void)
 
 /* A model path that names a FIFO is refused at once, named, as not a
  * regular file: `argen info FIFO` waited for a writer forever (opening a
- * FIFO to read blocks), and so did every command that loads a model. */
+ * FIFO to read blocks), and so did every command that loads a model, and
+ * `argen convert llama2c`. */
 static void
 test_fifo_model (void)
 {
@@ -250,12 +251,14 @@ test_fifo_model (void)
     { "info", fifo },
     { "generate", fifo, "--tokens", "1" },
     { "images", fifo, "--out", "g.png" },
+    /* the llama2.c converter's inputs too */
+    { "convert", "llama2c", fifo, fifo },
   };
 
   g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
   for (guint i = 0; i < G_N_ELEMENTS (runs); i++) {
     Run r = run_argen_within (10, runs[i][0], runs[i][1], runs[i][2],
-        runs[i][3], NULL);
+        runs[i][3], i == 3 ? "out.gguf" : NULL, NULL);
 
     g_assert_cmpint (r.status, ==, 1);
     g_assert_nonnull (strstr (r.err, fifo));
