@@ -12,7 +12,9 @@
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "data/ar-audio.h"
 
@@ -37,31 +39,38 @@ run_clear (Run *r)
   g_clear_pointer (&r->err, g_free);
 }
 
-/* Runs argen with @first and the arguments after it (NULL-terminated,
- * without the program name) and captures its exit status and output.  A
- * child killed by a signal (a crash, or a sanitizer report with
- * abort_on_error) gets status -1, so no assertion on a "non-zero exit" can
- * pass because of a crash. */
+/* The child's alarm (g_spawn_sync's child_setup, after fork): a pending
+ * alarm survives execve, and its default action ends the child, which then
+ * gets status -1. */
+static void
+set_deadline (gpointer user_data)
+{
+  alarm (GPOINTER_TO_UINT (user_data));
+}
+
+/* Runs argen with the arguments from @first (NULL-terminated, without the
+ * program name) and captures its exit status and output, the child killed
+ * after @deadline seconds unless 0.  A child killed by a signal (a crash,
+ * the deadline, or a sanitizer report with abort_on_error) gets status -1,
+ * so no assertion on a "non-zero exit" can pass because of a crash. */
 static Run
-run_argen (const char *first, ...)
+run_argen_valist (guint deadline, const char *first, va_list ap)
 {
   const char *argen = g_getenv ("ARGEN");
   g_autoptr (GPtrArray) argv = g_ptr_array_new ();
   GError *error = NULL;
   Run r = { -1, NULL, NULL };
   int wait_status = 0;
-  va_list ap;
 
   g_assert_nonnull (argen);
   g_ptr_array_add (argv, (gpointer) argen);
-  va_start (ap, first);
   for (const char *a = first; a != NULL; a = va_arg (ap, const char *))
     g_ptr_array_add (argv, (gpointer) a);
-  va_end (ap);
   g_ptr_array_add (argv, NULL);
 
-  g_spawn_sync (tmp_dir, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT, NULL,
-      NULL, &r.out, &r.err, &wait_status, &error);
+  g_spawn_sync (tmp_dir, (char **) argv->pdata, NULL, G_SPAWN_DEFAULT,
+      deadline ? set_deadline : NULL, GUINT_TO_POINTER (deadline), &r.out,
+      &r.err, &wait_status, &error);
   g_assert_no_error (error);
   if (WIFEXITED (wait_status))
     r.status = WEXITSTATUS (wait_status);
@@ -71,6 +80,31 @@ run_argen (const char *first, ...)
   /* A sanitizer report is a failure even where the exit status is right. */
   g_assert_null (strstr (r.err, "AddressSanitizer"));
   g_assert_null (strstr (r.err, "runtime error:"));
+  return r;
+}
+
+static Run
+run_argen (const char *first, ...)
+{
+  va_list ap;
+  Run r;
+
+  va_start (ap, first);
+  r = run_argen_valist (0, first, ap);
+  va_end (ap);
+  return r;
+}
+
+/* run_argen (), the child killed (status -1) if it runs @seconds. */
+static Run
+run_argen_within (guint seconds, const char *first, ...)
+{
+  va_list ap;
+  Run r;
+
+  va_start (ap, first);
+  r = run_argen_valist (seconds, first, ap);
+  va_end (ap);
   return r;
 }
 
@@ -160,6 +194,78 @@ test_help (void)
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "unexpected argument 'stray'"));
   run_clear (&r);
+}
+
+/* A string option that is not text (invalid UTF-8 in a UTF-8 locale) is
+ * refused with status 2 and a message naming it: GOption's own said
+ * "Invalid byte sequence in conversion input", about no option in
+ * particular.  (Each is refused before any file is read.) */
+static void
+test_non_text_options (void)
+{
+  g_autofree char *model = g_build_filename (g_getenv ("AR_DEFAULTS_DIR"),
+      "rnn-shakespeare.gguf", NULL);
+  const char *const bad = "ab\xff";
+  const struct
+  {
+    const char *option;
+    const char *argv[8];
+  } cases[] = {
+    { "--prompt", { "generate", model, "--prompt", bad } },
+    { "--stop", { "generate", model, "--stop", bad } },
+    { "--name",
+        { "train", "rnn", "--data", "t.txt", "--out", "m.gguf", "--name",
+            bad } },
+    { "--description",
+        { "train", "rnn", "--data", "t.txt", "--out", "m.gguf", "--description",
+            bad } },
+    { "--cell",
+        { "train", "rnn", "--data", "t.txt", "--out", "m.gguf", "--cell",
+            bad } },
+    { "--class", { "images", model, "--out", "g.png", "--class", bad } },
+    { "--classes", { "eval", model, "--data", "t.txt", "--classes", bad } },
+    { "--type", { "convert", "gguf", model, "m.gguf", "--type", bad } },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    const char *const *a = cases[i].argv;
+    g_autofree char *named =
+        g_strdup_printf ("%s is not text", cases[i].option);
+    Run r = run_argen (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], NULL);
+
+    g_assert_cmpint (r.status, ==, 2);
+    g_assert_nonnull (strstr (r.err, named));
+    run_clear (&r);
+  }
+}
+
+/* A model path that names a FIFO is refused at once, named, as not a
+ * regular file: `argen info FIFO` waited for a writer forever (opening a
+ * FIFO to read blocks), and so did every command that loads a model, and
+ * `argen convert llama2c`. */
+static void
+test_fifo_model (void)
+{
+  g_autofree char *fifo = tmp_path ("fifo.gguf");
+  const char *const runs[][4] = {
+    { "info", fifo },
+    { "generate", fifo, "--tokens", "1" },
+    { "images", fifo, "--out", "g.png" },
+    /* the llama2.c converter's inputs too */
+    { "convert", "llama2c", fifo, fifo },
+  };
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  for (guint i = 0; i < G_N_ELEMENTS (runs); i++) {
+    Run r = run_argen_within (10, runs[i][0], runs[i][1], runs[i][2],
+        runs[i][3], i == 3 ? "out.gguf" : NULL, NULL);
+
+    g_assert_cmpint (r.status, ==, 1);
+    g_assert_nonnull (strstr (r.err, fifo));
+    g_assert_nonnull (strstr (r.err, "is not a regular file"));
+    run_clear (&r);
+  }
+  g_unlink (fifo);
 }
 
 /* `argen convert llama2c --type`: the storage types it names and takes
@@ -472,7 +578,7 @@ test_audio_empty (void)
   r = run_argen ("train", "wavenet", "--data", empty, "--out", model,
       "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
       "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--steps",
-      "2", "--holdout-every", "0", "--threads", "1", NULL);
+      "2", "--warmup", "0", "--holdout-every", "0", "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, empty));
   g_assert_nonnull (strstr (r.err, "nothing to learn from"));
@@ -485,7 +591,7 @@ test_audio_empty (void)
   r = run_argen ("train", "wavenet", "--data", dir, "--out", model,
       "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
       "--stacks", "1", "--layers-per-stack", "2", "--window", "64", "--steps",
-      "2", "--holdout-every", "2", "--threads", "1", NULL);
+      "2", "--warmup", "0", "--holdout-every", "2", "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, "nothing to validate on"));
   g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
@@ -549,7 +655,7 @@ test_wavenet (void)
   run_clear (&r);
 
   r = run_argen ("train", "wavenet", "--data", missing_dir, "--out", model,
-      "--steps", "1", "--threads", "1", NULL);
+      "--steps", "1", "--warmup", "0", "--threads", "1", NULL);
   g_assert_cmpint (r.status, >, 0);
   g_assert_nonnull (strstr (r.err, missing_dir));
   run_clear (&r);
@@ -661,7 +767,7 @@ test_rnn (void)
     g_assert_true (g_file_set_contents (csv, s->str, s->len, NULL));
     r = run_argen ("train", "rnn", "--data", csv, "--out", quotes,
         "--embedding", "8", "--hidden", "16", "--seq", "16", "--batch", "2",
-        "--steps", "1", "--threads", "1", NULL);
+        "--steps", "1", "--warmup", "0", "--threads", "1", NULL);
     g_assert_cmpint (r.status, ==, 2);
     g_assert_nonnull (strstr (r.err, "are the same file"));
     g_assert_nonnull (strstr (r.err, "--log"));
@@ -671,22 +777,33 @@ test_rnn (void)
     g_assert_false (g_file_test (quotes, G_FILE_TEST_EXISTS));
 
     r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--log", cut,
-        "--steps", "1", NULL);
+        "--steps", "1", "--warmup", "0", NULL);
     g_assert_cmpint (r.status, ==, 2);
     g_assert_nonnull (strstr (r.err, "--out"));
     run_clear (&r);
   }
 
   /* a byte vocabulary's validation is in nats per byte, as eval gives it
-   * (it said nats/char) */
+   * (it said nats/char), and its progress and log count bytes a second (they
+   * said chars/s) */
   r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--vocab",
       "byte", "--embedding", "8", "--hidden", "16", "--seq", "16", "--batch",
-      "2", "--steps", "1", "--eval-every", "0", "--checkpoint-every", "0",
-      "--threads", "1", NULL);
+      "2", "--steps", "1", "--warmup", "0", "--eval-every", "0",
+      "--checkpoint-every", "0", "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.err, "nats/byte"));
   g_assert_null (strstr (r.err, "nats/char"));
+  g_assert_nonnull (strstr (r.err, " bytes/s"));
+  g_assert_null (strstr (r.err, "chars/s"));
   run_clear (&r);
+  {
+    g_autofree char *log = tmp_path ("cut.csv");
+    g_autofree char *rows = NULL;
+
+    g_assert_true (g_file_get_contents (log, &rows, NULL, NULL));
+    g_assert_true (g_str_has_prefix (rows, "step,"));
+    g_assert_nonnull (strstr (rows, ",bytes/s\n"));
+  }
   r = run_argen ("eval", cut, "--data", text, NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "nats/byte"));
@@ -697,8 +814,8 @@ test_rnn (void)
    * default --batch validation scores: it scored none and printed no
    * validation at all */
   r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
-      "8", "--hidden", "16", "--seq", "16", "--steps", "1", "--val-fraction",
-      "0.01", "--threads", "1", NULL);
+      "8", "--hidden", "16", "--seq", "16", "--steps", "1", "--warmup", "0",
+      "--val-fraction", "0.01", "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, text));
   g_assert_nonnull (strstr (r.err, "validation needs 32"));
@@ -713,13 +830,48 @@ test_rnn (void)
 
     for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
       r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--steps",
-          "1", bad[i][0], bad[i][1], NULL);
+          "1", "--warmup", "0", bad[i][0], bad[i][1], NULL);
       g_assert_cmpint (r.status, ==, 2);
       g_assert_nonnull (strstr (r.err, "out of range"));
       g_assert_null (strstr (r.err, "4294967291"));
       g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
       run_clear (&r);
     }
+  }
+
+  /* a warm-up as long as the run: the learning rate never reached --lr
+   * (--steps 3 --warmup 10 trained at 10 … 30 % of it, and said nothing),
+   * whether --warmup was given or its default */
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+      "8", "--hidden", "16", "--seq", "16", "--batch", "2", "--steps", "10",
+      "--warmup", "10", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--warmup 10 is not below --steps 10"));
+  g_assert_nonnull (strstr (r.err, "--lr 0.002"));
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+      "8", "--hidden", "16", "--seq", "16", "--batch", "2", "--steps", "3",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err,
+      "--warmup 100 (the default) is not below --steps 3"));
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+  /* one step shorter, step 2 of 3 runs at --lr */
+  {
+    g_autofree char *log = tmp_path ("cut.csv");
+    g_autofree char *rows = NULL;
+
+    r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+        "8", "--hidden", "16", "--seq", "16", "--batch", "2", "--steps", "3",
+        "--warmup", "2", "--eval-every", "0", "--checkpoint-every", "0",
+        "--threads", "1", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    run_clear (&r);
+    g_assert_true (g_file_get_contents (log, &rows, NULL, NULL));
+    g_assert_nonnull (strstr (rows, "\n2,0.002,"));
+    g_unlink (cut);
   }
 
   r = run_argen ("generate", model, "--prompt", "a", "--tokens", "10", "--seed",
@@ -918,7 +1070,8 @@ test_nar (void)
   run_clear (&r);
   r = run_argen ("train", "nar", "--data", text, "--out", model, "--layers",
       "1", "--dim", "16", "--heads", "2", "--context", "24", "--slots", "8",
-      "--steps", "1", "--val-fraction", "0.002", "--threads", "1", NULL);
+      "--steps", "1", "--warmup", "0", "--val-fraction", "0.002", "--threads",
+      "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, "fewer than the 8 slots"));
   run_clear (&r);
@@ -927,7 +1080,8 @@ test_nar (void)
    * Transformer trained without a word of validation) */
   r = run_argen ("train", "transformer", "--data", text, "--out", model,
       "--layers", "1", "--dim", "16", "--heads", "2", "--context", "16",
-      "--steps", "1", "--val-fraction", "0.0003", "--threads", "1", NULL);
+      "--steps", "1", "--warmup", "0", "--val-fraction", "0.0003", "--threads",
+      "1", NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, "held-out end is 1 token"));
   run_clear (&r);
@@ -1005,7 +1159,8 @@ test_pixelcnn (void)
   /* held-out images without the labels a class-conditional model needs:
    * the message names them */
   r = run_argen ("train", "pixelcnn", "--data", images, "--labels", labels,
-      "--test-data", images, "--out", grid, "--steps", "1", NULL);
+      "--test-data", images, "--out", grid, "--steps", "1", "--warmup", "0",
+      NULL);
   g_assert_cmpint (r.status, ==, 1);
   g_assert_nonnull (strstr (r.err, images));
   g_assert_nonnull (strstr (r.err, "without labels"));
@@ -1146,6 +1301,8 @@ main (int argc, char **argv)
   g_free (write_wav (wav_dir, "d.wav", 0, RATE * 3 / 10, 4));
 
   g_test_add_func ("/argen-cli/help", test_help);
+  g_test_add_func ("/argen-cli/non-text-options", test_non_text_options);
+  g_test_add_func ("/argen-cli/fifo-model", test_fifo_model);
   g_test_add_func ("/argen-cli/convert-types", test_convert_types);
   g_test_add_func ("/argen-cli/convert-gguf", test_convert_gguf);
   g_test_add_func ("/argen-cli/audio-compare", test_audio_compare);

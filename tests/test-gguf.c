@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -1488,6 +1489,7 @@ test_open_errors (void)
   g_autofree char *dir = g_dir_make_tmp ("test-gguf-XXXXXX", NULL);
   g_autofree char *missing = g_build_filename (dir, "missing.gguf", NULL);
   g_autofree char *empty = g_build_filename (dir, "empty.gguf", NULL);
+  g_autofree char *fifo = g_build_filename (dir, "fifo.gguf", NULL);
   g_autoptr (GError) error = NULL;
 
   g_assert_null (ar_gguf_new_from_file (missing, &error));
@@ -1508,6 +1510,18 @@ test_open_errors (void)
   g_assert_true (g_str_has_prefix (error->message, empty));
   g_clear_error (&error);
 
+  /* a FIFO no one writes: opening it waited for a writer, forever (the
+   * alarm's default action ends the test if it still does) */
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  alarm (10);
+  g_assert_null (ar_gguf_new_from_file (fifo, &error));
+  alarm (0);
+  g_assert_error (error, AR_ERROR, AR_ERROR_IO);
+  g_assert_true (g_str_has_prefix (error->message, fifo));
+  assert_contains (error->message, "is not a regular file");
+  g_clear_error (&error);
+
+  g_unlink (fifo);
   g_unlink (empty);
   g_rmdir (dir);
 }

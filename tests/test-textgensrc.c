@@ -18,6 +18,7 @@
 #include <glib/gstdio.h>
 
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "test-transformer-util.h"
@@ -1156,6 +1157,28 @@ test_error_missing_file (void)
   check_error_gst_launch (path);
 }
 
+/* A FIFO as the model: it waited for a writer in start (), forever (the
+ * alarm's default action ends the test if it still does); now the element
+ * errors at once, naming it. */
+static void
+test_error_fifo (void)
+{
+  GError *error = NULL;
+  gchar *dir = g_dir_make_tmp ("argen-test-XXXXXX", &error);
+  gchar *path;
+
+  g_assert_no_error (error);
+  path = g_build_filename (dir, "fifo.gguf", NULL);
+  g_assert_cmpint (mkfifo (path, 0600), ==, 0);
+  alarm (20);
+  check_error_in_process (path);
+  alarm (0);
+  g_unlink (path);
+  g_rmdir (dir);
+  g_free (path);
+  g_free (dir);
+}
+
 static void
 test_error_missing_resource (void)
 {
@@ -1221,6 +1244,7 @@ main (int argc, char **argv)
   g_test_add_func ("/textgensrc/num-buffers", test_num_buffers);
   g_test_add_func ("/textgensrc/embedded-models", test_embedded_models);
   g_test_add_func ("/textgensrc/error-missing-file", test_error_missing_file);
+  g_test_add_func ("/textgensrc/error-fifo", test_error_fifo);
   g_test_add_func ("/textgensrc/error-missing-resource",
       test_error_missing_resource);
   g_test_add_func ("/textgensrc/error-truncated-file",

@@ -2,7 +2,8 @@
 /* test-train.c — the shared trainer on the RNN family: it learns a short
  * text (greedy generation then reproduces it), it is deterministic, a resumed
  * run ends bit-identical to an uninterrupted one, and a stop request leaves a
- * usable checkpoint. */
+ * usable checkpoint; the units its progress reports are those of the
+ * vocabulary. */
 #include <glib/gstdio.h>
 #include <math.h>
 #include <string.h>
@@ -53,6 +54,34 @@ assert_same_params (Run *a, Run *b)
 {
   test_assert_same_params (ar_rnn_train_get_params (ar_rnn_task_get_net (a->task)),
       ar_rnn_train_get_params (ar_rnn_task_get_net (b->task)));
+}
+
+/* The units the progress reports: those of the vocabulary's tokens, for the
+ * loss and the rate alike (a byte vocabulary's rate said chars/s). */
+static void
+test_units (void)
+{
+  static const struct
+  {
+    ArVocabType type;
+    const char *unit, *rate;
+  } cases[] = {
+    { AR_VOCAB_CHAR, "nats/char", "chars/s" },
+    { AR_VOCAB_BYTE, "nats/byte", "bytes/s" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    g_autoptr (ArTextData) data = ar_text_data_new (TEXT TEXT TEXT,
+        3 * strlen (TEXT), cases[i].type, 0.1, NULL);
+    g_assert_nonnull (data);
+    ArRnnConfig config = { AR_CELL_GRU, 1, 4, 4,
+      ar_vocab_get_size (data->vocab) };
+    g_autoptr (ArRnnTask) task = ar_rnn_task_new (&config, data, 8, 2, 0);
+    const ArTrainable *t = ar_rnn_task_get_trainable (task);
+
+    g_assert_cmpstr (t->unit, ==, cases[i].unit);
+    g_assert_cmpstr (t->units_per_s_name, ==, cases[i].rate);
+  }
 }
 
 static void
@@ -182,5 +211,6 @@ main (int argc, char **argv)
   g_test_add_func ("/train/learns-short-text", test_learns_short_text);
   g_test_add_func ("/train/resume-is-exact", test_resume_is_exact);
   g_test_add_func ("/train/deterministic", test_deterministic);
+  g_test_add_func ("/train/units", test_units);
   return g_test_run ();
 }

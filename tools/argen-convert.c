@@ -36,9 +36,9 @@ parse_options (const char *format, const char *params, int *argc,
   g_autofree char *name = NULL;
   g_autofree char *hz = NULL;
   GOptionEntry entries[] = {
-    { "type", 't', 0, G_OPTION_ARG_STRING, &name,
+    { "type", 't', 0, G_OPTION_ARG_FILENAME, &name,
         "Storage of the matrices: f32 (default), f16, q8_0 or q4_0", "T" },
-    { "highpass", 0, 0, G_OPTION_ARG_STRING, &hz,
+    { "highpass", 0, 0, G_OPTION_ARG_FILENAME, &hz,
         "WaveNet: the output high-pass's cutoff in Hz (0: none)", "HZ" },
     { NULL }
   };
@@ -53,6 +53,10 @@ parse_options (const char *format, const char *params, int *argc,
     g_error_free (error);
     return FALSE;
   }
+  /* read as bytes, converted here to name the option if it is not text */
+  if (!argen_option_to_utf8 ("--type", &name) ||
+      !argen_option_to_utf8 ("--highpass", &hz))
+    return FALSE;
   if (highpass != NULL) {
     char *end = NULL;
 

@@ -391,7 +391,7 @@ argen_cmd_eval (int argc, char **argv)
         "wavenet: every N-th file of the sorted list is held out (files 0, N, "
         "2N, …), as in training (default 20)",
         "N" },
-    { "classes", 0, 0, G_OPTION_ARG_STRING, &classes,
+    { "classes", 0, 0, G_OPTION_ARG_FILENAME, &classes,
         "wavenet with global classes: \"dirs\" or a file of lines \"NAME "
         "CLASS\", as in training",
         "dirs|FILE" },
@@ -428,6 +428,9 @@ argen_cmd_eval (int argc, char **argv)
     g_error_free (error);
     return 2;
   }
+  /* read as bytes, converted here to name the option if it is not text */
+  if (!argen_option_to_utf8 ("--classes", &classes))
+    return 2;
   if (argc != 2 || data == NULL || window < 0 || batch < 1 || batch > 4096 ||
       holdout_every < 1 || threads < 0 ||
       threads > AR_TRANSFORMER_MAX_THREADS ||

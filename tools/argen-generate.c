@@ -24,13 +24,15 @@ argen_cmd_generate (int argc, char **argv)
   gdouble temperature = 0.8, top_p = 1.0;
   gint top_k = 0, iterations = 4;
   GOptionEntry entries[] = {
-    { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "Text to continue", "TEXT" },
+    /* the texts are read as bytes and converted by argen_option_to_utf8 (),
+     * whose message names the option */
+    { "prompt", 'p', 0, G_OPTION_ARG_FILENAME, &prompt, "Text to continue", "TEXT" },
     { "tokens", 'n', 0, G_OPTION_ARG_INT64, &tokens, "Tokens to generate (default 200)", "N" },
     { "temperature", 't', 0, G_OPTION_ARG_DOUBLE, &temperature, "Sampling temperature, 0 = greedy (default 0.8)", "T" },
     { "top-k", 0, 0, G_OPTION_ARG_INT, &top_k, "Keep the K most likely tokens, 0 = all (default 0)", "K" },
     { "top-p", 0, 0, G_OPTION_ARG_DOUBLE, &top_p, "Nucleus sampling mass (default 1 = off)", "P" },
     { "seed", 's', 0, G_OPTION_ARG_INT64, &seed, "Random seed (default 0)", "N" },
-    { "stop", 0, 0, G_OPTION_ARG_STRING, &stop, "Stop when the output reaches this text", "TEXT" },
+    { "stop", 0, 0, G_OPTION_ARG_FILENAME, &stop, "Stop when the output reaches this text", "TEXT" },
     { "iterations", 'T', 0, G_OPTION_ARG_INT, &iterations,
       "nar models: Mask-Predict passes per chunk of N tokens, 1 = fully parallel, at most 1024 "
       "(default 4)", "T" },
@@ -44,8 +46,10 @@ argen_cmd_generate (int argc, char **argv)
     g_error_free (error);
     return 2;
   }
+  if (!argen_option_to_utf8 ("--prompt", &prompt) || !argen_option_to_utf8 ("--stop", &stop))
+    return 2;
   if (argc != 2 || tokens < 0 || !(temperature >= 0) || top_k < 0 || !(top_p > 0 && top_p <= 1)
-      || seed < 0 || iterations < 1 || iterations > MAX_ITERATIONS || (stop && !g_utf8_validate (stop, -1, NULL))) {
+      || seed < 0 || iterations < 1 || iterations > MAX_ITERATIONS) {
     fprintf (stderr, "argen generate: usage: argen generate MODEL.gguf [--prompt TEXT] "
         "[--tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed N] [--stop TEXT] "
         "[--iterations T (1 … 1024)]\n");

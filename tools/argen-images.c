@@ -139,7 +139,7 @@ argen_cmd_images (int argc, char **argv)
   gdouble temperature = 1.0;
   GOptionEntry entries[] = { { "out", 'o', 0, G_OPTION_ARG_FILENAME, &out,
                                  "PNG file to write", "GRID.png" },
-    { "class", 'c', 0, G_OPTION_ARG_STRING, &cls_name,
+    { "class", 'c', 0, G_OPTION_ARG_FILENAME, &cls_name,
         "Draw only this class (name or index); default: a row of each",
         "NAME" },
     { "count", 'n', 0, G_OPTION_ARG_INT, &count,
@@ -173,6 +173,9 @@ argen_cmd_images (int argc, char **argv)
     g_error_free (error);
     return 2;
   }
+  /* read as bytes, converted here to name the option if it is not text */
+  if (!argen_option_to_utf8 ("--class", &cls_name))
+    return 2;
   if (argc != 2 || out == NULL || count < 1 || count > 10000 || threads < 0 ||
       seed < 0 || !(temperature >= 0) || scale < 1 || scale > 32 ||
       (keep_rows < 0 && keep_rows != G_MININT)) {

@@ -28,6 +28,9 @@
 
 static volatile gint stop_requested;
 
+/* --warmup's default, named as such when it is too long for --steps */
+#define DEFAULT_WARMUP 100
+
 static void
 on_sigint (int sig)
 {
@@ -94,7 +97,7 @@ typedef struct
 static GOptionGroup *
 rnn_group (RnnOptions *o)
 {
-  GOptionEntry entries[] = { { "cell", 0, 0, G_OPTION_ARG_STRING, &o->cell,
+  GOptionEntry entries[] = { { "cell", 0, 0, G_OPTION_ARG_FILENAME, &o->cell,
                                  "Recurrent cell: rnn, gru, lstm (default gru)",
                                  "CELL" },
     { "layers", 0, 0, G_OPTION_ARG_INT, &o->layers,
@@ -123,7 +126,7 @@ static GOptionGroup *
 transformer_group (TransformerOptions *o)
 {
   GOptionEntry entries[] = {
-    { "arch", 0, 0, G_OPTION_ARG_STRING, &o->arch,
+    { "arch", 0, 0, G_OPTION_ARG_FILENAME, &o->arch,
         "llama (RMSNorm, rotary, SwiGLU) or gpt (LayerNorm, learned positions, "
         "GELU, biases) (default llama)",
         "ARCH" },
@@ -151,7 +154,7 @@ transformer_group (TransformerOptions *o)
         "P" },
     { "tied", 0, 0, G_OPTION_ARG_NONE, &o->tied,
         "Use the token embedding as the classifier", NULL },
-    { "eval", 0, 0, G_OPTION_ARG_STRING, &o->eval,
+    { "eval", 0, 0, G_OPTION_ARG_FILENAME, &o->eval,
         "Validation: windows (windows of the context, each from scratch) or "
         "sliding (windows advancing by half, scoring their second half; twice "
         "the cost) (default windows)",
@@ -225,7 +228,7 @@ pixelcnn_group (PixelCnnOptions *o)
         "PATH" },
     { "test-labels", 0, 0, G_OPTION_ARG_FILENAME, &o->test_labels,
         "IDX labels of --test-data", "FILE" },
-    { "class-names", 0, 0, G_OPTION_ARG_STRING, &o->class_names,
+    { "class-names", 0, 0, G_OPTION_ARG_FILENAME, &o->class_names,
         "Comma-separated class names stored in the model (default: the PNG "
         "sub-folders, or 0, 1, …)",
         "A,B,…" },
@@ -283,7 +286,7 @@ wavenet_group (WaveNetOptions *o)
         "Every N-th file of the sorted list is held out (files 0, N, 2N, …: "
         "ar_audio_split_holdout); 0 = none (default 20: 5 %)",
         "N" },
-    { "condition", 0, 0, G_OPTION_ARG_STRING, &o->condition,
+    { "condition", 0, 0, G_OPTION_ARG_FILENAME, &o->condition,
         "none, or mel: a vocoder conditioned on log-mel frames of the audio "
         "(default none)",
         "KIND" },
@@ -308,7 +311,7 @@ wavenet_group (WaveNetOptions *o)
         "100); stored in the model, used by every decode, not by training "
         "(default 0: none)",
         "HZ" },
-    { "classes", 0, 0, G_OPTION_ARG_STRING, &o->classes,
+    { "classes", 0, 0, G_OPTION_ARG_FILENAME, &o->classes,
         "A global condition: \"dirs\" (each file's folder name is its "
         "class) or a file of lines \"NAME CLASS\" (default: none)",
         "dirs|FILE" },
@@ -1206,7 +1209,7 @@ argen_cmd_train (int argc, char **argv)
    * it replaces); their defaults are filled in after parsing */
   Common c = {
     .steps = 2000,
-    .warmup = 100,
+    .warmup = DEFAULT_WARMUP,
     .eval_every = 200,
     .checkpoint_every = 200,
     .seed = 1,
@@ -1255,7 +1258,7 @@ argen_cmd_train (int argc, char **argv)
         "PATH" },
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &c.out, "Model file to write",
         "M.gguf" },
-    { "vocab", 0, 0, G_OPTION_ARG_STRING, &c.vocab,
+    { "vocab", 0, 0, G_OPTION_ARG_FILENAME, &c.vocab,
         "Vocabulary: char or byte (default char)", "TYPE" },
     { "batch", 0, 0, G_OPTION_ARG_INT, &c.batch,
         "Sequences per step (default 32; wavenet: windows, 8)", "B" },
@@ -1266,7 +1269,7 @@ argen_cmd_train (int argc, char **argv)
     { "lr-min", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr_min,
         "Final learning rate of the cosine schedule (default 1e-4)", "LR" },
     { "warmup", 0, 0, G_OPTION_ARG_INT64, &c.warmup,
-        "Warm-up steps (default 100)", "N" },
+        "Warm-up steps, below --steps (default 100)", "N" },
     { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &c.weight_decay,
         "AdamW weight decay (default 0.01)", "W" },
     { "clip", 0, 0, G_OPTION_ARG_DOUBLE, &c.clip,
@@ -1296,9 +1299,9 @@ argen_cmd_train (int argc, char **argv)
         "(results depend on them); the other families: threads taking parts "
         "of each batch, at most 16 (results do not depend on them)",
         "N" },
-    { "name", 0, 0, G_OPTION_ARG_STRING, &c.name, "general.name of the model",
+    { "name", 0, 0, G_OPTION_ARG_FILENAME, &c.name, "general.name of the model",
         "TEXT" },
-    { "description", 0, 0, G_OPTION_ARG_STRING, &c.description,
+    { "description", 0, 0, G_OPTION_ARG_FILENAME, &c.description,
         "general.description (data, licence, recipe)", "TEXT" },
     { NULL }
   };
@@ -1337,6 +1340,18 @@ argen_cmd_train (int argc, char **argv)
     g_error_free (error);
     goto out;
   }
+  /* the string options are read as bytes (G_OPTION_ARG_FILENAME) and
+   * converted here, so that a message names the one that is not text */
+  if (!argen_option_to_utf8 ("--vocab", &c.vocab) ||
+      !argen_option_to_utf8 ("--name", &c.name) ||
+      !argen_option_to_utf8 ("--description", &c.description) ||
+      !argen_option_to_utf8 ("--cell", &rnn.cell) ||
+      !argen_option_to_utf8 ("--arch", &tf.arch) ||
+      !argen_option_to_utf8 ("--eval", &tf.eval) ||
+      !argen_option_to_utf8 ("--class-names", &pcnn.class_names) ||
+      !argen_option_to_utf8 ("--condition", &wn.condition) ||
+      !argen_option_to_utf8 ("--classes", &wn.classes))
+    goto out;
   if (c.vocab == NULL)
     c.vocab = g_strdup ("char");
   if (rnn.cell == NULL)
@@ -1372,6 +1387,20 @@ argen_cmd_train (int argc, char **argv)
     fprintf (stderr,
         "argen train: an option is out of range (sizes and steps must be "
         "positive)\n");
+    goto out;
+  }
+  /* The learning rate climbs to --lr over the warm-up and reaches it at step
+   * --warmup (ar_lr_warmup_cosine ()): a warm-up as long as the run never
+   * gets there, and the run trains at a fraction of the rate it was given
+   * (--steps 3 with the default 100 peaked at 3 % of --lr). */
+  if (c.warmup >= c.steps) {
+    fprintf (stderr,
+        "argen train: --warmup %" G_GINT64_FORMAT
+        "%s is not below --steps %" G_GINT64_FORMAT
+        ": the learning rate would never reach --lr %g (give "
+        "a --warmup below --steps, 0 for none)\n",
+        c.warmup, c.warmup == DEFAULT_WARMUP ? " (the default)" : "", c.steps,
+        c.lr);
     goto out;
   }
   if (strcmp (family, "rnn") == 0)

@@ -24,6 +24,29 @@ static const struct
   { "baselines", argen_cmd_baselines, "unigram and LPC bits/sample on held-out audio (argen baselines --data DIR)" },
 };
 
+gboolean
+argen_option_to_utf8 (const char *option, char **value)
+{
+  g_autoptr (GError) error = NULL;
+  const char *charset = NULL;
+  char *text;
+
+  if (*value == NULL)
+    return TRUE;
+  text = g_locale_to_utf8 (*value, -1, NULL, NULL, &error);
+  if (text == NULL) {
+    g_get_charset (&charset);
+    /* g_get_prgname (): "argen train", set by main () */
+    fprintf (stderr,
+        "%s: %s is not text in the locale's character set (%s): %s\n",
+        g_get_prgname (), option, charset, error->message);
+    return FALSE;
+  }
+  g_free (*value);
+  *value = text;
+  return TRUE;
+}
+
 static void
 usage (FILE *out)
 {

@@ -22,6 +22,14 @@ int argen_cmd_baselines (int argc, char **argv);
 /* argen-spectrogram.c */
 int argen_cmd_spectrogram (int argc, char **argv);
 
+/* Converts the string option @option (as "--prompt"), read as bytes
+ * (G_OPTION_ARG_FILENAME), to UTF-8 from the locale's character set in
+ * place, as G_OPTION_ARG_STRING would — whose error ("Invalid byte sequence
+ * in conversion input") does not say which option it is about.  Nothing to
+ * do when *@value is NULL (not given).  FALSE after a message naming the
+ * option: the command then exits with status 2 (argen.c). */
+gboolean argen_option_to_utf8 (const char *option, char **value);
+
 /* Relabels @set (read from @path) by class name.  A PNG folder's labels
  * count its own sub-folders in sorted order, which are a model's classes
  * only when the folder has every one of them: each sub-folder is matched

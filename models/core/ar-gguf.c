@@ -928,34 +928,42 @@ ar_gguf_new_from_bytes (GBytes *bytes, const char *name, GError **error)
   return g;
 }
 
-ArGguf *
-ar_gguf_new_from_file (const char *path, GError **error)
+GBytes *
+ar_gguf_map_file (const char *path, GError **error)
 {
   g_autoptr (GMappedFile) mapped = NULL;
   g_autoptr (GError) local = NULL;
-  g_autoptr (GBytes) bytes = NULL;
+  g_autofree char *name = NULL;
   struct stat st;
   int fd;
 
   g_return_val_if_fail (path != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+  /* a path need not be UTF-8; a message must */
+  name = g_filename_display_name (path);
+
+  /* O_NONBLOCK: opening a FIFO for reading otherwise waits for a writer,
+   * forever if none comes (`argen info FIFO` hung, and so would an element
+   * given one as its model); this way it opens at once and is refused below
+   * as not a regular file.  A regular file's reads and mapping ignore the
+   * flag. */
+  fd = g_open (path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0);
   if (fd < 0) {
     int errsv = errno;
-    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: cannot open: %s", path,
+    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: cannot open: %s", name,
         g_strerror (errsv));
     return NULL;
   }
   if (fstat (fd, &st) != 0) {
     int errsv = errno;
-    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: cannot stat: %s", path,
+    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: cannot stat: %s", name,
         g_strerror (errsv));
     close (fd);
     return NULL;
   }
   if (!S_ISREG (st.st_mode)) {
-    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: %s", path,
+    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: %s", name,
         S_ISDIR (st.st_mode) ? "is a directory, not a model file"
                              : "is not a regular file");
     close (fd);
@@ -966,11 +974,24 @@ ar_gguf_new_from_file (const char *path, GError **error)
   mapped = g_mapped_file_new_from_fd (fd, FALSE, &local);
   close (fd);
   if (!mapped) {
-    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: cannot map: %s", path,
+    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: cannot map: %s", name,
         local->message);
     return NULL;
   }
-  bytes = g_mapped_file_get_bytes (mapped);
+  return g_mapped_file_get_bytes (mapped);
+}
+
+ArGguf *
+ar_gguf_new_from_file (const char *path, GError **error)
+{
+  g_autoptr (GBytes) bytes = NULL;
+
+  g_return_val_if_fail (path != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  bytes = ar_gguf_map_file (path, error);
+  if (bytes == NULL)
+    return NULL;
   return ar_gguf_new_from_bytes (bytes, path, error);
 }
 

@@ -89,6 +89,12 @@ typedef struct
 typedef struct _ArGguf ArGguf;
 
 ArGguf *ar_gguf_new_from_file (const char *path, GError **error);
+/* The regular file @path mapped read-only, its pages shared with every
+ * process that maps it: how ar_gguf_new_from_file () and the llama2.c
+ * converter read files.  Anything else (a directory, a FIFO, a device) is
+ * refused at once, never waited on; AR_ERROR_IO, the message starting with
+ * @path. */
+GBytes *ar_gguf_map_file (const char *path, GError **error);
 /* @name is used in error messages (e.g. "resource:///…/default.gguf"). */
 ArGguf *ar_gguf_new_from_bytes (GBytes *bytes, const char *name, GError **error);
 ArGguf *ar_gguf_ref (ArGguf *gguf);

@@ -261,9 +261,12 @@ ar_rnn_task_new (const ArRnnConfig *config, const ArTextData *data, int T, int B
     .evaluate = task_evaluate,
     .write_model = task_write_model,
   };
-  /* as ar_vocab's tokens are: bytes, not characters */
-  if (ar_vocab_get_type (data->vocab) == AR_VOCAB_BYTE)
+  /* as ar_vocab's tokens are: bytes, not characters (the loss and the
+   * rate alike) */
+  if (ar_vocab_get_type (data->vocab) == AR_VOCAB_BYTE) {
     task->trainable.unit = "nats/byte";
+    task->trainable.units_per_s_name = "bytes/s";
+  }
   return task;
 }
 

@@ -403,18 +403,12 @@ ar_llama2c_convert (const char *model_path, const char *tokenizer_path,
   /* paths need not be UTF-8; messages and general.name must be */
   g_autofree char *model_name = g_filename_display_name (model_path);
   g_autofree char *tokenizer_name = g_filename_display_name (tokenizer_path);
-  GError *local = NULL;
-  g_autoptr (GMappedFile) mf = g_mapped_file_new (model_path, FALSE, &local);
-  g_autoptr (GMappedFile) tf =
-      mf ? g_mapped_file_new (tokenizer_path, FALSE, &local) : NULL;
-  if (tf == NULL) {
-    /* GLib's message already names the file */
-    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s", local->message);
-    g_error_free (local);
+  /* mapped as model files are: a FIFO is refused, not waited on */
+  g_autoptr (GBytes) model = ar_gguf_map_file (model_path, error);
+  g_autoptr (GBytes) tokenizer =
+      model ? ar_gguf_map_file (tokenizer_path, error) : NULL;
+  if (tokenizer == NULL)
     return FALSE;
-  }
-  g_autoptr (GBytes) model = g_mapped_file_get_bytes (mf);
-  g_autoptr (GBytes) tokenizer = g_mapped_file_get_bytes (tf);
   return ar_llama2c_convert_bytes (model, model_name, tokenizer, tokenizer_name,
       type, w, error);
 }
