@@ -28,8 +28,11 @@
 
 static volatile gint stop_requested;
 
-/* --warmup's default, named as such when it is too long for --steps */
+/* --warmup's default: 100 steps, or a tenth of --steps when that is less
+ * (a short run is not all warm-up); UNSET_WARMUP until the options are
+ * parsed */
 #define DEFAULT_WARMUP 100
+#define UNSET_WARMUP G_MININT64
 
 static void
 on_sigint (int sig)
@@ -1209,7 +1212,7 @@ argen_cmd_train (int argc, char **argv)
    * it replaces); their defaults are filled in after parsing */
   Common c = {
     .steps = 2000,
-    .warmup = DEFAULT_WARMUP,
+    .warmup = UNSET_WARMUP,
     .eval_every = 200,
     .checkpoint_every = 200,
     .seed = 1,
@@ -1269,7 +1272,8 @@ argen_cmd_train (int argc, char **argv)
     { "lr-min", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr_min,
         "Final learning rate of the cosine schedule (default 1e-4)", "LR" },
     { "warmup", 0, 0, G_OPTION_ARG_INT64, &c.warmup,
-        "Warm-up steps, below --steps (default 100)", "N" },
+        "Warm-up steps, below --steps (default 100, or a tenth of --steps "
+        "when that is less)", "N" },
     { "weight-decay", 0, 0, G_OPTION_ARG_DOUBLE, &c.weight_decay,
         "AdamW weight decay (default 0.01)", "W" },
     { "clip", 0, 0, G_OPTION_ARG_DOUBLE, &c.clip,
@@ -1379,6 +1383,8 @@ argen_cmd_train (int argc, char **argv)
     fprintf (stderr, "argen train: --data and --out are required\n");
     goto out;
   }
+  if (c.warmup == UNSET_WARMUP)
+    c.warmup = MIN (DEFAULT_WARMUP, c.steps / 10);
   if (c.batch < 1 || c.batch > 100000 || c.steps < 1 || c.warmup < 0 ||
       c.eval_every < 0 || c.checkpoint_every < 0 || !(c.lr > 0) ||
       !(c.lr_min >= 0) || !(c.weight_decay >= 0) || !(c.clip >= 0) ||
@@ -1392,15 +1398,15 @@ argen_cmd_train (int argc, char **argv)
   /* The learning rate climbs to --lr over the warm-up and reaches it at step
    * --warmup (ar_lr_warmup_cosine ()): a warm-up as long as the run never
    * gets there, and the run trains at a fraction of the rate it was given
-   * (--steps 3 with the default 100 peaked at 3 % of --lr). */
+   * (--steps 3 --warmup 100 peaked at 3 % of --lr).  The default is always
+   * below --steps. */
   if (c.warmup >= c.steps) {
     fprintf (stderr,
         "argen train: --warmup %" G_GINT64_FORMAT
-        "%s is not below --steps %" G_GINT64_FORMAT
+        " is not below --steps %" G_GINT64_FORMAT
         ": the learning rate would never reach --lr %g (give "
         "a --warmup below --steps, 0 for none)\n",
-        c.warmup, c.warmup == DEFAULT_WARMUP ? " (the default)" : "", c.steps,
-        c.lr);
+        c.warmup, c.steps, c.lr);
     goto out;
   }
   if (strcmp (family, "rnn") == 0)
