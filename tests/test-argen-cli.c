@@ -839,6 +839,20 @@ test_rnn (void)
     }
   }
 
+  /* sizes that do not fit together are a wrong command line too, exit 2
+   * like the others (the family's check refused them with exit 1) */
+  r = run_argen ("train", "transformer", "--data", text, "--out", cut,
+      "--dim", "16", "--heads", "3", "--steps", "1", "--warmup", "0", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "3 attention heads"));
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--hidden",
+      "100000000", "--steps", "1", "--warmup", "0", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
   /* a warm-up as long as the run: the learning rate never reached --lr
    * (--steps 3 --warmup 10 trained at 10 … 30 % of it, and said nothing);
    * the default, 100, is a tenth of a shorter run */

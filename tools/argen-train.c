@@ -510,6 +510,15 @@ fail (GError *error)
   return 1;
 }
 
+/* A model shape the family refuses (sizes that do not fit together, or too
+ * large): the options were wrong, so the status is a usage error's. */
+static int
+fail_options (GError *error)
+{
+  fail (error);
+  return 2;
+}
+
 /* Trains @task (of @trainable) as the common options say; @recipe is the
  * family's part of the command line, @what a description of the model for
  * the first progress line, @text the corpus of a text family or NULL (then
@@ -739,7 +748,7 @@ train_rnn (Common *c, RnnOptions *o)
   }
   config.n_vocab = ar_vocab_get_size (text->vocab);
   if (!ar_rnn_config_check (&config, &error))
-    return fail (error);
+    return fail_options (error);
 
   g_autoptr (ArRnnTask) task =
       ar_rnn_task_new (&config, text, o->seq, c->batch, o->eval_window);
@@ -814,7 +823,7 @@ train_transformer (Common *c, TransformerOptions *o)
     return 1;
   config.n_vocab = ar_vocab_get_size (text->vocab);
   if (!ar_transformer_train_check (&config, o->context, c->batch, &error))
-    return fail (error);
+    return fail_options (error);
   g_autoptr (ArTransformerTask) task = ar_transformer_task_new (&config, text,
       o->context, c->batch, c->threads, eval_mode);
   ArRng init;
@@ -875,6 +884,8 @@ train_nar (Common *c, TransformerOptions *o, int slots)
     return 1;
   /* the text tokens and the mask token */
   config.n_vocab = ar_vocab_get_size (text->vocab) + 1;
+  /* not fail_options (): besides the shape, this checks that the training
+   * text is long enough for the context — a data problem */
   if (!ar_nar_task_check (&config, text, slots, c->batch, &error))
     return fail (error);
   /* validation fills the slots from the held-out end: with fewer tokens
@@ -969,7 +980,7 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
     .classes = o->unconditional ? 0 : train->n_classes,
   };
   if (!ar_pixelcnn_config_check (&config, &error))
-    return fail (error);
+    return fail_options (error);
   g_auto (GStrv) names = NULL;
   if (o->class_names != NULL && config.classes > 0) {
     names = g_strsplit (o->class_names, ",", -1);
@@ -1118,7 +1129,7 @@ train_wavenet (Common *c, WaveNetOptions *o)
   gsize rf = ar_wavenet_train_receptive_field (&config);
   int T = o->window > 0 ? o->window : (int) (4 * rf);
   if (!ar_wavenet_train_check (&config, T, c->batch, &error))
-    return fail (error);
+    return fail_options (error);
 
   g_autoptr (GPtrArray) files = ar_audio_list_files (c->data, &error);
   if (files == NULL)

@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* argen.c — `argen`, the command-line tool: train models, evaluate them,
- * inspect model files and generate from them. */
+ * inspect model files and generate from them.
+ *
+ * Exit status, for every command: 0 done; 2 the command line is wrong (an
+ * unknown command or option, a value out of range, options that do not fit
+ * together — a model shape the family refuses among them); 1 something
+ * failed while running (a file missing or malformed, data with nothing to
+ * learn from, a write that failed). */
 #include "argen.h"
 
 #include <locale.h>
