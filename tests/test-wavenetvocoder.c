@@ -249,6 +249,22 @@ test_properties (void)
   gst_object_unref (e);
 }
 
+/* Asserts that @buffers hold exactly the @n samples (F32) of libargen's
+ * resynthesis of @x with @seed at temperature 1. */
+static void
+assert_reference_output (GPtrArray *buffers, const gfloat *x, gsize n,
+    guint64 seed)
+{
+  gsize n_out;
+  gfloat *y = buffers_samples (buffers, FALSE, &n_out);
+  gfloat *ref = reference_output (x, n, seed, 1.0f);
+
+  g_assert_cmpuint (n_out, ==, n);
+  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+  g_free (y);
+  g_free (ref);
+}
+
 /* ---- output ------------------------------------------------------------- */
 
 /* 3500 samples in buffers of 500 from 1 s: 3500 out, stamped as the input
@@ -584,11 +600,11 @@ static void
 test_timestamp_jitter (void)
 {
   const gsize n = 3000;
-  gfloat *x = make_signal (0, n), *y, *ref;
+  gfloat *x = make_signal (0, n);
   GPtrArray *buffers;
   GstHarness *h;
   GstBuffer *buf;
-  gsize n_out, i;
+  gsize i;
 
   h = new_vocoder (F32_CAPS, 9, 1.0f);
   for (i = 0; i < n; i += 500) {
@@ -602,14 +618,10 @@ test_timestamp_jitter (void)
   gst_harness_teardown (h);
 
   g_assert_cmpuint (check_contiguous (buffers, 0, 0), ==, n);
-  ref = reference_output (x, n, 9, 1.0f);
-  y = buffers_samples (buffers, FALSE, &n_out);
-  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+  assert_reference_output (buffers, x, n, 9);
 
   g_ptr_array_unref (buffers);
   g_free (x);
-  g_free (y);
-  g_free (ref);
 }
 
 /* A stream whose first buffer has no timestamp: the output is stamped from
@@ -619,11 +631,11 @@ test_late_timestamps (void)
 {
   const gsize n = 3000;
   const GstClockTime start = 2 * GST_SECOND;
-  gfloat *x = make_signal (0, n), *y, *ref;
+  gfloat *x = make_signal (0, n);
   GPtrArray *buffers;
   GstHarness *h;
   GstBuffer *buf;
-  gsize n_out, i, stamped = 0, before = 0;
+  gsize i, stamped = 0, before = 0;
 
   h = new_vocoder (F32_CAPS, 10, 1.0f);
   for (i = 0; i < n; i += 500) {
@@ -652,14 +664,10 @@ test_late_timestamps (void)
   }
   g_assert_cmpuint (before, <, 500);
   g_assert_cmpuint (before + stamped, ==, n);
-  ref = reference_output (x, n, 10, 1.0f);
-  y = buffers_samples (buffers, FALSE, &n_out);
-  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+  assert_reference_output (buffers, x, n, 10);
 
   g_ptr_array_unref (buffers);
   g_free (x);
-  g_free (y);
-  g_free (ref);
 }
 
 /* Raw audio as filesrc sends it: a BYTES segment and no timestamps.
@@ -668,12 +676,12 @@ static void
 test_bytes_segment (void)
 {
   const gsize n = 2000;
-  gfloat *x = make_signal (0, n), *y, *ref;
+  gfloat *x = make_signal (0, n);
   GPtrArray *buffers;
   GstSegment segment;
   GstHarness *h;
   GstBuffer *buf;
-  gsize n_out, i;
+  gsize i;
 
   h = new_vocoder (F32_CAPS, 11, 1.0f);
   gst_segment_init (&segment, GST_FORMAT_BYTES);
@@ -691,15 +699,10 @@ test_bytes_segment (void)
 
   for (i = 0; i < buffers->len; i++)
     g_assert_false (GST_BUFFER_PTS_IS_VALID (g_ptr_array_index (buffers, i)));
-  ref = reference_output (x, n, 11, 1.0f);
-  y = buffers_samples (buffers, FALSE, &n_out);
-  g_assert_cmpuint (n_out, ==, n);
-  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+  assert_reference_output (buffers, x, n, 11);
 
   g_ptr_array_unref (buffers);
   g_free (x);
-  g_free (y);
-  g_free (ref);
 }
 
 /* Empty buffers, first and in the middle of the stream, change nothing. */
@@ -707,10 +710,10 @@ static void
 test_empty_buffers (void)
 {
   const gsize n = 1500;
-  gfloat *x = make_signal (0, n), *y, *ref;
+  gfloat *x = make_signal (0, n);
   GPtrArray *buffers;
   GstHarness *h;
-  gsize n_out, i;
+  gsize i;
 
   h = new_vocoder (F32_CAPS, 12, 1.0f);
   for (i = 0; i < n; i += 500) {
@@ -725,14 +728,10 @@ test_empty_buffers (void)
   gst_harness_teardown (h);
 
   g_assert_cmpuint (check_contiguous (buffers, 0, 0), ==, n);
-  ref = reference_output (x, n, 12, 1.0f);
-  y = buffers_samples (buffers, FALSE, &n_out);
-  g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+  assert_reference_output (buffers, x, n, 12);
 
   g_ptr_array_unref (buffers);
   g_free (x);
-  g_free (y);
-  g_free (ref);
 }
 
 /* A buffer holding part of a sample (1001 bytes of S16LE) is an error
