@@ -1507,7 +1507,7 @@ gen_step (ArWaveNetGen *g, Job *job, Part *p, int role, int parts, int x,
  * POLICY_RETRY is short because on a shared host a split run is mostly
  * left for a hiccup (the partner descheduled for a millisecond), not for
  * lasting load: with 4096 the reference shape spent 1-95 % of a
- * second's steps on one thread, with 512 1-23 % (39 runs each; the speed
+ * second's steps on one thread, with 512 1-40 % (39 runs each; the speed
  * gain, a mean of 1.92× real time against 1.86×, is smaller than the
  * host's swings).  A retry that fails costs about
  * three windows, and the backoff reaches 32768 steps, so under lasting
