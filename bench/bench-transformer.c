@@ -17,9 +17,12 @@
  * over --threads threads (ar-threadpool.h; the other columns use one).
  * Each figure is the best of --repeat runs (the machine is shared).
  *
- * With --llama2c RUN (a llama2.c `run` binary, e.g. built with `make
- * runfast`), the same F32 models are written as llama2.c checkpoints and RUN
- * is timed on them in the same process run (`RUN M.bin -z T.bin -t 0 -n
+ * The random model is made and converted in memory (ar_llama2c_convert_
+ * bytes), so an interrupted run leaves nothing behind.  With --llama2c RUN
+ * (a llama2.c `run` binary, e.g. built with `make runfast`), the same F32
+ * models are written as llama2.c checkpoints (the random one into a
+ * temporary folder, removed afterwards) and RUN is timed on them in the
+ * same process run (`RUN M.bin -z T.bin -t 0 -n
  * STEPS`, its own "achieved tok/s" line, best of --repeat), and the ratio is
  * printed.
  *
@@ -54,13 +57,13 @@
 #include "transformer/ar-llama2c.h"
 #include "transformer/ar-transformer.h"
 
-/* Writes a llama2.c checkpoint of the stories15M shape with N (0, 0.02)
- * weights (norm weights 1) and a 32000-token tokenizer for it.  BOS and EOS
- * get zero embedding rows, so with the tied classifier their logit is
- * always 0 and greedy generation (llama2.c stops at BOS) practically never
- * picks them. */
-static gboolean
-write_random_15m (const char *model_path, const char *tok_path, GError **error)
+/* A llama2.c checkpoint of the stories15M shape with N (0, 0.02) weights
+ * (norm weights 1) into *@model, and a 32000-token tokenizer for it into
+ * *@tokenizer.  BOS and EOS get zero embedding rows, so with the tied
+ * classifier their logit is always 0 and greedy generation (llama2.c stops
+ * at BOS) practically never picks them. */
+static void
+random_15m (GBytes **model, GBytes **tokenizer)
 {
   const gint32 D = 288, F = 768, L = 6, H = 6, V = 32000, C = 256;
   const gint32 header[7] = { D, F, L, H, H, V, C };
@@ -87,10 +90,7 @@ write_random_15m (const char *model_path, const char *tok_path, GError **error)
 
   GString *m = g_string_new_len ((const char *) header, sizeof header);
   g_string_append_len (m, (const char *) w, n * sizeof (float));
-  gboolean ok = g_file_set_contents (model_path, m->str, m->len, error);
-  g_string_free (m, TRUE);
-  if (!ok)
-    return FALSE;
+  *model = g_string_free_to_bytes (m);
 
   GString *t = g_string_new (NULL);
   guint32 max_len = 16;
@@ -114,9 +114,17 @@ write_random_15m (const char *model_path, const char *tok_path, GError **error)
     g_string_append_len (t, (const char *) &len, 4);
     g_string_append_len (t, piece, len);
   }
-  ok = g_file_set_contents (tok_path, t->str, t->len, error);
-  g_string_free (t, TRUE);
-  return ok;
+  *tokenizer = g_string_free_to_bytes (t);
+}
+
+/* Writes @bytes to @path. */
+static gboolean
+write_bytes (const char *path, GBytes *bytes, GError **error)
+{
+  gsize size;
+  const char *data = g_bytes_get_data (bytes, &size);
+
+  return g_file_set_contents (path, data, size, error);
 }
 
 /* Tokens per second of greedy generation from BOS for @steps positions. */
@@ -201,10 +209,12 @@ rate_llama2c (const char *run, const char *model, const char *tok, guint steps,
   return best;
 }
 
+/* @model and @tokenizer: a llama2.c checkpoint and tokenizer; @model_bin
+ * and @tok_bin: the same as files, for --llama2c (NULL without it). */
 static void
-bench_model (const char *title, const char *model_bin, const char *tok_bin,
-    guint steps, guint nocache_steps, guint repeat, guint threads,
-    const char *llama2c)
+bench_model (const char *title, GBytes *model, GBytes *tokenizer,
+    const char *model_bin, const char *tok_bin, guint steps,
+    guint nocache_steps, guint repeat, guint threads, const char *llama2c)
 {
   static const ArTensorType types[] = { AR_TENSOR_F32, AR_TENSOR_F16,
     AR_TENSOR_Q8_0, AR_TENSOR_Q4_0 };
@@ -216,7 +226,8 @@ bench_model (const char *title, const char *model_bin, const char *tok_bin,
   for (guint k = 0; k < G_N_ELEMENTS (types); k++) {
     g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
     GError *error = NULL;
-    if (!ar_llama2c_convert (model_bin, tok_bin, types[k], w, &error)) {
+    if (!ar_llama2c_convert_bytes (model, title, tokenizer, title, types[k],
+            w, &error)) {
       fprintf (stderr, "bench-transformer: %s\n", error->message);
       g_error_free (error);
       return;
@@ -255,7 +266,7 @@ bench_model (const char *title, const char *model_bin, const char *tok_bin,
   printf ("  (cache: %u positions from BOS; no cache: %u tokens; prompt: one "
           "%u-token prompt; threads: cache with %u threads)\n",
       steps, nocache_steps, steps, threads);
-  if (llama2c) {
+  if (llama2c && model_bin && tok_bin) {
     double theirs = rate_llama2c (llama2c, model_bin, tok_bin, steps, repeat);
     if (theirs > 0)
       printf ("  llama2.c %s: %.0f tok/s (F32); ours F32 / llama2.c = %.2fx\n",
@@ -361,13 +372,13 @@ load_text_model (const char *dir, const char *name)
 
 /* The stories15M shape as a text model of @type. */
 static ArTextModel *
-convert_text_model (const char *model_bin, const char *tok_bin,
-    ArTensorType type)
+convert_text_model (GBytes *model, GBytes *tokenizer, ArTensorType type)
 {
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   GError *error = NULL;
 
-  if (!ar_llama2c_convert (model_bin, tok_bin, type, w, &error))
+  if (!ar_llama2c_convert_bytes (model, "random15M.bin", tokenizer,
+          "tok32000.bin", type, w, &error))
     g_error ("%s", error->message);
   g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
   ArTextModel *m = ar_text_model_new_from_bytes (bytes, "stories15M shape",
@@ -385,7 +396,6 @@ bench_speculative_all (const char *defaults, const char *pairs, guint repeat)
       load_text_model (defaults, "transformer-draft.gguf");
   g_autoptr (ArTextModel) gru =
       load_text_model (defaults, "rnn-shakespeare.gguf");
-  GError *error = NULL;
 
   if (!target || !draft || !gru)
     return 1;
@@ -403,12 +413,9 @@ bench_speculative_all (const char *defaults, const char *pairs, guint repeat)
   if (strcmp (pairs, "defaults") == 0)
     return 0;
 
-  g_autofree char *dir = g_dir_make_tmp ("bench-transformer-XXXXXX", &error);
-  g_assert_no_error (error);
-  g_autofree char *m15 = g_build_filename (dir, "random15M.bin", NULL);
-  g_autofree char *t15 = g_build_filename (dir, "tok32000.bin", NULL);
-  if (!write_random_15m (m15, t15, &error))
-    g_error ("%s", error->message);
+  g_autoptr (GBytes) m15 = NULL;
+  g_autoptr (GBytes) t15 = NULL;
+  random_15m (&m15, &t15);
   g_autoptr (ArTextModel) big = convert_text_model (m15, t15, AR_TENSOR_F32);
   g_autoptr (ArTextModel) small = convert_text_model (m15, t15,
       AR_TENSOR_Q8_0);
@@ -418,9 +425,6 @@ bench_speculative_all (const char *defaults, const char *pairs, guint repeat)
   small = convert_text_model (m15, t15, AR_TENSOR_Q4_0);
   bench_pair ("stories15M shape F32, its Q4_0 copy as the draft", big, small,
       0.0f, "", 200, repeat);
-  g_unlink (m15);
-  g_unlink (t15);
-  g_rmdir (dir);
   return 0;
 }
 
@@ -489,27 +493,49 @@ main (int argc, char **argv)
       g_build_filename (shared, "stories260K", "stories260K.bin", NULL);
   g_autofree char *t260 =
       g_build_filename (shared, "stories260K", "tok512.bin", NULL);
-  if (g_file_test (m260, G_FILE_TEST_EXISTS))
-    bench_model ("stories260K", m260, t260, steps, nocache_steps, repeat,
-        threads, llama2c);
-  else
+  if (g_file_test (m260, G_FILE_TEST_EXISTS)) {
+    g_autoptr (GMappedFile) mf = g_mapped_file_new (m260, FALSE, &error);
+    g_autoptr (GMappedFile) tf = mf ? g_mapped_file_new (t260, FALSE, &error)
+                                    : NULL;
+    if (tf == NULL) {
+      fprintf (stderr, "bench-transformer: %s\n", error->message);
+      return 1;
+    }
+    g_autoptr (GBytes) mb = g_mapped_file_get_bytes (mf);
+    g_autoptr (GBytes) tb = g_mapped_file_get_bytes (tf);
+    bench_model ("stories260K", mb, tb, m260, t260, steps, nocache_steps,
+        repeat, threads, llama2c);
+  } else {
     printf ("\nstories260K: %s not found, skipped\n", m260);
+  }
 
-  g_autofree char *dir = g_dir_make_tmp ("bench-transformer-XXXXXX", &error);
-  if (dir == NULL) {
-    fprintf (stderr, "bench-transformer: %s\n", error->message);
-    return 1;
+  g_autoptr (GBytes) m15 = NULL;
+  g_autoptr (GBytes) t15 = NULL;
+  g_autofree char *dir = NULL, *m15_path = NULL, *t15_path = NULL;
+  random_15m (&m15, &t15);
+  if (llama2c) {
+    /* llama2.c reads files: into a folder removed at the end */
+    dir = g_dir_make_tmp ("bench-transformer-XXXXXX", &error);
+    if (dir != NULL) {
+      m15_path = g_build_filename (dir, "random15M.bin", NULL);
+      t15_path = g_build_filename (dir, "tok32000.bin", NULL);
+    }
+    if (dir == NULL || !write_bytes (m15_path, m15, &error) ||
+        !write_bytes (t15_path, t15, &error)) {
+      fprintf (stderr, "bench-transformer: %s\n", error->message);
+      if (m15_path)
+        g_unlink (m15_path);
+      if (dir)
+        g_rmdir (dir);
+      return 1;
+    }
   }
-  g_autofree char *m15 = g_build_filename (dir, "random15M.bin", NULL);
-  g_autofree char *t15 = g_build_filename (dir, "tok32000.bin", NULL);
-  if (!write_random_15m (m15, t15, &error)) {
-    fprintf (stderr, "bench-transformer: %s\n", error->message);
-    return 1;
+  bench_model ("stories15M shape, random weights", m15, t15, m15_path,
+      t15_path, steps, nocache_steps, repeat, threads, llama2c);
+  if (dir != NULL) {
+    g_unlink (m15_path);
+    g_unlink (t15_path);
+    g_rmdir (dir);
   }
-  bench_model ("stories15M shape, random weights", m15, t15, steps,
-      nocache_steps, repeat, threads, llama2c);
-  g_unlink (m15);
-  g_unlink (t15);
-  g_rmdir (dir);
   return 0;
 }
