@@ -236,6 +236,44 @@ test_stop_in_generation (void)
   g_assert_cmpstr (out->str, ==, expect);
 }
 
+/* Sampling parameters out of range (a NaN or negative temperature, top-p
+ * outside [0, 1]) are refused by ar_text_gen_set_sampling (), which keeps
+ * the previous ones: they used to be taken, after which every token failed
+ * the sampler's check and came out as token 0. */
+static void
+test_bad_sampling (void)
+{
+  g_autoptr (GBytes) bytes = test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 32, "abcd\n", 6);
+  g_autoptr (ArTextModel) m = ar_text_model_new_from_bytes (bytes, "m.gguf", NULL);
+  g_autofree char *want = generate (m, 3, 1.0f, "ab", 100);
+  const ArSamplingParams bad[] = {
+    { NAN, 0, 1.0f }, { -1.0f, 0, 1.0f }, { 1.0f, 0, NAN }, { 1.0f, 0, 1.5f },
+    { 1.0f, 0, -0.5f },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+    g_autoptr (GString) out = g_string_new (NULL);
+    g_autoptr (GError) error = NULL;
+
+    g_assert_false (ar_sampling_params_check (&bad[i], &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message,
+            i < 2 ? "temperature" : "top-p"));
+    g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL,
+        "*ar_sampling_params_check*");
+    ar_text_gen_set_sampling (gen, &bad[i]);
+    g_test_assert_expected_messages ();
+    /* still the defaults (temperature 1, no limits) */
+    ar_text_gen_reset (gen, 3);
+    ar_text_gen_feed (gen, "ab", -1);
+    for (int k = 0; k < 100; k++)
+      g_assert_false (ar_text_gen_next (gen, out));
+    ar_text_gen_finish (gen, out);
+    g_assert_cmpstr (out->str, ==, want);
+  }
+}
+
 /* ar_vocab_equal: the same tokens in the same order, BOS and EOS. */
 static void
 test_vocab_equal (void)
@@ -258,6 +296,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/text/bad-sampling", test_bad_sampling);
   g_test_add_func ("/text/filter/utf8", test_filter_utf8);
   g_test_add_func ("/text/filter/stop", test_filter_stop);
   g_test_add_func ("/text/vocab", test_vocab);

@@ -431,6 +431,10 @@ ar_text_gen_reset (ArTextGen *gen, guint64 seed)
 void
 ar_text_gen_set_sampling (ArTextGen *gen, const ArSamplingParams *params)
 {
+  g_return_if_fail (gen != NULL && params != NULL);
+  /* taken as they were, a NaN or negative temperature made every later
+   * ar_text_gen_next () fail its sampler's check and emit token 0 */
+  g_return_if_fail (ar_sampling_params_check (params, NULL));
   gen->params = *params;
 }
 
