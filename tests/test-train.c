@@ -204,6 +204,45 @@ test_deterministic (void)
   run_clear (&b);
 }
 
+/* Options out of range (a NaN, infinite or negative learning rate, decay
+ * or clip) fail the run with a GError naming the option before any step:
+ * a NaN learning rate used to run, and with --steps 1 finish "successfully"
+ * with every weight NaN. */
+static void
+test_bad_options (void)
+{
+  static const struct
+  {
+    const char *name;
+    gsize offset;
+    float value;
+  } bad[] = {
+    { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), NAN },
+    { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), -1e-3f },
+    { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), INFINITY },
+    { "lr_min", G_STRUCT_OFFSET (ArTrainOptions, lr_min), NAN },
+    { "weight_decay", G_STRUCT_OFFSET (ArTrainOptions, weight_decay), NAN },
+    { "weight_decay", G_STRUCT_OFFSET (ArTrainOptions, weight_decay), -1.0f },
+    { "grad_clip", G_STRUCT_OFFSET (ArTrainOptions, grad_clip), NAN },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    Run r;
+    g_autoptr (GError) error = NULL;
+
+    run_init (&r, 1, 3);
+    ArTrainOptions o = *ar_trainer_get_options (r.trainer);
+    G_STRUCT_MEMBER (float, &o, bad[i].offset) = bad[i].value;
+    ar_trainer_free (r.trainer);
+    r.trainer = ar_trainer_new (ar_rnn_task_get_trainable (r.task), r.task, &o);
+    g_assert_false (ar_trainer_run (r.trainer, NULL, NULL, NULL, NULL, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, bad[i].name));
+    g_assert_cmpuint (ar_trainer_get_step (r.trainer), ==, 0);
+    run_clear (&r);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -212,5 +251,6 @@ main (int argc, char **argv)
   g_test_add_func ("/train/resume-is-exact", test_resume_is_exact);
   g_test_add_func ("/train/deterministic", test_deterministic);
   g_test_add_func ("/train/units", test_units);
+  g_test_add_func ("/train/bad-options", test_bad_options);
   return g_test_run ();
 }

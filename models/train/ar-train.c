@@ -157,6 +157,40 @@ restore_param (const ArGguf *g, const char *name, ArParam *p, float *dst, GError
   return TRUE;
 }
 
+/* FALSE + @code naming the option (as @where: the run, or the checkpoint
+ * it came from) when a rate is not a finite number >= 0 (a NaN one turned
+ * every weight NaN at the first update, unnoticed when that was the last
+ * step) or the clip is NaN or negative (+infinity: no clipping, like 0). */
+static gboolean
+check_options (const ArTrainOptions *o, const char *where, gint code,
+    GError **error)
+{
+  const struct
+  {
+    const char *name;
+    float value;
+  } rates[] = {
+    { "lr", o->lr }, { "lr_min", o->lr_min },
+    { "weight_decay", o->weight_decay },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (rates); i++) {
+    if (!(isfinite (rates[i].value) && rates[i].value >= 0.0f)) {
+      g_set_error (error, AR_ERROR, code,
+          "%s: option %s is %g; expected a finite number >= 0",
+          where, rates[i].name, rates[i].value);
+      return FALSE;
+    }
+  }
+  if (!(o->grad_clip >= 0.0f)) {
+    g_set_error (error, AR_ERROR, code,
+        "%s: option grad_clip is %g; expected a number >= 0 "
+        "(0 = no clipping)", where, o->grad_clip);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error)
 {
@@ -180,6 +214,8 @@ ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error)
       || !ar_gguf_get_u64 (g, "train.eval_every", &o.eval_every, error)
       || !ar_gguf_get_u64 (g, "train.checkpoint_every", &o.checkpoint_every, error)
       || !ar_gguf_get_u64 (g, "train.seed", &o.seed, error))
+    return FALSE;
+  if (!check_options (&o, checkpoint, AR_ERROR_MODEL, error))
     return FALSE;
   float best_val = NAN;
   if (ar_gguf_has_key (g, "train.best_val")
@@ -219,6 +255,8 @@ ar_trainer_run (ArTrainer *tr, const char *checkpoint, ArTrainCallback callback,
   g_autoptr (GTimer) timer = g_timer_new ();
   guint64 first = tr->step;
 
+  if (!check_options (o, "training", AR_ERROR_INVALID, error))
+    return FALSE;
   while (tr->step < o->steps) {
     ArTrainProgress pr = { 0 };
     ar_params_zero_grad (params);
