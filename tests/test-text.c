@@ -274,6 +274,28 @@ test_bad_sampling (void)
   }
 }
 
+/* ar_text_data_new_with_vocab () names the first character the vocabulary
+ * lacks, as its header says (it only counted them). */
+static void
+test_data_unknown (void)
+{
+  g_autoptr (ArVocab) v = ar_vocab_new_chars ("abc\n", 4, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArTextData) ok = ar_text_data_new_with_vocab ("cab\n", 4, v, 0.0, NULL);
+  g_assert_nonnull (ok);
+  g_assert_cmpuint (ok->n, ==, 4);
+
+  ArTextData *d = ar_text_data_new_with_vocab ("ab\xc3\xa9" "cxa", 7, v, 0.0, &error);
+  g_assert_null (d);
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "2 characters"));
+  g_assert_nonnull (strstr (error->message, "\"\xc3\xa9\" (U+00E9) at byte 2"));
+  g_clear_error (&error);
+  d = ar_text_data_new_with_vocab ("ab\xc3", 3, v, 0.0, &error);
+  g_assert_null (d);
+  g_assert_nonnull (strstr (error->message, "invalid UTF-8 byte 0xc3 at byte 2"));
+}
+
 /* ar_vocab_equal: the same tokens in the same order, BOS and EOS. */
 static void
 test_vocab_equal (void)
@@ -297,6 +319,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/text/bad-sampling", test_bad_sampling);
+  g_test_add_func ("/text/data-unknown", test_data_unknown);
   g_test_add_func ("/text/filter/utf8", test_filter_utf8);
   g_test_add_func ("/text/filter/stop", test_filter_stop);
   g_test_add_func ("/text/vocab", test_vocab);

@@ -243,6 +243,30 @@ test_bad_options (void)
   }
 }
 
+/* A training text too short for one window fails the run with a GError
+ * giving the lengths (it ran, with criticals, on unwritten batches and
+ * then reported that training "diverged"). */
+static void
+test_short_text (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArTextData) data =
+      ar_text_data_new ("abcabcabcab", 11, AR_VOCAB_CHAR, 0.1, NULL);
+  ArRnnConfig config = { AR_CELL_GRU, 1, 8, 16, ar_vocab_get_size (data->vocab) };
+  g_autoptr (ArRnnTask) task = ar_rnn_task_new (&config, data, 32, 4, 0);
+  ArTrainOptions o = AR_TRAIN_OPTIONS_INIT;
+
+  o.steps = 2;
+  g_autoptr (ArTrainer) tr =
+      ar_trainer_new (ar_rnn_task_get_trainable (task), task, &o);
+  g_assert_false (ar_text_data_check_window (data, 32, NULL));
+  g_assert_true (ar_text_data_check_window (data, 7, NULL));
+  g_assert_false (ar_trainer_run (tr, NULL, NULL, NULL, NULL, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "is 9 tokens; windows of 32"));
+  g_assert_cmpuint (ar_trainer_get_step (tr), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -252,5 +276,6 @@ main (int argc, char **argv)
   g_test_add_func ("/train/deterministic", test_deterministic);
   g_test_add_func ("/train/units", test_units);
   g_test_add_func ("/train/bad-options", test_bad_options);
+  g_test_add_func ("/train/short-text", test_short_text);
   return g_test_run ();
 }

@@ -29,6 +29,11 @@ ArTextData *ar_text_data_new_from_file (const char *path, ArVocabType type,
 ArTextData *ar_text_data_new_with_vocab (const char *text, gsize len, const ArVocab *vocab,
     double val_fraction, GError **error);
 void ar_text_data_free (ArTextData *d);
+/* FALSE + AR_ERROR_INVALID giving both lengths when the training part is
+ * too short for ar_text_data_sample () windows of @T tokens (it needs more
+ * than T + 1). */
+gboolean ar_text_data_check_window (const ArTextData *d, int T,
+    GError **error);
 /* B random windows of the training part: inputs and targets (T, B), time
  * outermost; targets are the inputs shifted by one.  Draws B values from @rng. */
 void ar_text_data_sample (const ArTextData *d, ArRng *rng, int T, int B,

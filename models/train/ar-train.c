@@ -257,6 +257,8 @@ ar_trainer_run (ArTrainer *tr, const char *checkpoint, ArTrainCallback callback,
 
   if (!check_options (o, "training", AR_ERROR_INVALID, error))
     return FALSE;
+  if (tr->model.check != NULL && !tr->model.check (tr->self, error))
+    return FALSE;
   while (tr->step < o->steps) {
     ArTrainProgress pr = { 0 };
     ar_params_zero_grad (params);

@@ -58,6 +58,10 @@ typedef struct
    * them as trained too, as tensors "opt.w.NAME", which a resume reads: an
    * inverse transform would not give the same floats back. */
   const char *const *transformed;
+  /* Optional (NULL: always): whether the data let the task train, asked by
+   * ar_trainer_run () before its first step; FALSE + error naming what is
+   * missing, e.g. a training text too short for one window. */
+  gboolean (*check) (gpointer self, GError **error);
 } ArTrainable;
 
 typedef struct
