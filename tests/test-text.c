@@ -296,6 +296,28 @@ test_data_unknown (void)
   g_assert_nonnull (strstr (error->message, "invalid UTF-8 byte 0xc3 at byte 2"));
 }
 
+/* NULL streams and models are programmer errors: a critical and a neutral
+ * return, not a crash (ar_text_gen_new (NULL) dereferenced it). */
+static void
+test_gen_null (void)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*model != NULL*");
+  g_assert_null (ar_text_gen_new (NULL));
+  g_test_assert_expected_messages ();
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*gen != NULL*");
+  ar_text_gen_reset (NULL, 1);
+  g_test_assert_expected_messages ();
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*gen != NULL*");
+  g_assert_cmpuint (ar_text_gen_feed (NULL, "a", -1), ==, 0);
+  g_test_assert_expected_messages ();
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*gen != NULL*");
+  g_assert_true (ar_text_gen_next (NULL, out));
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (out->len, ==, 0);
+}
+
 /* ar_vocab_equal: the same tokens in the same order, BOS and EOS. */
 static void
 test_vocab_equal (void)
@@ -320,6 +342,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/text/bad-sampling", test_bad_sampling);
   g_test_add_func ("/text/data-unknown", test_data_unknown);
+  g_test_add_func ("/text/gen-null", test_gen_null);
   g_test_add_func ("/text/filter/utf8", test_filter_utf8);
   g_test_add_func ("/text/filter/stop", test_filter_stop);
   g_test_add_func ("/text/vocab", test_vocab);

@@ -337,6 +337,8 @@ static gboolean nar_next (ArTextGen *gen, GString *out);
 ArTextGen *
 ar_text_gen_new (ArTextModel *model)
 {
+  g_return_val_if_fail (model != NULL, NULL);
+
   guint n_vocab = ar_vocab_get_size (model->vocab);
   ArTextGen *gen = g_new0 (ArTextGen, 1);
   gen->model = ar_text_model_ref (model);
@@ -388,6 +390,8 @@ ar_text_gen_free (ArTextGen *gen)
 void
 ar_text_gen_reset (ArTextGen *gen, guint64 seed)
 {
+  g_return_if_fail (gen != NULL);
+
   const ArTextFamily *fam = gen->model->family;
   gint bos = ar_vocab_get_bos (gen->model->vocab);
   guint width = fam != NULL && fam->state_copy ? gen->beam_width : 0;
@@ -441,12 +445,14 @@ ar_text_gen_set_sampling (ArTextGen *gen, const ArSamplingParams *params)
 void
 ar_text_gen_set_stop (ArTextGen *gen, const char *stop)
 {
+  g_return_if_fail (gen != NULL);
   ar_text_filter_set_stop (gen->filter, stop);
 }
 
 void
 ar_text_gen_set_beam (ArTextGen *gen, guint width, float length_penalty)
 {
+  g_return_if_fail (gen != NULL);
   g_return_if_fail (width <= AR_TEXT_BEAM_MAX_WIDTH);
   g_return_if_fail (length_penalty >= 0.0f && isfinite (length_penalty));
   gen->beam_width = width;
@@ -466,6 +472,8 @@ set_pool (gpointer state, gpointer gen_)
 void
 ar_text_gen_set_threads (ArTextGen *gen, guint n_threads)
 {
+  g_return_if_fail (gen != NULL);
+
   ArThreadPool *old = gen->pool;
 
   if (gen->model->nar)
@@ -572,6 +580,9 @@ beam_settle (ArTextGen *gen, GString *out)
 guint
 ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
 {
+  g_return_val_if_fail (gen != NULL, 0);
+  g_return_val_if_fail (text != NULL || len == 0, 0);
+
   const ArTextFamily *fam = gen->model->family;
 
   /* a search in progress settles first: its text is handed out later (none
@@ -877,6 +888,7 @@ beam_next (ArTextGen *gen, GString *out)
 gboolean
 ar_text_gen_next (ArTextGen *gen, GString *out)
 {
+  g_return_val_if_fail (gen != NULL && out != NULL, TRUE);
   if (gen->held->len > 0) {
     g_string_append_len (out, gen->held->str, gen->held->len);
     g_string_truncate (gen->held, 0);
@@ -913,12 +925,14 @@ ar_text_gen_next (ArTextGen *gen, GString *out)
 guint
 ar_text_gen_last_token (const ArTextGen *gen)
 {
+  g_return_val_if_fail (gen != NULL, 0);
   return gen->last_token;
 }
 
 void
 ar_text_gen_finish (ArTextGen *gen, GString *out)
 {
+  g_return_if_fail (gen != NULL && out != NULL);
   if (gen->held->len > 0) {
     g_string_append_len (out, gen->held->str, gen->held->len);
     g_string_truncate (gen->held, 0);
@@ -933,6 +947,7 @@ ar_text_gen_finish (ArTextGen *gen, GString *out)
 guint64
 ar_text_gen_get_n_tokens (const ArTextGen *gen)
 {
+  g_return_val_if_fail (gen != NULL, 0);
   return gen->n_tokens;
 }
 
@@ -972,6 +987,7 @@ gboolean
 ar_text_gen_set_speculative (ArTextGen *gen, ArTextModel *draft, guint k,
     GError **error)
 {
+  g_return_val_if_fail (gen != NULL, FALSE);
   g_return_val_if_fail (k <= AR_TEXT_SPECULATIVE_MAX_DRAFT, FALSE);
 
   if (draft != NULL && k > 0) {
@@ -1019,6 +1035,7 @@ void
 ar_text_gen_get_speculative_stats (const ArTextGen *gen, guint64 *rounds,
     guint64 *drafted, guint64 *accepted)
 {
+  g_return_if_fail (gen != NULL);
   if (rounds)
     *rounds = gen->n_rounds;
   if (drafted)
@@ -1266,13 +1283,14 @@ spec_next (ArTextGen *gen, GString *out)
 void
 ar_text_gen_set_iterations (ArTextGen *gen, guint iterations)
 {
-  g_return_if_fail (iterations >= 1);
+  g_return_if_fail (gen != NULL && iterations >= 1);
   gen->iterations = iterations;
 }
 
 guint64
 ar_text_gen_get_passes (const ArTextGen *gen)
 {
+  g_return_val_if_fail (gen != NULL, 0);
   return gen->n_passes;
 }
 

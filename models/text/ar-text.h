@@ -174,7 +174,9 @@ void ar_text_gen_free (ArTextGen *gen);
  * vocabulary has one.  Keeps sampling settings and the stop string. */
 void ar_text_gen_reset (ArTextGen *gen, guint64 seed);
 void ar_text_gen_set_sampling (ArTextGen *gen, const ArSamplingParams *params);
-/* NULL or "" = no stop string. */
+/* NULL or "" = no stop string.  @stop must be valid UTF-8 (a stop string
+ * that is not can never match the filtered output): one that is not is
+ * refused as a programmer error, keeping the previous one. */
 void ar_text_gen_set_stop (ArTextGen *gen, const char *stop);
 /* Feeds a prompt; returns the number of characters skipped as not in the vocabulary. */
 guint ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len);
