@@ -294,6 +294,12 @@ test_data_unknown (void)
   d = ar_text_data_new_with_vocab ("ab\xc3", 3, v, 0.0, &error);
   g_assert_null (d);
   g_assert_nonnull (strstr (error->message, "invalid UTF-8 byte 0xc3 at byte 2"));
+  g_clear_error (&error);
+  /* a SentencePiece vocabulary cannot be made from a text (it made a
+   * character one) */
+  d = ar_text_data_new ("abc", 3, AR_VOCAB_SPM, 0.0, &error);
+  g_assert_null (d);
+  g_assert_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED);
 }
 
 /* NULL streams and models are programmer errors: a critical and a neutral

@@ -60,7 +60,18 @@ ArTextData *
 ar_text_data_new (const char *text, gsize len, ArVocabType type, double val_fraction,
     GError **error)
 {
-  ArVocab *vocab = type == AR_VOCAB_BYTE ? ar_vocab_new_bytes ()
+  ArVocab *vocab;
+
+  /* a SentencePiece vocabulary comes with a model; building a character
+   * one instead, as this did, silently trained another vocabulary */
+  if (type != AR_VOCAB_CHAR && type != AR_VOCAB_BYTE) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "a vocabulary of type %d cannot be built from a text (only character "
+        "and byte ones): tokenise with a model's (ar_text_data_new_with_vocab)",
+        (int) type);
+    return NULL;
+  }
+  vocab = type == AR_VOCAB_BYTE ? ar_vocab_new_bytes ()
       : ar_vocab_new_chars (text, len, error);
   if (vocab == NULL)
     return NULL;

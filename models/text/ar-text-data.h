@@ -19,7 +19,8 @@ typedef struct
 
 /* The first (1 - val_fraction) of the tokens train, the rest is held out (the
  * split nanoGPT uses: tiny-shakespeare gives 1,003,854 / 111,540 characters).
- * A character vocabulary is built from the whole text. */
+ * A character vocabulary is built from the whole text.  @type is
+ * AR_VOCAB_CHAR or AR_VOCAB_BYTE (AR_ERROR_UNSUPPORTED otherwise). */
 ArTextData *ar_text_data_new (const char *text, gsize len, ArVocabType type,
     double val_fraction, GError **error);
 ArTextData *ar_text_data_new_from_file (const char *path, ArVocabType type,
