@@ -322,6 +322,12 @@ test_gen_null (void)
   g_assert_true (ar_text_gen_next (NULL, out));
   g_test_assert_expected_messages ();
   g_assert_cmpuint (out->len, ==, 0);
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*m != NULL*");
+  g_assert_null (ar_text_model_get_vocab (NULL));
+  g_test_assert_expected_messages ();
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*v != NULL*");
+  g_assert_cmpuint (ar_vocab_get_size (NULL), ==, 0);
+  g_test_assert_expected_messages ();
 }
 
 /* ar_vocab_equal: the same tokens in the same order, BOS and EOS. */

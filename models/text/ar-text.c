@@ -107,6 +107,7 @@ ar_text_model_new_from_bytes (GBytes *bytes, const char *name, GError **error)
 ArTextModel *
 ar_text_model_ref (ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   g_atomic_int_inc (&m->ref_count);
   return m;
 }
@@ -128,36 +129,42 @@ ar_text_model_unref (ArTextModel *m)
 const char *
 ar_text_model_get_name (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return ar_gguf_get_name (m->gguf);
 }
 
 const char *
 ar_text_model_get_architecture (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->nar ? "nar" : m->family->architecture;
 }
 
 const ArNar *
 ar_text_model_get_nar (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->nar;
 }
 
 const ArVocab *
 ar_text_model_get_vocab (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->vocab;
 }
 
 const ArTextFamily *
 ar_text_model_get_family (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->family;
 }
 
 gconstpointer
 ar_text_model_get_impl (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->impl;
 }
 
