@@ -267,6 +267,35 @@ test_short_text (void)
   g_assert_cmpuint (ar_trainer_get_step (tr), ==, 0);
 }
 
+/* Metadata values that are not UTF-8 (a general.name taken from a file name
+ * that is not) are stored with U+FFFD for the bad bytes: they used to be
+ * dropped from every saved file, with a critical each time. */
+static void
+test_metadata_not_utf8 (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("argen-train-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "m.gguf", NULL);
+  g_autoptr (GError) error = NULL;
+  const char *name;
+  Run r;
+
+  run_init (&r, 1, 2);
+  ar_trainer_set_metadata (r.trainer, "general.name", "caf\xe9.txt");
+  ar_trainer_set_metadata (r.trainer, "general.description", "ok");
+  g_assert_true (ar_trainer_save_model (r.trainer, path, &error));
+  g_assert_no_error (error);
+  run_clear (&r);
+
+  g_autoptr (ArGguf) g = ar_gguf_new_from_file (path, &error);
+  g_assert_no_error (error);
+  g_assert_true (ar_gguf_get_string (g, "general.name", &name, &error));
+  g_assert_cmpstr (name, ==, "caf\xef\xbf\xbd.txt");
+  g_assert_true (ar_gguf_get_string (g, "general.description", &name, &error));
+  g_assert_cmpstr (name, ==, "ok");
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -277,5 +306,6 @@ main (int argc, char **argv)
   g_test_add_func ("/train/units", test_units);
   g_test_add_func ("/train/bad-options", test_bad_options);
   g_test_add_func ("/train/short-text", test_short_text);
+  g_test_add_func ("/train/metadata-not-utf8", test_metadata_not_utf8);
   return g_test_run ();
 }

@@ -70,14 +70,21 @@ ar_trainer_get_best_val (const ArTrainer *tr)
 void
 ar_trainer_set_metadata (ArTrainer *tr, const char *key, const char *value)
 {
+  g_return_if_fail (tr != NULL && key != NULL && value != NULL);
+
+  /* GGUF strings are UTF-8 and the writer refuses others; values often come
+   * from file names, which need not be, so bad bytes become U+FFFD rather
+   * than the key vanishing from every saved file */
+  char *valid = g_utf8_make_valid (value, -1);
+
   for (guint i = 0; i < tr->meta_keys->len; i++)
     if (strcmp (g_ptr_array_index (tr->meta_keys, i), key) == 0) {
       g_free (tr->meta_values->pdata[i]);
-      tr->meta_values->pdata[i] = g_strdup (value);
+      tr->meta_values->pdata[i] = valid;
       return;
     }
   g_ptr_array_add (tr->meta_keys, g_strdup (key));
-  g_ptr_array_add (tr->meta_values, g_strdup (value));
+  g_ptr_array_add (tr->meta_values, valid);
 }
 
 static void

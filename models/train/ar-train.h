@@ -102,7 +102,8 @@ gboolean ar_trainer_save_model (ArTrainer *tr, const char *path, GError **error)
 gboolean ar_trainer_run (ArTrainer *tr, const char *checkpoint, ArTrainCallback callback,
     gpointer user_data, const volatile gint *stop, GError **error);
 /* A string key written into every file this trainer saves (e.g. general.name,
- * general.description, general.source.data). */
+ * general.description, general.source.data).  A @value that is not UTF-8
+ * (a file name may not be) is stored with U+FFFD for its invalid bytes. */
 void ar_trainer_set_metadata (ArTrainer *tr, const char *key, const char *value);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTrainer, ar_trainer_free)
