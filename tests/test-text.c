@@ -330,6 +330,54 @@ test_gen_null (void)
   g_test_assert_expected_messages ();
 }
 
+/* Once ar_text_gen_next () has returned TRUE (EOS, stop string) it keeps
+ * returning TRUE without sampling, until a reset: in sampling mode it used
+ * to sample again from the logits that gave EOS and continue past it. */
+static void
+test_ended_stays_ended (void)
+{
+  g_autoptr (GBytes) rnn = test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 32, "ab\n", 4);
+  g_autoptr (ArGguf) src = ar_gguf_new_from_bytes (rnn, "m.gguf", NULL);
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+
+  /* the same model with "b" (id 2) as EOS */
+  ar_gguf_writer_copy_kv (w, src);
+  ar_gguf_writer_set_u32 (w, "tokenizer.ggml.eos_token_id", 2);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (src); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (src, i);
+    ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
+        t->data, t->nbytes);
+  }
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArTextModel) m = test_text_model_from_bytes (bytes);
+
+  for (int with_stop = 0; with_stop < 2; with_stop++) {
+    g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+    g_autoptr (GString) out = g_string_new (NULL);
+    int i;
+
+    if (with_stop)
+      ar_text_gen_set_stop (gen, "aa");
+    ar_text_gen_reset (gen, 5);
+    for (i = 0; i < 300 && !ar_text_gen_next (gen, out); i++) ;
+    g_assert_cmpint (i, <, 300);
+    guint64 n = ar_text_gen_get_n_tokens (gen);
+    guint last = ar_text_gen_last_token (gen);
+    g_autofree char *before = g_strdup (out->str);
+    g_assert_true (with_stop || last == 2);
+    for (int k = 0; k < 50; k++)
+      g_assert_true (ar_text_gen_next (gen, out));
+    g_assert_cmpstr (out->str, ==, before);
+    g_assert_cmpuint (ar_text_gen_get_n_tokens (gen), ==, n);
+    g_assert_cmpuint (ar_text_gen_last_token (gen), ==, last);
+    /* a reset starts again */
+    ar_text_gen_reset (gen, 5);
+    g_string_truncate (out, 0);
+    for (i = 0; i < 300 && !ar_text_gen_next (gen, out); i++) ;
+    g_assert_cmpstr (out->str, ==, before);
+  }
+}
+
 /* ar_vocab_equal: the same tokens in the same order, BOS and EOS. */
 static void
 test_vocab_equal (void)
@@ -355,6 +403,7 @@ main (int argc, char **argv)
   g_test_add_func ("/text/bad-sampling", test_bad_sampling);
   g_test_add_func ("/text/data-unknown", test_data_unknown);
   g_test_add_func ("/text/gen-null", test_gen_null);
+  g_test_add_func ("/text/ended-stays-ended", test_ended_stays_ended);
   g_test_add_func ("/text/filter/utf8", test_filter_utf8);
   g_test_add_func ("/text/filter/stop", test_filter_stop);
   g_test_add_func ("/text/vocab", test_vocab);

@@ -910,20 +910,28 @@ ar_text_gen_next (ArTextGen *gen, GString *out)
     }
     return FALSE;
   }
-  if (gen->speculating)
-    return spec_next (gen, out);
-  if (gen->model->nar)
-    return nar_next (gen, out);
+  /* once ended, the stream stays ended until a reset or a prompt, as a
+   * beam search does: sampling again from the logits that gave EOS would
+   * continue the text past its end */
+  if (gen->speculating) {
+    gen->ended = spec_next (gen, out);
+    return gen->ended;
+  }
+  if (gen->model->nar) {
+    gen->ended = nar_next (gen, out);
+    return gen->ended;
+  }
 
   guint token =
       ar_sampler_sample (gen->sampler, &gen->params, &gen->rng, gen->logits);
   gen->last_token = token;
   /* EOS ends the stream: it has no text, and feeding it would only start
    * a new sequence the caller did not ask for */
-  if ((gint) token == ar_vocab_get_eos (gen->model->vocab))
+  if ((gint) token == ar_vocab_get_eos (gen->model->vocab)
+      || emit (gen, token, out)) {
+    gen->ended = TRUE;
     return TRUE;
-  if (emit (gen, token, out))
-    return TRUE;
+  }
   gen->logits =
       gen->model->family->forward (gen->model->impl, gen->state, token);
   return FALSE;

@@ -184,7 +184,9 @@ guint ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len);
  * final (possibly nothing).  Returns TRUE when the stop string was reached (the
  * token that completed it is consumed; nothing of the stop string is output),
  * or when the vocabulary's EOS token was sampled (nothing is output for it
- * and it is not fed to the model; ar_text_gen_last_token() returns it). */
+ * and it is not fed to the model; ar_text_gen_last_token() returns it).
+ * Once it has returned TRUE it keeps returning TRUE, sampling and outputting
+ * nothing more, until ar_text_gen_reset() or ar_text_gen_feed(). */
 gboolean ar_text_gen_next (ArTextGen *gen, GString *out);
 /* The token id that ar_text_gen_next() sampled last (beam search: the
  * last token of the best hypothesis, EOS when it ended with EOS). */
