@@ -296,6 +296,70 @@ test_metadata_not_utf8 (void)
   g_rmdir (dir);
 }
 
+/* @path rewritten with every key and tensor of @src, then @edit applied. */
+static void
+rewrite_checkpoint (const ArGguf *src, const char *path,
+    void (*edit) (ArGgufWriter *w))
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+
+  ar_gguf_writer_copy_kv (w, src);
+  edit (w);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (src); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (src, i);
+    ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
+        t->data, t->nbytes);
+  }
+  g_assert_true (ar_gguf_writer_write_file (w, path, NULL));
+}
+
+static void
+zero_rng (ArGgufWriter *w)
+{
+  const guint64 zero[4] = { 0 };
+  ar_gguf_writer_set_u64_array (w, "train.rng", zero, 4);
+}
+
+static void
+negative_lr (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_f32 (w, "train.lr", -1.0f);
+}
+
+/* A checkpoint whose loop state cannot be resumed is refused: an all-zero
+ * train.rng (the one state xoshiro256** never leaves: every draw 0, and
+ * ar_rng_below () looped forever on it) and a negative learning rate. */
+static void
+test_resume_bad_state (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("argen-train-XXXXXX", NULL);
+  g_autofree char *ckpt = g_build_filename (dir, "run.ckpt", NULL);
+  g_autofree char *bad = g_build_filename (dir, "bad.ckpt", NULL);
+  void (*edits[2]) (ArGgufWriter *) = { zero_rng, negative_lr };
+  const char *what[2] = { "train.rng", "option lr is -1" };
+  Run r;
+
+  run_init (&r, 3, 4);
+  g_assert_true (ar_trainer_run (r.trainer, ckpt, NULL, NULL, NULL, NULL));
+  run_clear (&r);
+  g_autoptr (ArGguf) src = ar_gguf_new_from_file (ckpt, NULL);
+  g_assert_nonnull (src);
+  for (guint i = 0; i < G_N_ELEMENTS (edits); i++) {
+    g_autoptr (GError) error = NULL;
+
+    rewrite_checkpoint (src, bad, edits[i]);
+    run_init (&r, 6, 4);
+    g_assert_false (ar_trainer_resume (r.trainer, bad, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+    g_assert_nonnull (strstr (error->message, what[i]));
+    g_assert_nonnull (strstr (error->message, bad));
+    run_clear (&r);
+  }
+  g_unlink (bad);
+  g_unlink (ckpt);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -307,5 +371,6 @@ main (int argc, char **argv)
   g_test_add_func ("/train/bad-options", test_bad_options);
   g_test_add_func ("/train/short-text", test_short_text);
   g_test_add_func ("/train/metadata-not-utf8", test_metadata_not_utf8);
+  g_test_add_func ("/train/resume-bad-state", test_resume_bad_state);
   return g_test_run ();
 }

@@ -233,6 +233,14 @@ ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error)
         "%s: train.rng has %" G_GUINT64_FORMAT " values, expected 4", checkpoint, n_rng);
     return FALSE;
   }
+  /* xoshiro256** never reaches the all-zero state and never leaves it:
+   * every draw would be 0, and ar_rng_below () would loop forever */
+  if ((rng[0] | rng[1] | rng[2] | rng[3]) == 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: train.rng is all zero, which is no state of the generator",
+        checkpoint);
+    return FALSE;
+  }
   for (guint i = 0; i < tr->model.params->len; i++) {
     ArParam *p = g_ptr_array_index (tr->model.params, i);
     g_autofree char *m = g_strconcat ("opt.m.", p->name, NULL);
