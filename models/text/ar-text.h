@@ -186,7 +186,9 @@ guint ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len);
  * or when the vocabulary's EOS token was sampled (nothing is output for it
  * and it is not fed to the model; ar_text_gen_last_token() returns it).
  * Once it has returned TRUE it keeps returning TRUE, sampling and outputting
- * nothing more, until ar_text_gen_reset() or ar_text_gen_feed(). */
+ * nothing more, until ar_text_gen_reset() (after EOS, ar_text_gen_feed()
+ * also continues the stream; after the stop string only a reset does, as
+ * the output filter stays stopped). */
 gboolean ar_text_gen_next (ArTextGen *gen, GString *out);
 /* The token id that ar_text_gen_next() sampled last (beam search: the
  * last token of the best hypothesis, EOS when it ended with EOS). */
