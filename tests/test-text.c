@@ -236,6 +236,148 @@ test_stop_in_generation (void)
   g_assert_cmpstr (out->str, ==, expect);
 }
 
+/* Sampling parameters out of range (a NaN or negative temperature, top-p
+ * outside [0, 1]) are refused by ar_text_gen_set_sampling (), which keeps
+ * the previous ones: they used to be taken, after which every token failed
+ * the sampler's check and came out as token 0. */
+static void
+test_bad_sampling (void)
+{
+  g_autoptr (GBytes) bytes = test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 32, "abcd\n", 6);
+  g_autoptr (ArTextModel) m = ar_text_model_new_from_bytes (bytes, "m.gguf", NULL);
+  g_autofree char *want = generate (m, 3, 1.0f, "ab", 100);
+  const ArSamplingParams bad[] = {
+    { NAN, 0, 1.0f }, { -1.0f, 0, 1.0f }, { 1.0f, 0, NAN }, { 1.0f, 0, 1.5f },
+    { 1.0f, 0, -0.5f },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+    g_autoptr (GString) out = g_string_new (NULL);
+    g_autoptr (GError) error = NULL;
+
+    g_assert_false (ar_sampling_params_check (&bad[i], &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message,
+            i < 2 ? "temperature" : "top-p"));
+    g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL,
+        "*ar_sampling_params_check*");
+    ar_text_gen_set_sampling (gen, &bad[i]);
+    g_test_assert_expected_messages ();
+    /* still the defaults (temperature 1, no limits) */
+    ar_text_gen_reset (gen, 3);
+    ar_text_gen_feed (gen, "ab", -1);
+    for (int k = 0; k < 100; k++)
+      g_assert_false (ar_text_gen_next (gen, out));
+    ar_text_gen_finish (gen, out);
+    g_assert_cmpstr (out->str, ==, want);
+  }
+}
+
+/* ar_text_data_new_with_vocab () names the first character the vocabulary
+ * lacks, as its header says (it only counted them). */
+static void
+test_data_unknown (void)
+{
+  g_autoptr (ArVocab) v = ar_vocab_new_chars ("abc\n", 4, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArTextData) ok = ar_text_data_new_with_vocab ("cab\n", 4, v, 0.0, NULL);
+  g_assert_nonnull (ok);
+  g_assert_cmpuint (ok->n, ==, 4);
+
+  ArTextData *d = ar_text_data_new_with_vocab ("ab\xc3\xa9" "cxa", 7, v, 0.0, &error);
+  g_assert_null (d);
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "2 characters"));
+  g_assert_nonnull (strstr (error->message, "\"\xc3\xa9\" (U+00E9) at byte 2"));
+  g_clear_error (&error);
+  d = ar_text_data_new_with_vocab ("ab\xc3", 3, v, 0.0, &error);
+  g_assert_null (d);
+  g_assert_nonnull (strstr (error->message, "invalid UTF-8 byte 0xc3 at byte 2"));
+  g_clear_error (&error);
+  /* a SentencePiece vocabulary cannot be made from a text (it made a
+   * character one) */
+  d = ar_text_data_new ("abc", 3, AR_VOCAB_SPM, 0.0, &error);
+  g_assert_null (d);
+  g_assert_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED);
+}
+
+/* NULL streams and models are programmer errors: a critical and a neutral
+ * return, not a crash (ar_text_gen_new (NULL) dereferenced it). */
+static void
+test_gen_null (void)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*model != NULL*");
+  g_assert_null (ar_text_gen_new (NULL));
+  g_test_assert_expected_messages ();
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*gen != NULL*");
+  ar_text_gen_reset (NULL, 1);
+  g_test_assert_expected_messages ();
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*gen != NULL*");
+  g_assert_cmpuint (ar_text_gen_feed (NULL, "a", -1), ==, 0);
+  g_test_assert_expected_messages ();
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*gen != NULL*");
+  g_assert_true (ar_text_gen_next (NULL, out));
+  g_test_assert_expected_messages ();
+  g_assert_cmpuint (out->len, ==, 0);
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*m != NULL*");
+  g_assert_null (ar_text_model_get_vocab (NULL));
+  g_test_assert_expected_messages ();
+  g_test_expect_message (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL, "*v != NULL*");
+  g_assert_cmpuint (ar_vocab_get_size (NULL), ==, 0);
+  g_test_assert_expected_messages ();
+}
+
+/* Once ar_text_gen_next () has returned TRUE (EOS, stop string) it keeps
+ * returning TRUE without sampling, until a reset: in sampling mode it used
+ * to sample again from the logits that gave EOS and continue past it. */
+static void
+test_ended_stays_ended (void)
+{
+  g_autoptr (GBytes) rnn = test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 32, "ab\n", 4);
+  g_autoptr (ArGguf) src = ar_gguf_new_from_bytes (rnn, "m.gguf", NULL);
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+
+  /* the same model with "b" (id 2) as EOS */
+  ar_gguf_writer_copy_kv (w, src);
+  ar_gguf_writer_set_u32 (w, "tokenizer.ggml.eos_token_id", 2);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (src); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (src, i);
+    ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
+        t->data, t->nbytes);
+  }
+  g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+  g_autoptr (ArTextModel) m = test_text_model_from_bytes (bytes);
+
+  for (int with_stop = 0; with_stop < 2; with_stop++) {
+    g_autoptr (ArTextGen) gen = ar_text_gen_new (m);
+    g_autoptr (GString) out = g_string_new (NULL);
+    int i;
+
+    if (with_stop)
+      ar_text_gen_set_stop (gen, "aa");
+    ar_text_gen_reset (gen, 5);
+    for (i = 0; i < 300 && !ar_text_gen_next (gen, out); i++) ;
+    g_assert_cmpint (i, <, 300);
+    guint64 n = ar_text_gen_get_n_tokens (gen);
+    guint last = ar_text_gen_last_token (gen);
+    g_autofree char *before = g_strdup (out->str);
+    g_assert_true (with_stop || last == 2);
+    for (int k = 0; k < 50; k++)
+      g_assert_true (ar_text_gen_next (gen, out));
+    g_assert_cmpstr (out->str, ==, before);
+    g_assert_cmpuint (ar_text_gen_get_n_tokens (gen), ==, n);
+    g_assert_cmpuint (ar_text_gen_last_token (gen), ==, last);
+    /* a reset starts again */
+    ar_text_gen_reset (gen, 5);
+    g_string_truncate (out, 0);
+    for (i = 0; i < 300 && !ar_text_gen_next (gen, out); i++) ;
+    g_assert_cmpstr (out->str, ==, before);
+  }
+}
+
 /* ar_vocab_equal: the same tokens in the same order, BOS and EOS. */
 static void
 test_vocab_equal (void)
@@ -258,6 +400,10 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/text/bad-sampling", test_bad_sampling);
+  g_test_add_func ("/text/data-unknown", test_data_unknown);
+  g_test_add_func ("/text/gen-null", test_gen_null);
+  g_test_add_func ("/text/ended-stays-ended", test_ended_stays_ended);
   g_test_add_func ("/text/filter/utf8", test_filter_utf8);
   g_test_add_func ("/text/filter/stop", test_filter_stop);
   g_test_add_func ("/text/vocab", test_vocab);

@@ -204,6 +204,162 @@ test_deterministic (void)
   run_clear (&b);
 }
 
+/* Options out of range (a NaN, infinite or negative learning rate, decay
+ * or clip) fail the run with a GError naming the option before any step:
+ * a NaN learning rate used to run, and with --steps 1 finish "successfully"
+ * with every weight NaN. */
+static void
+test_bad_options (void)
+{
+  static const struct
+  {
+    const char *name;
+    gsize offset;
+    float value;
+  } bad[] = {
+    { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), NAN },
+    { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), -1e-3f },
+    { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), INFINITY },
+    { "lr_min", G_STRUCT_OFFSET (ArTrainOptions, lr_min), NAN },
+    { "weight_decay", G_STRUCT_OFFSET (ArTrainOptions, weight_decay), NAN },
+    { "weight_decay", G_STRUCT_OFFSET (ArTrainOptions, weight_decay), -1.0f },
+    { "grad_clip", G_STRUCT_OFFSET (ArTrainOptions, grad_clip), NAN },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    Run r;
+    g_autoptr (GError) error = NULL;
+
+    run_init (&r, 1, 3);
+    ArTrainOptions o = *ar_trainer_get_options (r.trainer);
+    G_STRUCT_MEMBER (float, &o, bad[i].offset) = bad[i].value;
+    ar_trainer_free (r.trainer);
+    r.trainer = ar_trainer_new (ar_rnn_task_get_trainable (r.task), r.task, &o);
+    g_assert_false (ar_trainer_run (r.trainer, NULL, NULL, NULL, NULL, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, bad[i].name));
+    g_assert_cmpuint (ar_trainer_get_step (r.trainer), ==, 0);
+    run_clear (&r);
+  }
+}
+
+/* A training text too short for one window fails the run with a GError
+ * giving the lengths (it ran, with criticals, on unwritten batches and
+ * then reported that training "diverged"). */
+static void
+test_short_text (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ArTextData) data =
+      ar_text_data_new ("abcabcabcab", 11, AR_VOCAB_CHAR, 0.1, NULL);
+  ArRnnConfig config = { AR_CELL_GRU, 1, 8, 16, ar_vocab_get_size (data->vocab) };
+  g_autoptr (ArRnnTask) task = ar_rnn_task_new (&config, data, 32, 4, 0);
+  ArTrainOptions o = AR_TRAIN_OPTIONS_INIT;
+
+  o.steps = 2;
+  g_autoptr (ArTrainer) tr =
+      ar_trainer_new (ar_rnn_task_get_trainable (task), task, &o);
+  g_assert_false (ar_text_data_check_window (data, 32, NULL));
+  g_assert_true (ar_text_data_check_window (data, 7, NULL));
+  g_assert_false (ar_trainer_run (tr, NULL, NULL, NULL, NULL, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "is 9 tokens; windows of 32"));
+  g_assert_cmpuint (ar_trainer_get_step (tr), ==, 0);
+}
+
+/* Metadata values that are not UTF-8 (a general.name taken from a file name
+ * that is not) are stored with U+FFFD for the bad bytes: they used to be
+ * dropped from every saved file, with a critical each time. */
+static void
+test_metadata_not_utf8 (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("argen-train-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "m.gguf", NULL);
+  g_autoptr (GError) error = NULL;
+  const char *name;
+  Run r;
+
+  run_init (&r, 1, 2);
+  ar_trainer_set_metadata (r.trainer, "general.name", "caf\xe9.txt");
+  ar_trainer_set_metadata (r.trainer, "general.description", "ok");
+  g_assert_true (ar_trainer_save_model (r.trainer, path, &error));
+  g_assert_no_error (error);
+  run_clear (&r);
+
+  g_autoptr (ArGguf) g = ar_gguf_new_from_file (path, &error);
+  g_assert_no_error (error);
+  g_assert_true (ar_gguf_get_string (g, "general.name", &name, &error));
+  g_assert_cmpstr (name, ==, "caf\xef\xbf\xbd.txt");
+  g_assert_true (ar_gguf_get_string (g, "general.description", &name, &error));
+  g_assert_cmpstr (name, ==, "ok");
+  g_unlink (path);
+  g_rmdir (dir);
+}
+
+/* @path rewritten with every key and tensor of @src, then @edit applied. */
+static void
+rewrite_checkpoint (const ArGguf *src, const char *path,
+    void (*edit) (ArGgufWriter *w))
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+
+  ar_gguf_writer_copy_kv (w, src);
+  edit (w);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (src); i++) {
+    const ArGgufTensor *t = ar_gguf_get_tensor (src, i);
+    ar_gguf_writer_add_tensor_raw (w, t->name, t->type, t->n_dims, t->ne,
+        t->data, t->nbytes);
+  }
+  g_assert_true (ar_gguf_writer_write_file (w, path, NULL));
+}
+
+static void
+zero_rng (ArGgufWriter *w)
+{
+  const guint64 zero[4] = { 0 };
+  ar_gguf_writer_set_u64_array (w, "train.rng", zero, 4);
+}
+
+static void
+negative_lr (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_f32 (w, "train.lr", -1.0f);
+}
+
+/* A checkpoint whose loop state cannot be resumed is refused: an all-zero
+ * train.rng (the one state xoshiro256** never leaves: every draw 0, and
+ * ar_rng_below () looped forever on it) and a negative learning rate. */
+static void
+test_resume_bad_state (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("argen-train-XXXXXX", NULL);
+  g_autofree char *ckpt = g_build_filename (dir, "run.ckpt", NULL);
+  g_autofree char *bad = g_build_filename (dir, "bad.ckpt", NULL);
+  void (*edits[2]) (ArGgufWriter *) = { zero_rng, negative_lr };
+  const char *what[2] = { "train.rng", "option lr is -1" };
+  Run r;
+
+  run_init (&r, 3, 4);
+  g_assert_true (ar_trainer_run (r.trainer, ckpt, NULL, NULL, NULL, NULL));
+  run_clear (&r);
+  g_autoptr (ArGguf) src = ar_gguf_new_from_file (ckpt, NULL);
+  g_assert_nonnull (src);
+  for (guint i = 0; i < G_N_ELEMENTS (edits); i++) {
+    g_autoptr (GError) error = NULL;
+
+    rewrite_checkpoint (src, bad, edits[i]);
+    run_init (&r, 6, 4);
+    g_assert_false (ar_trainer_resume (r.trainer, bad, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+    g_assert_nonnull (strstr (error->message, what[i]));
+    g_assert_nonnull (strstr (error->message, bad));
+    run_clear (&r);
+  }
+  g_unlink (bad);
+  g_unlink (ckpt);
+  g_rmdir (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -212,5 +368,9 @@ main (int argc, char **argv)
   g_test_add_func ("/train/resume-is-exact", test_resume_is_exact);
   g_test_add_func ("/train/deterministic", test_deterministic);
   g_test_add_func ("/train/units", test_units);
+  g_test_add_func ("/train/bad-options", test_bad_options);
+  g_test_add_func ("/train/short-text", test_short_text);
+  g_test_add_func ("/train/metadata-not-utf8", test_metadata_not_utf8);
+  g_test_add_func ("/train/resume-bad-state", test_resume_bad_state);
   return g_test_run ();
 }

@@ -30,6 +30,7 @@
  * - All scratch arrays are allocated by ar_sampler_new(): sampling never
  *   allocates. */
 #include "ar-sample.h"
+#include "ar-error.h"
 
 #include <math.h>
 #include <string.h>
@@ -41,6 +42,27 @@ struct _ArSampler
   guint *heap; /* (n_vocab) token ids arranged as a binary heap */
   guint *kept; /* (n_vocab) kept token ids (order: see select_*) */
 };
+
+gboolean
+ar_sampling_params_check (const ArSamplingParams *params, GError **error)
+{
+  g_return_val_if_fail (params != NULL, FALSE);
+
+  /* written so that NaN fails each test */
+  if (!(params->temperature >= 0.0f)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "sampling temperature is %g; expected a number >= 0 (0 = greedy)",
+        params->temperature);
+    return FALSE;
+  }
+  if (!(params->top_p >= 0.0f && params->top_p <= 1.0f)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "sampling top-p is %g; expected a number from 0 to 1 (1 = no limit)",
+        params->top_p);
+    return FALSE;
+  }
+  return TRUE;
+}
 
 ArSampler *
 ar_sampler_new (guint n_vocab)

@@ -24,6 +24,15 @@ typedef struct
 
 #define AR_SAMPLING_PARAMS_INIT { 1.0f, 0, 1.0f }
 
+/* FALSE + AR_ERROR_INVALID naming the field, its value and the accepted
+ * range when @params is outside the ranges above: temperature NaN or
+ * negative (+infinity is allowed: the uniform distribution), top_p NaN or
+ * outside [0, 1] (0 keeps the single most probable token, like any p small
+ * enough).  For values a user supplies: the samplers take such params only
+ * as a programmer error. */
+gboolean ar_sampling_params_check (const ArSamplingParams *params,
+    GError **error);
+
 typedef struct _ArSampler ArSampler;
 
 /* Scratch space for a vocabulary of @n_vocab tokens; sampling never allocates. */

@@ -221,6 +221,15 @@ task_step (gpointer self, ArRng *rng)
   return ar_rnn_train_forward (task->net, task->inputs, task->targets, task->T, task->B, TRUE);
 }
 
+/* Without this, a text too short for one window left the batch unwritten
+ * (ar_text_data_sample () refuses) and training ran on garbage ids. */
+static gboolean
+task_check (gpointer self, GError **error)
+{
+  ArRnnTask *task = self;
+  return ar_text_data_check_window (task->data, task->T, error);
+}
+
 static double
 task_evaluate (gpointer self)
 {
@@ -260,6 +269,7 @@ ar_rnn_task_new (const ArRnnConfig *config, const ArTextData *data, int T, int B
     .step = task_step,
     .evaluate = task_evaluate,
     .write_model = task_write_model,
+    .check = task_check,
   };
   /* as ar_vocab's tokens are: bytes, not characters (the loss and the
    * rate alike) */

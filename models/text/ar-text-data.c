@@ -16,8 +16,35 @@ data_new (const char *text, gsize len, ArVocab *vocab, double val_fraction, GErr
   g_autoptr (GArray) ids = g_array_sized_new (FALSE, FALSE, sizeof (gint32), len);
   guint unknown = ar_vocab_encode (vocab, text, len, ids);
   if (unknown) {
-    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
-        "%u characters of the text are not in the model's vocabulary", unknown);
+    /* name the first character the vocabulary lacks: the first that
+     * encodes with an unknown alone, or the first byte of invalid UTF-8 */
+    g_autoptr (GArray) scratch = g_array_new (FALSE, FALSE, sizeof (gint32));
+    const char *p = text, *end = text + len;
+
+    while (p < end) {
+      gunichar c = g_utf8_get_char_validated (p, end - p);
+
+      if (c == (gunichar) - 1 || c == (gunichar) - 2) {
+        g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+            "%u characters of the text are not in the model's vocabulary, "
+            "the first an invalid UTF-8 byte 0x%02x at byte %" G_GSIZE_FORMAT,
+            unknown, (guchar) * p, (gsize) (p - text));
+        break;
+      }
+      gsize n = g_utf8_next_char (p) - p;
+      if (ar_vocab_encode (vocab, p, n, scratch) > 0) {
+        g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+            "%u characters of the text are not in the model's vocabulary, "
+            "the first \"%.*s\" (U+%04X) at byte %" G_GSIZE_FORMAT,
+            unknown, (int) n, p, c, (gsize) (p - text));
+        break;
+      }
+      p += n;
+    }
+    if (p == end)
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%u characters of the text are not in the model's vocabulary",
+          unknown);
     ar_vocab_free (vocab);
     return NULL;
   }
@@ -33,7 +60,18 @@ ArTextData *
 ar_text_data_new (const char *text, gsize len, ArVocabType type, double val_fraction,
     GError **error)
 {
-  ArVocab *vocab = type == AR_VOCAB_BYTE ? ar_vocab_new_bytes ()
+  ArVocab *vocab;
+
+  /* a SentencePiece vocabulary comes with a model; building a character
+   * one instead, as this did, silently trained another vocabulary */
+  if (type != AR_VOCAB_CHAR && type != AR_VOCAB_BYTE) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "a vocabulary of type %d cannot be built from a text (only character "
+        "and byte ones): tokenise with a model's (ar_text_data_new_with_vocab)",
+        (int) type);
+    return NULL;
+  }
+  vocab = type == AR_VOCAB_BYTE ? ar_vocab_new_bytes ()
       : ar_vocab_new_chars (text, len, error);
   if (vocab == NULL)
     return NULL;
@@ -85,6 +123,20 @@ ar_text_data_free (ArTextData *d)
   ar_vocab_free (d->vocab);
   g_free (d->ids);
   g_free (d);
+}
+
+gboolean
+ar_text_data_check_window (const ArTextData *d, int T, GError **error)
+{
+  g_return_val_if_fail (d != NULL && T >= 1, FALSE);
+
+  if (d->n_train <= (gsize) T + 1) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "the training text is %" G_GSIZE_FORMAT " tokens; windows of %d "
+        "need at least %d", d->n_train, T, T + 2);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 void

@@ -19,7 +19,8 @@ typedef struct
 
 /* The first (1 - val_fraction) of the tokens train, the rest is held out (the
  * split nanoGPT uses: tiny-shakespeare gives 1,003,854 / 111,540 characters).
- * A character vocabulary is built from the whole text. */
+ * A character vocabulary is built from the whole text.  @type is
+ * AR_VOCAB_CHAR or AR_VOCAB_BYTE (AR_ERROR_UNSUPPORTED otherwise). */
 ArTextData *ar_text_data_new (const char *text, gsize len, ArVocabType type,
     double val_fraction, GError **error);
 ArTextData *ar_text_data_new_from_file (const char *path, ArVocabType type,
@@ -29,6 +30,11 @@ ArTextData *ar_text_data_new_from_file (const char *path, ArVocabType type,
 ArTextData *ar_text_data_new_with_vocab (const char *text, gsize len, const ArVocab *vocab,
     double val_fraction, GError **error);
 void ar_text_data_free (ArTextData *d);
+/* FALSE + AR_ERROR_INVALID giving both lengths when the training part is
+ * too short for ar_text_data_sample () windows of @T tokens (it needs more
+ * than T + 1). */
+gboolean ar_text_data_check_window (const ArTextData *d, int T,
+    GError **error);
 /* B random windows of the training part: inputs and targets (T, B), time
  * outermost; targets are the inputs shifted by one.  Draws B values from @rng. */
 void ar_text_data_sample (const ArTextData *d, ArRng *rng, int T, int B,

@@ -107,6 +107,7 @@ ar_text_model_new_from_bytes (GBytes *bytes, const char *name, GError **error)
 ArTextModel *
 ar_text_model_ref (ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   g_atomic_int_inc (&m->ref_count);
   return m;
 }
@@ -128,36 +129,42 @@ ar_text_model_unref (ArTextModel *m)
 const char *
 ar_text_model_get_name (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return ar_gguf_get_name (m->gguf);
 }
 
 const char *
 ar_text_model_get_architecture (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->nar ? "nar" : m->family->architecture;
 }
 
 const ArNar *
 ar_text_model_get_nar (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->nar;
 }
 
 const ArVocab *
 ar_text_model_get_vocab (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->vocab;
 }
 
 const ArTextFamily *
 ar_text_model_get_family (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->family;
 }
 
 gconstpointer
 ar_text_model_get_impl (const ArTextModel *m)
 {
+  g_return_val_if_fail (m != NULL, NULL);
   return m->impl;
 }
 
@@ -337,6 +344,8 @@ static gboolean nar_next (ArTextGen *gen, GString *out);
 ArTextGen *
 ar_text_gen_new (ArTextModel *model)
 {
+  g_return_val_if_fail (model != NULL, NULL);
+
   guint n_vocab = ar_vocab_get_size (model->vocab);
   ArTextGen *gen = g_new0 (ArTextGen, 1);
   gen->model = ar_text_model_ref (model);
@@ -388,6 +397,8 @@ ar_text_gen_free (ArTextGen *gen)
 void
 ar_text_gen_reset (ArTextGen *gen, guint64 seed)
 {
+  g_return_if_fail (gen != NULL);
+
   const ArTextFamily *fam = gen->model->family;
   gint bos = ar_vocab_get_bos (gen->model->vocab);
   guint width = fam != NULL && fam->state_copy ? gen->beam_width : 0;
@@ -431,18 +442,24 @@ ar_text_gen_reset (ArTextGen *gen, guint64 seed)
 void
 ar_text_gen_set_sampling (ArTextGen *gen, const ArSamplingParams *params)
 {
+  g_return_if_fail (gen != NULL && params != NULL);
+  /* taken as they were, a NaN or negative temperature made every later
+   * ar_text_gen_next () fail its sampler's check and emit token 0 */
+  g_return_if_fail (ar_sampling_params_check (params, NULL));
   gen->params = *params;
 }
 
 void
 ar_text_gen_set_stop (ArTextGen *gen, const char *stop)
 {
+  g_return_if_fail (gen != NULL);
   ar_text_filter_set_stop (gen->filter, stop);
 }
 
 void
 ar_text_gen_set_beam (ArTextGen *gen, guint width, float length_penalty)
 {
+  g_return_if_fail (gen != NULL);
   g_return_if_fail (width <= AR_TEXT_BEAM_MAX_WIDTH);
   g_return_if_fail (length_penalty >= 0.0f && isfinite (length_penalty));
   gen->beam_width = width;
@@ -462,6 +479,8 @@ set_pool (gpointer state, gpointer gen_)
 void
 ar_text_gen_set_threads (ArTextGen *gen, guint n_threads)
 {
+  g_return_if_fail (gen != NULL);
+
   ArThreadPool *old = gen->pool;
 
   if (gen->model->nar)
@@ -568,6 +587,9 @@ beam_settle (ArTextGen *gen, GString *out)
 guint
 ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
 {
+  g_return_val_if_fail (gen != NULL, 0);
+  g_return_val_if_fail (text != NULL || len == 0, 0);
+
   const ArTextFamily *fam = gen->model->family;
 
   /* a search in progress settles first: its text is handed out later (none
@@ -873,6 +895,7 @@ beam_next (ArTextGen *gen, GString *out)
 gboolean
 ar_text_gen_next (ArTextGen *gen, GString *out)
 {
+  g_return_val_if_fail (gen != NULL && out != NULL, TRUE);
   if (gen->held->len > 0) {
     g_string_append_len (out, gen->held->str, gen->held->len);
     g_string_truncate (gen->held, 0);
@@ -887,20 +910,28 @@ ar_text_gen_next (ArTextGen *gen, GString *out)
     }
     return FALSE;
   }
-  if (gen->speculating)
-    return spec_next (gen, out);
-  if (gen->model->nar)
-    return nar_next (gen, out);
+  /* once ended, the stream stays ended until a reset or a prompt, as a
+   * beam search does: sampling again from the logits that gave EOS would
+   * continue the text past its end */
+  if (gen->speculating) {
+    gen->ended = spec_next (gen, out);
+    return gen->ended;
+  }
+  if (gen->model->nar) {
+    gen->ended = nar_next (gen, out);
+    return gen->ended;
+  }
 
   guint token =
       ar_sampler_sample (gen->sampler, &gen->params, &gen->rng, gen->logits);
   gen->last_token = token;
   /* EOS ends the stream: it has no text, and feeding it would only start
    * a new sequence the caller did not ask for */
-  if ((gint) token == ar_vocab_get_eos (gen->model->vocab))
+  if ((gint) token == ar_vocab_get_eos (gen->model->vocab)
+      || emit (gen, token, out)) {
+    gen->ended = TRUE;
     return TRUE;
-  if (emit (gen, token, out))
-    return TRUE;
+  }
   gen->logits =
       gen->model->family->forward (gen->model->impl, gen->state, token);
   return FALSE;
@@ -909,12 +940,14 @@ ar_text_gen_next (ArTextGen *gen, GString *out)
 guint
 ar_text_gen_last_token (const ArTextGen *gen)
 {
+  g_return_val_if_fail (gen != NULL, 0);
   return gen->last_token;
 }
 
 void
 ar_text_gen_finish (ArTextGen *gen, GString *out)
 {
+  g_return_if_fail (gen != NULL && out != NULL);
   if (gen->held->len > 0) {
     g_string_append_len (out, gen->held->str, gen->held->len);
     g_string_truncate (gen->held, 0);
@@ -929,6 +962,7 @@ ar_text_gen_finish (ArTextGen *gen, GString *out)
 guint64
 ar_text_gen_get_n_tokens (const ArTextGen *gen)
 {
+  g_return_val_if_fail (gen != NULL, 0);
   return gen->n_tokens;
 }
 
@@ -968,6 +1002,7 @@ gboolean
 ar_text_gen_set_speculative (ArTextGen *gen, ArTextModel *draft, guint k,
     GError **error)
 {
+  g_return_val_if_fail (gen != NULL, FALSE);
   g_return_val_if_fail (k <= AR_TEXT_SPECULATIVE_MAX_DRAFT, FALSE);
 
   if (draft != NULL && k > 0) {
@@ -1015,6 +1050,7 @@ void
 ar_text_gen_get_speculative_stats (const ArTextGen *gen, guint64 *rounds,
     guint64 *drafted, guint64 *accepted)
 {
+  g_return_if_fail (gen != NULL);
   if (rounds)
     *rounds = gen->n_rounds;
   if (drafted)
@@ -1262,13 +1298,14 @@ spec_next (ArTextGen *gen, GString *out)
 void
 ar_text_gen_set_iterations (ArTextGen *gen, guint iterations)
 {
-  g_return_if_fail (iterations >= 1);
+  g_return_if_fail (gen != NULL && iterations >= 1);
   gen->iterations = iterations;
 }
 
 guint64
 ar_text_gen_get_passes (const ArTextGen *gen)
 {
+  g_return_val_if_fail (gen != NULL, 0);
   return gen->n_passes;
 }
 

@@ -174,7 +174,9 @@ void ar_text_gen_free (ArTextGen *gen);
  * vocabulary has one.  Keeps sampling settings and the stop string. */
 void ar_text_gen_reset (ArTextGen *gen, guint64 seed);
 void ar_text_gen_set_sampling (ArTextGen *gen, const ArSamplingParams *params);
-/* NULL or "" = no stop string. */
+/* NULL or "" = no stop string.  @stop must be valid UTF-8 (a stop string
+ * that is not can never match the filtered output): one that is not is
+ * refused as a programmer error, keeping the previous one. */
 void ar_text_gen_set_stop (ArTextGen *gen, const char *stop);
 /* Feeds a prompt; returns the number of characters skipped as not in the vocabulary. */
 guint ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len);
@@ -182,7 +184,11 @@ guint ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len);
  * final (possibly nothing).  Returns TRUE when the stop string was reached (the
  * token that completed it is consumed; nothing of the stop string is output),
  * or when the vocabulary's EOS token was sampled (nothing is output for it
- * and it is not fed to the model; ar_text_gen_last_token() returns it). */
+ * and it is not fed to the model; ar_text_gen_last_token() returns it).
+ * Once it has returned TRUE it keeps returning TRUE, sampling and outputting
+ * nothing more, until ar_text_gen_reset() (after EOS, ar_text_gen_feed()
+ * also continues the stream; after the stop string only a reset does, as
+ * the output filter stays stopped). */
 gboolean ar_text_gen_next (ArTextGen *gen, GString *out);
 /* The token id that ar_text_gen_next() sampled last (beam search: the
  * last token of the best hypothesis, EOS when it ended with EOS). */

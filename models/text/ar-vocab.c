@@ -374,30 +374,36 @@ ar_vocab_new_from_gguf (const ArGguf *gguf, GError **error)
 ArVocabType
 ar_vocab_get_type (const ArVocab *v)
 {
+  g_return_val_if_fail (v != NULL, AR_VOCAB_CHAR);
   return v->type;
 }
 
 guint
 ar_vocab_get_size (const ArVocab *v)
 {
+  g_return_val_if_fail (v != NULL, 0);
   return v->n;
 }
 
 gint
 ar_vocab_get_bos (const ArVocab *v)
 {
+  g_return_val_if_fail (v != NULL, -1);
   return v->bos;
 }
 
 gint
 ar_vocab_get_eos (const ArVocab *v)
 {
+  g_return_val_if_fail (v != NULL, -1);
   return v->eos;
 }
 
 gboolean
 ar_vocab_equal (const ArVocab *a, const ArVocab *b)
 {
+  g_return_val_if_fail (a != NULL && b != NULL, FALSE);
+
   guint n = ar_vocab_get_size (a);
 
   if (ar_vocab_get_type (a) != ar_vocab_get_type (b) ||
@@ -418,7 +424,7 @@ ar_vocab_equal (const ArVocab *a, const ArVocab *b)
 const char *
 ar_vocab_decode (const ArVocab *v, gint prev, guint id, gsize *len)
 {
-  g_return_val_if_fail (id < v->n, NULL);
+  g_return_val_if_fail (v != NULL && id < v->n, NULL);
   if (v->type == AR_VOCAB_SPM && prev >= 0 && prev == v->bos
       && v->types[id] == SPM_NORMAL && v->tokens[id][0] == ' ') {
     if (len)
@@ -431,21 +437,21 @@ ar_vocab_decode (const ArVocab *v, gint prev, guint id, gsize *len)
 const char *
 ar_vocab_token_piece (const ArVocab *v, guint id)
 {
-  g_return_val_if_fail (id < v->n, NULL);
+  g_return_val_if_fail (v != NULL && id < v->n, NULL);
   return v->pieces ? v->pieces[id] : NULL;
 }
 
 float
 ar_vocab_token_score (const ArVocab *v, guint id)
 {
-  g_return_val_if_fail (id < v->n, 0.0f);
+  g_return_val_if_fail (v != NULL && id < v->n, 0.0f);
   return v->scores ? v->scores[id] : 0.0f;
 }
 
 const char *
 ar_vocab_token_bytes (const ArVocab *v, guint id, gsize *len)
 {
-  g_return_val_if_fail (id < v->n, NULL);
+  g_return_val_if_fail (v != NULL && id < v->n, NULL);
   if (len)
     *len = v->lengths[id];
   return v->tokens[id];
@@ -706,6 +712,9 @@ ar_vocab_encode_naive (const ArVocab *v, const char *text, gssize len,
 guint
 ar_vocab_encode (const ArVocab *v, const char *text, gssize len, GArray *ids)
 {
+  g_return_val_if_fail (v != NULL && ids != NULL, 0);
+  g_return_val_if_fail (text != NULL || len == 0, 0);
+
   gsize n = len < 0 ? strlen (text) : (gsize) len;
   guint unknown = 0;
   if (v->type == AR_VOCAB_SPM)

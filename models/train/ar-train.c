@@ -70,14 +70,21 @@ ar_trainer_get_best_val (const ArTrainer *tr)
 void
 ar_trainer_set_metadata (ArTrainer *tr, const char *key, const char *value)
 {
+  g_return_if_fail (tr != NULL && key != NULL && value != NULL);
+
+  /* GGUF strings are UTF-8 and the writer refuses others; values often come
+   * from file names, which need not be, so bad bytes become U+FFFD rather
+   * than the key vanishing from every saved file */
+  char *valid = g_utf8_make_valid (value, -1);
+
   for (guint i = 0; i < tr->meta_keys->len; i++)
     if (strcmp (g_ptr_array_index (tr->meta_keys, i), key) == 0) {
       g_free (tr->meta_values->pdata[i]);
-      tr->meta_values->pdata[i] = g_strdup (value);
+      tr->meta_values->pdata[i] = valid;
       return;
     }
   g_ptr_array_add (tr->meta_keys, g_strdup (key));
-  g_ptr_array_add (tr->meta_values, g_strdup (value));
+  g_ptr_array_add (tr->meta_values, valid);
 }
 
 static void
@@ -157,6 +164,40 @@ restore_param (const ArGguf *g, const char *name, ArParam *p, float *dst, GError
   return TRUE;
 }
 
+/* FALSE + @code naming the option (as @where: the run, or the checkpoint
+ * it came from) when a rate is not a finite number >= 0 (a NaN one turned
+ * every weight NaN at the first update, unnoticed when that was the last
+ * step) or the clip is NaN or negative (+infinity: no clipping, like 0). */
+static gboolean
+check_options (const ArTrainOptions *o, const char *where, gint code,
+    GError **error)
+{
+  const struct
+  {
+    const char *name;
+    float value;
+  } rates[] = {
+    { "lr", o->lr }, { "lr_min", o->lr_min },
+    { "weight_decay", o->weight_decay },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (rates); i++) {
+    if (!(isfinite (rates[i].value) && rates[i].value >= 0.0f)) {
+      g_set_error (error, AR_ERROR, code,
+          "%s: option %s is %g; expected a finite number >= 0",
+          where, rates[i].name, rates[i].value);
+      return FALSE;
+    }
+  }
+  if (!(o->grad_clip >= 0.0f)) {
+    g_set_error (error, AR_ERROR, code,
+        "%s: option grad_clip is %g; expected a number >= 0 "
+        "(0 = no clipping)", where, o->grad_clip);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error)
 {
@@ -181,6 +222,8 @@ ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error)
       || !ar_gguf_get_u64 (g, "train.checkpoint_every", &o.checkpoint_every, error)
       || !ar_gguf_get_u64 (g, "train.seed", &o.seed, error))
     return FALSE;
+  if (!check_options (&o, checkpoint, AR_ERROR_MODEL, error))
+    return FALSE;
   float best_val = NAN;
   if (ar_gguf_has_key (g, "train.best_val")
       && !ar_gguf_get_f32 (g, "train.best_val", &best_val, error))
@@ -188,6 +231,14 @@ ar_trainer_resume (ArTrainer *tr, const char *checkpoint, GError **error)
   if (n_rng != 4) {
     g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
         "%s: train.rng has %" G_GUINT64_FORMAT " values, expected 4", checkpoint, n_rng);
+    return FALSE;
+  }
+  /* xoshiro256** never reaches the all-zero state and never leaves it:
+   * every draw would be 0, and ar_rng_below () would loop forever */
+  if ((rng[0] | rng[1] | rng[2] | rng[3]) == 0) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: train.rng is all zero, which is no state of the generator",
+        checkpoint);
     return FALSE;
   }
   for (guint i = 0; i < tr->model.params->len; i++) {
@@ -219,6 +270,10 @@ ar_trainer_run (ArTrainer *tr, const char *checkpoint, ArTrainCallback callback,
   g_autoptr (GTimer) timer = g_timer_new ();
   guint64 first = tr->step;
 
+  if (!check_options (o, "training", AR_ERROR_INVALID, error))
+    return FALSE;
+  if (tr->model.check != NULL && !tr->model.check (tr->self, error))
+    return FALSE;
   while (tr->step < o->steps) {
     ArTrainProgress pr = { 0 };
     ar_params_zero_grad (params);

@@ -58,6 +58,10 @@ typedef struct
    * them as trained too, as tensors "opt.w.NAME", which a resume reads: an
    * inverse transform would not give the same floats back. */
   const char *const *transformed;
+  /* Optional (NULL: always): whether the data let the task train, asked by
+   * ar_trainer_run () before its first step; FALSE + error naming what is
+   * missing, e.g. a training text too short for one window. */
+  gboolean (*check) (gpointer self, GError **error);
 } ArTrainable;
 
 typedef struct
@@ -98,7 +102,8 @@ gboolean ar_trainer_save_model (ArTrainer *tr, const char *path, GError **error)
 gboolean ar_trainer_run (ArTrainer *tr, const char *checkpoint, ArTrainCallback callback,
     gpointer user_data, const volatile gint *stop, GError **error);
 /* A string key written into every file this trainer saves (e.g. general.name,
- * general.description, general.source.data). */
+ * general.description, general.source.data).  A @value that is not UTF-8
+ * (a file name may not be) is stored with U+FFFD for its invalid bytes. */
 void ar_trainer_set_metadata (ArTrainer *tr, const char *key, const char *value);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ArTrainer, ar_trainer_free)

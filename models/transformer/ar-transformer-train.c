@@ -1222,6 +1222,15 @@ struct _ArTransformerTask
   float *logits;            /* (T, B, V), evaluation */
 };
 
+/* Without this, a text too short for one window left the batch unwritten
+ * (ar_text_data_sample () refuses) and training ran on garbage ids. */
+static gboolean
+task_check (gpointer self, GError **error)
+{
+  ArTransformerTask *task = self;
+  return ar_text_data_check_window (task->data, task->T, error);
+}
+
 static float
 task_step (gpointer self, ArRng *rng)
 {
@@ -1290,6 +1299,7 @@ ar_transformer_task_new (const ArTransformerConfig *config,
     .step = task_step,
     .evaluate = task_evaluate,
     .write_model = task_write_model,
+    .check = task_check,
   };
   if (ar_vocab_get_type (data->vocab) == AR_VOCAB_BYTE)
     task->trainable.unit = "nats/byte";
