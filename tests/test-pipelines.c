@@ -179,6 +179,72 @@ test_textgen_app (void)
   g_free (err);
 }
 
+/* Runs textgen-app with @args (NULL-terminated) in a UTF-8 locale; returns
+ * its stderr and checks that it failed, without a GLib warning. */
+static gchar *
+run_textgen_app_failing (const gchar *const *args)
+{
+  const gchar *app = g_getenv ("ARGEN_TEXTGEN_APP");
+  GPtrArray *argv = g_ptr_array_new ();
+  gchar *out = NULL, *err = NULL, **envp;
+  GError *error = NULL;
+  gint status;
+
+  g_assert_nonnull (app);
+  g_ptr_array_add (argv, (gpointer) app);
+  for (; *args != NULL; args++)
+    g_ptr_array_add (argv, (gpointer) * args);
+  g_ptr_array_add (argv, NULL);
+  envp = g_environ_setenv (g_get_environ (), "LC_ALL", "C.UTF-8", TRUE);
+  /* A hang here (as a missing model once caused) ends at meson's timeout. */
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv->pdata, envp,
+          G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("stderr:\n%s", err);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_null (strstr (err, "WARNING"));
+  g_assert_null (strstr (err, "CRITICAL"));
+  g_assert_cmpstr (out, ==, "");
+  g_strfreev (envp);
+  g_ptr_array_unref (argv);
+  g_free (out);
+  return err;
+}
+
+/* textgen-app on bad input: each exits non-zero with a message naming the
+ * cause, never hangs, and never uses a default in place of a refused
+ * value (g_object_set() only warns about one out of range). */
+static void
+test_textgen_app_errors (void)
+{
+  const gchar *missing[] = { "--model", "/nonexistent/model.gguf", NULL };
+  const gchar *range[] = { "--max-tokens", "-5", "--temperature", "-1",
+    NULL };
+  const gchar *extra[] = { "--max-tokens", "3", "extra", NULL };
+  const gchar *syntax[] = { "--max-tokens", "abc", NULL };
+  gchar *err;
+
+  err = run_textgen_app_failing (missing);
+  g_assert_nonnull (strstr (err, "/nonexistent/model.gguf"));
+  /* only the cause, not basesrc's "state change failed" after it */
+  g_assert_null (strstr (err, "state change failed"));
+  g_free (err);
+
+  err = run_textgen_app_failing (range);
+  g_assert_nonnull (strstr (err, "--max-tokens -5 is out of range"));
+  g_assert_nonnull (strstr (err, "--temperature -1 is out of range"));
+  g_free (err);
+
+  err = run_textgen_app_failing (extra);
+  g_assert_nonnull (strstr (err, "unexpected argument \"extra\""));
+  g_free (err);
+
+  /* GLib's message is UTF-8; without setlocale() its quotes were '?' */
+  err = run_textgen_app_failing (syntax);
+  g_assert_nonnull (strstr (err, "\u201cabc\u201d"));
+  g_free (err);
+}
+
 /* pipelines/wavenet-vocoder-demo.sh on a short sawtooth (made here with
  * audiotestsrc): it runs every stage — the embedded vocoder twice, the
  * distances, Griffin-Lim, the spectrograms — and prints one row per file
@@ -313,6 +379,7 @@ main (int argc, char **argv)
     g_free (base);
   }
   g_test_add_func ("/pipelines/textgen-app", test_textgen_app);
+  g_test_add_func ("/pipelines/textgen-app-errors", test_textgen_app_errors);
   g_test_add_func ("/pipelines/wavenet-vocoder-demo", test_vocoder_demo);
 
   ret = g_test_run ();
