@@ -3,8 +3,9 @@
  *
  * Each *.launch file of pipelines/ holds one gst-launch-1.0 description; lines
  * starting with '#' are comments, `$PIPELINES` stands for the pipelines
- * source directory, and a comment `# expect-file: NAME` names a file the
- * pipeline must write (non-empty).  The files are found at run time, one
+ * source directory, a comment `# expect-file: NAME` names a file the
+ * pipeline must write (non-empty) and `# expect-lines: NAME N` one it must
+ * write with exactly N lines.  The files are found at run time, one
  * test case each, and run with gst_parse_launch() to EOS in a fresh
  * temporary directory.  The example application textgen-app and the
  * vocoder demonstration script are run too.
@@ -23,6 +24,7 @@ typedef struct
 {
   gchar *description;
   GPtrArray *expect_files;
+  GPtrArray *expect_lines;      /* "NAME N" */
 } LaunchFile;
 
 static LaunchFile *
@@ -37,6 +39,7 @@ launch_file_read (const gchar *path, const gchar *pipelines_dir)
   g_assert_true (g_file_get_contents (path, &contents, NULL, &error));
   g_assert_no_error (error);
   lf->expect_files = g_ptr_array_new_with_free_func (g_free);
+  lf->expect_lines = g_ptr_array_new_with_free_func (g_free);
 
   lines = g_strsplit (contents, "\n", -1);
   for (i = 0; lines[i] != NULL; i++) {
@@ -44,10 +47,14 @@ launch_file_read (const gchar *path, const gchar *pipelines_dir)
 
     if (g_str_has_prefix (line, "#")) {
       const gchar *expect = strstr (line, "expect-file:");
+      const gchar *lines_of = strstr (line, "expect-lines:");
 
       if (expect != NULL)
         g_ptr_array_add (lf->expect_files,
             g_strstrip (g_strdup (expect + strlen ("expect-file:"))));
+      if (lines_of != NULL)
+        g_ptr_array_add (lf->expect_lines,
+            g_strstrip (g_strdup (lines_of + strlen ("expect-lines:"))));
       continue;
     }
     if (line[0] == '\0')
@@ -69,6 +76,7 @@ launch_file_free (LaunchFile *lf)
 {
   g_free (lf->description);
   g_ptr_array_unref (lf->expect_files);
+  g_ptr_array_unref (lf->expect_lines);
   g_free (lf);
 }
 
@@ -143,6 +151,23 @@ test_launch_file (gconstpointer data)
     g_test_message ("expecting %s", name);
     g_assert_cmpint (g_stat (name, &st), ==, 0);
     g_assert_cmpint (st.st_size, >, 0);
+  }
+  for (i = 0; i < lf->expect_lines->len; i++) {
+    gchar **name_count =
+        g_strsplit (g_ptr_array_index (lf->expect_lines, i), " ", 2);
+    gchar *contents = NULL;
+    gsize len = 0, j;
+    guint lines = 0;
+
+    g_assert_nonnull (name_count[1]);
+    g_test_message ("expecting %s lines in %s", name_count[1], name_count[0]);
+    g_assert_true (g_file_get_contents (name_count[0], &contents, &len,
+            NULL));
+    for (j = 0; j < len; j++)
+      lines += contents[j] == '\n';
+    g_assert_cmpuint (lines, ==, g_ascii_strtoull (name_count[1], NULL, 10));
+    g_free (contents);
+    g_strfreev (name_count);
   }
 
   g_assert_cmpint (g_chdir (cwd), ==, 0);
