@@ -360,6 +360,57 @@ test_vocoder_demo (void)
   g_free (tmp);
 }
 
+/* Runs the vocoder demonstration on build directory @build with @envp;
+ * returns its stderr and checks that it failed without writing anything. */
+static gchar *
+run_vocoder_demo_failing (const gchar *build, gchar **envp)
+{
+  const gchar *dir = g_getenv ("ARGEN_PIPELINES_DIR");
+  gchar *tmp = g_dir_make_tmp ("argen-demo-XXXXXX", NULL);
+  gchar *out = g_build_filename (tmp, "out", NULL);
+  gchar *script = g_build_filename (dir, "wavenet-vocoder-demo.sh", NULL);
+  const gchar *argv[] = { "bash", script, build, out, NULL };
+  gchar *stdout_text = NULL, *err = NULL;
+  GError *error = NULL;
+  gint status;
+
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv, envp,
+          G_SPAWN_SEARCH_PATH, NULL, NULL, &stdout_text, &err, &status,
+          &error));
+  g_assert_no_error (error);
+  g_test_message ("stderr:\n%s", err);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_cmpstr (stdout_text, ==, "");
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (g_rmdir (tmp), ==, 0);
+  g_free (stdout_text);
+  g_free (script);
+  g_free (out);
+  g_free (tmp);
+  return err;
+}
+
+/* The demonstration given a wrong build directory, or no data: it says
+ * which, where both once read "no input files (install
+ * asterisk-core-sounds-en-wav ...)" even with the package installed. */
+static void
+test_vocoder_demo_errors (void)
+{
+  gchar **envp = g_environ_setenv (g_get_environ (), "ARGEN_AUDIO_DATA",
+      "/nonexistent/prompts", TRUE);
+  gchar *err;
+
+  err = run_vocoder_demo_failing ("/nonexistent/build", envp);
+  g_assert_nonnull (strstr (err,
+          "/nonexistent/build is not a build directory of gst-argen"));
+  g_free (err);
+
+  err = run_vocoder_demo_failing (g_getenv ("ARGEN_BUILD_DIR"), envp);
+  g_assert_nonnull (strstr (err, "no held-out prompts in /nonexistent/prompts"));
+  g_free (err);
+  g_strfreev (envp);
+}
+
 static gint
 compare_paths (gconstpointer a, gconstpointer b)
 {
@@ -406,6 +457,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pipelines/textgen-app", test_textgen_app);
   g_test_add_func ("/pipelines/textgen-app-errors", test_textgen_app_errors);
   g_test_add_func ("/pipelines/wavenet-vocoder-demo", test_vocoder_demo);
+  g_test_add_func ("/pipelines/wavenet-vocoder-demo-errors",
+      test_vocoder_demo_errors);
 
   ret = g_test_run ();
   g_ptr_array_unref (paths);
