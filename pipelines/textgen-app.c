@@ -5,16 +5,20 @@
  * each buffer's timestamp, duration, token range and text, then the whole
  * text and the element's statistics.  It shows what an application needs:
  * setting the generation properties, pulling UTF-8 text with its timing, and
- * telling the end of the stream from an error.
+ * telling the end of the stream from an error.  Ctrl-C ends the stream
+ * (EOS), so the text so far and the statistics are still printed; a second
+ * Ctrl-C stops at once.
  *
  *   textgen-app --prompt "ROMEO:" --max-tokens 200 --seed 7
  *   textgen-app --model play.gguf --temperature 0.5
+ *   textgen-app --max-tokens -1      (until Ctrl-C)
  */
 
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
 
 #include <locale.h>
+#include <signal.h>
 #include <stdlib.h>
 
 static gchar *opt_prompt = NULL;
@@ -22,6 +26,9 @@ static gchar *opt_model = NULL;
 static gint opt_max_tokens = 200;
 static gint64 opt_seed = -1;
 static gdouble opt_temperature = 0.8;
+
+/* Set by the SIGINT handler, read by the pulling loop. */
+static volatile sig_atomic_t interrupted = 0;
 
 static const GOptionEntry entries[] = {
   { "prompt", 'p', 0, G_OPTION_ARG_STRING, &opt_prompt,
@@ -65,6 +72,14 @@ escape_text (const gchar *text, gsize len)
     }
   }
   return g_string_free (s, FALSE);
+}
+
+static void
+on_sigint (int signum)
+{
+  interrupted = 1;
+  /* the next Ctrl-C ends the program, should EOS never come */
+  signal (signum, SIG_DFL);
 }
 
 /* Sets the property @name of @src, which its option shares the name of,
@@ -224,11 +239,26 @@ main (int argc, char **argv)
     goto done;
   }
 
-  /* pull_sample() returns NULL at EOS and on an error alike; the bus tells
-   * which. */
-  while ((sample = gst_app_sink_pull_sample (GST_APP_SINK (sink))) != NULL) {
-    GstBuffer *buffer = gst_sample_get_buffer (sample);
+  /* try_pull_sample() returns NULL at EOS and on an error alike (the bus
+   * tells which), and after its timeout, which lets the loop see a Ctrl-C:
+   * the handler can only set a flag, the EOS is sent from here. */
+  signal (SIGINT, on_sigint);
+  for (;;) {
+    GstBuffer *buffer;
     GstMapInfo map;
+
+    if (interrupted == 1) {
+      interrupted = 2;
+      gst_element_send_event (pipeline, gst_event_new_eos ());
+    }
+    sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink),
+        100 * GST_MSECOND);
+    if (sample == NULL) {
+      if (gst_app_sink_is_eos (GST_APP_SINK (sink)))
+        break;
+      continue;
+    }
+    buffer = gst_sample_get_buffer (sample);
 
     if (gst_buffer_map (buffer, &map, GST_MAP_READ)) {
       gchar *escaped = escape_text ((const gchar *) map.data, map.size);

@@ -16,7 +16,10 @@
 #include <gst/gst.h>
 #include <glib/gstdio.h>
 
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PIPELINE_TIMEOUT (60 * GST_SECOND)
 
@@ -270,6 +273,45 @@ test_textgen_app_errors (void)
   g_free (err);
 }
 
+/* textgen-app generating without end (--max-tokens -1) until a Ctrl-C: it
+ * ends the stream and still prints the text and the statistics, exit 0
+ * (SIGINT's default action killed it, without either). */
+static void
+test_textgen_app_interrupt (void)
+{
+  const gchar *app = g_getenv ("ARGEN_TEXTGEN_APP");
+  const gchar *argv[] = { app, "--max-tokens", "-1", "--seed", "2", NULL };
+  gchar *path, *out = NULL;
+  GError *error = NULL;
+  GStatBuf st = { 0 };
+  GPid pid;
+  gint fd, status, i;
+
+  g_assert_nonnull (app);
+  fd = g_file_open_tmp ("argen-textgen-app-XXXXXX", &path, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_async_with_fds (NULL, (gchar **) argv, NULL,
+          G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, -1, fd, -1, &error));
+  g_assert_no_error (error);
+  /* the first line printed comes after the handler is installed */
+  for (i = 0; i < 3000 && st.st_size == 0; i++) {
+    g_usleep (10000);
+    g_assert_cmpint (g_stat (path, &st), ==, 0);
+  }
+  g_assert_cmpint (st.st_size, >, 0);
+  g_assert_cmpint (kill (pid, SIGINT), ==, 0);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  close (fd);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_true (g_file_get_contents (path, &out, NULL, NULL));
+  g_assert_nonnull (strstr (out, "statistics: "));
+  g_assert_true (g_utf8_validate (out, -1, NULL));
+  g_unlink (path);
+  g_free (out);
+  g_free (path);
+}
+
 /* pipelines/wavenet-vocoder-demo.sh on a short sawtooth (made here with
  * audiotestsrc): it runs every stage — the embedded vocoder twice, the
  * distances, Griffin-Lim, the spectrograms — and prints one row per file
@@ -456,6 +498,8 @@ main (int argc, char **argv)
   }
   g_test_add_func ("/pipelines/textgen-app", test_textgen_app);
   g_test_add_func ("/pipelines/textgen-app-errors", test_textgen_app_errors);
+  g_test_add_func ("/pipelines/textgen-app-interrupt",
+      test_textgen_app_interrupt);
   g_test_add_func ("/pipelines/wavenet-vocoder-demo", test_vocoder_demo);
   g_test_add_func ("/pipelines/wavenet-vocoder-demo-errors",
       test_vocoder_demo_errors);
