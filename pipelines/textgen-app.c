@@ -101,12 +101,12 @@ set_checked (GstElement *src, const gchar *name, const GValue *value)
     g_object_set_property (G_OBJECT (src), name, &v);
   } else {
     /* %g: g_strdup_value_contents() writes doubles with %f, 1e40 in full */
-    gchar *contents = G_VALUE_HOLDS_DOUBLE (value) ?
-        g_strdup_printf ("%g", g_value_get_double (value)) :
-        g_strdup_value_contents (value);
+    gchar *contents = G_VALUE_HOLDS_DOUBLE (value)
+        ? g_strdup_printf ("%g", g_value_get_double (value))
+        : g_strdup_value_contents (value);
 
     g_printerr ("textgen-app: --%s %s is out of range "
-        "(gst-inspect-1.0 textgensrc lists the range of %s)\n",
+                "(gst-inspect-1.0 textgensrc lists the range of %s)\n",
         name, contents, name);
     g_free (contents);
   }
@@ -182,7 +182,8 @@ main (int argc, char **argv)
   g_option_context_free (context);
   if (argc > 1) {
     g_printerr ("textgen-app: unexpected argument \"%s\" (--help lists the "
-        "options)\n", argv[1]);
+                "options)\n",
+        argv[1]);
     return EXIT_FAILURE;
   }
 
@@ -231,8 +232,8 @@ main (int argc, char **argv)
   /* A model that cannot be read fails the state change, with an error on the
    * bus; appsink, which never gets a sample nor EOS then, would wait
    * forever in pull_sample(). */
-  if (gst_element_set_state (pipeline,
-          GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+  if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE) {
     if (drain_bus (bus))
       g_printerr ("textgen-app: the pipeline could not start\n");
     ok = FALSE;
@@ -251,8 +252,8 @@ main (int argc, char **argv)
       interrupted = 2;
       gst_element_send_event (pipeline, gst_event_new_eos ());
     }
-    sample = gst_app_sink_try_pull_sample (GST_APP_SINK (sink),
-        100 * GST_MSECOND);
+    sample =
+        gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 100 * GST_MSECOND);
     if (sample == NULL) {
       if (gst_app_sink_is_eos (GST_APP_SINK (sink)))
         break;
