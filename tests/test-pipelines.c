@@ -8,7 +8,9 @@
  * write with exactly N lines.  The files are found at run time, one
  * test case each, and run with gst_parse_launch() to EOS in a fresh
  * temporary directory.  The example application textgen-app and the
- * vocoder demonstration script are run too.
+ * vocoder demonstration script are run too, and given bad input (a missing
+ * model, values out of range, Ctrl-C, a wrong build directory) to check
+ * that they fail, or stop, with a message and never hang.
  *
  * Environment (tests/meson.build): ARGEN_PIPELINES_DIR, ARGEN_TEXTGEN_APP,
  * ARGEN_BUILD_DIR, ARGEN_CHILD_LD_PRELOAD and the GStreamer plugin paths. */
