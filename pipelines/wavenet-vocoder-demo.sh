@@ -27,7 +27,8 @@
 #   pipelines/wavenet-vocoder-demo.sh [BUILD_DIR] [OUT_DIR] [IN.wav …]
 #
 # Needs the Debian package asterisk-core-sounds-en-wav unless files are
-# given.  The plugin in BUILD_DIR is used (GST_PLUGIN_PATH), with its
+# given (or ARGEN_AUDIO_DATA names another folder of prompts).  OUT_DIR
+# defaults to BUILD_DIR/vocoder-demo.  The plugin in BUILD_DIR is used (GST_PLUGIN_PATH), with its
 # embedded vocoder unless VOCODER=M.gguf is set; TEMPERATURE (default 0.5,
 # the element's) and SEED (default 1) are passed to the element;
 # PRE_EMPHASIS overrides the model's for the µ-law column.
@@ -35,18 +36,24 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/.." && pwd)
 build=${1:-$top/build}
-out=${2:-$top/build/vocoder-demo}
+out=${2:-$build/vocoder-demo}
 shift $(( $# >= 2 ? 2 : $# ))
 argen=$build/tools/argen
 data=${ARGEN_AUDIO_DATA:-/usr/share/asterisk/sounds/en_US_f_Allison}
-mkdir -p "$out"
+# said here: the listing below hides argen's errors, and a missing argen
+# would read as missing data
+[ -x "$argen" ] && [ -d "$build/plugin" ] || {
+  echo "$build is not a build directory of gst-argen (no tools/argen or plugin/): build it (meson setup $build && ninja -C $build) or name yours" >&2
+  exit 1
+}
 
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then
   mapfile -t files < <("$argen" baselines --data "$data" --list 2>/dev/null |
     sed -n 's/^held out: //p')
 fi
-[ ${#files[@]} -gt 0 ] || { echo "no input files (install asterisk-core-sounds-en-wav or name files)" >&2; exit 1; }
+[ ${#files[@]} -gt 0 ] || { echo "no input files: no held-out prompts in $data (install asterisk-core-sounds-en-wav, set ARGEN_AUDIO_DATA or name files)" >&2; exit 1; }
+mkdir -p "$out"
 
 model=()
 [ -n "${VOCODER:-}" ] && model=("model=$VOCODER")

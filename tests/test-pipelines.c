@@ -3,11 +3,14 @@
  *
  * Each *.launch file of pipelines/ holds one gst-launch-1.0 description; lines
  * starting with '#' are comments, `$PIPELINES` stands for the pipelines
- * source directory, and a comment `# expect-file: NAME` names a file the
- * pipeline must write (non-empty).  The files are found at run time, one
+ * source directory, a comment `# expect-file: NAME` names a file the
+ * pipeline must write (non-empty) and `# expect-lines: NAME N` one it must
+ * write with exactly N lines.  The files are found at run time, one
  * test case each, and run with gst_parse_launch() to EOS in a fresh
  * temporary directory.  The example application textgen-app and the
- * vocoder demonstration script are run too.
+ * vocoder demonstration script are run too, and given bad input (a missing
+ * model, values out of range, Ctrl-C, a wrong build directory) to check
+ * that they fail, or stop, with a message and never hang.
  *
  * Environment (tests/meson.build): ARGEN_PIPELINES_DIR, ARGEN_TEXTGEN_APP,
  * ARGEN_BUILD_DIR, ARGEN_CHILD_LD_PRELOAD and the GStreamer plugin paths. */
@@ -15,7 +18,10 @@
 #include <gst/gst.h>
 #include <glib/gstdio.h>
 
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PIPELINE_TIMEOUT (60 * GST_SECOND)
 
@@ -23,6 +29,7 @@ typedef struct
 {
   gchar *description;
   GPtrArray *expect_files;
+  GPtrArray *expect_lines;      /* "NAME N" */
 } LaunchFile;
 
 static LaunchFile *
@@ -37,6 +44,7 @@ launch_file_read (const gchar *path, const gchar *pipelines_dir)
   g_assert_true (g_file_get_contents (path, &contents, NULL, &error));
   g_assert_no_error (error);
   lf->expect_files = g_ptr_array_new_with_free_func (g_free);
+  lf->expect_lines = g_ptr_array_new_with_free_func (g_free);
 
   lines = g_strsplit (contents, "\n", -1);
   for (i = 0; lines[i] != NULL; i++) {
@@ -44,10 +52,14 @@ launch_file_read (const gchar *path, const gchar *pipelines_dir)
 
     if (g_str_has_prefix (line, "#")) {
       const gchar *expect = strstr (line, "expect-file:");
+      const gchar *lines_of = strstr (line, "expect-lines:");
 
       if (expect != NULL)
         g_ptr_array_add (lf->expect_files,
             g_strstrip (g_strdup (expect + strlen ("expect-file:"))));
+      if (lines_of != NULL)
+        g_ptr_array_add (lf->expect_lines,
+            g_strstrip (g_strdup (lines_of + strlen ("expect-lines:"))));
       continue;
     }
     if (line[0] == '\0')
@@ -69,6 +81,7 @@ launch_file_free (LaunchFile *lf)
 {
   g_free (lf->description);
   g_ptr_array_unref (lf->expect_files);
+  g_ptr_array_unref (lf->expect_lines);
   g_free (lf);
 }
 
@@ -144,6 +157,23 @@ test_launch_file (gconstpointer data)
     g_assert_cmpint (g_stat (name, &st), ==, 0);
     g_assert_cmpint (st.st_size, >, 0);
   }
+  for (i = 0; i < lf->expect_lines->len; i++) {
+    gchar **name_count =
+        g_strsplit (g_ptr_array_index (lf->expect_lines, i), " ", 2);
+    gchar *contents = NULL;
+    gsize len = 0, j;
+    guint lines = 0;
+
+    g_assert_nonnull (name_count[1]);
+    g_test_message ("expecting %s lines in %s", name_count[1], name_count[0]);
+    g_assert_true (g_file_get_contents (name_count[0], &contents, &len,
+            NULL));
+    for (j = 0; j < len; j++)
+      lines += contents[j] == '\n';
+    g_assert_cmpuint (lines, ==, g_ascii_strtoull (name_count[1], NULL, 10));
+    g_free (contents);
+    g_strfreev (name_count);
+  }
 
   g_assert_cmpint (g_chdir (cwd), ==, 0);
   remove_tree (tmp);
@@ -177,6 +207,111 @@ test_textgen_app (void)
   g_assert_true (g_utf8_validate (out, -1, NULL));
   g_free (out);
   g_free (err);
+}
+
+/* Runs textgen-app with @args (NULL-terminated) in a UTF-8 locale; returns
+ * its stderr and checks that it failed, without a GLib warning. */
+static gchar *
+run_textgen_app_failing (const gchar *const *args)
+{
+  const gchar *app = g_getenv ("ARGEN_TEXTGEN_APP");
+  GPtrArray *argv = g_ptr_array_new ();
+  gchar *out = NULL, *err = NULL, **envp;
+  GError *error = NULL;
+  gint status;
+
+  g_assert_nonnull (app);
+  g_ptr_array_add (argv, (gpointer) app);
+  for (; *args != NULL; args++)
+    g_ptr_array_add (argv, (gpointer) * args);
+  g_ptr_array_add (argv, NULL);
+  envp = g_environ_setenv (g_get_environ (), "LC_ALL", "C.UTF-8", TRUE);
+  /* A hang here (as a missing model once caused) ends at meson's timeout. */
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv->pdata, envp,
+          G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error));
+  g_assert_no_error (error);
+  g_test_message ("stderr:\n%s", err);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_null (strstr (err, "WARNING"));
+  g_assert_null (strstr (err, "CRITICAL"));
+  g_assert_cmpstr (out, ==, "");
+  g_strfreev (envp);
+  g_ptr_array_unref (argv);
+  g_free (out);
+  return err;
+}
+
+/* textgen-app on bad input: each exits non-zero with a message naming the
+ * cause, never hangs, and never uses a default in place of a refused
+ * value (g_object_set() only warns about one out of range). */
+static void
+test_textgen_app_errors (void)
+{
+  const gchar *missing[] = { "--model", "/nonexistent/model.gguf", NULL };
+  const gchar *range[] = { "--max-tokens", "-5", "--temperature", "-1",
+    NULL };
+  const gchar *extra[] = { "--max-tokens", "3", "extra", NULL };
+  const gchar *syntax[] = { "--max-tokens", "abc", NULL };
+  gchar *err;
+
+  err = run_textgen_app_failing (missing);
+  g_assert_nonnull (strstr (err, "/nonexistent/model.gguf"));
+  /* only the cause, not basesrc's "state change failed" after it */
+  g_assert_null (strstr (err, "state change failed"));
+  g_free (err);
+
+  err = run_textgen_app_failing (range);
+  g_assert_nonnull (strstr (err, "--max-tokens -5 is out of range"));
+  g_assert_nonnull (strstr (err, "--temperature -1 is out of range"));
+  g_free (err);
+
+  err = run_textgen_app_failing (extra);
+  g_assert_nonnull (strstr (err, "unexpected argument \"extra\""));
+  g_free (err);
+
+  /* GLib's message is UTF-8; without setlocale() its quotes were '?' */
+  err = run_textgen_app_failing (syntax);
+  g_assert_nonnull (strstr (err, "\u201cabc\u201d"));
+  g_free (err);
+}
+
+/* textgen-app generating without end (--max-tokens -1) until a Ctrl-C: it
+ * ends the stream and still prints the text and the statistics, exit 0
+ * (SIGINT's default action killed it, without either). */
+static void
+test_textgen_app_interrupt (void)
+{
+  const gchar *app = g_getenv ("ARGEN_TEXTGEN_APP");
+  const gchar *argv[] = { app, "--max-tokens", "-1", "--seed", "2", NULL };
+  gchar *path, *out = NULL;
+  GError *error = NULL;
+  GStatBuf st = { 0 };
+  GPid pid;
+  gint fd, status, i;
+
+  g_assert_nonnull (app);
+  fd = g_file_open_tmp ("argen-textgen-app-XXXXXX", &path, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_async_with_fds (NULL, (gchar **) argv, NULL,
+          G_SPAWN_DO_NOT_REAP_CHILD, NULL, NULL, &pid, -1, fd, -1, &error));
+  g_assert_no_error (error);
+  /* the first line printed comes after the handler is installed */
+  for (i = 0; i < 3000 && st.st_size == 0; i++) {
+    g_usleep (10000);
+    g_assert_cmpint (g_stat (path, &st), ==, 0);
+  }
+  g_assert_cmpint (st.st_size, >, 0);
+  g_assert_cmpint (kill (pid, SIGINT), ==, 0);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_spawn_close_pid (pid);
+  close (fd);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_assert_true (g_file_get_contents (path, &out, NULL, NULL));
+  g_assert_nonnull (strstr (out, "statistics: "));
+  g_assert_true (g_utf8_validate (out, -1, NULL));
+  g_unlink (path);
+  g_free (out);
+  g_free (path);
 }
 
 /* pipelines/wavenet-vocoder-demo.sh on a short sawtooth (made here with
@@ -269,6 +404,57 @@ test_vocoder_demo (void)
   g_free (tmp);
 }
 
+/* Runs the vocoder demonstration on build directory @build with @envp;
+ * returns its stderr and checks that it failed without writing anything. */
+static gchar *
+run_vocoder_demo_failing (const gchar *build, gchar **envp)
+{
+  const gchar *dir = g_getenv ("ARGEN_PIPELINES_DIR");
+  gchar *tmp = g_dir_make_tmp ("argen-demo-XXXXXX", NULL);
+  gchar *out = g_build_filename (tmp, "out", NULL);
+  gchar *script = g_build_filename (dir, "wavenet-vocoder-demo.sh", NULL);
+  const gchar *argv[] = { "bash", script, build, out, NULL };
+  gchar *stdout_text = NULL, *err = NULL;
+  GError *error = NULL;
+  gint status;
+
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv, envp,
+          G_SPAWN_SEARCH_PATH, NULL, NULL, &stdout_text, &err, &status,
+          &error));
+  g_assert_no_error (error);
+  g_test_message ("stderr:\n%s", err);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_cmpstr (stdout_text, ==, "");
+  g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (g_rmdir (tmp), ==, 0);
+  g_free (stdout_text);
+  g_free (script);
+  g_free (out);
+  g_free (tmp);
+  return err;
+}
+
+/* The demonstration given a wrong build directory, or no data: it says
+ * which, where both once read "no input files (install
+ * asterisk-core-sounds-en-wav ...)" even with the package installed. */
+static void
+test_vocoder_demo_errors (void)
+{
+  gchar **envp = g_environ_setenv (g_get_environ (), "ARGEN_AUDIO_DATA",
+      "/nonexistent/prompts", TRUE);
+  gchar *err;
+
+  err = run_vocoder_demo_failing ("/nonexistent/build", envp);
+  g_assert_nonnull (strstr (err,
+          "/nonexistent/build is not a build directory of gst-argen"));
+  g_free (err);
+
+  err = run_vocoder_demo_failing (g_getenv ("ARGEN_BUILD_DIR"), envp);
+  g_assert_nonnull (strstr (err, "no held-out prompts in /nonexistent/prompts"));
+  g_free (err);
+  g_strfreev (envp);
+}
+
 static gint
 compare_paths (gconstpointer a, gconstpointer b)
 {
@@ -313,7 +499,12 @@ main (int argc, char **argv)
     g_free (base);
   }
   g_test_add_func ("/pipelines/textgen-app", test_textgen_app);
+  g_test_add_func ("/pipelines/textgen-app-errors", test_textgen_app_errors);
+  g_test_add_func ("/pipelines/textgen-app-interrupt",
+      test_textgen_app_interrupt);
   g_test_add_func ("/pipelines/wavenet-vocoder-demo", test_vocoder_demo);
+  g_test_add_func ("/pipelines/wavenet-vocoder-demo-errors",
+      test_vocoder_demo_errors);
 
   ret = g_test_run ();
   g_ptr_array_unref (paths);

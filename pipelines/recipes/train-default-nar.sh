@@ -10,6 +10,8 @@
 # 10 % held out), so that the Transformer can score what it writes.
 #
 #   pipelines/recipes/train-default-nar.sh [BUILD_DIR] [OUT_DIR] [STEPS]
+#   (OUT_DIR defaults to BUILD_DIR/recipes; ARGEN_DATA is the folder of
+#   tinyshakespeare.txt, by default ../shared/data beside the source tree)
 #
 # Why this shape.  The point of a non-autoregressive model is speed: with
 # T = 1 Mask-Predict iteration it must write text at least 5x faster per
@@ -62,10 +64,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
-out=${2:-$top/build/recipes}
+out=${2:-$build/recipes}
 steps=${3:-20000}
 data=${ARGEN_DATA:-$top/../shared/data}/tinyshakespeare.txt
 argen=$build/tools/argen
+[ -f "$data" ] || { echo "$data: no such file (tiny-shakespeare; ARGEN_DATA names the folder that holds tinyshakespeare.txt)" >&2; exit 1; }
 mkdir -p "$out"
 
 resume=()

@@ -10,6 +10,8 @@
 # dimension.  Target: test NLL <= 3.0 bits/dim.
 #
 #   pipelines/recipes/train-default-pixelcnn.sh [BUILD_DIR] [OUT_DIR] [STEPS]
+#   (OUT_DIR defaults to BUILD_DIR/recipes; ARGEN_FASHION_MNIST replaces
+#   the package's folder)
 #
 # The last 5,000 training images are held out for validation (every 1,000
 # steps, on 2,000 of them) and the best-validated model is kept (--keep-best);
@@ -32,10 +34,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
-out=${2:-$top/build/recipes}
+out=${2:-$build/recipes}
 steps=${3:-12000}
 data=${ARGEN_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 argen=$build/tools/argen
+[ -f "$data/train-images-idx3-ubyte.gz" ] || { echo "$data: no Fashion-MNIST there (install the Debian package dataset-fashion-mnist, or set ARGEN_FASHION_MNIST to a folder of its files)" >&2; exit 1; }
 mkdir -p "$out"
 
 resume=()

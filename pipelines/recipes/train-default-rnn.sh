@@ -6,6 +6,8 @@
 # The model kept is the one with the lowest validation loss (--keep-best).
 #
 #   pipelines/recipes/train-default-rnn.sh [BUILD_DIR] [OUT_DIR]
+#   (OUT_DIR defaults to BUILD_DIR/recipes; ARGEN_DATA is the folder of
+#   tinyshakespeare.txt, by default ../shared/data beside the source tree)
 #
 # Takes about 25-40 minutes on two cores.  Interrupt it with Ctrl-C and run it
 # again: it resumes from its checkpoint.  Deterministic given the seed (same
@@ -14,9 +16,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
-out=${2:-$top/build/recipes}
+out=${2:-$build/recipes}
 data=${ARGEN_DATA:-$top/../shared/data}/tinyshakespeare.txt
 argen=$build/tools/argen
+[ -f "$data" ] || { echo "$data: no such file (tiny-shakespeare; ARGEN_DATA names the folder that holds tinyshakespeare.txt)" >&2; exit 1; }
 mkdir -p "$out"
 
 resume=()

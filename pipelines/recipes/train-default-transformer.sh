@@ -9,6 +9,8 @@
 # score their second half (the validation the run keeps the best model by).
 #
 #   pipelines/recipes/train-default-transformer.sh [BUILD_DIR] [OUT_DIR] [STEPS]
+#   (OUT_DIR defaults to BUILD_DIR/recipes; ARGEN_DATA is the folder of
+#   tinyshakespeare.txt, by default ../shared/data beside the source tree)
 #
 # 6000 steps of 32 windows of 128 characters (24.6 M characters, about 24
 # passes over the training text), with dropout 0.1 on the embedding and the
@@ -34,10 +36,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
-out=${2:-$top/build/recipes}
+out=${2:-$build/recipes}
 steps=${3:-6000}
 data=${ARGEN_DATA:-$top/../shared/data}/tinyshakespeare.txt
 argen=$build/tools/argen
+[ -f "$data" ] || { echo "$data: no such file (tiny-shakespeare; ARGEN_DATA names the folder that holds tinyshakespeare.txt)" >&2; exit 1; }
 mkdir -p "$out"
 
 resume=()

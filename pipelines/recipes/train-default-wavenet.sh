@@ -8,6 +8,8 @@
 # files next to the unigram and order-16 linear-prediction baselines.
 #
 #   pipelines/recipes/train-default-wavenet.sh [BUILD_DIR] [OUT_DIR] [STEPS]
+#   (OUT_DIR defaults to BUILD_DIR/recipes; ARGEN_AUDIO_DATA replaces the
+#   package's folder, as the --data of argen train wavenet)
 #
 # Data: the package's "568 prompts" are every WAV file under
 # /usr/share/asterisk/sounds/en_US_f_Allison, its sub-folders included —
@@ -53,10 +55,12 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
-out=${2:-$top/build/recipes}
+out=${2:-$build/recipes}
 steps=${3:-4000}
 data=${ARGEN_AUDIO_DATA:-/usr/share/asterisk/sounds/en_US_f_Allison}
 argen=$build/tools/argen
+# (a folder, a glob or one file of ARGEN_AUDIO_DATA is argen's to check)
+[ -n "${ARGEN_AUDIO_DATA:-}" ] || [ -d "$data" ] || { echo "$data: no such folder (install the Debian package asterisk-core-sounds-en-wav, or set ARGEN_AUDIO_DATA to a folder of prompts)" >&2; exit 1; }
 mkdir -p "$out"
 
 resume=()
