@@ -703,7 +703,11 @@ gst_wavenet_vocoder_sink_event (GstBaseTransform *trans, GstEvent *event)
     case GST_EVENT_EOS:
       /* Everything held goes out before the EOS, whatever downstream
        * answers (it may be flushing). */
-      if (self->vocoder != NULL) {
+      /* A stream that never got caps (upstream failed to negotiate, and
+       * its base class ends the stream) has no statistics: posted there,
+       * racing the error, the message left gst-launch waiting for ever in
+       * about one run in five. */
+      if (self->vocoder != NULL && self->bpf > 0) {
         finish_stretch (self);
         gst_wavenet_post_statistics (GST_ELEMENT (self),
             "wavenetvocoder-statistics", self->total_out,

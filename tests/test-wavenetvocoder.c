@@ -852,6 +852,38 @@ test_statistics (void)
   g_free (description);
 }
 
+/* A stream that ends without ever getting caps (upstream failed to
+ * negotiate, and its base class sent EOS) posts no statistics: posted
+ * there, racing upstream's error, the message left gst-launch waiting for
+ * ever in about one run in five. */
+static void
+test_no_statistics_unnegotiated (void)
+{
+  GstElement *e = gst_element_factory_make ("wavenetvocoder", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstHarness *h;
+
+  g_object_set (e, "model", vocoder_path, NULL);
+  h = gst_harness_new_with_element (e, "sink", "src");
+  gst_object_unref (e);
+  gst_element_set_bus (h->element, bus);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  g_assert_null (gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT));
+  /* with caps, the same EOS does post them (the flush clears the EOS) */
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_harness_set_src_caps_str (h, F32_CAPS);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  g_assert_nonnull (msg);
+  g_assert_true (gst_structure_has_name (gst_message_get_structure (msg),
+          "wavenetvocoder-statistics"));
+  gst_message_unref (msg);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
 /* Input at another rate (as a parser of a 16 kHz file sends it): the caps
  * are refused (not-negotiated) with an error naming both rates; through
  * audioresample the same input runs. */
@@ -993,6 +1025,8 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetvocoder/late-timestamps", test_late_timestamps);
   g_test_add_func ("/wavenetvocoder/caps-change", test_caps_change);
   g_test_add_func ("/wavenetvocoder/statistics", test_statistics);
+  g_test_add_func ("/wavenetvocoder/no-statistics-unnegotiated",
+      test_no_statistics_unnegotiated);
   g_test_add_func ("/wavenetvocoder/wrong-rate", test_wrong_rate);
   g_test_add_func ("/wavenetvocoder/default-model", test_default_model);
   g_test_add_func ("/wavenetvocoder/errors", test_errors);
