@@ -45,6 +45,14 @@ G_BEGIN_DECLS
 #define GST_WAVENET_MODEL_BLURB(file)                                          \
   GST_ARGEN_MEDIA_MODEL_BLURB (file, GST_WAVENET_MODEL_DEFAULT_TEXT)
 
+/* The `threads` blurb of both elements (their range ends at
+ * AR_WAVENET_GEN_MAX_THREADS) */
+#define GST_WAVENET_THREADS_BLURB                                              \
+  "Threads working on every sample, two at most: one runs each layer's "       \
+  "dependent part, the other the rest (0 = two on a machine with two "         \
+  "processors or more).  Small models run fastest in one; the output is "      \
+  "the same for every value"
+
 /* Loads the WaveNet model @uri names: a file path, or "resource://" and the
  * path of a model embedded in the plugin (loaded once, shared, freed when
  * its last user releases it).  On failure, including @uri NULL or empty

@@ -90,12 +90,7 @@ static const GstArgenMediaProperties media_properties = {
   .default_temperature = 0.5f,
   .temperature_flags = GST_PARAM_CONTROLLABLE | GST_PARAM_MUTABLE_PLAYING,
   .max_threads = AR_WAVENET_GEN_MAX_THREADS,
-  .threads_blurb =
-      "Threads working on every sample, two at most: one runs each layer's "
-      "dependent part, the other the rest (0 = two on a machine with two "
-      "processors or more).  Small "
-      "models run fastest in one; the output is the "
-      "same for every value",
+  .threads_blurb = GST_WAVENET_THREADS_BLURB,
 };
 
 struct _GstWavenetVocoder
