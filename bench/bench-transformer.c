@@ -49,6 +49,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
+#include "core/ar-gguf.h"
 #include "core/ar-kernels.h"
 #include "core/ar-rng.h"
 #include "core/ar-sample.h"
@@ -494,15 +495,12 @@ main (int argc, char **argv)
   g_autofree char *t260 =
       g_build_filename (shared, "stories260K", "tok512.bin", NULL);
   if (g_file_test (m260, G_FILE_TEST_EXISTS)) {
-    g_autoptr (GMappedFile) mf = g_mapped_file_new (m260, FALSE, &error);
-    g_autoptr (GMappedFile) tf = mf ? g_mapped_file_new (t260, FALSE, &error)
-                                    : NULL;
-    if (tf == NULL) {
+    g_autoptr (GBytes) mb = ar_gguf_map_file (m260, &error);
+    g_autoptr (GBytes) tb = mb ? ar_gguf_map_file (t260, &error) : NULL;
+    if (tb == NULL) {
       fprintf (stderr, "bench-transformer: %s\n", error->message);
       return 1;
     }
-    g_autoptr (GBytes) mb = g_mapped_file_get_bytes (mf);
-    g_autoptr (GBytes) tb = g_mapped_file_get_bytes (tf);
     bench_model ("stories260K", mb, tb, m260, t260, steps, nocache_steps,
         repeat, threads, llama2c);
   } else {
