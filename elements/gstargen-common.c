@@ -431,13 +431,24 @@ gst_argen_media_settings_set_property (GstElement *element,
 {
   GST_OBJECT_LOCK (element);
   switch (prop_id) {
-    case GST_ARGEN_MEDIA_PROP_MODEL:
+    case GST_ARGEN_MEDIA_PROP_MODEL:{
+      const gchar *path = g_value_get_string (value);
+      GParamSpec *pspec;
+
+      /* NULL or "" stands for the default, the embedded model, as it does
+       * for the text elements: an unset path, not a file named "". */
+      if (path == NULL || path[0] == '\0') {
+        pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (element),
+            "model");
+        path = G_PARAM_SPEC_STRING (pspec)->default_value;
+      }
       g_free (s->model);
-      s->model = g_value_dup_string (value);
+      s->model = g_strdup (path);
       if (GST_STATE (element) > GST_STATE_READY)
         GST_CAT_INFO_OBJECT (argen_common_debug, element,
             "model changed while running; takes effect at the next start");
       break;
+    }
     case GST_ARGEN_MEDIA_PROP_SEED:
       s->seed = g_value_get_int64 (value);
       break;

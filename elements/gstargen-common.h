@@ -165,7 +165,8 @@ enum
  * @default_text ("the model embedded in the plugin"). */
 #define GST_ARGEN_MEDIA_MODEL_BLURB(file, default_text)                        \
   file ", or resource:// and the path of a model embedded in the plugin; "     \
-       "read when the element starts (default: " default_text ")"
+       "read when the element starts (default: " default_text                 \
+       "; an empty value restores it)"
 
 /* The `temperature` blurb of the media elements, unless theirs says more. */
 #define GST_ARGEN_MEDIA_TEMPERATURE_BLURB                                      \
@@ -185,8 +186,8 @@ typedef struct
 {
   /* GST_ARGEN_MEDIA_MODEL_BLURB of the element's kind of model file */
   const gchar *model_blurb;
-  /* "resource://" and the embedded default model's path, or NULL when the
-   * plugin embeds none */
+  /* "resource://" and the embedded default model's path; setting the
+   * property to NULL or "" restores it */
   const gchar *default_model;
   /* what the same seed reproduces */
   const gchar *seed_blurb;
@@ -210,7 +211,7 @@ typedef struct
  * threads when it starts, temperature as its flags say. */
 typedef struct
 {
-  gchar *model;       /* file path or resource:// URI; NULL = none */
+  gchar *model;       /* file path or resource:// URI, never NULL or "" */
   gint64 seed;        /* -1 = random */
   gfloat temperature; /* [0, 10]; 0 = greedy */
   guint threads;      /* 0 = one per processor */
@@ -248,8 +249,10 @@ typedef struct
 {
   const gchar *family;     /* "WaveNet", in messages: "a WaveNet model" */
   const gchar *train_hint; /* "argen train wavenet", in the "no model" error */
-  /* Resource path loaded when the element's model is NULL or ""; NULL
-   * when there is none, which makes that a "no model" error. */
+  /* Resource path loaded when the element's model is NULL or "" (the text
+   * elements, whose default depends on their mode); NULL when there is
+   * none, which makes that a "no model" error — never met by the media
+   * elements, whose model property holds their default itself. */
   const gchar *default_resource;
   /* Builds a model from @gguf, taking no ownership of it. */
   gpointer (*load) (ArGguf *gguf, GError **error);

@@ -22,22 +22,11 @@ G_BEGIN_DECLS
 #define GST_PIXELCNN_FASHION_MODEL_RESOURCE                                    \
   "/org/gstreamer/argen/defaults/pixelcnn-fashion.gguf"
 
-/* Whether the plugin embeds the default model above.  While it does not,
- * `model` has no default and an element started without one fails with a
- * "no model" error.  Embedding it (adding the file to argen.gresource.xml)
- * and setting this to 1 makes it the default of pixelcnnsrc and
- * pixelcnnfill. */
-#define GST_PIXELCNN_DEFAULTS_EMBEDDED 1
-
-#if GST_PIXELCNN_DEFAULTS_EMBEDDED
+/* The elements' default: the model above, embedded in the plugin. */
 #define GST_PIXELCNN_DEFAULT_MODEL                                             \
   GST_ARGEN_RESOURCE_SCHEME GST_PIXELCNN_FASHION_MODEL_RESOURCE
 #define GST_PIXELCNN_MODEL_DEFAULT_TEXT                                        \
   "the Fashion-MNIST model embedded in the plugin"
-#else
-#define GST_PIXELCNN_DEFAULT_MODEL NULL
-#define GST_PIXELCNN_MODEL_DEFAULT_TEXT "none, the property must be set"
-#endif
 
 #define GST_PIXELCNN_MODEL_BLURB                                               \
   GST_ARGEN_MEDIA_MODEL_BLURB ("Path of a PixelCNN model file (GGUF, as "      \

@@ -22,24 +22,12 @@ G_BEGIN_DECLS
 #define GST_WAVENET_VOCODER_MODEL_RESOURCE                                     \
   "/org/gstreamer/argen/defaults/wavenet-vocoder.gguf"
 
-/* Whether the plugin embeds the two default models above.  While it does
- * not, `model` has no default and an element started without one fails with
- * a "no model" error.  Embedding them (adding both files to
- * argen.gresource.xml) and setting this to 1 makes them the defaults of
- * wavenetsrc and wavenetvocoder. */
-#define GST_WAVENET_DEFAULTS_EMBEDDED 1
-
-#if GST_WAVENET_DEFAULTS_EMBEDDED
+/* The elements' defaults: the two models above, embedded in the plugin. */
 #define GST_WAVENET_SRC_DEFAULT_MODEL                                          \
   GST_ARGEN_RESOURCE_SCHEME GST_WAVENET_SPEECH_MODEL_RESOURCE
 #define GST_WAVENET_VOCODER_DEFAULT_MODEL                                      \
   GST_ARGEN_RESOURCE_SCHEME GST_WAVENET_VOCODER_MODEL_RESOURCE
 #define GST_WAVENET_MODEL_DEFAULT_TEXT "the model embedded in the plugin"
-#else
-#define GST_WAVENET_SRC_DEFAULT_MODEL NULL
-#define GST_WAVENET_VOCODER_DEFAULT_MODEL NULL
-#define GST_WAVENET_MODEL_DEFAULT_TEXT "none, the property must be set"
-#endif
 
 /* The `model` blurb of an element taking @file, what the file holds. */
 #define GST_WAVENET_MODEL_BLURB(file)                                          \

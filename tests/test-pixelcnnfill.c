@@ -768,19 +768,6 @@ test_errors (void)
   GError *error = NULL;
   gchar *props;
 
-  {
-    /* No model set, or an empty one: the embedded default once there is
-     * one, meanwhile "no model". */
-    GstElement *e = gst_element_factory_make ("pixelcnnfill", NULL);
-    GParamSpec *p =
-        g_object_class_find_property (G_OBJECT_GET_CLASS (e), "model");
-
-    if (G_PARAM_SPEC_STRING (p)->default_value == NULL) {
-      check_error ("model=\"\"", "no model", NULL);
-      check_error ("", "no model", NULL);
-    }
-    gst_object_unref (e);
-  }
   check_error ("model=/nonexistent/fashion.gguf", "/nonexistent/fashion.gguf",
       NULL);
 

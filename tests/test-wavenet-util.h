@@ -309,9 +309,17 @@ test_assert_media_properties (GObject *object, const gchar *default_model,
   g_assert_cmpfloat (temperature, ==, 2.5f);
   g_assert_cmpuint (threads, ==, max_threads);
   g_free (model);
+  /* NULL and "" restore the default, the embedded model (an element
+   * started with either runs it, as the text elements do) */
   g_object_set (object, "model", NULL, NULL);
   g_object_get (object, "model", &model, NULL);
-  g_assert_null (model);
+  g_assert_cmpstr (model, ==, default_model);
+  g_free (model);
+  g_object_set (object, "model", "/nonexistent/m.gguf", NULL);
+  g_object_set (object, "model", "", NULL);
+  g_object_get (object, "model", &model, NULL);
+  g_assert_cmpstr (model, ==, default_model);
+  g_free (model);
   g_object_set (object, "model", default_model, "seed", G_GINT64_CONSTANT (-1),
       "temperature", default_temperature, "threads", 1u, NULL);
 }

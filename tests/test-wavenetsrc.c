@@ -972,29 +972,15 @@ check_error (const gchar *properties, ...)
   g_free (description);
 }
 
-/* Whether `model` has a default: the embedded speech model, once the
- * plugin embeds one (until then an unset model is an error). */
-static gboolean
-default_model_embedded (void)
-{
-  GstElement *src = gst_element_factory_make ("wavenetsrc", NULL);
-  GParamSpec *p =
-      g_object_class_find_property (G_OBJECT_GET_CLASS (src), "model");
-  gboolean embedded = G_PARAM_SPEC_STRING (p)->default_value != NULL;
-
-  gst_object_unref (src);
-  return embedded;
-}
-
-/* gst-launch-1.0 itself, as a user runs it: a non-zero exit and the
- * message on stderr. */
+/* gst-launch-1.0 itself, as a user runs it with a missing model file: a
+ * non-zero exit and the file named on stderr. */
 static void
 test_error_gst_launch (void)
 {
   const gchar *launch = g_getenv ("GST_LAUNCH");
   const gchar *preload = g_getenv ("ARGEN_CHILD_LD_PRELOAD");
-  const gchar *argv[] = { launch, "wavenetsrc", "num-buffers=1", "!",
-    "fakesink", NULL };
+  const gchar *argv[] = { launch, "wavenetsrc",
+    "model=/nonexistent/speech.gguf", "num-buffers=1", "!", "fakesink", NULL };
   gchar *out = NULL, *err = NULL, **envp;
   GError *error = NULL;
   gint status;
@@ -1009,29 +995,20 @@ test_error_gst_launch (void)
       NULL, NULL, &out, &err, &status, &error));
   g_assert_no_error (error);
   g_test_message ("gst-launch-1.0 stderr: %s", err);
-  if (default_model_embedded ()) {
-    g_assert_true (g_spawn_check_wait_status (status, NULL));
-  } else {
-    g_assert_false (g_spawn_check_wait_status (status, NULL));
-    g_assert_nonnull (strstr (err, "no model"));
-  }
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_nonnull (strstr (err, "/nonexistent/speech.gguf"));
   g_strfreev (envp);
   g_free (out);
   g_free (err);
 }
 
 /* Without a model property: the embedded speech model, the same as named
- * by its resource path; until the plugin embeds it, a "no model" error. */
+ * by its resource path or set as "" (which restores the default). */
 static void
 test_default_model (void)
 {
-  GBytes *unset, *named;
+  GBytes *unset, *named, *empty;
   GstHarness *h;
-
-  if (!default_model_embedded ()) {
-    check_error ("", "no model", NULL);
-    return;
-  }
 
   h = gst_harness_new ("wavenetsrc");
   g_object_set (h->element, "seed", (gint64) 3, "num-buffers", 2, NULL);
@@ -1047,10 +1024,14 @@ test_default_model (void)
       "resource:///org/gstreamer/argen/"
       "defaults/wavenet-speech.gguf",
       "seed", (gint64) 3, "num-buffers", 2, NULL);
+  empty = generate_bytes (NULL, "model", "", "seed", (gint64) 3,
+      "num-buffers", 2, NULL);
   g_assert_cmpuint (g_bytes_get_size (unset), ==, 2 * 1024 * 2);
   g_assert_true (g_bytes_equal (unset, named));
+  g_assert_true (g_bytes_equal (unset, empty));
   g_bytes_unref (unset);
   g_bytes_unref (named);
+  g_bytes_unref (empty);
 }
 
 static void
@@ -1059,8 +1040,6 @@ test_errors (void)
   const gchar *garbage = test_file_path ("garbage.gguf");
   GError *error = NULL;
   gchar *props;
-
-  check_error ("model=\"\"", "no model", NULL);
 
   check_error ("model=/nonexistent/speech.gguf", "/nonexistent/speech.gguf",
       NULL);
