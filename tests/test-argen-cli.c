@@ -451,6 +451,32 @@ test_audio_compare_distance (void)
     g_assert_cmpfloat (level[3], >, 10.0);
   }
   run_clear (&r);
+
+  /* --levels: six classes of A's frame level per signal; two steady sines
+   * have almost every frame in the loudest class (the zero-padded frames
+   * at the ends lower), and it is about as far as the whole */
+  r = run_argen ("audio-compare", wav_a, wav_b, "--levels", "--mulaw", NULL);
+  g_assert_cmpint (r.status, ==, 0);
+  {
+    guint lines = 0;
+    double first = -1, share, total = 0;
+
+    for (p = r.out; (p = strstr (p, "under the loudest: ")) != NULL; lines++) {
+      p += strlen ("under the loudest: ");
+      if (lines == 0)
+        first = g_ascii_strtod (p, NULL);
+      share = g_ascii_strtod (strchr (p, '(') + 1, NULL);
+      if (lines == 0)
+        g_assert_cmpfloat (share, >, 80.0);
+      if (lines < 6)
+        total += share;
+    }
+    /* TEST's classes, then the µ-law coding's */
+    g_assert_cmpuint (lines, ==, 12);
+    g_assert_cmpfloat (fabs (total - 100.0), <, 0.5);
+    g_assert_cmpfloat (fabs (first - d), <, 0.2 * d);
+  }
+  run_clear (&r);
 }
 
 static void

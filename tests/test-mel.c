@@ -430,6 +430,50 @@ test_lsd_bands (void)
   g_free (z);
 }
 
+/* The distance by level: noise whose second half is 35 dB quieter, against
+ * itself with the loud half doubled.  The loud frames are 6.02 dB away and
+ * the quiet ones 0; the classes' shares and distances add up to the whole
+ * distance; a class no frame falls in is 0. */
+static void
+test_lsd_levels (void)
+{
+  g_autoptr (ArMel) mel = default_mel ();
+  gsize n = 16000, half = n / 2;
+  float *x = noise (n, 7), *y = g_new (float, n);
+  static const double below[] = { 0, 10, 20, 30, 40, 50, 60 };
+  double dist[6], share[6], whole = 0, sum_share = 0;
+
+  for (gsize i = 0; i < n; i++) {
+    if (i >= half)
+      x[i] *= (float) pow (10.0, -35.0 / 20.0);
+    y[i] = i < half ? 2 * x[i] : x[i];
+  }
+  ar_mel_log_spectral_distance_levels (mel, x, y, n, below, 6, dist, share);
+  for (guint i = 0; i < 6; i++) {
+    g_test_message ("%g-%g dB below: %.1f %% of frames, %.4f dB", below[i],
+        below[i + 1], 100 * share[i], dist[i]);
+    whole += share[i] * dist[i];
+    sum_share += share[i];
+  }
+  /* the loud half: 100 frames, a few at its edges (the zero-padded start,
+   * the change to quiet) below 10 dB */
+  g_assert_cmpfloat (share[0], >, 0.45);
+  g_assert_cmpfloat (fabs (dist[0] - 20 * log10 (2.0)), <, 0.05);
+  /* the quiet half: identical, 0 dB but for the two or three frames that
+   * reach back into the doubled half (measured: 0.06 dB on average) */
+  g_assert_cmpfloat (share[3], >, 0.45);
+  g_assert_cmpfloat (dist[3], <, 0.2);
+  /* nothing is 40 dB or more below */
+  g_assert_cmpfloat (share[4], ==, 0.0);
+  g_assert_cmpfloat (dist[4], ==, 0.0);
+  g_assert_cmpfloat (share[5], ==, 0.0);
+  g_assert_cmpfloat (fabs (sum_share - 1.0), <, 1e-12);
+  g_assert_cmpfloat (fabs (whole - ar_mel_log_spectral_distance (mel, x, y,
+              n)), <, 1e-9);
+  g_free (x);
+  g_free (y);
+}
+
 static void
 test_griffin_lim (void)
 {
@@ -560,6 +604,7 @@ main (int argc, char **argv)
   g_test_add_func ("/mel/threads", test_threads);
   g_test_add_func ("/mel/lsd", test_lsd);
   g_test_add_func ("/mel/lsd-bands", test_lsd_bands);
+  g_test_add_func ("/mel/lsd-levels", test_lsd_levels);
   g_test_add_func ("/mel/griffin-lim", test_griffin_lim);
   g_test_add_func ("/mel/params/invalid", test_params_invalid);
   g_test_add_func ("/mel/params/keys", test_params_keys);

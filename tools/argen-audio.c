@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* argen-audio.c — audio measurements for the WaveNet family:
  *
- *   argen audio-compare REF.wav TEST.wav [--bands] [--griffin-lim OUT.wav]
- *                       [--mulaw [--pre-emphasis A]]
+ *   argen audio-compare REF.wav TEST.wav [--bands] [--levels]
+ *                       [--griffin-lim OUT.wav] [--mulaw [--pre-emphasis A]]
  *     the log-spectral distance of TEST to REF in dB (ar-mel.h's
  *     definition) — per octave band too, with TEST's level relative to
- *     REF's, with --bands —, and optionally the same figure for a Griffin-Lim
+ *     REF's, with --bands; by the level of REF's frames with --levels —, and
+ *     optionally the same figure for a Griffin-Lim
  *     reconstruction of REF from REF's own mel frames — the non-neural
  *     baseline a vocoder's figure is set beside — and for REF through the
  *     models' 8-bit µ-law coding (pre-emphasised first and de-emphasised
@@ -28,6 +29,21 @@
 
 /* ---- audio-compare ------------------------------------------------------ */
 
+/* --levels: @test's distance to @ref in classes of REF's frame level */
+static void
+print_levels (const ArMel *mel, const float *ref, const float *test, gsize n)
+{
+  static const double below[] = { 0, 10, 20, 30, 40, 50, 60 };
+  double dist[6], share[6];
+
+  ar_mel_log_spectral_distance_levels (mel, ref, test, n, below, 6, dist,
+      share);
+  for (guint i = 0; i < 6; i++)
+    printf ("  %2.0f-%-2.0f dB under the loudest: %7.3f dB (%5.1f %% of "
+            "frames)\n",
+        below[i], below[i + 1], dist[i], 100 * share[i]);
+}
+
 int
 argen_cmd_audio_compare (int argc, char **argv)
 {
@@ -37,7 +53,7 @@ argen_cmd_audio_compare (int argc, char **argv)
   gint n_fft = p.n_fft, win = p.win_length, hop = p.hop, n_mels = p.n_mels;
   gdouble f_min = p.f_min, f_max = -1;
   gint64 seed = 0;
-  gboolean mulaw = FALSE, bands = FALSE;
+  gboolean mulaw = FALSE, bands = FALSE, levels = FALSE;
   gdouble pre_emphasis = 0.0;
   GOptionEntry entries[] = { { "griffin-lim", 'g', 0, G_OPTION_ARG_FILENAME,
                                  &gl_out,
@@ -51,6 +67,11 @@ argen_cmd_audio_compare (int argc, char **argv)
         "Also print the distance of TEST to REF in octave bands (0-125 Hz, "
         "125-250, … up to half the rate) and how much louder TEST is in "
         "each: where a resynthesis goes wrong",
+        NULL },
+    { "levels", 'l', 0, G_OPTION_ARG_NONE, &levels,
+        "Also print the distance by how loud REF's frames are (0-10 dB "
+        "under the loudest, 10-20, … 50-60), with each class's share of the "
+        "frames — for TEST and for the --mulaw and --griffin-lim signals",
         NULL },
     { "mulaw", 0, 0, G_OPTION_ARG_NONE, &mulaw,
         "Also print the distance of REF coded to 8-bit µ-law (the WaveNet "
@@ -161,6 +182,9 @@ argen_cmd_audio_compare (int argc, char **argv)
           edges[i + 1], dist[i], level[i]);
   }
 
+  if (levels)
+    print_levels (mel, ref, test, n);
+
   if (mulaw) {
     g_autofree float *q = g_new (float, MAX (n_ref, 1));
     memcpy (q, ref, n_ref * sizeof (float));
@@ -177,6 +201,8 @@ argen_cmd_audio_compare (int argc, char **argv)
     else
       printf ("%s coded to 8-bit µ-law and back: %.3f dB\n", argv[1],
           ar_mel_log_spectral_distance (mel, ref, q, n_ref));
+    if (levels)
+      print_levels (mel, ref, q, n_ref);
   }
 
   if (gl_out != NULL) {
@@ -193,6 +219,8 @@ argen_cmd_audio_compare (int argc, char **argv)
     printf ("%s: Griffin-Lim (%d iterations) from %d mels of %s: %.3f dB\n",
         gl_out, iterations, p.n_mels, argv[1],
         ar_mel_log_spectral_distance (mel, ref, gl, n_ref));
+    if (levels)
+      print_levels (mel, ref, gl, n_ref);
   }
   return 0;
 }

@@ -632,6 +632,51 @@ ar_mel_log_spectral_distance_band (const ArMel *mel, const float *a,
   return d;
 }
 
+/* The two signals' magnitude spectra, @ma and @mb (n_frames, n_bins), and
+ * each frame's energy in @a over every bin, @energy (n_frames), with the
+ * loudest in *@loudest: what the distances below are made of.  Free the
+ * three arrays with g_free. */
+static gsize
+lsd_analyse (const ArMel *mel, const float *a, const float *b,
+    gsize n_samples, float **ma, float **mb, double **energy, double *loudest)
+{
+  gsize nf = ar_mel_n_frames (mel, n_samples), nb = mel->n_bins;
+
+  *ma = g_new (float, nf * nb);
+  *mb = g_new (float, nf * nb);
+  ar_mel_stft_magnitude (mel, a, n_samples, *ma);
+  ar_mel_stft_magnitude (mel, b, n_samples, *mb);
+  *energy = g_new (double, nf);
+  *loudest = 0;
+  for (gsize t = 0; t < nf; t++) {
+    double e = 0;
+    for (gsize k = 0; k < nb; k++)
+      e += (double) (*ma)[t * nb + k] * (*ma)[t * nb + k];
+    (*energy)[t] = e;
+    *loudest = MAX (*loudest, e);
+  }
+  return nf;
+}
+
+#define LSD_EPS 1e-5
+
+/* One frame's distance over bins [k0, k1) (the RMS of the dB differences),
+ * and in *@mean their mean (a's level over b's). */
+static double
+lsd_frame (const float *fa, const float *fb, gsize k0, gsize k1, double *mean)
+{
+  double sq = 0, sum = 0;
+
+  for (gsize k = k0; k < k1; k++) {
+    double d = 20.0 * log10 (MAX (fa[k], LSD_EPS) / MAX (fb[k], LSD_EPS));
+    sq += d * d;
+    sum += d;
+  }
+  if (mean != NULL)
+    *mean = sum / (k1 - k0);
+  return sqrt (sq / (k1 - k0));
+}
+
 void
 ar_mel_log_spectral_distance_bands (const ArMel *mel, const float *a,
     const float *b, gsize n_samples, const double *edges, guint n_bands,
@@ -646,21 +691,12 @@ ar_mel_log_spectral_distance_bands (const ArMel *mel, const float *a,
     g_return_if_fail (edges[i] >= 0 && edges[i] < edges[i + 1]);
   }
 
-  gsize nf = ar_mel_n_frames (mel, n_samples), nb = mel->n_bins;
+  float *ma, *mb;
+  double *energy, loudest;
+  gsize nf = lsd_analyse (mel, a, b, n_samples, &ma, &mb, &energy, &loudest);
+  gsize nb = mel->n_bins;
   double nyquist = mel->p.sample_rate / 2.0;
   double bin_hz = (double) mel->p.sample_rate / mel->p.n_fft;
-  float *ma = g_new (float, nf *nb), *mb = g_new (float, nf *nb);
-  ar_mel_stft_magnitude (mel, a, n_samples, ma);
-  ar_mel_stft_magnitude (mel, b, n_samples, mb);
-  double *energy = g_new (double, nf), loudest = 0;
-  for (gsize t = 0; t < nf; t++) {
-    double e = 0;
-    for (gsize k = 0; k < nb; k++)
-      e += (double) ma[t * nb + k] * ma[t * nb + k];
-    energy[t] = e;
-    loudest = MAX (loudest, e);
-  }
-  const double eps = 1e-5;
   for (guint i = 0; i < n_bands; i++) {
     double f_lo = edges[i], f_hi = edges[i + 1];
     /* the band's bins: f_lo <= k · bin_hz < f_hi, the Nyquist bin
@@ -671,28 +707,68 @@ ar_mel_log_spectral_distance_bands (const ArMel *mel, const float *a,
       k1++;
     if (k0 >= k1)
       continue;
-    double total = 0, diff = 0;
+    double total = 0, diff = 0, mean;
     gsize used = 0;
     for (gsize t = 0; t < nf; t++) {
       /* Within 60 dB of the loudest frame (in energy, over every bin). */
       if (energy[t] < loudest * 1e-6)
         continue;
-      double sq = 0, sum = 0;
-      for (gsize k = k0; k < k1; k++) {
-        double d = 20.0 *
-            log10 (MAX (ma[t * nb + k], eps) / MAX (mb[t * nb + k], eps));
-        sq += d * d;
-        sum += d;
-      }
-      total += sqrt (sq / (k1 - k0));
-      diff += sum / (k1 - k0);
+      total += lsd_frame (ma + t * nb, mb + t * nb, k0, k1, &mean);
+      diff += mean;
       used++;
     }
     distance[i] = used ? total / used : 0.0;
-    /* d is a's level over b's: the level of b relative to a is −d */
+    /* the mean is a's level over b's: the level of b relative to a is −it */
     if (level != NULL && used)
       level[i] = -diff / used;
   }
+  g_free (energy);
+  g_free (ma);
+  g_free (mb);
+}
+
+void
+ar_mel_log_spectral_distance_levels (const ArMel *mel, const float *a,
+    const float *b, gsize n_samples, const double *below, guint n_levels,
+    double *distance, double *share)
+{
+  g_return_if_fail (mel != NULL && below != NULL && distance != NULL);
+  g_return_if_fail ((a != NULL && b != NULL) || n_samples == 0);
+  for (guint i = 0; i < n_levels; i++) {
+    distance[i] = 0.0;
+    if (share != NULL)
+      share[i] = 0.0;
+    g_return_if_fail (below[i] >= 0 && below[i] < below[i + 1]);
+  }
+
+  float *ma, *mb;
+  double *energy, loudest;
+  gsize nf = lsd_analyse (mel, a, b, n_samples, &ma, &mb, &energy, &loudest);
+  gsize nb = mel->n_bins, counted = 0;
+  gsize *used = g_new0 (gsize, n_levels);
+  for (gsize t = 0; t < nf; t++) {
+    /* the same frames as the whole distance: within 60 dB */
+    if (loudest <= 0 || energy[t] < loudest * 1e-6)
+      continue;
+    counted++;
+    double db = energy[t] > 0 ? 10.0 * log10 (loudest / energy[t]) : INFINITY;
+    for (guint i = 0; i < n_levels; i++) {
+      /* [below[i], below[i + 1]), the last class closed */
+      if (db >= below[i] && (db < below[i + 1] ||
+              (i + 1 == n_levels && db == below[i + 1]))) {
+        distance[i] += lsd_frame (ma + t * nb, mb + t * nb, 0, nb, NULL);
+        used[i]++;
+        break;
+      }
+    }
+  }
+  for (guint i = 0; i < n_levels; i++) {
+    if (used[i] > 0)
+      distance[i] /= used[i];
+    if (share != NULL && counted > 0)
+      share[i] = (double) used[i] / counted;
+  }
+  g_free (used);
   g_free (energy);
   g_free (ma);
   g_free (mb);

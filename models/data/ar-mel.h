@@ -101,6 +101,17 @@ void ar_mel_log_spectral_distance_bands (const ArMel *mel, const float *a,
     const float *b, gsize n_samples, const double *edges, guint n_bands,
     double *distance, double *level);
 
+/* The same distance split by how loud the reference is: class i holds the
+ * frames whose @a energy is @below[i] to @below[i + 1] dB under the
+ * loudest frame's (the last class includes its upper edge), of the frames
+ * the whole distance counts (within 60 dB); into @distance[i] their mean
+ * distance (0 for a class without frames) and into @share[i] (when not
+ * NULL) the fraction of those frames in it: where in the dynamics a
+ * resynthesis or a coding goes wrong (`argen audio-compare --levels`). */
+void ar_mel_log_spectral_distance_levels (const ArMel *mel, const float *a,
+    const float *b, gsize n_samples, const double *below, guint n_levels,
+    double *distance, double *share);
+
 /* Model-file keys PREFIX.sample_rate, PREFIX.n_fft, PREFIX.win_length,
  * PREFIX.hop, PREFIX.n_mels (u32), PREFIX.f_min, PREFIX.f_max, PREFIX.power,
  * PREFIX.log_floor (f32) — e.g. PREFIX "wavenet.mel". */
