@@ -322,7 +322,7 @@ test_schedule_edges (void)
 }
 
 /* Options out of range (a NaN, infinite or negative learning rate, decay
- * or clip) fail the run with a GError naming the option before any step:
+ * or clip, a final rate above the peak) fail the run with a GError naming the option before any step:
  * a NaN learning rate used to run, and with --steps 1 finish "successfully"
  * with every weight NaN. */
 static void
@@ -338,6 +338,9 @@ test_bad_options (void)
     { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), -1e-3f },
     { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), INFINITY },
     { "lr_min", G_STRUCT_OFFSET (ArTrainOptions, lr_min), NAN },
+    /* above lr (1e-2): the cosine would raise the rate */
+    { "lr_min is 0.02, above lr 0.01", G_STRUCT_OFFSET (ArTrainOptions,
+            lr_min), 2e-2f },
     { "weight_decay", G_STRUCT_OFFSET (ArTrainOptions, weight_decay), NAN },
     { "weight_decay", G_STRUCT_OFFSET (ArTrainOptions, weight_decay), -1.0f },
     { "grad_clip", G_STRUCT_OFFSET (ArTrainOptions, grad_clip), NAN },
