@@ -603,23 +603,29 @@ typedef struct
   const gchar *data_env;        /* the variable naming its data folder */
   void (*make_data) (const gchar *dir);
   RecipeFamily family;
+  /* run only with -m slow: the heavier recipes (2 s, 6-10 s with the
+   * sanitizers), and the second of a data kind */
+  gboolean slow;
 } Recipe;
 
+/* By default one recipe of each data folder's kind (text, images, audio;
+ * about 2.3 s together, 10 s with the sanitizers); all seven with -m slow:
+ *   meson test -C BUILD pipelines --test-args '-m slow -p /pipelines/recipes' */
 static const Recipe recipes[] = {
   { "train-default-rnn.sh", "rnn-shakespeare.gguf", "ARGEN_DATA", make_text,
-      FAMILY_TEXT },
+      FAMILY_TEXT, TRUE },
   { "train-default-transformer.sh", "transformer-shakespeare.gguf",
-      "ARGEN_DATA", make_text, FAMILY_TEXT },
+      "ARGEN_DATA", make_text, FAMILY_TEXT, TRUE },
   { "train-default-draft.sh", "transformer-draft.gguf", "ARGEN_DATA",
-      make_text, FAMILY_TEXT },
+      make_text, FAMILY_TEXT, FALSE },
   { "train-default-nar.sh", "nar-shakespeare.gguf", "ARGEN_DATA", make_text,
-      FAMILY_NAR },
+      FAMILY_NAR, TRUE },
   { "train-default-pixelcnn.sh", "pixelcnn-fashion.gguf",
-      "ARGEN_FASHION_MNIST", make_images, FAMILY_PIXELCNN },
+      "ARGEN_FASHION_MNIST", make_images, FAMILY_PIXELCNN, FALSE },
   { "train-default-wavenet.sh", "wavenet-allison.gguf", "ARGEN_AUDIO_DATA",
-      make_audio, FAMILY_WAVENET },
+      make_audio, FAMILY_WAVENET, FALSE },
   { "train-default-vocoder.sh", "vocoder-allison.gguf", "ARGEN_AUDIO_DATA",
-      make_audio, FAMILY_VOCODER },
+      make_audio, FAMILY_VOCODER, TRUE },
 };
 
 /* Loads @path as @family's model: what the elements will do with it. */
@@ -685,17 +691,24 @@ test_recipe (gconstpointer data)
   const Recipe *recipe = data;
   const gchar *dir = g_getenv ("ARGEN_PIPELINES_DIR");
   const gchar *build = g_getenv ("ARGEN_BUILD_DIR");
-  gchar *tmp = g_dir_make_tmp ("argen-recipe-XXXXXX", NULL);
-  gchar *data_dir = g_build_filename (tmp, "data", NULL);
-  gchar *out = g_build_filename (tmp, "out", NULL);
-  gchar *script = g_build_filename (dir, "recipes", recipe->script, NULL);
-  gchar *model = g_build_filename (out, recipe->model, NULL);
-  const gchar *argv[] = { "bash", script, build, out, "3", NULL };
+  gchar *tmp, *data_dir, *out, *script, *model;
   gchar *stdout_text = NULL, *err = NULL, **envp;
   const gchar *line;
   GError *error = NULL;
   ArGguf *f;
   gint status;
+
+  if (recipe->slow && !g_test_slow ()) {
+    g_test_skip ("one of the slower recipes: run with -m slow");
+    return;
+  }
+  tmp = g_dir_make_tmp ("argen-recipe-XXXXXX", NULL);
+  data_dir = g_build_filename (tmp, "data", NULL);
+  out = g_build_filename (tmp, "out", NULL);
+  script = g_build_filename (dir, "recipes", recipe->script, NULL);
+  model = g_build_filename (out, recipe->model, NULL);
+
+  const gchar *argv[] = { "bash", script, build, out, "3", NULL };
 
   g_assert_nonnull (dir);
   g_assert_nonnull (build);
