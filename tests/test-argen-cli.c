@@ -685,6 +685,25 @@ test_wavenet (void)
   g_assert_cmpint (r.status, >, 0);
   g_assert_nonnull (strstr (r.err, missing_dir));
   run_clear (&r);
+
+  /* --holdout-every holding out every file — one named by --data, whatever
+   * N, or all of them with 1: the message names the option (it said "no
+   * training files (1 held out)") */
+  g_unlink (model);
+  r = run_argen ("train", "wavenet", "--data", wav_a, "--out", model,
+      "--steps", "1", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "--holdout-every 20 holds out all 1"));
+  g_assert_nonnull (strstr (r.err, "--holdout-every 0 for none"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+  r = run_argen ("train", "wavenet", "--data", wav_dir, "--out", model,
+      "--steps", "1", "--holdout-every", "1", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "--holdout-every 1 holds out all 4"));
+  g_assert_nonnull (strstr (r.err, "a larger --holdout-every"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
 }
 
 /* --pre-emphasis: a WaveNet trained with it says so in its file and in
@@ -906,6 +925,34 @@ test_rnn (void)
     g_assert_nonnull (strstr (rows, "\n2,0.002,"));
     g_unlink (cut);
   }
+  /* --lr below --lr-min's default, 1e-4: the default follows it down (the
+   * cosine rose from 5e-5 to 1e-4 through the run); an --lr-min above --lr
+   * is refused */
+  {
+    g_autofree char *log = tmp_path ("cut.csv");
+    g_autofree char *rows = NULL;
+
+    r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+        "8", "--hidden", "16", "--seq", "16", "--batch", "2", "--steps", "4",
+        "--lr", "5e-5", "--eval-every", "0", "--checkpoint-every", "0",
+        "--threads", "1", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    run_clear (&r);
+    g_assert_true (g_file_get_contents (log, &rows, NULL, NULL));
+    g_assert_nonnull (strstr (rows, "\n1,5e-05,"));
+    g_assert_nonnull (strstr (rows, "\n4,5e-05,"));
+    r = run_argen ("info", cut, NULL);
+    g_assert_nonnull (strstr (r.out, "--lr 5e-05 --lr-min 5e-05 "));
+    run_clear (&r);
+    g_unlink (cut);
+  }
+  r = run_argen ("train", "rnn", "--data", text, "--out", cut, "--embedding",
+      "8", "--hidden", "16", "--seq", "16", "--batch", "2", "--steps", "4",
+      "--lr", "5e-4", "--lr-min", "1e-3", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "--lr-min 0.001 is above --lr 0.0005"));
+  g_assert_false (g_file_test (cut, G_FILE_TEST_EXISTS));
+  run_clear (&r);
   /* one step shorter, step 2 of 3 runs at --lr */
   {
     g_autofree char *log = tmp_path ("cut.csv");
@@ -1202,6 +1249,19 @@ test_pixelcnn (void)
       "--threads", "1", NULL);
   g_assert_cmpint (r.status, ==, 0);
   g_assert_nonnull (strstr (r.out, "over 20 images of 8 × 8"));
+  run_clear (&r);
+
+  /* a --val-fraction that holds out no image (1 % of 20): refused, where
+   * the run went without validation and said nothing */
+  r = run_argen ("train", "pixelcnn", "--data", images, "--labels", labels,
+      "--out", grid, "--layers", "2", "--features", "4", "--output-hidden",
+      "8", "--batch", "4", "--steps", "1", "--val-fraction", "0.01",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, images));
+  g_assert_nonnull (strstr (r.err, "--val-fraction 0.01 of 20 images holds "
+          "out none"));
+  g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
   run_clear (&r);
 
   /* held-out images without the labels a class-conditional model needs:

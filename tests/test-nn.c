@@ -356,6 +356,58 @@ test_schedule (void)
   /* no warm-up: starts at lr_max */
   g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (0, 0, 100, mx, mn), mx,
       1e-9f);
+
+  /* The edges, with steps numbered from 1 as the trainer does.  Without a
+   * warm-up the first step trains at lr_max (it trained a step into the
+   * decay, at lr_min + (1 + cos(π/100)) / 2 · (lr_max - lr_min)) and the
+   * last at lr_min: the cosine runs over steps 1 … total. */
+  g_assert_cmpfloat (ar_lr_warmup_cosine (1, 0, 100, mx, mn), ==, mx);
+  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (2, 0, 100, mx, mn),
+      (float) (mn + 0.5 * (1.0 + cos (G_PI / 99)) * (mx - mn)), 1e-9f);
+  g_assert_cmpfloat (ar_lr_warmup_cosine (100, 0, 100, mx, mn), ==, mn);
+  /* a warm-up of 1 step is no warm-up: the same schedule */
+  for (guint64 t = 1; t <= 101; t++)
+    g_assert_cmpfloat (ar_lr_warmup_cosine (t, 1, 100, mx, mn), ==,
+        ar_lr_warmup_cosine (t, 0, 100, mx, mn));
+  /* a one-step run trains at lr_max (it trained at lr_min) */
+  g_assert_cmpfloat (ar_lr_warmup_cosine (1, 0, 1, mx, mn), ==, mx);
+  g_assert_cmpfloat (ar_lr_warmup_cosine (2, 0, 1, mx, mn), ==, mn);
+  /* two steps: lr_max, then lr_min */
+  g_assert_cmpfloat (ar_lr_warmup_cosine (1, 0, 2, mx, mn), ==, mx);
+  g_assert_cmpfloat (ar_lr_warmup_cosine (2, 0, 2, mx, mn), ==, mn);
+  /* total = warmup + 1: the ramp to lr_max, then one step at lr_min */
+  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (1, 3, 4, mx, mn),
+      mx / 3, 1e-9f);
+  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (2, 3, 4, mx, mn),
+      2 * mx / 3, 1e-9f);
+  g_assert_cmpfloat (ar_lr_warmup_cosine (3, 3, 4, mx, mn), ==, mx);
+  g_assert_cmpfloat (ar_lr_warmup_cosine (4, 3, 4, mx, mn), ==, mn);
+  /* a warm-up as long as the run: the last step reaches lr_max (it
+   * jumped to lr_min instead); longer, the rate is still climbing */
+  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (4, 5, 5, mx, mn),
+      0.8f * mx, 1e-9f);
+  g_assert_cmpfloat (ar_lr_warmup_cosine (5, 5, 5, mx, mn), ==, mx);
+  g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (5, 10, 5, mx, mn),
+      0.5f * mx, 1e-9f);
+  /* lr_min = lr_max: constant after the warm-up */
+  for (guint64 t = 1; t <= 12; t++)
+    g_assert_cmpfloat_with_epsilon (ar_lr_warmup_cosine (t, 2, 12, mx, mx),
+        t < 2 ? mx / 2 : mx, 1e-9f);
+  /* never increasing after the peak, from lr_max down to lr_min */
+  for (guint64 total = 1; total <= 6; total++)
+    for (guint64 warmup = 0; warmup < total; warmup++) {
+      float prev = ar_lr_warmup_cosine (MAX (warmup, 1), warmup, total, mx,
+          mn);
+
+      g_assert_cmpfloat (prev, ==, mx);
+      for (guint64 t = MAX (warmup, 1) + 1; t <= total; t++) {
+        float lr = ar_lr_warmup_cosine (t, warmup, total, mx, mn);
+
+        g_assert_cmpfloat (lr, <=, prev);
+        prev = lr;
+      }
+      g_assert_cmpfloat (prev, ==, total > MAX (warmup, 1) ? mn : mx);
+    }
 }
 
 /* ---- linear -------------------------------------------------------------- */

@@ -10,7 +10,9 @@
  * temporary directory.  The example application textgen-app and the
  * vocoder demonstration script are run too, and given bad input (a missing
  * model, values out of range, Ctrl-C, a wrong build directory) to check
- * that they fail, or stop, with a message and never hang.
+ * that they fail, or stop, with a message and never hang.  The training
+ * recipes of pipelines/recipes/ are run for 3 steps on tiny data made
+ * here, and the models they write loaded.
  *
  * Environment (tests/meson.build): ARGEN_PIPELINES_DIR, ARGEN_TEXTGEN_APP,
  * ARGEN_BUILD_DIR, ARGEN_CHILD_LD_PRELOAD and the GStreamer plugin paths. */
@@ -18,6 +20,13 @@
 #include <gst/gst.h>
 #include <glib/gstdio.h>
 
+#include "core/ar-gguf.h"
+#include "nar/ar-nar.h"
+#include "pixelcnn/ar-pixelcnn.h"
+#include "text/ar-text.h"
+#include "wavenet/ar-wavenet.h"
+
+#include <math.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -455,6 +464,328 @@ test_vocoder_demo_errors (void)
   g_strfreev (envp);
 }
 
+/* ---- the training recipes ------------------------------------------------ */
+
+/* tinyshakespeare.txt in @dir: 3000 characters of words drawn from a short
+ * list (a fixed LCG), enough for a training part longer than the recipes'
+ * contexts (128) and a held-out tenth longer than the NAR's 64 slots and
+ * the RNN's 32 validation streams. */
+static void
+make_text (const gchar *dir)
+{
+  static const gchar *const words[] = { "the", "king", "is", "dead", "long",
+    "live", "queen", "and", "her", "court", "ROMEO:", "to", "be", "or",
+    "not", "\n" };
+  GString *text = g_string_new (NULL);
+  gchar *path = g_build_filename (dir, "tinyshakespeare.txt", NULL);
+  guint32 x = 1;
+
+  while (text->len < 3000) {
+    x = x * 1664525u + 1013904223u;
+    g_string_append (text, words[(x >> 16) % G_N_ELEMENTS (words)]);
+    g_string_append_c (text, ' ');
+  }
+  g_assert_true (g_file_set_contents (path, text->str, text->len, NULL));
+  g_string_free (text, TRUE);
+  g_free (path);
+}
+
+static void
+put_le (GByteArray *b, guint32 v, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    g_byte_array_append (b, (const guint8[]) { (v >> (8 * i)) & 0xff }, 1);
+}
+
+static void
+put_be32 (GByteArray *b, guint32 v)
+{
+  for (guint i = 0; i < 4; i++)
+    g_byte_array_append (b, (const guint8[]) { (v >> (24 - 8 * i)) & 0xff },
+        1);
+}
+
+/* Three 8 kHz 16-bit mono WAV files of 3000 samples (tones of 200, 250 and
+ * 300 Hz) in @dir: the wavenet recipes hold out the first. */
+static void
+make_audio (const gchar *dir)
+{
+  for (guint f = 0; f < 3; f++) {
+    const guint n = 3000, rate = 8000;
+    GByteArray *b = g_byte_array_new ();
+    gchar *name = g_strdup_printf ("prompt-%u.wav", f);
+    gchar *path = g_build_filename (dir, name, NULL);
+
+    g_byte_array_append (b, (const guint8 *) "RIFF", 4);
+    put_le (b, 36 + 2 * n, 4);
+    g_byte_array_append (b, (const guint8 *) "WAVEfmt ", 8);
+    put_le (b, 16, 4);
+    put_le (b, 1, 2);           /* PCM */
+    put_le (b, 1, 2);           /* channels */
+    put_le (b, rate, 4);
+    put_le (b, 2 * rate, 4);    /* bytes per second */
+    put_le (b, 2, 2);           /* block align */
+    put_le (b, 16, 2);          /* bits */
+    g_byte_array_append (b, (const guint8 *) "data", 4);
+    put_le (b, 2 * n, 4);
+    for (guint t = 0; t < n; t++)
+      put_le (b, (guint16) (gint16) (8000 * sin (2 * G_PI * (200 + 50 * f) *
+                  t / rate)), 2);
+    g_assert_true (g_file_set_contents (path, (const gchar *) b->data, b->len,
+            NULL));
+    g_byte_array_unref (b);
+    g_free (path);
+    g_free (name);
+  }
+}
+
+/* @prefix-images-idx3-ubyte.gz and @prefix-labels-idx1-ubyte.gz in @dir:
+ * @n images of 8 × 8 random pixels labelled 0 … 9 in turn, as plain IDX
+ * (the reader decompresses only what starts with the gzip magic). */
+static void
+make_idx (const gchar *dir, const gchar *prefix, guint n)
+{
+  GByteArray *images = g_byte_array_new (), *labels = g_byte_array_new ();
+  gchar *name, *path;
+  guint32 x = n;
+
+  put_be32 (images, 0x803);
+  put_be32 (images, n);
+  put_be32 (images, 8);
+  put_be32 (images, 8);
+  put_be32 (labels, 0x801);
+  put_be32 (labels, n);
+  for (guint i = 0; i < n; i++) {
+    for (guint j = 0; j < 64; j++) {
+      x = x * 1664525u + 1013904223u;
+      put_le (images, x >> 24, 1);
+    }
+    put_le (labels, i % 10, 1);
+  }
+  name = g_strdup_printf ("%s-images-idx3-ubyte.gz", prefix);
+  path = g_build_filename (dir, name, NULL);
+  g_assert_true (g_file_set_contents (path, (const gchar *) images->data,
+          images->len, NULL));
+  g_free (path);
+  g_free (name);
+  name = g_strdup_printf ("%s-labels-idx1-ubyte.gz", prefix);
+  path = g_build_filename (dir, name, NULL);
+  g_assert_true (g_file_set_contents (path, (const gchar *) labels->data,
+          labels->len, NULL));
+  g_free (path);
+  g_free (name);
+  g_byte_array_unref (images);
+  g_byte_array_unref (labels);
+}
+
+/* Fashion-MNIST's four files: 24 training images (2 held out by the
+ * recipe's --val-fraction), 10 test images, all 10 classes. */
+static void
+make_images (const gchar *dir)
+{
+  make_idx (dir, "train", 24);
+  make_idx (dir, "t10k", 10);
+}
+
+typedef enum
+{
+  FAMILY_TEXT,
+  FAMILY_NAR,
+  FAMILY_PIXELCNN,
+  FAMILY_WAVENET,
+  FAMILY_VOCODER,
+} RecipeFamily;
+
+typedef struct
+{
+  const gchar *script;          /* in pipelines/recipes/ */
+  const gchar *model;           /* what it writes in OUT_DIR */
+  const gchar *data_env;        /* the variable naming its data folder */
+  void (*make_data) (const gchar *dir);
+  RecipeFamily family;
+  /* run only with -m slow: the heavier recipes (2 s, 6-10 s with the
+   * sanitizers), and the second of a data kind */
+  gboolean slow;
+} Recipe;
+
+/* By default one recipe of each data folder's kind (text, images, audio;
+ * about 2.3 s together, 10 s with the sanitizers); all seven with -m slow:
+ *   meson test -C BUILD pipelines --test-args '-m slow -p /pipelines/recipes' */
+static const Recipe recipes[] = {
+  { "train-default-rnn.sh", "rnn-shakespeare.gguf", "ARGEN_DATA", make_text,
+      FAMILY_TEXT, TRUE },
+  { "train-default-transformer.sh", "transformer-shakespeare.gguf",
+      "ARGEN_DATA", make_text, FAMILY_TEXT, TRUE },
+  { "train-default-draft.sh", "transformer-draft.gguf", "ARGEN_DATA",
+      make_text, FAMILY_TEXT, FALSE },
+  { "train-default-nar.sh", "nar-shakespeare.gguf", "ARGEN_DATA", make_text,
+      FAMILY_NAR, TRUE },
+  { "train-default-pixelcnn.sh", "pixelcnn-fashion.gguf",
+      "ARGEN_FASHION_MNIST", make_images, FAMILY_PIXELCNN, FALSE },
+  { "train-default-wavenet.sh", "wavenet-allison.gguf", "ARGEN_AUDIO_DATA",
+      make_audio, FAMILY_WAVENET, FALSE },
+  { "train-default-vocoder.sh", "vocoder-allison.gguf", "ARGEN_AUDIO_DATA",
+      make_audio, FAMILY_VOCODER, TRUE },
+};
+
+/* Loads @path as @family's model: what the elements will do with it. */
+static void
+assert_loads (const gchar *path, RecipeFamily family)
+{
+  GError *error = NULL;
+
+  switch (family) {
+    case FAMILY_TEXT:{
+      ArTextModel *m = ar_text_model_new_from_file (path, &error);
+
+      g_assert_no_error (error);
+      ar_text_model_unref (m);
+      break;
+    }
+    case FAMILY_NAR:{
+      ArNar *nar = ar_nar_new_from_file (path, &error);
+
+      g_assert_no_error (error);
+      ar_nar_free (nar);
+      break;
+    }
+    case FAMILY_PIXELCNN:{
+      ArGguf *f = ar_gguf_new_from_file (path, &error);
+      ArPixelCnn *pc;
+
+      g_assert_no_error (error);
+      pc = ar_pixelcnn_new_from_gguf (f, &error);
+      g_assert_no_error (error);
+      ar_pixelcnn_unref (pc);
+      ar_gguf_unref (f);
+      break;
+    }
+    case FAMILY_WAVENET:
+    case FAMILY_VOCODER:{
+      ArGguf *f = ar_gguf_new_from_file (path, &error);
+      ArWaveNet *wn;
+
+      g_assert_no_error (error);
+      wn = ar_wavenet_new_from_gguf (f, &error);
+      g_assert_no_error (error);
+      if (family == FAMILY_VOCODER) {
+        ArWaveNetVocoder *v = ar_wavenet_vocoder_new (wn, &error);
+
+        g_assert_no_error (error);
+        ar_wavenet_vocoder_free (v);
+      }
+      ar_wavenet_unref (wn);
+      ar_gguf_unref (f);
+      break;
+    }
+  }
+}
+
+/* A recipe run with STEPS = 3 on tiny data: the warm-up shrinks with the
+ * run (every recipe gave --warmup 100 to 500, which argen train refuses at
+ * or above --steps: a quick try with STEPS below 101 … 501 failed), the
+ * model is written and loads, and its recorded recipe line says so. */
+static void
+test_recipe (gconstpointer data)
+{
+  const Recipe *recipe = data;
+  const gchar *dir = g_getenv ("ARGEN_PIPELINES_DIR");
+  const gchar *build = g_getenv ("ARGEN_BUILD_DIR");
+  gchar *tmp, *data_dir, *out, *script, *model;
+  gchar *stdout_text = NULL, *err = NULL, **envp;
+  const gchar *line;
+  GError *error = NULL;
+  ArGguf *f;
+  gint status;
+
+  if (recipe->slow && !g_test_slow ()) {
+    g_test_skip ("one of the slower recipes: run with -m slow");
+    return;
+  }
+  tmp = g_dir_make_tmp ("argen-recipe-XXXXXX", NULL);
+  data_dir = g_build_filename (tmp, "data", NULL);
+  out = g_build_filename (tmp, "out", NULL);
+  script = g_build_filename (dir, "recipes", recipe->script, NULL);
+  model = g_build_filename (out, recipe->model, NULL);
+
+  const gchar *argv[] = { "bash", script, build, out, "3", NULL };
+
+  g_assert_nonnull (dir);
+  g_assert_nonnull (build);
+  g_assert_cmpint (g_mkdir (data_dir, 0755), ==, 0);
+  recipe->make_data (data_dir);
+  envp = g_environ_setenv (g_get_environ (), recipe->data_env, data_dir,
+      TRUE);
+  g_assert_true (g_spawn_sync (NULL, (gchar **) argv, envp,
+          G_SPAWN_SEARCH_PATH, NULL, NULL, &stdout_text, &err, &status,
+          &error));
+  g_assert_no_error (error);
+  g_test_message ("stdout:\n%s", stdout_text);
+  g_test_message ("stderr:\n%s", err);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+
+  assert_loads (model, recipe->family);
+  f = ar_gguf_new_from_file (model, &error);
+  g_assert_no_error (error);
+  g_assert_true (ar_gguf_get_string (f, "general.source.recipe", &line,
+          &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (line, " --steps 3 "));
+  g_assert_nonnull (strstr (line, " --warmup 0 "));
+  ar_gguf_unref (f);
+
+  remove_tree (data_dir);
+  remove_tree (out);
+  g_assert_cmpint (g_rmdir (tmp), ==, 0);
+  g_strfreev (envp);
+  g_free (stdout_text);
+  g_free (err);
+  g_free (model);
+  g_free (script);
+  g_free (out);
+  g_free (data_dir);
+  g_free (tmp);
+}
+
+/* A STEPS that is not a number of steps is refused by the recipe itself,
+ * before it looks for its data (bash's arithmetic took "abc" for an unset
+ * variable). */
+static void
+test_recipe_bad_steps (void)
+{
+  const gchar *dir = g_getenv ("ARGEN_PIPELINES_DIR");
+  gchar *tmp = g_dir_make_tmp ("argen-recipe-XXXXXX", NULL);
+  gchar *out = g_build_filename (tmp, "out", NULL);
+  gchar *script = g_build_filename (dir, "recipes", "train-default-rnn.sh",
+      NULL);
+  const gchar *bad[] = { "0", "-5", "abc", "1e3" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    const gchar *argv[] = { "bash", script, "/nonexistent/build", out, bad[i],
+      NULL
+    };
+    gchar *stdout_text = NULL, *err = NULL;
+    GError *error = NULL;
+    gint status;
+
+    g_assert_true (g_spawn_sync (NULL, (gchar **) argv, NULL,
+            G_SPAWN_SEARCH_PATH, NULL, NULL, &stdout_text, &err, &status,
+            &error));
+    g_assert_no_error (error);
+    g_test_message ("stderr:\n%s", err);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 2);
+    g_assert_nonnull (strstr (err, "is not a number of steps"));
+    g_assert_false (g_file_test (out, G_FILE_TEST_EXISTS));
+    g_free (stdout_text);
+    g_free (err);
+  }
+  g_assert_cmpint (g_rmdir (tmp), ==, 0);
+  g_free (script);
+  g_free (out);
+  g_free (tmp);
+}
+
 static gint
 compare_paths (gconstpointer a, gconstpointer b)
 {
@@ -505,6 +836,16 @@ main (int argc, char **argv)
   g_test_add_func ("/pipelines/wavenet-vocoder-demo", test_vocoder_demo);
   g_test_add_func ("/pipelines/wavenet-vocoder-demo-errors",
       test_vocoder_demo_errors);
+  for (i = 0; i < G_N_ELEMENTS (recipes); i++) {
+    gchar *name = g_strndup (recipes[i].script,
+        strlen (recipes[i].script) - strlen (".sh"));
+    gchar *test_path = g_strdup_printf ("/pipelines/recipes/%s", name);
+
+    g_test_add_data_func (test_path, &recipes[i], test_recipe);
+    g_free (test_path);
+    g_free (name);
+  }
+  g_test_add_func ("/pipelines/recipes/bad-steps", test_recipe_bad_steps);
 
   ret = g_test_run ();
   g_ptr_array_unref (paths);

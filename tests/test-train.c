@@ -204,8 +204,125 @@ test_deterministic (void)
   run_clear (&b);
 }
 
+/* The learning rate of each step a run reports, and a stop request after
+ * step stop_at (0: none). */
+typedef struct
+{
+  float lr[16];                 /* by step - 1 */
+  guint64 stop_at;
+  volatile gint stop;
+} LrLog;
+
+static void
+record_lr (const ArTrainProgress *p, gpointer user_data)
+{
+  LrLog *log = user_data;
+
+  g_assert_cmpuint (p->step, >=, 1);
+  g_assert_cmpuint (p->step, <=, G_N_ELEMENTS (log->lr));
+  log->lr[p->step - 1] = p->lr;
+  if (p->step == log->stop_at)
+    log->stop = 1;
+}
+
+/* @r's trainer replaced by one of @steps steps and @warmup warm-up steps. */
+static void
+run_set_schedule (Run *r, guint64 steps, guint64 warmup)
+{
+  ArTrainOptions o = *ar_trainer_get_options (r->trainer);
+
+  o.steps = steps;
+  o.warmup = warmup;
+  ar_trainer_free (r->trainer);
+  r->trainer = ar_trainer_new (ar_rnn_task_get_trainable (r->task), r->task,
+      &o);
+}
+
+/* The schedule the trainer follows at its edges: a one-step run without a
+ * warm-up trains at lr (it trained at lr_min, the schedule's end), a run
+ * without a warm-up starts at lr and ends at lr_min, a warm-up climbs to
+ * lr at its last step, and a run resumed midway takes the same rates as
+ * an uninterrupted one and ends with the same weights. */
+static void
+test_schedule_edges (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("argen-train-XXXXXX", NULL);
+  g_autofree char *ckpt = g_build_filename (dir, "run.ckpt", NULL);
+  g_autoptr (GError) error = NULL;
+  const float lr = 1e-2f, lr_min = 1e-4f;   /* run_init's */
+  LrLog log = { { 0 } };
+  Run r;
+
+  run_init (&r, 1, 3);
+  run_set_schedule (&r, 1, 0);
+  g_assert_cmpfloat (ar_trainer_get_options (r.trainer)->lr, ==, lr);
+  g_assert_cmpfloat (ar_trainer_get_options (r.trainer)->lr_min, ==, lr_min);
+  g_assert_true (ar_trainer_run (r.trainer, NULL, record_lr, &log, NULL,
+          &error));
+  g_assert_no_error (error);
+  g_assert_cmpfloat (log.lr[0], ==, lr);
+  run_clear (&r);
+
+  run_init (&r, 1, 3);
+  run_set_schedule (&r, 6, 0);
+  g_assert_true (ar_trainer_run (r.trainer, NULL, record_lr, &log, NULL,
+          &error));
+  g_assert_cmpfloat (log.lr[0], ==, lr);
+  for (guint i = 1; i < 6; i++)
+    g_assert_cmpfloat (log.lr[i], <, log.lr[i - 1]);
+  g_assert_cmpfloat (log.lr[5], ==, lr_min);
+  run_clear (&r);
+
+  /* --steps = --warmup + 1 */
+  run_init (&r, 1, 3);
+  run_set_schedule (&r, 4, 3);
+  g_assert_true (ar_trainer_run (r.trainer, NULL, record_lr, &log, NULL,
+          &error));
+  g_assert_cmpfloat_with_epsilon (log.lr[0], lr / 3, 1e-9f);
+  g_assert_cmpfloat_with_epsilon (log.lr[1], 2 * lr / 3, 1e-9f);
+  g_assert_cmpfloat (log.lr[2], ==, lr);
+  g_assert_cmpfloat (log.lr[3], ==, lr_min);
+  run_clear (&r);
+
+  /* resumed after step 5 of 12 (no warm-up) */
+  Run straight, resumed;
+  LrLog straight_log = { { 0 } }, resumed_log = { { 0 } };
+
+  run_init (&straight, 1, 3);
+  run_set_schedule (&straight, 12, 0);
+  g_assert_true (ar_trainer_run (straight.trainer, NULL, record_lr,
+          &straight_log, NULL, &error));
+  run_init (&r, 1, 3);
+  run_set_schedule (&r, 12, 0);
+  resumed_log.stop_at = 5;
+  g_assert_false (ar_trainer_run (r.trainer, ckpt, record_lr, &resumed_log,
+          &resumed_log.stop, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_CANCELLED);
+  g_clear_error (&error);
+  run_clear (&r);
+  run_init (&resumed, 1, 99);
+  g_assert_true (ar_trainer_resume (resumed.trainer, ckpt, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (ar_trainer_get_options (resumed.trainer)->steps, ==, 12);
+  g_assert_cmpuint (ar_trainer_get_options (resumed.trainer)->warmup, ==, 0);
+  resumed_log.stop_at = 0;
+  resumed_log.stop = 0;
+  g_assert_true (ar_trainer_run (resumed.trainer, NULL, record_lr,
+          &resumed_log, NULL, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < 12; i++)
+    g_assert_cmpfloat (resumed_log.lr[i], ==, straight_log.lr[i]);
+  g_assert_cmpfloat (straight_log.lr[0], ==, lr);
+  g_assert_cmpfloat (straight_log.lr[11], ==, lr_min);
+  assert_same_params (&straight, &resumed);
+  run_clear (&straight);
+  run_clear (&resumed);
+  g_unlink (ckpt);
+  g_rmdir (dir);
+}
+
 /* Options out of range (a NaN, infinite or negative learning rate, decay
- * or clip) fail the run with a GError naming the option before any step:
+ * or clip, a final rate above the peak) fail the run with a GError naming the option before any step:
  * a NaN learning rate used to run, and with --steps 1 finish "successfully"
  * with every weight NaN. */
 static void
@@ -221,6 +338,9 @@ test_bad_options (void)
     { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), -1e-3f },
     { "lr", G_STRUCT_OFFSET (ArTrainOptions, lr), INFINITY },
     { "lr_min", G_STRUCT_OFFSET (ArTrainOptions, lr_min), NAN },
+    /* above lr (1e-2): the cosine would raise the rate */
+    { "lr_min is 0.02, above lr 0.01", G_STRUCT_OFFSET (ArTrainOptions,
+            lr_min), 2e-2f },
     { "weight_decay", G_STRUCT_OFFSET (ArTrainOptions, weight_decay), NAN },
     { "weight_decay", G_STRUCT_OFFSET (ArTrainOptions, weight_decay), -1.0f },
     { "grad_clip", G_STRUCT_OFFSET (ArTrainOptions, grad_clip), NAN },
@@ -367,6 +487,7 @@ main (int argc, char **argv)
   g_test_add_func ("/train/learns-short-text", test_learns_short_text);
   g_test_add_func ("/train/resume-is-exact", test_resume_is_exact);
   g_test_add_func ("/train/deterministic", test_deterministic);
+  g_test_add_func ("/train/schedule-edges", test_schedule_edges);
   g_test_add_func ("/train/units", test_units);
   g_test_add_func ("/train/bad-options", test_bad_options);
   g_test_add_func ("/train/short-text", test_short_text);

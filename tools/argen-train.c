@@ -33,6 +33,11 @@ static volatile gint stop_requested;
  * parsed */
 #define DEFAULT_WARMUP 100
 #define UNSET_WARMUP G_MININT64
+/* --lr-min's default: 1e-4, or --lr when that is less (a cosine "down" to a
+ * floor above the peak raised the rate through the run: --lr 5e-5 ended at
+ * 1e-4); UNSET_LR_MIN until the options are parsed */
+#define DEFAULT_LR_MIN 1e-4
+#define UNSET_LR_MIN (-G_MAXDOUBLE)
 
 static void
 on_sigint (int sig)
@@ -966,6 +971,15 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
       return fail (error);
   } else if (c->val_fraction > 0) {
     test = split_tail (train, c->val_fraction);
+    /* else the run went without validation, and said nothing (--keep-best
+     * then kept the last model) */
+    if (test == NULL) {
+      fprintf (stderr,
+          "argen train: %s: --val-fraction %g of %d images holds out none "
+          "(a larger --val-fraction, --test-data, or 0 for no validation)\n",
+          c->data, c->val_fraction, train->n);
+      return 1;
+    }
   }
   ArPixelCnnConfig config = {
     .width = train->width,
@@ -1137,9 +1151,16 @@ train_wavenet (Common *c, WaveNetOptions *o)
   g_autoptr (GPtrArray) train = NULL;
   g_autoptr (GPtrArray) held = NULL;
   ar_audio_split_holdout (files, o->holdout_every, &train, &held);
+  /* files 0, N, 2N, … are held out: every file when N is 1, and the only
+   * one of a --data naming one file */
   if (train->len == 0) {
-    fprintf (stderr, "argen train: %s: no training files (%u held out)\n",
-        c->data, held->len);
+    fprintf (stderr,
+        "argen train: %s: no training files: --holdout-every %d holds out "
+        "all %u (files 0, %d, %d, … of the sorted list; %s)\n",
+        c->data, o->holdout_every, held->len, o->holdout_every,
+        2 * o->holdout_every, held->len > 1
+        ? "a larger --holdout-every, or 0 for none"
+        : "--holdout-every 0 for none: the first file is always held out");
     return 1;
   }
   g_autoptr (ArWaveNetCorpus) corpus = ar_wavenet_corpus_new (train, held,
@@ -1228,7 +1249,7 @@ argen_cmd_train (int argc, char **argv)
     .checkpoint_every = 200,
     .seed = 1,
     .lr = 2e-3,
-    .lr_min = 1e-4,
+    .lr_min = UNSET_LR_MIN,
     .weight_decay = 0.01,
     .clip = 1.0,
     .val_fraction = 0.1,
@@ -1281,7 +1302,8 @@ argen_cmd_train (int argc, char **argv)
     { "lr", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr,
         "Peak learning rate (default 2e-3)", "LR" },
     { "lr-min", 0, 0, G_OPTION_ARG_DOUBLE, &c.lr_min,
-        "Final learning rate of the cosine schedule (default 1e-4)", "LR" },
+        "Final learning rate of the cosine schedule, at most --lr (default "
+        "1e-4, or --lr when that is less)", "LR" },
     { "warmup", 0, 0, G_OPTION_ARG_INT64, &c.warmup,
         "Warm-up steps, below --steps (default 100, or a tenth of --steps "
         "when that is less)", "N" },
@@ -1396,6 +1418,8 @@ argen_cmd_train (int argc, char **argv)
   }
   if (c.warmup == UNSET_WARMUP)
     c.warmup = MIN (DEFAULT_WARMUP, c.steps / 10);
+  if (c.lr_min == UNSET_LR_MIN)
+    c.lr_min = MIN (DEFAULT_LR_MIN, c.lr);
   if (c.batch < 1 || c.batch > 100000 || c.steps < 1 || c.warmup < 0 ||
       c.eval_every < 0 || c.checkpoint_every < 0 || !(c.lr > 0) ||
       !(c.lr_min >= 0) || !(c.weight_decay >= 0) || !(c.clip >= 0) ||
@@ -1418,6 +1442,15 @@ argen_cmd_train (int argc, char **argv)
         ": the learning rate would never reach --lr %g (give "
         "a --warmup below --steps, 0 for none)\n",
         c.warmup, c.steps, c.lr);
+    goto out;
+  }
+  /* the cosine falls from --lr to --lr-min: a floor above the peak would
+   * raise the rate all through the run instead */
+  if (c.lr_min > c.lr) {
+    fprintf (stderr,
+        "argen train: --lr-min %g is above --lr %g: the schedule would raise "
+        "the learning rate instead of lowering it (give an --lr-min at most "
+        "--lr)\n", c.lr_min, c.lr);
     goto out;
   }
   if (strcmp (family, "rnn") == 0)

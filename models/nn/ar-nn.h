@@ -66,8 +66,14 @@ typedef struct
 /* One AdamW step (decoupled weight decay, bias-corrected moments, as PyTorch's
  * torch.optim.AdamW); t is the 1-based step number. */
 void ar_adamw_step (const ArAdamW *opt, GPtrArray *params, guint64 t, float lr);
-/* Linear warm-up from 0 to lr_max over `warmup` steps, then cosine decay to
- * lr_min at step `total` (and lr_min after). */
+/* The learning rate of update @step (1-based: the trainer's first update is
+ * step 1, its last step @total).  Linear warm-up to lr_max, reached at step
+ * @warmup (step t < @warmup: lr_max · t / @warmup), then cosine decay from
+ * lr_max to lr_min, reached at step @total (and lr_min after).  Without a
+ * warm-up (0, or 1, which is the same) the first step trains at lr_max; a
+ * one-step run trains at lr_max, a two-step one at lr_max then lr_min.  A
+ * warm-up as long as the run or longer leaves no decay: the rate climbs
+ * until the last step. */
 float ar_lr_warmup_cosine (guint64 step, guint64 warmup, guint64 total, float lr_max, float lr_min);
 
 /* ---- layers ------------------------------------------------------------ */

@@ -63,14 +63,23 @@ float
 ar_lr_warmup_cosine (guint64 step, guint64 warmup, guint64 total, float lr_max,
     float lr_min)
 {
+  /* The step that trains at lr_max: the warm-up's last, or without a
+   * warm-up the run's first.  The cosine used to start from step 0 when
+   * there was no warm-up, a step no run makes: the first step was already
+   * below lr_max, and a one-step run trained at lr_min. */
+  guint64 peak = MAX (warmup, 1);
   double progress;
 
   if (step < warmup)
     return (float) ((double) lr_max * (double) step / (double) warmup);
+  /* before the cosine: also the last step of a warm-up as long as the run
+   * (then the run has no decay to make) */
+  if (step <= peak)
+    return lr_max;
   if (step >= total)
     return lr_min;
-  /* Here warmup <= step < total, so the denominator is at least one. */
-  progress = (double) (step - warmup) / (double) (total - warmup);
+  /* Here peak < step < total, so the denominator is at least two. */
+  progress = (double) (step - peak) / (double) (total - peak);
   return (float) (lr_min +
       0.5 * (1.0 + cos (G_PI * progress)) * (lr_max - lr_min));
 }

@@ -167,7 +167,8 @@ restore_param (const ArGguf *g, const char *name, ArParam *p, float *dst, GError
 /* FALSE + @code naming the option (as @where: the run, or the checkpoint
  * it came from) when a rate is not a finite number >= 0 (a NaN one turned
  * every weight NaN at the first update, unnoticed when that was the last
- * step) or the clip is NaN or negative (+infinity: no clipping, like 0). */
+ * step), lr_min is above lr, or the clip is NaN or negative (+infinity: no
+ * clipping, like 0). */
 static gboolean
 check_options (const ArTrainOptions *o, const char *where, gint code,
     GError **error)
@@ -188,6 +189,14 @@ check_options (const ArTrainOptions *o, const char *where, gint code,
           where, rates[i].name, rates[i].value);
       return FALSE;
     }
+  }
+  /* the cosine falls from lr to lr_min: a floor above the peak raised the
+   * rate all through the run */
+  if (o->lr_min > o->lr) {
+    g_set_error (error, AR_ERROR, code,
+        "%s: option lr_min is %g, above lr %g; expected at most lr",
+        where, o->lr_min, o->lr);
+    return FALSE;
   }
   if (!(o->grad_clip >= 0.0f)) {
     g_set_error (error, AR_ERROR, code,

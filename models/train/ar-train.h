@@ -29,7 +29,7 @@ typedef struct
   guint64 steps;                /* total optimisation steps */
   guint64 warmup;               /* linear warm-up steps */
   float lr;                     /* peak learning rate */
-  float lr_min;                 /* final learning rate (cosine floor) */
+  float lr_min;                 /* final learning rate (cosine floor), <= lr */
   float weight_decay;           /* AdamW decoupled decay */
   float grad_clip;              /* global L2 norm limit; 0 = none */
   guint64 eval_every;           /* steps between validations; 0 = only at the end */

@@ -25,6 +25,10 @@ top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
 out=${2:-$build/recipes}
 steps=${3:-8000}
+[[ $steps =~ ^[1-9][0-9]*$ ]] || { echo "STEPS '$steps' is not a number of steps (1 or more)" >&2; exit 2; }
+# the warm-up: 200 steps, or a tenth of a shorter run (argen train's default
+# rule), so that a quick try with a small STEPS runs too
+warmup=$(( steps / 10 < 200 ? steps / 10 : 200 ))
 data=${ARGEN_DATA:-$top/../shared/data}/tinyshakespeare.txt
 argen=$build/tools/argen
 [ -f "$data" ] || { echo "$data: no such file (tiny-shakespeare; ARGEN_DATA names the folder that holds tinyshakespeare.txt)" >&2; exit 1; }
@@ -36,7 +40,7 @@ resume=()
 "$argen" train transformer --data "$data" --out "$out/transformer-draft.gguf" \
   --arch llama --layers 2 --dim 64 --heads 4 --kv-heads 4 --hidden 176 \
   --context 128 --vocab char --batch 32 --threads 1 \
-  --steps "$steps" --warmup 200 --lr 2e-3 --lr-min 1e-4 --weight-decay 0.1 --clip 1 \
+  --steps "$steps" --warmup "$warmup" --lr 2e-3 --lr-min 1e-4 --weight-decay 0.1 --clip 1 \
   --val-fraction 0.1 --eval sliding --eval-every 500 --checkpoint-every 100 \
   --seed 1 --keep-best \
   --name "gst-argen default draft model (Llama-style, 2x64, tiny-shakespeare)" \

@@ -66,6 +66,10 @@ top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
 out=${2:-$build/recipes}
 steps=${3:-20000}
+[[ $steps =~ ^[1-9][0-9]*$ ]] || { echo "STEPS '$steps' is not a number of steps (1 or more)" >&2; exit 2; }
+# the warm-up: 200 steps, or a tenth of a shorter run (argen train's default
+# rule), so that a quick try with a small STEPS runs too
+warmup=$(( steps / 10 < 200 ? steps / 10 : 200 ))
 data=${ARGEN_DATA:-$top/../shared/data}/tinyshakespeare.txt
 argen=$build/tools/argen
 [ -f "$data" ] || { echo "$data: no such file (tiny-shakespeare; ARGEN_DATA names the folder that holds tinyshakespeare.txt)" >&2; exit 1; }
@@ -77,7 +81,7 @@ resume=()
 "$argen" train nar --data "$data" --out "$out/nar-shakespeare.gguf" \
   --layers 2 --dim 64 --heads 4 --kv-heads 4 --hidden 192 \
   --context 96 --slots 64 --vocab char --batch 32 --threads 1 \
-  --steps "$steps" --warmup 200 --lr 3e-3 --lr-min 1e-4 --weight-decay 0.1 --clip 1 \
+  --steps "$steps" --warmup "$warmup" --lr 3e-3 --lr-min 1e-4 --weight-decay 0.1 --clip 1 \
   --val-fraction 0.1 --eval-every 1000 --checkpoint-every 250 \
   --seed 1 --keep-best \
   --name "gst-argen default non-autoregressive text model (bidirectional Llama-style, 2x64, 64 slots, tiny-shakespeare)" \

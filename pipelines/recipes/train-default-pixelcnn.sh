@@ -36,6 +36,10 @@ top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
 out=${2:-$build/recipes}
 steps=${3:-12000}
+[[ $steps =~ ^[1-9][0-9]*$ ]] || { echo "STEPS '$steps' is not a number of steps (1 or more)" >&2; exit 2; }
+# the warm-up: 500 steps, or a tenth of a shorter run (argen train's default
+# rule), so that a quick try with a small STEPS runs too
+warmup=$(( steps / 10 < 500 ? steps / 10 : 500 ))
 data=${ARGEN_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 argen=$build/tools/argen
 [ -f "$data/train-images-idx3-ubyte.gz" ] || { echo "$data: no Fashion-MNIST there (install the Debian package dataset-fashion-mnist, or set ARGEN_FASHION_MNIST to a folder of its files)" >&2; exit 1; }
@@ -50,7 +54,7 @@ resume=()
   --class-names t-shirt-top,trouser,pullover,dress,coat,sandal,shirt,sneaker,bag,ankle-boot \
   --out "$out/pixelcnn-fashion.gguf" \
   --layers 8 --features 32 --first-kernel 7 --kernel 3 --output-hidden 64 \
-  --levels 256 --batch 32 --steps "$steps" --warmup 500 --lr 2e-3 \
+  --levels 256 --batch 32 --steps "$steps" --warmup "$warmup" --lr 2e-3 \
   --lr-min 5e-5 --weight-decay 0.01 --clip 1 --val-fraction 0.08334 \
   --eval-every 1000 --eval-images 2000 --checkpoint-every 200 --seed 1 \
   --keep-best \

@@ -5,7 +5,7 @@
 # (first 90 % train, last 10 % held out), then scored on the held-out 10 %.
 # The model kept is the one with the lowest validation loss (--keep-best).
 #
-#   pipelines/recipes/train-default-rnn.sh [BUILD_DIR] [OUT_DIR]
+#   pipelines/recipes/train-default-rnn.sh [BUILD_DIR] [OUT_DIR] [STEPS]
 #   (OUT_DIR defaults to BUILD_DIR/recipes; ARGEN_DATA is the folder of
 #   tinyshakespeare.txt, by default ../shared/data beside the source tree)
 #
@@ -17,6 +17,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
 out=${2:-$build/recipes}
+steps=${3:-3000}
+[[ $steps =~ ^[1-9][0-9]*$ ]] || { echo "STEPS '$steps' is not a number of steps (1 or more)" >&2; exit 2; }
+# the warm-up: 100 steps, or a tenth of a shorter run (argen train's default
+# rule), so that a quick try with a small STEPS runs too
+warmup=$(( steps / 10 < 100 ? steps / 10 : 100 ))
 data=${ARGEN_DATA:-$top/../shared/data}/tinyshakespeare.txt
 argen=$build/tools/argen
 [ -f "$data" ] || { echo "$data: no such file (tiny-shakespeare; ARGEN_DATA names the folder that holds tinyshakespeare.txt)" >&2; exit 1; }
@@ -27,7 +32,7 @@ resume=()
 
 "$argen" train rnn --data "$data" --out "$out/rnn-shakespeare.gguf" \
   --cell gru --layers 1 --embedding 64 --hidden 512 --vocab char \
-  --seq 128 --batch 32 --steps 3000 --warmup 100 --lr 2e-3 --lr-min 1e-4 \
+  --seq 128 --batch 32 --steps "$steps" --warmup "$warmup" --lr 2e-3 --lr-min 1e-4 \
   --weight-decay 0.01 --clip 1 --val-fraction 0.1 --eval-every 500 \
   --checkpoint-every 100 --seed 1 --keep-best \
   --name "gst-argen default text model (GRU-512, tiny-shakespeare)" \

@@ -100,6 +100,10 @@ top=$(cd "$here/../.." && pwd)
 build=${1:-$top/build}
 out=${2:-$build/recipes}
 steps=${3:-32000}
+[[ $steps =~ ^[1-9][0-9]*$ ]] || { echo "STEPS '$steps' is not a number of steps (1 or more)" >&2; exit 2; }
+# the warm-up: 200 steps, or a tenth of a shorter run (argen train's default
+# rule), so that a quick try with a small STEPS runs too
+warmup=$(( steps / 10 < 200 ? steps / 10 : 200 ))
 data=${ARGEN_AUDIO_DATA:-/usr/share/asterisk/sounds/en_US_f_Allison}
 argen=$build/tools/argen
 # (a folder, a glob or one file of ARGEN_AUDIO_DATA is argen's to check)
@@ -114,7 +118,7 @@ resume=()
   --layers-per-stack 8 --window 2048 --batch 8 \
   --condition mel --n-mels 80 --n-fft 512 --win-length 400 --hop 80 \
   --cond-channels 64 --pre-emphasis 0.85 --highpass 100 \
-  --holdout-every 20 --steps "$steps" --warmup 200 --lr 2e-3 --lr-min 1e-4 \
+  --holdout-every 20 --steps "$steps" --warmup "$warmup" --lr 2e-3 --lr-min 1e-4 \
   --weight-decay 0.01 --clip 1 \
   --eval-every 500 --checkpoint-every 100 --seed 1 --threads 1 --keep-best \
   --name "gst-argen default WaveNet vocoder (log-mel conditioned, 8 kHz, Allison)" \
