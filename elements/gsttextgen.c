@@ -29,15 +29,16 @@
  *
  * Only the last #GstTextGen:max-prompt-bytes bytes of a line (64 KiB by
  * default) are its prompt: the start of a longer line is dropped as it
- * arrives (from a character boundary on), so a file without newlines
- * cannot make the element hold all of it.  A model reads a long prompt
- * token by token — seconds for the default's 64 KiB, minutes for
- * megabytes — but a flush or a state change to READY interrupts it
- * within #GST_ARGEN_TEXT_FEED_STEP tokens.  Nothing is lost by the limit for a Transformer, which
- * never sees more than its context window (at most 8192 tokens: the
- * KV cache slides, keeping its most recent half, and the tokens it drops
- * have no influence at all on the continuation); an RNN's state fades
- * long before 64 KiB of text.
+ * arrives (the prompt starts at a character boundary), so input without
+ * newlines cannot make the element hold all of it.  For a Transformer the
+ * default limit costs nothing: it never conditions on more than its
+ * context window (at most 8192 tokens: its KV cache slides, keeping the
+ * most recent half, and the tokens it drops have no influence at all),
+ * which 64 KiB of text holds unless its tokens average more than 8 bytes;
+ * an RNN's state fades long before that.  The
+ * model reads a prompt token by token — seconds for 64 KiB with the
+ * default model — in steps of 32 tokens, and a flush or a state change to
+ * READY interrupts it between two steps, within milliseconds.
  *
  * The stop string understands C escapes (`\n`, `\t`, `\\`).  gst-launch-1.0
  * removes one level of backslashes itself, so on its command line a newline
@@ -57,7 +58,9 @@
  * several lines, its duration is divided evenly among their outputs.  At the
  * end of the stream the element posts an element message named
  * `textgen-statistics` with the fields `tokens` (guint64), `seconds`
- * (gdouble, wall time spent generating) and `tokens-per-second` (gdouble).
+ * (gdouble, wall time spent reading prompts and generating),
+ * `tokens-per-second` (gdouble) and `prompt-tokens` (guint64, the prompt
+ * tokens the model read).
  *
  * ## Example launch lines
  * |[
@@ -100,9 +103,10 @@ struct _GstTextGen
   ArTextGen *gen;
   GstArgenTextMode mode;     /* as at start */
   GstArgenTextStats stats;   /* the modes' counters (tokens: n_tokens) */
-  GByteArray *pending;   /* input after the last newline: the last
-                          * max-prompt-bytes of a partial line */
-  guint64 line_dropped;  /* bytes of that line dropped before them */
+  /* Input after the last newline: the last max-prompt-bytes of a partial
+   * line, and how many bytes of that line were dropped before them. */
+  GByteArray *pending;
+  guint64 line_dropped;
   GString *out;          /* the continuation being generated */
   GstSegment segment;    /* the input (and output) TIME segment */
   GstClockTime last_end; /* where the last timestamped input ended */
@@ -526,9 +530,8 @@ gst_text_gen_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
       out_duration = b - a;
     }
     gst_text_gen_append_line (self, data + start, end - start, limit);
-    ret = gst_text_gen_continue_line (self,
-        (const gchar *) self->pending->data, self->pending->len,
-        self->line_dropped, out_pts, out_duration);
+    ret = gst_text_gen_continue_line (self, (const gchar *) self->pending->data,
+        self->pending->len, self->line_dropped, out_pts, out_duration);
     g_byte_array_set_size (self->pending, 0);
     self->line_dropped = 0;
     start = end + 1;

@@ -28,7 +28,10 @@
  * the output reaches the #GstTextGenSrc:stop string.  Output is always valid
  * UTF-8.  At the end of the stream the element posts an element message
  * named `textgen-statistics` with the fields `tokens` (guint64), `seconds`
- * (gdouble, wall time spent generating) and `tokens-per-second` (gdouble).
+ * (gdouble, wall time spent generating), `tokens-per-second` (gdouble) and
+ * `prompt-tokens` (guint64, the prompt's tokens the model read).  The
+ * model reads the prompt when the stream starts, 32 tokens at a time, so a
+ * state change interrupts even a long prompt within milliseconds.
  *
  * With #GstTextGenSrc:beam-width above 1 the element searches instead of
  * sampling: it keeps that many hypotheses and outputs the continuation of

@@ -174,8 +174,8 @@ test_greedy_prompt_in_steps (void)
 {
   const Spec target_spec = { AR_TRANSFORMER_LLAMA, 2, 32, 48, 4, 2, 40, 50,
     FALSE, FALSE, FALSE, AR_TENSOR_F32 };
-  const Spec draft_spec = { AR_TRANSFORMER_LLAMA, 1, 16, 24, 2, 1, 24, 50,
-    TRUE, FALSE, FALSE, AR_TENSOR_F32 };
+  const Spec draft_spec = { AR_TRANSFORMER_LLAMA, 1, 16, 24, 2, 1, 24, 50, TRUE,
+    FALSE, FALSE, AR_TENSOR_F32 };
   g_autoptr (ArTextModel) target = random_model (&target_spec, 300);
   g_autoptr (ArTextModel) draft = random_model (&draft_spec, 301);
   const char *long_prompt =
@@ -184,14 +184,14 @@ test_greedy_prompt_in_steps (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (steps); i++) {
     double acc;
-    g_autofree char *plain = run_stream_steps (target, NULL, 0, long_prompt,
-        60, long_prompt + 10, 50, steps[i], &acc);
+    g_autofree char *plain = run_stream_steps (target, NULL, 0, long_prompt, 60,
+        long_prompt + 10, 50, steps[i], &acc);
 
     for (guint k = 1; k <= 4; k += 3) {
-      g_autofree char *spec = run_stream_steps (target, draft, k,
-          long_prompt, 60, long_prompt + 10, 50, steps[i], &acc);
-      g_autofree char *self = run_stream_steps (target, target, k,
-          long_prompt, 60, long_prompt + 10, 50, steps[i], &acc);
+      g_autofree char *spec = run_stream_steps (target, draft, k, long_prompt,
+          60, long_prompt + 10, 50, steps[i], &acc);
+      g_autofree char *self = run_stream_steps (target, target, k, long_prompt,
+          60, long_prompt + 10, 50, steps[i], &acc);
 
       g_assert_cmpstr (spec, ==, plain);
       g_assert_cmpstr (self, ==, plain);

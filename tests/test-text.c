@@ -386,7 +386,8 @@ continue_stream (ArTextGen *gen, int n)
 {
   GString *out = g_string_new (NULL);
 
-  for (int i = 0; i < n && !ar_text_gen_next (gen, out); i++) ;
+  for (int i = 0; i < n && !ar_text_gen_next (gen, out); i++)
+    ;
   ar_text_gen_finish (gen, out);
   return g_string_free (out, FALSE);
 }
@@ -399,7 +400,8 @@ static void
 test_feed_in_steps (void)
 {
   const char *alphabet = "abcdefghij \n\xc3\xa9";
-  g_autoptr (GBytes) bytes = test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 32, alphabet, 9);
+  g_autoptr (GBytes) bytes =
+      test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 32, alphabet, 9);
   g_autoptr (ArTextModel) m = test_text_model_from_bytes (bytes);
   g_autoptr (GString) prompt = g_string_new (NULL);
   g_autoptr (ArTextGen) whole = ar_text_gen_new (m);
@@ -416,7 +418,8 @@ test_feed_in_steps (void)
 
   /* 1000 characters, 2 of them not in the vocabulary */
   for (int i = 0; i < 100; i++)
-    g_string_append (prompt, i == 50 ? "ab\xc3\xa9 XYfghi" : "abc\xc3\xa9 fghij");
+    g_string_append (prompt,
+        i == 50 ? "ab\xc3\xa9 XYfghi" : "abc\xc3\xa9 fghij");
   g_assert_cmpuint (g_utf8_strlen (prompt->str, -1), ==, 1000);
 
   ar_text_gen_reset (whole, 3);

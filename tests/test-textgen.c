@@ -631,7 +631,7 @@ statistics_prompt_tokens (GstBus *bus)
   g_assert_nonnull (msg);
   g_assert_true (gst_message_has_name (msg, "textgen-statistics"));
   g_assert_true (gst_structure_get_uint64 (gst_message_get_structure (msg),
-          "prompt-tokens", &prompt_tokens));
+      "prompt-tokens", &prompt_tokens));
   gst_message_unref (msg);
   return prompt_tokens;
 }
@@ -671,8 +671,9 @@ test_flush_interrupts_prompt (void)
   hook.func = send_flush_start;
   hook.data = h;
   g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
-  g_assert_cmpint (gst_harness_push (h, text_buffer ("\n", GST_SECOND,
-              GST_SECOND)), ==, GST_FLOW_FLUSHING);
+  g_assert_cmpint (gst_harness_push (h,
+                       text_buffer ("\n", GST_SECOND, GST_SECOND)),
+      ==, GST_FLOW_FLUSHING);
   hook.func = NULL;
   g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
 
@@ -798,8 +799,8 @@ test_ready_interrupts_prompt (void)
     g_cond_wait (&job.cond, &job.lock);
   g_mutex_unlock (&job.lock);
   t0 = g_get_monotonic_time ();
-  g_assert_cmpint (gst_element_set_state (job.h->element, GST_STATE_READY),
-      ==, GST_STATE_CHANGE_SUCCESS);
+  g_assert_cmpint (gst_element_set_state (job.h->element, GST_STATE_READY), ==,
+      GST_STATE_CHANGE_SUCCESS);
   ready = (g_get_monotonic_time () - t0) / (gdouble) G_USEC_PER_SEC;
   g_thread_join (thread);
   g_assert_cmpint (job.ret, ==, GST_FLOW_FLUSHING);

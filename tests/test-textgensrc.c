@@ -946,7 +946,8 @@ test_state_change_interrupts_prompt (void)
       GST_STATE_CHANGE_SUCCESS);
   seconds = (g_get_monotonic_time () - t0) / (gdouble) G_USEC_PER_SEC;
   g_test_message ("PLAYING and back to READY in %.4f s; feeding 1024 tokens "
-      "takes %.4f s", seconds, ref);
+                  "takes %.4f s",
+      seconds, ref);
   g_assert_cmpfloat (seconds, <, 6 * ref);
   /* nothing was output: the prompt was not read to its end */
   g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);

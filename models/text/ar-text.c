@@ -667,8 +667,8 @@ ar_text_gen_feed_queued (ArTextGen *gen, guint max_tokens)
     const float *ql;
 
     g_array_append_vals (gen->d_pend, ids, n);
-    ql = feed_ids (gen->draft, gen->dstate,
-        (const gint32 *) gen->d_pend->data, gen->d_pend->len);
+    ql = feed_ids (gen->draft, gen->dstate, (const gint32 *) gen->d_pend->data,
+        gen->d_pend->len);
     memcpy (gen->dq0, ql,
         ar_vocab_get_size (gen->model->vocab) * sizeof (float));
     g_array_set_size (gen->d_pend, 0);
