@@ -410,8 +410,9 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
         " are the prompt (max-prompt-bytes)",
         dropped + len, len);
   }
-  /* Input text is not ours to trust: invalid bytes become U+FFFD. */
-  prompt = g_utf8_make_valid (line, len);
+  /* Input text is not ours to trust: invalid bytes become U+FFFD.  (An
+   * empty line may come with no storage at all.) */
+  prompt = g_utf8_make_valid (len > 0 ? line : "", len);
 
   t0 = g_get_monotonic_time ();
   ar_text_gen_reset (self->gen, seed);

@@ -820,7 +820,8 @@ test_ready_interrupts_prompt (void)
  * add up to more), the last line at EOS too: the element used to keep
  * every byte of a line until its newline, without bound.  The
  * continuation is libargen's of the line's tail, and the statistics count
- * the tail's tokens only. */
+ * the tail's tokens only.  An empty line with nothing held before it is
+ * the empty prompt (the line's bytes have no storage then). */
 static void
 test_max_prompt_bytes (void)
 {
@@ -838,6 +839,14 @@ test_max_prompt_bytes (void)
   g_object_set (h->element, "max-prompt-bytes", (guint) limit, NULL);
   gst_element_set_bus (h->element, bus);
   expected = libargen_continuation (tail, 6, 0.8f, 12, NULL);
+
+  /* an empty line, the first: nothing held yet */
+  gst_harness_push (h, text_buffer ("\n", 0, 0));
+  got = pulled_line (h);
+  piece = libargen_continuation ("", 6, 0.8f, 12, NULL);
+  g_assert_cmpstr (got, ==, piece);
+  g_free (got);
+  g_free (piece);
 
   /* one buffer */
   piece = g_strconcat (line, "\n", NULL);
