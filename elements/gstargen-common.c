@@ -784,6 +784,24 @@ gst_argen_text_stats_add_gen (GstArgenTextStats *st, const ArTextGen *gen)
   st->passes += ar_text_gen_get_passes (gen);
 }
 
+gboolean
+gst_argen_text_feed_queued (ArTextGen *gen, gint *flushing,
+    GstArgenTextStats *st)
+{
+  guint left = ar_text_gen_get_n_queued (gen);
+
+  while (left > 0) {
+    guint rest;
+
+    if (g_atomic_int_get (flushing))
+      return FALSE;
+    rest = ar_text_gen_feed_queued (gen, GST_ARGEN_TEXT_FEED_STEP);
+    st->prompt_tokens += left - rest;
+    left = rest;
+  }
+  return TRUE;
+}
+
 void
 gst_argen_post_text_statistics (GstElement *element, GstArgenTextMode mode,
     const GstArgenTextStats *st)
@@ -792,7 +810,8 @@ gst_argen_post_text_statistics (GstElement *element, GstArgenTextMode mode,
 
   s = gst_structure_new ("textgen-statistics", "tokens", G_TYPE_UINT64,
       st->tokens, "seconds", G_TYPE_DOUBLE, st->seconds, "tokens-per-second",
-      G_TYPE_DOUBLE, st->seconds > 0.0 ? st->tokens / st->seconds : 0.0, NULL);
+      G_TYPE_DOUBLE, st->seconds > 0.0 ? st->tokens / st->seconds : 0.0,
+      "prompt-tokens", G_TYPE_UINT64, st->prompt_tokens, NULL);
   if (mode == GST_ARGEN_TEXT_MODE_SPECULATIVE)
     gst_structure_set (s, "draft-tokens", G_TYPE_UINT64, st->drafted,
         "draft-accepted", G_TYPE_UINT64, st->accepted, "acceptance-rate",

@@ -302,14 +302,29 @@ typedef struct
   gdouble seconds;
   guint64 drafted, accepted; /* speculative: drafts verified, accepted */
   guint64 passes;            /* non-autoregressive: encoder passes */
+  guint64 prompt_tokens;     /* prompt tokens the model read */
 } GstArgenTextStats;
+
+/* Prompt tokens fed between two checks for a flush or a state change:
+ * one batch of the Transformer's prompt path; a millisecond or two of
+ * the embedded models, a few hundred milliseconds of a 100M-weight one. */
+#define GST_ARGEN_TEXT_FEED_STEP 32
+
+/* Feeds what @gen has queued of a prompt (ar_text_gen_queue ()),
+ * GST_ARGEN_TEXT_FEED_STEP tokens at a time, checking the atomic
+ * *@flushing (set by a flush-start, an unlock or a state change to READY)
+ * before each step.  Returns FALSE, leaving the rest queued, when it is
+ * set; TRUE once nothing is queued.  Adds the tokens fed to
+ * @st->prompt_tokens. */
+gboolean gst_argen_text_feed_queued (ArTextGen *gen, gint *flushing,
+    GstArgenTextStats *st);
 
 /* Adds @gen's speculative and non-autoregressive counters since its last
  * reset to @st (not tokens or seconds, which the elements count). */
 void gst_argen_text_stats_add_gen (GstArgenTextStats *st, const ArTextGen *gen);
 
 /* Posts the element message "textgen-statistics" (tokens, seconds,
- * tokens-per-second; in speculative mode also draft-tokens, the drafts
+ * tokens-per-second, prompt-tokens; in speculative mode also draft-tokens, the drafts
  * verified, draft-accepted, and acceptance-rate, their ratio; in
  * non-autoregressive mode passes, the encoder passes) on @element's
  * bus. */

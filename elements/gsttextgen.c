@@ -3,10 +3,14 @@
  * as a prompt and outputs the model's continuation of it.
  *
  * A plain GstElement with a chain function: input bytes are accumulated
- * until a newline completes a line; every complete line restarts the one
- * ArTextGen stream (reset, feed the line, sample), and its continuation goes
- * out as one buffer.  One input buffer can thus produce none, one or many
- * output buffers; they share out the input buffer's time span. */
+ * until a newline completes a line (only the last max-prompt-bytes of it:
+ * memory stays bounded whatever the input); every complete line restarts
+ * the one ArTextGen stream (reset, feed the line, sample), and its
+ * continuation goes out as one buffer.  One input buffer can thus produce
+ * none, one or many output buffers; they share out the input buffer's time
+ * span.  The line is fed in steps (gst_argen_text_feed_queued ()), so that
+ * a flush or a state change never waits for the model to read a long
+ * line. */
 
 /**
  * SECTION:element-textgen
@@ -22,6 +26,19 @@
  * pushed as one buffer followed by a newline, so with a newline as the stop
  * string every input line gives exactly one output line.  A last line
  * without a newline is a prompt too, at end of stream.
+ *
+ * Only the last #GstTextGen:max-prompt-bytes bytes of a line (64 KiB by
+ * default) are its prompt: the start of a longer line is dropped as it
+ * arrives (the prompt starts at a character boundary), so input without
+ * newlines cannot make the element hold all of it.  For a Transformer the
+ * default limit costs nothing: it never conditions on more than its
+ * context window (at most 8192 tokens: its KV cache slides, keeping the
+ * most recent half, and the tokens it drops have no influence at all),
+ * which 64 KiB of text holds unless its tokens average more than 8 bytes;
+ * an RNN's state fades long before that.  The
+ * model reads a prompt token by token — seconds for 64 KiB with the
+ * default model — in steps of 32 tokens, and a flush or a state change to
+ * READY interrupts it between two steps, within milliseconds.
  *
  * The stop string understands C escapes (`\n`, `\t`, `\\`).  gst-launch-1.0
  * removes one level of backslashes itself, so on its command line a newline
@@ -41,7 +58,9 @@
  * several lines, its duration is divided evenly among their outputs.  At the
  * end of the stream the element posts an element message named
  * `textgen-statistics` with the fields `tokens` (guint64), `seconds`
- * (gdouble, wall time spent generating) and `tokens-per-second` (gdouble).
+ * (gdouble, wall time spent reading prompts and generating),
+ * `tokens-per-second` (gdouble) and `prompt-tokens` (guint64, the prompt
+ * tokens the model read).
  *
  * ## Example launch lines
  * |[
@@ -61,6 +80,12 @@ GST_DEBUG_CATEGORY_STATIC (text_gen_debug);
 #define GST_CAT_DEFAULT text_gen_debug
 
 #define DEFAULT_MAX_TOKENS 200
+#define DEFAULT_MAX_PROMPT_BYTES 65536
+
+enum
+{
+  PROP_MAX_PROMPT_BYTES = GST_ARGEN_TEXT_PROP_LAST,
+};
 
 struct _GstTextGen
 {
@@ -70,6 +95,7 @@ struct _GstTextGen
 
   /* Properties, under the object lock. */
   GstArgenTextSettings settings;
+  guint max_prompt_bytes;
 
   /* Streaming state: set up on READY→PAUSED, used by the streaming thread. */
   ArTextModel *model;
@@ -77,7 +103,10 @@ struct _GstTextGen
   ArTextGen *gen;
   GstArgenTextMode mode;     /* as at start */
   GstArgenTextStats stats;   /* the modes' counters (tokens: n_tokens) */
-  GByteArray *pending;   /* input after the last newline: a partial line */
+  /* Input after the last newline: the last max-prompt-bytes of a partial
+   * line, and how many bytes of that line were dropped before them. */
+  GByteArray *pending;
+  guint64 line_dropped;
   GString *out;          /* the continuation being generated */
   GstSegment segment;    /* the input (and output) TIME segment */
   GstClockTime last_end; /* where the last timestamped input ended */
@@ -127,6 +156,16 @@ gst_text_gen_class_init (GstTextGenClass *klass)
 
   gst_argen_text_install_properties (gobject_class, DEFAULT_MAX_TOKENS);
 
+  g_object_class_install_property (gobject_class, PROP_MAX_PROMPT_BYTES,
+      g_param_spec_uint ("max-prompt-bytes", "Maximum prompt bytes",
+          "Only the last this many bytes of an input line are its prompt; "
+          "the start of a longer line is dropped as it arrives, so memory "
+          "stays bounded (the default holds more text than a Transformer's "
+          "context window of at most 8192 tokens)",
+          1, G_MAXINT, DEFAULT_MAX_PROMPT_BYTES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_PLAYING));
+
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
   gst_element_class_set_static_metadata (element_class, "Text generator",
@@ -152,6 +191,7 @@ gst_text_gen_init (GstTextGen *self)
   gst_element_add_pad (GST_ELEMENT (self), self->srcpad);
 
   gst_argen_text_settings_init (&self->settings, DEFAULT_MAX_TOKENS);
+  self->max_prompt_bytes = DEFAULT_MAX_PROMPT_BYTES;
   self->pending = g_byte_array_new ();
   self->out = g_string_new (NULL);
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
@@ -176,9 +216,18 @@ gst_text_gen_set_property (GObject *object, guint prop_id, const GValue *value,
 {
   GstTextGen *self = GST_TEXT_GEN (object);
 
-  if (!gst_argen_text_settings_set_property (GST_ELEMENT (self),
-          &self->settings, prop_id, value))
-    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  switch (prop_id) {
+    case PROP_MAX_PROMPT_BYTES:
+      GST_OBJECT_LOCK (self);
+      self->max_prompt_bytes = g_value_get_uint (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    default:
+      if (!gst_argen_text_settings_set_property (GST_ELEMENT (self),
+              &self->settings, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
 }
 
 static void
@@ -187,9 +236,18 @@ gst_text_gen_get_property (GObject *object, guint prop_id, GValue *value,
 {
   GstTextGen *self = GST_TEXT_GEN (object);
 
-  if (!gst_argen_text_settings_get_property (GST_ELEMENT (self),
-          &self->settings, prop_id, value))
-    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+  switch (prop_id) {
+    case PROP_MAX_PROMPT_BYTES:
+      GST_OBJECT_LOCK (self);
+      g_value_set_uint (value, self->max_prompt_bytes);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    default:
+      if (!gst_argen_text_settings_get_property (GST_ELEMENT (self),
+              &self->settings, prop_id, value))
+        G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
 }
 
 static gboolean
@@ -213,6 +271,7 @@ gst_text_gen_start (GstTextGen *self)
 
   self->gen = ar_text_gen_new (self->model);
   g_byte_array_set_size (self->pending, 0);
+  self->line_dropped = 0;
   gst_segment_init (&self->segment, GST_FORMAT_TIME);
   self->last_end = GST_CLOCK_TIME_NONE;
   self->n_tokens = 0;
@@ -228,6 +287,7 @@ gst_text_gen_stop (GstTextGen *self)
   g_clear_pointer (&self->gen, ar_text_gen_free);
   gst_argen_text_models_release (&self->model, &self->draft);
   g_byte_array_set_size (self->pending, 0);
+  self->line_dropped = 0;
 }
 
 static GstStateChangeReturn
@@ -243,7 +303,8 @@ gst_text_gen_change_state (GstElement *element, GstStateChange transition)
       break;
     case GST_STATE_CHANGE_PAUSED_TO_READY:
       /* Deactivating the pads waits for the chain function; with
-       * max-tokens=-1 and no stop string it would never return by itself. */
+       * max-tokens=-1 and no stop string it would never return by itself,
+       * and a long line keeps the model reading for minutes. */
       g_atomic_int_set (&self->flushing, TRUE);
       break;
     default:
@@ -280,11 +341,12 @@ gst_text_gen_ensure_caps (GstTextGen *self)
   gst_caps_unref (caps);
 }
 
-/* Generates the continuation of @line (@len bytes, no newline) and pushes
- * it, followed by a newline, as one buffer at @pts for @duration. */
+/* Generates the continuation of @line (@len bytes, no newline; when
+ * @dropped, the start of the line was dropped before it) and pushes it,
+ * followed by a newline, as one buffer at @pts for @duration. */
 static GstFlowReturn
 gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
-    GstClockTime pts, GstClockTime duration)
+    guint64 dropped, GstClockTime pts, GstClockTime duration)
 {
   GstArgenTextSettings s = {
     0,
@@ -335,12 +397,26 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
   /* Windows line ends: the carriage return is not part of the prompt. */
   if (len > 0 && line[len - 1] == '\r')
     len--;
-  /* Input text is not ours to trust: invalid bytes become U+FFFD. */
-  prompt = g_utf8_make_valid (line, len);
+  /* A line cut to its last max-prompt-bytes starts at a character: the
+   * continuation bytes of the one the cut went through are not text. */
+  if (dropped > 0) {
+    while (len > 0 && ((guchar) line[0] & 0xc0) == 0x80) {
+      line++;
+      len--;
+      dropped++;
+    }
+    GST_INFO_OBJECT (self,
+        "a line of %" G_GUINT64_FORMAT " bytes: only its last %" G_GSIZE_FORMAT
+        " are the prompt (max-prompt-bytes)",
+        dropped + len, len);
+  }
+  /* Input text is not ours to trust: invalid bytes become U+FFFD.  (An
+   * empty line may come with no storage at all.) */
+  prompt = g_utf8_make_valid (len > 0 ? line : "", len);
 
   t0 = g_get_monotonic_time ();
   ar_text_gen_reset (self->gen, seed);
-  skipped = ar_text_gen_feed (self->gen, prompt, -1);
+  skipped = ar_text_gen_queue (self->gen, prompt, -1);
   if (skipped > 0)
     GST_INFO_OBJECT (self,
         "%u characters of the prompt are not in the "
@@ -350,6 +426,15 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
   g_free (prompt);
 
   g_string_truncate (self->out, 0);
+  /* The model reads the prompt in steps; a flush or a state change between
+   * two of them abandons it (the next line resets the stream). */
+  if (!gst_argen_text_feed_queued (self->gen, &self->flushing, &self->stats)) {
+    GST_DEBUG_OBJECT (self, "flushing, %u prompt tokens left unread",
+        ar_text_gen_get_n_queued (self->gen));
+    self->generation_us += g_get_monotonic_time () - t0;
+    gst_argen_text_settings_clear (&s);
+    return GST_FLOW_FLUSHING;
+  }
   for (i = 0; s.max_tokens < 0 || i < s.max_tokens; i++) {
     if (g_atomic_int_get (&self->flushing))
       break;
@@ -376,6 +461,27 @@ gst_text_gen_continue_line (GstTextGen *self, const gchar *line, gsize len,
   return gst_pad_push (self->srcpad, buffer);
 }
 
+/* Appends @len bytes to the partial line, keeping only its last @limit
+ * bytes: the start of a longer line is dropped (and counted) as it
+ * arrives, so the element never holds more than @limit bytes of it. */
+static void
+gst_text_gen_append_line (GstTextGen *self, const guint8 *data, gsize len,
+    gsize limit)
+{
+  gsize have = self->pending->len;
+
+  if (len >= limit) {
+    self->line_dropped += have + (len - limit);
+    g_byte_array_set_size (self->pending, 0);
+    data += len - limit;
+    len = limit;
+  } else if (have + len > limit) {
+    self->line_dropped += have + len - limit;
+    g_byte_array_remove_range (self->pending, 0, have + len - limit);
+  }
+  g_byte_array_append (self->pending, data, len);
+}
+
 static GstFlowReturn
 gst_text_gen_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
 {
@@ -384,7 +490,7 @@ gst_text_gen_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
   GstClockTime pts, duration;
   GstMapInfo map;
   const guint8 *data, *nl;
-  gsize start, len;
+  gsize start, len, limit;
   guint i, n_lines = 0;
 
   if (!gst_buffer_map (buf, &map, GST_MAP_READ)) {
@@ -393,17 +499,18 @@ gst_text_gen_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
         ("could not map an input buffer"));
     return GST_FLOW_ERROR;
   }
-  g_byte_array_append (self->pending, map.data, map.size);
-  gst_buffer_unmap (buf, &map);
+
+  GST_OBJECT_LOCK (self);
+  limit = self->max_prompt_bytes;
+  GST_OBJECT_UNLOCK (self);
 
   pts = GST_BUFFER_PTS (buf);
   duration = GST_BUFFER_DURATION (buf);
   if (GST_CLOCK_TIME_IS_VALID (pts))
     self->last_end = GST_CLOCK_TIME_IS_VALID (duration) ? pts + duration : pts;
-  gst_buffer_unref (buf);
 
-  data = self->pending->data;
-  len = self->pending->len;
+  data = map.data;
+  len = map.size;
   for (nl = memchr (data, '\n', len); nl != NULL;
        nl = memchr (nl + 1, '\n', len - (nl + 1 - data)))
     n_lines++;
@@ -423,12 +530,20 @@ gst_text_gen_chain (GstPad *pad, GstObject *parent, GstBuffer *buf)
       out_pts = pts + a;
       out_duration = b - a;
     }
-    ret = gst_text_gen_continue_line (self, (const gchar *) data + start,
-        end - start, out_pts, out_duration);
+    gst_text_gen_append_line (self, data + start, end - start, limit);
+    ret = gst_text_gen_continue_line (self, (const gchar *) self->pending->data,
+        self->pending->len, self->line_dropped, out_pts, out_duration);
+    g_byte_array_set_size (self->pending, 0);
+    self->line_dropped = 0;
     start = end + 1;
   }
-  g_byte_array_remove_range (self->pending, 0, start);
+  /* The rest is the start of the next line, unless a flush or an error
+   * ended this buffer's lines early: what follows them is not read. */
+  if (ret == GST_FLOW_OK)
+    gst_text_gen_append_line (self, data + start, len - start, limit);
 
+  gst_buffer_unmap (buf, &map);
+  gst_buffer_unref (buf);
   return ret;
 }
 
@@ -473,8 +588,9 @@ gst_text_gen_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
 
         ret = gst_text_gen_continue_line (self,
             (const gchar *) self->pending->data, self->pending->len,
-            self->last_end, GST_CLOCK_TIME_NONE);
+            self->line_dropped, self->last_end, GST_CLOCK_TIME_NONE);
         g_byte_array_set_size (self->pending, 0);
+        self->line_dropped = 0;
         if (ret != GST_FLOW_OK)
           GST_DEBUG_OBJECT (self, "pushing the last continuation: %s",
               gst_flow_get_name (ret));
@@ -492,6 +608,7 @@ gst_text_gen_sink_event (GstPad *pad, GstObject *parent, GstEvent *event)
     case GST_EVENT_FLUSH_STOP:
       /* The stream lock is held here: the chain function is not running. */
       g_byte_array_set_size (self->pending, 0);
+      self->line_dropped = 0;
       gst_segment_init (&self->segment, GST_FORMAT_TIME);
       self->last_end = GST_CLOCK_TIME_NONE;
       g_atomic_int_set (&self->flushing, FALSE);

@@ -2,8 +2,11 @@
 /* gsttextgensrc.c — textgensrc, a GstPushSrc that generates UTF-8 text with
  * a libargen text model (RNN, Transformer, … whatever the model file holds).
  *
- * One stream is one ArTextGen: reset with the seed and fed the prompt in
- * start(), then each create() samples up to tokens-per-buffer tokens.  Buffer
+ * One stream is one ArTextGen: reset with the seed and the prompt queued in
+ * start(); the first create() feeds the prompt in steps (a state change
+ * must not wait for the model to read a long one: unlock() stops it between
+ * two steps, and the next create() goes on from there), then each create()
+ * samples up to tokens-per-buffer tokens.  Buffer
  * timestamps and offsets come from the token counter, as audiotestsrc derives
  * them from its sample counter: a token lasts 1/tokens-per-second. */
 
@@ -25,7 +28,10 @@
  * the output reaches the #GstTextGenSrc:stop string.  Output is always valid
  * UTF-8.  At the end of the stream the element posts an element message
  * named `textgen-statistics` with the fields `tokens` (guint64), `seconds`
- * (gdouble, wall time spent generating) and `tokens-per-second` (gdouble).
+ * (gdouble, wall time spent generating), `tokens-per-second` (gdouble) and
+ * `prompt-tokens` (guint64, the prompt's tokens the model read).  The
+ * model reads the prompt when the stream starts, 32 tokens at a time, so a
+ * state change interrupts even a long prompt within milliseconds.
  *
  * With #GstTextGenSrc:beam-width above 1 the element searches instead of
  * sampling: it keeps that many hypotheses and outputs the continuation of
@@ -98,6 +104,7 @@ struct _GstTextGenSrc
   GString *out;         /* the next buffer's text */
   gint rate_n, rate_d;  /* tokens-per-second as a fraction, fixed at start */
   guint64 n_tokens;     /* tokens sampled so far: the next buffer's offset */
+  guint64 prompt_tokens; /* prompt tokens the model has read */
   gboolean finished;    /* max-tokens or the stop string reached */
   gint64 generation_us; /* wall time spent in create() generating */
   gboolean stats_posted;
@@ -335,8 +342,10 @@ gst_text_gen_src_start (GstBaseSrc *bsrc)
   seed = gst_argen_text_settings_pick_seed (&s);
   GST_INFO_OBJECT (self, "seed %" G_GUINT64_FORMAT, seed);
   ar_text_gen_reset (self->gen, seed);
+  /* Only encoded here: the model reads it in create(), where unlock() can
+   * interrupt it. */
   if (prompt != NULL && prompt[0] != '\0') {
-    skipped = ar_text_gen_feed (self->gen, prompt, -1);
+    skipped = ar_text_gen_queue (self->gen, prompt, -1);
     if (skipped > 0)
       GST_WARNING_OBJECT (self,
           "%u characters of the prompt are not in the "
@@ -348,6 +357,7 @@ gst_text_gen_src_start (GstBaseSrc *bsrc)
    * counter, without accumulating rounding errors. */
   gst_util_double_to_fraction (rate, &self->rate_n, &self->rate_d);
   self->n_tokens = 0;
+  self->prompt_tokens = 0;
   self->finished = FALSE;
   self->generation_us = 0;
   self->stats_posted = FALSE;
@@ -458,6 +468,7 @@ gst_text_gen_src_create (GstPushSrc *psrc, GstBuffer **buf)
   GstBaseSrc *bsrc = GST_BASE_SRC (psrc);
   GstClockTime pts, running_time;
   ArSamplingParams params;
+  GstArgenTextStats feed = { 0 };
   GstBuffer *buffer;
   guint64 first = self->n_tokens, n = 0;
   guint tokens_per_buffer;
@@ -488,6 +499,15 @@ gst_text_gen_src_create (GstPushSrc *psrc, GstBuffer **buf)
   GST_OBJECT_UNLOCK (self);
   ar_text_gen_set_sampling (self->gen, &params);
   ar_text_gen_set_iterations (self->gen, iterations);
+
+  /* The prompt first, if the model has not read all of it yet. */
+  if (!gst_argen_text_feed_queued (self->gen, &self->flushing, &feed)) {
+    self->prompt_tokens += feed.prompt_tokens;
+    GST_DEBUG_OBJECT (self, "flushing, %u prompt tokens left to read",
+        ar_text_gen_get_n_queued (self->gen));
+    return GST_FLOW_FLUSHING;
+  }
+  self->prompt_tokens += feed.prompt_tokens;
 
   g_string_truncate (self->out, 0);
   t0 = g_get_monotonic_time ();
@@ -559,7 +579,8 @@ gst_text_gen_src_eos_probe (GstPad *pad, GstPadProbeInfo *info,
   if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && !self->stats_posted &&
       self->gen != NULL) {
     GstArgenTextStats st = { self->n_tokens,
-      self->generation_us / (gdouble) G_USEC_PER_SEC, 0, 0, 0 };
+      self->generation_us / (gdouble) G_USEC_PER_SEC, 0, 0, 0,
+      self->prompt_tokens };
 
     self->stats_posted = TRUE;
     gst_argen_text_stats_add_gen (&st, self->gen);

@@ -7,7 +7,8 @@
  *   quantised copies of the target, the default GRU drafting for the
  *   default Transformer), draft lengths k and prompts, far past the
  *   context (the window slides), with prompts fed in the middle of a
- *   stream and with a stop string that ends it mid-round.
+ *   stream and with a stop string that ends it mid-round; with prompts
+ *   fed in steps.
  * - Sampled: on a tiny model, the joint frequencies of the first two
  *   tokens and the frequencies of the third, over 20,000 streams, pass a
  *   chi-square test against the target's exact distribution (computed
@@ -119,6 +120,82 @@ test_greedy_random (void)
             g_assert_cmpfloat (acc, ==, 1.0);
         }
       }
+    }
+  }
+}
+
+/* A greedy stream whose prompts are queued and fed @step tokens at a time
+ * (as the elements feed them, ar_text_gen_feed_queued ()): reset, prompt,
+ * n1 tokens, a second prompt in the middle of the stream, n2 tokens. */
+static char *
+run_stream_steps (ArTextModel *target, ArTextModel *draft, guint k,
+    const char *prompt1, guint n1, const char *prompt2, guint n2, guint step,
+    double *acceptance)
+{
+  guint64 drafted, accepted;
+  g_autoptr (ArTextGen) gen = ar_text_gen_new (target);
+  g_autoptr (GString) out = g_string_new (NULL);
+  const char *prompts[] = { prompt1, prompt2 };
+  const guint n[] = { n1, n2 };
+
+  if (draft)
+    g_assert_true (ar_text_gen_set_speculative (gen, draft, k, NULL));
+  ar_text_gen_set_sampling (gen, &greedy);
+  ar_text_gen_reset (gen, 1);
+  for (guint p = 0; p < 2; p++) {
+    guint left;
+
+    ar_text_gen_queue (gen, prompts[p], -1);
+    left = ar_text_gen_get_n_queued (gen);
+    while (left > 0) {
+      guint rest = ar_text_gen_feed_queued (gen, step);
+
+      g_assert_cmpuint (rest, ==, left - MIN (left, step));
+      left = rest;
+    }
+    for (guint i = 0; i < n[p] && !ar_text_gen_next (gen, out); i++)
+      ;
+    g_string_append (out, "|");
+  }
+  ar_text_gen_finish (gen, out);
+  ar_text_gen_get_speculative_stats (gen, NULL, &drafted, &accepted);
+  *acceptance = drafted ? (double) accepted / drafted : 0.0;
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* Prompts fed in steps: the draft reads each step at once (so that no
+ * long catch-up is left for its next round); greedy speculative output is
+ * still plain greedy output fed in the same steps, with prompts longer
+ * than both contexts, in the middle of the stream too.  The target
+ * drafting for itself has every draft accepted: the draft read exactly
+ * the target's prompt. */
+static void
+test_greedy_prompt_in_steps (void)
+{
+  const Spec target_spec = { AR_TRANSFORMER_LLAMA, 2, 32, 48, 4, 2, 40, 50,
+    FALSE, FALSE, FALSE, AR_TENSOR_F32 };
+  const Spec draft_spec = { AR_TRANSFORMER_LLAMA, 1, 16, 24, 2, 1, 24, 50, TRUE,
+    FALSE, FALSE, AR_TENSOR_F32 };
+  g_autoptr (ArTextModel) target = random_model (&target_spec, 300);
+  g_autoptr (ArTextModel) draft = random_model (&draft_spec, 301);
+  const char *long_prompt =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZ!#%&ABCDEFGHIJKLMNOPQRSTUVWXYZ!#%&ABCDEFGH";
+  static const guint steps[] = { 1, 5, 32 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (steps); i++) {
+    double acc;
+    g_autofree char *plain = run_stream_steps (target, NULL, 0, long_prompt, 60,
+        long_prompt + 10, 50, steps[i], &acc);
+
+    for (guint k = 1; k <= 4; k += 3) {
+      g_autofree char *spec = run_stream_steps (target, draft, k, long_prompt,
+          60, long_prompt + 10, 50, steps[i], &acc);
+      g_autofree char *self = run_stream_steps (target, target, k, long_prompt,
+          60, long_prompt + 10, 50, steps[i], &acc);
+
+      g_assert_cmpstr (spec, ==, plain);
+      g_assert_cmpstr (self, ==, plain);
+      g_assert_cmpfloat (acc, ==, 1.0);
     }
   }
 }
@@ -432,6 +509,8 @@ main (int argc, char **argv)
   g_test_add_func ("/speculative/greedy/quantised-copy",
       test_greedy_quantised_copy);
   g_test_add_func ("/speculative/greedy/stop", test_greedy_stop);
+  g_test_add_func ("/speculative/greedy/prompt-in-steps",
+      test_greedy_prompt_in_steps);
   g_test_add_func ("/speculative/greedy/defaults", test_greedy_defaults);
   g_test_add_func ("/speculative/sampled-distribution",
       test_sampled_distribution);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* test-text.c — vocabularies, the UTF-8 / stop-string output filter and
- * generation streams (determinism, greedy decoding, prompts). */
+ * generation streams (determinism, greedy decoding, prompts, prompts fed
+ * in steps). */
 #include <math.h>
 #include <string.h>
 #include "test-util.h"
@@ -378,6 +379,94 @@ test_ended_stays_ended (void)
   }
 }
 
+/* The continuation of @gen (reset and prompted by the caller) as a
+ * string: @n tokens, then the held-back rest. */
+static char *
+continue_stream (ArTextGen *gen, int n)
+{
+  GString *out = g_string_new (NULL);
+
+  for (int i = 0; i < n && !ar_text_gen_next (gen, out); i++)
+    ;
+  ar_text_gen_finish (gen, out);
+  return g_string_free (out, FALSE);
+}
+
+/* A prompt queued and fed a few tokens at a time (what the elements do, so
+ * that a flush can stop a long one) gives the stream ar_text_gen_feed ()
+ * gives, bit for bit for an RNN; ar_text_gen_next () feeds what is left;
+ * ar_text_gen_reset () drops it. */
+static void
+test_feed_in_steps (void)
+{
+  const char *alphabet = "abcdefghij \n\xc3\xa9";
+  g_autoptr (GBytes) bytes =
+      test_make_rnn_bytes (AR_CELL_GRU, 1, 8, 32, alphabet, 9);
+  g_autoptr (ArTextModel) m = test_text_model_from_bytes (bytes);
+  g_autoptr (GString) prompt = g_string_new (NULL);
+  g_autoptr (ArTextGen) whole = ar_text_gen_new (m);
+  g_autoptr (ArTextGen) steps = ar_text_gen_new (m);
+  g_autoptr (ArTextGen) none = ar_text_gen_new (m);
+  /* greedy: the random model's distributions are nearly flat, so that
+   * sampled streams of one seed hardly depend on the prompt, while the
+   * argmax does */
+  ArSamplingParams greedy = { 0.0f, 0, 1.0f };
+
+  ar_text_gen_set_sampling (whole, &greedy);
+  ar_text_gen_set_sampling (steps, &greedy);
+  ar_text_gen_set_sampling (none, &greedy);
+
+  /* 1000 characters, 2 of them not in the vocabulary */
+  for (int i = 0; i < 100; i++)
+    g_string_append (prompt,
+        i == 50 ? "ab\xc3\xa9 XYfghi" : "abc\xc3\xa9 fghij");
+  g_assert_cmpuint (g_utf8_strlen (prompt->str, -1), ==, 1000);
+
+  ar_text_gen_reset (whole, 3);
+  g_assert_cmpuint (ar_text_gen_feed (whole, prompt->str, -1), ==, 2);
+  g_assert_cmpuint (ar_text_gen_get_n_queued (whole), ==, 0);
+  g_autofree char *want = continue_stream (whole, 100);
+
+  /* in steps of 7 tokens: 998 / 7 = 142 full ones and one of 4 */
+  ar_text_gen_reset (steps, 3);
+  g_assert_cmpuint (ar_text_gen_queue (steps, prompt->str, -1), ==, 2);
+  g_assert_cmpuint (ar_text_gen_get_n_queued (steps), ==, 998);
+  g_assert_cmpuint (ar_text_gen_feed_queued (steps, 0), ==, 998);
+  guint left = 998, n_steps = 0;
+  while (left > 0) {
+    guint rest = ar_text_gen_feed_queued (steps, 7);
+    g_assert_cmpuint (rest, ==, left - MIN (left, 7));
+    g_assert_cmpuint (ar_text_gen_get_n_queued (steps), ==, rest);
+    left = rest;
+    n_steps++;
+  }
+  g_assert_cmpuint (n_steps, ==, 143);
+  g_autofree char *got = continue_stream (steps, 100);
+  g_assert_cmpstr (got, ==, want);
+
+  /* half fed, then ar_text_gen_next () reads the rest first */
+  ar_text_gen_reset (steps, 3);
+  ar_text_gen_queue (steps, prompt->str, 600);
+  ar_text_gen_feed_queued (steps, 100);
+  ar_text_gen_queue (steps, prompt->str + 600, -1);
+  g_assert_cmpuint (ar_text_gen_get_n_queued (steps), ==, 898);
+  g_autofree char *rest = continue_stream (steps, 100);
+  g_assert_cmpuint (ar_text_gen_get_n_queued (steps), ==, 0);
+  g_assert_cmpstr (rest, ==, want);
+
+  /* a reset drops what is queued: the stream is that of no prompt */
+  ar_text_gen_reset (none, 3);
+  g_autofree char *bare = continue_stream (none, 100);
+  g_assert_cmpstr (bare, !=, want);
+  ar_text_gen_reset (steps, 3);
+  ar_text_gen_queue (steps, prompt->str, -1);
+  ar_text_gen_feed_queued (steps, 10);
+  ar_text_gen_reset (steps, 3);
+  g_assert_cmpuint (ar_text_gen_get_n_queued (steps), ==, 0);
+  g_autofree char *dropped = continue_stream (steps, 100);
+  g_assert_cmpstr (dropped, ==, bare);
+}
+
 /* ar_vocab_equal: the same tokens in the same order, BOS and EOS. */
 static void
 test_vocab_equal (void)
@@ -410,5 +499,6 @@ main (int argc, char **argv)
   g_test_add_func ("/text/vocab-equal", test_vocab_equal);
   g_test_add_func ("/text/generation", test_generation);
   g_test_add_func ("/text/stop-in-generation", test_stop_in_generation);
+  g_test_add_func ("/text/feed-in-steps", test_feed_in_steps);
   return g_test_run ();
 }

@@ -3,7 +3,8 @@
  * output per input line with the input's time span shared out, equality
  * with libargen continuing the same prompt, reproducibility, lines split
  * across buffers, the unterminated last line at EOS, flushing, untimed input
- * and the statistics message. */
+ * and the statistics message; a flush or a state change interrupting the
+ * model reading a long line, and lines longer than max-prompt-bytes. */
 
 #include <gst/gst.h>
 #include <gst/check/gstharness.h>
@@ -13,6 +14,10 @@
 #include <string.h>
 
 #include "text/ar-text.h"
+
+/* GST_ARGEN_TEXT_FEED_STEP (elements/gstargen-common.h): prompt tokens
+ * the element feeds between two checks for a flush. */
+#define FEED_STEP 32
 
 #define TEXT_CAPS "text/x-raw, format=(string)utf8"
 
@@ -562,6 +567,322 @@ test_statistics (void)
   gst_harness_teardown (h);
 }
 
+/* ---- a hook in the streaming thread ------------------------------------
+ * textgen brings its controlled properties up to date
+ * (gst_object_sync_values ()) in the streaming thread right before the
+ * model reads a line: a control source that calls a hook on every read
+ * lets a test act at exactly that point, deterministically. */
+
+typedef struct
+{
+  GstControlSourceGetValue get_value; /* the wrapped source's */
+  void (*func) (gpointer data);       /* NULL: disarmed */
+  gpointer data;
+} Hook;
+
+static gboolean
+hooked_get_value (GstControlSource *cs, GstClockTime timestamp, gdouble *value)
+{
+  Hook *hook = g_object_get_data (G_OBJECT (cs), "test-hook");
+
+  if (hook->func != NULL)
+    hook->func (hook->data);
+  return hook->get_value (cs, timestamp, value);
+}
+
+/* Binds @element's temperature to a constant 0.8 read through @hook. */
+static void
+bind_hook (GstElement *element, Hook *hook)
+{
+  GstControlSource *cs = gst_interpolation_control_source_new ();
+
+  g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  gst_timed_value_control_source_set (GST_TIMED_VALUE_CONTROL_SOURCE (cs), 0,
+      0.8);
+  hook->get_value = cs->get_value;
+  cs->get_value = hooked_get_value;
+  g_object_set_data (G_OBJECT (cs), "test-hook", hook);
+  gst_object_add_control_binding (GST_OBJECT (element),
+      gst_direct_control_binding_new_absolute (GST_OBJECT (element),
+          "temperature", cs));
+  gst_object_unref (cs);
+}
+
+/* A line of @n bytes of the model's own alphabet, no newline. */
+static gchar *
+long_line (gsize n)
+{
+  static const gchar words[] = "To be, or not to be, that is the question: ";
+  gchar *line = g_malloc (n + 1);
+
+  for (gsize i = 0; i < n; i++)
+    line[i] = words[i % (sizeof words - 1)];
+  line[n] = '\0';
+  return line;
+}
+
+/* The prompt-tokens of the textgen-statistics message on @bus. */
+static guint64
+statistics_prompt_tokens (GstBus *bus)
+{
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  guint64 prompt_tokens = G_MAXUINT64;
+
+  g_assert_nonnull (msg);
+  g_assert_true (gst_message_has_name (msg, "textgen-statistics"));
+  g_assert_true (gst_structure_get_uint64 (gst_message_get_structure (msg),
+      "prompt-tokens", &prompt_tokens));
+  gst_message_unref (msg);
+  return prompt_tokens;
+}
+
+static void
+send_flush_start (gpointer data)
+{
+  GstHarness *h = data;
+
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
+}
+
+/* A flush while the model reads a long line stops it within one step: the
+ * element used to feed the whole line in one call (minutes for megabytes)
+ * before it looked at the flush.  The flush starts in the streaming thread
+ * right before the line is read, so the element must notice it before its
+ * first step: the statistics count no token of that line, only the 5 of
+ * the line after the flush, whose continuation is libargen's (the stream
+ * was reset cleanly). */
+static void
+test_flush_interrupts_prompt (void)
+{
+  GstBus *bus = gst_bus_new ();
+  Hook hook = { 0 };
+  GstSegment segment;
+  GstBuffer *buf;
+  GstHarness *h;
+  gchar *line, *got, *expected;
+
+  h = new_textgen ("seed", (gint64) 4, "max-tokens", 4, NULL);
+  gst_element_set_bus (h->element, bus);
+  bind_hook (h->element, &hook);
+
+  line = long_line (20000);
+  buf = text_buffer (line, 0, GST_SECOND);
+  g_free (line);
+  hook.func = send_flush_start;
+  hook.data = h;
+  g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  g_assert_cmpint (gst_harness_push (h,
+                       text_buffer ("\n", GST_SECOND, GST_SECOND)),
+      ==, GST_FLOW_FLUSHING);
+  hook.func = NULL;
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+
+  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  gst_harness_push (h, text_buffer ("To be\n", 0, GST_SECOND));
+  got = pulled_line (h);
+  expected = libargen_continuation ("To be", 4, 0.8f, 4, NULL);
+  g_assert_cmpstr (got, ==, expected);
+  g_free (got);
+  g_free (expected);
+
+  gst_harness_push_event (h, gst_event_new_eos ());
+  g_assert_cmpuint (statistics_prompt_tokens (bus), ==, 5);
+
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
+typedef struct
+{
+  GstHarness *h;
+  GMutex lock;
+  GCond cond;
+  gboolean reached, done;
+  GstFlowReturn ret;
+  gchar *line;
+} ReadyJob;
+
+/* The hook: tells the test the line is about to be read, then waits until
+ * the state change to READY has begun (deactivating the sink pad marks it
+ * flushing, then waits for this thread to leave the chain function). */
+static void
+wait_for_state_change (gpointer data)
+{
+  ReadyJob *job = data;
+  GstPad *sinkpad = gst_element_get_static_pad (job->h->element, "sink");
+  gint64 deadline = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+  gboolean flushing = FALSE;
+
+  g_mutex_lock (&job->lock);
+  job->reached = TRUE;
+  g_cond_signal (&job->cond);
+  g_mutex_unlock (&job->lock);
+  while (!flushing && g_get_monotonic_time () < deadline) {
+    g_usleep (1000);
+    GST_OBJECT_LOCK (sinkpad);
+    flushing = GST_PAD_IS_FLUSHING (sinkpad);
+    GST_OBJECT_UNLOCK (sinkpad);
+  }
+  gst_object_unref (sinkpad);
+}
+
+static gpointer
+push_long_line (gpointer data)
+{
+  ReadyJob *job = data;
+
+  job->ret = gst_harness_push (job->h, text_buffer (job->line, 0, GST_SECOND));
+  return NULL;
+}
+
+/* Seconds libargen takes to feed @n tokens of @text (its first n
+ * characters) to the default model: the element's own cost of reading
+ * them, on this machine, under this build (ASan, valgrind) and load. */
+static gdouble
+feed_seconds (const gchar *text, gsize n)
+{
+  GError *error = NULL;
+  ArTextModel *model;
+  ArTextGen *gen;
+  gint64 t0;
+  gdouble seconds;
+
+  model = ar_text_model_new_from_file (ARGEN_DEFAULT_TEXT_MODEL, &error);
+  g_assert_no_error (error);
+  gen = ar_text_gen_new (model);
+  ar_text_gen_reset (gen, 1);
+  ar_text_gen_feed (gen, text, 8); /* warm the caches up */
+  t0 = g_get_monotonic_time ();
+  ar_text_gen_feed (gen, text, n);
+  seconds = (g_get_monotonic_time () - t0) / (gdouble) G_USEC_PER_SEC;
+  ar_text_gen_free (gen);
+  ar_text_model_unref (model);
+  return seconds;
+}
+
+/* A state change to READY while the model reads a long line returns
+ * within a step too (the same flag as a flush, set by the state change
+ * itself): it used to wait for the whole line.  The line, 6400 bytes
+ * (under the default max-prompt-bytes), is what the model takes 400 times
+ * as long to read as 16 tokens; the state change, measured from the moment
+ * the element is about to read it, must take less than 100 times that (it
+ * takes the time to encode the line, not one step: measured 2.5 to 5 ms
+ * natively where the bound was 170 ms to 720 ms).  Both sides scale alike with the
+ * build and the load of the machine, so the bound holds under valgrind as
+ * natively, and the reference costs little there. */
+static void
+test_ready_interrupts_prompt (void)
+{
+  ReadyJob job = { 0 };
+  Hook hook = { 0 };
+  GThread *thread;
+  gint64 t0;
+  gdouble ready, ref;
+  gchar *line;
+
+  line = long_line (400 * 16);
+  ref = feed_seconds (line, 16);
+  job.line = g_strconcat (line, "\n", NULL);
+  g_free (line);
+  job.h = new_textgen ("seed", (gint64) 4, "max-tokens", 10, NULL);
+  g_mutex_init (&job.lock);
+  g_cond_init (&job.cond);
+  bind_hook (job.h->element, &hook);
+  hook.func = wait_for_state_change;
+  hook.data = &job;
+
+  thread = g_thread_new ("push", push_long_line, &job);
+  g_mutex_lock (&job.lock);
+  while (!job.reached)
+    g_cond_wait (&job.cond, &job.lock);
+  g_mutex_unlock (&job.lock);
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (gst_element_set_state (job.h->element, GST_STATE_READY), ==,
+      GST_STATE_CHANGE_SUCCESS);
+  ready = (g_get_monotonic_time () - t0) / (gdouble) G_USEC_PER_SEC;
+  g_thread_join (thread);
+  g_assert_cmpint (job.ret, ==, GST_FLOW_FLUSHING);
+  g_test_message ("READY in %.4f s; feeding 16 tokens takes %.4f s", ready,
+      ref);
+  g_assert_cmpfloat (ready, <, 100 * ref);
+
+  hook.func = NULL;
+  gst_harness_teardown (job.h);
+  g_free (job.line);
+  g_mutex_clear (&job.lock);
+  g_cond_clear (&job.cond);
+}
+
+/* Only the last max-prompt-bytes of a line are its prompt, however the
+ * line arrives (in one buffer longer than the limit, or in pieces that
+ * add up to more), the last line at EOS too: the element used to keep
+ * every byte of a line until its newline, without bound.  The
+ * continuation is libargen's of the line's tail, and the statistics count
+ * the tail's tokens only.  An empty line with nothing held before it is
+ * the empty prompt (the line's bytes have no storage then). */
+static void
+test_max_prompt_bytes (void)
+{
+  const gchar *line = "But soft, what light through yonder window breaks?";
+  const gsize limit = 8, len = strlen (line);
+  const gchar *tail = line + len - limit;
+  GstBus *bus = gst_bus_new ();
+  gchar *got, *expected, *piece;
+  guint max_prompt_bytes;
+  GstHarness *h;
+
+  h = new_textgen ("seed", (gint64) 6, "max-tokens", 2, NULL);
+  g_object_get (h->element, "max-prompt-bytes", &max_prompt_bytes, NULL);
+  g_assert_cmpuint (max_prompt_bytes, ==, 65536);
+  g_object_set (h->element, "max-prompt-bytes", (guint) limit, NULL);
+  gst_element_set_bus (h->element, bus);
+  expected = libargen_continuation (tail, 6, 0.8f, 2, NULL);
+
+  /* an empty line, the first: nothing held yet */
+  gst_harness_push (h, text_buffer ("\n", 0, 0));
+  got = pulled_line (h);
+  piece = libargen_continuation ("", 6, 0.8f, 2, NULL);
+  g_assert_cmpstr (got, ==, piece);
+  g_free (got);
+  g_free (piece);
+
+  /* one buffer */
+  piece = g_strconcat (line, "\n", NULL);
+  gst_harness_push (h, text_buffer (piece, 0, GST_SECOND));
+  g_free (piece);
+  got = pulled_line (h);
+  g_assert_cmpstr (got, ==, expected);
+  g_free (got);
+
+  /* pieces of 7 bytes */
+  for (gsize i = 0; i < len; i += 7) {
+    piece = g_strndup (line + i, MIN (7, len - i));
+    gst_harness_push (h, text_buffer (piece, GST_SECOND, 0));
+    g_free (piece);
+  }
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+  gst_harness_push (h, text_buffer ("\n", GST_SECOND, 0));
+  got = pulled_line (h);
+  g_assert_cmpstr (got, ==, expected);
+  g_free (got);
+
+  /* the last line, at EOS */
+  gst_harness_push (h, text_buffer (line, 2 * GST_SECOND, GST_SECOND));
+  gst_harness_push_event (h, gst_event_new_eos ());
+  got = pulled_line (h);
+  g_assert_cmpstr (got, ==, expected);
+  g_free (got);
+  g_free (expected);
+
+  g_assert_cmpuint (statistics_prompt_tokens (bus), ==, 3 * limit);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -585,6 +906,11 @@ main (int argc, char **argv)
       test_temperature_controlled);
   g_test_add_func ("/textgen/untimed-input", test_untimed_input);
   g_test_add_func ("/textgen/statistics", test_statistics);
+  g_test_add_func ("/textgen/flush-interrupts-prompt",
+      test_flush_interrupts_prompt);
+  g_test_add_func ("/textgen/ready-interrupts-prompt",
+      test_ready_interrupts_prompt);
+  g_test_add_func ("/textgen/max-prompt-bytes", test_max_prompt_bytes);
 
   ret = g_test_run ();
   gst_deinit ();

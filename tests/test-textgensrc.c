@@ -3,8 +3,9 @@
  * pipelines: properties as gst-inspect shows them, output validity and
  * reproducibility, agreement with libargen's own greedy generation, token
  * counting, the stop string, timestamps, live operation, sampling changes
- * while playing, statistics, and model loading errors (in-process and
- * through gst-launch-1.0).
+ * while playing, statistics, a state change while the model reads a long
+ * prompt, and model loading errors (in-process and through
+ * gst-launch-1.0).
  *
  * Runs with the plugin of this build (GST_PLUGIN_PATH_1_0, tests/meson.build)
  * and uses the default model both embedded (the element) and from its source
@@ -830,10 +831,13 @@ test_statistics (void)
   g_test_message ("%" G_GUINT64_FORMAT " tokens in %.4f s: %.0f tokens/s",
       tokens, seconds, rate);
 
-  /* EOS from the base class (num-buffers) posts them too. */
+  /* EOS from the base class (num-buffers) posts them too; prompt-tokens
+   * counts the prompt's tokens (none above). */
+  g_assert_true (gst_structure_get_uint64 (s, "prompt-tokens", &tokens));
+  g_assert_cmpuint (tokens, ==, 0);
   g_ptr_array_set_size (messages, 0);
   end = run_pipeline ("textgensrc num-buffers=3 tokens-per-buffer=4 seed=2 "
-                      "! fakesink",
+                      "prompt=ROMEO: ! fakesink",
       messages);
   g_assert_cmpint (GST_MESSAGE_TYPE (end), ==, GST_MESSAGE_EOS);
   gst_message_unref (end);
@@ -842,7 +846,124 @@ test_statistics (void)
   g_assert_true (gst_structure_get_uint64 (s, "tokens", &tokens));
   g_assert_cmpuint (tokens, >=, 3);
   g_assert_cmpuint (tokens, <=, 12);
+  g_assert_true (gst_structure_get_uint64 (s, "prompt-tokens", &tokens));
+  g_assert_cmpuint (tokens, ==, 6);
   g_ptr_array_unref (messages);
+}
+
+/* ---- a state change while the prompt is read ---------------------------- */
+
+typedef struct
+{
+  GstControlSourceGetValue get_value; /* the wrapped source's */
+  GMutex lock;
+  GCond cond;
+  gboolean reached;
+} Hook;
+
+/* Reads of the controlled temperature, which create() makes before it
+ * feeds the prompt, tell the test that create() has begun. */
+static gboolean
+hooked_get_value (GstControlSource *cs, GstClockTime timestamp, gdouble *value)
+{
+  Hook *hook = g_object_get_data (G_OBJECT (cs), "test-hook");
+
+  g_mutex_lock (&hook->lock);
+  hook->reached = TRUE;
+  g_cond_signal (&hook->cond);
+  g_mutex_unlock (&hook->lock);
+  return hook->get_value (cs, timestamp, value);
+}
+
+/* Seconds libargen takes to feed the first @n characters of @text to the
+ * default model, on this machine, under this build and load. */
+static gdouble
+feed_seconds (const gchar *text, gsize n)
+{
+  GError *error = NULL;
+  ArTextModel *model;
+  ArTextGen *gen;
+  gint64 t0;
+  gdouble seconds;
+
+  model = ar_text_model_new_from_file (ARGEN_DEFAULT_TEXT_MODEL, &error);
+  g_assert_no_error (error);
+  gen = ar_text_gen_new (model);
+  ar_text_gen_reset (gen, 1);
+  ar_text_gen_feed (gen, text, 8); /* warm the caches up */
+  t0 = g_get_monotonic_time ();
+  ar_text_gen_feed (gen, text, n);
+  seconds = (g_get_monotonic_time () - t0) / (gdouble) G_USEC_PER_SEC;
+  ar_text_gen_free (gen);
+  ar_text_model_unref (model);
+  return seconds;
+}
+
+/* The model reads the prompt in create(), in steps that unlock() can stop
+ * between: going to PLAYING, then back to READY while it reads a
+ * 6400-byte prompt, takes less than 100 times as long as libargen feeding
+ * 16 tokens (the prompt is 400 times that).  The element used to read the
+ * prompt in start(), inside the state change to PAUSED, which nothing
+ * could interrupt.  Measured: 4 to 12 ms natively (mostly loading the
+ * model), where the bound was 110 ms to 150 ms.  Both sides scale alike with the
+ * build (valgrind, ASan) and the machine's load. */
+static void
+test_state_change_interrupts_prompt (void)
+{
+  static const gchar words[] = "To be, or not to be, that is the question: ";
+  const gsize n = 400 * 16;
+  GstControlSource *cs = gst_interpolation_control_source_new ();
+  Hook hook = { 0 };
+  GstHarness *h;
+  gchar *prompt = g_malloc (n + 1);
+  gdouble seconds, ref;
+  gint64 t0, play, ready;
+
+  for (gsize i = 0; i < n; i++)
+    prompt[i] = words[i % (sizeof words - 1)];
+  prompt[n] = '\0';
+  ref = feed_seconds (prompt, 16);
+
+  g_mutex_init (&hook.lock);
+  g_cond_init (&hook.cond);
+  g_object_set (cs, "mode", GST_INTERPOLATION_MODE_NONE, NULL);
+  gst_timed_value_control_source_set (GST_TIMED_VALUE_CONTROL_SOURCE (cs), 0,
+      0.8);
+  hook.get_value = cs->get_value;
+  cs->get_value = hooked_get_value;
+  g_object_set_data (G_OBJECT (cs), "test-hook", &hook);
+
+  h = gst_harness_new ("textgensrc");
+  g_object_set (h->element, "prompt", prompt, "seed", (gint64) 3, NULL);
+  gst_object_add_control_binding (GST_OBJECT (h->element),
+      gst_direct_control_binding_new_absolute (GST_OBJECT (h->element),
+          "temperature", cs));
+  /* the two state changes, not the wait for the streaming thread between
+   * them */
+  t0 = g_get_monotonic_time ();
+  gst_harness_play (h);
+  play = g_get_monotonic_time () - t0;
+  g_mutex_lock (&hook.lock);
+  while (!hook.reached)
+    g_cond_wait (&hook.cond, &hook.lock);
+  g_mutex_unlock (&hook.lock);
+  t0 = g_get_monotonic_time ();
+  g_assert_cmpint (gst_element_set_state (h->element, GST_STATE_READY), ==,
+      GST_STATE_CHANGE_SUCCESS);
+  ready = g_get_monotonic_time () - t0;
+  seconds = (play + ready) / (gdouble) G_USEC_PER_SEC;
+  g_test_message ("to PLAYING in %.4f s, back to READY in %.4f s; feeding "
+                  "16 tokens takes %.4f s",
+      play / (gdouble) G_USEC_PER_SEC, ready / (gdouble) G_USEC_PER_SEC, ref);
+  g_assert_cmpfloat (seconds, <, 100 * ref);
+  /* nothing was output: the prompt was not read to its end */
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+
+  gst_harness_teardown (h);
+  gst_object_unref (cs);
+  g_mutex_clear (&hook.lock);
+  g_cond_clear (&hook.cond);
+  g_free (prompt);
 }
 
 static void
@@ -1238,6 +1359,8 @@ main (int argc, char **argv)
   g_test_add_func ("/textgensrc/temperature-controlled",
       test_temperature_controlled);
   g_test_add_func ("/textgensrc/statistics", test_statistics);
+  g_test_add_func ("/textgensrc/state-change-interrupts-prompt",
+      test_state_change_interrupts_prompt);
   g_test_add_func ("/textgensrc/speculative", test_speculative);
   g_test_add_func ("/textgensrc/speculative-errors", test_speculative_errors);
   g_test_add_func ("/textgensrc/non-autoregressive", test_non_autoregressive);

@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A prompt queue longer than this (tokens) is freed once fed rather than
+ * kept for the next prompt (queue_clear ()). */
+#define AR_TEXT_QUEUE_KEEP 65536
+
 static const ArTextFamily *const families[] = {
   &ar_rnn_text_family,
   &ar_transformer_llama_family,
@@ -209,7 +213,8 @@ struct _ArTextGen
   guint last_token;
   gint prev_token; /* the last token output (or fed), -1 none */
   guint64 n_tokens;
-  GArray *ids;        /* gint32 scratch for prompts */
+  GArray *queue;      /* gint32: prompt tokens queued ... */
+  guint queue_pos;    /* ... of which this many were fed */
   ArThreadPool *pool; /* NULL: one thread */
 
   /* beam search */
@@ -332,6 +337,20 @@ beams_alloc (ArTextGen *gen, guint width)
   gen->topi = g_new (guint, width);
 }
 
+/* Empties the prompt queue; after a huge prompt it lets its memory go, so
+ * that a stream does not keep megabytes of scratch for the rest of its
+ * life. */
+static void
+queue_clear (ArTextGen *gen)
+{
+  if (gen->queue->len > AR_TEXT_QUEUE_KEEP) {
+    g_array_unref (gen->queue);
+    gen->queue = g_array_new (FALSE, FALSE, sizeof (gint32));
+  }
+  g_array_set_size (gen->queue, 0);
+  gen->queue_pos = 0;
+}
+
 static gboolean beam_settle (ArTextGen *gen, GString *out);
 static void spec_clear (ArTextGen *gen);
 static void spec_start (ArTextGen *gen);
@@ -361,7 +380,7 @@ ar_text_gen_new (ArTextModel *model)
   gen->params = (ArSamplingParams) AR_SAMPLING_PARAMS_INIT;
   gen->filter = ar_text_filter_new ();
   gen->uniform = g_new0 (float, n_vocab);
-  gen->ids = g_array_new (FALSE, FALSE, sizeof (gint32));
+  gen->queue = g_array_new (FALSE, FALSE, sizeof (gint32));
   gen->spare = g_ptr_array_new ();
   gen->held = g_string_new (NULL);
   ar_text_gen_reset (gen, 0);
@@ -387,7 +406,7 @@ ar_text_gen_free (ArTextGen *gen)
   ar_sampler_free (gen->sampler);
   ar_text_filter_free (gen->filter);
   g_free (gen->uniform);
-  g_array_unref (gen->ids);
+  g_array_unref (gen->queue);
   g_string_free (gen->held, TRUE);
   ar_threadpool_free (gen->pool);
   ar_text_model_unref (gen->model);
@@ -410,6 +429,7 @@ ar_text_gen_reset (ArTextGen *gen, guint64 seed)
   if (width > 0)
     beams_alloc (gen, width);
   spec_clear (gen);
+  queue_clear (gen);
   gen->ended = FALSE;
   g_string_truncate (gen->held, 0);
   ar_rng_init (&gen->rng, seed);
@@ -585,12 +605,13 @@ beam_settle (ArTextGen *gen, GString *out)
 }
 
 guint
-ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
+ar_text_gen_queue (ArTextGen *gen, const char *text, gssize len)
 {
   g_return_val_if_fail (gen != NULL, 0);
   g_return_val_if_fail (text != NULL || len == 0, 0);
 
   const ArTextFamily *fam = gen->model->family;
+  guint before = gen->queue->len;
 
   /* a search in progress settles first: its text is handed out later (none
    * when it had ended at the stop string) */
@@ -598,33 +619,83 @@ ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
     beam_settle (gen, gen->ended ? NULL : gen->held);
   gen->ended = FALSE;
 
-  g_array_set_size (gen->ids, 0);
-  guint unknown = ar_vocab_encode (gen->model->vocab, text, len, gen->ids);
+  guint unknown = ar_vocab_encode (gen->model->vocab, text, len, gen->queue);
+  guint n = gen->queue->len - before;
+  const gint32 *ids = (const gint32 *) gen->queue->data + before;
+
   if (gen->model->nar) {
     /* the tokens of the last pass not handed out are not part of the
-     * stream; the prompt is */
+     * stream; the prompt is.  Appending costs no model work, so nothing
+     * stays queued; only the last C tokens are ever read (nar_next ()) */
+    guint C = ar_nar_get_context_length (gen->model->nar);
+
     gen->chunk_len = gen->chunk_out = 0;
-    g_array_append_vals (gen->history, gen->ids->data, gen->ids->len);
-  } else if (gen->speculating && gen->ids->len > 0) {
-    /* what the last round made and nobody took is dropped; the target then
-     * takes the last token out (as plain decoding did when it was drawn)
-     * and the prompt, exactly as plain decoding does; the draft takes
-     * both with its next round */
-    spec_settle (gen);
-    if (gen->t_next >= 0)
-      fam->forward (gen->model->impl, gen->state, gen->t_next);
-    gen->t_next = -1;
-    gen->logits = feed_ids (gen->model, gen->state,
-        (const gint32 *) gen->ids->data, gen->ids->len);
-    g_array_append_vals (gen->d_pend, gen->ids->data, gen->ids->len);
+    g_array_append_vals (gen->history, ids, n);
+    if (gen->history->len > 2 * C)
+      g_array_remove_range (gen->history, 0, gen->history->len - C);
+    g_array_set_size (gen->queue, before);
   } else if (gen->speculating) {
+    /* what the last round made and nobody took is dropped; with a prompt
+     * the target then takes the last token out (as plain decoding did when
+     * it was drawn) before it, exactly as plain decoding does */
     spec_settle (gen);
-  } else if (gen->ids->len > 0) {
-    gen->logits = feed_ids (gen->model, gen->state,
-        (const gint32 *) gen->ids->data, gen->ids->len);
+    if (n > 0 && gen->t_next >= 0)
+      fam->forward (gen->model->impl, gen->state, gen->t_next);
+    if (n > 0)
+      gen->t_next = -1;
   }
-  if (gen->ids->len > 0)
-    gen->prev_token = g_array_index (gen->ids, gint32, gen->ids->len - 1);
+  if (n > 0)
+    gen->prev_token = ids[n - 1];
+  return unknown;
+}
+
+guint
+ar_text_gen_feed_queued (ArTextGen *gen, guint max_tokens)
+{
+  g_return_val_if_fail (gen != NULL, 0);
+
+  guint left = gen->queue->len - gen->queue_pos;
+  guint n = MIN (max_tokens, left);
+  const gint32 *ids = (const gint32 *) gen->queue->data + gen->queue_pos;
+
+  if (n == 0)
+    return left;
+  gen->logits = feed_ids (gen->model, gen->state, ids, n);
+  if (gen->speculating) {
+    /* the draft catches up at once rather than at its next round, so that
+     * a long prompt leaves no long uninterruptible catch-up behind it */
+    const float *ql;
+
+    g_array_append_vals (gen->d_pend, ids, n);
+    ql = feed_ids (gen->draft, gen->dstate, (const gint32 *) gen->d_pend->data,
+        gen->d_pend->len);
+    memcpy (gen->dq0, ql,
+        ar_vocab_get_size (gen->model->vocab) * sizeof (float));
+    g_array_set_size (gen->d_pend, 0);
+  }
+  gen->queue_pos += n;
+  left -= n;
+  if (left == 0)
+    queue_clear (gen);
+  return left;
+}
+
+guint
+ar_text_gen_get_n_queued (const ArTextGen *gen)
+{
+  g_return_val_if_fail (gen != NULL, 0);
+  return gen->queue->len - gen->queue_pos;
+}
+
+guint
+ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len)
+{
+  g_return_val_if_fail (gen != NULL, 0);
+  g_return_val_if_fail (text != NULL || len == 0, 0);
+
+  guint unknown = ar_text_gen_queue (gen, text, len);
+
+  ar_text_gen_feed_queued (gen, G_MAXUINT);
   return unknown;
 }
 
@@ -902,6 +973,8 @@ ar_text_gen_next (ArTextGen *gen, GString *out)
   }
   if (gen->ended)
     return TRUE;
+  /* what is still queued of a prompt comes before the next token */
+  ar_text_gen_feed_queued (gen, G_MAXUINT);
   gen->n_tokens++;
   if (gen->width > 0) {
     if (beam_next (gen, out)) {

@@ -178,8 +178,41 @@ void ar_text_gen_set_sampling (ArTextGen *gen, const ArSamplingParams *params);
  * that is not can never match the filtered output): one that is not is
  * refused as a programmer error, keeping the previous one. */
 void ar_text_gen_set_stop (ArTextGen *gen, const char *stop);
-/* Feeds a prompt; returns the number of characters skipped as not in the vocabulary. */
+/* Feeds a prompt; returns the number of characters skipped as not in the
+ * vocabulary.  The same as ar_text_gen_queue () then
+ * ar_text_gen_feed_queued (gen, G_MAXUINT). */
 guint ar_text_gen_feed (ArTextGen *gen, const char *text, gssize len);
+
+/* Feeding in steps.  The model reads a prompt one token at a time (a
+ * Transformer in batches of a few dozen, sliding its window every C / 2
+ * tokens past its context length C; an RNN carries its whole history), so
+ * a long prompt is long work: a 2 MiB line of a character model is two
+ * million steps, minutes of one call.  A caller that must be able to stop
+ * (a GStreamer element on a flush or a state change) queues the prompt
+ * instead and feeds it a bounded number of tokens at a time, checking in
+ * between:
+ *
+ *   ar_text_gen_queue (gen, text, -1);
+ *   while (ar_text_gen_feed_queued (gen, 32) > 0)
+ *     if (cancelled)
+ *       return;
+ *
+ * ar_text_gen_queue () settles a beam search or speculative round and
+ * encodes @text (the vocabulary's encoding of the whole text, as
+ * ar_text_gen_feed () does), appending its tokens to the stream's queue
+ * without running the model; it returns the characters skipped.  (A
+ * non-autoregressive stream only appends the tokens to its context: nothing
+ * stays queued.)  ar_text_gen_feed_queued () runs the model over at most
+ * @max_tokens queued tokens (a speculative stream's draft too) and returns
+ * how many are still queued.  ar_text_gen_next () first feeds whatever is
+ * still queued; ar_text_gen_reset () drops it.  Fed in steps, a prompt
+ * gives the stream ar_text_gen_feed () would (bit for bit for a family
+ * without forward_prompt; otherwise up to the float rounding of batching
+ * the tokens differently).  The queue takes 4 bytes a token. */
+guint ar_text_gen_queue (ArTextGen *gen, const char *text, gssize len);
+guint ar_text_gen_feed_queued (ArTextGen *gen, guint max_tokens);
+/* Prompt tokens queued and not fed yet. */
+guint ar_text_gen_get_n_queued (const ArTextGen *gen);
 /* Samples one token, feeds it back, and appends to @out whatever output became
  * final (possibly nothing).  Returns TRUE when the stop string was reached (the
  * token that completed it is consumed; nothing of the stop string is output),
