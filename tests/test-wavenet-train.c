@@ -946,6 +946,76 @@ test_check (void)
   g_assert_nonnull (strstr (error->message, "16000"));
 }
 
+/* What the trainer accepts, the loader loads: every configuration outside
+ * the model file's ranges is refused before training, naming the key (9
+ * stacks, 2000 channels or classes, a rate of 500 Hz and mel parameters
+ * ar_mel_new () refuses all trained, and wrote files that
+ * ar_wavenet_new_from_gguf () then refused). */
+static void
+test_check_model_ranges (void)
+{
+  const struct
+  {
+    const char *field, *message;
+  } cases[] = {
+    { "stacks", "wavenet.stacks is 9" },
+    { "residual", "wavenet.residual_channels is 2000" },
+    { "classes", "wavenet.global.classes is 2000" },
+    { "cond", "wavenet.cond_channels is 2000" },
+    { "rate", "wavenet.sample_rate is 500" },
+    { "n_fft", "n_fft is 15" },
+    { "f_max", "f_max is 5000" },
+    { "win_length", "win_length is 32" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    ArWaveNetConfig c = tiny_config (TRUE, FALSE, 256);
+    g_autoptr (GError) error = NULL;
+    const char *f = cases[i].field;
+
+    if (strcmp (f, "stacks") == 0)
+      c.stacks = 9;
+    else if (strcmp (f, "residual") == 0)
+      c.residual = 2000;
+    else if (strcmp (f, "classes") == 0)
+      c.global_classes = 2000;
+    else if (strcmp (f, "cond") == 0)
+      c.cond_channels = 2000;
+    else if (strcmp (f, "rate") == 0)
+      c.sample_rate = c.mel.sample_rate = 500;
+    else if (strcmp (f, "n_fft") == 0)
+      c.mel.n_fft = 15;
+    else if (strcmp (f, "f_max") == 0)
+      c.mel.f_max = 5000.0f;
+    else
+      c.mel.win_length = 32;
+    g_assert_false (ar_wavenet_train_check (&c,
+        (int) ar_wavenet_train_receptive_field (&c), 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, cases[i].message));
+  }
+
+  /* the largest configuration the loader takes passes (windows of its
+   * receptive field, one at a time), and Q below 256 still trains */
+  {
+    ArWaveNetConfig c = tiny_config (FALSE, FALSE, 256);
+    g_autoptr (GError) error = NULL;
+
+    c.stacks = 8;
+    c.layers_per_stack = 2;
+    c.global_classes = 1024;
+    g_assert_true (ar_wavenet_train_check (&c, 64, 1, &error));
+    g_assert_no_error (error);
+    c.quantization = 16;
+    g_assert_true (ar_wavenet_train_check (&c, 64, 1, &error));
+    g_assert_no_error (error);
+    c.quantization = 1;
+    g_assert_false (ar_wavenet_train_check (&c, 64, 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "quantization is 1"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -964,6 +1034,8 @@ main (int argc, char **argv)
   g_test_add_data_func ("/wavenet-train/task/mel-global", GINT_TO_POINTER (1),
       test_task_evaluate);
   g_test_add_func ("/wavenet-train/check", test_check);
+  g_test_add_func ("/wavenet-train/check-model-ranges",
+      test_check_model_ranges);
   g_test_add_func ("/wavenet-train/pre-emphasis", test_pre_emphasis);
   g_test_add_func ("/wavenet-train/learns-periodic", test_learns_periodic);
   g_test_add_data_func ("/wavenet-train/resume", GINT_TO_POINTER (FALSE),

@@ -110,10 +110,13 @@ typedef struct
 gsize ar_wavenet_train_receptive_field (const ArWaveNetConfig *config);
 
 /* Checks that @config can be trained on windows of @T samples, @B at a
- * time: sizes positive (Q 2 … 256, G even, at most 16 layers per stack, the
- * mel parameters' sample rate the model's), T at least the receptive field
- * (so that a window inside a file scores at least one position), and that
- * the activations of the largest number of threads stay below 16 GiB. */
+ * time: everything ar_wavenet_config_check () checks, so that the model
+ * file ar_wavenet_train_write () makes loads — except that Q may be 2 …
+ * 256 (a graph of fewer classes trains, for tests, but only Q = 256 makes a
+ * model file) —, T at least the receptive field (so that a window inside a
+ * file scores at least one position), and that the activations of the
+ * largest number of threads stay below 16 GiB.  Errors: AR_ERROR_INVALID,
+ * AR_ERROR_UNSUPPORTED for the memory. */
 gboolean ar_wavenet_train_check (const ArWaveNetConfig *config, int T, int B,
     GError **error);
 /* @config must pass ar_wavenet_train_check () for max_T, max_B; @n_threads:

@@ -41,20 +41,22 @@
 
 /* ---- configuration ---------------------------------------------------- */
 
-/* Checks @c's ranges; @what prefixes the messages (the file name, or
- * "configuration"). */
+/* Checks @c's ranges but not its mel parameters (make_mel () does, as it
+ * makes the front end); @what prefixes the messages (the file name, or
+ * "configuration"), @code is the error's. */
 static gboolean
-config_check (const ArWaveNetConfig *c, const char *what, GError **error)
+config_check (const ArWaveNetConfig *c, const char *what, int code,
+    GError **error)
 {
 #define RANGE(v, key, lo, hi)                                                  \
   if ((v) < (lo) || (v) > (hi)) {                                              \
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,                              \
+    g_set_error (error, AR_ERROR, code,                                        \
         "%s: wavenet." key " is %d; expected %d to %d", what, (v), (lo),       \
         (hi));                                                                 \
     return FALSE;                                                              \
   }
   if (c->quantization != 256) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+    g_set_error (error, AR_ERROR, code,
         "%s: wavenet.quantization is %d; expected 256 (8-bit µ-law)", what,
         c->quantization);
     return FALSE;
@@ -63,7 +65,7 @@ config_check (const ArWaveNetConfig *c, const char *what, GError **error)
   RANGE (c->residual, "residual_channels", 1, MAX_CHANNELS);
   RANGE (c->gate, "gate_channels", 2, MAX_CHANNELS);
   if (c->gate % 2 != 0) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+    g_set_error (error, AR_ERROR, code,
         "%s: wavenet.gate_channels is %d; expected an even number (a tanh "
         "half and a sigmoid half)",
         what, c->gate);
@@ -76,15 +78,40 @@ config_check (const ArWaveNetConfig *c, const char *what, GError **error)
   RANGE (c->global_classes, "global.classes", 0, MAX_CLASSES);
   RANGE (c->cond_channels, "cond_channels", 0, MAX_CHANNELS);
 #undef RANGE
-  if (!ar_wavenet_config_check_decode (c, what, AR_ERROR_MODEL, error))
+  if (!ar_wavenet_config_check_decode (c, what, code, error))
     return FALSE;
   if (c->cond_channels > 0 && c->mel.sample_rate != c->sample_rate) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+    g_set_error (error, AR_ERROR, code,
         "%s: wavenet.mel.sample_rate is %d; expected the model's sample rate "
         "%d",
         what, c->mel.sample_rate, c->sample_rate);
     return FALSE;
   }
+  return TRUE;
+}
+
+gboolean
+ar_wavenet_config_check (const ArWaveNetConfig *c, const char *what, int code,
+    GError **error)
+{
+  ArMel *mel;
+  GError *local = NULL;
+
+  g_return_val_if_fail (c != NULL && what != NULL, FALSE);
+
+  if (!config_check (c, what, code, error))
+    return FALSE;
+  if (c->cond_channels == 0)
+    return TRUE;
+  /* the mel parameters are checked where they are used: by the front end */
+  mel = ar_mel_new (&c->mel, &local);
+  if (mel == NULL) {
+    g_set_error (error, AR_ERROR, code, "%s: wavenet.mel: %s", what,
+        local->message);
+    g_error_free (local);
+    return FALSE;
+  }
+  ar_mel_free (mel);
   return TRUE;
 }
 
@@ -440,7 +467,7 @@ ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed,
   ArRng rng;
 
   g_return_val_if_fail (config != NULL, NULL);
-  if (!config_check (config, "configuration", error))
+  if (!config_check (config, "configuration", AR_ERROR_MODEL, error))
     return NULL;
   wn = model_new (config);
   if (!make_mel (wn, "configuration", error)) {
@@ -522,7 +549,7 @@ ar_wavenet_new_from_gguf (ArGguf *f, GError **error)
   if (ar_gguf_has_key (f, "wavenet.highpass") &&
       !ar_gguf_get_f32 (f, "wavenet.highpass", &c.highpass, error))
     return NULL;
-  if (!config_check (&c, name, error))
+  if (!config_check (&c, name, AR_ERROR_MODEL, error))
     return NULL;
 
   wn = model_new (&c);

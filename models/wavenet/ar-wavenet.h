@@ -119,6 +119,15 @@ typedef struct
 
 #define AR_WAVENET_MAX_PRE_EMPHASIS 0.99f
 
+/* Checks every range a model file must satisfy — what
+ * ar_wavenet_new_from_gguf () and ar_wavenet_new_random () refuse: Q 256,
+ * the sample rate 1000 … 96000 Hz, 1 … 1024 channels of each kind, 1 … 8
+ * stacks of 1 … 16 layers, 0 … 1024 global classes, the decode (below) and
+ * a vocoder's mel parameters (ar_mel_new ()'s ranges, at the model's rate)
+ * —, for the trainer, so that what it trains can be loaded; errors in the
+ * AR_ERROR domain with @code, prefixed by @what. */
+gboolean ar_wavenet_config_check (const ArWaveNetConfig *c, const char *what,
+    int code, GError **error);
 /* Checks what @c says of the decode — the pre-emphasis α (0 …
  * AR_WAVENET_MAX_PRE_EMPHASIS) and the output high-pass (0, or under half
  * of c->sample_rate) —, for the model loader and the trainer; errors in the
