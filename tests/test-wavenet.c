@@ -1141,6 +1141,155 @@ test_errors (void)
   }
 }
 
+/* @wn's file, changed by @edit (keys set again replace the written ones),
+ * loaded back as "edited.gguf"; NULL + *@error when the loader refuses it. */
+typedef void (*EditFile) (ArGgufWriter *w);
+
+static ArWaveNet *
+reload_edited (const ArWaveNet *wn, EditFile edit, GError **error)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (ArGguf) f = NULL;
+
+  ar_wavenet_write (wn, w, FALSE);
+  edit (w);
+  bytes = ar_gguf_writer_to_bytes (w);
+  f = ar_gguf_new_from_bytes (bytes, "edited.gguf", error);
+  g_assert_nonnull (f);
+  return ar_wavenet_new_from_gguf (f, error);
+}
+
+static void
+edit_fewer_layers (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_u32 (w, "wavenet.layers_per_stack", 2);
+}
+
+static void
+edit_no_classes (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_u32 (w, "wavenet.global.classes", 0);
+  ar_gguf_writer_set_string_array (w, "wavenet.global.names", NULL, NULL, 0);
+}
+
+static void
+edit_no_mel (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_u32 (w, "wavenet.cond_channels", 0);
+}
+
+/* what a checkpoint adds to a model file: not the model's */
+static void
+edit_optimizer_state (ArGgufWriter *w)
+{
+  const guint64 ne[1] = { 4 };
+  const float zeros[4] = { 0 };
+
+  ar_gguf_writer_add_tensor_f32 (w, "opt.m.input.bias", AR_TENSOR_F32, 1, ne,
+      zeros);
+}
+
+/* A file whose keys describe a smaller network than its tensors is
+ * refused, naming the first tensor the keys leave out: it loaded, dropping
+ * layers, the global condition or the mel conditioning of the trained
+ * network without a word. */
+static void
+test_errors_tensors_disagree (void)
+{
+  ArWaveNetConfig c = config (4, 6, 5, 8, 2, 3);
+  g_autoptr (ArWaveNet) wn = NULL;
+  g_autoptr (ArWaveNet) voc = NULL;
+  g_autoptr (ArWaveNet) ok = NULL;
+  GError *error = NULL;
+
+  c.global_classes = 3;
+  wn = ar_wavenet_new_random (&c, 1, NULL);
+  c.global_classes = 0;
+  c.cond_channels = 4;
+  voc = ar_wavenet_new_random (&c, 1, NULL);
+
+  g_assert_null (reload_edited (wn, edit_fewer_layers, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "edited.gguf: tensor "
+          "'layer.3.res.weight' has no place in the network the keys "
+          "describe (wavenet.stacks 2 × layers_per_stack 2,"));
+  g_clear_error (&error);
+
+  g_assert_null (reload_edited (wn, edit_no_classes, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "'layer.0.global.weight'"));
+  g_clear_error (&error);
+
+  g_assert_null (reload_edited (voc, edit_no_mel, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "'layer.0.cond.weight'"));
+  g_clear_error (&error);
+
+  ok = reload_edited (voc, edit_optimizer_state, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (ok);
+}
+
+static const char *const *class_names_case;
+static const gsize *class_names_lengths;
+
+static void
+edit_class_names (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_string_array (w, "wavenet.global.names", class_names_case,
+      class_names_lengths, 3);
+}
+
+/* wavenet.global.names must name each class so that it can be found by
+ * name: an empty name (an element's empty global-condition means none), a
+ * name cut short by a NUL byte, one that is not UTF-8, or two alike (the
+ * second could never be found) are refused, naming the entry.  They all
+ * loaded. */
+static void
+test_errors_class_names (void)
+{
+  static const char *const empty[] = { "a", "", "c" };
+  static const char *const nul[] = { "a", "b\0x", "c" };
+  static const gsize nul_lengths[] = { 1, 3, 1 };
+  static const char *const latin1[] = { "a", "Zo\xeb", "c" };
+  static const char *const twice[] = { "a", "b", "a" };
+  static const char *const good[] = { "alice", "Zoë", "3" };
+  ArWaveNetConfig c = config (4, 6, 5, 8, 1, 2);
+  g_autoptr (ArWaveNet) wn = NULL;
+  g_autoptr (ArWaveNet) loaded = NULL;
+  const struct
+  {
+    const char *const *names;
+    const gsize *lengths;
+    const char *message;
+  } cases[] = {
+    { empty, NULL, "wavenet.global.names[1] is empty" },
+    { nul, nul_lengths, "wavenet.global.names[1] contains a NUL byte" },
+    { latin1, NULL, "wavenet.global.names[1] is not valid UTF-8" },
+    { twice, NULL, "wavenet.global.names[2] is \"a\", as is "
+          "wavenet.global.names[0]" },
+  };
+  GError *error = NULL;
+
+  c.global_classes = 3;
+  wn = ar_wavenet_new_random (&c, 1, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    class_names_case = cases[i].names;
+    class_names_lengths = cases[i].lengths;
+    g_assert_null (reload_edited (wn, edit_class_names, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+    g_assert_nonnull (strstr (error->message, cases[i].message));
+    g_clear_error (&error);
+  }
+  class_names_case = good;
+  class_names_lengths = NULL;
+  loaded = reload_edited (wn, edit_class_names, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (ar_wavenet_find_class (loaded, "Zoë"), ==, 1);
+  g_assert_cmpint (ar_wavenet_find_class (loaded, "3"), ==, 2);
+}
+
 /* ---- pre-emphasis ------------------------------------------------------ */
 
 /* @wn's file with wavenet.pre_emphasis set by @set (NULL: removed) and
@@ -1503,6 +1652,9 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenet/round-trip", test_round_trip);
   g_test_add_func ("/wavenet/properties", test_properties);
   g_test_add_func ("/wavenet/errors", test_errors);
+  g_test_add_func ("/wavenet/errors/tensors-disagree",
+      test_errors_tensors_disagree);
+  g_test_add_func ("/wavenet/errors/class-names", test_errors_class_names);
   g_test_add_func ("/wavenet/pre-emphasis/file", test_pre_emphasis_file);
   g_test_add_func ("/wavenet/pre-emphasis/decode", test_pre_emphasis_decode);
   g_test_add_func ("/wavenet/pre-emphasis/vocoder", test_pre_emphasis_vocoder);
