@@ -546,6 +546,35 @@ test_task_evaluate (gconstpointer data)
     g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
     g_assert_nonnull (strstr (error->message, "f06.wav"));
     g_clear_error (&error);
+    /* a class name that is not UTF-8 (Latin-1 "Zoë"), which a model file
+     * cannot hold: refused naming the line (a GLib critical, then "expected
+     * NAME CLASS") */
+    g_autofree char *latin1 = g_strdup_printf ("%sf06.wav Zo\xeb\n", map->str);
+    g_assert_true (g_file_set_contents (map_path, latin1, -1, NULL));
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "classes.txt:9: the class "
+            "\"Zo\xef\xbf\xbd\" is not valid UTF-8"));
+    g_assert_null (found);
+    g_clear_error (&error);
+    /* a NAME need not be UTF-8: it is a file's (here one the corpus does
+     * not have) */
+    g_autofree char *latin1_name =
+        g_strdup_printf ("%sZo\xeb.wav c1\n", map->str);
+    g_assert_true (g_file_set_contents (map_path, latin1_name, -1, NULL));
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "no class for"));
+    g_clear_error (&error);
+    /* no mapping file: an AR_ERROR too (it was a GFileError) */
+    g_autofree char *missing = g_build_filename (dir, "none.txt", NULL);
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, missing, &found,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_IO);
+    g_assert_nonnull (strstr (error->message, "none.txt"));
+    g_clear_error (&error);
     g_string_append (map, "f06.wav c0\n");
     g_assert_true (g_file_set_contents (map_path, map->str, -1, NULL));
     g_assert_true (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
@@ -946,6 +975,41 @@ test_check (void)
   g_assert_nonnull (strstr (error->message, "16000"));
 }
 
+/* --classes dirs over a folder whose name is not UTF-8 (Latin-1 "Zoë"):
+ * refused naming the file, since no model file can hold the class name
+ * (it was taken, and the model trained on it was refused by the loader). */
+static void
+test_classes_not_utf8 (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("argen-wntrain-XXXXXX", &error);
+  g_autofree char *sub = g_build_filename (dir, "Zo\xeb", NULL);
+  g_autofree char *path = g_build_filename (sub, "a.wav", NULL);
+  const float x[4] = { 0.1f, -0.1f, 0.2f, -0.2f };
+  char **names = NULL;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir (sub, 0755), ==, 0);
+  g_assert_true (ar_audio_write_wav (path, x, 4, 8000, &error));
+  {
+    g_autoptr (GPtrArray) files = g_ptr_array_new ();
+    g_autoptr (ArWaveNetCorpus) corpus = NULL;
+
+    g_ptr_array_add (files, path);
+    corpus = ar_wavenet_corpus_new (files, NULL, 8000, NULL, 0.0f, &error);
+    g_assert_no_error (error);
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, "dirs", &names,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "a.wav, \"Zo\xef\xbf\xbd\", is "
+            "not valid UTF-8"));
+    g_assert_null (names);
+  }
+  g_unlink (path);
+  g_rmdir (sub);
+  g_rmdir (dir);
+}
+
 /* What the trainer accepts, the loader loads: every configuration outside
  * the model file's ranges is refused before training, naming the key (9
  * stacks, 2000 channels or classes, a rate of 500 Hz and mel parameters
@@ -1036,6 +1100,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenet-train/check", test_check);
   g_test_add_func ("/wavenet-train/check-model-ranges",
       test_check_model_ranges);
+  g_test_add_func ("/wavenet-train/classes-not-utf8", test_classes_not_utf8);
   g_test_add_func ("/wavenet-train/pre-emphasis", test_pre_emphasis);
   g_test_add_func ("/wavenet-train/learns-periodic", test_learns_periodic);
   g_test_add_data_func ("/wavenet-train/resume", GINT_TO_POINTER (FALSE),

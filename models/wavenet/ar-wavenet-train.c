@@ -1468,22 +1468,50 @@ static GHashTable *
 read_class_map (const char *spec, GError **error)
 {
   g_autofree char *text = NULL;
+  gsize len;
+  GError *local = NULL;
 
-  if (!g_file_get_contents (spec, &text, NULL, error))
+  if (!g_file_get_contents (spec, &text, &len, &local)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s", local->message);
+    g_error_free (local);
     return NULL;
+  }
+  if (strlen (text) != len) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: contains a NUL byte; expected lines \"NAME CLASS\"", spec);
+    return NULL;
+  }
   GHashTable *map =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++) {
-    g_auto (GStrv) fields = NULL;
+    /* split by hand: a NAME need not be UTF-8 (it is a file's name), and
+     * GRegex only splits UTF-8 */
+    g_auto (GStrv) parts = NULL;
+    const char *fields[3] = { NULL, NULL, NULL };
+    guint n = 0;
     char *line = g_strstrip (lines[i]);
 
     if (*line == '\0' || *line == '#')
       continue;
-    fields = g_regex_split_simple ("[ \t]+", line, 0, 0);
-    if (g_strv_length (fields) != 2) {
+    parts = g_strsplit_set (line, " \t", -1);
+    for (guint k = 0; parts[k] != NULL; k++)
+      if (*parts[k] != '\0' && n++ < 3)
+        fields[n - 1] = parts[k];
+    if (n != 2) {
+      g_autofree char *shown = g_utf8_make_valid (line, -1);
+
       g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
-          "%s:%u: expected \"NAME CLASS\", found \"%s\"", spec, i + 1, line);
+          "%s:%u: expected \"NAME CLASS\", found \"%s\"", spec, i + 1, shown);
+      g_hash_table_unref (map);
+      return NULL;
+    }
+    /* the CLASS becomes a class name of the model file, which is UTF-8 */
+    if (!g_utf8_validate (fields[1], -1, NULL)) {
+      g_autofree char *shown = g_utf8_make_valid (fields[1], -1);
+
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s:%u: the class \"%s\" is not valid UTF-8", spec, i + 1, shown);
       g_hash_table_unref (map);
       return NULL;
     }
@@ -1510,10 +1538,21 @@ ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus, const char *spec,
   if (strcmp (spec, "dirs") != 0 &&
       (map = read_class_map (spec, error)) == NULL)
     return FALSE;
-  for (guint i = 0; i < n; i++)
-    if ((cls[i] = class_of (&g_array_index (corpus->files, ArWaveNetFile, i),
-             spec, map, error)) == NULL)
+  for (guint i = 0; i < n; i++) {
+    const ArWaveNetFile *f = &g_array_index (corpus->files, ArWaveNetFile, i);
+
+    if ((cls[i] = class_of (f, spec, map, error)) == NULL)
       return FALSE;
+    /* a model file's class names are UTF-8 (the loader refuses others) */
+    if (!g_utf8_validate (cls[i], -1, NULL)) {
+      g_autofree char *shown = g_utf8_make_valid (cls[i], -1);
+
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s: the class of %s, \"%s\", is not valid UTF-8", spec, f->path,
+          shown);
+      return FALSE;
+    }
+  }
   if (*names == NULL) {
     /* the distinct names, sorted */
     g_autoptr (GPtrArray) found = g_ptr_array_new ();
