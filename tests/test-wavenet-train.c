@@ -1010,6 +1010,52 @@ test_classes_not_utf8 (void)
   g_rmdir (dir);
 }
 
+/* A corpus whose training files are too short to predict anything (one
+ * sample; the other file held out): ar_trainer_run () refuses it before the
+ * first step, saying so (a critical, then "training diverged at step 1
+ * (loss nan): lower the learning rate"). */
+static void
+test_nothing_to_train (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("argen-wntrain-XXXXXX", &error);
+  g_autofree char *one = g_build_filename (dir, "one.wav", NULL);
+  g_autofree char *more = g_build_filename (dir, "more.wav", NULL);
+  const float x[64] = { 0.25f };
+  ArWaveNetConfig c = tiny_config (FALSE, FALSE, 256);
+  ArTrainOptions o = AR_TRAIN_OPTIONS_INIT;
+  g_autoptr (GPtrArray) train = g_ptr_array_new ();
+  g_autoptr (GPtrArray) held = g_ptr_array_new ();
+  ArRng rng;
+
+  g_assert_true (ar_audio_write_wav (one, x, 1, 8000, &error));
+  g_assert_true (ar_audio_write_wav (more, x, 64, 8000, &error));
+  g_ptr_array_add (train, one);
+  g_ptr_array_add (held, more);
+  {
+    g_autoptr (ArWaveNetCorpus) corpus =
+        ar_wavenet_corpus_new (train, held, 8000, NULL, 0.0f, &error);
+    g_autoptr (ArWaveNetTask) task = NULL;
+    g_autoptr (ArTrainer) tr = NULL;
+
+    g_assert_no_error (error);
+    task = ar_wavenet_task_new (&c, corpus, 16, 1, 1, NULL);
+    ar_rng_init (&rng, 1);
+    ar_wavenet_task_init (task, &rng);
+    o.steps = 1;
+    o.warmup = 0;
+    tr = ar_trainer_new (ar_wavenet_task_get_trainable (task), task, &o);
+    g_assert_false (ar_trainer_run (tr, NULL, NULL, NULL, NULL, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "nothing to train on: no "
+            "training file (of 1) has the 2 samples a prediction needs"));
+    g_assert_cmpuint (ar_trainer_get_step (tr), ==, 0);
+  }
+  g_unlink (one);
+  g_unlink (more);
+  g_rmdir (dir);
+}
+
 /* What the trainer accepts, the loader loads: every configuration outside
  * the model file's ranges is refused before training, naming the key (9
  * stacks, 2000 channels or classes, a rate of 500 Hz and mel parameters
@@ -1101,6 +1147,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenet-train/check-model-ranges",
       test_check_model_ranges);
   g_test_add_func ("/wavenet-train/classes-not-utf8", test_classes_not_utf8);
+  g_test_add_func ("/wavenet-train/nothing-to-train", test_nothing_to_train);
   g_test_add_func ("/wavenet-train/pre-emphasis", test_pre_emphasis);
   g_test_add_func ("/wavenet-train/learns-periodic", test_learns_periodic);
   g_test_add_data_func ("/wavenet-train/resume", GINT_TO_POINTER (FALSE),

@@ -1665,6 +1665,25 @@ task_step (gpointer self, ArRng *rng)
       G_LN2);
 }
 
+/* ArTrainable.check: a step draws its windows from the training targets */
+static gboolean
+task_check (gpointer self, GError **error)
+{
+  ArWaveNetTask *task = self;
+  guint n_files = 0;
+
+  if (task->n_train > 0)
+    return TRUE;
+  for (guint i = 0; i < task->corpus->files->len; i++)
+    if (!g_array_index (task->corpus->files, ArWaveNetFile, i).held_out)
+      n_files++;
+  g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+      "nothing to train on: no training file (of %u) has the 2 samples a "
+      "prediction needs",
+      n_files);
+  return FALSE;
+}
+
 static double
 task_evaluate (gpointer self)
 {
@@ -1740,6 +1759,7 @@ ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
     .step = task_step,
     .evaluate = task_evaluate,
     .write_model = task_write_model,
+    .check = task_check,
     /* written with the mel normalisation folded in */
     .transformed = config->cond_channels > 0 ? cond_params : NULL,
   };

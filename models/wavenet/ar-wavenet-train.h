@@ -246,7 +246,9 @@ void ar_wavenet_task_free (ArWaveNetTask *task);
  * by large common amounts.  The statistics come from the data alone, so a
  * resumed run sets the same ones. */
 void ar_wavenet_task_init (ArWaveNetTask *task, ArRng *rng);
-/* Trains in nats; reports bits/sample.  "samples/s" counts the targets a
+/* Trains in nats; reports bits/sample; ar_trainer_run () refuses
+ * (AR_ERROR_INVALID) a corpus whose training files have no target (none
+ * of 2 samples or more).  "samples/s" counts the targets a
  * step scores on average: B · K · (training targets) / (blocks), a little
  * below B · K since windows at the ends of files score only the file's
  * targets. */
