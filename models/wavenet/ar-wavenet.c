@@ -2114,6 +2114,14 @@ ar_wavenet_vocoder_set_temperature (ArWaveNetVocoder *v, float temperature)
   ar_wavenet_gen_set_temperature (v->gen, temperature);
 }
 
+gboolean
+ar_wavenet_vocoder_set_global_class (ArWaveNetVocoder *v, int cls,
+    GError **error)
+{
+  g_return_val_if_fail (v != NULL, FALSE);
+  return ar_wavenet_gen_set_global_class (v->gen, cls, error);
+}
+
 void
 ar_wavenet_vocoder_set_threadpool (ArWaveNetVocoder *v, ArThreadPool *pool)
 {

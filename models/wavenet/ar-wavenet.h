@@ -204,7 +204,8 @@ void ar_wavenet_gen_free (ArWaveNetGen *g);
 void ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed);
 /* 0 = greedy (argmax), 1 = the model's distribution. */
 void ar_wavenet_gen_set_temperature (ArWaveNetGen *g, float temperature);
-/* -1 = none; FALSE + error when out of range. */
+/* -1 = none (the start); FALSE + error (AR_ERROR_INVALID, the class kept)
+ * when out of range.  Kept across resets. */
 gboolean ar_wavenet_gen_set_global_class (ArWaveNetGen *g, int cls,
     GError **error);
 /* The most threads generation uses: one runs each layer's dependent part,
@@ -268,6 +269,12 @@ void ar_wavenet_vocoder_free (ArWaveNetVocoder *v);
 void ar_wavenet_vocoder_reset (ArWaveNetVocoder *v, guint64 seed);
 void ar_wavenet_vocoder_set_temperature (ArWaveNetVocoder *v,
     float temperature);
+/* The global class of a model that has them (ar_wavenet_gen_set_global_class
+ * ()): -1 = none — the start, and a condition a model trained with classes
+ * never saw —; FALSE + error (AR_ERROR_INVALID) when out of range.  Kept
+ * across resets; the outputs pulled after the call are generated with it. */
+gboolean ar_wavenet_vocoder_set_global_class (ArWaveNetVocoder *v, int cls,
+    GError **error);
 void ar_wavenet_vocoder_set_threadpool (ArWaveNetVocoder *v,
     ArThreadPool *pool);
 gsize ar_wavenet_vocoder_latency (const ArWaveNetVocoder *v);
