@@ -79,8 +79,9 @@ void ar_mel_stft_magnitude (const ArMel *mel, const float *x, gsize n_samples, f
 void ar_mel_griffin_lim (const ArMel *mel, const float *mel_frames, gsize n_samples,
     int iterations, guint64 seed, float *out);
 
-/* Log-spectral distance in dB between two signals (aligned, the shorter
- * length is used): the mean over frames of
+/* Log-spectral distance in dB between two aligned signals of @n_samples
+ * each (a caller with signals of two lengths passes the shorter): the mean
+ * over frames of
  *   sqrt (mean over bins of (20 log10 (max (|A|, eps) / max (|B|, eps)))^2),
  * eps = 1e-5, over the frames whose reference (@a) energy is within 60 dB of
  * the loudest frame (silence would otherwise dominate). */

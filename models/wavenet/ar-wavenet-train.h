@@ -248,10 +248,9 @@ void ar_wavenet_task_free (ArWaveNetTask *task);
 void ar_wavenet_task_init (ArWaveNetTask *task, ArRng *rng);
 /* Trains in nats; reports bits/sample; ar_trainer_run () refuses
  * (AR_ERROR_INVALID) a corpus whose training files have no target (none
- * of 2 samples or more).  "samples/s" counts the targets a
- * step scores on average: B · K · (training targets) / (blocks), a little
- * below B · K since windows at the ends of files score only the file's
- * targets. */
+ * of 2 samples or more).  "samples/s" counts the targets a step scores on
+ * average: B · K · (training targets) / (blocks), a little below B · K
+ * since windows at the ends of files score only the file's targets. */
 const ArTrainable *ar_wavenet_task_get_trainable (ArWaveNetTask *task);
 ArWaveNetTrain *ar_wavenet_task_get_net (ArWaveNetTask *task);
 /* Mean bits per sample over every target of the held-out files (or, with

@@ -64,7 +64,8 @@
  *   wavenet.stacks                 u32
  *   wavenet.layers_per_stack       u32
  *   wavenet.global.classes         u32   0 = no global condition
- *   wavenet.global.names           [string] class names (optional; else "0", "1", …)
+ *   wavenet.global.names           [string] class names (optional; else "0", "1", …):
+ *                                        distinct, non-empty UTF-8
  *   wavenet.cond_channels          u32   Cc; 0 = no mel conditioning
  *   wavenet.mel.*                  the ArMelParams (ar_mel_params_write), when Cc > 0
  *   wavenet.pre_emphasis           f32   α in [0, 0.99]; absent = 0 (see below)
@@ -83,6 +84,10 @@
  *   cond.weight         { 3·n_mels, Cc }  cond.bias { Cc }  when Cc > 0
  *                        columns [frame f−1 | f | f+1]
  *   out1.weight { S, O }  out1.bias { O }  out2.weight { O, Q }  out2.bias { Q }
+ * A tensor of these names that the keys leave out (a layer past the last,
+ * the last layer's res.*, cond.* without Cc, global.* without classes) is
+ * an error: the keys disagree with the network.  Other tensors (a
+ * checkpoint's opt.*) are not the model's and are ignored.
  *
  * An ArWaveNet is immutable once made and may be shared by any number of
  * generators in any threads.  Errors are GErrors in the AR_ERROR domain naming
@@ -202,7 +207,9 @@ ArWaveNetGen *ar_wavenet_gen_new (ArWaveNet *wn);
 void ar_wavenet_gen_free (ArWaveNetGen *g);
 /* Empties the queues (silence history) and reseeds the sampler. */
 void ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed);
-/* 0 = greedy (argmax), 1 = the model's distribution. */
+/* 0 = greedy (argmax), 1 = the model's distribution (the start); a finite
+ * value >= 0 — anything else is a programmer error (a critical, the
+ * temperature kept). */
 void ar_wavenet_gen_set_temperature (ArWaveNetGen *g, float temperature);
 /* -1 = none (the start); FALSE + error (AR_ERROR_INVALID, the class kept)
  * when out of range.  Kept across resets. */
@@ -236,7 +243,8 @@ void ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes, float *out,
 gboolean ar_wavenet_decode_is_stateless (const ArWaveNet *wn);
 /* Teacher forcing through the incremental path: feeds @x (n) as if it had
  * been generated and writes the logits (n, Q) — what the tests compare with
- * ar_wavenet_forward_full. */
+ * ar_wavenet_forward_full.  Unconditional and globally conditioned models
+ * only, as ar_wavenet_gen_generate (). */
 void ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n,
     float *logits);
 
@@ -266,7 +274,10 @@ typedef struct _ArWaveNetVocoder ArWaveNetVocoder;
 /* NULL + error when @wn has no mel conditioning. */
 ArWaveNetVocoder *ar_wavenet_vocoder_new (ArWaveNet *wn, GError **error);
 void ar_wavenet_vocoder_free (ArWaveNetVocoder *v);
+/* Empties the stream (input, frames, output history) and reseeds the
+ * sampler: the next push starts a new signal. */
 void ar_wavenet_vocoder_reset (ArWaveNetVocoder *v, guint64 seed);
+/* As ar_wavenet_gen_set_temperature (). */
 void ar_wavenet_vocoder_set_temperature (ArWaveNetVocoder *v,
     float temperature);
 /* The global class of a model that has them (ar_wavenet_gen_set_global_class
