@@ -27,12 +27,14 @@
 G_BEGIN_DECLS
 
 /* Reads the whole of @path as mono floats at @rate Hz (rate > 0).  *@samples
- * is g_malloc'd (g_free it), *@n_samples its length (may be 0 for an empty
- * file, or for one so short that resampling makes nothing of it).  Errors
- * (AR_ERROR): the file is missing or unreadable, libsndfile cannot decode
- * it (its message is included), a sample is NaN or infinite (a
- * floating-point file; AR_ERROR_FORMAT, naming the sample), resampling
- * fails or cannot reach @rate (libsamplerate's ratios are 1/256 … 256). */
+ * is g_malloc'd (g_free it), *@n_samples its length: the file's frames ×
+ * @rate / its rate rounded down, resampled sometimes one less
+ * (libsamplerate's end: 44100 frames at 44.1 kHz give 7999 at 8 kHz); 0 for
+ * an empty file, or one too short to make a sample.  Errors (AR_ERROR): the
+ * file is missing or unreadable, libsndfile cannot decode it (its message
+ * is included), a sample is NaN or infinite (a floating-point file;
+ * AR_ERROR_FORMAT, naming the sample), resampling fails or cannot reach
+ * @rate (libsamplerate's ratios are 1/256 … 256). */
 gboolean ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
     GError **error);
 

@@ -250,10 +250,11 @@ void ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n,
 
 /* ---- vocoder stream ------------------------------------------------------ */
 
-/* Audio in (mono floats at the model's rate), log-mel analysis, mel-
- * conditioned generation, audio out: output sample i is the resynthesis of
- * input sample i.  Output lags input by ar_wavenet_vocoder_latency () samples
- * until drained.
+/* Audio in (mono floats at the model's rate, full scale ±1, analysed as
+ * they are: a NaN makes every frame it falls in read as silence, the log
+ * floor), log-mel analysis, mel-conditioned generation, audio out: output
+ * sample i is the resynthesis of input sample i.  Output lags input by
+ * ar_wavenet_vocoder_latency () samples until drained.
  *
  * Precisely: the input s is analysed into mel frames as ar_mel_compute
  * would (frame f centred on s_{f·hop}); the output is
