@@ -337,6 +337,40 @@ test_oracle (gconstpointer data)
         g_assert_cmpfloat (fabsf (a->w[j] - b->w[j]), <=,
             1e-5f * MAX (1.0f, fabsf (a->w[j])));
     }
+
+    /* a file that fails — the last tensor missing, or one quantised —
+     * leaves every weight as it was (the tensors before the failing one
+     * were copied), and names the tensor */
+    g_autoptr (ArWaveNetTrain) t3 = ar_wavenet_train_new (&c, T, 1, 1);
+    GPtrArray *p3 = ar_wavenet_train_get_params (t3);
+    const ArParam *first = g_ptr_array_index (p3, 0);
+    g_autofree float *before = g_memdup2 (first->w, first->n * sizeof (float));
+    for (int k = 0; k < 2; k++) {
+      g_autoptr (ArGgufWriter) w2 = ar_gguf_writer_new ();
+
+      for (guint i = 0; i < ar_gguf_get_n_tensors (g); i++) {
+        const ArGgufTensor *tn = ar_gguf_get_tensor (g, i);
+        g_autofree float *v = g_new (float, tn->n_elements);
+
+        ar_gguf_tensor_to_f32 (tn, v);
+        if (strcmp (tn->name, "out2.bias") == 0 && k == 0)
+          continue;
+        ar_gguf_writer_add_tensor_f32 (w2, tn->name,
+            strcmp (tn->name, "out2.bias") == 0 && k == 1 ? AR_TENSOR_Q8_0
+                                                          : AR_TENSOR_F32,
+            tn->n_dims, tn->ne, v);
+      }
+      g_autoptr (GBytes) b2 = ar_gguf_writer_to_bytes (w2);
+      g_autoptr (ArGguf) g2 = ar_gguf_new_from_bytes (b2, "bad", &error);
+      g_assert_no_error (error);
+      g_assert_false (ar_wavenet_train_load_weights (t3, g2, &error));
+      g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+      g_assert_nonnull (strstr (error->message,
+          k == 0 ? "'out2.bias' is missing" : "'out2.bias' has type Q8_0"));
+      g_clear_error (&error);
+      g_assert_cmpmem (first->w, first->n * sizeof (float), before,
+          first->n * sizeof (float));
+    }
   }
   fake_file_clear (&f);
 }

@@ -1300,6 +1300,8 @@ ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
 {
   g_return_val_if_fail (t != NULL && gguf != NULL, FALSE);
 
+  /* every tensor checked before any is copied: a file that fails leaves
+   * the graph's weights as they were */
   for (guint i = 0; i < t->params->len; i++) {
     ArParam *p = g_ptr_array_index (t->params, i);
     const ArGgufTensor *tensor =
@@ -1307,7 +1309,18 @@ ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
 
     if (tensor == NULL)
       return FALSE;
-    ar_gguf_tensor_to_f32 (tensor, p->w);
+    if (tensor->type != AR_TENSOR_F32 && tensor->type != AR_TENSOR_F16) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: tensor '%s' has type %s; expected F32 or F16",
+          ar_gguf_get_name (gguf), p->name,
+          ar_tensor_type_name (tensor->type));
+      return FALSE;
+    }
+  }
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *p = g_ptr_array_index (t->params, i);
+
+    ar_gguf_tensor_to_f32 (ar_gguf_find_tensor (gguf, p->name), p->w);
   }
   /* the file's cond convolution reads raw frames: unfold the normalisation
    * (W = W' · diag (sd), b = b' + W' · shift), bias first (it needs W') */

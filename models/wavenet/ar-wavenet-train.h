@@ -156,7 +156,9 @@ void ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w,
     const char *const *class_names);
 /* Copies the weights of a model file of the same configuration (F32 or F16
  * tensors), unfolding the graph's mel normalisation from the cond
- * convolution. */
+ * convolution.  Errors (AR_ERROR_MODEL) name a tensor that is missing,
+ * mis-shaped, not finite or of another type; the weights are then
+ * unchanged. */
 gboolean ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
     GError **error);
 
