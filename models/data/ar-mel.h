@@ -16,7 +16,11 @@
  * the Slaney-style filterbank (librosa's default, htk = false, norm =
  * "slaney": triangles on the Slaney mel scale, linear below 1 kHz and
  * logarithmic above, each scaled by 2 / (upper - lower edge in Hz)), n_mels
- * bands from f_min to f_max; natural logarithm.
+ * bands from f_min to f_max; natural logarithm.  A triangle with no FFT bin
+ * strictly inside it (too many mels for n_fft: at 8 kHz, 512 mels on 257
+ * bins leave 114 empty, 1024 leave 522) has no weight, and its band always
+ * reads as the log floor.
+ * A NaN sample makes every band of its frames the log floor too.
  *
  * An ArMel is immutable after ar_mel_new () and may be used from any number
  * of threads at once: FFTW plans are made once (under a process-wide lock,
