@@ -1128,15 +1128,27 @@ test_errors (void)
     ArWaveNetConfig bad = c;
     GError *error = NULL;
 
+    /* the caller's settings: AR_ERROR_INVALID (it was AR_ERROR_MODEL, the
+     * code of a bad file) */
     bad.gate = 7;
     g_assert_null (ar_wavenet_new_random (&bad, 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
     g_assert_nonnull (strstr (error->message, "wavenet.gate_channels is 7"));
     g_clear_error (&error);
     bad = c;
     bad.cond_channels = 4;
     bad.mel.sample_rate = 16000;
     g_assert_null (ar_wavenet_new_random (&bad, 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
     g_assert_nonnull (strstr (error->message, "wavenet.mel.sample_rate"));
+    g_clear_error (&error);
+    bad = c;
+    bad.cond_channels = 4;
+    bad.mel.sample_rate = 8000;
+    bad.mel.n_fft = 15;
+    g_assert_null (ar_wavenet_new_random (&bad, 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "n_fft is 15"));
     g_clear_error (&error);
   }
 }

@@ -443,7 +443,7 @@ set_default_class_names (ArWaveNet *wn)
 
 /* The front end of a vocoder (also the check of its parameters). */
 static gboolean
-make_mel (ArWaveNet *wn, const char *what, GError **error)
+make_mel (ArWaveNet *wn, const char *what, int code, GError **error)
 {
   GError *local = NULL;
 
@@ -451,7 +451,7 @@ make_mel (ArWaveNet *wn, const char *what, GError **error)
     return TRUE;
   wn->mel = ar_mel_new (&wn->config.mel, &local);
   if (wn->mel == NULL) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: wavenet.mel: %s", what,
+    g_set_error (error, AR_ERROR, code, "%s: wavenet.mel: %s", what,
         local->message);
     g_error_free (local);
     return FALSE;
@@ -467,10 +467,11 @@ ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed,
   ArRng rng;
 
   g_return_val_if_fail (config != NULL, NULL);
-  if (!config_check (config, "configuration", AR_ERROR_MODEL, error))
+  /* the caller's settings, not a file's */
+  if (!config_check (config, "configuration", AR_ERROR_INVALID, error))
     return NULL;
   wn = model_new (config);
-  if (!make_mel (wn, "configuration", error)) {
+  if (!make_mel (wn, "configuration", AR_ERROR_INVALID, error)) {
     ar_wavenet_unref (wn);
     return NULL;
   }
@@ -637,7 +638,7 @@ ar_wavenet_new_from_gguf (ArGguf *f, GError **error)
     return NULL;
 
   wn = model_new (&c);
-  if (!make_mel (wn, name, error))
+  if (!make_mel (wn, name, AR_ERROR_MODEL, error))
     goto fail;
 
   if (ar_gguf_has_key (f, "wavenet.global.names")) {

@@ -156,7 +156,9 @@ typedef struct _ArWaveNet ArWaveNet;
 
 ArWaveNet *ar_wavenet_new_from_gguf (ArGguf *gguf, GError **error);
 /* Random weights (N (0, 1/fan_in)), for tests and benchmarks; NULL + error
- * when @config is out of range. */
+ * (AR_ERROR_INVALID, as ar_wavenet_config_check ()) when @config is out of
+ * range.  The loader's errors are AR_ERROR_MODEL (AR_ERROR_UNSUPPORTED for
+ * another architecture). */
 ArWaveNet *ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed,
     GError **error);
 ArWaveNet *ar_wavenet_ref (ArWaveNet *wn);
