@@ -38,8 +38,10 @@ G_BEGIN_DECLS
 gboolean ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
     GError **error);
 
-/* Writes mono 16-bit PCM WAV (values clipped to [-1, 1]), atomically (a
- * temporary file renamed into place). */
+/* Writes mono 16-bit PCM WAV (values clipped to [-1, 1], NaN written as
+ * 0), atomically (a temporary file renamed into place).  Errors (AR_ERROR):
+ * @rate is not positive (AR_ERROR_INVALID), the file cannot be written
+ * (AR_ERROR_IO). */
 gboolean ar_audio_write_wav (const char *path, const float *samples, gsize n_samples, int rate,
     GError **error);
 
