@@ -602,6 +602,24 @@ test_task_evaluate (gconstpointer data)
     g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
     g_assert_nonnull (strstr (error->message, "no class for"));
     g_clear_error (&error);
+    /* a file given two classes: refused naming the line (the later class
+     * won silently); given the same one twice: fine */
+    g_autofree char *twice =
+        g_strdup_printf ("%sf06.wav c0\nf02.wav c1\n", map->str);
+    g_assert_true (g_file_set_contents (map_path, twice, -1, NULL));
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "classes.txt:10: f02.wav is "
+            "given the class \"c1\"; an earlier line gave it \"c2\""));
+    g_clear_error (&error);
+    g_autofree char *same =
+        g_strdup_printf ("%sf06.wav c0\nf02.wav c2\n", map->str);
+    g_assert_true (g_file_set_contents (map_path, same, -1, NULL));
+    g_assert_true (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_no_error (error);
+    g_clear_pointer (&found, g_strfreev);
     /* no mapping file: an AR_ERROR too (it was a GFileError) */
     g_autofree char *missing = g_build_filename (dir, "none.txt", NULL);
     g_assert_false (ar_wavenet_corpus_assign_classes (corpus, missing, &found,

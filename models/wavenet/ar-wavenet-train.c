@@ -1528,6 +1528,19 @@ read_class_map (const char *spec, GError **error)
       g_hash_table_unref (map);
       return NULL;
     }
+    /* a NAME given two classes is a mistake in the file: which one was
+     * meant cannot be known (the later one won) */
+    const char *before = g_hash_table_lookup (map, fields[0]);
+    if (before != NULL && strcmp (before, fields[1]) != 0) {
+      g_autofree char *shown = g_utf8_make_valid (fields[0], -1);
+
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s:%u: %s is given the class \"%s\"; an earlier line gave it "
+          "\"%s\"",
+          spec, i + 1, shown, fields[1], before);
+      g_hash_table_unref (map);
+      return NULL;
+    }
     g_hash_table_replace (map, g_strdup (fields[0]), g_strdup (fields[1]));
   }
   return map;

@@ -206,8 +206,9 @@ ArWaveNetFile *ar_wavenet_corpus_get_file (ArWaveNetCorpus *corpus, guint i);
  * array in *@names; otherwise *@names are a model's classes and every file's
  * class must be one of them.  A class name must be valid UTF-8 (a model
  * file's are; a NAME need not be).  Errors (AR_ERROR) name the mapping
- * file (AR_ERROR_IO when it cannot be read) and line, a file without a
- * class, a class that is not UTF-8, or a class the model does not have. */
+ * file (AR_ERROR_IO when it cannot be read) and line, a NAME given two
+ * classes, a file without a class, a class that is not UTF-8, or a class
+ * the model does not have. */
 gboolean ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus,
     const char *spec, char ***names, GError **error);
 /* Samples in the training or in the held-out files. */
