@@ -1312,8 +1312,7 @@ ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
     if (tensor->type != AR_TENSOR_F32 && tensor->type != AR_TENSOR_F16) {
       g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
           "%s: tensor '%s' has type %s; expected F32 or F16",
-          ar_gguf_get_name (gguf), p->name,
-          ar_tensor_type_name (tensor->type));
+          ar_gguf_get_name (gguf), p->name, ar_tensor_type_name (tensor->type));
       return FALSE;
     }
   }
