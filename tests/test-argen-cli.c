@@ -706,6 +706,61 @@ test_wavenet (void)
   run_clear (&r);
 }
 
+/* train wavenet refuses a model no file can hold before reading the data:
+ * 9 stacks (the loader's limit is 8) trained and wrote a model that
+ * nothing could load; and more classes than a file can hold, which only
+ * the data reveal (--classes naming 1025 of them), fail naming the key
+ * (it crashed after criticals, since the trainer's own check refuses them
+ * too). */
+static void
+test_wavenet_model_limits (void)
+{
+  g_autofree char *model = tmp_path ("wn-limits.gguf");
+  g_autofree char *dirs = tmp_path ("many-classes");
+  g_autofree char *classes = tmp_path ("many-classes.txt");
+  Run r;
+
+  r = run_argen ("train", "wavenet", "--data", wav_dir, "--out", model,
+      "--residual", "4", "--gate", "4", "--skip", "4", "--output", "8",
+      "--stacks", "9", "--layers-per-stack", "2", "--steps", "1", "--warmup",
+      "0", "--holdout-every", "0", "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "wavenet.stacks is 9; expected 1 to 8"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+
+  /* 1025 files in one folder, each its own class in a mapping file; one
+   * file written, its bytes copied plainly (ar_audio_write_wav's atomic
+   * rename 1025 times is slow on a busy machine) */
+  g_assert_cmpint (g_mkdir (dirs, 0755), ==, 0);
+  g_autofree char *first = write_wav (dirs, "x.wav", 440, 16, 1);
+  g_autofree char *bytes = NULL;
+  g_autoptr (GString) map = g_string_new (NULL);
+  gsize len;
+  g_assert_true (g_file_get_contents (first, &bytes, &len, NULL));
+  g_assert_cmpint (g_remove (first), ==, 0);
+  for (int i = 0; i < 1025; i++) {
+    g_autofree char *name = g_strdup_printf ("%04d.wav", i);
+    g_autofree char *path = g_build_filename (dirs, name, NULL);
+
+    g_assert_true (g_file_set_contents_full (path, bytes, (gssize) len,
+            G_FILE_SET_CONTENTS_NONE, 0644, NULL));
+    g_string_append_printf (map, "%s c%d\n", name, i);
+  }
+  g_assert_true (g_file_set_contents (classes, map->str, -1, NULL));
+  r = run_argen ("train", "wavenet", "--data", dirs, "--classes", classes,
+      "--out", model, "--residual", "4", "--gate", "4", "--skip", "4",
+      "--output", "8", "--stacks", "1", "--layers-per-stack", "2", "--window",
+      "64", "--steps", "1", "--warmup", "0", "--holdout-every", "0",
+      "--threads", "1", NULL);
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err,
+          "wavenet.global.classes is 1025; expected 0 to 1024"));
+  g_assert_null (strstr (r.err, "CRITICAL"));
+  g_assert_false (g_file_test (model, G_FILE_TEST_EXISTS));
+  run_clear (&r);
+}
+
 /* --pre-emphasis: a WaveNet trained with it says so in its file and in
  * eval; the µ-law floor and the baselines can be computed with it; values
  * out of range are refused by every command.  --highpass (trained along)
@@ -1422,6 +1477,8 @@ main (int argc, char **argv)
   g_test_add_func ("/argen-cli/audio-errors", test_audio_errors);
   g_test_add_func ("/argen-cli/audio-empty", test_audio_empty);
   g_test_add_func ("/argen-cli/wavenet", test_wavenet);
+  g_test_add_func ("/argen-cli/wavenet-model-limits",
+      test_wavenet_model_limits);
   g_test_add_func ("/argen-cli/wavenet-pre-emphasis",
       test_wavenet_pre_emphasis);
   g_test_add_func ("/argen-cli/rnn", test_rnn);

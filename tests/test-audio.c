@@ -399,6 +399,46 @@ test_read_errors (TmpDir *t, gconstpointer data)
   g_clear_error (&error);
 }
 
+/* A floating-point file holding NaN or an infinity is malformed: refused
+ * naming the sample and channel (it was returned as read, and resampling
+ * spread a NaN over 183 samples of the output).  Finite values beyond ±1
+ * are kept as stored, as the header says. */
+static void
+test_read_non_finite (TmpDir *t, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (t->dir, "float.wav", NULL);
+  const float bad[] = { NAN, INFINITY, -INFINITY };
+  float x[2 * 300];
+  float *y = NULL;
+  gsize n = 0;
+  GError *error = NULL;
+
+  for (guint k = 0; k < G_N_ELEMENTS (bad); k++) {
+    for (int i = 0; i < 2 * 300; i++)
+      x[i] = 0.25f * sinf (0.1f * i);
+    /* frame 123, the second channel */
+    x[2 * 123 + 1] = bad[k];
+    write_raw_wav (path, x, 300, 2, 8000);
+    for (int rate = 8000; rate <= 16000; rate += 8000) {
+      g_assert_false (ar_audio_read (path, rate, &y, &n, &error));
+      g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+      g_assert_true (g_str_has_prefix (error->message, path));
+      g_assert_nonnull (strstr (error->message, "sample 123 (channel 1) is "));
+      g_assert_null (y);
+      g_assert_cmpuint (n, ==, 0);
+      g_clear_error (&error);
+    }
+  }
+
+  x[2 * 123 + 1] = 2.0f;
+  write_raw_wav (path, x, 300, 2, 8000);
+  g_assert_true (ar_audio_read (path, 8000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, 300);
+  g_assert_cmpfloat (y[123], ==, 0.5f * (x[2 * 123] + 2.0f));
+  g_free (y);
+}
+
 static void
 touch (const char *dir, const char *name)
 {
@@ -738,6 +778,8 @@ main (int argc, char **argv)
       tmp_teardown);
   g_test_add ("/audio/read/errors", TmpDir, NULL, tmp_setup, test_read_errors,
       tmp_teardown);
+  g_test_add ("/audio/read/non-finite", TmpDir, NULL, tmp_setup,
+      test_read_non_finite, tmp_teardown);
   g_test_add ("/audio/list-files", TmpDir, NULL, tmp_setup, test_list_files,
       tmp_teardown);
   g_test_add_func ("/audio/split-holdout", test_split_holdout);

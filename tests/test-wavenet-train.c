@@ -337,6 +337,40 @@ test_oracle (gconstpointer data)
         g_assert_cmpfloat (fabsf (a->w[j] - b->w[j]), <=,
             1e-5f * MAX (1.0f, fabsf (a->w[j])));
     }
+
+    /* a file that fails — the last tensor missing, or one quantised —
+     * leaves every weight as it was (the tensors before the failing one
+     * were copied), and names the tensor */
+    g_autoptr (ArWaveNetTrain) t3 = ar_wavenet_train_new (&c, T, 1, 1);
+    GPtrArray *p3 = ar_wavenet_train_get_params (t3);
+    const ArParam *first = g_ptr_array_index (p3, 0);
+    g_autofree float *before = g_memdup2 (first->w, first->n * sizeof (float));
+    for (int k = 0; k < 2; k++) {
+      g_autoptr (ArGgufWriter) w2 = ar_gguf_writer_new ();
+
+      for (guint i = 0; i < ar_gguf_get_n_tensors (g); i++) {
+        const ArGgufTensor *tn = ar_gguf_get_tensor (g, i);
+        g_autofree float *v = g_new (float, tn->n_elements);
+
+        ar_gguf_tensor_to_f32 (tn, v);
+        if (strcmp (tn->name, "out2.bias") == 0 && k == 0)
+          continue;
+        ar_gguf_writer_add_tensor_f32 (w2, tn->name,
+            strcmp (tn->name, "out2.bias") == 0 && k == 1 ? AR_TENSOR_Q8_0
+                                                          : AR_TENSOR_F32,
+            tn->n_dims, tn->ne, v);
+      }
+      g_autoptr (GBytes) b2 = ar_gguf_writer_to_bytes (w2);
+      g_autoptr (ArGguf) g2 = ar_gguf_new_from_bytes (b2, "bad", &error);
+      g_assert_no_error (error);
+      g_assert_false (ar_wavenet_train_load_weights (t3, g2, &error));
+      g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+      g_assert_nonnull (strstr (error->message,
+          k == 0 ? "'out2.bias' is missing" : "'out2.bias' has type Q8_0"));
+      g_clear_error (&error);
+      g_assert_cmpmem (first->w, first->n * sizeof (float), before,
+          first->n * sizeof (float));
+    }
   }
   fake_file_clear (&f);
 }
@@ -545,6 +579,53 @@ test_task_evaluate (gconstpointer data)
         &error));
     g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
     g_assert_nonnull (strstr (error->message, "f06.wav"));
+    g_clear_error (&error);
+    /* a class name that is not UTF-8 (Latin-1 "Zoë"), which a model file
+     * cannot hold: refused naming the line (a GLib critical, then "expected
+     * NAME CLASS") */
+    g_autofree char *latin1 = g_strdup_printf ("%sf06.wav Zo\xeb\n", map->str);
+    g_assert_true (g_file_set_contents (map_path, latin1, -1, NULL));
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "classes.txt:9: the class "
+            "\"Zo\xef\xbf\xbd\" is not valid UTF-8"));
+    g_assert_null (found);
+    g_clear_error (&error);
+    /* a NAME need not be UTF-8: it is a file's (here one the corpus does
+     * not have) */
+    g_autofree char *latin1_name =
+        g_strdup_printf ("%sZo\xeb.wav c1\n", map->str);
+    g_assert_true (g_file_set_contents (map_path, latin1_name, -1, NULL));
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "no class for"));
+    g_clear_error (&error);
+    /* a file given two classes: refused naming the line (the later class
+     * won silently); given the same one twice: fine */
+    g_autofree char *twice =
+        g_strdup_printf ("%sf06.wav c0\nf02.wav c1\n", map->str);
+    g_assert_true (g_file_set_contents (map_path, twice, -1, NULL));
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "classes.txt:10: f02.wav is "
+            "given the class \"c1\"; an earlier line gave it \"c2\""));
+    g_clear_error (&error);
+    g_autofree char *same =
+        g_strdup_printf ("%sf06.wav c0\nf02.wav c2\n", map->str);
+    g_assert_true (g_file_set_contents (map_path, same, -1, NULL));
+    g_assert_true (ar_wavenet_corpus_assign_classes (corpus, map_path, &found,
+        &error));
+    g_assert_no_error (error);
+    g_clear_pointer (&found, g_strfreev);
+    /* no mapping file: an AR_ERROR too (it was a GFileError) */
+    g_autofree char *missing = g_build_filename (dir, "none.txt", NULL);
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, missing, &found,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_IO);
+    g_assert_nonnull (strstr (error->message, "none.txt"));
     g_clear_error (&error);
     g_string_append (map, "f06.wav c0\n");
     g_assert_true (g_file_set_contents (map_path, map->str, -1, NULL));
@@ -946,6 +1027,157 @@ test_check (void)
   g_assert_nonnull (strstr (error->message, "16000"));
 }
 
+/* --classes dirs over a folder whose name is not UTF-8 (Latin-1 "Zoë"):
+ * refused naming the file, since no model file can hold the class name
+ * (it was taken, and the model trained on it was refused by the loader). */
+static void
+test_classes_not_utf8 (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("argen-wntrain-XXXXXX", &error);
+  g_autofree char *sub = g_build_filename (dir, "Zo\xeb", NULL);
+  g_autofree char *path = g_build_filename (sub, "a.wav", NULL);
+  const float x[4] = { 0.1f, -0.1f, 0.2f, -0.2f };
+  char **names = NULL;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (g_mkdir (sub, 0755), ==, 0);
+  g_assert_true (ar_audio_write_wav (path, x, 4, 8000, &error));
+  {
+    g_autoptr (GPtrArray) files = g_ptr_array_new ();
+    g_autoptr (ArWaveNetCorpus) corpus = NULL;
+
+    g_ptr_array_add (files, path);
+    corpus = ar_wavenet_corpus_new (files, NULL, 8000, NULL, 0.0f, &error);
+    g_assert_no_error (error);
+    g_assert_false (ar_wavenet_corpus_assign_classes (corpus, "dirs", &names,
+        &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "a.wav, \"Zo\xef\xbf\xbd\", is "
+            "not valid UTF-8"));
+    g_assert_null (names);
+  }
+  g_unlink (path);
+  g_rmdir (sub);
+  g_rmdir (dir);
+}
+
+/* A corpus whose training files are too short to predict anything (one
+ * sample; the other file held out): ar_trainer_run () refuses it before the
+ * first step, saying so (a critical, then "training diverged at step 1
+ * (loss nan): lower the learning rate"). */
+static void
+test_nothing_to_train (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("argen-wntrain-XXXXXX", &error);
+  g_autofree char *one = g_build_filename (dir, "one.wav", NULL);
+  g_autofree char *more = g_build_filename (dir, "more.wav", NULL);
+  const float x[64] = { 0.25f };
+  ArWaveNetConfig c = tiny_config (FALSE, FALSE, 256);
+  ArTrainOptions o = AR_TRAIN_OPTIONS_INIT;
+  g_autoptr (GPtrArray) train = g_ptr_array_new ();
+  g_autoptr (GPtrArray) held = g_ptr_array_new ();
+  ArRng rng;
+
+  g_assert_true (ar_audio_write_wav (one, x, 1, 8000, &error));
+  g_assert_true (ar_audio_write_wav (more, x, 64, 8000, &error));
+  g_ptr_array_add (train, one);
+  g_ptr_array_add (held, more);
+  {
+    g_autoptr (ArWaveNetCorpus) corpus =
+        ar_wavenet_corpus_new (train, held, 8000, NULL, 0.0f, &error);
+    g_autoptr (ArWaveNetTask) task = NULL;
+    g_autoptr (ArTrainer) tr = NULL;
+
+    g_assert_no_error (error);
+    task = ar_wavenet_task_new (&c, corpus, 16, 1, 1, NULL);
+    ar_rng_init (&rng, 1);
+    ar_wavenet_task_init (task, &rng);
+    o.steps = 1;
+    o.warmup = 0;
+    tr = ar_trainer_new (ar_wavenet_task_get_trainable (task), task, &o);
+    g_assert_false (ar_trainer_run (tr, NULL, NULL, NULL, NULL, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "nothing to train on: no "
+            "training file (of 1) has the 2 samples a prediction needs"));
+    g_assert_cmpuint (ar_trainer_get_step (tr), ==, 0);
+  }
+  g_unlink (one);
+  g_unlink (more);
+  g_rmdir (dir);
+}
+
+/* What the trainer accepts, the loader loads: every configuration outside
+ * the model file's ranges is refused before training, naming the key (9
+ * stacks, 2000 channels or classes, a rate of 500 Hz and mel parameters
+ * ar_mel_new () refuses all trained, and wrote files that
+ * ar_wavenet_new_from_gguf () then refused). */
+static void
+test_check_model_ranges (void)
+{
+  const struct
+  {
+    const char *field, *message;
+  } cases[] = {
+    { "stacks", "wavenet.stacks is 9" },
+    { "residual", "wavenet.residual_channels is 2000" },
+    { "classes", "wavenet.global.classes is 2000" },
+    { "cond", "wavenet.cond_channels is 2000" },
+    { "rate", "wavenet.sample_rate is 500" },
+    { "n_fft", "n_fft is 15" },
+    { "f_max", "f_max is 5000" },
+    { "win_length", "win_length is 32" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    ArWaveNetConfig c = tiny_config (TRUE, FALSE, 256);
+    g_autoptr (GError) error = NULL;
+    const char *f = cases[i].field;
+
+    if (strcmp (f, "stacks") == 0)
+      c.stacks = 9;
+    else if (strcmp (f, "residual") == 0)
+      c.residual = 2000;
+    else if (strcmp (f, "classes") == 0)
+      c.global_classes = 2000;
+    else if (strcmp (f, "cond") == 0)
+      c.cond_channels = 2000;
+    else if (strcmp (f, "rate") == 0)
+      c.sample_rate = c.mel.sample_rate = 500;
+    else if (strcmp (f, "n_fft") == 0)
+      c.mel.n_fft = 15;
+    else if (strcmp (f, "f_max") == 0)
+      c.mel.f_max = 5000.0f;
+    else
+      c.mel.win_length = 32;
+    g_assert_false (ar_wavenet_train_check (&c,
+        (int) ar_wavenet_train_receptive_field (&c), 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, cases[i].message));
+  }
+
+  /* the largest configuration the loader takes passes (windows of its
+   * receptive field, one at a time), and Q below 256 still trains */
+  {
+    ArWaveNetConfig c = tiny_config (FALSE, FALSE, 256);
+    g_autoptr (GError) error = NULL;
+
+    c.stacks = 8;
+    c.layers_per_stack = 2;
+    c.global_classes = 1024;
+    g_assert_true (ar_wavenet_train_check (&c, 64, 1, &error));
+    g_assert_no_error (error);
+    c.quantization = 16;
+    g_assert_true (ar_wavenet_train_check (&c, 64, 1, &error));
+    g_assert_no_error (error);
+    c.quantization = 1;
+    g_assert_false (ar_wavenet_train_check (&c, 64, 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "quantization is 1"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -964,6 +1196,10 @@ main (int argc, char **argv)
   g_test_add_data_func ("/wavenet-train/task/mel-global", GINT_TO_POINTER (1),
       test_task_evaluate);
   g_test_add_func ("/wavenet-train/check", test_check);
+  g_test_add_func ("/wavenet-train/check-model-ranges",
+      test_check_model_ranges);
+  g_test_add_func ("/wavenet-train/classes-not-utf8", test_classes_not_utf8);
+  g_test_add_func ("/wavenet-train/nothing-to-train", test_nothing_to_train);
   g_test_add_func ("/wavenet-train/pre-emphasis", test_pre_emphasis);
   g_test_add_func ("/wavenet-train/learns-periodic", test_learns_periodic);
   g_test_add_data_func ("/wavenet-train/resume", GINT_TO_POINTER (FALSE),

@@ -1128,17 +1128,252 @@ test_errors (void)
     ArWaveNetConfig bad = c;
     GError *error = NULL;
 
+    /* the caller's settings: AR_ERROR_INVALID (it was AR_ERROR_MODEL, the
+     * code of a bad file) */
     bad.gate = 7;
     g_assert_null (ar_wavenet_new_random (&bad, 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
     g_assert_nonnull (strstr (error->message, "wavenet.gate_channels is 7"));
     g_clear_error (&error);
     bad = c;
     bad.cond_channels = 4;
     bad.mel.sample_rate = 16000;
     g_assert_null (ar_wavenet_new_random (&bad, 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
     g_assert_nonnull (strstr (error->message, "wavenet.mel.sample_rate"));
     g_clear_error (&error);
+    bad = c;
+    bad.cond_channels = 4;
+    bad.mel.sample_rate = 8000;
+    bad.mel.n_fft = 15;
+    g_assert_null (ar_wavenet_new_random (&bad, 1, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+    g_assert_nonnull (strstr (error->message, "n_fft is 15"));
+    g_clear_error (&error);
   }
+}
+
+/* A vocoder with global classes (the trainer makes them: --condition mel
+ * with --classes) resynthesises with the class it is given: greedy output
+ * equal to the argmax of the full forward with that class.  The vocoder
+ * API had no way to give one, so such a model always ran with none, a
+ * condition it was never trained with. */
+static void
+test_vocoder_global_class (void)
+{
+  static const gsize sizes[] = { 100 };
+  ArWaveNetConfig c = config (8, 12, 10, 12, 1, 3);
+  ArMelParams mp = { 8000, 64, 48, 16, 10, 0.0f, 4000.0f, 1.0f, 1e-5f };
+  enum
+  {
+    N = 400
+  };
+  g_autoptr (ArWaveNet) wn = NULL;
+  g_autoptr (ArWaveNetVocoder) v = NULL;
+  g_autoptr (ArMel) mel = NULL;
+  g_autofree float *s = test_signal (N, 5);
+  g_autofree float *none = NULL;
+  g_autofree float *ext = NULL;
+  g_autofree float *frames = NULL;
+  g_autofree float *logits = g_new (float, N * 256);
+  g_autofree guint8 *y = g_new (guint8, N);
+  GError *error = NULL;
+  gsize n_ext, n_frames;
+
+  c.cond_channels = 6;
+  c.mel = mp;
+  c.global_classes = 3;
+  wn = ar_wavenet_new_random (&c, 4, &error);
+  g_assert_no_error (error);
+  v = ar_wavenet_vocoder_new (wn, &error);
+  g_assert_no_error (error);
+  mel = ar_mel_new (&mp, NULL);
+  ar_wavenet_vocoder_set_temperature (v, 0.0f);
+  none = run_vocoder (v, s, N, sizes, 1, 1000);
+
+  n_ext = N + ar_wavenet_vocoder_latency (v) + 1;
+  ext = g_new0 (float, n_ext);
+  memcpy (ext, s, N * sizeof (float));
+  n_frames = ar_mel_n_frames (mel, n_ext);
+  frames = g_new (float, n_frames * mp.n_mels);
+  ar_mel_compute (mel, ext, n_ext, frames);
+  for (int cls = 0; cls < 3; cls++) {
+    g_autofree float *out = NULL;
+    int mismatches = 0;
+
+    g_assert_true (ar_wavenet_vocoder_set_global_class (v, cls, &error));
+    g_assert_no_error (error);
+    /* kept across the reset */
+    ar_wavenet_vocoder_reset (v, 1);
+    out = run_vocoder (v, s, N, sizes, 1, 1000);
+    g_assert_true (memcmp (out, none, N * sizeof (float)) != 0);
+    for (gsize i = 0; i < N; i++)
+      y[i] = class_of (out[i]);
+    ar_wavenet_forward_full (wn, y, N, frames, n_frames, cls, logits);
+    for (gsize t = 0; t + 1 < N; t++) {
+      guint best = ar_argmax (logits + t * 256, 256);
+
+      if (best != y[t + 1]) {
+        g_assert_cmpfloat (fabsf (logits[t * 256 + best] -
+                logits[t * 256 + y[t + 1]]), <, 1e-4);
+        mismatches++;
+      }
+    }
+    g_assert_cmpint (mismatches, <=, 2);
+  }
+  g_assert_false (ar_wavenet_vocoder_set_global_class (v, 3, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_INVALID);
+  g_assert_nonnull (strstr (error->message, "global class 3; expected -1"));
+  g_clear_error (&error);
+}
+
+/* @wn's file, changed by @edit (keys set again replace the written ones),
+ * loaded back as "edited.gguf"; NULL + *@error when the loader refuses it. */
+typedef void (*EditFile) (ArGgufWriter *w);
+
+static ArWaveNet *
+reload_edited (const ArWaveNet *wn, EditFile edit, GError **error)
+{
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  g_autoptr (GBytes) bytes = NULL;
+  g_autoptr (ArGguf) f = NULL;
+
+  ar_wavenet_write (wn, w, FALSE);
+  edit (w);
+  bytes = ar_gguf_writer_to_bytes (w);
+  f = ar_gguf_new_from_bytes (bytes, "edited.gguf", error);
+  g_assert_nonnull (f);
+  return ar_wavenet_new_from_gguf (f, error);
+}
+
+static void
+edit_fewer_layers (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_u32 (w, "wavenet.layers_per_stack", 2);
+}
+
+static void
+edit_no_classes (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_u32 (w, "wavenet.global.classes", 0);
+  ar_gguf_writer_set_string_array (w, "wavenet.global.names", NULL, NULL, 0);
+}
+
+static void
+edit_no_mel (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_u32 (w, "wavenet.cond_channels", 0);
+}
+
+/* what a checkpoint adds to a model file: not the model's */
+static void
+edit_optimizer_state (ArGgufWriter *w)
+{
+  const guint64 ne[1] = { 4 };
+  const float zeros[4] = { 0 };
+
+  ar_gguf_writer_add_tensor_f32 (w, "opt.m.input.bias", AR_TENSOR_F32, 1, ne,
+      zeros);
+}
+
+/* A file whose keys describe a smaller network than its tensors is
+ * refused, naming the first tensor the keys leave out: it loaded, dropping
+ * layers, the global condition or the mel conditioning of the trained
+ * network without a word. */
+static void
+test_errors_tensors_disagree (void)
+{
+  ArWaveNetConfig c = config (4, 6, 5, 8, 2, 3);
+  g_autoptr (ArWaveNet) wn = NULL;
+  g_autoptr (ArWaveNet) voc = NULL;
+  g_autoptr (ArWaveNet) ok = NULL;
+  GError *error = NULL;
+
+  c.global_classes = 3;
+  wn = ar_wavenet_new_random (&c, 1, NULL);
+  c.global_classes = 0;
+  c.cond_channels = 4;
+  voc = ar_wavenet_new_random (&c, 1, NULL);
+
+  g_assert_null (reload_edited (wn, edit_fewer_layers, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "edited.gguf: tensor "
+          "'layer.3.res.weight' has no place in the network the keys "
+          "describe (wavenet.stacks 2 × layers_per_stack 2,"));
+  g_clear_error (&error);
+
+  g_assert_null (reload_edited (wn, edit_no_classes, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "'layer.0.global.weight'"));
+  g_clear_error (&error);
+
+  g_assert_null (reload_edited (voc, edit_no_mel, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+  g_assert_nonnull (strstr (error->message, "'layer.0.cond.weight'"));
+  g_clear_error (&error);
+
+  ok = reload_edited (voc, edit_optimizer_state, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (ok);
+}
+
+static const char *const *class_names_case;
+static const gsize *class_names_lengths;
+
+static void
+edit_class_names (ArGgufWriter *w)
+{
+  ar_gguf_writer_set_string_array (w, "wavenet.global.names", class_names_case,
+      class_names_lengths, 3);
+}
+
+/* wavenet.global.names must name each class so that it can be found by
+ * name: an empty name (an element's empty global-condition means none), a
+ * name cut short by a NUL byte, one that is not UTF-8, or two alike (the
+ * second could never be found) are refused, naming the entry.  They all
+ * loaded. */
+static void
+test_errors_class_names (void)
+{
+  static const char *const empty[] = { "a", "", "c" };
+  static const char *const nul[] = { "a", "b\0x", "c" };
+  static const gsize nul_lengths[] = { 1, 3, 1 };
+  static const char *const latin1[] = { "a", "Zo\xeb", "c" };
+  static const char *const twice[] = { "a", "b", "a" };
+  static const char *const good[] = { "alice", "Zoë", "3" };
+  ArWaveNetConfig c = config (4, 6, 5, 8, 1, 2);
+  g_autoptr (ArWaveNet) wn = NULL;
+  g_autoptr (ArWaveNet) loaded = NULL;
+  const struct
+  {
+    const char *const *names;
+    const gsize *lengths;
+    const char *message;
+  } cases[] = {
+    { empty, NULL, "wavenet.global.names[1] is empty" },
+    { nul, nul_lengths, "wavenet.global.names[1] contains a NUL byte" },
+    { latin1, NULL, "wavenet.global.names[1] is not valid UTF-8" },
+    { twice, NULL, "wavenet.global.names[2] is \"a\", as is "
+          "wavenet.global.names[0]" },
+  };
+  GError *error = NULL;
+
+  c.global_classes = 3;
+  wn = ar_wavenet_new_random (&c, 1, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+    class_names_case = cases[i].names;
+    class_names_lengths = cases[i].lengths;
+    g_assert_null (reload_edited (wn, edit_class_names, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+    g_assert_nonnull (strstr (error->message, cases[i].message));
+    g_clear_error (&error);
+  }
+  class_names_case = good;
+  class_names_lengths = NULL;
+  loaded = reload_edited (wn, edit_class_names, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (ar_wavenet_find_class (loaded, "Zoë"), ==, 1);
+  g_assert_cmpint (ar_wavenet_find_class (loaded, "3"), ==, 2);
 }
 
 /* ---- pre-emphasis ------------------------------------------------------ */
@@ -1499,10 +1734,14 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenet/f16", test_f16);
   g_test_add_func ("/wavenet/vocoder/vs-full", test_vocoder_vs_full);
   g_test_add_func ("/wavenet/vocoder/model", test_vocoder_model);
+  g_test_add_func ("/wavenet/vocoder/global-class", test_vocoder_global_class);
   g_test_add_func ("/wavenet/mel-feed-vs-full", test_mel_feed_vs_full);
   g_test_add_func ("/wavenet/round-trip", test_round_trip);
   g_test_add_func ("/wavenet/properties", test_properties);
   g_test_add_func ("/wavenet/errors", test_errors);
+  g_test_add_func ("/wavenet/errors/tensors-disagree",
+      test_errors_tensors_disagree);
+  g_test_add_func ("/wavenet/errors/class-names", test_errors_class_names);
   g_test_add_func ("/wavenet/pre-emphasis/file", test_pre_emphasis_file);
   g_test_add_func ("/wavenet/pre-emphasis/decode", test_pre_emphasis_decode);
   g_test_add_func ("/wavenet/pre-emphasis/vocoder", test_pre_emphasis_vocoder);

@@ -1187,6 +1187,10 @@ train_wavenet (Common *c, WaveNetOptions *o)
     if (!ar_wavenet_corpus_assign_classes (corpus, o->classes, &names, &error))
       return fail (error);
     config.global_classes = (int) g_strv_length (names);
+    /* the data decide the number of classes, which a model file bounds:
+     * a failure of the data, not of the options */
+    if (!ar_wavenet_train_check (&config, T, c->batch, &error))
+      return fail (error);
   }
 
   g_autoptr (ArWaveNetTask) task = ar_wavenet_task_new (&config, corpus, T,

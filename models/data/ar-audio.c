@@ -141,6 +141,7 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
 
   chunk = g_new (float, (gsize) READ_CHUNK *info.channels);
   mono = g_new (float, READ_CHUNK);
+  sf_count_t frames = 0; /* read so far, at the file's rate */
   for (;;) {
     sf_count_t got = sf_readf_float (sf, chunk, READ_CHUNK);
     if (got < 0 || sf_error (sf) != SF_ERR_NO_ERROR) {
@@ -151,13 +152,27 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
     }
     if (got == 0)
       break;
-    /* Mix down: the mean of the channels. */
+    /* Mix down: the mean of the channels.  A floating-point file can hold
+     * NaN or infinities, which no later stage can use: the resampler
+     * spreads them over its filter's length, the mel front end and the
+     * µ-law coding read them as silence.  A file with one is malformed. */
     for (sf_count_t i = 0; i < got; i++) {
       float s = 0;
-      for (int c = 0; c < info.channels; c++)
-        s += chunk[i * info.channels + c];
+      for (int c = 0; c < info.channels; c++) {
+        float v = chunk[i * info.channels + c];
+
+        if (!isfinite (v)) {
+          g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
+              "%s: sample %" G_GINT64_FORMAT " (channel %d) is %g; expected "
+              "a finite value",
+              path, (gint64) (frames + i), c, (double) v);
+          goto done;
+        }
+        s += v;
+      }
       mono[i] = s / info.channels;
     }
+    frames += got;
     if (src != NULL) {
       if (!resample_chunk (src, ratio, mono, (gsize) got, FALSE, &out, path,
               error))

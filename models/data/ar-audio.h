@@ -4,7 +4,12 @@
  * Reading goes through libsndfile (WAV, FLAC, OGG/Vorbis, AIFF, … — whatever
  * the installed libsndfile reads), mixes every channel down to mono (the mean
  * of the channels) and resamples to the rate the caller asks for with
- * libsamplerate (SRC_SINC_MEDIUM_QUALITY).  Samples are floats in [-1, 1].
+ * libsamplerate (SRC_SINC_MEDIUM_QUALITY).  Samples are floats, full scale
+ * ±1 — but not clipped to it: integer formats read within [-1, 1), a
+ * floating-point file's values as stored (they may exceed ±1), and
+ * resampling rings past full scale (a full-scale 441 Hz square wave read
+ * from 44.1 to 8 kHz peaks at ±1.19).  Clip where [-1, 1] matters; the µ-law
+ * coding below does.
  *
  * Two µ-law codings exist and must not be confused:
  *   - the model's: WaveNet's continuous companding with µ = 255,
@@ -22,14 +27,21 @@
 G_BEGIN_DECLS
 
 /* Reads the whole of @path as mono floats at @rate Hz (rate > 0).  *@samples
- * is g_malloc'd (g_free it), *@n_samples its length (may be 0 for an empty
- * file).  Errors (AR_ERROR): the file is missing or unreadable, libsndfile
- * cannot decode it (its message is included), resampling fails. */
+ * is g_malloc'd (g_free it), *@n_samples its length: the file's frames ×
+ * @rate / its rate rounded down, resampled sometimes one less
+ * (libsamplerate's end: 44100 frames at 44.1 kHz give 7999 at 8 kHz); 0 for
+ * an empty file, or one too short to make a sample.  Errors (AR_ERROR): the
+ * file is missing or unreadable, libsndfile cannot decode it (its message
+ * is included), a sample is NaN or infinite (a floating-point file;
+ * AR_ERROR_FORMAT, naming the sample), resampling fails or cannot reach
+ * @rate (libsamplerate's ratios are 1/256 … 256). */
 gboolean ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
     GError **error);
 
-/* Writes mono 16-bit PCM WAV (values clipped to [-1, 1]), atomically (a
- * temporary file renamed into place). */
+/* Writes mono 16-bit PCM WAV (values clipped to [-1, 1], NaN written as
+ * 0), atomically (a temporary file renamed into place).  Errors (AR_ERROR):
+ * @rate is not positive (AR_ERROR_INVALID), the file cannot be written
+ * (AR_ERROR_IO). */
 gboolean ar_audio_write_wav (const char *path, const float *samples, gsize n_samples, int rate,
     GError **error);
 

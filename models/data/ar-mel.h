@@ -16,7 +16,11 @@
  * the Slaney-style filterbank (librosa's default, htk = false, norm =
  * "slaney": triangles on the Slaney mel scale, linear below 1 kHz and
  * logarithmic above, each scaled by 2 / (upper - lower edge in Hz)), n_mels
- * bands from f_min to f_max; natural logarithm.
+ * bands from f_min to f_max; natural logarithm.  A triangle with no FFT bin
+ * strictly inside it (too many mels for n_fft: at 8 kHz, 512 mels on 257
+ * bins leave 114 empty, 1024 leave 522) has no weight, and its band always
+ * reads as the log floor.
+ * A NaN sample makes every band of its frames the log floor too.
  *
  * An ArMel is immutable after ar_mel_new () and may be used from any number
  * of threads at once: FFTW plans are made once (under a process-wide lock,
@@ -79,8 +83,9 @@ void ar_mel_stft_magnitude (const ArMel *mel, const float *x, gsize n_samples, f
 void ar_mel_griffin_lim (const ArMel *mel, const float *mel_frames, gsize n_samples,
     int iterations, guint64 seed, float *out);
 
-/* Log-spectral distance in dB between two signals (aligned, the shorter
- * length is used): the mean over frames of
+/* Log-spectral distance in dB between two aligned signals of @n_samples
+ * each (a caller with signals of two lengths passes the shorter): the mean
+ * over frames of
  *   sqrt (mean over bins of (20 log10 (max (|A|, eps) / max (|B|, eps)))^2),
  * eps = 1e-5, over the frames whose reference (@a) energy is within 60 dB of
  * the loudest frame (silence would otherwise dominate). */

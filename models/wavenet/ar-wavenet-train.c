@@ -178,35 +178,18 @@ ar_wavenet_train_check (const ArWaveNetConfig *c, int T, int B, GError **error)
 {
   g_return_val_if_fail (c != NULL, FALSE);
 
-  if (c->quantization < 2 || c->quantization > 256 || c->residual < 1 ||
-      c->gate < 2 || c->gate % 2 != 0 || c->skip < 1 || c->output < 1 ||
-      c->stacks < 1 || c->layers_per_stack < 1 || c->layers_per_stack > 16 ||
-      c->stacks > 64 || c->global_classes < 0 || c->cond_channels < 0 ||
-      c->residual > 4096 || c->gate > 8192 || c->skip > 4096 ||
-      c->output > 4096 || c->global_classes > 65536 ||
-      c->cond_channels > 4096 || c->sample_rate < 1) {
+  /* the graph takes any Q from 2 (the tests' finite differences use a few
+   * classes); everything else as the loader will check the file written */
+  if (c->quantization < 2 || c->quantization > 256) {
     g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
-        "wavenet configuration: quantization %d (2 … 256), residual %d, gate "
-        "%d (even), skip %d, output %d (1 … 4096), stacks %d (1 … 64), "
-        "layers per stack %d (1 … 16), classes %d, cond channels %d, sample "
-        "rate %d: a value is out of range",
-        c->quantization, c->residual, c->gate, c->skip, c->output, c->stacks,
-        c->layers_per_stack, c->global_classes, c->cond_channels,
-        c->sample_rate);
+        "wavenet configuration: wavenet.quantization is %d; expected 2 to 256 "
+        "(256 for a model file)",
+        c->quantization);
     return FALSE;
   }
-  if (c->cond_channels > 0) {
-    const ArMelParams *m = &c->mel;
-    if (m->n_mels < 1 || m->n_mels > 1024 || m->hop < 1 ||
-        m->sample_rate != c->sample_rate || !(m->log_floor > 0)) {
-      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
-          "wavenet mel conditioning: %d mels (1 … 1024), hop %d (>= 1), mel "
-          "sample rate %d (expected the model's %d), log floor %g (> 0)",
-          m->n_mels, m->hop, m->sample_rate, c->sample_rate, m->log_floor);
-      return FALSE;
-    }
-  }
-  if (!ar_wavenet_config_check_decode (c, "wavenet configuration",
+  ArWaveNetConfig file = *c;
+  file.quantization = 256;
+  if (!ar_wavenet_config_check (&file, "wavenet configuration",
           AR_ERROR_INVALID, error))
     return FALSE;
   gsize rf = ar_wavenet_train_receptive_field (c);
@@ -1317,6 +1300,8 @@ ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
 {
   g_return_val_if_fail (t != NULL && gguf != NULL, FALSE);
 
+  /* every tensor checked before any is copied: a file that fails leaves
+   * the graph's weights as they were */
   for (guint i = 0; i < t->params->len; i++) {
     ArParam *p = g_ptr_array_index (t->params, i);
     const ArGgufTensor *tensor =
@@ -1324,7 +1309,17 @@ ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
 
     if (tensor == NULL)
       return FALSE;
-    ar_gguf_tensor_to_f32 (tensor, p->w);
+    if (tensor->type != AR_TENSOR_F32 && tensor->type != AR_TENSOR_F16) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: tensor '%s' has type %s; expected F32 or F16",
+          ar_gguf_get_name (gguf), p->name, ar_tensor_type_name (tensor->type));
+      return FALSE;
+    }
+  }
+  for (guint i = 0; i < t->params->len; i++) {
+    ArParam *p = g_ptr_array_index (t->params, i);
+
+    ar_gguf_tensor_to_f32 (ar_gguf_find_tensor (gguf, p->name), p->w);
   }
   /* the file's cond convolution reads raw frames: unfold the normalisation
    * (W = W' · diag (sd), b = b' + W' · shift), bias first (it needs W') */
@@ -1485,22 +1480,63 @@ static GHashTable *
 read_class_map (const char *spec, GError **error)
 {
   g_autofree char *text = NULL;
+  gsize len;
+  GError *local = NULL;
 
-  if (!g_file_get_contents (spec, &text, NULL, error))
+  if (!g_file_get_contents (spec, &text, &len, &local)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s", local->message);
+    g_error_free (local);
     return NULL;
+  }
+  if (strlen (text) != len) {
+    g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+        "%s: contains a NUL byte; expected lines \"NAME CLASS\"", spec);
+    return NULL;
+  }
   GHashTable *map =
       g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_auto (GStrv) lines = g_strsplit (text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++) {
-    g_auto (GStrv) fields = NULL;
+    /* split by hand: a NAME need not be UTF-8 (it is a file's name), and
+     * GRegex only splits UTF-8 */
+    g_auto (GStrv) parts = NULL;
+    const char *fields[3] = { NULL, NULL, NULL };
+    guint n = 0;
     char *line = g_strstrip (lines[i]);
 
     if (*line == '\0' || *line == '#')
       continue;
-    fields = g_regex_split_simple ("[ \t]+", line, 0, 0);
-    if (g_strv_length (fields) != 2) {
+    parts = g_strsplit_set (line, " \t", -1);
+    for (guint k = 0; parts[k] != NULL; k++)
+      if (*parts[k] != '\0' && n++ < 3)
+        fields[n - 1] = parts[k];
+    if (n != 2) {
+      g_autofree char *shown = g_utf8_make_valid (line, -1);
+
       g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
-          "%s:%u: expected \"NAME CLASS\", found \"%s\"", spec, i + 1, line);
+          "%s:%u: expected \"NAME CLASS\", found \"%s\"", spec, i + 1, shown);
+      g_hash_table_unref (map);
+      return NULL;
+    }
+    /* the CLASS becomes a class name of the model file, which is UTF-8 */
+    if (!g_utf8_validate (fields[1], -1, NULL)) {
+      g_autofree char *shown = g_utf8_make_valid (fields[1], -1);
+
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s:%u: the class \"%s\" is not valid UTF-8", spec, i + 1, shown);
+      g_hash_table_unref (map);
+      return NULL;
+    }
+    /* a NAME given two classes is a mistake in the file: which one was
+     * meant cannot be known (the later one won) */
+    const char *before = g_hash_table_lookup (map, fields[0]);
+    if (before != NULL && strcmp (before, fields[1]) != 0) {
+      g_autofree char *shown = g_utf8_make_valid (fields[0], -1);
+
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s:%u: %s is given the class \"%s\"; an earlier line gave it "
+          "\"%s\"",
+          spec, i + 1, shown, fields[1], before);
       g_hash_table_unref (map);
       return NULL;
     }
@@ -1527,10 +1563,21 @@ ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus, const char *spec,
   if (strcmp (spec, "dirs") != 0 &&
       (map = read_class_map (spec, error)) == NULL)
     return FALSE;
-  for (guint i = 0; i < n; i++)
-    if ((cls[i] = class_of (&g_array_index (corpus->files, ArWaveNetFile, i),
-             spec, map, error)) == NULL)
+  for (guint i = 0; i < n; i++) {
+    const ArWaveNetFile *f = &g_array_index (corpus->files, ArWaveNetFile, i);
+
+    if ((cls[i] = class_of (f, spec, map, error)) == NULL)
       return FALSE;
+    /* a model file's class names are UTF-8 (the loader refuses others) */
+    if (!g_utf8_validate (cls[i], -1, NULL)) {
+      g_autofree char *shown = g_utf8_make_valid (cls[i], -1);
+
+      g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+          "%s: the class of %s, \"%s\", is not valid UTF-8", spec, f->path,
+          shown);
+      return FALSE;
+    }
+  }
   if (*names == NULL) {
     /* the distinct names, sorted */
     g_autoptr (GPtrArray) found = g_ptr_array_new ();
@@ -1643,6 +1690,25 @@ task_step (gpointer self, ArRng *rng)
       G_LN2);
 }
 
+/* ArTrainable.check: a step draws its windows from the training targets */
+static gboolean
+task_check (gpointer self, GError **error)
+{
+  ArWaveNetTask *task = self;
+  guint n_files = 0;
+
+  if (task->n_train > 0)
+    return TRUE;
+  for (guint i = 0; i < task->corpus->files->len; i++)
+    if (!g_array_index (task->corpus->files, ArWaveNetFile, i).held_out)
+      n_files++;
+  g_set_error (error, AR_ERROR, AR_ERROR_INVALID,
+      "nothing to train on: no training file (of %u) has the 2 samples a "
+      "prediction needs",
+      n_files);
+  return FALSE;
+}
+
 static double
 task_evaluate (gpointer self)
 {
@@ -1718,6 +1784,7 @@ ar_wavenet_task_new (const ArWaveNetConfig *config, ArWaveNetCorpus *corpus,
     .step = task_step,
     .evaluate = task_evaluate,
     .write_model = task_write_model,
+    .check = task_check,
     /* written with the mel normalisation folded in */
     .transformed = config->cond_channels > 0 ? cond_params : NULL,
   };

@@ -110,10 +110,13 @@ typedef struct
 gsize ar_wavenet_train_receptive_field (const ArWaveNetConfig *config);
 
 /* Checks that @config can be trained on windows of @T samples, @B at a
- * time: sizes positive (Q 2 … 256, G even, at most 16 layers per stack, the
- * mel parameters' sample rate the model's), T at least the receptive field
- * (so that a window inside a file scores at least one position), and that
- * the activations of the largest number of threads stay below 16 GiB. */
+ * time: everything ar_wavenet_config_check () checks, so that the model
+ * file ar_wavenet_train_write () makes loads — except that Q may be 2 …
+ * 256 (a graph of fewer classes trains, for tests, but only Q = 256 makes a
+ * model file) —, T at least the receptive field (so that a window inside a
+ * file scores at least one position), and that the activations of the
+ * largest number of threads stay below 16 GiB.  Errors: AR_ERROR_INVALID,
+ * AR_ERROR_UNSUPPORTED for the memory. */
 gboolean ar_wavenet_train_check (const ArWaveNetConfig *config, int T, int B,
     GError **error);
 /* @config must pass ar_wavenet_train_check () for max_T, max_B; @n_threads:
@@ -153,7 +156,9 @@ void ar_wavenet_train_write (ArWaveNetTrain *t, ArGgufWriter *w,
     const char *const *class_names);
 /* Copies the weights of a model file of the same configuration (F32 or F16
  * tensors), unfolding the graph's mel normalisation from the cond
- * convolution. */
+ * convolution.  Errors (AR_ERROR_MODEL) name a tensor that is missing,
+ * mis-shaped, not finite or of another type; the weights are then
+ * unchanged. */
 gboolean ar_wavenet_train_load_weights (ArWaveNetTrain *t, const ArGguf *gguf,
     GError **error);
 
@@ -199,8 +204,11 @@ ArWaveNetFile *ar_wavenet_corpus_get_file (ArWaveNetCorpus *corpus, guint i);
  * starting with '#' skipped).  With *@names NULL the classes are the
  * distinct names found, sorted (strcmp), returned as a new NULL-terminated
  * array in *@names; otherwise *@names are a model's classes and every file's
- * class must be one of them.  Errors (AR_ERROR) name the mapping file and
- * line, a file without a class, or a class the model does not have. */
+ * class must be one of them.  A class name must be valid UTF-8 (a model
+ * file's are; a NAME need not be).  Errors (AR_ERROR) name the mapping
+ * file (AR_ERROR_IO when it cannot be read) and line, a NAME given two
+ * classes, a file without a class, a class that is not UTF-8, or a class
+ * the model does not have. */
 gboolean ar_wavenet_corpus_assign_classes (ArWaveNetCorpus *corpus,
     const char *spec, char ***names, GError **error);
 /* Samples in the training or in the held-out files. */
@@ -241,10 +249,11 @@ void ar_wavenet_task_free (ArWaveNetTask *task);
  * by large common amounts.  The statistics come from the data alone, so a
  * resumed run sets the same ones. */
 void ar_wavenet_task_init (ArWaveNetTask *task, ArRng *rng);
-/* Trains in nats; reports bits/sample.  "samples/s" counts the targets a
- * step scores on average: B · K · (training targets) / (blocks), a little
- * below B · K since windows at the ends of files score only the file's
- * targets. */
+/* Trains in nats; reports bits/sample; ar_trainer_run () refuses
+ * (AR_ERROR_INVALID) a corpus whose training files have no target (none
+ * of 2 samples or more).  "samples/s" counts the targets a step scores on
+ * average: B · K · (training targets) / (blocks), a little below B · K
+ * since windows at the ends of files score only the file's targets. */
 const ArTrainable *ar_wavenet_task_get_trainable (ArWaveNetTask *task);
 ArWaveNetTrain *ar_wavenet_task_get_net (ArWaveNetTask *task);
 /* Mean bits per sample over every target of the held-out files (or, with

@@ -41,20 +41,22 @@
 
 /* ---- configuration ---------------------------------------------------- */
 
-/* Checks @c's ranges; @what prefixes the messages (the file name, or
- * "configuration"). */
+/* Checks @c's ranges but not its mel parameters (make_mel () does, as it
+ * makes the front end); @what prefixes the messages (the file name, or
+ * "configuration"), @code is the error's. */
 static gboolean
-config_check (const ArWaveNetConfig *c, const char *what, GError **error)
+config_check (const ArWaveNetConfig *c, const char *what, int code,
+    GError **error)
 {
 #define RANGE(v, key, lo, hi)                                                  \
   if ((v) < (lo) || (v) > (hi)) {                                              \
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,                              \
+    g_set_error (error, AR_ERROR, code,                                        \
         "%s: wavenet." key " is %d; expected %d to %d", what, (v), (lo),       \
         (hi));                                                                 \
     return FALSE;                                                              \
   }
   if (c->quantization != 256) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+    g_set_error (error, AR_ERROR, code,
         "%s: wavenet.quantization is %d; expected 256 (8-bit µ-law)", what,
         c->quantization);
     return FALSE;
@@ -63,7 +65,7 @@ config_check (const ArWaveNetConfig *c, const char *what, GError **error)
   RANGE (c->residual, "residual_channels", 1, MAX_CHANNELS);
   RANGE (c->gate, "gate_channels", 2, MAX_CHANNELS);
   if (c->gate % 2 != 0) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+    g_set_error (error, AR_ERROR, code,
         "%s: wavenet.gate_channels is %d; expected an even number (a tanh "
         "half and a sigmoid half)",
         what, c->gate);
@@ -76,15 +78,40 @@ config_check (const ArWaveNetConfig *c, const char *what, GError **error)
   RANGE (c->global_classes, "global.classes", 0, MAX_CLASSES);
   RANGE (c->cond_channels, "cond_channels", 0, MAX_CHANNELS);
 #undef RANGE
-  if (!ar_wavenet_config_check_decode (c, what, AR_ERROR_MODEL, error))
+  if (!ar_wavenet_config_check_decode (c, what, code, error))
     return FALSE;
   if (c->cond_channels > 0 && c->mel.sample_rate != c->sample_rate) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+    g_set_error (error, AR_ERROR, code,
         "%s: wavenet.mel.sample_rate is %d; expected the model's sample rate "
         "%d",
         what, c->mel.sample_rate, c->sample_rate);
     return FALSE;
   }
+  return TRUE;
+}
+
+gboolean
+ar_wavenet_config_check (const ArWaveNetConfig *c, const char *what, int code,
+    GError **error)
+{
+  ArMel *mel;
+  GError *local = NULL;
+
+  g_return_val_if_fail (c != NULL && what != NULL, FALSE);
+
+  if (!config_check (c, what, code, error))
+    return FALSE;
+  if (c->cond_channels == 0)
+    return TRUE;
+  /* the mel parameters are checked where they are used: by the front end */
+  mel = ar_mel_new (&c->mel, &local);
+  if (mel == NULL) {
+    g_set_error (error, AR_ERROR, code, "%s: wavenet.mel: %s", what,
+        local->message);
+    g_error_free (local);
+    return FALSE;
+  }
+  ar_mel_free (mel);
   return TRUE;
 }
 
@@ -416,7 +443,7 @@ set_default_class_names (ArWaveNet *wn)
 
 /* The front end of a vocoder (also the check of its parameters). */
 static gboolean
-make_mel (ArWaveNet *wn, const char *what, GError **error)
+make_mel (ArWaveNet *wn, const char *what, int code, GError **error)
 {
   GError *local = NULL;
 
@@ -424,7 +451,7 @@ make_mel (ArWaveNet *wn, const char *what, GError **error)
     return TRUE;
   wn->mel = ar_mel_new (&wn->config.mel, &local);
   if (wn->mel == NULL) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL, "%s: wavenet.mel: %s", what,
+    g_set_error (error, AR_ERROR, code, "%s: wavenet.mel: %s", what,
         local->message);
     g_error_free (local);
     return FALSE;
@@ -440,10 +467,11 @@ ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed,
   ArRng rng;
 
   g_return_val_if_fail (config != NULL, NULL);
-  if (!config_check (config, "configuration", error))
+  /* the caller's settings, not a file's */
+  if (!config_check (config, "configuration", AR_ERROR_INVALID, error))
     return NULL;
   wn = model_new (config);
-  if (!make_mel (wn, "configuration", error)) {
+  if (!make_mel (wn, "configuration", AR_ERROR_INVALID, error)) {
     ar_wavenet_unref (wn);
     return NULL;
   }
@@ -457,6 +485,90 @@ ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed,
   set_default_class_names (wn);
   pack_weights (wn);
   return wn;
+}
+
+/* wavenet.global.names into @wn->class_names: one name per class, each
+ * found again by ar_wavenet_find_class () — so not empty (an element's
+ * empty global-condition means none), without a NUL byte (the name would
+ * end there), valid UTF-8 (GGUF's strings are) and unlike the others. */
+static gboolean
+read_class_names (ArWaveNet *wn, const ArGguf *f, GError **error)
+{
+  const char *name = ar_gguf_get_name (f);
+  const char *const *names;
+  const gsize *lengths;
+  guint64 n;
+  g_autoptr (GHashTable) seen = NULL;
+
+  if (!ar_gguf_get_string_array (f, "wavenet.global.names", &names, &lengths,
+          &n, error))
+    return FALSE;
+  if (n != (guint64) wn->config.global_classes) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: wavenet.global.names has %" G_GUINT64_FORMAT " names; "
+        "expected wavenet.global.classes = %d",
+        name, n, wn->config.global_classes);
+    return FALSE;
+  }
+  seen = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint64 i = 0; i < n; i++) {
+    const char *problem = NULL;
+    gpointer first;
+
+    if (lengths[i] == 0)
+      problem = "is empty";
+    else if (memchr (names[i], '\0', lengths[i]) != NULL)
+      problem = "contains a NUL byte";
+    else if (!g_utf8_validate (names[i], (gssize) lengths[i], NULL))
+      problem = "is not valid UTF-8";
+    if (problem != NULL) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: wavenet.global.names[%" G_GUINT64_FORMAT "] %s; expected a "
+          "class name",
+          name, i, problem);
+      return FALSE;
+    }
+    if (g_hash_table_lookup_extended (seen, names[i], NULL, &first)) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: wavenet.global.names[%" G_GUINT64_FORMAT "] is \"%s\", as "
+          "is wavenet.global.names[%u]; expected distinct names",
+          name, i, names[i], GPOINTER_TO_UINT (first));
+      return FALSE;
+    }
+    g_hash_table_insert (seen, (gpointer) names[i],
+        GUINT_TO_POINTER ((guint) i));
+  }
+  wn->class_names = g_new0 (char *, n + 1);
+  for (guint64 i = 0; i < n; i++)
+    wn->class_names[i] = g_strdup (names[i]);
+  return TRUE;
+}
+
+/* A tensor of @f the network of @wn's configuration has no place for,
+ * with one of its tensors' names (layer.L.* past the last layer, the last
+ * layer's res.*, cond.* or layer.L.cond.weight without mel conditioning,
+ * layer.L.global.weight without global classes): the keys disagree with
+ * the tensors, and loading would drop part of the trained network.
+ * Tensors of other names (a checkpoint's opt.*) are not the model's. */
+static const char *
+stray_tensor (const ArWaveNet *wn, const ArGguf *f)
+{
+  static const char *const prefixes[] = { "input.", "layer.", "cond.", "out1.",
+    "out2." };
+  g_autoptr (GHashTable) known = g_hash_table_new (g_str_hash, g_str_equal);
+
+  for (guint i = 0; i < wn->specs->len; i++)
+    g_hash_table_add (known, g_array_index (wn->specs, TensorSpec, i).name);
+  for (guint i = 0; i < ar_gguf_get_n_tensors (f); i++) {
+    const char *t = ar_gguf_get_tensor (f, i)->name;
+
+    if (g_hash_table_contains (known, t))
+      continue;
+    for (guint k = 0; k < G_N_ELEMENTS (prefixes); k++)
+      if (g_str_has_prefix (t, prefixes[k]))
+        return t;
+  }
+  return NULL;
 }
 
 /* A u32 key read into an int (the ranges are checked afterwards);
@@ -479,7 +591,7 @@ get_int (const ArGguf *f, const char *key, int def, int *out, GError **error)
 ArWaveNet *
 ar_wavenet_new_from_gguf (ArGguf *f, GError **error)
 {
-  const char *name, *arch;
+  const char *name, *arch, *stray;
   ArWaveNetConfig c;
   ArWaveNet *wn;
   gboolean all_f16 = TRUE;
@@ -522,30 +634,16 @@ ar_wavenet_new_from_gguf (ArGguf *f, GError **error)
   if (ar_gguf_has_key (f, "wavenet.highpass") &&
       !ar_gguf_get_f32 (f, "wavenet.highpass", &c.highpass, error))
     return NULL;
-  if (!config_check (&c, name, error))
+  if (!config_check (&c, name, AR_ERROR_MODEL, error))
     return NULL;
 
   wn = model_new (&c);
-  if (!make_mel (wn, name, error))
+  if (!make_mel (wn, name, AR_ERROR_MODEL, error))
     goto fail;
 
   if (ar_gguf_has_key (f, "wavenet.global.names")) {
-    const char *const *names;
-    guint64 n;
-
-    if (!ar_gguf_get_string_array (f, "wavenet.global.names", &names, NULL, &n,
-            error))
+    if (!read_class_names (wn, f, error))
       goto fail;
-    if (n != (guint64) c.global_classes) {
-      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
-          "%s: wavenet.global.names has %" G_GUINT64_FORMAT " names; "
-          "expected wavenet.global.classes = %d",
-          name, n, c.global_classes);
-      goto fail;
-    }
-    wn->class_names = g_new0 (char *, n + 1);
-    for (guint64 i = 0; i < n; i++)
-      wn->class_names[i] = g_strdup (names[i]);
   } else {
     set_default_class_names (wn);
   }
@@ -566,6 +664,16 @@ ar_wavenet_new_from_gguf (ArGguf *f, GError **error)
     if (s->matrix && t->type != AR_TENSOR_F16)
       all_f16 = FALSE;
     ar_gguf_tensor_to_f32 (t, *s->slot);
+  }
+  stray = stray_tensor (wn, f);
+  if (stray != NULL) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: tensor '%s' has no place in the network the keys describe "
+        "(wavenet.stacks %d × layers_per_stack %d, cond_channels %d, "
+        "global.classes %d); expected the keys of the network it belongs to",
+        name, stray, c.stacks, c.layers_per_stack, c.cond_channels,
+        c.global_classes);
+    goto fail;
   }
   wn->f16 = all_f16;
   pack_weights (wn);
@@ -2005,6 +2113,14 @@ ar_wavenet_vocoder_set_temperature (ArWaveNetVocoder *v, float temperature)
 {
   g_return_if_fail (v != NULL);
   ar_wavenet_gen_set_temperature (v->gen, temperature);
+}
+
+gboolean
+ar_wavenet_vocoder_set_global_class (ArWaveNetVocoder *v, int cls,
+    GError **error)
+{
+  g_return_val_if_fail (v != NULL, FALSE);
+  return ar_wavenet_gen_set_global_class (v->gen, cls, error);
 }
 
 void

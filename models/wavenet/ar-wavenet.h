@@ -64,7 +64,8 @@
  *   wavenet.stacks                 u32
  *   wavenet.layers_per_stack       u32
  *   wavenet.global.classes         u32   0 = no global condition
- *   wavenet.global.names           [string] class names (optional; else "0", "1", …)
+ *   wavenet.global.names           [string] class names (optional; else "0", "1", …):
+ *                                        distinct, non-empty UTF-8
  *   wavenet.cond_channels          u32   Cc; 0 = no mel conditioning
  *   wavenet.mel.*                  the ArMelParams (ar_mel_params_write), when Cc > 0
  *   wavenet.pre_emphasis           f32   α in [0, 0.99]; absent = 0 (see below)
@@ -83,6 +84,10 @@
  *   cond.weight         { 3·n_mels, Cc }  cond.bias { Cc }  when Cc > 0
  *                        columns [frame f−1 | f | f+1]
  *   out1.weight { S, O }  out1.bias { O }  out2.weight { O, Q }  out2.bias { Q }
+ * A tensor of these names that the keys leave out (a layer past the last,
+ * the last layer's res.*, cond.* without Cc, global.* without classes) is
+ * an error: the keys disagree with the network.  Other tensors (a
+ * checkpoint's opt.*) are not the model's and are ignored.
  *
  * An ArWaveNet is immutable once made and may be shared by any number of
  * generators in any threads.  Errors are GErrors in the AR_ERROR domain naming
@@ -119,6 +124,15 @@ typedef struct
 
 #define AR_WAVENET_MAX_PRE_EMPHASIS 0.99f
 
+/* Checks every range a model file must satisfy — what
+ * ar_wavenet_new_from_gguf () and ar_wavenet_new_random () refuse: Q 256,
+ * the sample rate 1000 … 96000 Hz, 1 … 1024 channels of each kind, 1 … 8
+ * stacks of 1 … 16 layers, 0 … 1024 global classes, the decode (below) and
+ * a vocoder's mel parameters (ar_mel_new ()'s ranges, at the model's rate)
+ * —, for the trainer, so that what it trains can be loaded; errors in the
+ * AR_ERROR domain with @code, prefixed by @what. */
+gboolean ar_wavenet_config_check (const ArWaveNetConfig *c, const char *what,
+    int code, GError **error);
 /* Checks what @c says of the decode — the pre-emphasis α (0 …
  * AR_WAVENET_MAX_PRE_EMPHASIS) and the output high-pass (0, or under half
  * of c->sample_rate) —, for the model loader and the trainer; errors in the
@@ -142,7 +156,9 @@ typedef struct _ArWaveNet ArWaveNet;
 
 ArWaveNet *ar_wavenet_new_from_gguf (ArGguf *gguf, GError **error);
 /* Random weights (N (0, 1/fan_in)), for tests and benchmarks; NULL + error
- * when @config is out of range. */
+ * (AR_ERROR_INVALID, as ar_wavenet_config_check ()) when @config is out of
+ * range.  The loader's errors are AR_ERROR_MODEL (AR_ERROR_UNSUPPORTED for
+ * another architecture). */
 ArWaveNet *ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed,
     GError **error);
 ArWaveNet *ar_wavenet_ref (ArWaveNet *wn);
@@ -193,9 +209,12 @@ ArWaveNetGen *ar_wavenet_gen_new (ArWaveNet *wn);
 void ar_wavenet_gen_free (ArWaveNetGen *g);
 /* Empties the queues (silence history) and reseeds the sampler. */
 void ar_wavenet_gen_reset (ArWaveNetGen *g, guint64 seed);
-/* 0 = greedy (argmax), 1 = the model's distribution. */
+/* 0 = greedy (argmax), 1 = the model's distribution (the start); a finite
+ * value >= 0 — anything else is a programmer error (a critical, the
+ * temperature kept). */
 void ar_wavenet_gen_set_temperature (ArWaveNetGen *g, float temperature);
-/* -1 = none; FALSE + error when out of range. */
+/* -1 = none (the start); FALSE + error (AR_ERROR_INVALID, the class kept)
+ * when out of range.  Kept across resets. */
 gboolean ar_wavenet_gen_set_global_class (ArWaveNetGen *g, int cls,
     GError **error);
 /* The most threads generation uses: one runs each layer's dependent part,
@@ -226,16 +245,18 @@ void ar_wavenet_gen_decode (ArWaveNetGen *g, const guint8 *classes, float *out,
 gboolean ar_wavenet_decode_is_stateless (const ArWaveNet *wn);
 /* Teacher forcing through the incremental path: feeds @x (n) as if it had
  * been generated and writes the logits (n, Q) — what the tests compare with
- * ar_wavenet_forward_full. */
+ * ar_wavenet_forward_full.  Unconditional and globally conditioned models
+ * only, as ar_wavenet_gen_generate (). */
 void ar_wavenet_gen_feed (ArWaveNetGen *g, const guint8 *x, gsize n,
     float *logits);
 
 /* ---- vocoder stream ------------------------------------------------------ */
 
-/* Audio in (mono floats at the model's rate), log-mel analysis, mel-
- * conditioned generation, audio out: output sample i is the resynthesis of
- * input sample i.  Output lags input by ar_wavenet_vocoder_latency () samples
- * until drained.
+/* Audio in (mono floats at the model's rate, full scale ±1, analysed as
+ * they are: a NaN makes every frame it falls in read as silence, the log
+ * floor), log-mel analysis, mel-conditioned generation, audio out: output
+ * sample i is the resynthesis of input sample i.  Output lags input by
+ * ar_wavenet_vocoder_latency () samples until drained.
  *
  * Precisely: the input s is analysed into mel frames as ar_mel_compute
  * would (frame f centred on s_{f·hop}); the output is
@@ -256,9 +277,18 @@ typedef struct _ArWaveNetVocoder ArWaveNetVocoder;
 /* NULL + error when @wn has no mel conditioning. */
 ArWaveNetVocoder *ar_wavenet_vocoder_new (ArWaveNet *wn, GError **error);
 void ar_wavenet_vocoder_free (ArWaveNetVocoder *v);
+/* Empties the stream (input, frames, output history) and reseeds the
+ * sampler: the next push starts a new signal. */
 void ar_wavenet_vocoder_reset (ArWaveNetVocoder *v, guint64 seed);
+/* As ar_wavenet_gen_set_temperature (). */
 void ar_wavenet_vocoder_set_temperature (ArWaveNetVocoder *v,
     float temperature);
+/* The global class of a model that has them (ar_wavenet_gen_set_global_class
+ * ()): -1 = none — the start, and a condition a model trained with classes
+ * never saw —; FALSE + error (AR_ERROR_INVALID) when out of range.  Kept
+ * across resets; the outputs pulled after the call are generated with it. */
+gboolean ar_wavenet_vocoder_set_global_class (ArWaveNetVocoder *v, int cls,
+    GError **error);
 void ar_wavenet_vocoder_set_threadpool (ArWaveNetVocoder *v,
     ArThreadPool *pool);
 gsize ar_wavenet_vocoder_latency (const ArWaveNetVocoder *v);
