@@ -63,6 +63,55 @@ gst_wavenet_model_release (ArWaveNet *model)
 
 /* ---- statistics ---------------------------------------------------------- */
 
+gboolean
+gst_wavenet_find_global_class (GstElement *element, const ArWaveNet *model,
+    const gchar *uri, const gchar *condition, int *cls)
+{
+  const ArWaveNetConfig *config = ar_wavenet_get_config (model);
+  guint64 index;
+  GString *names;
+  int i;
+
+  *cls = -1;
+  if (condition == NULL || condition[0] == '\0')
+    return TRUE;
+
+  if (config->global_classes == 0) {
+    GST_ELEMENT_ERROR (element, LIBRARY, SETTINGS,
+        ("global-condition is \"%s\" but the model %s has no global "
+         "condition",
+            condition, uri),
+        (NULL));
+    return FALSE;
+  }
+
+  *cls = ar_wavenet_find_class (model, condition);
+  if (*cls < 0 &&
+      g_ascii_string_to_unsigned (condition, 10, 0,
+          (guint64) config->global_classes - 1, &index, NULL))
+    *cls = (int) index;
+  if (*cls >= 0)
+    return TRUE;
+
+  names = g_string_new (NULL);
+  for (i = 0; i < config->global_classes; i++) {
+    if (i == 8) {
+      g_string_append_printf (names, ", … (%d in all)",
+          config->global_classes);
+      break;
+    }
+    g_string_append_printf (names, "%s%s", i > 0 ? ", " : "",
+        ar_wavenet_get_class_name (model, i));
+  }
+  GST_ELEMENT_ERROR (element, LIBRARY, SETTINGS,
+      ("global-condition \"%s\" is not a class of the model %s: its "
+       "classes are %s (or their indices, 0 to %d)",
+          condition, uri, names->str, config->global_classes - 1),
+      (NULL));
+  g_string_free (names, TRUE);
+  return FALSE;
+}
+
 void
 gst_wavenet_post_statistics (GstElement *element, const gchar *name,
     guint64 samples, gdouble seconds, gint rate)

@@ -50,6 +50,21 @@ G_BEGIN_DECLS
 ArWaveNet *gst_wavenet_model_acquire (GstElement *element, const gchar *uri);
 void gst_wavenet_model_release (ArWaveNet *model);
 
+/* The `global-condition` blurb of both elements. */
+#define GST_WAVENET_GLOBAL_CONDITION_BLURB                                     \
+  "The class (speaker, style …) of a globally conditioned model, by name "    \
+  "or by index; an error for a model without global conditioning (NULL = "    \
+  "none)"
+
+/* The class the `global-condition` property @condition names in @model
+ * (loaded from @uri, for messages): a class name first, so that a class
+ * named "3" is found as such, then an index; -1 in *@cls for NULL or ""
+ * (none).  Returns FALSE after posting GST_ELEMENT_ERROR on @element, naming
+ * the model's classes, when the model has none or no such class. */
+gboolean gst_wavenet_find_global_class (GstElement *element,
+    const ArWaveNet *model, const gchar *uri, const gchar *condition,
+    int *cls);
+
 /* Posts the element message @name on @element's bus with the fields
  * samples (guint64, samples output), seconds (gdouble, wall time spent
  * generating), samples-per-second (gdouble) and real-time-factor (gdouble:

@@ -300,10 +300,7 @@ gst_wavenet_src_class_init (GstWavenetSrcClass *klass)
               GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_GLOBAL_CONDITION,
       g_param_spec_string ("global-condition", "Global condition",
-          "The class (speaker, style …) of a globally conditioned model, by "
-          "name or by index; an error for a model without global "
-          "conditioning (NULL = none)",
-          DEFAULT_GLOBAL_CONDITION,
+          GST_WAVENET_GLOBAL_CONDITION_BLURB, DEFAULT_GLOBAL_CONDITION,
           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
               GST_PARAM_MUTABLE_READY));
 
@@ -624,51 +621,14 @@ static gboolean
 apply_global_condition (GstWavenetSrc *self, const gchar *uri,
     const gchar *condition)
 {
-  const ArWaveNetConfig *config = ar_wavenet_get_config (self->model);
   GError *error = NULL;
-  guint64 index;
   int cls;
 
-  if (condition == NULL || condition[0] == '\0')
+  if (!gst_wavenet_find_global_class (GST_ELEMENT (self), self->model, uri,
+          condition, &cls))
+    return FALSE;
+  if (cls < 0)
     return TRUE;
-
-  if (config->global_classes == 0) {
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-        ("global-condition is \"%s\" but the model %s has no global "
-         "condition",
-            condition, uri),
-        (NULL));
-    return FALSE;
-  }
-
-  /* A name first, so that a class named "3" is found as such. */
-  cls = ar_wavenet_find_class (self->model, condition);
-  if (cls < 0 &&
-      g_ascii_string_to_unsigned (condition, 10, 0,
-          (guint64) config->global_classes - 1, &index, NULL))
-    cls = (int) index;
-  if (cls < 0) {
-    GString *names = g_string_new (NULL);
-    int i;
-
-    for (i = 0; i < config->global_classes; i++) {
-      if (i == 8) {
-        g_string_append_printf (names, ", … (%d in all)",
-            config->global_classes);
-        break;
-      }
-      g_string_append_printf (names, "%s%s", i > 0 ? ", " : "",
-          ar_wavenet_get_class_name (self->model, i));
-    }
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-        ("global-condition \"%s\" is not a class of the model %s: its "
-         "classes are %s (or their indices, 0 to %d)",
-            condition, uri, names->str, config->global_classes - 1),
-        (NULL));
-    g_string_free (names, TRUE);
-    return FALSE;
-  }
-
   if (!ar_wavenet_gen_set_global_class (self->gen, cls, &error)) {
     GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("%s", error->message), (NULL));
     g_error_free (error);

@@ -40,6 +40,9 @@
  * more than 40 ms away from the end of the samples before it.  Every
  * stretch of input starts from silence and from the
  * #GstWavenetVocoder:seed, so the same input and seed give the same output.
+ * A vocoder trained with global classes as well (`argen train wavenet
+ * --condition mel --classes …`, one per speaker, say) speaks as the class
+ * #GstWavenetVocoder:global-condition names.
  *
  * At EOS the element posts an element message named
  * `wavenetvocoder-statistics` with the fields `samples` (guint64, samples
@@ -65,9 +68,9 @@
 GST_DEBUG_CATEGORY_STATIC (wavenet_vocoder_debug);
 #define GST_CAT_DEFAULT wavenet_vocoder_debug
 
-/* model, seed, temperature and threads, the element's only properties:
- * read in start(), but temperature for every buffer, through the controller
- * at the buffer's stream time. */
+/* model, seed, temperature and threads, and global-condition: read in
+ * start(), but temperature for every buffer, through the controller at the
+ * buffer's stream time. */
 static const GstArgenMediaProperties media_properties = {
   .model_blurb = GST_WAVENET_MODEL_BLURB (
       "Path of a vocoder model file (a WaveNet conditioned on mel frames, as "
@@ -99,6 +102,7 @@ struct _GstWavenetVocoder
 
   /* Properties, under the object lock. */
   GstArgenMediaSettings settings;
+  gchar *global_condition;
 
   /* Set up in start() and set_caps(), then used by the streaming thread;
    * rate is atomic because caps queries read it from any thread. */
@@ -134,6 +138,11 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE ("sink",
     GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS (VOCODER_CAPS));
 static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS (VOCODER_CAPS));
+
+enum
+{
+  PROP_GLOBAL_CONDITION = GST_ARGEN_MEDIA_PROP_LAST,
+};
 
 #define gst_wavenet_vocoder_parent_class parent_class
 G_DEFINE_TYPE (GstWavenetVocoder, gst_wavenet_vocoder, GST_TYPE_BASE_TRANSFORM);
@@ -179,6 +188,11 @@ gst_wavenet_vocoder_class_init (GstWavenetVocoderClass *klass)
   gobject_class->finalize = gst_wavenet_vocoder_finalize;
 
   gst_argen_media_install_properties (gobject_class, &media_properties);
+  g_object_class_install_property (gobject_class, PROP_GLOBAL_CONDITION,
+      g_param_spec_string ("global-condition", "Global condition",
+          GST_WAVENET_GLOBAL_CONDITION_BLURB, NULL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+              GST_PARAM_MUTABLE_READY));
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
@@ -224,6 +238,7 @@ gst_wavenet_vocoder_finalize (GObject *object)
   GstWavenetVocoder *self = GST_WAVENET_VOCODER (object);
 
   gst_argen_media_settings_clear (&self->settings);
+  g_free (self->global_condition);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -234,9 +249,21 @@ gst_wavenet_vocoder_set_property (GObject *object, guint prop_id,
 {
   GstWavenetVocoder *self = GST_WAVENET_VOCODER (object);
 
-  if (!gst_argen_media_settings_set_property (GST_ELEMENT (self),
+  if (gst_argen_media_settings_set_property (GST_ELEMENT (self),
           &self->settings, prop_id, value))
-    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    return;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_GLOBAL_CONDITION:
+      g_free (self->global_condition);
+      self->global_condition = g_value_dup_string (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
 }
 
 static void
@@ -245,9 +272,20 @@ gst_wavenet_vocoder_get_property (GObject *object, guint prop_id, GValue *value,
 {
   GstWavenetVocoder *self = GST_WAVENET_VOCODER (object);
 
-  if (!gst_argen_media_settings_get_property (GST_ELEMENT (self),
+  if (gst_argen_media_settings_get_property (GST_ELEMENT (self),
           &self->settings, prop_id, value))
-    G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    return;
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_GLOBAL_CONDITION:
+      g_value_set_string (value, self->global_condition);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
 }
 
 /* ---- start and stop --------------------------------------------------- */
@@ -258,12 +296,14 @@ gst_wavenet_vocoder_start (GstBaseTransform *trans)
   GstWavenetVocoder *self = GST_WAVENET_VOCODER (trans);
   GError *error = NULL;
   gboolean ok = FALSE;
-  gchar *uri;
+  gchar *uri, *condition;
   gint64 seed;
   guint threads;
+  int cls;
 
   GST_OBJECT_LOCK (self);
   uri = g_strdup (self->settings.model);
+  condition = g_strdup (self->global_condition);
   seed = self->settings.seed;
   threads = self->settings.threads;
   GST_OBJECT_UNLOCK (self);
@@ -286,6 +326,19 @@ gst_wavenet_vocoder_start (GstBaseTransform *trans)
     g_error_free (error);
     goto done;
   }
+  if (!gst_wavenet_find_global_class (GST_ELEMENT (self), self->model, uri,
+          condition, &cls))
+    goto done;
+  if (cls >= 0) {
+    if (!ar_wavenet_vocoder_set_global_class (self->vocoder, cls, &error)) {
+      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS, ("%s", error->message),
+          (NULL));
+      g_error_free (error);
+      goto done;
+    }
+    GST_INFO_OBJECT (self, "global condition: class %d (%s)", cls,
+        ar_wavenet_get_class_name (self->model, cls));
+  }
   self->pool = gst_argen_threadpool_new (threads, AR_WAVENET_GEN_MAX_THREADS);
   ar_wavenet_vocoder_set_threadpool (self->vocoder, self->pool);
   self->stream_seed = gst_argen_pick_seed (seed);
@@ -304,6 +357,7 @@ done:
   if (!ok)
     gst_wavenet_vocoder_stop (trans);
   g_free (uri);
+  g_free (condition);
   return ok;
 }
 
@@ -616,8 +670,12 @@ gst_wavenet_vocoder_submit_input_buffer (GstBaseTransform *trans,
   }
 
   /* A discontinuity ends what came before: resynthesising across it would
-   * make one sound of two, and stamp what follows with the wrong times. */
-  if (is_discont || GST_BUFFER_IS_DISCONT (input) ||
+   * make one sound of two, and stamp what follows with the wrong times.
+   * The input's own flag, not the base class's @is_discont: that stays set
+   * until an output buffer goes out, so with input buffers shorter than
+   * the latency (10 ms from a capture source) every one of them would
+   * start a stretch of its own.  A flush ends the stretch in sink_event. */
+  if (GST_BUFFER_IS_DISCONT (input) ||
       (self->in_stretch && !continues_stretch (self, input)))
     flow = finish_stretch (self);
   if (flow != GST_FLOW_OK) {

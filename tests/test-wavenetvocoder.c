@@ -29,7 +29,9 @@
   "audio/x-raw, format=S16LE, rate=8000, channels=1, layout=interleaved"
 
 static ArWaveNet *vocoder_model;
-static const gchar *vocoder_path, *plain_path;
+static ArWaveNet *class_model; /* a vocoder with 3 global classes */
+static const gchar *vocoder_path, *plain_path, *class_path;
+static const char *const class_names[] = { "alice", "bob", "carol" };
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -169,15 +171,19 @@ run_vocoder (GstHarness *h, const gfloat *x, gsize n, gsize per_buffer,
   return pull_all (h);
 }
 
-/* libargen's vocoder on the whole of @x at once. */
+/* libargen's vocoder of @model on the whole of @x at once, in global class
+ * @cls (-1: none). */
 static gfloat *
-reference_output (const gfloat *x, gsize n, guint64 seed, gfloat temperature)
+reference_output_of (ArWaveNet *model, int cls, const gfloat *x, gsize n,
+    guint64 seed, gfloat temperature)
 {
   GError *error = NULL;
-  ArWaveNetVocoder *v = ar_wavenet_vocoder_new (vocoder_model, &error);
+  ArWaveNetVocoder *v = ar_wavenet_vocoder_new (model, &error);
   gfloat *out = g_new (gfloat, n + 1);
   gsize got = 0, k;
 
+  g_assert_no_error (error);
+  g_assert_true (ar_wavenet_vocoder_set_global_class (v, cls, &error));
   g_assert_no_error (error);
   ar_wavenet_vocoder_reset (v, seed);
   ar_wavenet_vocoder_set_temperature (v, temperature);
@@ -188,6 +194,13 @@ reference_output (const gfloat *x, gsize n, guint64 seed, gfloat temperature)
   g_assert_cmpuint (got, ==, n);
   ar_wavenet_vocoder_free (v);
   return out;
+}
+
+/* The test vocoder's output on the whole of @x at once. */
+static gfloat *
+reference_output (const gfloat *x, gsize n, guint64 seed, gfloat temperature)
+{
+  return reference_output_of (vocoder_model, -1, x, n, seed, temperature);
 }
 
 /* Buffers whose samples follow each other from @start / @offset: each
@@ -229,6 +242,13 @@ test_properties (void)
   test_assert_media_properties (G_OBJECT (e),
       "resource:///org/gstreamer/argen/defaults/wavenet-vocoder.gguf", 0.5f,
       AR_WAVENET_GEN_MAX_THREADS);
+  {
+    GParamSpec *p = test_find_property (G_OBJECT (e), "global-condition",
+        G_TYPE_PARAM_STRING);
+
+    g_assert_null (G_PARAM_SPEC_STRING (p)->default_value);
+    g_assert_true (p->flags & GST_PARAM_MUTABLE_READY);
+  }
 
   klass = GST_ELEMENT_GET_CLASS (e);
   g_assert_cmpstr (gst_element_class_get_metadata (klass,
@@ -296,6 +316,35 @@ test_resynthesis (void)
   g_free (y);
   g_free (ref);
   g_ptr_array_unref (buffers);
+}
+
+/* Input in buffers shorter than the latency — 10 ms from a capture source,
+ * single samples — is one stretch, resynthesised as libargen does the whole
+ * signal at once.  (The base class's discont flag stays set until a buffer
+ * goes out: taken for a discontinuity, it made every short buffer a
+ * stretch of its own, drained into noise.) */
+static void
+test_small_buffers (void)
+{
+  const gsize n = 1200, sizes[] = { 80, 1, 415, 416 };
+  gfloat *x = make_signal (0, n), *ref = reference_output (x, n, 3, 1.0f);
+
+  for (guint s = 0; s < G_N_ELEMENTS (sizes); s++) {
+    GstHarness *h = new_vocoder (F32_CAPS, 3, 1.0f);
+    GPtrArray *buffers = run_vocoder (h, x, n, sizes[s], FALSE, GST_SECOND);
+    gsize n_out;
+    gfloat *y;
+
+    gst_harness_teardown (h);
+    g_assert_cmpuint (check_contiguous (buffers, GST_SECOND, 0), ==, n);
+    y = buffers_samples (buffers, FALSE, &n_out);
+    g_assert_cmpuint (n_out, ==, n);
+    g_assert_cmpmem (y, n * sizeof (gfloat), ref, n * sizeof (gfloat));
+    g_free (y);
+    g_ptr_array_unref (buffers);
+  }
+  g_free (x);
+  g_free (ref);
 }
 
 /* S16LE in, S16LE out: the same resynthesis, rounded. */
@@ -935,6 +984,46 @@ test_wrong_rate (void)
   g_free (description);
 }
 
+/* A vocoder with global classes speaks as the class global-condition
+ * names, by name or by index: libargen's output in that class; another
+ * class is another output. */
+static void
+test_global_condition (void)
+{
+  const gsize n = 1600;
+  const gchar *conditions[] = { "bob", "1", "carol" };
+  gfloat *x = make_signal (0, n), *y[3], *ref;
+  gsize n_out;
+
+  for (guint i = 0; i < G_N_ELEMENTS (conditions); i++) {
+    GstElement *e = gst_element_factory_make ("wavenetvocoder", NULL);
+    GPtrArray *buffers;
+    GstHarness *h;
+
+    g_object_set (e, "model", class_path, "global-condition", conditions[i],
+        "seed", (gint64) 6, "temperature", 1.0f, NULL);
+    h = gst_harness_new_with_element (e, "sink", "src");
+    gst_object_unref (e);
+    gst_harness_set_src_caps_str (h, F32_CAPS);
+    buffers = run_vocoder (h, x, n, 500, FALSE, GST_SECOND);
+    gst_harness_teardown (h);
+    y[i] = buffers_samples (buffers, FALSE, &n_out);
+    g_assert_cmpuint (n_out, ==, n);
+    g_ptr_array_unref (buffers);
+  }
+  ref = reference_output_of (class_model, 1, x, n, 6, 1.0f);
+  g_assert_cmpmem (y[0], n * sizeof (gfloat), ref, n * sizeof (gfloat));
+  g_assert_cmpmem (y[1], n * sizeof (gfloat), ref, n * sizeof (gfloat));
+  g_assert_true (memcmp (y[2], ref, n * sizeof (gfloat)) != 0);
+  g_free (ref);
+  ref = reference_output_of (class_model, 2, x, n, 6, 1.0f);
+  g_assert_cmpmem (y[2], n * sizeof (gfloat), ref, n * sizeof (gfloat));
+  g_free (ref);
+  for (guint i = 0; i < G_N_ELEMENTS (conditions); i++)
+    g_free (y[i]);
+  g_free (x);
+}
+
 static void
 check_error (const gchar *model, const gchar *needle1, const gchar *needle2)
 {
@@ -982,6 +1071,17 @@ test_errors (void)
   model = g_strdup_printf ("model=\"%s\"", plain_path);
   check_error (model, plain_path, "no mel conditioning");
   g_free (model);
+  /* a class for a vocoder without classes, a class it does not have */
+  model = g_strdup_printf ("model=\"%s\" global-condition=alice",
+      vocoder_path);
+  check_error (model, "has no global condition", NULL);
+  g_free (model);
+  model = g_strdup_printf ("model=\"%s\" global-condition=dave", class_path);
+  check_error (model, "\"dave\" is not a class", "alice, bob, carol");
+  g_free (model);
+  model = g_strdup_printf ("model=\"%s\" global-condition=3", class_path);
+  check_error (model, "0 to 2", NULL);
+  g_free (model);
 }
 
 int
@@ -999,9 +1099,13 @@ main (int argc, char **argv)
   plain = test_make_model (0, 0, MODEL_SEED + 1);
   plain_path = test_write_model (plain, "plain.gguf", NULL);
   ar_wavenet_unref (plain);
+  class_model = test_make_model (3, 8, MODEL_SEED + 2);
+  class_path = test_write_model (class_model, "classes.gguf", class_names);
 
   g_test_add_func ("/wavenetvocoder/properties", test_properties);
   g_test_add_func ("/wavenetvocoder/resynthesis", test_resynthesis);
+  g_test_add_func ("/wavenetvocoder/small-buffers", test_small_buffers);
+  g_test_add_func ("/wavenetvocoder/global-condition", test_global_condition);
   g_test_add_func ("/wavenetvocoder/s16", test_s16);
   g_test_add_func ("/wavenetvocoder/seed-and-temperature",
       test_seed_and_temperature);
@@ -1031,6 +1135,7 @@ main (int argc, char **argv)
   ret = g_test_run ();
 
   ar_wavenet_unref (vocoder_model);
+  ar_wavenet_unref (class_model);
   test_files_clear ();
   gst_deinit ();
   return ret;
