@@ -399,6 +399,76 @@ test_read_errors (TmpDir *t, gconstpointer data)
   g_clear_error (&error);
 }
 
+/* Found by fuzz-loaders: the samples promised in [-1, 1] were not.  A
+ * full-scale square wave resampled 8 → 96 kHz rang to 1.06 (the sinc
+ * filter's Gibbs overshoot at each edge); a float file's values came through
+ * as they were, 4 or 3e38 (two channels of which summed to infinity), and a
+ * NaN spread over the resampler's filter.  Now the output is clipped, and a
+ * non-finite sample is an error naming the file and the frame. */
+static void
+test_read_range (TmpDir *t, gconstpointer data)
+{
+  g_autofree char *square = g_build_filename (t->dir, "square.wav", NULL);
+  g_autofree char *loud = g_build_filename (t->dir, "loud.wav", NULL);
+  g_autofree char *nan = g_build_filename (t->dir, "nan.wav", NULL);
+  enum
+  {
+    N = 400
+  };
+  float x[2 * N];
+  float *y = NULL;
+  gsize n = 0;
+  GError *error = NULL;
+
+  /* 16-bit, so every stored value is within [-1, 1]; 8 samples per half
+   * period, 500 Hz */
+  for (int i = 0; i < N; i++)
+    x[i] = (i / 8) % 2 ? -1.0f : 1.0f;
+  g_assert_true (ar_audio_write_wav (square, x, N, 8000, &error));
+  g_assert_no_error (error);
+  g_assert_true (ar_audio_read (square, 96000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, >=, 12 * N - 12);
+  g_assert_cmpuint (n, <=, 12 * N + 12);
+  float lo = 0, hi = 0;
+  for (gsize i = 0; i < n; i++) {
+    lo = MIN (lo, y[i]);
+    hi = MAX (hi, y[i]);
+  }
+  g_assert_cmpfloat (lo, >=, -1.0f);
+  g_assert_cmpfloat (hi, <=, 1.0f);
+  /* (still a full-scale square: the clip is all that changed) */
+  g_assert_cmpfloat (lo, <, -0.99f);
+  g_assert_cmpfloat (hi, >, 0.99f);
+  g_clear_pointer (&y, g_free);
+
+  /* A float file beyond full scale: clipped per channel, then mixed. */
+  for (int i = 0; i < N; i++) {
+    x[2 * i] = i % 2 ? 3e38f : 4.0f;
+    x[2 * i + 1] = i % 2 ? 3e38f : -0.5f;
+  }
+  write_raw_wav (loud, x, N, 2, 8000);
+  g_assert_true (ar_audio_read (loud, 8000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, N);
+  for (int i = 0; i < N; i++)
+    g_assert_cmpfloat (y[i], ==, i % 2 ? 1.0f : 0.25f);
+  g_clear_pointer (&y, g_free);
+
+  /* A NaN in frame 123 of the second channel. */
+  for (int i = 0; i < 2 * N; i++)
+    x[i] = 0.1f;
+  x[2 * 123 + 1] = NAN;
+  write_raw_wav (nan, x, N, 2, 8000);
+  g_assert_false (ar_audio_read (nan, 16000, &y, &n, &error));
+  g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+  g_assert_nonnull (strstr (error->message, nan));
+  g_assert_nonnull (strstr (error->message, "sample 123 of channel 1"));
+  g_assert_null (y);
+  g_assert_cmpuint (n, ==, 0);
+  g_clear_error (&error);
+}
+
 static void
 touch (const char *dir, const char *name)
 {
@@ -737,6 +807,8 @@ main (int argc, char **argv)
   g_test_add ("/audio/read/resample", TmpDir, NULL, tmp_setup, test_resample,
       tmp_teardown);
   g_test_add ("/audio/read/errors", TmpDir, NULL, tmp_setup, test_read_errors,
+      tmp_teardown);
+  g_test_add ("/audio/read/range", TmpDir, NULL, tmp_setup, test_read_range,
       tmp_teardown);
   g_test_add ("/audio/list-files", TmpDir, NULL, tmp_setup, test_list_files,
       tmp_teardown);

@@ -109,6 +109,7 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
   SRC_STATE *src = NULL;
   float *chunk = NULL, *mono = NULL;
   FloatBuf out = { 0 };
+  gsize n_frames = 0; /* frames read so far */
 
   if (info.channels <= 0 || info.samplerate <= 0) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
@@ -151,13 +152,27 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
     }
     if (got == 0)
       break;
-    /* Mix down: the mean of the channels. */
+    /* Mix down: the mean of the channels.  libsndfile scales integer
+     * codings into [-1, 1], but gives a float or double file's values as
+     * they are: clip them (as ar_audio_write_wav does), which also keeps
+     * the sum of many huge channels finite, and refuse NaN and infinities,
+     * which the resampler would smear over its whole filter length. */
     for (sf_count_t i = 0; i < got; i++) {
       float s = 0;
-      for (int c = 0; c < info.channels; c++)
-        s += chunk[i * info.channels + c];
+      for (int c = 0; c < info.channels; c++) {
+        float x = chunk[i * info.channels + c];
+        if (!isfinite (x)) {
+          g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
+              "%s: sample %" G_GSIZE_FORMAT " of channel %d is %g; expected "
+              "a finite value",
+              path, n_frames + (gsize) i, c, (double) x);
+          goto done;
+        }
+        s += CLAMP (x, -1.0f, 1.0f);
+      }
       mono[i] = s / info.channels;
     }
+    n_frames += (gsize) got;
     if (src != NULL) {
       if (!resample_chunk (src, ratio, mono, (gsize) got, FALSE, &out, path,
               error))
@@ -171,6 +186,12 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
   if (src != NULL &&
       !resample_chunk (src, ratio, mono, 0, TRUE, &out, path, error))
     goto done;
+  /* A band-limited resampler rings at steps: a full-scale edge comes out
+   * a few percent beyond full scale, and the samples promised are in
+   * [-1, 1]. */
+  if (src != NULL)
+    for (gsize i = 0; i < out.len; i++)
+      out.data[i] = CLAMP (out.data[i], -1.0f, 1.0f);
 
   *samples =
       out.len ? g_renew (float, out.data, out.len) : (g_free (out.data), NULL);

@@ -4,7 +4,10 @@
  * Reading goes through libsndfile (WAV, FLAC, OGG/Vorbis, AIFF, … — whatever
  * the installed libsndfile reads), mixes every channel down to mono (the mean
  * of the channels) and resamples to the rate the caller asks for with
- * libsamplerate (SRC_SINC_MEDIUM_QUALITY).  Samples are floats in [-1, 1].
+ * libsamplerate (SRC_SINC_MEDIUM_QUALITY).  Samples are floats in [-1, 1]:
+ * a float file's values beyond full scale are clipped before the mix-down,
+ * as is the resampler's ringing after it, and a NaN or infinite sample is
+ * an error.
  *
  * Two µ-law codings exist and must not be confused:
  *   - the model's: WaveNet's continuous companding with µ = 255,
@@ -24,7 +27,8 @@ G_BEGIN_DECLS
 /* Reads the whole of @path as mono floats at @rate Hz (rate > 0).  *@samples
  * is g_malloc'd (g_free it), *@n_samples its length (may be 0 for an empty
  * file).  Errors (AR_ERROR): the file is missing or unreadable, libsndfile
- * cannot decode it (its message is included), resampling fails. */
+ * cannot decode it (its message is included), a sample is not finite,
+ * resampling fails. */
 gboolean ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
     GError **error);
 
