@@ -469,6 +469,52 @@ test_read_range (TmpDir *t, gconstpointer data)
   g_clear_error (&error);
 }
 
+/* Found by fuzz-loaders: the header's frame count sized the first
+ * allocation, so a 150-byte FLAC file claiming 1.65 billion frames
+ * reserved 10 GB.  Here a 48-frame FLAC at 1 kHz claims 2^31 - 1 frames
+ * and is read at 256 kHz (libsamplerate's largest ratio): 2.2 TB, which
+ * g_renew could only abort on (ASan: "allocation size exceeds maximum"). */
+static void
+test_read_lying_length (TmpDir *t, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (t->dir, "lying.flac", NULL);
+  SF_INFO info = { .samplerate = 1000, .channels = 1,
+    .format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16 };
+  SNDFILE *sf = sf_open (path, SFM_WRITE, &info);
+  float x[48];
+  g_autofree guint8 *bytes = NULL;
+  gsize len, n = 0;
+  float *y = NULL;
+  GError *error = NULL;
+
+  g_assert_nonnull (sf);
+  for (int i = 0; i < 48; i++)
+    x[i] = 0.5f * sinf (0.2f * i);
+  g_assert_cmpint (sf_writef_float (sf, x, 48), ==, 48);
+  g_assert_cmpint (sf_close (sf), ==, 0);
+  /* STREAMINFO (after "fLaC" and a 4-byte block header): 10 bytes of block
+   * and frame sizes, then 20 bits of rate, 3 of channels, 5 of sample
+   * size and 36 of total samples, big-endian */
+  g_assert_true (g_file_get_contents (path, (char **) &bytes, &len, NULL));
+  g_assert_cmpuint (len, >, 26);
+  g_assert_cmpmem (bytes, 4, "fLaC", 4);
+  guint64 v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | bytes[18 + i];
+  g_assert_cmpuint (v & G_GUINT64_CONSTANT (0xfffffffff), ==, 48);
+  v = (v & ~G_GUINT64_CONSTANT (0xfffffffff)) | G_MAXINT32;
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    bytes[18 + i] = (guint8) v;
+  g_assert_true (g_file_set_contents (path, (char *) bytes, len, NULL));
+
+  /* what is there is read, whatever the header claimed */
+  g_assert_true (ar_audio_read (path, 256000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, >=, 256 * 48 - 256);
+  g_assert_cmpuint (n, <=, 256 * 48 + 256);
+  g_free (y);
+}
+
 static void
 touch (const char *dir, const char *name)
 {
@@ -810,6 +856,8 @@ main (int argc, char **argv)
       tmp_teardown);
   g_test_add ("/audio/read/range", TmpDir, NULL, tmp_setup, test_read_range,
       tmp_teardown);
+  g_test_add ("/audio/read/lying-length", TmpDir, NULL, tmp_setup,
+      test_read_lying_length, tmp_teardown);
   g_test_add ("/audio/list-files", TmpDir, NULL, tmp_setup, test_list_files,
       tmp_teardown);
   g_test_add_func ("/audio/split-holdout", test_split_holdout);

@@ -20,6 +20,13 @@
  * convert) more than this at once beyond the output itself. */
 #define READ_CHUNK 4096
 
+/* At most this many samples (16 MiB) are reserved on the word of the
+ * file's header: a 150-byte FLAC file may claim 1.65 billion frames, and
+ * believing it cost 10 GB of address space (g_renew aborts when that is
+ * refused; asked for 256 times the rate, 2.2 TB always is).  Beyond it
+ * the buffer grows by doubling as samples actually arrive. */
+#define MAX_RESERVE ((gsize) 1 << 22)
+
 /* A growing float buffer: the output of reading and resampling. */
 typedef struct
 {
@@ -135,10 +142,11 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
       goto done;
     }
   }
-  /* frames may be unknown (SF_COUNT_MAX, a pipe) or lie for a truncated file;
-   * it only sizes the first allocation. */
+  /* frames may be unknown (SF_COUNT_MAX, a pipe) or lie for a truncated or
+   * corrupt file; it only sizes the first allocation, up to MAX_RESERVE. */
   if (info.frames > 0 && info.frames < (sf_count_t) 1 << 31)
-    buf_reserve (&out, (gsize) ceil ((double) info.frames * ratio) + 1024);
+    buf_reserve (&out, (gsize) MIN (ceil ((double) info.frames * ratio) +
+            1024, MAX_RESERVE));
 
   chunk = g_new (float, (gsize) READ_CHUNK *info.channels);
   mono = g_new (float, READ_CHUNK);
