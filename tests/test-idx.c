@@ -304,7 +304,9 @@ write_lying_png (const char *path, guint32 w, guint32 h, guint rows)
   g_assert_true (g_file_set_contents (path, (char *) b->data, b->len, NULL));
 }
 
-/* Found by fuzz-loaders: a PNG header's size was believed before its data.
+/* Found while writing fuzz-loaders (by reading the code; its harness, with
+ * chunk CRCs recomputed, confirmed both inputs, which its runs had not
+ * reached): a PNG header's size was believed before its data.
  * 65536 × 65536 wrapped the pixel buffer's 32-bit length to 0, and a NULL
  * buffer went to libpng (UBSan: NULL + 0; only libpng's own "image too
  * large" kept it from writing through it); 65535 × 65535 in a 270-byte file
