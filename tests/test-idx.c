@@ -124,6 +124,11 @@ test_idx_bad (void)
   guint32 zero[3] = { 2, 0, 3 };
   g_autofree char *z = write_idx ("z", 8, 3, zero, pix, 0, FALSE);
   expect_bad (z, NULL, AR_ERROR_FORMAT, "dimension 1");
+  /* rows beyond the image size read (the error said "found 3") */
+  guint32 tall[3] = { 1, 65537, 1 };
+  g_autofree guint8 *col = g_malloc0 (65537);
+  g_autofree char *tl = write_idx ("tall", 8, 3, tall, col, 65537, FALSE);
+  expect_bad (tl, NULL, AR_ERROR_UNSUPPORTED, "1 × 65537 pixels");
   g_autofree char *d0 = write_idx ("d0", 8, 0, dims, pix, 0, FALSE);
   expect_bad (d0, NULL, AR_ERROR_FORMAT, "0 dimensions");
   /* bad magic; a truncated header; a corrupt gzip stream */

@@ -121,11 +121,18 @@ ar_image_set_new_from_idx (const char *images, const char *labels,
   g_autofree guint8 *pix = ar_idx_read (images, &nd, dims, error);
   if (pix == NULL)
     return NULL;
-  if (nd != 3 || dims[0] > G_MAXINT || dims[1] > 65536 || dims[2] > 65536) {
+  if (nd != 3) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
         "%s: an image IDX file has 3 dimensions (images, rows, columns); "
         "found %u",
         images, nd);
+    return NULL;
+  }
+  /* (AR_IDX_MAX_BYTES already bounds the count by 2^31) */
+  if (dims[1] > 65536 || dims[2] > 65536) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "%s: images of %u × %u pixels; at most 65536 × 65536 are read",
+        images, dims[2], dims[1]);
     return NULL;
   }
   g_autoptr (ArImageSet) set = g_new0 (ArImageSet, 1);
