@@ -478,7 +478,8 @@ static void
 test_read_lying_length (TmpDir *t, gconstpointer data)
 {
   g_autofree char *path = g_build_filename (t->dir, "lying.flac", NULL);
-  SF_INFO info = { .samplerate = 1000, .channels = 1,
+  SF_INFO info = { .samplerate = 1000,
+    .channels = 1,
     .format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16 };
   SNDFILE *sf = sf_open (path, SFM_WRITE, &info);
   float x[48];

@@ -145,8 +145,8 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
   /* frames may be unknown (SF_COUNT_MAX, a pipe) or lie for a truncated or
    * corrupt file; it only sizes the first allocation, up to MAX_RESERVE. */
   if (info.frames > 0 && info.frames < (sf_count_t) 1 << 31)
-    buf_reserve (&out, (gsize) MIN (ceil ((double) info.frames * ratio) +
-            1024, MAX_RESERVE));
+    buf_reserve (&out,
+        (gsize) MIN (ceil ((double) info.frames * ratio) + 1024, MAX_RESERVE));
 
   chunk = g_new (float, (gsize) READ_CHUNK *info.channels);
   mono = g_new (float, READ_CHUNK);

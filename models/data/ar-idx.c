@@ -131,8 +131,8 @@ ar_image_set_new_from_idx (const char *images, const char *labels,
   /* (AR_IDX_MAX_BYTES already bounds the count by 2^31) */
   if (dims[1] > 65536 || dims[2] > 65536) {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
-        "%s: images of %u × %u pixels; at most 65536 × 65536 are read",
-        images, dims[2], dims[1]);
+        "%s: images of %u × %u pixels; at most 65536 × 65536 are read", images,
+        dims[2], dims[1]);
     return NULL;
   }
   g_autoptr (ArImageSet) set = g_new0 (ArImageSet, 1);
@@ -224,12 +224,12 @@ read_png (const char *path, GByteArray *pixels, int *h, int *w, GError **error)
         path, img.message);
     return FALSE;
   }
-  if ((guint64) img.width * img.height > (guint64) len *
-      PNG_MAX_PIXELS_PER_BYTE) {
+  if ((guint64) img.width * img.height >
+      (guint64) len * PNG_MAX_PIXELS_PER_BYTE) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
-        "%s: the header says %u × %u pixels, more than a file of %"
-        G_GSIZE_FORMAT " bytes can hold (truncated or corrupt)", path,
-        img.width, img.height, len);
+        "%s: the header says %u × %u pixels, more than a file of "
+        "%" G_GSIZE_FORMAT " bytes can hold (truncated or corrupt)",
+        path, img.width, img.height, len);
     png_image_free (&img);
     return FALSE;
   }
@@ -257,7 +257,8 @@ read_png (const char *path, GByteArray *pixels, int *h, int *w, GError **error)
   if (size > AR_IDX_MAX_BYTES - at) {
     g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
         "%s: with the images before it, more than %" G_GSIZE_FORMAT
-        " bytes of pixels", path, AR_IDX_MAX_BYTES);
+        " bytes of pixels",
+        path, AR_IDX_MAX_BYTES);
     png_image_free (&img);
     return FALSE;
   }

@@ -94,8 +94,8 @@ static const char *const png_names[] = { "png/a/0.png", "png/b/1.png",
 static void
 remove_tmpdir (void)
 {
-  static const char *const names[] = { "images.idx", "labels.idx",
-    "audio.wav", "audio.flac", "audio.aiff", "audio.au", "text.txt" };
+  static const char *const names[] = { "images.idx", "labels.idx", "audio.wav",
+    "audio.flac", "audio.aiff", "audio.au", "text.txt" };
 
   remove_names (png_names, G_N_ELEMENTS (png_names));
   remove_names (names, G_N_ELEMENTS (names));
@@ -305,10 +305,10 @@ fuzz_png (guint8 flags, const guint8 *data, gsize size)
 {
   g_autofree char *dir = tmp_path ("png");
   gboolean classes = (flags & 8) != 0;
-  g_autofree char *first = classes ? tmp_path ("png/a/0.png")
-      : tmp_path ("png/0.png");
-  g_autofree char *second = classes ? tmp_path ("png/b/1.png")
-      : tmp_path ("png/1.png");
+  g_autofree char *first =
+      classes ? tmp_path ("png/a/0.png") : tmp_path ("png/0.png");
+  g_autofree char *second =
+      classes ? tmp_path ("png/b/1.png") : tmp_path ("png/1.png");
   g_autofree guint8 *copy = g_memdup2 (data, size);
   GError *error = NULL;
 
@@ -390,10 +390,10 @@ sndfile_frames (const char *path, gsize *frames, int *rate)
 static void
 fuzz_audio (guint8 flags, const guint8 *data, gsize size)
 {
-  static const int rates[8] = { 8000, 16000, 22050, 44100, 48000, 11025,
-    96000, 1000 };
-  static const char *const names[4] = { "audio.wav", "audio.flac",
-    "audio.aiff", "audio.au" };
+  static const int rates[8] = { 8000, 16000, 22050, 44100, 48000, 11025, 96000,
+    1000 };
+  static const char *const names[4] = { "audio.wav", "audio.flac", "audio.aiff",
+    "audio.au" };
   const char *name = names[(flags >> 5) & 3];
   int rate = rates[(flags >> 2) & 7];
   g_autofree char *path = tmp_path (name);
@@ -413,9 +413,9 @@ fuzz_audio (guint8 flags, const guint8 *data, gsize size)
   CHECK ((samples == NULL) == (n == 0));
   for (gsize i = 0; i < n; i++)
     if (!(samples[i] >= -1.0f && samples[i] <= 1.0f)) {
-      g_printerr (FUZZ_NAME ": %s: sample %" G_GSIZE_FORMAT " of %"
-          G_GSIZE_FORMAT " is %g, outside [-1, 1]\n", name, i, n,
-          (double) samples[i]);
+      g_printerr (FUZZ_NAME ": %s: sample %" G_GSIZE_FORMAT
+                            " of %" G_GSIZE_FORMAT " is %g, outside [-1, 1]\n",
+          name, i, n, (double) samples[i]);
       abort ();
     }
   /* as many samples as the file has frames, in the rate asked for */
@@ -424,7 +424,8 @@ fuzz_audio (guint8 flags, const guint8 *data, gsize size)
 
     if (fabs ((double) n - expect) > 2.0 + (double) rate / file_rate) {
       g_printerr (FUZZ_NAME ": %s: %" G_GSIZE_FORMAT " frames at %d Hz "
-          "read as %" G_GSIZE_FORMAT " samples at %d Hz (expected ~%.1f)\n",
+                            "read as %" G_GSIZE_FORMAT
+                            " samples at %d Hz (expected ~%.1f)\n",
           name, frames, file_rate, n, rate, expect);
       abort ();
     }
@@ -470,8 +471,7 @@ fuzz_text (guint8 flags, const guint8 *data, gsize size)
   } else {
     d = ar_text_data_new (text, size, type, frac, &error);
   }
-  check_result (d != NULL, error,
-      from_file && !with_vocab ? "text.txt" : NULL);
+  check_result (d != NULL, error, from_file && !with_vocab ? "text.txt" : NULL);
   g_clear_error (&error);
   if (!(frac >= 0 && frac < 1))
     CHECK (d == NULL);

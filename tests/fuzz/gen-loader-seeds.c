@@ -158,10 +158,10 @@ idx_seeds (const char *dir, GError **error)
 static GBytes *
 png_bytes (png_uint_32 format)
 {
-  static const guint8 pix[3 * 2 * 4] = { 0, 10, 20, 255, 40, 50, 60, 128,
-    80, 90, 100, 0, 120, 130, 140, 255, 160, 170, 180, 64, 200, 210, 220, 32 };
-  static const guint8 map[4 * 3] = { 0, 0, 0, 255, 255, 255, 200, 30, 30,
-    30, 200, 30 };
+  static const guint8 pix[3 * 2 * 4] = { 0, 10, 20, 255, 40, 50, 60, 128, 80,
+    90, 100, 0, 120, 130, 140, 255, 160, 170, 180, 64, 200, 210, 220, 32 };
+  static const guint8 map[4 * 3] = { 0, 0, 0, 255, 255, 255, 200, 30, 30, 30,
+    200, 30 };
   static const guint8 idx[6] = { 0, 1, 2, 3, 1, 0 };
   png_image img;
   png_alloc_size_t len = 0;
@@ -199,8 +199,7 @@ png_seed (const char *dir, const char *name, png_uint_32 format, guint8 flags,
   if (png == NULL)
     return fail (error, name);
   p = g_bytes_get_data (png, &len);
-  if (g_mkdir (folder, 0700) != 0 ||
-      !g_file_set_contents (file, p, len, error))
+  if (g_mkdir (folder, 0700) != 0 || !g_file_set_contents (file, p, len, error))
     return fail (error, name);
   set = ar_image_set_new_from_png_dir (folder, error);
   g_remove (file);
@@ -216,10 +215,8 @@ static gboolean
 audio_seed (const char *dir, const char *name, const char *ext, int format,
     int channels, int rate, guint8 flags, GError **error)
 {
-  g_autofree char *path =
-      g_strdup_printf ("%s/%s.%s", scratch, name, ext);
-  SF_INFO info = { .samplerate = rate, .channels = channels,
-    .format = format };
+  g_autofree char *path = g_strdup_printf ("%s/%s.%s", scratch, name, ext);
+  SF_INFO info = { .samplerate = rate, .channels = channels, .format = format };
   SNDFILE *sf = sf_open (path, SFM_WRITE, &info);
   float frames[48 * 3];
   g_autofree float *samples = NULL;
@@ -302,8 +299,8 @@ main (int argc, char **argv)
   g_rmdir (scratch);
   g_free (scratch);
   if (!ok) {
-    g_printerr ("gen-loader-seeds: %s\n", error != NULL ? error->message :
-        "failed");
+    g_printerr ("gen-loader-seeds: %s\n",
+        error != NULL ? error->message : "failed");
     return 1;
   }
   return 0;
