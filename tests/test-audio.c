@@ -399,43 +399,126 @@ test_read_errors (TmpDir *t, gconstpointer data)
   g_clear_error (&error);
 }
 
-/* A floating-point file holding NaN or an infinity is malformed: refused
- * naming the sample and channel (it was returned as read, and resampling
- * spread a NaN over 183 samples of the output).  Finite values beyond ±1
- * are kept as stored, as the header says. */
+/* Found by fuzz-loaders: the samples promised in [-1, 1] were not.  A
+ * full-scale square wave resampled 8 → 96 kHz rang to 1.06 (the sinc
+ * filter's Gibbs overshoot at each edge); a float file's values came through
+ * as they were, 4 or 3e38 (two channels of which summed to infinity), and a
+ * NaN spread over the resampler's filter.  Now the output is clipped, and a
+ * non-finite sample is an error naming the file and the frame. */
 static void
-test_read_non_finite (TmpDir *t, gconstpointer data)
+test_read_range (TmpDir *t, gconstpointer data)
 {
-  g_autofree char *path = g_build_filename (t->dir, "float.wav", NULL);
-  const float bad[] = { NAN, INFINITY, -INFINITY };
-  float x[2 * 300];
+  g_autofree char *square = g_build_filename (t->dir, "square.wav", NULL);
+  g_autofree char *loud = g_build_filename (t->dir, "loud.wav", NULL);
+  g_autofree char *nan = g_build_filename (t->dir, "nan.wav", NULL);
+  enum
+  {
+    N = 400
+  };
+  float x[2 * N];
   float *y = NULL;
   gsize n = 0;
   GError *error = NULL;
 
+  /* 16-bit, so every stored value is within [-1, 1]; 8 samples per half
+   * period, 500 Hz */
+  for (int i = 0; i < N; i++)
+    x[i] = (i / 8) % 2 ? -1.0f : 1.0f;
+  g_assert_true (ar_audio_write_wav (square, x, N, 8000, &error));
+  g_assert_no_error (error);
+  g_assert_true (ar_audio_read (square, 96000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, >=, 12 * N - 12);
+  g_assert_cmpuint (n, <=, 12 * N + 12);
+  float lo = 0, hi = 0;
+  for (gsize i = 0; i < n; i++) {
+    lo = MIN (lo, y[i]);
+    hi = MAX (hi, y[i]);
+  }
+  g_assert_cmpfloat (lo, >=, -1.0f);
+  g_assert_cmpfloat (hi, <=, 1.0f);
+  /* (still a full-scale square: the clip is all that changed) */
+  g_assert_cmpfloat (lo, <, -0.99f);
+  g_assert_cmpfloat (hi, >, 0.99f);
+  g_clear_pointer (&y, g_free);
+
+  /* A float file beyond full scale: clipped per channel, then mixed. */
+  for (int i = 0; i < N; i++) {
+    x[2 * i] = i % 2 ? 3e38f : 4.0f;
+    x[2 * i + 1] = i % 2 ? 3e38f : -0.5f;
+  }
+  write_raw_wav (loud, x, N, 2, 8000);
+  g_assert_true (ar_audio_read (loud, 8000, &y, &n, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (n, ==, N);
+  for (int i = 0; i < N; i++)
+    g_assert_cmpfloat (y[i], ==, i % 2 ? 1.0f : 0.25f);
+  g_clear_pointer (&y, g_free);
+
+  /* A NaN or an infinity in frame 123 of the second channel, read at the
+   * file's rate and resampled. */
+  const float bad[] = { NAN, INFINITY, -INFINITY };
   for (guint k = 0; k < G_N_ELEMENTS (bad); k++) {
-    for (int i = 0; i < 2 * 300; i++)
-      x[i] = 0.25f * sinf (0.1f * i);
-    /* frame 123, the second channel */
+    for (int i = 0; i < 2 * N; i++)
+      x[i] = 0.1f;
     x[2 * 123 + 1] = bad[k];
-    write_raw_wav (path, x, 300, 2, 8000);
+    write_raw_wav (nan, x, N, 2, 8000);
     for (int rate = 8000; rate <= 16000; rate += 8000) {
-      g_assert_false (ar_audio_read (path, rate, &y, &n, &error));
+      g_assert_false (ar_audio_read (nan, rate, &y, &n, &error));
       g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
-      g_assert_true (g_str_has_prefix (error->message, path));
-      g_assert_nonnull (strstr (error->message, "sample 123 (channel 1) is "));
+      g_assert_nonnull (strstr (error->message, nan));
+      g_assert_nonnull (strstr (error->message, "sample 123 of channel 1"));
       g_assert_null (y);
       g_assert_cmpuint (n, ==, 0);
       g_clear_error (&error);
     }
   }
+}
 
-  x[2 * 123 + 1] = 2.0f;
-  write_raw_wav (path, x, 300, 2, 8000);
-  g_assert_true (ar_audio_read (path, 8000, &y, &n, &error));
+/* Found by fuzz-loaders: the header's frame count sized the first
+ * allocation, so a 150-byte FLAC file claiming 1.65 billion frames
+ * reserved 10 GB.  Here a 48-frame FLAC at 1 kHz claims 2^31 - 1 frames
+ * and is read at 256 kHz (libsamplerate's largest ratio): 2.2 TB, which
+ * g_renew could only abort on (ASan: "allocation size exceeds maximum"). */
+static void
+test_read_lying_length (TmpDir *t, gconstpointer data)
+{
+  g_autofree char *path = g_build_filename (t->dir, "lying.flac", NULL);
+  SF_INFO info = { .samplerate = 1000,
+    .channels = 1,
+    .format = SF_FORMAT_FLAC | SF_FORMAT_PCM_16 };
+  SNDFILE *sf = sf_open (path, SFM_WRITE, &info);
+  float x[48];
+  g_autofree guint8 *bytes = NULL;
+  gsize len, n = 0;
+  float *y = NULL;
+  GError *error = NULL;
+
+  g_assert_nonnull (sf);
+  for (int i = 0; i < 48; i++)
+    x[i] = 0.5f * sinf (0.2f * i);
+  g_assert_cmpint (sf_writef_float (sf, x, 48), ==, 48);
+  g_assert_cmpint (sf_close (sf), ==, 0);
+  /* STREAMINFO (after "fLaC" and a 4-byte block header): 10 bytes of block
+   * and frame sizes, then 20 bits of rate, 3 of channels, 5 of sample
+   * size and 36 of total samples, big-endian */
+  g_assert_true (g_file_get_contents (path, (char **) &bytes, &len, NULL));
+  g_assert_cmpuint (len, >, 26);
+  g_assert_cmpmem (bytes, 4, "fLaC", 4);
+  guint64 v = 0;
+  for (int i = 0; i < 8; i++)
+    v = v << 8 | bytes[18 + i];
+  g_assert_cmpuint (v & G_GUINT64_CONSTANT (0xfffffffff), ==, 48);
+  v = (v & ~G_GUINT64_CONSTANT (0xfffffffff)) | G_MAXINT32;
+  for (int i = 7; i >= 0; i--, v >>= 8)
+    bytes[18 + i] = (guint8) v;
+  g_assert_true (g_file_set_contents (path, (char *) bytes, len, NULL));
+
+  /* what is there is read, whatever the header claimed */
+  g_assert_true (ar_audio_read (path, 256000, &y, &n, &error));
   g_assert_no_error (error);
-  g_assert_cmpuint (n, ==, 300);
-  g_assert_cmpfloat (y[123], ==, 0.5f * (x[2 * 123] + 2.0f));
+  g_assert_cmpuint (n, >=, 256 * 48 - 256);
+  g_assert_cmpuint (n, <=, 256 * 48 + 256);
   g_free (y);
 }
 
@@ -778,8 +861,10 @@ main (int argc, char **argv)
       tmp_teardown);
   g_test_add ("/audio/read/errors", TmpDir, NULL, tmp_setup, test_read_errors,
       tmp_teardown);
-  g_test_add ("/audio/read/non-finite", TmpDir, NULL, tmp_setup,
-      test_read_non_finite, tmp_teardown);
+  g_test_add ("/audio/read/range", TmpDir, NULL, tmp_setup, test_read_range,
+      tmp_teardown);
+  g_test_add ("/audio/read/lying-length", TmpDir, NULL, tmp_setup,
+      test_read_lying_length, tmp_teardown);
   g_test_add ("/audio/list-files", TmpDir, NULL, tmp_setup, test_list_files,
       tmp_teardown);
   g_test_add_func ("/audio/split-holdout", test_split_holdout);

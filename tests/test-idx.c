@@ -124,6 +124,11 @@ test_idx_bad (void)
   guint32 zero[3] = { 2, 0, 3 };
   g_autofree char *z = write_idx ("z", 8, 3, zero, pix, 0, FALSE);
   expect_bad (z, NULL, AR_ERROR_FORMAT, "dimension 1");
+  /* rows beyond the image size read (the error said "found 3") */
+  guint32 tall[3] = { 1, 65537, 1 };
+  g_autofree guint8 *col = g_malloc0 (65537);
+  g_autofree char *tl = write_idx ("tall", 8, 3, tall, col, 65537, FALSE);
+  expect_bad (tl, NULL, AR_ERROR_UNSUPPORTED, "1 × 65537 pixels");
   g_autofree char *d0 = write_idx ("d0", 8, 0, dims, pix, 0, FALSE);
   expect_bad (d0, NULL, AR_ERROR_FORMAT, "0 dimensions");
   /* bad magic; a truncated header; a corrupt gzip stream */
@@ -238,6 +243,110 @@ test_png_dirs (void)
   g_clear_error (&error);
 }
 
+/* CRC-32 (ISO-HDLC, the polynomial 0xEDB88320 reflected), what a PNG chunk
+ * ends with, over @len bytes of @p. */
+static guint32
+crc32_of (const guint8 *p, gsize len)
+{
+  guint32 c = 0xffffffffu;
+
+  for (gsize i = 0; i < len; i++) {
+    c ^= p[i];
+    for (int k = 0; k < 8; k++)
+      c = (c >> 1) ^ (0xedb88320u & -(c & 1));
+  }
+  return c ^ 0xffffffffu;
+}
+
+static void
+append_be32 (GByteArray *b, guint32 v)
+{
+  guint8 be[4] = { v >> 24, v >> 16, v >> 8, v };
+  g_byte_array_append (b, be, 4);
+}
+
+static void
+append_chunk (GByteArray *b, const char *type, const guint8 *data, gsize len)
+{
+  gsize at = b->len + 4;
+
+  append_be32 (b, len);
+  g_byte_array_append (b, (const guint8 *) type, 4);
+  if (len > 0)
+    g_byte_array_append (b, data, len);
+  append_be32 (b, crc32_of (b->data + at, 4 + len));
+}
+
+/* A PNG whose header says @w × @h 8-bit grey pixels but whose data holds
+ * only @rows rows of zeros: a few hundred bytes. */
+static void
+write_lying_png (const char *path, guint32 w, guint32 h, guint rows)
+{
+  static const guint8 magic[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a,
+    '\n' };
+  g_autoptr (GByteArray) b = g_byte_array_new ();
+  g_autoptr (GByteArray) ihdr = g_byte_array_new ();
+  guint8 depth_etc[5] = { 8, 0, 0, 0, 0 }; /* grey, deflate, no interlace */
+  g_autofree guint8 *raw = g_malloc0 ((gsize) rows * (1 + w));
+  g_autoptr (GZlibCompressor) comp =
+      g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_ZLIB, 9);
+  g_autoptr (GOutputStream) mem = g_memory_output_stream_new_resizable ();
+  g_autoptr (GOutputStream) out =
+      g_converter_output_stream_new (mem, G_CONVERTER (comp));
+
+  g_assert_true (g_output_stream_write_all (out, raw, (gsize) rows * (1 + w),
+      NULL, NULL, NULL));
+  g_assert_true (g_output_stream_close (out, NULL, NULL));
+  append_be32 (ihdr, w);
+  append_be32 (ihdr, h);
+  g_byte_array_append (ihdr, depth_etc, 5);
+  g_byte_array_append (b, magic, 8);
+  append_chunk (b, "IHDR", ihdr->data, ihdr->len);
+  append_chunk (b, "IDAT",
+      g_memory_output_stream_get_data (G_MEMORY_OUTPUT_STREAM (mem)),
+      g_memory_output_stream_get_data_size (G_MEMORY_OUTPUT_STREAM (mem)));
+  append_chunk (b, "IEND", NULL, 0);
+  g_assert_true (g_file_set_contents (path, (char *) b->data, b->len, NULL));
+}
+
+/* Found while writing fuzz-loaders (by reading the code; its harness, with
+ * chunk CRCs recomputed, confirmed both inputs, which its runs had not
+ * reached): a PNG header's size was believed before its data.
+ * 65536 × 65536 wrapped the pixel buffer's 32-bit length to 0, and a NULL
+ * buffer went to libpng (UBSan: NULL + 0; only libpng's own "image too
+ * large" kept it from writing through it); 65535 × 65535 in a 270-byte file
+ * allocated 4 GiB before libpng found the data short.  A file
+ * of n bytes holds at most 8 · 1032 · n pixels (deflate expands at most
+ * 1032 times, a row at least one bit per pixel): more is an error before
+ * any allocation; a real, very compressible image is well within it. */
+static void
+test_png_lying_size (void)
+{
+  g_autofree char *dir = tmp_path ("lying");
+  g_autofree char *p = g_build_filename (dir, "big.png", NULL);
+  static const guint32 sizes[2] = { 65536, 65535 };
+  GError *error = NULL;
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  for (int i = 0; i < 2; i++) {
+    write_lying_png (p, sizes[i], sizes[i], 3);
+    g_assert_null (ar_image_set_new_from_png_dir (dir, &error));
+    g_assert_error (error, AR_ERROR, AR_ERROR_FORMAT);
+    g_assert_nonnull (strstr (error->message, p));
+    g_assert_nonnull (strstr (error->message, "more than a file of"));
+    g_clear_error (&error);
+  }
+
+  /* 1024 × 1024 black pixels compress ~1000-fold in 8-bit grey */
+  g_autofree guint8 *black = g_malloc0 (1024 * 1024);
+  write_png (p, PNG_FORMAT_GRAY, 1024, 1024, black);
+  g_autoptr (ArImageSet) s = ar_image_set_new_from_png_dir (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (s->n, ==, 1);
+  g_assert_cmpint (s->width * s->height, ==, 1024 * 1024);
+  g_remove (p);
+}
+
 /* The installed Fashion-MNIST test set (package dataset-fashion-mnist). */
 static void
 test_fashion_mnist (void)
@@ -289,6 +398,7 @@ main (int argc, char **argv)
   g_test_add_func ("/idx/plain-and-gz", test_idx_plain_and_gz);
   g_test_add_func ("/idx/bad", test_idx_bad);
   g_test_add_func ("/idx/png-dirs", test_png_dirs);
+  g_test_add_func ("/idx/png-lying-size", test_png_lying_size);
   g_test_add_func ("/idx/fashion-mnist", test_fashion_mnist);
   int ret = g_test_run ();
   remove_tree (tmpdir);

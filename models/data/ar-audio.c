@@ -20,6 +20,13 @@
  * convert) more than this at once beyond the output itself. */
 #define READ_CHUNK 4096
 
+/* At most this many samples (16 MiB) are reserved on the word of the
+ * file's header: a 150-byte FLAC file may claim 1.65 billion frames, and
+ * believing it cost 10 GB of address space (g_renew aborts when that is
+ * refused; asked for 256 times the rate, 2.2 TB always is).  Beyond it
+ * the buffer grows by doubling as samples actually arrive. */
+#define MAX_RESERVE ((gsize) 1 << 22)
+
 /* A growing float buffer: the output of reading and resampling. */
 typedef struct
 {
@@ -109,6 +116,7 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
   SRC_STATE *src = NULL;
   float *chunk = NULL, *mono = NULL;
   FloatBuf out = { 0 };
+  gsize n_frames = 0; /* frames read so far */
 
   if (info.channels <= 0 || info.samplerate <= 0) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
@@ -134,14 +142,14 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
       goto done;
     }
   }
-  /* frames may be unknown (SF_COUNT_MAX, a pipe) or lie for a truncated file;
-   * it only sizes the first allocation. */
+  /* frames may be unknown (SF_COUNT_MAX, a pipe) or lie for a truncated or
+   * corrupt file; it only sizes the first allocation, up to MAX_RESERVE. */
   if (info.frames > 0 && info.frames < (sf_count_t) 1 << 31)
-    buf_reserve (&out, (gsize) ceil ((double) info.frames * ratio) + 1024);
+    buf_reserve (&out,
+        (gsize) MIN (ceil ((double) info.frames * ratio) + 1024, MAX_RESERVE));
 
   chunk = g_new (float, (gsize) READ_CHUNK *info.channels);
   mono = g_new (float, READ_CHUNK);
-  sf_count_t frames = 0; /* read so far, at the file's rate */
   for (;;) {
     sf_count_t got = sf_readf_float (sf, chunk, READ_CHUNK);
     if (got < 0 || sf_error (sf) != SF_ERR_NO_ERROR) {
@@ -152,27 +160,27 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
     }
     if (got == 0)
       break;
-    /* Mix down: the mean of the channels.  A floating-point file can hold
-     * NaN or infinities, which no later stage can use: the resampler
-     * spreads them over its filter's length, the mel front end and the
-     * µ-law coding read them as silence.  A file with one is malformed. */
+    /* Mix down: the mean of the channels.  libsndfile scales integer
+     * codings into [-1, 1], but gives a float or double file's values as
+     * they are: clip them (as ar_audio_write_wav does), which also keeps
+     * the sum of many huge channels finite, and refuse NaN and infinities,
+     * which the resampler would smear over its whole filter length. */
     for (sf_count_t i = 0; i < got; i++) {
       float s = 0;
       for (int c = 0; c < info.channels; c++) {
-        float v = chunk[i * info.channels + c];
-
-        if (!isfinite (v)) {
+        float x = chunk[i * info.channels + c];
+        if (!isfinite (x)) {
           g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
-              "%s: sample %" G_GINT64_FORMAT " (channel %d) is %g; expected "
+              "%s: sample %" G_GSIZE_FORMAT " of channel %d is %g; expected "
               "a finite value",
-              path, (gint64) (frames + i), c, (double) v);
+              path, n_frames + (gsize) i, c, (double) x);
           goto done;
         }
-        s += v;
+        s += CLAMP (x, -1.0f, 1.0f);
       }
       mono[i] = s / info.channels;
     }
-    frames += got;
+    n_frames += (gsize) got;
     if (src != NULL) {
       if (!resample_chunk (src, ratio, mono, (gsize) got, FALSE, &out, path,
               error))
@@ -186,6 +194,12 @@ ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
   if (src != NULL &&
       !resample_chunk (src, ratio, mono, 0, TRUE, &out, path, error))
     goto done;
+  /* A band-limited resampler rings at steps: a full-scale edge comes out
+   * a few percent beyond full scale, and the samples promised are in
+   * [-1, 1]. */
+  if (src != NULL)
+    for (gsize i = 0; i < out.len; i++)
+      out.data[i] = CLAMP (out.data[i], -1.0f, 1.0f);
 
   *samples =
       out.len ? g_renew (float, out.data, out.len) : (g_free (out.data), NULL);

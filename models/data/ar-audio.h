@@ -4,12 +4,10 @@
  * Reading goes through libsndfile (WAV, FLAC, OGG/Vorbis, AIFF, … — whatever
  * the installed libsndfile reads), mixes every channel down to mono (the mean
  * of the channels) and resamples to the rate the caller asks for with
- * libsamplerate (SRC_SINC_MEDIUM_QUALITY).  Samples are floats, full scale
- * ±1 — but not clipped to it: integer formats read within [-1, 1), a
- * floating-point file's values as stored (they may exceed ±1), and
- * resampling rings past full scale (a full-scale 441 Hz square wave read
- * from 44.1 to 8 kHz peaks at ±1.19).  Clip where [-1, 1] matters; the µ-law
- * coding below does.
+ * libsamplerate (SRC_SINC_MEDIUM_QUALITY).  Samples are floats in [-1, 1]:
+ * a float file's values beyond full scale are clipped before the mix-down,
+ * as is the resampler's ringing after it, and a NaN or infinite sample is
+ * an error.
  *
  * Two µ-law codings exist and must not be confused:
  *   - the model's: WaveNet's continuous companding with µ = 255,
@@ -33,8 +31,8 @@ G_BEGIN_DECLS
  * an empty file, or one too short to make a sample.  Errors (AR_ERROR): the
  * file is missing or unreadable, libsndfile cannot decode it (its message
  * is included), a sample is NaN or infinite (a floating-point file;
- * AR_ERROR_FORMAT, naming the sample), resampling fails or cannot reach
- * @rate (libsamplerate's ratios are 1/256 … 256). */
+ * AR_ERROR_FORMAT, naming the file, frame and channel), resampling fails or
+ * cannot reach @rate (libsamplerate's ratios are 1/256 … 256). */
 gboolean ar_audio_read (const char *path, int rate, float **samples, gsize *n_samples,
     GError **error);
 

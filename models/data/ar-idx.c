@@ -121,11 +121,18 @@ ar_image_set_new_from_idx (const char *images, const char *labels,
   g_autofree guint8 *pix = ar_idx_read (images, &nd, dims, error);
   if (pix == NULL)
     return NULL;
-  if (nd != 3 || dims[0] > G_MAXINT || dims[1] > 65536 || dims[2] > 65536) {
+  if (nd != 3) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
         "%s: an image IDX file has 3 dimensions (images, rows, columns); "
         "found %u",
         images, nd);
+    return NULL;
+  }
+  /* (AR_IDX_MAX_BYTES already bounds the count by 2^31) */
+  if (dims[1] > 65536 || dims[2] > 65536) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "%s: images of %u × %u pixels; at most 65536 × 65536 are read", images,
+        dims[2], dims[1]);
     return NULL;
   }
   g_autoptr (ArImageSet) set = g_new0 (ArImageSet, 1);
@@ -186,18 +193,44 @@ list_dir (const char *dir, gboolean want_dirs, GError **error)
   return names;
 }
 
+/* Deflate turns one byte into at most 1032 (a 258-byte match coded in two
+ * bits), and a PNG row has at least one bit per pixel: so a PNG file of
+ * n bytes cannot hold more than 8 · 1032 · n pixels.  A header that claims
+ * more is a lie that would otherwise cost an allocation of its claimed
+ * size before libpng finds the data missing (4 GB for 65535 × 65535 in a
+ * 270-byte file). */
+#define PNG_MAX_PIXELS_PER_BYTE (8 * 1032)
+
 /* Appends the grey pixels of @path to @pixels, checking its size against
  * *h, *w (set by the first image, *h == 0). */
 static gboolean
 read_png (const char *path, GByteArray *pixels, int *h, int *w, GError **error)
 {
+  g_autofree char *contents = NULL;
+  gsize len;
   png_image img;
+  GError *local = NULL;
 
+  /* (in memory, so that its size is known) */
+  if (!g_file_get_contents (path, &contents, &len, &local)) {
+    g_set_error (error, AR_ERROR, AR_ERROR_IO, "%s: %s", path, local->message);
+    g_error_free (local);
+    return FALSE;
+  }
   memset (&img, 0, sizeof img);
   img.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file (&img, path)) {
+  if (!png_image_begin_read_from_memory (&img, contents, len)) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT, "%s: not a readable PNG: %s",
         path, img.message);
+    return FALSE;
+  }
+  if ((guint64) img.width * img.height >
+      (guint64) len * PNG_MAX_PIXELS_PER_BYTE) {
+    g_set_error (error, AR_ERROR, AR_ERROR_FORMAT,
+        "%s: the header says %u × %u pixels, more than a file of "
+        "%" G_GSIZE_FORMAT " bytes can hold (truncated or corrupt)",
+        path, img.width, img.height, len);
+    png_image_free (&img);
     return FALSE;
   }
   if (*h == 0) {
@@ -217,9 +250,20 @@ read_png (const char *path, GByteArray *pixels, int *h, int *w, GError **error)
     png_image_free (&img);
     return FALSE;
   }
+  /* The whole set stays within what an IDX file may hold (a GByteArray's
+   * length is a guint: past 4 GiB it would wrap, and the image be written
+   * past the end of a short buffer). */
+  gsize at = pixels->len, size = (gsize) *h * (gsize) *w;
+  if (size > AR_IDX_MAX_BYTES - at) {
+    g_set_error (error, AR_ERROR, AR_ERROR_UNSUPPORTED,
+        "%s: with the images before it, more than %" G_GSIZE_FORMAT
+        " bytes of pixels",
+        path, AR_IDX_MAX_BYTES);
+    png_image_free (&img);
+    return FALSE;
+  }
   img.format = PNG_FORMAT_GRAY;
-  gsize at = pixels->len;
-  g_byte_array_set_size (pixels, at + (gsize) *h * *w);
+  g_byte_array_set_size (pixels, at + size);
   if (!png_image_finish_read (&img, NULL, pixels->data + at, 0, NULL)) {
     g_set_error (error, AR_ERROR, AR_ERROR_FORMAT, "%s: %s", path, img.message);
     return FALSE;

@@ -17,7 +17,9 @@
  * sub-folder's index in name order (the names become the class names).
  * Images are read as 8-bit grey whatever their format (colour converted by
  * libpng's simplified API, alpha composed on black); all must be the same
- * size.
+ * size, and a header must not claim more pixels than its file can hold
+ * (8 · 1032 per byte: deflate's largest expansion, one bit per pixel) nor
+ * the whole set more than AR_IDX_MAX_BYTES.
  *
  * Errors are GErrors (AR_ERROR_IO, AR_ERROR_FORMAT, AR_ERROR_UNSUPPORTED)
  * naming the file and what was expected versus found. */

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # run-fuzz.sh [SECONDS] — fuzzes with libFuzzer for SECONDS in all (default
-# 60) and exits non-zero if any target finds a crash, a sanitizer report,
-# a leak or a failed check (or if a build fails).  Three targets share the
-# time, a quarter each to the first and the third and the rest to the
-# second:
+# 80) and exits non-zero if any target finds a crash, a sanitizer report,
+# a leak or a failed check (or if a build fails).  Four targets share the
+# time: 3/16 each to gguf and llama2c, a quarter to loaders and the rest
+# (3/8) to models, so that the three older ones keep the 15, 30 and 15 s
+# they had of the 60 s default before loaders came:
 #
 #   gguf    fuzz-gguf.c: the GGUF reader (models/core/ar-gguf.c) and its
 #           writer's round trip; built from the four core files it needs.
@@ -24,12 +25,22 @@
 #           writer untouched, or give a GGUF file that loads as a text
 #           model, which then encodes and generates one token.  It links the
 #           same libargen.
+#   loaders fuzz-loaders.c: the training-data readers (byte 0 picks one):
+#           IDX images with or without labels, plain or gzipped
+#           (models/data/ar-idx.c), a folder of PNGs, flat or one folder per
+#           class, an audio file through libsndfile, our mix-down and
+#           libsamplerate (models/data/ar-audio.c), and a text as character
+#           or byte tokens (models/text/ar-text-data.c); each must return
+#           data that keeps its header's promises, or fail with a GError
+#           naming the file.  It links the same libargen.
 #
 # The harnesses are built with clang -fsanitize=fuzzer,address,undefined;
 # gen-seeds.c (GGUF files that use every value and tensor type),
 # gen-model-seeds.c (a tiny valid model of each family, a few KB) and
 # gen-llama2c-seeds.c (tiny llama2.c checkpoints with tokenizers, 2.9 to
-# 14.6 KB) write the seeds.  Everything goes to $ARGEN_FUZZ_DIR (default:
+# 14.6 KB) and gen-loader-seeds.c (two-image IDX files, 3 × 2 PNGs,
+# 48-frame WAV, FLAC, AIFF and AU files, a text; 21 to 487 bytes) write the
+# seeds.  Everything goes to $ARGEN_FUZZ_DIR (default:
 # /tmp/argen-fuzz-$UID): the binaries, the libargen build, and one
 # subdirectory per target of seeds/, corpus/ (inputs libFuzzer found
 # interesting; kept between runs so later runs start further on) and
@@ -37,7 +48,7 @@
 #   $ARGEN_FUZZ_DIR/fuzz-TARGET $ARGEN_FUZZ_DIR/artifacts/TARGET/ARTIFACT
 set -euo pipefail
 
-seconds=${1:-60}
+seconds=${1:-80}
 case $seconds in
   '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;;
 esac
@@ -45,7 +56,7 @@ esac
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${ARGEN_FUZZ_DIR:-${TMPDIR:-/tmp}/argen-fuzz-$(id -u)}
 cc=${FUZZ_CC:-clang}
-targets=(gguf models llama2c)
+targets=(gguf models llama2c loaders)
 for t in "${targets[@]}"; do
   mkdir -p "$out/seeds/$t" "$out/corpus/$t" "$out/artifacts/$t"
 done
@@ -101,9 +112,15 @@ libargen=("$out/build/models/libargen.a" "${argen_libs[@]}" -lm -pthread)
 "$cc" "${common[@]}" "${argen_cflags[@]}" -fsanitize=address,undefined \
   -fno-sanitize-recover=undefined -o "$out/gen-llama2c-seeds" \
   "$src/tests/fuzz/gen-llama2c-seeds.c" "${libargen[@]}"
-for t in models llama2c; do
+"$cc" "${common[@]}" "${argen_cflags[@]}" -fsanitize=address,undefined \
+  -fno-sanitize-recover=undefined -o "$out/gen-loader-seeds" \
+  "$src/tests/fuzz/gen-loader-seeds.c" "${libargen[@]}"
+# (fuzz-loaders recomputes PNG chunk CRCs with zlib's crc32)
+read -r -a zlib_libs <<<"$(pkg-config --libs zlib)"
+for t in models llama2c loaders; do
   "$cc" "${common[@]}" "${argen_cflags[@]}" "${fuzz_flags[@]}" \
-    -o "$out/fuzz-$t" "$src/tests/fuzz/fuzz-$t.c" "${libargen[@]}"
+    -o "$out/fuzz-$t" "$src/tests/fuzz/fuzz-$t.c" "${libargen[@]}" \
+    "${zlib_libs[@]}"
 done
 echo "run-fuzz: built in $((SECONDS - start))s"
 
@@ -118,16 +135,23 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 "$out/gen-seeds" "$out/seeds/gguf"
 "$out/gen-model-seeds" "$out/seeds/models"
 "$out/gen-llama2c-seeds" "$out/seeds/llama2c"
+"$out/gen-loader-seeds" "$out/seeds/loaders"
 
 # The reader has been fuzzed longest, and the importer is one small file
 # (what it produces goes through the reader and the text loader that the
-# other two targets fuzz): a quarter each; the loaders get half.  Each share
-# is at least 1 s (libFuzzer takes 0 as "no limit").
-gguf_seconds=$((seconds / 4))
-[ "$gguf_seconds" -ge 1 ] || gguf_seconds=1
-llama2c_seconds=$((seconds / 4))
-[ "$llama2c_seconds" -ge 1 ] || llama2c_seconds=1
-models_seconds=$((seconds - gguf_seconds - llama2c_seconds))
+# model target fuzzes): 3/16 each; the data readers, small files in front of
+# mature libraries, a quarter; the model loaders the rest.  Each share is
+# at least 1 s (libFuzzer takes 0 as "no limit").
+share ()
+{
+  local s=$(($1 * $2 / 16))
+  [ "$s" -ge 1 ] || s=1
+  echo "$s"
+}
+gguf_seconds=$(share "$seconds" 3)
+llama2c_seconds=$(share "$seconds" 3)
+loaders_seconds=$(share "$seconds" 4)
+models_seconds=$((seconds - gguf_seconds - llama2c_seconds - loaders_seconds))
 [ "$models_seconds" -ge 1 ] || models_seconds=1
 
 # -use_value_profile guides mutations by the operands of comparisons, which
@@ -135,7 +159,9 @@ models_seconds=$((seconds - gguf_seconds - llama2c_seconds))
 # deliberately off-by-one bounds check was found within a minute, without it
 # not in 30 s.  The model seeds are up to ~8 KB (WaveNet's 256 classes),
 # and the llama2.c seeds up to ~15 KB (the one with rows of 32 to quantise),
-# hence the larger -max_len of those targets.
+# hence the larger -max_len of those targets; the data readers' seeds are at
+# most ~1 KB, and 4 KB leaves room for a few PNG chunks or audio frames
+# more.
 fuzz ()
 {
   local t=$1 secs=$2 max_len=$3 dict=$4
@@ -151,6 +177,7 @@ failed=()
 fuzz gguf "$gguf_seconds" 8192 gguf.dict || failed+=(gguf)
 fuzz models "$models_seconds" 16384 gguf.dict || failed+=(models)
 fuzz llama2c "$llama2c_seconds" 16384 llama2c.dict || failed+=(llama2c)
+fuzz loaders "$loaders_seconds" 4096 loaders.dict || failed+=(loaders)
 
 if [ ${#failed[@]} -ne 0 ]; then
   for t in "${failed[@]}"; do
