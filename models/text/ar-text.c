@@ -621,7 +621,9 @@ ar_text_gen_queue (ArTextGen *gen, const char *text, gssize len)
 
   guint unknown = ar_vocab_encode (gen->model->vocab, text, len, gen->queue);
   guint n = gen->queue->len - before;
-  const gint32 *ids = (const gint32 *) gen->queue->data + before;
+  /* (nothing queued may mean no storage: no pointer into it then) */
+  const gint32 *ids =
+      n > 0 ? (const gint32 *) gen->queue->data + before : NULL;
 
   if (gen->model->nar) {
     /* the tokens of the last pass not handed out are not part of the
@@ -656,10 +658,12 @@ ar_text_gen_feed_queued (ArTextGen *gen, guint max_tokens)
 
   guint left = gen->queue->len - gen->queue_pos;
   guint n = MIN (max_tokens, left);
-  const gint32 *ids = (const gint32 *) gen->queue->data + gen->queue_pos;
+  const gint32 *ids;
 
+  /* (an empty queue may have no storage: no pointer into it then) */
   if (n == 0)
     return left;
+  ids = (const gint32 *) gen->queue->data + gen->queue_pos;
   gen->logits = feed_ids (gen->model, gen->state, ids, n);
   if (gen->speculating) {
     /* the draft catches up at once rather than at its next round, so that
