@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "test-util.h"
 #include "text/ar-text.h"
 
 /* GST_ARGEN_TEXT_FEED_STEP (elements/gstargen-common.h): prompt tokens
@@ -738,31 +739,6 @@ push_long_line (gpointer data)
   return NULL;
 }
 
-/* Seconds libargen takes to feed @n tokens of @text (its first n
- * characters) to the default model: the element's own cost of reading
- * them, on this machine, under this build (ASan, valgrind) and load. */
-static gdouble
-feed_seconds (const gchar *text, gsize n)
-{
-  GError *error = NULL;
-  ArTextModel *model;
-  ArTextGen *gen;
-  gint64 t0;
-  gdouble seconds;
-
-  model = ar_text_model_new_from_file (ARGEN_DEFAULT_TEXT_MODEL, &error);
-  g_assert_no_error (error);
-  gen = ar_text_gen_new (model);
-  ar_text_gen_reset (gen, 1);
-  ar_text_gen_feed (gen, text, 8); /* warm the caches up */
-  t0 = g_get_monotonic_time ();
-  ar_text_gen_feed (gen, text, n);
-  seconds = (g_get_monotonic_time () - t0) / (gdouble) G_USEC_PER_SEC;
-  ar_text_gen_free (gen);
-  ar_text_model_unref (model);
-  return seconds;
-}
-
 /* A state change to READY while the model reads a long line returns
  * within a step too (the same flag as a flush, set by the state change
  * itself): it used to wait for the whole line.  The line, 6400 bytes
@@ -784,7 +760,7 @@ test_ready_interrupts_prompt (void)
   gchar *line;
 
   line = long_line (400 * 16);
-  ref = feed_seconds (line, 16);
+  ref = test_text_feed_seconds (ARGEN_DEFAULT_TEXT_MODEL, line, 16);
   job.line = g_strconcat (line, "\n", NULL);
   g_free (line);
   job.h = new_textgen ("seed", (gint64) 4, "max-tokens", 10, NULL);

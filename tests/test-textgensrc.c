@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "test-transformer-util.h"
+#include "test-util.h"
 #include "text/ar-text.h"
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -875,30 +876,6 @@ hooked_get_value (GstControlSource *cs, GstClockTime timestamp, gdouble *value)
   return hook->get_value (cs, timestamp, value);
 }
 
-/* Seconds libargen takes to feed the first @n characters of @text to the
- * default model, on this machine, under this build and load. */
-static gdouble
-feed_seconds (const gchar *text, gsize n)
-{
-  GError *error = NULL;
-  ArTextModel *model;
-  ArTextGen *gen;
-  gint64 t0;
-  gdouble seconds;
-
-  model = ar_text_model_new_from_file (ARGEN_DEFAULT_TEXT_MODEL, &error);
-  g_assert_no_error (error);
-  gen = ar_text_gen_new (model);
-  ar_text_gen_reset (gen, 1);
-  ar_text_gen_feed (gen, text, 8); /* warm the caches up */
-  t0 = g_get_monotonic_time ();
-  ar_text_gen_feed (gen, text, n);
-  seconds = (g_get_monotonic_time () - t0) / (gdouble) G_USEC_PER_SEC;
-  ar_text_gen_free (gen);
-  ar_text_model_unref (model);
-  return seconds;
-}
-
 /* The model reads the prompt in create(), in steps that unlock() can stop
  * between: going to PLAYING, then back to READY while it reads a
  * 6400-byte prompt, takes less than 100 times as long as libargen feeding
@@ -922,7 +899,7 @@ test_state_change_interrupts_prompt (void)
   for (gsize i = 0; i < n; i++)
     prompt[i] = words[i % (sizeof words - 1)];
   prompt[n] = '\0';
-  ref = feed_seconds (prompt, 16);
+  ref = test_text_feed_seconds (ARGEN_DEFAULT_TEXT_MODEL, prompt, 16);
 
   g_mutex_init (&hook.lock);
   g_cond_init (&hook.cond);

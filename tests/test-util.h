@@ -72,3 +72,29 @@ test_assert_same_params (GPtrArray *pa, GPtrArray *pb)
     g_assert_cmpmem (x->v, x->n * sizeof (float), y->v, y->n * sizeof (float));
   }
 }
+
+/* Seconds libargen takes to feed the first @n characters of @text to the
+ * text model in @path: what an element's own reading of them costs on this
+ * machine, under this build (ASan, valgrind) and load — the yardstick of
+ * the text elements' interruption tests. */
+static inline G_GNUC_UNUSED gdouble
+test_text_feed_seconds (const gchar *path, const gchar *text, gsize n)
+{
+  GError *error = NULL;
+  ArTextModel *model;
+  ArTextGen *gen;
+  gint64 t0;
+  gdouble seconds;
+
+  model = ar_text_model_new_from_file (path, &error);
+  g_assert_no_error (error);
+  gen = ar_text_gen_new (model);
+  ar_text_gen_reset (gen, 1);
+  ar_text_gen_feed (gen, text, 8); /* warm the caches up */
+  t0 = g_get_monotonic_time ();
+  ar_text_gen_feed (gen, text, n);
+  seconds = (g_get_monotonic_time () - t0) / (gdouble) G_USEC_PER_SEC;
+  ar_text_gen_free (gen);
+  ar_text_model_unref (model);
+  return seconds;
+}
