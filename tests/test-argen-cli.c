@@ -390,6 +390,25 @@ test_convert_gguf (void)
   g_assert_nonnull (strstr (r.err, "--type"));
   g_assert_false (g_file_test (refused, G_FILE_TEST_EXISTS));
   run_clear (&r);
+
+  /* --highpass alone keeps the F16 matrices, as --help says (it said "f32
+   * (default)", llama2c's default) */
+  {
+    g_autofree char *hp_only = tmp_path ("wn-hp-only.gguf");
+    r = run_argen ("convert", "gguf", wn_out, hp_only, "--highpass", "80",
+        NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    run_clear (&r);
+    r = run_argen ("info", hp_only, NULL);
+    g_assert_true (g_regex_match_simple ("layer\\.0\\.conv\\.weight +F16",
+            r.out, 0, 0));
+    run_clear (&r);
+    r = run_argen ("convert", "gguf", "--help", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, "default: each tensor's own"));
+    g_assert_null (strstr (r.out, "f32 (default)"));
+    run_clear (&r);
+  }
 }
 
 static void

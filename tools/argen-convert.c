@@ -47,6 +47,10 @@ parse_options (const char *format, const char *params, int *argc,
 
   if (highpass == NULL)
     entries[1] = entries[2];
+  else /* gguf: without --type every tensor keeps its storage */
+    entries[0].description =
+        "Storage of the matrices: f32, f16, q8_0 or q4_0 (default: each "
+        "tensor's own, as in IN)";
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, argc, argv, &error)) {
     fprintf (stderr, "argen convert %s: %s\n", format, error->message);
