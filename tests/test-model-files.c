@@ -62,9 +62,9 @@ text_load (ArGgufWriter *w, GError **error)
 /* ---- rnn (models/rnn/ar-rnn.h) ------------------------------------------ */
 
 static ArGgufWriter *
-rnn_file (const char *cell, guint G)
+rnn_file_typed (const char *cell, guint G, ArTensorType type, guint E, guint H)
 {
-  const guint E = 3, H = 4, V = 5;
+  const guint V = 5;
   ArGgufWriter *w = ar_gguf_writer_new ();
 
   ar_gguf_writer_set_string (w, "general.architecture", "rnn");
@@ -73,21 +73,27 @@ rnn_file (const char *cell, guint G)
   ar_gguf_writer_set_u32 (w, "rnn.embedding_length", E);
   ar_gguf_writer_set_u32 (w, "rnn.hidden_size", H);
   set_char_vocab (w);
-  T2 (w, "token_embd.weight", E, V);
+  add (w, type, "token_embd.weight", 2, E, V, 1);
   for (guint l = 0; l < 2; l++) {
     char name[64];
     g_snprintf (name, sizeof name, "blk.%u.rnn_ih.weight", l);
-    T2 (w, name, l == 0 ? E : H, G * H);
+    add (w, type, name, 2, l == 0 ? E : H, G * H, 1);
     g_snprintf (name, sizeof name, "blk.%u.rnn_hh.weight", l);
-    T2 (w, name, H, G * H);
+    add (w, type, name, 2, H, G * H, 1);
     g_snprintf (name, sizeof name, "blk.%u.rnn_ih.bias", l);
     T1 (w, name, G * H);
     g_snprintf (name, sizeof name, "blk.%u.rnn_hh.bias", l);
     T1 (w, name, G * H);
   }
-  T2 (w, "output.weight", H, V);
+  add (w, type, "output.weight", 2, H, V, 1);
   T1 (w, "output.bias", V);
   return w;
+}
+
+static ArGgufWriter *
+rnn_file (const char *cell, guint G)
+{
+  return rnn_file_typed (cell, G, AR_TENSOR_F32, 3, 4);
 }
 
 static void
@@ -102,6 +108,41 @@ test_rnn (void)
     g_autoptr (ArTextModel) m = text_load (w, &error);
     g_assert_no_error (error);
     g_assert_cmpuint (ar_vocab_get_size (ar_text_model_get_vocab (m)), ==, 5);
+  }
+  /* F16, Q8_0 and Q4_0 tensors load too (rows of whole blocks of 32) */
+  {
+    const ArTensorType types[] = { AR_TENSOR_F16, AR_TENSOR_Q8_0,
+      AR_TENSOR_Q4_0 };
+    for (guint i = 0; i < G_N_ELEMENTS (types); i++) {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (ArGgufWriter) w = rnn_file_typed ("lstm", 4, types[i], 32, 32);
+      g_autoptr (ArTextModel) m = text_load (w, &error);
+      g_assert_no_error (error);
+    }
+  }
+  /* "byte": the model name alone, 256 tokens, BOS the newline */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+    const guint E = 3, H = 4, V = 256;
+    ar_gguf_writer_set_string (w, "general.architecture", "rnn");
+    ar_gguf_writer_set_string (w, "rnn.cell", "rnn");
+    ar_gguf_writer_set_u32 (w, "rnn.block_count", 1);
+    ar_gguf_writer_set_u32 (w, "rnn.embedding_length", E);
+    ar_gguf_writer_set_u32 (w, "rnn.hidden_size", H);
+    ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "byte");
+    T2 (w, "token_embd.weight", E, V);
+    T2 (w, "blk.0.rnn_ih.weight", E, H);
+    T2 (w, "blk.0.rnn_hh.weight", H, H);
+    T1 (w, "blk.0.rnn_ih.bias", H);
+    T1 (w, "blk.0.rnn_hh.bias", H);
+    T2 (w, "output.weight", H, V);
+    T1 (w, "output.bias", V);
+    g_autoptr (ArTextModel) m = text_load (w, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (ar_vocab_get_size (ar_text_model_get_vocab (m)), ==,
+        256);
+    g_assert_cmpint (ar_vocab_get_bos (ar_text_model_get_vocab (m)), ==, 10);
   }
   /* A "char" token must be exactly one character. */
   {
