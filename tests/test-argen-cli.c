@@ -407,6 +407,14 @@ test_convert_gguf (void)
     g_assert_cmpint (r.status, ==, 0);
     g_assert_nonnull (strstr (r.out, "default: each tensor's own"));
     g_assert_null (strstr (r.out, "f32 (default)"));
+    /* the usage line names the format, as it is typed */
+    g_assert_nonnull (strstr (r.out, "argen convert [OPTION…] gguf IN.gguf"));
+    run_clear (&r);
+    r = run_argen ("convert", "llama2c", "--help", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out,
+            "argen convert [OPTION…] llama2c MODEL.bin TOKENIZER.bin"));
+    g_assert_nonnull (strstr (r.out, "f32 (default)"));
     run_clear (&r);
   }
 }

@@ -137,7 +137,7 @@ convert_llama2c (int argc, char **argv)
   GError *error = NULL;
 
   if (!parse_options ("llama2c",
-          "MODEL.bin TOKENIZER.bin OUT.gguf — convert "
+          "llama2c MODEL.bin TOKENIZER.bin OUT.gguf — convert "
           "a llama2.c checkpoint",
           &argc, &argv, &type, NULL, NULL, NULL))
     return 2;
@@ -166,7 +166,7 @@ convert_gguf (int argc, char **argv)
   GError *error = NULL;
 
   if (!parse_options ("gguf",
-          "IN.gguf OUT.gguf — copy a text or WaveNet model with its "
+          "gguf IN.gguf OUT.gguf — copy a text or WaveNet model with its "
           "matrices in another type, or a WaveNet with another output "
           "high-pass",
           &argc, &argv, &type, &type_given, &highpass_given, &highpass))
