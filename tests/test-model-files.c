@@ -144,6 +144,24 @@ test_rnn (void)
         256);
     g_assert_cmpint (ar_vocab_get_bos (ar_text_model_get_vocab (m)), ==, 10);
   }
+  /* trailing dimensions of 1 do not matter: output.bias { V, 1 } */
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (ArGgufWriter) w = rnn_file ("gru", 3);
+    g_autoptr (GBytes) bytes = ar_gguf_writer_to_bytes (w);
+    g_autoptr (ArGguf) f = ar_gguf_new_from_bytes (bytes, "m.gguf", &error);
+    g_autoptr (ArGgufWriter) w2 = ar_gguf_writer_new ();
+    g_assert_no_error (error);
+    ar_gguf_writer_copy_kv (w2, f);
+    for (guint i = 0; i < ar_gguf_get_n_tensors (f); i++) {
+      const ArGgufTensor *t = ar_gguf_get_tensor (f, i);
+      gboolean bias = strcmp (t->name, "output.bias") == 0;
+      ar_gguf_writer_add_tensor_raw (w2, t->name, t->type,
+          bias ? 2 : t->n_dims, t->ne, t->data, t->nbytes);
+    }
+    g_autoptr (ArTextModel) m = text_load (w2, &error);
+    g_assert_no_error (error);
+  }
   /* A "char" token must be exactly one character. */
   {
     g_autoptr (GError) error = NULL;
@@ -160,9 +178,10 @@ test_rnn (void)
 /* ---- llama, gpt (models/transformer/ar-transformer.h) ------------------- */
 
 static ArGgufWriter *
-transformer_file (const char *arch, gboolean fused, guint V, guint rows_v)
+transformer_file_kv (const char *arch, gboolean fused, guint rows_v,
+    gboolean kv_key)
 {
-  const guint D = 8, F = 12, C = 16, H = 2, Hkv = 1, hs = D / H;
+  const guint D = 8, F = 12, C = 16, H = 2, Hkv = kv_key ? 1 : H, hs = D / H;
   gboolean gpt = strcmp (arch, "gpt") == 0;
   ArGgufWriter *w = ar_gguf_writer_new ();
   char key[96];
@@ -174,11 +193,12 @@ transformer_file (const char *arch, gboolean fused, guint V, guint rows_v)
   ar_gguf_writer_set_u32 (w, KEY ("block_count"), 2);
   ar_gguf_writer_set_u32 (w, KEY ("feed_forward_length"), F);
   ar_gguf_writer_set_u32 (w, KEY ("attention.head_count"), H);
-  /* every optional key left out but this one, whose default is H */
-  ar_gguf_writer_set_u32 (w, KEY ("attention.head_count_kv"), Hkv);
+  /* every optional key left out but this one (when asked), whose default
+   * is H */
+  if (kv_key)
+    ar_gguf_writer_set_u32 (w, KEY ("attention.head_count_kv"), Hkv);
 #undef KEY
   set_char_vocab (w);
-  (void) V;
   T2 (w, "token_embd.weight", D, rows_v);
   if (gpt)
     T2 (w, "position_embd.weight", D, C);
@@ -218,9 +238,24 @@ transformer_file (const char *arch, gboolean fused, guint V, guint rows_v)
   return w;
 }
 
+static ArGgufWriter *
+transformer_file (const char *arch, gboolean fused, guint V, guint rows_v)
+{
+  (void) V;
+  return transformer_file_kv (arch, fused, rows_v, TRUE);
+}
+
 static void
 test_transformer (void)
 {
+  /* head_count_kv absent: as many key/value heads as heads */
+  for (guint i = 0; i < 2; i++) {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (ArGgufWriter) w = transformer_file_kv (i ? "gpt" : "llama",
+        FALSE, 5, FALSE);
+    g_autoptr (ArTextModel) m = text_load (w, &error);
+    g_assert_no_error (error);
+  }
   {
     g_autoptr (GError) error = NULL;
     g_autoptr (ArGgufWriter) w = transformer_file ("llama", FALSE, 5, 5);
