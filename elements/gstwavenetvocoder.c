@@ -115,7 +115,7 @@ struct _GstWavenetVocoder
   ArThreadPool *pool;
   gint rate;
   gint rate_warned; /* atomic: the rate warning was posted */
-  gsize latency; /* samples */
+  gsize latency;    /* samples */
   guint64 stream_seed;
   GstAudioFormat format; /* S16LE or F32LE, in and out */
   gint bpf;
@@ -486,7 +486,8 @@ warn_rate (GstWavenetVocoder *self, GstCaps *filter)
 
   if (rate <= 0 || filter == NULL || gst_caps_is_empty (filter) ||
       !gst_structure_get_int (gst_caps_get_structure (filter, 0), "rate",
-          &in_rate) || in_rate == rate)
+          &in_rate) ||
+      in_rate == rate)
     return;
   if (g_atomic_int_exchange (&self->rate_warned, TRUE))
     return;
@@ -509,8 +510,8 @@ gst_wavenet_vocoder_query (GstBaseTransform *trans, GstPadDirection direction,
   if (direction == GST_PAD_SINK && GST_QUERY_TYPE (query) == GST_QUERY_CAPS) {
     GstCaps *filter, *result;
 
-    if (!GST_BASE_TRANSFORM_CLASS (parent_class)->query (trans, direction,
-            query))
+    if (!GST_BASE_TRANSFORM_CLASS (parent_class)
+             ->query (trans, direction, query))
       return FALSE;
     gst_query_parse_caps (query, &filter);
     gst_query_parse_caps_result (query, &result);

@@ -401,7 +401,7 @@ test_convert_gguf (void)
     run_clear (&r);
     r = run_argen ("info", hp_only, NULL);
     g_assert_true (g_regex_match_simple ("layer\\.0\\.conv\\.weight +F16",
-            r.out, 0, 0));
+        r.out, 0, 0));
     run_clear (&r);
     r = run_argen ("convert", "gguf", "--help", NULL);
     g_assert_cmpint (r.status, ==, 0);
@@ -413,7 +413,7 @@ test_convert_gguf (void)
     r = run_argen ("convert", "llama2c", "--help", NULL);
     g_assert_cmpint (r.status, ==, 0);
     g_assert_nonnull (strstr (r.out,
-            "argen convert [OPTION…] llama2c MODEL.bin TOKENIZER.bin"));
+        "argen convert [OPTION…] llama2c MODEL.bin TOKENIZER.bin"));
     g_assert_nonnull (strstr (r.out, "f32 (default)"));
     run_clear (&r);
   }

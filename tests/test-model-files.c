@@ -52,7 +52,8 @@ text_load (ArGgufWriter *w, GError **error)
     g_autoptr (GString) out = g_string_new (NULL);
     ar_text_gen_reset (gen, 1);
     ar_text_gen_feed (gen, "ab", -1);
-    for (int i = 0; i < 8 && !ar_text_gen_next (gen, out); i++);
+    for (int i = 0; i < 8 && !ar_text_gen_next (gen, out); i++)
+      ;
     ar_text_gen_finish (gen, out);
     g_assert_true (g_utf8_validate (out->str, out->len, NULL));
   }
@@ -140,8 +141,7 @@ test_rnn (void)
     T1 (w, "output.bias", V);
     g_autoptr (ArTextModel) m = text_load (w, &error);
     g_assert_no_error (error);
-    g_assert_cmpuint (ar_vocab_get_size (ar_text_model_get_vocab (m)), ==,
-        256);
+    g_assert_cmpuint (ar_vocab_get_size (ar_text_model_get_vocab (m)), ==, 256);
     g_assert_cmpint (ar_vocab_get_bos (ar_text_model_get_vocab (m)), ==, 10);
   }
   /* trailing dimensions of 1 do not matter: output.bias { V, 1 } */
@@ -156,8 +156,8 @@ test_rnn (void)
     for (guint i = 0; i < ar_gguf_get_n_tensors (f); i++) {
       const ArGgufTensor *t = ar_gguf_get_tensor (f, i);
       gboolean bias = strcmp (t->name, "output.bias") == 0;
-      ar_gguf_writer_add_tensor_raw (w2, t->name, t->type,
-          bias ? 2 : t->n_dims, t->ne, t->data, t->nbytes);
+      ar_gguf_writer_add_tensor_raw (w2, t->name, t->type, bias ? 2 : t->n_dims,
+          t->ne, t->data, t->nbytes);
     }
     g_autoptr (ArTextModel) m = text_load (w2, &error);
     g_assert_no_error (error);
@@ -251,8 +251,8 @@ test_transformer (void)
   /* head_count_kv absent: as many key/value heads as heads */
   for (guint i = 0; i < 2; i++) {
     g_autoptr (GError) error = NULL;
-    g_autoptr (ArGgufWriter) w = transformer_file_kv (i ? "gpt" : "llama",
-        FALSE, 5, FALSE);
+    g_autoptr (ArGgufWriter) w =
+        transformer_file_kv (i ? "gpt" : "llama", FALSE, 5, FALSE);
     g_autoptr (ArTextModel) m = text_load (w, &error);
     g_assert_no_error (error);
   }
@@ -314,7 +314,7 @@ test_nar (void)
       g_assert_null (nar);
       g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
       g_assert_nonnull (strstr (error->message,
-              bad == 1 ? "nar.mask_token_id" : "nar.slots"));
+          bad == 1 ? "nar.mask_token_id" : "nar.slots"));
       continue;
     }
     g_assert_no_error (error);
@@ -417,8 +417,8 @@ test_pixelcnn (void)
 /* ---- wavenet (models/wavenet/ar-wavenet.h) ------------------------------ */
 
 static ArGgufWriter *
-wavenet_file_typed (ArTensorType type, ArTensorType global_type,
-    guint classes, guint cc, gboolean extra)
+wavenet_file_typed (ArTensorType type, ArTensorType global_type, guint classes,
+    guint cc, gboolean extra)
 {
   const guint R = 4, G = 6, S = 5, O = 3, Q = 256, stacks = 1, lps = 2;
   const guint M = 8; /* n_mels */
@@ -500,8 +500,9 @@ test_wavenet (void)
   for (guint i = 0; i < 6; i++) {
     g_autoptr (GError) error = NULL;
     guint classes = i % 3 == 1 ? 2 : 0, cc = i % 3 == 2 ? 3 : 0;
-    g_autoptr (ArGgufWriter) w = wavenet_file (i < 3 ? AR_TENSOR_F32 :
-        AR_TENSOR_F16, classes, cc, FALSE);
+    g_autoptr (ArGgufWriter) w =
+        wavenet_file (i < 3 ? AR_TENSOR_F32 : AR_TENSOR_F16, classes, cc,
+            FALSE);
     g_autoptr (ArWaveNet) wn = wavenet_load (w, &error);
     g_assert_no_error (error);
     const ArWaveNetConfig *c = ar_wavenet_get_config (wn);
@@ -521,8 +522,8 @@ test_wavenet (void)
   /* Q8_0 matrices are refused */
   {
     g_autoptr (GError) error = NULL;
-    g_autoptr (ArGgufWriter) w = wavenet_file_typed (AR_TENSOR_F32,
-        AR_TENSOR_Q8_0, 32, 0, FALSE);
+    g_autoptr (ArGgufWriter) w =
+        wavenet_file_typed (AR_TENSOR_F32, AR_TENSOR_Q8_0, 32, 0, FALSE);
     g_autoptr (ArWaveNet) wn = wavenet_load (w, &error);
     g_assert_null (wn);
     g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);

@@ -1126,7 +1126,7 @@ write_eos_model (void)
   g_autofree float *zeros = g_new0 (float, 3 * 4);
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   const guint64 emb[2] = { 4, 3 }, sq[2] = { 4, 4 }, vec[1] = { 4 },
-      out_b[1] = { 3 };
+                out_b[1] = { 3 };
   GError *error = NULL;
   gchar *path = NULL;
   gint fd;
@@ -1137,15 +1137,14 @@ write_eos_model (void)
   ar_gguf_writer_set_u32 (w, "rnn.embedding_length", 4);
   ar_gguf_writer_set_u32 (w, "rnn.hidden_size", 4);
   ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "char");
-  ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens", tokens, NULL,
-      3);
+  ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens", tokens, NULL, 3);
   ar_gguf_writer_set_u32 (w, "tokenizer.ggml.eos_token_id", 2);
   ar_gguf_writer_add_tensor_f32 (w, "token_embd.weight", AR_TENSOR_F32, 2, emb,
       zeros);
-  ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_ih.weight", AR_TENSOR_F32, 2,
-      sq, zeros);
-  ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_hh.weight", AR_TENSOR_F32, 2,
-      sq, zeros);
+  ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_ih.weight", AR_TENSOR_F32, 2, sq,
+      zeros);
+  ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_hh.weight", AR_TENSOR_F32, 2, sq,
+      zeros);
   ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_ih.bias", AR_TENSOR_F32, 1, vec,
       zeros);
   ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_hh.bias", AR_TENSOR_F32, 1, vec,

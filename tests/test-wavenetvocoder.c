@@ -941,9 +941,11 @@ test_no_statistics_unnegotiated (void)
 static void
 test_wrong_rate_upstream (void)
 {
-  gchar *description = g_strdup_printf ("audiotestsrc num-buffers=1 ! "
-      "audio/x-raw, rate=16000, channels=1 ! audioconvert ! "
-      "wavenetvocoder model=\"%s\" ! fakesink", vocoder_path);
+  gchar *description =
+      g_strdup_printf ("audiotestsrc num-buffers=1 ! "
+                       "audio/x-raw, rate=16000, channels=1 ! audioconvert ! "
+                       "wavenetvocoder model=\"%s\" ! fakesink",
+          vocoder_path);
   GstElement *pipeline = gst_parse_launch (description, NULL);
   GstBus *bus = gst_element_get_bus (pipeline);
   gboolean warned = FALSE, failed = FALSE;
