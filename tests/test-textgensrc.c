@@ -1123,7 +1123,7 @@ write_eos_model (void)
 {
   const gchar *tokens[] = { "\n", "a", "b" };
   const float bias[3] = { 0.0f, 2.0f, 0.0f };
-  g_autofree float *zeros = g_new0 (float, 3 * 4);
+  g_autofree float *zeros = g_new0 (float, 4 * 4); /* the largest, { 4, 4 } */
   g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
   const guint64 emb[2] = { 4, 3 }, sq[2] = { 4, 4 }, vec[1] = { 4 },
                 out_b[1] = { 3 };
