@@ -1346,6 +1346,26 @@ test_pixelcnn (void)
   g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
   run_clear (&r);
 
+  /* class names the loader would refuse (repeated, empty): refused before
+   * training, which wrote a file that could not be loaded */
+  {
+    static const char *const bad[] = { "a,a", "a," };
+    static const char *const message[] = { "expected distinct names",
+      "is empty" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      r = run_argen ("train", "pixelcnn", "--data", images, "--labels",
+          labels, "--class-names", bad[i], "--out", grid, "--layers", "2",
+          "--features", "4", "--output-hidden", "8", "--batch", "4",
+          "--steps", "1", "--threads", "1", NULL);
+      g_assert_cmpint (r.status, ==, 2);
+      g_assert_nonnull (strstr (r.err, "--class-names"));
+      g_assert_nonnull (strstr (r.err, message[i]));
+      g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+      run_clear (&r);
+    }
+  }
+
   /* held-out images without the labels a class-conditional model needs:
    * the message names them */
   r = run_argen ("train", "pixelcnn", "--data", images, "--labels", labels,

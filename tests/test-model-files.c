@@ -404,6 +404,27 @@ test_pixelcnn (void)
     for (guint j = 0; j < sizeof px; j++)
       g_assert_true (px[j] == 0 || px[j] == 255); /* binary: 0 and 255 */
   }
+  /* class names: distinct, non-empty UTF-8 without NUL (each found again
+   * by name); they loaded as long as they were not empty */
+  {
+    const char *bad[][2] = { { "boot", "boot" }, { "boot", "\xff" },
+      { "boot", "an\0kle" }, { "", "boot" } };
+    const gsize lengths[][2] = { { 4, 4 }, { 4, 1 }, { 4, 6 }, { 0, 4 } };
+    const char *problem[] = { "expected distinct names", "not valid UTF-8",
+      "NUL", "is empty" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (ArGgufWriter) w = pixelcnn_file (AR_TENSOR_F32, 1, FALSE);
+      ar_gguf_writer_set_string_array (w, "pixelcnn.class_names", bad[i],
+          lengths[i], 2);
+      g_autoptr (ArPixelCnn) pc = pixelcnn_load (w, &error);
+      g_assert_null (pc);
+      g_assert_error (error, AR_ERROR, AR_ERROR_MODEL);
+      g_assert_nonnull (strstr (error->message, "pixelcnn.class_names["));
+      g_assert_nonnull (strstr (error->message, problem[i]));
+    }
+  }
   /* channels 3 is reserved: unsupported */
   {
     g_autoptr (GError) error = NULL;
