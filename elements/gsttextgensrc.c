@@ -24,8 +24,10 @@
  * holds at most #GstTextGenSrc:tokens-per-buffer tokens and ends early after
  * a newline; it is timestamped as if the tokens came at
  * #GstTextGenSrc:tokens-per-second, and its offset and offset-end are token
- * indices.  The stream ends after #GstTextGenSrc:max-tokens tokens or when
- * the output reaches the #GstTextGenSrc:stop string.  Output is always valid
+ * indices.  The stream ends after #GstTextGenSrc:max-tokens tokens, when
+ * the output reaches the #GstTextGenSrc:stop string, or when the model
+ * samples its end-of-text token (tokenizer.ggml.eos_token_id: a llama
+ * vocabulary's </s>; the embedded models have none).  Output is always valid
  * UTF-8.  At the end of the stream the element posts an element message
  * named `textgen-statistics` with the fields `tokens` (guint64), `seconds`
  * (gdouble, wall time spent generating), `tokens-per-second` (gdouble) and

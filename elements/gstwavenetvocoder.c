@@ -27,8 +27,12 @@
  *
  * Input and output are mono `audio/x-raw` at the model's rate, S16LE or
  * F32LE, the same format on both sides; put audioconvert and audioresample
- * before it (a stream at another rate fails to negotiate with an error
- * naming both rates).  Buffers must hold whole samples (raw audio read in
+ * before it.  Caps at another rate that reach it (a parser's, say) are
+ * refused with an error naming both rates.  When upstream offers only
+ * another rate (audioconvert without audioresample), negotiation fails
+ * upstream, with GStreamer's plain not-negotiated (or delayed-linking)
+ * error; the element adds a warning naming both rates when upstream's caps
+ * query tells it the rate.  Buffers must hold whole samples (raw audio read in
  * blocks of any size goes through rawaudioparse first).  Output sample i is
  * the resynthesis of input sample i and carries its timestamp, but leaves
  * the element later: the element reports that delay
@@ -110,7 +114,8 @@ struct _GstWavenetVocoder
   ArWaveNetVocoder *vocoder;
   ArThreadPool *pool;
   gint rate;
-  gsize latency; /* samples */
+  gint rate_warned; /* atomic: the rate warning was posted */
+  gsize latency;    /* samples */
   guint64 stream_seed;
   GstAudioFormat format; /* S16LE or F32LE, in and out */
   gint bpf;
@@ -344,6 +349,7 @@ gst_wavenet_vocoder_start (GstBaseTransform *trans)
   self->stream_seed = gst_argen_pick_seed (seed);
   GST_INFO_OBJECT (self, "seed %" G_GUINT64_FORMAT, self->stream_seed);
   self->latency = ar_wavenet_vocoder_latency (self->vocoder);
+  g_atomic_int_set (&self->rate_warned, FALSE);
   g_atomic_int_set (&self->rate,
       ar_wavenet_get_config (self->model)->sample_rate);
 
@@ -468,6 +474,30 @@ gst_wavenet_vocoder_caps_probe (GstPad *pad, GstPadProbeInfo *info,
   return GST_PAD_PROBE_OK;
 }
 
+/* Upstream offering only another rate (an audioconvert without
+ * audioresample) fails to negotiate before any caps reach the probe above,
+ * and only upstream can post that error: say here, once a stream, which
+ * rate would do and how to get it.  A warning, not an error: caps queries
+ * may be mere probes (pixelcnnfill does the same for sizes). */
+static void
+warn_rate (GstWavenetVocoder *self, GstCaps *filter)
+{
+  gint rate = g_atomic_int_get (&self->rate), in_rate = 0;
+
+  if (rate <= 0 || filter == NULL || gst_caps_is_empty (filter) ||
+      !gst_structure_get_int (gst_caps_get_structure (filter, 0), "rate",
+          &in_rate) ||
+      in_rate == rate)
+    return;
+  if (g_atomic_int_exchange (&self->rate_warned, TRUE))
+    return;
+  GST_ELEMENT_WARNING (self, CORE, NEGOTIATION,
+      ("wavenetvocoder runs at the model's rate, %d Hz, but upstream offers "
+       "%d Hz; put audioresample before it",
+          rate, in_rate),
+      ("upstream caps: %" GST_PTR_FORMAT, filter));
+}
+
 static gboolean
 gst_wavenet_vocoder_query (GstBaseTransform *trans, GstPadDirection direction,
     GstQuery *query)
@@ -477,6 +507,18 @@ gst_wavenet_vocoder_query (GstBaseTransform *trans, GstPadDirection direction,
   GstClockTime min, max, ours;
   gboolean live;
 
+  if (direction == GST_PAD_SINK && GST_QUERY_TYPE (query) == GST_QUERY_CAPS) {
+    GstCaps *filter, *result;
+
+    if (!GST_BASE_TRANSFORM_CLASS (parent_class)
+             ->query (trans, direction, query))
+      return FALSE;
+    gst_query_parse_caps (query, &filter);
+    gst_query_parse_caps_result (query, &result);
+    if (result != NULL && gst_caps_is_empty (result))
+      warn_rate (self, filter);
+    return TRUE;
+  }
   if (direction != GST_PAD_SRC || GST_QUERY_TYPE (query) != GST_QUERY_LATENCY ||
       rate <= 0)
     return GST_BASE_TRANSFORM_CLASS (parent_class)

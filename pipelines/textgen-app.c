@@ -36,11 +36,11 @@ static const GOptionEntry entries[] = {
   { "model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model,
       "GGUF text model (default: the plugin's embedded model)", "FILE" },
   { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &opt_max_tokens,
-      "Number of tokens to generate (-1 = unlimited)", "N" },
-  { "seed", 's', 0, G_OPTION_ARG_INT64, &opt_seed, "Random seed (-1 = random)",
-      "SEED" },
+      "Number of tokens to generate (-1 = unlimited; default 200)", "N" },
+  { "seed", 's', 0, G_OPTION_ARG_INT64, &opt_seed,
+      "Random seed (-1 = random, the default)", "SEED" },
   { "temperature", 't', 0, G_OPTION_ARG_DOUBLE, &opt_temperature,
-      "Sampling temperature (0 = greedy)", "T" },
+      "Sampling temperature (0 = greedy; default 0.8)", "T" },
   { NULL }
 };
 

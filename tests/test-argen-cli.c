@@ -390,6 +390,33 @@ test_convert_gguf (void)
   g_assert_nonnull (strstr (r.err, "--type"));
   g_assert_false (g_file_test (refused, G_FILE_TEST_EXISTS));
   run_clear (&r);
+
+  /* --highpass alone keeps the F16 matrices, as --help says (it said "f32
+   * (default)", llama2c's default) */
+  {
+    g_autofree char *hp_only = tmp_path ("wn-hp-only.gguf");
+    r = run_argen ("convert", "gguf", wn_out, hp_only, "--highpass", "80",
+        NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    run_clear (&r);
+    r = run_argen ("info", hp_only, NULL);
+    g_assert_true (g_regex_match_simple ("layer\\.0\\.conv\\.weight +F16",
+        r.out, 0, 0));
+    run_clear (&r);
+    r = run_argen ("convert", "gguf", "--help", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out, "default: each tensor's own"));
+    g_assert_null (strstr (r.out, "f32 (default)"));
+    /* the usage line names the format, as it is typed */
+    g_assert_nonnull (strstr (r.out, "argen convert [OPTION…] gguf IN.gguf"));
+    run_clear (&r);
+    r = run_argen ("convert", "llama2c", "--help", NULL);
+    g_assert_cmpint (r.status, ==, 0);
+    g_assert_nonnull (strstr (r.out,
+        "argen convert [OPTION…] llama2c MODEL.bin TOKENIZER.bin"));
+    g_assert_nonnull (strstr (r.out, "f32 (default)"));
+    run_clear (&r);
+  }
 }
 
 static void
@@ -1318,6 +1345,26 @@ test_pixelcnn (void)
           "out none"));
   g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
   run_clear (&r);
+
+  /* class names the loader would refuse (repeated, empty): refused before
+   * training, which wrote a file that could not be loaded */
+  {
+    static const char *const bad[] = { "a,a", "a," };
+    static const char *const message[] = { "expected distinct names",
+      "is empty" };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+      r = run_argen ("train", "pixelcnn", "--data", images, "--labels",
+          labels, "--class-names", bad[i], "--out", grid, "--layers", "2",
+          "--features", "4", "--output-hidden", "8", "--batch", "4",
+          "--steps", "1", "--threads", "1", NULL);
+      g_assert_cmpint (r.status, ==, 2);
+      g_assert_nonnull (strstr (r.err, "--class-names"));
+      g_assert_nonnull (strstr (r.err, message[i]));
+      g_assert_false (g_file_test (grid, G_FILE_TEST_EXISTS));
+      run_clear (&r);
+    }
+  }
 
   /* held-out images without the labels a class-conditional model needs:
    * the message names them */

@@ -1089,6 +1089,88 @@ test_speculative_errors (void)
   }
 }
 
+/* ---- the end-of-text token ---------------------------------------------- */
+
+/* A vanilla RNN over the characters "\n", "a", "b" whose logits are its
+ * output bias alone (every weight 0): "a" e^2 times as likely as either
+ * other token; "b" is the end-of-text token.  Written to a temporary file;
+ * its path. */
+static gchar *
+write_eos_model (void)
+{
+  const gchar *tokens[] = { "\n", "a", "b" };
+  const float bias[3] = { 0.0f, 2.0f, 0.0f };
+  g_autofree float *zeros = g_new0 (float, 4 * 4); /* the largest, { 4, 4 } */
+  g_autoptr (ArGgufWriter) w = ar_gguf_writer_new ();
+  const guint64 emb[2] = { 4, 3 }, sq[2] = { 4, 4 }, vec[1] = { 4 },
+                out_b[1] = { 3 };
+  GError *error = NULL;
+  gchar *path = NULL;
+  gint fd;
+
+  ar_gguf_writer_set_string (w, "general.architecture", "rnn");
+  ar_gguf_writer_set_string (w, "rnn.cell", "rnn");
+  ar_gguf_writer_set_u32 (w, "rnn.block_count", 1);
+  ar_gguf_writer_set_u32 (w, "rnn.embedding_length", 4);
+  ar_gguf_writer_set_u32 (w, "rnn.hidden_size", 4);
+  ar_gguf_writer_set_string (w, "tokenizer.ggml.model", "char");
+  ar_gguf_writer_set_string_array (w, "tokenizer.ggml.tokens", tokens, NULL, 3);
+  ar_gguf_writer_set_u32 (w, "tokenizer.ggml.eos_token_id", 2);
+  ar_gguf_writer_add_tensor_f32 (w, "token_embd.weight", AR_TENSOR_F32, 2, emb,
+      zeros);
+  ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_ih.weight", AR_TENSOR_F32, 2, sq,
+      zeros);
+  ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_hh.weight", AR_TENSOR_F32, 2, sq,
+      zeros);
+  ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_ih.bias", AR_TENSOR_F32, 1, vec,
+      zeros);
+  ar_gguf_writer_add_tensor_f32 (w, "blk.0.rnn_hh.bias", AR_TENSOR_F32, 1, vec,
+      zeros);
+  ar_gguf_writer_add_tensor_f32 (w, "output.weight", AR_TENSOR_F32, 2, emb,
+      zeros);
+  ar_gguf_writer_add_tensor_f32 (w, "output.bias", AR_TENSOR_F32, 1, out_b,
+      bias);
+  fd = g_file_open_tmp ("textgensrc-eos-XXXXXX.gguf", &path, &error);
+  g_assert_no_error (error);
+  close (fd);
+  g_assert_true (ar_gguf_writer_write_file (w, path, &error));
+  g_assert_no_error (error);
+  return path;
+}
+
+/* With max-tokens=-1 and no stop string the stream still ends, as the
+ * element documentation says, when the model samples its end-of-text token
+ * (which is not output): the text is libargen's up to that token. */
+static void
+test_eos_token (void)
+{
+  g_autofree gchar *path = write_eos_model ();
+  GError *error = NULL;
+  g_autoptr (ArTextModel) m = ar_text_model_new_from_file (path, &error);
+  g_autoptr (ArTextGen) gen = NULL;
+  g_autoptr (GString) ref = g_string_new (NULL);
+  g_autofree gchar *element = NULL;
+  const ArSamplingParams params = { 0.8f, 0, 1.0f };
+  guint n = 0;
+
+  g_assert_no_error (error);
+  gen = ar_text_gen_new (m);
+  ar_text_gen_set_sampling (gen, &params);
+  ar_text_gen_reset (gen, 4);
+  ar_text_gen_feed (gen, "a", -1);
+  while (!ar_text_gen_next (gen, ref))
+    g_assert_cmpuint (++n, <, 1000);
+  ar_text_gen_finish (gen, ref);
+  g_assert_cmpint (ar_text_gen_last_token (gen), ==, 2);
+  g_assert_null (strchr (ref->str, 'b'));
+  g_assert_cmpuint (ref->len, >, 0); /* some text, then the end */
+
+  element = generate_text ("model", path, "seed", (gint64) 4, "prompt", "a",
+      "max-tokens", -1, "temperature", 0.8f, NULL);
+  g_assert_cmpstr (element, ==, ref->str);
+  g_unlink (path);
+}
+
 /* ---- non-autoregressive mode --------------------------------------------- */
 
 /* A small random NAR model (20 characters from '!', 6 slots) written to a
@@ -1344,6 +1426,7 @@ main (int argc, char **argv)
   g_test_add_func ("/textgensrc/num-buffers", test_num_buffers);
   g_test_add_func ("/textgensrc/embedded-models", test_embedded_models);
   g_test_add_func ("/textgensrc/error-missing-file", test_error_missing_file);
+  g_test_add_func ("/textgensrc/eos-token", test_eos_token);
   g_test_add_func ("/textgensrc/error-fifo", test_error_fifo);
   g_test_add_func ("/textgensrc/error-missing-resource",
       test_error_missing_resource);

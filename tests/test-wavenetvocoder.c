@@ -933,6 +933,54 @@ test_no_statistics_unnegotiated (void)
   gst_harness_teardown (h);
 }
 
+/* Upstream that offers only another rate (audioconvert without
+ * audioresample after a 16 kHz source) fails to negotiate before any caps
+ * reach the element, and only upstream can post that error (a bare
+ * "Internal data stream error"); the element's warning names both rates,
+ * as its documentation says. */
+static void
+test_wrong_rate_upstream (void)
+{
+  gchar *description =
+      g_strdup_printf ("audiotestsrc num-buffers=1 ! "
+                       "audio/x-raw, rate=16000, channels=1 ! audioconvert ! "
+                       "wavenetvocoder model=\"%s\" ! fakesink",
+          vocoder_path);
+  GstElement *pipeline = gst_parse_launch (description, NULL);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  gboolean warned = FALSE, failed = FALSE;
+
+  g_assert_nonnull (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  while (!failed) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 20 * GST_SECOND,
+        GST_MESSAGE_ERROR | GST_MESSAGE_WARNING | GST_MESSAGE_EOS);
+    GError *error = NULL;
+
+    g_assert_nonnull (msg);
+    g_assert_cmpint (GST_MESSAGE_TYPE (msg), !=, GST_MESSAGE_EOS);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING) {
+      gst_message_parse_warning (msg, &error, NULL);
+      if (strstr (error->message, "wavenetvocoder runs at the model's rate")) {
+        g_assert_nonnull (strstr (error->message, "8000 Hz"));
+        g_assert_nonnull (strstr (error->message, "16000 Hz"));
+        g_assert_nonnull (strstr (error->message, "audioresample"));
+        warned = TRUE;
+      }
+    } else {
+      failed = TRUE;
+    }
+    g_clear_error (&error);
+    gst_message_unref (msg);
+  }
+  /* the warning is posted in the caps query, before upstream's error */
+  g_assert_true (warned);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  g_free (description);
+}
+
 /* Input at another rate (as a parser of a 16 kHz file sends it): the caps
  * are refused (not-negotiated) with an error naming both rates; through
  * audioresample the same input runs. */
@@ -1125,6 +1173,8 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetvocoder/timestamp-jitter", test_timestamp_jitter);
   g_test_add_func ("/wavenetvocoder/late-timestamps", test_late_timestamps);
   g_test_add_func ("/wavenetvocoder/caps-change", test_caps_change);
+  g_test_add_func ("/wavenetvocoder/wrong-rate-upstream",
+      test_wrong_rate_upstream);
   g_test_add_func ("/wavenetvocoder/statistics", test_statistics);
   g_test_add_func ("/wavenetvocoder/no-statistics-unnegotiated",
       test_no_statistics_unnegotiated);

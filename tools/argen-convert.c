@@ -47,6 +47,10 @@ parse_options (const char *format, const char *params, int *argc,
 
   if (highpass == NULL)
     entries[1] = entries[2];
+  else /* gguf: without --type every tensor keeps its storage */
+    entries[0].description =
+        "Storage of the matrices: f32, f16, q8_0 or q4_0 (default: each "
+        "tensor's own, as in IN)";
   g_option_context_add_main_entries (ctx, entries, NULL);
   if (!g_option_context_parse (ctx, argc, argv, &error)) {
     fprintf (stderr, "argen convert %s: %s\n", format, error->message);
@@ -133,7 +137,7 @@ convert_llama2c (int argc, char **argv)
   GError *error = NULL;
 
   if (!parse_options ("llama2c",
-          "MODEL.bin TOKENIZER.bin OUT.gguf — convert "
+          "llama2c MODEL.bin TOKENIZER.bin OUT.gguf — convert "
           "a llama2.c checkpoint",
           &argc, &argv, &type, NULL, NULL, NULL))
     return 2;
@@ -162,7 +166,7 @@ convert_gguf (int argc, char **argv)
   GError *error = NULL;
 
   if (!parse_options ("gguf",
-          "IN.gguf OUT.gguf — copy a text or WaveNet model with its "
+          "gguf IN.gguf OUT.gguf — copy a text or WaveNet model with its "
           "matrices in another type, or a WaveNet with another output "
           "high-pass",
           &argc, &argv, &type, &type_given, &highpass_given, &highpass))

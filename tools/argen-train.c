@@ -1005,6 +1005,21 @@ train_pixelcnn (Common *c, PixelCnnOptions *o)
           g_strv_length (names), config.classes);
       return 2;
     }
+    /* what the loader refuses (pixelcnn.class_names), before training */
+    for (guint i = 0; names[i] != NULL; i++) {
+      if (names[i][0] == '\0') {
+        fprintf (stderr, "argen train: --class-names: name %u is empty\n", i);
+        return 2;
+      }
+      for (guint j = 0; j < i; j++)
+        if (strcmp (names[i], names[j]) == 0) {
+          fprintf (stderr,
+              "argen train: --class-names: \"%s\" is names %u and %u; "
+              "expected distinct names\n",
+              names[i], j, i);
+          return 2;
+        }
+    }
   } else if (train->class_names != NULL) {
     names = g_strdupv (train->class_names);
   }

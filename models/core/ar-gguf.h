@@ -29,7 +29,9 @@
  * The reader validates everything before returning: the header, every key and
  * value, every tensor's name, type, dimensions (with overflow checks), offset and
  * extent; a file that passes can be read without further bounds checks.  Tensor
- * data is never copied: it points into the mmap'd file (or the GBytes).  Any fault
+ * data is never copied: it points into the mmap'd file (or the GBytes; bytes
+ * not aligned to MIN (general.alignment, 64) are copied once, whole, into
+ * memory that is).  Any fault
  * is a GError (AR_ERROR) naming the file and the fault. */
 #pragma once
 

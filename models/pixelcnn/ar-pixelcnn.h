@@ -71,7 +71,8 @@
  *   pixelcnn.output_hidden           u32   O
  *   pixelcnn.classes                 u32   N; 0 = unconditional
  *   pixelcnn.class_names             [string] N names (optional; else "0",
- *        "1", …), identifiers usable as property values ("ankle-boot")
+ *        "1", …): distinct, non-empty UTF-8 without NUL, e.g. "ankle-boot"
+ *        (an element's class property takes a name, an index or "random")
  * Tensors (ne innermost first; a matrix { cols, rows } is row-major rows ×
  * cols, rows the outputs, columns the gathered window; F32 or F16), for
  * every layer l = 0 … L−1 unless said otherwise:

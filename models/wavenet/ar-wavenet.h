@@ -63,11 +63,14 @@
  *   wavenet.output_channels        u32   O
  *   wavenet.stacks                 u32
  *   wavenet.layers_per_stack       u32
- *   wavenet.global.classes         u32   0 = no global condition
+ *   wavenet.global.classes         u32   0 = no global condition; absent = 0
  *   wavenet.global.names           [string] class names (optional; else "0", "1", …):
  *                                        distinct, non-empty UTF-8
- *   wavenet.cond_channels          u32   Cc; 0 = no mel conditioning
- *   wavenet.mel.*                  the ArMelParams (ar_mel_params_write), when Cc > 0
+ *   wavenet.cond_channels          u32   Cc; 0 = no mel conditioning; absent = 0
+ *   wavenet.mel.*                  the ArMelParams (ar_mel_params_write), when Cc > 0:
+ *                                        sample_rate (= wavenet.sample_rate), n_fft,
+ *                                        win_length, hop, n_mels (u32), f_min, f_max,
+ *                                        power, log_floor (f32); see ar-mel.h
  *   wavenet.pre_emphasis           f32   α in [0, 0.99]; absent = 0 (see below)
  *   wavenet.highpass               f32   fc in Hz, 0 or in (0, sample_rate / 2);
  *                                        absent = 0 = none (see above)
