@@ -758,7 +758,7 @@ test_live_not_seekable (void)
   for (i = 0; i < 4; i++) {
     if (i == 2)
       g_assert_false (gst_element_seek_simple (h->element, GST_FORMAT_TIME,
-              GST_SEEK_FLAG_FLUSH, GST_SECOND));
+          GST_SEEK_FLAG_FLUSH, GST_SECOND));
     g_assert_true (gst_harness_crank_single_clock_wait (h));
     buf = gst_harness_pull (h);
     g_assert_cmpuint (GST_BUFFER_OFFSET (buf), ==, next);
