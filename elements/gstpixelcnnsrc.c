@@ -40,7 +40,10 @@
  * next batch of twice as many images as threads).
  *
  * With #GstPixelcnnSrc:is-live the source pushes each image when the clock
- * reaches its timestamp and reports one frame of latency; with threads
+ * reaches its timestamp and reports one frame of latency (it posts a
+ * latency message once it has negotiated a framerate: a live pipeline asks
+ * for its latency before that, and applications recalculate it on the
+ * message, as gst-launch-1.0 does); with threads
  * other than 1, a batch of frames (the first image of a batch waits until
  * the batch is drawn; put a queue after the source, so that the sink's
  * wait for the clock does not hold up the drawing).  The stream is not
@@ -440,6 +443,7 @@ static gboolean
 gst_pixelcnn_src_set_caps (GstBaseSrc *bsrc, GstCaps *caps)
 {
   GstPixelcnnSrc *self = GST_PIXELCNN_SRC (bsrc);
+  gboolean latency_changed;
   GstVideoInfo info;
 
   if (!gst_video_info_from_caps (&info, caps) ||
@@ -453,6 +457,12 @@ gst_pixelcnn_src_set_caps (GstBaseSrc *bsrc, GstCaps *caps)
   }
 
   GST_OBJECT_LOCK (self);
+  /* The latency is a frame (a batch) at the framerate: a live pipeline
+   * asks for it when going to PLAYING, before the streaming thread has
+   * negotiated, so a first framerate (or a new one) is announced. */
+  latency_changed = !self->negotiated ||
+      GST_VIDEO_INFO_FPS_N (&self->info) != GST_VIDEO_INFO_FPS_N (&info) ||
+      GST_VIDEO_INFO_FPS_D (&self->info) != GST_VIDEO_INFO_FPS_D (&info);
   /* A new framerate mid-stream (set_caps runs in the streaming thread, as
    * fill does) starts where the frames at the old one ended; a still image
    * (0/1) ends where it started. */
@@ -464,6 +474,9 @@ gst_pixelcnn_src_set_caps (GstBaseSrc *bsrc, GstCaps *caps)
   self->negotiated = TRUE;
   GST_OBJECT_UNLOCK (self);
   GST_DEBUG_OBJECT (self, "negotiated %" GST_PTR_FORMAT, caps);
+  if (latency_changed && gst_base_src_is_live (bsrc))
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_latency (GST_OBJECT (self)));
   return TRUE;
 }
 
@@ -625,13 +638,15 @@ gst_pixelcnn_src_query (GstBaseSrc *bsrc, GstQuery *query)
      * camera: downstream must allow one frame.  With more than one thread
      * the first image of a batch is pushed only once the whole batch is
      * drawn, which keeping up takes up to batch_max - 1 frames more (set in
-     * start(), before we can be negotiated).  No maximum. */
-    if (gst_base_src_is_live (bsrc)) {
-      if (!negotiated || fps_n <= 0)
-        return FALSE;
+     * start(), before we can be negotiated).  No maximum.  Before the
+     * framerate is known (a live pipeline asks when going to PLAYING,
+     * while the streaming thread negotiates) and at a variable framerate
+     * the answer is live with no latency of our own, and set_caps posts a
+     * latency message once a framerate is negotiated: a failed query made
+     * the whole pipeline count as not live, with no latency at all. */
+    if (gst_base_src_is_live (bsrc) && negotiated && fps_n > 0)
       latency = gst_util_uint64_scale_int (GST_SECOND * (guint64) fps_d,
           MAX (self->batch_max, 1), fps_n);
-    }
     gst_query_set_latency (query, gst_base_src_is_live (bsrc), latency,
         GST_CLOCK_TIME_NONE);
     return TRUE;

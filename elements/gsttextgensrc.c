@@ -24,10 +24,13 @@
  * holds at most #GstTextGenSrc:tokens-per-buffer tokens and ends early after
  * a newline; it is timestamped as if the tokens came at
  * #GstTextGenSrc:tokens-per-second, and its offset and offset-end are token
- * indices.  The stream ends after #GstTextGenSrc:max-tokens tokens, when
- * the output reaches the #GstTextGenSrc:stop string, or when the model
- * samples its end-of-text token (tokenizer.ggml.eos_token_id: a llama
- * vocabulary's </s>; the embedded models have none).  Output is always valid
+ * indices.  With #GstTextGenSrc:is-live the source pushes each buffer when
+ * the clock reaches its timestamp and reports a latency of one buffer
+ * (tokens-per-buffer tokens at tokens-per-second) and no maximum.  The
+ * stream ends after #GstTextGenSrc:max-tokens tokens, when the output
+ * reaches the #GstTextGenSrc:stop string, or when the model samples its
+ * end-of-text token (tokenizer.ggml.eos_token_id: a llama vocabulary's
+ * </s>; the embedded models have none).  Output is always valid
  * UTF-8.  At the end of the stream the element posts an element message
  * named `textgen-statistics` with the fields `tokens` (guint64), `seconds`
  * (gdouble, wall time spent generating), `tokens-per-second` (gdouble) and
@@ -431,7 +434,11 @@ gst_text_gen_src_query (GstBaseSrc *bsrc, GstQuery *query)
 
       /* Like a capture device, a live textgensrc stands for text that
        * arrives over the buffer's duration, so downstream must allow for one
-       * full buffer: tokens-per-buffer tokens at the nominal rate. */
+       * full buffer: tokens-per-buffer tokens at the nominal rate.  Text is
+       * generated on demand, so the source can wait for ever: no maximum.
+       * (A maximum equal to the minimum left no room for the sink's
+       * processing deadline, 20 ms, and every live pipeline warned that
+       * its latency could not be configured.) */
       GST_OBJECT_LOCK (self);
       gst_util_double_to_fraction (self->tokens_per_second, &rate_n, &rate_d);
       latency = gst_util_uint64_scale (self->tokens_per_buffer,
@@ -440,7 +447,7 @@ gst_text_gen_src_query (GstBaseSrc *bsrc, GstQuery *query)
 
       GST_DEBUG_OBJECT (self, "latency %" GST_TIME_FORMAT,
           GST_TIME_ARGS (latency));
-      gst_query_set_latency (query, TRUE, latency, latency);
+      gst_query_set_latency (query, TRUE, latency, GST_CLOCK_TIME_NONE);
       return TRUE;
     }
     default:

@@ -49,7 +49,9 @@
  * 0 replays the stream exactly (with a fixed seed), a seek elsewhere starts
  * a new, equally reproducible stretch timestamped from the seek position.
  * A stop position ends the stream there, in the middle of a buffer if need
- * be.  Reverse playback is refused.
+ * be.  Reverse playback is refused.  A live source (#GstWavenetSrc:is-live)
+ * is not seekable, like a capture device: its samples are those of the
+ * present, and a seek is refused.
  *
  * At each end of the stream (num-buffers, a segment stop, or an EOS from
  * the application, and again at an end reached after a seek) the element
@@ -728,7 +730,11 @@ sample_time (GstWavenetSrc *self, guint64 n)
 static gboolean
 gst_wavenet_src_is_seekable (GstBaseSrc *bsrc)
 {
-  return TRUE;
+  /* A live source is a capture device: its samples are those of the
+   * present.  Seeking one to a position p restarted the timestamps at p, so
+   * the base class then waited p in real time (silence) before the next
+   * buffer went out; refused instead, as by alsasrc. */
+  return !gst_base_src_is_live (bsrc);
 }
 
 static gboolean
@@ -796,6 +802,15 @@ gst_wavenet_src_send_event (GstElement *element, GstEvent *event)
 {
   if (is_reverse_seek (event)) {
     GST_WARNING_OBJECT (element, "cannot generate backwards");
+    gst_event_unref (event);
+    return FALSE;
+  }
+  /* A seek sent to the element itself reaches the base class's
+   * perform_seek without the is_seekable check that a seek from
+   * downstream goes through. */
+  if (GST_EVENT_TYPE (event) == GST_EVENT_SEEK &&
+      !gst_wavenet_src_is_seekable (GST_BASE_SRC (element))) {
+    GST_DEBUG_OBJECT (element, "live: not seekable");
     gst_event_unref (event);
     return FALSE;
   }

@@ -41,7 +41,11 @@
  * a discontinuity, a new segment or a gap, it drains what it holds, so the
  * output has exactly as many samples as the input; a flush discards it.
  * A discontinuity is a buffer flagged as one, or one whose timestamp is
- * more than 40 ms away from the end of the samples before it.  Every
+ * more than 40 ms away from the end of the samples before it, unless it
+ * is later and its offset says that no sample is missing: a live source
+ * resuming after a pause times its buffers anew, and the stream then goes
+ * on, the samples that have not left yet stamped on the new time line
+ * (later by the jump).  Every
  * stretch of input starts from silence and from the
  * #GstWavenetVocoder:seed, so the same input and seed give the same output.
  * A vocoder trained with global classes as well (`argen train wavenet
@@ -577,6 +581,26 @@ continues_stretch (GstWavenetVocoder *self, GstBuffer *buffer)
     return TRUE;
   }
   expected += self->stretch_pts;
+  /* Later than expected, but the offsets say no sample is missing: the
+   * samples were timed anew, as a live source does when it resumes after
+   * a pause (its buffers are shifted to the running time, tens of
+   * milliseconds when generating a buffer takes that long).  The stretch
+   * goes on, and what has not left yet is stamped on the new time line:
+   * output sample i then carries the time input sample i would have had
+   * there, and nothing goes back.  (Taken for a discontinuity, every pause
+   * of a live pipeline drained the vocoder into noise and restarted it
+   * from silence.) */
+  if (pts > expected + TIMESTAMP_TOLERANCE &&
+      GST_BUFFER_OFFSET (buffer) != GST_BUFFER_OFFSET_NONE &&
+      self->stretch_offset != GST_BUFFER_OFFSET_NONE &&
+      GST_BUFFER_OFFSET (buffer) == self->stretch_offset + self->n_in) {
+    GST_DEBUG_OBJECT (self,
+        "timestamp %" GST_TIME_FORMAT ", expected %" GST_TIME_FORMAT
+        ", offsets contiguous: retimed",
+        GST_TIME_ARGS (pts), GST_TIME_ARGS (expected));
+    self->stretch_pts += pts - expected;
+    return TRUE;
+  }
   if (pts + TIMESTAMP_TOLERANCE < expected ||
       pts > expected + TIMESTAMP_TOLERANCE) {
     GST_DEBUG_OBJECT (self,

@@ -15,6 +15,7 @@
  * are test-wavenet-util.h's. */
 
 #include <gst/gst.h>
+#include <gst/base/gstbasesink.h>
 #include <gst/check/gstharness.h>
 #include <gst/check/gsttestclock.h>
 #include <gst/controller/gstdirectcontrolbinding.h>
@@ -638,6 +639,66 @@ test_live (void)
   gst_harness_teardown (h);
 }
 
+/* A live pipeline asks for its latency when it goes to PLAYING, which can
+ * be before the source's streaming thread has negotiated a framerate: the
+ * source answers live then (it failed the query, and the pipeline counted
+ * as not live, with no latency), and posts a latency message once it knows
+ * its framerate, on which the application recalculates, as gst-launch-1.0
+ * does.  The sink ends up with one frame of latency, 50 ms at 20/1. */
+static void
+test_live_latency_before_caps (void)
+{
+  GstElement *pipeline, *src, *sink;
+  GstClockTime min_latency;
+  gboolean live = FALSE, done = FALSE;
+  GstQuery *query;
+  gchar *desc;
+  GstBus *bus;
+
+  desc = g_strdup_printf ("pixelcnnsrc name=src model=%s is-live=true "
+                          "num-buffers=3 ! video/x-raw, framerate=20/1 ! "
+                          "fakesink name=sink sync=true",
+      class_path);
+  pipeline = gst_parse_launch (desc, NULL);
+  g_free (desc);
+  g_assert_nonnull (pipeline);
+  src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+
+  /* Started but not negotiated: live, nothing of its own yet. */
+  g_assert_cmpint (gst_element_set_state (src, GST_STATE_READY), ==,
+      GST_STATE_CHANGE_SUCCESS);
+  query = gst_query_new_latency ();
+  g_assert_true (gst_element_query (src, query));
+  gst_query_parse_latency (query, &live, &min_latency, NULL);
+  g_assert_true (live);
+  g_assert_cmpuint (min_latency, ==, 0);
+  gst_query_unref (query);
+
+  bus = gst_element_get_bus (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  while (!done) {
+    GstMessage *msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_LATENCY);
+
+    g_assert_nonnull (msg);
+    g_assert_cmpint (GST_MESSAGE_TYPE (msg), !=, GST_MESSAGE_ERROR);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_LATENCY)
+      gst_bin_recalculate_latency (GST_BIN (pipeline));
+    else
+      done = TRUE;
+    gst_message_unref (msg);
+  }
+  g_assert_cmpuint (gst_base_sink_get_latency (GST_BASE_SINK (sink)), >=,
+      50 * GST_MSECOND);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (sink);
+  gst_object_unref (src);
+  gst_object_unref (pipeline);
+}
+
 /* With two threads the images come in batches of four, the first pushed
  * once all four are drawn: a live source reports four frames of latency
  * (it reported one, and the first image of each batch reached the sink
@@ -896,6 +957,8 @@ main (int argc, char **argv)
   g_test_add_func ("/pixelcnnsrc/temperature-controlled",
       test_temperature_controlled);
   g_test_add_func ("/pixelcnnsrc/live", test_live);
+  g_test_add_func ("/pixelcnnsrc/live-latency-before-caps",
+      test_live_latency_before_caps);
   g_test_add_func ("/pixelcnnsrc/live-latency-threads",
       test_live_latency_threads);
   g_test_add_func ("/pixelcnnsrc/class-while-playing",

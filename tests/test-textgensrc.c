@@ -650,6 +650,64 @@ test_live (void)
   gst_harness_teardown (h);
 }
 
+/* A live textgensrc in a pipeline with a synchronising sink: the pipeline
+ * configures its latency (one buffer of text) without the warning a bin
+ * posts when the maximum it gathers is below the minimum.  The sink adds
+ * its processing deadline (20 ms) to the minimum, so a source whose
+ * maximum equals its minimum made every such pipeline warn, and the sink
+ * then ran with no latency at all. */
+static void
+test_live_pipeline_latency (void)
+{
+  GstElement *pipeline, *sink;
+  GstMessage *msg;
+  GstQuery *query;
+  GstClockTime min_latency, max_latency;
+  GstBus *bus;
+  gboolean live;
+
+  pipeline = gst_parse_launch ("textgensrc is-live=true tokens-per-buffer=10 "
+                               "tokens-per-second=1000 max-tokens=40 seed=1 ! "
+                               "fakesink name=sink sync=true",
+      NULL);
+  g_assert_nonnull (pipeline);
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  bus = gst_element_get_bus (pipeline);
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  g_assert_cmpint (gst_element_get_state (pipeline, NULL, NULL,
+                       GST_CLOCK_TIME_NONE),
+      ==, GST_STATE_CHANGE_SUCCESS);
+
+  /* 10 tokens at 1000 a second, plus the sink's processing deadline. */
+  query = gst_query_new_latency ();
+  g_assert_true (gst_element_query (pipeline, query));
+  gst_query_parse_latency (query, &live, &min_latency, &max_latency);
+  g_assert_true (live);
+  g_assert_cmpuint (min_latency, >=, 10 * GST_MSECOND);
+  g_assert_cmpuint (max_latency, >=, min_latency);
+  gst_query_unref (query);
+
+  msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
+  g_assert_nonnull (msg);
+  if (GST_MESSAGE_TYPE (msg) != GST_MESSAGE_EOS) {
+    GError *error = NULL;
+
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR)
+      gst_message_parse_error (msg, &error, NULL);
+    else
+      gst_message_parse_warning (msg, &error, NULL);
+    g_error ("%s from %s: %s", GST_MESSAGE_TYPE_NAME (msg),
+        GST_MESSAGE_SRC_NAME (msg), error->message);
+  }
+  gst_message_unref (msg);
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+}
+
 /* ---- sampling changes while playing ------------------------------------ */
 
 static void
@@ -1413,6 +1471,8 @@ main (int argc, char **argv)
   g_test_add_func ("/textgensrc/stop-string", test_stop_string);
   g_test_add_func ("/textgensrc/timestamps", test_timestamps);
   g_test_add_func ("/textgensrc/live", test_live);
+  g_test_add_func ("/textgensrc/live-pipeline-latency",
+      test_live_pipeline_latency);
   g_test_add_func ("/textgensrc/temperature-while-playing",
       test_temperature_while_playing);
   g_test_add_func ("/textgensrc/temperature-controlled",

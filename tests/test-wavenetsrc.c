@@ -731,6 +731,56 @@ test_live (void)
   gst_harness_teardown (h);
 }
 
+/* A live source is not seekable: the seek is refused, the SEEKING query
+ * says so, and the stream goes on where it was.  (Accepted, a seek to 1 s
+ * restarted the timestamps at 1 s and the base class waited that second
+ * of running time before the next buffer.) */
+static void
+test_live_not_seekable (void)
+{
+  GstHarness *h = gst_harness_new ("wavenetsrc");
+  gboolean seekable = TRUE;
+  GstBuffer *buf;
+  GstQuery *query;
+  guint64 next = 0;
+  guint i;
+
+  g_object_set (h->element, "model", plain_path, "is-live", TRUE,
+      "samplesperbuffer", 400, "seed", (gint64) 1, NULL);
+  gst_harness_play (h);
+
+  query = gst_query_new_seeking (GST_FORMAT_TIME);
+  g_assert_true (gst_element_query (h->element, query));
+  gst_query_parse_seeking (query, NULL, &seekable, NULL, NULL);
+  g_assert_false (seekable);
+  gst_query_unref (query);
+
+  for (i = 0; i < 4; i++) {
+    if (i == 2)
+      g_assert_false (gst_element_seek_simple (h->element, GST_FORMAT_TIME,
+          GST_SEEK_FLAG_FLUSH, GST_SECOND));
+    g_assert_true (gst_harness_crank_single_clock_wait (h));
+    buf = gst_harness_pull (h);
+    g_assert_cmpuint (GST_BUFFER_OFFSET (buf), ==, next);
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), ==,
+        gst_util_uint64_scale_int (next, GST_SECOND, 8000));
+    next = GST_BUFFER_OFFSET_END (buf);
+    gst_buffer_unref (buf);
+  }
+  gst_harness_teardown (h);
+
+  /* Not live, it seeks. */
+  h = gst_harness_new ("wavenetsrc");
+  g_object_set (h->element, "model", plain_path, "num-buffers", 1, NULL);
+  gst_harness_play (h);
+  query = gst_query_new_seeking (GST_FORMAT_TIME);
+  g_assert_true (gst_element_query (h->element, query));
+  gst_query_parse_seeking (query, NULL, &seekable, NULL, NULL);
+  g_assert_true (seekable);
+  gst_query_unref (query);
+  gst_harness_teardown (h);
+}
+
 /* ---- seeking ------------------------------------------------------------ */
 
 typedef struct
@@ -1113,6 +1163,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wavenetsrc/temperature-while-playing",
       test_temperature_while_playing);
   g_test_add_func ("/wavenetsrc/live", test_live);
+  g_test_add_func ("/wavenetsrc/live-not-seekable", test_live_not_seekable);
   g_test_add_func ("/wavenetsrc/seek", test_seek);
   g_test_add_func ("/wavenetsrc/statistics", test_statistics);
   g_test_add_func ("/wavenetsrc/statistics-each-eos", test_statistics_each_eos);

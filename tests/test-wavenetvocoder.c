@@ -673,6 +673,60 @@ test_timestamp_jitter (void)
   g_free (x);
 }
 
+/* A live source resuming after a pause times its buffers anew: 100 ms
+ * later, though its offsets say that no sample is missing.  The stream goes
+ * on (the output is libargen's for the whole signal: taken for a
+ * discontinuity, the vocoder was drained into noise and restarted), the
+ * offsets stay contiguous, the timestamps never go back, and from the
+ * jump on every output buffer is on the new time line. */
+static void
+test_retimed_live_input (void)
+{
+  const gsize n = 2400, step = 80, jump_at = 1200;
+  const GstClockTime jump = 100 * GST_MSECOND;
+  gfloat *x = make_signal (0, n);
+  GstClockTime end = 0;
+  GPtrArray *buffers;
+  GstHarness *h;
+  GstBuffer *buf;
+  guint64 next = 0;
+  gsize i;
+
+  h = new_vocoder (F32_CAPS, 12, 1.0f);
+  for (i = 0; i < n; i += step) {
+    buf = make_buffer (x + i, step, FALSE, 0, i);
+    if (i >= jump_at)
+      GST_BUFFER_PTS (buf) += jump;
+    g_assert_cmpint (gst_harness_push (h, buf), ==, GST_FLOW_OK);
+  }
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  buffers = pull_all (h);
+  gst_harness_teardown (h);
+
+  for (i = 0; i < buffers->len; i++) {
+    buf = g_ptr_array_index (buffers, i);
+    g_assert_cmpuint (GST_BUFFER_OFFSET (buf), ==, next);
+    g_assert_cmpuint (GST_BUFFER_PTS (buf), >=, end);
+    /* each buffer on one time line: the old one, or the new one */
+    g_assert_cmpuint (GST_BUFFER_PTS (buf) -
+            gst_util_uint64_scale (next, GST_SECOND, TEST_RATE),
+        <=, jump);
+    next = GST_BUFFER_OFFSET_END (buf);
+    end = GST_BUFFER_PTS (buf) + GST_BUFFER_DURATION (buf);
+    g_assert_cmpuint (end - gst_util_uint64_scale (next, GST_SECOND, TEST_RATE),
+        <=, jump);
+    g_assert_false (i > 0 &&
+        GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT));
+  }
+  g_assert_cmpuint (next, ==, n);
+  g_assert_cmpuint (end, ==,
+      gst_util_uint64_scale (n, GST_SECOND, TEST_RATE) + jump);
+  assert_reference_output (buffers, x, n, 12);
+
+  g_ptr_array_unref (buffers);
+  g_free (x);
+}
+
 /* A stream whose first buffer has no timestamp: the output is stamped from
  * the first buffer that has one, the samples before it counted back. */
 static void
@@ -1172,6 +1226,8 @@ main (int argc, char **argv)
       test_discont);
   g_test_add_func ("/wavenetvocoder/timestamp-jitter", test_timestamp_jitter);
   g_test_add_func ("/wavenetvocoder/late-timestamps", test_late_timestamps);
+  g_test_add_func ("/wavenetvocoder/retimed-live-input",
+      test_retimed_live_input);
   g_test_add_func ("/wavenetvocoder/caps-change", test_caps_change);
   g_test_add_func ("/wavenetvocoder/wrong-rate-upstream",
       test_wrong_rate_upstream);
