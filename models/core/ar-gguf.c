@@ -1437,6 +1437,56 @@ ar_gguf_get_string_array (const ArGguf *gguf, const char *key,
 }
 
 gboolean
+ar_gguf_get_name_array (const ArGguf *gguf, const char *key, guint64 n,
+    const char *count_key, const char *const **names, GError **error)
+{
+  const char *const *s;
+  const gsize *lengths;
+  guint64 got;
+  g_autoptr (GHashTable) seen = NULL;
+
+  g_return_val_if_fail (gguf != NULL && key != NULL && count_key != NULL &&
+      names != NULL, FALSE);
+  if (!ar_gguf_get_string_array (gguf, key, &s, &lengths, &got, error))
+    return FALSE;
+  if (got != n) {
+    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+        "%s: %s has %" G_GUINT64_FORMAT " names; expected %" G_GUINT64_FORMAT
+        " (%s)",
+        gguf->name, key, got, n, count_key);
+    return FALSE;
+  }
+  seen = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint64 i = 0; i < n; i++) {
+    const char *problem = NULL;
+    gpointer first;
+
+    if (lengths[i] == 0)
+      problem = "is empty";
+    else if (memchr (s[i], '\0', lengths[i]) != NULL)
+      problem = "contains a NUL byte";
+    else if (!g_utf8_validate (s[i], (gssize) lengths[i], NULL))
+      problem = "is not valid UTF-8";
+    if (problem != NULL) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: %s[%" G_GUINT64_FORMAT "] %s; expected a class name",
+          gguf->name, key, i, problem);
+      return FALSE;
+    }
+    if (g_hash_table_lookup_extended (seen, s[i], NULL, &first)) {
+      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
+          "%s: %s[%" G_GUINT64_FORMAT "] is \"%s\", as is %s[%u]; expected "
+          "distinct names",
+          gguf->name, key, i, s[i], key, GPOINTER_TO_UINT (first));
+      return FALSE;
+    }
+    g_hash_table_insert (seen, (gpointer) s[i], GUINT_TO_POINTER ((guint) i));
+  }
+  *names = s;
+  return TRUE;
+}
+
+gboolean
 ar_gguf_get_f32_array (const ArGguf *gguf, const char *key,
     const float **values, guint64 *n, GError **error)
 {

@@ -131,6 +131,14 @@ gboolean ar_gguf_get_string (const ArGguf *gguf, const char *key, const char **o
  * byte vocabulary has the token "\0").  Element types must match exactly. */
 gboolean ar_gguf_get_string_array (const ArGguf *gguf, const char *key,
     const char *const **strings, const gsize **lengths, guint64 *n, GError **error);
+/* The string array @key as @n names, one per class of a model (@count_key
+ * says where @n comes from, for the message): each non-empty, without a NUL
+ * byte, valid UTF-8 and unlike the others — names a caller can find again
+ * by name and show.  Anything else is AR_ERROR_MODEL naming the entry.
+ * *@names as ar_gguf_get_string_array ()'s. */
+gboolean ar_gguf_get_name_array (const ArGguf *gguf, const char *key,
+    guint64 n, const char *count_key, const char *const **names,
+    GError **error);
 gboolean ar_gguf_get_f32_array (const ArGguf *gguf, const char *key,
     const float **values, guint64 *n, GError **error);
 gboolean ar_gguf_get_i32_array (const ArGguf *gguf, const char *key,

@@ -341,55 +341,16 @@ ar_pixelcnn_new_from_gguf (const ArGguf *gguf, GError **error)
 {
   ArPixelCnnConfig c;
   const char *const *names = NULL;
-  guint64 n_names = 0;
 
   g_return_val_if_fail (gguf != NULL, NULL);
   if (!ar_pixelcnn_config_from_gguf (&c, gguf, error))
     return NULL;
-  if (c.classes > 0 && ar_gguf_has_key (gguf, "pixelcnn.class_names")) {
-    const gsize *lengths;
-    g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-
-    if (!ar_gguf_get_string_array (gguf, "pixelcnn.class_names", &names,
-            &lengths, &n_names, error))
-      return NULL;
-    if (n_names != (guint64) c.classes) {
-      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
-          "%s: pixelcnn.class_names has %" G_GUINT64_FORMAT
-          " names; expected %d (pixelcnn.classes)",
-          ar_gguf_get_name (gguf), n_names, c.classes);
-      return NULL;
-    }
-    /* Each name must be found again by ar_pixelcnn_find_class () and be
-     * text an element can show: GGUF array strings may hold any bytes. */
-    for (guint64 i = 0; i < n_names; i++) {
-      const char *problem = NULL;
-      gpointer first;
-
-      if (lengths[i] == 0)
-        problem = "is empty";
-      else if (memchr (names[i], '\0', lengths[i]) != NULL)
-        problem = "contains a NUL byte";
-      else if (!g_utf8_validate (names[i], (gssize) lengths[i], NULL))
-        problem = "is not valid UTF-8";
-      if (problem != NULL) {
-        g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
-            "%s: pixelcnn.class_names[%" G_GUINT64_FORMAT "] %s; expected a "
-            "class name",
-            ar_gguf_get_name (gguf), i, problem);
-        return NULL;
-      }
-      if (g_hash_table_lookup_extended (seen, names[i], NULL, &first)) {
-        g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
-            "%s: pixelcnn.class_names[%" G_GUINT64_FORMAT "] is \"%s\", as "
-            "is pixelcnn.class_names[%u]; expected distinct names",
-            ar_gguf_get_name (gguf), i, names[i], GPOINTER_TO_UINT (first));
-        return NULL;
-      }
-      g_hash_table_insert (seen, (gpointer) names[i],
-          GUINT_TO_POINTER ((guint) i));
-    }
-  }
+  /* each name found again by ar_pixelcnn_find_class () and shown by the
+   * elements */
+  if (c.classes > 0 && ar_gguf_has_key (gguf, "pixelcnn.class_names") &&
+      !ar_gguf_get_name_array (gguf, "pixelcnn.class_names",
+          (guint64) c.classes, "pixelcnn.classes", &names, error))
+    return NULL;
   g_autoptr (ArPixelCnn) pc = model_alloc (&c, names);
   for (int i = 0; i < pc->n_tensors; i++) {
     const TensorDesc *d = &pc->tensors[i];

@@ -494,50 +494,12 @@ ar_wavenet_new_random (const ArWaveNetConfig *config, guint64 seed,
 static gboolean
 read_class_names (ArWaveNet *wn, const ArGguf *f, GError **error)
 {
-  const char *name = ar_gguf_get_name (f);
   const char *const *names;
-  const gsize *lengths;
-  guint64 n;
-  g_autoptr (GHashTable) seen = NULL;
+  guint64 n = (guint64) wn->config.global_classes;
 
-  if (!ar_gguf_get_string_array (f, "wavenet.global.names", &names, &lengths,
-          &n, error))
+  if (!ar_gguf_get_name_array (f, "wavenet.global.names", n,
+          "wavenet.global.classes", &names, error))
     return FALSE;
-  if (n != (guint64) wn->config.global_classes) {
-    g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
-        "%s: wavenet.global.names has %" G_GUINT64_FORMAT " names; "
-        "expected wavenet.global.classes = %d",
-        name, n, wn->config.global_classes);
-    return FALSE;
-  }
-  seen = g_hash_table_new (g_str_hash, g_str_equal);
-  for (guint64 i = 0; i < n; i++) {
-    const char *problem = NULL;
-    gpointer first;
-
-    if (lengths[i] == 0)
-      problem = "is empty";
-    else if (memchr (names[i], '\0', lengths[i]) != NULL)
-      problem = "contains a NUL byte";
-    else if (!g_utf8_validate (names[i], (gssize) lengths[i], NULL))
-      problem = "is not valid UTF-8";
-    if (problem != NULL) {
-      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
-          "%s: wavenet.global.names[%" G_GUINT64_FORMAT "] %s; expected a "
-          "class name",
-          name, i, problem);
-      return FALSE;
-    }
-    if (g_hash_table_lookup_extended (seen, names[i], NULL, &first)) {
-      g_set_error (error, AR_ERROR, AR_ERROR_MODEL,
-          "%s: wavenet.global.names[%" G_GUINT64_FORMAT "] is \"%s\", as "
-          "is wavenet.global.names[%u]; expected distinct names",
-          name, i, names[i], GPOINTER_TO_UINT (first));
-      return FALSE;
-    }
-    g_hash_table_insert (seen, (gpointer) names[i],
-        GUINT_TO_POINTER ((guint) i));
-  }
   wn->class_names = g_new0 (char *, n + 1);
   for (guint64 i = 0; i < n; i++)
     wn->class_names[i] = g_strdup (names[i]);
