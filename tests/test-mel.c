@@ -433,7 +433,8 @@ test_lsd_bands (void)
 /* The distance by level: noise whose second half is 35 dB quieter, against
  * itself with the loud half doubled.  The loud frames are 6.02 dB away and
  * the quiet ones 0; the classes' shares and distances add up to the whole
- * distance; a class no frame falls in is 0. */
+ * distance; a class no frame falls in is 0.  A silent reference's frames
+ * are all in the loudest class, as they all count in the whole distance. */
 static void
 test_lsd_levels (void)
 {
@@ -469,6 +470,15 @@ test_lsd_levels (void)
   g_assert_cmpfloat (share[5], ==, 0.0);
   g_assert_cmpfloat (fabs (sum_share - 1.0), <, 1e-12);
   g_assert_cmpfloat (fabs (whole - ar_mel_log_spectral_distance (mel, x, y,
+              n)), <, 1e-9);
+
+  /* a silent reference: every frame counts in the whole distance, so every
+   * frame is in the loudest class */
+  memset (x, 0, n * sizeof (float));
+  ar_mel_log_spectral_distance_levels (mel, x, y, n, below, 6, dist, share);
+  g_assert_cmpfloat (share[0], ==, 1.0);
+  g_assert_cmpfloat (dist[0], >, 0.0);
+  g_assert_cmpfloat (fabs (dist[0] - ar_mel_log_spectral_distance (mel, x, y,
               n)), <, 1e-9);
   g_free (x);
   g_free (y);

@@ -660,6 +660,14 @@ lsd_analyse (const ArMel *mel, const float *a, const float *b,
 
 #define LSD_EPS 1e-5
 
+/* Whether a frame of energy @e counts in the distances: within 60 dB of the
+ * loudest frame (in energy, over every bin) — all of a silent signal's. */
+static inline gboolean
+lsd_counts (double e, double loudest)
+{
+  return e >= loudest * 1e-6;
+}
+
 /* One frame's distance over bins [k0, k1) (the RMS of the dB differences),
  * and in *@mean their mean (a's level over b's). */
 static double
@@ -710,8 +718,7 @@ ar_mel_log_spectral_distance_bands (const ArMel *mel, const float *a,
     double total = 0, diff = 0, mean;
     gsize used = 0;
     for (gsize t = 0; t < nf; t++) {
-      /* Within 60 dB of the loudest frame (in energy, over every bin). */
-      if (energy[t] < loudest * 1e-6)
+      if (!lsd_counts (energy[t], loudest))
         continue;
       total += lsd_frame (ma + t * nb, mb + t * nb, k0, k1, &mean);
       diff += mean;
@@ -747,11 +754,12 @@ ar_mel_log_spectral_distance_levels (const ArMel *mel, const float *a,
   gsize nb = mel->n_bins, counted = 0;
   gsize *used = g_new0 (gsize, n_levels);
   for (gsize t = 0; t < nf; t++) {
-    /* the same frames as the whole distance: within 60 dB */
-    if (loudest <= 0 || energy[t] < loudest * 1e-6)
+    /* the same frames as the whole distance; in a silent signal every
+     * frame is as loud as the loudest */
+    if (!lsd_counts (energy[t], loudest))
       continue;
     counted++;
-    double db = energy[t] > 0 ? 10.0 * log10 (loudest / energy[t]) : INFINITY;
+    double db = loudest > 0 ? 10.0 * log10 (loudest / energy[t]) : 0.0;
     for (guint i = 0; i < n_levels; i++) {
       /* [below[i], below[i + 1]), the last class closed */
       if (db >= below[i] && (db < below[i + 1] ||
