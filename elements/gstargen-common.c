@@ -579,17 +579,12 @@ gst_argen_model_acquire (GstElement *element, const gchar *uri,
   gchar *name, *text;
   ArGguf *gguf;
 
+  /* the media elements' model property holds their default itself */
+  g_return_val_if_fail (family->default_resource != NULL ||
+      (uri != NULL && uri[0] != '\0'), NULL);
   ensure_debug_category ();
 
   if (uri == NULL || uri[0] == '\0') {
-    if (family->default_resource == NULL) {
-      GST_ELEMENT_ERROR (element, RESOURCE, NOT_FOUND,
-          ("no model: set the model property to a %s model file (as %s writes "
-           "it)",
-              family->family, family->train_hint),
-          ("the plugin embeds no default %s model", family->family));
-      return NULL;
-    }
     name = g_strdup_printf ("the embedded default %s model", family->family);
     model = load_embedded_model (family->default_resource, family, &error);
   } else if (g_str_has_prefix (uri, GST_ARGEN_RESOURCE_SCHEME)) {
@@ -704,7 +699,6 @@ text_model_describe (gpointer model)
 
 static const GstArgenModelFamily text_family = {
   .family = "text",
-  .train_hint = "argen train rnn or transformer",
   .default_resource = GST_ARGEN_DEFAULT_TEXT_MODEL_RESOURCE,
   .load = text_model_load,
   .ref = text_model_ref,

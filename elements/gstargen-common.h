@@ -247,12 +247,11 @@ ArThreadPool *gst_argen_threadpool_new (guint threads, guint max);
  * gst_argen_model_acquire(). */
 typedef struct
 {
-  const gchar *family;     /* "WaveNet", in messages: "a WaveNet model" */
-  const gchar *train_hint; /* "argen train wavenet", in the "no model" error */
+  const gchar *family; /* "WaveNet", in messages: "a WaveNet model" */
   /* Resource path loaded when the element's model is NULL or "" (the text
-   * elements, whose default depends on their mode); NULL when there is
-   * none, which makes that a "no model" error — never met by the media
-   * elements, whose model property holds their default itself. */
+   * elements, whose default depends on their mode); NULL for the media
+   * families, whose elements' model property holds their default itself
+   * (a NULL or "" @uri is then a programmer error). */
   const gchar *default_resource;
   /* Builds a model from @gguf, taking no ownership of it. */
   gpointer (*load) (ArGguf *gguf, GError **error);
@@ -265,9 +264,8 @@ typedef struct
 /* Loads the @family model @uri names: a file path, or "resource://" and the
  * path of a model embedded in the plugin (loaded once per family, shared,
  * freed when its last user releases it), or @family's default resource
- * when @uri is NULL or "".  On failure, including @uri NULL or empty
- * without a default ("no model"), posts GST_ELEMENT_ERROR on @element with
- * a message naming the file and the problem, and returns NULL.  Release
+ * when @uri is NULL or "".  On failure posts GST_ELEMENT_ERROR on @element
+ * with a message naming the file and the problem, and returns NULL.  Release
  * with gst_argen_model_release() and the same @family. */
 gpointer gst_argen_model_acquire (GstElement *element, const gchar *uri,
     const GstArgenModelFamily *family);

@@ -39,7 +39,6 @@ pixelcnn_describe (gpointer model)
 
 static const GstArgenModelFamily pixelcnn_family = {
   .family = "PixelCNN",
-  .train_hint = "argen train pixelcnn",
   /* none here: each element's `model` property holds its default
    * (gst_argen_media_settings_set_property) */
   .default_resource = NULL,

@@ -39,7 +39,6 @@ wavenet_describe (gpointer model)
 
 static const GstArgenModelFamily wavenet_family = {
   .family = "WaveNet",
-  .train_hint = "argen train wavenet",
   /* none here: each element's `model` property holds its default
    * (gst_argen_media_settings_set_property) */
   .default_resource = NULL,

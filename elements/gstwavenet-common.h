@@ -43,9 +43,10 @@ G_BEGIN_DECLS
 
 /* Loads the WaveNet model @uri names: a file path, or "resource://" and the
  * path of a model embedded in the plugin (loaded once, shared, freed when
- * its last user releases it).  On failure, including @uri NULL or empty
- * ("no model"), posts GST_ELEMENT_ERROR on @element with a message naming
- * the file and the problem, and returns NULL.  Release with
+ * its last user releases it); @uri is never NULL or "" (the element's
+ * model property holds its default).  On failure posts GST_ELEMENT_ERROR
+ * on @element with a message naming the file and the problem, and returns
+ * NULL.  Release with
  * gst_wavenet_model_release(). */
 ArWaveNet *gst_wavenet_model_acquire (GstElement *element, const gchar *uri);
 void gst_wavenet_model_release (ArWaveNet *model);
